@@ -1,0 +1,84 @@
+/* The annotation environment (SPEC.md section 2): one image, one description, a tool, and the current mask.
+ * Each step applies an action (a click, or a box as the first action), calls the tool with *all* clicks so far
+ * and the previous result, and makes the tool's mask the new state. With ground truth, every step reports IoU.
+ *
+ *   sa_env *env = NULL;
+ *   sa_env_new(tool, &env, &err);
+ *   sa_env_reset(env, &img, "the cat", &gt, &ignore, NULL, &err);
+ *   sa_action a = sa_action_click(120, 200, 1);
+ *   sa_env_step_info info;
+ *   sa_env_step(env, &a, &info, &err);      // info.iou is IoU(new mask, gt), NAN without gt
+ *   const sa_mask *m = sa_env_mask(env);
+ *   sa_env_free(env);
+ *
+ * For search, sa_env_preview applies an action without changing the state and sa_env_commit adopts a
+ * previewed result. The env does not own the tool; it owns its tool session (one per reset).
+ */
+#ifndef SEGAGENT_ENV_H
+#define SEGAGENT_ENV_H
+
+#include "segagent/error.h"
+#include "segagent/image.h"
+#include "segagent/mask.h"
+#include "segagent/tool.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum sa_action_kind { SA_ACTION_CLICK = 0, SA_ACTION_BOX = 1 } sa_action_kind;
+
+typedef struct sa_action {
+    sa_action_kind kind;
+    sa_click click; /* for SA_ACTION_CLICK */
+    sa_box box;     /* for SA_ACTION_BOX */
+} sa_action;
+
+sa_action sa_action_click(int y, int x, int positive);
+sa_action sa_action_box(float x0, float y0, float x1, float y1);
+
+typedef struct sa_env_step_info {
+    double iou;       /* IoU of the new mask with gt (ignore excluded), NAN without gt */
+    double prev_iou;  /* IoU before the step, NAN without gt */
+    double tool_ms;   /* wall time of the tool call */
+    int step;         /* 1-based index of this step */
+} sa_env_step_info;
+
+typedef struct sa_env sa_env;
+
+int sa_env_new(sa_tool *tool, sa_env **out, sa_error *err);
+void sa_env_free(sa_env *env);
+
+/* Starts an episode. gt, ignore and init_mask are optional (NULL) and must match the image size. The image,
+ * description and masks are copied. The initial state is init_mask, or the empty mask. */
+int sa_env_reset(sa_env *env, const sa_image *img, const char *description, const sa_mask *gt,
+                 const sa_mask *ignore, const sa_mask *init_mask, sa_error *err);
+
+/* Applies an action and adopts the tool's result. A box is accepted only as the first action and only by tools
+ * that accept boxes. On error the state is unchanged. */
+int sa_env_step(sa_env *env, const sa_action *a, sa_env_step_info *info, sa_error *err);
+
+/* Applies an action to the current state without adopting it; *out receives the tool result (caller frees). */
+int sa_env_preview(sa_env *env, const sa_action *a, sa_tool_result *out, sa_error *err);
+
+/* Adopts a result produced by sa_env_preview(env, a, res) in the current state; takes ownership of *res
+ * (left zeroed). */
+int sa_env_commit(sa_env *env, const sa_action *a, sa_tool_result *res, sa_env_step_info *info, sa_error *err);
+
+const sa_mask *sa_env_mask(const sa_env *env);           /* current mask (never NULL after reset) */
+const sa_tool_result *sa_env_result(const sa_env *env);  /* last tool result, NULL before the first step */
+const sa_click *sa_env_clicks(const sa_env *env);
+int sa_env_n_clicks(const sa_env *env);
+const sa_box *sa_env_box(const sa_env *env);             /* NULL when no box was given */
+int sa_env_steps(const sa_env *env);                     /* actions taken since reset */
+double sa_env_iou(const sa_env *env);                    /* IoU of the current mask, NAN without gt */
+const sa_image *sa_env_image(const sa_env *env);
+const char *sa_env_description(const sa_env *env);
+const sa_mask *sa_env_gt(const sa_env *env);             /* NULL without gt */
+const sa_mask *sa_env_ignore(const sa_env *env);         /* NULL without ignore */
+sa_tool *sa_env_tool(const sa_env *env);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

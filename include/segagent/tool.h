@@ -1,0 +1,102 @@
+/* The interactive segmentation tool contract: image + all clicks so far (+ optional box, + optional previous
+ * result) -> new mask (+ per-pixel probability where the tool has one).
+ *
+ *   sa_tool *tool = NULL;
+ *   sa_graphcut_tool_new(sa_graphcut_default_params(), &tool, &err);   // or sa_sam_tool_new(...)
+ *   sa_tool_session *s = NULL;
+ *   sa_tool_session_new(tool, &img, &s, &err);     // per-image work (colour models, embeddings) happens here, once
+ *   sa_click clicks[1] = {{.y = 120, .x = 200, .positive = 1}};
+ *   sa_tool_request req = {.clicks = clicks, .n_clicks = 1};
+ *   sa_tool_result res = {0};
+ *   sa_tool_session_predict(s, &req, &res, &err);  // res.mask is the new mask
+ *   ... next click: req.prev = &res (the tool may use the previous mask / logits) ...
+ *   sa_tool_result_free(&res);
+ *   sa_tool_session_free(s);
+ *   sa_tool_free(tool);
+ *
+ * A sa_tool is immutable after creation and may be shared by threads; each thread uses its own sessions.
+ * Tools are implemented by filling a sa_tool_ops table (see sa_tool_new); users never see the table.
+ */
+#ifndef SEGAGENT_TOOL_H
+#define SEGAGENT_TOOL_H
+
+#include <stddef.h>
+
+#include "segagent/error.h"
+#include "segagent/image.h"
+#include "segagent/mask.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SA_MAX_CLICKS 1024
+
+/* A click in image pixels; (y, x) as the simulated annotator and the released data use. */
+typedef struct sa_click {
+    int y;
+    int x;
+    int positive; /* 1 positive (object), 0 negative (background) */
+} sa_click;
+
+/* A box in image pixel coordinates (x0, y0) top-left, (x1, y1) bottom-right, x0 <= x1, y0 <= y1. */
+typedef struct sa_box {
+    float x0, y0, x1, y1;
+} sa_box;
+
+/* The output of one prediction. Owned by the caller; release with sa_tool_result_free. */
+typedef struct sa_tool_result {
+    sa_mask mask;    /* binary mask at the image size */
+    float *prob;     /* width*height per-pixel object probability in [0,1], or NULL if the tool has none */
+    float *aux;      /* tool-private state to feed back through sa_tool_request.prev (SAM: low-res logits) */
+    size_t n_aux;
+    float score;     /* tool's own quality estimate (SAM: predicted IoU), NAN when none */
+} sa_tool_result;
+
+typedef struct sa_tool_request {
+    const sa_click *clicks; /* all clicks so far, in order */
+    int n_clicks;
+    const sa_box *box;            /* optional, NULL when none */
+    const sa_tool_result *prev;   /* optional previous result (mask / prob / aux), NULL on the first step */
+    const sa_mask *init_mask;     /* optional starting mask when no prev exists (refinement), else NULL */
+} sa_tool_request;
+
+typedef struct sa_tool sa_tool;
+typedef struct sa_tool_session sa_tool_session;
+
+/* Implementation table. model is the tool's immutable data; state is one session. */
+typedef struct sa_tool_ops {
+    const char *name;
+    int accepts_box; /* 1 if box prompts are meaningful for this tool */
+    int (*session_new)(void *model, const sa_image *img, void **state, sa_error *err);
+    int (*predict)(void *state, const sa_tool_request *req, sa_tool_result *out, sa_error *err);
+    void (*session_free)(void *state);
+    void (*model_free)(void *model);
+} sa_tool_ops;
+
+/* Wraps an implementation. ops must outlive the tool (use a static table); model is owned by the tool and
+ * released with ops->model_free by sa_tool_free. */
+int sa_tool_new(const sa_tool_ops *ops, void *model, sa_tool **out, sa_error *err);
+void sa_tool_free(sa_tool *tool);
+const char *sa_tool_name(const sa_tool *tool);
+int sa_tool_accepts_box(const sa_tool *tool);
+
+/* Starts a session on one image. The image is copied; the caller may free it afterwards. */
+int sa_tool_session_new(sa_tool *tool, const sa_image *img, sa_tool_session **out, sa_error *err);
+void sa_tool_session_free(sa_tool_session *s);
+const sa_image *sa_tool_session_image(const sa_tool_session *s);
+
+/* Validates the request (clicks inside the image, box ordered and inside or touching the image, n_clicks in
+ * [0, SA_MAX_CLICKS], prev/init_mask of the image size), then predicts. out must be zeroed or freed before; on
+ * error it stays zeroed. */
+int sa_tool_session_predict(sa_tool_session *s, const sa_tool_request *req, sa_tool_result *out,
+                            sa_error *err);
+
+void sa_tool_result_free(sa_tool_result *r);
+/* Deep copy (dst zeroed or freed before). */
+int sa_tool_result_copy(const sa_tool_result *src, sa_tool_result *dst, sa_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

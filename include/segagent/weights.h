@@ -1,0 +1,87 @@
+/* Named tensors from checkpoint files: Hugging Face safetensors (single file, or sharded with
+ * model.safetensors.index.json) and the official PyTorch .pth (torch.save zip with a pickled state_dict, read
+ * without executing anything).
+ *
+ *   sa_weights *w = NULL;
+ *   sa_weights_open("sam-vit-base/", &w, &err);    // a directory, a .safetensors file, an index .json or a .pth
+ *   const sa_tensor *t = sa_weights_find(w, "vision_encoder.pos_embed");
+ *   float *buf = malloc(sa_tensor_numel(t) * sizeof(float));
+ *   sa_tensor_to_f32(t, buf, sa_tensor_numel(t), &err);   // converts F16/BF16 to F32
+ *   sa_weights_free(w);
+ *
+ * Names: .pth files holding SAM's official names are mapped to the Hugging Face SamModel names (SAM.md, "Name
+ * mapping") when sa_weights_params.map_sam_names is set (default), so the engine sees one naming.
+ * Data is memory-mapped where the layout allows (safetensors, stored zip entries); tensors stay valid until
+ * sa_weights_free. Every offset and size is checked against the file before use.
+ */
+#ifndef SEGAGENT_WEIGHTS_H
+#define SEGAGENT_WEIGHTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "segagent/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SA_TENSOR_MAX_DIMS 8
+
+typedef enum sa_dtype {
+    SA_DTYPE_F32 = 0,
+    SA_DTYPE_F16,
+    SA_DTYPE_BF16,
+    SA_DTYPE_F64,
+    SA_DTYPE_U8,
+    SA_DTYPE_I8,
+    SA_DTYPE_I32,
+    SA_DTYPE_I64,
+    SA_DTYPE_BOOL
+} sa_dtype;
+
+const char *sa_dtype_name(sa_dtype dt);
+size_t sa_dtype_size(sa_dtype dt);
+
+typedef struct sa_tensor {
+    const char *name;
+    sa_dtype dtype;
+    int ndim;
+    int64_t shape[SA_TENSOR_MAX_DIMS];
+    const void *data; /* contiguous, row-major (C order), little-endian */
+    size_t nbytes;
+} sa_tensor;
+
+typedef struct sa_weights sa_weights;
+
+typedef struct sa_weights_params {
+    int map_sam_names; /* map official SAM names to Hugging Face names (default 1) */
+} sa_weights_params;
+
+sa_weights_params sa_weights_default_params(void);
+
+/* Opens path: a directory (model.safetensors.index.json, model.safetensors, or a single *.pth / *.safetensors
+ * inside), a .safetensors file, a .safetensors index JSON, or a .pth file (type found from the content). */
+int sa_weights_open(const char *path, sa_weights **out, sa_error *err);
+int sa_weights_open_ex(const char *path, sa_weights_params params, sa_weights **out, sa_error *err);
+/* Parses a safetensors image held in memory (the buffer must outlive the weights). For tests and fuzzing. */
+int sa_weights_from_safetensors_buffer(const uint8_t *buf, size_t n, sa_weights **out, sa_error *err);
+/* Parses a .pth (zip) image held in memory (the buffer must outlive the weights). For tests and fuzzing. */
+int sa_weights_from_pth_buffer(const uint8_t *buf, size_t n, sa_weights_params params, sa_weights **out,
+                               sa_error *err);
+void sa_weights_free(sa_weights *w);
+
+int sa_weights_count(const sa_weights *w);
+const sa_tensor *sa_weights_at(const sa_weights *w, int i);
+const sa_tensor *sa_weights_find(const sa_weights *w, const char *name); /* NULL when absent */
+/* "config.json" next to the weights, as a NUL-terminated string, or NULL when there is none. */
+const char *sa_weights_config_json(const sa_weights *w);
+
+int64_t sa_tensor_numel(const sa_tensor *t);
+/* Converts to float32 (F32/F16/BF16/F64/U8/I8/I32/I64). n must equal numel. */
+int sa_tensor_to_f32(const sa_tensor *t, float *dst, int64_t n, sa_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,78 @@
+/* Internal to the segagent command-line program: the sub-command entry points and the helpers they share
+ * (option parsing, tool construction, progress reporting). Only the CLI prints. */
+#ifndef SEGAGENT_CLI_H
+#define SEGAGENT_CLI_H
+
+#include <stdio.h>
+
+#include "segagent/error.h"
+#include "segagent/tool.h"
+
+/* Sub-commands: each returns the process exit status (0 ok, 1 failure, 2 usage error). */
+int cli_demo(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+int cli_annotate(int argc, char **argv);
+int cli_trajectories(int argc, char **argv);
+int cli_export(int argc, char **argv);
+int cli_segment(int argc, char **argv);
+int cli_refine(int argc, char **argv);
+int cli_score(int argc, char **argv);
+int cli_filter(int argc, char **argv);
+int cli_check_sam(int argc, char **argv);
+
+/* ---- option parsing ----
+ * Options are "--name value" or "--name=value"; flags take no value. Anything not starting with "--" is a
+ * positional argument. "-h"/"--help" prints the usage text and makes cli_parse return 1 (caller exits 0). */
+typedef enum cli_opt_kind { CLI_FLAG, CLI_STR, CLI_INT, CLI_DOUBLE, CLI_MULTI } cli_opt_kind;
+
+#define CLI_MAX_MULTI 16
+typedef struct cli_multi {
+    const char *v[CLI_MAX_MULTI];
+    int n;
+} cli_multi;
+
+typedef struct cli_opt {
+    const char *name; /* without the leading "--" */
+    cli_opt_kind kind;
+    void *dst;        /* int* for FLAG/INT, const char** for STR, double* for DOUBLE, cli_multi* for MULTI */
+} cli_opt;
+
+/* Returns 0 to go on, 1 when help was printed, 2 on a usage error (message already printed). */
+int cli_parse(int argc, char **argv, const cli_opt *opts, int n_opts, const char **pos, int max_pos, int *n_pos,
+              const char *usage);
+
+/* ---- tools ----
+ * --tool builtin|sam, --sam-model PATH, --threads N: builds the interactive tool. */
+typedef struct cli_tool_opts {
+    const char *tool;      /* "builtin" (default) or "sam" */
+    const char *sam_model; /* path for --tool sam */
+    int threads;
+} cli_tool_opts;
+
+#define CLI_TOOL_OPTIONS_HELP                                                                                  \
+    "  --tool NAME          interactive tool: builtin (graph cut, no weights; default) or sam\n"              \
+    "  --sam-model PATH     SAM checkpoint: HF directory/model.safetensors or official .pth (--tool sam)\n"   \
+    "  --threads N          worker threads for the tool (default 2)\n"
+
+int cli_make_tool(const cli_tool_opts *o, sa_tool **out, sa_error *err);
+
+/* ---- progress on stderr: a bar on a terminal, plain lines (every ~5%) otherwise ---- */
+typedef struct cli_progress {
+    const char *label;
+    long total;
+    long done;
+    int tty;
+    int last_pct;
+    double t0;
+    int quiet;
+} cli_progress;
+
+void cli_progress_start(cli_progress *p, const char *label, long total, int quiet);
+void cli_progress_step(cli_progress *p, const char *item);
+void cli_progress_end(cli_progress *p);
+
+double cli_now_s(void); /* monotonic seconds */
+/* Creates a directory and its parents (like mkdir -p). Returns 0 or -1 (errno set). */
+int cli_mkdirs(const char *path);
+
+#endif

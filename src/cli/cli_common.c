@@ -1,0 +1,169 @@
+/* Helpers shared by the sub-commands: option parsing, tool construction, progress on stderr, mkdir -p. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "segagent/graphcut.h"
+#include "segagent/sam.h"
+
+static const cli_opt *find_opt(const cli_opt *opts, int n, const char *name, size_t len) {
+    for (int i = 0; i < n; i++)
+        if (strlen(opts[i].name) == len && !strncmp(opts[i].name, name, len)) return &opts[i];
+    return NULL;
+}
+
+static int set_value(const cli_opt *o, const char *v) {
+    char *end = NULL;
+    switch (o->kind) {
+    case CLI_STR: *(const char **)o->dst = v; return 0;
+    case CLI_INT: {
+        errno = 0;
+        long x = strtol(v, &end, 10);
+        if (errno || end == v || *end || x < -2147483647L || x > 2147483647L) return -1;
+        *(int *)o->dst = (int)x;
+        return 0;
+    }
+    case CLI_DOUBLE: {
+        errno = 0;
+        double x = strtod(v, &end);
+        if (errno || end == v || *end) return -1;
+        *(double *)o->dst = x;
+        return 0;
+    }
+    case CLI_MULTI: {
+        cli_multi *m = o->dst;
+        if (m->n >= CLI_MAX_MULTI) return -1;
+        m->v[m->n++] = v;
+        return 0;
+    }
+    default: return -1;
+    }
+}
+
+int cli_parse(int argc, char **argv, const cli_opt *opts, int n_opts, const char **pos, int max_pos, int *n_pos,
+              const char *usage) {
+    int np = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            if (np >= max_pos) {
+                fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", argv[0], a);
+                return 2;
+            }
+            pos[np++] = a;
+            continue;
+        }
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const cli_opt *o = find_opt(opts, n_opts, name, len);
+        if (!o) {
+            fprintf(stderr, "%s: unknown option '%s' (see --help)\n", argv[0], a);
+            return 2;
+        }
+        if (o->kind == CLI_FLAG) {
+            if (eq) {
+                fprintf(stderr, "%s: option --%s takes no value\n", argv[0], o->name);
+                return 2;
+            }
+            *(int *)o->dst = 1;
+            continue;
+        }
+        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!v) {
+            fprintf(stderr, "%s: option --%s needs a value\n", argv[0], o->name);
+            return 2;
+        }
+        if (set_value(o, v) != 0) {
+            fprintf(stderr, "%s: bad value '%s' for --%s\n", argv[0], v, o->name);
+            return 2;
+        }
+    }
+    if (n_pos) *n_pos = np;
+    return 0;
+}
+
+int cli_make_tool(const cli_tool_opts *o, sa_tool **out, sa_error *err) {
+    const char *name = o->tool ? o->tool : "builtin";
+    if (!strcmp(name, "builtin") || !strcmp(name, "graphcut"))
+        return sa_graphcut_tool_new(sa_graphcut_default_params(), out, err);
+    if (!strcmp(name, "sam")) {
+        if (!o->sam_model) return sa_error_set(err, SA_ERR_INVALID, "--tool sam needs --sam-model PATH");
+        sa_sam_params p = sa_sam_default_params();
+        if (o->threads > 0) p.threads = o->threads;
+        sa_sam_model *m = NULL;
+        int rc = sa_sam_model_load(o->sam_model, p, &m, err);
+        if (rc != SA_OK) return rc;
+        return sa_sam_tool_new(m, out, err);
+    }
+    return sa_error_set(err, SA_ERR_INVALID, "unknown tool '%s' (expected builtin or sam)", name);
+}
+
+double cli_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void cli_progress_start(cli_progress *p, const char *label, long total, int quiet) {
+    memset(p, 0, sizeof *p);
+    p->label = label;
+    p->total = total;
+    p->tty = isatty(STDERR_FILENO);
+    p->last_pct = -1;
+    p->t0 = cli_now_s();
+    p->quiet = quiet;
+}
+
+void cli_progress_step(cli_progress *p, const char *item) {
+    p->done++;
+    if (p->quiet || p->total <= 0) return;
+    int pct = (int)(100 * p->done / p->total);
+    double el = cli_now_s() - p->t0;
+    double eta = p->done ? el / (double)p->done * (double)(p->total - p->done) : 0.0;
+    if (p->tty) {
+        int width = 30, fill = (int)((long)width * p->done / p->total);
+        char bar[64];
+        for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+        bar[width] = '\0';
+        fprintf(stderr, "\r%s [%s] %ld/%ld %3d%% %.0fs eta %.0fs %-24.24s", p->label, bar, p->done, p->total, pct,
+                el, eta, item ? item : "");
+        fflush(stderr);
+    } else if (pct / 5 != p->last_pct / 5 || p->done == p->total) {
+        fprintf(stderr, "%s: %ld/%ld (%d%%) %.1fs elapsed, eta %.0fs%s%s\n", p->label, p->done, p->total, pct, el,
+                eta, item ? ", last " : "", item ? item : "");
+    }
+    p->last_pct = pct;
+}
+
+void cli_progress_end(cli_progress *p) {
+    if (p->quiet) return;
+    if (p->tty) fprintf(stderr, "\n");
+}
+
+int cli_mkdirs(const char *path) {
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] == '/' || buf[i] == '\0') {
+            char c = buf[i];
+            buf[i] = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+            buf[i] = c;
+        }
+    }
+    return 0;
+}

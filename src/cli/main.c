@@ -1,0 +1,57 @@
+/* segagent: command-line entry point. Dispatches to one sub-command per file (cli_<command>.c). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#ifndef SEGAGENT_VERSION
+#define SEGAGENT_VERSION "0.1.0"
+#endif
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"demo", cli_demo, "annotate the built-in sample scenes end to end (no downloads, no weights)"},
+    {"eval", cli_eval, "NoC / NoF / mIoU@k benchmark of a tool with the simulated annotator"},
+    {"annotate", cli_annotate, "annotate one image with the simulated annotator; overlays per step"},
+    {"trajectories", cli_trajectories, "record training trajectories (SegAgent JSON format)"},
+    {"export", cli_export, "convert trajectories to LLaVA / Qwen-VL / LLaMA-Factory / ms-swift samples"},
+    {"segment", cli_segment, "segment an image from a description with an LLM policy over HTTP"},
+    {"refine", cli_refine, "refine an existing mask with an LLM policy"},
+    {"score", cli_score, "predicted IoU of a mask (process reward)"},
+    {"filter", cli_filter, "score every annotation of a COCO file; agreement metrics with ground truth"},
+    {"check-sam", cli_check_sam, "check the SAM engine against a parity fixture folder"},
+};
+#define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "segagent %s - click-by-click segmentation the way a human annotator works\n\n"
+            "usage: segagent <command> [options]      (segagent <command> --help for details)\n\ncommands:\n",
+            SEGAGENT_VERSION);
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nexamples:\n"
+               "  segagent demo --out demo-out\n"
+               "  segagent eval --dataset GrabCut=../shared/data/GrabCut --tool builtin --max-clicks 20 --json out.json\n"
+               "  segagent annotate --image photo.jpg --gt mask.png --out run/\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("segagent %s\n", SEGAGENT_VERSION);
+        return 0;
+    }
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "segagent: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

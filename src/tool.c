@@ -1,0 +1,162 @@
+/* The interactive tool contract: a thin dispatch layer over sa_tool_ops that owns the model and the per-image
+ * session, and validates every request once so each tool can trust its inputs. */
+#include "segagent/tool.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sa_tool {
+    const sa_tool_ops *ops;
+    void *model;
+};
+
+struct sa_tool_session {
+    sa_tool *tool;
+    sa_image image;
+    void *state;
+};
+
+int sa_tool_new(const sa_tool_ops *ops, void *model, sa_tool **out, sa_error *err) {
+    if (!ops || !out || !ops->session_new || !ops->predict)
+        return sa_error_set(err, SA_ERR_INVALID, "sa_tool_new: incomplete tool table");
+    *out = NULL;
+    sa_tool *t = calloc(1, sizeof *t);
+    if (!t) {
+        if (ops->model_free) ops->model_free(model);
+        return sa_error_set(err, SA_ERR_NOMEM, "sa_tool_new: out of memory");
+    }
+    t->ops = ops;
+    t->model = model;
+    *out = t;
+    return SA_OK;
+}
+
+void sa_tool_free(sa_tool *tool) {
+    if (!tool) return;
+    if (tool->ops->model_free) tool->ops->model_free(tool->model);
+    free(tool);
+}
+
+const char *sa_tool_name(const sa_tool *tool) {
+    return tool ? tool->ops->name : "";
+}
+
+int sa_tool_accepts_box(const sa_tool *tool) {
+    return tool ? tool->ops->accepts_box : 0;
+}
+
+int sa_tool_session_new(sa_tool *tool, const sa_image *img, sa_tool_session **out, sa_error *err) {
+    if (!tool || !img || !out || !img->data || img->width <= 0 || img->height <= 0)
+        return sa_error_set(err, SA_ERR_INVALID, "tool session: no image");
+    if (img->channels != 3)
+        return sa_error_set(err, SA_ERR_INVALID, "tool session: image must be RGB (3 channels)");
+    *out = NULL;
+    sa_tool_session *s = calloc(1, sizeof *s);
+    if (!s) return sa_error_set(err, SA_ERR_NOMEM, "tool session: out of memory");
+    s->tool = tool;
+    int rc = sa_image_copy(img, &s->image, err);
+    if (rc == SA_OK) rc = tool->ops->session_new(tool->model, &s->image, &s->state, err);
+    if (rc != SA_OK) {
+        sa_image_free(&s->image);
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return SA_OK;
+}
+
+void sa_tool_session_free(sa_tool_session *s) {
+    if (!s) return;
+    if (s->tool->ops->session_free) s->tool->ops->session_free(s->state);
+    sa_image_free(&s->image);
+    free(s);
+}
+
+const sa_image *sa_tool_session_image(const sa_tool_session *s) {
+    return s ? &s->image : NULL;
+}
+
+static int check_request(const sa_tool_session *s, const sa_tool_request *req, sa_error *err) {
+    const int w = s->image.width, h = s->image.height;
+    if (req->n_clicks < 0 || req->n_clicks > SA_MAX_CLICKS)
+        return sa_error_set(err, SA_ERR_RANGE, "tool request: %d clicks (allowed 0..%d)", req->n_clicks,
+                            SA_MAX_CLICKS);
+    if (req->n_clicks > 0 && !req->clicks)
+        return sa_error_set(err, SA_ERR_INVALID, "tool request: clicks missing");
+    for (int i = 0; i < req->n_clicks; i++) {
+        const sa_click *c = &req->clicks[i];
+        if (c->x < 0 || c->y < 0 || c->x >= w || c->y >= h)
+            return sa_error_set(err, SA_ERR_RANGE, "tool request: click %d at (y=%d, x=%d) is outside the %dx%d image",
+                                i + 1, c->y, c->x, w, h);
+    }
+    if (req->box) {
+        const sa_box *b = req->box;
+        if (!isfinite(b->x0) || !isfinite(b->y0) || !isfinite(b->x1) || !isfinite(b->y1))
+            return sa_error_set(err, SA_ERR_RANGE, "tool request: box has a non-finite coordinate");
+        if (b->x1 < b->x0 || b->y1 < b->y0)
+            return sa_error_set(err, SA_ERR_RANGE, "tool request: box (%g,%g)-(%g,%g) has x1 < x0 or y1 < y0",
+                                b->x0, b->y0, b->x1, b->y1);
+        if (b->x1 < 0 || b->y1 < 0 || b->x0 > w || b->y0 > h)
+            return sa_error_set(err, SA_ERR_RANGE, "tool request: box (%g,%g)-(%g,%g) lies outside the %dx%d image",
+                                b->x0, b->y0, b->x1, b->y1, w, h);
+    }
+    if (req->prev && req->prev->mask.data && (req->prev->mask.width != w || req->prev->mask.height != h))
+        return sa_error_set(err, SA_ERR_RANGE, "tool request: previous mask is %dx%d, image is %dx%d",
+                            req->prev->mask.width, req->prev->mask.height, w, h);
+    if (req->init_mask && req->init_mask->data && (req->init_mask->width != w || req->init_mask->height != h))
+        return sa_error_set(err, SA_ERR_RANGE, "tool request: initial mask is %dx%d, image is %dx%d",
+                            req->init_mask->width, req->init_mask->height, w, h);
+    return SA_OK;
+}
+
+int sa_tool_session_predict(sa_tool_session *s, const sa_tool_request *req, sa_tool_result *out,
+                            sa_error *err) {
+    if (!s || !req || !out) return sa_error_set(err, SA_ERR_INVALID, "tool predict: NULL argument");
+    memset(out, 0, sizeof *out);
+    out->score = NAN;
+    int rc = check_request(s, req, err);
+    if (rc != SA_OK) return rc;
+    rc = s->tool->ops->predict(s->state, req, out, err);
+    if (rc != SA_OK) {
+        sa_tool_result_free(out);
+        return rc;
+    }
+    if (!out->mask.data || out->mask.width != s->image.width || out->mask.height != s->image.height) {
+        sa_tool_result_free(out);
+        return sa_error_set(err, SA_ERR_STATE, "tool '%s' returned no mask of the image size", s->tool->ops->name);
+    }
+    return SA_OK;
+}
+
+void sa_tool_result_free(sa_tool_result *r) {
+    if (!r) return;
+    sa_mask_free(&r->mask);
+    free(r->prob);
+    free(r->aux);
+    memset(r, 0, sizeof *r);
+    r->score = NAN;
+}
+
+int sa_tool_result_copy(const sa_tool_result *src, sa_tool_result *dst, sa_error *err) {
+    memset(dst, 0, sizeof *dst);
+    dst->score = src->score;
+    int rc = sa_mask_copy(&src->mask, &dst->mask, err);
+    if (rc != SA_OK) return rc;
+    size_t n = (size_t)src->mask.width * (size_t)src->mask.height;
+    if (src->prob) {
+        dst->prob = malloc(n * sizeof(float));
+        if (!dst->prob) goto oom;
+        memcpy(dst->prob, src->prob, n * sizeof(float));
+    }
+    if (src->aux && src->n_aux) {
+        dst->aux = malloc(src->n_aux * sizeof(float));
+        if (!dst->aux) goto oom;
+        memcpy(dst->aux, src->aux, src->n_aux * sizeof(float));
+        dst->n_aux = src->n_aux;
+    }
+    return SA_OK;
+oom:
+    sa_tool_result_free(dst);
+    return sa_error_set(err, SA_ERR_NOMEM, "copying tool result: out of memory");
+}
