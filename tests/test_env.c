@@ -1,0 +1,144 @@
+/* The environment and the policy dispatch, driven by a toy tool (a disc of radius 6 per click: positive adds,
+ * negative removes), so every expected mask is known exactly. */
+#include <math.h>
+#include <string.h>
+
+#include "segagent/clicker.h"
+#include "segagent/env.h"
+#include "segagent/policy.h"
+#include "testutil.h"
+
+typedef struct disc_state {
+    int w, h;
+} disc_state;
+
+static int disc_session_new(void *model, const sa_image *img, void **state, sa_error *err) {
+    (void)model;
+    disc_state *s = malloc(sizeof *s);
+    if (!s) return sa_error_set(err, SA_ERR_NOMEM, "oom");
+    s->w = img->width;
+    s->h = img->height;
+    *state = s;
+    return SA_OK;
+}
+
+static int disc_predict(void *state, const sa_tool_request *req, sa_tool_result *out, sa_error *err) {
+    disc_state *s = state;
+    int rc = sa_mask_new(&out->mask, s->w, s->h, err);
+    if (rc) return rc;
+    if (req->init_mask) memcpy(out->mask.data, req->init_mask->data, (size_t)s->w * (size_t)s->h);
+    for (int i = 0; i < req->n_clicks; i++) {
+        const sa_click *c = &req->clicks[i];
+        for (int y = 0; y < s->h; y++)
+            for (int x = 0; x < s->w; x++)
+                if ((y - c->y) * (y - c->y) + (x - c->x) * (x - c->x) <= 36)
+                    out->mask.data[(size_t)y * (size_t)s->w + (size_t)x] = (uint8_t)c->positive;
+    }
+    return SA_OK;
+}
+
+static void disc_session_free(void *state) {
+    free(state);
+}
+
+static const sa_tool_ops disc_ops = {
+    .name = "disc",
+    .accepts_box = 0,
+    .session_new = disc_session_new,
+    .predict = disc_predict,
+    .session_free = disc_session_free,
+};
+
+int main(void) {
+    sa_error err = {0};
+    sa_tool *tool = NULL;
+    CHECK(sa_tool_new(&disc_ops, NULL, &tool, &err) == SA_OK);
+    sa_image img = {0};
+    CHECK(sa_image_new(&img, 40, 30, 3, &err) == SA_OK);
+    sa_mask gt = {0};
+    CHECK(sa_mask_new(&gt, 40, 30, &err) == SA_OK);
+    for (int y = 5; y < 20; y++)
+        for (int x = 8; x < 30; x++) gt.data[y * 40 + x] = 1;
+
+    sa_env *env = NULL;
+    CHECK(sa_env_new(tool, &env, &err) == SA_OK);
+    CHECK(sa_env_reset(env, &img, "a box", &gt, NULL, NULL, &err) == SA_OK);
+    CHECK(sa_mask_area(sa_env_mask(env)) == 0);
+    CHECK(sa_env_iou(env) == 0.0);
+    CHECK(sa_env_result(env) == NULL);
+
+    /* A step with a positive click: the disc of radius 6 (113 pixels) fully inside the gt. */
+    sa_action a = sa_action_click(12, 18, 1);
+    sa_env_step_info info;
+    CHECK(sa_env_step(env, &a, &info, &err) == SA_OK);
+    CHECK(sa_mask_area(sa_env_mask(env)) == 113);
+    CHECKF(fabs(info.iou - 113.0 / (15.0 * 22.0)) < 1e-12, "iou %g", info.iou);
+    CHECK(info.prev_iou == 0.0 && info.step == 1);
+    CHECK(sa_env_n_clicks(env) == 1 && sa_env_steps(env) == 1);
+
+    /* Preview does not change the state; commit adopts the previewed result. */
+    sa_action b = sa_action_click(12, 26, 1);
+    sa_tool_result res = {0};
+    CHECK(sa_env_preview(env, &b, &res, &err) == SA_OK);
+    CHECK(sa_env_n_clicks(env) == 1 && sa_mask_area(sa_env_mask(env)) == 113);
+    size_t area2 = sa_mask_area(&res.mask);
+    CHECK(area2 > 113);
+    CHECK(sa_env_commit(env, &b, &res, &info, &err) == SA_OK);
+    CHECK(res.mask.data == NULL); /* ownership moved */
+    CHECK(sa_mask_area(sa_env_mask(env)) == area2 && sa_env_n_clicks(env) == 2);
+
+    /* Bad actions leave the state alone, with a message. */
+    sa_action out_of_image = sa_action_click(30, 5, 1);
+    CHECK(sa_env_step(env, &out_of_image, &info, &err) == SA_ERR_RANGE);
+    CHECK(strstr(err.msg, "outside") != NULL);
+    sa_action box = sa_action_box(1, 1, 10, 10);
+    CHECK(sa_env_step(env, &box, &info, &err) != SA_OK); /* not first, and tool takes no boxes */
+    CHECK(sa_env_n_clicks(env) == 2);
+
+    /* The simulated annotator as a policy drives the env to the target. */
+    sa_policy *pol = NULL;
+    CHECK(sa_clicker_policy_new(&pol, &err) == SA_OK);
+    CHECK(sa_env_reset(env, &img, "a box", &gt, NULL, NULL, &err) == SA_OK);
+    double last = 0.0;
+    for (int t = 0; t < 20; t++) {
+        sa_policy_obs obs = sa_policy_obs_from_env(env);
+        sa_policy_decision d[1];
+        int n = 0;
+        int rc = sa_policy_act(pol, &obs, 1, d, &n, &err);
+        if (rc == SA_ERR_DONE) break;
+        CHECK(rc == SA_OK && n == 1 && d[0].status == SA_OK);
+        CHECK(sa_env_step(env, &d[0].action, &info, &err) == SA_OK);
+        last = info.iou;
+        sa_policy_decisions_free(d, n);
+    }
+    CHECKF(last > 0.8, "simulated annotator with the disc tool reached IoU %g", last);
+
+    /* Without ground truth the annotator refuses clearly. */
+    CHECK(sa_env_reset(env, &img, "x", NULL, NULL, NULL, &err) == SA_OK);
+    CHECK(isnan(sa_env_iou(env)));
+    sa_policy_obs obs = sa_policy_obs_from_env(env);
+    sa_policy_decision d[1];
+    int n = 0;
+    CHECK(sa_policy_act(pol, &obs, 1, d, &n, &err) == SA_ERR_INVALID);
+
+    /* Size mismatch between gt and image is refused at reset. */
+    sa_mask small = {0};
+    CHECK(sa_mask_new(&small, 10, 10, &err) == SA_OK);
+    CHECK(sa_env_reset(env, &img, "x", &small, NULL, NULL, &err) == SA_ERR_RANGE);
+    CHECK(strstr(err.msg, "ground truth") != NULL);
+
+    /* Refinement starts from the initial mask. */
+    CHECK(sa_env_reset(env, &img, "x", &gt, NULL, &gt, &err) == SA_OK);
+    CHECK(sa_env_iou(env) == 1.0);
+
+    sa_mask_free(&small);
+    sa_policy_free(pol);
+    sa_env_free(env);
+    sa_tool_free(tool);
+    sa_mask_free(&gt);
+    sa_image_free(&img);
+    sa_env_free(NULL);
+    sa_tool_free(NULL);
+    sa_policy_free(NULL);
+    return tu_finish("test_env");
+}
