@@ -8,9 +8,16 @@
  */
 #include "segagent/image.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "image_codecs.h"
+
+/* Largest file sa_image_load reads (a 32768^2 BMP is 3 GiB; such files are refused by the pixel limit anyway). */
+#define IMAGE_MAX_FILE_BYTES ((size_t)1 << 30)
 
 int sa_image_new(sa_image *img, int width, int height, int channels, sa_error *err) {
     if (!img) return sa_error_set(err, SA_ERR_INVALID, "sa_image_new: NULL image");
@@ -93,47 +100,145 @@ int sa_image_overlay(const sa_image *src, const uint8_t *mask, sa_overlay_style 
     return SA_OK;
 }
 
-/* ---- temporary stubs (replaced as codecs land) ---- */
-int sa_image_load(const char *path, sa_image *img, sa_error *err) {
-    if (img) memset(img, 0, sizeof *img);
-    return sa_error_set(err, SA_ERR_UNSUPPORTED, "%s: image decoding not implemented yet", path ? path : "(null)");
+int sa__image_check_dims(const char *what, long long width, long long height, sa_error *err) {
+    if (width <= 0 || height <= 0)
+        return sa_error_set(err, SA_ERR_FORMAT, "%s: empty image (%lldx%lld)", what, width, height);
+    if (width > SA_IMAGE_MAX_SIDE || height > SA_IMAGE_MAX_SIDE || (uint64_t)width * (uint64_t)height > SA_IMAGE_MAX_PIXELS)
+        return sa_error_set(err, SA_ERR_RANGE, "%s: image %lldx%lld exceeds the size limit (side %d, %u pixels)", what,
+                            width, height, SA_IMAGE_MAX_SIDE, SA_IMAGE_MAX_PIXELS);
+    return SA_OK;
 }
+
+static int decode_any(const uint8_t *b, size_t n, int mode, sa_image *img, sa_error *err) {
+    static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+    if (!img) return sa_error_set(err, SA_ERR_INVALID, "image decode: NULL output");
+    memset(img, 0, sizeof *img);
+    if (!b && n) return sa_error_set(err, SA_ERR_INVALID, "image decode: NULL input");
+    if (n == 0) return sa_error_set(err, SA_ERR_FORMAT, "empty file");
+    if (n >= 8 && !memcmp(b, png_sig, 8)) return sa__png_decode(b, n, mode, img, err);
+    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return sa__jpeg_decode(b, n, mode, img, err);
+    if (n >= 2 && b[0] == 'B' && b[1] == 'M') return sa__bmp_decode(b, n, mode, img, err);
+    return sa_error_set(err, SA_ERR_FORMAT, "unknown image format (not PNG, JPEG or BMP)");
+}
+
 int sa_image_decode(const uint8_t *bytes, size_t n, sa_image *img, sa_error *err) {
-    (void)bytes;
-    (void)n;
-    if (img) memset(img, 0, sizeof *img);
-    return sa_error_set(err, SA_ERR_UNSUPPORTED, "image decoding not implemented yet");
+    return decode_any(bytes, n, SA__DECODE_RGB, img, err);
 }
+
+/* Reads a whole file into a malloc'd buffer. */
+static int read_file(const char *path, uint8_t **out, size_t *out_n, sa_error *err) {
+    *out = NULL;
+    *out_n = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return sa_error_set(err, SA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *buf = malloc(cap);
+    if (!buf) {
+        fclose(f);
+        return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", path);
+    }
+    for (;;) {
+        if (n == cap) {
+            if (cap >= IMAGE_MAX_FILE_BYTES) {
+                free(buf);
+                fclose(f);
+                return sa_error_set(err, SA_ERR_RANGE, "%s: file larger than %zu bytes", path, IMAGE_MAX_FILE_BYTES);
+            }
+            uint8_t *p = realloc(buf, cap * 2);
+            if (!p) {
+                free(buf);
+                fclose(f);
+                return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", path);
+            }
+            buf = p;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return sa_error_set(err, SA_ERR_IO, "%s: read error", path);
+    }
+    *out = buf;
+    *out_n = n;
+    return SA_OK;
+}
+
+static int load_any(const char *path, int mode, sa_image *img, sa_error *err) {
+    if (img) memset(img, 0, sizeof *img);
+    if (!path || !img) return sa_error_set(err, SA_ERR_INVALID, "image load: NULL argument");
+    uint8_t *buf;
+    size_t n;
+    int rc = read_file(path, &buf, &n, err);
+    if (rc) return rc;
+    sa_error e = {0};
+    rc = decode_any(buf, n, mode, img, &e);
+    free(buf);
+    if (rc) return sa_error_set(err, rc, "%s: %s", path, e.msg);
+    return SA_OK;
+}
+
+int sa_image_load(const char *path, sa_image *img, sa_error *err) {
+    return load_any(path, SA__DECODE_RGB, img, err);
+}
+
 int sa_image_load_values(const char *path, sa_image *img, sa_error *err) {
-    if (img) memset(img, 0, sizeof *img);
-    return sa_error_set(err, SA_ERR_UNSUPPORTED, "%s: image decoding not implemented yet", path ? path : "(null)");
+    return load_any(path, SA__DECODE_VALUES, img, err);
 }
-int sa_image_save_png(const char *path, const sa_image *img, sa_error *err) {
-    (void)img;
-    return sa_error_set(err, SA_ERR_UNSUPPORTED, "%s: PNG encoding not implemented yet", path ? path : "(null)");
-}
-int sa_image_save_jpeg(const char *path, const sa_image *img, int quality, sa_error *err) {
-    (void)img;
-    (void)quality;
-    return sa_error_set(err, SA_ERR_UNSUPPORTED, "%s: JPEG encoding not implemented yet", path ? path : "(null)");
-}
+
 int sa_image_encode_png(const sa_image *img, uint8_t **out, size_t *out_len, sa_error *err) {
-    (void)img;
-    (void)out;
-    (void)out_len;
-    return sa_error_set(err, SA_ERR_UNSUPPORTED, "PNG encoding not implemented yet");
+    if (out) *out = NULL;
+    if (out_len) *out_len = 0;
+    if (!image_valid(img) || !out || !out_len) return sa_error_set(err, SA_ERR_INVALID, "PNG encode: invalid argument");
+    return sa__png_encode(img, out, out_len, err);
 }
+
 int sa_image_encode_jpeg(const sa_image *img, int quality, uint8_t **out, size_t *out_len, sa_error *err) {
-    (void)img;
-    (void)quality;
-    (void)out;
-    (void)out_len;
-    return sa_error_set(err, SA_ERR_UNSUPPORTED, "JPEG encoding not implemented yet");
+    if (out) *out = NULL;
+    if (out_len) *out_len = 0;
+    if (!image_valid(img) || !out || !out_len) return sa_error_set(err, SA_ERR_INVALID, "JPEG encode: invalid argument");
+    if (quality < 1 || quality > 100)
+        return sa_error_set(err, SA_ERR_RANGE, "JPEG encode: quality %d outside 1..100", quality);
+    return sa__jpeg_encode(img, quality, out, out_len, err);
 }
-int sa_image_resize_bilinear(const sa_image *src, int new_w, int new_h, sa_image *dst, sa_error *err) {
-    (void)src;
-    (void)new_w;
-    (void)new_h;
-    (void)dst;
-    return sa_error_set(err, SA_ERR_UNSUPPORTED, "bilinear resize not implemented yet");
+
+static int write_file(const char *path, const uint8_t *data, size_t n, sa_error *err) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return sa_error_set(err, SA_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    size_t put = fwrite(data, 1, n, f);
+    int bad = put != n;
+    if (fclose(f) != 0) bad = 1;
+    if (bad) {
+        remove(path);
+        return sa_error_set(err, SA_ERR_IO, "%s: write failed", path);
+    }
+    return SA_OK;
+}
+
+int sa_image_save_png(const char *path, const sa_image *img, sa_error *err) {
+    if (!path) return sa_error_set(err, SA_ERR_INVALID, "PNG save: NULL path");
+    uint8_t *buf;
+    size_t n;
+    sa_error e = {0};
+    int rc = sa_image_encode_png(img, &buf, &n, &e);
+    if (rc) return sa_error_set(err, rc, "%s: %s", path, e.msg);
+    rc = write_file(path, buf, n, err);
+    free(buf);
+    return rc;
+}
+
+int sa_image_save_jpeg(const char *path, const sa_image *img, int quality, sa_error *err) {
+    if (!path) return sa_error_set(err, SA_ERR_INVALID, "JPEG save: NULL path");
+    uint8_t *buf;
+    size_t n;
+    sa_error e = {0};
+    int rc = sa_image_encode_jpeg(img, quality, &buf, &n, &e);
+    if (rc) return sa_error_set(err, rc, "%s: %s", path, e.msg);
+    rc = write_file(path, buf, n, err);
+    free(buf);
+    return rc;
 }
