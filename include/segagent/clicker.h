@@ -31,6 +31,21 @@ typedef struct sa_clicker_click {
 int sa_clicker_next(const sa_mask *gt, const sa_mask *ignore, const sa_mask *pred, const sa_click *clicked,
                     int n_clicked, sa_clicker_click *out, sa_error *err);
 
+/* The same with reusable scratch buffers, for loops that ask for many clicks (evaluation, trajectories):
+ *
+ *   sa_clicker *ck = NULL;
+ *   sa_clicker_new(&ck, &err);
+ *   ... rc = sa_clicker_run(ck, &gt, &ignore, &pred, clicks, n_clicks, &c, &err); ...
+ *   sa_clicker_free(ck);
+ *
+ * A handle is not thread-safe (one per thread); sa_clicker_free(NULL) is a no-op. Results are identical to
+ * sa_clicker_next. Clicked pixels outside the image are an error (SA_ERR_RANGE). */
+typedef struct sa_clicker sa_clicker;
+int sa_clicker_new(sa_clicker **out, sa_error *err);
+void sa_clicker_free(sa_clicker *c);
+int sa_clicker_run(sa_clicker *c, const sa_mask *gt, const sa_mask *ignore, const sa_mask *pred,
+                   const sa_click *clicked, int n_clicked, sa_clicker_click *out, sa_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,203 @@
+/* The simulated annotator against every OpenCV-made vector in shared/fixtures/clicker: "step" vectors give the
+ * same (y, x, sign) and distance within 1e-4; "sequence" vectors replay the toy disc tool for 10 clicks and every
+ * click must be identical. Also: the handle form agrees with the one-shot form, bad arguments, SA_ERR_DONE. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "segagent/clicker.h"
+#include "segagent/rle.h"
+#include "testutil.h"
+
+/* Uncompressed COCO RLE (JSON array) -> mask. */
+static int mask_from_runs(const cJSON *arr, int h, int w, sa_mask *out) {
+    int n = cJSON_GetArraySize(arr);
+    if (!cJSON_IsArray(arr) || n <= 0) return -1;
+    uint32_t *c = malloc(sizeof *c * (size_t)n);
+    if (!c) exit(1);
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr) c[i++] = (uint32_t)it->valuedouble;
+    sa_rle r = {0};
+    sa_error err = {0};
+    int rc = sa_rle_init(&r, h, w, c, (size_t)n, &err);
+    if (rc == SA_OK) rc = sa_rle_decode(&r, out, &err);
+    if (rc != SA_OK) fprintf(stderr, "bad RLE in vector: %s\n", err.msg);
+    sa_rle_free(&r);
+    free(c);
+    return rc;
+}
+
+/* The toy tool of the fixtures: a positive click sets a disc of radius r around it, a negative one clears it. */
+static void apply_disc(sa_mask *pred, int cy, int cx, int r, int positive) {
+    for (int y = cy - r; y <= cy + r; y++)
+        for (int x = cx - r; x <= cx + r; x++) {
+            if (y < 0 || y >= pred->height || x < 0 || x >= pred->width) continue;
+            if ((y - cy) * (y - cy) + (x - cx) * (x - cx) > r * r) continue;
+            pred->data[(size_t)y * (size_t)pred->width + (size_t)x] = (uint8_t)(positive != 0);
+        }
+}
+
+static int run_step(const cJSON *j, int idx, sa_clicker *ck) {
+    int h = cJSON_GetObjectItem(j, "h")->valueint, w = cJSON_GetObjectItem(j, "w")->valueint;
+    sa_mask gt = {0}, ign = {0}, pred = {0};
+    int ok = mask_from_runs(cJSON_GetObjectItem(j, "gt"), h, w, &gt) == SA_OK &&
+             mask_from_runs(cJSON_GetObjectItem(j, "ignore"), h, w, &ign) == SA_OK &&
+             mask_from_runs(cJSON_GetObjectItem(j, "pred"), h, w, &pred) == SA_OK;
+    const cJSON *cl = cJSON_GetObjectItem(j, "clicked");
+    int n = cJSON_GetArraySize(cl);
+    sa_click *clicks = calloc((size_t)(n > 0 ? n : 1), sizeof *clicks);
+    for (int i = 0; i < n; i++) {
+        clicks[i].y = cJSON_GetArrayItem(cJSON_GetArrayItem(cl, i), 0)->valueint;
+        clicks[i].x = cJSON_GetArrayItem(cJSON_GetArrayItem(cl, i), 1)->valueint;
+    }
+    const cJSON *e = cJSON_GetObjectItem(j, "expected");
+    sa_clicker_click c = {0}, c2 = {0};
+    sa_error err = {0};
+    int rc = ok ? sa_clicker_next(&gt, &ign, &pred, clicks, n, &c, &err) : SA_ERR_FORMAT;
+    int rc2 = ok ? sa_clicker_run(ck, &gt, &ign, &pred, clicks, n, &c2, &err) : SA_ERR_FORMAT;
+    if (ok && (rc != rc2 || memcmp(&c, &c2, sizeof c) != 0)) {
+        fprintf(stderr, "vector %d: handle and one-shot forms disagree\n", idx);
+        ok = 0;
+    }
+    if (ok && (!e || cJSON_IsNull(e))) {
+        if (rc != SA_ERR_DONE) {
+            fprintf(stderr, "vector %d (step %s): expected no click, got rc %d\n", idx,
+                    cJSON_GetObjectItem(j, "mask_file")->valuestring, rc);
+            ok = 0;
+        }
+    } else if (ok) {
+        int ey = cJSON_GetObjectItem(e, "y")->valueint, ex = cJSON_GetObjectItem(e, "x")->valueint;
+        int ep = cJSON_IsTrue(cJSON_GetObjectItem(e, "is_positive"));
+        double ed = cJSON_GetObjectItem(e, "distance")->valuedouble;
+        if (rc != SA_OK || c.y != ey || c.x != ex || c.positive != ep || fabs(c.distance - ed) > 1e-4) {
+            fprintf(stderr,
+                    "vector %d (step %s, %d clicked): got rc %d (y %d, x %d, %s, d %.6f) want (y %d, x %d, %s, d %.6f)\n",
+                    idx, cJSON_GetObjectItem(j, "mask_file")->valuestring, n, rc, c.y, c.x, c.positive ? "pos" : "neg",
+                    c.distance, ey, ex, ep ? "pos" : "neg", ed);
+            ok = 0;
+        }
+    }
+    free(clicks);
+    sa_mask_free(&gt);
+    sa_mask_free(&ign);
+    sa_mask_free(&pred);
+    return ok;
+}
+
+static int run_sequence(const cJSON *j, int idx, sa_clicker *ck) {
+    int h = cJSON_GetObjectItem(j, "h")->valueint, w = cJSON_GetObjectItem(j, "w")->valueint;
+    int r = cJSON_GetObjectItem(j, "disc_radius")->valueint;
+    sa_mask gt = {0}, ign = {0}, pred = {0};
+    int ok = mask_from_runs(cJSON_GetObjectItem(j, "gt"), h, w, &gt) == SA_OK &&
+             mask_from_runs(cJSON_GetObjectItem(j, "ignore"), h, w, &ign) == SA_OK &&
+             sa_mask_new(&pred, w, h, NULL) == SA_OK;
+    const cJSON *ex = cJSON_GetObjectItem(j, "expected_clicks");
+    int n = cJSON_GetArraySize(ex);
+    sa_click *clicks = calloc((size_t)(n > 0 ? n : 1) + 1, sizeof *clicks);
+    for (int i = 0; ok && i < n; i++) {
+        const cJSON *e = cJSON_GetArrayItem(ex, i);
+        int ey = cJSON_GetObjectItem(e, "y")->valueint, exx = cJSON_GetObjectItem(e, "x")->valueint;
+        int ep = cJSON_IsTrue(cJSON_GetObjectItem(e, "is_positive"));
+        sa_clicker_click c = {0};
+        sa_error err = {0};
+        int rc = sa_clicker_run(ck, &gt, &ign, &pred, clicks, i, &c, &err);
+        if (rc != SA_OK || c.y != ey || c.x != exx || c.positive != ep) {
+            fprintf(stderr, "vector %d (sequence %s, r %d) click %d: got rc %d (y %d, x %d, %s) want (y %d, x %d, %s)\n",
+                    idx, cJSON_GetObjectItem(j, "mask_file")->valuestring, r, i + 1, rc, c.y, c.x,
+                    c.positive ? "pos" : "neg", ey, exx, ep ? "pos" : "neg");
+            ok = 0;
+            break;
+        }
+        clicks[i] = (sa_click){.y = c.y, .x = c.x, .positive = c.positive};
+        apply_disc(&pred, c.y, c.x, r, c.positive);
+    }
+    free(clicks);
+    sa_mask_free(&gt);
+    sa_mask_free(&ign);
+    sa_mask_free(&pred);
+    return ok;
+}
+
+static void test_edges(void) {
+    sa_error err = {0};
+    sa_mask gt = {0}, pred = {0}, small = {0};
+    sa_mask_new(&gt, 9, 7, NULL);
+    sa_mask_new(&pred, 9, 7, NULL);
+    sa_mask_new(&small, 3, 3, NULL);
+    sa_clicker_click c;
+    /* nothing to fix */
+    CHECK(sa_clicker_next(&gt, NULL, &pred, NULL, 0, &c, &err) == SA_ERR_DONE);
+    /* one pixel of gt: positive click on it */
+    gt.data[3 * 9 + 4] = 1;
+    CHECK(sa_clicker_next(&gt, NULL, &pred, NULL, 0, &c, &err) == SA_OK && c.y == 3 && c.x == 4 && c.positive &&
+          c.distance == 1.0f);
+    /* clicked already: its distance is zeroed, nothing else to fix */
+    sa_click k = {3, 4, 1};
+    CHECK(sa_clicker_next(&gt, NULL, &pred, &k, 1, &c, &err) == SA_ERR_DONE);
+    /* a tie is negative: one fn pixel and one fp pixel */
+    pred.data[0] = 1;
+    CHECK(sa_clicker_next(&gt, NULL, &pred, NULL, 0, &c, &err) == SA_OK && !c.positive && c.y == 0 && c.x == 0);
+    /* ignored pixels do not count */
+    sa_mask ign = {0};
+    sa_mask_new(&ign, 9, 7, NULL);
+    ign.data[0] = 1;
+    CHECK(sa_clicker_next(&gt, &ign, &pred, NULL, 0, &c, &err) == SA_OK && c.positive && c.y == 3 && c.x == 4);
+    /* full gt, empty pred: the image edge is a boundary; the first pixel at distance 4 of 9x7 is (3, 3) */
+    memset(gt.data, 1, 63);
+    memset(pred.data, 0, 63);
+    CHECK(sa_clicker_next(&gt, NULL, &pred, NULL, 0, &c, &err) == SA_OK && c.y == 3 && c.x == 3 && c.distance == 4.0f);
+    /* bad arguments */
+    CHECK(sa_clicker_next(&gt, NULL, &small, NULL, 0, &c, &err) == SA_ERR_INVALID);
+    CHECK(sa_clicker_next(&gt, &small, &pred, NULL, 0, &c, &err) == SA_ERR_INVALID);
+    CHECK(sa_clicker_next(NULL, NULL, &pred, NULL, 0, &c, &err) == SA_ERR_INVALID);
+    CHECK(sa_clicker_next(&gt, NULL, &pred, NULL, 2, &c, &err) == SA_ERR_INVALID);
+    sa_click out = {7, 0, 1};
+    CHECK(sa_clicker_next(&gt, NULL, &pred, &out, 1, &c, &err) == SA_ERR_RANGE);
+    sa_clicker_free(NULL);
+    sa_mask_free(&gt);
+    sa_mask_free(&pred);
+    sa_mask_free(&small);
+    sa_mask_free(&ign);
+}
+
+int main(void) {
+    char *path = tu_shared_path("fixtures/clicker/clicker_vectors.jsonl");
+    char *text = tu_read_file(path, NULL);
+    CHECKF(text != NULL, "cannot read %s", path);
+    sa_clicker *ck = NULL;
+    CHECK(sa_clicker_new(&ck, NULL) == SA_OK);
+    int total = 0, steps = 0, steps_ok = 0, seqs = 0, seqs_ok = 0;
+    char *save = NULL;
+    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+        cJSON *j = cJSON_Parse(line);
+        total++;
+        CHECKF(j != NULL, "clicker vector %d: bad JSON", total);
+        if (!j) continue;
+        const char *kind = cJSON_GetObjectItem(j, "kind")->valuestring;
+        if (strcmp(kind, "step") == 0) {
+            steps++;
+            int ok = run_step(j, total, ck);
+            steps_ok += ok;
+            CHECKF(ok, "clicker vector %d (step) mismatch", total);
+        } else if (strcmp(kind, "sequence") == 0) {
+            seqs++;
+            int ok = run_sequence(j, total, ck);
+            seqs_ok += ok;
+            CHECKF(ok, "clicker vector %d (sequence) mismatch", total);
+        } else
+            CHECKF(0, "clicker vector %d: unknown kind %s", total, kind);
+        cJSON_Delete(j);
+    }
+    sa_clicker_free(ck);
+    printf("clicker: %d/%d step vectors, %d/%d sequence vectors identical (%d lines)\n", steps_ok, steps, seqs_ok,
+           seqs, total);
+    CHECKF(total == 144, "expected 144 clicker vectors, read %d", total);
+    test_edges();
+    free(text);
+    free(path);
+    return tu_finish("test_clicker");
+}
