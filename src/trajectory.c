@@ -733,9 +733,14 @@ int sa_traj_parse(const char *json, size_t len, const char *name, sa_traj_set **
     if (!doc) {
         const char *at = cJSON_GetErrorPtr();
         long off = (at && at >= json && at <= json + len) ? (long)(at - json) : -1;
-        if (off >= 0 && (size_t)off >= len)
-            return sa_error_set(err, SA_ERR_PARSE, "%s: not valid JSON (truncated: ends at byte %ld)", name, off);
-        return sa_error_set(err, SA_ERR_PARSE, "%s: not valid JSON (error near byte %ld)", name, off);
+        size_t last = len; /* one past the last non-blank byte */
+        while (last > 0 && (json[last - 1] == ' ' || json[last - 1] == '\n' || json[last - 1] == '\r' ||
+                            json[last - 1] == '\t'))
+            last--;
+        if (off >= 0 && (size_t)off + 1 >= last)
+            return sa_error_set(err, SA_ERR_PARSE, "%s: not valid JSON (truncated: input ends at byte %zu)", name,
+                                len);
+        return sa_error_set(err, SA_ERR_PARSE, "%s: not valid JSON (error near byte %ld of %zu)", name, off, len);
     }
     int rc = SA_OK;
     sa_traj_set *set = calloc(1, sizeof *set);
