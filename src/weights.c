@@ -308,6 +308,7 @@ int sa_tensor_to_f32(const sa_tensor *t, float *dst, int64_t n, sa_error *err) {
                             (long long)numel, (long long)n);
     const uint8_t *s = t->data;
     size_t N = (size_t)n;
+    if (N == 0) return SA_OK;
     switch (t->dtype) {
     case SA_DTYPE_F32: memcpy(dst, s, N * 4); break;
     case SA_DTYPE_F16:
