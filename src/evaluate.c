@@ -194,9 +194,9 @@ int sa_eval_run(sa_tool *tool, const sa_dataset *ds, sa_eval_params params, sa_e
                 void *user, sa_eval_result *out, sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_eval_run: NULL output");
     memset(out, 0, sizeof *out);
-    if (!tool || !ds) return sa_error_set(err, SA_ERR_INVALID, "sa_eval_run: NULL argument");
     int rc = check_params(&params, err);
     if (rc != SA_OK) return rc;
+    if (!tool || !ds) return sa_error_set(err, SA_ERR_INVALID, "sa_eval_run: NULL argument");
     int total = sa_dataset_count(ds);
     if (params.limit > 0 && params.limit < total) total = params.limit;
     if (total <= 0) return sa_error_set(err, SA_ERR_NOT_FOUND, "%s: no items", sa_dataset_name(ds));
