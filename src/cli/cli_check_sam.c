@@ -1,10 +1,81 @@
-/* PLACEHOLDER: replaced by the module's owner. */
+/* segagent check-sam DIR: runs the SAM engine on a parity fixture folder (fixtures/sam/README.md format) and
+ * compares every expected tensor; the logic is sa_sam_check_fixture (shared with the test suite). Checks
+ * DIR/model.safetensors, and DIR/sam_official.pth too when present (or only --weights FILE). */
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "segagent/sam.h"
+
+static const char *USAGE =
+    "usage: segagent check-sam DIR [--threads N] [--weights FILE] [--kernels fast|blas|reference]\n"
+    "\n"
+    "Checks the SAM engine against a parity fixture folder: model.safetensors (+ config.json), image.png,\n"
+    "cases.json, expected.safetensors (and sam_official.pth when present). Prints the worst error of every\n"
+    "expected tensor with ok/FAIL; exit 0 on parity, 1 otherwise.\n"
+    "\n"
+    "  --threads N      worker threads (default 2); masks must not depend on it\n"
+    "  --weights FILE   check this checkpoint instead of DIR/model.safetensors and DIR/sam_official.pth\n"
+    "  --kernels K      fast (default), blas or reference\n";
+
+static void print_line(void *ctx, const char *line) {
+    (void)ctx;
+    printf("  %s\n", line);
+}
+
+static int check_one(const char *dir, const char *weights, int threads, int kernels) {
+    sa_sam_check_params p = sa_sam_check_default_params();
+    p.threads = threads;
+    p.kernels = kernels;
+    p.weights = weights;
+    sa_error err = {0};
+    int fails = 0;
+    printf("check-sam %s (weights %s, %d threads)\n", dir, weights ? weights : "model.safetensors", threads);
+    double t0 = cli_now_s();
+    int rc = sa_sam_check_fixture(dir, p, print_line, NULL, &fails, &err);
+    if (rc != SA_OK) {
+        fprintf(stderr, "check-sam: %s\n", err.msg);
+        return 1;
+    }
+    printf("%s (%.1f s)\n", fails ? "PARITY FAILED" : "parity ok", cli_now_s() - t0);
+    return fails ? 1 : 0;
+}
 
 int cli_check_sam(int argc, char **argv) {
-    (void)argc;
-    fprintf(stderr, "%s: not built yet\n", argv[0]);
-    return 1;
+    int threads = 2;
+    const char *weights = NULL, *kern = "fast";
+    cli_opt opts[] = {
+        {"threads", CLI_INT, &threads},
+        {"weights", CLI_STR, &weights},
+        {"kernels", CLI_STR, &kern},
+    };
+    const char *pos[1];
+    int n_pos = 0;
+    int r = cli_parse(argc, argv, opts, 3, pos, 1, &n_pos, USAGE);
+    if (r == 1) return 0;
+    if (r) return 2;
+    if (n_pos != 1) {
+        fputs(USAGE, stderr);
+        return 2;
+    }
+    if (threads < 1 || threads > 256) {
+        fprintf(stderr, "check-sam: --threads must be 1..256\n");
+        return 2;
+    }
+    int kernels;
+    if (!strcmp(kern, "fast")) kernels = SA_SAM_KERNELS_FAST;
+    else if (!strcmp(kern, "blas")) kernels = SA_SAM_KERNELS_BLAS;
+    else if (!strcmp(kern, "reference")) kernels = SA_SAM_KERNELS_REFERENCE;
+    else {
+        fprintf(stderr, "check-sam: unknown --kernels '%s' (fast, blas, reference)\n", kern);
+        return 2;
+    }
+    const char *dir = pos[0];
+    if (weights) return check_one(dir, weights, threads, kernels);
+    int status = check_one(dir, NULL, threads, kernels);
+    char pth[4096];
+    snprintf(pth, sizeof pth, "%s/sam_official.pth", dir);
+    if (access(pth, R_OK) == 0) status |= check_one(dir, pth, threads, kernels);
+    return status;
 }

@@ -1,0 +1,405 @@
+/* SAM prompt encoder, two-way mask decoder and post-processing (segment_anything/modeling/prompt_encoder.py,
+ * mask_decoder.py, transformer.py, sam.py postprocess_masks).
+ *
+ * Image-side tensors are token-major (g*g, D), as the reference's flatten(2).permute(0, 2, 1). The scratch lives
+ * on the sa_sam_image and is sized before the first layer runs (it grows only when a prompt has more tokens than
+ * any before). Attention heads run as pool tasks; the projections are pooled linear layers. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sam_internal.h"
+
+#define DEC_LN_EPS 1e-5f  /* nn.LayerNorm default in the reference TwoWayTransformer */
+#define LN2D_EPS 1e-6f    /* LayerNorm2d */
+
+/* ---- Fourier positional encoding (PositionEmbeddingRandom._pe_encoding): pe (D) for normalised (x, y) ---- */
+static void pe_encode(const sa_sam_model *m, float x, float y, float *pe) {
+    const int half = m->arch.out_chans / 2;
+    const float *G = m->pe_gauss; /* (2, half) */
+    const float two_pi = (float)(2.0 * M_PI);
+    x = 2.0f * x - 1.0f;
+    y = 2.0f * y - 1.0f;
+    for (int k = 0; k < half; k++) {
+        float v = two_pi * (x * G[k] + y * G[half + k]);
+        pe[k] = sinf(v);
+        pe[half + k] = cosf(v);
+    }
+}
+
+/* Dense PE of the embedding grid (PositionEmbeddingRandom.forward); pe (g*g, D). */
+void sa__sam_dense_pe(const sa_sam_model *m, float *pe) {
+    const int g = m->grid, D = m->arch.out_chans;
+    for (int i = 0; i < g; i++)
+        for (int j = 0; j < g; j++)
+            pe_encode(m, ((float)j + 0.5f) / (float)g, ((float)i + 0.5f) / (float)g, pe + ((size_t)i * g + j) * D);
+}
+
+int sa__sam_validate_prompt(const sa_sam_image *e, const sa_sam_prompt *p, sa_error *err) {
+    const int lr = 4 * e->m->grid;
+    if (p->n_points < 0 || p->n_points > SA_MAX_CLICKS)
+        return sa_error_set(err, SA_ERR_RANGE, "SAM prompt: %d points (allowed 0..%d)", p->n_points, SA_MAX_CLICKS);
+    if (p->n_points > 0 && (!p->points || !p->labels))
+        return sa_error_set(err, SA_ERR_INVALID, "SAM prompt: points or labels missing");
+    for (int i = 0; i < p->n_points; i++) {
+        float x = p->points[2 * i], y = p->points[2 * i + 1];
+        if (!isfinite(x) || !isfinite(y) || x < 0 || y < 0 || x > (float)e->width || y > (float)e->height)
+            return sa_error_set(err, SA_ERR_RANGE, "SAM prompt: point %d (x=%g, y=%g) is outside the %dx%d image", i + 1,
+                                x, y, e->width, e->height);
+        if (p->labels[i] < -1 || p->labels[i] > 1)
+            return sa_error_set(err, SA_ERR_RANGE, "SAM prompt: point %d has label %d (allowed -1, 0, 1)", i + 1,
+                                p->labels[i]);
+    }
+    if (p->box) {
+        const float *b = p->box;
+        for (int i = 0; i < 4; i++)
+            if (!isfinite(b[i])) return sa_error_set(err, SA_ERR_RANGE, "SAM prompt: box has a non-finite coordinate");
+        if (b[2] < b[0] || b[3] < b[1])
+            return sa_error_set(err, SA_ERR_RANGE, "SAM prompt: box (%g,%g)-(%g,%g) has x1 < x0 or y1 < y0", b[0], b[1],
+                                b[2], b[3]);
+        if (b[2] < 0 || b[3] < 0 || b[0] > (float)e->width || b[1] > (float)e->height)
+            return sa_error_set(err, SA_ERR_RANGE, "SAM prompt: box (%g,%g)-(%g,%g) lies outside the %dx%d image", b[0],
+                                b[1], b[2], b[3], e->width, e->height);
+    }
+    if (p->mask_input && p->mask_input_size != lr)
+        return sa_error_set(err, SA_ERR_RANGE, "SAM prompt: mask input is %dx%d, the model needs %dx%d",
+                            p->mask_input_size, p->mask_input_size, lr, lr);
+    if (!p->mask_input && p->mask_input_size != 0)
+        return sa_error_set(err, SA_ERR_INVALID, "SAM prompt: mask_input_size %d given without a mask", p->mask_input_size);
+    if (p->n_points == 0 && !p->box && !p->mask_input)
+        return sa_error_set(err, SA_ERR_INVALID, "SAM prompt: no point, box or mask");
+    return SA_OK;
+}
+
+/* Sparse prompt embeddings (PromptEncoder._embed_points / _embed_boxes); returns the token count. */
+static int sparse_embed(const sa_sam_image *e, const sa_sam_prompt *p, float *out) {
+    const sa_sam_model *m = e->m;
+    const int D = m->arch.out_chans;
+    const float S = (float)m->arch.image_size;
+    /* ResizeLongestSide.apply_coords in float64, then float32 as the predictor's torch.as_tensor */
+    const double sx = (double)e->new_w / (double)e->width, sy = (double)e->new_h / (double)e->height;
+    int n = 0;
+    for (int i = 0; i < p->n_points; i++, n++) {
+        float *o = out + (size_t)n * D;
+        int lab = p->labels[i];
+        if (lab == -1) {
+            memcpy(o, m->not_a_point, (size_t)D * sizeof(float));
+            continue;
+        }
+        float x = (float)((double)p->points[2 * i] * sx) + 0.5f, y = (float)((double)p->points[2 * i + 1] * sy) + 0.5f;
+        pe_encode(m, x / S, y / S, o);
+        sa__add(o, m->point_embed[lab], (size_t)D);
+    }
+    if (!p->box) { /* padding point, label -1 */
+        memcpy(out + (size_t)n * D, m->not_a_point, (size_t)D * sizeof(float));
+        n++;
+    } else {
+        for (int c = 0; c < 2; c++, n++) {
+            float *o = out + (size_t)n * D;
+            float x = (float)((double)p->box[2 * c] * sx) + 0.5f, y = (float)((double)p->box[2 * c + 1] * sy) + 0.5f;
+            pe_encode(m, x / S, y / S, o);
+            sa__add(o, m->point_embed[2 + c], (size_t)D);
+        }
+    }
+    return n;
+}
+
+/* Dense prompt from a low-res mask (PromptEncoder.mask_downscaling); in (4g, 4g); out (g*g, D); t1 (4g*g... ) */
+static void mask_embed(const sa_sam_model *m, sa__pool *pool, const float *in, float *t1, float *t2, float *out) {
+    const int g = m->grid, g2 = 2 * g, g4 = 4 * g, c16 = m->arch.mask_in_chans, c4 = c16 / 4;
+    /* conv 2x2 s2, 1 -> c4: t1 (g2*g2, c4) */
+    for (int y = 0; y < g2; y++)
+        for (int x = 0; x < g2; x++)
+            for (int o = 0; o < c4; o++) {
+                const float *w = m->me_c1_w + (size_t)o * 4;
+                float s = m->me_c1_b[o];
+                for (int ky = 0; ky < 2; ky++)
+                    for (int kx = 0; kx < 2; kx++) s += w[ky * 2 + kx] * in[(size_t)(2 * y + ky) * g4 + 2 * x + kx];
+                t1[((size_t)y * g2 + x) * c4 + o] = s;
+            }
+    sa__layernorm(NULL, &m->me_ln1, LN2D_EPS, t1, t1, g2 * g2);
+    sa__gelu(pool, t1, (size_t)g2 * g2 * c4);
+    /* conv 2x2 s2, c4 -> c16: t2 (g*g, c16) */
+    for (int y = 0; y < g; y++)
+        for (int x = 0; x < g; x++)
+            for (int o = 0; o < c16; o++) {
+                const float *w = m->me_c2_w + (size_t)o * c4 * 4;
+                float s = m->me_c2_b[o];
+                for (int i = 0; i < c4; i++)
+                    for (int ky = 0; ky < 2; ky++)
+                        for (int kx = 0; kx < 2; kx++)
+                            s += w[i * 4 + ky * 2 + kx] * t1[((size_t)(2 * y + ky) * g2 + 2 * x + kx) * c4 + i];
+                t2[((size_t)y * g + x) * c16 + o] = s;
+            }
+    sa__layernorm(NULL, &m->me_ln2, LN2D_EPS, t2, t2, g * g);
+    sa__gelu(pool, t2, (size_t)g * g * c16);
+    sa__linear(m, pool, &m->me_c3, t2, c16, g * g, out, m->arch.out_chans);
+}
+
+/* ---- decoder attention (transformer.py Attention) ---- */
+typedef struct dec_scratch {
+    float *Q, *K, *V, *O; /* (max(HW, Nt), I) */
+    float *sc;            /* per worker (HW * Nt) */
+    size_t sc_per;
+} dec_scratch;
+
+typedef struct head_ctx {
+    const sa_sam_model *m;
+    const float *Q, *K, *V;
+    float *O;
+    int nq, nk, I, dh;
+    float *sc;
+    size_t per;
+} head_ctx;
+
+static void head_task(void *vctx, int h, int worker) {
+    head_ctx *c = vctx;
+    const int kern = c->m->params.kernels;
+    float *s = c->sc + (size_t)worker * c->per;
+    sa__sgemm(kern, 1, c->nq, c->nk, c->dh, 1.0f, c->Q + (size_t)h * c->dh, c->I, c->K + (size_t)h * c->dh, c->I, 0.0f, s,
+              c->nk);
+    const float div = sqrtf((float)c->dh);
+    for (size_t i = 0; i < (size_t)c->nq * c->nk; i++) s[i] /= div;
+    sa__softmax_rows(s, c->nq, c->nk, c->nk);
+    sa__sgemm(kern, 0, c->nq, c->dh, c->nk, 1.0f, s, c->nk, c->V + (size_t)h * c->dh, c->I, 0.0f, c->O + (size_t)h * c->dh,
+              c->I);
+}
+
+/* out (nq, D) = attention(q (nq, D), k (nk, D), v (nk, D)). kv_cached: K and V already hold the projections. */
+static void dec_attention(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, const float *q, int nq,
+                          const float *k, const float *v, int nk, int kv_cached, dec_scratch *S, float *out) {
+    const int D = m->arch.out_chans, I = a->q.out;
+    sa__linear(m, pool, &a->q, q, D, nq, S->Q, I);
+    if (!kv_cached) {
+        sa__linear(m, pool, &a->k, k, D, nk, S->K, I);
+        sa__linear(m, pool, &a->v, v, D, nk, S->V, I);
+    }
+    head_ctx hc = {.m = m, .Q = S->Q, .K = S->K, .V = S->V, .O = S->O, .nq = nq, .nk = nk, .I = I, .dh = I / a->heads,
+                   .sc = S->sc, .per = S->sc_per};
+    sa__pool_run(pool, a->heads, head_task, &hc);
+    sa__linear(m, pool, &a->o, S->O, I, nq, out, D);
+}
+
+static void add_to(float *dst, const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = a[i] + b[i];
+}
+
+/* ---- post-processing: F.interpolate bilinear, align_corners=False (upsample_bilinear2d) ---- */
+static void bilinear(const float *in, int ih, int iw, int in_ld, float *out, int oh, int ow) {
+    const float sh = (float)ih / (float)oh, sw = (float)iw / (float)ow;
+    for (int y = 0; y < oh; y++) {
+        float fy = ((float)y + 0.5f) * sh - 0.5f;
+        if (fy < 0) fy = 0;
+        int y0 = (int)fy, y1 = y0 + (y0 < ih - 1);
+        float ly1 = fy - (float)y0, ly0 = 1.0f - ly1;
+        const float *r0 = in + (size_t)y0 * in_ld, *r1 = in + (size_t)y1 * in_ld;
+        for (int x = 0; x < ow; x++) {
+            float fx = ((float)x + 0.5f) * sw - 0.5f;
+            if (fx < 0) fx = 0;
+            int x0 = (int)fx, x1 = x0 + (x0 < iw - 1);
+            float lx1 = fx - (float)x0, lx0 = 1.0f - lx1;
+            out[(size_t)y * ow + x] = ly0 * (lx0 * r0[x0] + lx1 * r0[x1]) + ly1 * (lx0 * r1[x0] + lx1 * r1[x1]);
+        }
+    }
+}
+
+/* low (lr, lr) -> S x S -> crop (new_h, new_w) -> (h, w). Only the cropped part of the S x S map is computed
+ * (each output pixel depends only on its own coordinates). tmp: new_h * new_w floats. */
+void sa__sam_postprocess(const sa_sam_image *e, const float *low, float *out, float *tmp) {
+    const int lr = 4 * e->m->grid, S = e->m->arch.image_size;
+    const float s = (float)lr / (float)S;
+    for (int y = 0; y < e->new_h; y++) {
+        float fy = ((float)y + 0.5f) * s - 0.5f;
+        if (fy < 0) fy = 0;
+        int y0 = (int)fy, y1 = y0 + (y0 < lr - 1);
+        float ly1 = fy - (float)y0, ly0 = 1.0f - ly1;
+        const float *r0 = low + (size_t)y0 * lr, *r1 = low + (size_t)y1 * lr;
+        for (int x = 0; x < e->new_w; x++) {
+            float fx = ((float)x + 0.5f) * s - 0.5f;
+            if (fx < 0) fx = 0;
+            int x0 = (int)fx, x1 = x0 + (x0 < lr - 1);
+            float lx1 = fx - (float)x0, lx0 = 1.0f - lx1;
+            tmp[(size_t)y * e->new_w + x] = ly0 * (lx0 * r0[x0] + lx1 * r0[x1]) + ly1 * (lx0 * r1[x0] + lx1 * r1[x1]);
+        }
+    }
+    bilinear(tmp, e->new_h, e->new_w, e->new_w, out, e->height, e->width);
+}
+
+/* ---- decoder scratch layout ---- */
+typedef struct dec_layout {
+    float *tok, *qpe, *tq, *ta, *mlp; /* (Nt, D) x4, (Nt, mlp) */
+    float *src, *kp, *sa;             /* (HW, D) */
+    float *up1, *u1;                  /* (HW, 4*D4), (4HW, D4) */
+    float *up2, *u2;                  /* (4HW, 4*D8), (16HW, D8) */
+    float *hyp, *hyp_t;               /* (n_mask, D8), (max hidden) x 2 */
+    float *me1, *me2;                 /* mask embedding (4HW, c4), (HW, c16) */
+    float *low;                       /* (n_mask, 16HW) */
+    float *iou;                       /* (n_mask) */
+    float *post;                      /* (new_h * new_w) */
+    dec_scratch S;
+} dec_layout;
+
+static size_t layout(const sa_sam_image *e, int Nt, float *base, dec_layout *L) {
+    const sa_sam_model *m = e->m;
+    const sa_sam_arch *a = &m->arch;
+    const size_t D = (size_t)a->out_chans, HW = (size_t)m->grid * m->grid, D4 = D / 4, D8 = D / 8;
+    const size_t nt = (size_t)Nt, I = D; /* inner width <= D */
+    const size_t rows = HW > nt ? HW : nt;
+    size_t hid = (size_t)a->iou_hidden > D ? (size_t)a->iou_hidden : D;
+    size_t threads = (size_t)sa__pool_threads(e->pool);
+    size_t off = 0;
+#define TAKE(ptr, n)                                                                                           \
+    do {                                                                                                       \
+        if (base) (ptr) = base + off;                                                                          \
+        off += ((size_t)(n) + 15) / 16 * 16;                                                                   \
+    } while (0)
+    TAKE(L->tok, nt * D);
+    TAKE(L->qpe, nt * D);
+    TAKE(L->tq, nt * D);
+    TAKE(L->ta, nt * D);
+    TAKE(L->mlp, nt * (size_t)a->dec_mlp_dim);
+    TAKE(L->src, HW * D);
+    TAKE(L->kp, HW * D);
+    TAKE(L->sa, HW * D);
+    TAKE(L->up1, HW * 4 * D4);
+    TAKE(L->u1, 4 * HW * D4);
+    TAKE(L->up2, 4 * HW * 4 * D8);
+    TAKE(L->u2, 16 * HW * D8);
+    TAKE(L->hyp, (size_t)a->n_mask_tokens * D8);
+    TAKE(L->hyp_t, 2 * hid);
+    TAKE(L->me1, 4 * HW * (size_t)a->mask_in_chans / 4);
+    TAKE(L->me2, HW * (size_t)a->mask_in_chans);
+    TAKE(L->low, (size_t)a->n_mask_tokens * 16 * HW);
+    TAKE(L->iou, (size_t)a->n_mask_tokens);
+    TAKE(L->post, (size_t)e->new_h * e->new_w);
+    TAKE(L->S.Q, rows * I);
+    TAKE(L->S.K, rows * I);
+    TAKE(L->S.V, rows * I);
+    TAKE(L->S.O, rows * I);
+    L->S.sc_per = (HW * nt + 15) / 16 * 16;
+    TAKE(L->S.sc, L->S.sc_per * threads);
+#undef TAKE
+    return off;
+}
+
+static void mlp_forward(const sa_sam_model *m, const sa__mlp *mlp, const float *x, float *t0, float *t1, float *out) {
+    const float *cur = x;
+    for (int i = 0; i < mlp->n; i++) {
+        float *dst = i == mlp->n - 1 ? out : (i % 2 ? t1 : t0);
+        sa__linear(m, NULL, &mlp->l[i], cur, mlp->l[i].in, 1, dst, mlp->l[i].out);
+        if (i < mlp->n - 1) sa__relu(dst, (size_t)mlp->l[i].out);
+        cur = dst;
+    }
+}
+
+/* ConvTranspose 2x2 s2 output (rows of (o, ky, kx)) scattered to the doubled grid (+ bias): in (h*w, 4*co) ->
+ * out (2h*2w, co). */
+static void convT_scatter(const float *in, int h, int w, int co, const float *bias, float *out) {
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            const float *r = in + ((size_t)y * w + x) * 4 * co;
+            for (int ky = 0; ky < 2; ky++)
+                for (int kx = 0; kx < 2; kx++) {
+                    float *o = out + ((size_t)(2 * y + ky) * 2 * w + 2 * x + kx) * co;
+                    for (int c = 0; c < co; c++) o[c] = r[c * 4 + ky * 2 + kx] + bias[c];
+                }
+        }
+}
+
+int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, float *iou, int only, float *mask_logits,
+                   sa_error *err) {
+    const sa_sam_model *m = e->m;
+    const sa_sam_arch *a = &m->arch;
+    sa__pool *pool = e->pool;
+    const int D = a->out_chans, g = m->grid, HW = g * g, D4 = D / 4, D8 = D / 8, nm = a->n_mask_tokens;
+    const int n_sparse = p->n_points + (p->box ? 2 : 1);
+    const int Nt = 1 + nm + n_sparse;
+    dec_layout L;
+    size_t need = layout(e, Nt, NULL, &L);
+    if (need > e->scratch_n) {
+        float *s = realloc(e->scratch, need * sizeof(float));
+        if (!s) return sa_error_set(err, SA_ERR_NOMEM, "SAM decoder: out of memory");
+        e->scratch = s;
+        e->scratch_n = need;
+    }
+    layout(e, Nt, e->scratch, &L);
+
+    /* tokens (Nt, D) = [iou_token, mask_tokens, sparse]; qpe = the original tokens (point_embedding) */
+    memcpy(L.tok, m->iou_token, (size_t)D * sizeof(float));
+    memcpy(L.tok + D, m->mask_tokens, (size_t)nm * D * sizeof(float));
+    sparse_embed(e, p, L.tok + (size_t)(1 + nm) * D);
+    memcpy(L.qpe, L.tok, (size_t)Nt * D * sizeof(float));
+    /* src (HW, D) = image embedding + dense prompt */
+    if (p->mask_input) {
+        mask_embed(m, pool, p->mask_input, L.me1, L.me2, L.src);
+        sa__add(L.src, e->embed, (size_t)HW * D);
+    } else {
+        for (int i = 0; i < HW; i++) add_to(L.src + (size_t)i * D, e->embed + (size_t)i * D, m->no_mask, (size_t)D);
+    }
+    const float *pos = e->dense_pe;
+
+    /* TwoWayTransformer */
+    for (int li = 0; li < a->dec_depth; li++) {
+        const sa__dec_layer *l = &m->dec_layers[li];
+        if (li == 0) { /* skip_first_layer_pe: no PE, no residual */
+            dec_attention(m, pool, &l->self_attn, L.tok, Nt, L.tok, L.tok, Nt, 0, &L.S, L.ta);
+            memcpy(L.tok, L.ta, (size_t)Nt * D * sizeof(float));
+        } else {
+            add_to(L.tq, L.tok, L.qpe, (size_t)Nt * D);
+            dec_attention(m, pool, &l->self_attn, L.tq, Nt, L.tq, L.tok, Nt, 0, &L.S, L.ta);
+            sa__add(L.tok, L.ta, (size_t)Nt * D);
+        }
+        sa__layernorm(NULL, &l->n1, DEC_LN_EPS, L.tok, L.tok, Nt);
+        add_to(L.tq, L.tok, L.qpe, (size_t)Nt * D);
+        add_to(L.kp, L.src, pos, (size_t)HW * D);
+        dec_attention(m, pool, &l->t2i, L.tq, Nt, L.kp, L.src, HW, 0, &L.S, L.ta);
+        sa__add(L.tok, L.ta, (size_t)Nt * D);
+        sa__layernorm(NULL, &l->n2, DEC_LN_EPS, L.tok, L.tok, Nt);
+        sa__linear(m, pool, &l->mlp1, L.tok, D, Nt, L.mlp, a->dec_mlp_dim);
+        sa__relu(L.mlp, (size_t)Nt * a->dec_mlp_dim);
+        sa__linear(m, pool, &l->mlp2, L.mlp, a->dec_mlp_dim, Nt, L.ta, D);
+        sa__add(L.tok, L.ta, (size_t)Nt * D);
+        sa__layernorm(NULL, &l->n3, DEC_LN_EPS, L.tok, L.tok, Nt);
+        add_to(L.tq, L.tok, L.qpe, (size_t)Nt * D);
+        dec_attention(m, pool, &l->i2t, L.kp, HW, L.tq, L.tok, Nt, 0, &L.S, L.sa);
+        sa__add(L.src, L.sa, (size_t)HW * D);
+        sa__layernorm(pool, &l->n4, DEC_LN_EPS, L.src, L.src, HW);
+    }
+    add_to(L.tq, L.tok, L.qpe, (size_t)Nt * D);
+    add_to(L.kp, L.src, pos, (size_t)HW * D);
+    dec_attention(m, pool, &m->final_attn, L.tq, Nt, L.kp, L.src, HW, 0, &L.S, L.ta);
+    sa__add(L.tok, L.ta, (size_t)Nt * D);
+    sa__layernorm(NULL, &m->final_ln, DEC_LN_EPS, L.tok, L.tok, Nt);
+
+    /* output upscaling: (g, g, D) -> (2g, 2g, D/4) -> LN2d, GELU -> (4g, 4g, D/8), GELU */
+    sa__linear(m, pool, &m->up1, L.src, D, HW, L.up1, 4 * D4);
+    convT_scatter(L.up1, g, g, D4, m->up1_b, L.u1);
+    sa__layernorm(pool, &m->up_ln, LN2D_EPS, L.u1, L.u1, 4 * HW);
+    sa__gelu(pool, L.u1, (size_t)4 * HW * D4);
+    sa__linear(m, pool, &m->up2, L.u1, D4, 4 * HW, L.up2, 4 * D8);
+    convT_scatter(L.up2, 2 * g, 2 * g, D8, m->up2_b, L.u2);
+    sa__gelu(pool, L.u2, (size_t)16 * HW * D8);
+
+    /* hypernetwork MLPs on the mask tokens; masks = hyper (nm, D8) x upscaled^T */
+    for (int i = 0; i < nm; i++)
+        mlp_forward(m, &m->hyper[i], L.tok + (size_t)(1 + i) * D, L.hyp_t, L.hyp_t + (a->iou_hidden > D ? a->iou_hidden : D),
+                    L.hyp + (size_t)i * D8);
+    sa__sgemm(m->params.kernels, 1, nm, 16 * HW, D8, 1.0f, L.hyp, D8, L.u2, D8, 0.0f, L.low, 16 * HW);
+    mlp_forward(m, &m->iou_head, L.tok, L.hyp_t, L.hyp_t + (a->iou_hidden > D ? a->iou_hidden : D), L.iou);
+
+    /* selection: multimask -> masks 1..nm-1, else mask 0 */
+    int first = p->multimask ? 1 : 0, n_out = p->multimask ? nm - 1 : 1;
+    for (int k = 0; k < n_out; k++) {
+        if (low_res) memcpy(low_res + (size_t)k * 16 * HW, L.low + (size_t)(first + k) * 16 * HW, (size_t)16 * HW * sizeof(float));
+        if (iou) iou[k] = L.iou[first + k];
+    }
+    if (mask_logits) {
+        size_t plane = (size_t)e->width * e->height;
+        for (int k = 0; k < n_out; k++) {
+            if (only >= 0 && k != only) continue;
+            float *dst = mask_logits + (only >= 0 ? 0 : (size_t)k * plane);
+            sa__sam_postprocess(e, L.low + (size_t)(first + k) * 16 * HW, dst, L.post);
+        }
+    }
+    return SA_OK;
+}
