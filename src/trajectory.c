@@ -523,7 +523,7 @@ char *sa_traj_info_json(const sa_traj_params *p, const char *tool_name, const ch
              cJSON_AddStringToObject(o, "start", sa_traj_start_name(p->start)) &&
              cJSON_AddNumberToObject(o, "random_points", p->start == SA_TRAJ_START_RANDOM_CLICKS ? p->random_points : 0) &&
              cJSON_AddNumberToObject(o, "seed", (double)p->seed) &&
-             cJSON_AddNumberToObject(o, "prob_threshold", (double)p->prob_threshold) &&
+             cJSON_AddNumberToObject(o, "prob_threshold", round((double)p->prob_threshold * 1e6) / 1e6) &&
              cJSON_AddStringToObject(o, "click_rule", "keep a click only if IoU strictly rises; stop at the first that does not");
     cJSON *ds = ok ? cJSON_AddArrayToObject(o, "datasets") : NULL;
     ok = ds != NULL;
