@@ -1,13 +1,554 @@
-/* PLACEHOLDER: replaced by the graph-cut tool's owner. */
+/* Graph-cut interactive segmentation (the built-in tool; see graphcut.h).
+ *
+ * Energy over binary labels L (1 = object) on the 8-connected pixel grid, minimised exactly by max-flow:
+ *   E(L) = sum_p D_p(L_p) + sum_p K_p [L_p != M_p] + lambda * sum_pq w_pq [L_p != L_q]
+ * - D: colour term, -log of two Gaussian mixtures in RGB (object / background). Fitted on a 32^3 colour
+ *   histogram (bin mean colour, pixel count) so fitting and evaluation cost little; alternated with the cut
+ *   `iterations` times, GrabCut style. Training sets: object = current mask + positive seed discs, background =
+ *   the rest + negative discs. On the first click with no mask the object set is a disc around the click and
+ *   the background model is the whole image (the object is usually a minority of the picture).
+ * - w_pq = exp(-beta |c_p - c_q|^2) / |p - q| with beta = 1 / (2 mean |c_p - c_q|^2) over all neighbour pairs
+ *   (Boykov-Jolly / GrabCut contrast-sensitive smoothness).
+ * - K: previous-mask consistency. M is the previous mask; the price of changing a pixel's label grows with its
+ *   distance to the newest click, measured in units of that click's "reach" (its distance to the nearest pixel
+ *   already carrying the click's label), so a click fixes the region it was placed in without the whole mask
+ *   being re-decided each time.
+ * - hard seeds: discs of click_radius around every click (a later click overrides an earlier one).
+ * - star convexity (Veksler 2008; multi-star as in Gulshan et al. 2010): each pixel p links to the neighbour
+ *   on the digital ray towards its nearest positive click with an infinite arc, so p can be object only when
+ *   that neighbour is. Implemented by raising the capacity of the existing grid arc, so the graph does not grow.
+ * Capacities are integers (energies times SCALE), so the minimum cut is exact for the quantised energy.
+ */
 #include "segagent/graphcut.h"
 
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gmm.h"
+#include "maxflow.h"
+
+#define SCALE 10.0f         /* integer capacity units per nat */
+#define HARD (1 << 30)      /* "infinite" capacity; arcs hold at most HARD plus a finite part */
+#define DATA_CLIP 30.0f     /* |colour term| is clipped (nats) so no finite cut can reach HARD */
+#define NBINS (1 << 15)     /* 5 bits per channel */
+#define VAR_FLOOR 8.0f      /* within-bin variance (bin width 8) plus a little */
+
+typedef struct gc_model {
+    sa_graphcut_params p;
+} gc_model;
+
+/* neighbour k of pixel p: 0 right, 1 down, 2 down-right, 3 down-left; edge (p, p + off[k]) */
+typedef struct gc_state {
+    const gc_model *m;
+    const sa_image *img;
+    int w, h, n;
+    uint16_t *slot;  /* n: compact colour-bin index of each pixel */
+    int nslots;
+    float *slot_col; /* nslots x 3: mean colour of the pixels in the bin */
+    float *wf, *wb;  /* nslots: training weights */
+    float *uf, *ub;  /* nslots: -log p(colour | object / background) */
+    int *scratch;    /* nslots */
+    float *nw;       /* 4n: contrast weights w_pq (0 where the neighbour is outside) */
+    int *eid;        /* 4n: max-flow edge index or -1 */
+    sa__mf *g;
+    int8_t *seed;    /* n: -1 free, 0 background seed, 1 object seed */
+    uint8_t *cur;    /* n: current labels */
+    uint8_t *tmp;    /* n: scratch */
+    int *stack;      /* n: scratch for flood fills */
+} gc_state;
+
 sa_graphcut_params sa_graphcut_default_params(void) {
-    sa_graphcut_params p = {0};
+    sa_graphcut_params p;
+    memset(&p, 0, sizeof p);
+    p.lambda = 10.0f;
+    p.click_radius = 3.0f;
+    p.max_side = 0;
+    p.components = 5;
+    p.iterations = 2;
+    p.star_convexity = 1;
+    p.keep = 2.0f;
+    p.data_weight = 1.0f;
     return p;
 }
 
-int sa_graphcut_tool_new(sa_graphcut_params params, sa_tool **out, sa_error *err) {
-    (void)params;
+static void *xcalloc(size_t n, size_t sz) {
+    if (n == 0) n = 1;
+    return calloc(n, sz);
+}
+
+static void state_free(void *sp) {
+    gc_state *s = sp;
+    if (!s) return;
+    free(s->slot);
+    free(s->slot_col);
+    free(s->wf);
+    free(s->wb);
+    free(s->uf);
+    free(s->ub);
+    free(s->scratch);
+    free(s->nw);
+    free(s->eid);
+    sa__mf_free(s->g);
+    free(s->seed);
+    free(s->cur);
+    free(s->tmp);
+    free(s->stack);
+    free(s);
+}
+
+static int session_new(void *model, const sa_image *img, void **out, sa_error *err) {
+    const gc_model *m = model;
     *out = NULL;
-    return sa_error_set(err, SA_ERR_UNSUPPORTED, "graph-cut tool not built yet");
+    const int w = img->width, h = img->height;
+    if ((size_t)w * (size_t)h > (size_t)(INT32_MAX / 8))
+        return sa_error_set(err, SA_ERR_RANGE, "graph cut: image %dx%d is too large", w, h);
+    const int n = w * h;
+    gc_state *s = calloc(1, sizeof *s);
+    if (!s) return sa_error_set(err, SA_ERR_NOMEM, "graph cut: out of memory");
+    s->m = m;
+    s->img = img;
+    s->w = w, s->h = h, s->n = n;
+    s->slot = malloc((size_t)n * sizeof *s->slot);
+    s->nw = xcalloc((size_t)n * 4, sizeof *s->nw);
+    s->eid = malloc((size_t)n * 4 * sizeof *s->eid);
+    s->seed = malloc((size_t)n);
+    s->cur = malloc((size_t)n);
+    s->tmp = malloc((size_t)n);
+    s->stack = malloc((size_t)n * sizeof *s->stack);
+    int *binslot = malloc(NBINS * sizeof *binslot);
+    double *acc = NULL;
+    if (!s->slot || !s->nw || !s->eid || !s->seed || !s->cur || !s->tmp || !s->stack || !binslot) goto oom;
+
+    /* colour bins */
+    for (int b = 0; b < NBINS; b++) binslot[b] = -1;
+    const uint8_t *px = img->data;
+    int ns = 0;
+    for (int p = 0; p < n; p++) {
+        const uint8_t *c = px + 3 * (size_t)p;
+        int b = (c[0] >> 3) << 10 | (c[1] >> 3) << 5 | (c[2] >> 3);
+        if (binslot[b] < 0) binslot[b] = ns++;
+        s->slot[p] = (uint16_t)binslot[b];
+    }
+    s->nslots = ns;
+    s->slot_col = xcalloc((size_t)ns * 3, sizeof *s->slot_col);
+    s->wf = xcalloc((size_t)ns, sizeof *s->wf);
+    s->wb = xcalloc((size_t)ns, sizeof *s->wb);
+    s->uf = xcalloc((size_t)ns, sizeof *s->uf);
+    s->ub = xcalloc((size_t)ns, sizeof *s->ub);
+    s->scratch = xcalloc((size_t)ns, sizeof *s->scratch);
+    acc = xcalloc((size_t)ns * 4, sizeof *acc);
+    if (!s->slot_col || !s->wf || !s->wb || !s->uf || !s->ub || !s->scratch || !acc) goto oom;
+    for (int p = 0; p < n; p++) {
+        const uint8_t *c = px + 3 * (size_t)p;
+        double *a = acc + 4 * (size_t)s->slot[p];
+        a[0] += c[0], a[1] += c[1], a[2] += c[2], a[3] += 1;
+    }
+    for (int i = 0; i < ns; i++)
+        for (int c = 0; c < 3; c++) s->slot_col[3 * i + c] = (float)(acc[4 * i + c] / acc[4 * i + 3]);
+
+    /* contrast weights */
+    const int dx[4] = {1, 0, 1, -1}, dy[4] = {0, 1, 1, 1};
+    double sum = 0;
+    long cnt = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < 4; k++) {
+                int xx = x + dx[k], yy = y + dy[k];
+                if (xx < 0 || xx >= w || yy >= h) continue;
+                const uint8_t *a = px + 3 * ((size_t)y * w + x), *b = px + 3 * ((size_t)yy * w + xx);
+                double d = 0;
+                for (int c = 0; c < 3; c++) d += ((double)a[c] - b[c]) * ((double)a[c] - b[c]);
+                s->nw[4 * ((size_t)y * w + x) + k] = (float)d; /* squared difference for now */
+                sum += d;
+                cnt++;
+            }
+    double beta = (cnt > 0 && sum > 0) ? 1.0 / (2.0 * sum / cnt) : 0.0;
+    int n_edges = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < 4; k++) {
+                int xx = x + dx[k], yy = y + dy[k];
+                size_t i = 4 * ((size_t)y * w + x) + (size_t)k;
+                if (xx < 0 || xx >= w || yy >= h) {
+                    s->nw[i] = 0;
+                    continue;
+                }
+                s->nw[i] = (float)(exp(-beta * s->nw[i]) / (k >= 2 ? M_SQRT2 : 1.0));
+                n_edges++;
+            }
+    s->g = sa__mf_new(n, n_edges);
+    if (!s->g) goto oom;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < 4; k++) {
+                int xx = x + dx[k], yy = y + dy[k];
+                size_t i = 4 * ((size_t)y * w + x) + (size_t)k;
+                s->eid[i] = -1;
+                if (xx < 0 || xx >= w || yy >= h) continue;
+                s->eid[i] = sa__mf_add_edge(s->g, y * w + x, yy * w + xx, 0, 0);
+            }
+    free(binslot);
+    free(acc);
+    *out = s;
+    return SA_OK;
+oom:
+    free(binslot);
+    free(acc);
+    state_free(s);
+    return sa_error_set(err, SA_ERR_NOMEM, "graph cut: out of memory for a %dx%d image", w, h);
+}
+
+static int32_t quant(float nats) {
+    return (int32_t)lrintf(nats * SCALE);
+}
+
+/* Fits both colour models from the weights in s->wf / s->wb and fills s->uf / s->ub. */
+static void fit_models(gc_state *s) {
+    const sa_graphcut_params *p = &s->m->p;
+    sa__gmm gf, gb;
+    sa__gmm_fit(&gf, p->components, s->slot_col, s->wf, s->nslots, VAR_FLOOR, s->scratch);
+    sa__gmm_fit(&gb, p->components, s->slot_col, s->wb, s->nslots, VAR_FLOOR, s->scratch);
+    for (int i = 0; i < s->nslots; i++) {
+        s->uf[i] = (float)-sa__gmm_logpdf(&gf, s->slot_col + 3 * i);
+        s->ub[i] = (float)-sa__gmm_logpdf(&gb, s->slot_col + 3 * i);
+    }
+}
+
+/* Edge between p and its 8-neighbour q: sets *e and whether p is the edge's first node. */
+static int edge_of(const gc_state *s, int p, int q, int *p_first) {
+    int w = s->w;
+    int d = q - p;
+    int k, a;
+    if (d == 1) k = 0, a = p;
+    else if (d == -1) k = 0, a = q;
+    else if (d == w) k = 1, a = p;
+    else if (d == -w) k = 1, a = q;
+    else if (d == w + 1) k = 2, a = p;
+    else if (d == -w - 1) k = 2, a = q;
+    else if (d == w - 1) k = 3, a = p;
+    else k = 3, a = q;
+    *p_first = a == p;
+    return s->eid[4 * (size_t)a + (size_t)k];
+}
+
+/* Star parent of pixel (x, y) towards click (cx, cy): the 8-neighbour step that stays closest to the ray. */
+static int star_step(int x, int y, int cx, int cy, int w) {
+    int dx = cx - x, dy = cy - y;
+    int sx = (dx > 0) - (dx < 0), sy = (dy > 0) - (dy < 0);
+    int cand[3][2] = {{sx, sy}, {sx, 0}, {0, sy}};
+    int best = -1;
+    long best_c = 0;
+    for (int i = 0; i < 3; i++) {
+        int mx = cand[i][0], my = cand[i][1];
+        if (mx == 0 && my == 0) continue;
+        /* distance from the new point to the line through (x, y) and the click, times |d| */
+        long c = labs((long)(x + mx - cx) * dy - (long)(y + my - cy) * dx);
+        if (best < 0 || c < best_c) best = i, best_c = c;
+    }
+    return (y + cand[best][1]) * w + (x + cand[best][0]);
+}
+
+static void paint_disc(int8_t *seed, int w, int h, int cx, int cy, float r, int8_t v) {
+    int ri = (int)ceilf(r);
+    for (int y = cy - ri; y <= cy + ri; y++) {
+        if (y < 0 || y >= h) continue;
+        for (int x = cx - ri; x <= cx + ri; x++) {
+            if (x < 0 || x >= w) continue;
+            if ((float)((x - cx) * (x - cx) + (y - cy) * (y - cy)) <= r * r) seed[y * w + x] = v;
+        }
+    }
+}
+
+static void paint_bits(uint8_t *m, int w, int h, int cx, int cy, float r, uint8_t bits) {
+    int ri = (int)ceilf(r);
+    for (int y = cy - ri; y <= cy + ri; y++) {
+        if (y < 0 || y >= h) continue;
+        for (int x = cx - ri; x <= cx + ri; x++) {
+            if (x < 0 || x >= w) continue;
+            if ((float)((x - cx) * (x - cx) + (y - cy) * (y - cy)) <= r * r) m[y * w + x] |= bits;
+        }
+    }
+}
+
+/* Adds weight wpx to the colour bins of the pixels in a disc. */
+static void add_disc(gc_state *s, float *wts, int cx, int cy, float r, float wpx) {
+    int ri = (int)ceilf(r);
+    for (int y = cy - ri; y <= cy + ri; y++) {
+        if (y < 0 || y >= s->h) continue;
+        for (int x = cx - ri; x <= cx + ri; x++) {
+            if (x < 0 || x >= s->w) continue;
+            if ((float)((x - cx) * (x - cx) + (y - cy) * (y - cy)) <= r * r) wts[s->slot[y * s->w + x]] += wpx;
+        }
+    }
+}
+
+/* Keeps only object components (8-connected) that hold an object seed; when there is no object seed, keeps
+ * everything. */
+static void keep_seeded_components(gc_state *s) {
+    const int w = s->w, h = s->h, n = s->n;
+    int any = 0;
+    for (int p = 0; p < n; p++)
+        if (s->seed[p] == 1) {
+            any = 1;
+            break;
+        }
+    if (!any) return;
+    memset(s->tmp, 0, (size_t)n);
+    for (int p0 = 0; p0 < n; p0++) {
+        if (s->seed[p0] != 1 || !s->cur[p0] || s->tmp[p0]) continue;
+        int top = 0;
+        s->stack[top++] = p0;
+        s->tmp[p0] = 1;
+        while (top > 0) {
+            int p = s->stack[--top];
+            int x = p % w, y = p / w;
+            for (int yy = y - 1; yy <= y + 1; yy++)
+                for (int xx = x - 1; xx <= x + 1; xx++) {
+                    if (xx < 0 || yy < 0 || xx >= w || yy >= h) continue;
+                    int q = yy * w + xx;
+                    if (s->cur[q] && !s->tmp[q]) {
+                        s->tmp[q] = 1;
+                        s->stack[top++] = q;
+                    }
+                }
+        }
+    }
+    memcpy(s->cur, s->tmp, (size_t)n);
+}
+
+static int predict(void *sp, const sa_tool_request *req, sa_tool_result *out, sa_error *err) {
+    gc_state *s = sp;
+    const sa_graphcut_params *prm = &s->m->p;
+    const int w = s->w, h = s->h, n = s->n;
+    const uint8_t *prev = NULL;
+    if (req->prev && req->prev->mask.data)
+        prev = req->prev->mask.data;
+    else if (req->init_mask && req->init_mask->data)
+        prev = req->init_mask->data;
+    int rc = sa_mask_new(&out->mask, w, h, err);
+    if (rc != SA_OK) return rc;
+
+    int n_pos = 0;
+    for (int i = 0; i < req->n_clicks; i++) n_pos += req->clicks[i].positive != 0;
+    size_t prev_area = 0;
+    if (prev)
+        for (int p = 0; p < n; p++) prev_area += prev[p] != 0;
+    if (n_pos == 0 && prev_area == 0) return SA_OK; /* nothing marks the object */
+
+    memset(s->seed, -1, (size_t)n);
+    for (int i = 0; i < req->n_clicks; i++) {
+        const sa_click *c = &req->clicks[i];
+        paint_disc(s->seed, w, h, c->x, c->y, prm->click_radius, (int8_t)(c->positive != 0));
+    }
+
+    /* star parents: nearest positive click (first in order on ties) */
+    int *parent = NULL;
+    if (prm->star_convexity && n_pos > 0) {
+        parent = malloc((size_t)n * sizeof *parent);
+        if (!parent) return sa_error_set(err, SA_ERR_NOMEM, "graph cut: out of memory");
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                long bd = -1;
+                int bx = x, by = y;
+                for (int i = 0; i < req->n_clicks; i++) {
+                    const sa_click *c = &req->clicks[i];
+                    if (!c->positive) continue;
+                    long d = (long)(c->x - x) * (c->x - x) + (long)(c->y - y) * (c->y - y);
+                    if (bd < 0 || d < bd) bd = d, bx = c->x, by = c->y;
+                }
+                parent[y * w + x] = bd == 0 ? -1 : star_step(x, y, bx, by, w);
+            }
+    }
+
+    /* previous-mask consistency weights K_p */
+    float *keep = NULL;
+    float newest_reach = 0;
+    if (prev && prev_area > 0 && req->n_clicks > 0 && prm->keep > 0) {
+        keep = malloc((size_t)n * sizeof *keep);
+        if (!keep) {
+            free(parent);
+            return sa_error_set(err, SA_ERR_NOMEM, "graph cut: out of memory");
+        }
+        const sa_click *c = &req->clicks[req->n_clicks - 1];
+        const uint8_t want = c->positive != 0;
+        long reach2 = -1;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                if ((prev[y * w + x] != 0) != want) continue;
+                long d = (long)(c->x - x) * (c->x - x) + (long)(c->y - y) * (c->y - y);
+                if (reach2 < 0 || d < reach2) reach2 = d;
+            }
+        double reach = reach2 < 0 ? (double)(w > h ? w : h) : sqrt((double)reach2);
+        if (reach < 2) reach = 2;
+        newest_reach = (float)reach;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                double d = sqrt((double)(c->x - x) * (c->x - x) + (double)(c->y - y) * (c->y - y)) / reach;
+                double k = prm->keep * (d > 1 ? d - 1 : 0);
+                keep[y * w + x] = (float)(k < DATA_CLIP ? k : DATA_CLIP);
+            }
+    }
+
+    /* initial training labels */
+    if (prev_area > 0) {
+        for (int p = 0; p < n; p++) s->cur[p] = prev[p] != 0;
+    } else {
+        memset(s->cur, 0, (size_t)n);
+        float r0 = 0.05f * sqrtf((float)n);
+        if (r0 < prm->click_radius) r0 = prm->click_radius;
+        int8_t *tmp8 = (int8_t *)s->tmp;
+        memset(tmp8, 0, (size_t)n);
+        for (int i = 0; i < req->n_clicks; i++)
+            if (req->clicks[i].positive) paint_disc(tmp8, w, h, req->clicks[i].x, req->clicks[i].y, r0, 1);
+        for (int p = 0; p < n; p++) s->cur[p] = tmp8[p] == 1;
+    }
+
+    /* evidence discs: the neighbourhood of each click is a sample of its label's appearance */
+    float r_train = 0.03f * sqrtf((float)n);
+    if (r_train < prm->click_radius) r_train = prm->click_radius;
+    float *rho = malloc((size_t)(req->n_clicks ? req->n_clicks : 1) * sizeof *rho);
+    if (!rho) {
+        free(parent);
+        free(keep);
+        return sa_error_set(err, SA_ERR_NOMEM, "graph cut: out of memory");
+    }
+    int n_neg = req->n_clicks - n_pos;
+    for (int i = 0; i < req->n_clicks; i++) {
+        const sa_click *c = &req->clicks[i];
+        float r = r_train;
+        for (int j = 0; j < req->n_clicks; j++) {
+            const sa_click *o = &req->clicks[j];
+            if ((o->positive != 0) == (c->positive != 0)) continue;
+            float d = 0.5f * sqrtf((float)((o->x - c->x) * (o->x - c->x) + (o->y - c->y) * (o->y - c->y)));
+            if (d < r) r = d;
+        }
+        if (i == req->n_clicks - 1 && newest_reach > 0 && 0.5f * newest_reach < r) r = 0.5f * newest_reach;
+        if (r < prm->click_radius) r = prm->click_radius;
+        rho[i] = r;
+    }
+    uint8_t *disc = s->tmp; /* bit 0: in a positive disc, bit 1: in a negative disc */
+
+    for (int it = 0; it < prm->iterations; it++) {
+        memset(s->wf, 0, (size_t)s->nslots * sizeof *s->wf);
+        memset(s->wb, 0, (size_t)s->nslots * sizeof *s->wb);
+        memset(disc, 0, (size_t)n);
+        for (int i = 0; i < req->n_clicks; i++) {
+            const sa_click *c = &req->clicks[i];
+            paint_bits(disc, w, h, c->x, c->y, rho[i], c->positive ? 1 : 2);
+        }
+        const int whole_image_bg = it == 0 && prev_area == 0;
+        long nf = 0, nb = 0;
+        for (int p = 0; p < n; p++) {
+            if (s->cur[p] && !(disc[p] & 2)) nf++;
+            if ((!s->cur[p] || whole_image_bg) && !(disc[p] & 1)) nb++;
+        }
+        double click_share_f = n_pos > 0 ? (nf > 0 ? 0.5 : 1.0) : 0.0;
+        double click_share_b = n_neg > 0 ? (nb > 0 ? 0.5 : 1.0) : 0.0;
+        float mf = nf > 0 ? (float)((1.0 - click_share_f) / (double)nf) : 0.0f;
+        float mb = nb > 0 ? (float)((1.0 - click_share_b) / (double)nb) : 0.0f;
+        for (int p = 0; p < n; p++) {
+            if (s->cur[p] && !(disc[p] & 2)) s->wf[s->slot[p]] += mf;
+            if ((!s->cur[p] || whole_image_bg) && !(disc[p] & 1)) s->wb[s->slot[p]] += mb;
+        }
+        for (int i = 0; i < req->n_clicks; i++) {
+            const sa_click *c = &req->clicks[i];
+            float r = rho[i];
+            double share = c->positive ? click_share_f / n_pos : click_share_b / n_neg;
+            float wpx = (float)(share / (M_PI * r * r + 1.0));
+            add_disc(s, c->positive ? s->wf : s->wb, c->x, c->y, r, wpx);
+        }
+        fit_models(s);
+        /* n-links */
+        for (size_t i = 0; i < 4 * (size_t)n; i++)
+            if (s->eid[i] >= 0) {
+                int32_t c = quant(prm->lambda * s->nw[i]);
+                sa__mf_set_edge(s->g, s->eid[i], c, c);
+            }
+        if (parent)
+            for (int p = 0; p < n; p++) {
+                if (parent[p] < 0) continue;
+                int pf;
+                int e = edge_of(s, p, parent[p], &pf);
+                /* capacity of the finite direction stays the contrast weight; p -> parent becomes HARD */
+                int a = pf ? p : parent[p], b = pf ? parent[p] : p;
+                int d = b - a, k = d == 1 ? 0 : d == w ? 1 : d == w + 1 ? 2 : 3;
+                int32_t fin = quant(prm->lambda * s->nw[4 * (size_t)a + (size_t)k]);
+                if (pf)
+                    sa__mf_set_edge(s->g, e, HARD, fin);
+                else
+                    sa__mf_set_edge(s->g, e, fin, HARD);
+            }
+        /* t-links */
+        for (int p = 0; p < n; p++) {
+            if (s->seed[p] == 1) {
+                sa__mf_set_tweights(s->g, p, HARD, 0);
+                continue;
+            }
+            if (s->seed[p] == 0) {
+                sa__mf_set_tweights(s->g, p, 0, HARD);
+                continue;
+            }
+            float d = prm->data_weight * (s->ub[s->slot[p]] - s->uf[s->slot[p]]); /* > 0: object colour */
+            if (d > DATA_CLIP) d = DATA_CLIP;
+            if (d < -DATA_CLIP) d = -DATA_CLIP;
+            float cs = d > 0 ? d : 0, ct = d < 0 ? -d : 0; /* cs: cost of background, ct: of object */
+            if (keep) {
+                if (prev[p])
+                    cs += keep[p];
+                else
+                    ct += keep[p];
+            }
+            sa__mf_set_tweights(s->g, p, quant(cs), quant(ct));
+        }
+        sa__mf_solve(s->g);
+        for (int p = 0; p < n; p++) s->cur[p] = (uint8_t)sa__mf_is_source(s->g, p);
+    }
+    free(parent);
+    free(keep);
+    free(rho);
+    keep_seeded_components(s);
+    memcpy(out->mask.data, s->cur, (size_t)n);
+    return SA_OK;
+}
+
+static void model_free(void *m) {
+    free(m);
+}
+
+static const sa_tool_ops graphcut_ops = {
+    .name = "graphcut",
+    .accepts_box = 0,
+    .session_new = session_new,
+    .predict = predict,
+    .session_free = state_free,
+    .model_free = model_free,
+};
+
+int sa_graphcut_tool_new(sa_graphcut_params p, sa_tool **out, sa_error *err) {
+    if (!out) return sa_error_set(err, SA_ERR_INVALID, "graph cut: NULL output");
+    *out = NULL;
+    if (!(p.lambda >= 0 && p.lambda <= 1e4f))
+        return sa_error_set(err, SA_ERR_RANGE, "graph cut: lambda %g outside [0, 10000]", (double)p.lambda);
+    if (!(p.click_radius >= 0 && p.click_radius <= 1000))
+        return sa_error_set(err, SA_ERR_RANGE, "graph cut: click_radius %g outside [0, 1000]",
+                            (double)p.click_radius);
+    if (p.max_side != 0)
+        return sa_error_set(err, SA_ERR_UNSUPPORTED, "graph cut: max_side must be 0 (full resolution only)");
+    if (p.components < 1 || p.components > SA__GMM_MAX_K)
+        return sa_error_set(err, SA_ERR_RANGE, "graph cut: components %d outside [1, %d]", p.components,
+                            SA__GMM_MAX_K);
+    if (p.iterations < 1 || p.iterations > 20)
+        return sa_error_set(err, SA_ERR_RANGE, "graph cut: iterations %d outside [1, 20]", p.iterations);
+    if (!(p.keep >= 0 && p.keep <= 1e3f))
+        return sa_error_set(err, SA_ERR_RANGE, "graph cut: keep %g outside [0, 1000]", (double)p.keep);
+    if (!(p.data_weight >= 0 && p.data_weight <= 1e3f))
+        return sa_error_set(err, SA_ERR_RANGE, "graph cut: data_weight %g outside [0, 1000]",
+                            (double)p.data_weight);
+    gc_model *m = malloc(sizeof *m);
+    if (!m) return sa_error_set(err, SA_ERR_NOMEM, "graph cut: out of memory");
+    m->p = p;
+    m->p.star_convexity = p.star_convexity != 0;
+    return sa_tool_new(&graphcut_ops, m, out, err);
 }

@@ -4,9 +4,11 @@
  *   sa_graphcut_tool_new(sa_graphcut_default_params(), &tool, &err);
  *   ... use through the sa_tool contract (tool.h) ...
  *
- * Per image (once, in the session): colour features and the pixel-grid edge weights. Per click: colour models
- * learned from the clicks and the current mask, exact max-flow / min-cut with contrast-sensitive smoothness,
- * plus the priors documented in graphcut.c.
+ * Per image (once, in the session): colour quantisation and the 8-connected contrast-sensitive edge weights.
+ * Per click: colour models (Gaussian mixtures) learned from the clicks and the current mask, an exact
+ * max-flow / min-cut with hard seeds at the clicks, a star-convexity shape constraint around the positive
+ * clicks, and a term that keeps the previous mask away from the newest click (see graphcut.c).
+ * The tool ignores boxes (accepts_box = 0) and returns no probability map (result.prob = NULL).
  */
 #ifndef SEGAGENT_GRAPHCUT_H
 #define SEGAGENT_GRAPHCUT_H
@@ -19,13 +21,20 @@ extern "C" {
 #endif
 
 typedef struct sa_graphcut_params {
-    float lambda;        /* weight of the smoothness term */
-    float click_radius;  /* radius in pixels of the hard seed disc around each click */
-    int max_side;        /* images larger than this are processed at reduced resolution (0 = never) */
-    int reserved[8];     /* room for more knobs without breaking callers */
+    float lambda;        /* weight of the smoothness term, in nats per unit edge weight (default 50) */
+    float click_radius;  /* radius in pixels of the hard seed disc around each click (default 3) */
+    int max_side;        /* reserved: the tool always works at full resolution (must be 0) */
+    int components;      /* Gaussians per colour model, 1..8 (default 5) */
+    int iterations;      /* colour-model / cut alternations per click, >= 1 (default 2) */
+    int star_convexity;  /* 1: every object pixel sees its nearest positive click along a straight digital
+                            ray of object pixels (Veksler's star prior); 0: off (default 1) */
+    float keep;          /* strength (nats) of keeping the previous label far from the newest click (default 2) */
+    float data_weight;   /* weight of the colour term (default 1) */
+    int reserved[4];     /* zero */
 } sa_graphcut_params;
 
 sa_graphcut_params sa_graphcut_default_params(void);
+/* Checks the parameters (SA_ERR_RANGE naming the bad field) and makes the tool. */
 int sa_graphcut_tool_new(sa_graphcut_params params, sa_tool **out, sa_error *err);
 
 #ifdef __cplusplus
