@@ -13,6 +13,15 @@
  * mapping") when sa_weights_params.map_sam_names is set (default), so the engine sees one naming.
  * Data is memory-mapped where the layout allows (safetensors, stored zip entries); tensors stay valid until
  * sa_weights_free. Every offset and size is checked against the file before use.
+ *
+ * Guarantees: t->data is aligned to the element size (copied into an owned block when the file does not allow),
+ * so it may be read as `const float *` for F32. Tensor names are unique (duplicates are an error). With
+ * map_sam_names, an official checkpoint (names starting "image_encoder.") gets the HF names, and the tied
+ * Fourier matrix appears under both "prompt_encoder.shared_embedding.positional_embedding" and
+ * "shared_image_embedding.positional_embedding" (same data); HF safetensors files are left as they are (they
+ * hold only the latter). A .pth whose top-level dict has a "model" or "state_dict" dict loads that dict;
+ * non-tensor entries (counters, strings) are skipped. Pickles are never executed: only the globals a
+ * state_dict needs are accepted, anything else is an error naming the global.
  */
 #ifndef SEGAGENT_WEIGHTS_H
 #define SEGAGENT_WEIGHTS_H
@@ -61,7 +70,11 @@ typedef struct sa_weights_params {
 sa_weights_params sa_weights_default_params(void);
 
 /* Opens path: a directory (model.safetensors.index.json, model.safetensors, or a single *.pth / *.safetensors
- * inside), a .safetensors file, a .safetensors index JSON, or a .pth file (type found from the content). */
+ * inside), a .safetensors file, a .safetensors index JSON, or a .pth file (type found from the content).
+ * config.json in the same directory is read when present. On failure *out is NULL and err names the file and,
+ * where there is one, the tensor. Returns SA_OK, SA_ERR_IO (cannot open/map), SA_ERR_FORMAT / SA_ERR_PARSE
+ * (malformed or truncated), SA_ERR_UNSUPPORTED (unknown dtype, forbidden pickle global, compression method),
+ * SA_ERR_NOT_FOUND (no weights file in a directory, tensor of an index in no shard), SA_ERR_RANGE. */
 int sa_weights_open(const char *path, sa_weights **out, sa_error *err);
 int sa_weights_open_ex(const char *path, sa_weights_params params, sa_weights **out, sa_error *err);
 /* Parses a safetensors image held in memory (the buffer must outlive the weights). For tests and fuzzing. */
