@@ -299,7 +299,20 @@ static void test_fixture(void) {
             rc = sa_weights_from_pth_buffer((const uint8_t *)buf, cuts[i], sa_weights_default_params(), &a, &err);
             CHECKF(rc != SA_OK && a == NULL, "cut at %zu accepted", cuts[i]);
         }
-        /* the last byte of a storage entry cut off while the directory still claims it */
+        /* a directory holding only the .pth is dispatched to it */
+        char *tmp = tu_tmpdir();
+        size_t tl = strlen(tmp) + 32;
+        char *cp = malloc(tl);
+        snprintf(cp, tl, "%s/sam_vit_x.pth", tmp);
+        FILE *f = fopen(cp, "wb");
+        CHECK(f && fwrite(buf, 1, n, f) == n);
+        if (f) fclose(f);
+        a = NULL;
+        rc = sa_weights_open(tmp, &a, &err);
+        CHECKF(rc == SA_OK && sa_weights_count(a) == 203 && sa_weights_config_json(a) == NULL, "%s", err.msg);
+        sa_weights_free(a);
+        free(cp);
+        free(tmp);
         free(buf);
     }
     free(pth);
