@@ -1,0 +1,164 @@
+/* Shared output of the benchmark-style commands (eval, annotate, demo): table, JSON pieces, overlays. Kept in
+ * one place so the three commands print and write the same keys and layout. */
+#include "cli_report.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_metrics_table_header(FILE *f, int max_clicks) {
+    fprintf(f, "%-14s %7s %7s %7s %7s %7s %7s", "dataset", "samples", "NoC@80", "NoC@85", "NoC@90", "NoF@85",
+            "NoF@90");
+    for (int i = 0; i < SA_METRICS_N_K; i++) {
+        if (sa_metrics_ks[i] > max_clicks) continue;
+        char h[16];
+        snprintf(h, sizeof h, "mIoU@%d", sa_metrics_ks[i]);
+        fprintf(f, " %8s", h);
+    }
+    fprintf(f, " %9s\n", "ms/click");
+}
+
+void cli_metrics_table_row(FILE *f, const char *name, const sa_metrics_summary *s, int max_clicks) {
+    fprintf(f, "%-14.14s %7d %7.2f %7.2f %7.2f %7d %7d", name, s->n_samples, s->noc[SA_TAU_80], s->noc[SA_TAU_85],
+            s->noc[SA_TAU_90], s->nof[SA_TAU_85], s->nof[SA_TAU_90]);
+    for (int i = 0; i < SA_METRICS_N_K; i++) {
+        if (sa_metrics_ks[i] > max_clicks) continue;
+        fprintf(f, " %8.4f", sa_metrics_miou_at(s, sa_metrics_ks[i]));
+    }
+    fprintf(f, " %9.1f\n", s->ms_mean);
+}
+
+void cli_metrics_latency_line(FILE *f, const char *name, const sa_metrics_summary *s) {
+    fprintf(f, "%s: %ld clicks, tool time per click mean %.1f ms, median %.1f ms, p95 %.1f ms\n", name, s->n_clicks,
+            s->ms_mean, s->ms_median, s->ms_p95);
+}
+
+cJSON *cli_json_num(double v) {
+    if (!isfinite(v)) return cJSON_CreateNull();
+    return cJSON_CreateNumber(round(v * 1e6) / 1e6);
+}
+
+static void add_num(cJSON *o, const char *key, double v) { cJSON_AddItemToObject(o, key, cli_json_num(v)); }
+
+cJSON *cli_json_summary(const sa_metrics_summary *s, int n_skipped) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON_AddNumberToObject(o, "n_samples", s->n_samples);
+    cJSON_AddNumberToObject(o, "n_skipped", n_skipped);
+    cJSON_AddNumberToObject(o, "max_clicks", s->max_clicks);
+    char key[32];
+    for (int t = 0; t < SA_N_TAU; t++) {
+        snprintf(key, sizeof key, "noc@%d", (int)lround(sa_metrics_taus[t] * 100));
+        add_num(o, key, s->noc[t]);
+    }
+    for (int t = 0; t < SA_N_TAU; t++) {
+        snprintf(key, sizeof key, "nof@%d", (int)lround(sa_metrics_taus[t] * 100));
+        cJSON_AddNumberToObject(o, key, s->nof[t]);
+    }
+    for (int i = 0; i < SA_METRICS_N_K; i++) {
+        snprintf(key, sizeof key, "miou@%d", sa_metrics_ks[i]);
+        add_num(o, key, sa_metrics_miou_at(s, sa_metrics_ks[i]));
+    }
+    for (int i = 0; i < SA_METRICS_N_K; i++) {
+        snprintf(key, sizeof key, "ciou@%d", sa_metrics_ks[i]);
+        add_num(o, key, sa_metrics_ciou_at(s, sa_metrics_ks[i]));
+    }
+    cJSON *curve = cJSON_AddArrayToObject(o, "miou_curve");
+    for (int k = 1; curve && k <= s->max_clicks; k++) cJSON_AddItemToArray(curve, cli_json_num(s->miou[k]));
+    add_num(o, "ms_per_click_mean", s->ms_mean);
+    add_num(o, "ms_per_click_median", s->ms_median);
+    add_num(o, "ms_per_click_p95", s->ms_p95);
+    cJSON_AddNumberToObject(o, "clicks_total", (double)s->n_clicks);
+    return o;
+}
+
+cJSON *cli_json_sample(const sa_eval_sample *s) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON_AddStringToObject(o, "name", s->name ? s->name : "");
+    cJSON_AddNumberToObject(o, "width", s->width);
+    cJSON_AddNumberToObject(o, "height", s->height);
+    cJSON *ious = cJSON_AddArrayToObject(o, "ious");
+    cJSON *ms = cJSON_AddArrayToObject(o, "ms");
+    cJSON *clicks = cJSON_AddArrayToObject(o, "clicks");
+    for (int i = 0; i < s->n; i++) {
+        if (ious) cJSON_AddItemToArray(ious, cli_json_num(s->iou[i]));
+        if (ms) cJSON_AddItemToArray(ms, cJSON_CreateNumber(round(s->ms[i] * 1e3) / 1e3));
+        int c[3] = {s->clicks[i].y, s->clicks[i].x, s->clicks[i].positive};
+        if (clicks) cJSON_AddItemToArray(clicks, cJSON_CreateIntArray(c, 3));
+    }
+    cJSON_AddBoolToObject(o, "done_early", s->done_early);
+    if (s->error) cJSON_AddStringToObject(o, "error", s->error);
+    return o;
+}
+
+int cli_json_write(const char *path, const cJSON *doc, sa_error *err) {
+    char *text = cJSON_Print(doc);
+    if (!text) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory formatting JSON", path);
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        free(text);
+        return sa_error_set(err, SA_ERR_IO, "%s: cannot open for writing", path);
+    }
+    size_t n = strlen(text);
+    int ok = fwrite(text, 1, n, f) == n && fputc('\n', f) != EOF;
+    ok = (fclose(f) == 0) && ok;
+    free(text);
+    return ok ? SA_OK : sa_error_set(err, SA_ERR_IO, "%s: write failed", path);
+}
+
+static void put_px(sa_image *img, int y, int x, const uint8_t c[3]) {
+    if (y < 0 || x < 0 || y >= img->height || x >= img->width) return;
+    uint8_t *p = img->data + ((size_t)y * (size_t)img->width + (size_t)x) * 3;
+    p[0] = c[0], p[1] = c[1], p[2] = c[2];
+}
+
+/* Filled dot of radius r inside a white rim and a dark outline (visible on the green overlay and on any photo);
+ * with ring > 0 also a thin white-on-dark ring of that radius. */
+static void marker(sa_image *img, int cy, int cx, int r, const uint8_t fill[3], int ring) {
+    static const uint8_t white[3] = {255, 255, 255}, dark[3] = {20, 20, 20};
+    int R = (ring > r + 2 ? ring : r + 2) + 2;
+    for (int dy = -R; dy <= R; dy++)
+        for (int dx = -R; dx <= R; dx++) {
+            double d = sqrt((double)(dy * dy + dx * dx));
+            const uint8_t *c = NULL;
+            if (d <= r)
+                c = fill;
+            else if (d <= r + 1.5)
+                c = white;
+            else if (d <= r + 2.5)
+                c = dark;
+            else if (ring > 0 && d >= ring && d <= ring + 1.5)
+                c = white;
+            else if (ring > 0 && d > ring + 1.5 && d <= ring + 2.5)
+                c = dark;
+            if (c) put_px(img, cy + dy, cx + dx, c);
+        }
+}
+
+int cli_save_overlay(const char *path, const sa_image *img, const sa_mask *mask, const sa_click *clicks, int n,
+                     sa_error *err) {
+    sa_image out = {0};
+    int rc = sa_image_copy(img, &out, err);
+    if (rc != SA_OK) return rc;
+    if (mask && mask->data) rc = sa_image_overlay(img, mask->data, sa_overlay_default_style(), &out, err);
+    int side = img->width < img->height ? img->width : img->height;
+    int r = side / 100 + 3;
+    static const uint8_t green[3] = {0, 200, 0}, red[3] = {230, 0, 0};
+    for (int i = 0; rc == SA_OK && i < n; i++)
+        marker(&out, clicks[i].y, clicks[i].x, r, clicks[i].positive ? green : red, i == n - 1 ? 2 * r + 3 : 0);
+    if (rc == SA_OK) rc = sa_image_save_png(path, &out, err);
+    sa_image_free(&out);
+    return rc;
+}
+
+char *cli_path_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    while (a > 1 && dir[a - 1] == '/') a--;
+    char *p = malloc(a + b + 2);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    p[a] = '/';
+    memcpy(p + a + 1, name, b + 1);
+    return p;
+}
