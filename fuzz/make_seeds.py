@@ -57,6 +57,7 @@ def main():
                                   ("image_encoder.neck.0.weight", Tensor(s0, 0, (3, 2), (1, 3))),
                                   ("mask_decoder.iou_prediction_head.layers.1.bias", Tensor(s0, 4, (2,), (1,))),
                                   ("prompt_encoder.pe_layer.positional_encoding_gaussian_matrix", Tensor(s1, 0, (2, 2), (2, 1)))])
+    sd._metadata = collections.OrderedDict([("", {"version": 1}), ("image_encoder", {"version": 1})])  # -> BUILD
     raw = {"0": f, "1": h}
     open(os.path.join(here, "corpus/pth/p2.pth"), "wb").write(pth(sd, raw))
     open(os.path.join(here, "corpus/pth/p4_deflate.pth"), "wb").write(pth({"model": sd, "epoch": 3}, raw, 4, True))

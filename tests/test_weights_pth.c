@@ -630,11 +630,44 @@ static void test_refusals(void) {
     }
 }
 
+/* Archives whose pickles were written by Python's own pickler (fuzz/make_seeds.py): protocol 2 with the
+ * state_dict's _metadata BUILD, and protocol 4 (FRAME, MEMOIZE, STACK_GLOBAL) nested under "model", deflated. */
+static void test_python_pickles(void) {
+    static const char *const files[] = {"fuzz/corpus/pth/p2.pth", "fuzz/corpus/pth/p4_deflate.pth"};
+    for (int k = 0; k < 2; k++) {
+        size_t n = 0;
+        char *buf = tu_read_file(files[k], &n);
+        CHECKF(buf != NULL, "%s missing (run from the repository root)", files[k]);
+        if (!buf) continue;
+        sa_weights *w = NULL;
+        sa_error err = {0};
+        int rc = sa_weights_from_pth_buffer((const uint8_t *)buf, n, sa_weights_default_params(), &w, &err);
+        CHECKF(rc == SA_OK, "%s: %s", files[k], err.msg);
+        if (rc == SA_OK) {
+            float got[6];
+            const float e0[6] = {1, 2, 3, 4, 5, 6}, e1[6] = {1, 4, 2, 5, 3, 6};
+            CHECK(sa_weights_count(w) == 5);
+            const sa_tensor *t = sa_weights_find(w, "vision_encoder.layers.0.layer_norm1.weight");
+            CHECK(t && t->ndim == 2 && t->shape[0] == 2 && sa_tensor_to_f32(t, got, 6, &err) == SA_OK &&
+                  memcmp(got, e0, sizeof got) == 0);
+            t = sa_weights_find(w, "vision_encoder.neck.conv1.weight");
+            CHECK(t && t->shape[0] == 3 && sa_tensor_to_f32(t, got, 6, &err) == SA_OK && memcmp(got, e1, sizeof got) == 0);
+            t = sa_weights_find(w, "mask_decoder.iou_prediction_head.layers.0.bias");
+            CHECK(t && sa_tensor_to_f32(t, got, 2, &err) == SA_OK && got[0] == 5 && got[1] == 6);
+            t = sa_weights_find(w, "shared_image_embedding.positional_embedding");
+            CHECK(t && t->dtype == SA_DTYPE_F16 && sa_tensor_to_f32(t, got, 4, &err) == SA_OK && got[1] == -2);
+        }
+        sa_weights_free(w);
+        free(buf);
+    }
+}
+
 int main(void) {
     tu_require_shared();
     test_name_map();
     test_fixture();
     test_handmade();
     test_refusals();
+    test_python_pickles();
     return tu_finish("test_weights_pth");
 }
