@@ -1,5 +1,6 @@
-/* libFuzzer target: safetensors parsing from memory. Every accepted tensor is read end to end (converted to
- * float32) so that an out-of-range pointer shows up under AddressSanitizer. Seeds: fuzz/corpus/safetensors. */
+/* libFuzzer target: safetensors parsing from memory. Every accepted tensor is read end to end
+ * (converted to float32) so that an out-of-range pointer shows up under AddressSanitizer. Seeds:
+ * fuzz/corpus/safetensors. */
 #include <stdint.h>
 #include <stdlib.h>
 

@@ -1,7 +1,8 @@
-/* Official SAM names -> Hugging Face SamModel names. The table is applied as ordered substring replacements
- * (every occurrence), the way the HF conversion defines it; the order matters because "layers.1 -> layers.0"
- * must run after "layers.0 -> proj_in". The hypernetwork MLPs ("output_hypernetworks_mlps.<i>.layers.<j>")
- * need the index <i> kept, so they are handled by a small scanner instead of a fixed pattern. */
+/* Official SAM names -> Hugging Face SamModel names. The table is applied as ordered substring
+ * replacements (every occurrence), the way the HF conversion defines it; the order matters because
+ * "layers.1 -> layers.0" must run after "layers.0 -> proj_in". The hypernetwork MLPs
+ * ("output_hypernetworks_mlps.<i>.layers.<j>") need the index <i> kept, so they are handled by a
+ * small scanner instead of a fixed pattern. */
 #include "sam_names.h"
 
 #include <ctype.h>
@@ -35,7 +36,8 @@ int sa__sam_name_is_official(const char *name) {
     return name && strncmp(name, "image_encoder.", 14) == 0;
 }
 
-/* Replaces every occurrence of `from` in buf (capacity cap) by `to`. Returns -1 when it would not fit. */
+/* Replaces every occurrence of `from` in buf (capacity cap) by `to`. Returns -1 when it would not
+ * fit. */
 static int replace_all(char *buf, size_t cap, const char *from, const char *to) {
     size_t nf = strlen(from), nt = strlen(to);
     char *p = buf;
@@ -60,8 +62,10 @@ static int map_hyper(char *buf, size_t cap) {
             p = q;
             continue;
         }
-        while (isdigit((unsigned char)*q)) q++;
-        if (strncmp(q, ".layers.", 8) != 0 || q[8] < '0' || q[8] > '2' || isdigit((unsigned char)q[9])) {
+        while (isdigit((unsigned char)*q))
+            q++;
+        if (strncmp(q, ".layers.", 8) != 0 || q[8] < '0' || q[8] > '2' ||
+            isdigit((unsigned char)q[9])) {
             p = q;
             continue;
         }

@@ -1,10 +1,11 @@
-/* Weight collection: the tensor table, name lookup, dtype conversion, and the dispatch from a path (directory,
- * safetensors file, sharded index JSON, .pth) to the format readers.
+/* Weight collection: the tensor table, name lookup, dtype conversion, and the dispatch from a path
+ * (directory, safetensors file, sharded index JSON, .pth) to the format readers.
  *
- * Files are memory-mapped read-only and tensors point straight into the mapping; only data that must be
- * transformed (inflated zip entries, strided or misaligned tensors) is copied into blocks the collection owns.
- * Lookup is an open-addressing hash over the names, built once by sa__weights_finish, which also applies the
- * official -> Hugging Face SAM name mapping and rejects duplicate names. */
+ * Files are memory-mapped read-only and tensors point straight into the mapping; only data that
+ * must be transformed (inflated zip entries, strided or misaligned tensors) is copied into blocks
+ * the collection owns. Lookup is an open-addressing hash over the names, built once by
+ * sa__weights_finish, which also applies the official -> Hugging Face SAM name mapping and rejects
+ * duplicate names. */
 #include "segagent/weights.h"
 
 #include <dirent.h>
@@ -46,30 +47,48 @@ struct sa_weights {
 
 const char *sa_dtype_name(sa_dtype dt) {
     switch (dt) {
-    case SA_DTYPE_F32: return "F32";
-    case SA_DTYPE_F16: return "F16";
-    case SA_DTYPE_BF16: return "BF16";
-    case SA_DTYPE_F64: return "F64";
-    case SA_DTYPE_U8: return "U8";
-    case SA_DTYPE_I8: return "I8";
-    case SA_DTYPE_I32: return "I32";
-    case SA_DTYPE_I64: return "I64";
-    case SA_DTYPE_BOOL: return "BOOL";
+    case SA_DTYPE_F32:
+        return "F32";
+    case SA_DTYPE_F16:
+        return "F16";
+    case SA_DTYPE_BF16:
+        return "BF16";
+    case SA_DTYPE_F64:
+        return "F64";
+    case SA_DTYPE_U8:
+        return "U8";
+    case SA_DTYPE_I8:
+        return "I8";
+    case SA_DTYPE_I32:
+        return "I32";
+    case SA_DTYPE_I64:
+        return "I64";
+    case SA_DTYPE_BOOL:
+        return "BOOL";
     }
     return "?";
 }
 
 size_t sa_dtype_size(sa_dtype dt) {
     switch (dt) {
-    case SA_DTYPE_F32: return 4;
-    case SA_DTYPE_F16: return 2;
-    case SA_DTYPE_BF16: return 2;
-    case SA_DTYPE_F64: return 8;
-    case SA_DTYPE_U8: return 1;
-    case SA_DTYPE_I8: return 1;
-    case SA_DTYPE_I32: return 4;
-    case SA_DTYPE_I64: return 8;
-    case SA_DTYPE_BOOL: return 1;
+    case SA_DTYPE_F32:
+        return 4;
+    case SA_DTYPE_F16:
+        return 2;
+    case SA_DTYPE_BF16:
+        return 2;
+    case SA_DTYPE_F64:
+        return 8;
+    case SA_DTYPE_U8:
+        return 1;
+    case SA_DTYPE_I8:
+        return 1;
+    case SA_DTYPE_I32:
+        return 4;
+    case SA_DTYPE_I64:
+        return 8;
+    case SA_DTYPE_BOOL:
+        return 1;
     }
     return 0;
 }
@@ -97,7 +116,8 @@ sa_weights *sa__weights_new(sa_weights_params params) {
 
 void sa_weights_free(sa_weights *w) {
     if (!w) return;
-    for (int i = 0; i < w->n; i++) free((char *)w->t[i].name);
+    for (int i = 0; i < w->n; i++)
+        free((char *)w->t[i].name);
     free(w->t);
     free(w->slots);
     for (int i = w->nregions - 1; i >= 0; i--) {
@@ -135,26 +155,30 @@ int sa__weights_keep(sa_weights *w, void *p, size_t len, int is_mmap, sa_error *
 int sa__weights_add(sa_weights *w, const char *what, const char *name, sa_dtype dt, int ndim,
                     const int64_t *shape, const void *data, size_t nbytes, sa_error *err) {
     if (ndim < 0 || ndim > SA_TENSOR_MAX_DIMS)
-        return sa_error_set(err, SA_ERR_FORMAT, "%s: tensor '%s' has %d dimensions (at most %d)", what, name, ndim,
-                            SA_TENSOR_MAX_DIMS);
+        return sa_error_set(err, SA_ERR_FORMAT, "%s: tensor '%s' has %d dimensions (at most %d)",
+                            what, name, ndim, SA_TENSOR_MAX_DIMS);
     size_t es = sa_dtype_size(dt);
-    if (es == 0) return sa_error_set(err, SA_ERR_FORMAT, "%s: tensor '%s' has an unknown dtype", what, name);
+    if (es == 0)
+        return sa_error_set(err, SA_ERR_FORMAT, "%s: tensor '%s' has an unknown dtype", what, name);
     uint64_t numel = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0)
-            return sa_error_set(err, SA_ERR_FORMAT, "%s: tensor '%s' has a negative dimension", what, name);
+            return sa_error_set(err, SA_ERR_FORMAT, "%s: tensor '%s' has a negative dimension",
+                                what, name);
         if (!sa__mul_size(numel, (uint64_t)shape[i], &numel) || numel > (uint64_t)INT64_MAX)
-            return sa_error_set(err, SA_ERR_RANGE, "%s: tensor '%s' element count overflows", what, name);
+            return sa_error_set(err, SA_ERR_RANGE, "%s: tensor '%s' element count overflows", what,
+                                name);
     }
     uint64_t need;
     if (!sa__mul_size(numel, es, &need) || need > SIZE_MAX)
         return sa_error_set(err, SA_ERR_RANGE, "%s: tensor '%s' byte size overflows", what, name);
     if (need != (uint64_t)nbytes)
         return sa_error_set(err, SA_ERR_FORMAT,
-                            "%s: tensor '%s' holds %zu bytes but its shape and dtype %s need %llu", what, name, nbytes,
-                            sa_dtype_name(dt), (unsigned long long)need);
+                            "%s: tensor '%s' holds %zu bytes but its shape and dtype %s need %llu",
+                            what, name, nbytes, sa_dtype_name(dt), (unsigned long long)need);
     if (w->n == w->cap) {
-        if (w->cap > (1 << 24)) return sa_error_set(err, SA_ERR_RANGE, "%s: too many tensors", what);
+        if (w->cap > (1 << 24))
+            return sa_error_set(err, SA_ERR_RANGE, "%s: too many tensors", what);
         int nc = w->cap ? w->cap * 2 : 64;
         sa_tensor *t = realloc(w->t, (size_t)nc * sizeof *t);
         if (!t) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", what);
@@ -182,7 +206,8 @@ int sa__weights_add(sa_weights *w, const char *what, const char *name, sa_dtype 
     t->name = nm;
     t->dtype = dt;
     t->ndim = ndim;
-    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    for (int i = 0; i < ndim; i++)
+        t->shape[i] = shape[i];
     t->data = nbytes ? data : NULL;
     t->nbytes = nbytes;
     w->n++;
@@ -208,10 +233,12 @@ static const sa_tensor *lookup(const sa_weights *w, const char *name) {
     }
 }
 
-/* Renames official SAM names to HF names and adds the tied top-level Fourier matrix name when missing. */
+/* Renames official SAM names to HF names and adds the tied top-level Fourier matrix name when
+ * missing. */
 static int map_sam(sa_weights *w, const char *what, sa_error *err) {
     int official = 0;
-    for (int i = 0; i < w->n && !official; i++) official = sa__sam_name_is_official(w->t[i].name);
+    for (int i = 0; i < w->n && !official; i++)
+        official = sa__sam_name_is_official(w->t[i].name);
     if (!official) return SA_OK;
     for (int i = 0; i < w->n; i++) {
         size_t cap = strlen(w->t[i].name) + 64;
@@ -219,7 +246,8 @@ static int map_sam(sa_weights *w, const char *what, sa_error *err) {
         if (!nm) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", what);
         if (sa__sam_map_name(w->t[i].name, nm, cap) != 0) {
             free(nm);
-            return sa_error_set(err, SA_ERR_RANGE, "%s: tensor name '%s' too long to map", what, w->t[i].name);
+            return sa_error_set(err, SA_ERR_RANGE, "%s: tensor name '%s' too long to map", what,
+                                w->t[i].name);
         }
         free((char *)w->t[i].name);
         w->t[i].name = nm;
@@ -230,7 +258,8 @@ static int map_sam(sa_weights *w, const char *what, sa_error *err) {
 int sa__weights_finish(sa_weights *w, const char *what, sa_error *err) {
     int rc;
     if (w->params.map_sam_names && (rc = map_sam(w, what, err)) != SA_OK) return rc;
-    /* Tied Fourier matrix: HF files name it at the top level; expose that name for official checkpoints too. */
+    /* Tied Fourier matrix: HF files name it at the top level; expose that name for official
+     * checkpoints too. */
     int pe_alias = -1, have_shared = 0;
     for (int i = 0; i < w->n; i++) {
         if (strcmp(w->t[i].name, SA__SAM_PE_SHARED) == 0) have_shared = 1;
@@ -238,20 +267,24 @@ int sa__weights_finish(sa_weights *w, const char *what, sa_error *err) {
     }
     if (w->params.map_sam_names && pe_alias >= 0 && !have_shared) {
         sa_tensor src = w->t[pe_alias];
-        rc = sa__weights_add(w, what, SA__SAM_PE_SHARED, src.dtype, src.ndim, src.shape, src.data, src.nbytes, err);
+        rc = sa__weights_add(w, what, SA__SAM_PE_SHARED, src.dtype, src.ndim, src.shape, src.data,
+                             src.nbytes, err);
         if (rc != SA_OK) return rc;
     }
     size_t ns = 16;
-    while (ns < (size_t)w->n * 2) ns *= 2;
+    while (ns < (size_t)w->n * 2)
+        ns *= 2;
     int *slots = malloc(ns * sizeof *slots);
     if (!slots) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", what);
-    for (size_t i = 0; i < ns; i++) slots[i] = -1;
+    for (size_t i = 0; i < ns; i++)
+        slots[i] = -1;
     for (int k = 0; k < w->n; k++) {
         size_t i = (size_t)hash_name(w->t[k].name) & (ns - 1);
         for (; slots[i] >= 0; i = (i + 1) & (ns - 1)) {
             if (strcmp(w->t[slots[i]].name, w->t[k].name) == 0) {
                 free(slots);
-                return sa_error_set(err, SA_ERR_FORMAT, "%s: duplicate tensor name '%s'", what, w->t[k].name);
+                return sa_error_set(err, SA_ERR_FORMAT, "%s: duplicate tensor name '%s'", what,
+                                    w->t[k].name);
             }
         }
         slots[i] = k;
@@ -262,21 +295,28 @@ int sa__weights_finish(sa_weights *w, const char *what, sa_error *err) {
     return SA_OK;
 }
 
-int sa_weights_count(const sa_weights *w) { return w ? w->n : 0; }
+int sa_weights_count(const sa_weights *w) {
+    return w ? w->n : 0;
+}
 
 const sa_tensor *sa_weights_at(const sa_weights *w, int i) {
     if (!w || i < 0 || i >= w->n) return NULL;
     return &w->t[i];
 }
 
-const sa_tensor *sa_weights_find(const sa_weights *w, const char *name) { return lookup(w, name); }
+const sa_tensor *sa_weights_find(const sa_weights *w, const char *name) {
+    return lookup(w, name);
+}
 
-const char *sa_weights_config_json(const sa_weights *w) { return w ? w->config_json : NULL; }
+const char *sa_weights_config_json(const sa_weights *w) {
+    return w ? w->config_json : NULL;
+}
 
 int64_t sa_tensor_numel(const sa_tensor *t) {
     if (!t) return 0;
     int64_t n = 1;
-    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    for (int i = 0; i < t->ndim; i++)
+        n *= t->shape[i];
     return n;
 }
 
@@ -301,16 +341,19 @@ static float half_to_f32(uint16_t h) {
 }
 
 int sa_tensor_to_f32(const sa_tensor *t, float *dst, int64_t n, sa_error *err) {
-    if (!t || (!dst && n > 0)) return sa_error_set(err, SA_ERR_INVALID, "sa_tensor_to_f32: NULL argument");
+    if (!t || (!dst && n > 0))
+        return sa_error_set(err, SA_ERR_INVALID, "sa_tensor_to_f32: NULL argument");
     int64_t numel = sa_tensor_numel(t);
     if (n != numel)
-        return sa_error_set(err, SA_ERR_INVALID, "tensor '%s': %lld elements, caller expected %lld", t->name,
-                            (long long)numel, (long long)n);
+        return sa_error_set(err, SA_ERR_INVALID, "tensor '%s': %lld elements, caller expected %lld",
+                            t->name, (long long)numel, (long long)n);
     const uint8_t *s = t->data;
     size_t N = (size_t)n;
     if (N == 0) return SA_OK;
     switch (t->dtype) {
-    case SA_DTYPE_F32: memcpy(dst, s, N * 4); break;
+    case SA_DTYPE_F32:
+        memcpy(dst, s, N * 4);
+        break;
     case SA_DTYPE_F16:
         for (size_t i = 0; i < N; i++) {
             uint16_t h;
@@ -335,10 +378,12 @@ int sa_tensor_to_f32(const sa_tensor *t, float *dst, int64_t n, sa_error *err) {
         break;
     case SA_DTYPE_U8:
     case SA_DTYPE_BOOL:
-        for (size_t i = 0; i < N; i++) dst[i] = (float)s[i];
+        for (size_t i = 0; i < N; i++)
+            dst[i] = (float)s[i];
         break;
     case SA_DTYPE_I8:
-        for (size_t i = 0; i < N; i++) dst[i] = (float)(int8_t)s[i];
+        for (size_t i = 0; i < N; i++)
+            dst[i] = (float)(int8_t)s[i];
         break;
     case SA_DTYPE_I32:
         for (size_t i = 0; i < N; i++) {
@@ -354,7 +399,8 @@ int sa_tensor_to_f32(const sa_tensor *t, float *dst, int64_t n, sa_error *err) {
             dst[i] = (float)v;
         }
         break;
-    default: return sa_error_set(err, SA_ERR_UNSUPPORTED, "tensor '%s': unknown dtype", t->name);
+    default:
+        return sa_error_set(err, SA_ERR_UNSUPPORTED, "tensor '%s': unknown dtype", t->name);
     }
     return SA_OK;
 }
@@ -362,7 +408,8 @@ int sa_tensor_to_f32(const sa_tensor *t, float *dst, int64_t n, sa_error *err) {
 /* ---------------------------------------------------------------- files */
 
 /* Maps a whole file read-only and records the mapping in w. */
-static int map_file(sa_weights *w, const char *path, const uint8_t **buf, size_t *len, sa_error *err) {
+static int map_file(sa_weights *w, const char *path, const uint8_t **buf, size_t *len,
+                    sa_error *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return sa_error_set(err, SA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
@@ -387,7 +434,8 @@ static int map_file(sa_weights *w, const char *path, const uint8_t **buf, size_t
     void *p = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
-    if (p == MAP_FAILED) return sa_error_set(err, SA_ERR_IO, "%s: cannot map: %s", path, strerror(e));
+    if (p == MAP_FAILED)
+        return sa_error_set(err, SA_ERR_IO, "%s: cannot map: %s", path, strerror(e));
     int rc = sa__weights_keep(w, p, n, 1, err);
     if (rc != SA_OK) return rc;
     *buf = p;
@@ -478,25 +526,30 @@ static int sniff(const uint8_t *b, size_t n) {
     if (n >= 4 && b[0] == 'P' && b[1] == 'K' && b[2] == 5 && b[3] == 6) return 2; /* empty zip */
     if (n >= 9) {
         uint64_t h = 0;
-        for (int i = 7; i >= 0; i--) h = (h << 8) | b[i];
+        for (int i = 7; i >= 0; i--)
+            h = (h << 8) | b[i];
         if (h <= n - 8 && b[8] == '{') return 1;
     }
     size_t i = 0;
-    while (i < n && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r')) i++;
+    while (i < n && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r'))
+        i++;
     if (i < n && b[i] == '{') return 3;
     return 0;
 }
 
 static int load_file(sa_weights *w, const char *path, int allow_index, sa_error *err);
 
-/* Sharded safetensors: {"weight_map": {tensor: shard file}}; each distinct shard is loaded once and every
- * listed tensor must then be present. */
-static int load_index(sa_weights *w, const char *path, const uint8_t *buf, size_t n, sa_error *err) {
-    if (n > MAX_INDEX_BYTES) return sa_error_set(err, SA_ERR_RANGE, "%s: index JSON too large", path);
+/* Sharded safetensors: {"weight_map": {tensor: shard file}}; each distinct shard is loaded once and
+ * every listed tensor must then be present. */
+static int load_index(sa_weights *w, const char *path, const uint8_t *buf, size_t n,
+                      sa_error *err) {
+    if (n > MAX_INDEX_BYTES)
+        return sa_error_set(err, SA_ERR_RANGE, "%s: index JSON too large", path);
     cJSON *root = cJSON_ParseWithLength((const char *)buf, n);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        return sa_error_set(err, SA_ERR_PARSE, "%s: not a valid safetensors index (JSON object expected)", path);
+        return sa_error_set(err, SA_ERR_PARSE,
+                            "%s: not a valid safetensors index (JSON object expected)", path);
     }
     const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     if (!cJSON_IsObject(map) || !map->child) {
@@ -512,12 +565,14 @@ static int load_index(sa_weights *w, const char *path, const uint8_t *buf, size_
     const cJSON *e;
     cJSON_ArrayForEach(e, map) {
         if (!cJSON_IsString(e) || !e->valuestring[0]) {
-            rc = sa_error_set(err, SA_ERR_FORMAT, "%s: weight_map entry '%s' is not a file name", path, e->string);
+            rc = sa_error_set(err, SA_ERR_FORMAT, "%s: weight_map entry '%s' is not a file name",
+                              path, e->string);
             break;
         }
         const char *f = e->valuestring;
         if (f[0] == '/' || strstr(f, "..") || strchr(f, '/')) {
-            rc = sa_error_set(err, SA_ERR_FORMAT, "%s: shard name '%s' must be a plain file name", path, f);
+            rc = sa_error_set(err, SA_ERR_FORMAT, "%s: shard name '%s' must be a plain file name",
+                              path, f);
             break;
         }
         int seen = 0;
@@ -535,12 +590,15 @@ static int load_index(sa_weights *w, const char *path, const uint8_t *buf, size_
     }
     free(dir);
     if (rc == SA_OK) {
-        /* names are checked after sa__weights_finish in the caller; here only the raw names matter */
+        /* names are checked after sa__weights_finish in the caller; here only the raw names matter
+         */
         cJSON_ArrayForEach(e, map) {
             int found = 0;
-            for (int i = 0; i < w->n && !found; i++) found = strcmp(w->t[i].name, e->string) == 0;
+            for (int i = 0; i < w->n && !found; i++)
+                found = strcmp(w->t[i].name, e->string) == 0;
             if (!found) {
-                rc = sa_error_set(err, SA_ERR_NOT_FOUND, "%s: tensor '%s' listed in weight_map is in no shard", path,
+                rc = sa_error_set(err, SA_ERR_NOT_FOUND,
+                                  "%s: tensor '%s' listed in weight_map is in no shard", path,
                                   e->string);
                 break;
             }
@@ -556,17 +614,22 @@ static int load_file(sa_weights *w, const char *path, int allow_index, sa_error 
     int rc = map_file(w, path, &buf, &n, err);
     if (rc != SA_OK) return rc;
     switch (sniff(buf, n)) {
-    case 1: return sa__safetensors_parse(w, buf, n, path, err);
-    case 2: return sa__pth_parse(w, buf, n, path, err);
+    case 1:
+        return sa__safetensors_parse(w, buf, n, path, err);
+    case 2:
+        return sa__pth_parse(w, buf, n, path, err);
     case 3:
         if (allow_index) return load_index(w, path, buf, n, err);
-        return sa_error_set(err, SA_ERR_FORMAT, "%s: a JSON file where a weights file was expected", path);
+        return sa_error_set(err, SA_ERR_FORMAT, "%s: a JSON file where a weights file was expected",
+                            path);
     default:
-        return sa_error_set(err, SA_ERR_FORMAT, "%s: not a safetensors, .pth (zip) or index JSON file", path);
+        return sa_error_set(err, SA_ERR_FORMAT,
+                            "%s: not a safetensors, .pth (zip) or index JSON file", path);
     }
 }
 
-/* Picks the weights file inside a directory (see weights.h). Returns a malloc'd path or NULL with err set. */
+/* Picks the weights file inside a directory (see weights.h). Returns a malloc'd path or NULL with
+ * err set. */
 static char *pick_in_dir(const char *dir, sa_error *err) {
     static const char *const pref[] = {"model.safetensors.index.json", "model.safetensors"};
     for (size_t i = 0; i < 2; i++) {
@@ -613,18 +676,19 @@ static char *pick_in_dir(const char *dir, sa_error *err) {
         pick = pth;
         pth = NULL;
     } else if (nst + npth == 0) {
-        sa_error_set(err, SA_ERR_NOT_FOUND, "%s: no model.safetensors, index JSON, *.safetensors or *.pth inside",
-                     dir);
+        sa_error_set(err, SA_ERR_NOT_FOUND,
+                     "%s: no model.safetensors, index JSON, *.safetensors or *.pth inside", dir);
     } else {
-        sa_error_set(err, SA_ERR_INVALID, "%s: %d .safetensors and %d .pth files; name the one to load", dir, nst,
-                     npth);
+        sa_error_set(err, SA_ERR_INVALID,
+                     "%s: %d .safetensors and %d .pth files; name the one to load", dir, nst, npth);
     }
     free(st);
     free(pth);
     return pick;
 }
 
-int sa_weights_open_ex(const char *path, sa_weights_params params, sa_weights **out, sa_error *err) {
+int sa_weights_open_ex(const char *path, sa_weights_params params, sa_weights **out,
+                       sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_weights_open: NULL output");
     *out = NULL;
     if (!path || !*path) return sa_error_set(err, SA_ERR_INVALID, "sa_weights_open: empty path");
@@ -679,10 +743,13 @@ int sa_weights_open(const char *path, sa_weights **out, sa_error *err) {
     return sa_weights_open_ex(path, sa_weights_default_params(), out, err);
 }
 
-int sa_weights_from_safetensors_buffer(const uint8_t *buf, size_t n, sa_weights **out, sa_error *err) {
-    if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_weights_from_safetensors_buffer: NULL output");
+int sa_weights_from_safetensors_buffer(const uint8_t *buf, size_t n, sa_weights **out,
+                                       sa_error *err) {
+    if (!out)
+        return sa_error_set(err, SA_ERR_INVALID, "sa_weights_from_safetensors_buffer: NULL output");
     *out = NULL;
-    if (!buf && n > 0) return sa_error_set(err, SA_ERR_INVALID, "sa_weights_from_safetensors_buffer: NULL buffer");
+    if (!buf && n > 0)
+        return sa_error_set(err, SA_ERR_INVALID, "sa_weights_from_safetensors_buffer: NULL buffer");
     sa_weights *w = sa__weights_new(sa_weights_default_params());
     if (!w) return sa_error_set(err, SA_ERR_NOMEM, "safetensors buffer: out of memory");
     int rc = sa__safetensors_parse(w, buf, n, "<buffer>", err);
@@ -695,11 +762,12 @@ int sa_weights_from_safetensors_buffer(const uint8_t *buf, size_t n, sa_weights 
     return SA_OK;
 }
 
-int sa_weights_from_pth_buffer(const uint8_t *buf, size_t n, sa_weights_params params, sa_weights **out,
-                               sa_error *err) {
+int sa_weights_from_pth_buffer(const uint8_t *buf, size_t n, sa_weights_params params,
+                               sa_weights **out, sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_weights_from_pth_buffer: NULL output");
     *out = NULL;
-    if (!buf && n > 0) return sa_error_set(err, SA_ERR_INVALID, "sa_weights_from_pth_buffer: NULL buffer");
+    if (!buf && n > 0)
+        return sa_error_set(err, SA_ERR_INVALID, "sa_weights_from_pth_buffer: NULL buffer");
     sa_weights *w = sa__weights_new(params);
     if (!w) return sa_error_set(err, SA_ERR_NOMEM, "pth buffer: out of memory");
     int rc = sa__pth_parse(w, buf, n, "<buffer>", err);

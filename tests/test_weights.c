@@ -1,5 +1,6 @@
-/* Weights: safetensors loading (fixtures, in-memory files, sharded index, directory dispatch), dtype conversion,
- * and the bad-input cases (wrong type, truncation, lying header, bad offsets, unknown dtype, invalid JSON). */
+/* Weights: safetensors loading (fixtures, in-memory files, sharded index, directory dispatch),
+ * dtype conversion, and the bad-input cases (wrong type, truncation, lying header, bad offsets,
+ * unknown dtype, invalid JSON). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,7 +19,8 @@ static uint8_t *make_st(const char *header, const void *data, size_t dlen, size_
     *n = 8 + hn + dlen;
     uint8_t *b = malloc(*n ? *n : 1);
     if (!b) exit(1);
-    for (int i = 0; i < 8; i++) b[i] = (uint8_t)((uint64_t)hn >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)((uint64_t)hn >> (8 * i));
     memcpy(b + 8, header, hn);
     if (dlen) memcpy(b + 8 + hn, data, dlen);
     return b;
@@ -43,7 +45,8 @@ static char *pjoin(const char *a, const char *b) {
 }
 
 /* Expects buffer parsing to fail with `code`; message must mention `needle` when given. */
-static void expect_st_fail(const char *header, const void *data, size_t dlen, int code, const char *needle) {
+static void expect_st_fail(const char *header, const void *data, size_t dlen, int code,
+                           const char *needle) {
     size_t n;
     uint8_t *b = make_st(header, data, dlen, &n);
     sa_weights *w = NULL;
@@ -69,14 +72,15 @@ static void test_fixture_tiny(void) {
         const sa_tensor *t = sa_weights_find(w, "vision_encoder.pos_embed");
         CHECK(t != NULL);
         if (t) {
-            CHECK(t->dtype == SA_DTYPE_F32 && t->ndim == 4 && t->shape[0] == 1 && t->shape[1] == 16 &&
-                  t->shape[2] == 16 && t->shape[3] == 64);
+            CHECK(t->dtype == SA_DTYPE_F32 && t->ndim == 4 && t->shape[0] == 1 &&
+                  t->shape[1] == 16 && t->shape[2] == 16 && t->shape[3] == 64);
             CHECK(sa_tensor_numel(t) == 16384 && t->nbytes == 65536);
             CHECK(((uintptr_t)t->data % 4) == 0);
             float *f = malloc(16384 * sizeof *f);
             CHECK(sa_tensor_to_f32(t, f, 16384, &err) == SA_OK);
             double s = 0;
-            for (int i = 0; i < 16384; i++) s += f[i];
+            for (int i = 0; i < 16384; i++)
+                s += f[i];
             CHECKF(fabs(s - -0.6569933294449584) < 1e-4, "sum %g", s);
             CHECK(f[0] == -0.01117185689508915f && f[16383] == 0.15798631310462952f);
             CHECK(sa_tensor_to_f32(t, f, 100, &err) == SA_ERR_INVALID);
@@ -111,14 +115,15 @@ static void test_fixture_tiny(void) {
     if (rc == SA_OK) {
         CHECK(sa_weights_count(w) == 32);
         const sa_tensor *t = sa_weights_find(w, "resized_image");
-        CHECK(t && t->dtype == SA_DTYPE_U8 && t->ndim == 3 && t->shape[0] == 171 && t->shape[1] == 256 &&
-              t->shape[2] == 3);
+        CHECK(t && t->dtype == SA_DTYPE_U8 && t->ndim == 3 && t->shape[0] == 171 &&
+              t->shape[1] == 256 && t->shape[2] == 3);
         if (t) {
             int64_t n = sa_tensor_numel(t);
             float *f = malloc((size_t)n * sizeof *f);
             CHECK(sa_tensor_to_f32(t, f, n, &err) == SA_OK);
             double s = 0;
-            for (int64_t i = 0; i < n; i++) s += f[i];
+            for (int64_t i = 0; i < n; i++)
+                s += f[i];
             CHECKF(s == 14659864.0 && f[0] == 27.0f && f[n - 1] == 178.0f, "sum %g", s);
             free(f);
         }
@@ -143,10 +148,21 @@ static void test_fixture_tiny(void) {
 
 static void test_dtypes(void) {
     /* F16 bit patterns and their exact float values. */
-    static const uint16_t h[] = {0x0000, 0x8000, 0x3c00, 0xc000, 0x7bff, 0x0001, 0x8001, 0x03ff, 0x0400,
-                                 0x7c00, 0xfc00, 0x7e00, 0x3555};
-    const float hv[] = {0.0f, -0.0f, 1.0f, -2.0f, 65504.0f, 5.9604644775390625e-8f, -5.9604644775390625e-8f,
-                        6.0975551605224609375e-5f, 6.103515625e-5f, INFINITY, -INFINITY, NAN, 0.333251953125f};
+    static const uint16_t h[] = {0x0000, 0x8000, 0x3c00, 0xc000, 0x7bff, 0x0001, 0x8001,
+                                 0x03ff, 0x0400, 0x7c00, 0xfc00, 0x7e00, 0x3555};
+    const float hv[] = {0.0f,
+                        -0.0f,
+                        1.0f,
+                        -2.0f,
+                        65504.0f,
+                        5.9604644775390625e-8f,
+                        -5.9604644775390625e-8f,
+                        6.0975551605224609375e-5f,
+                        6.103515625e-5f,
+                        INFINITY,
+                        -INFINITY,
+                        NAN,
+                        0.333251953125f};
     static const uint16_t bf[] = {0x3f80, 0xc040, 0x0001, 0x7f80};
     const float bfv[] = {1.0f, -3.0f, 9.18354961579912e-41f, INFINITY};
     const double dv[] = {1.5, -1e300, 3.25};
@@ -156,20 +172,20 @@ static void test_dtypes(void) {
     const uint8_t u8[] = {0, 255, 3};
     uint8_t data[256];
     size_t off = 0;
-#define PUT(x)                                                                                                 \
-    do {                                                                                                       \
-        memcpy(data + off, x, sizeof x);                                                                       \
-        off += sizeof x;                                                                                       \
+#define PUT(x)                                                                                     \
+    do {                                                                                           \
+        memcpy(data + off, x, sizeof x);                                                           \
+        off += sizeof x;                                                                           \
     } while (0)
-    PUT(h);      /* 0..26 */
+    PUT(h); /* 0..26 */
     off = 32;
-    PUT(bf);     /* 32..40 */
-    PUT(dv);     /* 40..64 */
-    PUT(i8);     /* 64..67 */
+    PUT(bf); /* 32..40 */
+    PUT(dv); /* 40..64 */
+    PUT(i8); /* 64..67 */
     off = 68;
-    PUT(i32);    /* 68..76 */
-    PUT(i64);    /* 76..92 */
-    PUT(u8);     /* 92..95 */
+    PUT(i32); /* 68..76 */
+    PUT(i64); /* 76..92 */
+    PUT(u8);  /* 92..95 */
 #undef PUT
     char header[1024];
     snprintf(header, sizeof header,
@@ -199,30 +215,38 @@ static void test_dtypes(void) {
             if (isnan(hv[i]))
                 CHECKF(isnan(f[i]), "f16 %04x -> %g", h[i], f[i]);
             else
-                CHECKF(f[i] == hv[i] && signbit(f[i]) == signbit(hv[i]), "f16 %04x -> %.9g, want %.9g", h[i], f[i],
-                       hv[i]);
+                CHECKF(f[i] == hv[i] && signbit(f[i]) == signbit(hv[i]),
+                       "f16 %04x -> %.9g, want %.9g", h[i], f[i], hv[i]);
         }
         t = sa_weights_find(w, "bf");
         CHECK(t && sa_tensor_to_f32(t, f, 4, &err) == SA_OK);
-        for (int i = 0; t && i < 4; i++) CHECKF(f[i] == bfv[i], "bf16 %d -> %g", i, f[i]);
+        for (int i = 0; t && i < 4; i++)
+            CHECKF(f[i] == bfv[i], "bf16 %d -> %g", i, f[i]);
         t = sa_weights_find(w, "d");
-        CHECK(t && sa_tensor_to_f32(t, f, 3, &err) == SA_OK && f[0] == 1.5f && isinf(f[1]) && f[1] < 0 &&
-              f[2] == 3.25f);
+        CHECK(t && sa_tensor_to_f32(t, f, 3, &err) == SA_OK && f[0] == 1.5f && isinf(f[1]) &&
+              f[1] < 0 && f[2] == 3.25f);
         t = sa_weights_find(w, "i8");
-        CHECK(t && sa_tensor_to_f32(t, f, 3, &err) == SA_OK && f[0] == -128.0f && f[1] == 127.0f && f[2] == 0.0f);
+        CHECK(t && sa_tensor_to_f32(t, f, 3, &err) == SA_OK && f[0] == -128.0f && f[1] == 127.0f &&
+              f[2] == 0.0f);
         t = sa_weights_find(w, "i32");
-        CHECK(t && sa_tensor_to_f32(t, f, 2, &err) == SA_OK && f[0] == -2147483648.0f && f[1] == 7.0f);
+        CHECK(t && sa_tensor_to_f32(t, f, 2, &err) == SA_OK && f[0] == -2147483648.0f &&
+              f[1] == 7.0f);
         t = sa_weights_find(w, "i64");
-        CHECK(t && sa_tensor_to_f32(t, f, 2, &err) == SA_OK && f[0] == -5.0f && f[1] == 1099511627776.0f);
+        CHECK(t && sa_tensor_to_f32(t, f, 2, &err) == SA_OK && f[0] == -5.0f &&
+              f[1] == 1099511627776.0f);
         t = sa_weights_find(w, "u8");
-        CHECK(t && sa_tensor_to_f32(t, f, 3, &err) == SA_OK && f[0] == 0.0f && f[1] == 255.0f && f[2] == 3.0f);
+        CHECK(t && sa_tensor_to_f32(t, f, 3, &err) == SA_OK && f[0] == 0.0f && f[1] == 255.0f &&
+              f[2] == 3.0f);
         t = sa_weights_find(w, "b");
-        CHECK(t && t->dtype == SA_DTYPE_BOOL && sa_tensor_to_f32(t, f, 1, &err) == SA_OK && f[0] == 255.0f);
+        CHECK(t && t->dtype == SA_DTYPE_BOOL && sa_tensor_to_f32(t, f, 1, &err) == SA_OK &&
+              f[0] == 255.0f);
         t = sa_weights_find(w, "scalar");
         CHECK(t && t->ndim == 0 && sa_tensor_numel(t) == 1);
         t = sa_weights_find(w, "empty");
-        CHECK(t && sa_tensor_numel(t) == 0 && t->nbytes == 0 && sa_tensor_to_f32(t, NULL, 0, &err) == SA_OK);
-        CHECK(strcmp(sa_dtype_name(SA_DTYPE_BF16), "BF16") == 0 && sa_dtype_size(SA_DTYPE_I64) == 8);
+        CHECK(t && sa_tensor_numel(t) == 0 && t->nbytes == 0 &&
+              sa_tensor_to_f32(t, NULL, 0, &err) == SA_OK);
+        CHECK(strcmp(sa_dtype_name(SA_DTYPE_BF16), "BF16") == 0 &&
+              sa_dtype_size(SA_DTYPE_I64) == 8);
     }
     sa_weights_free(w);
     free(buf);
@@ -248,28 +272,33 @@ static void test_unaligned(void) {
 
 static void test_bad_headers(void) {
     uint8_t data[64] = {0};
-    expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,80]}}", data, 64, SA_ERR_FORMAT,
-                   "outside");
-    expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,4]}}", data, 64, SA_ERR_FORMAT,
-                   "outside");
-    expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", data, 64, SA_ERR_FORMAT,
-                   "need");
-    expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,8]}}", data, 64,
-                   SA_ERR_FORMAT, "shape");
-    expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}", data,
-                   64, SA_ERR_RANGE, "overflow");
+    expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,80]}}", data, 64,
+                   SA_ERR_FORMAT, "outside");
+    expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,4]}}", data, 64,
+                   SA_ERR_FORMAT, "outside");
+    expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", data, 64,
+                   SA_ERR_FORMAT, "need");
+    expect_st_fail(
+        "{\"x\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,8]}}",
+        data, 64, SA_ERR_FORMAT, "shape");
+    expect_st_fail(
+        "{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}",
+        data, 64, SA_ERR_RANGE, "overflow");
     expect_st_fail("{\"x\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}", data, 64,
                    SA_ERR_UNSUPPORTED, "unknown dtype");
-    expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]", data, 64, SA_ERR_PARSE,
-                   "JSON");
-    expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", data, 64, SA_ERR_FORMAT,
-                   "shape");
-    expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", data, 64, SA_ERR_FORMAT,
-                   "shape");
-    expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", data, 64,
-                   SA_ERR_UNSUPPORTED, "dimensions");
-    expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[2]}}", data, 64, SA_ERR_FORMAT, "data_offsets");
-    expect_st_fail("{\"x\":{\"shape\":[2],\"data_offsets\":[0,8]}}", data, 64, SA_ERR_FORMAT, "dtype");
+    expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]", data, 64,
+                   SA_ERR_PARSE, "JSON");
+    expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", data, 64,
+                   SA_ERR_FORMAT, "shape");
+    expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", data, 64,
+                   SA_ERR_FORMAT, "shape");
+    expect_st_fail(
+        "{\"x\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", data,
+        64, SA_ERR_UNSUPPORTED, "dimensions");
+    expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[2]}}", data, 64, SA_ERR_FORMAT,
+                   "data_offsets");
+    expect_st_fail("{\"x\":{\"shape\":[2],\"data_offsets\":[0,8]}}", data, 64, SA_ERR_FORMAT,
+                   "dtype");
     expect_st_fail("{\"x\":[1,2]}", data, 64, SA_ERR_FORMAT, "'x'");
     expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                    "\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
@@ -282,12 +311,15 @@ static void test_bad_headers(void) {
     size_t n;
     uint8_t *b = make_st("{}", NULL, 0, &n);
     b[0] = 200;
-    CHECK(sa_weights_from_safetensors_buffer(b, n, &w, &err) == SA_ERR_FORMAT && strstr(err.msg, "larger"));
+    CHECK(sa_weights_from_safetensors_buffer(b, n, &w, &err) == SA_ERR_FORMAT &&
+          strstr(err.msg, "larger"));
     b[0] = 2;
     b[7] = 0x80;
-    CHECK(sa_weights_from_safetensors_buffer(b, n, &w, &err) == SA_ERR_FORMAT && strstr(err.msg, "larger"));
+    CHECK(sa_weights_from_safetensors_buffer(b, n, &w, &err) == SA_ERR_FORMAT &&
+          strstr(err.msg, "larger"));
     b[7] = 0;
-    CHECK(sa_weights_from_safetensors_buffer(b, 5, &w, &err) == SA_ERR_FORMAT && strstr(err.msg, "truncated"));
+    CHECK(sa_weights_from_safetensors_buffer(b, 5, &w, &err) == SA_ERR_FORMAT &&
+          strstr(err.msg, "truncated"));
     CHECK(sa_weights_from_safetensors_buffer(b, n, &w, &err) == SA_OK && sa_weights_count(w) == 0);
     sa_weights_free(w);
     w = NULL;
@@ -296,7 +328,8 @@ static void test_bad_headers(void) {
     free(b);
 }
 
-/* Files: wrong type, truncations of a real model at several points, directory dispatch, sharded index. */
+/* Files: wrong type, truncations of a real model at several points, directory dispatch, sharded
+ * index. */
 static void test_files(void) {
     char *tmp = tu_tmpdir();
     sa_weights *w = NULL;
@@ -305,24 +338,27 @@ static void test_files(void) {
 
     char *png = tu_shared_path("fixtures/sam/tiny/image.png");
     rc = sa_weights_open(png, &w, &err);
-    CHECKF(rc == SA_ERR_FORMAT && w == NULL && strstr(err.msg, "image.png"), "png: %d %s", rc, err.msg);
+    CHECKF(rc == SA_ERR_FORMAT && w == NULL && strstr(err.msg, "image.png"), "png: %d %s", rc,
+           err.msg);
     free(png);
 
-    CHECK(sa_weights_open("/nonexistent/dir/model.safetensors", &w, &err) == SA_ERR_IO && w == NULL);
+    CHECK(sa_weights_open("/nonexistent/dir/model.safetensors", &w, &err) == SA_ERR_IO &&
+          w == NULL);
 
     char *model = tu_shared_path("fixtures/sam/tiny/model.safetensors");
     size_t mlen = 0;
     char *m = tu_read_file(model, &mlen);
     CHECK(m != NULL && mlen == 1893896);
     if (m) {
-        const size_t cuts[] = {0, 3, 8, 9, 100, 23136 + 8 - 1, 23136 + 8, 23136 + 8 + 1000, 1893896 - 1};
+        const size_t cuts[] = {0,          3, 8, 9, 100, 23136 + 8 - 1, 23136 + 8, 23136 + 8 + 1000,
+                               1893896 - 1};
         char *p = pjoin(tmp, "trunc.safetensors");
         for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
             write_file(p, m, cuts[i]);
             w = NULL;
             rc = sa_weights_open(p, &w, &err);
-            CHECKF(rc != SA_OK && w == NULL && strstr(err.msg, "trunc.safetensors"), "cut at %zu: rc %d %s",
-                   cuts[i], rc, err.msg);
+            CHECKF(rc != SA_OK && w == NULL && strstr(err.msg, "trunc.safetensors"),
+                   "cut at %zu: rc %d %s", cuts[i], rc, err.msg);
             sa_weights_free(w);
             /* and the same from memory */
             w = NULL;
@@ -348,7 +384,8 @@ static void test_files(void) {
         char *f2 = pjoin(d1, "other.safetensors");
         write_file(f2, m, mlen);
         w = NULL;
-        CHECK(sa_weights_open(d1, &w, &err) == SA_ERR_INVALID && w == NULL && strstr(err.msg, "2 .safetensors"));
+        CHECK(sa_weights_open(d1, &w, &err) == SA_ERR_INVALID && w == NULL &&
+              strstr(err.msg, "2 .safetensors"));
         free(f1);
         free(f2);
         free(c1);
@@ -366,16 +403,20 @@ static void test_files(void) {
     mkdir(d3, 0700);
     float a[3] = {1, 2, 3}, bq[2] = {4, 5};
     size_t na, nb;
-    uint8_t *sa = make_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]}}", a, 12, &na);
+    uint8_t *sa =
+        make_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]}}", a, 12, &na);
     uint8_t *sb = make_st("{\"b\":{\"dtype\":\"F32\",\"shape\":[1,2],\"data_offsets\":[0,8]},"
                           "\"c\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
                           bq, 8, &nb);
-    char *pa = pjoin(d3, "model-00001-of-00002.safetensors"), *pb = pjoin(d3, "model-00002-of-00002.safetensors");
+    char *pa = pjoin(d3, "model-00001-of-00002.safetensors"),
+         *pb = pjoin(d3, "model-00002-of-00002.safetensors");
     write_file(pa, sa, na);
     write_file(pb, sb, nb);
     char *pi = pjoin(d3, "model.safetensors.index.json");
-    const char *idx = "{\"metadata\":{\"total_size\":24},\"weight_map\":{\"a\":\"model-00001-of-00002.safetensors\","
-                      "\"b\":\"model-00002-of-00002.safetensors\",\"c\":\"model-00002-of-00002.safetensors\"}}";
+    const char *idx =
+        "{\"metadata\":{\"total_size\":24},\"weight_map\":{\"a\":\"model-00001-of-00002."
+        "safetensors\","
+        "\"b\":\"model-00002-of-00002.safetensors\",\"c\":\"model-00002-of-00002.safetensors\"}}";
     write_file(pi, idx, strlen(idx));
     w = NULL;
     rc = sa_weights_open(d3, &w, &err);
@@ -394,17 +435,20 @@ static void test_files(void) {
                        "\"model-00001-of-00002.safetensors\"}}";
     write_file(pi, idx2, strlen(idx2));
     w = NULL;
-    CHECK(sa_weights_open(d3, &w, &err) == SA_ERR_NOT_FOUND && w == NULL && strstr(err.msg, "'zz'"));
+    CHECK(sa_weights_open(d3, &w, &err) == SA_ERR_NOT_FOUND && w == NULL &&
+          strstr(err.msg, "'zz'"));
     const char *idx3 = "{\"weight_map\":{\"a\":\"../model-00001-of-00002.safetensors\"}}";
     write_file(pi, idx3, strlen(idx3));
     CHECK(sa_weights_open(d3, &w, &err) == SA_ERR_FORMAT && w == NULL);
     const char *idx4 = "{\"weight_map\":{\"a\":\"missing.safetensors\"}}";
     write_file(pi, idx4, strlen(idx4));
-    CHECK(sa_weights_open(d3, &w, &err) == SA_ERR_IO && w == NULL && strstr(err.msg, "missing.safetensors"));
+    CHECK(sa_weights_open(d3, &w, &err) == SA_ERR_IO && w == NULL &&
+          strstr(err.msg, "missing.safetensors"));
     write_file(pi, "{\"weight_map\":", 14);
     CHECK(sa_weights_open(d3, &w, &err) == SA_ERR_PARSE && w == NULL);
     /* the same tensor in two shards */
-    const char *idx5 = "{\"weight_map\":{\"a\":\"model-00001-of-00002.safetensors\",\"a2\":\"dup.safetensors\"}}";
+    const char *idx5 =
+        "{\"weight_map\":{\"a\":\"model-00001-of-00002.safetensors\",\"a2\":\"dup.safetensors\"}}";
     char *pd = pjoin(d3, "dup.safetensors");
     write_file(pd, sa, na);
     write_file(pi, idx5, strlen(idx5));

@@ -1,6 +1,7 @@
-/* .pth loading: the official-format fixture against the HF safetensors (names after mapping, bitwise data), the
- * SAM name table, and handcrafted torch.save zips (zip64, deflate, strided views, nested dicts) including the
- * refusals: forbidden globals, views outside their storage, entries beyond the file, truncation. */
+/* .pth loading: the official-format fixture against the HF safetensors (names after mapping,
+ * bitwise data), the SAM name table, and handcrafted torch.save zips (zip64, deflate, strided
+ * views, nested dicts) including the refusals: forbidden globals, views outside their storage,
+ * entries beyond the file, truncation. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,8 @@ typedef struct bb {
 static void bb_put(bb *b, const void *src, size_t n) {
     if (b->n + n > b->cap) {
         size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->n + n) nc *= 2;
+        while (nc < b->n + n)
+            nc *= 2;
         uint8_t *q = realloc(b->p, nc);
         if (!q) exit(1);
         b->p = q;
@@ -77,14 +79,15 @@ static void pk_global(bb *b, const char *mod, const char *name) {
 }
 static void pk_tuple(bb *b, int n, const int64_t *v) {
     bb_u8(b, '(');
-    for (int i = 0; i < n; i++) pk_int(b, v[i]);
+    for (int i = 0; i < n; i++)
+        pk_int(b, v[i]);
     bb_u8(b, 't');
 }
 
 /* Pushes a tensor value: _rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict()),
  * optionally wrapped in _rebuild_parameter. */
-static void pk_tensor(bb *b, const char *stype, const char *key, int64_t numel, int64_t offset, int ndim,
-                      const int64_t *shape, const int64_t *stride, int as_param) {
+static void pk_tensor(bb *b, const char *stype, const char *key, int64_t numel, int64_t offset,
+                      int ndim, const int64_t *shape, const int64_t *stride, int as_param) {
     if (as_param) pk_global(b, "torch._utils", "_rebuild_parameter");
     if (as_param) bb_u8(b, '(');
     pk_global(b, "torch._utils", "_rebuild_tensor_v2");
@@ -165,7 +168,8 @@ static void build_zip(bb *out, const zfile *f, int nf, int zip64) {
         bb_put(out, f[i].name, strlen(f[i].name));
         bb_u16(out, 0x1234);
         bb_u16(out, (unsigned)pad);
-        for (size_t k = 0; k < pad; k++) bb_u8(out, 'Z');
+        for (size_t k = 0; k < pad; k++)
+            bb_u8(out, 'Z');
         bb_put(out, comp[i].p, comp[i].n);
     }
     uint64_t cd = out->n;
@@ -236,23 +240,23 @@ static void test_fixture(void) {
     rc = sa_weights_open(st, &b, &err);
     CHECKF(rc == SA_OK, "%s", err.msg);
     if (a && b) {
-        /* Exactly one extra name: the prompt encoder's own name of the tied Fourier matrix. The HF file keeps
-         * it only at the top level (shared_image_embedding.positional_embedding), which the mapped .pth
-         * exposes as an alias of the same data. */
-        CHECKF(sa_weights_count(a) == 203 && sa_weights_count(b) == 202, "counts %d %d", sa_weights_count(a),
-               sa_weights_count(b));
+        /* Exactly one extra name: the prompt encoder's own name of the tied Fourier matrix. The HF
+         * file keeps it only at the top level (shared_image_embedding.positional_embedding), which
+         * the mapped .pth exposes as an alias of the same data. */
+        CHECKF(sa_weights_count(a) == 203 && sa_weights_count(b) == 202, "counts %d %d",
+               sa_weights_count(a), sa_weights_count(b));
         int only_a = 0, same = 0;
         for (int i = 0; i < sa_weights_count(a); i++) {
             const sa_tensor *t = sa_weights_at(a, i), *u = sa_weights_find(b, t->name);
             if (!u) {
                 only_a++;
-                CHECKF(strcmp(t->name, "prompt_encoder.shared_embedding.positional_embedding") == 0, "only in pth: %s",
-                       t->name);
+                CHECKF(strcmp(t->name, "prompt_encoder.shared_embedding.positional_embedding") == 0,
+                       "only in pth: %s", t->name);
                 continue;
             }
             int eq = t->dtype == u->dtype && t->ndim == u->ndim &&
-                     memcmp(t->shape, u->shape, sizeof(int64_t) * (size_t)t->ndim) == 0 && t->nbytes == u->nbytes &&
-                     memcmp(t->data, u->data, t->nbytes) == 0;
+                     memcmp(t->shape, u->shape, sizeof(int64_t) * (size_t)t->ndim) == 0 &&
+                     t->nbytes == u->nbytes && memcmp(t->data, u->data, t->nbytes) == 0;
             CHECKF(eq, "tensor %s differs", t->name);
             same += eq;
         }
@@ -260,7 +264,8 @@ static void test_fixture(void) {
         for (int i = 0; i < sa_weights_count(b); i++)
             CHECKF(sa_weights_find(a, sa_weights_at(b, i)->name) != NULL, "only in safetensors: %s",
                    sa_weights_at(b, i)->name);
-        const sa_tensor *p1 = sa_weights_find(a, "prompt_encoder.shared_embedding.positional_embedding");
+        const sa_tensor *p1 =
+            sa_weights_find(a, "prompt_encoder.shared_embedding.positional_embedding");
         const sa_tensor *p2 = sa_weights_find(a, "shared_image_embedding.positional_embedding");
         CHECK(p1 && p2 && p1->data == p2->data && p1->nbytes == 256);
         /* stored zip entries are served in place and aligned */
@@ -290,13 +295,15 @@ static void test_fixture(void) {
     CHECK(buf && n == 1936361);
     if (buf) {
         a = NULL;
-        rc = sa_weights_from_pth_buffer((const uint8_t *)buf, n, sa_weights_default_params(), &a, &err);
+        rc = sa_weights_from_pth_buffer((const uint8_t *)buf, n, sa_weights_default_params(), &a,
+                                        &err);
         CHECKF(rc == SA_OK && sa_weights_count(a) == 203, "%s", err.msg);
         sa_weights_free(a);
         const size_t cuts[] = {0, 4, 30, 1000, 26140, 500000, n - 23, n - 22, n - 1};
         for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
             a = NULL;
-            rc = sa_weights_from_pth_buffer((const uint8_t *)buf, cuts[i], sa_weights_default_params(), &a, &err);
+            rc = sa_weights_from_pth_buffer((const uint8_t *)buf, cuts[i],
+                                            sa_weights_default_params(), &a, &err);
             CHECKF(rc != SA_OK && a == NULL, "cut at %zu accepted", cuts[i]);
         }
         /* a directory holding only the .pth is dispatched to it */
@@ -309,7 +316,8 @@ static void test_fixture(void) {
         if (f) fclose(f);
         a = NULL;
         rc = sa_weights_open(tmp, &a, &err);
-        CHECKF(rc == SA_OK && sa_weights_count(a) == 203 && sa_weights_config_json(a) == NULL, "%s", err.msg);
+        CHECKF(rc == SA_OK && sa_weights_count(a) == 203 && sa_weights_config_json(a) == NULL, "%s",
+               err.msg);
         sa_weights_free(a);
         free(cp);
         free(tmp);
@@ -325,9 +333,12 @@ static void test_name_map(void) {
         {"image_encoder.patch_embed.proj.bias", "vision_encoder.patch_embed.projection.bias"},
         {"image_encoder.neck.2.weight", "vision_encoder.neck.conv2.weight"},
         {"image_encoder.blocks.11.attn.rel_pos_h", "vision_encoder.layers.11.attn.rel_pos_h"},
-        {"mask_decoder.iou_prediction_head.layers.0.weight", "mask_decoder.iou_prediction_head.proj_in.weight"},
-        {"mask_decoder.iou_prediction_head.layers.1.bias", "mask_decoder.iou_prediction_head.layers.0.bias"},
-        {"mask_decoder.iou_prediction_head.layers.2.bias", "mask_decoder.iou_prediction_head.proj_out.bias"},
+        {"mask_decoder.iou_prediction_head.layers.0.weight",
+         "mask_decoder.iou_prediction_head.proj_in.weight"},
+        {"mask_decoder.iou_prediction_head.layers.1.bias",
+         "mask_decoder.iou_prediction_head.layers.0.bias"},
+        {"mask_decoder.iou_prediction_head.layers.2.bias",
+         "mask_decoder.iou_prediction_head.proj_out.bias"},
         {"mask_decoder.output_hypernetworks_mlps.12.layers.0.weight",
          "mask_decoder.output_hypernetworks_mlps.12.proj_in.weight"},
         {"mask_decoder.output_hypernetworks_mlps.2.layers.1.weight",
@@ -335,8 +346,10 @@ static void test_name_map(void) {
         {"mask_decoder.output_hypernetworks_mlps.0.layers.2.bias",
          "mask_decoder.output_hypernetworks_mlps.0.proj_out.bias"},
         {"mask_decoder.output_upscaling.1.weight", "mask_decoder.upscale_layer_norm.weight"},
-        {"mask_decoder.transformer.norm_final_attn.bias", "mask_decoder.transformer.layer_norm_final_attn.bias"},
-        {"mask_decoder.transformer.layers.1.norm4.weight", "mask_decoder.transformer.layers.1.layer_norm4.weight"},
+        {"mask_decoder.transformer.norm_final_attn.bias",
+         "mask_decoder.transformer.layer_norm_final_attn.bias"},
+        {"mask_decoder.transformer.layers.1.norm4.weight",
+         "mask_decoder.transformer.layers.1.layer_norm4.weight"},
         {"prompt_encoder.mask_downscaling.6.weight", "prompt_encoder.mask_embed.conv3.weight"},
         {"prompt_encoder.point_embeddings.2.weight", "prompt_encoder.point_embed.2.weight"},
         {"prompt_encoder.pe_layer.positional_encoding_gaussian_matrix",
@@ -349,7 +362,8 @@ static void test_name_map(void) {
         CHECKF(strcmp(out, cases[i][1]) == 0, "%s -> %s (want %s)", cases[i][0], out, cases[i][1]);
     }
     CHECK(sa__sam_map_name("image_encoder.blocks.0.norm1.weight", out, 20) == -1);
-    CHECK(sa__sam_name_is_official("image_encoder.pos_embed") && !sa__sam_name_is_official("vision_encoder.x"));
+    CHECK(sa__sam_name_is_official("image_encoder.pos_embed") &&
+          !sa__sam_name_is_official("vision_encoder.x"));
 }
 
 /* ---- handcrafted archives */
@@ -374,7 +388,8 @@ static void test_handmade(void) {
             bb_u8(&pk, 'q');
             bb_u8(&pk, 1);
             bb_u8(&pk, '(');
-            int64_t sh[2] = {2, 3}, sr[2] = {3, 1}, tsh[2] = {3, 2}, tsr[2] = {1, 3}, vsh[1] = {2}, vsr[1] = {1};
+            int64_t sh[2] = {2, 3}, sr[2] = {3, 1}, tsh[2] = {3, 2}, tsr[2] = {1, 3}, vsh[1] = {2},
+                    vsr[1] = {1};
             pk_str(&pk, "w");
             pk_tensor(&pk, "FloatStorage", "0", 6, 0, 2, sh, sr, 1);
             pk_str(&pk, "wt"); /* transposed view of the same storage */
@@ -411,10 +426,12 @@ static void test_handmade(void) {
                 CHECK(t && t->shape[0] == 3 && sa_tensor_to_f32(t, got, 6, &err) == SA_OK &&
                       memcmp(got, e_t, sizeof got) == 0);
                 t = sa_weights_find(w, "tail");
-                CHECK(t && sa_tensor_to_f32(t, got, 2, &err) == SA_OK && got[0] == 5 && got[1] == 6);
+                CHECK(t && sa_tensor_to_f32(t, got, 2, &err) == SA_OK && got[0] == 5 &&
+                      got[1] == 6);
                 t = sa_weights_find(w, "h");
-                CHECK(t && t->dtype == SA_DTYPE_F16 && sa_tensor_to_f32(t, got, 4, &err) == SA_OK && got[0] == 1 &&
-                      got[1] == -2 && got[2] == 5.9604644775390625e-8f && got[3] > 1e38f);
+                CHECK(t && t->dtype == SA_DTYPE_F16 && sa_tensor_to_f32(t, got, 4, &err) == SA_OK &&
+                      got[0] == 1 && got[1] == -2 && got[2] == 5.9604644775390625e-8f &&
+                      got[3] > 1e38f);
             }
             sa_weights_free(w);
             /* every truncation fails cleanly */
@@ -430,7 +447,8 @@ static void test_handmade(void) {
     }
 }
 
-/* One tensor "t" of 4 floats, with the pickle given as a whole; expects failure `code` mentioning `needle`. */
+/* One tensor "t" of 4 floats, with the pickle given as a whole; expects failure `code` mentioning
+ * `needle`. */
 static void expect_pickle_fail(const bb *pk, int code, const char *needle, const char *label) {
     float s0[4] = {1, 2, 3, 4};
     zfile f[2] = {{"a/data.pkl", pk->p, pk->n, 0}, {"a/data/0", s0, sizeof s0, 0}};
@@ -440,7 +458,9 @@ static void expect_pickle_fail(const bb *pk, int code, const char *needle, const
     sa_error err = {0};
     int rc = load(&z, &w, &err);
     CHECKF(rc == code && w == NULL, "%s: rc %d (%s), want %d", label, rc, err.msg, code);
-    if (needle) CHECKF(strstr(err.msg, needle) != NULL, "%s: message '%s' lacks '%s'", label, err.msg, needle);
+    if (needle)
+        CHECKF(strstr(err.msg, needle) != NULL, "%s: message '%s' lacks '%s'", label, err.msg,
+               needle);
     sa_weights_free(w);
     free(z.p);
 }
@@ -502,10 +522,11 @@ static void test_refusals(void) {
         sa_error err = {0};
         CHECKF(load(&z, &w, &err) == SA_OK && sa_weights_count(w) == 1, "%s", err.msg);
         sa_weights_free(w);
-        /* entry data beyond the file: point the central directory's local-header offset past the end */
+        /* entry data beyond the file: point the central directory's local-header offset past the
+         * end */
         size_t cd = z.n - 22;
-        uint32_t cdoff = (uint32_t)z.p[cd + 16] | (uint32_t)z.p[cd + 17] << 8 | (uint32_t)z.p[cd + 18] << 16 |
-                         (uint32_t)z.p[cd + 19] << 24;
+        uint32_t cdoff = (uint32_t)z.p[cd + 16] | (uint32_t)z.p[cd + 17] << 8 |
+                         (uint32_t)z.p[cd + 18] << 16 | (uint32_t)z.p[cd + 19] << 24;
         /* second central entry (data/0) follows the first; find it by signature */
         size_t e2 = cdoff + 46 + strlen("a/data.pkl");
         CHECK(z.p[e2] == 'P' && z.p[e2 + 1] == 'K');
@@ -608,7 +629,9 @@ static void test_refusals(void) {
         bb p2 = {0};
         one_tensor(&p2, 4, 0, 4, 1);
         float s0[4] = {0};
-        zfile g[3] = {{"a/data.pkl", p2.p, p2.n, 0}, {"a/data/0", s0, sizeof s0, 0}, {"a/byteorder", "big", 3, 0}};
+        zfile g[3] = {{"a/data.pkl", p2.p, p2.n, 0},
+                      {"a/data/0", s0, sizeof s0, 0},
+                      {"a/byteorder", "big", 3, 0}};
         bb z2 = {0};
         build_zip(&z2, g, 3, 0);
         CHECK(load(&z2, &w, &err) == SA_ERR_UNSUPPORTED && !w && strstr(err.msg, "big-endian"));
@@ -623,15 +646,16 @@ static void test_refusals(void) {
         char *png = tu_shared_path("fixtures/sam/tiny/image.png");
         size_t n;
         char *pb = tu_read_file(png, &n);
-        CHECK(pb && sa_weights_from_pth_buffer((const uint8_t *)pb, n, sa_weights_default_params(), &w, &err) ==
-                        SA_ERR_FORMAT);
+        CHECK(pb && sa_weights_from_pth_buffer((const uint8_t *)pb, n, sa_weights_default_params(),
+                                               &w, &err) == SA_ERR_FORMAT);
         free(pb);
         free(png);
     }
 }
 
-/* Archives whose pickles were written by Python's own pickler (fuzz/make_seeds.py): protocol 2 with the
- * state_dict's _metadata BUILD, and protocol 4 (FRAME, MEMOIZE, STACK_GLOBAL) nested under "model", deflated. */
+/* Archives whose pickles were written by Python's own pickler (fuzz/make_seeds.py): protocol 2 with
+ * the state_dict's _metadata BUILD, and protocol 4 (FRAME, MEMOIZE, STACK_GLOBAL) nested under
+ * "model", deflated. */
 static void test_python_pickles(void) {
     static const char *const files[] = {"fuzz/corpus/pth/p2.pth", "fuzz/corpus/pth/p4_deflate.pth"};
     for (int k = 0; k < 2; k++) {
@@ -641,21 +665,24 @@ static void test_python_pickles(void) {
         if (!buf) continue;
         sa_weights *w = NULL;
         sa_error err = {0};
-        int rc = sa_weights_from_pth_buffer((const uint8_t *)buf, n, sa_weights_default_params(), &w, &err);
+        int rc = sa_weights_from_pth_buffer((const uint8_t *)buf, n, sa_weights_default_params(),
+                                            &w, &err);
         CHECKF(rc == SA_OK, "%s: %s", files[k], err.msg);
         if (rc == SA_OK) {
             float got[6];
             const float e0[6] = {1, 2, 3, 4, 5, 6}, e1[6] = {1, 4, 2, 5, 3, 6};
             CHECK(sa_weights_count(w) == 5);
             const sa_tensor *t = sa_weights_find(w, "vision_encoder.layers.0.layer_norm1.weight");
-            CHECK(t && t->ndim == 2 && t->shape[0] == 2 && sa_tensor_to_f32(t, got, 6, &err) == SA_OK &&
-                  memcmp(got, e0, sizeof got) == 0);
+            CHECK(t && t->ndim == 2 && t->shape[0] == 2 &&
+                  sa_tensor_to_f32(t, got, 6, &err) == SA_OK && memcmp(got, e0, sizeof got) == 0);
             t = sa_weights_find(w, "vision_encoder.neck.conv1.weight");
-            CHECK(t && t->shape[0] == 3 && sa_tensor_to_f32(t, got, 6, &err) == SA_OK && memcmp(got, e1, sizeof got) == 0);
+            CHECK(t && t->shape[0] == 3 && sa_tensor_to_f32(t, got, 6, &err) == SA_OK &&
+                  memcmp(got, e1, sizeof got) == 0);
             t = sa_weights_find(w, "mask_decoder.iou_prediction_head.layers.0.bias");
             CHECK(t && sa_tensor_to_f32(t, got, 2, &err) == SA_OK && got[0] == 5 && got[1] == 6);
             t = sa_weights_find(w, "shared_image_embedding.positional_embedding");
-            CHECK(t && t->dtype == SA_DTYPE_F16 && sa_tensor_to_f32(t, got, 4, &err) == SA_OK && got[1] == -2);
+            CHECK(t && t->dtype == SA_DTYPE_F16 && sa_tensor_to_f32(t, got, 4, &err) == SA_OK &&
+                  got[1] == -2);
         }
         sa_weights_free(w);
         free(buf);
