@@ -1,6 +1,7 @@
 /* Export of trajectories to fine-tuning records: counts (one record per step), exact key names per format, the
  * verbatim SegAgent-Qwen prompt, target texts that parse back to the recorded clicks, the overlay actually on
  * the exported JPEG, image sizes and paths, skipped samples, prompt files. */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include <cjson/cJSON.h>
 #include <ftw.h>
 #include <math.h>
