@@ -149,8 +149,9 @@ char *sa__chart_svg_render(const char *title, const char *subtitle, const sa__ch
               T + ph / 2, T + ph / 2);
     /* series */
     for (int i = 0; i < n_series; i++) {
-        const char *col = palette[i % N_PALETTE];
-        sb_printf(&b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2.2\" points=\"", col);
+        const char *col = s[i].bold ? "#111111" : palette[i % N_PALETTE];
+        sb_printf(&b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"%s\" points=\"", col,
+                  s[i].bold ? "3.5" : "2.2");
         for (int k = 0; k < s[i].n; k++)
             if (!isnan(s[i].y[k])) sb_printf(&b, "%.1f,%.1f ", PX(k + 1), PY(s[i].y[k] < y0 ? y0 : s[i].y[k]));
         sb_printf(&b, "\"/>\n");

@@ -16,6 +16,7 @@ typedef struct sa__chart_series {
     const double *y; /* y[i] is the value at x = i + 1; NAN values are not drawn */
     int n;
     const char *note; /* optional text after the name in the legend */
+    int bold;         /* drawn thick and black (e.g. the mean over the other series) */
 } sa__chart_series;
 
 /* Returns a malloc'd NUL-terminated SVG document, or NULL (err set). */

@@ -233,6 +233,7 @@ int cli_eval(int argc, char **argv) {
             series[ns].y = s->miou + 1;
             series[ns].n = s->max_clicks;
             series[ns].note = notes[ns];
+            series[ns].bold = 0;
             ns++;
         }
         char sub[160];
