@@ -358,7 +358,6 @@ int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *pp, sa_a
             s->total_ms = now_ms() - t0;
             if (arc == SA_ERR_DONE) {
                 end_episode(out, "done", SA_OK, "");
-                score_last = 0;
             } else {
                 end_episode(out, "policy error", arc, e.msg);
                 sa_error_set(err, arc, "step %d: %s", t + 1, e.msg);
@@ -419,7 +418,6 @@ int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *pp, sa_a
             set_step_error(s, n > 0 ? s->cands[0].status : SA_ERR_PARSE, msg);
             s->total_ms = now_ms() - t0;
             end_episode(out, "unparseable reply", SA_OK, msg);
-            score_last = 0; /* the failed reply already carried the state's estimate, if any */
             break;
         }
         if (p.search_k == 1) {
@@ -471,7 +469,8 @@ int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *pp, sa_a
         }
     }
     free(dec);
-    int frc = finish(env, policy, &p, out, score_last, rc ? NULL : err);
+    /* after a policy error, no more requests: the last state stays unscored */
+    int frc = finish(env, policy, &p, out, score_last && out->status == SA_OK, rc ? NULL : err);
     if (!rc && frc) rc = frc;
     if (!rc && out->status) rc = out->status;
     out->total_ms = now_ms() - t_start;
