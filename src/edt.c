@@ -12,9 +12,10 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define EDT_MAX_SIDE 40000 /* keeps 2 * side^2 inside uint32 */
-#define G_INF 0xFFFFu /* "no unset pixel in this column" */
+#define G_INF 0x10000u /* column distance meaning "no unset pixel in this column" */
 
 size_t sa_edt_scratch_size(int width) {
     if (width <= 0 || width > EDT_MAX_SIDE) return 0;
@@ -30,10 +31,12 @@ static int check_args(const uint8_t *mask, int width, int height, size_t stride,
     return SA_OK;
 }
 
-/* One row: f holds squared column distances (SA_EDT_INF = none); writes the envelope into d. */
-static void envelope_row(const uint32_t *f, int n, int outside_zero, uint32_t *d, double *z, int32_t *v) {
+/* Envelope of the parabolas at positions lo..hi, evaluated at a..b (lo <= a <= b <= hi). f: squared column
+ * distances of the row, SA_EDT_INF = none; n: row length (for the image border). */
+static void envelope_span(const uint32_t *f, int lo, int hi, int a, int b, int n, int outside_zero, uint32_t *d,
+                          double *z, int32_t *v) {
     int k = -1;
-    for (int q = 0; q < n; q++) {
+    for (int q = lo; q <= hi; q++) {
         if (f[q] == SA_EDT_INF) continue;
         if (k < 0) {
             k = 0;
@@ -54,21 +57,37 @@ static void envelope_row(const uint32_t *f, int n, int outside_zero, uint32_t *d
         z[k] = s;
         z[k + 1] = HUGE_VAL;
     }
-    if (k < 0) {
-        for (int q = 0; q < n; q++) d[q] = outside_zero ? 0 : SA_EDT_INF; /* unreachable when outside_zero */
-        return;
-    }
-    k = 0;
-    for (int q = 0; q < n; q++) {
-        while (z[k + 1] < q) k++;
-        int64_t dx = q - v[k];
-        uint32_t val = (uint32_t)(dx * dx) + f[v[k]];
+    k = k < 0 ? -1 : 0;
+    for (int q = a; q <= b; q++) {
+        uint32_t val = SA_EDT_INF;
+        if (k >= 0) {
+            while (z[k + 1] < q) k++;
+            int64_t dx = q - v[k];
+            val = (uint32_t)(dx * dx) + f[v[k]];
+        }
         if (outside_zero) {
             uint32_t l = (uint32_t)(q + 1) * (uint32_t)(q + 1), r = (uint32_t)(n - q) * (uint32_t)(n - q);
             if (l < val) val = l;
             if (r < val) val = r;
         }
         d[q] = val;
+    }
+}
+
+/* One row: f holds squared column distances (0 exactly at unset pixels); writes squared distances into d.
+ * A run of set pixels a..b only needs the parabolas a-1..b+1: a position beyond an unset neighbour is farther
+ * than that neighbour and no lower (0), so the work is proportional to the set pixels, not the row. */
+static void envelope_row(const uint32_t *f, int n, int outside_zero, uint32_t *d, double *z, int32_t *v) {
+    int x = 0;
+    while (x < n) {
+        if (f[x] == 0) {
+            d[x++] = 0;
+            continue;
+        }
+        int a = x;
+        while (x < n && f[x] != 0) x++;
+        int b = x - 1;
+        envelope_span(f, a > 0 ? a - 1 : a, b < n - 1 ? b + 1 : b, a, b, n, outside_zero, d, z, v);
     }
 }
 
@@ -82,31 +101,36 @@ int sa_edt_sq_ex(const uint8_t *mask, int width, int height, size_t stride, int 
     int32_t *v = (int32_t *)(z + w + 1);   /* (w) envelope parabola positions */
     uint32_t *f = (uint32_t *)(v + w);     /* (w) squared column distances of the current row */
     uint32_t *carry = f + w;               /* (w) column distances of the row below */
+    /* Column distances >= G_INF mean "no unset pixel in reach"; they may grow past G_INF (by at most the
+     * height), which keeps the sweeps free of saturation tests so that they vectorise. */
     const uint32_t edge = outside_zero ? 1 : G_INF; /* distance of the first row inside from the border */
-    /* Column distances, downward sweep: g = distance to the nearest unset pixel at or above. */
+    /* Downward sweep: g = distance to the nearest unset pixel at or above. */
     for (int y = 0; y < height; y++) {
         const uint8_t *m = mask + (size_t)y * stride;
         uint32_t *g = dist_sq + (size_t)y * w;
-        const uint32_t *up = g - w;
-        for (size_t x = 0; x < w; x++) {
-            uint32_t above = y ? (up[x] >= G_INF ? G_INF : up[x] + 1) : edge;
-            g[x] = m[x] ? above : 0;
+        if (y == 0)
+            for (size_t x = 0; x < w; x++) g[x] = m[x] ? edge : 0;
+        else {
+            const uint32_t *up = g - w;
+            for (size_t x = 0; x < w; x++) g[x] = m[x] ? up[x] + 1 : 0;
         }
     }
     /* Upward sweep finishes a row's column distances; its envelope is then computed right away. */
+    for (size_t x = 0; x < w; x++) carry[x] = edge - 1;
     for (int y = height - 1; y >= 0; y--) {
         uint32_t *g = dist_sq + (size_t)y * w;
-        int any = 0;
+        uint32_t any = 0;
         for (size_t x = 0; x < w; x++) {
-            uint32_t below = y < height - 1 ? (carry[x] >= G_INF ? G_INF : carry[x] + 1) : edge;
+            uint32_t below = carry[x] + 1;
             uint32_t gx = g[x] < below ? g[x] : below;
             carry[x] = gx;
             f[x] = gx >= G_INF ? SA_EDT_INF : gx * gx;
-            any |= gx != 0;
+            any |= gx;
         }
-        if (any) envelope_row(f, width, outside_zero, g, z, v);
+        if (any)
+            envelope_row(f, width, outside_zero, g, z, v);
         else
-            for (size_t x = 0; x < w; x++) g[x] = 0;
+            memset(g, 0, w * sizeof *g);
     }
     return SA_OK;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "segagent/clicker.h"
+#include "segagent/edt.h"
 #include "segagent/rle.h"
 #include "testutil.h"
 
@@ -122,6 +123,105 @@ static int run_sequence(const cJSON *j, int idx, sa_clicker *ck) {
     return ok;
 }
 
+/* SPEC.md section 3 done the plain way: padded full-size maps, whole-image transform (edge = zero border),
+ * float distances, clicked pixels zeroed, first row-major maximum. The library crops; both must agree. */
+static int reference_click(const sa_mask *gt, const sa_mask *ign, const sa_mask *pred, const sa_click *clicked,
+                           int n, sa_clicker_click *out) {
+    int W = gt->width, H = gt->height, PW = W + 2, PH = H + 2;
+    uint8_t *m = calloc((size_t)PW * (size_t)PH, 1);
+    uint32_t *d = malloc(sizeof *d * (size_t)PW * (size_t)PH);
+    float *dist[2] = {malloc(sizeof(float) * (size_t)W * (size_t)H), malloc(sizeof(float) * (size_t)W * (size_t)H)};
+    float mx[2] = {0, 0};
+    int at[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                size_t i = (size_t)y * (size_t)W + (size_t)x;
+                int e = k == 0 ? (gt->data[i] && !pred->data[i]) : (!gt->data[i] && pred->data[i]);
+                if (ign && ign->data && ign->data[i]) e = 0;
+                m[(size_t)(y + 1) * (size_t)PW + (size_t)(x + 1)] = (uint8_t)e;
+            }
+        sa_edt_sq(m, PW, PH, (size_t)PW, 0, d, NULL);
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                dist[k][(size_t)y * (size_t)W + (size_t)x] = sqrtf((float)d[(size_t)(y + 1) * (size_t)PW + (size_t)(x + 1)]);
+        for (int i = 0; i < n; i++) dist[k][(size_t)clicked[i].y * (size_t)W + (size_t)clicked[i].x] = 0;
+        for (int i = 0; i < W * H; i++)
+            if (dist[k][i] > mx[k]) {
+                mx[k] = dist[k][i];
+                at[k] = i;
+            }
+    }
+    free(m);
+    free(d);
+    free(dist[0]);
+    free(dist[1]);
+    if (mx[0] == 0 && mx[1] == 0) return SA_ERR_DONE;
+    int k = mx[0] > mx[1] ? 0 : 1;
+    out->positive = k == 0;
+    out->y = at[k] / W;
+    out->x = at[k] % W;
+    out->distance = mx[k];
+    return SA_OK;
+}
+
+static uint64_t rng_state = 0x853C49E6748FEA9Bull;
+static uint32_t rnd(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 11);
+}
+
+static void fill_blobs(sa_mask *m, int n_blobs, int noise_pct) {
+    memset(m->data, 0, (size_t)m->width * (size_t)m->height);
+    for (int b = 0; b < n_blobs; b++) {
+        int cx = (int)(rnd() % (uint32_t)m->width), cy = (int)(rnd() % (uint32_t)m->height);
+        int r = 1 + (int)(rnd() % 15);
+        for (int y = 0; y < m->height; y++)
+            for (int x = 0; x < m->width; x++)
+                if ((x - cx) * (x - cx) + (y - cy) * (y - cy) <= r * r) m->data[(size_t)y * (size_t)m->width + (size_t)x] = 1;
+    }
+    for (int i = 0; i < m->width * m->height; i++)
+        if ((int)(rnd() % 100) < noise_pct) m->data[i] ^= 1;
+}
+
+static void test_against_reference(void) {
+    sa_clicker *ck = NULL;
+    sa_clicker_new(&ck, NULL);
+    int cases = 0, bad = 0;
+    for (int it = 0; it < 400; it++) {
+        int w = 1 + (int)(rnd() % 60), h = 1 + (int)(rnd() % 60);
+        sa_mask gt = {0}, pred = {0}, ign = {0};
+        sa_mask_new(&gt, w, h, NULL);
+        sa_mask_new(&pred, w, h, NULL);
+        sa_mask_new(&ign, w, h, NULL);
+        fill_blobs(&gt, 1 + (int)(rnd() % 3), (int)(rnd() % 3));
+        fill_blobs(&pred, (int)(rnd() % 4), (int)(rnd() % 3));
+        if (rnd() & 1) fill_blobs(&ign, (int)(rnd() % 2), 0);
+        sa_click clicks[8];
+        int n = (int)(rnd() % 8);
+        for (int i = 0; i < n; i++) clicks[i] = (sa_click){(int)(rnd() % (uint32_t)h), (int)(rnd() % (uint32_t)w), 1};
+        sa_clicker_click want = {0}, got = {0};
+        int rw = reference_click(&gt, &ign, &pred, clicks, n, &want);
+        int rg = sa_clicker_run(ck, &gt, &ign, &pred, clicks, n, &got, NULL);
+        cases++;
+        if (rw != rg || (rw == SA_OK && (want.y != got.y || want.x != got.x || want.positive != got.positive ||
+                                          want.distance != got.distance))) {
+            fprintf(stderr, "random case %d (%dx%d, %d clicks): got rc %d (%d,%d,%d,%g) want rc %d (%d,%d,%d,%g)\n", it,
+                    w, h, n, rg, got.y, got.x, got.positive, got.distance, rw, want.y, want.x, want.positive,
+                    want.distance);
+            bad++;
+        }
+        sa_mask_free(&gt);
+        sa_mask_free(&pred);
+        sa_mask_free(&ign);
+    }
+    sa_clicker_free(ck);
+    CHECKF(bad == 0, "%d of %d random cases differ from the full-size reference", bad, cases);
+    printf("clicker: %d/%d random cases identical to the full-size reference\n", cases - bad, cases);
+}
+
 static void test_edges(void) {
     sa_error err = {0};
     sa_mask gt = {0}, pred = {0}, small = {0};
@@ -197,6 +297,7 @@ int main(void) {
            seqs, total);
     CHECKF(total == 144, "expected 144 clicker vectors, read %d", total);
     test_edges();
+    test_against_reference();
     free(text);
     free(path);
     return tu_finish("test_clicker");
