@@ -53,7 +53,7 @@ static int sc_predict(void *state, const sa_tool_request *req, sa_tool_result *o
     if (req->init_mask) s->init_area = sa_mask_area(req->init_mask);
     if (s->calls == 0) {
         s->n_first = req->n_clicks < 64 ? req->n_clicks : 64;
-        memcpy(s->first_clicks, req->clicks, (size_t)s->n_first * sizeof(sa_click));
+        if (s->n_first) memcpy(s->first_clicks, req->clicks, (size_t)s->n_first * sizeof(sa_click));
     }
     int r = s->rows[k < s->n_rows ? k : s->n_rows - 1];
     s->calls++;
