@@ -3,6 +3,7 @@
  * encode -> decode round trips, the bilinear resize on hand-computed cases, and bad input (missing, truncated,
  * garbage, huge or zero sizes, random corruptions): every error is a non-zero status and a message naming the
  * file, never a crash (the ASan build runs this too). */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -937,6 +938,25 @@ static void test_bad_input(void) {
     sa_image_free(&img);
 }
 
+/* Removes the (flat) temporary directory and its files. */
+static void remove_tmpdir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            size_t n = strlen(dir) + strlen(e->d_name) + 2;
+            char *f = malloc(n);
+            if (!f) break;
+            snprintf(f, n, "%s/%s", dir, e->d_name);
+            remove(f);
+            free(f);
+        }
+        closedir(d);
+    }
+    remove(dir);
+}
+
 int main(void) {
     g_tmp = tu_tmpdir();
     test_core();
@@ -947,6 +967,7 @@ int main(void) {
     test_png_roundtrip();
     test_resize();
     test_bad_input();
+    remove_tmpdir(g_tmp);
     free(g_tmp);
     return tu_finish("test_image");
 }
