@@ -14,6 +14,7 @@ The model name in each request picks the behaviour:
   malformed                              text that is no action
   range                                  coordinates out of range
   http500                                always HTTP 500
+  die-after-N                            like annotator-iou for N requests, then HTTP 503 for good
   flaky                                  HTTP 500 on odd-numbered requests, normal annotator otherwise
   slow                                   sleeps 3 s, then answers like "fixed"
   no-n                                   HTTP 400 when n > 1, else like annotator-iou
@@ -226,6 +227,10 @@ class Handler(BaseHTTPRequestHandler):
             if count % 2 == 1:
                 return self.send_json(500, {"error": {"message": "flaky: try again"}})
             base = "annotator"
+        if base.startswith("die-after-"):
+            if count > int(base.split("-")[2]):
+                return self.send_json(503, {"error": {"message": "server went away"}})
+            base = "annotator-iou"
         if base == "http500":
             return self.send_json(500, {"error": {"message": "internal error"}})
         if base == "drop":
