@@ -65,7 +65,7 @@ asan:
 
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 fuzz:
-	$(MAKE) BUILD=build-fuzz CC=clang OPT=-O1 SAN_FLAGS="-fsanitize=address,undefined,fuzzer-no-link" $(LIB)
+	$(MAKE) BUILD=build-fuzz CC=clang OPT=-O1 SAN_FLAGS="-fsanitize=address,undefined,fuzzer-no-link" build-fuzz/libsegagent.a
 	@mkdir -p build-fuzz/fuzz
 	for f in $(FUZZ_SRC); do b=$$(basename $$f .c); \
 	  clang $(CFLAGS_BASE) -O1 -g -fsanitize=address,undefined,fuzzer $$f build-fuzz/libsegagent.a $(LDLIBS) -o build-fuzz/fuzz/$$b || exit 1; done
