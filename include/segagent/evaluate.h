@@ -65,7 +65,8 @@ void sa_eval_sample_free(sa_eval_sample *s);
 typedef struct sa_eval_result {
     int n_samples;             /* items attempted, in dataset order */
     sa_eval_sample *samples;
-    int n_skipped;             /* items that could not be loaded (status != SA_OK and n == 0) */
+    int n_skipped;             /* items with nothing measured: load error, or the tool failed before the first
+                                  click completed (samples[i].iou == NULL; status and error say why) */
     int n_failed;              /* samples whose tool failed part-way (kept in the metrics up to the failure) */
     sa_metrics_summary summary; /* over the samples that were not skipped */
 } sa_eval_result;

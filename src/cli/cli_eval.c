@@ -143,6 +143,12 @@ int cli_eval(int argc, char **argv) {
             continue;
         }
         r->name = sa_dataset_name(r->ds);
+        for (int e = 0; e < d; e++) /* the JSON keys must be unique */
+            if (runs[e].name && !strcmp(runs[e].name, r->name)) {
+                snprintf(names[d], sizeof names[d], "%.50s#%d", r->name, d + 1);
+                r->name = names[d];
+                break;
+            }
         for (int w = 0; w < sa_dataset_n_warnings(r->ds); w++)
             fprintf(stderr, "warning: %s\n", sa_dataset_warning(r->ds, w));
         cli_progress prog;
