@@ -508,6 +508,29 @@ int sa_rle_from_polygon(const double *xy, size_t n_points, int h, int w, sa_rle 
     return rle_adopt(out, h, w, a, m);
 }
 
+int sa_rle_from_bbox(const double bbox[4], int h, int w, sa_rle *out, sa_error *err) {
+    if (!bbox) {
+        if (out) memset(out, 0, sizeof *out);
+        return sa_error_set(err, SA_ERR_INVALID, "sa_rle_from_bbox: NULL box");
+    }
+    double xs = bbox[0], ys = bbox[1];
+    double xe = xs + bbox[2], ye = ys + bbox[3];
+    double xy[8] = {xs, ys, xs, ye, xe, ye, xe, ys};
+    return sa_rle_from_polygon(xy, 4, h, w, out, err);
+}
+
+/* Rasterises entry i of a polygon list; entries of exactly 2 "points" are boxes when the list is (frPyObjects). */
+static int rasterise_entry(const double *const *xy, const size_t *n_points, size_t i, int boxes, int h, int w,
+                           sa_rle *out, sa_error *err) {
+    if (!boxes) return sa_rle_from_polygon(xy[i], n_points[i], h, w, out, err);
+    if (n_points[i] != 2) {
+        memset(out, 0, sizeof *out);
+        return sa_error_set(err, SA_ERR_FORMAT, "segmentation entry %zu: a list of boxes needs 4 numbers per entry",
+                            i);
+    }
+    return sa_rle_from_bbox(xy[i], h, w, out, err);
+}
+
 int sa_rle_from_polygons(const double *const *xy, const size_t *n_points, size_t n_polygons, int h, int w,
                          sa_rle *out, sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_rle_from_polygons: NULL output");
@@ -517,11 +540,12 @@ int sa_rle_from_polygons(const double *const *xy, const size_t *n_points, size_t
         return sa_rle_init(out, h, w, &c, 1, err);
     }
     if (!xy || !n_points) return sa_error_set(err, SA_ERR_INVALID, "sa_rle_from_polygons: NULL polygons");
+    int boxes = n_points[0] == 2;
     sa_rle acc = {0};
-    int rc = sa_rle_from_polygon(xy[0], n_points[0], h, w, &acc, err);
+    int rc = rasterise_entry(xy, n_points, 0, boxes, h, w, &acc, err);
     for (size_t i = 1; i < n_polygons && rc == SA_OK; i++) {
         sa_rle one = {0}, merged = {0};
-        rc = sa_rle_from_polygon(xy[i], n_points[i], h, w, &one, err);
+        rc = rasterise_entry(xy, n_points, i, boxes, h, w, &one, err);
         if (rc == SA_OK) rc = sa_rle_merge(&acc, &one, 0, &merged, err);
         sa_rle_free(&one);
         if (rc == SA_OK) {

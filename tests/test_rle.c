@@ -342,6 +342,24 @@ static void test_polygon_edges(void) {
           memcmp(r.counts, one.counts, r.m * 4) == 0);
     sa_rle_free(&r);
     sa_rle_free(&one);
+    /* a box covers exactly its pixels when on integer coordinates: [2, 3, 4, 5] -> x 2..5, y 3..7 */
+    double box[4] = {2, 3, 4, 5};
+    sa_mask bm = {0};
+    CHECK(sa_rle_from_bbox(box, 10, 12, &r, &err) == SA_OK && sa_rle_area(&r) == 20);
+    CHECK(sa_rle_decode(&r, &bm, &err) == SA_OK && bm.data[3 * 12 + 2] == 1 && bm.data[7 * 12 + 5] == 1 &&
+          bm.data[2 * 12 + 2] == 0 && bm.data[3 * 12 + 6] == 0);
+    double bb[4];
+    sa_rle_bbox(&r, bb);
+    CHECK(bb[0] == 2 && bb[1] == 3 && bb[2] == 4 && bb[3] == 5);
+    sa_mask_free(&bm);
+    sa_rle_free(&r);
+    /* frPyObjects quirk: a list whose first entry has 4 numbers is a list of boxes */
+    const double *boxes[2] = {box, box};
+    size_t two[2] = {2, 2}, mixed[2] = {2, 4};
+    CHECK(sa_rle_from_polygons(boxes, two, 2, 10, 12, &r, &err) == SA_OK && sa_rle_area(&r) == 20);
+    sa_rle_free(&r);
+    const double *bp[2] = {box, sq};
+    CHECK(sa_rle_from_polygons(bp, mixed, 2, 10, 12, &r, &err) == SA_ERR_FORMAT && r.counts == NULL);
 }
 
 int main(void) {

@@ -82,7 +82,12 @@ int sa_rle_merge(const sa_rle *a, const sa_rle *b, int intersect, sa_rle *out, s
  * are refused with SA_ERR_RANGE (pycocotools itself would misbehave there). */
 int sa_rle_from_polygon(const double *xy, size_t n_points, int h, int w, sa_rle *out, sa_error *err);
 
-/* A COCO "segmentation" given as several polygons: the union of their rasterisations (frPyObjects + merge). */
+/* Box [x, y, w, h] rasterised as pycocotools rleFrBbox does (as the polygon of its four corners). */
+int sa_rle_from_bbox(const double bbox[4], int h, int w, sa_rle *out, sa_error *err);
+
+/* A COCO "segmentation" given as several polygons: the union of their rasterisations, as the COCO API's
+ * annToRLE (frPyObjects + merge). Like frPyObjects, a list whose first polygon has exactly 2 points (4 numbers)
+ * is read as a list of boxes [x, y, w, h] (then every entry must have 2 "points"). */
 int sa_rle_from_polygons(const double *const *xy, const size_t *n_points, size_t n_polygons, int h, int w,
                          sa_rle *out, sa_error *err);
 
