@@ -183,7 +183,7 @@ int cli_annotate(int argc, char **argv) {
     cJSON_AddNumberToObject(doc, "max_clicks", max_clicks);
     cJSON_AddItemToObject(doc, "target_iou", target > 0 ? cli_json_num(target) : cJSON_CreateNull());
     s.name = NULL;
-    cJSON_AddItemToObject(doc, "sample", cli_json_sample(&s));
+    cJSON_AddItemToObject(doc, "sample", cli_json_sample(&s, max_clicks));
     cJSON *steps = cJSON_AddArrayToObject(doc, "steps");
     for (int i = 0; i < s.n && steps; i++) {
         cJSON *o = cJSON_CreateObject();

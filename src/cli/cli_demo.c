@@ -189,7 +189,7 @@ int cli_demo(int argc, char **argv) {
         cJSON *arr = cJSON_AddArrayToObject(o, "samples");
         for (int i = 0; i < n && arr; i++) {
             if (!samples[i].iou) continue;
-            cJSON *js = cli_json_sample(&samples[i]);
+            cJSON *js = cli_json_sample(&samples[i], max_clicks);
             if (js) cJSON_AddStringToObject(js, "description", sa_scene_description(i));
             cJSON_AddItemToArray(arr, js);
         }

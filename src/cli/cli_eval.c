@@ -33,6 +33,7 @@ static const char usage[] =
     "  --ignore-value V     mask value to ignore (default: 128 for GrabCut layout, none otherwise; -1 = none)\n"
     "  --json PATH          write summary + per-image curves and clicks as JSON\n"
     "  --chart PATH         write the mIoU-vs-clicks chart as SVG (default: next to --json, .svg)\n"
+    "  --per-image          also print one line per image (clicks to 85% / 90%, IoU after the last click)\n"
     "  --quiet              no progress on stderr\n"
     "\n"
     "metrics:\n"
@@ -95,7 +96,7 @@ static char *default_chart_path(const char *json) {
 int cli_eval(int argc, char **argv) {
     cli_multi datasets = {{0}, 0};
     cli_tool_opts topt = {"builtin", NULL, 2};
-    int max_clicks = 20, jobs = 1, limit = 0, quiet = 0, ignore_value = SA_DATASET_IGNORE_AUTO;
+    int max_clicks = 20, jobs = 1, limit = 0, quiet = 0, per_image = 0, ignore_value = SA_DATASET_IGNORE_AUTO;
     const char *json_path = NULL, *chart_path = NULL;
     const cli_opt opts[] = {
         {"dataset", CLI_MULTI, &datasets},   {"tool", CLI_STR, &topt.tool},
@@ -103,7 +104,7 @@ int cli_eval(int argc, char **argv) {
         {"max-clicks", CLI_INT, &max_clicks}, {"jobs", CLI_INT, &jobs},
         {"limit", CLI_INT, &limit},          {"json", CLI_STR, &json_path},
         {"chart", CLI_STR, &chart_path},     {"quiet", CLI_FLAG, &quiet},
-        {"ignore-value", CLI_INT, &ignore_value},
+        {"ignore-value", CLI_INT, &ignore_value}, {"per-image", CLI_FLAG, &per_image},
     };
     int pr = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage);
     if (pr) return pr == 1 ? 0 : 2;
@@ -170,6 +171,24 @@ int cli_eval(int argc, char **argv) {
         n_ok++;
     }
 
+    if (n_ok > 0 && per_image) {
+        for (int d = 0; d < datasets.n; d++) {
+            if (!runs[d].ok) continue;
+            printf("\n%s, per image:\n  %-24s %6s %6s %8s %s\n", runs[d].name, "image", "NoC@85", "NoC@90", "last IoU",
+                   "note");
+            for (int i = 0; i < runs[d].res.n_samples; i++) {
+                const sa_eval_sample *s = &runs[d].res.samples[i];
+                if (!s->iou) {
+                    printf("  %-24.24s %6s %6s %8s skipped\n", s->name ? s->name : "?", "-", "-", "-");
+                    continue;
+                }
+                printf("  %-24.24s %6d %6d %8.4f %s\n", s->name ? s->name : "?",
+                       sa_metrics_noc(s->iou, s->n, s->iou0, max_clicks, 0.85),
+                       sa_metrics_noc(s->iou, s->n, s->iou0, max_clicks, 0.90), s->n ? s->iou[s->n - 1] : s->iou0,
+                       s->status != SA_OK ? "tool failed" : s->done_early ? "nothing left to fix" : "");
+            }
+        }
+    }
     if (n_ok > 0) {
         printf("\ntool: %s, simulated annotator, %d clicks per image\n", sa_tool_name(tool), max_clicks);
         cli_metrics_table_header(stdout, max_clicks);
@@ -206,7 +225,7 @@ int cli_eval(int argc, char **argv) {
             for (int i = 0; i < r->res.n_samples; i++) {
                 const sa_eval_sample *s = &r->res.samples[i];
                 if (s->iou) {
-                    cJSON_AddItemToArray(samples, cli_json_sample(s));
+                    cJSON_AddItemToArray(samples, cli_json_sample(s, max_clicks));
                 } else {
                     cJSON *k = cJSON_CreateObject();
                     cJSON_AddStringToObject(k, "name", s->name ? s->name : "");

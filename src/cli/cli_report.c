@@ -72,7 +72,7 @@ cJSON *cli_json_summary(const sa_metrics_summary *s, int n_skipped) {
     return o;
 }
 
-cJSON *cli_json_sample(const sa_eval_sample *s) {
+cJSON *cli_json_sample(const sa_eval_sample *s, int max_clicks) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
     cJSON_AddStringToObject(o, "name", s->name ? s->name : "");
@@ -87,6 +87,8 @@ cJSON *cli_json_sample(const sa_eval_sample *s) {
         int c[3] = {s->clicks[i].y, s->clicks[i].x, s->clicks[i].positive};
         if (clicks) cJSON_AddItemToArray(clicks, cJSON_CreateIntArray(c, 3));
     }
+    cJSON_AddNumberToObject(o, "noc@85", sa_metrics_noc(s->iou, s->n, s->iou0, max_clicks, 0.85));
+    cJSON_AddNumberToObject(o, "noc@90", sa_metrics_noc(s->iou, s->n, s->iou0, max_clicks, 0.90));
     cJSON_AddBoolToObject(o, "done_early", s->done_early);
     if (s->error) cJSON_AddStringToObject(o, "error", s->error);
     return o;

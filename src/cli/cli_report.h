@@ -22,8 +22,9 @@ cJSON *cli_json_num(double v);
 /* {"n_samples", "n_skipped", "noc@80".., "nof@80".., "miou@k".., "ciou@k".., "miou_curve": [..],
  *  "ms_per_click_mean", "ms_per_click_median", "ms_per_click_p95", "clicks_total"} */
 cJSON *cli_json_summary(const sa_metrics_summary *s, int n_skipped);
-/* {"name", "width", "height", "ious", "ms", "clicks": [[y, x, pos], ...], "done_early" [, "error"]} */
-cJSON *cli_json_sample(const sa_eval_sample *s);
+/* {"name", "width", "height", "ious", "ms", "clicks": [[y, x, pos], ...], "noc@85", "noc@90", "done_early"
+ *  [, "error"]} */
+cJSON *cli_json_sample(const sa_eval_sample *s, int max_clicks);
 /* Writes the document (formatted) to path; an error names the file. */
 int cli_json_write(const char *path, const cJSON *doc, sa_error *err);
 
