@@ -157,11 +157,11 @@ static int read_file(const char *path, uint8_t **out, size_t *out_n, sa_error *e
         n += got;
         if (got == 0) break;
     }
-    int bad = ferror(f);
+    int bad = ferror(f), saved = errno;
     fclose(f);
     if (bad) {
         free(buf);
-        return sa_error_set(err, SA_ERR_IO, "%s: read error", path);
+        return sa_error_set(err, SA_ERR_IO, "%s: read error: %s", path, strerror(saved));
     }
     *out = buf;
     *out_n = n;

@@ -776,6 +776,7 @@ static void test_bad_input(void) {
     char *missing = tmp_path("does-not-exist.png");
     expect_load_error("missing file", missing);
     free(missing);
+    expect_load_error("a directory", g_tmp);
 
     /* valid files to cut */
     sa_image img = {0};
