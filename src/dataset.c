@@ -1,10 +1,10 @@
-/* Datasets: find the image folder and the mask folder of a benchmark directory, pair files by stem, and load
- * one pair on demand.
+/* Datasets: find the image folder and the mask folder of a benchmark directory, pair files by stem,
+ * and load one pair on demand.
  *
- * The scan only reads directory entries, so opening a large dataset is cheap and a broken file costs one
- * warning (at scan time: no partner, not an image, duplicate stem) or one skipped item (at load time: corrupt,
- * size mismatch, empty ground truth) instead of the whole run. Items are kept sorted by stem so every run,
- * on any file system, visits them in the same order.
+ * The scan only reads directory entries, so opening a large dataset is cheap and a broken file
+ * costs one warning (at scan time: no partner, not an image, duplicate stem) or one skipped item
+ * (at load time: corrupt, size mismatch, empty ground truth) instead of the whole run. Items are
+ * kept sorted by stem so every run, on any file system, visits them in the same order.
  */
 #include "segagent/dataset.h"
 
@@ -46,8 +46,8 @@ typedef struct ds_list {
 } ds_list;
 
 static const char *const image_dirs[] = {"images", "img", "im", "jpegimages", "imgs", "image"};
-static const char *const mask_dirs[] = {"masks", "gt", "annotations", "mask", "gts", "segmentationobject",
-                                        "groundtruth"};
+static const char *const mask_dirs[] = {
+    "masks", "gt", "annotations", "mask", "gts", "segmentationobject", "groundtruth"};
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 sa_dataset_params sa_dataset_default_params(void) {
@@ -66,7 +66,8 @@ static char *dup_str(const char *s) {
 
 static char *join_path(const char *a, const char *b) {
     size_t na = strlen(a), nb = strlen(b);
-    while (na > 1 && a[na - 1] == '/') na--;
+    while (na > 1 && a[na - 1] == '/')
+        na--;
     char *p = malloc(na + nb + 2);
     if (!p) return NULL;
     memcpy(p, a, na);
@@ -153,7 +154,7 @@ static int list_folder(sa_dataset *ds, const char *folder, ds_list *out, sa_erro
         struct stat st;
         int st_ok = stat(full, &st) == 0;
         if (!st_ok || !S_ISREG(st.st_mode) || !has_image_ext(n)) {
-            const char *why = !st_ok               ? "cannot be read"
+            const char *why = !st_ok                ? "cannot be read"
                               : S_ISDIR(st.st_mode) ? "is a folder (sub-folders are not searched)"
                               : !S_ISREG(st.st_mode)
                                   ? "is not a regular file"
@@ -191,8 +192,8 @@ static int list_folder(sa_dataset *ds, const char *folder, ds_list *out, sa_erro
     int w = 0;
     for (int i = 0; i < out->n; i++) {
         if (w > 0 && !strcmp(out->v[w - 1].stem, out->v[i].stem)) {
-            rc = add_warning(ds, err, "%s/%s: another file with stem '%s' (%s) is used, skipped", folder,
-                             out->v[i].file, out->v[i].stem, out->v[w - 1].file);
+            rc = add_warning(ds, err, "%s/%s: another file with stem '%s' (%s) is used, skipped",
+                             folder, out->v[i].file, out->v[i].stem, out->v[w - 1].file);
             free(out->v[i].file);
             free(out->v[i].stem);
             if (rc != SA_OK) {
@@ -212,7 +213,8 @@ static int list_folder(sa_dataset *ds, const char *folder, ds_list *out, sa_erro
     return SA_OK;
 }
 
-/* Finds a sub-folder of dir whose name matches one of names (case-insensitive), in the order of names. */
+/* Finds a sub-folder of dir whose name matches one of names (case-insensitive), in the order of
+ * names. */
 static char *find_subdir(const char *dir, const char *const *names, int n_names) {
     DIR *d = opendir(dir);
     if (!d) return NULL;
@@ -272,20 +274,22 @@ static int pair_up(sa_dataset *ds, const char *img_dir, const char *mask_dir, sa
             rc = add_item(ds, img_dir, &im.v[i], mask_dir, &mk.v[j], err);
             i++, j++;
         } else if (c < 0) {
-            rc = add_warning(ds, err, "%s/%s: no mask named '%s.*' in %s, skipped", img_dir, im.v[i].file,
-                             im.v[i].stem, mask_dir);
+            rc = add_warning(ds, err, "%s/%s: no mask named '%s.*' in %s, skipped", img_dir,
+                             im.v[i].file, im.v[i].stem, mask_dir);
             i++;
         } else {
-            rc = add_warning(ds, err, "%s/%s: no image named '%s.*' in %s, skipped", mask_dir, mk.v[j].file,
-                             mk.v[j].stem, img_dir);
+            rc = add_warning(ds, err, "%s/%s: no image named '%s.*' in %s, skipped", mask_dir,
+                             mk.v[j].file, mk.v[j].stem, img_dir);
             j++;
         }
     }
     list_free(&im);
     list_free(&mk);
     if (rc == SA_OK && ds->n_items == 0)
-        rc = sa_error_set(err, SA_ERR_NOT_FOUND, "%s: no image/mask pairs (images in %s, masks in %s, paired by "
-                          "file name without extension)", ds->dir, img_dir, mask_dir);
+        rc = sa_error_set(err, SA_ERR_NOT_FOUND,
+                          "%s: no image/mask pairs (images in %s, masks in %s, paired by "
+                          "file name without extension)",
+                          ds->dir, img_dir, mask_dir);
     return rc;
 }
 
@@ -305,9 +309,11 @@ int sa_dataset_open(const char *name, const char *dir, sa_dataset_params params,
         ds->name = dup_str(name);
     } else {
         size_t n = strlen(dir);
-        while (n > 1 && dir[n - 1] == '/') n--;
+        while (n > 1 && dir[n - 1] == '/')
+            n--;
         size_t s = n;
-        while (s > 0 && dir[s - 1] != '/') s--;
+        while (s > 0 && dir[s - 1] != '/')
+            s--;
         ds->name = malloc(n - s + 1);
         if (ds->name) {
             memcpy(ds->name, dir + s, n - s);
@@ -334,12 +340,15 @@ int sa_dataset_open(const char *name, const char *dir, sa_dataset_params params,
         mask_dir = find_subdir(dir, mask_dirs, N_OF(mask_dirs));
         ds->layout = "generic";
     }
-    ds->ignore_value = params.ignore_value == SA_DATASET_IGNORE_AUTO ? auto_ignore : params.ignore_value;
+    ds->ignore_value =
+        params.ignore_value == SA_DATASET_IGNORE_AUTO ? auto_ignore : params.ignore_value;
     if (!img_dir || !mask_dir) {
-        rc = sa_error_set(err, SA_ERR_NOT_FOUND,
-                          "%s: no %s folder found (expected data_GT + boundary_GT, or an image folder named "
-                          "images, img, im or JPEGImages beside a mask folder named masks, gt, GT or annotations)",
-                          dir, img_dir ? "mask" : "image");
+        rc = sa_error_set(
+            err, SA_ERR_NOT_FOUND,
+            "%s: no %s folder found (expected data_GT + boundary_GT, or an image folder named "
+            "images, img, im or JPEGImages beside a mask folder named masks, gt, GT or "
+            "annotations)",
+            dir, img_dir ? "mask" : "image");
     } else {
         rc = pair_up(ds, img_dir, mask_dir, err);
     }
@@ -361,19 +370,32 @@ void sa_dataset_free(sa_dataset *ds) {
         free(ds->items[i].mask);
     }
     free(ds->items);
-    for (int i = 0; i < ds->n_warnings; i++) free(ds->warnings[i]);
+    for (int i = 0; i < ds->n_warnings; i++)
+        free(ds->warnings[i]);
     free(ds->warnings);
     free(ds->name);
     free(ds->dir);
     free(ds);
 }
 
-const char *sa_dataset_name(const sa_dataset *ds) { return ds ? ds->name : ""; }
-const char *sa_dataset_dir(const sa_dataset *ds) { return ds ? ds->dir : ""; }
-const char *sa_dataset_layout(const sa_dataset *ds) { return ds ? ds->layout : ""; }
-int sa_dataset_ignore_value(const sa_dataset *ds) { return ds ? ds->ignore_value : SA_DATASET_IGNORE_NONE; }
-int sa_dataset_count(const sa_dataset *ds) { return ds ? ds->n_items : 0; }
-int sa_dataset_n_warnings(const sa_dataset *ds) { return ds ? ds->n_warnings : 0; }
+const char *sa_dataset_name(const sa_dataset *ds) {
+    return ds ? ds->name : "";
+}
+const char *sa_dataset_dir(const sa_dataset *ds) {
+    return ds ? ds->dir : "";
+}
+const char *sa_dataset_layout(const sa_dataset *ds) {
+    return ds ? ds->layout : "";
+}
+int sa_dataset_ignore_value(const sa_dataset *ds) {
+    return ds ? ds->ignore_value : SA_DATASET_IGNORE_NONE;
+}
+int sa_dataset_count(const sa_dataset *ds) {
+    return ds ? ds->n_items : 0;
+}
+int sa_dataset_n_warnings(const sa_dataset *ds) {
+    return ds ? ds->n_warnings : 0;
+}
 
 const char *sa_dataset_warning(const sa_dataset *ds, int i) {
     return ds && i >= 0 && i < ds->n_warnings ? ds->warnings[i] : NULL;
@@ -388,13 +410,16 @@ const char *sa_dataset_mask_path(const sa_dataset *ds, int i) {
     return ds && i >= 0 && i < ds->n_items ? ds->items[i].mask : NULL;
 }
 
-int sa_dataset_load(const sa_dataset *ds, int i, sa_image *img, sa_mask *gt, sa_mask *ignore, sa_error *err) {
-    if (!ds || !img || !gt) return sa_error_set(err, SA_ERR_INVALID, "sa_dataset_load: NULL argument");
+int sa_dataset_load(const sa_dataset *ds, int i, sa_image *img, sa_mask *gt, sa_mask *ignore,
+                    sa_error *err) {
+    if (!ds || !img || !gt)
+        return sa_error_set(err, SA_ERR_INVALID, "sa_dataset_load: NULL argument");
     memset(img, 0, sizeof *img);
     memset(gt, 0, sizeof *gt);
     if (ignore) memset(ignore, 0, sizeof *ignore);
     if (i < 0 || i >= ds->n_items)
-        return sa_error_set(err, SA_ERR_RANGE, "%s: item %d out of range (%d items)", ds->name, i, ds->n_items);
+        return sa_error_set(err, SA_ERR_RANGE, "%s: item %d out of range (%d items)", ds->name, i,
+                            ds->n_items);
     const ds_item *it = &ds->items[i];
     sa_mask ign = {0};
     int rc = sa_image_load(it->image, img, err);
@@ -402,16 +427,18 @@ int sa_dataset_load(const sa_dataset *ds, int i, sa_image *img, sa_mask *gt, sa_
     rc = sa_mask_load(it->mask, ds->ignore_value, gt, &ign, err);
     if (rc != SA_OK) goto fail;
     if (gt->width != img->width || gt->height != img->height) {
-        rc = sa_error_set(err, SA_ERR_RANGE, "%s: mask is %dx%d but its image %s is %dx%d", it->mask, gt->width,
-                          gt->height, it->image, img->width, img->height);
+        rc = sa_error_set(err, SA_ERR_RANGE, "%s: mask is %dx%d but its image %s is %dx%d",
+                          it->mask, gt->width, gt->height, it->image, img->width, img->height);
         goto fail;
     }
     if (ign.data && sa_mask_area(&ign) == 0) sa_mask_free(&ign);
     size_t area = 0;
     size_t n = (size_t)gt->width * (size_t)gt->height;
-    for (size_t k = 0; k < n; k++) area += gt->data[k] && !(ign.data && ign.data[k]);
+    for (size_t k = 0; k < n; k++)
+        area += gt->data[k] && !(ign.data && ign.data[k]);
     if (area == 0) {
-        rc = sa_error_set(err, SA_ERR_FORMAT, "%s: empty ground truth (no object pixels)", it->mask);
+        rc =
+            sa_error_set(err, SA_ERR_FORMAT, "%s: empty ground truth (no object pixels)", it->mask);
         goto fail;
     }
     if (ignore)

@@ -1,9 +1,11 @@
-/* The click benchmark runner: simulated annotator + tool per sample, optionally over several threads.
+/* The click benchmark runner: simulated annotator + tool per sample, optionally over several
+ * threads.
  *
- * Each episode owns its environment (and so its tool session); the sa_tool itself is shared read-only. Workers
- * take the next item index under a mutex and write only their own result slot, and the metrics are summed
- * afterwards in dataset order, so the thread count changes timings and nothing else. IoU is computed here from
- * the intersection and union (ignore pixels excluded) so the per-sample IoU and the dataset cIoU agree.
+ * Each episode owns its environment (and so its tool session); the sa_tool itself is shared
+ * read-only. Workers take the next item index under a mutex and write only their own result slot,
+ * and the metrics are summed afterwards in dataset order, so the thread count changes timings and
+ * nothing else. IoU is computed here from the intersection and union (ignore pixels excluded) so
+ * the per-sample IoU and the dataset cIoU agree.
  */
 #include "segagent/evaluate.h"
 
@@ -44,7 +46,8 @@ void sa_eval_sample_free(sa_eval_sample *s) {
 
 void sa_eval_result_free(sa_eval_result *r) {
     if (!r) return;
-    for (int i = 0; i < r->n_samples; i++) sa_eval_sample_free(&r->samples[i]);
+    for (int i = 0; i < r->n_samples; i++)
+        sa_eval_sample_free(&r->samples[i]);
     free(r->samples);
     memset(r, 0, sizeof *r);
 }
@@ -61,14 +64,17 @@ static int check_params(const sa_eval_params *p, sa_error *err) {
     return SA_OK;
 }
 
-static double iou_of(uint64_t inter, uint64_t uni) { return uni ? (double)inter / (double)uni : 1.0; }
+static double iou_of(uint64_t inter, uint64_t uni) {
+    return uni ? (double)inter / (double)uni : 1.0;
+}
 
 int sa_eval_episode(sa_tool *tool, const sa_image *img, const sa_mask *gt, const sa_mask *ignore,
                     sa_eval_params params, sa_eval_step_fn on_step, void *user, sa_eval_sample *out,
                     sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_eval_episode: NULL output");
     memset(out, 0, sizeof *out);
-    if (!tool || !img || !gt || !gt->data) return sa_error_set(err, SA_ERR_INVALID, "sa_eval_episode: NULL argument");
+    if (!tool || !img || !gt || !gt->data)
+        return sa_error_set(err, SA_ERR_INVALID, "sa_eval_episode: NULL argument");
     int rc = check_params(&params, err);
     if (rc != SA_OK) return rc;
     if (ignore && !ignore->data) ignore = NULL;
@@ -98,7 +104,8 @@ int sa_eval_episode(sa_tool *tool, const sa_image *img, const sa_mask *gt, const
     double cur_iou = out->iou0;
     for (int k = 1; k <= n_max; k++) {
         sa_clicker_click c;
-        rc = sa_clicker_next(gt, ignore, sa_env_mask(env), sa_env_clicks(env), sa_env_n_clicks(env), &c, err);
+        rc = sa_clicker_next(gt, ignore, sa_env_mask(env), sa_env_clicks(env), sa_env_n_clicks(env),
+                             &c, err);
         if (rc == SA_ERR_DONE) {
             out->done_early = 1;
             rc = SA_OK;
@@ -160,7 +167,8 @@ static void run_one(run_ctx *c, int i) {
         sa_eval_params p = c->params;
         p.threads = 1;
         rc = sa_eval_episode(c->tool, &img, &gt, ign.data ? &ign : NULL, p, NULL, NULL, s, &e);
-        if (rc == SA_OK && !s->iou) rc = sa_error_set(&e, SA_ERR_NOMEM, "evaluation: out of memory");
+        if (rc == SA_OK && !s->iou)
+            rc = sa_error_set(&e, SA_ERR_NOMEM, "evaluation: out of memory");
     }
     sa_image_free(&img);
     sa_mask_free(&gt);
@@ -190,8 +198,8 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-int sa_eval_run(sa_tool *tool, const sa_dataset *ds, sa_eval_params params, sa_eval_progress_fn progress,
-                void *user, sa_eval_result *out, sa_error *err) {
+int sa_eval_run(sa_tool *tool, const sa_dataset *ds, sa_eval_params params,
+                sa_eval_progress_fn progress, void *user, sa_eval_result *out, sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_eval_run: NULL output");
     memset(out, 0, sizeof *out);
     int rc = check_params(&params, err);
@@ -218,11 +226,13 @@ int sa_eval_run(sa_tool *tool, const sa_dataset *ds, sa_eval_params params, sa_e
     pthread_t th[256];
     int started = 0;
     for (int t = 1; t < nt; t++) {
-        if (pthread_create(&th[started], NULL, worker, &c) != 0) break; /* fewer threads is still correct */
+        if (pthread_create(&th[started], NULL, worker, &c) != 0)
+            break; /* fewer threads is still correct */
         started++;
     }
     worker(&c);
-    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    for (int t = 0; t < started; t++)
+        pthread_join(th[t], NULL);
     pthread_mutex_destroy(&c.lock);
     if (c.nomem) return sa_error_set(err, SA_ERR_NOMEM, "evaluation: out of memory");
 

@@ -1,7 +1,8 @@
-/* Metrics accumulator: each added sample is expanded to a full max_clicks curve (last value carried forward),
- * summed per click, and its NoC per threshold recorded; per-click timings are kept so the median and 95th
- * percentile are exact rather than estimated. Sums are in double over samples in the order added, so the
- * result does not depend on how the samples were computed (threads), only on their order. */
+/* Metrics accumulator: each added sample is expanded to a full max_clicks curve (last value carried
+ * forward), summed per click, and its NoC per threshold recorded; per-click timings are kept so the
+ * median and 95th percentile are exact rather than estimated. Sums are in double over samples in
+ * the order added, so the result does not depend on how the samples were computed (threads), only
+ * on their order. */
 #include "segagent/metrics.h"
 
 #include <math.h>
@@ -60,14 +61,17 @@ int sa_metrics_noc(const double *iou, int n, double iou0, int max_clicks, double
 int sa_metrics_add(sa_metrics *m, const sa_metrics_curve *c, sa_error *err) {
     if (!m || !c) return sa_error_set(err, SA_ERR_INVALID, "sa_metrics_add: NULL argument");
     if (c->n < 0 || c->n > m->max_clicks || (c->n > 0 && !c->iou))
-        return sa_error_set(err, SA_ERR_RANGE, "metrics: sample with %d clicks (max %d)", c->n, m->max_clicks);
+        return sa_error_set(err, SA_ERR_RANGE, "metrics: sample with %d clicks (max %d)", c->n,
+                            m->max_clicks);
     for (int i = 0; i < c->n; i++)
         if (!(c->iou[i] >= 0.0 && c->iou[i] <= 1.0))
-            return sa_error_set(err, SA_ERR_RANGE, "metrics: IoU %g at click %d outside [0, 1]", c->iou[i], i + 1);
+            return sa_error_set(err, SA_ERR_RANGE, "metrics: IoU %g at click %d outside [0, 1]",
+                                c->iou[i], i + 1);
     if (c->ms && c->n > 0) {
         if (m->n_ms + c->n > m->cap_ms) {
             long nc = m->cap_ms ? m->cap_ms : 256;
-            while (nc < m->n_ms + c->n) nc *= 2;
+            while (nc < m->n_ms + c->n)
+                nc *= 2;
             double *nv = realloc(m->ms, (size_t)nc * sizeof(double));
             if (!nv) return sa_error_set(err, SA_ERR_NOMEM, "metrics: out of memory");
             m->ms = nv;
@@ -117,14 +121,16 @@ static double percentile(const double *sorted, long n, double q) {
 void sa_metrics_summarize(const sa_metrics *m, sa_metrics_summary *s) {
     if (!s) return;
     memset(s, 0, sizeof *s);
-    for (int k = 0; k <= SA_METRICS_MAX_CLICKS; k++) s->miou[k] = s->ciou[k] = NAN;
+    for (int k = 0; k <= SA_METRICS_MAX_CLICKS; k++)
+        s->miou[k] = s->ciou[k] = NAN;
     s->ms_mean = s->ms_median = s->ms_p95 = NAN;
     if (!m) return;
     s->n_samples = m->n_samples;
     s->max_clicks = m->max_clicks;
     s->n_clicks = m->n_clicks;
     if (m->n_samples == 0) {
-        for (int t = 0; t < SA_N_TAU; t++) s->noc[t] = NAN;
+        for (int t = 0; t < SA_N_TAU; t++)
+            s->noc[t] = NAN;
         return;
     }
     double n = (double)m->n_samples;
@@ -139,7 +145,8 @@ void sa_metrics_summarize(const sa_metrics *m, sa_metrics_summary *s) {
     if (m->n_ms > 0) {
         double *v = malloc((size_t)m->n_ms * sizeof(double));
         double sum = 0;
-        for (long i = 0; i < m->n_ms; i++) sum += m->ms[i];
+        for (long i = 0; i < m->n_ms; i++)
+            sum += m->ms[i];
         s->ms_mean = sum / (double)m->n_ms;
         if (v) {
             memcpy(v, m->ms, (size_t)m->n_ms * sizeof(double));

@@ -1,9 +1,10 @@
-/* Built-in sample scenes (our own procedural images). Each scene = a background texture function, an
- * object inside-test and an object colour function; the renderer supersamples the inside-test 4x4 per pixel
- * to get coverage, blends object over background by coverage (anti-aliased edges, like a photo), adds a little
- * per-pixel grain, and sets the ground truth where coverage >= 1/2. Shapes are chosen to exercise what makes
- * interactive segmentation hard: holes, thin parts, weak colour contrast, and disconnected parts.
- * Randomness is an integer hash of (seed, scene, lattice point), so scenes are reproducible.
+/* Built-in sample scenes (our own procedural images). Each scene = a background texture function,
+ * an object inside-test and an object colour function; the renderer supersamples the inside-test
+ * 4x4 per pixel to get coverage, blends object over background by coverage (anti-aliased edges,
+ * like a photo), adds a little per-pixel grain, and sets the ground truth where coverage >= 1/2.
+ * Shapes are chosen to exercise what makes interactive segmentation hard: holes, thin parts, weak
+ * colour contrast, and disconnected parts. Randomness is an integer hash of (seed, scene, lattice
+ * point), so scenes are reproducible.
  */
 #include "segagent/scenes.h"
 
@@ -28,9 +29,15 @@ static const scene_info scenes[] = {
 };
 #define N_SCENES ((int)(sizeof scenes / sizeof scenes[0]))
 
-int sa_scene_count(void) { return N_SCENES; }
-const char *sa_scene_name(int i) { return i >= 0 && i < N_SCENES ? scenes[i].name : NULL; }
-const char *sa_scene_description(int i) { return i >= 0 && i < N_SCENES ? scenes[i].description : NULL; }
+int sa_scene_count(void) {
+    return N_SCENES;
+}
+const char *sa_scene_name(int i) {
+    return i >= 0 && i < N_SCENES ? scenes[i].name : NULL;
+}
+const char *sa_scene_description(int i) {
+    return i >= 0 && i < N_SCENES ? scenes[i].description : NULL;
+}
 
 /* ---- deterministic randomness ---- */
 
@@ -84,7 +91,9 @@ typedef struct shape {
 static int inside_poly(const float *px, const float *py, int n, float x, float y) {
     int in = 0;
     for (int i = 0, j = n - 1; i < n; j = i++)
-        if ((py[i] > y) != (py[j] > y) && x < (px[j] - px[i]) * (y - py[i]) / (py[j] - py[i]) + px[i]) in = !in;
+        if ((py[i] > y) != (py[j] > y) &&
+            x < (px[j] - px[i]) * (y - py[i]) / (py[j] - py[i]) + px[i])
+            in = !in;
     return in;
 }
 
@@ -96,7 +105,8 @@ static int inside(const shape *s, float x, float y) {
         float u = (dx * c + dy * sn) / s->rx, v = (-dx * sn + dy * c) / s->ry;
         return u * u + v * v <= 1.0f;
     }
-    case 1: return inside_poly(s->px, s->py, 10, x, y);
+    case 1:
+        return inside_poly(s->px, s->py, 10, x, y);
     case 2: { /* ring: between two ellipses */
         float u = dx / s->rx, v = dy / s->ry;
         float d = sqrtf(u * u + v * v);
@@ -112,7 +122,8 @@ static int inside(const shape *s, float x, float y) {
     }
     case 4: { /* wobbly blob */
         float r = sqrtf(dx * dx + dy * dy), th = atan2f(dy, dx);
-        float R = s->rx * (1.0f + 0.18f * sinf(3 * th + s->ph[0]) + 0.08f * sinf(5 * th + s->ph[1]));
+        float R =
+            s->rx * (1.0f + 0.18f * sinf(3 * th + s->ph[0]) + 0.08f * sinf(5 * th + s->ph[1]));
         return r <= R;
     }
     default: { /* two coins */
@@ -216,28 +227,44 @@ static void background(int i, uint64_t seed, float x, float y, int w, int h, flo
 
 static void object_colour(int i, uint64_t seed, float x, float y, const shape *s, float rgb[3]) {
     float n = fbm(seed ^ 0x0bULL, x, y, 16.0f, 3);
-    float shade = 1.0f - 0.25f * ((y - s->cy) / (s->ry > 0 ? 2 * s->ry : 100.0f) + 0.5f); /* light from above */
+    float shade = 1.0f - 0.25f * ((y - s->cy) / (s->ry > 0 ? 2 * s->ry : 100.0f) +
+                                  0.5f); /* light from above */
     if (shade < 0.6f) shade = 0.6f;
     if (shade > 1.15f) shade = 1.15f;
     switch (i) {
-    case 0: rgb[0] = 205 + 40 * n, rgb[1] = 45 + 30 * n, rgb[2] = 40 + 20 * n; break;
-    case 1: rgb[0] = 235 + 20 * n, rgb[1] = 200 + 40 * n, rgb[2] = 30 + 30 * n; break;
-    case 2: rgb[0] = 40 + 20 * n, rgb[1] = 80 + 30 * n, rgb[2] = 200 + 40 * n; break;
-    case 3: rgb[0] = 55 + 30 * n, rgb[1] = 40 + 25 * n, rgb[2] = 35 + 20 * n; break;
-    case 4: rgb[0] = 140 + 40 * n, rgb[1] = 95 + 30 * n, rgb[2] = 58 + 20 * n; break;
-    default: rgb[0] = 40 + 30 * n, rgb[1] = 170 + 40 * n, rgb[2] = 70 + 30 * n; break;
+    case 0:
+        rgb[0] = 205 + 40 * n, rgb[1] = 45 + 30 * n, rgb[2] = 40 + 20 * n;
+        break;
+    case 1:
+        rgb[0] = 235 + 20 * n, rgb[1] = 200 + 40 * n, rgb[2] = 30 + 30 * n;
+        break;
+    case 2:
+        rgb[0] = 40 + 20 * n, rgb[1] = 80 + 30 * n, rgb[2] = 200 + 40 * n;
+        break;
+    case 3:
+        rgb[0] = 55 + 30 * n, rgb[1] = 40 + 25 * n, rgb[2] = 35 + 20 * n;
+        break;
+    case 4:
+        rgb[0] = 140 + 40 * n, rgb[1] = 95 + 30 * n, rgb[2] = 58 + 20 * n;
+        break;
+    default:
+        rgb[0] = 40 + 30 * n, rgb[1] = 170 + 40 * n, rgb[2] = 70 + 30 * n;
+        break;
     }
-    for (int c = 0; c < 3; c++) rgb[c] *= shade;
+    for (int c = 0; c < 3; c++)
+        rgb[c] *= shade;
 }
 
-int sa_scene_render(int i, uint64_t seed, int width, int height, sa_image *img, sa_mask *gt, sa_error *err) {
+int sa_scene_render(int i, uint64_t seed, int width, int height, sa_image *img, sa_mask *gt,
+                    sa_error *err) {
     if (!img || !gt) return sa_error_set(err, SA_ERR_INVALID, "sa_scene_render: NULL output");
     memset(img, 0, sizeof *img);
     memset(gt, 0, sizeof *gt);
     if (i < 0 || i >= N_SCENES)
         return sa_error_set(err, SA_ERR_RANGE, "scene %d out of range (0..%d)", i, N_SCENES - 1);
     if (width < 32 || height < 32 || width > 4096 || height > 4096)
-        return sa_error_set(err, SA_ERR_RANGE, "scene size %dx%d out of range (32..4096)", width, height);
+        return sa_error_set(err, SA_ERR_RANGE, "scene size %dx%d out of range (32..4096)", width,
+                            height);
     int rc = sa_image_new(img, width, height, 3, err);
     if (rc != SA_OK) return rc;
     rc = sa_mask_new(gt, width, height, err);
@@ -253,7 +280,8 @@ int sa_scene_render(int i, uint64_t seed, int width, int height, sa_image *img, 
             int cov = 0;
             for (int sy = 0; sy < 4; sy++)
                 for (int sx = 0; sx < 4; sx++)
-                    cov += inside(&s, (float)x + 0.125f + 0.25f * (float)sx, (float)y + 0.125f + 0.25f * (float)sy);
+                    cov += inside(&s, (float)x + 0.125f + 0.25f * (float)sx,
+                                  (float)y + 0.125f + 0.25f * (float)sy);
             float fx = (float)x + 0.5f, fy = (float)y + 0.5f;
             float bg[3], ob[3] = {0, 0, 0};
             background(i, sseed, fx, fy, width, height, bg);

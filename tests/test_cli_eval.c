@@ -1,7 +1,8 @@
-/* The eval / annotate / demo commands, run as a user would: the built segagent binary (next to this test's
- * folder: <build>/segagent) on tiny generated datasets. Checks the exit codes, the JSON keys and values, the
- * files written, and the one-line messages for bad input (missing, corrupt, wrong-size, empty, unmatched
- * files, folder without pairs). A trivial scene -- a flat disc on a flat background -- must reach a high IoU. */
+/* The eval / annotate / demo commands, run as a user would: the built segagent binary (next to this
+ * test's folder: <build>/segagent) on tiny generated datasets. Checks the exit codes, the JSON keys
+ * and values, the files written, and the one-line messages for bad input (missing, corrupt,
+ * wrong-size, empty, unmatched files, folder without pairs). A trivial scene -- a flat disc on a
+ * flat background -- must reach a high IoU. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -105,7 +106,8 @@ static void make_dataset(void) {
     if (sa_scene_render(1, 3, 96, 72, &img, &gt, NULL)) exit(1);
     save("ds/images/b_star.png", &img);
     if (sa_image_new(&m, 96, 72, 1, NULL)) exit(1);
-    for (int i = 0; i < 96 * 72; i++) m.data[i] = gt.data[i] ? 255 : 0;
+    for (int i = 0; i < 96 * 72; i++)
+        m.data[i] = gt.data[i] ? 255 : 0;
     save("ds/masks/b_star.png", &m);
     sa_image_free(&m);
     sa_image_free(&img);
@@ -123,7 +125,8 @@ static void make_dataset(void) {
 static const cJSON *get(const cJSON *o, const char *path) {
     char buf[256];
     snprintf(buf, sizeof buf, "%s", path);
-    for (char *tok = strtok(buf, "/"); tok && o; tok = strtok(NULL, "/")) o = cJSON_GetObjectItemCaseSensitive(o, tok);
+    for (char *tok = strtok(buf, "/"); tok && o; tok = strtok(NULL, "/"))
+        o = cJSON_GetObjectItemCaseSensitive(o, tok);
     return o;
 }
 
@@ -134,7 +137,8 @@ static double num(const cJSON *o, const char *path) {
 
 static void test_eval(void) {
     char args[8192];
-    snprintf(args, sizeof args, "eval --dataset Tiny=%s/ds --max-clicks 5 --json %s/out.json --quiet", tmp, tmp);
+    snprintf(args, sizeof args,
+             "eval --dataset Tiny=%s/ds --max-clicks 5 --json %s/out.json --quiet", tmp, tmp);
     int rc = run(args, "eval1");
     char *err = slurp("eval1.err"), *out = slurp("eval1.out");
     CHECKF(rc == 0, "exit %d: %s", rc, err);
@@ -152,8 +156,19 @@ static void test_eval(void) {
         CHECK(num(doc, "max_clicks") == 5);
         const cJSON *ds = get(doc, "datasets/Tiny");
         CHECK(ds != NULL);
-        const char *keys[] = {"noc@80", "noc@85", "noc@90", "nof@85", "nof@90", "miou@1", "miou@2", "miou@3",
-                              "miou@5", "ciou@5", "ms_per_click_mean", "ms_per_click_median", "ms_per_click_p95"};
+        const char *keys[] = {"noc@80",
+                              "noc@85",
+                              "noc@90",
+                              "nof@85",
+                              "nof@90",
+                              "miou@1",
+                              "miou@2",
+                              "miou@3",
+                              "miou@5",
+                              "ciou@5",
+                              "ms_per_click_mean",
+                              "ms_per_click_median",
+                              "ms_per_click_p95"};
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
             char p[64];
             snprintf(p, sizeof p, "summary/%s", keys[i]);
@@ -170,10 +185,12 @@ static void test_eval(void) {
         const cJSON *ious = get(s0, "ious"), *clicks = get(s0, "clicks"), *ms = get(s0, "ms");
         int n = cJSON_GetArraySize(ious);
         CHECK(n >= 1 && n <= 5 && cJSON_GetArraySize(clicks) == n && cJSON_GetArraySize(ms) == n);
-        /* The trivial disc: the first click is positive at the disc centre, and the IoU is high by click 3. */
+        /* The trivial disc: the first click is positive at the disc centre, and the IoU is high by
+         * click 3. */
         const cJSON *c0 = cJSON_GetArrayItem(clicks, 0);
         CHECK(cJSON_GetArraySize(c0) == 3 && cJSON_GetArrayItem(c0, 0)->valueint == 30 &&
-              cJSON_GetArrayItem(c0, 1)->valueint == 40 && cJSON_GetArrayItem(c0, 2)->valueint == 1);
+              cJSON_GetArrayItem(c0, 1)->valueint == 40 &&
+              cJSON_GetArrayItem(c0, 2)->valueint == 1);
         double last = cJSON_GetArrayItem(ious, n < 3 ? n - 1 : 2)->valuedouble;
         CHECKF(last >= 0.9, "trivial scene IoU after 3 clicks %.3f", last);
         const cJSON *skipped = get(ds, "skipped");
@@ -181,7 +198,8 @@ static void test_eval(void) {
         const cJSON *k0 = cJSON_GetArrayItem(skipped, 0);
         CHECK(k0 && strstr(cJSON_GetStringValue(get(k0, "error")), "corrupt"));
         const cJSON *warnings = get(ds, "warnings");
-        CHECK(cJSON_GetArraySize(warnings) == 1 && strstr(cJSON_GetArrayItem(warnings, 0)->valuestring, "lonely"));
+        CHECK(cJSON_GetArraySize(warnings) == 1 &&
+              strstr(cJSON_GetArrayItem(warnings, 0)->valuestring, "lonely"));
     }
     /* chart next to the JSON */
     char *svg = slurp("out.svg");
@@ -190,8 +208,9 @@ static void test_eval(void) {
 
     /* --jobs 2: the same curves */
     snprintf(args, sizeof args,
-             "eval --dataset Tiny=%s/ds --max-clicks 5 --json %s/out2.json --chart %s/c2.svg --jobs 2 --quiet", tmp,
-             tmp, tmp);
+             "eval --dataset Tiny=%s/ds --max-clicks 5 --json %s/out2.json --chart %s/c2.svg "
+             "--jobs 2 --quiet",
+             tmp, tmp, tmp);
     rc = run(args, "eval2");
     CHECK(rc == 0 && exists("c2.svg") && !exists("out2.svg"));
     char *json2 = slurp("out2.json");
@@ -200,12 +219,16 @@ static void test_eval(void) {
         for (int i = 0; i < 2; i++) {
             const cJSON *a = cJSON_GetArrayItem(get(doc, "datasets/Tiny/samples"), i);
             const cJSON *b = cJSON_GetArrayItem(get(doc2, "datasets/Tiny/samples"), i);
-            char *ia = cJSON_PrintUnformatted(get(a, "ious")), *ib = cJSON_PrintUnformatted(get(b, "ious"));
-            char *ca = cJSON_PrintUnformatted(get(a, "clicks")), *cb = cJSON_PrintUnformatted(get(b, "clicks"));
-            CHECKF(ia && ib && !strcmp(ia, ib) && ca && cb && !strcmp(ca, cb), "sample %d differs with --jobs 2", i);
+            char *ia = cJSON_PrintUnformatted(get(a, "ious")),
+                 *ib = cJSON_PrintUnformatted(get(b, "ious"));
+            char *ca = cJSON_PrintUnformatted(get(a, "clicks")),
+                 *cb = cJSON_PrintUnformatted(get(b, "clicks"));
+            CHECKF(ia && ib && !strcmp(ia, ib) && ca && cb && !strcmp(ca, cb),
+                   "sample %d differs with --jobs 2", i);
             free(ia), free(ib), free(ca), free(cb);
         }
-        CHECK(num(doc, "datasets/Tiny/summary/noc@85") == num(doc2, "datasets/Tiny/summary/noc@85"));
+        CHECK(num(doc, "datasets/Tiny/summary/noc@85") ==
+              num(doc2, "datasets/Tiny/summary/noc@85"));
     } else {
         CHECK(doc2 != NULL);
     }
@@ -217,11 +240,13 @@ static void test_eval(void) {
     free(out);
 
     /* Two datasets, one of them unusable: still exit 0, the bad one named. */
-    snprintf(args, sizeof args, "eval --dataset Tiny=%s/ds --dataset Bad=%s/nopairs --max-clicks 2 --limit 1 --quiet",
+    snprintf(args, sizeof args,
+             "eval --dataset Tiny=%s/ds --dataset Bad=%s/nopairs --max-clicks 2 --limit 1 --quiet",
              tmp, tmp);
     rc = run(args, "eval3");
     err = slurp("eval3.err");
-    CHECKF(rc == 0 && strstr(err, "nopairs") && strstr(err, "no image/mask pairs"), "exit %d: %s", rc, err);
+    CHECKF(rc == 0 && strstr(err, "nopairs") && strstr(err, "no image/mask pairs"), "exit %d: %s",
+           rc, err);
     free(err);
     /* Nothing could be done: exit 1 with the folder named. */
     snprintf(args, sizeof args, "eval --dataset %s/nopairs --quiet", tmp);
@@ -245,13 +270,15 @@ static void test_eval(void) {
 
 static void test_annotate(void) {
     char args[8192];
-    snprintf(args, sizeof args, "annotate --image %s/ann_img.png --gt %s/ann_gt.png --out %s/run --max-clicks 4", tmp,
+    snprintf(args, sizeof args,
+             "annotate --image %s/ann_img.png --gt %s/ann_gt.png --out %s/run --max-clicks 4", tmp,
              tmp, tmp);
     int rc = run(args, "ann1");
     char *err = slurp("ann1.err"), *out = slurp("ann1.out");
     CHECKF(rc == 0, "exit %d: %s", rc, err);
     CHECK(strstr(out, "step  1") && strstr(out, "IoU"));
-    CHECK(exists("run/step_01.png") && exists("run/mask.png") && exists("run/gt.png") && exists("run/summary.json"));
+    CHECK(exists("run/step_01.png") && exists("run/mask.png") && exists("run/gt.png") &&
+          exists("run/summary.json"));
     char *js = slurp("run/summary.json");
     cJSON *doc = cJSON_Parse(js);
     CHECK(doc != NULL);
@@ -274,8 +301,9 @@ static void test_annotate(void) {
 
     /* --target-iou stops early */
     snprintf(args, sizeof args,
-             "annotate --image %s/ann_img.png --gt %s/ann_gt.png --out %s/run2 --target-iou 0.5 --no-overlays", tmp,
-             tmp, tmp);
+             "annotate --image %s/ann_img.png --gt %s/ann_gt.png --out %s/run2 --target-iou 0.5 "
+             "--no-overlays",
+             tmp, tmp, tmp);
     CHECK(run(args, "ann2") == 0 && !exists("run2/step_01.png") && exists("run2/summary.json"));
 
     struct {
@@ -287,8 +315,8 @@ static void test_annotate(void) {
         {"ann_img.png", "ann_empty.png", "empty ground truth"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        snprintf(args, sizeof args, "annotate --image %s/%s --gt %s/%s --out %s/runbad", tmp, bad[i].image, tmp,
-                 bad[i].gt, tmp);
+        snprintf(args, sizeof args, "annotate --image %s/%s --gt %s/%s --out %s/runbad", tmp,
+                 bad[i].image, tmp, bad[i].gt, tmp);
         rc = run(args, "annbad");
         err = slurp("annbad.err");
         CHECKF(rc == 1 && strstr(err, bad[i].expect), "%s: exit %d: %s", bad[i].expect, rc, err);
@@ -305,8 +333,9 @@ static void test_demo(void) {
     char *err = slurp("demo.err"), *out = slurp("demo.out");
     CHECKF(rc == 0, "exit %d: %s", rc, err);
     CHECK(strstr(out, "NoC@90") && strstr(out, "ellipse") && strstr(out, "camouflage"));
-    CHECK(exists("demo/summary.json") && exists("demo/chart.svg") && exists("demo/ellipse/step_01.png") &&
-          exists("demo/ellipse/gt.png") && exists("demo/pair/image.png"));
+    CHECK(exists("demo/summary.json") && exists("demo/chart.svg") &&
+          exists("demo/ellipse/step_01.png") && exists("demo/ellipse/gt.png") &&
+          exists("demo/pair/image.png"));
     char *js = slurp("demo/summary.json");
     cJSON *doc = cJSON_Parse(js);
     CHECK(doc && cJSON_GetArraySize(get(doc, "datasets/demo/samples")) == sa_scene_count());

@@ -1,7 +1,7 @@
-/* Dataset discovery and loading on tiny generated folders: the GrabCut layout (with the 128 ignore band, BMP
- * masks), generic layouts under several folder names, sorting, unmatched / non-image / duplicate files as
- * warnings, and the per-item failures (corrupt image, size mismatch, empty ground truth) as errors naming the
- * file. */
+/* Dataset discovery and loading on tiny generated folders: the GrabCut layout (with the 128 ignore
+ * band, BMP masks), generic layouts under several folder names, sorting, unmatched / non-image /
+ * duplicate files as warnings, and the per-item failures (corrupt image, size mismatch, empty
+ * ground truth) as errors naming the file. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +43,8 @@ static void write_image(const char *root, const char *rel, int w, int h) {
     sa_image img = {0};
     sa_error err = {0};
     if (sa_image_new(&img, w, h, 3, &err)) exit(1);
-    for (int i = 0; i < w * h * 3; i++) img.data[i] = (uint8_t)(i * 7);
+    for (int i = 0; i < w * h * 3; i++)
+        img.data[i] = (uint8_t)(i * 7);
     char *p = path2(root, rel);
     if (sa_image_save_png(p, &img, &err)) {
         fprintf(stderr, "%s\n", err.msg);
@@ -53,15 +54,17 @@ static void write_image(const char *root, const char *rel, int w, int h) {
     sa_image_free(&img);
 }
 
-/* Grey PNG mask: value v inside the rectangle [x0,x1)x[y0,y1), band value on its border ring, else 0. */
-static void write_mask_png(const char *root, const char *rel, int w, int h, int x0, int y0, int x1, int y1, int v,
-                           int channels) {
+/* Grey PNG mask: value v inside the rectangle [x0,x1)x[y0,y1), band value on its border ring, else
+ * 0. */
+static void write_mask_png(const char *root, const char *rel, int w, int h, int x0, int y0, int x1,
+                           int y1, int v, int channels) {
     sa_image m = {0};
     sa_error err = {0};
     if (sa_image_new(&m, w, h, channels, &err)) exit(1);
     for (int y = y0; y < y1; y++)
         for (int x = x0; x < x1; x++)
-            for (int c = 0; c < channels; c++) m.data[((size_t)y * w + x) * channels + c] = (uint8_t)(c == 0 ? v : 0);
+            for (int c = 0; c < channels; c++)
+                m.data[((size_t)y * w + x) * channels + c] = (uint8_t)(c == 0 ? v : 0);
     char *p = path2(root, rel);
     if (sa_image_save_png(p, &m, &err)) {
         fprintf(stderr, "%s\n", err.msg);
@@ -71,15 +74,18 @@ static void write_mask_png(const char *root, const char *rel, int w, int h, int 
     sa_image_free(&m);
 }
 
-/* 24-bit BMP mask (GrabCut style): 255 inside [x0,x1)x[y0,y1), 128 on a 1-pixel ring around it, else 0. */
-static void write_mask_bmp(const char *root, const char *rel, int w, int h, int x0, int y0, int x1, int y1) {
+/* 24-bit BMP mask (GrabCut style): 255 inside [x0,x1)x[y0,y1), 128 on a 1-pixel ring around it,
+ * else 0. */
+static void write_mask_bmp(const char *root, const char *rel, int w, int h, int x0, int y0, int x1,
+                           int y1) {
     int stride = (w * 3 + 3) & ~3;
     size_t n = 54 + (size_t)stride * h;
     uint8_t *b = calloc(n, 1);
     if (!b) exit(1);
     b[0] = 'B', b[1] = 'M';
-#define PUT32(o, v) (b[(o)] = (uint8_t)(v), b[(o) + 1] = (uint8_t)((v) >> 8), b[(o) + 2] = (uint8_t)((v) >> 16), \
-                     b[(o) + 3] = (uint8_t)((v) >> 24))
+#define PUT32(o, v)                                                                                \
+    (b[(o)] = (uint8_t)(v), b[(o) + 1] = (uint8_t)((v) >> 8), b[(o) + 2] = (uint8_t)((v) >> 16),   \
+     b[(o) + 3] = (uint8_t)((v) >> 24))
     PUT32(2, (uint32_t)n);
     PUT32(10, 54u);
     PUT32(14, 40u);
@@ -140,7 +146,8 @@ static void test_grabcut(void) {
     CHECK(has_warning(ds, "lonely.png"));
     CHECK(has_warning(ds, "orphan.bmp"));
     CHECK(has_warning(ds, "notes.txt"));
-    for (int i = 0; i < sa_dataset_n_warnings(ds); i++) CHECK(strchr(sa_dataset_warning(ds, i), '\n') == NULL);
+    for (int i = 0; i < sa_dataset_n_warnings(ds); i++)
+        CHECK(strchr(sa_dataset_warning(ds, i), '\n') == NULL);
 
     sa_image img = {0};
     sa_mask gt = {0}, ign = {0};
@@ -149,7 +156,8 @@ static void test_grabcut(void) {
     if (rc == SA_OK) {
         CHECK(img.width == 20 && img.height == 16 && img.channels == 3);
         CHECKF(sa_mask_area(&gt) == 10 * 8, "gt area %zu", sa_mask_area(&gt));
-        CHECKF(ign.data && sa_mask_area(&ign) == 12 * 10 - 10 * 8, "ignore area %zu", sa_mask_area(&ign));
+        CHECKF(ign.data && sa_mask_area(&ign) == 12 * 10 - 10 * 8, "ignore area %zu",
+               sa_mask_area(&ign));
         CHECK(gt.data[4 * 20 + 5] == 1 && gt.data[3 * 20 + 5] == 0);
     }
     sa_image_free(&img);
@@ -183,7 +191,8 @@ static void test_generic(const char *imdir, const char *gtdir) {
     write_image(root, REL(imdir, "good.jpg.png"), 24, 18); /* stem "good.jpg" */
     write_mask_png(root, REL(gtdir, "good.jpg.png"), 24, 18, 3, 3, 9, 9, 255, 1);
     write_image(root, REL(imdir, "rgb.png"), 24, 18);
-    write_mask_png(root, REL(gtdir, "rgb.png"), 24, 18, 0, 0, 4, 5, 200, 3); /* red object in an RGB mask */
+    write_mask_png(root, REL(gtdir, "rgb.png"), 24, 18, 0, 0, 4, 5, 200,
+                   3); /* red object in an RGB mask */
     write_image(root, REL(imdir, "size.png"), 24, 18);
     write_mask_png(root, REL(gtdir, "size.png"), 20, 18, 3, 3, 9, 9, 255, 1);
     write_image(root, REL(imdir, "empty.png"), 24, 18);
@@ -191,7 +200,8 @@ static void test_generic(const char *imdir, const char *gtdir) {
     write_bytes(root, REL(imdir, "corrupt.jpg"), "\xff\xd8\xff\xe0garbage", 12);
     write_mask_png(root, REL(gtdir, "corrupt.png"), 24, 18, 3, 3, 9, 9, 1, 1);
     write_image(root, REL(imdir, "dup.png"), 24, 18);
-    write_image(root, REL(imdir, "dup.PNG"), 24, 18); /* same stem: reported, first in byte order kept */
+    write_image(root, REL(imdir, "dup.PNG"), 24,
+                18); /* same stem: reported, first in byte order kept */
     write_mask_png(root, REL(gtdir, "dup.png"), 24, 18, 3, 3, 9, 9, 1, 1);
     write_bytes(root, REL(gtdir, ".hidden"), "x", 1); /* hidden files are not reported */
 
@@ -210,7 +220,8 @@ static void test_generic(const char *imdir, const char *gtdir) {
            sa_dataset_n_warnings(ds), sa_dataset_n_warnings(ds) ? sa_dataset_warning(ds, 0) : "");
     const char *expect[] = {"corrupt", "dup", "empty", "good.jpg", "rgb", "size"};
     for (int i = 0; i < 6 && i < sa_dataset_count(ds); i++)
-        CHECKF(!strcmp(sa_dataset_item_name(ds, i), expect[i]), "item %d: %s", i, sa_dataset_item_name(ds, i));
+        CHECKF(!strcmp(sa_dataset_item_name(ds, i), expect[i]), "item %d: %s", i,
+               sa_dataset_item_name(ds, i));
     for (int i = 0; i < sa_dataset_count(ds); i++) {
         sa_image img = {0};
         sa_mask gt = {0}, ign = {0};
@@ -220,9 +231,11 @@ static void test_generic(const char *imdir, const char *gtdir) {
         if (!strcmp(name, "corrupt")) {
             CHECK(rc != SA_OK && strstr(e.msg, "corrupt.jpg"));
         } else if (!strcmp(name, "size")) {
-            CHECKF(rc == SA_ERR_RANGE && strstr(e.msg, "size.png") && strstr(e.msg, "20x18"), "%s", e.msg);
+            CHECKF(rc == SA_ERR_RANGE && strstr(e.msg, "size.png") && strstr(e.msg, "20x18"), "%s",
+                   e.msg);
         } else if (!strcmp(name, "empty")) {
-            CHECKF(rc == SA_ERR_FORMAT && strstr(e.msg, "empty.png") && strstr(e.msg, "empty"), "%s", e.msg);
+            CHECKF(rc == SA_ERR_FORMAT && strstr(e.msg, "empty.png") && strstr(e.msg, "empty"),
+                   "%s", e.msg);
         } else if (!strcmp(name, "rgb")) {
             CHECKF(rc == SA_OK && sa_mask_area(&gt) == 20, "%s", e.msg);
         } else {
@@ -242,7 +255,8 @@ static void test_errors(void) {
     sa_dataset *ds = NULL;
     sa_error err = {0};
     /* Missing folder. */
-    int rc = sa_dataset_open("X", "/nonexistent/segagent-dataset", sa_dataset_default_params(), &ds, &err);
+    int rc = sa_dataset_open("X", "/nonexistent/segagent-dataset", sa_dataset_default_params(), &ds,
+                             &err);
     CHECK(rc == SA_ERR_IO && ds == NULL && strstr(err.msg, "/nonexistent/segagent-dataset"));
     /* No known layout. */
     char *root = tu_tmpdir();
@@ -255,7 +269,8 @@ static void test_errors(void) {
     write_image(root, "images/a.png", 8, 8);
     write_mask_png(root, "masks/b.png", 8, 8, 1, 1, 4, 4, 255, 1);
     rc = sa_dataset_open("X", root, sa_dataset_default_params(), &ds, &err);
-    CHECKF(rc == SA_ERR_NOT_FOUND && ds == NULL && strstr(err.msg, "no image/mask pairs") && strstr(err.msg, root),
+    CHECKF(rc == SA_ERR_NOT_FOUND && ds == NULL && strstr(err.msg, "no image/mask pairs") &&
+               strstr(err.msg, root),
            "%s", err.msg);
     /* Bad ignore value. */
     sa_dataset_params p = sa_dataset_default_params();

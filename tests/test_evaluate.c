@@ -1,8 +1,9 @@
-/* The evaluation runner with a tiny deterministic tool ("discs": paints a disc of radius R around every
- * positive click and erases one around every negative click, in order). Checks: the known curve of a scene
- * the tool solves in one click (the annotator then has nothing left to fix), skipped items (corrupt image,
- * empty gt, size mismatch) with their messages, identical results for 1 and 3 threads, the progress callback,
- * the step callback, target IoU, and that clicks never land in the ignore band. Also the built-in scenes. */
+/* The evaluation runner with a tiny deterministic tool ("discs": paints a disc of radius R around
+ * every positive click and erases one around every negative click, in order). Checks: the known
+ * curve of a scene the tool solves in one click (the annotator then has nothing left to fix),
+ * skipped items (corrupt image, empty gt, size mismatch) with their messages, identical results for
+ * 1 and 3 threads, the progress callback, the step callback, target IoU, and that clicks never land
+ * in the ignore band. Also the built-in scenes. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,8 @@ static int disc_session_new(void *model, const sa_image *img, void **state, sa_e
     return SA_OK;
 }
 
-static int disc_predict(void *state, const sa_tool_request *req, sa_tool_result *out, sa_error *err) {
+static int disc_predict(void *state, const sa_tool_request *req, sa_tool_result *out,
+                        sa_error *err) {
     disc_state *s = state;
     int rc = sa_mask_new(&out->mask, s->w, s->h, err);
     if (rc) return rc;
@@ -47,10 +49,15 @@ static int disc_predict(void *state, const sa_tool_request *req, sa_tool_result 
     return SA_OK;
 }
 
-static void disc_session_free(void *state) { free(state); }
-static void disc_model_free(void *model) { free(model); }
+static void disc_session_free(void *state) {
+    free(state);
+}
+static void disc_model_free(void *model) {
+    free(model);
+}
 
-static const sa_tool_ops disc_ops = {"discs", 0, disc_session_new, disc_predict, disc_session_free, disc_model_free};
+static const sa_tool_ops disc_ops = {
+    "discs", 0, disc_session_new, disc_predict, disc_session_free, disc_model_free};
 
 static sa_tool *disc_tool(int radius) {
     disc_model *m = malloc(sizeof *m);
@@ -83,13 +90,14 @@ static void make_mask_image(sa_image *m, int w, int h, int kind, int a, int b, i
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             int in = kind == 0 ? (x >= a && x < b && y >= a && y < c) /* rectangle */
-                               : ((y - a) * (y - a) + (x - b) * (x - b) <= c * c); /* disc at (a, b) radius c */
+                               : ((y - a) * (y - a) + (x - b) * (x - b) <=
+                                  c * c); /* disc at (a, b) radius c */
             m->data[(size_t)y * w + x] = in ? 255 : 0;
         }
 }
 
-/* images/{a,b,c,d,e}.png + masks: a = rectangle, b = disc (solved by one click of radius 10), c = corrupt
- * image, d = empty gt, e = mask of the wrong size. */
+/* images/{a,b,c,d,e}.png + masks: a = rectangle, b = disc (solved by one click of radius 10), c =
+ * corrupt image, d = empty gt, e = mask of the wrong size. */
 static char *make_dataset(void) {
     char *root = tu_tmpdir();
     char im[4200], gt[4200];
@@ -99,7 +107,8 @@ static char *make_dataset(void) {
     sa_image img = {0}, m = {0};
     sa_error err = {0};
     if (sa_image_new(&img, 64, 48, 3, &err)) exit(1);
-    for (int i = 0; i < 64 * 48 * 3; i++) img.data[i] = (uint8_t)(i % 251);
+    for (int i = 0; i < 64 * 48 * 3; i++)
+        img.data[i] = (uint8_t)(i % 251);
     save_png(im, "a.png", &img);
     save_png(im, "b.png", &img);
     save_png(im, "d.png", &img);
@@ -158,23 +167,28 @@ static void test_run(void) {
     if (r1.n_samples == 5) {
         const sa_eval_sample *a = &r1.samples[0], *b = &r1.samples[1];
         CHECK(!strcmp(a->name, "a") && a->status == SA_OK && a->n >= 1);
-        /* First click: positive, at the deepest point of the 32x22 rectangle [8,40)x[8,30): the first pixel in
-         * row-major order at distance 11 from its border is (y 18, x 18). */
-        CHECKF(a->clicks[0].positive && a->clicks[0].y == 18 && a->clicks[0].x == 18, "(%d,%d)", a->clicks[0].y,
-               a->clicks[0].x);
+        /* First click: positive, at the deepest point of the 32x22 rectangle [8,40)x[8,30): the
+         * first pixel in row-major order at distance 11 from its border is (y 18, x 18). */
+        CHECKF(a->clicks[0].positive && a->clicks[0].y == 18 && a->clicks[0].x == 18, "(%d,%d)",
+               a->clicks[0].y, a->clicks[0].x);
         for (int i = 0; i < a->n; i++) {
             CHECK(a->iou[i] >= 0 && a->iou[i] <= 1);
-            CHECK(a->uni[i] > 0 && fabs(a->iou[i] - (double)a->inter[i] / (double)a->uni[i]) < 1e-12);
+            CHECK(a->uni[i] > 0 &&
+                  fabs(a->iou[i] - (double)a->inter[i] / (double)a->uni[i]) < 1e-12);
             for (int j = 0; j < i; j++)
-                CHECK(a->clicks[j].x != a->clicks[i].x || a->clicks[j].y != a->clicks[i].y); /* never re-clicked */
+                CHECK(a->clicks[j].x != a->clicks[i].x ||
+                      a->clicks[j].y != a->clicks[i].y); /* never re-clicked */
         }
-        /* b: one click at the disc centre reproduces the gt exactly; then nothing is left to fix. */
+        /* b: one click at the disc centre reproduces the gt exactly; then nothing is left to fix.
+         */
         CHECK(!strcmp(b->name, "b") && b->n == 1 && b->done_early && b->iou[0] == 1.0);
         CHECK(b->clicks[0].y == 20 && b->clicks[0].x == 30 && b->clicks[0].positive);
         CHECK(b->iou0 == 0.0);
         const sa_eval_sample *c = &r1.samples[2], *d = &r1.samples[3], *e = &r1.samples[4];
-        CHECKF(c->status != SA_OK && c->error && strstr(c->error, "c.png") && c->iou == NULL, "%s", c->error);
-        CHECKF(d->status == SA_ERR_FORMAT && d->error && strstr(d->error, "d.png") && strstr(d->error, "empty"),
+        CHECKF(c->status != SA_OK && c->error && strstr(c->error, "c.png") && c->iou == NULL, "%s",
+               c->error);
+        CHECKF(d->status == SA_ERR_FORMAT && d->error && strstr(d->error, "d.png") &&
+                   strstr(d->error, "empty"),
                "%s", d->error);
         CHECKF(e->status == SA_ERR_RANGE && e->error && strstr(e->error, "e.png"), "%s", e->error);
         /* Summary: b contributes 1.0 at every k; NoC@90 of b is 1. */
@@ -230,7 +244,8 @@ static void test_bad_params(void) {
     p = sa_eval_default_params();
     p.threads = 0;
     CHECK(sa_eval_run(tool, NULL, p, NULL, NULL, &r, &err) == SA_ERR_RANGE);
-    CHECK(sa_eval_run(tool, NULL, sa_eval_default_params(), NULL, NULL, &r, &err) == SA_ERR_INVALID);
+    CHECK(sa_eval_run(tool, NULL, sa_eval_default_params(), NULL, NULL, &r, &err) ==
+          SA_ERR_INVALID);
     sa_eval_result_free(&r);
     sa_tool_free(tool);
 }
@@ -244,7 +259,8 @@ static int on_step(void *user, const sa_env *env, const sa_eval_step *st) {
     step_log *l = user;
     l->steps++;
     if (st->step != l->steps || sa_env_n_clicks(env) != st->step) l->in_ignore = 1000;
-    if (l->ignore && l->ignore->data[(size_t)st->click.y * l->ignore->width + st->click.x]) l->in_ignore++;
+    if (l->ignore && l->ignore->data[(size_t)st->click.y * l->ignore->width + st->click.x])
+        l->in_ignore++;
     return l->stop_at && st->step >= l->stop_at;
 }
 
@@ -252,23 +268,27 @@ static void test_episode(void) {
     sa_error err = {0};
     sa_image img = {0};
     sa_mask gt = {0}, ign = {0};
-    if (sa_image_new(&img, 50, 40, 3, &err) || sa_mask_new(&gt, 50, 40, &err) || sa_mask_new(&ign, 50, 40, &err))
+    if (sa_image_new(&img, 50, 40, 3, &err) || sa_mask_new(&gt, 50, 40, &err) ||
+        sa_mask_new(&ign, 50, 40, &err))
         exit(1);
     for (int y = 0; y < 40; y++)
         for (int x = 0; x < 50; x++) {
             int in = x >= 10 && x < 38 && y >= 6 && y < 30;
-            int band = !in && x >= 7 && x < 41 && y >= 3 && y < 33; /* 3-pixel ignore band outside */
+            int band =
+                !in && x >= 7 && x < 41 && y >= 3 && y < 33; /* 3-pixel ignore band outside */
             gt.data[y * 50 + x] = (uint8_t)in;
             ign.data[y * 50 + x] = (uint8_t)band;
         }
-    sa_tool *tool = disc_tool(4); /* the tool spills into the band: the annotator must not chase it there */
+    sa_tool *tool =
+        disc_tool(4); /* the tool spills into the band: the annotator must not chase it there */
     sa_eval_params p = sa_eval_default_params();
     sa_eval_sample s;
     step_log l = {0, 0, 0, &ign};
     int rc = sa_eval_episode(tool, &img, &gt, &ign, p, on_step, &l, &s, &err);
     CHECKF(rc == SA_OK, "%s", err.msg);
     CHECK(l.steps == s.n && l.in_ignore == 0 && s.n >= 2);
-    for (int i = 1; i < s.n; i++) CHECK(s.iou[i] >= 0.0);
+    for (int i = 1; i < s.n; i++)
+        CHECK(s.iou[i] >= 0.0);
     sa_eval_sample_free(&s);
 
     l = (step_log){0, 3, 0, &ign};
@@ -308,17 +328,20 @@ static void test_scenes(void) {
         CHECK(!memcmp(a.data, b.data, 160 * 120 * 3) && !memcmp(ga.data, gb.data, 160 * 120));
         CHECK(memcmp(a.data, c.data, 160 * 120 * 3) != 0);
         size_t area = sa_mask_area(&ga);
-        CHECKF(area > 160 * 120 / 50 && area < 160 * 120 / 2, "%s: area %zu", sa_scene_name(i), area);
+        CHECKF(area > 160 * 120 / 50 && area < 160 * 120 / 2, "%s: area %zu", sa_scene_name(i),
+               area);
         /* The object is visible: mean colour inside differs from outside. */
         double in[3] = {0}, out[3] = {0};
         for (int k = 0; k < 160 * 120; k++)
-            for (int ch = 0; ch < 3; ch++) (ga.data[k] ? in : out)[ch] += a.data[k * 3 + ch];
+            for (int ch = 0; ch < 3; ch++)
+                (ga.data[k] ? in : out)[ch] += a.data[k * 3 + ch];
         double dist = 0;
         for (int ch = 0; ch < 3; ch++) {
             double d = in[ch] / (double)area - out[ch] / (double)(160 * 120 - area);
             dist += d * d;
         }
-        CHECKF(sqrt(dist) > 8.0, "%s: object colour too close to background (%.1f)", sa_scene_name(i), sqrt(dist));
+        CHECKF(sqrt(dist) > 8.0, "%s: object colour too close to background (%.1f)",
+               sa_scene_name(i), sqrt(dist));
         sa_image_free(&a);
         sa_image_free(&b);
         sa_image_free(&c);

@@ -1,4 +1,5 @@
-/* Metrics on hand-made IoU curves (values worked out by hand below each case), and the SVG chart's structure. */
+/* Metrics on hand-made IoU curves (values worked out by hand below each case), and the SVG chart's
+ * structure. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,8 @@
 
 static int count(const char *hay, const char *needle) {
     int n = 0;
-    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
     return n;
 }
 
@@ -74,8 +76,8 @@ static void test_summary(void) {
     /* cIoU@1 = (50 + 240) / (100 + 300); @20 = (70 + 300) / 400 */
     CHECK(NEAR(sa_metrics_ciou_at(&s, 1), 290.0 / 400.0));
     CHECK(NEAR(sa_metrics_ciou_at(&s, 20), 370.0 / 400.0));
-    /* Latency over 23 clicks: 1..20 and three 100s. Mean (210 + 300) / 23; median = 12th smallest = 12;
-     * p95 at position 0.95 * 22 = 20.9 -> 100. */
+    /* Latency over 23 clicks: 1..20 and three 100s. Mean (210 + 300) / 23; median = 12th smallest =
+     * 12; p95 at position 0.95 * 22 = 20.9 -> 100. */
     CHECK(NEAR(s.ms_mean, 510.0 / 23.0));
     CHECK(NEAR(s.ms_median, 12.0));
     CHECK(NEAR(s.ms_p95, 100.0));
@@ -93,7 +95,8 @@ static void test_summary(void) {
     sa_metrics_curve cn = {b, NULL, NULL, NULL, 3, 0, 0, 0};
     CHECK(sa_metrics_add(m, &cn, &err) == SA_OK);
     sa_metrics_summarize(m, &s);
-    CHECK(isnan(sa_metrics_ciou_at(&s, 1)) && NEAR(sa_metrics_miou_at(&s, 1), (0.5 + 0.8 + 0.8) / 3));
+    CHECK(isnan(sa_metrics_ciou_at(&s, 1)) &&
+          NEAR(sa_metrics_miou_at(&s, 1), (0.5 + 0.8 + 0.8) / 3));
     sa_metrics_free(m);
 
     CHECK(sa_metrics_new(0, &m, &err) == SA_ERR_RANGE && m == NULL);
@@ -103,15 +106,19 @@ static void test_summary(void) {
     /* No samples: NAN summary, no crash. */
     CHECK(sa_metrics_new(5, &m, &err) == SA_OK);
     sa_metrics_summarize(m, &s);
-    CHECK(s.n_samples == 0 && isnan(s.noc[0]) && isnan(s.ms_mean) && isnan(sa_metrics_miou_at(&s, 20)));
+    CHECK(s.n_samples == 0 && isnan(s.noc[0]) && isnan(s.ms_mean) &&
+          isnan(sa_metrics_miou_at(&s, 20)));
     sa_metrics_free(m);
 }
 
 static void test_chart(void) {
     double y1[20], y2[10];
-    for (int i = 0; i < 20; i++) y1[i] = 0.6 + 0.02 * i;
-    for (int i = 0; i < 10; i++) y2[i] = i == 4 ? NAN : 0.75 + 0.02 * i;
-    sa__chart_series s[2] = {{"GrabCut", y1, 20, "NoC@90 4.20", 0}, {"A<B & \"C\"", y2, 10, NULL, 1}};
+    for (int i = 0; i < 20; i++)
+        y1[i] = 0.6 + 0.02 * i;
+    for (int i = 0; i < 10; i++)
+        y2[i] = i == 4 ? NAN : 0.75 + 0.02 * i;
+    sa__chart_series s[2] = {{"GrabCut", y1, 20, "NoC@90 4.20", 0},
+                             {"A<B & \"C\"", y2, 10, NULL, 1}};
     sa_error err = {0};
     char *svg = sa__chart_svg_render("mIoU vs clicks", "builtin tool", s, 2, &err);
     CHECKF(svg != NULL, "%s", err.msg);
@@ -121,11 +128,14 @@ static void test_chart(void) {
     CHECK(count(svg, "<circle") == 29); /* the NAN point is not drawn */
     CHECK(strstr(svg, "A&lt;B &amp; &quot;C&quot;") != NULL);
     CHECK(strstr(svg, "A<B") == NULL);
-    CHECK(strstr(svg, "NoC@90 4.20") && strstr(svg, "mIoU vs clicks") && strstr(svg, "number of clicks"));
-    CHECK(strstr(svg, ">0.60<") != NULL && strstr(svg, ">1.00<") != NULL); /* y axis zoomed to the data */
+    CHECK(strstr(svg, "NoC@90 4.20") && strstr(svg, "mIoU vs clicks") &&
+          strstr(svg, "number of clicks"));
+    CHECK(strstr(svg, ">0.60<") != NULL &&
+          strstr(svg, ">1.00<") != NULL); /* y axis zoomed to the data */
     CHECK(strstr(svg, "nan") == NULL && strstr(svg, "inf") == NULL);
     free(svg);
-    svg = sa__chart_svg_render(NULL, NULL, NULL, 0, &err); /* empty chart is still a valid document */
+    svg =
+        sa__chart_svg_render(NULL, NULL, NULL, 0, &err); /* empty chart is still a valid document */
     CHECK(svg && strstr(svg, "</svg>"));
     free(svg);
     char *dir = tu_tmpdir();
@@ -136,7 +146,8 @@ static void test_chart(void) {
     CHECK(back && strstr(back, "GrabCut"));
     free(back);
     snprintf(path, sizeof path, "%s/missing/c.svg", dir);
-    CHECK(sa__chart_svg_write(path, "t", NULL, s, 1, &err) == SA_ERR_IO && strstr(err.msg, "missing/c.svg"));
+    CHECK(sa__chart_svg_write(path, "t", NULL, s, 1, &err) == SA_ERR_IO &&
+          strstr(err.msg, "missing/c.svg"));
     free(dir);
 }
 

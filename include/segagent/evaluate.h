@@ -1,23 +1,23 @@
-/* The click benchmark: an interactive tool driven by the simulated annotator (SPEC.md section 3) over a
- * dataset, recording IoU and tool time per click.
+/* The click benchmark: an interactive tool driven by the simulated annotator (SPEC.md section 3)
+ * over a dataset, recording IoU and tool time per click.
  *
  *   sa_eval_params p = sa_eval_default_params();     // 20 clicks, 1 thread
  *   p.threads = 2;
  *   sa_eval_result r;
  *   if (sa_eval_run(tool, ds, p, on_progress, NULL, &r, &err)) { ... nothing could be run ... }
- *   printf("NoC@90 %.2f over %d samples (%d skipped)\n", r.summary.noc[SA_TAU_90], r.summary.n_samples,
- *          r.n_skipped);
- *   sa_eval_result_free(&r);
+ *   printf("NoC@90 %.2f over %d samples (%d skipped)\n", r.summary.noc[SA_TAU_90],
+ * r.summary.n_samples, r.n_skipped); sa_eval_result_free(&r);
  *
- * One episode (sa_eval_episode): reset the environment with the image, the ground truth and its ignore map;
- * then for click 1..max_clicks: ask the annotator for the next click on the current mask (it sees the ignore
- * map and the clicks already placed, which are never clicked again), apply it with the tool, record the IoU.
- * The episode ends early when nothing is left to fix (the metrics carry the last IoU forward), when
- * target_iou is reached (if set), or when the tool fails (the error is kept with the sample).
+ * One episode (sa_eval_episode): reset the environment with the image, the ground truth and its
+ * ignore map; then for click 1..max_clicks: ask the annotator for the next click on the current
+ * mask (it sees the ignore map and the clicks already placed, which are never clicked again), apply
+ * it with the tool, record the IoU. The episode ends early when nothing is left to fix (the metrics
+ * carry the last IoU forward), when target_iou is reached (if set), or when the tool fails (the
+ * error is kept with the sample).
  *
- * Threads: samples are spread over params.threads workers, each with its own environment and tool session
- * (the sa_tool is shared). Samples are stored in dataset order and the metrics summed in that order, so every
- * number except the timings is identical for any thread count.
+ * Threads: samples are spread over params.threads workers, each with its own environment and tool
+ * session (the sa_tool is shared). Samples are stored in dataset order and the metrics summed in
+ * that order, so every number except the timings is identical for any thread count.
  */
 #ifndef SEGAGENT_EVALUATE_H
 #define SEGAGENT_EVALUATE_H
@@ -38,7 +38,8 @@ typedef struct sa_eval_params {
     int max_clicks;    /* clicks per sample, 1..SA_METRICS_MAX_CLICKS (default 20) */
     int threads;       /* worker threads over samples (default 1) */
     int limit;         /* evaluate only the first limit items (0 = all) */
-    double target_iou; /* stop a sample once IoU >= target_iou (0 = run all clicks, the benchmark rule) */
+    double target_iou; /* stop a sample once IoU >= target_iou (0 = run all clicks, the benchmark
+                          rule) */
     int reserved[4];
 } sa_eval_params;
 
@@ -46,28 +47,28 @@ sa_eval_params sa_eval_default_params(void);
 
 /* One evaluated sample. Arrays have n entries (clicks made). */
 typedef struct sa_eval_sample {
-    char *name;        /* item name (stem) */
-    int status;        /* SA_OK; or why the sample was skipped (load error) or cut short (tool error) */
-    char *error;       /* one-line message when status != SA_OK, else NULL */
+    char *name;  /* item name (stem) */
+    int status;  /* SA_OK; or why the sample was skipped (load error) or cut short (tool error) */
+    char *error; /* one-line message when status != SA_OK, else NULL */
     int width, height;
-    int n;             /* clicks made */
-    sa_click *clicks;  /* the annotator's clicks */
-    double *iou;       /* IoU after each click */
-    double *ms;        /* tool time of each click */
+    int n;            /* clicks made */
+    sa_click *clicks; /* the annotator's clicks */
+    double *iou;      /* IoU after each click */
+    double *ms;       /* tool time of each click */
     uint64_t *inter, *uni;
-    double iou0;       /* IoU of the starting (empty) mask */
+    double iou0; /* IoU of the starting (empty) mask */
     uint64_t inter0, uni0;
-    int done_early;    /* 1 when the annotator had nothing left to fix before max_clicks */
+    int done_early; /* 1 when the annotator had nothing left to fix before max_clicks */
 } sa_eval_sample;
 
 void sa_eval_sample_free(sa_eval_sample *s);
 
 typedef struct sa_eval_result {
-    int n_samples;             /* items attempted, in dataset order */
+    int n_samples; /* items attempted, in dataset order */
     sa_eval_sample *samples;
-    int n_skipped;             /* items with nothing measured: load error, or the tool failed before the first
-                                  click completed (samples[i].iou == NULL; status and error say why) */
-    int n_failed;              /* samples whose tool failed part-way (kept in the metrics up to the failure) */
+    int n_skipped; /* items with nothing measured: load error, or the tool failed before the first
+                      click completed (samples[i].iou == NULL; status and error say why) */
+    int n_failed;  /* samples whose tool failed part-way (kept in the metrics up to the failure) */
     sa_metrics_summary summary; /* over the samples that were not skipped */
 } sa_eval_result;
 
@@ -83,25 +84,27 @@ typedef struct sa_eval_step {
     double ms;       /* tool time */
 } sa_eval_step;
 
-/* Called after each click of an episode, on the thread running it. env holds the new state (sa_env_mask,
- * sa_env_clicks). Return non-zero to stop the episode. */
+/* Called after each click of an episode, on the thread running it. env holds the new state
+ * (sa_env_mask, sa_env_clicks). Return non-zero to stop the episode. */
 typedef int (*sa_eval_step_fn)(void *user, const sa_env *env, const sa_eval_step *step);
 
-/* Progress of sa_eval_run: called once per finished sample, serialized (never two calls at once), from any
- * worker thread. done counts finished samples. */
+/* Progress of sa_eval_run: called once per finished sample, serialized (never two calls at once),
+ * from any worker thread. done counts finished samples. */
 typedef void (*sa_eval_progress_fn)(void *user, int done, int total, const sa_eval_sample *s);
 
-/* Runs one episode on an image. ignore may be NULL. on_step may be NULL. *out receives the sample (name
- * left NULL); on a tool error the sample keeps the clicks made so far and the error is returned too. */
+/* Runs one episode on an image. ignore may be NULL. on_step may be NULL. *out receives the sample
+ * (name left NULL); on a tool error the sample keeps the clicks made so far and the error is
+ * returned too. */
 int sa_eval_episode(sa_tool *tool, const sa_image *img, const sa_mask *gt, const sa_mask *ignore,
                     sa_eval_params params, sa_eval_step_fn on_step, void *user, sa_eval_sample *out,
                     sa_error *err);
 
-/* Evaluates the dataset. Load errors and tool errors are recorded per sample and do not stop the run. Returns
- * an error only for bad parameters, out of memory, or when no sample at all could be evaluated (then *out is
- * still filled, so the per-sample errors can be reported, and must be freed). */
-int sa_eval_run(sa_tool *tool, const sa_dataset *ds, sa_eval_params params, sa_eval_progress_fn progress,
-                void *user, sa_eval_result *out, sa_error *err);
+/* Evaluates the dataset. Load errors and tool errors are recorded per sample and do not stop the
+ * run. Returns an error only for bad parameters, out of memory, or when no sample at all could be
+ * evaluated (then *out is still filled, so the per-sample errors can be reported, and must be
+ * freed). */
+int sa_eval_run(sa_tool *tool, const sa_dataset *ds, sa_eval_params params,
+                sa_eval_progress_fn progress, void *user, sa_eval_result *out, sa_error *err);
 
 #ifdef __cplusplus
 }

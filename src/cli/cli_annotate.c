@@ -1,5 +1,6 @@
-/* segagent annotate: one image, its ground truth, the simulated annotator and a tool; an overlay PNG per click
- * (what the policy would see, plus click markers), the final mask and a JSON summary. */
+/* segagent annotate: one image, its ground truth, the simulated annotator and a tool; an overlay
+ * PNG per click (what the policy would see, plus click markers), the final mask and a JSON summary.
+ */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -12,30 +13,34 @@
 static const char usage[] =
     "usage: segagent annotate --image PHOTO --gt MASK --out DIR [options]\n"
     "\n"
-    "Runs the simulated annotator (SPEC.md section 3) with an interactive tool on one image: each click goes\n"
-    "into the largest remaining error region (positive when the tool misses object, negative when it covers\n"
-    "background), the tool recomputes the mask from all clicks, and the IoU with the ground truth is printed.\n"
+    "Runs the simulated annotator (SPEC.md section 3) with an interactive tool on\n"
+    "one image: each click goes into the largest remaining error region (positive\n"
+    "where the tool misses the object, negative where it covers background), the\n"
+    "tool recomputes the mask from all clicks, and the IoU is printed.\n"
     "\n"
     "writes:\n"
-    "  DIR/step_01.png ...  the image with the mask after each click (green, as SegAgent's policy sees it);\n"
-    "                       dots mark the clicks: green = positive, red = negative, ringed = newest\n"
+    "  DIR/step_01.png ...  the image with the mask after each click (green, as\n"
+    "                       SegAgent's policy sees it); dots mark the clicks:\n"
+    "                       green = positive, red = negative, ringed = newest\n"
     "  DIR/gt.png           the ground truth drawn the same way (blue)\n"
     "  DIR/mask.png         the final mask (0 / 255)\n"
-    "  DIR/summary.json     clicks [y, x, positive], IoU and tool time per click, NoC@85/90\n"
+    "  DIR/summary.json     clicks [y, x, positive], IoU and tool time per click,\n"
+    "                       NoC@85/90\n"
     "\n"
     "options:\n"
     "  --image PATH         the photo (PNG, JPEG or BMP)\n"
-    "  --gt PATH            its ground-truth mask (0 = background, other values = object)\n"
-    "  --ignore-value V     mask value marking pixels to ignore (GrabCut: 128; default none)\n"
+    "  --gt PATH            its ground-truth mask (0 = background, else object)\n"
+    "  --ignore-value V     mask value marking pixels to ignore (GrabCut: 128;\n"
+    "                       default none)\n"
     "  --out DIR            output folder (created)\n"
     "  --max-clicks N       at most N clicks (default 20)\n"
-    "  --target-iou X       stop once IoU >= X (e.g. 0.95; default: run all clicks)\n"
-    CLI_TOOL_OPTIONS_HELP
+    "  --target-iou X       stop once IoU >= X (default: run all clicks)\n" CLI_TOOL_OPTIONS_HELP
     "  --no-overlays        skip the per-step PNGs\n"
     "\n"
     "examples:\n"
     "  segagent annotate --image photo.jpg --gt mask.png --out run/\n"
-    "  segagent annotate --image data_GT/banana1.bmp --gt boundary_GT/banana1.bmp --ignore-value 128 \\\n"
+    "  segagent annotate --image GrabCut/data_GT/banana1.bmp \\\n"
+    "                    --gt GrabCut/boundary_GT/banana1.bmp --ignore-value 128 \\\n"
     "                    --target-iou 0.95 --out run/\n";
 
 typedef struct ann_ctx {
@@ -55,15 +60,15 @@ static int on_step(void *user, const sa_env *env, const sa_eval_step *st) {
         return 1;
     }
     printf("step %2d  %s click (y %d, x %d)  IoU %.4f  (%+.4f)  %.1f ms\n", st->step,
-           st->click.positive ? "positive" : "negative", st->click.y, st->click.x, st->iou, st->iou - st->prev_iou,
-           st->ms);
+           st->click.positive ? "positive" : "negative", st->click.y, st->click.x, st->iou,
+           st->iou - st->prev_iou, st->ms);
     fflush(stdout);
     if (!c->overlays) return 0;
     char name[32];
     snprintf(name, sizeof name, "step_%02d.png", st->step);
     char *path = cli_path_join(c->out_dir, name);
-    int rc = path ? cli_save_overlay(path, c->img, sa_env_mask(env), sa_env_clicks(env), sa_env_n_clicks(env),
-                                     &c->err)
+    int rc = path ? cli_save_overlay(path, c->img, sa_env_mask(env), sa_env_clicks(env),
+                                     sa_env_n_clicks(env), &c->err)
                   : sa_error_set(&c->err, SA_ERR_NOMEM, "out of memory");
     free(path);
     if (rc != SA_OK) {
@@ -93,7 +98,8 @@ int cli_annotate(int argc, char **argv) {
     }
     if (max_clicks < 1 || max_clicks > SA_METRICS_MAX_CLICKS || !(target >= 0 && target <= 1) ||
         ignore_value < -1 || ignore_value > 255) {
-        fprintf(stderr, "annotate: --max-clicks must be 1..%d, --target-iou 0..1, --ignore-value -1..255\n",
+        fprintf(stderr,
+                "annotate: --max-clicks must be 1..%d, --target-iou 0..1, --ignore-value -1..255\n",
                 SA_METRICS_MAX_CLICKS);
         return 2;
     }
@@ -103,13 +109,14 @@ int cli_annotate(int argc, char **argv) {
     sa_mask gt = {0}, ign = {0};
     sa_tool *tool = NULL;
     int status = 1;
-    if (sa_image_load(image_path, &img, &err) != SA_OK || sa_mask_load(gt_path, ignore_value, &gt, &ign, &err) != SA_OK) {
+    if (sa_image_load(image_path, &img, &err) != SA_OK ||
+        sa_mask_load(gt_path, ignore_value, &gt, &ign, &err) != SA_OK) {
         fprintf(stderr, "annotate: %s\n", err.msg);
         goto done;
     }
     if (gt.width != img.width || gt.height != img.height) {
-        fprintf(stderr, "annotate: %s: mask is %dx%d but the image %s is %dx%d\n", gt_path, gt.width, gt.height,
-                image_path, img.width, img.height);
+        fprintf(stderr, "annotate: %s: mask is %dx%d but the image %s is %dx%d\n", gt_path,
+                gt.width, gt.height, image_path, img.width, img.height);
         goto done;
     }
     if (ign.data && sa_mask_area(&ign) == 0) sa_mask_free(&ign);
@@ -145,8 +152,8 @@ int cli_annotate(int argc, char **argv) {
         }
     }
 
-    printf("%s (%dx%d), tool %s, up to %d clicks%s\n", image_path, img.width, img.height, sa_tool_name(tool),
-           max_clicks, target > 0 ? ", stopping at the target IoU" : "");
+    printf("%s (%dx%d), tool %s, up to %d clicks%s\n", image_path, img.width, img.height,
+           sa_tool_name(tool), max_clicks, target > 0 ? ", stopping at the target IoU" : "");
     ann_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.out_dir = out_dir;
@@ -166,7 +173,8 @@ int cli_annotate(int argc, char **argv) {
     if (rc != SA_OK) fprintf(stderr, "annotate: %s\n", err.msg);
     if (s.done_early) printf("nothing left to fix after %d click(s)\n", s.n);
 
-    /* The final mask is the one the last step left (kept by on_step); empty when no click was made. */
+    /* The final mask is the one the last step left (kept by on_step); empty when no click was made.
+     */
     int mrc = ctx.final.data ? SA_OK : sa_mask_new(&ctx.final, img.width, img.height, &err);
     if (mrc == SA_OK) {
         char *p = cli_path_join(out_dir, "mask.png");
@@ -181,7 +189,8 @@ int cli_annotate(int argc, char **argv) {
     cJSON_AddStringToObject(doc, "gt", gt_path);
     cJSON_AddStringToObject(doc, "tool", sa_tool_name(tool));
     cJSON_AddNumberToObject(doc, "max_clicks", max_clicks);
-    cJSON_AddItemToObject(doc, "target_iou", target > 0 ? cli_json_num(target) : cJSON_CreateNull());
+    cJSON_AddItemToObject(doc, "target_iou",
+                          target > 0 ? cli_json_num(target) : cJSON_CreateNull());
     s.name = NULL;
     cJSON_AddItemToObject(doc, "sample", cli_json_sample(&s, max_clicks));
     cJSON *steps = cJSON_AddArrayToObject(doc, "steps");
@@ -200,15 +209,16 @@ int cli_annotate(int argc, char **argv) {
     cJSON_AddNumberToObject(doc, "noc@85", sa_metrics_noc(s.iou, s.n, s.iou0, max_clicks, 0.85));
     cJSON_AddNumberToObject(doc, "noc@90", sa_metrics_noc(s.iou, s.n, s.iou0, max_clicks, 0.90));
     double ms = 0;
-    for (int i = 0; i < s.n; i++) ms += s.ms[i];
+    for (int i = 0; i < s.n; i++)
+        ms += s.ms[i];
     cJSON_AddItemToObject(doc, "ms_per_click_mean", cli_json_num(s.n ? ms / s.n : NAN));
     char *jp = cli_path_join(out_dir, "summary.json");
     int jrc = jp ? cli_json_write(jp, doc, &err) : SA_ERR_NOMEM;
     free(jp);
     cJSON_Delete(doc);
     if (jrc != SA_OK) fprintf(stderr, "annotate: %s\n", err.msg);
-    printf("final IoU %.4f after %d click(s); wrote %s/step_*.png, mask.png, summary.json\n", final_iou, s.n,
-           out_dir);
+    printf("final IoU %.4f after %d click(s); wrote %s/step_*.png, mask.png, summary.json\n",
+           final_iou, s.n, out_dir);
     status = (s.n > 0 || s.done_early) && jrc == SA_OK && mrc == SA_OK ? 0 : 1;
     sa_eval_sample_free(&s);
 done:

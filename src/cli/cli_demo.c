@@ -1,6 +1,6 @@
-/* segagent demo: the whole annotation loop on the built-in sample scenes (generated, so nothing to download):
- * per scene the simulated annotator clicks, the tool segments, overlays are written per step; then the NoC /
- * mIoU table, a JSON summary in the eval format, and a chart. */
+/* segagent demo: the whole annotation loop on the built-in sample scenes (generated, so nothing to
+ * download): per scene the simulated annotator clicks, the tool segments, overlays are written per
+ * step; then the NoC / mIoU table, a JSON summary in the eval format, and a chart. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -15,20 +15,23 @@
 static const char usage[] =
     "usage: segagent demo [--out DIR] [options]\n"
     "\n"
-    "Generates the built-in sample scenes (textured backgrounds with an oval, a star, a ring, a thin stick, a\n"
-    "camouflaged stone and a two-part object, each with exact ground truth), and annotates each one end to end:\n"
-    "the simulated annotator places a click in the largest error region, the tool recomputes the mask from all\n"
-    "clicks, and the IoU is printed after every click. No download and no model weights are needed.\n"
+    "Generates the built-in sample scenes (textured backgrounds with an oval, a\n"
+    "star, a ring, a thin stick, a camouflaged stone and a two-part object, each\n"
+    "with exact ground truth) and annotates each one end to end: the simulated\n"
+    "annotator clicks in the largest error region, the tool recomputes the mask\n"
+    "from all clicks, and the IoU is printed after every click. No download and no\n"
+    "model weights are needed.\n"
     "\n"
     "writes:\n"
-    "  DIR/<scene>/image.png, gt.png    the scene and its ground truth (blue)\n"
-    "  DIR/<scene>/step_01.png ...      the mask after each click (green), clicks marked (green +, red -)\n"
-    "  DIR/summary.json                 per-scene clicks and IoU curves, NoC / NoF / mIoU@k (eval format)\n"
-    "  DIR/chart.svg                    IoU vs clicks for every scene and their mean\n"
+    "  DIR/<scene>/image.png, gt.png  the scene and its ground truth (blue)\n"
+    "  DIR/<scene>/step_01.png ...    the mask after each click (green), clicks\n"
+    "                                 marked (green positive, red negative)\n"
+    "  DIR/summary.json               clicks and IoU curves per scene, NoC / NoF /\n"
+    "                                 mIoU@k (the eval JSON format)\n"
+    "  DIR/chart.svg                  IoU vs clicks per scene and their mean\n"
     "\n"
     "options:\n"
-    "  --out DIR            output folder (default demo-out)\n"
-    CLI_TOOL_OPTIONS_HELP
+    "  --out DIR            output folder (default demo-out)\n" CLI_TOOL_OPTIONS_HELP
     "  --max-clicks N       clicks per scene (default 20)\n"
     "  --seed N             scene variation (default 1)\n"
     "  --size WxH           scene size in pixels (default 320x240)\n"
@@ -54,15 +57,16 @@ static int on_step(void *user, const sa_env *env, const sa_eval_step *st) {
     char name[32];
     snprintf(name, sizeof name, "step_%02d.png", st->step);
     char *path = cli_path_join(c->dir, name);
-    int rc = path ? cli_save_overlay(path, c->img, sa_env_mask(env), sa_env_clicks(env), sa_env_n_clicks(env),
-                                     &c->err)
+    int rc = path ? cli_save_overlay(path, c->img, sa_env_mask(env), sa_env_clicks(env),
+                                     sa_env_n_clicks(env), &c->err)
                   : sa_error_set(&c->err, SA_ERR_NOMEM, "out of memory");
     free(path);
     if (rc != SA_OK) c->failed = 1;
     return rc != SA_OK;
 }
 
-static int save_scene_images(const char *dir, const sa_image *img, const sa_mask *gt, sa_error *err) {
+static int save_scene_images(const char *dir, const sa_image *img, const sa_mask *gt,
+                             sa_error *err) {
     char *p = cli_path_join(dir, "image.png");
     int rc = p ? sa_image_save_png(p, img, err) : SA_ERR_NOMEM;
     free(p);
@@ -84,10 +88,14 @@ int cli_demo(int argc, char **argv) {
     cli_tool_opts topt = {"builtin", NULL, 2};
     int max_clicks = 20, seed = 1, no_overlays = 0;
     const cli_opt opts[] = {
-        {"out", CLI_STR, &out},           {"tool", CLI_STR, &topt.tool},
-        {"sam-model", CLI_STR, &topt.sam_model}, {"threads", CLI_INT, &topt.threads},
-        {"max-clicks", CLI_INT, &max_clicks}, {"seed", CLI_INT, &seed},
-        {"size", CLI_STR, &size},         {"no-overlays", CLI_FLAG, &no_overlays},
+        {"out", CLI_STR, &out},
+        {"tool", CLI_STR, &topt.tool},
+        {"sam-model", CLI_STR, &topt.sam_model},
+        {"threads", CLI_INT, &topt.threads},
+        {"max-clicks", CLI_INT, &max_clicks},
+        {"seed", CLI_INT, &seed},
+        {"size", CLI_STR, &size},
+        {"no-overlays", CLI_FLAG, &no_overlays},
     };
     int pr = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage);
     if (pr) return pr == 1 ? 0 : 2;
@@ -98,7 +106,8 @@ int cli_demo(int argc, char **argv) {
         return 2;
     }
     if (max_clicks < 1 || max_clicks > SA_METRICS_MAX_CLICKS || seed < 0) {
-        fprintf(stderr, "demo: --max-clicks must be 1..%d and --seed >= 0\n", SA_METRICS_MAX_CLICKS);
+        fprintf(stderr, "demo: --max-clicks must be 1..%d and --seed >= 0\n",
+                SA_METRICS_MAX_CLICKS);
         return 2;
     }
     if (cli_mkdirs(out) != 0) {
@@ -121,8 +130,9 @@ int cli_demo(int argc, char **argv) {
         sa_tool_free(tool);
         return 1;
     }
-    printf("segagent demo: %d scenes (%dx%d, seed %d), tool %s, simulated annotator, up to %d clicks\n", n, w, h,
-           seed, sa_tool_name(tool), max_clicks);
+    printf("segagent demo: %d scenes (%dx%d, seed %d), tool %s, simulated annotator, up to %d "
+           "clicks\n",
+           n, w, h, seed, sa_tool_name(tool), max_clicks);
     printf("IoU after each click:\n");
     double t0 = cli_now_s();
     for (int i = 0; i < n; i++) {
@@ -132,7 +142,8 @@ int cli_demo(int argc, char **argv) {
         char *dir = cli_path_join(out, name);
         int rc = dir ? sa_scene_render(i, (uint64_t)seed, w, h, &img, &gt, &err) : SA_ERR_NOMEM;
         if (rc == SA_OK && cli_mkdirs(dir) != 0)
-            rc = sa_error_set(&err, SA_ERR_IO, "%s: cannot create the folder (%s)", dir, strerror(errno));
+            rc = sa_error_set(&err, SA_ERR_IO, "%s: cannot create the folder (%s)", dir,
+                              strerror(errno));
         if (rc == SA_OK) rc = save_scene_images(dir, &img, &gt, &err);
         if (rc == SA_OK) {
             printf("  %-12s", name);
@@ -153,8 +164,9 @@ int cli_demo(int argc, char **argv) {
             status = 1;
         }
         if (samples[i].iou) {
-            sa_metrics_curve cv = {samples[i].iou, samples[i].inter, samples[i].uni, samples[i].ms, samples[i].n,
-                                   samples[i].iou0, samples[i].inter0, samples[i].uni0};
+            sa_metrics_curve cv = {samples[i].iou,    samples[i].inter, samples[i].uni,
+                                   samples[i].ms,     samples[i].n,     samples[i].iou0,
+                                   samples[i].inter0, samples[i].uni0};
             if (sa_metrics_add(m, &cv, &err) != SA_OK) {
                 fprintf(stderr, "demo: %s: %s\n", name, err.msg);
                 status = 1;
@@ -212,13 +224,15 @@ int cli_demo(int argc, char **argv) {
             const sa_eval_sample *e = &samples[i];
             if (!e->iou) continue;
             double *y = curves + (size_t)ns * max_clicks;
-            for (int k = 0; k < max_clicks; k++) y[k] = e->n == 0 ? e->iou0 : e->iou[k < e->n ? k : e->n - 1];
+            for (int k = 0; k < max_clicks; k++)
+                y[k] = e->n == 0 ? e->iou0 : e->iou[k < e->n ? k : e->n - 1];
             series[ns].name = sa_scene_name(i);
             series[ns].y = y;
             series[ns].n = max_clicks;
             ns++;
         }
-        snprintf(mean_note, sizeof mean_note, "NoC@85 %.2f, NoC@90 %.2f", s.noc[SA_TAU_85], s.noc[SA_TAU_90]);
+        snprintf(mean_note, sizeof mean_note, "NoC@85 %.2f, NoC@90 %.2f", s.noc[SA_TAU_85],
+                 s.noc[SA_TAU_90]);
         series[ns].name = "mean (mIoU@k)";
         series[ns].y = s.miou + 1;
         series[ns].n = max_clicks;
@@ -229,7 +243,8 @@ int cli_demo(int argc, char **argv) {
         snprintf(sub, sizeof sub, "built-in scenes (seed %d); tool: %s; simulated annotator", seed,
                  sa_tool_name(tool));
         char *cp = cli_path_join(out, "chart.svg");
-        if (!cp || sa__chart_svg_write(cp, "IoU vs number of clicks", sub, series, ns, &err) != SA_OK) {
+        if (!cp ||
+            sa__chart_svg_write(cp, "IoU vs number of clicks", sub, series, ns, &err) != SA_OK) {
             fprintf(stderr, "demo: %s\n", cp ? err.msg : "out of memory");
             status = 1;
         }
@@ -241,7 +256,8 @@ int cli_demo(int argc, char **argv) {
     free(curves);
     free(series);
     printf("wrote %s/<scene>/step_*.png, %s/summary.json, %s/chart.svg\n", out, out, out);
-    for (int i = 0; i < n; i++) sa_eval_sample_free(&samples[i]);
+    for (int i = 0; i < n; i++)
+        sa_eval_sample_free(&samples[i]);
     free(samples);
     sa_metrics_free(m);
     sa_tool_free(tool);

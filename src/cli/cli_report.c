@@ -1,5 +1,5 @@
-/* Shared output of the benchmark-style commands (eval, annotate, demo): table, JSON pieces, overlays. Kept in
- * one place so the three commands print and write the same keys and layout. */
+/* Shared output of the benchmark-style commands (eval, annotate, demo): table, JSON pieces,
+ * overlays. Kept in one place so the three commands print and write the same keys and layout. */
 #include "cli_report.h"
 
 #include <math.h>
@@ -7,8 +7,8 @@
 #include <string.h>
 
 void cli_metrics_table_header(FILE *f, int max_clicks) {
-    fprintf(f, "%-14s %7s %7s %7s %7s %7s %7s", "dataset", "samples", "NoC@80", "NoC@85", "NoC@90", "NoF@85",
-            "NoF@90");
+    fprintf(f, "%-14s %7s %7s %7s %7s %7s %7s", "dataset", "samples", "NoC@80", "NoC@85", "NoC@90",
+            "NoF@85", "NoF@90");
     for (int i = 0; i < SA_METRICS_N_K; i++) {
         if (sa_metrics_ks[i] > max_clicks) continue;
         char h[16];
@@ -19,8 +19,8 @@ void cli_metrics_table_header(FILE *f, int max_clicks) {
 }
 
 void cli_metrics_table_row(FILE *f, const char *name, const sa_metrics_summary *s, int max_clicks) {
-    fprintf(f, "%-14.14s %7d %7.2f %7.2f %7.2f %7d %7d", name, s->n_samples, s->noc[SA_TAU_80], s->noc[SA_TAU_85],
-            s->noc[SA_TAU_90], s->nof[SA_TAU_85], s->nof[SA_TAU_90]);
+    fprintf(f, "%-14.14s %7d %7.2f %7.2f %7.2f %7d %7d", name, s->n_samples, s->noc[SA_TAU_80],
+            s->noc[SA_TAU_85], s->noc[SA_TAU_90], s->nof[SA_TAU_85], s->nof[SA_TAU_90]);
     for (int i = 0; i < SA_METRICS_N_K; i++) {
         if (sa_metrics_ks[i] > max_clicks) continue;
         fprintf(f, " %8.4f", sa_metrics_miou_at(s, sa_metrics_ks[i]));
@@ -29,8 +29,8 @@ void cli_metrics_table_row(FILE *f, const char *name, const sa_metrics_summary *
 }
 
 void cli_metrics_latency_line(FILE *f, const char *name, const sa_metrics_summary *s) {
-    fprintf(f, "%s: %ld clicks, tool time per click mean %.1f ms, median %.1f ms, p95 %.1f ms\n", name, s->n_clicks,
-            s->ms_mean, s->ms_median, s->ms_p95);
+    fprintf(f, "%s: %ld clicks, tool time per click mean %.1f ms, median %.1f ms, p95 %.1f ms\n",
+            name, s->n_clicks, s->ms_mean, s->ms_median, s->ms_p95);
 }
 
 cJSON *cli_json_num(double v) {
@@ -38,7 +38,9 @@ cJSON *cli_json_num(double v) {
     return cJSON_CreateNumber(round(v * 1e6) / 1e6);
 }
 
-static void add_num(cJSON *o, const char *key, double v) { cJSON_AddItemToObject(o, key, cli_json_num(v)); }
+static void add_num(cJSON *o, const char *key, double v) {
+    cJSON_AddItemToObject(o, key, cli_json_num(v));
+}
 
 cJSON *cli_json_summary(const sa_metrics_summary *s, int n_skipped) {
     cJSON *o = cJSON_CreateObject();
@@ -64,7 +66,8 @@ cJSON *cli_json_summary(const sa_metrics_summary *s, int n_skipped) {
         add_num(o, key, sa_metrics_ciou_at(s, sa_metrics_ks[i]));
     }
     cJSON *curve = cJSON_AddArrayToObject(o, "miou_curve");
-    for (int k = 1; curve && k <= s->max_clicks; k++) cJSON_AddItemToArray(curve, cli_json_num(s->miou[k]));
+    for (int k = 1; curve && k <= s->max_clicks; k++)
+        cJSON_AddItemToArray(curve, cli_json_num(s->miou[k]));
     add_num(o, "ms_per_click_mean", s->ms_mean);
     add_num(o, "ms_per_click_median", s->ms_median);
     add_num(o, "ms_per_click_p95", s->ms_p95);
@@ -115,8 +118,8 @@ static void put_px(sa_image *img, int y, int x, const uint8_t c[3]) {
     p[0] = c[0], p[1] = c[1], p[2] = c[2];
 }
 
-/* Filled dot of radius r inside a white rim and a dark outline (visible on the green overlay and on any photo);
- * with ring > 0 also a thin white-on-dark ring of that radius. */
+/* Filled dot of radius r inside a white rim and a dark outline (visible on the green overlay and on
+ * any photo); with ring > 0 also a thin white-on-dark ring of that radius. */
 static void marker(sa_image *img, int cy, int cx, int r, const uint8_t fill[3], int ring) {
     static const uint8_t white[3] = {255, 255, 255}, dark[3] = {20, 20, 20};
     int R = (ring > r + 2 ? ring : r + 2) + 2;
@@ -138,17 +141,19 @@ static void marker(sa_image *img, int cy, int cx, int r, const uint8_t fill[3], 
         }
 }
 
-int cli_save_overlay(const char *path, const sa_image *img, const sa_mask *mask, const sa_click *clicks, int n,
-                     sa_error *err) {
+int cli_save_overlay(const char *path, const sa_image *img, const sa_mask *mask,
+                     const sa_click *clicks, int n, sa_error *err) {
     sa_image out = {0};
     int rc = sa_image_copy(img, &out, err);
     if (rc != SA_OK) return rc;
-    if (mask && mask->data) rc = sa_image_overlay(img, mask->data, sa_overlay_default_style(), &out, err);
+    if (mask && mask->data)
+        rc = sa_image_overlay(img, mask->data, sa_overlay_default_style(), &out, err);
     int side = img->width < img->height ? img->width : img->height;
     int r = side / 100 + 3;
     static const uint8_t green[3] = {0, 200, 0}, red[3] = {230, 0, 0};
     for (int i = 0; rc == SA_OK && i < n; i++)
-        marker(&out, clicks[i].y, clicks[i].x, r, clicks[i].positive ? green : red, i == n - 1 ? 2 * r + 3 : 0);
+        marker(&out, clicks[i].y, clicks[i].x, r, clicks[i].positive ? green : red,
+               i == n - 1 ? 2 * r + 3 : 0);
     if (rc == SA_OK) rc = sa_image_save_png(path, &out, err);
     sa_image_free(&out);
     return rc;
@@ -156,7 +161,8 @@ int cli_save_overlay(const char *path, const sa_image *img, const sa_mask *mask,
 
 char *cli_path_join(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
-    while (a > 1 && dir[a - 1] == '/') a--;
+    while (a > 1 && dir[a - 1] == '/')
+        a--;
     char *p = malloc(a + b + 2);
     if (!p) return NULL;
     memcpy(p, dir, a);

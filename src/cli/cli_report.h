@@ -1,6 +1,6 @@
-/* Internal to the CLI: what eval, annotate and demo print and write the same way -- the metrics table, the
- * JSON pieces (summary keys "noc@80", "miou@5", ...; per-sample curves), and the overlay PNG with click
- * markers. */
+/* Internal to the CLI: what eval, annotate and demo print and write the same way -- the metrics
+ * table, the JSON pieces (summary keys "noc@80", "miou@5", ...; per-sample curves), and the overlay
+ * PNG with click markers. */
 #ifndef SEGAGENT_CLI_REPORT_H
 #define SEGAGENT_CLI_REPORT_H
 
@@ -22,16 +22,17 @@ cJSON *cli_json_num(double v);
 /* {"n_samples", "n_skipped", "noc@80".., "nof@80".., "miou@k".., "ciou@k".., "miou_curve": [..],
  *  "ms_per_click_mean", "ms_per_click_median", "ms_per_click_p95", "clicks_total"} */
 cJSON *cli_json_summary(const sa_metrics_summary *s, int n_skipped);
-/* {"name", "width", "height", "ious", "ms", "clicks": [[y, x, pos], ...], "noc@85", "noc@90", "done_early"
+/* {"name", "width", "height", "ious", "ms", "clicks": [[y, x, pos], ...], "noc@85", "noc@90",
+ * "done_early"
  *  [, "error"]} */
 cJSON *cli_json_sample(const sa_eval_sample *s, int max_clicks);
 /* Writes the document (formatted) to path; an error names the file. */
 int cli_json_write(const char *path, const cJSON *doc, sa_error *err);
 
-/* The policy's view (mask overlay as SegAgent draws it) plus click markers: green dots for positive clicks,
- * red for negative, with a white rim; the newest click gets a larger ring. Saved as PNG. */
-int cli_save_overlay(const char *path, const sa_image *img, const sa_mask *mask, const sa_click *clicks, int n,
-                     sa_error *err);
+/* The policy's view (mask overlay as SegAgent draws it) plus click markers: green dots for positive
+ * clicks, red for negative, with a white rim; the newest click gets a larger ring. Saved as PNG. */
+int cli_save_overlay(const char *path, const sa_image *img, const sa_mask *mask,
+                     const sa_click *clicks, int n, sa_error *err);
 
 /* "dir/name" in a malloc'd string (NULL on out of memory). */
 char *cli_path_join(const char *dir, const char *name);
