@@ -1,6 +1,12 @@
-/* libFuzzer target for the image decoders (PNG, JPEG, BMP picked by magic bytes), in both output modes.
- * Build: make fuzz; run: ./build-fuzz/fuzz/fuzz_image -max_total_time=60 [corpus_dir]
- * The pixel limit is the library's; inputs claiming more than the input can hold are refused before
+/* libFuzzer target for the image decoders (PNG, JPEG, BMP picked by magic bytes), in both output
+ * modes, plus a PNG re-encode round trip of every small image that decodes.
+ *
+ *   make fuzz && ./build-fuzz/fuzz/fuzz_image -max_total_time=60 fuzz/corpus/image
+ *
+ * Seeds in fuzz/corpus/image: tiny files of every layout the decoders handle (PNG grey / grey+alpha
+ * / palette+tRNS / RGB / RGBA16 / interlaced, JPEG baseline / progressive / grey / CMYK written
+ * with libpng and libjpeg, BMP 1/4/8-bit palette, 16/24/32-bit, bit fields, V5 header, RLE8, RLE4
+ * written byte by byte). Inputs claiming more pixels than they can hold are refused before
  * allocation, so the default libFuzzer memory limit is not hit by legitimate rejects. */
 #include <stddef.h>
 #include <stdint.h>
@@ -19,9 +25,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* touch every byte so a short buffer shows up under ASan */
         size_t n = (size_t)img.width * (size_t)img.height * (size_t)img.channels;
         unsigned s = 0;
-        for (size_t i = 0; i < n; i++) s += img.data[i];
+        for (size_t i = 0; i < n; i++)
+            s += img.data[i];
         if (img.channels != 3 || (s == 0xFFFFFFFFu && n == 0)) __builtin_trap();
-        /* the encoders and the overlay must accept whatever the decoders produce (small images only) */
+        /* the encoders and the overlay must accept whatever the decoders produce (small images
+         * only) */
         if (n <= 64 * 64 * 3) {
             uint8_t *out = NULL;
             size_t out_n = 0;
@@ -36,9 +44,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         __builtin_trap();
     }
     sa_image_free(&img);
-    /* values mode (masks): each codec checks its own magic, so all three can be tried on every input */
-    int (*const dec[3])(const uint8_t *, size_t, int, sa_image *, sa_error *) = {sa__png_decode, sa__jpeg_decode,
-                                                                                 sa__bmp_decode};
+    /* values mode (masks): each codec checks its own magic, so all three can be tried on every
+     * input */
+    int (*const dec[3])(const uint8_t *, size_t, int, sa_image *,
+                        sa_error *) = {sa__png_decode, sa__jpeg_decode, sa__bmp_decode};
     for (int k = 0; k < 3; k++) {
         sa_image v = {0};
         int rc = dec[k](data, size, SA__DECODE_VALUES, &v, &err);

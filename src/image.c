@@ -1,10 +1,10 @@
 /* Images: allocation, copy, the mask overlay, and the format dispatch for loading / saving.
  *
- * Design: sa_image is a plain owned buffer (height*width*channels bytes). Codecs live in image_png.c,
- * image_jpeg.c and image_bmp.c behind the internal interface in image_codecs.h; this file picks the codec
- * from the leading bytes (never the file name) and adds the file name to codec messages. The overlay uses
- * exact integer arithmetic for alpha 0.5 ((p + c) >> 1 == floor(0.5*p + 0.5*c)) and double precision
- * floor(alpha*p + (1-alpha)*c) otherwise.
+ * Design: sa_image is a plain owned buffer (height*width*channels bytes). Codecs live in
+ * image_png.c, image_jpeg.c and image_bmp.c behind the internal interface in image_codecs.h; this
+ * file picks the codec from the leading bytes (never the file name) and adds the file name to codec
+ * messages. The overlay uses exact integer arithmetic for alpha 0.5 ((p + c) >> 1 == floor(0.5*p +
+ * 0.5*c)) and double precision floor(alpha*p + (1-alpha)*c) otherwise.
  */
 #include "segagent/image.h"
 
@@ -16,20 +16,25 @@
 
 #include "image_codecs.h"
 
-/* Largest file sa_image_load reads (a 32768^2 BMP is 3 GiB; such files are refused by the pixel limit anyway). */
+/* Largest file sa_image_load reads (a 32768^2 BMP is 3 GiB; such files are refused by the pixel
+ * limit anyway). */
 #define IMAGE_MAX_FILE_BYTES ((size_t)1 << 30)
 
 int sa_image_new(sa_image *img, int width, int height, int channels, sa_error *err) {
     if (!img) return sa_error_set(err, SA_ERR_INVALID, "sa_image_new: NULL image");
     memset(img, 0, sizeof *img);
     if (channels != 1 && channels != 3)
-        return sa_error_set(err, SA_ERR_INVALID, "sa_image_new: channels must be 1 or 3 (got %d)", channels);
+        return sa_error_set(err, SA_ERR_INVALID, "sa_image_new: channels must be 1 or 3 (got %d)",
+                            channels);
     if (width <= 0 || height <= 0 || width > SA_IMAGE_MAX_SIDE || height > SA_IMAGE_MAX_SIDE ||
         (uint64_t)width * (uint64_t)height > SA_IMAGE_MAX_PIXELS)
-        return sa_error_set(err, SA_ERR_RANGE, "sa_image_new: size %dx%d out of range", width, height);
+        return sa_error_set(err, SA_ERR_RANGE, "sa_image_new: size %dx%d out of range", width,
+                            height);
     size_t n = (size_t)width * (size_t)height * (size_t)channels;
     uint8_t *d = calloc(n, 1);
-    if (!d) return sa_error_set(err, SA_ERR_NOMEM, "sa_image_new: cannot allocate %dx%dx%d", width, height, channels);
+    if (!d)
+        return sa_error_set(err, SA_ERR_NOMEM, "sa_image_new: cannot allocate %dx%dx%d", width,
+                            height, channels);
     img->width = width;
     img->height = height;
     img->channels = channels;
@@ -44,11 +49,13 @@ void sa_image_free(sa_image *img) {
 }
 
 static int image_valid(const sa_image *img) {
-    return img && img->data && (img->channels == 1 || img->channels == 3) && img->width > 0 && img->height > 0;
+    return img && img->data && (img->channels == 1 || img->channels == 3) && img->width > 0 &&
+           img->height > 0;
 }
 
 int sa_image_copy(const sa_image *src, sa_image *dst, sa_error *err) {
-    if (!image_valid(src) || !dst) return sa_error_set(err, SA_ERR_INVALID, "sa_image_copy: invalid image");
+    if (!image_valid(src) || !dst)
+        return sa_error_set(err, SA_ERR_INVALID, "sa_image_copy: invalid image");
     sa_image tmp;
     int rc = sa_image_new(&tmp, src->width, src->height, src->channels, err);
     if (rc) return rc;
@@ -66,11 +73,12 @@ sa_overlay_style sa_overlay_default_style(void) {
     return s;
 }
 
-int sa_image_overlay(const sa_image *src, const uint8_t *mask, sa_overlay_style style, sa_image *dst,
-                     sa_error *err) {
-    if (!image_valid(src) || src->channels != 3 || !mask || !dst || !dst->data || dst->channels != 3 ||
-        dst->width != src->width || dst->height != src->height)
-        return sa_error_set(err, SA_ERR_INVALID, "sa_image_overlay: src and dst must be RGB images of one size");
+int sa_image_overlay(const sa_image *src, const uint8_t *mask, sa_overlay_style style,
+                     sa_image *dst, sa_error *err) {
+    if (!image_valid(src) || src->channels != 3 || !mask || !dst || !dst->data ||
+        dst->channels != 3 || dst->width != src->width || dst->height != src->height)
+        return sa_error_set(err, SA_ERR_INVALID,
+                            "sa_image_overlay: src and dst must be RGB images of one size");
     if (!(style.alpha >= 0.0f && style.alpha <= 1.0f))
         return sa_error_set(err, SA_ERR_RANGE, "sa_image_overlay: alpha must be in [0, 1]");
     size_t n = (size_t)src->width * (size_t)src->height;
@@ -79,7 +87,8 @@ int sa_image_overlay(const sa_image *src, const uint8_t *mask, sa_overlay_style 
     if (style.alpha == 0.5f) {
         for (size_t i = 0; i < n; i++) {
             if (mask[i]) {
-                for (int c = 0; c < 3; c++) d[3 * i + c] = (uint8_t)(((unsigned)s[3 * i + c] + style.color[c]) >> 1);
+                for (int c = 0; c < 3; c++)
+                    d[3 * i + c] = (uint8_t)(((unsigned)s[3 * i + c] + style.color[c]) >> 1);
             } else if (d != s) {
                 memcpy(d + 3 * i, s + 3 * i, 3);
             }
@@ -103,8 +112,10 @@ int sa_image_overlay(const sa_image *src, const uint8_t *mask, sa_overlay_style 
 int sa__image_check_dims(const char *what, long long width, long long height, sa_error *err) {
     if (width <= 0 || height <= 0)
         return sa_error_set(err, SA_ERR_FORMAT, "%s: empty image (%lldx%lld)", what, width, height);
-    if (width > SA_IMAGE_MAX_SIDE || height > SA_IMAGE_MAX_SIDE || (uint64_t)width * (uint64_t)height > SA_IMAGE_MAX_PIXELS)
-        return sa_error_set(err, SA_ERR_RANGE, "%s: image %lldx%lld exceeds the size limit (side %d, %u pixels)", what,
+    if (width > SA_IMAGE_MAX_SIDE || height > SA_IMAGE_MAX_SIDE ||
+        (uint64_t)width * (uint64_t)height > SA_IMAGE_MAX_PIXELS)
+        return sa_error_set(err, SA_ERR_RANGE,
+                            "%s: image %lldx%lld exceeds the size limit (side %d, %u pixels)", what,
                             width, height, SA_IMAGE_MAX_SIDE, SA_IMAGE_MAX_PIXELS);
     return SA_OK;
 }
@@ -116,7 +127,8 @@ static int decode_any(const uint8_t *b, size_t n, int mode, sa_image *img, sa_er
     if (!b && n) return sa_error_set(err, SA_ERR_INVALID, "image decode: NULL input");
     if (n == 0) return sa_error_set(err, SA_ERR_FORMAT, "empty file");
     if (n >= 8 && !memcmp(b, png_sig, 8)) return sa__png_decode(b, n, mode, img, err);
-    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return sa__jpeg_decode(b, n, mode, img, err);
+    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF)
+        return sa__jpeg_decode(b, n, mode, img, err);
     if (n >= 2 && b[0] == 'B' && b[1] == 'M') return sa__bmp_decode(b, n, mode, img, err);
     return sa_error_set(err, SA_ERR_FORMAT, "unknown image format (not PNG, JPEG or BMP)");
 }
@@ -142,7 +154,8 @@ static int read_file(const char *path, uint8_t **out, size_t *out_n, sa_error *e
             if (cap >= IMAGE_MAX_FILE_BYTES) {
                 free(buf);
                 fclose(f);
-                return sa_error_set(err, SA_ERR_RANGE, "%s: file larger than %zu bytes", path, IMAGE_MAX_FILE_BYTES);
+                return sa_error_set(err, SA_ERR_RANGE, "%s: file larger than %zu bytes", path,
+                                    IMAGE_MAX_FILE_BYTES);
             }
             uint8_t *p = realloc(buf, cap * 2);
             if (!p) {
@@ -193,14 +206,17 @@ int sa_image_load_values(const char *path, sa_image *img, sa_error *err) {
 int sa_image_encode_png(const sa_image *img, uint8_t **out, size_t *out_len, sa_error *err) {
     if (out) *out = NULL;
     if (out_len) *out_len = 0;
-    if (!image_valid(img) || !out || !out_len) return sa_error_set(err, SA_ERR_INVALID, "PNG encode: invalid argument");
+    if (!image_valid(img) || !out || !out_len)
+        return sa_error_set(err, SA_ERR_INVALID, "PNG encode: invalid argument");
     return sa__png_encode(img, out, out_len, err);
 }
 
-int sa_image_encode_jpeg(const sa_image *img, int quality, uint8_t **out, size_t *out_len, sa_error *err) {
+int sa_image_encode_jpeg(const sa_image *img, int quality, uint8_t **out, size_t *out_len,
+                         sa_error *err) {
     if (out) *out = NULL;
     if (out_len) *out_len = 0;
-    if (!image_valid(img) || !out || !out_len) return sa_error_set(err, SA_ERR_INVALID, "JPEG encode: invalid argument");
+    if (!image_valid(img) || !out || !out_len)
+        return sa_error_set(err, SA_ERR_INVALID, "JPEG encode: invalid argument");
     if (quality < 1 || quality > 100)
         return sa_error_set(err, SA_ERR_RANGE, "JPEG encode: quality %d outside 1..100", quality);
     return sa__jpeg_encode(img, quality, out, out_len, err);

@@ -1,20 +1,29 @@
 /* BMP decoder, written from the format description (Windows bitmap file header + info header).
  *
- * Handles BITMAPCOREHEADER (12 bytes), BITMAPINFOHEADER (40) and its extensions V2/V3/V4/V5 (52/56/108/124),
- * OS/2 2.x (64, uncompressed and RLE only); 1/2/4/8-bit palette, 16/24/32-bit direct colour; bottom-up and
- * top-down rows; BI_RGB, BI_BITFIELDS / BI_ALPHABITFIELDS, RLE8 and RLE4 (bottom-up only, as the format
- * requires). Every offset and size from the header is checked against the buffer length before it is used;
- * for uncompressed data the whole pixel array must be present before anything is allocated. RLE streams can
- * legitimately describe large images in few bytes (end-of-bitmap leaves the rest at index 0), so a generous
- * plausibility cap (65536 pixels per byte) keeps tiny hostile files from forcing huge allocations.
- * Palette indices outside the palette decode to black (RGB) or to the index itself (values mode).
+ * Handles BITMAPCOREHEADER (12 bytes), BITMAPINFOHEADER (40) and its extensions V2/V3/V4/V5
+ * (52/56/108/124), OS/2 2.x (64, uncompressed and RLE only); 1/2/4/8-bit palette, 16/24/32-bit
+ * direct colour; bottom-up and top-down rows; BI_RGB, BI_BITFIELDS / BI_ALPHABITFIELDS, RLE8 and
+ * RLE4 (bottom-up only, as the format requires). Every offset and size from the header is checked
+ * against the buffer length before it is used; for uncompressed data the whole pixel array must be
+ * present before anything is allocated. RLE streams can legitimately describe large images in few
+ * bytes (end-of-bitmap leaves the rest at index 0), so a generous plausibility cap (65536 pixels
+ * per byte) keeps tiny hostile files from forcing huge allocations. Palette indices outside the
+ * palette decode to black (RGB) or to the index itself (values mode).
  */
 #include "image_codecs.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-enum { BI_RGB = 0, BI_RLE8 = 1, BI_RLE4 = 2, BI_BITFIELDS = 3, BI_JPEG = 4, BI_PNG = 5, BI_ALPHABITFIELDS = 6 };
+enum {
+    BI_RGB = 0,
+    BI_RLE8 = 1,
+    BI_RLE4 = 2,
+    BI_BITFIELDS = 3,
+    BI_JPEG = 4,
+    BI_PNG = 5,
+    BI_ALPHABITFIELDS = 6
+};
 
 #define BMP_RLE_MAX_PIXELS_PER_BYTE 65536u
 
@@ -79,7 +88,8 @@ static void bmp_put_rgb(const bmp_out *o, size_t i, uint8_t r, uint8_t g, uint8_
 }
 
 /* RLE8 / RLE4 into an index buffer (rows bottom-up in the stream). */
-static int bmp_rle(const uint8_t *s, size_t n, int rle4, int w, int h, uint8_t *idx, sa_error *err) {
+static int bmp_rle(const uint8_t *s, size_t n, int rle4, int w, int h, uint8_t *idx,
+                   sa_error *err) {
     size_t pos = 0;
     long x = 0, y = 0;
     for (;;) {
@@ -107,9 +117,11 @@ static int bmp_rle(const uint8_t *s, size_t n, int rle4, int w, int h, uint8_t *
         } else { /* absolute run of val pixels, padded to 16 bits */
             size_t nbytes = rle4 ? (val + 1) / 2 : val;
             size_t padded = nbytes + (nbytes & 1);
-            if (n - pos < nbytes) return sa_error_set(err, SA_ERR_FORMAT, "BMP: RLE data truncated");
+            if (n - pos < nbytes)
+                return sa_error_set(err, SA_ERR_FORMAT, "BMP: RLE data truncated");
             for (unsigned i = 0; i < val; i++, x++) {
-                unsigned v = rle4 ? ((i & 1) ? (s[pos + i / 2] & 15u) : (s[pos + i / 2] >> 4)) : s[pos + i];
+                unsigned v =
+                    rle4 ? ((i & 1) ? (s[pos + i / 2] & 15u) : (s[pos + i / 2] >> 4)) : s[pos + i];
                 if (x < w && y < h) idx[(size_t)(h - 1 - y) * (size_t)w + (size_t)x] = (uint8_t)v;
             }
             pos += padded <= n - pos ? padded : nbytes;
@@ -119,12 +131,15 @@ static int bmp_rle(const uint8_t *s, size_t n, int rle4, int w, int h, uint8_t *
 
 int sa__bmp_decode(const uint8_t *b, size_t n, int mode, sa_image *img, sa_error *err) {
     memset(img, 0, sizeof *img);
-    if (!b || n < 2 || b[0] != 'B' || b[1] != 'M') return sa_error_set(err, SA_ERR_FORMAT, "not a BMP file");
+    if (!b || n < 2 || b[0] != 'B' || b[1] != 'M')
+        return sa_error_set(err, SA_ERR_FORMAT, "not a BMP file");
     if (n < 18) return sa_error_set(err, SA_ERR_FORMAT, "BMP: truncated header (%zu bytes)", n);
     uint32_t off = rd32(b + 10), hs = rd32(b + 14);
     if (hs != 12 && hs != 40 && hs != 52 && hs != 56 && hs != 64 && hs != 108 && hs != 124)
-        return sa_error_set(err, SA_ERR_UNSUPPORTED, "BMP: unsupported info header size %u", (unsigned)hs);
-    if (n < 14 + (size_t)hs) return sa_error_set(err, SA_ERR_FORMAT, "BMP: truncated header (%zu bytes)", n);
+        return sa_error_set(err, SA_ERR_UNSUPPORTED, "BMP: unsupported info header size %u",
+                            (unsigned)hs);
+    if (n < 14 + (size_t)hs)
+        return sa_error_set(err, SA_ERR_FORMAT, "BMP: truncated header (%zu bytes)", n);
 
     long long w, h;
     unsigned bpp, comp = BI_RGB;
@@ -145,7 +160,8 @@ int sa__bmp_decode(const uint8_t *b, size_t n, int mode, sa_image *img, sa_error
     int top_down = h < 0;
     if (top_down) h = -h;
     if (w <= 0 || h <= 0)
-        return sa_error_set(err, SA_ERR_FORMAT, "BMP: bad image size %lldx%lld", w, top_down ? -h : h);
+        return sa_error_set(err, SA_ERR_FORMAT, "BMP: bad image size %lldx%lld", w,
+                            top_down ? -h : h);
     int rc = sa__image_check_dims("BMP", w, h, err);
     if (rc) return rc;
 
@@ -154,17 +170,21 @@ int sa__bmp_decode(const uint8_t *b, size_t n, int mode, sa_image *img, sa_error
     bmp_field fr = {0, 0, 0}, fg = {0, 0, 0}, fb = {0, 0, 0};
     int rle = comp == BI_RLE8 || comp == BI_RLE4;
     if (comp == BI_JPEG || comp == BI_PNG) {
-        if (hs == 64) return sa_error_set(err, SA_ERR_UNSUPPORTED, "BMP: OS/2 compression %u", comp);
-        return sa_error_set(err, SA_ERR_UNSUPPORTED, "BMP: embedded %s data", comp == BI_JPEG ? "JPEG" : "PNG");
+        if (hs == 64)
+            return sa_error_set(err, SA_ERR_UNSUPPORTED, "BMP: OS/2 compression %u", comp);
+        return sa_error_set(err, SA_ERR_UNSUPPORTED, "BMP: embedded %s data",
+                            comp == BI_JPEG ? "JPEG" : "PNG");
     }
     if (comp == BI_BITFIELDS || comp == BI_ALPHABITFIELDS) {
-        if (hs == 64) return sa_error_set(err, SA_ERR_UNSUPPORTED, "BMP: OS/2 compression %u", comp);
+        if (hs == 64)
+            return sa_error_set(err, SA_ERR_UNSUPPORTED, "BMP: OS/2 compression %u", comp);
         if (bpp != 16 && bpp != 32)
             return sa_error_set(err, SA_ERR_FORMAT, "BMP: bit fields with %u bits per pixel", bpp);
         const uint8_t *m;
         if (hs == 40) {
             size_t nm = comp == BI_ALPHABITFIELDS ? 16 : 12;
-            if (n < pal_start + nm) return sa_error_set(err, SA_ERR_FORMAT, "BMP: truncated colour masks");
+            if (n < pal_start + nm)
+                return sa_error_set(err, SA_ERR_FORMAT, "BMP: truncated colour masks");
             m = b + pal_start;
             pal_start += nm;
         } else {
@@ -175,15 +195,18 @@ int sa__bmp_decode(const uint8_t *b, size_t n, int mode, sa_image *img, sa_error
         fb = bmp_make_field(rd32(m + 8));
     } else if (comp == BI_RGB) {
         if (bpp == 16) {
-            fr = bmp_make_field(0x7C00u), fg = bmp_make_field(0x03E0u), fb = bmp_make_field(0x001Fu);
+            fr = bmp_make_field(0x7C00u), fg = bmp_make_field(0x03E0u),
+            fb = bmp_make_field(0x001Fu);
         } else if (bpp == 32) {
-            fr = bmp_make_field(0xFF0000u), fg = bmp_make_field(0xFF00u), fb = bmp_make_field(0xFFu);
+            fr = bmp_make_field(0xFF0000u), fg = bmp_make_field(0xFF00u),
+            fb = bmp_make_field(0xFFu);
         } else if (bpp != 1 && bpp != 2 && bpp != 4 && bpp != 8 && bpp != 24) {
             return sa_error_set(err, SA_ERR_UNSUPPORTED, "BMP: %u bits per pixel", bpp);
         }
     } else if (rle) {
         if (bpp != (comp == BI_RLE8 ? 8u : 4u))
-            return sa_error_set(err, SA_ERR_FORMAT, "BMP: RLE%u with %u bits per pixel", comp == BI_RLE8 ? 8 : 4, bpp);
+            return sa_error_set(err, SA_ERR_FORMAT, "BMP: RLE%u with %u bits per pixel",
+                                comp == BI_RLE8 ? 8 : 4, bpp);
         if (top_down) return sa_error_set(err, SA_ERR_FORMAT, "BMP: top-down RLE bitmap");
     } else {
         return sa_error_set(err, SA_ERR_UNSUPPORTED, "BMP: compression type %u", comp);
@@ -197,28 +220,33 @@ int sa__bmp_decode(const uint8_t *b, size_t n, int mode, sa_image *img, sa_error
         size_t end = off > pal_start && off <= n ? off : n;
         uint64_t avail = end > pal_start ? (end - pal_start) / (size_t)pal_es : 0;
         if (want > avail) want = avail;
-        if (want == 0 && mode == SA__DECODE_RGB) return sa_error_set(err, SA_ERR_FORMAT, "BMP: missing palette");
+        if (want == 0 && mode == SA__DECODE_RGB)
+            return sa_error_set(err, SA_ERR_FORMAT, "BMP: missing palette");
         o.pal = b + pal_start;
         o.pal_n = (int)want;
     }
 
     if (off < 14 + (size_t)hs || off > n)
-        return sa_error_set(err, SA_ERR_FORMAT, "BMP: pixel data offset %u outside the file (%zu bytes)",
-                            (unsigned)off, n);
+        return sa_error_set(err, SA_ERR_FORMAT,
+                            "BMP: pixel data offset %u outside the file (%zu bytes)", (unsigned)off,
+                            n);
     const uint8_t *px = b + off;
     size_t avail = n - off;
     size_t W = (size_t)w, H = (size_t)h;
 
     if (rle) {
         if ((uint64_t)W * H > ((uint64_t)avail + 1) * BMP_RLE_MAX_PIXELS_PER_BYTE)
-            return sa_error_set(err, SA_ERR_FORMAT, "BMP: %lldx%lld RLE image implausible for %zu bytes of data", w,
-                                h, avail);
+            return sa_error_set(err, SA_ERR_FORMAT,
+                                "BMP: %lldx%lld RLE image implausible for %zu bytes of data", w, h,
+                                avail);
         uint8_t *idx = calloc(W * H, 1);
-        if (!idx) return sa_error_set(err, SA_ERR_NOMEM, "BMP: out of memory for %lldx%lld image", w, h);
+        if (!idx)
+            return sa_error_set(err, SA_ERR_NOMEM, "BMP: out of memory for %lldx%lld image", w, h);
         rc = bmp_rle(px, avail, comp == BI_RLE4, (int)w, (int)h, idx, err);
         if (!rc) rc = sa_image_new(img, (int)w, (int)h, mode == SA__DECODE_RGB ? 3 : 1, err);
         if (!rc)
-            for (size_t i = 0; i < W * H; i++) bmp_put_index(&o, i, idx[i]);
+            for (size_t i = 0; i < W * H; i++)
+                bmp_put_index(&o, i, idx[i]);
         free(idx);
         if (rc) sa_image_free(img);
         return rc;
@@ -228,7 +256,8 @@ int sa__bmp_decode(const uint8_t *b, size_t n, int mode, sa_image *img, sa_error
     uint64_t last_row = ((uint64_t)W * bpp + 7) / 8;
     uint64_t need = stride * (H - 1) + last_row;
     if (need > avail)
-        return sa_error_set(err, SA_ERR_FORMAT, "BMP: pixel data truncated (%llu bytes needed, %zu present)",
+        return sa_error_set(err, SA_ERR_FORMAT,
+                            "BMP: pixel data truncated (%llu bytes needed, %zu present)",
                             (unsigned long long)need, avail);
     if ((rc = sa_image_new(img, (int)w, (int)h, mode == SA__DECODE_RGB ? 3 : 1, err))) return rc;
     for (size_t r = 0; r < H; r++) {
@@ -249,18 +278,21 @@ int sa__bmp_decode(const uint8_t *b, size_t n, int mode, sa_image *img, sa_error
             break;
         }
         case 24:
-            for (size_t x = 0; x < W; x++) bmp_put_rgb(&o, base + x, row[3 * x + 2], row[3 * x + 1], row[3 * x]);
+            for (size_t x = 0; x < W; x++)
+                bmp_put_rgb(&o, base + x, row[3 * x + 2], row[3 * x + 1], row[3 * x]);
             break;
         case 16:
             for (size_t x = 0; x < W; x++) {
                 uint32_t v = rd16(row + 2 * x);
-                bmp_put_rgb(&o, base + x, bmp_field_get(&fr, v), bmp_field_get(&fg, v), bmp_field_get(&fb, v));
+                bmp_put_rgb(&o, base + x, bmp_field_get(&fr, v), bmp_field_get(&fg, v),
+                            bmp_field_get(&fb, v));
             }
             break;
         default: /* 32 */
             for (size_t x = 0; x < W; x++) {
                 uint32_t v = rd32(row + 4 * x);
-                bmp_put_rgb(&o, base + x, bmp_field_get(&fr, v), bmp_field_get(&fg, v), bmp_field_get(&fb, v));
+                bmp_put_rgb(&o, base + x, bmp_field_get(&fr, v), bmp_field_get(&fg, v),
+                            bmp_field_get(&fb, v));
             }
             break;
         }

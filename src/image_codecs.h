@@ -1,6 +1,6 @@
-/* Internal interface between the image dispatcher (image.c) and the codecs (image_png.c, image_jpeg.c,
- * image_bmp.c). Codecs work on memory buffers only; their messages do not name a file (image.c prefixes
- * the path). Every decoder leaves *img zeroed on error. */
+/* Internal interface between the image dispatcher (image.c) and the codecs (image_png.c,
+ * image_jpeg.c, image_bmp.c). Codecs work on memory buffers only; their messages do not name a file
+ * (image.c prefixes the path). Every decoder leaves *img zeroed on error. */
 #ifndef SEGAGENT_IMAGE_CODECS_H
 #define SEGAGENT_IMAGE_CODECS_H
 
@@ -12,8 +12,9 @@
 
 /* What a decoder produces. */
 enum {
-    SA__DECODE_RGB = 0,   /* 3 channels, 8-bit RGB, alpha dropped */
-    SA__DECODE_VALUES = 1 /* 1 channel of stored values: grey level, palette index, or max(R, G, B) */
+    SA__DECODE_RGB = 0, /* 3 channels, 8-bit RGB, alpha dropped */
+    SA__DECODE_VALUES =
+        1 /* 1 channel of stored values: grey level, palette index, or max(R, G, B) */
 };
 
 int sa__png_decode(const uint8_t *bytes, size_t n, int mode, sa_image *img, sa_error *err);
@@ -22,9 +23,11 @@ int sa__bmp_decode(const uint8_t *bytes, size_t n, int mode, sa_image *img, sa_e
 
 /* Encoders: img has 1 or 3 channels; *out is malloc'd. */
 int sa__png_encode(const sa_image *img, uint8_t **out, size_t *out_len, sa_error *err);
-int sa__jpeg_encode(const sa_image *img, int quality, uint8_t **out, size_t *out_len, sa_error *err);
+int sa__jpeg_encode(const sa_image *img, int quality, uint8_t **out, size_t *out_len,
+                    sa_error *err);
 
-/* Checks decoded dimensions against SA_IMAGE_MAX_SIDE / SA_IMAGE_MAX_PIXELS (what names the format). */
+/* Checks decoded dimensions against SA_IMAGE_MAX_SIDE / SA_IMAGE_MAX_PIXELS (what names the
+ * format). */
 int sa__image_check_dims(const char *what, long long width, long long height, sa_error *err);
 
 /* max(R, G, B) of an RGB triple: the stored value of a colour pixel in SA__DECODE_VALUES mode. */

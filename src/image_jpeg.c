@@ -1,14 +1,16 @@
 /* JPEG codec on top of libjpeg(-turbo), memory in and memory out.
  *
- * libjpeg reports fatal errors through error_exit, which we replace by a longjmp back into the helper that
- * called setjmp; all state that must survive the jump lives in a context struct in the caller's frame.
- * A "premature end of JPEG file" warning is treated as fatal (libjpeg would otherwise pad a truncated file
- * with grey), other corrupt-data warnings are tolerated as most viewers do. Progressive files are limited
- * to 1000 scans (a cheap guard against pathological inputs), and the claimed size must be plausible for the
- * input length (no real encoder stores more than 4096 pixels per byte) before anything is allocated.
+ * libjpeg reports fatal errors through error_exit, which we replace by a longjmp back into the
+ * helper that called setjmp; all state that must survive the jump lives in a context struct in the
+ * caller's frame. A "premature end of JPEG file" warning is treated as fatal (libjpeg would
+ * otherwise pad a truncated file with grey), other corrupt-data warnings are tolerated as most
+ * viewers do. Progressive files are limited to 1000 scans (a cheap guard against pathological
+ * inputs), and the claimed size must be plausible for the input length (no real encoder stores more
+ * than 4096 pixels per byte) before anything is allocated.
  *
- * Colour: greyscale stays one channel (replicated in RGB mode); YCbCr / RGB come out as RGB; CMYK / YCCK
- * are converted with R = (255-C)(255-K)/255 (Adobe files store inverted CMYK; libjpeg hands that through).
+ * Colour: greyscale stays one channel (replicated in RGB mode); YCbCr / RGB come out as RGB; CMYK /
+ * YCCK are converted with R = (255-C)(255-K)/255 (Adobe files store inverted CMYK; libjpeg hands
+ * that through).
  */
 #include "image_codecs.h"
 
@@ -33,8 +35,8 @@ typedef struct jpeg_ctx {
     const uint8_t *in;
     size_t in_n;
     int mode;
-    uint8_t *row;      /* one decoded scanline */
-    sa_image img;      /* result */
+    uint8_t *row;       /* one decoded scanline */
+    sa_image img;       /* result */
     unsigned char *out; /* encoder output, owned by libjpeg's memory destination until finished */
     unsigned long out_n;
     sa_error *err;
@@ -78,31 +80,39 @@ static int jpeg_decode_inner(jpeg_ctx *c) {
     jpeg_mem_src(d, c->in, (unsigned long)c->in_n);
     jpeg_read_header(d, TRUE);
 
-    if ((c->rc = sa__image_check_dims("JPEG", d->image_width, d->image_height, c->err))) return c->rc;
+    if ((c->rc = sa__image_check_dims("JPEG", d->image_width, d->image_height, c->err)))
+        return c->rc;
     if ((uint64_t)d->image_width * d->image_height > (uint64_t)c->in_n * JPEG_MAX_PIXELS_PER_BYTE) {
-        c->rc = sa_error_set(c->err, SA_ERR_FORMAT, "JPEG: %ux%u image cannot be stored in %zu bytes (truncated?)",
+        c->rc = sa_error_set(c->err, SA_ERR_FORMAT,
+                             "JPEG: %ux%u image cannot be stored in %zu bytes (truncated?)",
                              (unsigned)d->image_width, (unsigned)d->image_height, c->in_n);
         return c->rc;
     }
     int cmyk = 0;
     switch (d->jpeg_color_space) {
-    case JCS_GRAYSCALE: d->out_color_space = JCS_GRAYSCALE; break;
+    case JCS_GRAYSCALE:
+        d->out_color_space = JCS_GRAYSCALE;
+        break;
     case JCS_CMYK:
     case JCS_YCCK:
         d->out_color_space = JCS_CMYK;
         cmyk = 1;
         break;
     case JCS_UNKNOWN:
-        c->rc = sa_error_set(c->err, SA_ERR_UNSUPPORTED, "JPEG: unknown colour space with %d components",
-                             d->num_components);
+        c->rc = sa_error_set(c->err, SA_ERR_UNSUPPORTED,
+                             "JPEG: unknown colour space with %d components", d->num_components);
         return c->rc;
-    default: d->out_color_space = JCS_RGB; break;
+    default:
+        d->out_color_space = JCS_RGB;
+        break;
     }
     jpeg_start_decompress(d);
     int w = (int)d->output_width, h = (int)d->output_height, comps = d->output_components;
-    if ((c->rc = sa__image_check_dims("JPEG", d->output_width, d->output_height, c->err))) return c->rc;
+    if ((c->rc = sa__image_check_dims("JPEG", d->output_width, d->output_height, c->err)))
+        return c->rc;
     if (comps != (cmyk ? 4 : d->out_color_space == JCS_GRAYSCALE ? 1 : 3)) {
-        c->rc = sa_error_set(c->err, SA_ERR_UNSUPPORTED, "JPEG: unexpected %d output components", comps);
+        c->rc = sa_error_set(c->err, SA_ERR_UNSUPPORTED, "JPEG: unexpected %d output components",
+                             comps);
         return c->rc;
     }
     int out_ch = c->mode == SA__DECODE_RGB ? 3 : 1;
@@ -193,7 +203,8 @@ static int jpeg_encode_inner(jpeg_ctx *c, const sa_image *img, int quality) {
     return SA_OK;
 }
 
-int sa__jpeg_encode(const sa_image *img, int quality, uint8_t **out, size_t *out_len, sa_error *err) {
+int sa__jpeg_encode(const sa_image *img, int quality, uint8_t **out, size_t *out_len,
+                    sa_error *err) {
     jpeg_ctx *c = calloc(1, sizeof *c);
     if (!c) return sa_error_set(err, SA_ERR_NOMEM, "JPEG encoder: out of memory");
     c->err = err;

@@ -1,17 +1,17 @@
 /* PNG codec on top of libpng, memory in and memory out.
  *
- * libpng reports errors by longjmp. Each entry point keeps its state in a context struct owned by the caller
- * frame and does all libpng work inside a helper that calls setjmp, so no local of the setjmp frame is read
- * after a longjmp; the caller then frees whatever the context holds. Reads past the end of the buffer raise a
- * libpng error ("truncated"). Before allocating, the decoded size is checked against the image limits and
- * against the input length (deflate cannot expand data more than 1032:1), so a tiny file cannot claim a huge
- * image.
+ * libpng reports errors by longjmp. Each entry point keeps its state in a context struct owned by
+ * the caller frame and does all libpng work inside a helper that calls setjmp, so no local of the
+ * setjmp frame is read after a longjmp; the caller then frees whatever the context holds. Reads
+ * past the end of the buffer raise a libpng error ("truncated"). Before allocating, the decoded
+ * size is checked against the image limits and against the input length (deflate cannot expand data
+ * more than 1032:1), so a tiny file cannot claim a huge image.
  *
- * Conversions (SA__DECODE_RGB): palette -> RGB, grey (any depth) -> grey replicated, 16-bit -> 8-bit with
- * rounding (png_set_scale_16), alpha dropped, gamma ignored (as Pillow does).
- * SA__DECODE_VALUES: palette index, grey level (low bit depths scaled to 8 bits), max(R, G, B) for colour.
- * 16-bit values are kept as they are when every value is <= 255 (masks saved as 16-bit 0/1 or 0/255), otherwise
- * the high byte is used, with non-zero values kept non-zero.
+ * Conversions (SA__DECODE_RGB): palette -> RGB, grey (any depth) -> grey replicated, 16-bit ->
+ * 8-bit with rounding (png_set_scale_16), alpha dropped, gamma ignored (as Pillow does).
+ * SA__DECODE_VALUES: palette index, grey level (low bit depths scaled to 8 bits), max(R, G, B) for
+ * colour. 16-bit values are kept as they are when every value is <= 255 (masks saved as 16-bit 0/1
+ * or 0/255), otherwise the high byte is used, with non-zero values kept non-zero.
  */
 #include "image_codecs.h"
 
@@ -39,13 +39,13 @@ typedef struct png_ctx {
     png_infop info;
     png_mem_in in;
     png_mem_out out;
-    uint8_t *raw;     /* decoded rows */
-    png_bytep *rows;  /* row pointers into raw (or into the image being encoded) */
-    sa_image img;     /* result */
+    uint8_t *raw;    /* decoded rows */
+    png_bytep *rows; /* row pointers into raw (or into the image being encoded) */
+    sa_image img;    /* result */
     int mode;
     sa_error *err;
-    int rc;           /* status set by the helper for errors that are not libpng's */
-    char msg[256];    /* libpng's message */
+    int rc;        /* status set by the helper for errors that are not libpng's */
+    char msg[256]; /* libpng's message */
 } png_ctx;
 
 static void png_on_error(png_structp png, png_const_charp msg) {
@@ -72,7 +72,8 @@ static void png_write_mem(png_structp png, png_bytep data, size_t len) {
     if (len > SIZE_MAX / 2 - o->n) png_error(png, "output too large");
     if (o->n + len > o->cap) {
         size_t cap = o->cap ? o->cap : 4096;
-        while (cap < o->n + len) cap *= 2;
+        while (cap < o->n + len)
+            cap *= 2;
         uint8_t *p = realloc(o->data, cap);
         if (!p) png_error(png, "out of memory");
         o->data = p;
@@ -88,12 +89,18 @@ static void png_flush_mem(png_structp png) {
 
 static int png_raw_channels(int color_type) {
     switch (color_type) {
-    case PNG_COLOR_TYPE_GRAY: return 1;
-    case PNG_COLOR_TYPE_GRAY_ALPHA: return 2;
-    case PNG_COLOR_TYPE_PALETTE: return 1;
-    case PNG_COLOR_TYPE_RGB: return 3;
-    case PNG_COLOR_TYPE_RGB_ALPHA: return 4;
-    default: return 0;
+    case PNG_COLOR_TYPE_GRAY:
+        return 1;
+    case PNG_COLOR_TYPE_GRAY_ALPHA:
+        return 2;
+    case PNG_COLOR_TYPE_PALETTE:
+        return 1;
+    case PNG_COLOR_TYPE_RGB:
+        return 3;
+    case PNG_COLOR_TYPE_RGB_ALPHA:
+        return 4;
+    default:
+        return 0;
     }
 }
 
@@ -132,7 +139,8 @@ static int png_decode_inner(png_ctx *c) {
     }
     uint64_t raw_row = ((uint64_t)w * (uint64_t)raw_ch * (uint64_t)depth + 7) / 8 + 1;
     if (raw_row * h > (uint64_t)c->in.n * PNG_MAX_RATIO + 4096) {
-        c->rc = sa_error_set(c->err, SA_ERR_FORMAT, "PNG: %ux%u image cannot be stored in %zu bytes (truncated?)",
+        c->rc = sa_error_set(c->err, SA_ERR_FORMAT,
+                             "PNG: %ux%u image cannot be stored in %zu bytes (truncated?)",
                              (unsigned)w, (unsigned)h, c->in.n);
         return c->rc;
     }
@@ -153,17 +161,19 @@ static int png_decode_inner(png_ctx *c) {
     int depth16 = depth2 == 16;
     if (ch < 1 || ch > 4 || (depth2 != 8 && depth2 != 16) ||
         rowbytes < (size_t)w * (size_t)ch * (depth16 ? 2u : 1u)) {
-        c->rc = sa_error_set(c->err, SA_ERR_UNSUPPORTED, "PNG: unexpected decoded layout (%d channels, %d bits)",
-                             ch, depth2);
+        c->rc = sa_error_set(c->err, SA_ERR_UNSUPPORTED,
+                             "PNG: unexpected decoded layout (%d channels, %d bits)", ch, depth2);
         return c->rc;
     }
     c->raw = malloc(rowbytes * h);
     c->rows = malloc(sizeof *c->rows * h);
     if (!c->raw || !c->rows) {
-        c->rc = sa_error_set(c->err, SA_ERR_NOMEM, "PNG: cannot allocate %ux%u image", (unsigned)w, (unsigned)h);
+        c->rc = sa_error_set(c->err, SA_ERR_NOMEM, "PNG: cannot allocate %ux%u image", (unsigned)w,
+                             (unsigned)h);
         return c->rc;
     }
-    for (png_uint_32 y = 0; y < h; y++) c->rows[y] = c->raw + rowbytes * y;
+    for (png_uint_32 y = 0; y < h; y++)
+        c->rows[y] = c->raw + rowbytes * y;
     png_read_image(png, c->rows);
 
     int out_ch = c->mode == SA__DECODE_RGB ? 3 : 1;
@@ -203,7 +213,8 @@ static int png_decode_inner(png_ctx *c) {
 
 int sa__png_decode(const uint8_t *bytes, size_t n, int mode, sa_image *img, sa_error *err) {
     memset(img, 0, sizeof *img);
-    if (!bytes || n < 8 || png_sig_cmp(bytes, 0, 8)) return sa_error_set(err, SA_ERR_FORMAT, "not a PNG file");
+    if (!bytes || n < 8 || png_sig_cmp(bytes, 0, 8))
+        return sa_error_set(err, SA_ERR_FORMAT, "not a PNG file");
     png_ctx c;
     memset(&c, 0, sizeof c);
     c.in.data = bytes;
@@ -240,7 +251,8 @@ static int png_encode_inner(png_ctx *c, const sa_image *img) {
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
     size_t stride = (size_t)img->width * (size_t)img->channels;
-    for (int y = 0; y < img->height; y++) png_write_row(png, img->data + stride * (size_t)y);
+    for (int y = 0; y < img->height; y++)
+        png_write_row(png, img->data + stride * (size_t)y);
     png_write_end(png, NULL);
     return SA_OK;
 }

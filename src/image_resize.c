@@ -1,12 +1,13 @@
 /* Bilinear resize reproducing Pillow's Image.resize(..., BILINEAR) on 8-bit RGB bit for bit.
  *
- * The arithmetic (what SAM pre-processing needs to match its fixtures): separable, horizontal pass first,
- * then vertical, each pass skipped when that axis keeps its size, the intermediate image rounded to uint8.
- * For an axis of in -> out samples: scale = in/out, filterscale = max(scale, 1) (antialiasing when shrinking),
- * support = 1 * filterscale (triangle filter of radius 1). Output sample i is centred at c = (i + 0.5)*scale
- * and reads inputs [max((int)(c - support + 0.5), 0), min((int)(c + support + 0.5), in)) with weights
- * tri((j - c + 0.5) / filterscale), normalised to sum 1, then stored as fixed point with 22 fractional bits
- * rounded half away from zero. Each output is (2^21 + sum w_j * x_j) >> 22 clamped to 0..255.
+ * The arithmetic (what SAM pre-processing needs to match its fixtures): separable, horizontal pass
+ * first, then vertical, each pass skipped when that axis keeps its size, the intermediate image
+ * rounded to uint8. For an axis of in -> out samples: scale = in/out, filterscale = max(scale, 1)
+ * (antialiasing when shrinking), support = 1 * filterscale (triangle filter of radius 1). Output
+ * sample i is centred at c = (i + 0.5)*scale and reads inputs [max((int)(c - support + 0.5), 0),
+ * min((int)(c + support + 0.5), in)) with weights tri((j - c + 0.5) / filterscale), normalised to
+ * sum 1, then stored as fixed point with 22 fractional bits rounded half away from zero. Each
+ * output is (2^21 + sum w_j * x_j) >> 22 clamped to 0..255.
  */
 #include "segagent/image.h"
 
@@ -20,8 +21,8 @@
 
 typedef struct rs_coeffs {
     int ksize;
-    int *bounds;  /* [out][2]: first input index, number of taps */
-    int32_t *k;   /* [out][ksize] fixed-point weights */
+    int *bounds; /* [out][2]: first input index, number of taps */
+    int32_t *k;  /* [out][ksize] fixed-point weights */
 } rs_coeffs;
 
 static double rs_triangle(double x) {
@@ -50,7 +51,8 @@ static int rs_make_coeffs(int in_size, int out_size, rs_coeffs *c) {
         int hi = (int)(center + support + 0.5);
         if (hi > in_size) hi = in_size;
         int cnt = hi - lo;
-        if (cnt > ksize) cnt = ksize; /* cannot happen: the window spans at most 2*support + 1 samples */
+        if (cnt > ksize)
+            cnt = ksize; /* cannot happen: the window spans at most 2*support + 1 samples */
         double sum = 0.0;
         for (int j = 0; j < cnt; j++) {
             w[j] = rs_triangle((j + lo - center + 0.5) * ss);
@@ -81,7 +83,8 @@ static inline uint8_t rs_clip8(int32_t v) {
 }
 
 /* in: h x in_w x 3 -> out: h x out_w x 3 */
-static void rs_horizontal(const uint8_t *in, int in_w, int h, uint8_t *out, int out_w, const rs_coeffs *c) {
+static void rs_horizontal(const uint8_t *in, int in_w, int h, uint8_t *out, int out_w,
+                          const rs_coeffs *c) {
     for (int y = 0; y < h; y++) {
         const uint8_t *row = in + (size_t)y * (size_t)in_w * 3;
         uint8_t *o = out + (size_t)y * (size_t)out_w * 3;
@@ -112,13 +115,15 @@ static void rs_vertical(const uint8_t *in, int w, uint8_t *out, int out_h, const
         for (size_t i = 0; i < stride; i++) {
             int32_t s = 1 << (RS_PRECISION_BITS - 1);
             const uint8_t *p = in + (size_t)lo * stride + i;
-            for (int j = 0; j < cnt; j++, p += stride) s += *p * k[j];
+            for (int j = 0; j < cnt; j++, p += stride)
+                s += *p * k[j];
             o[i] = rs_clip8(s);
         }
     }
 }
 
-int sa_image_resize_bilinear(const sa_image *src, int new_w, int new_h, sa_image *dst, sa_error *err) {
+int sa_image_resize_bilinear(const sa_image *src, int new_w, int new_h, sa_image *dst,
+                             sa_error *err) {
     if (!src || !src->data || src->channels != 3 || src->width <= 0 || src->height <= 0 || !dst)
         return sa_error_set(err, SA_ERR_INVALID, "resize: source must be a non-empty RGB image");
     memset(dst, 0, sizeof *dst);
@@ -143,8 +148,8 @@ int sa_image_resize_bilinear(const sa_image *src, int new_w, int new_h, sa_image
     }
     goto done;
 nomem:
-    rc = sa_error_set(err, SA_ERR_NOMEM, "resize: out of memory (%dx%d -> %dx%d)", src->width, src->height, new_w,
-                      new_h);
+    rc = sa_error_set(err, SA_ERR_NOMEM, "resize: out of memory (%dx%d -> %dx%d)", src->width,
+                      src->height, new_w, new_h);
 done:
     rs_free_coeffs(&ch);
     rs_free_coeffs(&cv);

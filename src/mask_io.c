@@ -1,8 +1,9 @@
 /* Mask files: loading a mask image and writing 0/255 PNGs.
  *
- * Loading goes through sa_image_load_values, so the rule for what a pixel "is" lives in one place: the stored
- * grey level, the palette index, or max(R, G, B) for colour files. Stored 0 -> background, the ignore value
- * (GrabCut's 128 band) -> background in the mask and set in the ignore mask, anything else -> object.
+ * Loading goes through sa_image_load_values, so the rule for what a pixel "is" lives in one place:
+ * the stored grey level, the palette index, or max(R, G, B) for colour files. Stored 0 ->
+ * background, the ignore value (GrabCut's 128 band) -> background in the mask and set in the ignore
+ * mask, anything else -> object.
  */
 #include "segagent/mask.h"
 
@@ -11,7 +12,8 @@
 
 #include "segagent/image.h"
 
-int sa_mask_load(const char *path, int ignore_value, sa_mask *mask, sa_mask *ignore, sa_error *err) {
+int sa_mask_load(const char *path, int ignore_value, sa_mask *mask, sa_mask *ignore,
+                 sa_error *err) {
     if (mask) memset(mask, 0, sizeof *mask);
     if (ignore) memset(ignore, 0, sizeof *ignore);
     if (!path || !mask) return sa_error_set(err, SA_ERR_INVALID, "mask load: NULL argument");
@@ -40,12 +42,14 @@ int sa_mask_load(const char *path, int ignore_value, sa_mask *mask, sa_mask *ign
 
 int sa_mask_save_png(const char *path, const sa_mask *m, sa_error *err) {
     if (!path || !m || !m->data || m->width <= 0 || m->height <= 0)
-        return sa_error_set(err, SA_ERR_INVALID, "%s: cannot save an empty or NULL mask", path ? path : "mask");
+        return sa_error_set(err, SA_ERR_INVALID, "%s: cannot save an empty or NULL mask",
+                            path ? path : "mask");
     sa_image img = {0, 0, 0, NULL};
     int rc = sa_image_new(&img, m->width, m->height, 1, err);
     if (rc) return sa_error_prefix(err, "%s: ", path);
     size_t n = (size_t)m->width * (size_t)m->height;
-    for (size_t i = 0; i < n; i++) img.data[i] = m->data[i] ? 255 : 0;
+    for (size_t i = 0; i < n; i++)
+        img.data[i] = m->data[i] ? 255 : 0;
     rc = sa_image_save_png(path, &img, err);
     sa_image_free(&img);
     return rc;

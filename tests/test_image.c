@@ -1,8 +1,8 @@
-/* Image module tests that need no shared data: allocation and copy, the overlay formula, every PNG colour
- * type (written here with libpng), hand-built BMPs of every supported layout, JPEG grey / colour / CMYK,
- * encode -> decode round trips, the bilinear resize on hand-computed cases, and bad input (missing, truncated,
- * garbage, huge or zero sizes, random corruptions): every error is a non-zero status and a message naming the
- * file, never a crash (the ASan build runs this too). */
+/* Image module tests that need no shared data: allocation and copy, the overlay formula, every PNG
+ * colour type (written here with libpng), hand-built BMPs of every supported layout, JPEG grey /
+ * colour / CMYK, encode -> decode round trips, the bilinear resize on hand-computed cases, and bad
+ * input (missing, truncated, garbage, huge or zero sizes, random corruptions): every error is a
+ * non-zero status and a message naming the file, never a crash (the ASan build runs this too). */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -44,7 +44,8 @@ static uint32_t rnd(void) {
 
 static void fill_random(sa_image *img) {
     size_t n = (size_t)img->width * img->height * img->channels;
-    for (size_t i = 0; i < n; i++) img->data[i] = (uint8_t)rnd();
+    for (size_t i = 0; i < n; i++)
+        img->data[i] = (uint8_t)rnd();
 }
 
 /* A smooth image (JPEG-friendly). */
@@ -52,7 +53,8 @@ static void fill_smooth(sa_image *img) {
     for (int y = 0; y < img->height; y++)
         for (int x = 0; x < img->width; x++)
             for (int c = 0; c < img->channels; c++)
-                img->data[((size_t)y * img->width + x) * img->channels + c] = (uint8_t)(x * 2 + y + c * 30);
+                img->data[((size_t)y * img->width + x) * img->channels + c] =
+                    (uint8_t)(x * 2 + y + c * 30);
 }
 
 /* ---------------------------------------------------------------- core */
@@ -62,7 +64,8 @@ static void test_core(void) {
     sa_error err = {0};
     CHECK(sa_image_new(&a, 4, 3, 3, &err) == SA_OK);
     CHECK(a.width == 4 && a.height == 3 && a.channels == 3 && a.data);
-    for (int i = 0; i < 36; i++) CHECK(a.data[i] == 0);
+    for (int i = 0; i < 36; i++)
+        CHECK(a.data[i] == 0);
     fill_random(&a);
     CHECK(sa_image_copy(&a, &b, &err) == SA_OK);
     CHECK(b.data != a.data && memcmp(a.data, b.data, 36) == 0);
@@ -84,7 +87,8 @@ static void test_overlay(void) {
     sa_image img = {0}, out = {0};
     sa_error err = {0};
     CHECK(sa_image_new(&img, 3, 2, 3, NULL) == SA_OK);
-    const uint8_t px[18] = {0, 0, 0, 255, 255, 255, 1, 2, 3, 100, 101, 102, 7, 200, 9, 254, 253, 252};
+    const uint8_t px[18] = {0,   0,   0,   255, 255, 255, 1,   2,   3,
+                            100, 101, 102, 7,   200, 9,   254, 253, 252};
     memcpy(img.data, px, 18);
     const uint8_t mask[6] = {1, 1, 1, 0, 1, 1};
     CHECK(sa_image_copy(&img, &out, NULL) == SA_OK);
@@ -92,8 +96,10 @@ static void test_overlay(void) {
     CHECK(st.color[0] == 0 && st.color[1] == 255 && st.color[2] == 0 && st.alpha == 0.5f);
     CHECK(sa_image_overlay(&img, mask, st, &out, &err) == SA_OK);
     /* out = floor(0.5*p + 0.5*c), computed here by hand */
-    const uint8_t want[18] = {0, 127, 0, 127, 255, 127, 0, 128, 1, 100, 101, 102, 3, 227, 4, 127, 254, 126};
-    for (int i = 0; i < 18; i++) CHECKF(out.data[i] == want[i], "overlay byte %d: %d != %d", i, out.data[i], want[i]);
+    const uint8_t want[18] = {0,   127, 0,   127, 255, 127, 0,   128, 1,
+                              100, 101, 102, 3,   227, 4,   127, 254, 126};
+    for (int i = 0; i < 18; i++)
+        CHECKF(out.data[i] == want[i], "overlay byte %d: %d != %d", i, out.data[i], want[i]);
     /* in place gives the same */
     CHECK(sa_image_overlay(&img, mask, st, &img, &err) == SA_OK);
     CHECK(memcmp(img.data, want, 18) == 0);
@@ -141,8 +147,8 @@ static void mem_png_flush(png_structp png) {
 }
 
 /* Writes a PNG of the given type from packed rows (rowbytes each) into memory. */
-static mem_png make_png(int w, int h, int depth, int ctype, int interlace, const uint8_t *rows, size_t rowbytes,
-                        const png_color *pal, int npal) {
+static mem_png make_png(int w, int h, int depth, int ctype, int interlace, const uint8_t *rows,
+                        size_t rowbytes, const png_color *pal, int npal) {
     mem_png m = {NULL, 0, 0};
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png_create_info_struct(png);
@@ -151,31 +157,33 @@ static mem_png make_png(int w, int h, int depth, int ctype, int interlace, const
         exit(1);
     }
     png_set_write_fn(png, &m, mem_png_write, mem_png_flush);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, depth, ctype, interlace, PNG_COMPRESSION_TYPE_DEFAULT,
-                 PNG_FILTER_TYPE_DEFAULT);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, depth, ctype, interlace,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     if (pal) png_set_PLTE(png, info, pal, npal);
     png_write_info(png, info);
     int passes = png_set_interlace_handling(png);
     for (int p = 0; p < passes; p++)
-        for (int y = 0; y < h; y++) png_write_row(png, rows + rowbytes * (size_t)y);
+        for (int y = 0; y < h; y++)
+            png_write_row(png, rows + rowbytes * (size_t)y);
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
     return m;
 }
 
 /* Decodes buf both ways and compares with expected RGB and values. */
-static void check_decode(const char *what, const uint8_t *buf, size_t n, int w, int h, const uint8_t *rgb,
-                         const uint8_t *vals) {
+static void check_decode(const char *what, const uint8_t *buf, size_t n, int w, int h,
+                         const uint8_t *rgb, const uint8_t *vals) {
     sa_image img = {0};
     sa_error err = {0};
     int rc = sa_image_decode(buf, n, &img, &err);
     CHECKF(rc == SA_OK, "%s: decode failed: %s", what, err.msg);
     if (rc == SA_OK) {
-        CHECKF(img.width == w && img.height == h && img.channels == 3, "%s: got %dx%dx%d", what, img.width,
-               img.height, img.channels);
+        CHECKF(img.width == w && img.height == h && img.channels == 3, "%s: got %dx%dx%d", what,
+               img.width, img.height, img.channels);
         if (img.width == w && img.height == h) {
             int bad = 0;
-            for (int i = 0; i < w * h * 3; i++) bad += img.data[i] != rgb[i];
+            for (int i = 0; i < w * h * 3; i++)
+                bad += img.data[i] != rgb[i];
             CHECKF(bad == 0, "%s: %d RGB bytes differ", what, bad);
         }
     }
@@ -187,11 +195,12 @@ static void check_decode(const char *what, const uint8_t *buf, size_t n, int w, 
     rc = sa_image_load_values(path, &img, &err);
     CHECKF(rc == SA_OK, "%s: load_values failed: %s", what, err.msg);
     if (rc == SA_OK) {
-        CHECKF(img.width == w && img.height == h && img.channels == 1, "%s: values %dx%dx%d", what, img.width,
-               img.height, img.channels);
+        CHECKF(img.width == w && img.height == h && img.channels == 1, "%s: values %dx%dx%d", what,
+               img.width, img.height, img.channels);
         if (img.width == w && img.height == h) {
             int bad = 0;
-            for (int i = 0; i < w * h; i++) bad += img.data[i] != vals[i];
+            for (int i = 0; i < w * h; i++)
+                bad += img.data[i] != vals[i];
             CHECKF(bad == 0, "%s: %d values differ", what, bad);
         }
     }
@@ -202,7 +211,8 @@ static void check_decode(const char *what, const uint8_t *buf, size_t n, int w, 
 static void test_png_types(void) {
     enum { W = 7, H = 5 };
     uint8_t rows[W * H * 8], rgb[W * H * 3], vals[W * H];
-    png_color pal[6] = {{0, 0, 0}, {255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {10, 20, 30}, {200, 100, 50}};
+    png_color pal[6] = {{0, 0, 0},   {255, 0, 0},  {0, 255, 0},
+                        {0, 0, 255}, {10, 20, 30}, {200, 100, 50}};
 
     /* 8-bit grey, plain and interlaced */
     for (int il = 0; il < 2; il++) {
@@ -210,8 +220,8 @@ static void test_png_types(void) {
             uint8_t v = (uint8_t)(i * 37 + 3);
             rows[i] = v, vals[i] = v, rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = v;
         }
-        mem_png m = make_png(W, H, 8, PNG_COLOR_TYPE_GRAY, il ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, rows, W,
-                             NULL, 0);
+        mem_png m = make_png(W, H, 8, PNG_COLOR_TYPE_GRAY,
+                             il ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, rows, W, NULL, 0);
         check_decode(il ? "png grey8 interlaced" : "png grey8", m.p, m.n, W, H, rgb, vals);
         free(m.p);
     }
@@ -269,7 +279,8 @@ static void test_png_types(void) {
                 else
                     rows[y * rb + x / 4] |= (uint8_t)(idx << (6 - 2 * (x % 4)));
                 vals[i] = (uint8_t)idx;
-                rgb[3 * i] = pal[idx].red, rgb[3 * i + 1] = pal[idx].green, rgb[3 * i + 2] = pal[idx].blue;
+                rgb[3 * i] = pal[idx].red, rgb[3 * i + 1] = pal[idx].green,
+                        rgb[3 * i + 2] = pal[idx].blue;
             }
         mem_png m = make_png(W, H, depth, PNG_COLOR_TYPE_PALETTE, 0, rows, rb, pal, np);
         check_decode(depth == 8 ? "png palette8" : "png palette2", m.p, m.n, W, H, rgb, vals);
@@ -291,9 +302,13 @@ static void test_png_types(void) {
             memcpy(rgb + 3 * i, c, 3);
             vals[i] = c[0] > c[1] ? (c[0] > c[2] ? c[0] : c[2]) : (c[1] > c[2] ? c[1] : c[2]);
         }
-        mem_png m = make_png(W, H, bytes * 8, ch == 4 ? PNG_COLOR_TYPE_RGB_ALPHA : PNG_COLOR_TYPE_RGB, 0, rows,
-                             (size_t)W * ch * bytes, NULL, 0);
-        check_decode(kind == 0 ? "png rgb8" : kind == 1 ? "png rgba8" : "png rgb16", m.p, m.n, W, H, rgb, vals);
+        mem_png m =
+            make_png(W, H, bytes * 8, ch == 4 ? PNG_COLOR_TYPE_RGB_ALPHA : PNG_COLOR_TYPE_RGB, 0,
+                     rows, (size_t)W * ch * bytes, NULL, 0);
+        check_decode(kind == 0   ? "png rgb8"
+                     : kind == 1 ? "png rgba8"
+                                 : "png rgb16",
+                     m.p, m.n, W, H, rgb, vals);
         free(m.p);
     }
 }
@@ -304,13 +319,15 @@ static void put16(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8);
 }
 static void put32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
+    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16),
+    p[3] = (uint8_t)(v >> 24);
 }
 
-/* Builds a BMP: header size hs (12, 40, 108, 124), extra bytes after the header (bit masks for hs 40),
- * a palette of npal BGRX entries (BGR for hs 12), then the pixel bytes. Returns the length. */
+/* Builds a BMP: header size hs (12, 40, 108, 124), extra bytes after the header (bit masks for hs
+ * 40), a palette of npal BGRX entries (BGR for hs 12), then the pixel bytes. Returns the length. */
 static size_t make_bmp(uint8_t *out, uint32_t hs, int32_t w, int32_t h, int bpp, uint32_t comp,
-                       const uint32_t *masks, const uint8_t *pal_bgr, int npal, const uint8_t *pix, size_t npix) {
+                       const uint32_t *masks, const uint8_t *pal_bgr, int npal, const uint8_t *pix,
+                       size_t npix) {
     size_t es = hs == 12 ? 3 : 4;
     size_t extra = (hs == 40 && comp == 3) ? 12 : 0;
     size_t off = 14 + hs + extra + es * (size_t)npal;
@@ -320,14 +337,17 @@ static size_t make_bmp(uint8_t *out, uint32_t hs, int32_t w, int32_t h, int bpp,
     put32(out + 10, (uint32_t)off);
     put32(out + 14, hs);
     if (hs == 12) {
-        put16(out + 18, (uint32_t)w), put16(out + 20, (uint32_t)h), put16(out + 22, 1), put16(out + 24, (uint32_t)bpp);
+        put16(out + 18, (uint32_t)w), put16(out + 20, (uint32_t)h), put16(out + 22, 1),
+            put16(out + 24, (uint32_t)bpp);
     } else {
-        put32(out + 18, (uint32_t)w), put32(out + 22, (uint32_t)h), put16(out + 26, 1), put16(out + 28, (uint32_t)bpp);
+        put32(out + 18, (uint32_t)w), put32(out + 22, (uint32_t)h), put16(out + 26, 1),
+            put16(out + 28, (uint32_t)bpp);
         put32(out + 30, comp);
         put32(out + 34, (uint32_t)npix);
         put32(out + 46, (uint32_t)npal);
         if (comp == 3) {
-            uint8_t *m = hs == 40 ? out + 54 : out + 54; /* after the 40-byte part, in or after the header */
+            uint8_t *m =
+                hs == 40 ? out + 54 : out + 54; /* after the 40-byte part, in or after the header */
             put32(m, masks[0]), put32(m + 4, masks[1]), put32(m + 8, masks[2]);
         }
     }
@@ -343,7 +363,8 @@ static size_t make_bmp(uint8_t *out, uint32_t hs, int32_t w, int32_t h, int bpp,
 static void test_bmp_layouts(void) {
     enum { W = 3, H = 2 };
     /* target image, top row first: R G B / W K grey */
-    const uint8_t want[W * H * 3] = {255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 128, 128, 128};
+    const uint8_t want[W * H * 3] = {255, 0,   0,   0, 255, 0, 0,   0,   255,
+                                     255, 255, 255, 0, 0,   0, 128, 128, 128};
     const uint8_t wantv[W * H] = {255, 255, 255, 255, 0, 128};
     uint8_t pix[256], buf[1024];
     size_t n;
@@ -353,7 +374,8 @@ static void test_bmp_layouts(void) {
     for (int r = 0; r < H; r++)
         for (int x = 0; x < W; x++) {
             const uint8_t *c = want + ((H - 1 - r) * W + x) * 3;
-            pix[r * 12 + 3 * x] = c[2], pix[r * 12 + 3 * x + 1] = c[1], pix[r * 12 + 3 * x + 2] = c[0];
+            pix[r * 12 + 3 * x] = c[2], pix[r * 12 + 3 * x + 1] = c[1],
+                             pix[r * 12 + 3 * x + 2] = c[0];
         }
     n = make_bmp(buf, 40, W, H, 24, 0, NULL, NULL, 0, pix, 24);
     check_decode("bmp24 bottom-up", buf, n, W, H, want, wantv);
@@ -401,7 +423,8 @@ static void test_bmp_layouts(void) {
     n = make_bmp(buf, 40, W, H, 32, 3, m32b, NULL, 0, pix, 24);
     check_decode("bmp32 bitfields RxxB", buf, n, W, H, want, wantv);
 
-    /* 16-bit 565 bitfields (masks after a 40-byte header) and 555 BI_RGB; grey 128 becomes 132 / 130 */
+    /* 16-bit 565 bitfields (masks after a 40-byte header) and 555 BI_RGB; grey 128 becomes 132 /
+     * 130 */
     for (int kind = 0; kind < 2; kind++) {
         uint8_t w16[W * H * 3], v16[W * H];
         memcpy(w16, want, sizeof w16);
@@ -413,9 +436,11 @@ static void test_bmp_layouts(void) {
                 const uint8_t *c = want + i * 3;
                 uint32_t v;
                 if (kind == 0) {
-                    v = (uint32_t)(c[0] >> 3) << 11 | (uint32_t)(c[1] >> 2) << 5 | (uint32_t)(c[2] >> 3);
+                    v = (uint32_t)(c[0] >> 3) << 11 | (uint32_t)(c[1] >> 2) << 5 |
+                        (uint32_t)(c[2] >> 3);
                 } else {
-                    v = (uint32_t)(c[0] >> 3) << 10 | (uint32_t)(c[1] >> 3) << 5 | (uint32_t)(c[2] >> 3);
+                    v = (uint32_t)(c[0] >> 3) << 10 | (uint32_t)(c[1] >> 3) << 5 |
+                        (uint32_t)(c[2] >> 3);
                 }
                 put16(pix + r * 8 + 2 * x, v);
                 if (c[0] == 128) {
@@ -431,7 +456,8 @@ static void test_bmp_layouts(void) {
     }
 
     /* palettes: 8-bit, 4-bit, 1-bit. Palette order differs from index order on purpose. */
-    const uint8_t pal_bgr[6 * 3] = {0, 0, 0, 0, 0, 255, 0, 255, 0, 255, 0, 0, 255, 255, 255, 128, 128, 128};
+    const uint8_t pal_bgr[6 * 3] = {0,   0, 0, 0,   0,   255, 0,   255, 0,
+                                    255, 0, 0, 255, 255, 255, 128, 128, 128};
     const uint8_t idx[W * H] = {1, 2, 3, 4, 0, 5}; /* top row first */
     for (int bpp = 8; bpp >= 4; bpp -= 4) {
         memset(pix, 0, sizeof pix);
@@ -451,7 +477,8 @@ static void test_bmp_layouts(void) {
         const uint8_t bits[W * H] = {1, 0, 1, 0, 1, 1};
         uint8_t w1[W * H * 3];
         for (int i = 0; i < W * H; i++) {
-            w1[3 * i] = bits[i] ? 50 : 0, w1[3 * i + 1] = bits[i] ? 100 : 0, w1[3 * i + 2] = bits[i] ? 200 : 0;
+            w1[3 * i] = bits[i] ? 50 : 0, w1[3 * i + 1] = bits[i] ? 100 : 0,
+                   w1[3 * i + 2] = bits[i] ? 200 : 0;
         }
         memset(pix, 0, sizeof pix);
         for (int r = 0; r < H; r++)
@@ -461,8 +488,8 @@ static void test_bmp_layouts(void) {
         check_decode("bmp1 palette", buf, n, W, H, w1, bits);
     }
 
-    /* RLE8: bottom row "5 5 5" as an encoded run, then end of line; top row as an absolute run "1 2 3"
-     * (odd length: one pad byte); end of bitmap. RLE4: the same picture. */
+    /* RLE8: bottom row "5 5 5" as an encoded run, then end of line; top row as an absolute run "1 2
+     * 3" (odd length: one pad byte); end of bitmap. RLE4: the same picture. */
     {
         const uint8_t idx_rle[W * H] = {1, 2, 3, 5, 5, 5};
         uint8_t w_rle[W * H * 3];
@@ -526,7 +553,8 @@ static uint8_t *make_cmyk_jpeg(int w, int h, const uint8_t *cmyk, size_t *n) {
 
 static double mean_abs_diff(const uint8_t *a, const uint8_t *b, size_t n) {
     double s = 0;
-    for (size_t i = 0; i < n; i++) s += abs((int)a[i] - (int)b[i]);
+    for (size_t i = 0; i < n; i++)
+        s += abs((int)a[i] - (int)b[i]);
     return s / (double)n;
 }
 
@@ -603,15 +631,17 @@ static void test_jpeg(void) {
     {
         enum { W = 16, H = 16 };
         uint8_t cmyk[W * H * 4];
-        for (int i = 0; i < W * H; i++) cmyk[4 * i] = 0, cmyk[4 * i + 1] = 255, cmyk[4 * i + 2] = 0, cmyk[4 * i + 3] = 51;
+        for (int i = 0; i < W * H; i++)
+            cmyk[4 * i] = 0, cmyk[4 * i + 1] = 255, cmyk[4 * i + 2] = 0, cmyk[4 * i + 3] = 51;
         uint8_t *cb = make_cmyk_jpeg(W, H, cmyk, &n);
         CHECK(sa_image_decode(cb, n, &back, &err) == SA_OK);
         if (back.data) {
             /* libjpeg writes an Adobe marker for CMYK, so the stored values are taken as inverted:
-             * (C,M,Y,K) = (0,255,0,51) read as inverted -> R = 0*51/255 = 0, G = 255*51/255 = 51, B = 0 */
+             * (C,M,Y,K) = (0,255,0,51) read as inverted -> R = 0*51/255 = 0, G = 255*51/255 = 51, B
+             * = 0 */
             const uint8_t *p = back.data + 3 * (W * 8 + 8);
-            CHECKF(abs(p[0] - 0) <= 2 && abs(p[1] - 51) <= 2 && abs(p[2] - 0) <= 2, "CMYK pixel %d %d %d", p[0],
-                   p[1], p[2]);
+            CHECKF(abs(p[0] - 0) <= 2 && abs(p[1] - 51) <= 2 && abs(p[2] - 0) <= 2,
+                   "CMYK pixel %d %d %d", p[0], p[1], p[2]);
         }
         sa_image_free(&back);
         free(cb);
@@ -665,33 +695,37 @@ static void test_png_roundtrip(void) {
 static void test_resize(void) {
     sa_image src = {0}, dst = {0};
     sa_error err = {0};
-    /* 2x1 -> 4x1 upsampling by hand: weights (1), (0.75, 0.25), (0.25, 0.75), (1) -> 0, 64, 191, 255 */
+    /* 2x1 -> 4x1 upsampling by hand: weights (1), (0.75, 0.25), (0.25, 0.75), (1) -> 0, 64, 191,
+     * 255 */
     CHECK(sa_image_new(&src, 2, 1, 3, NULL) == SA_OK);
     memset(src.data, 0, 3);
     memset(src.data + 3, 255, 3);
     CHECK(sa_image_resize_bilinear(&src, 4, 1, &dst, &err) == SA_OK);
     const uint8_t want[4] = {0, 64, 191, 255};
     for (int i = 0; i < 4; i++)
-        for (int c = 0; c < 3; c++) CHECKF(dst.data && dst.data[3 * i + c] == want[i], "upsample %d", i);
+        for (int c = 0; c < 3; c++)
+            CHECKF(dst.data && dst.data[3 * i + c] == want[i], "upsample %d", i);
     sa_image_free(&dst);
     /* vertical only: 1x2 -> 1x4 gives the same column */
     sa_image col = {0};
     CHECK(sa_image_new(&col, 1, 2, 3, NULL) == SA_OK);
     memset(col.data + 3, 255, 3);
     CHECK(sa_image_resize_bilinear(&col, 1, 4, &dst, &err) == SA_OK);
-    for (int i = 0; i < 4; i++) CHECK(dst.data && dst.data[3 * i + 1] == want[i]);
+    for (int i = 0; i < 4; i++)
+        CHECK(dst.data && dst.data[3 * i + 1] == want[i]);
     sa_image_free(&dst);
     sa_image_free(&col);
     sa_image_free(&src);
-    /* 4x1 -> 2x1 shrinking (antialiased, support 2): output 0 centre 1.0 reads inputs 0..2 with weights
-     * tri(-0.5/2), tri(0.5/2), tri(1.5/2) = 0.75, 0.75, 0.25 (sum 1.75) */
+    /* 4x1 -> 2x1 shrinking (antialiased, support 2): output 0 centre 1.0 reads inputs 0..2 with
+     * weights tri(-0.5/2), tri(0.5/2), tri(1.5/2) = 0.75, 0.75, 0.25 (sum 1.75) */
     CHECK(sa_image_new(&src, 4, 1, 3, NULL) == SA_OK);
     const uint8_t in4[4] = {0, 100, 200, 40};
-    for (int i = 0; i < 4; i++) memset(src.data + 3 * i, in4[i], 3);
+    for (int i = 0; i < 4; i++)
+        memset(src.data + 3 * i, in4[i], 3);
     CHECK(sa_image_resize_bilinear(&src, 2, 1, &dst, &err) == SA_OK);
     if (dst.data) {
-        /* (0*.75 + 100*.75 + 200*.25)/1.75 = 71.43 -> 71; output 1 centre 3.0: inputs 1..3 weights .25 .75 .75:
-         * (25 + 150 + 30)/1.75 = 117.14 -> 117 */
+        /* (0*.75 + 100*.75 + 200*.25)/1.75 = 71.43 -> 71; output 1 centre 3.0: inputs 1..3 weights
+         * .25 .75 .75: (25 + 150 + 30)/1.75 = 117.14 -> 117 */
         CHECKF(dst.data[0] == 71 && dst.data[3] == 117, "shrink: %d %d", dst.data[0], dst.data[3]);
     }
     sa_image_free(&dst);
@@ -705,7 +739,8 @@ static void test_resize(void) {
     memset(big.data, 77, 50 * 31 * 3);
     CHECK(sa_image_resize_bilinear(&big, 13, 97, &dst, &err) == SA_OK);
     int bad = 0;
-    for (int i = 0; dst.data && i < 13 * 97 * 3; i++) bad += dst.data[i] != 77;
+    for (int i = 0; dst.data && i < 13 * 97 * 3; i++)
+        bad += dst.data[i] != 77;
     CHECK(bad == 0);
     sa_image_free(&dst);
     sa_image_free(&big);
@@ -742,7 +777,8 @@ static void expect_decode_error(const char *what, const uint8_t *b, size_t n) {
     CHECKF(err.msg[0] != '\0', "%s: empty message", what);
 }
 
-/* Decodes many random corruptions of a valid file; only "no crash, consistent result" is asserted. */
+/* Decodes many random corruptions of a valid file; only "no crash, consistent result" is asserted.
+ */
 static void mutate_many(const char *what, const uint8_t *b, size_t n, int rounds) {
     uint8_t *m = malloc(n);
     if (!m) exit(1);
@@ -762,7 +798,8 @@ static void mutate_many(const char *what, const uint8_t *b, size_t n, int rounds
         int rc = sa_image_decode(m, len, &img, &err);
         if (rc == SA_OK) {
             ok++;
-            CHECKF(img.data && img.width > 0 && img.height > 0 && img.channels == 3, "%s: bad success", what);
+            CHECKF(img.data && img.width > 0 && img.height > 0 && img.channels == 3,
+                   "%s: bad success", what);
         } else {
             CHECKF(img.data == NULL && err.msg[0], "%s: error without message", what);
         }
@@ -828,7 +865,8 @@ static void test_bad_input(void) {
 
     /* garbage, and garbage behind each magic */
     uint8_t junk[600];
-    for (size_t i = 0; i < sizeof junk; i++) junk[i] = (uint8_t)rnd();
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (uint8_t)rnd();
     junk[0] = 'x';
     p = tmp_path("garbage.png");
     write_bytes(p, junk, sizeof junk);
@@ -842,9 +880,10 @@ static void test_bad_input(void) {
     expect_decode_error("bmp magic + garbage", junk, sizeof junk);
     expect_decode_error("empty buffer", junk, 0);
 
-    /* BMP claiming huge sizes: within the limits but far larger than the file, and beyond the limits */
-    const int32_t huge[][2] = {{30000, 30000}, {100000, 10}, {10, -100000}, {-5, 5}, {0, 10}, {10, 0},
-                               {INT32_MIN + 1, 2}, {2, INT32_MIN}};
+    /* BMP claiming huge sizes: within the limits but far larger than the file, and beyond the
+     * limits */
+    const int32_t huge[][2] = {{30000, 30000}, {100000, 10}, {10, -100000},      {-5, 5},
+                               {0, 10},        {10, 0},      {INT32_MIN + 1, 2}, {2, INT32_MIN}};
     for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
         uint8_t hb[256];
         size_t nh = make_bmp(hb, 40, huge[i][0], huge[i][1], 24, 0, NULL, NULL, 0, pix, 100);
@@ -886,14 +925,16 @@ static void test_bad_input(void) {
         put32(pb + 16, 0x00800000u); /* width 2^31 / 256 big-endian-ish garbage */
         expect_decode_error("png huge width", pb, 33);
         free(m.p);
-        /* a 16000x16000 grey PNG header in a tiny file: within the limits, but our length check refuses */
+        /* a 16000x16000 grey PNG header in a tiny file: within the limits, but our length check
+         * refuses */
         uint8_t ih[64];
         mem_png m2 = make_png(1, 1, 8, PNG_COLOR_TYPE_GRAY, 0, (const uint8_t *)"\0", 1, NULL, 0);
         memcpy(ih, m2.p, m2.n < 64 ? m2.n : 64);
         ih[16] = 0, ih[17] = 0, ih[18] = 0x3E, ih[19] = 0x80; /* width 16000 */
         ih[20] = 0, ih[21] = 0, ih[22] = 0x3E, ih[23] = 0x80; /* height 16000 */
         uint32_t crc = (uint32_t)crc32(0, ih + 12, 17);
-        ih[29] = (uint8_t)(crc >> 24), ih[30] = (uint8_t)(crc >> 16), ih[31] = (uint8_t)(crc >> 8), ih[32] = (uint8_t)crc;
+        ih[29] = (uint8_t)(crc >> 24), ih[30] = (uint8_t)(crc >> 16), ih[31] = (uint8_t)(crc >> 8),
+        ih[32] = (uint8_t)crc;
         sa_image hi = {0};
         sa_error he = {0};
         CHECKF(sa_image_decode(ih, m2.n < 64 ? m2.n : 64, &hi, &he) == SA_ERR_FORMAT, "%s", he.msg);

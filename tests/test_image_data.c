@@ -1,6 +1,6 @@
 /* Image tests on the shared data (skipped with 77 when ../shared is missing):
- *  - every benchmark file loads: GrabCut 50 images (jpg/bmp) + 50 masks (bmp, values 0/128/255), Berkeley
- *    100 images (jpg) + 100 masks (png, values 0/255); masks have the size of their image;
+ *  - every benchmark file loads: GrabCut 50 images (jpg/bmp) + 50 masks (bmp, values 0/128/255),
+ * Berkeley 100 images (jpg) + 100 masks (png, values 0/255); masks have the size of their image;
  *  - sa_image_resize_bilinear matches Pillow's BILINEAR resize stored as `resized_image` in
  *    fixtures/sam/{tiny,b1024}/expected.safetensors (parsed here directly with cJSON). */
 #include <dirent.h>
@@ -42,7 +42,8 @@ static char **list_dir(const char *dir, int *count) {
 }
 
 static void free_list(char **names, int n) {
-    for (int i = 0; i < n; i++) free(names[i]);
+    for (int i = 0; i < n; i++)
+        free(names[i]);
     free(names);
 }
 
@@ -61,10 +62,11 @@ static void stem_of(const char *name, char *stem, size_t cap) {
     if (dot) *dot = '\0';
 }
 
-/* Loads every image of img_dir and its mask <stem>.<mask_ext> in mask_dir; checks the mask values are in
- * allowed[] (n_allowed entries). Returns the number of images. */
-static int check_dataset(const char *name, const char *img_dir, const char *mask_dir, const char *mask_ext,
-                         const int *allowed, int n_allowed, long long max_other, int want_images) {
+/* Loads every image of img_dir and its mask <stem>.<mask_ext> in mask_dir; checks the mask values
+ * are in allowed[] (n_allowed entries). Returns the number of images. */
+static int check_dataset(const char *name, const char *img_dir, const char *mask_dir,
+                         const char *mask_ext, const int *allowed, int n_allowed,
+                         long long max_other, int want_images) {
     int n = 0, loaded = 0, masks = 0;
     char **files = list_dir(img_dir, &n);
     CHECKF(files != NULL, "%s: cannot list %s", name, img_dir);
@@ -89,7 +91,8 @@ static int check_dataset(const char *name, const char *img_dir, const char *mask
         if (rc == SA_OK) {
             masks++;
             CHECKF(mv.channels == 1 && mv.width == img.width && mv.height == img.height,
-                   "%s: mask %dx%d vs image %dx%d", mpath, mv.width, mv.height, img.width, img.height);
+                   "%s: mask %dx%d vs image %dx%d", mpath, mv.width, mv.height, img.width,
+                   img.height);
             size_t np = (size_t)mv.width * (size_t)mv.height;
             long long fg = 0;
             for (size_t k = 0; k < np; k++) {
@@ -107,7 +110,8 @@ static int check_dataset(const char *name, const char *img_dir, const char *mask
     long long other = 0;
     for (int v = 0; v < 256; v++) {
         int ok = 0;
-        for (int k = 0; k < n_allowed; k++) ok |= allowed[k] == v;
+        for (int k = 0; k < n_allowed; k++)
+            ok |= allowed[k] == v;
         if (!ok) other += seen[v];
     }
     printf("%s: %d images and %d masks loaded; mask values:", name, loaded, masks);
@@ -124,7 +128,8 @@ static void test_datasets(const char *shared) {
     char *bi = join(shared, "data/Berkeley/images"), *bm = join(shared, "data/Berkeley/masks");
     const int grabcut_vals[] = {0, 128, 255};
     check_dataset("GrabCut", gi, gm, "bmp", grabcut_vals, 3, 0, 50);
-    /* Berkeley masks are RGB PNGs with 0 / 255; 8023.png has two stray pixels (197, 243), object either way */
+    /* Berkeley masks are RGB PNGs with 0 / 255; 8023.png has two stray pixels (197, 243), object
+     * either way */
     const int berkeley_vals[] = {0, 255};
     check_dataset("Berkeley", bi, bm, "png", berkeley_vals, 2, 2, 100);
     free(gi), free(gm), free(bi), free(bm);
@@ -133,11 +138,12 @@ static void test_datasets(const char *shared) {
 /* ---------------------------------------------------------------- resize parity */
 
 /* Finds tensor `name` in a safetensors file; returns a pointer into buf and fills shape. */
-static const uint8_t *st_find(const char *buf, size_t len, const char *name, const char *dtype, int64_t shape[4],
-                              int *ndim, size_t *nbytes) {
+static const uint8_t *st_find(const char *buf, size_t len, const char *name, const char *dtype,
+                              int64_t shape[4], int *ndim, size_t *nbytes) {
     if (len < 8) return NULL;
     uint64_t hl = 0;
-    for (int i = 7; i >= 0; i--) hl = hl << 8 | (uint8_t)buf[i];
+    for (int i = 7; i >= 0; i--)
+        hl = hl << 8 | (uint8_t)buf[i];
     if (hl > len - 8) return NULL;
     cJSON *root = cJSON_ParseWithLength(buf + 8, (size_t)hl);
     if (!root) return NULL;
@@ -146,15 +152,16 @@ static const uint8_t *st_find(const char *buf, size_t len, const char *name, con
     cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "dtype");
     cJSON *sh = cJSON_GetObjectItemCaseSensitive(t, "shape");
     cJSON *off = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
-    if (cJSON_IsString(dt) && !strcmp(dt->valuestring, dtype) && cJSON_IsArray(sh) && cJSON_IsArray(off) &&
-        cJSON_GetArraySize(off) == 2 && cJSON_GetArraySize(sh) <= 4) {
+    if (cJSON_IsString(dt) && !strcmp(dt->valuestring, dtype) && cJSON_IsArray(sh) &&
+        cJSON_IsArray(off) && cJSON_GetArraySize(off) == 2 && cJSON_GetArraySize(sh) <= 4) {
         *ndim = cJSON_GetArraySize(sh);
         size_t count = 1;
         for (int i = 0; i < *ndim; i++) {
             shape[i] = (int64_t)cJSON_GetArrayItem(sh, i)->valuedouble;
             count *= (size_t)shape[i];
         }
-        double b = cJSON_GetArrayItem(off, 0)->valuedouble, e = cJSON_GetArrayItem(off, 1)->valuedouble;
+        double b = cJSON_GetArrayItem(off, 0)->valuedouble,
+               e = cJSON_GetArrayItem(off, 1)->valuedouble;
         size_t data_len = len - 8 - (size_t)hl;
         if (b >= 0 && e >= b && e <= (double)data_len && (size_t)(e - b) == count) {
             res = (const uint8_t *)buf + 8 + hl + (size_t)b;
@@ -183,14 +190,15 @@ static void test_resize_fixture(const char *shared, const char *dir, int S) {
         int ndim = 0;
         size_t nb = 0;
         const uint8_t *want = st_find(buf, len, "resized_image", "U8", shape, &ndim, &nb);
-        CHECKF(want != NULL && ndim == 3 && shape[2] == 3, "%s: resized_image missing or malformed", epath);
+        CHECKF(want != NULL && ndim == 3 && shape[2] == 3, "%s: resized_image missing or malformed",
+               epath);
         /* SAM's ResizeLongestSide: longest side to S, newh = int(h * S / max(h, w) + 0.5) */
         int h = img.height, w = img.width, mx = h > w ? h : w;
         double scale = (double)S / mx;
         int newh = (int)(h * scale + 0.5), neww = (int)(w * scale + 0.5);
         if (want && ndim == 3) {
-            CHECKF(shape[0] == newh && shape[1] == neww, "%s: expected %lldx%lld, computed %dx%d", dir,
-                   (long long)shape[1], (long long)shape[0], neww, newh);
+            CHECKF(shape[0] == newh && shape[1] == neww, "%s: expected %lldx%lld, computed %dx%d",
+                   dir, (long long)shape[1], (long long)shape[0], neww, newh);
             rc = sa_image_resize_bilinear(&img, neww, newh, &out, &err);
             CHECKF(rc == SA_OK, "%s", err.msg);
             if (rc == SA_OK && shape[0] == newh && shape[1] == neww) {
@@ -201,10 +209,11 @@ static void test_resize_fixture(const char *shared, const char *dir, int S) {
                     if (d) ndiff++;
                     if (d > maxd) maxd = d;
                 }
-                printf("resize %s: %dx%d -> %dx%d, max diff %d, %zu of %zu values differ\n", dir, w, h, neww, newh,
-                       maxd, ndiff, n);
+                printf("resize %s: %dx%d -> %dx%d, max diff %d, %zu of %zu values differ\n", dir, w,
+                       h, neww, newh, maxd, ndiff, n);
                 CHECKF(maxd <= 1, "%s: resize max diff %d", dir, maxd);
-                /* Our arithmetic is Pillow's: demand bit-exactness so a regression is caught at once. */
+                /* Our arithmetic is Pillow's: demand bit-exactness so a regression is caught at
+                 * once. */
                 CHECKF(ndiff == 0, "%s: %zu values differ from Pillow", dir, ndiff);
             }
         }

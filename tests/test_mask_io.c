@@ -1,5 +1,6 @@
-/* Mask file tests: stored value -> object / background / ignore, save as 0/255 PNG and load back, errors
- * naming the file, and (when the shared data is present) a GrabCut mask with its 128 ignore band. */
+/* Mask file tests: stored value -> object / background / ignore, save as 0/255 PNG and load back,
+ * errors naming the file, and (when the shared data is present) a GrabCut mask with its 128 ignore
+ * band. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +70,8 @@ static void test_save_roundtrip(const char *tmp) {
     sa_mask m = {0}, back = {0};
     sa_error err = {0};
     CHECK(sa_mask_new(&m, 23, 17, NULL) == SA_OK);
-    for (int i = 0; i < 23 * 17; i++) m.data[i] = (uint8_t)((i * 7 + i / 23) % 3 == 0);
+    for (int i = 0; i < 23 * 17; i++)
+        m.data[i] = (uint8_t)((i * 7 + i / 23) % 3 == 0);
     char *p = path_in(tmp, "mask.png");
     CHECK(sa_mask_save_png(p, &m, &err) == SA_OK);
     /* stored as 0 / 255 grey */
@@ -77,7 +79,8 @@ static void test_save_roundtrip(const char *tmp) {
     CHECK(sa_image_load_values(p, &v, &err) == SA_OK);
     CHECK(v.channels == 1 && v.width == 23 && v.height == 17);
     int bad = 0;
-    for (int i = 0; v.data && i < 23 * 17; i++) bad += v.data[i] != (m.data[i] ? 255 : 0);
+    for (int i = 0; v.data && i < 23 * 17; i++)
+        bad += v.data[i] != (m.data[i] ? 255 : 0);
     CHECK(bad == 0);
     sa_image_free(&v);
     CHECK(sa_mask_load(p, 128, &back, NULL, &err) == SA_OK);
@@ -129,7 +132,8 @@ static void test_grabcut(void) {
     CHECKF(sa_image_load_values(p, &v, &err) == SA_OK, "%s", err.msg);
     if (m.data && v.data) {
         size_t n = (size_t)v.width * v.height, obj = 0, band = 0;
-        for (size_t i = 0; i < n; i++) obj += v.data[i] == 255, band += v.data[i] == 128;
+        for (size_t i = 0; i < n; i++)
+            obj += v.data[i] == 255, band += v.data[i] == 128;
         CHECK(sa_mask_area(&m) == obj && sa_mask_area(&ign) == band);
         CHECK(obj > 0 && band > 0);
         printf("banana1: %dx%d, %zu object, %zu ignore pixels\n", m.width, m.height, obj, band);
