@@ -282,6 +282,41 @@ static void test_errors(void) {
     free(root);
 }
 
+/* The real benchmarks in ../shared/data, when present: every file pairs up, GrabCut has its ignore
+ * band. */
+static void test_shared(void) {
+    const char *shared = tu_shared_dir();
+    if (!shared) {
+        fprintf(stderr, "note: shared folder not found, real datasets not checked\n");
+        return;
+    }
+    struct {
+        const char *rel, *layout;
+        int count;
+    } sets[] = {{"data/GrabCut", "grabcut", 50}, {"data/Berkeley", "generic", 100}};
+    for (int k = 0; k < 2; k++) {
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s/%s", shared, sets[k].rel);
+        sa_dataset *ds = NULL;
+        sa_error err = {0};
+        int rc = sa_dataset_open(NULL, dir, sa_dataset_default_params(), &ds, &err);
+        CHECKF(rc == SA_OK, "%s", err.msg);
+        if (rc != SA_OK) continue;
+        CHECK(!strcmp(sa_dataset_layout(ds), sets[k].layout));
+        CHECKF(sa_dataset_count(ds) == sets[k].count && sa_dataset_n_warnings(ds) == 0,
+               "%s: %d items, %d warnings", dir, sa_dataset_count(ds), sa_dataset_n_warnings(ds));
+        sa_image img = {0};
+        sa_mask gt = {0}, ign = {0};
+        rc = sa_dataset_load(ds, 1, &img, &gt, &ign, &err); /* GrabCut item 1 (124080) has a band */
+        CHECKF(rc == SA_OK, "%s", err.msg);
+        CHECK(rc != SA_OK || (sa_mask_area(&gt) > 0 && (k == 0) == (ign.data != NULL)));
+        sa_image_free(&img);
+        sa_mask_free(&gt);
+        sa_mask_free(&ign);
+        sa_dataset_free(ds);
+    }
+}
+
 int main(void) {
     test_grabcut();
     test_generic("images", "masks");
@@ -289,5 +324,6 @@ int main(void) {
     test_generic("im", "GT");
     test_generic("JPEGImages", "annotations");
     test_errors();
+    test_shared();
     return tu_finish("test_dataset");
 }
