@@ -467,11 +467,13 @@ static void test_files(void) {
 }
 
 int main(void) {
-    tu_require_shared();
-    test_fixture_tiny();
+    /* in-memory cases first: they need no fixtures */
     test_dtypes();
     test_unaligned();
     test_bad_headers();
+    if (tu_failures) return tu_finish("test_weights");
+    tu_require_shared();
+    test_fixture_tiny();
     test_files();
     return tu_finish("test_weights");
 }
