@@ -479,9 +479,10 @@ int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *pp, sa_a
 
 /* ---- records and files ---- */
 
+/* Numbers rounded to 6 decimals (float IoUs would otherwise print as 0.34000000357627869); NAN -> null. */
 static void add_num(cJSON *o, const char *k, double v) {
-    if (isnan(v)) cJSON_AddNullToObject(o, k);
-    else cJSON_AddNumberToObject(o, k, v);
+    if (!isfinite(v)) cJSON_AddNullToObject(o, k);
+    else cJSON_AddNumberToObject(o, k, round(v * 1e6) / 1e6);
 }
 
 static cJSON *action_json(const sa_action *a, const sa_env *env, const sa_grammar *g) {

@@ -2,7 +2,7 @@
 """A scripted policy server for the tests: speaks the OpenAI chat-completions API on 127.0.0.1.
 
 Standard library only. Started by the C tests (fork/exec) as
-    python3 tests/policy_server.py --gt GT.png [--port 0]
+    python3 tests/policy_server.py --gt GT.png [--image PHOTO.png] [--port 0]
 It prints "PORT <n>" on stdout once listening, and serves until killed.
 
 The model name in each request picks the behaviour:
@@ -28,7 +28,8 @@ With n > 1 the annotator answers candidates in reverse order: choice n-1 is the 
 are deliberately bad clicks; a single request with seed s answers candidate s (0 = the annotator's click).
 A prompt mentioning "bounding box" gets the ground-truth box as "<box>(x1,y1),(x2,y2)</box>" (0..1000, x first).
 The overlay pixels are told apart from the image because the test images keep green below 127: a masked pixel
-is floor((p + 255) / 2) >= 127 in the green channel.
+is floor((p + 255) / 2) >= 127 in the green channel. With --image (the photo as PNG) any photo works: a pixel
+is masked when it equals floor((photo + green) / 2) and differs from the photo.
 """
 import base64
 import json
@@ -45,6 +46,7 @@ QWEN_PROMPT_HEAD = ("Please optimize the semi-transparent green mask in a point-
                     "The object description is as follows:<ref>")
 
 GT = None  # (w, h, list of 0/1)
+ORIG = None  # (w, h, channels, bytes) of the photo when --image is given
 COUNTERS = {}
 LOCK = threading.Lock()
 
@@ -298,7 +300,17 @@ class Handler(BaseHTTPRequestHandler):
             return ["<ref>object</ref><box>(%s,%s),(%s,%s)</box>" % b]
         assert text.startswith(QWEN_PROMPT_HEAD) and text.endswith("</ref>"), "not the SegAgent-Qwen prompt"
         assert msgs[0]["role"] == "system" and msgs[0]["content"] == "You are a helpful assistant."
-        pred = [1 if px[i * ch + 1] >= 127 else 0 for i in range(w * h)]
+        if ORIG is not None:  # exact: a pixel is masked iff it equals floor((photo + green) / 2)
+            ow, oh, och, opx = ORIG
+            assert (ow, oh) == (w, h) and och >= 3 and ch >= 3
+            col = (0, 255, 0)
+            pred = [0] * (w * h)
+            for i in range(w * h):
+                o, q = opx[i * och:i * och + 3], px[i * ch:i * ch + 3]
+                if q != o and all(q[c] == (o[c] + col[c]) >> 1 for c in range(3)):
+                    pred[i] = 1
+        else:
+            pred = [1 if px[i * ch + 1] >= 127 else 0 for i in range(w * h)]
         xy, floats = "-xy" in base, "-float" in base
         prefix = ""
         if "-iou" in base:
@@ -324,7 +336,7 @@ class QuietServer(ThreadingHTTPServer):
 
 
 def main():
-    global GT
+    global GT, ORIG
     port, gt_path = 0, None
     args = sys.argv[1:]
     while args:
@@ -333,6 +345,9 @@ def main():
             port = int(args.pop(0))
         elif a == "--gt":
             gt_path = args.pop(0)
+        elif a == "--image":
+            with open(args.pop(0), "rb") as f:
+                ORIG = png_decode(f.read())
     if gt_path:
         with open(gt_path, "rb") as f:
             w, h, ch, px = png_decode(f.read())

@@ -1,10 +1,5 @@
-/* PLACEHOLDER: replaced by the module's owner. */
-#include <stdio.h>
-
+/* segagent refine: segment, starting from an existing mask (see cli_segment.c). */
 #include "cli.h"
+#include "cli_llm.h"
 
-int cli_refine(int argc, char **argv) {
-    (void)argc;
-    fprintf(stderr, "%s: not built yet\n", argv[0]);
-    return 1;
-}
+int cli_refine(int argc, char **argv) { return cli_agent_command(argc, argv, 1); }

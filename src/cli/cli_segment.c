@@ -1,10 +1,268 @@
-/* PLACEHOLDER: replaced by the module's owner. */
+/* segagent segment / refine: an LLM policy over HTTP clicks, the interactive tool recomputes the mask, for T
+ * steps (greedy) or with PRM-guided search; writes the mask, its COCO RLE, the trajectory and overlays. */
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
+#include "cli_llm.h"
+#include "segagent/agent.h"
+#include "segagent/prompt.h"
 
-int cli_segment(int argc, char **argv) {
-    (void)argc;
-    fprintf(stderr, "%s: not built yet\n", argv[0]);
-    return 1;
+static const char usage_segment[] =
+    "usage: segagent segment PHOTO DESCRIPTION --out DIR [options]\n"
+    "\n"
+    "Segments the object DESCRIPTION names, the way SegAgent does: a multimodal LLM served over an\n"
+    "OpenAI-compatible API looks at the photo with the current mask painted green, answers one click\n"
+    "(\"Positive point: (y, x)\" adds object, \"Negative point: (y, x)\" removes background), and the\n"
+    "interactive tool recomputes the mask from all clicks so far. Repeats for --steps clicks.\n";
+
+static const char usage_refine[] =
+    "usage: segagent refine PHOTO MASK DESCRIPTION --out DIR [options]\n"
+    "\n"
+    "Like segment, but starts from an existing mask (any PNG/BMP/JPEG; 0 = background) instead of the empty\n"
+    "one: the model sees that mask painted on the photo and clicks to fix it. With a model that predicts IoU\n"
+    "the result is never worse than the start by its own estimate (the start is one of the candidates).\n";
+
+static const char usage_common[] =
+    "\n"
+    "writes into DIR:\n"
+    "  mask.png             the returned mask (0/255): the state with the best predicted IoU over all steps\n"
+    "                       including the start (--no-best: the last state)\n"
+    "  mask.json            the same mask as COCO RLE, with bbox, area, predicted (and true) IoU\n"
+    "  trajectory.json      every request's prompt, every reply, parsed action, predicted IoU, true IoU\n"
+    "                       (with --gt), timings; the reason the episode ended; kept on errors too\n"
+    "  step_00.png ...      the overlay the model saw at the start and after each step\n"
+    "\n"
+    "agent options:\n"
+    "  --out DIR            output folder (created)\n"
+    "  --steps T            clicks (default 7; SegAgent uses 7 on RefCOCO, 11 with --search 3 on HQ data)\n"
+    "  --search K           PRM-guided search: sample K actions per step, apply each, let the model predict\n"
+    "                       the IoU of each result, keep the best (needs a model trained to write\n"
+    "                       \"Current IOU\"; default 1 = greedy)\n"
+    "  --early-stop         stop once the predicted IoU stops rising\n"
+    "  --no-best            return the last state, not the best predicted one\n"
+    "  --box X0,Y0,X1,Y1    first action: this box in pixels (tool must accept boxes: sam)\n"
+    "  --ground-box         first action: a box the model grounds (<box>(x1,y1),(x2,y2)</box>, Qwen-VL)\n"
+    "  --gt MASK            ground truth, only to record true IoUs in the trajectory\n"
+    "  --ignore-value V     value in --gt marking ignored pixels (GrabCut: 128)\n"
+    "  --quiet              no per-step lines\n"
+    "\n"
+    "tool:\n" CLI_TOOL_OPTIONS_HELP;
+
+static const char usage_llm[] = "\n" CLI_LLM_OPTIONS_HELP;
+
+static const char usage_examples[] =
+    "\n"
+    "examples (start the server first; see docs/serving.md):\n"
+    "  # vLLM:        vllm serve ./SegAgent-Qwen --served-model-name segagent-qwen --trust-remote-code --port 8000\n"
+    "  segagent segment photo.jpg \"the man in the red jacket\" --policy http://127.0.0.1:8000/v1 \\\n"
+    "      --model segagent-qwen --tool sam --sam-model sam_vit_h/ --steps 7 --out run/\n"
+    "  # SGLang:      python -m sglang.launch_server --model-path ./SegAgent-Qwen --port 30000\n"
+    "  segagent segment photo.jpg \"the cat\" --policy http://127.0.0.1:30000/v1 --model default \\\n"
+    "      --search 3 --steps 11 --temperature 0.7 --out run/\n"
+    "  # llama-server: llama-server -m segagent.gguf --mmproj mmproj.gguf --port 8080\n"
+    "  segagent segment photo.jpg \"the cat\" --policy http://127.0.0.1:8080/v1 --model segagent --out run/\n"
+    "  # Ollama:      ollama serve   (model created with 'ollama create segagent -f Modelfile')\n"
+    "  segagent segment photo.jpg \"the cat\" --policy http://127.0.0.1:11434/v1 --model segagent --out run/\n"
+    "  segagent refine photo.jpg rough.png \"the cat\" --policy http://127.0.0.1:8000/v1 --steps 3 --out run/\n";
+
+static int ground_hook(void *ctx, const sa_image *img, const char *desc, sa_box *box, char **reply, sa_error *err) {
+    return sa_llm_ground((sa_llm_client *)ctx, img, desc, box, reply, err);
 }
+
+static void print_usage(FILE *f, int refine) {
+    fputs(refine ? usage_refine : usage_segment, f);
+    fputs(usage_common, f);
+    fputs(usage_llm, f);
+    fputs(usage_examples, f);
+}
+
+static void print_steps(const sa_agent_result *r) {
+    for (int i = 0; i < r->n_steps; i++) {
+        const sa_agent_step *s = &r->steps[i];
+        if (s->is_box) {
+            if (s->committed)
+                printf("box      (%g, %g)-(%g, %g)%s  IoU %s\n", s->box.x0, s->box.y0, s->box.x1, s->box.y1,
+                       s->ground_reply ? " grounded by the model" : "", isnan(s->iou_after) ? "-" : "");
+            else printf("box      failed: %s\n", s->error ? s->error : "");
+            continue;
+        }
+        printf("step %2d  ", s->index);
+        if (s->committed && s->action.kind == SA_ACTION_CLICK)
+            printf("%s (y %d, x %d)", s->action.click.positive ? "positive" : "negative", s->action.click.y,
+                   s->action.click.x);
+        else printf("no action");
+        if (s->n_candidates > 1) printf(" [candidate %d of %d]", s->chosen + 1, s->n_candidates);
+        if (!isnan(s->pred_iou_before)) printf("  pred IoU in %.2f", s->pred_iou_before);
+        if (!isnan(s->pred_iou_after)) printf("  out %.2f", s->pred_iou_after);
+        if (!isnan(s->iou_after)) printf("  IoU %.4f", s->iou_after);
+        printf("  policy %.0f ms  tool %.0f ms", s->policy_ms, s->tool_ms);
+        if (s->score_ms > 0) printf("  scoring %.0f ms", s->score_ms);
+        if (s->error) printf("\n         %s", s->error);
+        printf("\n");
+    }
+}
+
+static int parse_box(const char *s, sa_box *b) {
+    char tail;
+    return sscanf(s, "%f,%f,%f,%f%c", &b->x0, &b->y0, &b->x1, &b->y1, &tail) == 4 && b->x0 <= b->x1 &&
+           b->y0 <= b->y1;
+}
+
+int cli_agent_command(int argc, char **argv, int refine) {
+    cli_llm_opts lo;
+    cli_llm_opts_default(&lo);
+    cli_tool_opts topt = {"builtin", NULL, 2};
+    const char *out_dir = NULL, *box_s = NULL, *gt_path = NULL;
+    int steps = 7, search = 1, early = 0, no_best = 0, ground = 0, quiet = 0, ignore_value = -1;
+    cli_opt opts[CLI_LLM_N_OPTS + 16];
+    cli_llm_opts_table(&lo, opts);
+    int n = CLI_LLM_N_OPTS;
+    opts[n++] = (cli_opt){"out", CLI_STR, &out_dir};
+    opts[n++] = (cli_opt){"steps", CLI_INT, &steps};
+    opts[n++] = (cli_opt){"search", CLI_INT, &search};
+    opts[n++] = (cli_opt){"early-stop", CLI_FLAG, &early};
+    opts[n++] = (cli_opt){"no-best", CLI_FLAG, &no_best};
+    opts[n++] = (cli_opt){"box", CLI_STR, &box_s};
+    opts[n++] = (cli_opt){"ground-box", CLI_FLAG, &ground};
+    opts[n++] = (cli_opt){"gt", CLI_STR, &gt_path};
+    opts[n++] = (cli_opt){"ignore-value", CLI_INT, &ignore_value};
+    opts[n++] = (cli_opt){"quiet", CLI_FLAG, &quiet};
+    opts[n++] = (cli_opt){"tool", CLI_STR, &topt.tool};
+    opts[n++] = (cli_opt){"sam-model", CLI_STR, &topt.sam_model};
+    opts[n++] = (cli_opt){"threads", CLI_INT, &topt.threads};
+    const char *pos[3];
+    int n_pos = 0;
+    char usage_buf[16384];
+    snprintf(usage_buf, sizeof usage_buf, "%s%s%s%s", refine ? usage_refine : usage_segment, usage_common, usage_llm,
+             usage_examples);
+    int pr = cli_parse(argc, argv, opts, n, pos, 3, &n_pos, usage_buf);
+    if (pr == 1) return 0;
+    if (pr) return 2;
+    int want_pos = refine ? 3 : 2;
+    if (n_pos != want_pos || !out_dir) {
+        fprintf(stderr, "%s: need %s and --out DIR\n\n", argv[0],
+                refine ? "PHOTO MASK DESCRIPTION" : "PHOTO DESCRIPTION");
+        print_usage(stderr, refine);
+        return 2;
+    }
+    const char *photo = pos[0], *mask_path = refine ? pos[1] : NULL, *desc = pos[want_pos - 1];
+    sa_box box = {0};
+    if (box_s && !parse_box(box_s, &box)) {
+        fprintf(stderr, "%s: --box '%s': expected X0,Y0,X1,Y1 with X0 <= X1, Y0 <= Y1\n", argv[0], box_s);
+        return 2;
+    }
+    if (box_s && ground) {
+        fprintf(stderr, "%s: --box and --ground-box exclude each other\n", argv[0]);
+        return 2;
+    }
+    if (steps < 0 || search < 1 || search > 64) {
+        fprintf(stderr, "%s: --steps must be >= 0 and --search in 1..64\n", argv[0]);
+        return 2;
+    }
+    sa_error err = {0};
+    sa_llm_params lp;
+    if (cli_llm_params(&lo, &lp, &err)) {
+        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+        return 2;
+    }
+    int status = 1;
+    sa_image img = {0};
+    sa_mask init = {0}, gt = {0}, ign = {0};
+    sa_tool *tool = NULL;
+    sa_policy *pol = NULL;
+    sa_llm_client *cl = NULL;
+    sa_env *env = NULL;
+    sa_prompt *prompt = NULL;
+    char *request = NULL;
+    sa_agent_result r;
+    memset(&r, 0, sizeof r);
+    int have_result = 0;
+
+    if (sa_image_load(photo, &img, &err)) goto fail;
+    if (mask_path) {
+        if (sa_mask_load(mask_path, -1, &init, NULL, &err)) goto fail;
+        if (init.width != img.width || init.height != img.height) {
+            sa_error_set(&err, SA_ERR_INVALID, "%s: mask is %dx%d but the photo is %dx%d", mask_path, init.width,
+                         init.height, img.width, img.height);
+            goto fail;
+        }
+    }
+    if (gt_path) {
+        if (sa_mask_load(gt_path, ignore_value, &gt, &ign, &err)) goto fail;
+        if (gt.width != img.width || gt.height != img.height) {
+            sa_error_set(&err, SA_ERR_INVALID, "%s: ground truth is %dx%d but the photo is %dx%d", gt_path,
+                         gt.width, gt.height, img.width, img.height);
+            goto fail;
+        }
+    }
+    if (cli_mkdirs(out_dir)) {
+        sa_error_set(&err, SA_ERR_IO, "%s: cannot create the output folder (%s)", out_dir, strerror(errno));
+        goto fail;
+    }
+    if (cli_make_tool(&topt, &tool, &err)) goto fail;
+    if (sa_llm_policy_new(&lp, &pol, &cl, &err)) goto fail;
+    if (sa_env_new(tool, &env, &err)) goto fail;
+    if (sa_env_reset(env, &img, desc, gt_path ? &gt : NULL, gt_path && ign.data ? &ign : NULL,
+                     mask_path ? &init : NULL, &err))
+        goto fail;
+    if (sa_prompt_load(lo.prompt, &prompt, &err) == SA_OK) request = sa_prompt_render(prompt, desc, NULL);
+
+    sa_agent_params ap = sa_agent_default_params();
+    ap.steps = steps;
+    ap.search_k = search;
+    ap.early_stop = early;
+    ap.best_of = !no_best;
+    ap.request_text = request;
+    if (box_s) {
+        ap.first = SA_FIRST_BOX;
+        ap.box = box;
+    } else if (ground) {
+        ap.first = SA_FIRST_GROUND;
+        ap.ground = ground_hook;
+        ap.ground_ctx = cl;
+    }
+    if (!quiet)
+        fprintf(stderr, "segagent: %s with %s at %s, tool %s, %d step%s, %s\n", refine ? "refining" : "segmenting",
+                lp.model, sa_llm_client_url(cl), sa_tool_name(tool), steps, steps == 1 ? "" : "s",
+                search > 1 ? "PRM-guided search" : "greedy");
+    int rc = sa_agent_run(env, pol, &ap, &r, &err);
+    have_result = 1;
+    if (!quiet) print_steps(&r);
+    sa_error werr = {0};
+    int wrc = sa_agent_write_outputs(&r, env, out_dir, &lp.grammar, lp.overlay, &werr);
+    if (wrc) fprintf(stderr, "%s: writing outputs: %s\n", argv[0], werr.msg);
+    if (rc) {
+        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+        fprintf(stderr, "%s: partial trajectory in %s/trajectory.json\n", argv[0], out_dir);
+        goto done;
+    }
+    printf("%s/mask.png: ", out_dir);
+    if (r.best_step < 0) printf("the start mask");
+    else printf("the state after step %d", r.steps[r.best_step].index);
+    if (!isnan(r.best_pred_iou)) printf(", predicted IoU %.2f", r.best_pred_iou);
+    if (!isnan(r.iou)) printf(", true IoU %.4f", r.iou);
+    printf("; %d click%s, ended by %s%s%s; %.1f s\n", r.n_clicks, r.n_clicks == 1 ? "" : "s", r.stop,
+           *r.error ? ": " : "", r.error, r.total_ms / 1000.0);
+    status = wrc ? 1 : 0;
+    goto done;
+fail:
+    fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+done:
+    if (have_result) sa_agent_result_free(&r);
+    free(request);
+    sa_prompt_free(prompt);
+    sa_env_free(env);
+    sa_policy_free(pol);
+    sa_tool_free(tool);
+    sa_image_free(&img);
+    sa_mask_free(&init);
+    sa_mask_free(&gt);
+    sa_mask_free(&ign);
+    return status;
+}
+
+int cli_segment(int argc, char **argv) { return cli_agent_command(argc, argv, 0); }

@@ -1,0 +1,92 @@
+/* CLI: shared LLM-policy options and their translation to sa_llm_params. */
+#include "cli_llm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_llm_opts_default(cli_llm_opts *o) {
+    memset(o, 0, sizeof *o);
+    const char *env_url = getenv("SEGAGENT_POLICY");
+    o->policy = env_url && *env_url ? env_url : "http://127.0.0.1:8000/v1";
+    o->model = "segagent-qwen";
+    o->api_key_env = "OPENAI_API_KEY";
+    o->prompt = "qwen";
+    o->ground_prompt = "ground";
+    o->axis = "yx";
+    o->coords = "int1000";
+    o->image_format = "jpeg";
+    o->overlay_color = "0,255,0";
+    o->temperature = 0.0;
+    o->top_p = 1.0;
+    o->timeout = 120.0;
+    o->connect_timeout = 10.0;
+    o->overlay_alpha = 0.5;
+    o->max_tokens = 64;
+    o->seed = -1;
+    o->retries = 2;
+    o->model_size = 0;
+    o->jpeg_quality = 75;
+}
+
+void cli_llm_opts_table(cli_llm_opts *o, cli_opt *t) {
+    const cli_opt tbl[CLI_LLM_N_OPTS] = {
+        {"policy", CLI_STR, &o->policy},
+        {"model", CLI_STR, &o->model},
+        {"api-key-env", CLI_STR, &o->api_key_env},
+        {"prompt", CLI_STR, &o->prompt},
+        {"ground-prompt", CLI_STR, &o->ground_prompt},
+        {"axis", CLI_STR, &o->axis},
+        {"coords", CLI_STR, &o->coords},
+        {"image-format", CLI_STR, &o->image_format},
+        {"overlay-color", CLI_STR, &o->overlay_color},
+        {"temperature", CLI_DOUBLE, &o->temperature},
+        {"top-p", CLI_DOUBLE, &o->top_p},
+        {"timeout", CLI_DOUBLE, &o->timeout},
+        {"connect-timeout", CLI_DOUBLE, &o->connect_timeout},
+        {"overlay-alpha", CLI_DOUBLE, &o->overlay_alpha},
+        {"max-tokens", CLI_INT, &o->max_tokens},
+        {"seed", CLI_INT, &o->seed},
+        {"retries", CLI_INT, &o->retries},
+        {"model-size", CLI_INT, &o->model_size},
+        {"jpeg-quality", CLI_INT, &o->jpeg_quality},
+    };
+    memcpy(t, tbl, sizeof tbl);
+}
+
+int cli_llm_params(const cli_llm_opts *o, sa_llm_params *p, sa_error *err) {
+    *p = sa_llm_default_params();
+    p->base_url = o->policy;
+    p->model = o->model;
+    p->prompt = o->prompt;
+    p->ground_prompt = o->ground_prompt;
+    int rc = sa_axis_order_from_name(o->axis, &p->grammar.axis, err);
+    if (!rc) rc = sa_coord_style_from_name(o->coords, &p->grammar.coords, err);
+    if (rc) return rc;
+    if (!strcmp(o->image_format, "jpeg") || !strcmp(o->image_format, "jpg")) p->image_format = SA_LLM_JPEG;
+    else if (!strcmp(o->image_format, "png")) p->image_format = SA_LLM_PNG;
+    else return sa_error_set(err, SA_ERR_INVALID, "--image-format '%s': expected jpeg or png", o->image_format);
+    int r, g, b;
+    char tail;
+    if (sscanf(o->overlay_color, "%d,%d,%d%c", &r, &g, &b, &tail) != 3 || r < 0 || r > 255 || g < 0 || g > 255 ||
+        b < 0 || b > 255)
+        return sa_error_set(err, SA_ERR_INVALID, "--overlay-color '%s': expected R,G,B in 0..255", o->overlay_color);
+    p->overlay.color[0] = (uint8_t)r;
+    p->overlay.color[1] = (uint8_t)g;
+    p->overlay.color[2] = (uint8_t)b;
+    if (!(o->overlay_alpha >= 0 && o->overlay_alpha <= 1))
+        return sa_error_set(err, SA_ERR_INVALID, "--overlay-alpha must be in [0, 1]");
+    p->overlay.alpha = (float)o->overlay_alpha;
+    p->temperature = o->temperature;
+    p->top_p = o->top_p;
+    p->timeout_s = o->timeout;
+    p->connect_timeout_s = o->connect_timeout;
+    p->max_tokens = o->max_tokens;
+    p->seed = o->seed;
+    p->retries = o->retries;
+    p->model_size = o->model_size;
+    p->jpeg_quality = o->jpeg_quality;
+    const char *key = o->api_key_env && *o->api_key_env ? getenv(o->api_key_env) : NULL;
+    p->api_key = key && *key ? key : NULL;
+    return SA_OK;
+}
