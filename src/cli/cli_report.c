@@ -57,9 +57,15 @@ cJSON *cli_json_summary(const sa_metrics_summary *s, int n_skipped) {
         snprintf(key, sizeof key, "nof@%d", (int)lround(sa_metrics_taus[t] * 100));
         cJSON_AddNumberToObject(o, key, s->nof[t]);
     }
-    for (int i = 0; i < SA_METRICS_N_K; i++) {
-        snprintf(key, sizeof key, "miou@%d", sa_metrics_ks[i]);
-        add_num(o, key, sa_metrics_miou_at(s, sa_metrics_ks[i]));
+    /* every k up to the click limit, and the usual ones (null) beyond it */
+    int kmax = s->max_clicks > 20 ? s->max_clicks : 20;
+    for (int k = 1; k <= kmax; k++) {
+        int listed = 0;
+        for (int i = 0; i < SA_METRICS_N_K; i++)
+            listed |= sa_metrics_ks[i] == k;
+        if (k > s->max_clicks && !listed) continue;
+        snprintf(key, sizeof key, "miou@%d", k);
+        add_num(o, key, sa_metrics_miou_at(s, k));
     }
     for (int i = 0; i < SA_METRICS_N_K; i++) {
         snprintf(key, sizeof key, "ciou@%d", sa_metrics_ks[i]);

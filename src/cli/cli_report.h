@@ -19,8 +19,10 @@ void cli_metrics_latency_line(FILE *f, const char *name, const sa_metrics_summar
 
 /* A number rounded to 6 decimals (NAN and infinities become null). */
 cJSON *cli_json_num(double v);
-/* {"n_samples", "n_skipped", "noc@80".., "nof@80".., "miou@k".., "ciou@k".., "miou_curve": [..],
- *  "ms_per_click_mean", "ms_per_click_median", "ms_per_click_p95", "clicks_total"} */
+/* {"n_samples", "n_skipped", "noc@80".., "nof@80".., "miou@k" (every k up to the
+ * click limit, and 1/2/3/5/10/20 always, null beyond the limit), "ciou@k" (k = 1/2/3/5/10/20),
+ * "miou_curve": [..], "ms_per_click_mean", "ms_per_click_median", "ms_per_click_p95",
+ * "clicks_total"} */
 cJSON *cli_json_summary(const sa_metrics_summary *s, int n_skipped);
 /* {"name", "width", "height", "ious", "ms", "clicks": [[y, x, pos], ...], "noc@85", "noc@90",
  * "done_early"
