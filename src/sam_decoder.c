@@ -160,7 +160,7 @@ static void head_task(void *vctx, int h, int worker) {
               c->nk);
     const float div = sqrtf((float)c->dh);
     for (size_t i = 0; i < (size_t)c->nq * c->nk; i++) s[i] /= div;
-    sa__softmax_rows(s, c->nq, c->nk, c->nk);
+    sa__softmax(kern, s, c->nq, c->nk, c->nk);
     sa__sgemm(kern, 0, c->nq, c->dh, c->nk, 1.0f, s, c->nk, c->V + (size_t)h * c->dh, c->I, 0.0f, c->O + (size_t)h * c->dh,
               c->I);
 }

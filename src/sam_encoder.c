@@ -107,6 +107,8 @@ static void attn_task(void *vctx, int t, int worker) {
     float *relw = relh + (size_t)T * S;    /* (T, S) */
     float *sc = relw + (size_t)T * S;      /* (B, T) */
     float *ob = sc + (size_t)ATTN_BLOCK * T; /* (B, hd) */
+    float *kp = ob + (size_t)ATTN_BLOCK * hd;  /* packed K^T */
+    float *vp = kp + sa__sgemm_packed_size(T, hd); /* packed V */
     /* rel_h[(qh,qw), kh] = q . Rh[qh-kh+S-1]: per query row qh, (S queries) x (S tables) */
     for (int qh = 0; qh < S; qh++)
         sa__sgemm(kern, 1, S, S, hd, 1.0f, Q + (size_t)qh * S * ld, ld, c->b->rel_h + (size_t)(S - 1 - qh) * hd, hd, 0.0f,
@@ -116,19 +118,22 @@ static void attn_task(void *vctx, int t, int worker) {
                   relw + (size_t)qw * S, S * S);
     const float scale = 1.0f / sqrtf((float)hd);
     const int wy = win / c->n_win_side, wx = win % c->n_win_side;
+    const int packed = kern != SA_SAM_KERNELS_REFERENCE;
+    if (packed) { /* keys and values packed once, reused by every query block */
+        sa__sgemm_pack_b(1, T, hd, K, ld, kp);
+        sa__sgemm_pack_b(0, hd, T, V, ld, vp);
+    }
     for (int q0 = 0; q0 < T; q0 += ATTN_BLOCK) {
         const int B = T - q0 < ATTN_BLOCK ? T - q0 : ATTN_BLOCK;
-        sa__sgemm(kern, 1, B, T, hd, scale, Q + (size_t)q0 * ld, ld, K, ld, 0.0f, sc, T);
-        for (int i = 0; i < B; i++) {
-            float *row = sc + (size_t)i * T;
-            const float *rh = relh + (size_t)(q0 + i) * S, *rw = relw + (size_t)(q0 + i) * S;
-            for (int kh = 0; kh < S; kh++) {
-                float *r = row + (size_t)kh * S;
-                for (int kw = 0; kw < S; kw++) r[kw] = (r[kw] + rh[kh]) + rw[kw];
-            }
-        }
-        sa__softmax_rows(sc, B, T, T);
-        sa__sgemm(kern, 0, B, hd, T, 1.0f, sc, T, V, ld, 0.0f, ob, hd);
+        if (packed)
+            sa__sgemm_packed(B, T, hd, scale, Q + (size_t)q0 * ld, ld, kp, 0.0f, sc, T);
+        else
+            sa__sgemm(kern, 1, B, T, hd, scale, Q + (size_t)q0 * ld, ld, K, ld, 0.0f, sc, T);
+        sa__softmax_rel(kern, sc, B, S, relh + (size_t)q0 * S, relw + (size_t)q0 * S);
+        if (packed)
+            sa__sgemm_packed(B, hd, T, 1.0f, sc, T, vp, 0.0f, ob, hd);
+        else
+            sa__sgemm(kern, 0, B, hd, T, 1.0f, sc, T, V, ld, 0.0f, ob, hd);
         for (int i = 0; i < B; i++) {
             int q = q0 + i, ty = q / S, tx = q % S;
             int gy = wy * S + ty, gx = wx * S + tx;
@@ -139,7 +144,8 @@ static void attn_task(void *vctx, int t, int worker) {
 }
 
 static size_t attn_scratch_per(int T, int S, int hd) {
-    return (size_t)T * S * 2 + (size_t)ATTN_BLOCK * T + (size_t)ATTN_BLOCK * hd;
+    return (size_t)T * S * 2 + (size_t)ATTN_BLOCK * T + (size_t)ATTN_BLOCK * hd + sa__sgemm_packed_size(T, hd) +
+           sa__sgemm_packed_size(hd, T);
 }
 
 /* ---- one ViT block (Block.forward): x (N, C) updated in place ---- */

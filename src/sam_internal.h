@@ -23,6 +23,12 @@ void sa__pool_run(sa__pool *p, int n_tasks, sa__task_fn fn, void *ctx);
  * (REFERENCE = plain loops; FAST and BLAS = the blocked SIMD kernel). */
 void sa__sgemm(int kernels, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                int ldb, float beta, float *C, int ldc);
+/* The fast kernel with B packed once (for operands reused by many calls, e.g. attention keys/values):
+ * sa__sgemm_pack_b packs op(B) (K x N) into sa__sgemm_packed_size(N, K) floats. */
+size_t sa__sgemm_packed_size(int N, int K);
+void sa__sgemm_pack_b(int trans_b, int N, int K, const float *B, int ldb, float *dst);
+void sa__sgemm_packed(int M, int N, int K, float alpha, const float *A, int lda, const float *Bp, float beta, float *C,
+                      int ldc);
 /* Which SIMD level the fast kernel uses on this machine: "avx512", "avx2" or "generic". */
 const char *sa__sgemm_isa(void);
 
@@ -45,7 +51,11 @@ void sa__linear(const sa_sam_model *m, sa__pool *pool, const sa__lin *l, const f
 void sa__layernorm(sa__pool *pool, const sa__ln *ln, float eps, const float *x, float *y, int n);
 void sa__gelu(sa__pool *pool, float *x, size_t n); /* exact (erf) GELU in place */
 void sa__relu(float *x, size_t n);
-void sa__softmax_rows(float *x, int rows, int cols, int ld);
+void sa__softmax_rows(float *x, int rows, int cols, int ld); /* reference */
+void sa__softmax(int kernels, float *x, int rows, int cols, int ld); /* AVX-512 exp unless REFERENCE */
+/* Attention rows with decomposed relative positions: row i of x (rows x S*S) gets x[kh*S+kw] += rh[i*S+kh] then
+ * += rw[i*S+kw] (the reference's order), then softmax. */
+void sa__softmax_rel(int kernels, float *x, int rows, int S, const float *rh, const float *rw);
 void sa__add(float *y, const float *x, size_t n); /* y += x */
 
 /* ---- model ---- */

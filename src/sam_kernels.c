@@ -177,12 +177,17 @@ static void sgemm_ref(int trans_b, int M, int N, int K, float alpha, const float
     }
 }
 
-/* Blocked kernel: B is packed per (KC x NC) block into panels of NR columns (k-major, zero-padded); A is read in
- * place, MR rows at a time. */
+/* Blocked kernel. B is packed per (KC x NC) block into panels of NR columns (k-major, zero-padded); A is packed
+ * MR rows at a time (k-major, zero-padded rows), so the micro-kernel reads both sequentially. A full packed B
+ * (sa__sgemm_pack_b) stores its blocks back to back: block (n0, k0) at n0*K + k0*ncp, ncp = round_up(nc, NR). */
 #define GEMM_KC 256
 #define GEMM_NC 512
 #define GEMM_NR 32
 #define GEMM_MR 12
+
+static int round_nr(int n) {
+    return (n + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+}
 
 static void pack_b(int trans_b, const float *B, int ldb, int k0, int kc, int n0, int nc, float *dst) {
     for (int p = 0; p < nc; p += GEMM_NR) {
@@ -204,15 +209,24 @@ static void pack_b(int trans_b, const float *B, int ldb, int k0, int kc, int n0,
     }
 }
 
-/* Generic micro-kernel: C[mr x nr] (=|+=) alpha * A[mr x kc] * Bp[kc x NR]. first: apply beta. */
-static void micro_generic(int mr, int nr, int kc, float alpha, const float *A, int lda, const float *Bp, float beta,
-                          int first, float *C, int ldc) {
+static void pack_a(const float *A, int lda, int mr, int kc, float *dst) {
+    for (int r = 0; r < mr; r++) {
+        const float *a = A + (size_t)r * lda;
+        for (int k = 0; k < kc; k++) dst[(size_t)k * GEMM_MR + r] = a[k];
+    }
+    for (int r = mr; r < GEMM_MR; r++)
+        for (int k = 0; k < kc; k++) dst[(size_t)k * GEMM_MR + r] = 0.0f;
+}
+
+/* Generic micro-kernel: C[mr x nr] (=|+=) alpha * Ap[kc x MR]^T * Bp[kc x NR]. first: apply beta. */
+static void micro_generic(int mr, int nr, int kc, float alpha, const float *Ap, const float *Bp, float beta, int first,
+                          float *C, int ldc) {
     float acc[GEMM_MR][GEMM_NR];
     memset(acc, 0, sizeof acc);
     for (int k = 0; k < kc; k++) {
         const float *b = Bp + (size_t)k * GEMM_NR;
-        for (int r = 0; r < mr; r++) {
-            float a = A[(size_t)r * lda + k];
+        for (int r = 0; r < GEMM_MR; r++) {
+            float a = Ap[(size_t)k * GEMM_MR + r];
             for (int j = 0; j < GEMM_NR; j++) acc[r][j] += a * b[j];
         }
     }
@@ -230,27 +244,31 @@ static void micro_generic(int mr, int nr, int kc, float alpha, const float *A, i
 #if SA_HAVE_X86
 #define AVX512_FN __attribute__((target("avx512f")))
 
-static inline __attribute__((always_inline)) AVX512_FN void micro_avx512_t(const int mr, int nr, int kc, float alpha,
-                                                                           const float *A, int lda, const float *Bp,
-                                                                           float beta, int first, float *C, int ldc) {
+static AVX512_FN void micro_avx512(int mr, int nr, int kc, float alpha, const float *Ap, const float *Bp, float beta,
+                                   int first, float *C, int ldc) {
     __m512 acc0[GEMM_MR], acc1[GEMM_MR];
-    for (int r = 0; r < mr; r++) {
+#pragma GCC unroll 12
+    for (int r = 0; r < GEMM_MR; r++) {
         acc0[r] = _mm512_setzero_ps();
         acc1[r] = _mm512_setzero_ps();
     }
     for (int k = 0; k < kc; k++) {
         __m512 b0 = _mm512_loadu_ps(Bp + (size_t)k * GEMM_NR);
         __m512 b1 = _mm512_loadu_ps(Bp + (size_t)k * GEMM_NR + 16);
-        for (int r = 0; r < mr; r++) {
-            __m512 a = _mm512_set1_ps(A[(size_t)r * lda + k]);
-            acc0[r] = _mm512_fmadd_ps(a, b0, acc0[r]);
-            acc1[r] = _mm512_fmadd_ps(a, b1, acc1[r]);
+        const float *a = Ap + (size_t)k * GEMM_MR;
+#pragma GCC unroll 12
+        for (int r = 0; r < GEMM_MR; r++) {
+            __m512 av = _mm512_set1_ps(a[r]);
+            acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+            acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
         }
     }
     __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u);
     __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nr - 16)) - 1u);
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    for (int r = 0; r < mr; r++) {
+#pragma GCC unroll 12
+    for (int r = 0; r < GEMM_MR; r++) {
+        if (r >= mr) break;
         float *c = C + (size_t)r * ldc;
         __m512 v0 = _mm512_mul_ps(va, acc0[r]), v1 = _mm512_mul_ps(va, acc1[r]);
         if (!first) {
@@ -265,15 +283,45 @@ static inline __attribute__((always_inline)) AVX512_FN void micro_avx512_t(const
     }
 }
 
-#define MICRO_CASE(R)                                                                                          \
-    case R: micro_avx512_t(R, nr, kc, alpha, A, lda, Bp, beta, first, C, ldc); break;
-
-static AVX512_FN void micro_avx512(int mr, int nr, int kc, float alpha, const float *A, int lda, const float *Bp,
-                                   float beta, int first, float *C, int ldc) {
-    switch (mr) {
-        MICRO_CASE(1) MICRO_CASE(2) MICRO_CASE(3) MICRO_CASE(4) MICRO_CASE(5) MICRO_CASE(6)
-        MICRO_CASE(7) MICRO_CASE(8) MICRO_CASE(9) MICRO_CASE(10) MICRO_CASE(11) MICRO_CASE(12)
-    default: break;
+/* Same with A read in place (rows at lda; rows past mr alias row 0 and are not stored): for narrow B (few
+ * panels), where packing A would cost as much as the product. */
+static AVX512_FN void micro_avx512_ua(int mr, int nr, int kc, float alpha, const float *A, int lda, const float *Bp,
+                                      float beta, int first, float *C, int ldc) {
+    __m512 acc0[GEMM_MR], acc1[GEMM_MR];
+    const float *rows[GEMM_MR];
+#pragma GCC unroll 12
+    for (int r = 0; r < GEMM_MR; r++) {
+        acc0[r] = _mm512_setzero_ps();
+        acc1[r] = _mm512_setzero_ps();
+        rows[r] = A + (size_t)(r < mr ? r : 0) * lda;
+    }
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(Bp + (size_t)k * GEMM_NR);
+        __m512 b1 = _mm512_loadu_ps(Bp + (size_t)k * GEMM_NR + 16);
+#pragma GCC unroll 12
+        for (int r = 0; r < GEMM_MR; r++) {
+            __m512 av = _mm512_set1_ps(rows[r][k]);
+            acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+            acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+        }
+    }
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u);
+    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nr - 16)) - 1u);
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+    for (int r = 0; r < GEMM_MR; r++) {
+        if (r >= mr) break;
+        float *c = C + (size_t)r * ldc;
+        __m512 v0 = _mm512_mul_ps(va, acc0[r]), v1 = _mm512_mul_ps(va, acc1[r]);
+        if (!first) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, c));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, c + 16));
+        } else if (beta != 0.0f) {
+            v0 = _mm512_add_ps(v0, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m0, c)));
+            v1 = _mm512_add_ps(v1, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16)));
+        }
+        _mm512_mask_storeu_ps(c, m0, v0);
+        _mm512_mask_storeu_ps(c + 16, m1, v1);
     }
 }
 #endif
@@ -290,40 +338,87 @@ const char *sa__sgemm_isa(void) {
     return have_avx512() ? "avx512" : "generic";
 }
 
+/* C[:, 0:nc] over one packed (kc x nc) block of B, all M rows. */
+static void gemm_block(int avx, int M, int nc, int kc, float alpha, const float *A, int lda, const float *bblk,
+                       float beta, int first, float *C, int ldc) {
+    float ap[GEMM_KC * GEMM_MR] __attribute__((aligned(64)));
+    const int narrow = nc <= 4 * GEMM_NR;
+    for (int i0 = 0; i0 < M; i0 += GEMM_MR) {
+        int mr = M - i0 < GEMM_MR ? M - i0 : GEMM_MR;
+        if (!(avx && narrow)) pack_a(A + (size_t)i0 * lda, lda, mr, kc, ap);
+        for (int p = 0; p < nc; p += GEMM_NR) {
+            int nr = nc - p < GEMM_NR ? nc - p : GEMM_NR;
+            float *c = C + (size_t)i0 * ldc + p;
+            const float *bp = bblk + (size_t)p * kc;
+#if SA_HAVE_X86
+            if (avx && narrow) {
+                micro_avx512_ua(mr, nr, kc, alpha, A + (size_t)i0 * lda, lda, bp, beta, first, c, ldc);
+                continue;
+            }
+            if (avx) {
+                micro_avx512(mr, nr, kc, alpha, ap, bp, beta, first, c, ldc);
+                continue;
+            }
+#endif
+            micro_generic(mr, nr, kc, alpha, ap, bp, beta, first, c, ldc);
+        }
+    }
+    (void)avx;
+}
+
+static void scale_c(int M, int N, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+}
+
 static void sgemm_fast(int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                        int ldb, float beta, float *C, int ldc) {
     float pack[GEMM_KC * GEMM_NC] __attribute__((aligned(64)));
     const int avx = have_avx512();
     if (K == 0) {
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        scale_c(M, N, beta, C, ldc);
         return;
     }
     for (int n0 = 0; n0 < N; n0 += GEMM_NC) {
         int nc = N - n0 < GEMM_NC ? N - n0 : GEMM_NC;
         for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
             int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
-            int first = k0 == 0;
             pack_b(trans_b, B, ldb, k0, kc, n0, nc, pack);
-            for (int i0 = 0; i0 < M; i0 += GEMM_MR) {
-                int mr = M - i0 < GEMM_MR ? M - i0 : GEMM_MR;
-                const float *a = A + (size_t)i0 * lda + k0;
-                for (int p = 0; p < nc; p += GEMM_NR) {
-                    int nr = nc - p < GEMM_NR ? nc - p : GEMM_NR;
-                    float *c = C + (size_t)i0 * ldc + n0 + p;
-                    const float *bp = pack + (size_t)p * kc;
-#if SA_HAVE_X86
-                    if (avx) {
-                        micro_avx512(mr, nr, kc, alpha, a, lda, bp, beta, first, c, ldc);
-                        continue;
-                    }
-#endif
-                    micro_generic(mr, nr, kc, alpha, a, lda, bp, beta, first, c, ldc);
-                }
-            }
+            gemm_block(avx, M, nc, kc, alpha, A + k0, lda, pack, beta, k0 == 0, C + n0, ldc);
         }
     }
-    (void)avx;
+}
+
+size_t sa__sgemm_packed_size(int N, int K) {
+    return (size_t)round_nr(N) * (size_t)K;
+}
+
+void sa__sgemm_pack_b(int trans_b, int N, int K, const float *B, int ldb, float *dst) {
+    for (int n0 = 0; n0 < N; n0 += GEMM_NC) {
+        int nc = N - n0 < GEMM_NC ? N - n0 : GEMM_NC, ncp = round_nr(nc);
+        for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
+            int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+            pack_b(trans_b, B, ldb, k0, kc, n0, nc, dst + (size_t)n0 * K + (size_t)k0 * ncp);
+        }
+    }
+}
+
+void sa__sgemm_packed(int M, int N, int K, float alpha, const float *A, int lda, const float *Bp, float beta, float *C,
+                      int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K == 0) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    const int avx = have_avx512();
+    for (int n0 = 0; n0 < N; n0 += GEMM_NC) {
+        int nc = N - n0 < GEMM_NC ? N - n0 : GEMM_NC, ncp = round_nr(nc);
+        for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
+            int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+            gemm_block(avx, M, nc, kc, alpha, A + k0, lda, Bp + (size_t)n0 * K + (size_t)k0 * ncp, beta, k0 == 0, C + n0,
+                       ldc);
+        }
+    }
 }
 
 void sa__sgemm(int kernels, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
@@ -390,15 +485,16 @@ void sa__linear(const sa_sam_model *m, sa__pool *pool, const sa__lin *l, const f
         c.rows = 1;
         c.chunk = n;
         tasks = 1;
-    } else if (l->out >= 64 * threads) {
-        /* column blocks: multiples of the panel width, about 4 per thread for balance */
-        int per = (l->out + 4 * threads - 1) / (4 * threads);
+    } else if (n < 48 * threads) {
+        /* few rows (decoder tokens): column blocks, multiples of the panel width */
+        int per = (l->out + 2 * threads - 1) / (2 * threads);
         per = (per + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
         c.chunk = per;
         tasks = (l->out + per - 1) / per;
     } else {
+        /* row blocks: each task packs W once and reuses every packed A tile over all columns */
         c.rows = 1;
-        int per = (n + 4 * threads - 1) / (4 * threads);
+        int per = (n + 2 * threads - 1) / (2 * threads);
         per = (per + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
         c.chunk = per;
         tasks = (n + per - 1) / per;
@@ -481,6 +577,129 @@ void sa__gelu(sa__pool *pool, float *x, size_t n) {
 void sa__relu(float *x, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (x[i] < 0.0f) x[i] = 0.0f;
+}
+
+#if SA_HAVE_X86
+/* exp on 16 lanes: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial (Cephes expf coefficients, ~1 ulp), 2^n by
+ * scalef (which also flushes very negative inputs to 0). */
+static inline __attribute__((always_inline)) AVX512_FN __m512 exp512(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
+    x = _mm512_min_ps(x, _mm512_set1_ps(88.7f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500E-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
+    __m512 r2 = _mm512_mul_ps(r, r);
+    __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, r2, r), _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(y, n);
+}
+
+static AVX512_FN void softmax_rows_avx512(float *x, int rows, int cols, int ld) {
+    for (int r = 0; r < rows; r++) {
+        float *v = x + (size_t)r * ld;
+        __m512 vmax = _mm512_set1_ps(-INFINITY);
+        int i = 0;
+        for (; i + 16 <= cols; i += 16) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(v + i));
+        __mmask16 tail = (__mmask16)((1u << (cols - i)) - 1u);
+        if (tail) vmax = _mm512_mask_max_ps(vmax, tail, vmax, _mm512_maskz_loadu_ps(tail, v + i));
+        __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+        __m512 vsum = _mm512_setzero_ps();
+        for (i = 0; i + 16 <= cols; i += 16) {
+            __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(v + i), mx));
+            _mm512_storeu_ps(v + i, e);
+            vsum = _mm512_add_ps(vsum, e);
+        }
+        if (tail) {
+            __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, v + i), mx));
+            e = _mm512_maskz_mov_ps(tail, e);
+            _mm512_mask_storeu_ps(v + i, tail, e);
+            vsum = _mm512_add_ps(vsum, e);
+        }
+        __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+        for (i = 0; i + 16 <= cols; i += 16) _mm512_storeu_ps(v + i, _mm512_mul_ps(_mm512_loadu_ps(v + i), inv));
+        if (tail) _mm512_mask_storeu_ps(v + i, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, v + i), inv));
+    }
+}
+#endif
+
+#if SA_HAVE_X86
+/* Row i of x (T = S*S keys): x[kh*S + kw] = (x + rh[i][kh]) + rw[i][kw], then softmax. */
+static AVX512_FN void softmax_rel_avx512(float *x, int rows, int S, const float *rh, const float *rw) {
+    const int T = S * S;
+    for (int r = 0; r < rows; r++) {
+        float *v = x + (size_t)r * T;
+        const float *h = rh + (size_t)r * S, *w = rw + (size_t)r * S;
+        __m512 vmax = _mm512_set1_ps(-INFINITY);
+        for (int kh = 0; kh < S; kh++) {
+            __m512 hv = _mm512_set1_ps(h[kh]);
+            float *row = v + (size_t)kh * S;
+            int kw = 0;
+            for (; kw + 16 <= S; kw += 16) {
+                __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_loadu_ps(row + kw), hv), _mm512_loadu_ps(w + kw));
+                _mm512_storeu_ps(row + kw, t);
+                vmax = _mm512_max_ps(vmax, t);
+            }
+            if (kw < S) {
+                __mmask16 m = (__mmask16)((1u << (S - kw)) - 1u);
+                __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_maskz_loadu_ps(m, row + kw), hv), _mm512_maskz_loadu_ps(m, w + kw));
+                _mm512_mask_storeu_ps(row + kw, m, t);
+                vmax = _mm512_mask_max_ps(vmax, m, vmax, t);
+            }
+        }
+        __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+        __m512 vsum = _mm512_setzero_ps();
+        int i = 0;
+        for (; i + 16 <= T; i += 16) {
+            __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(v + i), mx));
+            _mm512_storeu_ps(v + i, e);
+            vsum = _mm512_add_ps(vsum, e);
+        }
+        __mmask16 tail = (__mmask16)((1u << (T - i)) - 1u);
+        if (tail) {
+            __m512 e = _mm512_maskz_mov_ps(tail, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, v + i), mx)));
+            _mm512_mask_storeu_ps(v + i, tail, e);
+            vsum = _mm512_add_ps(vsum, e);
+        }
+        __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+        for (i = 0; i + 16 <= T; i += 16) _mm512_storeu_ps(v + i, _mm512_mul_ps(_mm512_loadu_ps(v + i), inv));
+        if (tail) _mm512_mask_storeu_ps(v + i, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, v + i), inv));
+    }
+}
+#endif
+
+void sa__softmax_rel(int kernels, float *x, int rows, int S, const float *rh, const float *rw) {
+#if SA_HAVE_X86
+    if (kernels != SA_SAM_KERNELS_REFERENCE && have_avx512()) {
+        softmax_rel_avx512(x, rows, S, rh, rw);
+        return;
+    }
+#endif
+    const int T = S * S;
+    for (int i = 0; i < rows; i++) {
+        float *row = x + (size_t)i * T;
+        const float *h = rh + (size_t)i * S, *w = rw + (size_t)i * S;
+        for (int kh = 0; kh < S; kh++) {
+            float *r = row + (size_t)kh * S;
+            for (int kw = 0; kw < S; kw++) r[kw] = (r[kw] + h[kh]) + w[kw];
+        }
+    }
+    sa__softmax_rows(x, rows, T, T);
+}
+
+void sa__softmax(int kernels, float *x, int rows, int cols, int ld) {
+#if SA_HAVE_X86
+    if (kernels != SA_SAM_KERNELS_REFERENCE && have_avx512()) {
+        softmax_rows_avx512(x, rows, cols, ld);
+        return;
+    }
+#endif
+    (void)kernels;
+    sa__softmax_rows(x, rows, cols, ld);
 }
 
 void sa__softmax_rows(float *x, int rows, int cols, int ld) {
