@@ -1,8 +1,7 @@
-/* mIoU-vs-clicks chart as SVG text. SVG needs no library, opens in any browser, and stays sharp at
- * any zoom; the document is built in a growing buffer so the same code serves files and tests. The
- * y axis is zoomed to the data (in steps of 0.1, at most [0, 1]) because the interesting part of
- * these curves is usually above 0.7; the 0.85 / 0.90 dashed lines are the NoC thresholds, so a
- * reader sees where each curve crosses them.
+/* mIoU-vs-clicks chart as SVG text. SVG needs no library, opens in any browser, and stays sharp at any zoom;
+ * the document is built in a growing buffer so the same code serves files and tests. The y axis is zoomed to
+ * the data (in steps of 0.1, at most [0, 1]) because the interesting part of these curves is usually above
+ * 0.7; the 0.85 / 0.90 dashed lines are the NoC thresholds, so a reader sees where each curve crosses them.
  */
 #include "chart_svg.h"
 

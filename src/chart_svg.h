@@ -1,13 +1,10 @@
-/* Internal: the mIoU-vs-clicks line chart as a standalone SVG file (used by the eval and demo
- * commands).
+/* Internal: the mIoU-vs-clicks line chart as a standalone SVG file (used by the eval and demo commands).
  *
- *   sa__chart_series s[2] = {{"GrabCut", miou_grabcut + 1, 20, "NoC@90 5.2"}, {"Berkeley", ..., 20,
- * NULL}}; sa__chart_svg_write("out.svg", "mIoU vs clicks", "builtin tool, simulated annotator", s,
- * 2, &err);
+ *   sa__chart_series s[2] = {{"GrabCut", miou_grabcut + 1, 20, "NoC@90 5.2"}, {"Berkeley", ..., 20, NULL}};
+ *   sa__chart_svg_write("out.svg", "mIoU vs clicks", "builtin tool, simulated annotator", s, 2, &err);
  *
- * One line per series over x = 1..n, a y axis zoomed to the data (never above 1), grid, tick
- * labels, dashed reference lines at IoU 0.85 and 0.90, a legend with an optional note per series, a
- * title and a subtitle.
+ * One line per series over x = 1..n, a y axis zoomed to the data (never above 1), grid, tick labels, dashed
+ * reference lines at IoU 0.85 and 0.90, a legend with an optional note per series, a title and a subtitle.
  */
 #ifndef SEGAGENT_CHART_SVG_H
 #define SEGAGENT_CHART_SVG_H

@@ -1,10 +1,10 @@
-/* Datasets: find the image folder and the mask folder of a benchmark directory, pair files by stem,
- * and load one pair on demand.
+/* Datasets: find the image folder and the mask folder of a benchmark directory, pair files by stem, and load
+ * one pair on demand.
  *
- * The scan only reads directory entries, so opening a large dataset is cheap and a broken file
- * costs one warning (at scan time: no partner, not an image, duplicate stem) or one skipped item
- * (at load time: corrupt, size mismatch, empty ground truth) instead of the whole run. Items are
- * kept sorted by stem so every run, on any file system, visits them in the same order.
+ * The scan only reads directory entries, so opening a large dataset is cheap and a broken file costs one
+ * warning (at scan time: no partner, not an image, duplicate stem) or one skipped item (at load time: corrupt,
+ * size mismatch, empty ground truth) instead of the whole run. Items are kept sorted by stem so every run,
+ * on any file system, visits them in the same order.
  */
 #include "segagent/dataset.h"
 
@@ -213,8 +213,7 @@ static int list_folder(sa_dataset *ds, const char *folder, ds_list *out, sa_erro
     return SA_OK;
 }
 
-/* Finds a sub-folder of dir whose name matches one of names (case-insensitive), in the order of
- * names. */
+/* Finds a sub-folder of dir whose name matches one of names (case-insensitive), in the order of names. */
 static char *find_subdir(const char *dir, const char *const *names, int n_names) {
     DIR *d = opendir(dir);
     if (!d) return NULL;

@@ -1,11 +1,9 @@
-/* The click benchmark runner: simulated annotator + tool per sample, optionally over several
- * threads.
+/* The click benchmark runner: simulated annotator + tool per sample, optionally over several threads.
  *
- * Each episode owns its environment (and so its tool session); the sa_tool itself is shared
- * read-only. Workers take the next item index under a mutex and write only their own result slot,
- * and the metrics are summed afterwards in dataset order, so the thread count changes timings and
- * nothing else. IoU is computed here from the intersection and union (ignore pixels excluded) so
- * the per-sample IoU and the dataset cIoU agree.
+ * Each episode owns its environment (and so its tool session); the sa_tool itself is shared read-only. Workers
+ * take the next item index under a mutex and write only their own result slot, and the metrics are summed
+ * afterwards in dataset order, so the thread count changes timings and nothing else. IoU is computed here from
+ * the intersection and union (ignore pixels excluded) so the per-sample IoU and the dataset cIoU agree.
  */
 #include "segagent/evaluate.h"
 

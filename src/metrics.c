@@ -1,8 +1,7 @@
-/* Metrics accumulator: each added sample is expanded to a full max_clicks curve (last value carried
- * forward), summed per click, and its NoC per threshold recorded; per-click timings are kept so the
- * median and 95th percentile are exact rather than estimated. Sums are in double over samples in
- * the order added, so the result does not depend on how the samples were computed (threads), only
- * on their order. */
+/* Metrics accumulator: each added sample is expanded to a full max_clicks curve (last value carried forward),
+ * summed per click, and its NoC per threshold recorded; per-click timings are kept so the median and 95th
+ * percentile are exact rather than estimated. Sums are in double over samples in the order added, so the
+ * result does not depend on how the samples were computed (threads), only on their order. */
 #include "segagent/metrics.h"
 
 #include <math.h>

@@ -1,10 +1,9 @@
-/* Built-in sample scenes (our own procedural images). Each scene = a background texture function,
- * an object inside-test and an object colour function; the renderer supersamples the inside-test
- * 4x4 per pixel to get coverage, blends object over background by coverage (anti-aliased edges,
- * like a photo), adds a little per-pixel grain, and sets the ground truth where coverage >= 1/2.
- * Shapes are chosen to exercise what makes interactive segmentation hard: holes, thin parts, weak
- * colour contrast, and disconnected parts. Randomness is an integer hash of (seed, scene, lattice
- * point), so scenes are reproducible.
+/* Built-in sample scenes (our own procedural images). Each scene = a background texture function, an
+ * object inside-test and an object colour function; the renderer supersamples the inside-test 4x4 per pixel
+ * to get coverage, blends object over background by coverage (anti-aliased edges, like a photo), adds a little
+ * per-pixel grain, and sets the ground truth where coverage >= 1/2. Shapes are chosen to exercise what makes
+ * interactive segmentation hard: holes, thin parts, weak colour contrast, and disconnected parts.
+ * Randomness is an integer hash of (seed, scene, lattice point), so scenes are reproducible.
  */
 #include "segagent/scenes.h"
 

@@ -1,8 +1,7 @@
-/* The eval / annotate / demo commands, run as a user would: the built segagent binary (next to this
- * test's folder: <build>/segagent) on tiny generated datasets. Checks the exit codes, the JSON keys
- * and values, the files written, and the one-line messages for bad input (missing, corrupt,
- * wrong-size, empty, unmatched files, folder without pairs). A trivial scene -- a flat disc on a
- * flat background -- must reach a high IoU. */
+/* The eval / annotate / demo commands, run as a user would: the built segagent binary (next to this test's
+ * folder: <build>/segagent) on tiny generated datasets. Checks the exit codes, the JSON keys and values, the
+ * files written, and the one-line messages for bad input (missing, corrupt, wrong-size, empty, unmatched
+ * files, folder without pairs). A trivial scene -- a flat disc on a flat background -- must reach a high IoU. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -185,8 +184,7 @@ static void test_eval(void) {
         const cJSON *ious = get(s0, "ious"), *clicks = get(s0, "clicks"), *ms = get(s0, "ms");
         int n = cJSON_GetArraySize(ious);
         CHECK(n >= 1 && n <= 5 && cJSON_GetArraySize(clicks) == n && cJSON_GetArraySize(ms) == n);
-        /* The trivial disc: the first click is positive at the disc centre, and the IoU is high by
-         * click 3. */
+        /* The trivial disc: the first click is positive at the disc centre, and the IoU is high by click 3. */
         const cJSON *c0 = cJSON_GetArrayItem(clicks, 0);
         CHECK(cJSON_GetArraySize(c0) == 3 && cJSON_GetArrayItem(c0, 0)->valueint == 30 &&
               cJSON_GetArrayItem(c0, 1)->valueint == 40 &&

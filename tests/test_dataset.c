@@ -1,7 +1,7 @@
-/* Dataset discovery and loading on tiny generated folders: the GrabCut layout (with the 128 ignore
- * band, BMP masks), generic layouts under several folder names, sorting, unmatched / non-image /
- * duplicate files as warnings, and the per-item failures (corrupt image, size mismatch, empty
- * ground truth) as errors naming the file. */
+/* Dataset discovery and loading on tiny generated folders: the GrabCut layout (with the 128 ignore band, BMP
+ * masks), generic layouts under several folder names, sorting, unmatched / non-image / duplicate files as
+ * warnings, and the per-item failures (corrupt image, size mismatch, empty ground truth) as errors naming the
+ * file. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

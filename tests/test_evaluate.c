@@ -1,9 +1,8 @@
-/* The evaluation runner with a tiny deterministic tool ("discs": paints a disc of radius R around
- * every positive click and erases one around every negative click, in order). Checks: the known
- * curve of a scene the tool solves in one click (the annotator then has nothing left to fix),
- * skipped items (corrupt image, empty gt, size mismatch) with their messages, identical results for
- * 1 and 3 threads, the progress callback, the step callback, target IoU, and that clicks never land
- * in the ignore band. Also the built-in scenes. */
+/* The evaluation runner with a tiny deterministic tool ("discs": paints a disc of radius R around every
+ * positive click and erases one around every negative click, in order). Checks: the known curve of a scene
+ * the tool solves in one click (the annotator then has nothing left to fix), skipped items (corrupt image,
+ * empty gt, size mismatch) with their messages, identical results for 1 and 3 threads, the progress callback,
+ * the step callback, target IoU, and that clicks never land in the ignore band. Also the built-in scenes. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,8 +95,8 @@ static void make_mask_image(sa_image *m, int w, int h, int kind, int a, int b, i
         }
 }
 
-/* images/{a,b,c,d,e}.png + masks: a = rectangle, b = disc (solved by one click of radius 10), c =
- * corrupt image, d = empty gt, e = mask of the wrong size. */
+/* images/{a,b,c,d,e}.png + masks: a = rectangle, b = disc (solved by one click of radius 10), c = corrupt
+ * image, d = empty gt, e = mask of the wrong size. */
 static char *make_dataset(void) {
     char *root = tu_tmpdir();
     char im[4200], gt[4200];
@@ -179,8 +178,7 @@ static void test_run(void) {
                 CHECK(a->clicks[j].x != a->clicks[i].x ||
                       a->clicks[j].y != a->clicks[i].y); /* never re-clicked */
         }
-        /* b: one click at the disc centre reproduces the gt exactly; then nothing is left to fix.
-         */
+        /* b: one click at the disc centre reproduces the gt exactly; then nothing is left to fix. */
         CHECK(!strcmp(b->name, "b") && b->n == 1 && b->done_early && b->iou[0] == 1.0);
         CHECK(b->clicks[0].y == 20 && b->clicks[0].x == 30 && b->clicks[0].positive);
         CHECK(b->iou0 == 0.0);

@@ -1,5 +1,4 @@
-/* Metrics on hand-made IoU curves (values worked out by hand below each case), and the SVG chart's
- * structure. */
+/* Metrics on hand-made IoU curves (values worked out by hand below each case), and the SVG chart's structure. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,8 +75,8 @@ static void test_summary(void) {
     /* cIoU@1 = (50 + 240) / (100 + 300); @20 = (70 + 300) / 400 */
     CHECK(NEAR(sa_metrics_ciou_at(&s, 1), 290.0 / 400.0));
     CHECK(NEAR(sa_metrics_ciou_at(&s, 20), 370.0 / 400.0));
-    /* Latency over 23 clicks: 1..20 and three 100s. Mean (210 + 300) / 23; median = 12th smallest =
-     * 12; p95 at position 0.95 * 22 = 20.9 -> 100. */
+    /* Latency over 23 clicks: 1..20 and three 100s. Mean (210 + 300) / 23; median = 12th smallest = 12;
+     * p95 at position 0.95 * 22 = 20.9 -> 100. */
     CHECK(NEAR(s.ms_mean, 510.0 / 23.0));
     CHECK(NEAR(s.ms_median, 12.0));
     CHECK(NEAR(s.ms_p95, 100.0));

@@ -1,23 +1,23 @@
-/* The click benchmark: an interactive tool driven by the simulated annotator (SPEC.md section 3)
- * over a dataset, recording IoU and tool time per click.
+/* The click benchmark: an interactive tool driven by the simulated annotator (SPEC.md section 3) over a
+ * dataset, recording IoU and tool time per click.
  *
  *   sa_eval_params p = sa_eval_default_params();     // 20 clicks, 1 thread
  *   p.threads = 2;
  *   sa_eval_result r;
  *   if (sa_eval_run(tool, ds, p, on_progress, NULL, &r, &err)) { ... nothing could be run ... }
- *   printf("NoC@90 %.2f over %d samples (%d skipped)\n", r.summary.noc[SA_TAU_90],
- * r.summary.n_samples, r.n_skipped); sa_eval_result_free(&r);
+ *   printf("NoC@90 %.2f over %d samples (%d skipped)\n", r.summary.noc[SA_TAU_90], r.summary.n_samples,
+ *          r.n_skipped);
+ *   sa_eval_result_free(&r);
  *
- * One episode (sa_eval_episode): reset the environment with the image, the ground truth and its
- * ignore map; then for click 1..max_clicks: ask the annotator for the next click on the current
- * mask (it sees the ignore map and the clicks already placed, which are never clicked again), apply
- * it with the tool, record the IoU. The episode ends early when nothing is left to fix (the metrics
- * carry the last IoU forward), when target_iou is reached (if set), or when the tool fails (the
- * error is kept with the sample).
+ * One episode (sa_eval_episode): reset the environment with the image, the ground truth and its ignore map;
+ * then for click 1..max_clicks: ask the annotator for the next click on the current mask (it sees the ignore
+ * map and the clicks already placed, which are never clicked again), apply it with the tool, record the IoU.
+ * The episode ends early when nothing is left to fix (the metrics carry the last IoU forward), when
+ * target_iou is reached (if set), or when the tool fails (the error is kept with the sample).
  *
- * Threads: samples are spread over params.threads workers, each with its own environment and tool
- * session (the sa_tool is shared). Samples are stored in dataset order and the metrics summed in
- * that order, so every number except the timings is identical for any thread count.
+ * Threads: samples are spread over params.threads workers, each with its own environment and tool session
+ * (the sa_tool is shared). Samples are stored in dataset order and the metrics summed in that order, so every
+ * number except the timings is identical for any thread count.
  */
 #ifndef SEGAGENT_EVALUATE_H
 #define SEGAGENT_EVALUATE_H
@@ -84,17 +84,16 @@ typedef struct sa_eval_step {
     double ms;       /* tool time */
 } sa_eval_step;
 
-/* Called after each click of an episode, on the thread running it. env holds the new state
- * (sa_env_mask, sa_env_clicks). Return non-zero to stop the episode. */
+/* Called after each click of an episode, on the thread running it. env holds the new state (sa_env_mask,
+ * sa_env_clicks). Return non-zero to stop the episode. */
 typedef int (*sa_eval_step_fn)(void *user, const sa_env *env, const sa_eval_step *step);
 
-/* Progress of sa_eval_run: called once per finished sample, serialized (never two calls at once),
- * from any worker thread. done counts finished samples. */
+/* Progress of sa_eval_run: called once per finished sample, serialized (never two calls at once), from any
+ * worker thread. done counts finished samples. */
 typedef void (*sa_eval_progress_fn)(void *user, int done, int total, const sa_eval_sample *s);
 
-/* Runs one episode on an image. ignore may be NULL. on_step may be NULL. *out receives the sample
- * (name left NULL); on a tool error the sample keeps the clicks made so far and the error is
- * returned too. */
+/* Runs one episode on an image. ignore may be NULL. on_step may be NULL. *out receives the sample (name
+ * left NULL); on a tool error the sample keeps the clicks made so far and the error is returned too. */
 int sa_eval_episode(sa_tool *tool, const sa_image *img, const sa_mask *gt, const sa_mask *ignore,
                     sa_eval_params params, sa_eval_step_fn on_step, void *user, sa_eval_sample *out,
                     sa_error *err);

@@ -2,21 +2,21 @@
  *
  *   sa_metrics *m = NULL;
  *   sa_metrics_new(20, &m, &err);
- *   for each sample:  sa_metrics_add(m, &curve, &err);   // IoU (and optionally inter/union, ms)
- * per click sa_metrics_summary s; sa_metrics_summarize(m, &s); printf("NoC@90 %.2f  mIoU@5 %.4f\n",
- * s.noc[SA_TAU_90], sa_metrics_miou_at(&s, 5)); sa_metrics_free(m);
+ *   for each sample:  sa_metrics_add(m, &curve, &err);   // IoU (and optionally inter/union, ms) per click
+ *   sa_metrics_summary s;
+ *   sa_metrics_summarize(m, &s);
+ *   printf("NoC@90 %.2f  mIoU@5 %.4f\n", s.noc[SA_TAU_90], sa_metrics_miou_at(&s, 5));
+ *   sa_metrics_free(m);
  *
  * Definitions (max_clicks = N, 20 by default):
- *  - A sample's curve is IoU after click 1..N. When it is shorter (the annotator stopped early
- * because nothing was left to fix), its last value is carried forward to click N; with no click at
- * all, iou0 (the IoU of the starting mask) is used.
- *  - NoC@tau: 1-based index of the first click with IoU >= tau, or N if never; averaged over
- * samples.
+ *  - A sample's curve is IoU after click 1..N. When it is shorter (the annotator stopped early because nothing
+ *    was left to fix), its last value is carried forward to click N; with no click at all, iou0 (the IoU of
+ *    the starting mask) is used.
+ *  - NoC@tau: 1-based index of the first click with IoU >= tau, or N if never; averaged over samples.
  *  - NoF@tau: number of samples that never reach tau within N clicks.
- *  - mIoU@k: mean IoU after k clicks. cIoU@k: sum of intersections / sum of unions after k clicks
- * (needs the per-click intersection and union; NAN when a sample lacked them).
- *  - Latency: mean / median / 95th percentile of the per-click tool times (ms) of all clicks
- * actually made.
+ *  - mIoU@k: mean IoU after k clicks. cIoU@k: sum of intersections / sum of unions after k clicks (needs the
+ *    per-click intersection and union; NAN when a sample lacked them).
+ *  - Latency: mean / median / 95th percentile of the per-click tool times (ms) of all clicks actually made.
  */
 #ifndef SEGAGENT_METRICS_H
 #define SEGAGENT_METRICS_H
@@ -76,8 +76,8 @@ void sa_metrics_summarize(const sa_metrics *m, sa_metrics_summary *s);
 double sa_metrics_miou_at(const sa_metrics_summary *s, int k);
 double sa_metrics_ciou_at(const sa_metrics_summary *s, int k);
 
-/* Per-sample NoC: first 1-based click with iou >= tau, carrying the last value forward; max_clicks
- * if never (and when n == 0 and iou0 < tau). */
+/* Per-sample NoC: first 1-based click with iou >= tau, carrying the last value forward; max_clicks if never
+ * (and when n == 0 and iou0 < tau). */
 int sa_metrics_noc(const double *iou, int n, double iou0, int max_clicks, double tau);
 
 #ifdef __cplusplus

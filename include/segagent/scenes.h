@@ -1,5 +1,5 @@
-/* Built-in sample scenes: procedurally generated images with exact ground truth, so the annotation
- * loop can be run and checked with no download (segagent demo, tests).
+/* Built-in sample scenes: procedurally generated images with exact ground truth, so the annotation loop can
+ * be run and checked with no download (segagent demo, tests).
  *
  *   sa_image img = {0};
  *   sa_mask gt = {0};
@@ -10,11 +10,11 @@
  *       sa_mask_free(&gt);
  *   }
  *
- * Each scene is a textured background (multi-octave value noise, gradients, stripes) with one
- * target object drawn with anti-aliased edges: an ellipse, a star polygon, a ring whose hole shows
- * the background, a thin rotated stick, a blob coloured almost like its background, and an object
- * in two separate parts. The ground truth is the set of pixels at least half covered by the object.
- * The output depends only on (scene, seed, width, height): integer hashing, no libc rand, no clock.
+ * Each scene is a textured background (multi-octave value noise, gradients, stripes) with one target object
+ * drawn with anti-aliased edges: an ellipse, a star polygon, a ring whose hole shows the background, a thin
+ * rotated stick, a blob coloured almost like its background, and an object in two separate parts. The ground
+ * truth is the set of pixels at least half covered by the object. The output depends only on (scene, seed,
+ * width, height): integer hashing, no libc rand, no clock.
  */
 #ifndef SEGAGENT_SCENES_H
 #define SEGAGENT_SCENES_H

@@ -1,6 +1,5 @@
-/* segagent annotate: one image, its ground truth, the simulated annotator and a tool; an overlay
- * PNG per click (what the policy would see, plus click markers), the final mask and a JSON summary.
- */
+/* segagent annotate: one image, its ground truth, the simulated annotator and a tool; an overlay PNG per click
+ * (what the policy would see, plus click markers), the final mask and a JSON summary. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -173,8 +172,7 @@ int cli_annotate(int argc, char **argv) {
     if (rc != SA_OK) fprintf(stderr, "annotate: %s\n", err.msg);
     if (s.done_early) printf("nothing left to fix after %d click(s)\n", s.n);
 
-    /* The final mask is the one the last step left (kept by on_step); empty when no click was made.
-     */
+    /* The final mask is the one the last step left (kept by on_step); empty when no click was made. */
     int mrc = ctx.final.data ? SA_OK : sa_mask_new(&ctx.final, img.width, img.height, &err);
     if (mrc == SA_OK) {
         char *p = cli_path_join(out_dir, "mask.png");

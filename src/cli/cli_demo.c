@@ -1,6 +1,6 @@
-/* segagent demo: the whole annotation loop on the built-in sample scenes (generated, so nothing to
- * download): per scene the simulated annotator clicks, the tool segments, overlays are written per
- * step; then the NoC / mIoU table, a JSON summary in the eval format, and a chart. */
+/* segagent demo: the whole annotation loop on the built-in sample scenes (generated, so nothing to download):
+ * per scene the simulated annotator clicks, the tool segments, overlays are written per step; then the NoC /
+ * mIoU table, a JSON summary in the eval format, and a chart. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>

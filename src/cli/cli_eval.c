@@ -1,6 +1,5 @@
-/* segagent eval: the click benchmark (NoC / NoF / mIoU@k) of a tool driven by the simulated
- * annotator over one or more datasets; a table on stdout, progress and problems on stderr, optional
- * JSON and SVG chart. */
+/* segagent eval: the click benchmark (NoC / NoF / mIoU@k) of a tool driven by the simulated annotator over one
+ * or more datasets; a table on stdout, progress and problems on stderr, optional JSON and SVG chart. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
-/* Shared output of the benchmark-style commands (eval, annotate, demo): table, JSON pieces,
- * overlays. Kept in one place so the three commands print and write the same keys and layout. */
+/* Shared output of the benchmark-style commands (eval, annotate, demo): table, JSON pieces, overlays. Kept in
+ * one place so the three commands print and write the same keys and layout. */
 #include "cli_report.h"
 
 #include <math.h>
@@ -124,8 +124,8 @@ static void put_px(sa_image *img, int y, int x, const uint8_t c[3]) {
     p[0] = c[0], p[1] = c[1], p[2] = c[2];
 }
 
-/* Filled dot of radius r inside a white rim and a dark outline (visible on the green overlay and on
- * any photo); with ring > 0 also a thin white-on-dark ring of that radius. */
+/* Filled dot of radius r inside a white rim and a dark outline (visible on the green overlay and on any photo);
+ * with ring > 0 also a thin white-on-dark ring of that radius. */
 static void marker(sa_image *img, int cy, int cx, int r, const uint8_t fill[3], int ring) {
     static const uint8_t white[3] = {255, 255, 255}, dark[3] = {20, 20, 20};
     int R = (ring > r + 2 ? ring : r + 2) + 2;

@@ -1,6 +1,6 @@
-/* Internal to the CLI: what eval, annotate and demo print and write the same way -- the metrics
- * table, the JSON pieces (summary keys "noc@80", "miou@5", ...; per-sample curves), and the overlay
- * PNG with click markers. */
+/* Internal to the CLI: what eval, annotate and demo print and write the same way -- the metrics table, the
+ * JSON pieces (summary keys "noc@80", "miou@5", ...; per-sample curves), and the overlay PNG with click
+ * markers. */
 #ifndef SEGAGENT_CLI_REPORT_H
 #define SEGAGENT_CLI_REPORT_H
 
@@ -19,13 +19,12 @@ void cli_metrics_latency_line(FILE *f, const char *name, const sa_metrics_summar
 
 /* A number rounded to 6 decimals (NAN and infinities become null). */
 cJSON *cli_json_num(double v);
-/* {"n_samples", "n_skipped", "noc@80".., "nof@80".., "miou@k" (every k up to the
- * click limit, and 1/2/3/5/10/20 always, null beyond the limit), "ciou@k" (k = 1/2/3/5/10/20),
- * "miou_curve": [..], "ms_per_click_mean", "ms_per_click_median", "ms_per_click_p95",
- * "clicks_total"} */
+/* {"n_samples", "n_skipped", "max_clicks", "noc@80".., "nof@80"..,
+ *  "miou@k" (every k up to the click limit, plus 1/2/3/5/10/20 always: null beyond the limit),
+ *  "ciou@k" (k = 1/2/3/5/10/20), "miou_curve": [..],
+ *  "ms_per_click_mean", "ms_per_click_median", "ms_per_click_p95", "clicks_total"} */
 cJSON *cli_json_summary(const sa_metrics_summary *s, int n_skipped);
-/* {"name", "width", "height", "ious", "ms", "clicks": [[y, x, pos], ...], "noc@85", "noc@90",
- * "done_early"
+/* {"name", "width", "height", "ious", "ms", "clicks": [[y, x, pos], ...], "noc@85", "noc@90", "done_early"
  *  [, "error"]} */
 cJSON *cli_json_sample(const sa_eval_sample *s, int max_clicks);
 /* Writes the document (formatted) to path; an error names the file. */
