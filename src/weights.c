@@ -520,12 +520,14 @@ static int ends_with(const char *s, const char *suf) {
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
-/* Content-based kind of a file: 1 safetensors, 2 zip (.pth), 3 JSON (index), 0 unknown. */
+/* Content-based kind of a file: 1 safetensors, 2 zip (.pth), 3 JSON (index), 4 legacy torch pickle,
+ * 0 unknown. */
 static int sniff(const uint8_t *b, size_t n) {
     if (n >= 4 && b[0] == 'P' && b[1] == 'K' && b[2] == 3 && b[3] == 4) return 2;
     if (n >= 4 && b[0] == 'P' && b[1] == 'K' && b[2] == 5 && b[3] == 6) return 2; /* empty zip */
-    /* safetensors: a u64 header length below 2^40 (bytes 5..7 zero, which no JSON text has) then '{'; a
-     * length beyond the file is left to the reader, which reports the truncation */
+    if (n >= 2 && b[0] == 0x80 && b[1] <= 5) return 4; /* a bare pickle: torch.save before 1.6 */
+    /* safetensors: a u64 header length below 2^40 (bytes 5..7 zero, which no JSON text has) then
+     * '{'; a length beyond the file is left to the reader, which reports the truncation */
     if (n >= 9 && b[5] == 0 && b[6] == 0 && b[7] == 0 && b[8] == '{') return 1;
     size_t i = 0;
     while (i < n && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r'))
@@ -619,6 +621,12 @@ static int load_file(sa_weights *w, const char *path, int allow_index, sa_error 
         if (allow_index) return load_index(w, path, buf, n, err);
         return sa_error_set(err, SA_ERR_FORMAT, "%s: a JSON file where a weights file was expected",
                             path);
+    case 4:
+        return sa_error_set(
+            err, SA_ERR_UNSUPPORTED,
+            "%s: legacy (pre-1.6, non-zip) torch.save file; re-save it with a newer torch "
+            "or convert to safetensors",
+            path);
     default:
         return sa_error_set(err, SA_ERR_FORMAT,
                             "%s: not a safetensors, .pth (zip) or index JSON file", path);
