@@ -1,5 +1,6 @@
 /* libFuzzer target for the untrusted RLE inputs: the compressed string decoder and the JSON form.
- * Input: byte 0 and 1 give h and w (0..255), the rest is the string (or, starting with '{', a JSON object).
+ * Input: byte 0 and 1 give h and w (0..255), the rest is the string (or, starting with '{', a JSON object, or,
+ * starting with 'P', raw doubles read as polygon points for the rasteriser, NaN and huge values included).
  * Whatever is accepted must survive decode / encode / string round trips with the same counts and area. */
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -44,7 +45,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t len = size - 2;
     sa_rle r = {0};
     sa_error err = {0};
-    if (len > 0 && s[0] == '{') {
+    if (len > 0 && s[0] == 'P') {
+        size_t n = (len - 1) / (2 * sizeof(double));
+        double *xy = malloc((n ? n : 1) * 2 * sizeof *xy);
+        if (!xy) return 0;
+        if (n) memcpy(xy, s + 1, n * 2 * sizeof *xy);
+        if (sa_rle_from_polygon(xy, n, h + 1, w + 1, &r, &err) == SA_OK) exercise(&r);
+        free(xy);
+    } else if (len > 0 && s[0] == '{') {
         char *txt = malloc(len + 1);
         if (!txt) return 0;
         memcpy(txt, s, len);
