@@ -344,6 +344,13 @@ static void test_files(void) {
 
     CHECK(sa_weights_open("/nonexistent/dir/model.safetensors", &w, &err) == SA_ERR_IO &&
           w == NULL);
+    {
+        char *legacy = pjoin(tmp, "legacy.pth");
+        write_file(legacy, "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 15);
+        CHECK(sa_weights_open(legacy, &w, &err) == SA_ERR_UNSUPPORTED && !w &&
+              strstr(err.msg, "legacy"));
+        free(legacy);
+    }
 
     char *model = tu_shared_path("fixtures/sam/tiny/model.safetensors");
     size_t mlen = 0;
