@@ -1,0 +1,140 @@
+/* SAM kernels: every fast kernel against its plain reference (GEMM in both B layouts with strides, tails,
+ * alpha/beta and pre-packed B; softmax; softmax with relative positions; linear layers across kernel sets and
+ * thread counts). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sam_internal.h"
+#include "testutil.h"
+
+static uint64_t rng = 12345;
+static float frand(void) {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(rng >> 40) / (double)(1ull << 24)) * 2.0f - 1.0f;
+}
+
+static float *rand_buf(size_t n) {
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++) p[i] = frand();
+    return p;
+}
+
+/* max |a-b| / (sum |A||B| bound) over C */
+static void check_gemm(int trans_b, int M, int N, int K, float alpha, float beta, int pad) {
+    int lda = K + pad, ldb = (trans_b ? K : N) + pad, ldc = N + pad;
+    size_t nb = trans_b ? (size_t)N * ldb : (size_t)K * ldb;
+    float *A = rand_buf((size_t)M * lda), *B = rand_buf(nb), *C0 = rand_buf((size_t)M * ldc);
+    float *C1 = malloc((size_t)M * ldc * sizeof(float)), *C2 = malloc((size_t)M * ldc * sizeof(float));
+    memcpy(C1, C0, (size_t)M * ldc * sizeof(float));
+    memcpy(C2, C0, (size_t)M * ldc * sizeof(float));
+    sa__sgemm(SA_SAM_KERNELS_REFERENCE, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc);
+    sa__sgemm(SA_SAM_KERNELS_FAST, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C1, ldc);
+    float *Bp = malloc((sa__sgemm_packed_size(N, K) + 1) * sizeof(float));
+    sa__sgemm_pack_b(trans_b, N, K, B, ldb, Bp);
+    sa__sgemm_packed(M, N, K, alpha, A, lda, Bp, beta, C2, ldc);
+    double worst = 0, worst_p = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < ldc; j++) {
+            size_t o = (size_t)i * ldc + j;
+            if (j >= N) { /* padding columns untouched */
+                CHECK(C1[o] == C2[o]);
+                continue;
+            }
+            double tol = 1e-6 * (K + 1) * (fabs(alpha) + fabs(beta) + 1);
+            worst = fmax(worst, fabs(C0[o] - C1[o]) / tol);
+            worst_p = fmax(worst_p, fabs(C0[o] - C2[o]) / tol);
+        }
+    CHECKF(worst <= 1.0 && worst_p <= 1.0, "gemm trans_b=%d M=%d N=%d K=%d alpha=%g beta=%g pad=%d: err/tol %.3g %.3g",
+           trans_b, M, N, K, alpha, beta, pad, worst, worst_p);
+    free(A);
+    free(B);
+    free(C0);
+    free(C1);
+    free(C2);
+    free(Bp);
+}
+
+static void check_softmax(int rows, int S) {
+    int T = S * S;
+    float *x = rand_buf((size_t)rows * T), *rh = rand_buf((size_t)rows * S), *rw = rand_buf((size_t)rows * S);
+    for (size_t i = 0; i < (size_t)rows * T; i++) x[i] *= 8.0f; /* wide range */
+    float *y0 = malloc((size_t)rows * T * sizeof(float)), *y1 = malloc((size_t)rows * T * sizeof(float));
+    memcpy(y0, x, (size_t)rows * T * sizeof(float));
+    memcpy(y1, x, (size_t)rows * T * sizeof(float));
+    sa__softmax_rows(y0, rows, T, T);
+    sa__softmax(SA_SAM_KERNELS_FAST, y1, rows, T, T);
+    double worst = 0;
+    for (size_t i = 0; i < (size_t)rows * T; i++) worst = fmax(worst, fabs(y0[i] - y1[i]) / (1e-6 + y0[i]));
+    CHECKF(worst < 1e-5, "softmax rows=%d cols=%d: worst relative error %.3g", rows, T, worst);
+    memcpy(y0, x, (size_t)rows * T * sizeof(float));
+    memcpy(y1, x, (size_t)rows * T * sizeof(float));
+    sa__softmax_rel(SA_SAM_KERNELS_REFERENCE, y0, rows, S, rh, rw);
+    sa__softmax_rel(SA_SAM_KERNELS_FAST, y1, rows, S, rh, rw);
+    worst = 0;
+    for (size_t i = 0; i < (size_t)rows * T; i++) worst = fmax(worst, fabs(y0[i] - y1[i]) / (1e-6 + y0[i]));
+    CHECKF(worst < 1e-5, "softmax_rel rows=%d S=%d: worst relative error %.3g", rows, S, worst);
+    free(x);
+    free(rh);
+    free(rw);
+    free(y0);
+    free(y1);
+}
+
+static void check_linear(int n, int out, int in, int threads) {
+    sa_sam_arch a;
+    sa_error err = {0};
+    CHECK(sa_sam_arch_preset("slimsam77", &a, &err) == SA_OK);
+    a.image_size = 64; /* small random model, used only for its params */
+    a.depth = 1;
+    sa_sam_params p = sa_sam_default_params();
+    sa_sam_model *m = NULL;
+    if (sa_sam_model_random(&a, 1, p, &m, &err) != SA_OK) {
+        CHECKF(0, "random model: %s", err.msg);
+        return;
+    }
+    float *W = rand_buf((size_t)out * in), *b = rand_buf((size_t)out), *x = rand_buf((size_t)n * in);
+    float *y[3];
+    sa__lin l = {.w = W, .b = b, .out = out, .in = in};
+    sa__pool *pool = NULL;
+    CHECK(sa__pool_new(threads, &pool) == SA_OK);
+    for (int k = 0; k < 3; k++) {
+        y[k] = malloc((size_t)n * out * sizeof(float));
+        m->params.kernels = k;
+        m->params.threads = threads;
+        sa__linear(m, pool, &l, x, in, n, y[k], out);
+    }
+    double worst = 0;
+    for (size_t i = 0; i < (size_t)n * out; i++)
+        for (int k = 0; k < 2; k++) worst = fmax(worst, fabs(y[k][i] - y[2][i]) / (1e-6 * (in + 1)));
+    CHECKF(worst <= 1.0, "linear n=%d out=%d in=%d threads=%d: err/tol %.3g", n, out, in, threads, worst);
+    for (int k = 0; k < 3; k++) free(y[k]);
+    sa__pool_free(pool);
+    free(W);
+    free(b);
+    free(x);
+    sa_sam_model_free(m);
+}
+
+int main(void) {
+    printf("fast GEMM uses %s\n", sa__sgemm_isa());
+    const int sizes[][3] = {{1, 1, 1},   {5, 7, 3},     {12, 32, 16}, {13, 33, 17},  {37, 100, 300},
+                            {64, 14, 196}, {196, 196, 14}, {25, 600, 257}, {200, 40, 513}, {3, 1030, 64}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        for (int tb = 0; tb < 2; tb++) {
+            check_gemm(tb, sizes[i][0], sizes[i][1], sizes[i][2], 1.0f, 0.0f, 0);
+            check_gemm(tb, sizes[i][0], sizes[i][1], sizes[i][2], 0.37f, 1.0f, 3);
+            check_gemm(tb, sizes[i][0], sizes[i][1], sizes[i][2], -1.5f, 0.5f, 1);
+        }
+    check_gemm(1, 4, 5, 0, 1.0f, 0.5f, 0); /* K = 0: C = beta C */
+    check_softmax(3, 1);
+    check_softmax(7, 14);
+    check_softmax(5, 16);
+    check_softmax(4, 64);
+    check_linear(300, 96, 64, 1);
+    check_linear(300, 96, 64, 2);
+    check_linear(7, 256, 128, 2);
+    check_linear(1000, 40, 33, 3);
+    return tu_finish("test_sam_kernels");
+}
