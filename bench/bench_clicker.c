@@ -1,8 +1,9 @@
-/* Simulated-annotator benchmark: milliseconds per sa_clicker_next / sa_clicker_run on the GrabCut and Berkeley
- * ground-truth masks, with the predictions of a realistic annotation loop (the toy disc tool of the clicker
- * fixtures: 20 clicks from an empty mask, errors shrinking as it goes), and on a near-converged prediction
- * (the ground truth shifted by 2 pixels). For scale, the time of the straightforward method (distance transform
- * of both padded full-size error maps) is printed beside it. No assertions.
+/* Simulated-annotator benchmark: milliseconds per sa_clicker_next / sa_clicker_run on the GrabCut
+ * and Berkeley ground-truth masks, with the predictions of a realistic annotation loop (the toy
+ * disc tool of the clicker fixtures: 20 clicks from an empty mask, errors shrinking as it goes),
+ * and on a near-converged prediction (the ground truth shifted by 2 pixels). For scale, the time of
+ * the straightforward method (distance transform of both padded full-size error maps) is printed
+ * beside it. No assertions.
  *
  *   bench_clicker [SHARED_DIR]      (default: $SEGAGENT_SHARED, else ../shared)
  */
@@ -41,7 +42,8 @@ static double full_size_ms(const sa_mask *gt, const sa_mask *ign, const sa_mask 
             for (int x = 0; x < gt->width; x++) {
                 size_t i = (size_t)y * (size_t)gt->width + (size_t)x;
                 int e = k ? (!gt->data[i] && pred->data[i]) : (gt->data[i] && !pred->data[i]);
-                m[(size_t)(y + 1) * (size_t)W + (size_t)(x + 1)] = (uint8_t)(e && !(ign->data && ign->data[i]));
+                m[(size_t)(y + 1) * (size_t)W + (size_t)(x + 1)] =
+                    (uint8_t)(e && !(ign->data && ign->data[i]));
             }
         sa_edt_sq(m, W, H, (size_t)W, 0, d, NULL);
     }
@@ -90,7 +92,8 @@ static void bench_mask(const char *path, int ignore_value, sa_clicker *ck, stats
                 gt.data[(size_t)(y - 2) * (size_t)gt.width + (size_t)(x - 2)];
     sa_clicker_click c;
     double t0 = now_ms();
-    for (int r = 0; r < 10; r++) sa_clicker_run(ck, &gt, &ign, &shifted, NULL, 0, &c, &err);
+    for (int r = 0; r < 10; r++)
+        sa_clicker_run(ck, &gt, &ign, &shifted, NULL, 0, &c, &err);
     st->ms_conv += (now_ms() - t0) / 10;
     st->conv_n++;
     st->images++;
@@ -116,10 +119,11 @@ static int run_dir(const char *dir, int ignore_value, const char *name, sa_click
     }
     closedir(d);
     if (!st.clicks) return 0;
-    printf("%-9s %3d masks %5d clicks | sa_clicker_next %.3f ms/click | sa_clicker_run %.3f ms/click | "
+    printf("%-9s %3d masks %5d clicks | sa_clicker_next %.3f ms/click | sa_clicker_run %.3f "
+           "ms/click | "
            "full-size EDT x2 %.3f ms | near-converged pred %.3f ms\n",
-           name, st.images, st.clicks, st.ms_next / st.clicks, st.ms_run / st.clicks, st.ms_full / st.clicks,
-           st.ms_conv / (st.conv_n ? st.conv_n : 1));
+           name, st.images, st.clicks, st.ms_next / st.clicks, st.ms_run / st.clicks,
+           st.ms_full / st.clicks, st.ms_conv / (st.conv_n ? st.conv_n : 1));
     return 1;
 }
 
@@ -135,7 +139,8 @@ int main(int argc, char **argv) {
     any |= run_dir(b, -1, "Berkeley", ck);
     sa_clicker_free(ck);
     if (!any) {
-        fprintf(stderr, "no masks found under %s/data (pass the shared folder as the argument)\n", shared);
+        fprintf(stderr, "no masks found under %s/data (pass the shared folder as the argument)\n",
+                shared);
         return 1;
     }
     return 0;

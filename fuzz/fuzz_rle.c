@@ -1,7 +1,8 @@
 /* libFuzzer target for the untrusted RLE inputs: the compressed string decoder and the JSON form.
- * Input: byte 0 and 1 give h and w (0..255), the rest is the string (or, starting with '{', a JSON object, or,
- * starting with 'P', raw doubles read as polygon points for the rasteriser, NaN and huge values included).
- * Whatever is accepted must survive decode / encode / string round trips with the same counts and area. */
+ * Input: byte 0 and 1 give h and w (0..255), the rest is the string (or, starting with '{', a JSON
+ * object, or, starting with 'P', raw doubles read as polygon points for the rasteriser, NaN and
+ * huge values included). Whatever is accepted must survive decode / encode / string round trips
+ * with the same counts and area. */
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,7 +20,8 @@ static void exercise(const sa_rle *r) {
     if (sa_rle_to_string(r, &s, &err) != SA_OK) abort();
     sa_rle back = {0};
     if (sa_rle_from_string(s, strlen(s), r->h, r->w, &back, &err) != SA_OK) abort();
-    if (back.m != r->m || (r->m && memcmp(back.counts, r->counts, r->m * sizeof *r->counts) != 0)) abort();
+    if (back.m != r->m || (r->m && memcmp(back.counts, r->counts, r->m * sizeof *r->counts) != 0))
+        abort();
     sa_mask m = {0};
     if (r->h > 0 && r->w > 0) {
         if (sa_rle_decode(r, &m, &err) != SA_OK) abort();
@@ -28,7 +30,8 @@ static void exercise(const sa_rle *r) {
         if (sa_rle_area(&enc) != sa_rle_area(r) || sa_rle_area(r) != sa_mask_area(&m)) abort();
         sa_rle u = {0};
         double iou = 0;
-        if (sa_rle_merge(r, &enc, 0, &u, &err) != SA_OK || sa_rle_area(&u) != sa_rle_area(r)) abort();
+        if (sa_rle_merge(r, &enc, 0, &u, &err) != SA_OK || sa_rle_area(&u) != sa_rle_area(r))
+            abort();
         if (sa_rle_iou(r, &enc, 0, &iou, &err) != SA_OK || (sa_rle_area(r) && iou != 1.0)) abort();
         sa_rle_free(&u);
         sa_rle_free(&enc);

@@ -1,11 +1,13 @@
-/* COCO RLE: encode/decode, the compressed string form, area/bbox/IoU/merge, polygon rasterisation, JSON.
+/* COCO RLE: encode/decode, the compressed string form, area/bbox/IoU/merge, polygon rasterisation,
+ * JSON.
  *
- * Everything here follows the observable behaviour of pycocotools' maskApi.c so that strings, areas, boxes and
- * rasterised polygons are byte-identical, including its quirks (the bbox of a run ending on a column boundary,
- * a polygon point repeated twice, coordinates too large for an int). Where pycocotools would read past a
- * buffer or rely on undefined behaviour (untrusted strings, absurd polygons) we refuse with an error instead.
- * Floating-point expressions of the polygon rasteriser are split into single operations so that no compiler
- * contracts them into fused multiply-adds: the rounding must match the reference build bit for bit.
+ * Everything here follows the observable behaviour of pycocotools' maskApi.c so that strings,
+ * areas, boxes and rasterised polygons are byte-identical, including its quirks (the bbox of a run
+ * ending on a column boundary, a polygon point repeated twice, coordinates too large for an int).
+ * Where pycocotools would read past a buffer or rely on undefined behaviour (untrusted strings,
+ * absurd polygons) we refuse with an error instead. Floating-point expressions of the polygon
+ * rasteriser are split into single operations so that no compiler contracts them into fused
+ * multiply-adds: the rounding must match the reference build bit for bit.
  */
 #include "segagent/rle.h"
 
@@ -14,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RLE_MAX_PIXELS 0xFFFFFFFFull  /* counts are uint32 */
-#define POLY_MAX_POINTS (1u << 25)     /* upsampled outline points we are willing to walk */
+#define RLE_MAX_PIXELS 0xFFFFFFFFull /* counts are uint32 */
+#define POLY_MAX_POINTS (1u << 25)   /* upsampled outline points we are willing to walk */
 
 void sa_rle_free(sa_rle *r) {
     if (!r) return;
@@ -45,7 +47,8 @@ int sa_rle_init(sa_rle *r, int h, int w, const uint32_t *counts, size_t m, sa_er
     if (rc != SA_OK) return rc;
     if (m > 0 && !counts) return sa_error_set(err, SA_ERR_INVALID, "sa_rle_init: NULL counts");
     uint64_t sum = 0;
-    for (size_t i = 0; i < m; i++) sum += counts[i];
+    for (size_t i = 0; i < m; i++)
+        sum += counts[i];
     if (sum != (uint64_t)h * (uint64_t)w)
         return sa_error_set(err, SA_ERR_FORMAT, "RLE counts sum to %llu, expected h*w = %llu",
                             (unsigned long long)sum, (unsigned long long)h * (unsigned long long)w);
@@ -100,11 +103,13 @@ int sa_rle_encode(const sa_mask *mask, sa_rle *out, sa_error *err) {
 int sa_rle_decode(const sa_rle *r, sa_mask *out, sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_rle_decode: NULL output");
     memset(out, 0, sizeof *out);
-    if (!r || (r->m > 0 && !r->counts)) return sa_error_set(err, SA_ERR_INVALID, "sa_rle_decode: NULL RLE");
+    if (!r || (r->m > 0 && !r->counts))
+        return sa_error_set(err, SA_ERR_INVALID, "sa_rle_decode: NULL RLE");
     int rc = check_size(r->h, r->w, err);
     if (rc != SA_OK) return rc;
     uint64_t total = (uint64_t)r->h * (uint64_t)r->w, sum = 0;
-    for (size_t i = 0; i < r->m; i++) sum += r->counts[i];
+    for (size_t i = 0; i < r->m; i++)
+        sum += r->counts[i];
     if (sum != total)
         return sa_error_set(err, SA_ERR_FORMAT, "RLE counts sum to %llu, expected h*w = %llu",
                             (unsigned long long)sum, (unsigned long long)total);
@@ -119,7 +124,8 @@ int sa_rle_decode(const sa_rle *r, sa_mask *out, sa_error *err) {
                 size_t x = (size_t)(p / h), y = (size_t)(p % h);
                 uint64_t stop = end - p < h - y ? end : p + (h - y);
                 uint8_t *d = out->data + y * w + x;
-                for (; p < stop; p++, d += w) *d = 1;
+                for (; p < stop; p++, d += w)
+                    *d = 1;
             }
         }
         pos = end;
@@ -132,8 +138,10 @@ int sa_rle_decode(const sa_rle *r, sa_mask *out, sa_error *err) {
 int sa_rle_to_string(const sa_rle *r, char **out, sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_rle_to_string: NULL output");
     *out = NULL;
-    if (!r || (r->m > 0 && !r->counts)) return sa_error_set(err, SA_ERR_INVALID, "sa_rle_to_string: NULL RLE");
-    if (r->m > (SIZE_MAX - 1) / 7) return sa_error_set(err, SA_ERR_NOMEM, "RLE string: too many runs");
+    if (!r || (r->m > 0 && !r->counts))
+        return sa_error_set(err, SA_ERR_INVALID, "sa_rle_to_string: NULL RLE");
+    if (r->m > (SIZE_MAX - 1) / 7)
+        return sa_error_set(err, SA_ERR_NOMEM, "RLE string: too many runs");
     char *s = malloc(r->m * 7 + 1); /* a 34-bit signed delta needs at most 7 groups */
     if (!s) return sa_error_set(err, SA_ERR_NOMEM, "RLE string of %zu runs: out of memory", r->m);
     size_t p = 0;
@@ -142,7 +150,7 @@ int sa_rle_to_string(const sa_rle *r, char **out, sa_error *err) {
         if (i > 2) x -= (int64_t)r->counts[i - 2];
         for (;;) {
             int c = (int)(x & 0x1f); /* two's complement low bits, as the reference */
-            x = (x - c) / 32;         /* exact: floor division by 32 */
+            x = (x - c) / 32;        /* exact: floor division by 32 */
             int more = (c & 0x10) ? x != -1 : x != 0;
             if (more) c |= 0x20;
             s[p++] = (char)(c + 48);
@@ -161,8 +169,10 @@ int sa_rle_from_string(const char *s, size_t len, int h, int w, sa_rle *out, sa_
     int rc = check_size(h, w, err);
     if (rc != SA_OK) return rc;
     uint64_t total = (uint64_t)h * (uint64_t)w, sum = 0;
-    uint32_t *cnts = malloc((len ? len : 1) * sizeof *cnts); /* each count takes at least one byte */
-    if (!cnts) return sa_error_set(err, SA_ERR_NOMEM, "RLE string of %zu bytes: out of memory", len);
+    uint32_t *cnts =
+        malloc((len ? len : 1) * sizeof *cnts); /* each count takes at least one byte */
+    if (!cnts)
+        return sa_error_set(err, SA_ERR_NOMEM, "RLE string of %zu bytes: out of memory", len);
     size_t m = 0, p = 0;
     while (p < len) {
         size_t start = p;
@@ -171,17 +181,20 @@ int sa_rle_from_string(const char *s, size_t len, int h, int w, sa_rle *out, sa_
         while (more) {
             if (p >= len) {
                 free(cnts);
-                return sa_error_set(err, SA_ERR_FORMAT, "RLE string truncated inside the count starting at byte %zu",
+                return sa_error_set(err, SA_ERR_FORMAT,
+                                    "RLE string truncated inside the count starting at byte %zu",
                                     start);
             }
             unsigned char ch = (unsigned char)s[p];
             if (ch < 48 || ch > 111) {
                 free(cnts);
-                return sa_error_set(err, SA_ERR_FORMAT, "RLE string: invalid byte 0x%02x at offset %zu", ch, p);
+                return sa_error_set(err, SA_ERR_FORMAT,
+                                    "RLE string: invalid byte 0x%02x at offset %zu", ch, p);
             }
             if (k >= 7) {
                 free(cnts);
-                return sa_error_set(err, SA_ERR_FORMAT, "RLE string: count at byte %zu longer than 7 groups", start);
+                return sa_error_set(err, SA_ERR_FORMAT,
+                                    "RLE string: count at byte %zu longer than 7 groups", start);
             }
             int c = ch - 48;
             x |= (int64_t)(c & 0x1f) << (5 * k);
@@ -193,21 +206,24 @@ int sa_rle_from_string(const char *s, size_t len, int h, int w, sa_rle *out, sa_
         if (m > 2) x += (int64_t)cnts[m - 2];
         if (x < 0 || x > (int64_t)UINT32_MAX) {
             free(cnts);
-            return sa_error_set(err, SA_ERR_FORMAT, "RLE string: count %zu (at byte %zu) is %lld, out of range", m,
+            return sa_error_set(err, SA_ERR_FORMAT,
+                                "RLE string: count %zu (at byte %zu) is %lld, out of range", m,
                                 start, (long long)x);
         }
         sum += (uint64_t)x;
         if (sum > total) {
             free(cnts);
-            return sa_error_set(err, SA_ERR_FORMAT,
-                                "RLE string: counts run past h*w = %llu at count %zu (byte %zu) for a %dx%d mask",
-                                (unsigned long long)total, m, start, h, w);
+            return sa_error_set(
+                err, SA_ERR_FORMAT,
+                "RLE string: counts run past h*w = %llu at count %zu (byte %zu) for a %dx%d mask",
+                (unsigned long long)total, m, start, h, w);
         }
         cnts[m++] = (uint32_t)x;
     }
     if (sum != total) {
         free(cnts);
-        return sa_error_set(err, SA_ERR_FORMAT, "RLE string: counts sum to %llu, expected h*w = %llu (%dx%d)",
+        return sa_error_set(err, SA_ERR_FORMAT,
+                            "RLE string: counts sum to %llu, expected h*w = %llu (%dx%d)",
                             (unsigned long long)sum, (unsigned long long)total, h, w);
     }
     return rle_adopt(out, h, w, cnts, m);
@@ -218,14 +234,16 @@ int sa_rle_from_string(const char *s, size_t len, int h, int w, sa_rle *out, sa_
 uint64_t sa_rle_area(const sa_rle *r) {
     if (!r || !r->counts) return 0;
     uint64_t a = 0;
-    for (size_t j = 1; j < r->m; j += 2) a += r->counts[j];
+    for (size_t j = 1; j < r->m; j += 2)
+        a += r->counts[j];
     return a;
 }
 
 void sa_rle_bbox(const sa_rle *r, double bbox[4]) {
     bbox[0] = bbox[1] = bbox[2] = bbox[3] = 0;
     if (!r || !r->counts || r->h <= 0 || r->w <= 0) return;
-    /* uint32 arithmetic on purpose: this reproduces the reference exactly, wrap-arounds included. */
+    /* uint32 arithmetic on purpose: this reproduces the reference exactly, wrap-arounds included.
+     */
     uint32_t h = (uint32_t)r->h, w = (uint32_t)r->w;
     size_t m = (r->m / 2) * 2;
     if (m == 0) return;
@@ -255,11 +273,13 @@ static int same_shape(const sa_rle *a, const sa_rle *b, const char *what, sa_err
     if (!a || !b || (a->m && !a->counts) || (b->m && !b->counts))
         return sa_error_set(err, SA_ERR_INVALID, "%s: NULL RLE", what);
     if (a->h != b->h || a->w != b->w)
-        return sa_error_set(err, SA_ERR_INVALID, "%s: sizes differ (%dx%d vs %dx%d)", what, a->w, a->h, b->w, b->h);
+        return sa_error_set(err, SA_ERR_INVALID, "%s: sizes differ (%dx%d vs %dx%d)", what, a->w,
+                            a->h, b->w, b->h);
     return SA_OK;
 }
 
-/* Walks two run lists in step; calls emit(value_a, value_b, length) for every overlapping segment. */
+/* Walks two run lists in step; calls emit(value_a, value_b, length) for every overlapping segment.
+ */
 typedef struct run_cursor {
     const uint32_t *c;
     size_t m, i;
@@ -401,11 +421,14 @@ static int cmp_u32(const void *pa, const void *pb) {
     return a > b ? 1 : a < b ? -1 : 0;
 }
 
-int sa_rle_from_polygon(const double *xy, size_t n_points, int h, int w, sa_rle *out, sa_error *err) {
+int sa_rle_from_polygon(const double *xy, size_t n_points, int h, int w, sa_rle *out,
+                        sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_rle_from_polygon: NULL output");
     memset(out, 0, sizeof *out);
-    if (!xy && n_points > 0) return sa_error_set(err, SA_ERR_INVALID, "sa_rle_from_polygon: NULL points");
-    if (h <= 0 || w <= 0) return sa_error_set(err, SA_ERR_RANGE, "polygon mask size %dx%d out of range", w, h);
+    if (!xy && n_points > 0)
+        return sa_error_set(err, SA_ERR_INVALID, "sa_rle_from_polygon: NULL points");
+    if (h <= 0 || w <= 0)
+        return sa_error_set(err, SA_ERR_RANGE, "polygon mask size %dx%d out of range", w, h);
     int rc = check_size(h, w, err);
     if (rc != SA_OK) return rc;
     if (n_points > POLY_MAX_POINTS)
@@ -427,21 +450,24 @@ int sa_rle_from_polygon(const double *xy, size_t n_points, int h, int w, sa_rle 
         px[k] = px[0];
         py[k] = py[0];
     }
-    /* Refuse what the reference cannot do either: differences overflowing int, absurdly long outlines. */
+    /* Refuse what the reference cannot do either: differences overflowing int, absurdly long
+     * outlines. */
     uint64_t total = 0;
     for (size_t j = 0; j < k; j++) {
         int64_t dx = llabs((int64_t)px[j + 1] - px[j]), dy = llabs((int64_t)py[j + 1] - py[j]);
         if (dx > INT32_MAX || dy > INT32_MAX) {
             free(px);
             free(py);
-            return sa_error_set(err, SA_ERR_RANGE, "polygon edge %zu: coordinates too far apart", j);
+            return sa_error_set(err, SA_ERR_RANGE, "polygon edge %zu: coordinates too far apart",
+                                j);
         }
         total += (uint64_t)(dx > dy ? dx : dy) + 1;
     }
     if (total > POLY_MAX_POINTS) {
         free(px);
         free(py);
-        return sa_error_set(err, SA_ERR_RANGE, "polygon outline too long (%llu upsampled points) for a %dx%d mask",
+        return sa_error_set(err, SA_ERR_RANGE,
+                            "polygon outline too long (%llu upsampled points) for a %dx%d mask",
                             (unsigned long long)total, w, h);
     }
     poly_acc acc = {.h = h, .w = w};
@@ -459,7 +485,8 @@ int sa_rle_from_polygon(const double *xy, size_t n_points, int h, int w, sa_rle 
             ye = t;
         }
         if (dx >= dy) {
-            double s = (double)((int64_t)ye - ys) / (double)dx; /* 0/0 = NaN for a repeated point, as the reference */
+            double s = (double)((int64_t)ye - ys) /
+                       (double)dx; /* 0/0 = NaN for a repeated point, as the reference */
             for (int64_t d = 0; d <= dx && !fail; d++) {
                 int64_t t = flip ? dx - d : d;
                 double st = s * (double)t;
@@ -494,7 +521,8 @@ int sa_rle_from_polygon(const double *xy, size_t n_points, int h, int w, sa_rle 
         a[j] -= prev;
         prev = t;
     }
-    /* A zero delta is a boundary point met twice: the two toggles cancel, so the next run joins the last. */
+    /* A zero delta is a boundary point met twice: the two toggles cancel, so the next run joins the
+     * last. */
     size_t m = 0, j = 0;
     a[m++] = a[j++];
     while (j < n) {
@@ -519,27 +547,29 @@ int sa_rle_from_bbox(const double bbox[4], int h, int w, sa_rle *out, sa_error *
     return sa_rle_from_polygon(xy, 4, h, w, out, err);
 }
 
-/* Rasterises entry i of a polygon list; entries of exactly 2 "points" are boxes when the list is (frPyObjects). */
-static int rasterise_entry(const double *const *xy, const size_t *n_points, size_t i, int boxes, int h, int w,
-                           sa_rle *out, sa_error *err) {
+/* Rasterises entry i of a polygon list; entries of exactly 2 "points" are boxes when the list is
+ * (frPyObjects). */
+static int rasterise_entry(const double *const *xy, const size_t *n_points, size_t i, int boxes,
+                           int h, int w, sa_rle *out, sa_error *err) {
     if (!boxes) return sa_rle_from_polygon(xy[i], n_points[i], h, w, out, err);
     if (n_points[i] != 2) {
         memset(out, 0, sizeof *out);
-        return sa_error_set(err, SA_ERR_FORMAT, "segmentation entry %zu: a list of boxes needs 4 numbers per entry",
-                            i);
+        return sa_error_set(err, SA_ERR_FORMAT,
+                            "segmentation entry %zu: a list of boxes needs 4 numbers per entry", i);
     }
     return sa_rle_from_bbox(xy[i], h, w, out, err);
 }
 
-int sa_rle_from_polygons(const double *const *xy, const size_t *n_points, size_t n_polygons, int h, int w,
-                         sa_rle *out, sa_error *err) {
+int sa_rle_from_polygons(const double *const *xy, const size_t *n_points, size_t n_polygons, int h,
+                         int w, sa_rle *out, sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_rle_from_polygons: NULL output");
     memset(out, 0, sizeof *out);
     if (n_polygons == 0) {
         uint32_t c = (uint32_t)((uint64_t)(h > 0 ? h : 0) * (uint64_t)(w > 0 ? w : 0));
         return sa_rle_init(out, h, w, &c, 1, err);
     }
-    if (!xy || !n_points) return sa_error_set(err, SA_ERR_INVALID, "sa_rle_from_polygons: NULL polygons");
+    if (!xy || !n_points)
+        return sa_error_set(err, SA_ERR_INVALID, "sa_rle_from_polygons: NULL polygons");
     int boxes = n_points[0] == 2;
     sa_rle acc = {0};
     int rc = rasterise_entry(xy, n_points, 0, boxes, h, w, &acc, err);
@@ -569,7 +599,8 @@ cJSON *sa_rle_to_json(const sa_rle *r, sa_error *err) {
     cJSON *o = cJSON_CreateObject();
     cJSON *size = o ? cJSON_AddArrayToObject(o, "size") : NULL;
     int ok = size && cJSON_AddItemToArray(size, cJSON_CreateNumber(r->h)) &&
-             cJSON_AddItemToArray(size, cJSON_CreateNumber(r->w)) && cJSON_AddStringToObject(o, "counts", s);
+             cJSON_AddItemToArray(size, cJSON_CreateNumber(r->w)) &&
+             cJSON_AddStringToObject(o, "counts", s);
     free(s);
     if (!ok) {
         cJSON_Delete(o);
@@ -594,16 +625,19 @@ int sa_rle_from_json(const cJSON *obj, sa_rle *out, sa_error *err) {
     const cJSON *size = cJSON_GetObjectItemCaseSensitive(obj, "size");
     const cJSON *counts = cJSON_GetObjectItemCaseSensitive(obj, "counts");
     double hd, wd;
-    if (!cJSON_IsArray(size) || cJSON_GetArraySize(size) != 2 || !json_uint(cJSON_GetArrayItem(size, 0), 2147483647.0, &hd) ||
+    if (!cJSON_IsArray(size) || cJSON_GetArraySize(size) != 2 ||
+        !json_uint(cJSON_GetArrayItem(size, 0), 2147483647.0, &hd) ||
         !json_uint(cJSON_GetArrayItem(size, 1), 2147483647.0, &wd))
-        return sa_error_set(err, SA_ERR_PARSE, "RLE JSON: \"size\" must be [h, w] with non-negative integers");
+        return sa_error_set(err, SA_ERR_PARSE,
+                            "RLE JSON: \"size\" must be [h, w] with non-negative integers");
     int h = (int)hd, w = (int)wd;
     if (cJSON_IsString(counts) && counts->valuestring) {
         const char *s = counts->valuestring;
         return sa_rle_from_string(s, strlen(s), h, w, out, err);
     }
     if (!cJSON_IsArray(counts))
-        return sa_error_set(err, SA_ERR_PARSE, "RLE JSON: \"counts\" must be a string or an array of integers");
+        return sa_error_set(err, SA_ERR_PARSE,
+                            "RLE JSON: \"counts\" must be a string or an array of integers");
     int n = cJSON_GetArraySize(counts);
     uint32_t *c = malloc((size_t)(n > 0 ? n : 1) * sizeof *c);
     if (!c) return sa_error_set(err, SA_ERR_NOMEM, "RLE JSON: out of memory");
@@ -613,7 +647,8 @@ int sa_rle_from_json(const cJSON *obj, sa_rle *out, sa_error *err) {
         double v;
         if (!json_uint(it, 4294967295.0, &v)) {
             free(c);
-            return sa_error_set(err, SA_ERR_FORMAT, "RLE JSON: counts[%d] is not an integer in [0, 2^32)", i);
+            return sa_error_set(err, SA_ERR_FORMAT,
+                                "RLE JSON: counts[%d] is not an integer in [0, 2^32)", i);
         }
         c[i++] = (uint32_t)v;
     }

@@ -1,6 +1,7 @@
-/* The simulated annotator against every OpenCV-made vector in shared/fixtures/clicker: "step" vectors give the
- * same (y, x, sign) and distance within 1e-4; "sequence" vectors replay the toy disc tool for 10 clicks and every
- * click must be identical. Also: the handle form agrees with the one-shot form, bad arguments, SA_ERR_DONE. */
+/* The simulated annotator against every OpenCV-made vector in shared/fixtures/clicker: "step"
+ * vectors give the same (y, x, sign) and distance within 1e-4; "sequence" vectors replay the toy
+ * disc tool for 10 clicks and every click must be identical. Also: the handle form agrees with the
+ * one-shot form, bad arguments, SA_ERR_DONE. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdint.h>
@@ -32,7 +33,8 @@ static int mask_from_runs(const cJSON *arr, int h, int w, sa_mask *out) {
     return rc;
 }
 
-/* The toy tool of the fixtures: a positive click sets a disc of radius r around it, a negative one clears it. */
+/* The toy tool of the fixtures: a positive click sets a disc of radius r around it, a negative one
+ * clears it. */
 static void apply_disc(sa_mask *pred, int cy, int cx, int r, int positive) {
     for (int y = cy - r; y <= cy + r; y++)
         for (int x = cx - r; x <= cx + r; x++) {
@@ -74,11 +76,13 @@ static int run_step(const cJSON *j, int idx, sa_clicker *ck) {
         int ey = cJSON_GetObjectItem(e, "y")->valueint, ex = cJSON_GetObjectItem(e, "x")->valueint;
         int ep = cJSON_IsTrue(cJSON_GetObjectItem(e, "is_positive"));
         double ed = cJSON_GetObjectItem(e, "distance")->valuedouble;
-        if (rc != SA_OK || c.y != ey || c.x != ex || c.positive != ep || fabs(c.distance - ed) > 1e-4) {
+        if (rc != SA_OK || c.y != ey || c.x != ex || c.positive != ep ||
+            fabs(c.distance - ed) > 1e-4) {
             fprintf(stderr,
-                    "vector %d (step %s, %d clicked): got rc %d (y %d, x %d, %s, d %.6f) want (y %d, x %d, %s, d %.6f)\n",
-                    idx, cJSON_GetObjectItem(j, "mask_file")->valuestring, n, rc, c.y, c.x, c.positive ? "pos" : "neg",
-                    c.distance, ey, ex, ep ? "pos" : "neg", ed);
+                    "vector %d (step %s, %d clicked): got rc %d (y %d, x %d, %s, d %.6f) want (y "
+                    "%d, x %d, %s, d %.6f)\n",
+                    idx, cJSON_GetObjectItem(j, "mask_file")->valuestring, n, rc, c.y, c.x,
+                    c.positive ? "pos" : "neg", c.distance, ey, ex, ep ? "pos" : "neg", ed);
             ok = 0;
         }
     }
@@ -107,7 +111,9 @@ static int run_sequence(const cJSON *j, int idx, sa_clicker *ck) {
         sa_error err = {0};
         int rc = sa_clicker_run(ck, &gt, &ign, &pred, clicks, i, &c, &err);
         if (rc != SA_OK || c.y != ey || c.x != exx || c.positive != ep) {
-            fprintf(stderr, "vector %d (sequence %s, r %d) click %d: got rc %d (y %d, x %d, %s) want (y %d, x %d, %s)\n",
+            fprintf(stderr,
+                    "vector %d (sequence %s, r %d) click %d: got rc %d (y %d, x %d, %s) want (y "
+                    "%d, x %d, %s)\n",
                     idx, cJSON_GetObjectItem(j, "mask_file")->valuestring, r, i + 1, rc, c.y, c.x,
                     c.positive ? "pos" : "neg", ey, exx, ep ? "pos" : "neg");
             ok = 0;
@@ -123,14 +129,16 @@ static int run_sequence(const cJSON *j, int idx, sa_clicker *ck) {
     return ok;
 }
 
-/* SPEC.md section 3 done the plain way: padded full-size maps, whole-image transform (edge = zero border),
- * float distances, clicked pixels zeroed, first row-major maximum. The library crops; both must agree. */
-static int reference_click(const sa_mask *gt, const sa_mask *ign, const sa_mask *pred, const sa_click *clicked,
-                           int n, sa_clicker_click *out) {
+/* SPEC.md section 3 done the plain way: padded full-size maps, whole-image transform (edge = zero
+ * border), float distances, clicked pixels zeroed, first row-major maximum. The library crops; both
+ * must agree. */
+static int reference_click(const sa_mask *gt, const sa_mask *ign, const sa_mask *pred,
+                           const sa_click *clicked, int n, sa_clicker_click *out) {
     int W = gt->width, H = gt->height, PW = W + 2, PH = H + 2;
     uint8_t *m = calloc((size_t)PW * (size_t)PH, 1);
     uint32_t *d = malloc(sizeof *d * (size_t)PW * (size_t)PH);
-    float *dist[2] = {malloc(sizeof(float) * (size_t)W * (size_t)H), malloc(sizeof(float) * (size_t)W * (size_t)H)};
+    float *dist[2] = {malloc(sizeof(float) * (size_t)W * (size_t)H),
+                      malloc(sizeof(float) * (size_t)W * (size_t)H)};
     float mx[2] = {0, 0};
     int at[2] = {0, 0};
     for (int k = 0; k < 2; k++) {
@@ -144,8 +152,10 @@ static int reference_click(const sa_mask *gt, const sa_mask *ign, const sa_mask 
         sa_edt_sq(m, PW, PH, (size_t)PW, 0, d, NULL);
         for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++)
-                dist[k][(size_t)y * (size_t)W + (size_t)x] = sqrtf((float)d[(size_t)(y + 1) * (size_t)PW + (size_t)(x + 1)]);
-        for (int i = 0; i < n; i++) dist[k][(size_t)clicked[i].y * (size_t)W + (size_t)clicked[i].x] = 0;
+                dist[k][(size_t)y * (size_t)W + (size_t)x] =
+                    sqrtf((float)d[(size_t)(y + 1) * (size_t)PW + (size_t)(x + 1)]);
+        for (int i = 0; i < n; i++)
+            dist[k][(size_t)clicked[i].y * (size_t)W + (size_t)clicked[i].x] = 0;
         for (int i = 0; i < W * H; i++)
             if (dist[k][i] > mx[k]) {
                 mx[k] = dist[k][i];
@@ -180,7 +190,8 @@ static void fill_blobs(sa_mask *m, int n_blobs, int noise_pct) {
         int r = 1 + (int)(rnd() % 15);
         for (int y = 0; y < m->height; y++)
             for (int x = 0; x < m->width; x++)
-                if ((x - cx) * (x - cx) + (y - cy) * (y - cy) <= r * r) m->data[(size_t)y * (size_t)m->width + (size_t)x] = 1;
+                if ((x - cx) * (x - cx) + (y - cy) * (y - cy) <= r * r)
+                    m->data[(size_t)y * (size_t)m->width + (size_t)x] = 1;
     }
     for (int i = 0; i < m->width * m->height; i++)
         if ((int)(rnd() % 100) < noise_pct) m->data[i] ^= 1;
@@ -201,16 +212,20 @@ static void test_against_reference(void) {
         if (rnd() & 1) fill_blobs(&ign, (int)(rnd() % 2), 0);
         sa_click clicks[8];
         int n = (int)(rnd() % 8);
-        for (int i = 0; i < n; i++) clicks[i] = (sa_click){(int)(rnd() % (uint32_t)h), (int)(rnd() % (uint32_t)w), 1};
+        for (int i = 0; i < n; i++)
+            clicks[i] = (sa_click){(int)(rnd() % (uint32_t)h), (int)(rnd() % (uint32_t)w), 1};
         sa_clicker_click want = {0}, got = {0};
         int rw = reference_click(&gt, &ign, &pred, clicks, n, &want);
         int rg = sa_clicker_run(ck, &gt, &ign, &pred, clicks, n, &got, NULL);
         cases++;
-        if (rw != rg || (rw == SA_OK && (want.y != got.y || want.x != got.x || want.positive != got.positive ||
-                                          want.distance != got.distance))) {
-            fprintf(stderr, "random case %d (%dx%d, %d clicks): got rc %d (%d,%d,%d,%g) want rc %d (%d,%d,%d,%g)\n", it,
-                    w, h, n, rg, got.y, got.x, got.positive, got.distance, rw, want.y, want.x, want.positive,
-                    want.distance);
+        if (rw != rg ||
+            (rw == SA_OK && (want.y != got.y || want.x != got.x || want.positive != got.positive ||
+                             want.distance != got.distance))) {
+            fprintf(stderr,
+                    "random case %d (%dx%d, %d clicks): got rc %d (%d,%d,%d,%g) want rc %d "
+                    "(%d,%d,%d,%g)\n",
+                    it, w, h, n, rg, got.y, got.x, got.positive, got.distance, rw, want.y, want.x,
+                    want.positive, want.distance);
             bad++;
         }
         sa_mask_free(&gt);
@@ -219,7 +234,8 @@ static void test_against_reference(void) {
     }
     sa_clicker_free(ck);
     CHECKF(bad == 0, "%d of %d random cases differ from the full-size reference", bad, cases);
-    printf("clicker: %d/%d random cases identical to the full-size reference\n", cases - bad, cases);
+    printf("clicker: %d/%d random cases identical to the full-size reference\n", cases - bad,
+           cases);
 }
 
 static void test_edges(void) {
@@ -233,23 +249,27 @@ static void test_edges(void) {
     CHECK(sa_clicker_next(&gt, NULL, &pred, NULL, 0, &c, &err) == SA_ERR_DONE);
     /* one pixel of gt: positive click on it */
     gt.data[3 * 9 + 4] = 1;
-    CHECK(sa_clicker_next(&gt, NULL, &pred, NULL, 0, &c, &err) == SA_OK && c.y == 3 && c.x == 4 && c.positive &&
-          c.distance == 1.0f);
+    CHECK(sa_clicker_next(&gt, NULL, &pred, NULL, 0, &c, &err) == SA_OK && c.y == 3 && c.x == 4 &&
+          c.positive && c.distance == 1.0f);
     /* clicked already: its distance is zeroed, nothing else to fix */
     sa_click k = {3, 4, 1};
     CHECK(sa_clicker_next(&gt, NULL, &pred, &k, 1, &c, &err) == SA_ERR_DONE);
     /* a tie is negative: one fn pixel and one fp pixel */
     pred.data[0] = 1;
-    CHECK(sa_clicker_next(&gt, NULL, &pred, NULL, 0, &c, &err) == SA_OK && !c.positive && c.y == 0 && c.x == 0);
+    CHECK(sa_clicker_next(&gt, NULL, &pred, NULL, 0, &c, &err) == SA_OK && !c.positive &&
+          c.y == 0 && c.x == 0);
     /* ignored pixels do not count */
     sa_mask ign = {0};
     sa_mask_new(&ign, 9, 7, NULL);
     ign.data[0] = 1;
-    CHECK(sa_clicker_next(&gt, &ign, &pred, NULL, 0, &c, &err) == SA_OK && c.positive && c.y == 3 && c.x == 4);
-    /* full gt, empty pred: the image edge is a boundary; the first pixel at distance 4 of 9x7 is (3, 3) */
+    CHECK(sa_clicker_next(&gt, &ign, &pred, NULL, 0, &c, &err) == SA_OK && c.positive && c.y == 3 &&
+          c.x == 4);
+    /* full gt, empty pred: the image edge is a boundary; the first pixel at distance 4 of 9x7 is
+     * (3, 3) */
     memset(gt.data, 1, 63);
     memset(pred.data, 0, 63);
-    CHECK(sa_clicker_next(&gt, NULL, &pred, NULL, 0, &c, &err) == SA_OK && c.y == 3 && c.x == 3 && c.distance == 4.0f);
+    CHECK(sa_clicker_next(&gt, NULL, &pred, NULL, 0, &c, &err) == SA_OK && c.y == 3 && c.x == 3 &&
+          c.distance == 4.0f);
     /* bad arguments */
     CHECK(sa_clicker_next(&gt, NULL, &small, NULL, 0, &c, &err) == SA_ERR_INVALID);
     CHECK(sa_clicker_next(&gt, &small, &pred, NULL, 0, &c, &err) == SA_ERR_INVALID);
@@ -272,7 +292,8 @@ int main(void) {
     CHECK(sa_clicker_new(&ck, NULL) == SA_OK);
     int total = 0, steps = 0, steps_ok = 0, seqs = 0, seqs_ok = 0;
     char *save = NULL;
-    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save)) {
         cJSON *j = cJSON_Parse(line);
         total++;
         CHECKF(j != NULL, "clicker vector %d: bad JSON", total);
@@ -293,8 +314,8 @@ int main(void) {
         cJSON_Delete(j);
     }
     sa_clicker_free(ck);
-    printf("clicker: %d/%d step vectors, %d/%d sequence vectors identical (%d lines)\n", steps_ok, steps, seqs_ok,
-           seqs, total);
+    printf("clicker: %d/%d step vectors, %d/%d sequence vectors identical (%d lines)\n", steps_ok,
+           steps, seqs_ok, seqs, total);
     CHECKF(total == 144, "expected 144 clicker vectors, read %d", total);
     test_edges();
     test_against_reference();

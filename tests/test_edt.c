@@ -1,5 +1,6 @@
-/* Exact distance transform against brute force: random masks of many shapes and densities, both border
- * modes, row strides, the float form, and argument checks. Squared distances must be equal, not close. */
+/* Exact distance transform against brute force: random masks of many shapes and densities, both
+ * border modes, row strides, the float form, and argument checks. Squared distances must be equal,
+ * not close. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,8 +18,10 @@ static uint32_t rnd(void) {
     return (uint32_t)(rng_state >> 11);
 }
 
-/* O(n^2): minimum over every unset pixel (and, with outside_zero, the ring just outside the image). */
-static uint32_t brute(const uint8_t *m, int w, int h, size_t stride, int outside_zero, int x, int y) {
+/* O(n^2): minimum over every unset pixel (and, with outside_zero, the ring just outside the image).
+ */
+static uint32_t brute(const uint8_t *m, int w, int h, size_t stride, int outside_zero, int x,
+                      int y) {
     if (!m[(size_t)y * stride + (size_t)x]) return 0;
     uint64_t best = UINT64_MAX;
     int lo = outside_zero ? -1 : 0;
@@ -46,10 +49,12 @@ static int run_case(int w, int h, int density, int shape, int outside_zero, size
             else if (shape == 0)
                 v = (rnd() % 100) < (uint32_t)density;
             else if (shape == 1)
-                v = (x - cx) * (x - cx) + (y - cy) * (y - cy) <= r * r || (rnd() % 100) < (uint32_t)density / 10;
+                v = (x - cx) * (x - cx) + (y - cy) * (y - cy) <= r * r ||
+                    (rnd() % 100) < (uint32_t)density / 10;
             else
                 v = (rnd() % 1000) < 999; /* almost full: long distances */
-            m[(size_t)y * stride + (size_t)x] = v ? (uint8_t)(1 + rnd() % 255) : 0; /* any nonzero is set */
+            m[(size_t)y * stride + (size_t)x] =
+                v ? (uint8_t)(1 + rnd() % 255) : 0; /* any nonzero is set */
         }
     sa_error err = {0};
     int bad = 0;
@@ -61,8 +66,8 @@ static int run_case(int w, int h, int density, int shape, int outside_zero, size
         for (int x = 0; x < w; x++) {
             uint32_t want = brute(m, w, h, stride, outside_zero, x, y);
             if (d[(size_t)y * (size_t)w + (size_t)x] != want) {
-                fprintf(stderr, "edt %dx%d shape %d outside %d: (%d,%d) got %u want %u\n", w, h, shape, outside_zero,
-                        x, y, d[(size_t)y * (size_t)w + (size_t)x], want);
+                fprintf(stderr, "edt %dx%d shape %d outside %d: (%d,%d) got %u want %u\n", w, h,
+                        shape, outside_zero, x, y, d[(size_t)y * (size_t)w + (size_t)x], want);
                 bad = 1;
                 break;
             }
@@ -75,14 +80,16 @@ static int run_case(int w, int h, int density, int shape, int outside_zero, size
 static void test_float_form(void) {
     sa_mask m = {0};
     sa_mask_new(&m, 37, 23, NULL);
-    for (int i = 0; i < 37 * 23; i++) m.data[i] = (rnd() % 10) < 8;
+    for (int i = 0; i < 37 * 23; i++)
+        m.data[i] = (rnd() % 10) < 8;
     float *f = malloc(sizeof *f * 37 * 23);
     uint32_t *d = malloc(sizeof *d * 37 * 23);
     sa_error err = {0};
     CHECK(sa_edt(&m, 1, f, &err) == SA_OK);
     CHECK(sa_edt_sq(m.data, 37, 23, 37, 1, d, &err) == SA_OK);
     int bad = 0;
-    for (int i = 0; i < 37 * 23; i++) bad += f[i] != sqrtf((float)d[i]);
+    for (int i = 0; i < 37 * 23; i++)
+        bad += f[i] != sqrtf((float)d[i]);
     CHECKF(bad == 0, "%d float distances differ from sqrtf(squared)", bad);
     /* all set, no outside zeros: infinite */
     memset(m.data, 1, 37 * 23);

@@ -1,5 +1,5 @@
-/* COCO RLE against the pycocotools vectors in shared/fixtures/rle (every line, every run), plus malformed
- * strings, JSON forms, merge/IoU against the mask functions, and random round trips. */
+/* COCO RLE against the pycocotools vectors in shared/fixtures/rle (every line, every run), plus
+ * malformed strings, JSON forms, merge/IoU against the mask functions, and random round trips. */
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -62,8 +62,9 @@ static int test_rle_vectors(void) {
         ok = ok && sa_rle_encode(&mask, &r2, &err) == SA_OK;
         ok = ok && sa_rle_to_string(&r2, &s, &err) == SA_OK;
         if (ok && strcmp(s, want) != 0) {
-            fprintf(stderr, "rle line %d (%s %dx%d): encoded string differs\n  got  %.80s\n  want %.80s\n", lines,
-                    kind, h, w, s, want);
+            fprintf(stderr,
+                    "rle line %d (%s %dx%d): encoded string differs\n  got  %.80s\n  want %.80s\n",
+                    lines, kind, h, w, s, want);
             ok = 0;
         }
         if (ok && (r2.m != m || memcmp(r2.counts, runs, m * sizeof *runs) != 0)) {
@@ -76,11 +77,13 @@ static int test_rle_vectors(void) {
             ok = 0;
         }
         if (ok && (double)sa_rle_area(&r3) != area) {
-            fprintf(stderr, "rle line %d: area %llu want %.0f\n", lines, (unsigned long long)sa_rle_area(&r3), area);
+            fprintf(stderr, "rle line %d: area %llu want %.0f\n", lines,
+                    (unsigned long long)sa_rle_area(&r3), area);
             ok = 0;
         }
         if (ok && (double)sa_mask_area(&mask) != area) {
-            fprintf(stderr, "rle line %d: mask area %zu want %.0f\n", lines, sa_mask_area(&mask), area);
+            fprintf(stderr, "rle line %d: mask area %zu want %.0f\n", lines, sa_mask_area(&mask),
+                    area);
             ok = 0;
         }
         if (ok) {
@@ -132,19 +135,22 @@ static int test_poly_vectors(void) {
         const cJSON *poly = cJSON_GetObjectItem(j, "polygon");
         int n = cJSON_GetArraySize(poly);
         double *xy = malloc((size_t)(n > 0 ? n : 1) * sizeof *xy);
-        for (int i = 0; i < n; i++) xy[i] = cJSON_GetArrayItem(poly, i)->valuedouble;
+        for (int i = 0; i < n; i++)
+            xy[i] = cJSON_GetArrayItem(poly, i)->valuedouble;
         sa_error err = {0};
         sa_rle r = {0};
         char *s = NULL;
         int ok = sa_rle_from_polygon(xy, (size_t)n / 2, h, w, &r, &err) == SA_OK;
         ok = ok && sa_rle_to_string(&r, &s, &err) == SA_OK;
         if (ok && strcmp(s, want) != 0) {
-            fprintf(stderr, "poly line %d (%dx%d, %d points): string differs\n  got  %s\n  want %s\n", lines, h, w,
-                    n / 2, s, want);
+            fprintf(stderr,
+                    "poly line %d (%dx%d, %d points): string differs\n  got  %s\n  want %s\n",
+                    lines, h, w, n / 2, s, want);
             ok = 0;
         }
         if (ok && (double)sa_rle_area(&r) != area) {
-            fprintf(stderr, "poly line %d: area %llu want %.0f\n", lines, (unsigned long long)sa_rle_area(&r), area);
+            fprintf(stderr, "poly line %d: area %llu want %.0f\n", lines,
+                    (unsigned long long)sa_rle_area(&r), area);
             ok = 0;
         }
         if (!ok && err.code) fprintf(stderr, "poly line %d: error %s\n", lines, err.msg);
@@ -167,7 +173,8 @@ static void expect_format_error(const char *s, int h, int w, const char *what) {
     sa_rle r = {0};
     int rc = sa_rle_from_string(s, strlen(s), h, w, &r, &err);
     CHECKF(rc == SA_ERR_FORMAT, "%s: \"%s\" for %dx%d gave %d", what, s, h, w, rc);
-    CHECKF(err.msg[0] != '\0' && strchr(err.msg, '\n') == NULL, "%s: message should be one line", what);
+    CHECKF(err.msg[0] != '\0' && strchr(err.msg, '\n') == NULL, "%s: message should be one line",
+           what);
     CHECKF(r.counts == NULL && r.m == 0, "%s: output not left empty", what);
     sa_rle_free(&r);
 }
@@ -222,8 +229,10 @@ static void test_json(void) {
     cJSON *o = sa_rle_to_json(&r, &err);
     CHECK(o != NULL);
     char *txt = o ? cJSON_PrintUnformatted(o) : NULL;
-    CHECKF(txt && strcmp(txt, "{\"size\":[1,7],\"counts\":\"01120N\"}") == 0, "to_json gave %s", txt ? txt : "NULL");
-    CHECK(sa_rle_from_json(o, &r2, &err) == SA_OK && r2.m == r.m && memcmp(r.counts, r2.counts, r.m * 4) == 0);
+    CHECKF(txt && strcmp(txt, "{\"size\":[1,7],\"counts\":\"01120N\"}") == 0, "to_json gave %s",
+           txt ? txt : "NULL");
+    CHECK(sa_rle_from_json(o, &r2, &err) == SA_OK && r2.m == r.m &&
+          memcmp(r.counts, r2.counts, r.m * 4) == 0);
     free(txt);
     cJSON_Delete(o);
     sa_rle_free(&r);
@@ -246,7 +255,8 @@ static void test_json(void) {
         cJSON *b = cJSON_Parse(bad[i]);
         CHECKF(b != NULL, "test JSON %zu does not parse", i);
         int rc = sa_rle_from_json(b, &r, &err);
-        CHECKF(rc == SA_ERR_FORMAT || rc == SA_ERR_PARSE, "bad JSON %s accepted (rc %d)", bad[i], rc);
+        CHECKF(rc == SA_ERR_FORMAT || rc == SA_ERR_PARSE, "bad JSON %s accepted (rc %d)", bad[i],
+               rc);
         CHECKF(r.counts == NULL, "bad JSON %s left output", bad[i]);
         cJSON_Delete(b);
     }
@@ -271,9 +281,12 @@ static void test_random(void) {
         char *s = NULL;
         int ok = sa_rle_encode(&a, &ra, &err) == SA_OK && sa_rle_encode(&b, &rb, &err) == SA_OK &&
                  sa_rle_to_string(&ra, &s, &err) == SA_OK &&
-                 sa_rle_from_string(s, strlen(s), h, w, &rs, &err) == SA_OK && sa_rle_decode(&rs, &da, &err) == SA_OK &&
-                 memcmp(da.data, a.data, (size_t)w * (size_t)h) == 0 && sa_rle_area(&ra) == sa_mask_area(&a);
-        ok = ok && sa_rle_merge(&ra, &rb, 0, &ru, &err) == SA_OK && sa_rle_merge(&ra, &rb, 1, &ri, &err) == SA_OK &&
+                 sa_rle_from_string(s, strlen(s), h, w, &rs, &err) == SA_OK &&
+                 sa_rle_decode(&rs, &da, &err) == SA_OK &&
+                 memcmp(da.data, a.data, (size_t)w * (size_t)h) == 0 &&
+                 sa_rle_area(&ra) == sa_mask_area(&a);
+        ok = ok && sa_rle_merge(&ra, &rb, 0, &ru, &err) == SA_OK &&
+             sa_rle_merge(&ra, &rb, 1, &ri, &err) == SA_OK &&
              sa_rle_decode(&ru, &du, &err) == SA_OK && sa_rle_decode(&ri, &di, &err) == SA_OK;
         uint64_t inter = 0, uni = 0;
         for (int i = 0; ok && i < w * h; i++) {
@@ -342,12 +355,13 @@ static void test_polygon_edges(void) {
           memcmp(r.counts, one.counts, r.m * 4) == 0);
     sa_rle_free(&r);
     sa_rle_free(&one);
-    /* a box covers exactly its pixels when on integer coordinates: [2, 3, 4, 5] -> x 2..5, y 3..7 */
+    /* a box covers exactly its pixels when on integer coordinates: [2, 3, 4, 5] -> x 2..5, y 3..7
+     */
     double box[4] = {2, 3, 4, 5};
     sa_mask bm = {0};
     CHECK(sa_rle_from_bbox(box, 10, 12, &r, &err) == SA_OK && sa_rle_area(&r) == 20);
-    CHECK(sa_rle_decode(&r, &bm, &err) == SA_OK && bm.data[3 * 12 + 2] == 1 && bm.data[7 * 12 + 5] == 1 &&
-          bm.data[2 * 12 + 2] == 0 && bm.data[3 * 12 + 6] == 0);
+    CHECK(sa_rle_decode(&r, &bm, &err) == SA_OK && bm.data[3 * 12 + 2] == 1 &&
+          bm.data[7 * 12 + 5] == 1 && bm.data[2 * 12 + 2] == 0 && bm.data[3 * 12 + 6] == 0);
     double bb[4];
     sa_rle_bbox(&r, bb);
     CHECK(bb[0] == 2 && bb[1] == 3 && bb[2] == 4 && bb[3] == 5);
@@ -359,7 +373,8 @@ static void test_polygon_edges(void) {
     CHECK(sa_rle_from_polygons(boxes, two, 2, 10, 12, &r, &err) == SA_OK && sa_rle_area(&r) == 20);
     sa_rle_free(&r);
     const double *bp[2] = {box, sq};
-    CHECK(sa_rle_from_polygons(bp, mixed, 2, 10, 12, &r, &err) == SA_ERR_FORMAT && r.counts == NULL);
+    CHECK(sa_rle_from_polygons(bp, mixed, 2, 10, 12, &r, &err) == SA_ERR_FORMAT &&
+          r.counts == NULL);
 }
 
 int main(void) {
