@@ -1,10 +1,16 @@
 /* segagent trajectories: record training trajectories (simulated annotator + tool) over datasets and write them
  * in the released SegAgent JSON format. Per-item problems are reported and skipped; a summary line ends the
- * run. */
+ * run.
+ *
+ * Items are recorded by a pool of worker threads (each with its own tool session) in batches; a batch is
+ * written in item order once it is complete, so the output file is the same for any --jobs (the random-click
+ * seed of item i is S + i, independent of the thread that records it). */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "segagent/dataset.h"
@@ -27,29 +33,107 @@ static const char usage_text[] =
     "  --max-clicks N       at most N recorded clicks (default 20)\n"
     "  --start KIND         starting state: empty (default), box, random-clicks\n"
     "  --random-points N    points for --start random-clicks (default 5)\n"
-    "  --seed S             seed for the random points (default 0; sample i uses S + i)\n"
+    "  --seed S             seed for the random points (default 0; item i of the run uses S + i)\n"
     "  --caption TEXT       description stored as the caption of every sample (default: none)\n"
     "  --limit N            record at most N items per dataset\n"
+    "  --jobs N             items recorded in parallel (default: CPU count, at most 8; 1 for --tool sam)\n"
     "  --quiet              no progress on stderr\n" CLI_TOOL_OPTIONS_HELP
     "\n"
     "Image names are stored as the file name inside the dataset's image folder (as the released files do);\n"
-    "give that folder to `segagent export --images`.\n";
-
-typedef struct summary {
-    long samples, skipped, clicks, empty;
-    double iou_sum;
-} summary;
+    "give that folder (or several) to `segagent export --images`.\n";
 
 static const char *base_name(const char *p) {
     const char *s = strrchr(p, '/');
     return s ? s + 1 : p;
 }
 
+typedef struct item {
+    sa_dataset *ds;
+    int i;
+    long gi; /* index in the whole run */
+} item;
+
+typedef struct slot {
+    sa_traj_sample smp;
+    int rc;
+    char msg[SA_ERROR_MSG_LEN];
+} slot;
+
+typedef struct pool {
+    const item *items;
+    slot *slots;
+    long lo, hi, next; /* batch [lo, hi), next item to take */
+    sa_tool *tool;
+    sa_traj_params p;
+    uint64_t seed;
+    const char *caption;
+    pthread_mutex_t mu;
+    cli_progress *pr;
+} pool;
+
+static void record_item(pool *pl, const item *it, slot *sl) {
+    sa_error err = {0};
+    sa_image img = {0};
+    sa_mask gt = {0}, ign = {0};
+    sa_tool_session *sess = NULL;
+    sa_traj_params p = pl->p;
+    p.seed = pl->seed + (uint64_t)it->gi;
+    int r = sa_dataset_load(it->ds, it->i, &img, &gt, &ign, &err);
+    if (r == SA_OK) r = sa_tool_session_new(pl->tool, &img, &sess, &err);
+    if (r == SA_OK) r = sa_traj_record(pl->tool, sess, &gt, ign.data ? &ign : NULL, p, &sl->smp, &err);
+    if (r == SA_OK) {
+        const char *caps[1] = {pl->caption};
+        r = sa_traj_sample_set_meta(&sl->smp, base_name(sa_dataset_image_path(it->ds, it->i)), "1", caps,
+                                    pl->caption ? 1 : 0, &err);
+    }
+    sl->rc = r;
+    if (r != SA_OK) {
+        snprintf(sl->msg, sizeof sl->msg, "%s", err.msg);
+        sa_traj_sample_free(&sl->smp);
+    }
+    sa_tool_session_free(sess);
+    sa_image_free(&img);
+    sa_mask_free(&gt);
+    sa_mask_free(&ign);
+}
+
+static void *worker(void *arg) {
+    pool *pl = arg;
+    for (;;) {
+        pthread_mutex_lock(&pl->mu);
+        long k = pl->next < pl->hi ? pl->next++ : -1;
+        pthread_mutex_unlock(&pl->mu);
+        if (k < 0) break;
+        record_item(pl, &pl->items[k], &pl->slots[k - pl->lo]);
+        pthread_mutex_lock(&pl->mu);
+        cli_progress_step(pl->pr, sa_dataset_item_name(pl->items[k].ds, pl->items[k].i));
+        pthread_mutex_unlock(&pl->mu);
+    }
+    return NULL;
+}
+
+/* Records items [lo, hi) with up to jobs threads (the calling thread when jobs == 1 or threads fail). */
+static void run_batch(pool *pl, long lo, long hi, int jobs) {
+    pl->lo = lo;
+    pl->hi = hi;
+    pl->next = lo;
+    pthread_t th[64];
+    int started = 0;
+    if (jobs > 64) jobs = 64;
+    if (jobs > hi - lo) jobs = (int)(hi - lo);
+    for (int t = 0; jobs > 1 && t < jobs; t++) {
+        if (pthread_create(&th[started], NULL, worker, pl) != 0) break;
+        started++;
+    }
+    if (started == 0) worker(pl);
+    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+}
+
 int cli_trajectories(int argc, char **argv) {
     cli_multi datasets = {0};
     const char *out = "traj.json", *start = "empty", *caption = NULL, *tool_name = "builtin", *sam_model = NULL;
     double target = 0.98;
-    int max_clicks = 20, random_points = 5, seed = 0, limit = 0, quiet = 0, threads = 2;
+    int max_clicks = 20, random_points = 5, seed = 0, limit = 0, quiet = 0, threads = 2, jobs = 0;
     cli_opt opts[] = {
         {"dataset", CLI_MULTI, &datasets},   {"out", CLI_STR, &out},
         {"target-iou", CLI_DOUBLE, &target}, {"max-clicks", CLI_INT, &max_clicks},
@@ -57,7 +141,7 @@ int cli_trajectories(int argc, char **argv) {
         {"seed", CLI_INT, &seed},            {"caption", CLI_STR, &caption},
         {"limit", CLI_INT, &limit},          {"quiet", CLI_FLAG, &quiet},
         {"tool", CLI_STR, &tool_name},       {"sam-model", CLI_STR, &sam_model},
-        {"threads", CLI_INT, &threads},
+        {"threads", CLI_INT, &threads},      {"jobs", CLI_INT, &jobs},
     };
     int prc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage_text);
     if (prc) return prc == 1 ? 0 : 2;
@@ -75,17 +159,26 @@ int cli_trajectories(int argc, char **argv) {
         return 2;
     }
     if (!(target > 0.0 && target <= 1.0) || max_clicks < 1 || max_clicks > SA_MAX_CLICKS || random_points < 1 ||
-        random_points > SA_MAX_CLICKS || seed < 0 || limit < 0) {
-        fprintf(stderr, "%s: --target-iou must be in (0, 1], --max-clicks and --random-points in 1..%d, --seed and "
-                        "--limit >= 0\n",
+        random_points > SA_MAX_CLICKS || seed < 0 || limit < 0 || jobs < 0 || jobs > 64) {
+        fprintf(stderr,
+                "%s: --target-iou must be in (0, 1], --max-clicks and --random-points in 1..%d, --jobs in 1..64, "
+                "--seed and --limit >= 0\n",
                 argv[0], SA_MAX_CLICKS);
         return 2;
+    }
+    if (jobs == 0) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        jobs = !strcmp(tool_name, "sam") ? 1 : (ncpu < 1 ? 1 : ncpu > 8 ? 8 : (int)ncpu);
     }
 
     /* open every dataset first: a wrong folder is reported before any work */
     sa_dataset *ds[CLI_MAX_MULTI] = {0};
     int n_ds = 0, rc = 1;
     long total = 0;
+    item *items = NULL;
+    slot *slots = NULL;
+    sa_tool *tool = NULL;
+    sa_traj_writer *w = NULL;
     for (int d = 0; d < datasets.n; d++) {
         const char *spec = datasets.v[d];
         const char *eq = strchr(spec, '=');
@@ -104,95 +197,109 @@ int cli_trajectories(int argc, char **argv) {
             fprintf(stderr, "%s: %s\n", argv[0], err.msg);
             goto cleanup;
         }
-        for (int w = 0; w < sa_dataset_n_warnings(ds[n_ds]); w++)
-            fprintf(stderr, "warning: %s\n", sa_dataset_warning(ds[n_ds], w));
+        for (int k = 0; k < sa_dataset_n_warnings(ds[n_ds]); k++)
+            fprintf(stderr, "warning: %s\n", sa_dataset_warning(ds[n_ds], k));
         int cnt = sa_dataset_count(ds[n_ds]);
         total += (limit > 0 && cnt > limit) ? limit : cnt;
         n_ds++;
     }
+    items = calloc((size_t)(total ? total : 1), sizeof *items);
+    const long batch = 8L * jobs;
+    slots = calloc((size_t)batch, sizeof *slots);
+    if (!items || !slots) {
+        fprintf(stderr, "%s: out of memory\n", argv[0]);
+        goto cleanup;
+    }
+    long gi = 0;
+    for (int d = 0; d < n_ds; d++) {
+        int cnt = sa_dataset_count(ds[d]);
+        if (limit > 0 && cnt > limit) cnt = limit;
+        for (int i = 0; i < cnt; i++, gi++) {
+            items[gi].ds = ds[d];
+            items[gi].i = i;
+            items[gi].gi = gi;
+        }
+    }
 
     cli_tool_opts to = {tool_name, sam_model, threads};
-    sa_tool *tool = NULL;
     if (cli_make_tool(&to, &tool, &err) != SA_OK) {
         fprintf(stderr, "%s: %s\n", argv[0], err.msg);
         goto cleanup;
     }
     char *info = sa_traj_info_json(&p, sa_tool_name(tool), SEGAGENT_VERSION, datasets.v, datasets.n, &err);
-    sa_traj_writer *w = NULL;
     if (!info || sa_traj_writer_open(out, info, &w, &err) != SA_OK) {
         fprintf(stderr, "%s: %s\n", argv[0], err.msg);
         free(info);
-        sa_tool_free(tool);
         goto cleanup;
     }
     free(info);
 
-    summary sm = {0};
+    long n_samples = 0, skipped = 0, clicks = 0, empty = 0;
+    double iou_sum = 0.0;
     cli_progress pr;
     cli_progress_start(&pr, "trajectories", total, quiet);
-    long gi = 0;
+    pool pl;
+    memset(&pl, 0, sizeof pl);
+    pl.items = items;
+    pl.slots = slots;
+    pl.tool = tool;
+    pl.p = p;
+    pl.seed = (uint64_t)seed;
+    pl.caption = caption;
+    pl.pr = &pr;
+    pthread_mutex_init(&pl.mu, NULL);
     int fatal = 0;
-    for (int d = 0; d < n_ds && !fatal; d++) {
-        int cnt = sa_dataset_count(ds[d]);
-        if (limit > 0 && cnt > limit) cnt = limit;
-        for (int i = 0; i < cnt && !fatal; i++, gi++) {
-            const char *item = sa_dataset_item_name(ds[d], i);
-            sa_image img = {0};
-            sa_mask gt = {0}, ign = {0};
-            sa_tool_session *sess = NULL;
-            sa_traj_sample smp = {0};
-            sa_traj_params pi = p;
-            pi.seed = (uint64_t)seed + (uint64_t)gi;
-            int r = sa_dataset_load(ds[d], i, &img, &gt, &ign, &err);
-            if (r == SA_OK) r = sa_tool_session_new(tool, &img, &sess, &err);
-            if (r == SA_OK) r = sa_traj_record(tool, sess, &gt, ign.data ? &ign : NULL, pi, &smp, &err);
-            if (r == SA_OK) {
-                const char *caps[1] = {caption};
-                r = sa_traj_sample_set_meta(&smp, base_name(sa_dataset_image_path(ds[d], i)), "1", caps,
-                                            caption ? 1 : 0, &err);
-            }
-            if (r == SA_OK) {
-                if (sa_traj_writer_add(w, &smp, &err) != SA_OK) {
+    for (long lo = 0; lo < total && !fatal; lo += batch) {
+        long hi = lo + batch < total ? lo + batch : total;
+        run_batch(&pl, lo, hi, jobs);
+        for (long k = lo; k < hi; k++) {
+            slot *sl = &slots[k - lo];
+            if (sl->rc != SA_OK) {
+                if (pr.tty && !quiet) fputc('\n', stderr);
+                fprintf(stderr, "skipped %s/%s: %s\n", sa_dataset_name(items[k].ds),
+                        sa_dataset_item_name(items[k].ds, items[k].i), sl->msg);
+                skipped++;
+            } else if (!fatal) {
+                if (sa_traj_writer_add(w, &sl->smp, &err) != SA_OK) {
                     if (pr.tty && !quiet) fputc('\n', stderr);
                     fprintf(stderr, "%s: %s\n", argv[0], err.msg);
                     fatal = 1;
                 } else {
-                    sm.samples++;
-                    sm.clicks += smp.n_steps;
-                    if (smp.n_steps == 0) sm.empty++;
-                    sm.iou_sum += sa_traj_state_iou(&smp, smp.n_steps);
+                    n_samples++;
+                    clicks += sl->smp.n_steps;
+                    if (sl->smp.n_steps == 0) empty++;
+                    iou_sum += sa_traj_state_iou(&sl->smp, sl->smp.n_steps);
                 }
-            } else {
-                if (pr.tty && !quiet) fputc('\n', stderr);
-                fprintf(stderr, "skipped %s/%s: %s\n", sa_dataset_name(ds[d]), item, err.msg);
-                sm.skipped++;
             }
-            sa_traj_sample_free(&smp);
-            sa_tool_session_free(sess);
-            sa_image_free(&img);
-            sa_mask_free(&gt);
-            sa_mask_free(&ign);
-            cli_progress_step(&pr, item);
+            sa_traj_sample_free(&sl->smp);
+            memset(sl, 0, sizeof *sl);
         }
     }
+    pthread_mutex_destroy(&pl.mu);
     cli_progress_end(&pr);
-    sa_tool_free(tool);
     if (fatal) {
         sa_traj_writer_abort(w);
+        w = NULL;
         goto cleanup;
     }
-    if (sa_traj_writer_close(w, &err) != SA_OK) {
+    int wrc = sa_traj_writer_close(w, &err);
+    w = NULL;
+    if (wrc != SA_OK) {
         fprintf(stderr, "%s: %s\n", argv[0], err.msg);
         goto cleanup;
     }
     fprintf(stderr,
             "trajectories: %ld samples (%ld skipped, %ld with no useful click), %ld clicks (%.2f per sample), "
             "mean final IoU %.4f -> %s\n",
-            sm.samples, sm.skipped, sm.empty, sm.clicks, sm.samples ? (double)sm.clicks / (double)sm.samples : 0.0,
-            sm.samples ? sm.iou_sum / (double)sm.samples : 0.0, out);
-    rc = sm.samples > 0 ? 0 : 1;
-    if (sm.samples == 0) fprintf(stderr, "%s: no sample could be recorded\n", argv[0]);
+            n_samples, skipped, empty, clicks, n_samples ? (double)clicks / (double)n_samples : 0.0,
+            n_samples ? iou_sum / (double)n_samples : 0.0, out);
+    if (n_samples == 0) fprintf(stderr, "%s: no sample could be recorded\n", argv[0]);
+    rc = n_samples > 0 ? 0 : 1;
 cleanup:
+    sa_traj_writer_abort(w);
+    sa_tool_free(tool);
+    free(items);
+    free(slots);
     for (int d = 0; d < n_ds; d++) sa_dataset_free(ds[d]);
     return rc;
 }
