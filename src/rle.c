@@ -242,8 +242,7 @@ uint64_t sa_rle_area(const sa_rle *r) {
 void sa_rle_bbox(const sa_rle *r, double bbox[4]) {
     bbox[0] = bbox[1] = bbox[2] = bbox[3] = 0;
     if (!r || !r->counts || r->h <= 0 || r->w <= 0) return;
-    /* uint32 arithmetic on purpose: this reproduces the reference exactly, wrap-arounds included.
-     */
+    /* uint32 arithmetic on purpose: it reproduces the reference, wrap-arounds included. */
     uint32_t h = (uint32_t)r->h, w = (uint32_t)r->w;
     size_t m = (r->m / 2) * 2;
     if (m == 0) return;
@@ -278,8 +277,7 @@ static int same_shape(const sa_rle *a, const sa_rle *b, const char *what, sa_err
     return SA_OK;
 }
 
-/* Walks two run lists in step; calls emit(value_a, value_b, length) for every overlapping segment.
- */
+/* A position in a run list: the value of the current run and what is left of it. */
 typedef struct run_cursor {
     const uint32_t *c;
     size_t m, i;
@@ -521,8 +519,7 @@ int sa_rle_from_polygon(const double *xy, size_t n_points, int h, int w, sa_rle 
         a[j] -= prev;
         prev = t;
     }
-    /* A zero delta is a boundary point met twice: the two toggles cancel, so the next run joins the
-     * last. */
+    /* A zero delta: a boundary point met twice; the toggles cancel, the next run joins the last. */
     size_t m = 0, j = 0;
     a[m++] = a[j++];
     while (j < n) {
@@ -547,8 +544,7 @@ int sa_rle_from_bbox(const double bbox[4], int h, int w, sa_rle *out, sa_error *
     return sa_rle_from_polygon(xy, 4, h, w, out, err);
 }
 
-/* Rasterises entry i of a polygon list; entries of exactly 2 "points" are boxes when the list is
- * (frPyObjects). */
+/* Rasterises entry i of a polygon list, or of a box list (frPyObjects' rule, see rle.h). */
 static int rasterise_entry(const double *const *xy, const size_t *n_points, size_t i, int boxes,
                            int h, int w, sa_rle *out, sa_error *err) {
     if (!boxes) return sa_rle_from_polygon(xy[i], n_points[i], h, w, out, err);
