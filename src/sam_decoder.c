@@ -117,8 +117,8 @@ static void mask_embed(const sa_sam_model *m, sa__pool *pool, const float *in, f
                     for (int kx = 0; kx < 2; kx++) s += w[ky * 2 + kx] * in[(size_t)(2 * y + ky) * g4 + 2 * x + kx];
                 t1[((size_t)y * g2 + x) * c4 + o] = s;
             }
-    sa__layernorm(NULL, &m->me_ln1, LN2D_EPS, t1, t1, g2 * g2);
-    sa__gelu(pool, t1, (size_t)g2 * g2 * c4);
+    sa__layernorm(m->params.kernels, NULL, &m->me_ln1, LN2D_EPS, t1, t1, g2 * g2);
+    sa__gelu(m->params.kernels, pool, t1, (size_t)g2 * g2 * c4);
     /* conv 2x2 s2, c4 -> c16: t2 (g*g, c16) */
     for (int y = 0; y < g; y++)
         for (int x = 0; x < g; x++)
@@ -131,8 +131,8 @@ static void mask_embed(const sa_sam_model *m, sa__pool *pool, const float *in, f
                             s += w[i * 4 + ky * 2 + kx] * t1[((size_t)(2 * y + ky) * g2 + 2 * x + kx) * c4 + i];
                 t2[((size_t)y * g + x) * c16 + o] = s;
             }
-    sa__layernorm(NULL, &m->me_ln2, LN2D_EPS, t2, t2, g * g);
-    sa__gelu(pool, t2, (size_t)g * g * c16);
+    sa__layernorm(m->params.kernels, NULL, &m->me_ln2, LN2D_EPS, t2, t2, g * g);
+    sa__gelu(m->params.kernels, pool, t2, (size_t)g * g * c16);
     sa__linear(m, pool, &m->me_c3, t2, c16, g * g, out, m->arch.out_chans);
 }
 
@@ -349,42 +349,50 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
             dec_attention(m, pool, &l->self_attn, L.tq, Nt, L.tq, L.tok, Nt, 0, &L.S, L.ta);
             sa__add(L.tok, L.ta, (size_t)Nt * D);
         }
-        sa__layernorm(NULL, &l->n1, DEC_LN_EPS, L.tok, L.tok, Nt);
+        sa__layernorm(m->params.kernels, NULL, &l->n1, DEC_LN_EPS, L.tok, L.tok, Nt);
         add_to(L.tq, L.tok, L.qpe, (size_t)Nt * D);
         add_to(L.kp, L.src, pos, (size_t)HW * D);
         dec_attention(m, pool, &l->t2i, L.tq, Nt, L.kp, L.src, HW, 0, &L.S, L.ta);
         sa__add(L.tok, L.ta, (size_t)Nt * D);
-        sa__layernorm(NULL, &l->n2, DEC_LN_EPS, L.tok, L.tok, Nt);
+        sa__layernorm(m->params.kernels, NULL, &l->n2, DEC_LN_EPS, L.tok, L.tok, Nt);
         sa__linear(m, pool, &l->mlp1, L.tok, D, Nt, L.mlp, a->dec_mlp_dim);
         sa__relu(L.mlp, (size_t)Nt * a->dec_mlp_dim);
         sa__linear(m, pool, &l->mlp2, L.mlp, a->dec_mlp_dim, Nt, L.ta, D);
         sa__add(L.tok, L.ta, (size_t)Nt * D);
-        sa__layernorm(NULL, &l->n3, DEC_LN_EPS, L.tok, L.tok, Nt);
+        sa__layernorm(m->params.kernels, NULL, &l->n3, DEC_LN_EPS, L.tok, L.tok, Nt);
         add_to(L.tq, L.tok, L.qpe, (size_t)Nt * D);
         dec_attention(m, pool, &l->i2t, L.kp, HW, L.tq, L.tok, Nt, 0, &L.S, L.sa);
         sa__add(L.src, L.sa, (size_t)HW * D);
-        sa__layernorm(pool, &l->n4, DEC_LN_EPS, L.src, L.src, HW);
+        sa__layernorm(m->params.kernels, pool, &l->n4, DEC_LN_EPS, L.src, L.src, HW);
     }
     add_to(L.tq, L.tok, L.qpe, (size_t)Nt * D);
     add_to(L.kp, L.src, pos, (size_t)HW * D);
     dec_attention(m, pool, &m->final_attn, L.tq, Nt, L.kp, L.src, HW, 0, &L.S, L.ta);
     sa__add(L.tok, L.ta, (size_t)Nt * D);
-    sa__layernorm(NULL, &m->final_ln, DEC_LN_EPS, L.tok, L.tok, Nt);
+    sa__layernorm(m->params.kernels, NULL, &m->final_ln, DEC_LN_EPS, L.tok, L.tok, Nt);
 
     /* output upscaling: (g, g, D) -> (2g, 2g, D/4) -> LN2d, GELU -> (4g, 4g, D/8), GELU */
     sa__linear(m, pool, &m->up1, L.src, D, HW, L.up1, 4 * D4);
     convT_scatter(L.up1, g, g, D4, m->up1_b, L.u1);
-    sa__layernorm(pool, &m->up_ln, LN2D_EPS, L.u1, L.u1, 4 * HW);
-    sa__gelu(pool, L.u1, (size_t)4 * HW * D4);
+    sa__layernorm(m->params.kernels, pool, &m->up_ln, LN2D_EPS, L.u1, L.u1, 4 * HW);
+    sa__gelu(m->params.kernels, pool, L.u1, (size_t)4 * HW * D4);
     sa__linear(m, pool, &m->up2, L.u1, D4, 4 * HW, L.up2, 4 * D8);
     convT_scatter(L.up2, 2 * g, 2 * g, D8, m->up2_b, L.u2);
-    sa__gelu(pool, L.u2, (size_t)16 * HW * D8);
+    sa__gelu(m->params.kernels, pool, L.u2, (size_t)16 * HW * D8);
 
     /* hypernetwork MLPs on the mask tokens; masks = hyper (nm, D8) x upscaled^T */
     for (int i = 0; i < nm; i++)
         mlp_forward(m, &m->hyper[i], L.tok + (size_t)(1 + i) * D, L.hyp_t, L.hyp_t + (a->iou_hidden > D ? a->iou_hidden : D),
                     L.hyp + (size_t)i * D8);
-    sa__sgemm(m->params.kernels, 1, nm, 16 * HW, D8, 1.0f, L.hyp, D8, L.u2, D8, 0.0f, L.low, 16 * HW);
+    if (D8 >= nm) { /* as a linear layer over the 16*HW pixels (threaded, no packing of the big operand) */
+        sa__lin hl = {.w = L.hyp, .out = nm, .in = D8};
+        float *lt = L.up2; /* (16HW, nm), free now */
+        sa__linear(m, pool, &hl, L.u2, D8, 16 * HW, lt, nm);
+        for (int p0 = 0; p0 < 16 * HW; p0++)
+            for (int k = 0; k < nm; k++) L.low[(size_t)k * 16 * HW + p0] = lt[(size_t)p0 * nm + k];
+    } else {
+        sa__sgemm(m->params.kernels, 1, nm, 16 * HW, D8, 1.0f, L.hyp, D8, L.u2, D8, 0.0f, L.low, 16 * HW);
+    }
     mlp_forward(m, &m->iou_head, L.tok, L.hyp_t, L.hyp_t + (a->iou_hidden > D ? a->iou_hidden : D), L.iou);
 
     /* selection: multimask -> masks 1..nm-1, else mask 0 */

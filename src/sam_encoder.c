@@ -155,12 +155,12 @@ static void vit_block(const sa_sam_model *m, sa__pool *pool, const sa__vit_block
     if (b->global) {
         side = g;
         nws = 1;
-        sa__layernorm(pool, &b->ln1, SAM_LN_EPS, B->x, B->xn, N); /* xn (N, C) */
+        sa__layernorm(m->params.kernels, pool, &b->ln1, SAM_LN_EPS, B->x, B->xn, N); /* xn (N, C) */
     } else {
         side = b->side;
         nws = (g + side - 1) / side;
         /* window_partition: zero-pad the grid to nws*side and split into side x side windows */
-        sa__layernorm(pool, &b->ln1, SAM_LN_EPS, B->x, B->ao, N);
+        sa__layernorm(m->params.kernels, pool, &b->ln1, SAM_LN_EPS, B->x, B->ao, N);
         const int Hp = nws * side;
         for (int py = 0; py < Hp; py++)
             for (int px = 0; px < Hp; px++) {
@@ -180,9 +180,9 @@ static void vit_block(const sa_sam_model *m, sa__pool *pool, const sa__vit_block
     sa__pool_run(pool, n_win * m->arch.heads, attn_task, &ac); /* ao (N, C) */
     sa__linear(m, pool, &b->proj, B->ao, C, N, B->y, C);
     sa__add(B->x, B->y, (size_t)N * C);
-    sa__layernorm(pool, &b->ln2, SAM_LN_EPS, B->x, B->xn, N);
+    sa__layernorm(m->params.kernels, pool, &b->ln2, SAM_LN_EPS, B->x, B->xn, N);
     sa__linear(m, pool, &b->lin1, B->xn, C, N, B->h, m->arch.mlp_dim); /* h (N, mlp) */
-    sa__gelu(pool, B->h, (size_t)N * m->arch.mlp_dim);
+    sa__gelu(m->params.kernels, pool, B->h, (size_t)N * m->arch.mlp_dim);
     sa__linear(m, pool, &b->lin2, B->h, m->arch.mlp_dim, N, B->y, C);
     sa__add(B->x, B->y, (size_t)N * C);
 }
@@ -192,7 +192,7 @@ static void neck(const sa_sam_model *m, sa__pool *pool, enc_buf *B, float *out) 
     const int C = m->arch.width, D = m->arch.out_chans, g = m->grid, N = g * g;
     sa__lin c1 = {.w = m->neck1_w, .out = D, .in = C};
     sa__linear(m, pool, &c1, B->x, C, N, B->y, D); /* y (N, D) */
-    sa__layernorm(pool, &m->neck_ln1, SAM_LN_EPS, B->y, B->y, N);
+    sa__layernorm(m->params.kernels, pool, &m->neck_ln1, SAM_LN_EPS, B->y, B->y, N);
     float *cols = B->h; /* (N, D*9) im2col in the conv weight's (c, ky, kx) order */
     for (int y = 0; y < g; y++)
         for (int x = 0; x < g; x++) {
@@ -206,7 +206,7 @@ static void neck(const sa_sam_model *m, sa__pool *pool, enc_buf *B, float *out) 
         }
     sa__lin c2 = {.w = m->neck2_w, .out = D, .in = D * 9};
     sa__linear(m, pool, &c2, cols, D * 9, N, out, D);
-    sa__layernorm(pool, &m->neck_ln2, SAM_LN_EPS, out, out, N);
+    sa__layernorm(m->params.kernels, pool, &m->neck_ln2, SAM_LN_EPS, out, out, N);
 }
 
 static int mul_ok(size_t a, size_t b, size_t *out) {

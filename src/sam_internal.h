@@ -48,8 +48,9 @@ typedef struct sa__ln {
 void sa__linear(const sa_sam_model *m, sa__pool *pool, const sa__lin *l, const float *x, int ldx, int n, float *y,
                 int ldy);
 /* Row-wise LayerNorm of n rows of width ln.n (x and y may alias). */
-void sa__layernorm(sa__pool *pool, const sa__ln *ln, float eps, const float *x, float *y, int n);
-void sa__gelu(sa__pool *pool, float *x, size_t n); /* exact (erf) GELU in place */
+void sa__layernorm(int kernels, sa__pool *pool, const sa__ln *ln, float eps, const float *x, float *y, int n);
+/* erf GELU in place: erff (REFERENCE) or a 16-lane erf with |error| <= 1.5e-7 */
+void sa__gelu(int kernels, sa__pool *pool, float *x, size_t n);
 void sa__relu(float *x, size_t n);
 void sa__softmax_rows(float *x, int rows, int cols, int ld); /* reference */
 void sa__softmax(int kernels, float *x, int rows, int cols, int ld); /* AVX-512 exp unless REFERENCE */

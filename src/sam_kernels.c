@@ -371,6 +371,65 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
         for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
 }
 
+#if SA_HAVE_X86
+/* Few rows (M <= SMALL_M, decoder tokens): no packing, B streamed once per 8 rows. Rows past M alias row 0 and
+ * are not stored. */
+#define SMALL_M 16
+static AVX512_FN void small_m_avx512(int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                                     const float *B, int ldb, float beta, float *C, int ldc) {
+    for (int r0 = 0; r0 < M; r0 += 8) {
+        const int mr = M - r0 < 8 ? M - r0 : 8;
+        const float *a[8];
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++) a[r] = A + (size_t)(r0 + (r < mr ? r : 0)) * lda;
+        if (trans_b) { /* C[i][j] = A_i . B_j */
+            const int K16 = K / 16 * 16;
+            const __mmask16 tail = (__mmask16)((1u << (K - K16)) - 1u);
+            for (int j = 0; j < N; j++) {
+                const float *b = B + (size_t)j * ldb;
+                __m512 acc[8];
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) acc[r] = _mm512_setzero_ps();
+                for (int k = 0; k < K16; k += 16) {
+                    __m512 bv = _mm512_loadu_ps(b + k);
+#pragma GCC unroll 8
+                    for (int r = 0; r < 8; r++) acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(a[r] + k), bv, acc[r]);
+                }
+                if (tail) {
+                    __m512 bv = _mm512_maskz_loadu_ps(tail, b + K16);
+#pragma GCC unroll 8
+                    for (int r = 0; r < 8; r++) acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a[r] + K16), bv, acc[r]);
+                }
+                for (int r = 0; r < mr; r++) {
+                    float *c = C + (size_t)(r0 + r) * ldc + j;
+                    float v = alpha * _mm512_reduce_add_ps(acc[r]);
+                    *c = beta == 0.0f ? v : v + beta * *c;
+                }
+            }
+        } else { /* C[i][n:n+16] = sum_k A[i][k] B[k][n:n+16] */
+            for (int n0 = 0; n0 < N; n0 += 16) {
+                const __mmask16 m = N - n0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (N - n0)) - 1u);
+                __m512 acc[8];
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) acc[r] = _mm512_setzero_ps();
+                for (int k = 0; k < K; k++) {
+                    __m512 bv = _mm512_maskz_loadu_ps(m, B + (size_t)k * ldb + n0);
+#pragma GCC unroll 8
+                    for (int r = 0; r < 8; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r][k]), bv, acc[r]);
+                }
+                __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+                for (int r = 0; r < mr; r++) {
+                    float *c = C + (size_t)(r0 + r) * ldc + n0;
+                    __m512 v = _mm512_mul_ps(va, acc[r]);
+                    if (beta != 0.0f) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, c), v);
+                    _mm512_mask_storeu_ps(c, m, v);
+                }
+            }
+        }
+    }
+}
+#endif
+
 static void sgemm_fast(int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                        int ldb, float beta, float *C, int ldc) {
     float pack[GEMM_KC * GEMM_NC] __attribute__((aligned(64)));
@@ -379,6 +438,12 @@ static void sgemm_fast(int trans_b, int M, int N, int K, float alpha, const floa
         scale_c(M, N, beta, C, ldc);
         return;
     }
+#if SA_HAVE_X86
+    if (avx && M <= SMALL_M) {
+        small_m_avx512(trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#endif
     for (int n0 = 0; n0 < N; n0 += GEMM_NC) {
         int nc = N - n0 < GEMM_NC ? N - n0 : GEMM_NC;
         for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
@@ -502,83 +567,6 @@ void sa__linear(const sa_sam_model *m, sa__pool *pool, const sa__lin *l, const f
     sa__pool_run(pool, tasks, linear_task, &c);
 }
 
-/* ------------------------------------------------------------------------------------------------------------ */
-/* Element-wise and row-wise ops */
-
-typedef struct {
-    const sa__ln *ln;
-    float eps;
-    const float *x;
-    float *y;
-    int n, per;
-} ln_ctx;
-
-static void layernorm_rows(const sa__ln *ln, float eps, const float *x, float *y, int r0, int r1) {
-    const int c = ln->n;
-    for (int r = r0; r < r1; r++) {
-        const float *xr = x + (size_t)r * c;
-        float *yr = y + (size_t)r * c;
-        double s = 0.0;
-        for (int i = 0; i < c; i++) s += xr[i];
-        float mean = (float)(s / c);
-        double v = 0.0;
-        for (int i = 0; i < c; i++) {
-            double d = (double)xr[i] - mean;
-            v += d * d;
-        }
-        float rstd = (float)(1.0 / sqrt(v / c + (double)eps));
-        for (int i = 0; i < c; i++) yr[i] = (xr[i] - mean) * rstd * ln->w[i] + ln->b[i];
-    }
-}
-
-static void ln_task(void *vctx, int t, int worker) {
-    (void)worker;
-    ln_ctx *c = vctx;
-    int r0 = t * c->per, r1 = r0 + c->per < c->n ? r0 + c->per : c->n;
-    layernorm_rows(c->ln, c->eps, c->x, c->y, r0, r1);
-}
-
-void sa__layernorm(sa__pool *pool, const sa__ln *ln, float eps, const float *x, float *y, int n) {
-    int threads = sa__pool_threads(pool);
-    if (threads == 1 || n < 64) {
-        layernorm_rows(ln, eps, x, y, 0, n);
-        return;
-    }
-    ln_ctx c = {.ln = ln, .eps = eps, .x = x, .y = y, .n = n, .per = (n + 4 * threads - 1) / (4 * threads)};
-    sa__pool_run(pool, (n + c.per - 1) / c.per, ln_task, &c);
-}
-
-typedef struct {
-    float *x;
-    size_t n, per;
-} gelu_ctx;
-
-static void gelu_range(float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
-}
-
-static void gelu_task(void *vctx, int t, int worker) {
-    (void)worker;
-    gelu_ctx *c = vctx;
-    size_t a = (size_t)t * c->per, b = a + c->per < c->n ? a + c->per : c->n;
-    gelu_range(c->x + a, b - a);
-}
-
-void sa__gelu(sa__pool *pool, float *x, size_t n) {
-    int threads = sa__pool_threads(pool);
-    if (threads == 1 || n < 65536) {
-        gelu_range(x, n);
-        return;
-    }
-    gelu_ctx c = {.x = x, .n = n, .per = (n + 8 * (size_t)threads - 1) / (8 * (size_t)threads)};
-    sa__pool_run(pool, (int)((n + c.per - 1) / c.per), gelu_task, &c);
-}
-
-void sa__relu(float *x, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (x[i] < 0.0f) x[i] = 0.0f;
-}
-
 #if SA_HAVE_X86
 /* exp on 16 lanes: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial (Cephes expf coefficients, ~1 ulp), 2^n by
  * scalef (which also flushes very negative inputs to 0). */
@@ -599,6 +587,170 @@ static inline __attribute__((always_inline)) AVX512_FN __m512 exp512(__m512 x) {
     return _mm512_scalef_ps(y, n);
 }
 
+#endif
+
+/* ------------------------------------------------------------------------------------------------------------ */
+/* Element-wise and row-wise ops */
+
+typedef struct {
+    const sa__ln *ln;
+    float eps;
+    const float *x;
+    float *y;
+    int n, per, kernels;
+} ln_ctx;
+
+static void layernorm_rows(const sa__ln *ln, float eps, const float *x, float *y, int r0, int r1) {
+    const int c = ln->n;
+    for (int r = r0; r < r1; r++) {
+        const float *xr = x + (size_t)r * c;
+        float *yr = y + (size_t)r * c;
+        double s = 0.0;
+        for (int i = 0; i < c; i++) s += xr[i];
+        float mean = (float)(s / c);
+        double v = 0.0;
+        for (int i = 0; i < c; i++) {
+            double d = (double)xr[i] - mean;
+            v += d * d;
+        }
+        float rstd = (float)(1.0 / sqrt(v / c + (double)eps));
+        for (int i = 0; i < c; i++) yr[i] = (xr[i] - mean) * rstd * ln->w[i] + ln->b[i];
+    }
+}
+
+#if SA_HAVE_X86
+/* Same with 16-lane float sums (two passes: mean, then centred variance). */
+static AVX512_FN void layernorm_rows_avx512(const sa__ln *ln, float eps, const float *x, float *y, int r0, int r1) {
+    const int c = ln->n, c16 = c / 16 * 16;
+    const __mmask16 tail = (__mmask16)((1u << (c - c16)) - 1u);
+    for (int r = r0; r < r1; r++) {
+        const float *xr = x + (size_t)r * c;
+        float *yr = y + (size_t)r * c;
+        __m512 s = _mm512_setzero_ps();
+        for (int i = 0; i < c16; i += 16) s = _mm512_add_ps(s, _mm512_loadu_ps(xr + i));
+        if (tail) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(tail, xr + c16));
+        __m512 mean = _mm512_set1_ps(_mm512_reduce_add_ps(s) / (float)c);
+        __m512 v = _mm512_setzero_ps();
+        for (int i = 0; i < c16; i += 16) {
+            __m512 d = _mm512_sub_ps(_mm512_loadu_ps(xr + i), mean);
+            v = _mm512_fmadd_ps(d, d, v);
+        }
+        if (tail) {
+            __m512 d = _mm512_maskz_sub_ps(tail, _mm512_maskz_loadu_ps(tail, xr + c16), mean);
+            v = _mm512_fmadd_ps(d, d, v);
+        }
+        __m512 rstd = _mm512_set1_ps(1.0f / sqrtf(_mm512_reduce_add_ps(v) / (float)c + eps));
+        for (int i = 0; i < c16; i += 16) {
+            __m512 t = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(xr + i), mean), rstd);
+            _mm512_storeu_ps(yr + i, _mm512_fmadd_ps(t, _mm512_loadu_ps(ln->w + i), _mm512_loadu_ps(ln->b + i)));
+        }
+        if (tail) {
+            __m512 t = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, xr + c16), mean), rstd);
+            _mm512_mask_storeu_ps(yr + c16, tail,
+                                  _mm512_fmadd_ps(t, _mm512_maskz_loadu_ps(tail, ln->w + c16), _mm512_maskz_loadu_ps(tail, ln->b + c16)));
+        }
+    }
+}
+#endif
+
+static void layernorm_any(int kernels, const sa__ln *ln, float eps, const float *x, float *y, int r0, int r1) {
+#if SA_HAVE_X86
+    if (kernels != SA_SAM_KERNELS_REFERENCE && have_avx512()) {
+        layernorm_rows_avx512(ln, eps, x, y, r0, r1);
+        return;
+    }
+#endif
+    (void)kernels;
+    layernorm_rows(ln, eps, x, y, r0, r1);
+}
+
+static void ln_task(void *vctx, int t, int worker) {
+    (void)worker;
+    ln_ctx *c = vctx;
+    int r0 = t * c->per, r1 = r0 + c->per < c->n ? r0 + c->per : c->n;
+    layernorm_any(c->kernels, c->ln, c->eps, c->x, c->y, r0, r1);
+}
+
+void sa__layernorm(int kernels, sa__pool *pool, const sa__ln *ln, float eps, const float *x, float *y, int n) {
+    int threads = sa__pool_threads(pool);
+    if (threads == 1 || n < 64) {
+        layernorm_any(kernels, ln, eps, x, y, 0, n);
+        return;
+    }
+    ln_ctx c = {.ln = ln, .eps = eps, .x = x, .y = y, .n = n, .per = (n + 4 * threads - 1) / (4 * threads),
+                .kernels = kernels};
+    sa__pool_run(pool, (n + c.per - 1) / c.per, ln_task, &c);
+}
+
+typedef struct {
+    float *x;
+    size_t n, per;
+    int kernels;
+} gelu_ctx;
+
+#if SA_HAVE_X86
+/* GELU with erf from Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7), odd-extended. */
+static AVX512_FN void gelu_avx512(float *x, size_t n) {
+    const __m512 p = _mm512_set1_ps(0.3275911f), a1 = _mm512_set1_ps(0.254829592f), a2 = _mm512_set1_ps(-0.284496736f),
+                 a3 = _mm512_set1_ps(1.421413741f), a4 = _mm512_set1_ps(-1.453152027f), a5 = _mm512_set1_ps(1.061405429f);
+    const __m512 one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f), rs2 = _mm512_set1_ps((float)M_SQRT1_2);
+    size_t i = 0;
+    for (; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        __m512 z = _mm512_mul_ps(v, rs2);
+        __m512 az = _mm512_abs_ps(z);
+        __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(p, az, one));
+        __m512 poly = _mm512_fmadd_ps(a5, t, a4);
+        poly = _mm512_fmadd_ps(poly, t, a3);
+        poly = _mm512_fmadd_ps(poly, t, a2);
+        poly = _mm512_fmadd_ps(poly, t, a1);
+        poly = _mm512_mul_ps(poly, t);
+        __m512 e = exp512(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), az), az));
+        __m512 erf_abs = _mm512_fnmadd_ps(poly, e, one);
+        /* copy the sign of z */
+        __m512 erf = _mm512_castsi512_ps(_mm512_or_si512(
+            _mm512_castps_si512(erf_abs), _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32((int)0x80000000u))));
+        __m512 g = _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_add_ps(one, erf));
+        _mm512_mask_storeu_ps(x + i, m, g);
+    }
+}
+#endif
+
+static void gelu_range(int kernels, float *x, size_t n) {
+#if SA_HAVE_X86
+    if (kernels != SA_SAM_KERNELS_REFERENCE && have_avx512()) {
+        gelu_avx512(x, n);
+        return;
+    }
+#endif
+    (void)kernels;
+    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+}
+
+static void gelu_task(void *vctx, int t, int worker) {
+    (void)worker;
+    gelu_ctx *c = vctx;
+    size_t a = (size_t)t * c->per, b = a + c->per < c->n ? a + c->per : c->n;
+    gelu_range(c->kernels, c->x + a, b - a);
+}
+
+void sa__gelu(int kernels, sa__pool *pool, float *x, size_t n) {
+    int threads = sa__pool_threads(pool);
+    if (threads == 1 || n < 65536) {
+        gelu_range(kernels, x, n);
+        return;
+    }
+    gelu_ctx c = {.x = x, .n = n, .per = (n + 8 * (size_t)threads - 1) / (8 * (size_t)threads), .kernels = kernels};
+    sa__pool_run(pool, (int)((n + c.per - 1) / c.per), gelu_task, &c);
+}
+
+void sa__relu(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (x[i] < 0.0f) x[i] = 0.0f;
+}
+
+#if SA_HAVE_X86
 static AVX512_FN void softmax_rows_avx512(float *x, int rows, int cols, int ld) {
     for (int r = 0; r < rows; r++) {
         float *v = x + (size_t)r * ld;

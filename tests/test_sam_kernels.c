@@ -82,6 +82,31 @@ static void check_softmax(int rows, int S) {
     free(y1);
 }
 
+static void check_rowops(int rows, int c) {
+    float *x = rand_buf((size_t)rows * c), *w = rand_buf((size_t)c), *b = rand_buf((size_t)c);
+    for (size_t i = 0; i < (size_t)rows * c; i++) x[i] = x[i] * 5.0f + 3.0f;
+    float *y0 = malloc((size_t)rows * c * sizeof(float)), *y1 = malloc((size_t)rows * c * sizeof(float));
+    sa__ln ln = {.w = w, .b = b, .n = c};
+    sa__layernorm(SA_SAM_KERNELS_REFERENCE, NULL, &ln, 1e-6f, x, y0, rows);
+    sa__layernorm(SA_SAM_KERNELS_FAST, NULL, &ln, 1e-6f, x, y1, rows);
+    double worst = 0;
+    for (size_t i = 0; i < (size_t)rows * c; i++) worst = fmax(worst, fabs(y0[i] - y1[i]));
+    CHECKF(worst < 1e-5, "layernorm rows=%d c=%d: max |diff| %.3g", rows, c, worst);
+    memcpy(y0, x, (size_t)rows * c * sizeof(float));
+    for (size_t i = 0; i < (size_t)rows * c; i++) y0[i] = (x[i] - 3.0f) * 1.7f; /* around 0, both signs */
+    memcpy(y1, y0, (size_t)rows * c * sizeof(float));
+    sa__gelu(SA_SAM_KERNELS_REFERENCE, NULL, y0, (size_t)rows * c);
+    sa__gelu(SA_SAM_KERNELS_FAST, NULL, y1, (size_t)rows * c);
+    worst = 0;
+    for (size_t i = 0; i < (size_t)rows * c; i++) worst = fmax(worst, fabs(y0[i] - y1[i]) / (1.0 + fabs(y0[i])));
+    CHECKF(worst < 1e-6, "gelu n=%d: max rel diff %.3g", rows * c, worst);
+    free(x);
+    free(w);
+    free(b);
+    free(y0);
+    free(y1);
+}
+
 static void check_linear(int n, int out, int in, int threads) {
     sa_sam_arch a;
     sa_error err = {0};
@@ -120,7 +145,7 @@ static void check_linear(int n, int out, int in, int threads) {
 int main(void) {
     printf("fast GEMM uses %s\n", sa__sgemm_isa());
     const int sizes[][3] = {{1, 1, 1},   {5, 7, 3},     {12, 32, 16}, {13, 33, 17},  {37, 100, 300},
-                            {64, 14, 196}, {196, 196, 14}, {25, 600, 257}, {200, 40, 513}, {3, 1030, 64}};
+                            {64, 14, 196}, {196, 196, 14}, {25, 600, 257}, {200, 40, 513}, {3, 1030, 64}, {16, 2048, 256}, {9, 16, 4096}, {10, 4096, 16}, {2, 3, 40}};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         for (int tb = 0; tb < 2; tb++) {
             check_gemm(tb, sizes[i][0], sizes[i][1], sizes[i][2], 1.0f, 0.0f, 0);
@@ -132,6 +157,9 @@ int main(void) {
     check_softmax(7, 14);
     check_softmax(5, 16);
     check_softmax(4, 64);
+    check_rowops(33, 64);
+    check_rowops(7, 168);
+    check_rowops(5, 20);
     check_linear(300, 96, 64, 1);
     check_linear(300, 96, 64, 2);
     check_linear(7, 256, 128, 2);
