@@ -11,6 +11,7 @@ The model name in each request picks the behaviour:
                                          -iou prefixes "Current IOU: <true IoU*100>", -comma uses ", " as
                                          separator, -xy writes (x, y), -float writes decimals in [0, 1)
   fixed                                  "Positive point: (500, 500)" without looking at the image (any format)
+  parts                                  like fixed, the content given as an array of text parts
   malformed                              text that is no action
   range                                  coordinates out of range
   http500                                always HTTP 500
@@ -233,6 +234,8 @@ class Handler(BaseHTTPRequestHandler):
             if count > int(base.split("-")[2]):
                 return self.send_json(503, {"error": {"message": "server went away"}})
             base = "annotator-iou"
+        if base == "parts":
+            base = "fixed"
         if base == "http500":
             return self.send_json(500, {"error": {"message": "internal error"}})
         if base == "drop":
@@ -275,6 +278,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(400, {"error": {"message": "bad request: %s" % e}})
         else:
             return self.send_json(404, {"error": {"message": "The model `%s` does not exist." % model}})
+        if model == "parts":  # content as an array of text parts, split mid-action
+            return self.send_json(200, {"choices": [{"index": i, "message": {"role": "assistant", "content": [
+                {"type": "text", "text": t[:9]}, {"type": "text", "text": t[9:]}]}} for i, t in enumerate(texts)]})
         return self.send_json(200, {"id": "chatcmpl-test", "object": "chat.completion", "model": model,
                                     "choices": [{"index": i, "message": {"role": "assistant", "content": t},
                                                  "finish_reason": "stop"} for i, t in enumerate(texts)]})

@@ -218,6 +218,18 @@ static void test_misbehaviour(void) {
         if (n == 1) CHECK(d[0].status == SA_OK);
         sa_policy_decisions_free(d, n);
     }
+    /* content as an array of text parts is joined */
+    {
+        sa_policy_decision d[2];
+        int n = 0;
+        sa_error err = {0};
+        CHECKF(act("parts", NULL, &half, 2, d, &n, NULL, &err) == SA_OK && n == 2, "parts: %s", err.msg);
+        for (int j = 0; j < n; j++)
+            CHECKF(d[j].status == SA_OK && d[j].text && !strcmp(d[j].text, "Positive point: (500, 500)") &&
+                       d[j].action.click.y == H / 2 && d[j].action.click.x == W / 2,
+                   "parts: \"%s\"", d[j].text ? d[j].text : "(null)");
+        sa_policy_decisions_free(d, n);
+    }
     /* replies that do not parse: the request succeeds, each decision carries the error and the text */
     {
         const char *models[] = {"malformed", "range"};
