@@ -1,7 +1,7 @@
 /* Graph-cut tool benchmark: accuracy with the simulated annotator (SPEC.md section 3) on GrabCut / Berkeley
  * style datasets, and per-click latency.
  *
- *   bench_graphcut [--data DIR] [--set grabcut|berkeley|both] [--every K] [--clicks N]
+ *   bench_graphcut [--data DIR] [--set grabcut|berkeley|both] [--every K] [--offset I] [--clicks N]
  *                  [--lambda F] [--radius F] [--keep F] [--iters N] [--star 0|1] [--comp N] [--dw F] [-v]
  *   bench_graphcut --latency [--data DIR]      time per click on a GrabCut image resized to 0.25 MP
  *
@@ -20,7 +20,7 @@
 
 static double now_ms(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(getenv("BENCH_CPU") ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
@@ -64,7 +64,8 @@ static int episode(sa_tool *tool, const sa_image *img, const sa_mask *gt, const 
     return n;
 }
 
-static int run_set(sa_tool *tool, const char *name, const char *dir, int every, int max_clicks, int verbose) {
+static int run_set(sa_tool *tool, const char *name, const char *dir, int offset, int every, int max_clicks,
+                   int verbose) {
     sa_error err = {0};
     sa_dataset *ds = NULL;
     if (sa_dataset_open(name, dir, sa_dataset_default_params(), &ds, &err)) {
@@ -78,7 +79,7 @@ static int run_set(sa_tool *tool, const char *name, const char *dir, int every, 
         return 1;
     }
     double t_all = now_ms();
-    for (int i = 0; i < sa_dataset_count(ds); i += every) {
+    for (int i = offset; i < sa_dataset_count(ds); i += every) {
         sa_image img = {0};
         sa_mask gt = {0}, ign = {0};
         if (sa_dataset_load(ds, i, &img, &gt, &ign, &err)) {
@@ -127,8 +128,8 @@ static int latency(sa_tool *tool, const char *dir, int max_clicks) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    double sum = 0, worst = 0;
-    long cnt = 0;
+    double sum = 0, worst = 0, by_k[SA_METRICS_MAX_CLICKS] = {0};
+    long cnt = 0, n_k[SA_METRICS_MAX_CLICKS] = {0};
     for (int i = 0; i < sa_dataset_count(ds) && i < 10; i++) {
         sa_image img = {0}, big = {0};
         sa_mask gt = {0}, ign = {0}, gt2 = {0}, ign2 = {0};
@@ -151,6 +152,8 @@ static int latency(sa_tool *tool, const char *dir, int max_clicks) {
             sum += ms[k];
             cnt++;
             if (ms[k] > worst) worst = ms[k];
+            by_k[k] += ms[k];
+            n_k[k]++;
         }
         sa_image_free(&img);
         sa_image_free(&big);
@@ -161,6 +164,10 @@ static int latency(sa_tool *tool, const char *dir, int max_clicks) {
     }
     printf("latency 577x433 (0.25 MP): %.1f ms/click mean, %.1f ms worst, over %ld clicks\n",
            cnt ? sum / cnt : 0.0, worst, cnt);
+    printf("by click:");
+    for (int k = 0; k < max_clicks; k++)
+        if (n_k[k]) printf(" %.0f", by_k[k] / n_k[k]);
+    printf("\n");
     sa_dataset_free(ds);
     return 0;
 }
@@ -168,7 +175,7 @@ static int latency(sa_tool *tool, const char *dir, int max_clicks) {
 int main(int argc, char **argv) {
     const char *data = "../shared/data";
     const char *set = "both";
-    int every = 1, clicks = 20, verbose = 0, lat = 0;
+    int every = 1, offset = 0, clicks = 20, verbose = 0, lat = 0;
     sa_graphcut_params p = sa_graphcut_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -181,6 +188,7 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--data")) data = v, i++;
         else if (!strcmp(a, "--set")) set = v, i++;
         else if (!strcmp(a, "--every")) every = atoi(v), i++;
+        else if (!strcmp(a, "--offset")) offset = atoi(v), i++;
         else if (!strcmp(a, "--clicks")) clicks = atoi(v), i++;
         else if (!strcmp(a, "--lambda")) p.lambda = (float)atof(v), i++;
         else if (!strcmp(a, "--radius")) p.click_radius = (float)atof(v), i++;
@@ -194,7 +202,7 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (every < 1 || clicks < 1 || clicks > SA_METRICS_MAX_CLICKS) {
+    if (every < 1 || offset < 0 || clicks < 1 || clicks > SA_METRICS_MAX_CLICKS) {
         fprintf(stderr, "bench_graphcut: bad --every or --clicks\n");
         return 2;
     }
@@ -211,11 +219,11 @@ int main(int argc, char **argv) {
     } else {
         if (!strcmp(set, "grabcut") || !strcmp(set, "both")) {
             snprintf(path, sizeof path, "%s/GrabCut", data);
-            rc |= run_set(tool, "GrabCut", path, every, clicks, verbose);
+            rc |= run_set(tool, "GrabCut", path, offset, every, clicks, verbose);
         }
         if (!strcmp(set, "berkeley") || !strcmp(set, "both")) {
             snprintf(path, sizeof path, "%s/Berkeley", data);
-            rc |= run_set(tool, "Berkeley", path, every, clicks, verbose);
+            rc |= run_set(tool, "Berkeley", path, offset, every, clicks, verbose);
         }
     }
     sa_tool_free(tool);

@@ -52,6 +52,7 @@ typedef struct gc_state {
     int *scratch;    /* nslots */
     float *nw;       /* 4n: contrast weights w_pq (0 where the neighbour is outside) */
     int *eid;        /* 4n: max-flow edge index or -1 */
+    int *star;       /* n: star parent whose arc is currently infinite, -1 none */
     sa__mf *g;
     int8_t *seed;    /* n: -1 free, 0 background seed, 1 object seed */
     uint8_t *cur;    /* n: current labels */
@@ -68,9 +69,13 @@ sa_graphcut_params sa_graphcut_default_params(void) {
     p.components = 5;
     p.iterations = 2;
     p.star_convexity = 1;
-    p.keep = 2.0f;
+    p.keep = 1.0f;
     p.data_weight = 1.0f;
     return p;
+}
+
+static int32_t quant(float nats) {
+    return (int32_t)lrintf(nats * SCALE);
 }
 
 static void *xcalloc(size_t n, size_t sz) {
@@ -90,6 +95,7 @@ static void state_free(void *sp) {
     free(s->scratch);
     free(s->nw);
     free(s->eid);
+    free(s->star);
     sa__mf_free(s->g);
     free(s->seed);
     free(s->cur);
@@ -113,13 +119,14 @@ static int session_new(void *model, const sa_image *img, void **out, sa_error *e
     s->slot = malloc((size_t)n * sizeof *s->slot);
     s->nw = xcalloc((size_t)n * 4, sizeof *s->nw);
     s->eid = malloc((size_t)n * 4 * sizeof *s->eid);
+    s->star = malloc((size_t)n * sizeof *s->star);
     s->seed = malloc((size_t)n);
     s->cur = malloc((size_t)n);
     s->tmp = malloc((size_t)n);
     s->stack = malloc((size_t)n * sizeof *s->stack);
     int *binslot = malloc(NBINS * sizeof *binslot);
     double *acc = NULL;
-    if (!s->slot || !s->nw || !s->eid || !s->seed || !s->cur || !s->tmp || !s->stack || !binslot) goto oom;
+    if (!s->slot || !s->nw || !s->eid || !s->star || !s->seed || !s->cur || !s->tmp || !s->stack || !binslot) goto oom;
 
     /* colour bins */
     for (int b = 0; b < NBINS; b++) binslot[b] = -1;
@@ -187,8 +194,10 @@ static int session_new(void *model, const sa_image *img, void **out, sa_error *e
                 size_t i = 4 * ((size_t)y * w + x) + (size_t)k;
                 s->eid[i] = -1;
                 if (xx < 0 || xx >= w || yy >= h) continue;
-                s->eid[i] = sa__mf_add_edge(s->g, y * w + x, yy * w + xx, 0, 0);
+                int32_t c = quant(m->p.lambda * s->nw[i]);
+                s->eid[i] = sa__mf_add_edge(s->g, y * w + x, yy * w + xx, c, c);
             }
+    for (int p = 0; p < n; p++) s->star[p] = -1;
     free(binslot);
     free(acc);
     *out = s;
@@ -198,10 +207,6 @@ oom:
     free(acc);
     state_free(s);
     return sa_error_set(err, SA_ERR_NOMEM, "graph cut: out of memory for a %dx%d image", w, h);
-}
-
-static int32_t quant(float nats) {
-    return (int32_t)lrintf(nats * SCALE);
 }
 
 /* Fits both colour models from the weights in s->wf / s->wb and fills s->uf / s->ub. */
@@ -216,8 +221,8 @@ static void fit_models(gc_state *s) {
     }
 }
 
-/* Edge between p and its 8-neighbour q: sets *e and whether p is the edge's first node. */
-static int edge_of(const gc_state *s, int p, int q, int *p_first) {
+/* Edge between p and its 8-neighbour q: its index, whether p is the edge's first node, its base capacity. */
+static int edge_of(const gc_state *s, int p, int q, int *p_first, int32_t *base) {
     int w = s->w;
     int d = q - p;
     int k, a;
@@ -230,7 +235,34 @@ static int edge_of(const gc_state *s, int p, int q, int *p_first) {
     else if (d == w - 1) k = 3, a = p;
     else k = 3, a = q;
     *p_first = a == p;
+    *base = quant(s->m->p.lambda * s->nw[4 * (size_t)a + (size_t)k]);
     return s->eid[4 * (size_t)a + (size_t)k];
+}
+
+/* Makes the star arcs those of parent[] (NULL: none). Changed arcs are first all restored, then all set, so
+ * two pixels that swap roles never undo each other (a pixel and its parent never point at each other). */
+static void update_star(gc_state *s, const int *parent) {
+    for (int p = 0; p < s->n; p++) {
+        int np = parent ? parent[p] : -1;
+        if (s->star[p] == np || s->star[p] < 0) continue;
+        int pf;
+        int32_t base;
+        int e = edge_of(s, p, s->star[p], &pf, &base);
+        sa__mf_set_edge(s->g, e, base, base);
+    }
+    for (int p = 0; p < s->n; p++) {
+        int np = parent ? parent[p] : -1;
+        if (s->star[p] == np) continue;
+        s->star[p] = np;
+        if (np < 0) continue;
+        int pf;
+        int32_t base;
+        int e = edge_of(s, p, np, &pf, &base);
+        if (pf)
+            sa__mf_set_edge(s->g, e, HARD, base);
+        else
+            sa__mf_set_edge(s->g, e, base, HARD);
+    }
 }
 
 /* Star parent of pixel (x, y) towards click (cx, cy): the 8-neighbour step that stays closest to the ray. */
@@ -386,7 +418,7 @@ static int predict(void *sp, const sa_tool_request *req, sa_tool_result *out, sa
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++) {
                 double d = sqrt((double)(c->x - x) * (c->x - x) + (double)(c->y - y) * (c->y - y)) / reach;
-                double k = prm->keep * (d > 1 ? d - 1 : 0);
+                double k = prm->keep * (d > 2 ? 1 : d > 1 ? d - 1 : 0);
                 keep[y * w + x] = (float)(k < DATA_CLIP ? k : DATA_CLIP);
             }
     }
@@ -429,6 +461,7 @@ static int predict(void *sp, const sa_tool_request *req, sa_tool_result *out, sa
         rho[i] = r;
     }
     uint8_t *disc = s->tmp; /* bit 0: in a positive disc, bit 1: in a negative disc */
+    update_star(s, parent);
 
     for (int it = 0; it < prm->iterations; it++) {
         memset(s->wf, 0, (size_t)s->nslots * sizeof *s->wf);
@@ -460,26 +493,6 @@ static int predict(void *sp, const sa_tool_request *req, sa_tool_result *out, sa
             add_disc(s, c->positive ? s->wf : s->wb, c->x, c->y, r, wpx);
         }
         fit_models(s);
-        /* n-links */
-        for (size_t i = 0; i < 4 * (size_t)n; i++)
-            if (s->eid[i] >= 0) {
-                int32_t c = quant(prm->lambda * s->nw[i]);
-                sa__mf_set_edge(s->g, s->eid[i], c, c);
-            }
-        if (parent)
-            for (int p = 0; p < n; p++) {
-                if (parent[p] < 0) continue;
-                int pf;
-                int e = edge_of(s, p, parent[p], &pf);
-                /* capacity of the finite direction stays the contrast weight; p -> parent becomes HARD */
-                int a = pf ? p : parent[p], b = pf ? parent[p] : p;
-                int d = b - a, k = d == 1 ? 0 : d == w ? 1 : d == w + 1 ? 2 : 3;
-                int32_t fin = quant(prm->lambda * s->nw[4 * (size_t)a + (size_t)k]);
-                if (pf)
-                    sa__mf_set_edge(s->g, e, HARD, fin);
-                else
-                    sa__mf_set_edge(s->g, e, fin, HARD);
-            }
         /* t-links */
         for (int p = 0; p < n; p++) {
             if (s->seed[p] == 1) {

@@ -25,8 +25,9 @@ typedef struct mf_node {
     int next;       /* next active node; P_NONE when not active; itself when last */
     int ts;         /* timestamp of dist */
     int dist;       /* distance to the terminal (heuristic) */
-    int32_t tr_cap; /* residual terminal capacity: > 0 to the source, < 0 to the sink */
     int in_sink;    /* tree membership when parent != P_NONE */
+    int64_t tr_cap; /* residual terminal capacity: > 0 to the source, < 0 to the sink */
+    int64_t ex;     /* net flow into the node over grid arcs; tr_cap == cs - ct + ex always */
 } mf_node;
 
 typedef struct mf_arc {
@@ -98,8 +99,21 @@ int sa__mf_add_edge(sa__mf *g, int i, int j, int32_t cap, int32_t rev_cap) {
 
 void sa__mf_set_edge(sa__mf *g, int e, int32_t cap, int32_t rev_cap) {
     int a = 2 * e;
-    g->cap[a] = g->arcs[a].r_cap = cap < 0 ? 0 : cap;
-    g->cap[a + 1] = g->arcs[a + 1].r_cap = rev_cap < 0 ? 0 : rev_cap;
+    if (cap < 0) cap = 0;
+    if (rev_cap < 0) rev_cap = 0;
+    /* flow on a (tail -> head), kept as far as the new capacities allow */
+    int64_t f = (int64_t)g->cap[a] - g->arcs[a].r_cap;
+    int64_t nf = f > cap ? cap : f < -(int64_t)rev_cap ? -(int64_t)rev_cap : f;
+    int64_t d = nf - f;
+    if (d != 0) {
+        mf_node *head = &g->nodes[g->arcs[a].head], *tail = &g->nodes[g->arcs[a + 1].head];
+        head->ex += d, head->tr_cap += d;
+        tail->ex -= d, tail->tr_cap -= d;
+    }
+    g->cap[a] = cap;
+    g->cap[a + 1] = rev_cap;
+    g->arcs[a].r_cap = (int32_t)(cap - nf);
+    g->arcs[a + 1].r_cap = (int32_t)(rev_cap + nf);
 }
 
 void sa__mf_set_tweights(sa__mf *g, int i, int32_t cs, int32_t ct) {
@@ -107,13 +121,14 @@ void sa__mf_set_tweights(sa__mf *g, int i, int32_t cs, int32_t ct) {
     if (ct < 0) ct = 0;
     int32_t m = cs < ct ? cs : ct;
     g->tmin[i] = m;
-    g->nodes[i].tr_cap = cs - ct;
+    g->nodes[i].tr_cap = (int64_t)cs - ct + g->nodes[i].ex;
 }
 
 void sa__mf_reset(sa__mf *g) {
     for (int a = 0; a < g->n_arcs; a++) g->arcs[a].r_cap = g->cap[a];
     for (int i = 0; i < g->n; i++) {
         g->nodes[i].tr_cap = 0;
+        g->nodes[i].ex = 0;
         g->tmin[i] = 0;
         g->nodes[i].parent = P_NONE;
     }
@@ -148,7 +163,7 @@ static void push_orphan(sa__mf *g, int i) {
     g->o_count++;
 }
 
-static int32_t min32(int32_t a, int32_t b) {
+static int64_t min64(int64_t a, int64_t b) {
     return a < b ? a : b;
 }
 
@@ -156,36 +171,37 @@ static int32_t min32(int32_t a, int32_t b) {
 static void augment(sa__mf *g, int a) {
     mf_node *nd = g->nodes;
     mf_arc *ar = g->arcs;
-    int32_t b = ar[a].r_cap;
+    int64_t b = ar[a].r_cap;
     for (int x = ar[a ^ 1].head;;) {
         int pa = nd[x].parent;
         if (pa == P_TERMINAL) {
-            b = min32(b, nd[x].tr_cap);
+            b = min64(b, nd[x].tr_cap);
             break;
         }
-        b = min32(b, ar[pa ^ 1].r_cap);
+        b = min64(b, ar[pa ^ 1].r_cap);
         x = ar[pa].head;
     }
     for (int x = ar[a].head;;) {
         int pa = nd[x].parent;
         if (pa == P_TERMINAL) {
-            b = min32(b, -nd[x].tr_cap);
+            b = min64(b, -nd[x].tr_cap);
             break;
         }
-        b = min32(b, ar[pa].r_cap);
+        b = min64(b, ar[pa].r_cap);
         x = ar[pa].head;
     }
-    ar[a].r_cap -= b;
-    ar[a ^ 1].r_cap += b;
+    ar[a].r_cap -= (int32_t)b;
+    ar[a ^ 1].r_cap += (int32_t)b;
     for (int x = ar[a ^ 1].head;;) {
         int pa = nd[x].parent;
         if (pa == P_TERMINAL) {
             nd[x].tr_cap -= b;
+            nd[x].ex -= b;
             if (nd[x].tr_cap == 0) push_orphan(g, x);
             break;
         }
-        ar[pa].r_cap += b;
-        ar[pa ^ 1].r_cap -= b;
+        ar[pa].r_cap += (int32_t)b;
+        ar[pa ^ 1].r_cap -= (int32_t)b;
         int up = ar[pa].head;
         if (ar[pa ^ 1].r_cap == 0) push_orphan(g, x);
         x = up;
@@ -194,11 +210,12 @@ static void augment(sa__mf *g, int a) {
         int pa = nd[x].parent;
         if (pa == P_TERMINAL) {
             nd[x].tr_cap += b;
+            nd[x].ex += b;
             if (nd[x].tr_cap == 0) push_orphan(g, x);
             break;
         }
-        ar[pa ^ 1].r_cap += b;
-        ar[pa].r_cap -= b;
+        ar[pa ^ 1].r_cap += (int32_t)b;
+        ar[pa].r_cap -= (int32_t)b;
         int up = ar[pa].head;
         if (ar[pa].r_cap == 0) push_orphan(g, x);
         x = up;

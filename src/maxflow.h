@@ -8,6 +8,12 @@
  *   if (sa__mf_is_source(g, i)) ...               // i on the source side of the minimum cut
  *   sa__mf_reset(g);  // flows back to zero, terminal weights zero, edges keep their capacities
  *
+ * Warm start: after a solve, capacities may be changed (sa__mf_set_edge, sa__mf_set_tweights) and the graph
+ * solved again without a reset. The flow found so far is kept on every arc as far as the new capacities allow
+ * and the imbalance is moved onto the terminal arcs (a reparametrisation: the minimum cut of the changed graph
+ * is unchanged by it), so a small change costs a small amount of work. The cut is then exact for the changed
+ * graph; the value returned by that solve is not the max-flow value (only a solve from zero flow returns it).
+ *
  * Capacities are non-negative 32-bit integers, so the result is exact (no rounding); the caller must keep the
  * sum of capacities entering or leaving any node below 2^31 and the total flow fits 64 bits. After solve the
  * source side is the set of nodes reachable from the source in the residual graph (the smallest minimum cut).
@@ -27,10 +33,11 @@ int sa__mf_n_nodes(const sa__mf *g);
 /* Adds the pair of arcs i->j (cap) and j->i (rev_cap). Returns the edge index (0, 1, ...) or -1 when full or
  * when i/j are out of range. */
 int sa__mf_add_edge(sa__mf *g, int i, int j, int32_t cap, int32_t rev_cap);
-/* Changes the capacities of edge e (before solve, or after sa__mf_reset). */
+/* Changes the capacities of edge e, keeping its flow where possible (see warm start). */
 void sa__mf_set_edge(sa__mf *g, int e, int32_t cap, int32_t rev_cap);
 /* Terminal capacities of node i (replacing earlier values). Only the difference matters for the cut; the
- * common part min(cs, ct) is added to the flow value. */
+ * common part min(cs, ct) is added to the flow value. Between warm-started solves, nodes not set again keep
+ * their capacities. */
 void sa__mf_set_tweights(sa__mf *g, int i, int32_t cap_source, int32_t cap_sink);
 
 int64_t sa__mf_solve(sa__mf *g);

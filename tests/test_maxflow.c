@@ -217,6 +217,24 @@ static void run_case(int n, int m, int maxcap, int grid_w, int *cases) {
     cut = cut_value(&p, g);
     CHECKF(got == ref && cut == ref, "reuse n=%d: flow %lld cut %lld reference %lld", n, (long long)got,
            (long long)cut, (long long)ref);
+    /* warm start: solve, then change some edges and terminal weights without a reset, solve again */
+    for (int round = 0; round < 3; round++) {
+        for (int k = (int)(rnd() % 3); k < p.m; k += 1 + (int)(rnd() % 4)) {
+            p.ec[k] = (rnd() % 5 == 0) ? (1 << 30) : (int32_t)(rnd() % (uint32_t)(maxcap + 1));
+            p.erc[k] = (int32_t)(rnd() % (uint32_t)(maxcap + 1));
+            sa__mf_set_edge(g, k, p.ec[k], p.erc[k]);
+        }
+        for (int i = (int)(rnd() % 2); i < n; i += 1 + (int)(rnd() % 3)) {
+            p.cs[i] = (int32_t)(rnd() % (uint32_t)(3 * maxcap + 1));
+            p.ct[i] = (rnd() & 1) ? (int32_t)(rnd() % (uint32_t)(3 * maxcap + 1)) : 0;
+            sa__mf_set_tweights(g, i, p.cs[i], p.ct[i]);
+        }
+        sa__mf_solve(g);
+        ref = reference_flow(&p);
+        cut = cut_value(&p, g);
+        CHECKF(cut == ref, "warm start round %d n=%d grid=%d: cut %lld reference %lld", round, n, grid_w,
+               (long long)cut, (long long)ref);
+    }
     sa__mf_free(g);
     free_problem(&p);
     (*cases)++;

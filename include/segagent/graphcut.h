@@ -28,7 +28,7 @@ typedef struct sa_graphcut_params {
     int iterations;      /* colour-model / cut alternations per click, >= 1 (default 2) */
     int star_convexity;  /* 1: every object pixel sees its nearest positive click along a straight digital
                             ray of object pixels (Veksler's star prior); 0: off (default 1) */
-    float keep;          /* strength (nats) of keeping the previous label far from the newest click (default 2) */
+    float keep;          /* price (nats) of changing a previous label far from the newest click (default 1) */
     float data_weight;   /* weight of the colour term (default 1) */
     int reserved[4];     /* zero */
 } sa_graphcut_params;
