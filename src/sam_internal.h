@@ -94,7 +94,8 @@ struct sa_sam_model {
     sa_sam_params params;
     int grid;      /* g = S / patch */
     int head_dim;
-    float *arena;  /* every weight, F32 */
+    float *arena;  /* converted / re-ordered weights, F32 */
+    struct sa_weights *weights; /* the open checkpoint when F32 tensors are used in place (else NULL) */
     size_t arena_n;
     int64_t n_params;
 

@@ -1,6 +1,7 @@
 /* SAM model loading: derives the architecture from tensor shapes (and config.json where shapes cannot say, e.g.
- * the decoder's head count), validates every tensor the engine uses (present, right shape) and converts them
- * to F32 in one arena. The same binding code runs twice: a sizing pass that validates and counts, then a fill
+ * the decoder's head count), validates every tensor the engine uses (present, right shape, finite) and converts
+ * F16/BF16 ones to F32 in one arena; F32 tensors of the (memory-mapped) checkpoint are used in place, so peak
+ * memory stays near one copy of the weights. The same binding code runs twice: a sizing pass that validates and counts, then a fill
  * pass. With no weights it fills deterministic pseudo-random values instead (sa_sam_model_random, for the
  * benchmark), so the engine sees one layout whatever the source.
  *
@@ -11,6 +12,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,6 +92,22 @@ static float *take_n(loader *L, int kind, const char *name, int ndim, const int6
             shape_str(b, sizeof b, ndim, dims);
             L->rc = sa_error_set(L->err, SA_ERR_FORMAT, "%s: tensor '%s' has shape %s, expected %s", L->what, name, a, b);
             return NULL;
+        }
+    }
+    if (L->w) {
+        /* F32 data in the (mapped) checkpoint is used in place: no second copy of the weights in memory */
+        const sa_tensor *t = find_tensor(L->w, name);
+        if (t->dtype == SA_DTYPE_F32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
+            L->n_params += numel;
+            if (!L->arena) return NULL;
+            float *p = (float *)(uintptr_t)t->data;
+            for (int64_t i = 0; i < numel; i++)
+                if (!isfinite(p[i])) {
+                    L->rc = sa_error_set(L->err, SA_ERR_RANGE, "%s: tensor '%s' holds a non-finite value at %lld",
+                                         L->what, name, (long long)i);
+                    return NULL;
+                }
+            return p;
         }
     }
     float *dst = L->arena ? L->arena + L->off : NULL;
@@ -357,7 +375,7 @@ static int build(const sa_sam_arch *arch, const sa_weights *w, const char *what,
     rc = bind_all(&L, m, rel_rows);
     if (rc == SA_OK) {
         m->arena_n = L.off;
-        m->arena = malloc(L.off * sizeof(float));
+        m->arena = malloc((L.off ? L.off : 1) * sizeof(float));
         if (!m->arena) rc = sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory for %zu weights", what, L.off);
     }
     if (rc == SA_OK) {
@@ -495,7 +513,10 @@ int sa_sam_model_load(const char *path, sa_sam_params params, sa_sam_model **out
     int rel_rows[SA_SAM_MAX_LAYERS] = {0};
     rc = derive_arch(w, path, &a, rel_rows, err);
     if (rc == SA_OK) rc = build(&a, w, path, rel_rows, 0, params, out, err);
-    sa_weights_free(w);
+    if (rc == SA_OK)
+        (*out)->weights = w; /* F32 tensors are used in place */
+    else
+        sa_weights_free(w);
     return rc;
 }
 
@@ -538,6 +559,7 @@ int sa_sam_model_random(const sa_sam_arch *arch, uint64_t seed, sa_sam_params pa
 void sa_sam_model_free(sa_sam_model *m) {
     if (!m) return;
     free(m->arena);
+    sa_weights_free(m->weights);
     free(m->blocks);
     free(m->dec_layers);
     free(m);

@@ -57,6 +57,112 @@ static void edit_shape(cJSON *h) {
     cJSON_ReplaceItemInArray(shape, 1, cJSON_CreateNumber(128));
 }
 
+static uint16_t f32_to_f16(float f) { /* round to nearest even, finite normal range of the weights only */
+    union {
+        float f;
+        uint32_t u;
+    } v = {.f = f};
+    uint32_t sign = (v.u >> 16) & 0x8000u, e = (v.u >> 23) & 0xffu, man = v.u & 0x7fffffu;
+    int ex = (int)e - 127 + 15;
+    if (e == 0 || ex <= 0) return (uint16_t)sign; /* tiny -> 0 */
+    if (ex >= 31) return (uint16_t)(sign | 0x7bffu);
+    uint32_t h = sign | (uint32_t)ex << 10 | man >> 13, rest = man & 0x1fffu;
+    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) h++;
+    return (uint16_t)h;
+}
+
+/* Writes src (all F32) as an all-F16 safetensors file. */
+static int write_f16(const char *src, const char *dst) {
+    size_t n = 0;
+    char *buf = tu_read_file(src, &n);
+    if (!buf || n < 8) return -1;
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | (uint8_t)buf[i];
+    char *js = malloc(hl + 1);
+    memcpy(js, buf + 8, hl);
+    js[hl] = 0;
+    cJSON *h = cJSON_Parse(js);
+    free(js);
+    const uint8_t *data = (const uint8_t *)buf + 8 + hl;
+    uint16_t *out = malloc((n - 8 - hl) / 2 + 2);
+    size_t off = 0;
+    cJSON *t;
+    cJSON_ArrayForEach(t, h) {
+        cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "dtype");
+        cJSON *offs = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
+        if (!dt || !offs) continue;
+        size_t b0 = (size_t)cJSON_GetArrayItem(offs, 0)->valuedouble, b1 = (size_t)cJSON_GetArrayItem(offs, 1)->valuedouble;
+        size_t cnt = (b1 - b0) / 4;
+        for (size_t i = 0; i < cnt; i++) {
+            float f;
+            memcpy(&f, data + b0 + 4 * i, 4);
+            out[off / 2 + i] = f32_to_f16(f);
+        }
+        cJSON_ReplaceItemInObject(t, "dtype", cJSON_CreateString("F16"));
+        cJSON *no = cJSON_CreateArray();
+        cJSON_AddItemToArray(no, cJSON_CreateNumber((double)off));
+        cJSON_AddItemToArray(no, cJSON_CreateNumber((double)(off + 2 * cnt)));
+        cJSON_ReplaceItemInObject(t, "data_offsets", no);
+        off += 2 * cnt;
+    }
+    char *hs = cJSON_PrintUnformatted(h);
+    size_t ol = strlen(hs), padded = (ol + 7) / 8 * 8;
+    FILE *f = fopen(dst, "wb");
+    uint8_t len[8];
+    for (int i = 0; i < 8; i++) len[i] = (uint8_t)(padded >> (8 * i));
+    fwrite(len, 1, 8, f);
+    fwrite(hs, 1, ol, f);
+    for (size_t i = ol; i < padded; i++) fputc(' ', f);
+    fwrite(out, 1, off, f);
+    fclose(f);
+    free(hs);
+    free(out);
+    cJSON_Delete(h);
+    free(buf);
+    return 0;
+}
+
+/* An F16 checkpoint goes through the conversion arena; its masks stay close to the F32 model's. */
+static void f16_checkpoint(const char *tiny, const char *tmp) {
+    char src[4200], dst[4200], img_path[4200];
+    snprintf(src, sizeof src, "%s/model.safetensors", tiny);
+    snprintf(dst, sizeof dst, "%s/f16.safetensors", tmp);
+    snprintf(img_path, sizeof img_path, "%s/image.png", tiny);
+    CHECK(write_f16(src, dst) == 0);
+    sa_error err = {0};
+    sa_sam_model *a = NULL, *b = NULL;
+    CHECK(sa_sam_model_load(src, sa_sam_default_params(), &a, &err) == SA_OK);
+    int rc = sa_sam_model_load(dst, sa_sam_default_params(), &b, &err);
+    CHECKF(rc == SA_OK, "F16 load: %s", err.msg);
+    sa_image img = {0};
+    CHECK(sa_image_load(img_path, &img, &err) == SA_OK);
+    if (a && b && img.data) {
+        CHECK(sa_sam_model_param_count(a) == sa_sam_model_param_count(b));
+        sa_sam_image *ea = NULL, *eb = NULL;
+        CHECK(sa_sam_encode(a, &img, NULL, NULL, &ea, &err) == SA_OK);
+        CHECK(sa_sam_encode(b, &img, NULL, NULL, &eb, &err) == SA_OK);
+        float pt[2] = {72, 49};
+        int lab[1] = {1};
+        sa_sam_prompt p = {.points = pt, .labels = lab, .n_points = 1};
+        sa_sam_output oa = {0}, ob = {0};
+        CHECK(sa_sam_predict(ea, &p, &oa, &err) == SA_OK);
+        CHECK(sa_sam_predict(eb, &p, &ob, &err) == SA_OK);
+        size_t plane = (size_t)img.width * img.height, diff = 0;
+        for (size_t i = 0; oa.mask_logits && ob.mask_logits && i < plane; i++)
+            diff += (oa.mask_logits[i] > 0) != (ob.mask_logits[i] > 0);
+        printf("F16 checkpoint: %zu of %zu mask pixels differ from F32\n", diff, plane);
+        CHECK(diff < plane / 50);
+        sa_sam_output_free(&oa);
+        sa_sam_output_free(&ob);
+        sa_sam_image_free(ea);
+        sa_sam_image_free(eb);
+    }
+    sa_image_free(&img);
+    sa_sam_model_free(a);
+    sa_sam_model_free(b);
+    remove(dst);
+}
+
 static void print_line(void *ctx, const char *line) {
     (void)ctx;
     if (strncmp(line, "ok", 2)) printf("    %s\n", line);
@@ -96,6 +202,7 @@ static void loader_errors(const char *tiny) {
     CHECK(rc != SA_OK && m == NULL && err.msg[0]);
     sa_sam_arch a;
     CHECK(sa_sam_arch_preset("vit_q", &a, &err) == SA_ERR_NOT_FOUND);
+    f16_checkpoint(tiny, tmp);
     const char *files[] = {"missing.safetensors", "shape.safetensors", "model.safetensors"};
     for (int i = 0; i < 3; i++) {
         snprintf(dst, sizeof dst, "%s/%s", tmp, files[i]);
