@@ -74,7 +74,11 @@ static int llm_score(void *self, const sa_policy_obs *obs, float *pred_iou, char
     int rc = prepare(c, c->prompt, obs, 1, &text, &img, &img_len, &mime, err);
     if (rc) return rc;
     sa_llm_reply r;
+    /* the estimate should not be sampled: score greedily whatever temperature the actions use */
+    double temp = c->params.temperature;
+    c->params.temperature = 0.0;
     rc = sa_llm_chat(c, img, img_len, mime, sa_prompt_system(c->prompt), text, 1, &r, err);
+    c->params.temperature = temp;
     free(text);
     free(img);
     if (rc) return rc;

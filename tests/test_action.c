@@ -15,7 +15,7 @@ static void round_trip(int w, int h, sa_axis_order ax, sa_coord_style cs, int wi
     g.coords = cs;
     if (with_iou == 2) g.iou_sep = ", ";
     int bad = 0;
-    int stepy = h > 300 ? 7 : 1, stepx = w > 300 ? 5 : 1;
+    int stepy = h > 1000 ? 37 : h > 300 ? 7 : 1, stepx = w > 1000 ? 41 : w > 300 ? 5 : 1;
     for (int y = 0; y < h; y += (y + stepy < h || y == h - 1) ? stepy : (h - 1 - y)) {
         for (int x = 0; x < w; x += (x + stepx < w || x == w - 1) ? stepx : (w - 1 - x)) {
             for (int pos = 0; pos < 2; pos++) {

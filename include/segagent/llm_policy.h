@@ -108,7 +108,8 @@ const char *sa_llm_client_url(const sa_llm_client *c);
 /* ---- the policy ----
  * act(k): one chat turn with n = k; each choice parsed with the grammar (status SA_ERR_PARSE / SA_ERR_RANGE
  * for bad replies, pred_iou from "Current IOU" when present). score: one turn (n = 1) on the given mask; the
- * reply's "Current IOU" is the predicted IoU (SA_ERR_PARSE when the reply has none). */
+ * reply's "Current IOU" is the predicted IoU (SA_ERR_PARSE when the reply has none); scoring requests are
+ * always sent with temperature 0, so the estimate is the model's most likely one even during sampled search. */
 int sa_llm_policy_new(const sa_llm_params *p, sa_policy **out, sa_llm_client **client, sa_error *err);
 
 /* Asks the model for a box around the description (grounding prompt, plain image without overlay) and parses
