@@ -725,57 +725,205 @@ static int read_sample(const rd *r, const cJSON *o, sa_traj_sample *s) {
     return SA_OK;
 }
 
+/* The document is not parsed as one cJSON tree (a released split can be hundreds of megabytes, and the tree
+ * costs several times the text): a small scanner walks the top-level object and the "data" array, finds each
+ * element's extent (strings and brackets only), and cJSON parses one sample at a time. */
+typedef struct scan {
+    const char *s;
+    size_t n, i;
+} scan;
+
+static void sc_ws(scan *c) {
+    while (c->i < c->n && (c->s[c->i] == ' ' || c->s[c->i] == '\t' || c->s[c->i] == '\n' || c->s[c->i] == '\r'))
+        c->i++;
+}
+
+static int sc_string(scan *c) { /* at '"'; 1 when closed */
+    for (c->i++; c->i < c->n;) {
+        char ch = c->s[c->i++];
+        if (ch == '\\') {
+            if (c->i >= c->n) return 0;
+            c->i++;
+        } else if (ch == '"') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int sc_value(scan *c) { /* skips one value; 1 when it ends inside the input */
+    sc_ws(c);
+    if (c->i >= c->n) return 0;
+    char ch = c->s[c->i];
+    if (ch == '"') return sc_string(c);
+    if (ch == '{' || ch == '[') {
+        size_t depth = 0;
+        while (c->i < c->n) {
+            ch = c->s[c->i];
+            if (ch == '"') {
+                if (!sc_string(c)) return 0;
+                continue;
+            }
+            c->i++;
+            if (ch == '{' || ch == '[') depth++;
+            else if ((ch == '}' || ch == ']') && --depth == 0) return 1;
+        }
+        return 0;
+    }
+    size_t st = c->i;
+    while (c->i < c->n && !strchr(",}] \t\r\n", c->s[c->i])) c->i++;
+    return c->i > st && c->i < c->n; /* a scalar cannot end the document inside the top-level object */
+}
+
+static int sc_truncated(const char *name, size_t len, sa_error *err) {
+    return sa_error_set(err, SA_ERR_PARSE, "%s: not valid JSON (truncated: input ends at byte %zu)", name, len);
+}
+
+static int sc_bad(const char *name, const scan *c, const char *what, sa_error *err) {
+    if (c->i >= c->n) return sc_truncated(name, c->n, err);
+    return sa_error_set(err, SA_ERR_PARSE, "%s: not valid JSON (%s at byte %zu of %zu)", name, what, c->i, c->n);
+}
+
+/* Reads the "data" array (scanner at '['), appending samples to set. */
+static int parse_data(scan *c, const char *name, sa_traj_set *set, sa_error *err) {
+    c->i++; /* '[' */
+    sc_ws(c);
+    if (c->i < c->n && c->s[c->i] == ']') {
+        c->i++;
+        return SA_OK;
+    }
+    int cap = set->n_samples;
+    for (;;) {
+        sc_ws(c);
+        size_t st = c->i;
+        if (!sc_value(c)) return sc_bad(name, c, "malformed sample", err);
+        if (set->n_samples == INT_MAX) return sa_error_set(err, SA_ERR_RANGE, "%s: too many samples", name);
+        if (set->n_samples == cap) {
+            int nc = cap ? (cap > INT_MAX / 2 ? INT_MAX : cap * 2) : 64;
+            sa_traj_sample *ns = realloc(set->samples, (size_t)nc * sizeof *ns);
+            if (!ns) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", name);
+            set->samples = ns;
+            cap = nc;
+        }
+        int i = set->n_samples;
+        memset(&set->samples[i], 0, sizeof set->samples[i]);
+        set->n_samples = i + 1;
+        cJSON *o = cJSON_ParseWithLength(c->s + st, c->i - st);
+        if (!o) {
+            const char *at = cJSON_GetErrorPtr();
+            size_t off = (at && at >= c->s + st && at <= c->s + c->i) ? (size_t)(at - c->s) : st;
+            return sa_error_set(err, SA_ERR_PARSE, "%s: data[%d]: not valid JSON (near byte %zu)", name, i, off);
+        }
+        rd r = {name, i, err};
+        int rc = read_sample(&r, o, &set->samples[i]);
+        cJSON_Delete(o);
+        if (rc != SA_OK) return rc;
+        sc_ws(c);
+        if (c->i >= c->n) return sc_truncated(name, c->n, err);
+        char ch = c->s[c->i++];
+        if (ch == ']') return SA_OK;
+        if (ch != ',') {
+            c->i--;
+            return sc_bad(name, c, "expected ',' or ']' after a sample", err);
+        }
+    }
+}
+
 int sa_traj_parse(const char *json, size_t len, const char *name, sa_traj_set **out, sa_error *err) {
     if (!json || !out) return sa_error_set(err, SA_ERR_INVALID, "trajectory parse: NULL argument");
     *out = NULL;
     if (!name) name = "trajectories";
-    cJSON *doc = cJSON_ParseWithLength(json, len);
-    if (!doc) {
-        const char *at = cJSON_GetErrorPtr();
-        long off = (at && at >= json && at <= json + len) ? (long)(at - json) : -1;
-        size_t last = len; /* one past the last non-blank byte */
-        while (last > 0 && (json[last - 1] == ' ' || json[last - 1] == '\n' || json[last - 1] == '\r' ||
-                            json[last - 1] == '\t'))
-            last--;
-        if (off >= 0 && (size_t)off + 1 >= last)
-            return sa_error_set(err, SA_ERR_PARSE, "%s: not valid JSON (truncated: input ends at byte %zu)", name,
-                                len);
-        return sa_error_set(err, SA_ERR_PARSE, "%s: not valid JSON (error near byte %ld of %zu)", name, off, len);
-    }
-    int rc = SA_OK;
+    scan c = {json, len, 0};
+    sc_ws(&c);
+    if (c.i < len && json[c.i] != '{')
+        return sa_error_set(err, SA_ERR_FORMAT, "%s: top level is not an object with 'info' and 'data'", name);
     sa_traj_set *set = calloc(1, sizeof *set);
-    if (!set) {
-        cJSON_Delete(doc);
-        return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", name);
-    }
-    const cJSON *data = cJSON_IsObject(doc) ? get(doc, "data") : NULL;
-    if (!cJSON_IsObject(doc)) {
-        rc = sa_error_set(err, SA_ERR_FORMAT, "%s: top level is not an object with 'info' and 'data'", name);
+    if (!set) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", name);
+    int rc = SA_OK, have_data = 0;
+    if (c.i >= len) {
+        rc = len ? sc_truncated(name, len, err) : sa_error_set(err, SA_ERR_PARSE, "%s: empty file", name);
         goto done;
     }
-    if (!cJSON_IsArray(data)) {
-        rc = sa_error_set(err, SA_ERR_FORMAT, "%s: missing or non-list key 'data'", name);
+    c.i++; /* '{' */
+    sc_ws(&c);
+    if (c.i < len && json[c.i] == '}') {
+        c.i++;
+    } else {
+        for (;;) {
+            sc_ws(&c);
+            if (c.i >= len || json[c.i] != '"') {
+                rc = sc_bad(name, &c, "expected a key", err);
+                goto done;
+            }
+            size_t ks = c.i + 1;
+            if (!sc_string(&c)) {
+                rc = sc_truncated(name, len, err);
+                goto done;
+            }
+            size_t kl = c.i - 1 - ks;
+            sc_ws(&c);
+            if (c.i >= len || json[c.i] != ':') {
+                rc = sc_bad(name, &c, "expected ':'", err);
+                goto done;
+            }
+            c.i++;
+            sc_ws(&c);
+            if (kl == 4 && !memcmp(json + ks, "data", 4)) {
+                if (have_data) {
+                    rc = sa_error_set(err, SA_ERR_FORMAT, "%s: key 'data' appears twice", name);
+                    goto done;
+                }
+                have_data = 1;
+                if (c.i >= len || json[c.i] != '[') {
+                    rc = c.i >= len ? sc_truncated(name, len, err)
+                                    : sa_error_set(err, SA_ERR_FORMAT, "%s: key 'data' is not a list", name);
+                    goto done;
+                }
+                if ((rc = parse_data(&c, name, set, err))) goto done;
+            } else {
+                size_t vs = c.i;
+                if (!sc_value(&c)) {
+                    rc = sc_bad(name, &c, "malformed value", err);
+                    goto done;
+                }
+                cJSON *v = cJSON_ParseWithLength(json + vs, c.i - vs);
+                if (!v) {
+                    rc = sa_error_set(err, SA_ERR_PARSE, "%s: not valid JSON (value at byte %zu)", name, vs);
+                    goto done;
+                }
+                if (kl == 4 && !memcmp(json + ks, "info", 4) && cJSON_IsObject(v) && !set->info_json) {
+                    set->info_json = cJSON_PrintUnformatted(v);
+                    if (!set->info_json) rc = sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", name);
+                }
+                cJSON_Delete(v);
+                if (rc) goto done;
+            }
+            sc_ws(&c);
+            if (c.i >= len) {
+                rc = sc_truncated(name, len, err);
+                goto done;
+            }
+            char ch = json[c.i++];
+            if (ch == '}') break;
+            if (ch != ',') {
+                c.i--;
+                rc = sc_bad(name, &c, "expected ',' or '}'", err);
+                goto done;
+            }
+        }
+    }
+    sc_ws(&c);
+    if (c.i < len) {
+        rc = sc_bad(name, &c, "extra text after the top-level object", err);
         goto done;
     }
-    const cJSON *info = get(doc, "info");
-    set->info_json = (info && cJSON_IsObject(info)) ? cJSON_PrintUnformatted(info) : dup_str("{}");
-    if (!set->info_json) {
+    if (!have_data) {
+        rc = sa_error_set(err, SA_ERR_FORMAT, "%s: missing key 'data'", name);
+        goto done;
+    }
+    if (!set->info_json && !(set->info_json = dup_str("{}")))
         rc = sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", name);
-        goto done;
-    }
-    int n = cJSON_GetArraySize(data);
-    if (n > 0 && !(set->samples = calloc((size_t)n, sizeof *set->samples))) {
-        rc = sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", name);
-        goto done;
-    }
-    int i = 0;
-    for (const cJSON *o = data->child; o; o = o->next, i++) {
-        rd r = {name, i, err};
-        set->n_samples = i + 1;
-        if ((rc = read_sample(&r, o, &set->samples[i]))) goto done;
-    }
 done:
-    cJSON_Delete(doc);
     if (rc != SA_OK) {
         sa_traj_set_free(set);
         return rc;

@@ -540,6 +540,23 @@ static void test_malformed(void) {
                               "{\"size\":[2,3],\"counts\":\"111000\"}},\"clicks_list\":[]}, {\"image_name\":\"b\"}]}");
     expect_error(buf, SA_ERR_FORMAT, "data[1]");
 
+    /* the scanner around the samples */
+    expect_error("", SA_ERR_PARSE, "empty");
+    expect_error("{\"data\":[]} x", SA_ERR_PARSE, "extra text");
+    expect_error("{\"data\":[],\"data\":[]}", SA_ERR_FORMAT, "twice");
+    expect_error("{\"data\":{}}", SA_ERR_FORMAT, "not a list");
+    expect_error("{\"data\":[1]}", SA_ERR_FORMAT, "data[0]: expected an object");
+    snprintf(buf, sizeof buf, "%s]} {\"a\":1}]}", ok_head);
+    expect_error(buf, SA_ERR_PARSE, "expected ','");
+    expect_error("{\"data\":[{\"a\":1,}]}", SA_ERR_PARSE, "data[0]: not valid JSON");
+    expect_error("{\"info\":{\"x\":[1,2}, \"data\":[]}", SA_ERR_PARSE, "not valid JSON");
+    expect_error("{\"data\":[] \"info\":{}}", SA_ERR_PARSE, "expected ','");
+    expect_error("{\"data\":[{\"image_name\":\"a\\\"}]}", SA_ERR_PARSE, "truncated");
+    snprintf(buf, sizeof buf, "  {\"x\":\"}{][\",\"info\":{\"k\":\"v\"},\"data\":[]}  \n");
+    CHECK(sa_traj_parse(buf, strlen(buf), "ok.json", &set, &err) == SA_OK && set && set->n_samples == 0 &&
+          !strcmp(set->info_json, "{\"k\":\"v\"}"));
+    sa_traj_set_free(set);
+
     /* a missing file */
     CHECK(sa_traj_read("/nonexistent/traj.json", &set, &err) == SA_ERR_IO && strstr(err.msg, "/nonexistent"));
 }
