@@ -266,43 +266,46 @@ static void body_snippet(const char *s, size_t n, char *out, size_t cap) {
 
 enum { TRY_OK = 0, TRY_RETRY = 1, TRY_FAIL = 2 };
 
-/* One POST. On TRY_OK, *body holds the 2xx response (caller frees). */
-static int http_post(sa_llm_client *c, const char *json, long *status, char **body, size_t *body_len,
-                     sa_error *err) {
-    CURL *h = c->curl;
-    body_buf b = {0};
-    b.limit = c->params.max_response_bytes;
-    *status = 0;
-    *body = NULL;
-    curl_easy_reset(h);
+static struct curl_slist *make_headers(const sa_llm_client *c) {
     struct curl_slist *hdr = NULL;
     hdr = curl_slist_append(hdr, "Content-Type: application/json");
     hdr = curl_slist_append(hdr, "Expect:");
     if (c->auth_header) hdr = curl_slist_append(hdr, c->auth_header);
+    return hdr;
+}
+
+static void setup_easy(sa_llm_client *c, CURL *h, const char *json, struct curl_slist *hdr, body_buf *b) {
+    memset(b, 0, sizeof *b);
+    b->limit = c->params.max_response_bytes;
     curl_easy_setopt(h, CURLOPT_URL, c->url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(json));
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->params.connect_timeout_s * 1000.0));
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(c->params.timeout_s * 1000.0));
     curl_easy_setopt(h, CURLOPT_USERAGENT, "segagent");
     c->requests++;
-    CURLcode cc = curl_easy_perform(h);
-    curl_slist_free_all(hdr);
+}
+
+/* Classifies a finished transfer. On TRY_OK, *body holds the 2xx response (caller frees); on an HTTP error the
+ * body is kept in *body too (for the n-refusal check); b's buffer is consumed either way. */
+static int finish_post(const sa_llm_client *c, CURL *h, CURLcode cc, body_buf *b, long *status, char **body,
+                       size_t *body_len, sa_error *err) {
     long code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     *status = code;
-    if (b.overflow) {
-        free(b.data);
+    *body = NULL;
+    if (b->overflow) {
+        free(b->data);
         sa_error_set(err, SA_ERR_RANGE, "POST %s: response larger than %zu bytes", c->url,
                      c->params.max_response_bytes);
         return TRY_FAIL;
     }
     if (cc != CURLE_OK) {
-        free(b.data);
+        free(b->data);
         int timeout = cc == CURLE_OPERATION_TIMEDOUT;
         sa_error_set(err, timeout ? SA_ERR_TIMEOUT : SA_ERR_NETWORK, "POST %s: %s%s", c->url,
                      curl_easy_strerror(cc), timeout ? " (raise --timeout if the model is slow)" : "");
@@ -310,15 +313,78 @@ static int http_post(sa_llm_client *c, const char *json, long *status, char **bo
     }
     if (code < 200 || code >= 300) {
         char snip[200];
-        body_snippet(b.data ? b.data : "", b.len, snip, sizeof snip);
+        body_snippet(b->data ? b->data : "", b->len, snip, sizeof snip);
         sa_error_set(err, SA_ERR_NETWORK, "POST %s: HTTP %ld: %s", c->url, code, *snip ? snip : "(empty body)");
-        *body = b.data; /* kept for the caller to inspect (n refusal) */
-        *body_len = b.len;
+        *body = b->data;
+        *body_len = b->len;
         return (code >= 500 || code == 429) ? TRY_RETRY : TRY_FAIL;
     }
-    *body = b.data ? b.data : dup_s("");
-    *body_len = b.len;
+    *body = b->data ? b->data : dup_s("");
+    *body_len = b->len;
     return TRY_OK;
+}
+
+/* One POST on the client's own handle (keep-alive between steps). */
+static int http_post(sa_llm_client *c, const char *json, long *status, char **body, size_t *body_len,
+                     sa_error *err) {
+    CURL *h = c->curl;
+    body_buf b;
+    curl_easy_reset(h);
+    struct curl_slist *hdr = make_headers(c);
+    setup_easy(c, h, json, hdr, &b);
+    CURLcode cc = curl_easy_perform(h);
+    curl_slist_free_all(hdr);
+    return finish_post(c, h, cc, &b, status, body, body_len, err);
+}
+
+/* m POSTs at once (the samples a server would not give with n). ok[i] = 1 with bodies[i] for each 2xx;
+ * the others are left for the caller to retry one by one. */
+static void post_parallel(sa_llm_client *c, char **jsons, int m, char **bodies, size_t *lens, int *ok) {
+    CURLM *multi = curl_multi_init();
+    CURL **hs = calloc((size_t)m, sizeof *hs);
+    body_buf *bufs = calloc((size_t)m, sizeof *bufs);
+    struct curl_slist *hdr = make_headers(c);
+    for (int i = 0; i < m; i++) ok[i] = 0, bodies[i] = NULL;
+    if (!multi || !hs || !bufs || !hdr) goto out;
+    for (int i = 0; i < m; i++) {
+        hs[i] = curl_easy_init();
+        if (!hs[i]) continue;
+        setup_easy(c, hs[i], jsons[i], hdr, &bufs[i]);
+        curl_multi_add_handle(multi, hs[i]);
+    }
+    int running = 1;
+    while (running) {
+        if (curl_multi_perform(multi, &running) != CURLM_OK) break;
+        if (running && curl_multi_poll(multi, NULL, 0, 1000, NULL) != CURLM_OK) break;
+    }
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        int i = -1;
+        for (int k = 0; k < m; k++)
+            if (hs[k] == msg->easy_handle) i = k;
+        if (i < 0) continue;
+        long status;
+        int r = finish_post(c, hs[i], msg->data.result, &bufs[i], &status, &bodies[i], &lens[i], NULL);
+        bufs[i].data = NULL;
+        if (r == TRY_OK) ok[i] = 1;
+        else {
+            free(bodies[i]);
+            bodies[i] = NULL;
+        }
+    }
+out:
+    for (int i = 0; hs && i < m; i++) {
+        if (!hs[i]) continue;
+        curl_multi_remove_handle(multi, hs[i]);
+        curl_easy_cleanup(hs[i]);
+        free(bufs[i].data); /* transfers that never finished */
+    }
+    curl_slist_free_all(hdr);
+    free(hs);
+    free(bufs);
+    if (multi) curl_multi_cleanup(multi);
 }
 
 /* POST with retries. Returns SA_OK with the 2xx body, or the error; *status is the last HTTP status. */
@@ -478,24 +544,38 @@ int sa_llm_chat(sa_llm_client *c, const uint8_t *image, size_t image_len, const 
         free(body);
     }
     free(json);
-    /* fill missing samples with distinct seeds */
+    /* fill missing samples with distinct seeds: all at once, then one by one (with retries) for any that failed */
     if (!rc && out->n < n) {
         if (first_n > 1) c->n_unsupported = 1;
         long s0 = base_seed >= 0 ? base_seed : 0;
-        for (int i = out->n; i < n; i++) {
-            long seed = s0 + i;
-            char *j = build_body(c, data_url, system, text, 1, seed);
-            if (!j) break;
-            long status = 0;
-            char *body = NULL;
-            size_t blen = 0;
-            sa_error e2 = {0};
-            int r = post_retry(c, j, &status, &body, &blen, &e2);
-            if (!r) r = parse_choices(c, body, blen, out->n + 1, out, &e2);
-            free(body);
-            free(j);
-            if (r) break; /* keep the samples we have */
+        int m = n - out->n, base = out->n;
+        char **jsons = calloc((size_t)m, sizeof *jsons);
+        char **bodies = calloc((size_t)m, sizeof *bodies);
+        size_t *lens = calloc((size_t)m, sizeof *lens);
+        int *ok = calloc((size_t)m, sizeof *ok);
+        if (jsons && bodies && lens && ok) {
+            int built = 1;
+            for (int i = 0; i < m; i++) built &= (jsons[i] = build_body(c, data_url, system, text, 1, s0 + base + i)) != NULL;
+            if (built) post_parallel(c, jsons, m, bodies, lens, ok);
+            for (int i = 0; i < m && built; i++) {
+                sa_error e2 = {0};
+                int r = SA_OK;
+                if (!ok[i]) {
+                    long status = 0;
+                    r = post_retry(c, jsons[i], &status, &bodies[i], &lens[i], &e2);
+                }
+                if (!r) r = parse_choices(c, bodies[i], lens[i], out->n + 1, out, &e2);
+                if (r) break; /* keep the samples we have */
+            }
+            for (int i = 0; i < m; i++) {
+                free(jsons[i]);
+                free(bodies[i]);
+            }
         }
+        free(jsons);
+        free(bodies);
+        free(lens);
+        free(ok);
     }
     free(data_url);
     out->ms = now_ms() - t0;

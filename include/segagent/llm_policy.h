@@ -27,7 +27,8 @@
  * and, for HTTP errors, the status and the start of the body. Bodies beyond max_response_bytes are refused.
  * K samples: one request with n = K; when the server refuses n > 1 (a 4xx other than 401/403/404/429) or
  * returns fewer choices, the missing samples come from single requests with seeds seed+1, seed+2, ... (seed 0
- * when none is set), and the client remembers not to send n again.
+ * when none is set), sent in parallel (libcurl multi) and retried one by one if any fails; the client
+ * remembers not to send n again.
  */
 #ifndef SEGAGENT_LLM_POLICY_H
 #define SEGAGENT_LLM_POLICY_H
