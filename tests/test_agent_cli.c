@@ -260,6 +260,10 @@ int main(void) {
     CHECK(rc == 1 && log_has("nonexistent.jpg"));
     rc = sh("%s segment %s 'x' --out %s/err5 --axis zz", bin, photo, dir);
     CHECK(rc == 2 && log_has("axis"));
+    rc = sh("%s segment %s 'x' --out %s/err8 --box 1,2,30,20 --policy %s", bin, photo, dir, pol);
+    CHECK(rc == 1 && log_has("accepts boxes"));
+    rc = sh("%s segment %s 'x' --out %s/err9 --box 1,2,3", bin, photo, dir);
+    CHECK(rc == 2 && log_has("--box"));
     rc = sh("%s segment %s 'x' --out %s/err6 --bogus", bin, photo, dir);
     CHECK(rc == 2);
     rc = sh("%s segment %s 'x'", bin, photo);

@@ -204,6 +204,11 @@ int cli_agent_command(int argc, char **argv, int refine) {
         goto fail;
     }
     if (cli_make_tool(&topt, &tool, &err)) goto fail;
+    if ((box_s || ground) && !sa_tool_accepts_box(tool)) {
+        sa_error_set(&err, SA_ERR_UNSUPPORTED, "%s needs a tool that accepts boxes (--tool sam); '%s' does not",
+                     box_s ? "--box" : "--ground-box", sa_tool_name(tool));
+        goto fail;
+    }
     if (sa_llm_policy_new(&lp, &pol, &cl, &err)) goto fail;
     if (sa_env_new(tool, &env, &err)) goto fail;
     if (sa_env_reset(env, &img, desc, gt_path ? &gt : NULL, gt_path && ign.data ? &ign : NULL,
