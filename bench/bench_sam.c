@@ -5,13 +5,17 @@
  *
  *   bench_sam [--arch vit_b|vit_l|vit_h|slimsam50|slimsam77|all] [--threads 1,2] [--images N] [--clicks N]
  *             [--kernels fast|blas|reference]
- * Default: vit_b and slimsam77, threads 1 and 2, 1 image, 10 clicks. */
+ * Default: vit_b and slimsam77, threads 1 and 2, 1 image, 10 clicks. Each configuration runs in its own child
+ * process (peak RSS per configuration). Wall times on a shared machine are noisy: CPU time (all threads) is
+ * printed beside them. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "segagent/sam.h"
 
@@ -161,8 +165,13 @@ int main(int argc, char **argv) {
     for (int a = 0; a < n_list; a++) {
         char buf[64];
         snprintf(buf, sizeof buf, "%s", threads);
-        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ","))
-            if (bench_arch(list[a], atoi(tok) > 0 ? atoi(tok) : 1, images, clicks, kernels)) return 1;
+        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+            /* one child process per configuration, so that peak RSS is that configuration's own */
+            pid_t pid = fork();
+            if (pid == 0) _exit(bench_arch(list[a], atoi(tok) > 0 ? atoi(tok) : 1, images, clicks, kernels));
+            int st = 0;
+            if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) return 1;
+        }
     }
     return 0;
 }
