@@ -167,6 +167,7 @@ int main(int argc, char **argv) {
         snprintf(buf, sizeof buf, "%s", threads);
         for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
             /* one child process per configuration, so that peak RSS is that configuration's own */
+            fflush(stdout);
             pid_t pid = fork();
             if (pid == 0) _exit(bench_arch(list[a], atoi(tok) > 0 ? atoi(tok) : 1, images, clicks, kernels));
             int st = 0;

@@ -285,8 +285,9 @@ static AVX512_FN void micro_avx512(int mr, int nr, int kc, float alpha, const fl
 
 /* Same with A read in place (rows at lda; rows past mr alias row 0 and are not stored): for narrow B (few
  * panels), where packing A would cost as much as the product. */
-static AVX512_FN void micro_avx512_ua(int mr, int nr, int kc, float alpha, const float *A, int lda, const float *Bp,
-                                      float beta, int first, float *C, int ldc) {
+static inline __attribute__((always_inline)) AVX512_FN void micro_ua_t(const int nv, int mr, int nr, int kc, float alpha,
+                                                                       const float *A, int lda, const float *Bp,
+                                                                       float beta, int first, float *C, int ldc) {
     __m512 acc0[GEMM_MR], acc1[GEMM_MR];
     const float *rows[GEMM_MR];
 #pragma GCC unroll 12
@@ -297,12 +298,12 @@ static AVX512_FN void micro_avx512_ua(int mr, int nr, int kc, float alpha, const
     }
     for (int k = 0; k < kc; k++) {
         __m512 b0 = _mm512_loadu_ps(Bp + (size_t)k * GEMM_NR);
-        __m512 b1 = _mm512_loadu_ps(Bp + (size_t)k * GEMM_NR + 16);
+        __m512 b1 = nv == 2 ? _mm512_loadu_ps(Bp + (size_t)k * GEMM_NR + 16) : b0;
 #pragma GCC unroll 12
         for (int r = 0; r < GEMM_MR; r++) {
             __m512 av = _mm512_set1_ps(rows[r][k]);
             acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
-            acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+            if (nv == 2) acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
         }
     }
     __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u);
@@ -323,6 +324,15 @@ static AVX512_FN void micro_avx512_ua(int mr, int nr, int kc, float alpha, const
         _mm512_mask_storeu_ps(c, m0, v0);
         _mm512_mask_storeu_ps(c + 16, m1, v1);
     }
+}
+
+/* nr <= 16: half the work (one vector per row) */
+static AVX512_FN void micro_avx512_ua(int mr, int nr, int kc, float alpha, const float *A, int lda, const float *Bp,
+                                      float beta, int first, float *C, int ldc) {
+    if (nr <= 16)
+        micro_ua_t(1, mr, nr, kc, alpha, A, lda, Bp, beta, first, C, ldc);
+    else
+        micro_ua_t(2, mr, nr, kc, alpha, A, lda, Bp, beta, first, C, ldc);
 }
 #endif
 
