@@ -11,6 +11,7 @@ The model name in each request picks the behaviour:
                                          -iou prefixes "Current IOU: <true IoU*100>", -comma uses ", " as
                                          separator, -xy writes (x, y), -float writes decimals in [0, 1)
   fixed                                  "Positive point: (500, 500)" without looking at the image (any format)
+  auth                                   like fixed, but HTTP 401 unless "Authorization: Bearer sekrit"
   parts                                  like fixed, the content given as an array of text parts
   malformed                              text that is no action
   range                                  coordinates out of range
@@ -234,6 +235,10 @@ class Handler(BaseHTTPRequestHandler):
             if count > int(base.split("-")[2]):
                 return self.send_json(503, {"error": {"message": "server went away"}})
             base = "annotator-iou"
+        if base == "auth":
+            if self.headers.get("Authorization") != "Bearer sekrit":
+                return self.send_json(401, {"error": {"message": "missing or wrong API key"}})
+            base = "fixed"
         if base == "parts":
             base = "fixed"
         if base == "http500":

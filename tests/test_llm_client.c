@@ -218,6 +218,19 @@ static void test_misbehaviour(void) {
         if (n == 1) CHECK(d[0].status == SA_OK);
         sa_policy_decisions_free(d, n);
     }
+    /* the API key goes out as a bearer token; without it the server's 401 is not retried */
+    {
+        sa_policy_decision d[1];
+        int n = 0;
+        sa_error err = {0};
+        p = params_for("auth");
+        p.api_key = "sekrit";
+        CHECKF(act("auth", &p, &half, 1, d, &n, NULL, &err) == SA_OK && n == 1 && d[0].status == SA_OK, "auth: %s",
+               err.msg);
+        sa_policy_decisions_free(d, n);
+        p = params_for("auth");
+        expect_error("auth", &p, SA_ERR_NETWORK, "HTTP 401", 1);
+    }
     /* content as an array of text parts is joined */
     {
         sa_policy_decision d[2];
