@@ -542,7 +542,9 @@ static void linear_task(void *vctx, int t, int worker) {
 void sa__linear(const sa_sam_model *m, sa__pool *pool, const sa__lin *l, const float *x, int ldx, int n, float *y,
                 int ldy) {
     if (n <= 0) return;
-    if (m->params.kernels == SA_SAM_KERNELS_BLAS && (size_t)n * l->out * l->in >= 65536) {
+    /* BLAS kernel set, or the fast set on a CPU without AVX-512 (our generic micro-kernel is plain C) */
+    const int blas = m->params.kernels == SA_SAM_KERNELS_BLAS || (m->params.kernels == SA_SAM_KERNELS_FAST && !have_avx512());
+    if (blas && (size_t)n * l->out * l->in >= 65536) {
         float beta = 0.0f;
         if (l->b) {
             for (int i = 0; i < n; i++) memcpy(y + (size_t)i * ldy, l->b, (size_t)l->out * sizeof(float));
