@@ -246,6 +246,15 @@ int main(void) {
         sa_mask_free(&empty);
     }
 
+    /* the API key comes from the environment variable --api-key-env names */
+    snprintf(out, sizeof out, "%s/auth", dir);
+    rc = sh("MY_KEY=sekrit %s segment %s 'the blob' --policy %s --model auth --api-key-env MY_KEY --steps 1 --out %s",
+            bin, photo, pol, out);
+    CHECKF(rc == 0, "auth exit %d", rc);
+    rc = sh("%s segment %s 'the blob' --policy %s --model auth --api-key-env MY_UNSET_KEY --steps 1 --out %s", bin,
+            photo, pol, out);
+    CHECK(rc == 1 && log_has("HTTP 401"));
+
     /* error paths */
     snprintf(out, sizeof out, "%s/err1", dir);
     rc = sh("%s segment %s 'the blob' --policy http://127.0.0.1:9/v1 --retries 0 --out %s", bin, photo, out);
