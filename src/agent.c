@@ -324,7 +324,8 @@ int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *pp, sa_a
     if (p.first != SA_FIRST_NONE) {
         rc = do_first_action(env, &p, out, err);
         if (rc) {
-            end_episode(out, "tool error", rc, err ? err->msg : "");
+            int policy_side = rc == SA_ERR_NETWORK || rc == SA_ERR_TIMEOUT || rc == SA_ERR_PARSE;
+            end_episode(out, policy_side ? "policy error" : "tool error", rc, err ? err->msg : "");
             finish(env, policy, &p, out, 0, NULL);
             out->total_ms = now_ms() - t_start;
             return rc;
