@@ -29,6 +29,10 @@
  * returns fewer choices, the missing samples come from single requests with seeds seed+1, seed+2, ... (seed 0
  * when none is set), sent in parallel (libcurl multi) and retried one by one if any fails; the client
  * remembers not to send n again.
+ *
+ * Threads: a client (and the policy around it) is used by one thread at a time; use one per thread. libcurl
+ * initialises itself on the first client; with libcurl older than 7.84 create the first client before other
+ * threads start using libcurl.
  */
 #ifndef SEGAGENT_LLM_POLICY_H
 #define SEGAGENT_LLM_POLICY_H
