@@ -141,6 +141,7 @@ typedef struct dec_scratch {
     float *Q, *K, *V, *O; /* (max(HW, Nt), I) */
     float *sc;            /* per worker (HW * Nt) */
     size_t sc_per;
+    float *c;             /* (I) per-(head, token) score offsets of the fused cross attentions */
 } dec_scratch;
 
 typedef struct head_ctx {
@@ -178,6 +179,92 @@ static void dec_attention(const sa_sam_model *m, sa__pool *pool, const sa__attn 
                    .sc = S->sc, .per = S->sc_per};
     sa__pool_run(pool, a->heads, head_task, &hc);
     sa__linear(m, pool, &a->o, S->O, I, nq, out, D);
+}
+
+/* ---- cross attention with few tokens, re-associated (same math as dec_attention, fewer multiply-adds) ----
+ * With R = heads * Nt < I (the projection width), projecting the 4096 image tokens costs more than folding the
+ * projection into the tokens' side: q_h . (Wk_h x + bk_h) = x . (Wk_h^T q_h) + q_h . bk_h, and
+ * Wo (sum_t p_t V_h[t]) = sum_t p_t (Wo_h V_h[t]). The image side then meets R vectors instead of I. */
+typedef struct cols_ctx {
+    int kern, M, K, ldb;
+    const float *A, *B;
+    float *C;
+    int chunk, N;
+} cols_ctx;
+
+static void cols_task(void *vctx, int t, int worker) { /* C[:, cols] = A (M x K) * B[:, cols] (K x N) */
+    (void)worker;
+    cols_ctx *c = vctx;
+    int c0 = t * c->chunk, n = c->N - c0 < c->chunk ? c->N - c0 : c->chunk;
+    sa__sgemm(c->kern, 0, c->M, n, c->K, 1.0f, c->A, c->K, c->B + c0, c->ldb, 0.0f, c->C + c0, c->N);
+}
+
+static int fused_ok(const sa_sam_model *m, const sa__attn *a, int Nt) {
+    const int HW = m->grid * m->grid, D = m->arch.out_chans;
+    return m->params.kernels != SA_SAM_KERNELS_REFERENCE && a->heads * Nt < a->q.out && HW >= 4 * D;
+}
+
+/* tokens (Nt, D) attend to the image: k_in, v_in (HW, D); out (Nt, D) */
+static void t2i_fused(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, const float *q_in, int Nt,
+                      const float *k_in, const float *v_in, dec_scratch *S, float *out) {
+    const int D = m->arch.out_chans, HW = m->grid * m->grid, I = a->q.out, H = a->heads, dh = I / H, R = H * Nt;
+    const int kern = m->params.kernels;
+    float *Qt = S->K, *O = S->V, *Hm = S->O, *Z = S->O + (size_t)R * D, *Sc = S->Q, *c = S->c;
+    sa__linear(m, NULL, &a->q, q_in, D, Nt, Qt, I);                                   /* (Nt, I) */
+    for (int h = 0; h < H; h++) {                                                     /* Hm (R, D) */
+        sa__sgemm(kern, 0, Nt, D, dh, 1.0f, Qt + h * dh, I, a->k.w + (size_t)h * dh * D, D, 0.0f, Hm + (size_t)h * Nt * D, D);
+        for (int t = 0; t < Nt; t++) {
+            float v = 0.0f;
+            for (int i = 0; i < dh; i++) v += Qt[(size_t)t * I + h * dh + i] * a->k.b[h * dh + i];
+            c[h * Nt + t] = v;
+        }
+    }
+    sa__lin lk = {.w = k_in, .out = HW, .in = D};
+    sa__linear(m, pool, &lk, Hm, D, R, Sc, HW);                                      /* (R, HW) */
+    const float div = sqrtf((float)dh);
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < HW; j++) Sc[(size_t)r * HW + j] = (Sc[(size_t)r * HW + j] + c[r]) / div;
+    sa__softmax(kern, Sc, R, HW, HW);
+    int threads = sa__pool_threads(pool), chunk = (D + 2 * threads - 1) / (2 * threads);
+    chunk = (chunk + 31) / 32 * 32;
+    cols_ctx cc = {.kern = kern, .M = R, .K = HW, .ldb = D, .A = Sc, .B = v_in, .C = Z, .chunk = chunk, .N = D};
+    sa__pool_run(pool, (D + chunk - 1) / chunk, cols_task, &cc);                     /* Z (R, D) */
+    for (int h = 0; h < H; h++) {                                                     /* O (Nt, I) */
+        sa__sgemm(kern, 1, Nt, dh, D, 1.0f, Z + (size_t)h * Nt * D, D, a->v.w + (size_t)h * dh * D, D, 0.0f, O + h * dh, I);
+        for (int t = 0; t < Nt; t++)
+            for (int i = 0; i < dh; i++) O[(size_t)t * I + h * dh + i] += a->v.b[h * dh + i];
+    }
+    sa__linear(m, NULL, &a->o, O, I, Nt, out, D);
+}
+
+/* the image (HW, D) attends to the tokens: k_in, v_in (Nt, D); out (HW, D) */
+static void i2t_fused(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, const float *q_in, const float *k_in,
+                      const float *v_in, int Nt, dec_scratch *S, float *out) {
+    const int D = m->arch.out_chans, HW = m->grid * m->grid, I = a->q.out, H = a->heads, dh = I / H, R = H * Nt;
+    const int kern = m->params.kernels;
+    float *K = S->K, *V = S->V, *G = S->O, *U = S->O + (size_t)R * D, *Ut = U + (size_t)R * D, *Sc = S->Q, *c = S->c;
+    sa__linear(m, NULL, &a->k, k_in, D, Nt, K, I);
+    sa__linear(m, NULL, &a->v, v_in, D, Nt, V, I);
+    for (int h = 0; h < H; h++) {
+        /* G (R, D): row (h,t) = K_h[t] Wq_h; c = bq_h . K_h[t] */
+        sa__sgemm(kern, 0, Nt, D, dh, 1.0f, K + h * dh, I, a->q.w + (size_t)h * dh * D, D, 0.0f, G + (size_t)h * Nt * D, D);
+        for (int t = 0; t < Nt; t++) {
+            float v = 0.0f;
+            for (int i = 0; i < dh; i++) v += a->q.b[h * dh + i] * K[(size_t)t * I + h * dh + i];
+            c[h * Nt + t] = v;
+        }
+        /* U (R, D): row (h,t) = Wo_h V_h[t] */
+        sa__sgemm(kern, 1, Nt, D, dh, 1.0f, V + h * dh, I, a->o.w + h * dh, I, 0.0f, U + (size_t)h * Nt * D, D);
+    }
+    sa__lin lg = {.w = G, .b = c, .out = R, .in = D};
+    sa__linear(m, pool, &lg, q_in, D, HW, Sc, R);                                   /* (HW, R) */
+    const float div = sqrtf((float)dh);
+    for (size_t i = 0; i < (size_t)HW * R; i++) Sc[i] /= div;
+    for (int h = 0; h < H; h++) sa__softmax(kern, Sc + h * Nt, HW, Nt, R);
+    for (int r = 0; r < R; r++)
+        for (int d = 0; d < D; d++) Ut[(size_t)d * R + r] = U[(size_t)r * D + d];
+    sa__lin lu = {.w = Ut, .b = a->o.b, .out = D, .in = R};
+    sa__linear(m, pool, &lu, Sc, R, HW, out, D);                                      /* (HW, D) */
 }
 
 static void add_to(float *dst, const float *a, const float *b, size_t n) {
@@ -278,6 +365,7 @@ static size_t layout(const sa_sam_image *e, int Nt, float *base, dec_layout *L) 
     TAKE(L->S.O, rows * I);
     L->S.sc_per = (HW * nt + 15) / 16 * 16;
     TAKE(L->S.sc, L->S.sc_per * threads);
+    TAKE(L->S.c, I);
 #undef TAKE
     return off;
 }
@@ -352,7 +440,10 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
         sa__layernorm(m->params.kernels, NULL, &l->n1, DEC_LN_EPS, L.tok, L.tok, Nt);
         add_to(L.tq, L.tok, L.qpe, (size_t)Nt * D);
         add_to(L.kp, L.src, pos, (size_t)HW * D);
-        dec_attention(m, pool, &l->t2i, L.tq, Nt, L.kp, L.src, HW, 0, &L.S, L.ta);
+        if (fused_ok(m, &l->t2i, Nt))
+            t2i_fused(m, pool, &l->t2i, L.tq, Nt, L.kp, L.src, &L.S, L.ta);
+        else
+            dec_attention(m, pool, &l->t2i, L.tq, Nt, L.kp, L.src, HW, 0, &L.S, L.ta);
         sa__add(L.tok, L.ta, (size_t)Nt * D);
         sa__layernorm(m->params.kernels, NULL, &l->n2, DEC_LN_EPS, L.tok, L.tok, Nt);
         sa__linear(m, pool, &l->mlp1, L.tok, D, Nt, L.mlp, a->dec_mlp_dim);
@@ -361,13 +452,19 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
         sa__add(L.tok, L.ta, (size_t)Nt * D);
         sa__layernorm(m->params.kernels, NULL, &l->n3, DEC_LN_EPS, L.tok, L.tok, Nt);
         add_to(L.tq, L.tok, L.qpe, (size_t)Nt * D);
-        dec_attention(m, pool, &l->i2t, L.kp, HW, L.tq, L.tok, Nt, 0, &L.S, L.sa);
+        if (fused_ok(m, &l->i2t, Nt))
+            i2t_fused(m, pool, &l->i2t, L.kp, L.tq, L.tok, Nt, &L.S, L.sa);
+        else
+            dec_attention(m, pool, &l->i2t, L.kp, HW, L.tq, L.tok, Nt, 0, &L.S, L.sa);
         sa__add(L.src, L.sa, (size_t)HW * D);
         sa__layernorm(m->params.kernels, pool, &l->n4, DEC_LN_EPS, L.src, L.src, HW);
     }
     add_to(L.tq, L.tok, L.qpe, (size_t)Nt * D);
     add_to(L.kp, L.src, pos, (size_t)HW * D);
-    dec_attention(m, pool, &m->final_attn, L.tq, Nt, L.kp, L.src, HW, 0, &L.S, L.ta);
+    if (fused_ok(m, &m->final_attn, Nt))
+        t2i_fused(m, pool, &m->final_attn, L.tq, Nt, L.kp, L.src, &L.S, L.ta);
+    else
+        dec_attention(m, pool, &m->final_attn, L.tq, Nt, L.kp, L.src, HW, 0, &L.S, L.ta);
     sa__add(L.tok, L.ta, (size_t)Nt * D);
     sa__layernorm(m->params.kernels, NULL, &m->final_ln, DEC_LN_EPS, L.tok, L.tok, Nt);
 

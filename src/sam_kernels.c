@@ -381,10 +381,11 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
         for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
 }
 
+#define SMALL_M 16
+
 #if SA_HAVE_X86
 /* Few rows (M <= SMALL_M, decoder tokens): no packing, B streamed once per 8 rows. Rows past M alias row 0 and
  * are not stored. */
-#define SMALL_M 16
 static AVX512_FN void small_m_avx512(int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                                      const float *B, int ldb, float beta, float *C, int ldc) {
     for (int r0 = 0; r0 < M; r0 += 8) {
@@ -440,8 +441,10 @@ static AVX512_FN void small_m_avx512(int trans_b, int M, int N, int K, float alp
 }
 #endif
 
-static void sgemm_fast(int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-                       int ldb, float beta, float *C, int ldc) {
+/* allow_small: the few-rows kernel sums in a different order, so callers that split rows among tasks must make
+ * the same choice for every split (results must not depend on the thread count). */
+static void sgemm_fast(int allow_small, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc) {
     float pack[GEMM_KC * GEMM_NC] __attribute__((aligned(64)));
     const int avx = have_avx512();
     if (K == 0) {
@@ -449,7 +452,7 @@ static void sgemm_fast(int trans_b, int M, int N, int K, float alpha, const floa
         return;
     }
 #if SA_HAVE_X86
-    if (avx && M <= SMALL_M) {
+    if (avx && allow_small && M <= SMALL_M) {
         small_m_avx512(trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
@@ -502,7 +505,7 @@ void sa__sgemm(int kernels, int trans_b, int M, int N, int K, float alpha, const
     if (kernels == SA_SAM_KERNELS_REFERENCE)
         sgemm_ref(trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     else
-        sgemm_fast(trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        sgemm_fast(1, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 /* ------------------------------------------------------------------------------------------------------------ */
@@ -535,8 +538,12 @@ static void linear_task(void *vctx, int t, int worker) {
         for (int i = 0; i < nr; i++) memcpy(y + (size_t)i * c->ldy, l->b + o0, (size_t)no * sizeof(float));
         beta = 1.0f;
     }
-    sa__sgemm(c->m->params.kernels, 1, nr, no, l->in, 1.0f, c->x + (size_t)r0 * c->ldx, c->ldx,
-              l->w + (size_t)o0 * l->in, l->in, beta, y, c->ldy);
+    if (c->m->params.kernels == SA_SAM_KERNELS_REFERENCE)
+        sa__sgemm(SA_SAM_KERNELS_REFERENCE, 1, nr, no, l->in, 1.0f, c->x + (size_t)r0 * c->ldx, c->ldx,
+                  l->w + (size_t)o0 * l->in, l->in, beta, y, c->ldy);
+    else /* the few-rows kernel only when the whole product has few rows, whatever the split */
+        sgemm_fast(c->n <= SMALL_M, 1, nr, no, l->in, 1.0f, c->x + (size_t)r0 * c->ldx, c->ldx,
+                   l->w + (size_t)o0 * l->in, l->in, beta, y, c->ldy);
 }
 
 void sa__linear(const sa_sam_model *m, sa__pool *pool, const sa__lin *l, const float *x, int ldx, int n, float *y,

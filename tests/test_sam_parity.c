@@ -111,6 +111,7 @@ int main(void) {
     parity(tiny, pth, 2, SA_SAM_KERNELS_BLAS);
     parity(b1024, NULL, 2, SA_SAM_KERNELS_FAST);
     thread_independence(tiny);
+    thread_independence(b1024); /* the real decoder width: the re-associated cross attentions run there */
     free(tiny);
     free(b1024);
     free(pth);
