@@ -204,9 +204,9 @@ static int fused_ok(const sa_sam_model *m, const sa__attn *a, int Nt) {
     return m->params.kernels != SA_SAM_KERNELS_REFERENCE && a->heads * Nt < a->q.out && HW >= 4 * D;
 }
 
-/* tokens (Nt, D) attend to the image: k_in, v_in (HW, D); out (Nt, D) */
+/* tokens (Nt, D) attend to the image: k_in, v_in (HW, D); out (Nt, D); tmp: HW * D floats */
 static void t2i_fused(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, const float *q_in, int Nt,
-                      const float *k_in, const float *v_in, dec_scratch *S, float *out) {
+                      const float *k_in, const float *v_in, dec_scratch *S, float *tmp, float *out) {
     const int D = m->arch.out_chans, HW = m->grid * m->grid, I = a->q.out, H = a->heads, dh = I / H, R = H * Nt;
     const int kern = m->params.kernels;
     float *Qt = S->K, *O = S->V, *Hm = S->O, *Z = S->O + (size_t)R * D, *Sc = S->Q, *c = S->c;
@@ -219,11 +219,16 @@ static void t2i_fused(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, 
             c[h * Nt + t] = v;
         }
     }
-    sa__lin lk = {.w = k_in, .out = HW, .in = D};
-    sa__linear(m, pool, &lk, Hm, D, R, Sc, HW);                                      /* (R, HW) */
+    /* scores transposed, St (HW, R) = k_in Hm^T + c: the image side streams through once, unpacked */
+    float *St = tmp;
+    sa__lin lh = {.w = Hm, .b = c, .out = R, .in = D};
+    sa__linear(m, pool, &lh, k_in, D, HW, St, R);
     const float div = sqrtf((float)dh);
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < HW; j++) Sc[(size_t)r * HW + j] = (Sc[(size_t)r * HW + j] + c[r]) / div;
+    for (int j0 = 0; j0 < HW; j0 += 16) { /* blocked transpose to (R, HW) */
+        const int j1 = j0 + 16 < HW ? j0 + 16 : HW;
+        for (int r = 0; r < R; r++)
+            for (int j = j0; j < j1; j++) Sc[(size_t)r * HW + j] = St[(size_t)j * R + r] / div;
+    }
     sa__softmax(kern, Sc, R, HW, HW);
     int threads = sa__pool_threads(pool), chunk = (D + 2 * threads - 1) / (2 * threads);
     chunk = (chunk + 31) / 32 * 32;
@@ -271,45 +276,60 @@ static void add_to(float *dst, const float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = a[i] + b[i];
 }
 
+typedef struct add_ctx {
+    float *dst;
+    const float *a, *b;
+} add_ctx;
+
+static void add_range(void *vctx, size_t i0, size_t i1) {
+    const add_ctx *c = vctx;
+    add_to(c->dst + i0, c->a + i0, c->b + i0, i1 - i0);
+}
+
+/* dst = a + b over n floats, split over the pool (dst may alias a) */
+static void add_pool(sa__pool *pool, float *dst, const float *a, const float *b, size_t n) {
+    add_ctx c = {.dst = dst, .a = a, .b = b};
+    sa__pool_for(pool, n, 65536, add_range, &c);
+}
+
 /* ---- post-processing: F.interpolate bilinear, align_corners=False (upsample_bilinear2d) ---- */
-static void bilinear(const float *in, int ih, int iw, int in_ld, float *out, int oh, int ow) {
-    const float sh = (float)ih / (float)oh, sw = (float)iw / (float)ow;
-    for (int y = 0; y < oh; y++) {
-        float fy = ((float)y + 0.5f) * sh - 0.5f;
+typedef struct bil_ctx {
+    const float *in;
+    int ih, iw, in_ld;
+    float sh, sw; /* source pixels per output pixel */
+    float *out;
+    int ow;
+} bil_ctx;
+
+static void bilinear_rows(void *vctx, size_t ya, size_t yb) {
+    const bil_ctx *c = vctx;
+    for (int y = (int)ya; y < (int)yb; y++) {
+        float fy = ((float)y + 0.5f) * c->sh - 0.5f;
         if (fy < 0) fy = 0;
-        int y0 = (int)fy, y1 = y0 + (y0 < ih - 1);
+        int y0 = (int)fy, y1 = y0 + (y0 < c->ih - 1);
         float ly1 = fy - (float)y0, ly0 = 1.0f - ly1;
-        const float *r0 = in + (size_t)y0 * in_ld, *r1 = in + (size_t)y1 * in_ld;
-        for (int x = 0; x < ow; x++) {
-            float fx = ((float)x + 0.5f) * sw - 0.5f;
+        const float *r0 = c->in + (size_t)y0 * c->in_ld, *r1 = c->in + (size_t)y1 * c->in_ld;
+        float *o = c->out + (size_t)y * c->ow;
+        for (int x = 0; x < c->ow; x++) {
+            float fx = ((float)x + 0.5f) * c->sw - 0.5f;
             if (fx < 0) fx = 0;
-            int x0 = (int)fx, x1 = x0 + (x0 < iw - 1);
+            int x0 = (int)fx, x1 = x0 + (x0 < c->iw - 1);
             float lx1 = fx - (float)x0, lx0 = 1.0f - lx1;
-            out[(size_t)y * ow + x] = ly0 * (lx0 * r0[x0] + lx1 * r0[x1]) + ly1 * (lx0 * r1[x0] + lx1 * r1[x1]);
+            o[x] = ly0 * (lx0 * r0[x0] + lx1 * r0[x1]) + ly1 * (lx0 * r1[x0] + lx1 * r1[x1]);
         }
     }
 }
 
 /* low (lr, lr) -> S x S -> crop (new_h, new_w) -> (h, w). Only the cropped part of the S x S map is computed
- * (each output pixel depends only on its own coordinates). tmp: new_h * new_w floats. */
+ * (each output pixel depends only on its own coordinates). tmp: new_h * new_w floats. Rows split over the pool. */
 void sa__sam_postprocess(const sa_sam_image *e, const float *low, float *out, float *tmp) {
     const int lr = 4 * e->m->grid, S = e->m->arch.image_size;
     const float s = (float)lr / (float)S;
-    for (int y = 0; y < e->new_h; y++) {
-        float fy = ((float)y + 0.5f) * s - 0.5f;
-        if (fy < 0) fy = 0;
-        int y0 = (int)fy, y1 = y0 + (y0 < lr - 1);
-        float ly1 = fy - (float)y0, ly0 = 1.0f - ly1;
-        const float *r0 = low + (size_t)y0 * lr, *r1 = low + (size_t)y1 * lr;
-        for (int x = 0; x < e->new_w; x++) {
-            float fx = ((float)x + 0.5f) * s - 0.5f;
-            if (fx < 0) fx = 0;
-            int x0 = (int)fx, x1 = x0 + (x0 < lr - 1);
-            float lx1 = fx - (float)x0, lx0 = 1.0f - lx1;
-            tmp[(size_t)y * e->new_w + x] = ly0 * (lx0 * r0[x0] + lx1 * r0[x1]) + ly1 * (lx0 * r1[x0] + lx1 * r1[x1]);
-        }
-    }
-    bilinear(tmp, e->new_h, e->new_w, e->new_w, out, e->height, e->width);
+    bil_ctx c1 = {.in = low, .ih = lr, .iw = lr, .in_ld = lr, .sh = s, .sw = s, .out = tmp, .ow = e->new_w};
+    sa__pool_for(e->pool, (size_t)e->new_h, 32, bilinear_rows, &c1);
+    bil_ctx c2 = {.in = tmp, .ih = e->new_h, .iw = e->new_w, .in_ld = e->new_w, .sh = (float)e->new_h / (float)e->height,
+                  .sw = (float)e->new_w / (float)e->width, .out = out, .ow = e->width};
+    sa__pool_for(e->pool, (size_t)e->height, 32, bilinear_rows, &c2);
 }
 
 /* ---- decoder scratch layout ---- */
@@ -382,16 +402,31 @@ static void mlp_forward(const sa_sam_model *m, const sa__mlp *mlp, const float *
 
 /* ConvTranspose 2x2 s2 output (rows of (o, ky, kx)) scattered to the doubled grid (+ bias): in (h*w, 4*co) ->
  * out (2h*2w, co). */
-static void convT_scatter(const float *in, int h, int w, int co, const float *bias, float *out) {
-    for (int y = 0; y < h; y++)
+typedef struct scatter_ctx {
+    const float *in, *bias;
+    int w, co;
+    float *out;
+} scatter_ctx;
+
+static void convT_rows(void *vctx, size_t ya, size_t yb) {
+    const scatter_ctx *c = vctx;
+    const float *in = c->in, *bias = c->bias;
+    const int w = c->w, co = c->co;
+    float *out = c->out;
+    for (int y = (int)ya; y < (int)yb; y++)
         for (int x = 0; x < w; x++) {
             const float *r = in + ((size_t)y * w + x) * 4 * co;
             for (int ky = 0; ky < 2; ky++)
                 for (int kx = 0; kx < 2; kx++) {
                     float *o = out + ((size_t)(2 * y + ky) * 2 * w + 2 * x + kx) * co;
-                    for (int c = 0; c < co; c++) o[c] = r[c * 4 + ky * 2 + kx] + bias[c];
+                    for (int ch = 0; ch < co; ch++) o[ch] = r[ch * 4 + ky * 2 + kx] + bias[ch];
                 }
         }
+}
+
+static void convT_scatter(sa__pool *pool, const float *in, int h, int w, int co, const float *bias, float *out) {
+    scatter_ctx c = {.in = in, .bias = bias, .w = w, .co = co, .out = out};
+    sa__pool_for(pool, (size_t)h, 8, convT_rows, &c);
 }
 
 int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, float *iou, int only, float *mask_logits,
@@ -420,7 +455,7 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
     /* src (HW, D) = image embedding + dense prompt */
     if (p->mask_input) {
         mask_embed(m, pool, p->mask_input, L.me1, L.me2, L.src);
-        sa__add(L.src, e->embed, (size_t)HW * D);
+        add_pool(pool, L.src, L.src, e->embed, (size_t)HW * D);
     } else {
         for (int i = 0; i < HW; i++) add_to(L.src + (size_t)i * D, e->embed + (size_t)i * D, m->no_mask, (size_t)D);
     }
@@ -439,9 +474,9 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
         }
         sa__layernorm(m->params.kernels, NULL, &l->n1, DEC_LN_EPS, L.tok, L.tok, Nt);
         add_to(L.tq, L.tok, L.qpe, (size_t)Nt * D);
-        add_to(L.kp, L.src, pos, (size_t)HW * D);
+        add_pool(pool, L.kp, L.src, pos, (size_t)HW * D);
         if (fused_ok(m, &l->t2i, Nt))
-            t2i_fused(m, pool, &l->t2i, L.tq, Nt, L.kp, L.src, &L.S, L.ta);
+            t2i_fused(m, pool, &l->t2i, L.tq, Nt, L.kp, L.src, &L.S, L.sa, L.ta);
         else
             dec_attention(m, pool, &l->t2i, L.tq, Nt, L.kp, L.src, HW, 0, &L.S, L.ta);
         sa__add(L.tok, L.ta, (size_t)Nt * D);
@@ -456,13 +491,13 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
             i2t_fused(m, pool, &l->i2t, L.kp, L.tq, L.tok, Nt, &L.S, L.sa);
         else
             dec_attention(m, pool, &l->i2t, L.kp, HW, L.tq, L.tok, Nt, 0, &L.S, L.sa);
-        sa__add(L.src, L.sa, (size_t)HW * D);
+        add_pool(pool, L.src, L.src, L.sa, (size_t)HW * D);
         sa__layernorm(m->params.kernels, pool, &l->n4, DEC_LN_EPS, L.src, L.src, HW);
     }
     add_to(L.tq, L.tok, L.qpe, (size_t)Nt * D);
-    add_to(L.kp, L.src, pos, (size_t)HW * D);
+    add_pool(pool, L.kp, L.src, pos, (size_t)HW * D);
     if (fused_ok(m, &m->final_attn, Nt))
-        t2i_fused(m, pool, &m->final_attn, L.tq, Nt, L.kp, L.src, &L.S, L.ta);
+        t2i_fused(m, pool, &m->final_attn, L.tq, Nt, L.kp, L.src, &L.S, L.sa, L.ta);
     else
         dec_attention(m, pool, &m->final_attn, L.tq, Nt, L.kp, L.src, HW, 0, &L.S, L.ta);
     sa__add(L.tok, L.ta, (size_t)Nt * D);
@@ -470,11 +505,11 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
 
     /* output upscaling: (g, g, D) -> (2g, 2g, D/4) -> LN2d, GELU -> (4g, 4g, D/8), GELU */
     sa__linear(m, pool, &m->up1, L.src, D, HW, L.up1, 4 * D4);
-    convT_scatter(L.up1, g, g, D4, m->up1_b, L.u1);
+    convT_scatter(pool, L.up1, g, g, D4, m->up1_b, L.u1);
     sa__layernorm(m->params.kernels, pool, &m->up_ln, LN2D_EPS, L.u1, L.u1, 4 * HW);
     sa__gelu(m->params.kernels, pool, L.u1, (size_t)4 * HW * D4);
     sa__linear(m, pool, &m->up2, L.u1, D4, 4 * HW, L.up2, 4 * D8);
-    convT_scatter(L.up2, 2 * g, 2 * g, D8, m->up2_b, L.u2);
+    convT_scatter(pool, L.up2, 2 * g, 2 * g, D8, m->up2_b, L.u2);
     sa__gelu(m->params.kernels, pool, L.u2, (size_t)16 * HW * D8);
 
     /* hypernetwork MLPs on the mask tokens; masks = hyper (nm, D8) x upscaled^T */

@@ -156,6 +156,32 @@ void sa__pool_run(sa__pool *p, int n_tasks, sa__task_fn fn, void *ctx) {
     pthread_mutex_unlock(&p->mu);
 }
 
+typedef struct {
+    sa__range_fn fn;
+    void *ctx;
+    size_t n, per;
+} for_ctx;
+
+static void for_task(void *vctx, int t, int worker) {
+    (void)worker;
+    for_ctx *c = vctx;
+    size_t a = (size_t)t * c->per, b = a + c->per < c->n ? a + c->per : c->n;
+    c->fn(c->ctx, a, b);
+}
+
+void sa__pool_for(sa__pool *p, size_t n, size_t min_chunk, sa__range_fn fn, void *ctx) {
+    int threads = sa__pool_threads(p);
+    if (n == 0) return;
+    if (threads == 1 || n <= min_chunk) {
+        fn(ctx, 0, n);
+        return;
+    }
+    size_t per = (n + 2 * (size_t)threads - 1) / (2 * (size_t)threads);
+    if (per < min_chunk) per = min_chunk;
+    for_ctx c = {.fn = fn, .ctx = ctx, .n = n, .per = per};
+    sa__pool_run(p, (int)((n + per - 1) / per), for_task, &c);
+}
+
 /* ------------------------------------------------------------------------------------------------------------ */
 /* SGEMM */
 
