@@ -1,7 +1,8 @@
 /* SAM speed and memory benchmark on random weights of published shapes (no files: weights are generated in
- * memory by sa_sam_model_random). Times the image encoder per image and the decoder per click (prompt encoder +
- * mask decoder + post-processing of one mask, as the interactive tool runs it), reports GFLOPS (analytic count
- * of the encoder's multiply-adds x 2) and peak RSS.
+ * memory by sa_sam_model_random), driven through the interactive tool (sa_sam_tool_new): the session start
+ * (pre-processing + image encoder) per image and each prediction (prompt encoder + mask decoder +
+ * post-processing of the kept mask, all clicks so far, previous logits fed back, multimask on the first click)
+ * per click. Reports GFLOPS (analytic count of the encoder's multiply-adds x 2) and peak RSS.
  *
  *   bench_sam [--arch vit_b|vit_l|vit_h|slimsam50|slimsam77|all] [--threads 1,2] [--images N] [--clicks N]
  *             [--kernels fast|blas|reference]
@@ -79,11 +80,19 @@ static int bench_arch(const char *name, int threads, int images, int clicks, int
     double lin = 0, macs = encoder_macs(&arch, &lin);
     double enc_best = 1e30, enc_sum = 0, dec_sum = 0, dec_best = 1e30, enc_cpu = 0, dec_cpu = 0;
     int n_dec = 0;
+    /* the interactive tool: session = pre-processing + encoder; each click = prompt encoder + decoder +
+     * post-processing of the kept mask, previous logits fed back (multimask on the first click) */
+    sa_tool *tool = NULL;
+    if (sa_sam_tool_new(m, &tool, &err) != SA_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    m = NULL; /* owned by the tool */
     for (int it = 0; it < images; it++) {
-        sa_sam_image *e = NULL;
+        sa_tool_session *s = NULL;
         double c0 = cpu_s();
         t0 = now_s();
-        if (sa_sam_encode(m, &img, NULL, NULL, &e, &err) != SA_OK) {
+        if (sa_tool_session_new(tool, &img, &s, &err) != SA_OK) {
             fprintf(stderr, "%s\n", err.msg);
             return 1;
         }
@@ -91,22 +100,16 @@ static int bench_arch(const char *name, int threads, int images, int clicks, int
         enc_cpu += cpu_s() - c0;
         enc_sum += t;
         if (t < enc_best) enc_best = t;
-        sa_tool *tool = NULL;
-        (void)tool;
-        /* decoder per click: k clicks so far (alternating labels), previous logits fed back, one mask kept */
-        float pts[2 * 64];
-        int labels[64];
-        float *prev = NULL;
+        sa_click cl[64];
+        sa_tool_result prev = {0}, cur = {0};
         for (int k = 0; k < clicks && k < 64; k++) {
-            pts[2 * k] = (float)((97 * k + 31) % img.width);
-            pts[2 * k + 1] = (float)((61 * k + 17) % img.height);
-            labels[k] = k % 3 != 1;
-            sa_sam_prompt pr = {.points = pts, .labels = labels, .n_points = k + 1, .multimask = k == 0,
-                                .mask_input = prev, .mask_input_size = prev ? sa_sam_low_res_size(m) : 0};
-            sa_sam_output o = {0};
+            cl[k].x = (97 * k + 31) % img.width;
+            cl[k].y = (61 * k + 17) % img.height;
+            cl[k].positive = k % 3 != 1;
+            sa_tool_request rq = {.clicks = cl, .n_clicks = k + 1, .prev = k ? &prev : NULL};
             c0 = cpu_s();
             t0 = now_s();
-            if (sa_sam_predict(e, &pr, &o, &err) != SA_OK) {
+            if (sa_tool_session_predict(s, &rq, &cur, &err) != SA_OK) {
                 fprintf(stderr, "%s\n", err.msg);
                 return 1;
             }
@@ -115,14 +118,12 @@ static int bench_arch(const char *name, int threads, int images, int clicks, int
             dec_sum += t;
             n_dec++;
             if (t < dec_best) dec_best = t;
-            size_t lr2 = (size_t)o.low_res * o.low_res;
-            free(prev);
-            prev = malloc(lr2 * sizeof(float));
-            if (prev) memcpy(prev, o.low_res_logits, lr2 * sizeof(float));
-            sa_sam_output_free(&o);
+            sa_tool_result_free(&prev);
+            prev = cur;
+            memset(&cur, 0, sizeof cur);
         }
-        free(prev);
-        sa_sam_image_free(e);
+        sa_tool_result_free(&prev);
+        sa_tool_session_free(s);
     }
     double enc_mean = enc_sum / images;
     printf("%-10s threads=%d  encoder %.2f s/image (best %.2f)  %.1f GFLOPS (%.0f GFLOP, linear %.0f)  decoder %.1f ms/click "
@@ -132,7 +133,7 @@ static int bench_arch(const char *name, int threads, int images, int clicks, int
            t_load);
     fflush(stdout);
     sa_image_free(&img);
-    sa_sam_model_free(m);
+    sa_tool_free(tool);
     return 0;
 }
 

@@ -478,6 +478,20 @@ static void sgemm_fast(int allow_small, int trans_b, int M, int N, int K, float 
         return;
     }
 #if SA_HAVE_X86
+    if (avx && allow_small && M <= SMALL_M && trans_b) {
+        /* few rows times B^T: computed as C^T = B A^T, where B's rows stream through the main kernel (A packed,
+         * tiny), then transposed back; chunks of B rows keep C^T on the stack */
+        float ct[1024 * SMALL_M];
+        for (int n0 = 0; n0 < N; n0 += 1024) {
+            const int nn = N - n0 < 1024 ? N - n0 : 1024;
+            sgemm_fast(0, 1, nn, M, K, alpha, B + (size_t)n0 * ldb, ldb, A, lda, 0.0f, ct, M);
+            for (int i = 0; i < M; i++) {
+                float *c = C + (size_t)i * ldc + n0;
+                for (int j = 0; j < nn; j++) c[j] = beta == 0.0f ? ct[(size_t)j * M + i] : ct[(size_t)j * M + i] + beta * c[j];
+            }
+        }
+        return;
+    }
     if (avx && allow_small && M <= SMALL_M) {
         small_m_avx512(trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
