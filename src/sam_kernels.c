@@ -1,11 +1,13 @@
-/* SAM engine kernels: a small pthread pool, SGEMM (a plain reference loop and a blocked kernel with an AVX-512
- * micro-kernel chosen at run time, generic C otherwise), linear layers (ours threaded over output columns, or
- * OpenBLAS), LayerNorm, exact GELU and softmax.
+/* SAM engine kernels: a small pthread pool, SGEMM (a plain reference loop and a blocked kernel with AVX-512
+ * micro-kernels chosen at run time, generic C otherwise; variants for pre-packed B, narrow B and few rows),
+ * linear layers, LayerNorm, erf GELU and softmax (AVX-512 versions beside plain reference versions).
  *
- * One level of parallelism at a time: either the pool splits work and every task runs single-threaded kernels,
- * or (BLAS kernel set) the calling thread makes one cblas call with OpenBLAS's own threads while the pool idles.
+ * One level of parallelism at a time: either the pool splits work and every task runs single-threaded kernels
+ * (ours, or OpenBLAS with its thread count set to 1 for the large linear layers), or (BLAS kernel set) the
+ * calling thread makes one cblas call with OpenBLAS's own threads while the pool idles.
  * Results do not depend on the thread count: every output element is computed by the same sequence of
- * operations whichever task computes it (splits are over output rows/columns, never over the sum). */
+ * operations whichever task computes it (splits are over output rows/columns, never over the sum, and the
+ * kernel chosen for a product never depends on how it was split). */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>

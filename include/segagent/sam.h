@@ -21,10 +21,15 @@
  *   sa_sam_output_free(&out);
  *   sa_sam_image_free(e);
  *
- * Threads: params.threads workers (a pthread pool of the model's own for attention and element-wise work, and
- * the same number of threads for the GEMMs). Masks do not depend on the thread count; logits are equal to float
- * rounding. OpenBLAS's thread count is process-wide state: when the BLAS kernel set is used, it is set to
- * params.threads around each GEMM call made from the calling thread (never from inside the pool).
+ * Threads: params.threads workers, one level of parallelism at a time. With the default FAST kernels a pthread
+ * pool of the sa_sam_image's own splits every layer (row blocks of the linear layers, attention heads/windows,
+ * element-wise work); inside a task the large linear layers call OpenBLAS single-threaded (measured faster per
+ * core than our AVX-512 GEMM on the development CPU) and everything else runs our AVX-512 kernels. With the BLAS
+ * kernel set the calling thread makes each linear layer one cblas_sgemm with OpenBLAS's own params.threads
+ * threads while the pool idles. OpenBLAS's thread count is process-wide state (set to 1, or to params.threads,
+ * before the calls). Masks do not depend on the thread count and logits are bit-identical across thread counts
+ * in the tests (every output element is computed by the same operations whichever task computes it).
+ * The GEMM kernels keep up to ~0.6 MiB of packing buffers on the stack: call from threads with >= 1 MiB stacks.
  */
 #ifndef SEGAGENT_SAM_H
 #define SEGAGENT_SAM_H
@@ -42,9 +47,11 @@ extern "C" {
 typedef struct sa_sam_model sa_sam_model;
 typedef struct sa_sam_image sa_sam_image; /* one encoded image: embedding + per-click scratch */
 
-/* Kernel sets. SA_SAM_KERNELS_FAST: blocked SIMD kernels of our own (AVX-512 / AVX2 chosen at run time) for
- * GEMMs; SA_SAM_KERNELS_BLAS: OpenBLAS cblas_sgemm for linear layers; SA_SAM_KERNELS_REFERENCE: plain C loops
- * everywhere (slow; the baseline the others are tested against). */
+/* Kernel sets. SA_SAM_KERNELS_FAST: our AVX-512 kernels (GEMM micro-kernels, softmax with fused relative
+ * positions, LayerNorm, GELU; chosen at run time, plain C without AVX-512) plus single-threaded OpenBLAS for the
+ * large linear layers, parallelised by our pool; SA_SAM_KERNELS_BLAS: linear layers as one multi-threaded
+ * cblas_sgemm each; SA_SAM_KERNELS_REFERENCE: plain C loops everywhere (slow; the baseline the others are
+ * tested against, kept beside each fast kernel). */
 enum { SA_SAM_KERNELS_FAST = 0, SA_SAM_KERNELS_BLAS = 1, SA_SAM_KERNELS_REFERENCE = 2 };
 
 typedef struct sa_sam_params {
