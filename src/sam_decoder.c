@@ -104,23 +104,34 @@ static int sparse_embed(const sa_sam_image *e, const sa_sam_prompt *p, float *ou
     return n;
 }
 
-/* Dense prompt from a low-res mask (PromptEncoder.mask_downscaling); in (4g, 4g); out (g*g, D); t1 (4g*g... ) */
-static void mask_embed(const sa_sam_model *m, sa__pool *pool, const float *in, float *t1, float *t2, float *out) {
-    const int g = m->grid, g2 = 2 * g, g4 = 4 * g, c16 = m->arch.mask_in_chans, c4 = c16 / 4;
-    /* conv 2x2 s2, 1 -> c4: t1 (g2*g2, c4) */
-    for (int y = 0; y < g2; y++)
+typedef struct me_ctx {
+    const sa_sam_model *m;
+    const float *in;
+    float *t1, *t2;
+} me_ctx;
+
+/* conv 2x2 s2, 1 -> c4: rows of t1 (2g*2g, c4) */
+static void me_conv1_rows(void *vctx, size_t ya, size_t yb) {
+    const me_ctx *c = vctx;
+    const sa_sam_model *m = c->m;
+    const int g2 = 2 * m->grid, g4 = 4 * m->grid, c4 = m->arch.mask_in_chans / 4;
+    for (int y = (int)ya; y < (int)yb; y++)
         for (int x = 0; x < g2; x++)
             for (int o = 0; o < c4; o++) {
                 const float *w = m->me_c1_w + (size_t)o * 4;
                 float s = m->me_c1_b[o];
                 for (int ky = 0; ky < 2; ky++)
-                    for (int kx = 0; kx < 2; kx++) s += w[ky * 2 + kx] * in[(size_t)(2 * y + ky) * g4 + 2 * x + kx];
-                t1[((size_t)y * g2 + x) * c4 + o] = s;
+                    for (int kx = 0; kx < 2; kx++) s += w[ky * 2 + kx] * c->in[(size_t)(2 * y + ky) * g4 + 2 * x + kx];
+                c->t1[((size_t)y * g2 + x) * c4 + o] = s;
             }
-    sa__layernorm(m->params.kernels, NULL, &m->me_ln1, LN2D_EPS, t1, t1, g2 * g2);
-    sa__gelu(m->params.kernels, pool, t1, (size_t)g2 * g2 * c4);
-    /* conv 2x2 s2, c4 -> c16: t2 (g*g, c16) */
-    for (int y = 0; y < g; y++)
+}
+
+/* conv 2x2 s2, c4 -> c16: rows of t2 (g*g, c16) */
+static void me_conv2_rows(void *vctx, size_t ya, size_t yb) {
+    const me_ctx *c = vctx;
+    const sa_sam_model *m = c->m;
+    const int g = m->grid, g2 = 2 * g, c16 = m->arch.mask_in_chans, c4 = c16 / 4;
+    for (int y = (int)ya; y < (int)yb; y++)
         for (int x = 0; x < g; x++)
             for (int o = 0; o < c16; o++) {
                 const float *w = m->me_c2_w + (size_t)o * c4 * 4;
@@ -128,10 +139,20 @@ static void mask_embed(const sa_sam_model *m, sa__pool *pool, const float *in, f
                 for (int i = 0; i < c4; i++)
                     for (int ky = 0; ky < 2; ky++)
                         for (int kx = 0; kx < 2; kx++)
-                            s += w[i * 4 + ky * 2 + kx] * t1[((size_t)(2 * y + ky) * g2 + 2 * x + kx) * c4 + i];
-                t2[((size_t)y * g + x) * c16 + o] = s;
+                            s += w[i * 4 + ky * 2 + kx] * c->t1[((size_t)(2 * y + ky) * g2 + 2 * x + kx) * c4 + i];
+                c->t2[((size_t)y * g + x) * c16 + o] = s;
             }
-    sa__layernorm(m->params.kernels, NULL, &m->me_ln2, LN2D_EPS, t2, t2, g * g);
+}
+
+/* Dense prompt from a low-res mask (PromptEncoder.mask_downscaling); in (4g, 4g); out (g*g, D) */
+static void mask_embed(const sa_sam_model *m, sa__pool *pool, const float *in, float *t1, float *t2, float *out) {
+    const int g = m->grid, g2 = 2 * g, c16 = m->arch.mask_in_chans, c4 = c16 / 4;
+    me_ctx c = {.m = m, .in = in, .t1 = t1, .t2 = t2};
+    sa__pool_for(pool, (size_t)g2, 8, me_conv1_rows, &c);
+    sa__layernorm(m->params.kernels, pool, &m->me_ln1, LN2D_EPS, t1, t1, g2 * g2);
+    sa__gelu(m->params.kernels, pool, t1, (size_t)g2 * g2 * c4);
+    sa__pool_for(pool, (size_t)g, 4, me_conv2_rows, &c);
+    sa__layernorm(m->params.kernels, pool, &m->me_ln2, LN2D_EPS, t2, t2, g * g);
     sa__gelu(m->params.kernels, pool, t2, (size_t)g * g * c16);
     sa__linear(m, pool, &m->me_c3, t2, c16, g * g, out, m->arch.out_chans);
 }

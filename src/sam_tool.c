@@ -11,6 +11,7 @@
  * A refinement start mask (req->init_mask without prev) has no logits: it is turned into a low-res mask prompt of
  * +/-SAM_INIT_LOGIT (cell centres sampled nearest in the resized, padded frame; padding counts as outside). */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,20 @@ static void mask_to_logits(const sa_sam_image *e, const sa_mask *mk, float *low)
             }
             low[(size_t)y * lr + x] = v;
         }
+}
+
+typedef struct prob_ctx {
+    const float *logits;
+    uint8_t *mask;
+    float *prob;
+} prob_ctx;
+
+static void prob_range(void *vctx, size_t a, size_t b) {
+    const prob_ctx *c = vctx;
+    for (size_t i = a; i < b; i++) {
+        c->mask[i] = c->logits[i] > 0.0f;
+        c->prob[i] = 1.0f / (1.0f + expf(-c->logits[i]));
+    }
 }
 
 static int tool_predict(void *state, const sa_tool_request *req, sa_tool_result *out, sa_error *err) {
@@ -116,10 +131,8 @@ static int tool_predict(void *state, const sa_tool_request *req, sa_tool_result 
     out->n_aux = lplane;
     out->score = iou[best];
     sa__sam_postprocess(e, out->aux, logits, tmp);
-    for (size_t i = 0; i < plane; i++) {
-        out->mask.data[i] = logits[i] > 0.0f;
-        out->prob[i] = 1.0f / (1.0f + expf(-logits[i]));
-    }
+    prob_ctx pc = {.logits = logits, .mask = out->mask.data, .prob = out->prob};
+    sa__pool_for(e->pool, plane, 16384, prob_range, &pc);
     rc = SA_OK;
     goto done;
 oom:
