@@ -217,7 +217,10 @@ static void cols_task(void *vctx, int t, int worker) { /* C[:, cols] = A (M x K)
     (void)worker;
     cols_ctx *c = vctx;
     int c0 = t * c->chunk, n = c->N - c0 < c->chunk ? c->N - c0 : c->chunk;
-    sa__sgemm(c->kern, 0, c->M, n, c->K, 1.0f, c->A, c->K, c->B + c0, c->ldb, 0.0f, c->C + c0, c->N);
+    if (c->kern == SA_SAM_KERNELS_FAST) /* single-threaded OpenBLAS (count set by the caller) */
+        sa__blas_sgemm1(0, c->M, n, c->K, c->A, c->K, c->B + c0, c->ldb, c->C + c0, c->N);
+    else
+        sa__sgemm(c->kern, 0, c->M, n, c->K, 1.0f, c->A, c->K, c->B + c0, c->ldb, 0.0f, c->C + c0, c->N);
 }
 
 static int fused_ok(const sa_sam_model *m, const sa__attn *a, int Nt) {
@@ -322,21 +325,33 @@ typedef struct bil_ctx {
     int ow;
 } bil_ctx;
 
+#define BIL_COLS 512
 static void bilinear_rows(void *vctx, size_t ya, size_t yb) {
     const bil_ctx *c = vctx;
-    for (int y = (int)ya; y < (int)yb; y++) {
-        float fy = ((float)y + 0.5f) * c->sh - 0.5f;
-        if (fy < 0) fy = 0;
-        int y0 = (int)fy, y1 = y0 + (y0 < c->ih - 1);
-        float ly1 = fy - (float)y0, ly0 = 1.0f - ly1;
-        const float *r0 = c->in + (size_t)y0 * c->in_ld, *r1 = c->in + (size_t)y1 * c->in_ld;
-        float *o = c->out + (size_t)y * c->ow;
-        for (int x = 0; x < c->ow; x++) {
+    int cx0[BIL_COLS], cx1[BIL_COLS];
+    float cl0[BIL_COLS], cl1[BIL_COLS];
+    for (int xb = 0; xb < c->ow; xb += BIL_COLS) { /* column weights computed once per block of columns */
+        const int xe = xb + BIL_COLS < c->ow ? xb + BIL_COLS : c->ow;
+        for (int x = xb; x < xe; x++) {
             float fx = ((float)x + 0.5f) * c->sw - 0.5f;
             if (fx < 0) fx = 0;
-            int x0 = (int)fx, x1 = x0 + (x0 < c->iw - 1);
-            float lx1 = fx - (float)x0, lx0 = 1.0f - lx1;
-            o[x] = ly0 * (lx0 * r0[x0] + lx1 * r0[x1]) + ly1 * (lx0 * r1[x0] + lx1 * r1[x1]);
+            int x0 = (int)fx;
+            cx0[x - xb] = x0;
+            cx1[x - xb] = x0 + (x0 < c->iw - 1);
+            cl1[x - xb] = fx - (float)x0;
+            cl0[x - xb] = 1.0f - cl1[x - xb];
+        }
+        for (int y = (int)ya; y < (int)yb; y++) {
+            float fy = ((float)y + 0.5f) * c->sh - 0.5f;
+            if (fy < 0) fy = 0;
+            int y0 = (int)fy, y1 = y0 + (y0 < c->ih - 1);
+            float ly1 = fy - (float)y0, ly0 = 1.0f - ly1;
+            const float *r0 = c->in + (size_t)y0 * c->in_ld, *r1 = c->in + (size_t)y1 * c->in_ld;
+            float *o = c->out + (size_t)y * c->ow;
+            for (int x = xb; x < xe; x++) {
+                const int i = x - xb;
+                o[x] = ly0 * (cl0[i] * r0[cx0[i]] + cl1[i] * r0[cx1[i]]) + ly1 * (cl0[i] * r1[cx0[i]] + cl1[i] * r1[cx1[i]]);
+            }
         }
     }
 }

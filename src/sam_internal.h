@@ -32,6 +32,9 @@ size_t sa__sgemm_packed_size(int N, int K);
 void sa__sgemm_pack_b(int trans_b, int N, int K, const float *B, int ldb, float *dst);
 void sa__sgemm_packed(int M, int N, int K, float alpha, const float *A, int lda, const float *Bp, float beta, float *C,
                       int ldc);
+/* C = A op(B) with OpenBLAS forced to one thread (for use inside pool tasks). */
+void sa__blas_sgemm1(int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+                     int ldc);
 /* Which SIMD level the fast kernel uses on this machine: "avx512", "avx2" or "generic". */
 const char *sa__sgemm_isa(void);
 
