@@ -27,6 +27,17 @@ static void parity(const char *dir, const char *weights, int threads, int kernel
     CHECKF(fails == 0, "%s (%s): %d tensors out of tolerance", dir, weights ? weights : "model.safetensors", fails);
 }
 
+/* The checker must be able to fail: b1024's expectations against tiny's weights. */
+static void parity_must_fail(const char *dir, const char *weights) {
+    sa_sam_check_params p = sa_sam_check_default_params();
+    p.weights = weights;
+    sa_error err = {0};
+    int fails = 0;
+    int rc = sa_sam_check_fixture(dir, p, NULL, NULL, &fails, &err);
+    printf("mismatched fixture: rc %d, %d tensors out of tolerance\n", rc, fails);
+    CHECK(rc == SA_OK && fails > 0);
+}
+
 /* Runs every case of a few prompts with the given thread count; returns low-res and full logits concatenated. */
 static float *run_threads(sa_sam_model *m, const sa_image *img, int threads, size_t *n_out) {
     sa_error err = {0};
@@ -110,6 +121,9 @@ int main(void) {
     parity(tiny, NULL, 1, SA_SAM_KERNELS_REFERENCE);
     parity(tiny, pth, 2, SA_SAM_KERNELS_BLAS);
     parity(b1024, NULL, 2, SA_SAM_KERNELS_FAST);
+    char *tiny_st = tu_shared_path("fixtures/sam/tiny/model.safetensors");
+    parity_must_fail(b1024, tiny_st);
+    free(tiny_st);
     thread_independence(tiny);
     thread_independence(b1024); /* the real decoder width: the re-associated cross attentions run there */
     free(tiny);
