@@ -148,6 +148,43 @@ static size_t attn_scratch_per(int T, int S, int hd) {
            sa__sgemm_packed_size(hd, T);
 }
 
+typedef struct add_ctx {
+    float *y;
+    const float *x;
+} add_ctx;
+
+static void add_range(void *vctx, size_t a, size_t b) {
+    const add_ctx *c = vctx;
+    sa__add(c->y + a, c->x + a, b - a);
+}
+
+/* y += x over n floats, split over the pool */
+static void add_pool(sa__pool *pool, float *y, const float *x, size_t n) {
+    add_ctx c = {.y = y, .x = x};
+    sa__pool_for(pool, n, 65536, add_range, &c);
+}
+
+typedef struct part_ctx {
+    const float *src; /* (g*g, C) */
+    float *dst;       /* (nws*nws*side*side, C) */
+    int g, C, side, nws;
+} part_ctx;
+
+/* window_partition rows py of the padded grid */
+static void partition_rows(void *vctx, size_t ya, size_t yb) {
+    const part_ctx *c = vctx;
+    const int side = c->side, nws = c->nws, Hp = nws * side, C = c->C, g = c->g;
+    for (int py = (int)ya; py < (int)yb; py++)
+        for (int px = 0; px < Hp; px++) {
+            int win = (py / side) * nws + px / side, tk = (py % side) * side + px % side;
+            float *dst = c->dst + ((size_t)win * side * side + tk) * C;
+            if (py < g && px < g)
+                memcpy(dst, c->src + ((size_t)py * g + px) * C, (size_t)C * sizeof(float));
+            else
+                memset(dst, 0, (size_t)C * sizeof(float));
+        }
+}
+
 /* ---- one ViT block (Block.forward): x (N, C) updated in place ---- */
 static void vit_block(const sa_sam_model *m, sa__pool *pool, const sa__vit_block *b, enc_buf *B) {
     const int C = m->arch.width, g = m->grid, N = g * g;
@@ -161,16 +198,8 @@ static void vit_block(const sa_sam_model *m, sa__pool *pool, const sa__vit_block
         nws = (g + side - 1) / side;
         /* window_partition: zero-pad the grid to nws*side and split into side x side windows */
         sa__layernorm(m->params.kernels, pool, &b->ln1, SAM_LN_EPS, B->x, B->ao, N);
-        const int Hp = nws * side;
-        for (int py = 0; py < Hp; py++)
-            for (int px = 0; px < Hp; px++) {
-                int win = (py / side) * nws + px / side, tk = (py % side) * side + px % side;
-                float *dst = B->xn + ((size_t)win * side * side + tk) * C;
-                if (py < g && px < g)
-                    memcpy(dst, B->ao + ((size_t)py * g + px) * C, (size_t)C * sizeof(float));
-                else
-                    memset(dst, 0, (size_t)C * sizeof(float));
-            }
+        part_ctx pc = {.src = B->ao, .dst = B->xn, .g = g, .C = C, .side = side, .nws = nws};
+        sa__pool_for(pool, (size_t)(nws * side), 4, partition_rows, &pc);
     }
     T = side * side;
     const int n_win = nws * nws;
@@ -179,12 +208,12 @@ static void vit_block(const sa_sam_model *m, sa__pool *pool, const sa__vit_block
                    .side = side, .T = T, .n_win_side = nws, .heads = m->arch.heads};
     sa__pool_run(pool, n_win * m->arch.heads, attn_task, &ac); /* ao (N, C) */
     sa__linear(m, pool, &b->proj, B->ao, C, N, B->y, C);
-    sa__add(B->x, B->y, (size_t)N * C);
+    add_pool(pool, B->x, B->y, (size_t)N * C);
     sa__layernorm(m->params.kernels, pool, &b->ln2, SAM_LN_EPS, B->x, B->xn, N);
     sa__linear(m, pool, &b->lin1, B->xn, C, N, B->h, m->arch.mlp_dim); /* h (N, mlp) */
     sa__gelu(m->params.kernels, pool, B->h, (size_t)N * m->arch.mlp_dim);
     sa__linear(m, pool, &b->lin2, B->h, m->arch.mlp_dim, N, B->y, C);
-    sa__add(B->x, B->y, (size_t)N * C);
+    add_pool(pool, B->x, B->y, (size_t)N * C);
 }
 
 /* ---- neck: conv1x1 -> LN2d -> conv3x3 pad 1 -> LN2d; out (N, D) ---- */
