@@ -530,14 +530,17 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
         add_pool(pool, L.src, L.src, L.sa, (size_t)HW * D);
         sa__layernorm(m->params.kernels, pool, &l->n4, DEC_LN_EPS, L.src, L.src, HW);
     }
-    add_to(L.tq, L.tok, L.qpe, (size_t)Nt * D);
+    /* final token->image attention: only the IoU and mask tokens' outputs are used afterwards, so only they
+     * query (the prompt tokens' rows would be discarded) */
+    const int Nq = 1 + nm;
+    add_to(L.tq, L.tok, L.qpe, (size_t)Nq * D);
     add_pool(pool, L.kp, L.src, pos, (size_t)HW * D);
-    if (fused_ok(m, &m->final_attn, Nt))
-        t2i_fused(m, pool, &m->final_attn, L.tq, Nt, L.kp, L.src, &L.S, L.sa, L.ta);
+    if (fused_ok(m, &m->final_attn, Nq))
+        t2i_fused(m, pool, &m->final_attn, L.tq, Nq, L.kp, L.src, &L.S, L.sa, L.ta);
     else
-        dec_attention(m, pool, &m->final_attn, L.tq, Nt, L.kp, L.src, HW, 0, &L.S, L.ta);
-    sa__add(L.tok, L.ta, (size_t)Nt * D);
-    sa__layernorm(m->params.kernels, NULL, &m->final_ln, DEC_LN_EPS, L.tok, L.tok, Nt);
+        dec_attention(m, pool, &m->final_attn, L.tq, Nq, L.kp, L.src, HW, 0, &L.S, L.ta);
+    sa__add(L.tok, L.ta, (size_t)Nq * D);
+    sa__layernorm(m->params.kernels, NULL, &m->final_ln, DEC_LN_EPS, L.tok, L.tok, Nq);
 
     /* output upscaling: (g, g, D) -> (2g, 2g, D/4) -> LN2d, GELU -> (4g, 4g, D/8), GELU */
     sa__linear(m, pool, &m->up1, L.src, D, HW, L.up1, 4 * D4);
