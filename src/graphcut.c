@@ -53,6 +53,7 @@ typedef struct gc_state {
     float *nw;       /* 4n: contrast weights w_pq (0 where the neighbour is outside) */
     int *eid;        /* 4n: max-flow edge index or -1 */
     int *star;       /* n: star parent whose arc is currently infinite, -1 none */
+    int32_t *tdiff;  /* n: terminal capacity difference (source - sink) given to the max-flow graph */
     sa__mf *g;
     int8_t *seed;    /* n: -1 free, 0 background seed, 1 object seed */
     uint8_t *cur;    /* n: current labels */
@@ -74,8 +75,8 @@ sa_graphcut_params sa_graphcut_default_params(void) {
     return p;
 }
 
-static int32_t quant(float nats) {
-    return (int32_t)lrintf(nats * SCALE);
+static int32_t quant(float nats) { /* nats >= 0 */
+    return (int32_t)(nats * SCALE + 0.5f);
 }
 
 static void *xcalloc(size_t n, size_t sz) {
@@ -96,6 +97,7 @@ static void state_free(void *sp) {
     free(s->nw);
     free(s->eid);
     free(s->star);
+    free(s->tdiff);
     sa__mf_free(s->g);
     free(s->seed);
     free(s->cur);
@@ -120,13 +122,14 @@ static int session_new(void *model, const sa_image *img, void **out, sa_error *e
     s->nw = xcalloc((size_t)n * 4, sizeof *s->nw);
     s->eid = malloc((size_t)n * 4 * sizeof *s->eid);
     s->star = malloc((size_t)n * sizeof *s->star);
+    s->tdiff = calloc((size_t)n, sizeof *s->tdiff);
     s->seed = malloc((size_t)n);
     s->cur = malloc((size_t)n);
     s->tmp = malloc((size_t)n);
     s->stack = malloc((size_t)n * sizeof *s->stack);
     int *binslot = malloc(NBINS * sizeof *binslot);
     double *acc = NULL;
-    if (!s->slot || !s->nw || !s->eid || !s->star || !s->seed || !s->cur || !s->tmp || !s->stack || !binslot) goto oom;
+    if (!s->slot || !s->nw || !s->eid || !s->star || !s->tdiff || !s->seed || !s->cur || !s->tmp || !s->stack || !binslot) goto oom;
 
     /* colour bins */
     for (int b = 0; b < NBINS; b++) binslot[b] = -1;
@@ -280,6 +283,15 @@ static int star_step(int x, int y, int cx, int cy, int w) {
         if (best < 0 || c < best_c) best = i, best_c = c;
     }
     return (y + cand[best][1]) * w + (x + cand[best][0]);
+}
+
+/* Only the difference of the terminal capacities matters for the cut; unchanged nodes are not touched, so
+ * the max-flow's warm start revisits only the nodes whose capacities moved. */
+static void set_t(gc_state *s, int p, int32_t cs, int32_t ct) {
+    int32_t d = cs - ct;
+    if (d == s->tdiff[p]) return;
+    s->tdiff[p] = d;
+    sa__mf_set_tweights(s->g, p, d > 0 ? d : 0, d < 0 ? -d : 0);
 }
 
 static void paint_disc(int8_t *seed, int w, int h, int cx, int cy, float r, int8_t v) {
@@ -463,7 +475,8 @@ static int predict(void *sp, const sa_tool_request *req, sa_tool_result *out, sa
     uint8_t *disc = s->tmp; /* bit 0: in a positive disc, bit 1: in a negative disc */
     update_star(s, parent);
 
-    for (int it = 0; it < prm->iterations; it++) {
+    const int n_iter = getenv("GC_LATER1") && prev_area > 0 ? 1 : prm->iterations;
+    for (int it = 0; it < n_iter; it++) {
         memset(s->wf, 0, (size_t)s->nslots * sizeof *s->wf);
         memset(s->wb, 0, (size_t)s->nslots * sizeof *s->wb);
         memset(disc, 0, (size_t)n);
@@ -496,11 +509,11 @@ static int predict(void *sp, const sa_tool_request *req, sa_tool_result *out, sa
         /* t-links */
         for (int p = 0; p < n; p++) {
             if (s->seed[p] == 1) {
-                sa__mf_set_tweights(s->g, p, HARD, 0);
+                set_t(s, p, HARD, 0);
                 continue;
             }
             if (s->seed[p] == 0) {
-                sa__mf_set_tweights(s->g, p, 0, HARD);
+                set_t(s, p, 0, HARD);
                 continue;
             }
             float d = prm->data_weight * (s->ub[s->slot[p]] - s->uf[s->slot[p]]); /* > 0: object colour */
@@ -513,7 +526,7 @@ static int predict(void *sp, const sa_tool_request *req, sa_tool_result *out, sa
                 else
                     ct += keep[p];
             }
-            sa__mf_set_tweights(s->g, p, quant(cs), quant(ct));
+            set_t(s, p, quant(cs), quant(ct));
         }
         sa__mf_solve(s->g);
         for (int p = 0; p < n; p++) s->cur[p] = (uint8_t)sa__mf_is_source(s->g, p);

@@ -30,8 +30,8 @@ sa__mf *sa__mf_new(int n_nodes, int max_edges);
 void sa__mf_free(sa__mf *g);
 int sa__mf_n_nodes(const sa__mf *g);
 
-/* Adds the pair of arcs i->j (cap) and j->i (rev_cap). Returns the edge index (0, 1, ...) or -1 when full or
- * when i/j are out of range. */
+/* Adds the pair of arcs i->j (cap) and j->i (rev_cap). Returns the edge index (0, 1, ...) or -1 when full,
+ * when i/j are out of range or equal, or after the first solve (the graph's shape is fixed then). */
 int sa__mf_add_edge(sa__mf *g, int i, int j, int32_t cap, int32_t rev_cap);
 /* Changes the capacities of edge e, keeping its flow where possible (see warm start). */
 void sa__mf_set_edge(sa__mf *g, int e, int32_t cap, int32_t rev_cap);

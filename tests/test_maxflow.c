@@ -240,6 +240,69 @@ static void run_case(int n, int m, int maxcap, int grid_w, int *cases) {
     (*cases)++;
 }
 
+
+/* Tiny graphs, exhaustive minimum cut, many warm-started rounds with few changes each (the case where the
+ * search trees of the last solve are reused and must be repaired exactly). */
+static void brute_force_warm(int *cases) {
+    enum { NMAX = 6, MMAX = 12 };
+    for (int t = 0; t < 20000; t++) {
+        int n = 2 + (int)(rnd() % (NMAX - 1)), m = 1 + (int)(rnd() % MMAX);
+        int eu[MMAX], ev[MMAX];
+        int32_t c[MMAX], rc[MMAX], cs[NMAX], ct[NMAX];
+        sa__mf *g = sa__mf_new(n, m);
+        CHECK(g != NULL);
+        if (!g) return;
+        for (int k = 0; k < m; k++) {
+            eu[k] = (int)(rnd() % (uint32_t)n);
+            do ev[k] = (int)(rnd() % (uint32_t)n);
+            while (ev[k] == eu[k]);
+            c[k] = (int32_t)(rnd() % 5), rc[k] = (int32_t)(rnd() % 5);
+            sa__mf_add_edge(g, eu[k], ev[k], c[k], rc[k]);
+        }
+        for (int i = 0; i < n; i++) {
+            cs[i] = (int32_t)(rnd() % 6), ct[i] = (int32_t)(rnd() % 6);
+            sa__mf_set_tweights(g, i, cs[i], ct[i]);
+        }
+        for (int round = 0; round < 5; round++) {
+            if (round > 0) {
+                for (int z = (int)(rnd() % 3); z > 0; z--) {
+                    int k = (int)(rnd() % (uint32_t)m);
+                    c[k] = (int32_t)(rnd() % 5), rc[k] = (int32_t)(rnd() % 5);
+                    sa__mf_set_edge(g, k, c[k], rc[k]);
+                }
+                for (int z = (int)(rnd() % 3); z > 0; z--) {
+                    int i = (int)(rnd() % (uint32_t)n);
+                    cs[i] = (int32_t)(rnd() % 6), ct[i] = (int32_t)(rnd() % 6);
+                    sa__mf_set_tweights(g, i, cs[i], ct[i]);
+                }
+            }
+            sa__mf_solve(g);
+            long best = -1, got = -1;
+            for (int s = 0; s <= (1 << n); s++) {
+                int set = s;
+                if (s == (1 << n)) { /* the solver's cut */
+                    set = 0;
+                    for (int q = 0; q < n; q++) set |= sa__mf_is_source(g, q) << q;
+                }
+                long v = 0;
+                for (int q = 0; q < n; q++) v += ((set >> q) & 1) ? ct[q] : cs[q];
+                for (int e = 0; e < m; e++) {
+                    int su = (set >> eu[e]) & 1, sv = (set >> ev[e]) & 1;
+                    if (su && !sv) v += c[e];
+                    if (sv && !su) v += rc[e];
+                }
+                if (s == (1 << n))
+                    got = v;
+                else if (best < 0 || v < best)
+                    best = v;
+            }
+            CHECKF(got == best, "tiny graph %d round %d: cut %ld, minimum %ld", t, round, got, best);
+        }
+        sa__mf_free(g);
+        (*cases)++;
+    }
+}
+
 int main(void) {
     int cases = 0;
     for (int t = 0; t < 400; t++) {
@@ -255,6 +318,7 @@ int main(void) {
         run_case(w * h, 0, 1 + (int)(rnd() % 100), w, &cases);
     }
     run_case(200 * 150, 0, 1000, 200, &cases);
+    brute_force_warm(&cases);
 
     /* a hand-made case: s->a 3, s->b 2, a->b 1, a->t 2, b->t 3: flow 5 */
     sa__mf *g = sa__mf_new(2, 1);
