@@ -18,6 +18,12 @@
  *   on the digital ray towards its nearest positive click with an infinite arc, so p can be object only when
  *   that neighbour is. Implemented by raising the capacity of the existing grid arc, so the graph does not grow.
  * Capacities are integers (energies times SCALE), so the minimum cut is exact for the quantised energy.
+ *
+ * Speed: the graph is built once per image and solved warm (flows and search trees of the previous solve are
+ * kept, see maxflow.h). The intermediate colour-model iterations only provide training labels, so they cut a
+ * 2x2-block grid whose energy is the pixel energy restricted to block-constant labelings (block unary = sum of
+ * its pixels' unaries, block edge = sum of the pixel edges joining the two blocks); the final cut of every
+ * click is exact on the full pixel grid.
  */
 #include "segagent/graphcut.h"
 
@@ -39,7 +45,20 @@ typedef struct gc_model {
     sa_graphcut_params p;
 } gc_model;
 
-/* neighbour k of pixel p: 0 right, 1 down, 2 down-right, 3 down-left; edge (p, p + off[k]) */
+/* One pixel grid with its max-flow graph. Neighbour k of node p: 0 right, 1 down, 2 down-right, 3 down-left;
+ * edge (p, p + off[k]) is stored at p. */
+typedef struct gc_level {
+    int w, h, n;
+    float *nw;      /* 4n: contrast weights (0 where the neighbour is outside) */
+    int *eid;       /* 4n: max-flow edge index or -1 */
+    int *star;      /* n: star parent whose arc is currently infinite, -1 none */
+    int32_t *tdiff; /* n: terminal capacity difference (source - sink) given to the graph */
+    int *parent;    /* n: star parents wanted for this request */
+    float *d;       /* n: terminal difference in nats being summed (coarse level) */
+    int8_t *seed;   /* n: seeds (coarse level) */
+    sa__mf *g;
+} gc_level;
+
 typedef struct gc_state {
     const gc_model *m;
     const sa_image *img;
@@ -50,11 +69,9 @@ typedef struct gc_state {
     float *wf, *wb;  /* nslots: training weights */
     float *uf, *ub;  /* nslots: -log p(colour | object / background) */
     int *scratch;    /* nslots */
-    float *nw;       /* 4n: contrast weights w_pq (0 where the neighbour is outside) */
-    int *eid;        /* 4n: max-flow edge index or -1 */
-    int *star;       /* n: star parent whose arc is currently infinite, -1 none */
-    int32_t *tdiff;  /* n: terminal capacity difference (source - sink) given to the max-flow graph */
-    sa__mf *g;
+    gc_level f;      /* the pixel grid */
+    gc_level c;      /* 2x2 blocks (c.n == 0 when the image is too small): the intermediate colour-model
+                        iterations cut here, on the fine energy restricted to block-constant labelings */
     int8_t *seed;    /* n: -1 free, 0 background seed, 1 object seed */
     uint8_t *cur;    /* n: current labels */
     uint8_t *tmp;    /* n: scratch */
@@ -84,6 +101,44 @@ static void *xcalloc(size_t n, size_t sz) {
     return calloc(n, sz);
 }
 
+static void level_free(gc_level *L) {
+    free(L->nw);
+    free(L->eid);
+    free(L->star);
+    free(L->tdiff);
+    free(L->parent);
+    free(L->d);
+    free(L->seed);
+    sa__mf_free(L->g);
+}
+
+/* Allocates the per-node arrays of a level whose nw is filled, and its graph with capacities lambda * nw. */
+static int level_build(gc_level *L, float lambda) {
+    const int w = L->w, h = L->h, n = L->n;
+    const int dx[4] = {1, 0, 1, -1}, dy[4] = {0, 1, 1, 1};
+    L->eid = malloc((size_t)n * 4 * sizeof *L->eid);
+    L->star = malloc((size_t)n * sizeof *L->star);
+    L->tdiff = calloc((size_t)n, sizeof *L->tdiff);
+    L->parent = malloc((size_t)n * sizeof *L->parent);
+    L->d = malloc((size_t)n * sizeof *L->d);
+    L->seed = malloc((size_t)n);
+    if (!L->eid || !L->star || !L->tdiff || !L->parent || !L->d || !L->seed) return -1;
+    L->g = sa__mf_new(n, 4 * n); /* at most 4 edges per node */
+    if (!L->g) return -1;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < 4; k++) {
+                int xx = x + dx[k], yy = y + dy[k];
+                size_t i = 4 * ((size_t)y * w + x) + (size_t)k;
+                L->eid[i] = -1;
+                if (xx < 0 || xx >= w || yy >= h) continue;
+                int32_t c = quant(lambda * L->nw[i]);
+                L->eid[i] = sa__mf_add_edge(L->g, y * w + x, yy * w + xx, c, c);
+            }
+    for (int p = 0; p < n; p++) L->star[p] = -1;
+    return 0;
+}
+
 static void state_free(void *sp) {
     gc_state *s = sp;
     if (!s) return;
@@ -94,11 +149,8 @@ static void state_free(void *sp) {
     free(s->uf);
     free(s->ub);
     free(s->scratch);
-    free(s->nw);
-    free(s->eid);
-    free(s->star);
-    free(s->tdiff);
-    sa__mf_free(s->g);
+    level_free(&s->f);
+    level_free(&s->c);
     free(s->seed);
     free(s->cur);
     free(s->tmp);
@@ -119,17 +171,15 @@ static int session_new(void *model, const sa_image *img, void **out, sa_error *e
     s->img = img;
     s->w = w, s->h = h, s->n = n;
     s->slot = malloc((size_t)n * sizeof *s->slot);
-    s->nw = xcalloc((size_t)n * 4, sizeof *s->nw);
-    s->eid = malloc((size_t)n * 4 * sizeof *s->eid);
-    s->star = malloc((size_t)n * sizeof *s->star);
-    s->tdiff = calloc((size_t)n, sizeof *s->tdiff);
+    s->f.w = w, s->f.h = h, s->f.n = n;
+    s->f.nw = xcalloc((size_t)n * 4, sizeof *s->f.nw);
     s->seed = malloc((size_t)n);
     s->cur = malloc((size_t)n);
     s->tmp = malloc((size_t)n);
     s->stack = malloc((size_t)n * sizeof *s->stack);
     int *binslot = malloc(NBINS * sizeof *binslot);
     double *acc = NULL;
-    if (!s->slot || !s->nw || !s->eid || !s->star || !s->tdiff || !s->seed || !s->cur || !s->tmp || !s->stack || !binslot) goto oom;
+    if (!s->slot || !s->f.nw || !s->seed || !s->cur || !s->tmp || !s->stack || !binslot) goto oom;
 
     /* colour bins */
     for (int b = 0; b < NBINS; b++) binslot[b] = -1;
@@ -170,37 +220,47 @@ static int session_new(void *model, const sa_image *img, void **out, sa_error *e
                 const uint8_t *a = px + 3 * ((size_t)y * w + x), *b = px + 3 * ((size_t)yy * w + xx);
                 double d = 0;
                 for (int c = 0; c < 3; c++) d += ((double)a[c] - b[c]) * ((double)a[c] - b[c]);
-                s->nw[4 * ((size_t)y * w + x) + k] = (float)d; /* squared difference for now */
+                s->f.nw[4 * ((size_t)y * w + x) + k] = (float)d; /* squared difference for now */
                 sum += d;
                 cnt++;
             }
     double beta = (cnt > 0 && sum > 0) ? 1.0 / (2.0 * sum / cnt) : 0.0;
-    int n_edges = 0;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
             for (int k = 0; k < 4; k++) {
                 int xx = x + dx[k], yy = y + dy[k];
                 size_t i = 4 * ((size_t)y * w + x) + (size_t)k;
-                if (xx < 0 || xx >= w || yy >= h) {
-                    s->nw[i] = 0;
-                    continue;
+                if (xx < 0 || xx >= w || yy >= h)
+                    s->f.nw[i] = 0;
+                else
+                    s->f.nw[i] = (float)(exp(-beta * s->f.nw[i]) / (k >= 2 ? M_SQRT2 : 1.0));
+            }
+    if (level_build(&s->f, m->p.lambda)) goto oom;
+    /* block level: the weight between two blocks is the sum of the pixel edges joining them */
+    if (w >= 8 && h >= 8) {
+        gc_level *c = &s->c;
+        c->w = (w + 1) / 2, c->h = (h + 1) / 2, c->n = c->w * c->h;
+        c->nw = xcalloc((size_t)c->n * 4, sizeof *c->nw);
+        if (!c->nw) goto oom;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                for (int k = 0; k < 4; k++) {
+                    int xx = x + dx[k], yy = y + dy[k];
+                    if (xx < 0 || xx >= w || yy >= h) continue;
+                    int ax = x / 2, ay = y / 2, bx = xx / 2, by = yy / 2;
+                    if (ax == bx && ay == by) continue;
+                    if (by < ay || (by == ay && bx < ax)) {
+                        int t = ax;
+                        ax = bx, bx = t;
+                        t = ay;
+                        ay = by, by = t;
+                    }
+                    int ddx = bx - ax, ddy = by - ay;
+                    int k2 = ddy == 0 ? 0 : ddx == 0 ? 1 : ddx == 1 ? 2 : 3;
+                    c->nw[4 * ((size_t)ay * c->w + ax) + (size_t)k2] += s->f.nw[4 * ((size_t)y * w + x) + k];
                 }
-                s->nw[i] = (float)(exp(-beta * s->nw[i]) / (k >= 2 ? M_SQRT2 : 1.0));
-                n_edges++;
-            }
-    s->g = sa__mf_new(n, n_edges);
-    if (!s->g) goto oom;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            for (int k = 0; k < 4; k++) {
-                int xx = x + dx[k], yy = y + dy[k];
-                size_t i = 4 * ((size_t)y * w + x) + (size_t)k;
-                s->eid[i] = -1;
-                if (xx < 0 || xx >= w || yy >= h) continue;
-                int32_t c = quant(m->p.lambda * s->nw[i]);
-                s->eid[i] = sa__mf_add_edge(s->g, y * w + x, yy * w + xx, c, c);
-            }
-    for (int p = 0; p < n; p++) s->star[p] = -1;
+        if (level_build(c, m->p.lambda)) goto oom;
+    }
     free(binslot);
     free(acc);
     *out = s;
@@ -225,46 +285,41 @@ static void fit_models(gc_state *s) {
 }
 
 /* Edge between p and its 8-neighbour q: its index, whether p is the edge's first node, its base capacity. */
-static int edge_of(const gc_state *s, int p, int q, int *p_first, int32_t *base) {
-    int w = s->w;
-    int d = q - p;
-    int k, a;
-    if (d == 1) k = 0, a = p;
-    else if (d == -1) k = 0, a = q;
-    else if (d == w) k = 1, a = p;
-    else if (d == -w) k = 1, a = q;
-    else if (d == w + 1) k = 2, a = p;
-    else if (d == -w - 1) k = 2, a = q;
-    else if (d == w - 1) k = 3, a = p;
-    else k = 3, a = q;
+static int edge_of(const gc_level *L, float lambda, int p, int q, int *p_first, int32_t *base) {
+    const int w = L->w;
+    int dx = q % w - p % w, dy = q / w - p / w; /* by coordinates: on thin grids p + 1 may be p + w */
+    int a = p;
+    if (dy < 0 || (dy == 0 && dx < 0)) dx = -dx, dy = -dy, a = q;
+    int k = dy == 0 ? 0 : dx == 0 ? 1 : dx == 1 ? 2 : 3;
     *p_first = a == p;
-    *base = quant(s->m->p.lambda * s->nw[4 * (size_t)a + (size_t)k]);
-    return s->eid[4 * (size_t)a + (size_t)k];
+    *base = quant(lambda * L->nw[4 * (size_t)a + (size_t)k]);
+    return L->eid[4 * (size_t)a + (size_t)k];
 }
 
 /* Makes the star arcs those of parent[] (NULL: none). Changed arcs are first all restored, then all set, so
  * two pixels that swap roles never undo each other (a pixel and its parent never point at each other). */
-static void update_star(gc_state *s, const int *parent) {
-    for (int p = 0; p < s->n; p++) {
+static void update_star(gc_level *L, float lambda, const int *parent) {
+    for (int p = 0; p < L->n; p++) {
         int np = parent ? parent[p] : -1;
-        if (s->star[p] == np || s->star[p] < 0) continue;
+        if (L->star[p] == np || L->star[p] < 0) continue;
         int pf;
         int32_t base;
-        int e = edge_of(s, p, s->star[p], &pf, &base);
-        sa__mf_set_edge(s->g, e, base, base);
+        int e = edge_of(L, lambda, p, L->star[p], &pf, &base);
+        if (e >= 0) sa__mf_set_edge(L->g, e, base, base);
     }
-    for (int p = 0; p < s->n; p++) {
+    for (int p = 0; p < L->n; p++) {
         int np = parent ? parent[p] : -1;
-        if (s->star[p] == np) continue;
-        s->star[p] = np;
+        if (L->star[p] == np) continue;
+        L->star[p] = np;
         if (np < 0) continue;
         int pf;
         int32_t base;
-        int e = edge_of(s, p, np, &pf, &base);
+        int e = edge_of(L, lambda, p, np, &pf, &base);
+        if (e < 0) continue;
         if (pf)
-            sa__mf_set_edge(s->g, e, HARD, base);
+            sa__mf_set_edge(L->g, e, HARD, base);
         else
-            sa__mf_set_edge(s->g, e, base, HARD);
+            sa__mf_set_edge(L->g, e, base, HARD);
     }
 }
 
@@ -285,13 +340,30 @@ static int star_step(int x, int y, int cx, int cy, int w) {
     return (y + cand[best][1]) * w + (x + cand[best][0]);
 }
 
+/* Star parents on a level: nearest positive click (first in order on ties), clicks scaled by 1/div. */
+static void star_parents(gc_level *L, const sa_tool_request *req, int div) {
+    for (int y = 0; y < L->h; y++)
+        for (int x = 0; x < L->w; x++) {
+            long bd = -1;
+            int bx = x, by = y;
+            for (int i = 0; i < req->n_clicks; i++) {
+                const sa_click *c = &req->clicks[i];
+                if (!c->positive) continue;
+                int cx = c->x / div, cy = c->y / div;
+                long d = (long)(cx - x) * (cx - x) + (long)(cy - y) * (cy - y);
+                if (bd < 0 || d < bd) bd = d, bx = cx, by = cy;
+            }
+            L->parent[y * L->w + x] = bd <= 0 ? -1 : star_step(x, y, bx, by, L->w);
+        }
+}
+
 /* Only the difference of the terminal capacities matters for the cut; unchanged nodes are not touched, so
  * the max-flow's warm start revisits only the nodes whose capacities moved. */
-static void set_t(gc_state *s, int p, int32_t cs, int32_t ct) {
+static void set_t(gc_level *L, int p, int32_t cs, int32_t ct) {
     int32_t d = cs - ct;
-    if (d == s->tdiff[p]) return;
-    s->tdiff[p] = d;
-    sa__mf_set_tweights(s->g, p, d > 0 ? d : 0, d < 0 ? -d : 0);
+    if (d == L->tdiff[p]) return;
+    L->tdiff[p] = d;
+    sa__mf_set_tweights(L->g, p, d > 0 ? d : 0, d < 0 ? -d : 0);
 }
 
 static void paint_disc(int8_t *seed, int w, int h, int cx, int cy, float r, int8_t v) {
@@ -387,24 +459,13 @@ static int predict(void *sp, const sa_tool_request *req, sa_tool_result *out, sa
         paint_disc(s->seed, w, h, c->x, c->y, prm->click_radius, (int8_t)(c->positive != 0));
     }
 
-    /* star parents: nearest positive click (first in order on ties) */
-    int *parent = NULL;
-    if (prm->star_convexity && n_pos > 0) {
-        parent = malloc((size_t)n * sizeof *parent);
-        if (!parent) return sa_error_set(err, SA_ERR_NOMEM, "graph cut: out of memory");
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) {
-                long bd = -1;
-                int bx = x, by = y;
-                for (int i = 0; i < req->n_clicks; i++) {
-                    const sa_click *c = &req->clicks[i];
-                    if (!c->positive) continue;
-                    long d = (long)(c->x - x) * (c->x - x) + (long)(c->y - y) * (c->y - y);
-                    if (bd < 0 || d < bd) bd = d, bx = c->x, by = c->y;
-                }
-                parent[y * w + x] = bd == 0 ? -1 : star_step(x, y, bx, by, w);
-            }
+    const int use_star = prm->star_convexity && n_pos > 0;
+    if (use_star) {
+        star_parents(&s->f, req, 1);
+        if (s->c.n) star_parents(&s->c, req, 2);
     }
+    update_star(&s->f, prm->lambda, use_star ? s->f.parent : NULL);
+    if (s->c.n) update_star(&s->c, prm->lambda, use_star ? s->c.parent : NULL);
 
     /* previous-mask consistency weights K_p */
     float *keep = NULL;
@@ -412,7 +473,6 @@ static int predict(void *sp, const sa_tool_request *req, sa_tool_result *out, sa
     if (prev && prev_area > 0 && req->n_clicks > 0 && prm->keep > 0) {
         keep = malloc((size_t)n * sizeof *keep);
         if (!keep) {
-            free(parent);
             return sa_error_set(err, SA_ERR_NOMEM, "graph cut: out of memory");
         }
         const sa_click *c = &req->clicks[req->n_clicks - 1];
@@ -454,7 +514,6 @@ static int predict(void *sp, const sa_tool_request *req, sa_tool_result *out, sa
     if (r_train < prm->click_radius) r_train = prm->click_radius;
     float *rho = malloc((size_t)(req->n_clicks ? req->n_clicks : 1) * sizeof *rho);
     if (!rho) {
-        free(parent);
         free(keep);
         return sa_error_set(err, SA_ERR_NOMEM, "graph cut: out of memory");
     }
@@ -473,9 +532,8 @@ static int predict(void *sp, const sa_tool_request *req, sa_tool_result *out, sa
         rho[i] = r;
     }
     uint8_t *disc = s->tmp; /* bit 0: in a positive disc, bit 1: in a negative disc */
-    update_star(s, parent);
 
-    const int n_iter = getenv("GC_LATER1") && prev_area > 0 ? 1 : prm->iterations;
+    const int n_iter = prm->iterations;
     for (int it = 0; it < n_iter; it++) {
         memset(s->wf, 0, (size_t)s->nslots * sizeof *s->wf);
         memset(s->wb, 0, (size_t)s->nslots * sizeof *s->wb);
@@ -506,32 +564,52 @@ static int predict(void *sp, const sa_tool_request *req, sa_tool_result *out, sa
             add_disc(s, c->positive ? s->wf : s->wb, c->x, c->y, r, wpx);
         }
         fit_models(s);
-        /* t-links */
-        for (int p = 0; p < n; p++) {
-            if (s->seed[p] == 1) {
-                set_t(s, p, HARD, 0);
-                continue;
-            }
-            if (s->seed[p] == 0) {
-                set_t(s, p, 0, HARD);
-                continue;
-            }
-            float d = prm->data_weight * (s->ub[s->slot[p]] - s->uf[s->slot[p]]); /* > 0: object colour */
-            if (d > DATA_CLIP) d = DATA_CLIP;
-            if (d < -DATA_CLIP) d = -DATA_CLIP;
-            float cs = d > 0 ? d : 0, ct = d < 0 ? -d : 0; /* cs: cost of background, ct: of object */
-            if (keep) {
-                if (prev[p])
-                    cs += keep[p];
-                else
-                    ct += keep[p];
-            }
-            set_t(s, p, quant(cs), quant(ct));
+        /* t-links; the intermediate iterations only train the colour models and cut the block level */
+        const int coarse = it < n_iter - 1 && s->c.n > 0;
+        gc_level *c = &s->c;
+        if (coarse) {
+            memset(c->d, 0, (size_t)c->n * sizeof *c->d);
+            memset(c->seed, -1, (size_t)c->n);
         }
-        sa__mf_solve(s->g);
-        for (int p = 0; p < n; p++) s->cur[p] = (uint8_t)sa__mf_is_source(s->g, p);
+        for (int p = 0; p < n; p++) {
+            int8_t sd = s->seed[p];
+            float d = 0;
+            if (sd < 0) {
+                d = prm->data_weight * (s->ub[s->slot[p]] - s->uf[s->slot[p]]); /* > 0: object colour */
+                if (d > DATA_CLIP) d = DATA_CLIP;
+                if (d < -DATA_CLIP) d = -DATA_CLIP;
+                if (keep) d += prev[p] ? keep[p] : -keep[p]; /* cost of leaving the previous label */
+            }
+            if (coarse) {
+                int b = (p / w / 2) * c->w + (p % w) / 2;
+                if (sd == 1 || (sd == 0 && c->seed[b] < 0)) c->seed[b] = sd;
+                c->d[b] += d;
+            } else if (sd == 1) {
+                set_t(&s->f, p, HARD, 0);
+            } else if (sd == 0) {
+                set_t(&s->f, p, 0, HARD);
+            } else {
+                set_t(&s->f, p, quant(d > 0 ? d : 0), quant(d < 0 ? -d : 0));
+            }
+        }
+        if (coarse) {
+            for (int b = 0; b < c->n; b++) {
+                float d = c->d[b];
+                if (c->seed[b] == 1)
+                    set_t(c, b, HARD, 0);
+                else if (c->seed[b] == 0)
+                    set_t(c, b, 0, HARD);
+                else
+                    set_t(c, b, quant(d > 0 ? d : 0), quant(d < 0 ? -d : 0));
+            }
+            sa__mf_solve(c->g);
+            for (int p = 0; p < n; p++)
+                s->cur[p] = (uint8_t)sa__mf_is_source(c->g, (p / w / 2) * c->w + (p % w) / 2);
+        } else {
+            sa__mf_solve(s->f.g);
+            for (int p = 0; p < n; p++) s->cur[p] = (uint8_t)sa__mf_is_source(s->f.g, p);
+        }
     }
-    free(parent);
     free(keep);
     free(rho);
     keep_seeded_components(s);

@@ -222,6 +222,28 @@ static void test_bad_input(sa_tool *tool) {
     sa_tool_free(NULL);
 }
 
+/* Tiny and thin images (no block level, single row or column) work and keep the click's pixel. */
+static void test_tiny(sa_tool *tool) {
+    const int sizes[][2] = {{1, 1}, {5, 4}, {1, 30}, {30, 1}, {9, 8}};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        sa_image img = {0};
+        int w = sizes[k][0], h = sizes[k][1];
+        CHECK(sa_image_new(&img, w, h, 3, NULL) == SA_OK);
+        for (int i = 0; i < w * h * 3; i++) img.data[i] = (uint8_t)(i * 37);
+        sa_tool_session *s = NULL;
+        CHECK(sa_tool_session_new(tool, &img, &s, NULL) == SA_OK);
+        sa_click c[2] = {{.y = h / 2, .x = w / 2, .positive = 1}, {.y = 0, .x = 0, .positive = 0}};
+        sa_tool_request req = {.clicks = c, .n_clicks = (w * h > 1) ? 2 : 1};
+        sa_tool_result r = {0};
+        sa_error err = {0};
+        CHECKF(sa_tool_session_predict(s, &req, &r, &err) == SA_OK, "%dx%d: %s", w, h, err.msg);
+        if (r.mask.data) CHECK(r.mask.data[(h / 2) * w + w / 2] == 1);
+        sa_tool_result_free(&r);
+        sa_tool_session_free(s);
+        sa_image_free(&img);
+    }
+}
+
 int main(void) {
     sa_error err = {0};
     sa_tool *tool = NULL;
@@ -236,6 +258,7 @@ int main(void) {
     test_determinism(tool);
     test_refine_and_empty(tool);
     test_bad_input(tool);
+    test_tiny(tool);
     /* star convexity off still segments the disc */
     sa_graphcut_params p = sa_graphcut_default_params();
     p.star_convexity = 0;
