@@ -56,6 +56,10 @@ typedef struct gc_level {
     int *parent;    /* n: star parents wanted for this request */
     float *d;       /* n: terminal difference in nats being summed (coarse level) */
     int8_t *seed;   /* n: seeds (coarse level) */
+    int64_t *near_d2; /* n: squared distance to the nearest positive click of pos[] */
+    int *near_i;      /* n: its index in pos[] */
+    int *pos;         /* 2 * SA_MAX_CLICKS: the positive clicks (x, y) the parents were made for */
+    int n_pos;        /* -1: none made yet */
     sa__mf *g;
 } gc_level;
 
@@ -109,6 +113,9 @@ static void level_free(gc_level *L) {
     free(L->parent);
     free(L->d);
     free(L->seed);
+    free(L->near_d2);
+    free(L->near_i);
+    free(L->pos);
     sa__mf_free(L->g);
 }
 
@@ -122,7 +129,13 @@ static int level_build(gc_level *L, float lambda) {
     L->parent = malloc((size_t)n * sizeof *L->parent);
     L->d = malloc((size_t)n * sizeof *L->d);
     L->seed = malloc((size_t)n);
-    if (!L->eid || !L->star || !L->tdiff || !L->parent || !L->d || !L->seed) return -1;
+    L->near_d2 = malloc((size_t)n * sizeof *L->near_d2);
+    L->near_i = malloc((size_t)n * sizeof *L->near_i);
+    L->pos = malloc(2 * SA_MAX_CLICKS * sizeof *L->pos);
+    L->n_pos = -1;
+    if (!L->eid || !L->star || !L->tdiff || !L->parent || !L->d || !L->seed || !L->near_d2 || !L->near_i ||
+        !L->pos)
+        return -1;
     L->g = sa__mf_new(n, 4 * n); /* at most 4 edges per node */
     if (!L->g) return -1;
     for (int y = 0; y < h; y++)
@@ -340,21 +353,39 @@ static int star_step(int x, int y, int cx, int cy, int w) {
     return (y + cand[best][1]) * w + (x + cand[best][0]);
 }
 
-/* Star parents on a level: nearest positive click (first in order on ties), clicks scaled by 1/div. */
+/* Star parents on a level: towards the nearest positive click (the first in order on ties), click coordinates
+ * divided by div. When the positive clicks extend those of the last request, only the new clicks are measured
+ * (the result is the same as computing from scratch). */
 static void star_parents(gc_level *L, const sa_tool_request *req, int div) {
-    for (int y = 0; y < L->h; y++)
-        for (int x = 0; x < L->w; x++) {
-            long bd = -1;
-            int bx = x, by = y;
-            for (int i = 0; i < req->n_clicks; i++) {
-                const sa_click *c = &req->clicks[i];
-                if (!c->positive) continue;
-                int cx = c->x / div, cy = c->y / div;
-                long d = (long)(cx - x) * (cx - x) + (long)(cy - y) * (cy - y);
-                if (bd < 0 || d < bd) bd = d, bx = cx, by = cy;
+    int np = 0, prefix = L->n_pos >= 0;
+    for (int i = 0; i < req->n_clicks; i++) {
+        const sa_click *c = &req->clicks[i];
+        if (!c->positive) continue;
+        int cx = c->x / div, cy = c->y / div;
+        if (np >= L->n_pos || L->pos[2 * np] != cx || L->pos[2 * np + 1] != cy) prefix = prefix && np >= L->n_pos;
+        L->pos[2 * np] = cx, L->pos[2 * np + 1] = cy;
+        np++;
+    }
+    if (np < L->n_pos) prefix = 0;
+    int from = prefix ? L->n_pos : 0;
+    if (from == 0)
+        for (int p = 0; p < L->n; p++) L->near_d2[p] = INT64_MAX, L->near_i[p] = -1;
+    for (int j = from; j < np; j++) {
+        const int cx = L->pos[2 * j], cy = L->pos[2 * j + 1];
+        for (int y = 0; y < L->h; y++) {
+            int64_t dy2 = (int64_t)(cy - y) * (cy - y);
+            for (int x = 0; x < L->w; x++) {
+                int p = y * L->w + x;
+                int64_t d = dy2 + (int64_t)(cx - x) * (cx - x);
+                if (d < L->near_d2[p]) {
+                    L->near_d2[p] = d;
+                    L->near_i[p] = j;
+                    L->parent[p] = d == 0 ? -1 : star_step(x, y, cx, cy, L->w);
+                }
             }
-            L->parent[y * L->w + x] = bd <= 0 ? -1 : star_step(x, y, bx, by, L->w);
         }
+    }
+    L->n_pos = np;
 }
 
 /* Only the difference of the terminal capacities matters for the cut; unchanged nodes are not touched, so
