@@ -228,6 +228,39 @@ static int fused_ok(const sa_sam_model *m, const sa__attn *a, int Nt) {
     return m->params.kernels != SA_SAM_KERNELS_REFERENCE && a->heads * Nt < a->q.out && HW >= 4 * D;
 }
 
+typedef struct tsm_ctx {
+    const float *St;
+    float *Sc;
+    int R, HW, kern;
+    float div;
+} tsm_ctx;
+
+/* rows r of Sc (R, HW) from the transposed scores St (HW, R), scaled, then softmax */
+static void t2i_softmax_rows(void *vctx, size_t ra, size_t rb) {
+    const tsm_ctx *c = vctx;
+    const int R = c->R, HW = c->HW;
+    for (int j0 = 0; j0 < HW; j0 += 16) { /* blocked transpose */
+        const int j1 = j0 + 16 < HW ? j0 + 16 : HW;
+        for (int r = (int)ra; r < (int)rb; r++)
+            for (int j = j0; j < j1; j++) c->Sc[(size_t)r * HW + j] = c->St[(size_t)j * R + r] / c->div;
+    }
+    sa__softmax(c->kern, c->Sc + ra * (size_t)HW, (int)(rb - ra), HW, HW);
+}
+
+typedef struct ism_ctx {
+    float *Sc;
+    int R, Nt, H, kern;
+    float div;
+} ism_ctx;
+
+/* rows i of Sc (HW, R): scale, then softmax over each head's Nt columns */
+static void i2t_softmax_rows(void *vctx, size_t ia, size_t ib) {
+    const ism_ctx *c = vctx;
+    float *base = c->Sc + ia * (size_t)c->R;
+    for (size_t i = 0; i < (ib - ia) * (size_t)c->R; i++) base[i] /= c->div;
+    for (int h = 0; h < c->H; h++) sa__softmax(c->kern, base + h * c->Nt, (int)(ib - ia), c->Nt, c->R);
+}
+
 /* tokens (Nt, D) attend to the image: k_in, v_in (HW, D); out (Nt, D); tmp: HW * D floats */
 static void t2i_fused(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, const float *q_in, int Nt,
                       const float *k_in, const float *v_in, dec_scratch *S, float *tmp, float *out) {
@@ -248,12 +281,8 @@ static void t2i_fused(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, 
     sa__lin lh = {.w = Hm, .b = c, .out = R, .in = D};
     sa__linear(m, pool, &lh, k_in, D, HW, St, R);
     const float div = sqrtf((float)dh);
-    for (int j0 = 0; j0 < HW; j0 += 16) { /* blocked transpose to (R, HW) */
-        const int j1 = j0 + 16 < HW ? j0 + 16 : HW;
-        for (int r = 0; r < R; r++)
-            for (int j = j0; j < j1; j++) Sc[(size_t)r * HW + j] = St[(size_t)j * R + r] / div;
-    }
-    sa__softmax(kern, Sc, R, HW, HW);
+    tsm_ctx tc = {.St = St, .Sc = Sc, .R = R, .HW = HW, .div = div, .kern = kern};
+    sa__pool_for(pool, (size_t)R, 4, t2i_softmax_rows, &tc); /* Sc (R, HW) = softmax(St^T / sqrt(dh)) */
     int threads = sa__pool_threads(pool), chunk = (D + 2 * threads - 1) / (2 * threads);
     chunk = (chunk + 31) / 32 * 32;
     cols_ctx cc = {.kern = kern, .M = R, .K = HW, .ldb = D, .A = Sc, .B = v_in, .C = Z, .chunk = chunk, .N = D};
@@ -288,8 +317,8 @@ static void i2t_fused(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, 
     sa__lin lg = {.w = G, .b = c, .out = R, .in = D};
     sa__linear(m, pool, &lg, q_in, D, HW, Sc, R);                                   /* (HW, R) */
     const float div = sqrtf((float)dh);
-    for (size_t i = 0; i < (size_t)HW * R; i++) Sc[i] /= div;
-    for (int h = 0; h < H; h++) sa__softmax(kern, Sc + h * Nt, HW, Nt, R);
+    ism_ctx ic = {.Sc = Sc, .R = R, .Nt = Nt, .H = H, .div = div, .kern = kern};
+    sa__pool_for(pool, (size_t)HW, 256, i2t_softmax_rows, &ic);
     for (int r = 0; r < R; r++)
         for (int d = 0; d < D; d++) Ut[(size_t)d * R + r] = U[(size_t)r * D + d];
     sa__lin lu = {.w = Ut, .b = a->o.b, .out = D, .in = R};
@@ -465,6 +494,18 @@ static void convT_scatter(sa__pool *pool, const float *in, int h, int w, int co,
     sa__pool_for(pool, (size_t)h, 8, convT_rows, &c);
 }
 
+typedef struct tr_ctx {
+    const float *src; /* (rows, cols) */
+    float *dst;       /* (cols, rows) */
+    int rows, cols;
+} tr_ctx;
+
+static void transpose_rows(void *vctx, size_t a, size_t b) {
+    const tr_ctx *c = vctx;
+    for (size_t p = a; p < b; p++)
+        for (int k = 0; k < c->cols; k++) c->dst[(size_t)k * c->rows + p] = c->src[p * (size_t)c->cols + k];
+}
+
 int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, float *iou, int only, float *mask_logits,
                    sa_error *err) {
     const sa_sam_model *m = e->m;
@@ -559,8 +600,8 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
         sa__lin hl = {.w = L.hyp, .out = nm, .in = D8};
         float *lt = L.up2; /* (16HW, nm), free now */
         sa__linear(m, pool, &hl, L.u2, D8, 16 * HW, lt, nm);
-        for (int p0 = 0; p0 < 16 * HW; p0++)
-            for (int k = 0; k < nm; k++) L.low[(size_t)k * 16 * HW + p0] = lt[(size_t)p0 * nm + k];
+        tr_ctx trc = {.src = lt, .dst = L.low, .rows = 16 * HW, .cols = nm};
+        sa__pool_for(pool, (size_t)16 * HW, 4096, transpose_rows, &trc);
     } else {
         sa__sgemm(m->params.kernels, 1, nm, 16 * HW, D8, 1.0f, L.hyp, D8, L.u2, D8, 0.0f, L.low, 16 * HW);
     }
