@@ -4,15 +4,18 @@
  *   E(L) = sum_p D_p(L_p) + sum_p K_p [L_p != M_p] + lambda * sum_pq w_pq [L_p != L_q]
  * - D: colour term, -log of two Gaussian mixtures in RGB (object / background). Fitted on a 32^3 colour
  *   histogram (bin mean colour, pixel count) so fitting and evaluation cost little; alternated with the cut
- *   `iterations` times, GrabCut style. Training sets: object = current mask + positive seed discs, background =
- *   the rest + negative discs. On the first click with no mask the object set is a disc around the click and
- *   the background model is the whole image (the object is usually a minority of the picture).
+ *   `iterations` times, GrabCut style. Training sets: object = current mask, background = the rest, each
+ *   with half of its model's weight; the other half is shared equally by the "evidence discs" around the
+ *   clicks of that label (radius 3% of sqrt(pixels), at most half the distance to an opposite click; for the
+ *   newest click at most half its reach, see K), so a click's colour counts even when it is rare in the mask.
+ *   On the first click with no mask the object set is a disc around the click and the background model is
+ *   the whole image (the object is usually a minority of the picture).
  * - w_pq = exp(-beta |c_p - c_q|^2) / |p - q| with beta = 1 / (2 mean |c_p - c_q|^2) over all neighbour pairs
  *   (Boykov-Jolly / GrabCut contrast-sensitive smoothness).
- * - K: previous-mask consistency. M is the previous mask; the price of changing a pixel's label grows with its
- *   distance to the newest click, measured in units of that click's "reach" (its distance to the nearest pixel
- *   already carrying the click's label), so a click fixes the region it was placed in without the whole mask
- *   being re-decided each time.
+ * - K: previous-mask consistency. M is the previous mask; the price of changing a pixel's label is 0 within
+ *   the newest click's "reach" r (its distance to the nearest pixel already carrying the click's label), grows
+ *   linearly to `keep` nats at 2r and stays there. A click thus fixes the region it was placed in freely while
+ *   the rest of the mask changes only where the refitted colour models disagree with it clearly.
  * - hard seeds: discs of click_radius around every click (a later click overrides an earlier one).
  * - star convexity (Veksler 2008; multi-star as in Gulshan et al. 2010): each pixel p links to the neighbour
  *   on the digital ray towards its nearest positive click with an infinite arc, so p can be object only when

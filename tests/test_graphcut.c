@@ -1,13 +1,14 @@
 /* The graph-cut tool on synthetic scenes: one positive click segments a coloured disc on a textured
  * background; a negative click removes a wrongly included region of the object's colour; results do not
  * depend on the session's history (warm-started max-flow) and repeat exactly; refinement from an initial mask;
- * bad parameters and bad requests are rejected with an error. */
+ * bad parameters and bad requests are rejected with an error. Also the colour model (Gaussian mixture fit). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gmm.h"
 #include "segagent/graphcut.h"
 #include "segagent/mask.h"
 #include "testutil.h"
@@ -50,6 +51,56 @@ static void make_scene(sa_image *img, sa_mask *gt, int bar) {
             p[2] = clamp8(b + noise(20));
             gt->data[y * W + x] = (uint8_t)in;
         }
+}
+
+
+/* Two well separated colour clusters: the fit finds both means, scores points by their cluster, treats a
+ * weight as a repeat count, is deterministic, and falls back to a broad model with no weight. */
+static void test_gmm(void) {
+    enum { N = 400 };
+    static float x[3 * N], x2[3 * 2 * N], wt[N];
+    static int lab[2 * N];
+    for (int i = 0; i < N; i++) {
+        const float *m = i < N / 4 ? (const float[]){200, 40, 40} : (const float[]){40, 160, 60};
+        for (int c = 0; c < 3; c++) x[3 * i + c] = m[c] + (float)noise(10);
+        wt[i] = 2.0f;
+    }
+    for (int i = 0; i < 2 * N; i++)
+        for (int c = 0; c < 3; c++) x2[3 * i + c] = x[3 * (i / 2) + c];
+    sa__gmm g, g2, g3;
+    CHECK(sa__gmm_fit(&g, 2, x, NULL, N, 4.0f, lab) == 0);
+    CHECK(g.k == 2);
+    int found_red = 0, found_green = 0;
+    double wsum = 0;
+    for (int j = 0; j < g.k; j++) {
+        wsum += g.w[j];
+        if (fabs(g.mu[j][0] - 200) < 5 && fabs(g.mu[j][1] - 40) < 5) {
+            found_red = 1;
+            CHECK(fabs(g.w[j] - 0.25) < 0.01);
+        }
+        if (fabs(g.mu[j][0] - 40) < 5 && fabs(g.mu[j][1] - 160) < 5) found_green = 1;
+    }
+    CHECK(found_red && found_green && fabs(wsum - 1) < 1e-9);
+    const float red[3] = {200, 40, 40}, green[3] = {40, 160, 60}, blue[3] = {20, 20, 220};
+    CHECK(sa__gmm_logpdf(&g, red) > sa__gmm_logpdf(&g, blue) + 10);
+    CHECK(sa__gmm_logpdf(&g, green) > sa__gmm_logpdf(&g, red));
+    /* weight 2 == each sample twice */
+    CHECK(sa__gmm_fit(&g2, 2, x, wt, N, 4.0f, lab) == 0);
+    CHECK(sa__gmm_fit(&g3, 2, x2, NULL, 2 * N, 4.0f, lab) == 0);
+    CHECK(g2.k == g3.k && fabs(sa__gmm_logpdf(&g2, red) - sa__gmm_logpdf(&g3, red)) < 1e-6);
+    /* deterministic */
+    CHECK(sa__gmm_fit(&g3, 2, x, NULL, N, 4.0f, lab) == 0);
+    CHECK(memcmp(&g, &g3, sizeof g) == 0);
+    /* more components than distinct colours, and identical samples: still a proper density */
+    for (int i = 0; i < 3 * N; i++) x[i] = 100;
+    CHECK(sa__gmm_fit(&g, 5, x, NULL, N, 4.0f, lab) == 0);
+    CHECK(g.k >= 1 && isfinite(sa__gmm_logpdf(&g, x)) && isfinite(sa__gmm_logpdf(&g, blue)));
+    /* no weight at all / bad arguments */
+    for (int i = 0; i < N; i++) wt[i] = 0;
+    CHECK(sa__gmm_fit(&g, 3, x, wt, N, 4.0f, lab) == -1);
+    CHECK(g.k == 1 && isfinite(sa__gmm_logpdf(&g, red)));
+    CHECK(sa__gmm_fit(&g, 0, x, NULL, N, 4.0f, lab) == -1);
+    CHECK(sa__gmm_fit(&g, SA__GMM_MAX_K + 1, x, NULL, N, 4.0f, lab) == -1);
 }
 
 static double predict_iou(sa_tool_session *s, const sa_click *c, int n, const sa_tool_result *prev,
@@ -253,6 +304,7 @@ int main(void) {
     }
     CHECK(strcmp(sa_tool_name(tool), "graphcut") == 0);
     CHECK(sa_tool_accepts_box(tool) == 0);
+    test_gmm();
     test_one_click(tool);
     test_negative_click(tool);
     test_determinism(tool);
