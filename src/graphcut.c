@@ -83,6 +83,9 @@ typedef struct gc_state {
     uint8_t *cur;    /* n: current labels */
     uint8_t *tmp;    /* n: scratch */
     int *stack;      /* n: scratch for flood fills */
+    sa_image small;  /* the working image when the input was larger than max_side */
+    int resized;     /* 1 when working on `small` */
+    int ow, oh;      /* input image size */
 } gc_state;
 
 sa_graphcut_params sa_graphcut_default_params(void) {
@@ -90,7 +93,7 @@ sa_graphcut_params sa_graphcut_default_params(void) {
     memset(&p, 0, sizeof p);
     p.lambda = 10.0f;
     p.click_radius = 3.0f;
-    p.max_side = 0;
+    p.max_side = 1024;
     p.components = 5;
     p.iterations = 2;
     p.star_convexity = 1;
@@ -171,20 +174,40 @@ static void state_free(void *sp) {
     free(s->cur);
     free(s->tmp);
     free(s->stack);
+    sa_image_free(&s->small);
     free(s);
 }
 
-static int session_new(void *model, const sa_image *img, void **out, sa_error *err) {
+static int session_new(void *model, const sa_image *img_in, void **out, sa_error *err) {
     const gc_model *m = model;
     *out = NULL;
+    sa_image small = {0};
+    const sa_image *img = img_in;
+    const int side = img_in->width > img_in->height ? img_in->width : img_in->height;
+    if (m->p.max_side > 0 && side > m->p.max_side) {
+        int sw = (int)((double)img_in->width * m->p.max_side / side + 0.5);
+        int sh = (int)((double)img_in->height * m->p.max_side / side + 0.5);
+        int rc = sa_image_resize_bilinear(img_in, sw < 1 ? 1 : sw, sh < 1 ? 1 : sh, &small, err);
+        if (rc != SA_OK) return rc;
+        img = &small;
+    }
     const int w = img->width, h = img->height;
-    if ((size_t)w * (size_t)h > (size_t)(INT32_MAX / 8))
+    if ((size_t)w * (size_t)h > (size_t)(INT32_MAX / 8)) {
+        sa_image_free(&small);
         return sa_error_set(err, SA_ERR_RANGE, "graph cut: image %dx%d is too large", w, h);
+    }
     const int n = w * h;
     gc_state *s = calloc(1, sizeof *s);
-    if (!s) return sa_error_set(err, SA_ERR_NOMEM, "graph cut: out of memory");
+    if (!s) {
+        sa_image_free(&small);
+        return sa_error_set(err, SA_ERR_NOMEM, "graph cut: out of memory");
+    }
     s->m = m;
-    s->img = img;
+    s->small = small;
+    s->resized = img != img_in;
+    s->img = s->resized ? &s->small : img_in;
+    img = s->img;
+    s->ow = img_in->width, s->oh = img_in->height;
     s->w = w, s->h = h, s->n = n;
     s->slot = malloc((size_t)n * sizeof *s->slot);
     s->f.w = w, s->f.h = h, s->f.n = n;
@@ -468,8 +491,7 @@ static void keep_seeded_components(gc_state *s) {
     memcpy(s->cur, s->tmp, (size_t)n);
 }
 
-static int predict(void *sp, const sa_tool_request *req, sa_tool_result *out, sa_error *err) {
-    gc_state *s = sp;
+static int predict_full(gc_state *s, const sa_tool_request *req, sa_tool_result *out, sa_error *err) {
     const sa_graphcut_params *prm = &s->m->p;
     const int w = s->w, h = s->h, n = s->n;
     const uint8_t *prev = NULL;
@@ -651,6 +673,49 @@ static int predict(void *sp, const sa_tool_request *req, sa_tool_result *out, sa
     return SA_OK;
 }
 
+/* Images larger than max_side: the request is mapped to the working image (clicks by floor scaling, masks by
+ * nearest neighbour) and the result mapped back the same way, so a clicked pixel keeps its label. */
+static int predict(void *sp, const sa_tool_request *req, sa_tool_result *out, sa_error *err) {
+    gc_state *s = sp;
+    if (!s->resized) return predict_full(s, req, out, err);
+    const int w = s->w, h = s->h, ow = s->ow, oh = s->oh;
+    const sa_mask *src = NULL;
+    if (req->prev && req->prev->mask.data)
+        src = &req->prev->mask;
+    else if (req->init_mask && req->init_mask->data)
+        src = req->init_mask;
+    sa_click *cl = malloc((size_t)(req->n_clicks > 0 ? req->n_clicks : 1) * sizeof *cl);
+    sa_tool_result pr = {0}, small = {0};
+    int rc = cl ? SA_OK : sa_error_set(err, SA_ERR_NOMEM, "graph cut: out of memory");
+    for (int i = 0; rc == SA_OK && i < req->n_clicks; i++) {
+        cl[i] = req->clicks[i];
+        cl[i].x = (int)((int64_t)cl[i].x * w / ow);
+        cl[i].y = (int)((int64_t)cl[i].y * h / oh);
+    }
+    if (rc == SA_OK && src) {
+        rc = sa_mask_new(&pr.mask, w, h, err);
+        for (int y = 0; rc == SA_OK && y < h; y++) {
+            int sy = (int)(((int64_t)2 * y + 1) * oh / (2 * h));
+            for (int x = 0; x < w; x++)
+                pr.mask.data[y * w + x] = src->data[(size_t)sy * ow + (size_t)(((int64_t)2 * x + 1) * ow / (2 * w))];
+        }
+    }
+    if (rc == SA_OK) {
+        sa_tool_request r2 = {.clicks = cl, .n_clicks = req->n_clicks, .prev = src ? &pr : NULL};
+        rc = predict_full(s, &r2, &small, err);
+    }
+    if (rc == SA_OK) rc = sa_mask_new(&out->mask, ow, oh, err);
+    if (rc == SA_OK)
+        for (int y = 0; y < oh; y++) {
+            const uint8_t *row = small.mask.data + (size_t)((int64_t)y * h / oh) * w;
+            for (int x = 0; x < ow; x++) out->mask.data[(size_t)y * ow + x] = row[(int64_t)x * w / ow];
+        }
+    free(cl);
+    sa_tool_result_free(&pr);
+    sa_tool_result_free(&small);
+    return rc;
+}
+
 static void model_free(void *m) {
     free(m);
 }
@@ -672,8 +737,9 @@ int sa_graphcut_tool_new(sa_graphcut_params p, sa_tool **out, sa_error *err) {
     if (!(p.click_radius >= 0 && p.click_radius <= 1000))
         return sa_error_set(err, SA_ERR_RANGE, "graph cut: click_radius %g outside [0, 1000]",
                             (double)p.click_radius);
-    if (p.max_side != 0)
-        return sa_error_set(err, SA_ERR_UNSUPPORTED, "graph cut: max_side must be 0 (full resolution only)");
+    if (p.max_side != 0 && (p.max_side < 16 || p.max_side > SA_IMAGE_MAX_SIDE))
+        return sa_error_set(err, SA_ERR_RANGE, "graph cut: max_side %d outside 16..%d (or 0 for never)", p.max_side,
+                            SA_IMAGE_MAX_SIDE);
     if (p.components < 1 || p.components > SA__GMM_MAX_K)
         return sa_error_set(err, SA_ERR_RANGE, "graph cut: components %d outside [1, %d]", p.components,
                             SA__GMM_MAX_K);

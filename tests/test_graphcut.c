@@ -239,8 +239,8 @@ static void test_bad_input(sa_tool *tool) {
     p.keep = NAN;
     CHECK(sa_graphcut_tool_new(p, &t, &err) == SA_ERR_RANGE);
     p = sa_graphcut_default_params();
-    p.max_side = 100;
-    CHECK(sa_graphcut_tool_new(p, &t, &err) != SA_OK);
+    p.max_side = 8;
+    CHECK(sa_graphcut_tool_new(p, &t, &err) == SA_ERR_RANGE && strstr(err.msg, "max_side"));
     CHECK(sa_graphcut_tool_new(sa_graphcut_default_params(), NULL, &err) == SA_ERR_INVALID);
 
     sa_image img = {0};
@@ -311,6 +311,17 @@ int main(void) {
     test_refine_and_empty(tool);
     test_bad_input(tool);
     test_tiny(tool);
+    /* a working size below the image size: the mask comes back at the image size, the click's pixel kept */
+    sa_graphcut_params ps = sa_graphcut_default_params();
+    ps.max_side = 80;
+    sa_tool *t3 = NULL;
+    CHECK(sa_graphcut_tool_new(ps, &t3, &err) == SA_OK);
+    if (t3) {
+        test_one_click(t3);
+        test_refine_and_empty(t3);
+        test_tiny(t3);
+    }
+    sa_tool_free(t3);
     /* star convexity off still segments the disc */
     sa_graphcut_params p = sa_graphcut_default_params();
     p.star_convexity = 0;

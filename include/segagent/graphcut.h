@@ -26,7 +26,9 @@ extern "C" {
 typedef struct sa_graphcut_params {
     float lambda;        /* weight of the smoothness term, in nats per unit edge weight (default 10) */
     float click_radius;  /* radius in pixels of the hard seed disc around each click (default 3) */
-    int max_side;        /* reserved: the tool always works at full resolution (must be 0) */
+    int max_side;        /* images whose longer side exceeds this are segmented at that size and the mask is
+                            scaled back (nearest neighbour); 0 = always full resolution. Memory is about
+                            400 bytes per working pixel. Default 1024; 16..32768 or 0 */
     int components;      /* Gaussians per colour model, 1..8 (default 5) */
     int iterations;      /* colour-model / cut alternations per click, >= 1 (default 2) */
     int star_convexity;  /* non-zero: every object pixel sees its nearest positive click along a straight
