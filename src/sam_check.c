@@ -343,7 +343,10 @@ int sa_sam_check_fixture(const char *dir, sa_sam_check_params params, sa_sam_rep
     int ci = 0;
     const cJSON *cs;
     cJSON_ArrayForEach(cs, cases) {
-        if (ci >= MAX_CASES) break;
+        if (ci >= MAX_CASES) {
+            rc = sa_error_set(err, SA_ERR_RANGE, "%s: more than %d cases", cpath, MAX_CASES);
+            goto done;
+        }
         if ((rc = run_case(e, cs, cases, case_low, ci, &c, err)) != SA_OK) goto done;
         ci++;
     }

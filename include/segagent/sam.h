@@ -29,7 +29,8 @@
  * threads while the pool idles. OpenBLAS's thread count is process-wide state (set to 1, or to params.threads,
  * before the calls). Masks do not depend on the thread count and logits are bit-identical across thread counts
  * in the tests (every output element is computed by the same operations whichever task computes it).
- * The GEMM kernels keep up to ~0.6 MiB of packing buffers on the stack: call from threads with >= 1 MiB stacks.
+ * The GEMM kernels keep packing buffers on the stack (up to ~1.2 MiB in one call chain): call the encoder and
+ * the predictions from threads with at least 2 MiB of stack (glibc's default is 8 MiB; pool workers get 4 MiB).
  */
 #ifndef SEGAGENT_SAM_H
 #define SEGAGENT_SAM_H
