@@ -28,6 +28,26 @@ int sa_mask_load(const char *path, int ignore_value, sa_mask *mask, sa_mask *ign
         return sa_error_prefix(err, "%s: ", path);
     }
     size_t n = (size_t)img.width * (size_t)img.height;
+    /* A label mask holds a handful of values (0, the object value(s), maybe an ignore value or instance
+     * indices). Many distinct values mean a photo or a lossy (JPEG) mask was given where a mask belongs;
+     * reading every non-zero value as object would silently produce a wrong ground truth. */
+    uint8_t seen[256] = {0};
+    int distinct = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!seen[img.data[i]]) {
+            seen[img.data[i]] = 1;
+            distinct++;
+        }
+    }
+    if (distinct > SA_MASK_MAX_LABEL_VALUES) {
+        sa_image_free(&img);
+        sa_mask_free(mask);
+        if (ignore) sa_mask_free(ignore);
+        return sa_error_set(err, SA_ERR_FORMAT,
+                            "%s: %d distinct pixel values, not a label mask (expected 0 = background, "
+                            "other values = object; lossy JPEG masks must be converted to PNG)",
+                            path, distinct);
+    }
     for (size_t i = 0; i < n; i++) {
         int v = img.data[i];
         if (v == ignore_value) {

@@ -30,9 +30,13 @@ int sa_mask_new(sa_mask *m, int width, int height, sa_error *err); /* zero-fille
 void sa_mask_free(sa_mask *m);
 int sa_mask_copy(const sa_mask *src, sa_mask *dst, sa_error *err); /* dst zeroed or freed before */
 
+/* Most distinct stored values a file may hold and still be read as a label mask. */
+#define SA_MASK_MAX_LABEL_VALUES 64
+
 /* Loads a mask image (grey, RGB or palette PNG/BMP/JPEG). Stored value 0 -> background; value == ignore_value
  * (use -1 for none) -> background in *mask and 1 in *ignore; any other value -> object. ignore may be NULL.
- * Errors name the file: unreadable, or (SA_ERR_FORMAT) empty when require_nonempty... see sa_mask_check_gt. */
+ * Errors name the file: unreadable or corrupt, or SA_ERR_FORMAT when the file holds more than
+ * SA_MASK_MAX_LABEL_VALUES distinct values (a photo or a lossy JPEG given where a label mask belongs). */
 int sa_mask_load(const char *path, int ignore_value, sa_mask *mask, sa_mask *ignore, sa_error *err);
 
 /* Writes the mask as an 8-bit grey PNG with values 0 / 255. */
