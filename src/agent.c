@@ -19,6 +19,7 @@
 
 #include "segagent/action.h"
 #include "segagent/rle.h"
+#include "util.h"
 
 sa_agent_params sa_agent_default_params(void) {
     sa_agent_params p;
@@ -30,19 +31,7 @@ sa_agent_params sa_agent_default_params(void) {
     return p;
 }
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
-static char *dup_s(const char *s) {
-    if (!s) return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
 
 static void step_free(sa_agent_step *s) {
     for (int i = 0; i < s->n_candidates; i++) {
@@ -83,7 +72,7 @@ static sa_agent_step *push_step(sa_agent_result *r, int cap_hint) {
 static void set_step_error(sa_agent_step *s, int code, const char *msg) {
     s->status = code;
     free(s->error);
-    s->error = dup_s(msg && *msg ? msg : sa_strerror(code));
+    s->error = sa__strdup(msg && *msg ? msg : sa_strerror(code));
 }
 
 static void end_episode(sa_agent_result *r, const char *stop, int status, const char *msg) {
@@ -119,7 +108,7 @@ static int do_first_action(sa_env *env, const sa_agent_params *p, sa_agent_resul
     if (!s) return sa_error_set(err, SA_ERR_NOMEM, "agent: out of memory");
     s->index = 0;
     s->is_box = 1;
-    double t0 = now_ms();
+    double t0 = sa__now_ms();
     sa_box box = p->box;
     sa_error e = {0};
     s->iou_before = sa_env_iou(env);
@@ -129,10 +118,10 @@ static int do_first_action(sa_env *env, const sa_agent_params *p, sa_agent_resul
             return SA_OK;
         }
         int rc = p->ground(p->ground_ctx, sa_env_image(env), sa_env_description(env), &box, &s->ground_reply, &e);
-        s->policy_ms = now_ms() - t0;
+        s->policy_ms = sa__now_ms() - t0;
         if (rc) {
             set_step_error(s, rc, e.msg); /* recorded; go on without a box */
-            s->total_ms = now_ms() - t0;
+            s->total_ms = sa__now_ms() - t0;
             if (rc != SA_ERR_PARSE && rc != SA_ERR_RANGE) {
                 sa_error_set(err, rc, "%s", e.msg);
                 return rc;
@@ -146,7 +135,7 @@ static int do_first_action(sa_env *env, const sa_agent_params *p, sa_agent_resul
     sa_env_step_info info;
     int rc = sa_env_step(env, &a, &info, &e);
     s->tool_ms = info.tool_ms;
-    s->total_ms = now_ms() - t0;
+    s->total_ms = sa__now_ms() - t0;
     if (rc) {
         set_step_error(s, rc, e.msg);
         sa_error_set(err, rc, "first box: %s", e.msg);
@@ -186,14 +175,14 @@ static int search_step(sa_env *env, sa_policy *policy, sa_agent_step *s, sa_poli
             continue;
         }
         sa_error e = {0};
-        double t0 = now_ms();
+        double t0 = sa__now_ms();
         int trc = sa_env_preview(env, &c->action, &res[i], &e);
-        c->tool_ms = now_ms() - t0;
+        c->tool_ms = sa__now_ms() - t0;
         s->tool_ms += c->tool_ms;
         if (trc) {
             c->status = trc;
             free(c->score_text);
-            c->score_text = dup_s(e.msg);
+            c->score_text = sa__strdup(e.msg);
             if (!*first_err) {
                 snprintf(first_err, sizeof first_err, "%s", e.msg);
                 first_code = trc;
@@ -203,10 +192,10 @@ static int search_step(sa_env *env, sa_policy *policy, sa_agent_step *s, sa_poli
         c->iou_out = true_iou(env, &res[i].mask);
         sa_policy_obs so = obs;
         so.mask = &res[i].mask;
-        t0 = now_ms();
+        t0 = sa__now_ms();
         float piou = NAN;
         int src = sa_policy_score(policy, &so, &piou, &c->score_text, &e);
-        c->score_ms = now_ms() - t0;
+        c->score_ms = sa__now_ms() - t0;
         s->score_ms += c->score_ms;
         if (src == SA_OK) c->pred_iou_out = piou;
         else if (src != SA_ERR_PARSE && src != SA_ERR_RANGE) rc = sa_error_set(err, src, "%s", e.msg);
@@ -253,10 +242,10 @@ static int finish(sa_env *env, sa_policy *policy, const sa_agent_params *p, sa_a
             if (!p->policy_sees_gt) obs.gt = NULL;
             float piou = NAN;
             char *text = NULL;
-            double t0 = now_ms();
+            double t0 = sa__now_ms();
             sa_error e = {0};
             int rc = sa_policy_score(policy, &obs, &piou, &text, &e);
-            double ms = now_ms() - t0;
+            double ms = sa__now_ms() - t0;
             r->score_ms += ms;
             if (last >= 0) r->steps[last].score_ms += ms;
             if (rc == SA_OK) *state_pred(r, last) = piou;
@@ -314,8 +303,8 @@ int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *pp, sa_a
         return sa_error_set(err, SA_ERR_UNSUPPORTED, "agent: search (K = %d) needs a policy that predicts IoU; "
                             "policy '%s' cannot", p.search_k, sa_policy_name(policy));
     }
-    double t_start = now_ms();
-    out->request_text = dup_s(p.request_text);
+    double t_start = sa__now_ms();
+    out->request_text = sa__strdup(p.request_text);
     int rc = sa_mask_copy(sa_env_mask(env), &out->start_mask, err);
     if (rc) return rc;
     out->start_iou = sa_env_iou(env);
@@ -327,7 +316,7 @@ int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *pp, sa_a
             int policy_side = rc == SA_ERR_NETWORK || rc == SA_ERR_TIMEOUT || rc == SA_ERR_PARSE;
             end_episode(out, policy_side ? "policy error" : "tool error", rc, err ? err->msg : "");
             finish(env, policy, &p, out, 0, NULL);
-            out->total_ms = now_ms() - t_start;
+            out->total_ms = sa__now_ms() - t_start;
             return rc;
         }
     }
@@ -343,7 +332,7 @@ int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *pp, sa_a
             end_episode(out, "policy error", rc, "out of memory");
             break;
         }
-        double t0 = now_ms();
+        double t0 = sa__now_ms();
         s->index = t + 1;
         s->iou_before = sa_env_iou(env);
         s->pred_iou_before = *state_pred(out, prev_state);
@@ -352,11 +341,11 @@ int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *pp, sa_a
         int n = 0;
         sa_error e = {0};
         int arc = sa_policy_act(policy, &obs, p.search_k, dec, &n, &e);
-        s->policy_ms = now_ms() - t0;
+        s->policy_ms = sa__now_ms() - t0;
         out->policy_ms += s->policy_ms;
         if (arc != SA_OK) {
             set_step_error(s, arc, e.msg);
-            s->total_ms = now_ms() - t0;
+            s->total_ms = sa__now_ms() - t0;
             if (arc == SA_ERR_DONE) {
                 end_episode(out, "done", SA_OK, "");
             } else {
@@ -402,7 +391,7 @@ int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *pp, sa_a
                 char msg[128];
                 snprintf(msg, sizeof msg, "early stop: predicted IoU %.2f is not above %.2f", newer, older);
                 set_step_error(s, SA_ERR_DONE, msg);
-                s->total_ms = now_ms() - t0;
+                s->total_ms = sa__now_ms() - t0;
                 end_episode(out, "early stop", SA_OK, "");
                 score_last = 0;
                 break;
@@ -417,7 +406,7 @@ int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *pp, sa_a
             for (char *q = msg; *q; q++)
                 if (*q == '\n' || *q == '\r') *q = ' ';
             set_step_error(s, n > 0 ? s->cands[0].status : SA_ERR_PARSE, msg);
-            s->total_ms = now_ms() - t0;
+            s->total_ms = sa__now_ms() - t0;
             end_episode(out, "unparseable reply", SA_OK, msg);
             break;
         }
@@ -433,7 +422,7 @@ int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *pp, sa_a
             if (src) {
                 c->status = src;
                 set_step_error(s, src, e.msg);
-                s->total_ms = now_ms() - t0;
+                s->total_ms = sa__now_ms() - t0;
                 end_episode(out, "tool error", src, e.msg);
                 sa_error_set(err, src, "step %d: %s", t + 1, e.msg);
                 rc = src;
@@ -459,7 +448,7 @@ int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *pp, sa_a
         }
         out->tool_ms += s->tool_ms;
         out->score_ms += s->score_ms;
-        s->total_ms = now_ms() - t0;
+        s->total_ms = sa__now_ms() - t0;
         if (rc) break;
         /* search early stop: the new state is predicted no better than the one it came from */
         if (p.early_stop && p.search_k > 1 && !isnan(s->pred_iou_after) && !isnan(s->pred_iou_before) &&
@@ -474,7 +463,7 @@ int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *pp, sa_a
     int frc = finish(env, policy, &p, out, score_last && out->status == SA_OK, rc ? NULL : err);
     if (!rc && frc) rc = frc;
     if (!rc && out->status) rc = out->status;
-    out->total_ms = now_ms() - t_start;
+    out->total_ms = sa__now_ms() - t_start;
     return rc;
 }
 

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include "util.h"
 
 typedef struct ds_item {
     char *name;
@@ -57,12 +58,6 @@ sa_dataset_params sa_dataset_default_params(void) {
     return p;
 }
 
-static char *dup_str(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
 
 static char *join_path(const char *a, const char *b) {
     size_t na = strlen(a), nb = strlen(b);
@@ -106,7 +101,7 @@ static int add_warning(sa_dataset *ds, sa_error *err, const char *fmt, ...) {
     va_end(ap);
     if (grow((void **)&ds->warnings, &ds->cap_warnings, ds->n_warnings, sizeof(char *)) != 0)
         return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory listing files", ds->dir);
-    char *w = dup_str(buf);
+    char *w = sa__strdup(buf);
     if (!w) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory listing files", ds->dir);
     ds->warnings[ds->n_warnings++] = w;
     return SA_OK;
@@ -170,8 +165,8 @@ static int list_folder(sa_dataset *ds, const char *folder, ds_list *out, sa_erro
             break;
         }
         ds_file *f = &out->v[out->n];
-        f->file = dup_str(n);
-        f->stem = dup_str(n);
+        f->file = sa__strdup(n);
+        f->stem = sa__strdup(n);
         if (!f->file || !f->stem) {
             free(f->file);
             free(f->stem);
@@ -244,7 +239,7 @@ static int add_item(sa_dataset *ds, const char *img_dir, const ds_file *im, cons
     if (grow((void **)&ds->items, &ds->cap_items, ds->n_items, sizeof(ds_item)) != 0)
         return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory listing files", ds->dir);
     ds_item *it = &ds->items[ds->n_items];
-    it->name = dup_str(im->stem);
+    it->name = sa__strdup(im->stem);
     it->image = join_path(img_dir, im->file);
     it->mask = join_path(mask_dir, mk->file);
     if (!it->name || !it->image || !it->mask) {
@@ -303,9 +298,9 @@ int sa_dataset_open(const char *name, const char *dir, sa_dataset_params params,
     if (!is_dir(dir)) return sa_error_set(err, SA_ERR_IO, "%s: not a readable folder", dir);
     sa_dataset *ds = calloc(1, sizeof *ds);
     if (!ds) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", dir);
-    ds->dir = dup_str(dir);
+    ds->dir = sa__strdup(dir);
     if (name && *name) {
-        ds->name = dup_str(name);
+        ds->name = sa__strdup(name);
     } else {
         size_t n = strlen(dir);
         while (n > 1 && dir[n - 1] == '/')

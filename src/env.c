@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "util.h"
 
 struct sa_env {
     sa_tool *tool;
@@ -46,11 +47,6 @@ sa_action sa_action_box(float x0, float y0, float x1, float y1) {
     return a;
 }
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
-}
 
 int sa_env_new(sa_tool *tool, sa_env **out, sa_error *err) {
     if (!tool || !out) return sa_error_set(err, SA_ERR_INVALID, "sa_env_new: NULL argument");
@@ -203,9 +199,9 @@ int sa_env_commit(sa_env *env, const sa_action *a, sa_tool_result *res, sa_env_s
 int sa_env_step(sa_env *env, const sa_action *a, sa_env_step_info *info, sa_error *err) {
     sa_tool_result res;
     memset(&res, 0, sizeof res);
-    double t0 = now_ms();
+    double t0 = sa__now_ms();
     int rc = sa_env_preview(env, a, &res, err);
-    double ms = now_ms() - t0;
+    double ms = sa__now_ms() - t0;
     if (rc != SA_OK) return rc;
     rc = sa_env_commit(env, a, &res, info, err);
     sa_tool_result_free(&res);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "segagent/clicker.h"
+#include "util.h"
 
 sa_eval_params sa_eval_default_params(void) {
     sa_eval_params p;
@@ -22,13 +23,6 @@ sa_eval_params sa_eval_default_params(void) {
     return p;
 }
 
-static char *dup_str(const char *s) {
-    if (!s) return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
 
 void sa_eval_sample_free(sa_eval_sample *s) {
     if (!s) return;
@@ -94,7 +88,7 @@ int sa_eval_episode(sa_tool *tool, const sa_image *img, const sa_mask *gt, const
     if (rc != SA_OK) {
         sa_env_free(env);
         out->status = rc;
-        out->error = dup_str(err ? err->msg : sa_strerror(rc));
+        out->error = sa__strdup(err ? err->msg : sa_strerror(rc));
         return rc;
     }
     sa_mask_inter_union(sa_env_mask(env), gt, ignore, &out->inter0, &out->uni0);
@@ -134,7 +128,7 @@ int sa_eval_episode(sa_tool *tool, const sa_image *img, const sa_mask *gt, const
     sa_env_free(env);
     if (rc != SA_OK) {
         out->status = rc;
-        out->error = dup_str(err ? err->msg : sa_strerror(rc));
+        out->error = sa__strdup(err ? err->msg : sa_strerror(rc));
     }
     return rc;
 }
@@ -174,9 +168,9 @@ static void run_one(run_ctx *c, int i) {
     if (rc != SA_OK && s->n == 0) { /* nothing could be measured: the sample is skipped */
         sa_eval_sample_free(s);
         s->status = rc;
-        s->error = dup_str(e.msg[0] ? e.msg : sa_strerror(rc));
+        s->error = sa__strdup(e.msg[0] ? e.msg : sa_strerror(rc));
     }
-    s->name = dup_str(sa_dataset_item_name(c->ds, i));
+    s->name = sa__strdup(sa_dataset_item_name(c->ds, i));
     pthread_mutex_lock(&c->lock);
     if (!s->name || (s->status != SA_OK && !s->error)) c->nomem = 1;
     c->finished++;

@@ -19,6 +19,7 @@
 
 #include "llm_internal.h"
 #include "segagent/llm_policy.h"
+#include "util.h"
 
 sa_llm_params sa_llm_default_params(void) {
     sa_llm_params p;
@@ -44,19 +45,7 @@ sa_llm_params sa_llm_default_params(void) {
     return p;
 }
 
-static char *dup_s(const char *s) {
-    if (!s) return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static void sleep_s(double s) {
     if (!(s > 0)) return;
@@ -104,10 +93,10 @@ int sa_llm_client_new(const sa_llm_params *p, sa_llm_client **out, sa_error *err
     while (bl > 0 && p->base_url[bl - 1] == '/') bl--;
     c->base_url = malloc(bl + 1);
     c->url = malloc(bl + sizeof "/chat/completions");
-    c->model = dup_s(p->model);
-    c->last_prompt = dup_s("");
+    c->model = sa__strdup(p->model);
+    c->last_prompt = sa__strdup("");
     if (p->api_key && *p->api_key) {
-        c->api_key = dup_s(p->api_key);
+        c->api_key = sa__strdup(p->api_key);
         size_t hl = strlen(p->api_key) + 32;
         c->auth_header = malloc(hl);
         if (c->auth_header) snprintf(c->auth_header, hl, "Authorization: Bearer %s", p->api_key);
@@ -319,7 +308,7 @@ static int finish_post(const sa_llm_client *c, CURL *h, CURLcode cc, body_buf *b
         *body_len = b->len;
         return (code >= 500 || code == 429) ? TRY_RETRY : TRY_FAIL;
     }
-    *body = b->data ? b->data : dup_s("");
+    *body = b->data ? b->data : sa__strdup("");
     *body_len = b->len;
     return TRY_OK;
 }
@@ -405,7 +394,7 @@ static int post_retry(sa_llm_client *c, const char *json, long *status, char **b
 }
 
 static char *content_text(const cJSON *content) {
-    if (cJSON_IsString(content)) return dup_s(content->valuestring);
+    if (cJSON_IsString(content)) return sa__strdup(content->valuestring);
     if (!cJSON_IsArray(content)) return NULL;
     size_t total = 0;
     const cJSON *part;
@@ -502,10 +491,10 @@ int sa_llm_chat(sa_llm_client *c, const uint8_t *image, size_t image_len, const 
     if (!c || !text || !out || n < 1 || n > 64 || (image && !mime))
         return sa_error_set(err, SA_ERR_INVALID, "sa_llm_chat: invalid arguments (n in 1..64)");
     memset(out, 0, sizeof *out);
-    double t0 = now_ms();
+    double t0 = sa__now_ms();
     long req0 = c->requests;
     free(c->last_prompt);
-    c->last_prompt = dup_s(text);
+    c->last_prompt = sa__strdup(text);
     out->texts = calloc((size_t)n, sizeof *out->texts);
     if (!out->texts) return sa_error_set(err, SA_ERR_NOMEM, "chat: out of memory");
     char *data_url = NULL;
@@ -578,7 +567,7 @@ int sa_llm_chat(sa_llm_client *c, const uint8_t *image, size_t image_len, const 
         free(ok);
     }
     free(data_url);
-    out->ms = now_ms() - t0;
+    out->ms = sa__now_ms() - t0;
     out->requests = (int)(c->requests - req0);
     if (rc) {
         sa_llm_reply tmp = *out;

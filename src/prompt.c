@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "util.h"
 
 const char SA_PROMPT_QWEN[] =
     "Please optimize the semi-transparent green mask in a point-wise manner based on the image and description "
@@ -43,22 +44,15 @@ struct sa_prompt {
     char *system;
 };
 
-static char *dup_str(const char *s) {
-    if (!s) return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
 
 static int has_slot(const char *t) { return strstr(t, "{description}") || strstr(t, "{caption}"); }
 
 static int prompt_make(const char *name, const char *text, const char *system, sa_prompt **out, sa_error *err) {
     sa_prompt *p = calloc(1, sizeof *p);
     if (!p) return sa_error_set(err, SA_ERR_NOMEM, "prompt: out of memory");
-    p->name = dup_str(name);
-    p->text = dup_str(text);
-    p->system = system ? dup_str(system) : NULL;
+    p->name = sa__strdup(name);
+    p->text = sa__strdup(text);
+    p->system = system ? sa__strdup(system) : NULL;
     if (!p->name || !p->text || (system && !p->system)) {
         sa_prompt_free(p);
         return sa_error_set(err, SA_ERR_NOMEM, "prompt: out of memory");

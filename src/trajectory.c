@@ -22,6 +22,7 @@
 #include "segagent/clicker.h"
 #include "segagent/image.h"
 #include "segagent/rle.h"
+#include "util.h"
 
 sa_traj_params sa_traj_default_params(void) {
     sa_traj_params p;
@@ -51,13 +52,6 @@ const char *sa_traj_start_name(sa_traj_start s) {
     return (unsigned)s < 3u ? start_names[s] : "?";
 }
 
-static char *dup_str(const char *s) {
-    if (!s) return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
 
 void sa_traj_sample_free(sa_traj_sample *s) {
     if (!s) return;
@@ -77,11 +71,11 @@ int sa_traj_sample_set_meta(sa_traj_sample *s, const char *image_name, const cha
                             const char *const *captions, int n_captions, sa_error *err) {
     if (!s || n_captions < 0 || (n_captions > 0 && !captions))
         return sa_error_set(err, SA_ERR_INVALID, "trajectory meta: bad arguments");
-    char *name = dup_str(image_name ? image_name : "");
-    char *oid = dup_str(object_id ? object_id : "0");
+    char *name = sa__strdup(image_name ? image_name : "");
+    char *oid = sa__strdup(object_id ? object_id : "0");
     char **caps = n_captions ? calloc((size_t)n_captions, sizeof *caps) : NULL;
     int ok = name && oid && (n_captions == 0 || caps);
-    for (int i = 0; ok && i < n_captions; i++) ok = (caps[i] = dup_str(captions[i] ? captions[i] : "")) != NULL;
+    for (int i = 0; ok && i < n_captions; i++) ok = (caps[i] = sa__strdup(captions[i] ? captions[i] : "")) != NULL;
     if (!ok) {
         free(name);
         free(oid);
@@ -249,7 +243,7 @@ int sa_traj_record(sa_tool *tool, sa_tool_session *session, const sa_mask *gt, c
         if ((rc = make_start(tool, session, gt, ignore, &p, &m0, err))) goto fail;
         if ((rc = sa_mask_copy(&m0, &cur, err))) goto fail;
         if ((rc = encode_mask(&m0, &out->init_mask, NULL, NULL, err))) goto fail;
-        if (!(out->init_kind = dup_str(sa_traj_start_name(p.start)))) goto oom;
+        if (!(out->init_kind = sa__strdup(sa_traj_start_name(p.start)))) goto oom;
     } else if ((rc = sa_mask_new(&cur, gt->width, gt->height, err))) {
         goto fail;
     }
@@ -447,7 +441,7 @@ int sa_traj_writer_open(const char *path, const char *info_json, sa_traj_writer 
         if (!info) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", path);
     }
     sa_traj_writer *w = calloc(1, sizeof *w);
-    if (!w || !(w->path = dup_str(path))) {
+    if (!w || !(w->path = sa__strdup(path))) {
         free(w);
         free(info);
         return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", path);
@@ -610,7 +604,7 @@ static int read_rle(const rd *r, const cJSON *v, const char *where, int h, int w
 }
 
 static char *json_scalar_text(const cJSON *v) {
-    if (cJSON_IsString(v)) return dup_str(v->valuestring);
+    if (cJSON_IsString(v)) return sa__strdup(v->valuestring);
     if (cJSON_IsNumber(v)) {
         char buf[64];
         double d = v->valuedouble;
@@ -618,7 +612,7 @@ static char *json_scalar_text(const cJSON *v) {
             snprintf(buf, sizeof buf, "%.0f", d);
         else
             snprintf(buf, sizeof buf, "%.17g", d);
-        return dup_str(buf);
+        return sa__strdup(buf);
     }
     return NULL;
 }
@@ -640,11 +634,11 @@ static int read_sample(const rd *r, const cJSON *o, sa_traj_sample *s) {
     const cJSON *ann = get(o, "gt_ann");
     if (!cJSON_IsObject(ann)) return rd_fail(r, SA_ERR_FORMAT, "missing or non-object key 'gt_ann'");
     v = get(ann, "object_id");
-    s->object_id = (v && !cJSON_IsNull(v)) ? json_scalar_text(v) : dup_str("0");
+    s->object_id = (v && !cJSON_IsNull(v)) ? json_scalar_text(v) : sa__strdup("0");
     if (!s->object_id) return rd_fail(r, SA_ERR_FORMAT, "gt_ann.object_id is neither a number nor a string");
     v = get(ann, "caption");
     if (cJSON_IsString(v)) {
-        if (!(s->captions = calloc(1, sizeof *s->captions)) || !(s->captions[0] = dup_str(v->valuestring)))
+        if (!(s->captions = calloc(1, sizeof *s->captions)) || !(s->captions[0] = sa__strdup(v->valuestring)))
             return rd_fail(r, SA_ERR_NOMEM, "out of memory");
         s->n_captions = 1;
     } else if (cJSON_IsArray(v)) {
@@ -654,7 +648,7 @@ static int read_sample(const rd *r, const cJSON *o, sa_traj_sample *s) {
         for (int k = 0; k < n; k++) {
             const cJSON *c = cJSON_GetArrayItem(v, k);
             if (!cJSON_IsString(c)) return rd_fail(r, SA_ERR_FORMAT, "gt_ann.caption[%d] is not a string", k);
-            if (!(s->captions[k] = dup_str(c->valuestring))) return rd_fail(r, SA_ERR_NOMEM, "out of memory");
+            if (!(s->captions[k] = sa__strdup(c->valuestring))) return rd_fail(r, SA_ERR_NOMEM, "out of memory");
             s->n_captions = k + 1;
         }
     } else if (v && !cJSON_IsNull(v)) {
@@ -673,7 +667,7 @@ static int read_sample(const rd *r, const cJSON *o, sa_traj_sample *s) {
         const cJSON *iv = get(o, "init_iou");
         s->init_iou = cJSON_IsNumber(iv) && isfinite(iv->valuedouble) ? iv->valuedouble : NAN;
         const cJSON *kv = get(o, "init_kind");
-        s->init_kind = dup_str(cJSON_IsString(kv) ? kv->valuestring : "given");
+        s->init_kind = sa__strdup(cJSON_IsString(kv) ? kv->valuestring : "given");
         if (!s->init_kind) return rd_fail(r, SA_ERR_NOMEM, "out of memory");
     }
 
@@ -921,7 +915,7 @@ int sa_traj_parse(const char *json, size_t len, const char *name, sa_traj_set **
         rc = sa_error_set(err, SA_ERR_FORMAT, "%s: missing key 'data'", name);
         goto done;
     }
-    if (!set->info_json && !(set->info_json = dup_str("{}")))
+    if (!set->info_json && !(set->info_json = sa__strdup("{}")))
         rc = sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", name);
 done:
     if (rc != SA_OK) {
