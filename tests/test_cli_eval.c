@@ -15,22 +15,23 @@
 #include "segagent/scenes.h"
 #include "testutil.h"
 
-static char cli[4096];
-static char *tmp;
+static tu_cli T;
+static char *tmp; /* T.dir */
 
 static int run(const char *args, const char *tag) {
-    char cmd[16384];
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s/%s.out' 2>'%s/%s.err'", cli, args, tmp, tag, tmp, tag);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return tu_cli_run(&T, args, tag);
+}
+static char *slurp(const char *rel) {
+    return tu_cli_slurp(&T, rel);
+}
+static void mk(const char *rel) {
+    tu_cli_mkdir(&T, rel);
+}
+static void write_text(const char *rel, const char *text) {
+    tu_cli_write_text(&T, rel, text);
 }
 
-static char *slurp(const char *rel) {
-    char p[8192];
-    snprintf(p, sizeof p, "%s/%s", tmp, rel);
-    char *s = tu_read_file(p, NULL);
-    return s ? s : calloc(1, 1);
-}
+
 
 static int exists(const char *rel) {
     char p[8192];
@@ -49,20 +50,7 @@ static void save(const char *rel, const sa_image *img) {
     }
 }
 
-static void write_text(const char *rel, const char *text) {
-    char p[8192];
-    snprintf(p, sizeof p, "%s/%s", tmp, rel);
-    FILE *f = fopen(p, "wb");
-    if (!f) exit(1);
-    fputs(text, f);
-    fclose(f);
-}
 
-static void mk(const char *rel) {
-    char p[8192];
-    snprintf(p, sizeof p, "%s/%s", tmp, rel);
-    if (mkdir(p, 0777) != 0) exit(1);
-}
 
 /* Flat blue disc on a flat beige background, and its mask (0/255). */
 static void trivial_scene(sa_image *img, sa_image *mask, int w, int h) {
@@ -348,19 +336,8 @@ static void test_demo(void) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    /* <build>/tests/test_cli_eval -> <build>/segagent; else $BUILD/segagent */
-    const char *slash = strrchr(argv[0], '/');
-    if (slash) {
-        snprintf(cli, sizeof cli, "%.*s/../segagent", (int)(slash - argv[0]), argv[0]);
-    } else {
-        const char *b = getenv("BUILD");
-        snprintf(cli, sizeof cli, "%s/segagent", b && *b ? b : "build");
-    }
-    if (access(cli, X_OK) != 0) {
-        fprintf(stderr, "segagent binary not found at %s\n", cli);
-        return 1;
-    }
-    tmp = tu_tmpdir();
+    tu_cli_init(&T, argv[0]);
+    tmp = T.dir;
     make_dataset();
     test_eval();
     test_annotate();

@@ -15,37 +15,25 @@
 #include "segagent/trajectory.h"
 #include "testutil.h"
 
-static char cli[4096];
-static char *tmp;
+static tu_cli T;
+static char *tmp; /* T.dir */
 
 static int run(const char *args, const char *tag) {
-    char cmd[16384];
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s/%s.out' 2>'%s/%s.err'", cli, args, tmp, tag, tmp, tag);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return tu_cli_run(&T, args, tag);
 }
-
 static char *slurp(const char *rel) {
-    char p[8192];
-    snprintf(p, sizeof p, "%s/%s", tmp, rel);
-    char *s = tu_read_file(p, NULL);
-    return s ? s : calloc(1, 1);
+    return tu_cli_slurp(&T, rel);
 }
-
 static void mk(const char *rel) {
-    char p[8192];
-    snprintf(p, sizeof p, "%s/%s", tmp, rel);
-    if (mkdir(p, 0777) != 0) exit(1);
+    tu_cli_mkdir(&T, rel);
+}
+static void write_text(const char *rel, const char *text) {
+    tu_cli_write_text(&T, rel, text);
 }
 
-static void write_text(const char *rel, const char *text) {
-    char p[8192];
-    snprintf(p, sizeof p, "%s/%s", tmp, rel);
-    FILE *f = fopen(p, "wb");
-    if (!f) exit(1);
-    fputs(text, f);
-    fclose(f);
-}
+
+
+
 
 static void make_dataset(void) {
     mk("ds");
@@ -87,18 +75,8 @@ static int count_records(const char *rel, int jsonl) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    const char *slash = strrchr(argv[0], '/');
-    if (slash) {
-        snprintf(cli, sizeof cli, "%.*s/../segagent", (int)(slash - argv[0]), argv[0]);
-    } else {
-        const char *b = getenv("BUILD");
-        snprintf(cli, sizeof cli, "%s/segagent", b && *b ? b : "build");
-    }
-    if (access(cli, X_OK) != 0) {
-        fprintf(stderr, "segagent binary not found at %s\n", cli);
-        return 1;
-    }
-    tmp = tu_tmpdir();
+    tu_cli_init(&T, argv[0]);
+    tmp = T.dir;
     make_dataset();
     char args[8192];
 

@@ -42,4 +42,22 @@ char *tu_tmpdir(void);
 /* Prints "name: N failures" and returns the exit code (0 or 1). */
 int tu_finish(const char *name);
 
+/* ---- running the built segagent binary from a test (tests/util_cli.c) ----
+ * tu_cli_init finds <build>/segagent beside this test's folder (argv[0] = <build>/tests/test_x), else
+ * $BUILD/segagent, exits 1 when it is missing, and makes a fresh temporary directory. Paths given as `rel` are
+ * relative to that directory. */
+typedef struct tu_cli {
+    char bin[4096];
+    char *dir;
+} tu_cli;
+
+void tu_cli_init(tu_cli *c, const char *argv0);
+/* Runs "segagent ARGS" with stdout/stderr in DIR/TAG.out and DIR/TAG.err; returns the exit status (-1 when it
+ * did not exit normally). */
+int tu_cli_run(const tu_cli *c, const char *args, const char *tag);
+/* The contents of DIR/REL (malloc'd; an empty string when unreadable). */
+char *tu_cli_slurp(const tu_cli *c, const char *rel);
+void tu_cli_mkdir(const tu_cli *c, const char *rel);                      /* exits 1 on failure */
+void tu_cli_write_text(const tu_cli *c, const char *rel, const char *text); /* exits 1 on failure */
+
 #endif
