@@ -95,7 +95,7 @@ char *sa__chart_svg_render(const char *title, const char *subtitle, const sa__ch
     if (y0 > 0.8) y0 = 0.8;
     if (y0 < 0) y0 = 0;
     const double y1 = 1.0;
-    const int W = 760, H = 460, L = 70, R = 220, T = 62, B = 58;
+    const int W = 840, H = 460, L = 70, R = 300, T = 62, B = 58;
     const int pw = W - L - R, ph = H - T - B;
 #define PX(x) (L + (max_n > 1 ? ((double)(x)-1.0) / (double)(max_n - 1) : 0.5) * pw)
 #define PY(v) (T + (1.0 - ((v)-y0) / (y1 - y0)) * ph)
@@ -148,7 +148,7 @@ char *sa__chart_svg_render(const char *title, const char *subtitle, const sa__ch
         sb_printf(&b,
                   "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#999\" "
                   "stroke-dasharray=\"5,4\"/>\n"
-                  "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" fill=\"#777\">NoC@%d</text>\n",
+                  "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" fill=\"#777\">IoU 0.%d</text>\n",
                   L, py, L + pw, py, L + pw + 4, py + 4, (int)lround(refs[r] * 100));
     }
     /* axes */
