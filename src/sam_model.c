@@ -425,6 +425,11 @@ static int derive_arch(const sa_weights *w, const char *what, sa_sam_arch *a, in
     if ((rc = need_dim(w, what, "vision_encoder.pos_embed", 4, 1, &g, err)) != SA_OK) goto done;
     if ((rc = need_dim(w, what, "vision_encoder.pos_embed", 4, 3, &a->width, err)) != SA_OK) goto done;
     if ((rc = need_dim(w, what, "vision_encoder.patch_embed.projection.weight", 4, 2, &a->patch_size, err)) != SA_OK) goto done;
+    if (g > 1024 || (int64_t)a->patch_size * g > 65536) { /* check_arch's limits; the product must not wrap */
+        rc = sa_error_set(err, SA_ERR_FORMAT, "%s: position grid %d x patch size %d is not a usable image size", what,
+                          g, a->patch_size);
+        goto done;
+    }
     a->image_size = a->patch_size * g;
     while (a->depth < SA_SAM_MAX_LAYERS) {
         snprintf(name, sizeof name, "vision_encoder.layers.%d.attn.qkv.weight", a->depth);

@@ -57,6 +57,23 @@ static void edit_shape(cJSON *h) {
     cJSON_ReplaceItemInArray(shape, 1, cJSON_CreateNumber(128));
 }
 
+/* A checkpoint whose position-embedding grid times patch size overflows int (65536 x 65536): U8 tensors so
+ * the data area stays small; must be rejected with a message, not wrap to a bogus image size. */
+static void set_u8(cJSON *h, const char *name, const int *dims, int nd) {
+    cJSON *t = cJSON_GetObjectItemCaseSensitive(h, name);
+    if (!t) return;
+    cJSON_ReplaceItemInObjectCaseSensitive(t, "dtype", cJSON_CreateString("U8"));
+    cJSON_ReplaceItemInObjectCaseSensitive(t, "shape", cJSON_CreateIntArray(dims, nd));
+    int off[2] = {0, 65536};
+    cJSON_ReplaceItemInObjectCaseSensitive(t, "data_offsets", cJSON_CreateIntArray(off, 2));
+}
+
+static void edit_huge_grid(cJSON *h) {
+    static const int pos[4] = {1, 65536, 1, 1}, patch[4] = {1, 1, 65536, 1};
+    set_u8(h, "vision_encoder.pos_embed", pos, 4);
+    set_u8(h, "vision_encoder.patch_embed.projection.weight", patch, 4);
+}
+
 static uint16_t f32_to_f16(float f) { /* round to nearest even, finite normal range of the weights only */
     union {
         float f;
@@ -188,6 +205,14 @@ static void loader_errors(const char *tiny) {
     printf("mis-shaped tensor: %s\n", err.msg);
     CHECK(rc != SA_OK && m == NULL);
     CHECK(strstr(err.msg, "mask_decoder.transformer.layers.1.mlp.lin1.weight") != NULL);
+
+    snprintf(dst, sizeof dst, "%s/huge.safetensors", tmp);
+    CHECK(rewrite_safetensors(src, dst, edit_huge_grid) == 0);
+    rc = sa_sam_model_load(dst, sa_sam_default_params(), &m, &err);
+    printf("huge grid: %s\n", err.msg);
+    CHECK(rc == SA_ERR_FORMAT && m == NULL);
+    CHECK(strstr(err.msg, "huge.safetensors") != NULL && strstr(err.msg, "patch size 65536") != NULL);
+    remove(dst);
 
     /* no config.json: every dimension from the shapes; still at parity */
     snprintf(dst, sizeof dst, "%s/model.safetensors", tmp);
