@@ -192,11 +192,11 @@ static int list_folder(sa_dataset *ds, const char *folder, ds_list *out, sa_erro
             free(out->v[i].file);
             free(out->v[i].stem);
             if (rc != SA_OK) {
-                out->n = w; /* entries past i are still owned: free them below */
-                for (int j = i + 1; j < out->n; j++) {
+                for (int j = i + 1; j < out->n; j++) { /* entries past i are still owned */
                     free(out->v[j].file);
                     free(out->v[j].stem);
                 }
+                out->n = w; /* list_free frees the kept ones */
                 list_free(out);
                 return rc;
             }
