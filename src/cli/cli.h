@@ -55,6 +55,12 @@ typedef struct cli_tool_opts {
     "  --threads N          worker threads for the tool (default 2)\n"
 
 int cli_make_tool(const cli_tool_opts *o, sa_tool **out, sa_error *err);
+/* Checks --tool / --sam-model / --threads before any work: prints ONE line "<cmd>: ..." naming the option and
+ * returns 2 (usage error), or returns 0. */
+int cli_check_tool_opts(const char *cmd, const cli_tool_opts *o);
+/* Range checks for option values: print "<cmd>: --<opt> must be ... (got V)" and return 2, or return 0. */
+int cli_check_int(const char *cmd, const char *opt, long v, long lo, long hi);
+int cli_check_double(const char *cmd, const char *opt, double v, double lo, double hi);
 
 /* ---- progress on stderr: a bar on a terminal, plain lines (every ~5%) otherwise ---- */
 typedef struct cli_progress {

@@ -95,13 +95,10 @@ int cli_annotate(int argc, char **argv) {
         fprintf(stderr, "annotate: --image, --gt and --out are required (see --help)\n");
         return 2;
     }
-    if (max_clicks < 1 || max_clicks > SA_METRICS_MAX_CLICKS || !(target >= 0 && target <= 1) ||
-        ignore_value < -1 || ignore_value > 255) {
-        fprintf(stderr,
-                "annotate: --max-clicks must be 1..%d, --target-iou 0..1, --ignore-value -1..255\n",
-                SA_METRICS_MAX_CLICKS);
+    if (cli_check_int("annotate", "max-clicks", max_clicks, 1, SA_METRICS_MAX_CLICKS) ||
+        cli_check_double("annotate", "target-iou", target, 0.0, 1.0) ||
+        cli_check_int("annotate", "ignore-value", ignore_value, -1, 255) || cli_check_tool_opts("annotate", &topt))
         return 2;
-    }
 
     sa_error err = {0};
     sa_image img = {0};
@@ -127,12 +124,12 @@ int cli_annotate(int argc, char **argv) {
             goto done;
         }
     }
-    if (cli_mkdirs(out_dir) != 0) {
-        fprintf(stderr, "annotate: %s: cannot create the folder (%s)\n", out_dir, strerror(errno));
+    if (cli_make_tool(&topt, &tool, &err) != SA_OK) { /* before creating the folder: no empty folder on failure */
+        fprintf(stderr, "annotate: %s\n", err.msg);
         goto done;
     }
-    if (cli_make_tool(&topt, &tool, &err) != SA_OK) {
-        fprintf(stderr, "annotate: %s\n", err.msg);
+    if (cli_mkdirs(out_dir) != 0) {
+        fprintf(stderr, "annotate: %s: cannot create the folder (%s)\n", out_dir, strerror(errno));
         goto done;
     }
     if (!no_overlays) {

@@ -3,6 +3,7 @@
  * DIR/model.safetensors, and DIR/sam_official.pth too when present (or only --weights FILE). */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -17,7 +18,11 @@ static const char *USAGE =
     "\n"
     "  --threads N      worker threads (default 2); masks must not depend on it\n"
     "  --weights FILE   check this checkpoint instead of DIR/model.safetensors and DIR/sam_official.pth\n"
-    "  --kernels K      fast (default), blas or reference\n";
+    "  --kernels K      fast (default), blas or reference\n"
+    "\n"
+    "examples:\n"
+    "  segagent check-sam ../shared/fixtures/sam/tiny\n"
+    "  segagent check-sam ../shared/fixtures/sam/tiny --weights sam_vit_b/model.safetensors --kernels reference\n";
 
 static void print_line(void *ctx, const char *line) {
     (void)ctx;
@@ -56,12 +61,14 @@ int cli_check_sam(int argc, char **argv) {
     if (r == 1) return 0;
     if (r) return 2;
     if (n_pos != 1) {
-        fputs(USAGE, stderr);
+        fprintf(stderr, "check-sam: need the fixture folder DIR (see --help)\n");
         return 2;
     }
-    if (threads < 1 || threads > 256) {
-        fprintf(stderr, "check-sam: --threads must be 1..256\n");
-        return 2;
+    if (cli_check_int("check-sam", "threads", threads, 1, 256)) return 2;
+    struct stat st;
+    if (stat(pos[0], &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "check-sam: %s: not a folder (expected a parity fixture folder)\n", pos[0]);
+        return 1;
     }
     int kernels;
     if (!strcmp(kern, "fast")) kernels = SA_SAM_KERNELS_FAST;

@@ -107,6 +107,34 @@ int cli_make_tool(const cli_tool_opts *o, sa_tool **out, sa_error *err) {
     return sa_error_set(err, SA_ERR_INVALID, "unknown tool '%s' (expected builtin or sam)", name);
 }
 
+int cli_check_tool_opts(const char *cmd, const cli_tool_opts *o) {
+    const char *name = o->tool ? o->tool : "builtin";
+    if (strcmp(name, "builtin") && strcmp(name, "graphcut") && strcmp(name, "sam")) {
+        fprintf(stderr, "%s: --tool '%s': expected builtin or sam\n", cmd, name);
+        return 2;
+    }
+    if (!strcmp(name, "sam") && (!o->sam_model || !*o->sam_model)) {
+        fprintf(stderr, "%s: --tool sam needs --sam-model PATH (a SAM checkpoint folder or file)\n", cmd);
+        return 2;
+    }
+    return cli_check_int(cmd, "threads", o->threads, 1, 256);
+}
+
+int cli_check_int(const char *cmd, const char *opt, long v, long lo, long hi) {
+    if (v >= lo && v <= hi) return 0;
+    if (hi == 2147483647L)
+        fprintf(stderr, "%s: --%s must be >= %ld (got %ld)\n", cmd, opt, lo, v);
+    else
+        fprintf(stderr, "%s: --%s must be %ld..%ld (got %ld)\n", cmd, opt, lo, hi, v);
+    return 2;
+}
+
+int cli_check_double(const char *cmd, const char *opt, double v, double lo, double hi) {
+    if (v >= lo && v <= hi) return 0; /* NaN fails */
+    fprintf(stderr, "%s: --%s must be in %g..%g (got %g)\n", cmd, opt, lo, hi, v);
+    return 2;
+}
+
 double cli_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -164,6 +192,12 @@ int cli_mkdirs(const char *path) {
             if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
             buf[i] = c;
         }
+    }
+    struct stat st; /* an existing file of that name is not a folder */
+    if (stat(path, &st) != 0) return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
     }
     return 0;
 }

@@ -105,19 +105,18 @@ int cli_demo(int argc, char **argv) {
         fprintf(stderr, "demo: --size must be WxH with sides 32..4096 (got '%s')\n", size);
         return 2;
     }
-    if (max_clicks < 1 || max_clicks > SA_METRICS_MAX_CLICKS || seed < 0) {
-        fprintf(stderr, "demo: --max-clicks must be 1..%d and --seed >= 0\n",
-                SA_METRICS_MAX_CLICKS);
+    if (cli_check_int("demo", "max-clicks", max_clicks, 1, SA_METRICS_MAX_CLICKS) ||
+        cli_check_int("demo", "seed", seed, 0, 2147483647L) || cli_check_tool_opts("demo", &topt))
         return 2;
+    sa_error err = {0};
+    sa_tool *tool = NULL;
+    if (cli_make_tool(&topt, &tool, &err) != SA_OK) { /* before creating the folder: no empty folder on failure */
+        fprintf(stderr, "demo: %s\n", err.msg);
+        return 1;
     }
     if (cli_mkdirs(out) != 0) {
         fprintf(stderr, "demo: %s: cannot create the folder (%s)\n", out, strerror(errno));
-        return 1;
-    }
-    sa_error err = {0};
-    sa_tool *tool = NULL;
-    if (cli_make_tool(&topt, &tool, &err) != SA_OK) {
-        fprintf(stderr, "demo: %s\n", err.msg);
+        sa_tool_free(tool);
         return 1;
     }
     int n = sa_scene_count();

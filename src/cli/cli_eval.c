@@ -128,14 +128,11 @@ int cli_eval(int argc, char **argv) {
         fprintf(stderr, "eval: give at least one --dataset NAME=DIR (see --help)\n");
         return 2;
     }
-    if (max_clicks < 1 || max_clicks > SA_METRICS_MAX_CLICKS || jobs < 1 || jobs > 256 ||
-        limit < 0 || ignore_value < SA_DATASET_IGNORE_AUTO || ignore_value > 255) {
-        fprintf(stderr,
-                "eval: --max-clicks must be 1..%d, --jobs 1..256, --limit >= 0, --ignore-value "
-                "-1..255\n",
-                SA_METRICS_MAX_CLICKS);
+    if (cli_check_int("eval", "max-clicks", max_clicks, 1, SA_METRICS_MAX_CLICKS) ||
+        cli_check_int("eval", "jobs", jobs, 1, 256) || cli_check_int("eval", "limit", limit, 0, 2147483647L) ||
+        (ignore_value != SA_DATASET_IGNORE_AUTO && cli_check_int("eval", "ignore-value", ignore_value, -1, 255)) ||
+        cli_check_tool_opts("eval", &topt))
         return 2;
-    }
 
     sa_error err = {0};
     sa_tool *tool = NULL;

@@ -1,7 +1,9 @@
 /* segagent export: turn a trajectory JSON into fine-tuning records (LLaVA, Qwen-VL, LLaMA-Factory, ms-swift),
  * one record per step with the overlaid image written as a JPEG. */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "segagent/export.h"
@@ -30,7 +32,13 @@ static const char usage_text[] =
     "  --quiet              no progress on stderr\n"
     "\n"
     "Files: llava.json (train with --image_folder OUT) | qwen_vl.json | segagent_sharegpt.json +\n"
-    "dataset_info.json (LLaMA-Factory: dataset_dir=OUT, dataset=segagent) | segagent_swift.jsonl (ms-swift).\n";
+    "dataset_info.json (LLaMA-Factory: dataset_dir=OUT, dataset=segagent) | segagent_swift.jsonl (ms-swift).\n"
+    "\n"
+    "examples:\n"
+    "  segagent export --trajectories traj.json --images ../shared/data/GrabCut/data_GT --format llava --out sft/\n"
+    "  segagent export --trajectories traj.json --images imgs/ --format qwen-vl --with-iou --out sft_qwen/\n"
+    "\n"
+    "exit status: 0 when records were written, 1 on failure (nothing exported), 2 on a usage error.\n";
 
 typedef struct report_ctx {
     cli_progress *pr;
@@ -52,7 +60,7 @@ int cli_export(int argc, char **argv) {
     const char *traj = NULL, *format = NULL, *out = NULL, *prompt = NULL, *coords = NULL, *axis = "yx",
                *color = "green", *caption = NULL, *paths = NULL;
     cli_multi images = {0};
-    int size = -1, with_iou = 0, quality = 75, quiet = 0;
+    int size = INT_MIN, with_iou = 0, quality = 75, quiet = 0; /* INT_MIN: --size not given */
     cli_opt opts[] = {
         {"trajectories", CLI_STR, &traj}, {"images", CLI_MULTI, &images},   {"format", CLI_STR, &format},
         {"out", CLI_STR, &out},           {"size", CLI_INT, &size},         {"with-iou", CLI_FLAG, &with_iou},
@@ -73,7 +81,7 @@ int cli_export(int argc, char **argv) {
         return 2;
     }
     sa_export_params p = sa_export_default_params(f);
-    if (size >= 0) p.size = size;
+    if (size != INT_MIN) p.size = size;
     p.with_iou = with_iou;
     if (prompt) p.prompt = prompt;
     p.jpeg_quality = quality;
@@ -98,9 +106,15 @@ int cli_export(int argc, char **argv) {
         return 2;
     }
     if (paths) p.absolute_paths = !strcmp(paths, "absolute");
-    if (quality < 1 || quality > 100 || p.size > 8192) {
-        fprintf(stderr, "%s: --jpeg-quality must be in 1..100 and --size in 0..8192\n", argv[0]);
+    if (cli_check_int(argv[0], "jpeg-quality", quality, 1, 100) ||
+        (size != INT_MIN && cli_check_int(argv[0], "size", size, 0, 8192)))
         return 2;
+    for (int i = 0; i < images.n; i++) { /* a wrong folder is reported before any work (and before any output) */
+        struct stat sb;
+        if (stat(images.v[i], &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            fprintf(stderr, "%s: --images %s: not a folder\n", argv[0], images.v[i]);
+            return 1;
+        }
     }
 
     sa_traj_set *set = NULL;

@@ -73,13 +73,6 @@ static int ground_hook(void *ctx, const sa_image *img, const char *desc, sa_box 
     return sa_llm_ground((sa_llm_client *)ctx, img, desc, box, reply, err);
 }
 
-static void print_usage(FILE *f, int refine) {
-    fputs(refine ? usage_refine : usage_segment, f);
-    fputs(usage_common, f);
-    fputs(usage_llm, f);
-    fputs(usage_examples, f);
-}
-
 static void print_steps(const sa_agent_result *r) {
     for (int i = 0; i < r->n_steps; i++) {
         const sa_agent_step *s = &r->steps[i];
@@ -144,9 +137,8 @@ int cli_agent_command(int argc, char **argv, int refine) {
     if (pr) return 2;
     int want_pos = refine ? 3 : 2;
     if (n_pos != want_pos || !out_dir) {
-        fprintf(stderr, "%s: need %s and --out DIR\n\n", argv[0],
+        fprintf(stderr, "%s: need %s and --out DIR (see --help)\n", argv[0],
                 refine ? "PHOTO MASK DESCRIPTION" : "PHOTO DESCRIPTION");
-        print_usage(stderr, refine);
         return 2;
     }
     const char *photo = pos[0], *mask_path = refine ? pos[1] : NULL, *desc = pos[want_pos - 1];
@@ -159,10 +151,9 @@ int cli_agent_command(int argc, char **argv, int refine) {
         fprintf(stderr, "%s: --box and --ground-box exclude each other\n", argv[0]);
         return 2;
     }
-    if (steps < 0 || search < 1 || search > 64) {
-        fprintf(stderr, "%s: --steps must be >= 0 and --search in 1..64\n", argv[0]);
+    if (cli_check_int(argv[0], "steps", steps, 0, 2147483647L) || cli_check_int(argv[0], "search", search, 1, 64) ||
+        cli_check_int(argv[0], "ignore-value", ignore_value, -1, 255) || cli_check_tool_opts(argv[0], &topt))
         return 2;
-    }
     sa_error err = {0};
     sa_llm_params lp;
     if (cli_llm_params(&lo, &lp, &err)) {
@@ -199,10 +190,6 @@ int cli_agent_command(int argc, char **argv, int refine) {
             goto fail;
         }
     }
-    if (cli_mkdirs(out_dir)) {
-        sa_error_set(&err, SA_ERR_IO, "%s: cannot create the output folder (%s)", out_dir, strerror(errno));
-        goto fail;
-    }
     if (cli_make_tool(&topt, &tool, &err)) goto fail;
     if ((box_s || ground) && !sa_tool_accepts_box(tool)) {
         sa_error_set(&err, SA_ERR_UNSUPPORTED, "%s needs a tool that accepts boxes (--tool sam); '%s' does not",
@@ -214,6 +201,10 @@ int cli_agent_command(int argc, char **argv, int refine) {
     if (sa_env_reset(env, &img, desc, gt_path ? &gt : NULL, gt_path && ign.data ? &ign : NULL,
                      mask_path ? &init : NULL, &err))
         goto fail;
+    if (cli_mkdirs(out_dir)) { /* only now: a setup error leaves no empty folder behind */
+        sa_error_set(&err, SA_ERR_IO, "%s: cannot create the output folder (%s)", out_dir, strerror(errno));
+        goto fail;
+    }
     if (sa_prompt_load(lo.prompt, &prompt, &err) == SA_OK) request = sa_prompt_render(prompt, desc, NULL);
 
     sa_agent_params ap = sa_agent_default_params();

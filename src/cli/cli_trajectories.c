@@ -36,11 +36,17 @@ static const char usage_text[] =
     "  --seed S             seed for the random points (default 0; item i of the run uses S + i)\n"
     "  --caption TEXT       description stored as the caption of every sample (default: none)\n"
     "  --limit N            record at most N items per dataset\n"
-    "  --jobs N             items recorded in parallel (default: CPU count, at most 8; 1 for --tool sam)\n"
+    "  --jobs N             items recorded in parallel (default 0 = CPU count, at most 8; 1 for --tool sam)\n"
     "  --quiet              no progress on stderr\n" CLI_TOOL_OPTIONS_HELP
     "\n"
     "Image names are stored as the file name inside the dataset's image folder (as the released files do);\n"
-    "give that folder (or several) to `segagent export --images`.\n";
+    "give that folder (or several) to `segagent export --images`.\n"
+    "\n"
+    "examples:\n"
+    "  segagent trajectories --dataset GrabCut=../shared/data/GrabCut --out grabcut_traj.json\n"
+    "  segagent trajectories --dataset data/Berkeley --start random-clicks --seed 7 --limit 20 --out t.json\n"
+    "\n"
+    "exit status: 0 when the file was written, 1 on failure, 2 on a usage error.\n";
 
 static const char *base_name(const char *p) {
     const char *s = strrchr(p, '/');
@@ -158,13 +164,18 @@ int cli_trajectories(int argc, char **argv) {
         fprintf(stderr, "%s: %s\n", argv[0], err.msg);
         return 2;
     }
-    if (!(target > 0.0 && target <= 1.0) || max_clicks < 1 || max_clicks > SA_MAX_CLICKS || random_points < 1 ||
-        random_points > SA_MAX_CLICKS || seed < 0 || limit < 0 || jobs < 0 || jobs > 64) {
-        fprintf(stderr,
-                "%s: --target-iou must be in (0, 1], --max-clicks and --random-points in 1..%d, --jobs in 1..64, "
-                "--seed and --limit >= 0\n",
-                argv[0], SA_MAX_CLICKS);
+    if (!(target > 0.0 && target <= 1.0)) {
+        fprintf(stderr, "%s: --target-iou must be in (0, 1] (got %g)\n", argv[0], target);
         return 2;
+    }
+    {
+        cli_tool_opts to = {tool_name, sam_model, threads};
+        if (cli_check_int(argv[0], "max-clicks", max_clicks, 1, SA_MAX_CLICKS) ||
+            cli_check_int(argv[0], "random-points", random_points, 1, SA_MAX_CLICKS) ||
+            cli_check_int(argv[0], "seed", seed, 0, 2147483647L) ||
+            cli_check_int(argv[0], "limit", limit, 0, 2147483647L) || cli_check_int(argv[0], "jobs", jobs, 0, 64) ||
+            cli_check_tool_opts(argv[0], &to))
+            return 2;
     }
     if (jobs == 0) {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);

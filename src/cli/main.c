@@ -37,7 +37,9 @@ static void usage(FILE *f) {
     fprintf(f, "\nexamples:\n"
                "  segagent demo --out demo-out\n"
                "  segagent eval --dataset GrabCut=../shared/data/GrabCut --tool builtin --max-clicks 20 --json out.json\n"
-               "  segagent annotate --image photo.jpg --gt mask.png --out run/\n");
+               "  segagent annotate --image photo.jpg --gt mask.png --out run/\n"
+               "\nexit status: 0 success, 1 failure (a message on stderr names the file and the problem),\n"
+               "             2 usage error (unknown option, bad or missing value)\n");
 }
 
 int main(int argc, char **argv) {

@@ -1,0 +1,148 @@
+/* What a first-time user of the segagent CLI runs into: wrong option values, a missing or wrong kind of path,
+ * missing arguments. Each must give exit status 2 (usage error) or 1 (failure) with ONE line on stderr naming
+ * the option or file, and must leave no output behind (no empty folder, no half-written file). Also checks that
+ * every command's --help exits 0 and that the help texts carry examples. Runs the built binary
+ * (<build>/segagent); the dataset cases use ../shared/data when present and are skipped otherwise. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static tu_cli T;
+
+/* Number of lines in DIR/TAG.err. */
+static int err_lines(const char *tag) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "%s.err", tag);
+    char *s = tu_cli_slurp(&T, rel);
+    int n = 0;
+    for (const char *p = s; *p; p++) n += *p == '\n';
+    free(s);
+    return n;
+}
+
+static int err_has(const char *tag, const char *needle) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "%s.err", tag);
+    char *s = tu_cli_slurp(&T, rel);
+    int ok = strstr(s, needle) != NULL;
+    if (!ok) fprintf(stderr, "  %s.err lacks '%s': %s\n", tag, needle, s);
+    free(s);
+    return ok;
+}
+
+static int out_has(const char *tag, const char *needle) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "%s.out", tag);
+    char *s = tu_cli_slurp(&T, rel);
+    int ok = strstr(s, needle) != NULL;
+    free(s);
+    return ok;
+}
+
+static int path_exists(const char *rel) {
+    char p[8192];
+    snprintf(p, sizeof p, "%s/%s", T.dir, rel);
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* Runs ARGS (with "%s" = the temp dir, used at most 4 times) and checks: exit status, one stderr line holding
+ * NEEDLE. */
+static void expect(int want_rc, const char *needle, const char *tag, const char *fmt) {
+    char args[8192];
+    snprintf(args, sizeof args, fmt, T.dir, T.dir, T.dir, T.dir);
+    int rc = tu_cli_run(&T, args, tag);
+    CHECKF(rc == want_rc, "%s: exit %d, want %d (segagent %s)", tag, rc, want_rc, args);
+    CHECKF(err_lines(tag) == 1, "%s: %d stderr lines, want 1", tag, err_lines(tag));
+    CHECKF(err_has(tag, needle), "%s: stderr does not name '%s'", tag, needle);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    tu_cli_init(&T, argv[0]);
+    tu_cli_write_text(&T, "afile", "not a folder\n");
+    tu_cli_write_text(&T, "tr.json", "{\"info\": {}, \"data\": []}\n");
+
+    /* --help: exit 0, usage on stdout, examples shown */
+    const char *cmds[] = {"demo", "eval", "annotate", "trajectories", "export", "segment", "refine", "score", "filter",
+                          "check-sam"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char args[128], tag[64];
+        snprintf(args, sizeof args, "%s --help", cmds[i]);
+        snprintf(tag, sizeof tag, "help_%s", cmds[i]);
+        int rc = tu_cli_run(&T, args, tag);
+        CHECKF(rc == 0, "%s --help: exit %d", cmds[i], rc);
+        CHECKF(out_has(tag, "usage: segagent"), "%s --help: no usage line on stdout", cmds[i]);
+        CHECKF(out_has(tag, "examples"), "%s --help: no examples", cmds[i]);
+    }
+    CHECK(tu_cli_run(&T, "--help", "help_main") == 0);
+    CHECK(out_has("help_main", "exit status"));
+
+    /* tool options: a wrong value is a usage error naming the option, caught before any work */
+    expect(2, "--threads", "demo_threads0", "demo --out %s/d1 --threads 0");
+    CHECK(!path_exists("d1"));
+    expect(2, "--tool", "demo_badtool", "demo --out %s/d1 --tool foo");
+    expect(2, "--sam-model", "demo_sam_nomodel", "demo --out %s/d1 --tool sam");
+    expect(2, "--threads", "annotate_threads", "annotate --image x.png --gt y.png --out %s/a1 --threads -1");
+    expect(2, "--tool", "eval_badtool", "eval --dataset %s --tool foo");
+    expect(2, "--tool", "traj_badtool", "trajectories --dataset %s --tool foo --out %s/t.json");
+    CHECK(!path_exists("t.json"));
+    expect(2, "--threads", "segment_threads", "segment p.png cat --out %s/s1 --threads 0");
+
+    /* one option named per message, with the value given */
+    expect(2, "--max-clicks must be 1..100 (got -3)", "demo_clicks", "demo --out %s/d1 --max-clicks -3");
+    expect(2, "--jobs", "eval_jobs0", "eval --dataset %s --jobs 0");
+    expect(2, "--limit", "eval_limit", "eval --dataset %s --limit -1");
+    expect(2, "--target-iou", "annotate_target", "annotate --image x --gt y --out %s/a1 --target-iou 2");
+    expect(2, "--max-clicks", "traj_clicks", "trajectories --dataset %s --max-clicks -2 --out %s/t.json");
+    expect(2, "--size", "export_size", "export --trajectories %s/tr.json --images %s --format llava --out %s/e1 "
+                                       "--size -1");
+    expect(2, "--steps", "segment_steps", "segment p.png cat --out %s/s1 --steps -1");
+    CHECK(!path_exists("d1") && !path_exists("a1") && !path_exists("e1") && !path_exists("s1"));
+
+    /* missing positional arguments: one line, not the whole help on stderr */
+    expect(2, "see --help", "segment_noargs", "segment");
+    expect(2, "see --help", "refine_noargs", "refine p.png \"the cat\" --out %s/r1");
+
+    /* an existing file where a folder is wanted */
+    expect(1, "Not a directory", "demo_out_file", "demo --out %s/afile --max-clicks 1 --no-overlays");
+    CHECK(!path_exists("afile/summary.json"));
+    expect(1, "--images", "export_images_missing",
+           "export --trajectories %s/tr.json --images %s/nowhere --format llava --out %s/e2");
+    CHECK(!path_exists("e2"));
+    expect(1, "--images", "export_images_file",
+           "export --trajectories %s/tr.json --images %s/afile --format llava --out %s/e2");
+    CHECK(!path_exists("e2"));
+
+    expect(1, "not a folder", "checksam_missing", "check-sam %s/nowhere");
+    expect(1, "not a folder", "checksam_file", "check-sam %s/afile");
+    expect(2, "see --help", "checksam_noargs", "check-sam");
+
+    /* a setup failure leaves no empty output folder */
+    expect(1, "nowhere", "demo_sam_missing", "demo --out %s/d2 --tool sam --sam-model %s/nowhere");
+    CHECK(!path_exists("d2"));
+
+    const char *shared = tu_shared_dir();
+    if (shared) {
+        char args[8192];
+        snprintf(args, sizeof args,
+                 "annotate --image %s/data/GrabCut/data_GT/banana1.bmp --gt %s/data/GrabCut/boundary_GT/banana1.bmp "
+                 "--out %s/a3 --tool sam --sam-model %s/nowhere",
+                 shared, shared, T.dir, T.dir);
+        int rc = tu_cli_run(&T, args, "annotate_sam_missing");
+        CHECKF(rc == 1, "annotate with a missing SAM model: exit %d", rc);
+        CHECK(err_lines("annotate_sam_missing") == 1);
+        CHECK(!path_exists("a3"));
+        snprintf(args, sizeof args,
+                 "segment %s/data/GrabCut/data_GT/banana1.bmp cat --out %s/s3 --policy notaurl", shared, T.dir);
+        rc = tu_cli_run(&T, args, "segment_badurl2");
+        CHECKF(rc == 1, "segment with a bad URL: exit %d", rc);
+        CHECK(err_has("segment_badurl2", "notaurl"));
+        CHECK(!path_exists("s3"));
+    }
+    return tu_finish("test_cli_ux");
+}
