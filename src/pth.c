@@ -704,6 +704,8 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, pv **result) {
                 a->items[4]->type != PV_INT || a->items[4]->i < 0)
                 return BAD("%s: pickle persistent id at byte %zu is not a storage reference",
                            m->what, pos);
+            if (memchr(a->items[2]->s, 0, a->items[2]->slen)) /* the key names a zip entry: no NUL inside */
+                return BAD("%s: pickle storage key at byte %zu contains a NUL byte", m->what, pos);
             if (!(b = vm_new(m, PV_STORAGE))) return m->err->code;
             b->dt = a->items[1]->dt;
             b->i = a->items[4]->i;

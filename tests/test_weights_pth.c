@@ -511,6 +511,21 @@ static void test_refusals(void) {
     bb_u8(&pk, '.');
     expect_pickle_fail(&pk, SA_ERR_FORMAT, "REDUCE", "storage call");
     pk.n = 0;
+    /* a storage key with a NUL inside (was copied with strdup, then read for its full length) */
+    bb_u8(&pk, 0x80);
+    bb_u8(&pk, 2);
+    bb_u8(&pk, '}');
+    pk_str(&pk, "t");
+    {
+        const int64_t dim = 4, stride = 1;
+        pk_tensor(&pk, "FloatStorage", "0.nul.padding.to.read.past", 4, 0, 1, &dim, &stride, 0);
+        for (size_t i = 0; i + 6 <= pk.n; i++)
+            if (!memcmp(pk.p + i, "0.nul.", 6)) pk.p[i + 1] = 0;
+    }
+    bb_u8(&pk, 's');
+    bb_u8(&pk, '.');
+    expect_pickle_fail(&pk, SA_ERR_FORMAT, "NUL", "storage key with NUL");
+    pk.n = 0;
     /* a good single tensor first, to show the harness accepts valid input */
     one_tensor(&pk, 4, 0, 4, 1);
     {
