@@ -122,6 +122,16 @@ int main(int argc, char **argv) {
     expect(1, "not a folder", "checksam_file", "check-sam %s/afile");
     expect(2, "see --help", "checksam_noargs", "check-sam");
 
+    /* output files that cannot be written are reported before any work */
+    expect(1, "--json", "eval_json_nodir", "eval --dataset %s --json %s/nowhere/out.json");
+    expect(1, "--chart", "eval_chart_dir", "eval --dataset %s --json %s/ok.json --chart %s");
+    expect(1, "--out", "filter_out_nodir",
+           "filter --annotations %s/tr.json --images %s --out %s/nowhere/s.json --policy http://127.0.0.1:1/v1");
+    expect(1, "--images", "filter_images", "filter --annotations %s/tr.json --images %s/afile --policy http://127.0.0.1:1/v1");
+    expect(2, "--limit", "filter_limit", "filter --annotations %s/tr.json --images %s --limit -1");
+    expect(1, "--json", "score_json_dir", "score %s/afile %s/afile cat --json %s --policy http://127.0.0.1:1/v1");
+    CHECK(!path_exists("ok.json"));
+
     /* a setup failure leaves no empty output folder */
     expect(1, "nowhere", "demo_sam_missing", "demo --out %s/d2 --tool sam --sam-model %s/nowhere");
     CHECK(!path_exists("d2"));

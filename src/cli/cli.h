@@ -61,6 +61,9 @@ int cli_check_tool_opts(const char *cmd, const cli_tool_opts *o);
 /* Range checks for option values: print "<cmd>: --<opt> must be ... (got V)" and return 2, or return 0. */
 int cli_check_int(const char *cmd, const char *opt, long v, long lo, long hi);
 int cli_check_double(const char *cmd, const char *opt, double v, double lo, double hi);
+/* Before any work: can an output file be written at PATH (not a folder; its folder exists and is writable)?
+ * Prints "<cmd>: --<opt> PATH: ..." and returns 1, or returns 0. */
+int cli_check_out_file(const char *cmd, const char *opt, const char *path);
 
 /* ---- progress on stderr: a bar on a terminal, plain lines (every ~5%) otherwise ---- */
 typedef struct cli_progress {

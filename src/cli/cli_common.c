@@ -135,6 +135,28 @@ int cli_check_double(const char *cmd, const char *opt, double v, double lo, doub
     return 2;
 }
 
+int cli_check_out_file(const char *cmd, const char *opt, const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "%s: --%s %s: is a folder (a file name is needed)\n", cmd, opt, path);
+        return 1;
+    }
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "%s: --%s %s: the folder %s does not exist\n", cmd, opt, path, dir);
+        return 1;
+    }
+    if (access(dir, W_OK) != 0) {
+        fprintf(stderr, "%s: --%s %s: the folder %s is not writable\n", cmd, opt, path, dir);
+        return 1;
+    }
+    return 0;
+}
+
 double cli_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -133,6 +133,9 @@ int cli_eval(int argc, char **argv) {
         (ignore_value != SA_DATASET_IGNORE_AUTO && cli_check_int("eval", "ignore-value", ignore_value, -1, 255)) ||
         cli_check_tool_opts("eval", &topt))
         return 2;
+    if ((json_path && cli_check_out_file("eval", "json", json_path)) ||
+        (chart_path && cli_check_out_file("eval", "chart", chart_path)))
+        return 1; /* before any work, not after an hour of it */
 
     sa_error err = {0};
     sa_tool *tool = NULL;
@@ -155,7 +158,7 @@ int cli_eval(int argc, char **argv) {
         ds_run *r = &runs[d];
         split_spec(datasets.v[d], names[d], sizeof names[d], &r->dir);
         if (sa_dataset_open(names[d][0] ? names[d] : NULL, r->dir, dp, &r->ds, &err) != SA_OK) {
-            fprintf(stderr, "error: %s\n", err.msg);
+            fprintf(stderr, "eval: %s\n", err.msg);
             continue;
         }
         r->name = sa_dataset_name(r->ds);
@@ -180,7 +183,7 @@ int cli_eval(int argc, char **argv) {
                     s->error ? s->error : "?");
         }
         if (rc != SA_OK) {
-            fprintf(stderr, "error: %s\n", err.msg);
+            fprintf(stderr, "eval: %s\n", err.msg);
             continue;
         }
         r->ok = 1;
@@ -261,7 +264,7 @@ int cli_eval(int argc, char **argv) {
                 cJSON_AddItemToArray(warnings, cJSON_CreateString(sa_dataset_warning(r->ds, w)));
         }
         if (cli_json_write(json_path, doc, &err) != SA_OK) {
-            fprintf(stderr, "error: %s\n", err.msg);
+            fprintf(stderr, "eval: %s\n", err.msg);
             status = 1;
         } else {
             printf("wrote %s\n", json_path);
@@ -292,7 +295,7 @@ int cli_eval(int argc, char **argv) {
                  sa_tool_name(tool), max_clicks);
         if (sa__chart_svg_write(chart_path, "mIoU vs number of clicks", sub, series, ns, &err) !=
             SA_OK) {
-            fprintf(stderr, "error: %s\n", err.msg);
+            fprintf(stderr, "eval: %s\n", err.msg);
             status = 1;
         } else {
             printf("wrote %s\n", chart_path);
@@ -304,6 +307,6 @@ int cli_eval(int argc, char **argv) {
         sa_dataset_free(runs[d].ds);
     }
     sa_tool_free(tool);
-    if (n_ok == 0) fprintf(stderr, "eval: nothing could be evaluated\n");
+    if (n_ok == 0 && datasets.n > 1) fprintf(stderr, "eval: nothing could be evaluated\n");
     return status;
 }

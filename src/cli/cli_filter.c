@@ -2,10 +2,12 @@
  * COCO-style file is painted on its image and scored by the policy ("Current IOU"); with ground truth the
  * agreement between predicted and true IoU is reported as MAE, MSE, Pearson and Spearman on a 0..100 scale. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -162,7 +164,7 @@ int cli_filter(int argc, char **argv) {
     cli_llm_opts lo;
     cli_llm_opts_default(&lo);
     const char *ann_path = NULL, *img_dir = NULL, *gt_path = NULL, *iou_field = NULL, *out_path = "filter_scores.json";
-    int limit = -1, quiet = 0;
+    int limit = INT_MIN, quiet = 0; /* INT_MIN: --limit not given */
     cli_opt opts[CLI_LLM_N_OPTS + 7];
     cli_llm_opts_table(&lo, opts);
     int n = CLI_LLM_N_OPTS;
@@ -182,12 +184,19 @@ int cli_filter(int argc, char **argv) {
         fprintf(stderr, "%s: need --annotations and --images (see --help)\n", argv[0]);
         return 2;
     }
+    if (limit != INT_MIN && cli_check_int(argv[0], "limit", limit, 0, 2147483647L)) return 2;
     sa_error err = {0};
     sa_llm_params lp;
     if (cli_llm_params(&lo, &lp, &err)) {
         fprintf(stderr, "%s: %s\n", argv[0], err.msg);
         return 2;
     }
+    struct stat sb; /* wrong paths are reported before any request */
+    if (stat(img_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "%s: --images %s: not a folder\n", argv[0], img_dir);
+        return 1;
+    }
+    if (cli_check_out_file(argv[0], "out", out_path)) return 1;
     int status = 1;
     cJSON *root = NULL, *gtroot = NULL, *out = NULL;
     sa_policy *pol = NULL;
@@ -211,7 +220,7 @@ int cli_filter(int argc, char **argv) {
         goto fail;
     }
     int total = cJSON_GetArraySize(anns);
-    if (limit >= 0 && limit < total) total = limit;
+    if (limit != INT_MIN && limit < total) total = limit;
     preds = malloc(((size_t)total + 1) * sizeof *preds);
     truths = malloc(((size_t)total + 1) * sizeof *truths);
     if (!preds || !truths) {
@@ -276,7 +285,7 @@ int cli_filter(int argc, char **argv) {
         if (rc) {
             cJSON_AddStringToObject(rec, "error", e.msg);
             n_failed++;
-            if (!quiet) fprintf(stderr, "\nannotation %d: %s\n", i, e.msg);
+            if (!quiet) fprintf(stderr, "%sannotation %d: %s\n", prog.tty ? "\n" : "", i, e.msg);
             if (fatal) sa_error_set(&err, rc, "%s", e.msg);
         } else {
             preds[n_scored] = pred * 100.0;
@@ -312,15 +321,20 @@ int cli_filter(int argc, char **argv) {
         free(txt);
         if (bad) {
             sa_error_set(&we, SA_ERR_IO, "%s: cannot write", out_path);
-            fprintf(stderr, "%s: %s\n", argv[0], we.msg);
+            if (err.code) fprintf(stderr, "%s: %s\n", argv[0], we.msg); /* err is printed below */
+            else err = we;
             fatal = 1;
-            if (!err.code) err = we;
         }
     }
     printf("%d annotation%s scored, %d failed -> %s\n", n_scored, n_scored == 1 ? "" : "s", n_failed, out_path);
     if (st.n > 0)
         printf("predicted vs true IoU (0-100, n=%zu): MAE %.2f  MSE %.2f  Pearson %.3f  Spearman %.3f\n", st.n, st.mae,
                st.mse, st.pearson, st.spearman);
+    if (!fatal && n_scored == 0 && n_failed > 0) {
+        fatal = 1;
+        sa_error_set(&err, SA_ERR_INVALID, "none of the %d annotations could be scored (see the messages above)",
+                     n_failed);
+    }
     status = fatal ? 1 : 0;
     if (fatal) goto fail;
     goto done;

@@ -51,12 +51,14 @@ int cli_score(int argc, char **argv) {
         fprintf(stderr, "%s: need PHOTO MASK DESCRIPTION (see --help)\n", argv[0]);
         return 2;
     }
+    if (cli_check_int(argv[0], "ignore-value", ignore_value, -1, 255)) return 2;
     sa_error err = {0};
     sa_llm_params lp;
     if (cli_llm_params(&lo, &lp, &err)) {
         fprintf(stderr, "%s: %s\n", argv[0], err.msg);
         return 2;
     }
+    if (json_path && cli_check_out_file(argv[0], "json", json_path)) return 1;
     int status = 1;
     sa_image img = {0};
     sa_mask mask = {0}, gt = {0}, ign = {0};
@@ -86,7 +88,15 @@ int cli_score(int argc, char **argv) {
     obs.description = pos[2];
     int rc = sa_policy_score(pol, &obs, &piou, &reply, &err);
     if (rc) {
-        if (reply) fprintf(stderr, "%s: the reply was: %s\n", argv[0], reply);
+        if (reply) { /* one line: the error and the reply, its line breaks shown as \n */
+            fprintf(stderr, "%s: %s; the reply was: \"", argv[0], err.msg);
+            for (const char *c = reply; *c; c++) {
+                if (*c == '\n') fputs("\\n", stderr);
+                else if (*c != '\r') fputc(*c, stderr);
+            }
+            fputs("\"\n", stderr);
+            status = 2; /* already reported */
+        }
         goto out;
     }
     printf("predicted IoU %.4f", piou);
@@ -114,7 +124,8 @@ int cli_score(int argc, char **argv) {
         free(txt);
     }
 out:
-    if (status) fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+    if (status == 2) status = 1;
+    else if (status) fprintf(stderr, "%s: %s\n", argv[0], err.msg);
     free(reply);
     sa_policy_free(pol);
     sa_image_free(&img);
