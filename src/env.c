@@ -172,6 +172,19 @@ int sa_env_commit(sa_env *env, const sa_action *a, sa_tool_result *res, sa_env_s
     if (!env || !a || !res || !res->mask.data) return sa_error_set(err, SA_ERR_INVALID, "env commit: no result");
     if (res->mask.width != env->image.width || res->mask.height != env->image.height)
         return sa_error_set(err, SA_ERR_RANGE, "env commit: result is not of the image size");
+    /* the same rules preview applies: a commit must not record an action the tool was never asked about */
+    if (a->kind == SA_ACTION_CLICK) {
+        if (a->click.x < 0 || a->click.y < 0 || a->click.x >= env->image.width || a->click.y >= env->image.height)
+            return sa_error_set(err, SA_ERR_RANGE, "env commit: click (y=%d, x=%d) is outside the %dx%d image",
+                                a->click.y, a->click.x, env->image.width, env->image.height);
+    } else if (a->kind == SA_ACTION_BOX) {
+        if (env->steps > 0) return sa_error_set(err, SA_ERR_STATE, "env: a box is accepted only as the first action");
+        if (!sa_tool_accepts_box(env->tool))
+            return sa_error_set(err, SA_ERR_UNSUPPORTED, "env: tool '%s' does not accept boxes",
+                                sa_tool_name(env->tool));
+    } else {
+        return sa_error_set(err, SA_ERR_INVALID, "env commit: unknown action kind %d", (int)a->kind);
+    }
     double prev_iou = sa_env_iou(env);
     if (a->kind == SA_ACTION_CLICK) {
         if (env->n_clicks >= SA_MAX_CLICKS) return sa_error_set(err, SA_ERR_RANGE, "env: too many clicks");

@@ -94,6 +94,17 @@ int main(void) {
     sa_action box = sa_action_box(1, 1, 10, 10);
     CHECK(sa_env_step(env, &box, &info, &err) != SA_OK); /* not first, and tool takes no boxes */
     CHECK(sa_env_n_clicks(env) == 2);
+    /* Commit applies the same rules as preview: a result may not be recorded under an action preview refuses. */
+    sa_action c3 = sa_action_click(14, 20, 0);
+    CHECK(sa_env_preview(env, &c3, &res, &err) == SA_OK);
+    CHECK(sa_env_commit(env, &box, &res, &info, &err) != SA_OK);
+    CHECK(sa_env_box(env) == NULL && sa_env_steps(env) == 2);
+    sa_action bogus = c3;
+    bogus.kind = (sa_action_kind)7;
+    CHECK(sa_env_commit(env, &bogus, &res, &info, &err) == SA_ERR_INVALID);
+    CHECK(sa_env_commit(env, &out_of_image, &res, &info, &err) == SA_ERR_RANGE);
+    CHECK(sa_env_steps(env) == 2 && sa_env_n_clicks(env) == 2);
+    sa_tool_result_free(&res);
 
     /* The simulated annotator as a policy drives the env to the target. */
     sa_policy *pol = NULL;
