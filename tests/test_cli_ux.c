@@ -104,6 +104,15 @@ int main(int argc, char **argv) {
     expect(2, "--steps", "segment_steps", "segment p.png cat --out %s/s1 --steps -1");
     CHECK(!path_exists("d1") && !path_exists("a1") && !path_exists("e1") && !path_exists("s1"));
 
+    /* LLM options: each range error names its option (usage error, before any request) */
+    expect(2, "--temperature", "llm_temp", "score %s/afile %s/afile cat --temperature -1");
+    expect(2, "--top-p", "llm_topp", "score %s/afile %s/afile cat --top-p 2");
+    expect(2, "--timeout", "llm_timeout", "segment p.png cat --out %s/s1 --timeout 0");
+    expect(2, "--retries", "llm_retries", "filter --annotations %s/tr.json --images %s --retries -1");
+    expect(2, "--jpeg-quality", "llm_q", "refine p.png m.png cat --out %s/s1 --jpeg-quality 0");
+    expect(2, "--policy", "llm_url", "segment p.png cat --out %s/s1 --policy notaurl");
+    CHECK(!path_exists("s1"));
+
     /* missing positional arguments: one line, not the whole help on stderr */
     expect(2, "see --help", "segment_noargs", "segment");
     expect(2, "see --help", "refine_noargs", "refine p.png \"the cat\" --out %s/r1");
@@ -150,7 +159,7 @@ int main(int argc, char **argv) {
         snprintf(args, sizeof args,
                  "segment %s/data/GrabCut/data_GT/banana1.bmp cat --out %s/s3 --policy notaurl", shared, T.dir);
         rc = tu_cli_run(&T, args, "segment_badurl2");
-        CHECKF(rc == 1, "segment with a bad URL: exit %d", rc);
+        CHECKF(rc == 2, "segment with a bad URL: exit %d", rc);
         CHECK(err_has("segment_badurl2", "notaurl"));
         CHECK(!path_exists("s3"));
     }

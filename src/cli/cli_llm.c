@@ -77,6 +77,29 @@ int cli_llm_params(const cli_llm_opts *o, sa_llm_params *p, sa_error *err) {
     if (!(o->overlay_alpha >= 0 && o->overlay_alpha <= 1))
         return sa_error_set(err, SA_ERR_INVALID, "--overlay-alpha must be in [0, 1]");
     p->overlay.alpha = (float)o->overlay_alpha;
+    /* the ranges the client accepts, checked here so the message names the option */
+    if (strncmp(o->policy, "http://", 7) && strncmp(o->policy, "https://", 8))
+        return sa_error_set(err, SA_ERR_INVALID, "--policy '%s': expected a URL starting with http:// or https://",
+                            o->policy);
+    if (!o->model || !*o->model) return sa_error_set(err, SA_ERR_INVALID, "--model must not be empty");
+    if (!(o->temperature >= 0 && o->temperature <= 100))
+        return sa_error_set(err, SA_ERR_INVALID, "--temperature must be in 0..100 (got %g)", o->temperature);
+    if (!(o->top_p > 0 && o->top_p <= 1))
+        return sa_error_set(err, SA_ERR_INVALID, "--top-p must be in (0, 1] (got %g)", o->top_p);
+    if (!(o->timeout > 0 && o->timeout <= 1e6))
+        return sa_error_set(err, SA_ERR_INVALID, "--timeout must be > 0 seconds (got %g)", o->timeout);
+    if (!(o->connect_timeout > 0 && o->connect_timeout <= 1e6))
+        return sa_error_set(err, SA_ERR_INVALID, "--connect-timeout must be > 0 seconds (got %g)",
+                            o->connect_timeout);
+    if (o->max_tokens < 1)
+        return sa_error_set(err, SA_ERR_INVALID, "--max-tokens must be >= 1 (got %d)", o->max_tokens);
+    if (o->retries < 0 || o->retries > 20)
+        return sa_error_set(err, SA_ERR_INVALID, "--retries must be 0..20 (got %d)", o->retries);
+    if (o->model_size < 0 || o->model_size > 8192)
+        return sa_error_set(err, SA_ERR_INVALID, "--model-size must be 0..8192 (got %d)", o->model_size);
+    if (o->jpeg_quality < 1 || o->jpeg_quality > 100)
+        return sa_error_set(err, SA_ERR_INVALID, "--jpeg-quality must be 1..100 (got %d)", o->jpeg_quality);
+    if (o->seed < -1) return sa_error_set(err, SA_ERR_INVALID, "--seed must be >= 0 (got %d)", o->seed);
     p->temperature = o->temperature;
     p->top_p = o->top_p;
     p->timeout_s = o->timeout;
