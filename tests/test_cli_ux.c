@@ -145,6 +145,20 @@ int main(int argc, char **argv) {
     expect(1, "nowhere", "demo_sam_missing", "demo --out %s/d2 --tool sam --sam-model %s/nowhere");
     CHECK(!path_exists("d2"));
 
+    /* the demo's ground truth can be fed straight back to the other commands */
+    {
+        char args[8192];
+        snprintf(args, sizeof args, "demo --out %s/d4 --max-clicks 1 --no-overlays --size 64x48", T.dir);
+        CHECK(tu_cli_run(&T, args, "demo_small") == 0);
+        CHECK(path_exists("d4/ellipse/gt_mask.png"));
+        snprintf(args, sizeof args,
+                 "annotate --image %s/d4/ellipse/image.png --gt %s/d4/ellipse/gt_mask.png --out %s/a4 --max-clicks 2",
+                 T.dir, T.dir, T.dir);
+        int rc = tu_cli_run(&T, args, "annotate_demo");
+        CHECKF(rc == 0, "annotate on the demo's gt_mask.png: exit %d", rc);
+        CHECK(path_exists("a4/summary.json"));
+    }
+
     const char *shared = tu_shared_dir();
     if (shared) {
         char args[8192];

@@ -24,6 +24,8 @@ static const char usage[] =
     "\n"
     "writes:\n"
     "  DIR/<scene>/image.png, gt.png  the scene and its ground truth (blue)\n"
+    "  DIR/<scene>/gt_mask.png        the ground-truth mask itself (0 / 255), to\n"
+    "                                 try other commands: annotate --gt, segment --gt\n"
     "  DIR/<scene>/step_01.png ...    the mask after each click (green), clicks\n"
     "                                 marked (green positive, red negative)\n"
     "  DIR/summary.json               clicks and IoU curves per scene, NoC / NoF /\n"
@@ -39,7 +41,8 @@ static const char usage[] =
     "\n"
     "examples:\n"
     "  segagent demo\n"
-    "  segagent demo --out /tmp/demo --seed 7 --max-clicks 10\n";
+    "  segagent demo --out /tmp/demo --seed 7 --max-clicks 10\n"
+    "  segagent annotate --image demo-out/star/image.png --gt demo-out/star/gt_mask.png --out star-run\n";
 
 typedef struct demo_ctx {
     const char *dir;
@@ -69,6 +72,10 @@ static int save_scene_images(const char *dir, const sa_image *img, const sa_mask
                              sa_error *err) {
     char *p = cli_path_join(dir, "image.png");
     int rc = p ? sa_image_save_png(p, img, err) : SA_ERR_NOMEM;
+    free(p);
+    if (rc != SA_OK) return rc;
+    p = cli_path_join(dir, "gt_mask.png"); /* the mask itself, for --gt of annotate / segment / score */
+    rc = p ? sa_mask_save_png(p, gt, err) : SA_ERR_NOMEM;
     free(p);
     if (rc != SA_OK) return rc;
     sa_image ov = {0};
