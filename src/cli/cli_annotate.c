@@ -212,8 +212,8 @@ int cli_annotate(int argc, char **argv) {
     free(jp);
     cJSON_Delete(doc);
     if (jrc != SA_OK) fprintf(stderr, "annotate: %s\n", err.msg);
-    printf("final IoU %.4f after %d click(s); wrote %s/step_*.png, mask.png, summary.json\n",
-           final_iou, s.n, out_dir);
+    printf("final IoU %.4f after %d click(s); wrote %s/%smask.png, summary.json\n", final_iou, s.n, out_dir,
+           no_overlays ? "" : "step_*.png, ");
     status = (s.n > 0 || s.done_early) && jrc == SA_OK && mrc == SA_OK ? 0 : 1;
     sa_eval_sample_free(&s);
 done:

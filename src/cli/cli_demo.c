@@ -261,7 +261,9 @@ int cli_demo(int argc, char **argv) {
     }
     free(curves);
     free(series);
-    printf("wrote %s/<scene>/step_*.png, %s/summary.json, %s/chart.svg\n", out, out, out);
+    if (status == 0)
+        printf("wrote %s/<scene>/%s, %s/summary.json, %s/chart.svg\n", out,
+               no_overlays ? "image.png, gt_mask.png" : "step_*.png", out, out);
     for (int i = 0; i < n; i++)
         sa_eval_sample_free(&samples[i]);
     free(samples);
