@@ -113,6 +113,13 @@ int main(int argc, char **argv) {
     expect(2, "--policy", "llm_url", "segment p.png cat --out %s/s1 --policy notaurl");
     CHECK(!path_exists("s1"));
 
+    /* option typos: a suggestion; a short option; an option where a value belongs */
+    expect(2, "did you mean --max-clicks?", "typo_clicks", "eval --dataset %s --max-click 3");
+    expect(2, "did you mean --json?", "typo_json", "eval --dataset %s --jsn x.json");
+    expect(2, "unknown option '-o'", "short_opt", "demo -o %s/d1");
+    expect(2, "--out needs a value", "opt_as_value", "demo --out --max-clicks 3");
+    CHECK(!path_exists("d1"));
+
     /* missing positional arguments: one line, not the whole help on stderr */
     expect(2, "see --help", "segment_noargs", "segment");
     expect(2, "see --help", "refine_noargs", "refine p.png \"the cat\" --out %s/r1");

@@ -44,6 +44,48 @@ static int set_value(const cli_opt *o, const char *v) {
     }
 }
 
+/* Edit distance of a[0..la) and b, capped at 3 (enough to spot a typo). */
+static int near_miss(const char *a, size_t la, const char *b) {
+    size_t lb = strlen(b);
+    if (la > 40 || lb > 40) return 3;
+    int d[41][41];
+    for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
+            d[i][j] = c;
+        }
+    return d[la][lb] < 3 ? d[la][lb] : 3;
+}
+
+static void unknown_option(const char *cmd, const char *arg, const cli_opt *opts, int n_opts) {
+    const char *name = arg;
+    while (*name == '-') name++;
+    size_t len = strcspn(name, "=");
+    const cli_opt *best = NULL;
+    int best_d = 3;
+    for (int i = 0; i < n_opts; i++) {
+        size_t ol = strlen(opts[i].name);
+        int d = near_miss(name, len, opts[i].name);
+        if (len >= 3 && ol > len && !strncmp(opts[i].name, name, len)) d = 1; /* a prefix: --max -> --max-clicks */
+        if (d > 1 && len < 6) continue; /* short names: one typo at most (--foo is not --tool) */
+        if (d < best_d) best_d = d, best = &opts[i];
+    }
+    if (best && len > 1)
+        fprintf(stderr, "%s: unknown option '%s' (did you mean --%s? see --help)\n", cmd, arg, best->name);
+    else
+        fprintf(stderr, "%s: unknown option '%s' (see --help)\n", cmd, arg);
+}
+
+/* "-x", "-foo": a single-dash word that is not a number ("-1") and not "-" alone. */
+static int looks_like_short_option(const char *a) {
+    return a[0] == '-' && a[1] != '\0' && a[1] != '-' && !(a[1] >= '0' && a[1] <= '9') && a[1] != '.' &&
+           !strchr(a, ' ');
+}
+
 int cli_parse(int argc, char **argv, const cli_opt *opts, int n_opts, const char **pos, int max_pos, int *n_pos,
               const char *usage) {
     int np = 0;
@@ -52,6 +94,10 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int n_opts, const char
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage, stdout);
             return 1;
+        }
+        if (looks_like_short_option(a)) {
+            unknown_option(argv[0], a, opts, n_opts);
+            return 2;
         }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
             if (np >= max_pos) {
@@ -66,7 +112,7 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int n_opts, const char
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         const cli_opt *o = find_opt(opts, n_opts, name, len);
         if (!o) {
-            fprintf(stderr, "%s: unknown option '%s' (see --help)\n", argv[0], a);
+            unknown_option(argv[0], a, opts, n_opts);
             return 2;
         }
         if (o->kind == CLI_FLAG) {
@@ -80,6 +126,10 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int n_opts, const char
         const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
         if (!v) {
             fprintf(stderr, "%s: option --%s needs a value\n", argv[0], o->name);
+            return 2;
+        }
+        if (!eq && v[0] == '-' && v[1] == '-' && v[2] != '\0' && find_opt(opts, n_opts, v + 2, strcspn(v + 2, "="))) {
+            fprintf(stderr, "%s: option --%s needs a value (got the option '%s')\n", argv[0], o->name, v);
             return 2;
         }
         if (set_value(o, v) != 0) {
