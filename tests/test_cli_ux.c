@@ -152,6 +152,21 @@ int main(int argc, char **argv) {
     expect(1, "nowhere", "demo_sam_missing", "demo --out %s/d2 --tool sam --sam-model %s/nowhere");
     CHECK(!path_exists("d2"));
 
+    /* trajectories with nothing recordable: exit 1 and no file with an empty data list */
+    tu_cli_mkdir(&T, "bad");
+    tu_cli_mkdir(&T, "bad/images");
+    tu_cli_mkdir(&T, "bad/masks");
+    tu_cli_write_text(&T, "bad/images/a.png", "not an image\n");
+    tu_cli_write_text(&T, "bad/masks/a.png", "not a mask\n");
+    {
+        char args[8192];
+        snprintf(args, sizeof args, "trajectories --dataset %s/bad --out %s/bad.json --quiet", T.dir, T.dir);
+        int rc = tu_cli_run(&T, args, "traj_nothing");
+        CHECKF(rc == 1, "trajectories with only corrupt images: exit %d", rc);
+        CHECK(!path_exists("bad.json"));
+        CHECK(err_has("traj_nothing", "not written"));
+    }
+
     /* the demo's ground truth can be fed straight back to the other commands */
     {
         char args[8192];

@@ -293,6 +293,12 @@ int cli_trajectories(int argc, char **argv) {
         w = NULL;
         goto cleanup;
     }
+    if (n_samples == 0) { /* no file with an empty "data" list: remove it, say so */
+        sa_traj_writer_abort(w);
+        w = NULL;
+        fprintf(stderr, "%s: no sample could be recorded (%ld skipped); %s not written\n", argv[0], skipped, out);
+        goto cleanup;
+    }
     int wrc = sa_traj_writer_close(w, &err);
     w = NULL;
     if (wrc != SA_OK) {
@@ -304,8 +310,7 @@ int cli_trajectories(int argc, char **argv) {
             "mean final IoU %.4f -> %s\n",
             n_samples, skipped, empty, clicks, n_samples ? (double)clicks / (double)n_samples : 0.0,
             n_samples ? iou_sum / (double)n_samples : 0.0, out);
-    if (n_samples == 0) fprintf(stderr, "%s: no sample could be recorded\n", argv[0]);
-    rc = n_samples > 0 ? 0 : 1;
+    rc = 0;
 cleanup:
     sa_traj_writer_abort(w);
     sa_tool_free(tool);
