@@ -167,6 +167,24 @@ int main(int argc, char **argv) {
         CHECK(err_has("traj_nothing", "not written"));
     }
 
+    /* export where no image is found: exit 1, no records file, no empty folders */
+    tu_cli_write_text(&T, "one.json",
+                      "{\"info\": {}, \"data\": [{\"image_name\": \"missing.png\", \"height\": 8, \"width\": 8, "
+                      "\"gt_ann\": {\"segmentation\": {\"size\": [8, 8], \"counts\": \"P2\"}}, \"clicks_list\": [{\"idx\": 0, "
+                      "\"coor\": [2, 2], \"is_positive\": true, \"iou\": 0.5, \"mask\": {\"size\": [8, 8], "
+                      "\"counts\": \"P2\"}}]}]}\n");
+    tu_cli_mkdir(&T, "noimg");
+    {
+        char args[8192];
+        snprintf(args, sizeof args, "export --trajectories %s/one.json --images %s/noimg --format llamafactory --out "
+                 "%s/e3 --quiet", T.dir, T.dir, T.dir);
+        int rc = tu_cli_run(&T, args, "export_nothing");
+        CHECKF(rc == 1, "export with no image found: exit %d", rc);
+        CHECK(!path_exists("e3/segagent_sharegpt.json") && !path_exists("e3"));
+        CHECK(err_has("export_nothing", "nothing exported"));
+    }
+    CHECK(tu_cli_run(&T, "help eval", "help_eval") == 0 && out_has("help_eval", "usage: segagent eval"));
+
     /* the demo's ground truth can be fed straight back to the other commands */
     {
         char args[8192];

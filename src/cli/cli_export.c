@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "segagent/export.h"
@@ -133,10 +134,26 @@ int cli_export(int argc, char **argv) {
         sa_traj_set_free(set);
         return 1;
     }
-    fprintf(stderr,
-            "export: %ld records (%s, %s) from %ld samples (%ld skipped, %ld without clicks) -> %s/%s\n",
-            st.records, sa_export_format_name(f), p.grammar.coords == SA_COORDS_INT1000 ? "int1000" : "float1",
-            st.samples, st.samples_skipped, st.samples_empty, out, sa_export_file_name(f));
     sa_traj_set_free(set);
-    return st.records > 0 || st.samples == st.samples_empty ? 0 : 1;
+    if (st.records > 0 || st.samples == st.samples_empty) {
+        fprintf(stderr,
+                "export: %ld records (%s, %s) from %ld samples (%ld skipped, %ld without clicks) -> %s/%s\n",
+                st.records, sa_export_format_name(f), p.grammar.coords == SA_COORDS_INT1000 ? "int1000" : "float1",
+                st.samples, st.samples_skipped, st.samples_empty, out, sa_export_file_name(f));
+        return 0;
+    }
+    /* nothing exported: leave no empty records file (and no empty folders) behind */
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s", out, sa_export_file_name(f));
+    remove(path);
+    if (f == SA_EXPORT_LLAMAFACTORY) {
+        snprintf(path, sizeof path, "%s/dataset_info.json", out);
+        remove(path);
+    }
+    snprintf(path, sizeof path, "%s/images", out);
+    rmdir(path); /* only when empty */
+    rmdir(out);
+    fprintf(stderr, "%s: nothing exported: all %ld samples were skipped (see above); no records file written\n", argv[0],
+            st.samples_skipped);
+    return 1;
 }
