@@ -241,8 +241,10 @@ int cli_agent_command(int argc, char **argv, int refine) {
     else printf("the state after step %d", r.steps[r.best_step].index);
     if (!isnan(r.best_pred_iou)) printf(", predicted IoU %.2f", r.best_pred_iou);
     if (!isnan(r.iou)) printf(", true IoU %.4f", r.iou);
-    printf("; %d click%s, ended by %s%s%s; %.1f s\n", r.n_clicks, r.n_clicks == 1 ? "" : "s", r.stop,
-           *r.error ? ": " : "", r.error, r.total_ms / 1000.0);
+    /* a runaway reply quoted in the reason is cut to keep this one readable line (trajectory.json has it all) */
+    int elen = (int)strlen(r.error);
+    printf("; %d click%s, ended by %s%s%.*s%s; %.1f s\n", r.n_clicks, r.n_clicks == 1 ? "" : "s", r.stop,
+           *r.error ? ": " : "", elen > 160 ? 160 : elen, r.error, elen > 160 ? "..." : "", r.total_ms / 1000.0);
     status = wrc ? 1 : 0;
     goto done;
 fail:
