@@ -6,6 +6,7 @@
  * absolute; resized_image: 1 grey level; masks: equal except where |expected logit| < 1e-3). Nothing here is
  * specific to one fixture: the dimensions come from the files. */
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -118,11 +119,11 @@ static int json_floats(const cJSON *arr, float *dst, int max) {
         if (cJSON_IsArray(e)) {
             const cJSON *v;
             cJSON_ArrayForEach(v, e) {
-                if (!cJSON_IsNumber(v) || n >= max) return -1;
+                if (!cJSON_IsNumber(v) || n >= max || !(fabs(v->valuedouble) <= FLT_MAX)) return -1;
                 dst[n++] = (float)v->valuedouble;
             }
         } else {
-            if (!cJSON_IsNumber(e) || n >= max) return -1;
+            if (!cJSON_IsNumber(e) || n >= max || !(fabs(e->valuedouble) <= FLT_MAX)) return -1;
             dst[n++] = (float)e->valuedouble;
         }
     }
@@ -156,7 +157,14 @@ static int run_case(sa_sam_image *e, const cJSON *cs, const cJSON *cases, float 
             goto done;
         }
         p.n_points = nl;
-        for (int i = 0; i < nl; i++) labels[i] = (int)labf[i];
+        for (int i = 0; i < nl; i++) {
+            if (labf[i] != -1.0f && labf[i] != 0.0f && labf[i] != 1.0f) { /* (int) of a huge float is undefined */
+                rc = sa_error_set(err, SA_ERR_FORMAT, "cases.json: case '%s': label %g is not -1, 0 or 1", name,
+                                  (double)labf[i]);
+                goto done;
+            }
+            labels[i] = (int)labf[i];
+        }
         p.points = pts;
         p.labels = labels;
     }
@@ -347,7 +355,10 @@ int sa_sam_check_fixture(const char *dir, sa_sam_check_params params, sa_sam_rep
             rc = sa_error_set(err, SA_ERR_RANGE, "%s: more than %d cases", cpath, MAX_CASES);
             goto done;
         }
-        if ((rc = run_case(e, cs, cases, case_low, ci, &c, err)) != SA_OK) goto done;
+        if ((rc = run_case(e, cs, cases, case_low, ci, &c, err)) != SA_OK) {
+            if (!strncmp(err ? err->msg : "", "cases.json:", 11)) sa_error_prefix(err, "%s/", dir);
+            goto done;
+        }
         ci++;
     }
     if (c.oom) {

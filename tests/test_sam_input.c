@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "segagent/sam.h"
 #include "testutil.h"
 
@@ -222,6 +225,39 @@ static void loader_errors(const char *tiny) {
     int fails = -1;
     rc = sa_sam_check_fixture(tiny, p, print_line, NULL, &fails, &err);
     CHECKF(rc == SA_OK && fails == 0, "no-config parity: rc %d, %d fails, %s", rc, fails, err.msg);
+
+    /* a fixture whose cases.json holds a label far outside int: refused as a bad label, naming the folder */
+    {
+        char fx[4200], a[4300], b[4300];
+        snprintf(fx, sizeof fx, "%s/fx", tmp);
+        CHECK(mkdir(fx, 0700) == 0);
+        const char *links[] = {"image.png", "expected.safetensors", "model.safetensors", "config.json"};
+        char *abs_tiny = realpath(tiny, NULL); /* symlink targets resolve from the link's folder */
+        CHECK(abs_tiny != NULL);
+        for (int i = 0; i < 4 && abs_tiny; i++) {
+            snprintf(a, sizeof a, "%s/%s", abs_tiny, links[i]);
+            snprintf(b, sizeof b, "%s/%s", fx, links[i]);
+            CHECK(symlink(a, b) == 0);
+        }
+        free(abs_tiny);
+        snprintf(a, sizeof a, "%s/cases.json", fx);
+        FILE *f = fopen(a, "w");
+        CHECK(f != NULL);
+        if (f) {
+            fputs("{\"cases\": [{\"name\": \"big_label\", \"points\": [[10, 10]], \"labels\": [1e10]}]}", f);
+            fclose(f);
+        }
+        sa_sam_check_params q = sa_sam_check_default_params();
+        rc = sa_sam_check_fixture(fx, q, NULL, NULL, &fails, &err);
+        printf("bad label: %s\n", err.msg);
+        CHECK(rc == SA_ERR_FORMAT && strstr(err.msg, "label") != NULL && strstr(err.msg, fx) != NULL);
+        remove(a);
+        for (int i = 0; i < 4; i++) {
+            snprintf(b, sizeof b, "%s/%s", fx, links[i]);
+            remove(b);
+        }
+        remove(fx);
+    }
 
     rc = sa_sam_model_load("/nonexistent/sam.safetensors", sa_sam_default_params(), &m, &err);
     CHECK(rc != SA_OK && m == NULL && err.msg[0]);
