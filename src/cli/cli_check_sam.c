@@ -37,6 +37,7 @@ static int check_one(const char *dir, const char *weights, int threads, int kern
     sa_error err = {0};
     int fails = 0;
     printf("check-sam %s (weights %s, %d threads)\n", dir, weights ? weights : "model.safetensors", threads);
+    fflush(stdout); /* before any error on stderr, also when both go to one pipe */
     double t0 = cli_now_s();
     int rc = sa_sam_check_fixture(dir, p, print_line, NULL, &fails, &err);
     if (rc != SA_OK) {

@@ -35,7 +35,7 @@ static const char usage_text[] =
     "  --random-points N    points for --start random-clicks (default 5)\n"
     "  --seed S             seed for the random points (default 0; item i of the run uses S + i)\n"
     "  --caption TEXT       description stored as the caption of every sample (default: none)\n"
-    "  --limit N            record at most N items per dataset\n"
+    "  --limit N            record at most N items per dataset (default 0 = all)\n"
     "  --jobs N             items recorded in parallel (default 0 = CPU count, at most 8; 1 for --tool sam)\n"
     "  --quiet              no progress on stderr\n" CLI_TOOL_OPTIONS_HELP
     "\n"
