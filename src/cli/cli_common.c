@@ -253,7 +253,7 @@ int cli_mkdirs(const char *path) {
     char buf[4096];
     size_t n = strlen(path);
     if (n == 0 || n >= sizeof buf) {
-        errno = ENAMETOOLONG;
+        errno = n == 0 ? ENOENT : ENAMETOOLONG;
         return -1;
     }
     memcpy(buf, path, n + 1);
