@@ -4,9 +4,13 @@
  *
  * Items are recorded by a pool of worker threads (each with its own tool session) in batches; a batch is
  * written in item order once it is complete, so the output file is the same for any --jobs (the random-click
- * seed of item i is S + i, independent of the thread that records it). */
+ * seed of item i is S + i, independent of the thread that records it).
+ *
+ * Ctrl-C (SIGINT) or SIGTERM stops after the batch in progress and closes the file properly: a valid JSON file
+ * with the samples recorded so far (exit 130). A second Ctrl-C kills at once. */
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +50,16 @@ static const char usage_text[] =
     "  segagent trajectories --dataset GrabCut=../shared/data/GrabCut --out grabcut_traj.json\n"
     "  segagent trajectories --dataset data/Berkeley --start random-clicks --seed 7 --limit 20 --out t.json\n"
     "\n"
-    "exit status: 0 when the file was written, 1 on failure, 2 on a usage error.\n";
+    "Ctrl-C stops after the items in progress and still writes a valid file with the samples recorded so far.\n"
+    "\n"
+    "exit status: 0 when the file was written, 1 on failure, 2 on a usage error, 130 when interrupted.\n";
+
+static volatile sig_atomic_t g_stop; /* set by the SIGINT/SIGTERM handler; the only process-wide state here */
+
+static void on_stop_signal(int sig) {
+    g_stop = 1;
+    signal(sig, SIG_DFL); /* a second one kills */
+}
 
 static const char *base_name(const char *p) {
     const char *s = strrchr(p, '/');
@@ -260,7 +273,15 @@ int cli_trajectories(int argc, char **argv) {
     pl.pr = &pr;
     pthread_mutex_init(&pl.mu, NULL);
     int fatal = 0;
-    for (long lo = 0; lo < total && !fatal; lo += batch) {
+    g_stop = 0;
+    struct sigaction sa_new, sa_int, sa_term;
+    memset(&sa_new, 0, sizeof sa_new);
+    sa_new.sa_handler = on_stop_signal;
+    sigemptyset(&sa_new.sa_mask);
+    sigaction(SIGINT, &sa_new, &sa_int);
+    sigaction(SIGTERM, &sa_new, &sa_term);
+    long lo = 0;
+    for (; lo < total && !fatal && !g_stop; lo += batch) {
         long hi = lo + batch < total ? lo + batch : total;
         run_batch(&pl, lo, hi, jobs);
         for (long k = lo; k < hi; k++) {
@@ -287,7 +308,13 @@ int cli_trajectories(int argc, char **argv) {
         }
     }
     pthread_mutex_destroy(&pl.mu);
+    sigaction(SIGINT, &sa_int, NULL);
+    sigaction(SIGTERM, &sa_term, NULL);
     cli_progress_end(&pr);
+    int stopped = g_stop && lo < total;
+    if (stopped)
+        fprintf(stderr, "%s: interrupted after %ld of %ld items; keeping the %ld samples recorded so far\n", argv[0],
+                lo, total, n_samples);
     if (fatal) {
         sa_traj_writer_abort(w);
         w = NULL;
@@ -310,7 +337,7 @@ int cli_trajectories(int argc, char **argv) {
             "mean final IoU %.4f -> %s\n",
             n_samples, skipped, empty, clicks, n_samples ? (double)clicks / (double)n_samples : 0.0,
             n_samples ? iou_sum / (double)n_samples : 0.0, out);
-    rc = 0;
+    rc = stopped ? 130 : 0;
 cleanup:
     sa_traj_writer_abort(w);
     sa_tool_free(tool);
