@@ -216,6 +216,24 @@ int main(int argc, char **argv) {
         CHECKF(rc == 2, "segment with a bad URL: exit %d", rc);
         CHECK(err_has("segment_badurl2", "notaurl"));
         CHECK(!path_exists("s3"));
+        /* progress while waiting for the model: a plain line per request off a terminal (none with --quiet) */
+        snprintf(args, sizeof args,
+                 "segment %s/data/GrabCut/data_GT/banana1.bmp cat --out %s/s4 --steps 3 --retries 0 "
+                 "--policy http://127.0.0.1:1/v1",
+                 shared, T.dir);
+        rc = tu_cli_run(&T, args, "segment_unreachable");
+        CHECKF(rc == 1, "segment with an unreachable server: exit %d", rc);
+        CHECK(err_has("segment_unreachable", "step 1/3: asking the model"));
+        CHECK(err_has("segment_unreachable", "127.0.0.1:1"));
+        snprintf(args, sizeof args,
+                 "segment %s/data/GrabCut/data_GT/banana1.bmp cat --out %s/s5 --steps 3 --retries 0 --quiet "
+                 "--policy http://127.0.0.1:1/v1",
+                 shared, T.dir);
+        rc = tu_cli_run(&T, args, "segment_unreachable_q");
+        CHECKF(rc == 1, "segment --quiet with an unreachable server: exit %d", rc);
+        char *e = tu_cli_slurp(&T, "segment_unreachable_q.err");
+        CHECKF(!strstr(e, "asking the model"), "--quiet still shows progress: %s", e);
+        free(e);
     }
     return tu_finish("test_cli_ux");
 }

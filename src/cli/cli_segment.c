@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cli_llm.h"
@@ -71,6 +72,84 @@ static const char usage_examples[] =
 
 static int ground_hook(void *ctx, const sa_image *img, const char *desc, sa_box *box, char **reply, sa_error *err) {
     return sa_llm_ground((sa_llm_client *)ctx, img, desc, box, reply, err);
+}
+
+/* Progress while the model thinks (a real one takes seconds to minutes per step): a policy that wraps the LLM
+ * policy and says on stderr which step is waiting -- one status line rewritten in place on a terminal, a plain
+ * line per request otherwise. Everything else is passed through unchanged. */
+typedef struct progress_policy {
+    sa_policy *inner;
+    sa_policy_ops ops; /* name copied from the inner policy; score only when the inner one scores */
+    const char *cmd;
+    int steps, tty;
+    double t0;
+} progress_policy;
+
+/* "step 3/7: asking the model" (a scoring request of the last step's result counts as that step). */
+static void pp_begin(progress_policy *pp, const sa_policy_obs *obs, const char *what) {
+    int step = obs ? obs->step + 1 : 0;
+    if (step > pp->steps) step = pp->steps;
+    char where[64];
+    snprintf(where, sizeof where, "step %d/%d", step, pp->steps);
+    if (pp->tty)
+        fprintf(stderr, "\r%s: %s: %s ... (%.0f s so far)\033[K", pp->cmd, where, what, cli_now_s() - pp->t0);
+    else
+        fprintf(stderr, "%s: %s: %s (%.1f s so far)\n", pp->cmd, where, what, cli_now_s() - pp->t0);
+    fflush(stderr);
+}
+
+static void pp_end(const progress_policy *pp) {
+    if (pp->tty) fputs("\r\033[K", stderr);
+}
+
+static int pp_act(void *self, const sa_policy_obs *obs, int k, sa_policy_decision *out, int *n_out, sa_error *err) {
+    progress_policy *pp = self;
+    pp_begin(pp, obs, k > 1 ? "asking the model for candidates" : "asking the model");
+    int rc = sa_policy_act(pp->inner, obs, k, out, n_out, err);
+    pp_end(pp);
+    return rc;
+}
+
+static int pp_score(void *self, const sa_policy_obs *obs, float *pred_iou, char **text, sa_error *err) {
+    progress_policy *pp = self;
+    pp_begin(pp, obs, "asking the model to score a mask");
+    int rc = sa_policy_score(pp->inner, obs, pred_iou, text, err);
+    pp_end(pp);
+    return rc;
+}
+
+static void pp_reset(void *self) {
+    sa_policy_reset(((progress_policy *)self)->inner);
+}
+
+static void pp_free(void *self) {
+    progress_policy *pp = self;
+    sa_policy_free(pp->inner);
+    free(pp);
+}
+
+/* Wraps *pol; on failure *pol is left as it was. */
+static void wrap_with_progress(sa_policy **pol, const char *cmd, int steps) {
+    progress_policy *pp = calloc(1, sizeof *pp);
+    if (!pp) return;
+    pp->inner = *pol;
+    pp->ops.name = sa_policy_name(*pol);
+    pp->ops.act = pp_act;
+    pp->ops.score = sa_policy_can_score(*pol) ? pp_score : NULL;
+    pp->ops.reset = pp_reset;
+    pp->ops.free = pp_free;
+    pp->cmd = cmd;
+    pp->steps = steps;
+    pp->tty = isatty(STDERR_FILENO);
+    pp->t0 = cli_now_s();
+    sa_policy *outer = NULL;
+    pp->ops.free = NULL; /* if sa_policy_new fails it must not free the inner policy */
+    if (sa_policy_new(&pp->ops, pp, &outer, NULL) != SA_OK) {
+        free(pp);
+        return;
+    }
+    pp->ops.free = pp_free;
+    *pol = outer;
 }
 
 static void print_steps(const sa_agent_result *r) {
@@ -197,6 +276,7 @@ int cli_agent_command(int argc, char **argv, int refine) {
         goto fail;
     }
     if (sa_llm_policy_new(&lp, &pol, &cl, &err)) goto fail;
+    if (!quiet) wrap_with_progress(&pol, argv[0], steps);
     if (sa_env_new(tool, &env, &err)) goto fail;
     if (sa_env_reset(env, &img, desc, gt_path ? &gt : NULL, gt_path && ign.data ? &ign : NULL,
                      mask_path ? &init : NULL, &err))
@@ -222,8 +302,8 @@ int cli_agent_command(int argc, char **argv, int refine) {
         ap.ground_ctx = cl;
     }
     if (!quiet)
-        fprintf(stderr, "segagent: %s with %s at %s, tool %s, %d step%s, %s\n", refine ? "refining" : "segmenting",
-                lp.model, sa_llm_client_url(cl), sa_tool_name(tool), steps, steps == 1 ? "" : "s",
+        fprintf(stderr, "%s: %s with %s at %s, tool %s, %d step%s, %s\n", argv[0],
+                refine ? "refining" : "segmenting", lp.model, sa_llm_client_url(cl), sa_tool_name(tool), steps, steps == 1 ? "" : "s",
                 search > 1 ? "PRM-guided search" : "greedy");
     int rc = sa_agent_run(env, pol, &ap, &r, &err);
     have_result = 1;
