@@ -197,6 +197,14 @@ int main(int argc, char **argv) {
         int rc = tu_cli_run(&T, args, "annotate_demo");
         CHECKF(rc == 0, "annotate on the demo's gt_mask.png: exit %d", rc);
         CHECK(path_exists("a4/summary.json"));
+        CHECK(path_exists("a4/step_02.png"));
+        /* a shorter second run into the same folder leaves no stale step overlays of the first */
+        snprintf(args, sizeof args,
+                 "annotate --image %s/d4/ellipse/image.png --gt %s/d4/ellipse/gt_mask.png --out %s/a4 --max-clicks 1",
+                 T.dir, T.dir, T.dir);
+        rc = tu_cli_run(&T, args, "annotate_demo2");
+        CHECKF(rc == 0, "second annotate: exit %d", rc);
+        CHECK(path_exists("a4/step_01.png") && !path_exists("a4/step_02.png"));
     }
 
     const char *shared = tu_shared_dir();

@@ -83,5 +83,8 @@ void cli_progress_end(cli_progress *p);
 double cli_now_s(void); /* monotonic seconds */
 /* Creates a directory and its parents (like mkdir -p). Returns 0 or -1 (errno set). */
 int cli_mkdirs(const char *path);
+/* Removes DIR/step_NN.png left by an earlier run into the same folder (only names the CLI writes), so a
+ * shorter run does not leave the old run's later steps beside the new ones. */
+void cli_remove_stale_steps(const char *dir);
 
 #endif

@@ -132,6 +132,7 @@ int cli_annotate(int argc, char **argv) {
         fprintf(stderr, "annotate: %s: cannot create the folder (%s)\n", out_dir, strerror(errno));
         goto done;
     }
+    cli_remove_stale_steps(out_dir);
     if (!no_overlays) {
         char *p = cli_path_join(out_dir, "gt.png");
         sa_image ov = {0};

@@ -249,6 +249,14 @@ void cli_progress_end(cli_progress *p) {
     if (p->tty) fprintf(stderr, "\n");
 }
 
+void cli_remove_stale_steps(const char *dir) {
+    char p[4200];
+    for (int i = 0; i <= 1024; i++) {
+        if (snprintf(p, sizeof p, "%s/step_%02d.png", dir, i) >= (int)sizeof p) return;
+        remove(p); /* most do not exist: fine */
+    }
+}
+
 int cli_mkdirs(const char *path) {
     char buf[4096];
     size_t n = strlen(path);

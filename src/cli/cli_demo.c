@@ -150,6 +150,7 @@ int cli_demo(int argc, char **argv) {
         if (rc == SA_OK && cli_mkdirs(dir) != 0)
             rc = sa_error_set(&err, SA_ERR_IO, "%s: cannot create the folder (%s)", dir,
                               strerror(errno));
+        if (rc == SA_OK) cli_remove_stale_steps(dir);
         if (rc == SA_OK) rc = save_scene_images(dir, &img, &gt, &err);
         if (rc == SA_OK) {
             printf("  %-12s", name);

@@ -49,7 +49,7 @@ static const char usage_common[] =
     "  --ground-box         first action: a box the model grounds (<box>(x1,y1),(x2,y2)</box>, Qwen-VL)\n"
     "  --gt MASK            ground truth, only to record true IoUs in the trajectory\n"
     "  --ignore-value V     value in --gt marking ignored pixels (GrabCut: 128)\n"
-    "  --quiet              no per-step lines\n"
+    "  --quiet              no progress or per-step lines\n"
     "\n"
     "tool:\n" CLI_TOOL_OPTIONS_HELP;
 
@@ -285,6 +285,7 @@ int cli_agent_command(int argc, char **argv, int refine) {
         sa_error_set(&err, SA_ERR_IO, "%s: cannot create the output folder (%s)", out_dir, strerror(errno));
         goto fail;
     }
+    cli_remove_stale_steps(out_dir);
     if (sa_prompt_load(lo.prompt, &prompt, &err) == SA_OK) request = sa_prompt_render(prompt, desc, NULL);
 
     sa_agent_params ap = sa_agent_default_params();
