@@ -143,7 +143,8 @@ int main(int argc, char **argv) {
     expect(1, "--chart", "eval_chart_dir", "eval --dataset %s --json %s/ok.json --chart %s");
     expect(1, "--out", "filter_out_nodir",
            "filter --annotations %s/tr.json --images %s --out %s/nowhere/s.json --policy http://127.0.0.1:1/v1");
-    expect(1, "--images", "filter_images", "filter --annotations %s/tr.json --images %s/afile --policy http://127.0.0.1:1/v1");
+    expect(1, "--images", "filter_images",
+           "filter --annotations %s/tr.json --images %s/afile --policy http://127.0.0.1:1/v1");
     expect(2, "--limit", "filter_limit", "filter --annotations %s/tr.json --images %s --limit -1");
     expect(1, "--json", "score_json_dir", "score %s/afile %s/afile cat --json %s --policy http://127.0.0.1:1/v1");
     CHECK(!path_exists("ok.json"));
@@ -170,7 +171,8 @@ int main(int argc, char **argv) {
     /* export where no image is found: exit 1, no records file, no empty folders */
     tu_cli_write_text(&T, "one.json",
                       "{\"info\": {}, \"data\": [{\"image_name\": \"missing.png\", \"height\": 8, \"width\": 8, "
-                      "\"gt_ann\": {\"segmentation\": {\"size\": [8, 8], \"counts\": \"P2\"}}, \"clicks_list\": [{\"idx\": 0, "
+                      "\"gt_ann\": {\"segmentation\": {\"size\": [8, 8], \"counts\": \"P2\"}}, "
+                      "\"clicks_list\": [{\"idx\": 0, "
                       "\"coor\": [2, 2], \"is_positive\": true, \"iou\": 0.5, \"mask\": {\"size\": [8, 8], "
                       "\"counts\": \"P2\"}}]}]}\n");
     tu_cli_mkdir(&T, "noimg");

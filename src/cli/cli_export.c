@@ -153,7 +153,7 @@ int cli_export(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/images", out);
     rmdir(path); /* only when empty */
     rmdir(out);
-    fprintf(stderr, "%s: nothing exported: all %ld samples were skipped (see above); no records file written\n", argv[0],
-            st.samples_skipped);
+    fprintf(stderr, "%s: nothing exported: all %ld samples were skipped (see above); no records file written\n",
+            argv[0], st.samples_skipped);
     return 1;
 }

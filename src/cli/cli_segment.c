@@ -304,8 +304,8 @@ int cli_agent_command(int argc, char **argv, int refine) {
     }
     if (!quiet)
         fprintf(stderr, "%s: %s with %s at %s, tool %s, %d step%s, %s\n", argv[0],
-                refine ? "refining" : "segmenting", lp.model, sa_llm_client_url(cl), sa_tool_name(tool), steps, steps == 1 ? "" : "s",
-                search > 1 ? "PRM-guided search" : "greedy");
+                refine ? "refining" : "segmenting", lp.model, sa_llm_client_url(cl), sa_tool_name(tool), steps,
+                steps == 1 ? "" : "s", search > 1 ? "PRM-guided search" : "greedy");
     int rc = sa_agent_run(env, pol, &ap, &r, &err);
     have_result = 1;
     if (!quiet) print_steps(&r);
