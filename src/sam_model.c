@@ -356,7 +356,10 @@ static int check_arch(const sa_sam_arch *a, sa_error *err) {
 static int build(const sa_sam_arch *arch, const sa_weights *w, const char *what, const int *rel_rows, uint64_t seed,
                  sa_sam_params params, sa_sam_model **out, sa_error *err) {
     int rc = check_arch(arch, err);
-    if (rc != SA_OK) return rc;
+    if (rc != SA_OK) {
+        sa_error_prefix(err, "%s: ", what); /* the architecture came from this file (or its config.json) */
+        return rc;
+    }
     if (params.threads < 1) params.threads = 1;
     if (params.threads > 256) params.threads = 256;
     sa_sam_model *m = calloc(1, sizeof *m);

@@ -217,6 +217,28 @@ static void loader_errors(const char *tiny) {
     CHECK(strstr(err.msg, "huge.safetensors") != NULL && strstr(err.msg, "patch size 65536") != NULL);
     remove(dst);
 
+    /* a config.json asking for a decoder head count the widths cannot split: refused, naming the checkpoint */
+    {
+        char sub[4200], cfg[4300], st[4300];
+        snprintf(sub, sizeof sub, "%s/badcfg", tmp);
+        CHECK(mkdir(sub, 0700) == 0);
+        snprintf(st, sizeof st, "%s/model.safetensors", sub);
+        CHECK(rewrite_safetensors(src, st, NULL) == 0);
+        snprintf(cfg, sizeof cfg, "%s/config.json", sub);
+        FILE *f = fopen(cfg, "w");
+        CHECK(f != NULL);
+        if (f) {
+            fputs("{\"mask_decoder_config\": {\"num_attention_heads\": 7}}", f);
+            fclose(f);
+        }
+        rc = sa_sam_model_load(st, sa_sam_default_params(), &m, &err);
+        printf("bad config: %s\n", err.msg);
+        CHECK(rc == SA_ERR_FORMAT && m == NULL && strstr(err.msg, "badcfg/model.safetensors") != NULL);
+        remove(cfg);
+        remove(st);
+        remove(sub);
+    }
+
     /* no config.json: every dimension from the shapes; still at parity */
     snprintf(dst, sizeof dst, "%s/model.safetensors", tmp);
     CHECK(rewrite_safetensors(src, dst, NULL) == 0);
