@@ -120,6 +120,11 @@ int main(int argc, char **argv) {
     expect(2, "--out needs a value", "opt_as_value", "demo --out --max-clicks 3");
     CHECK(!path_exists("d1"));
 
+    /* an empty description */
+    expect(2, "DESCRIPTION is empty", "segment_nodesc", "segment p.png '' --out %s/s1");
+    expect(2, "DESCRIPTION is empty", "score_nodesc", "score p.png m.png '  '");
+    CHECK(!path_exists("s1"));
+
     /* missing positional arguments: one line, not the whole help on stderr */
     expect(2, "see --help", "segment_noargs", "segment");
     expect(2, "see --help", "refine_noargs", "refine p.png \"the cat\" --out %s/r1");

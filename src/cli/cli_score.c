@@ -51,6 +51,10 @@ int cli_score(int argc, char **argv) {
         fprintf(stderr, "%s: need PHOTO MASK DESCRIPTION (see --help)\n", argv[0]);
         return 2;
     }
+    if (pos[2][strspn(pos[2], " \t\r\n")] == '\0') {
+        fprintf(stderr, "%s: DESCRIPTION is empty: say which object the mask shows, e.g. \"the cat\"\n", argv[0]);
+        return 2;
+    }
     if (cli_check_int(argv[0], "ignore-value", ignore_value, -1, 255)) return 2;
     sa_error err = {0};
     sa_llm_params lp;
