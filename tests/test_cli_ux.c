@@ -121,7 +121,6 @@ int main(int argc, char **argv) {
     CHECK(!path_exists("d1"));
 
     /* an empty description */
-    expect(2, "DESCRIPTION is empty", "segment_nodesc", "segment p.png '' --out %s/s1");
     expect(2, "DESCRIPTION is empty", "score_nodesc", "score p.png m.png '  '");
     CHECK(!path_exists("s1"));
 

@@ -221,10 +221,6 @@ int cli_agent_command(int argc, char **argv, int refine) {
         return 2;
     }
     const char *photo = pos[0], *mask_path = refine ? pos[1] : NULL, *desc = pos[want_pos - 1];
-    if (desc[strspn(desc, " \t\r\n")] == '\0') {
-        fprintf(stderr, "%s: DESCRIPTION is empty: say which object to segment, e.g. \"the cat\"\n", argv[0]);
-        return 2;
-    }
     sa_box box = {0};
     if (box_s && !parse_box(box_s, &box)) {
         fprintf(stderr, "%s: --box '%s': expected X0,Y0,X1,Y1 with X0 <= X1, Y0 <= Y1\n", argv[0], box_s);
