@@ -140,10 +140,6 @@ int cli_eval(int argc, char **argv) {
 
     sa_error err = {0};
     sa_tool *tool = NULL;
-    if (cli_make_tool(&topt, &tool, &err) != SA_OK) {
-        fprintf(stderr, "eval: %s\n", err.msg);
-        return 1;
-    }
     sa_eval_params ep = sa_eval_default_params();
     ep.max_clicks = max_clicks;
     ep.threads = jobs;
@@ -154,7 +150,8 @@ int cli_eval(int argc, char **argv) {
     ds_run runs[CLI_MAX_MULTI];
     memset(runs, 0, sizeof runs);
     char names[CLI_MAX_MULTI][64];
-    int n_ok = 0;
+    int n_ok = 0, n_open = 0;
+    /* Datasets first: a mistyped folder is reported before a large checkpoint is loaded. */
     for (int d = 0; d < datasets.n; d++) {
         ds_run *r = &runs[d];
         split_spec(datasets.v[d], names[d], sizeof names[d], &r->dir);
@@ -162,6 +159,7 @@ int cli_eval(int argc, char **argv) {
             fprintf(stderr, "eval: %s\n", err.msg);
             continue;
         }
+        n_open++;
         r->name = sa_dataset_name(r->ds);
         for (int e = 0; e < d; e++) /* the JSON keys must be unique */
             if (runs[e].name && !strcmp(runs[e].name, r->name)) {
@@ -171,6 +169,14 @@ int cli_eval(int argc, char **argv) {
             }
         for (int w = 0; w < sa_dataset_n_warnings(r->ds); w++)
             fprintf(stderr, "warning: %s\n", sa_dataset_warning(r->ds, w));
+    }
+    if (n_open > 0 && cli_make_tool(&topt, &tool, &err) != SA_OK) {
+        fprintf(stderr, "eval: %s\n", err.msg);
+        n_open = 0;
+    }
+    for (int d = 0; d < datasets.n && n_open > 0; d++) {
+        ds_run *r = &runs[d];
+        if (!r->ds) continue;
         cli_progress prog;
         int total = sa_dataset_count(r->ds);
         if (limit > 0 && limit < total) total = limit;
