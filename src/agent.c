@@ -9,6 +9,7 @@
  */
 #include "segagent/agent.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -585,7 +586,7 @@ char *sa_agent_trajectory_json(const sa_agent_result *r, const sa_env *env, cons
 
 static int write_text(const char *path, const char *text, sa_error *err) {
     FILE *f = fopen(path, "wb");
-    if (!f) return sa_error_set(err, SA_ERR_IO, "%s: cannot open for writing", path);
+    if (!f) return sa_error_set(err, SA_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
     size_t n = strlen(text);
     int bad = fwrite(text, 1, n, f) != n;
     bad |= fputc('\n', f) == EOF;
@@ -609,6 +610,8 @@ int sa_agent_write_outputs(const sa_agent_result *r, const sa_env *env, const ch
     if (!r || !env || !dir || !sa_env_image(env))
         return sa_error_set(err, SA_ERR_INVALID, "agent outputs: NULL argument");
     char path[4096];
+    if (strlen(dir) > sizeof path - 32)
+        return sa_error_set(err, SA_ERR_RANGE, "agent outputs: folder name too long (%zu bytes)", strlen(dir));
     int rc = SA_OK;
     if (r->mask.data) {
         snprintf(path, sizeof path, "%s/mask.png", dir);
@@ -622,6 +625,10 @@ int sa_agent_write_outputs(const sa_agent_result *r, const sa_env *env, const ch
         sa_rle_free(&rle);
         if (!seg) return err ? err->code : SA_ERR_NOMEM;
         cJSON *o = cJSON_CreateObject();
+        if (!o) {
+            cJSON_Delete(seg);
+            return sa_error_set(err, SA_ERR_NOMEM, "mask.json: out of memory");
+        }
         cJSON_AddStringToObject(o, "description", sa_env_description(env) ? sa_env_description(env) : "");
         cJSON_AddItemToObject(o, "segmentation", seg);
         cJSON_AddItemToObject(o, "bbox", cJSON_CreateDoubleArray(bb, 4));

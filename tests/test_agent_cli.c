@@ -70,16 +70,17 @@ static cJSON *rle_json(const sa_mask *m) {
     return j;
 }
 
-int main(void) {
-    const char *b = getenv("BUILD");
-    snprintf(bin, sizeof bin, "%s/segagent", b && *b ? b : "build");
-    if (access(bin, X_OK) != 0) {
-        printf("skip: %s not built\n", bin);
-        return 77;
+int main(int argc, char **argv) {
+    (void)argc;
+    tu_cli cli; /* the binary beside this test's folder, and a fresh temporary directory */
+    tu_cli_init(&cli, argv[0]);
+    if (strlen(cli.bin) >= sizeof bin || strlen(cli.dir) >= sizeof dir) {
+        fprintf(stderr, "paths too long for this test: %s, %s\n", cli.bin, cli.dir);
+        return 1;
     }
-    char *tmp = tu_tmpdir();
-    snprintf(dir, sizeof dir, "%s", tmp);
-    free(tmp);
+    snprintf(bin, sizeof bin, "%.511s", cli.bin);
+    snprintf(dir, sizeof dir, "%.511s", cli.dir);
+    free(cli.dir);
     snprintf(logp, sizeof logp, "%s/log.txt", dir);
     /* the scene: green below 127 so the server decodes the overlay */
     sa_image img = {0};
