@@ -94,9 +94,13 @@ static int run_set(sa_tool *tool, const char *name, const char *dir, int offset,
             sa_metrics_curve c = {.iou = iou, .ms = ms, .n = n, .iou0 = 0};
             sa_metrics_add(m, &c, &err);
             if (verbose) {
-                printf("%-12s NoC90 %2d  IoU@1 %.3f @5 %.3f @20 %.3f\n", sa_dataset_item_name(ds, i),
-                       sa_metrics_noc(iou, n, 0, max_clicks, 0.9), n > 0 ? iou[0] : 0,
+                printf("%-12s NoC85 %2d NoC90 %2d  IoU@1 %.3f @5 %.3f @20 %.3f\n", sa_dataset_item_name(ds, i),
+                       sa_metrics_noc(iou, n, 0, max_clicks, 0.85), sa_metrics_noc(iou, n, 0, max_clicks, 0.9), n > 0 ? iou[0] : 0,
                        n > 4 ? iou[4] : (n ? iou[n - 1] : 0), n ? iou[n - 1] : 0);
+                if (verbose > 1) {
+                    for (int k = 0; k < n; k++) printf(" %.3f", iou[k]);
+                    printf("\n");
+                }
                 fflush(stdout);
             }
         }
@@ -181,6 +185,7 @@ int main(int argc, char **argv) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-v")) verbose = 1;
+        else if (!strcmp(a, "-vv")) verbose = 2; /* also the IoU after every click */
         else if (!strcmp(a, "--latency")) lat = 1;
         else if (!v) {
             fprintf(stderr, "bench_graphcut: %s needs a value\n", a);

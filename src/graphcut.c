@@ -16,6 +16,8 @@
  *   the newest click's "reach" r (its distance to the nearest pixel already carrying the click's label), grows
  *   linearly to `keep` nats at 2r and stays there. A click thus fixes the region it was placed in freely while
  *   the rest of the mask changes only where the refitted colour models disagree with it clearly.
+ * - local change (after the cut): a positive click cannot remove object far from it; previous object pixels
+ *   turned background in regions of change not connected to the click's K-ramp zone are restored.
  * - hard seeds: discs of click_radius around every click (a later click overrides an earlier one).
  * - star convexity (Veksler 2008; multi-star as in Gulshan et al. 2010): each pixel p links to the neighbour
  *   on the digital ray towards its nearest positive click with an infinite arc, so p can be object only when
@@ -491,6 +493,36 @@ static void keep_seeded_components(gc_state *s) {
     memcpy(s->cur, s->tmp, (size_t)n);
 }
 
+/* Local change for a positive click: object pixels of the previous mask that the new cut made background are
+ * restored unless their 8-connected region of changed pixels reaches the click's free zone (where K is below
+ * its maximum). A positive click is evidence for the object near it, not against object far away, so only the
+ * refitted colour models' additions may reach beyond its neighbourhood. */
+static void keep_local_change(gc_state *s, const uint8_t *prev, const float *keep, float kmax) {
+    const int w = s->w, h = s->h, n = s->n;
+    memset(s->tmp, 0, (size_t)n);
+    int top = 0;
+    for (int p = 0; p < n; p++)
+        if (keep[p] < kmax && (s->cur[p] != 0) != (prev[p] != 0)) {
+            s->tmp[p] = 1;
+            s->stack[top++] = p;
+        }
+    while (top > 0) {
+        int p = s->stack[--top];
+        int x = p % w, y = p / w;
+        for (int yy = y - 1; yy <= y + 1; yy++)
+            for (int xx = x - 1; xx <= x + 1; xx++) {
+                if (xx < 0 || yy < 0 || xx >= w || yy >= h) continue;
+                int q = yy * w + xx;
+                if (!s->tmp[q] && (s->cur[q] != 0) != (prev[q] != 0)) {
+                    s->tmp[q] = 1;
+                    s->stack[top++] = q;
+                }
+            }
+    }
+    for (int p = 0; p < n; p++)
+        if (!s->tmp[p] && !s->cur[p] && prev[p]) s->cur[p] = 1;
+}
+
 static int predict_full(gc_state *s, const sa_tool_request *req, sa_tool_result *out, sa_error *err) {
     const sa_graphcut_params *prm = &s->m->p;
     const int w = s->w, h = s->h, n = s->n;
@@ -666,6 +698,7 @@ static int predict_full(gc_state *s, const sa_tool_request *req, sa_tool_result 
             for (int p = 0; p < n; p++) s->cur[p] = (uint8_t)sa__mf_is_source(s->f.g, p);
         }
     }
+    if (keep && req->clicks[req->n_clicks - 1].positive) keep_local_change(s, prev, keep, fminf(prm->keep, DATA_CLIP));
     free(keep);
     free(rho);
     keep_seeded_components(s);
