@@ -1,7 +1,8 @@
 /* The graph-cut tool on synthetic scenes: one positive click segments a coloured disc on a textured
  * background; a negative click removes a wrongly included region of the object's colour; results do not
  * depend on the session's history (warm-started max-flow) and repeat exactly; refinement from an initial mask;
- * bad parameters and bad requests are rejected with an error. Also the colour model (Gaussian mixture fit). */
+ * a positive click leaves previous object far from it; bad parameters and bad requests are rejected with an
+ * error. Also the colour model (Gaussian mixture fit). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -223,6 +224,39 @@ static void test_refine_and_empty(sa_tool *tool) {
     sa_mask_free(&gt);
 }
 
+/* A positive click does not take away previous object far from it: the previous mask is the disc plus a bar of
+ * background texture on its right; a positive click in the disc's centre leaves the bar object (its removal
+ * would not be connected to the click's neighbourhood). */
+static void test_positive_click_local(sa_tool *tool) {
+    sa_image img = {0};
+    sa_mask gt = {0}, init = {0};
+    make_scene(&img, &gt, 0);
+    sa_tool_session *s = NULL;
+    CHECK(sa_tool_session_new(tool, &img, &s, NULL) == SA_OK);
+    CHECK(sa_mask_new(&init, W, H, NULL) == SA_OK);
+    for (int p = 0; p < W * H; p++) init.data[p] = gt.data[p];
+    for (int y = 52; y < 68; y++)
+        for (int x = 100; x < 150; x++) init.data[y * W + x] = 1;
+    sa_click c[1] = {{.y = 60, .x = 80, .positive = 1}};
+    sa_tool_request req = {.clicks = c, .n_clicks = 1, .init_mask = &init};
+    sa_tool_result r = {0};
+    sa_error err = {0};
+    CHECK(sa_tool_session_predict(s, &req, &r, &err) == SA_OK);
+    if (r.mask.data) {
+        int kept = 0;
+        for (int y = 52; y < 68; y++)
+            for (int x = 112; x < 150; x++) kept += r.mask.data[y * W + x];
+        CHECKF(kept == 16 * 38, "far previous object removed by a positive click: %d of %d pixels kept", kept,
+               16 * 38);
+        CHECK(r.mask.data[60 * W + 80] == 1);
+    }
+    sa_tool_result_free(&r);
+    sa_mask_free(&init);
+    sa_tool_session_free(s);
+    sa_image_free(&img);
+    sa_mask_free(&gt);
+}
+
 static void test_bad_input(sa_tool *tool) {
     sa_error err = {0};
     sa_tool *t = NULL;
@@ -309,6 +343,7 @@ int main(void) {
     test_negative_click(tool);
     test_determinism(tool);
     test_refine_and_empty(tool);
+    test_positive_click_local(tool);
     test_bad_input(tool);
     test_tiny(tool);
     /* a working size below the image size: the mask comes back at the image size, the click's pixel kept */
