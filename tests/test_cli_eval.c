@@ -343,9 +343,7 @@ int main(int argc, char **argv) {
     test_annotate();
     test_demo();
     if (tu_failures == 0) { /* keep the files for a look when something failed */
-        char cmd[8192];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
+        if (tu_rmtree(tmp) != 0) fprintf(stderr, "could not remove %s\n", tmp);
     } else {
         fprintf(stderr, "files kept in %s\n", tmp);
     }

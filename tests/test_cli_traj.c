@@ -174,9 +174,7 @@ int main(int argc, char **argv) {
     CHECK(run(args, "u6") == 2);
 
     if (tu_failures == 0) {
-        char cmd[8192];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
+        if (tu_rmtree(tmp) != 0) fprintf(stderr, "could not remove %s\n", tmp);
     } else {
         fprintf(stderr, "files kept in %s\n", tmp);
     }

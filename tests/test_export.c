@@ -1,9 +1,7 @@
 /* Export of trajectories to fine-tuning records: counts (one record per step), exact key names per format, the
  * verbatim SegAgent-Qwen prompt, target texts that parse back to the recorded clicks, the overlay actually on
  * the exported JPEG, image sizes and paths, skipped samples, prompt files. */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include <cjson/cJSON.h>
-#include <ftw.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,13 +20,6 @@ static const char QWEN_PROMPT_FMT[] =
     "Please optimize the semi-transparent green mask in a point-wise manner based on the image and description "
     "content, so that it covers the target object as accurately as possible. The object description is as "
     "follows:<ref>%s</ref>";
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
 
 static char *rle_of(const sa_mask *m) {
     sa_rle r = {0};
@@ -384,7 +375,7 @@ int main(void) {
     CHECK(sa_export_format_from_name("alpaca", &fm, &err) == SA_ERR_INVALID);
 
     sa_traj_set_free(set);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rmtree(dir);
     free(dir);
     return tu_finish("test_export");
 }

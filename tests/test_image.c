@@ -981,24 +981,6 @@ static void test_bad_input(void) {
 }
 
 /* Removes the (flat) temporary directory and its files. */
-static void remove_tmpdir(const char *dir) {
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            size_t n = strlen(dir) + strlen(e->d_name) + 2;
-            char *f = malloc(n);
-            if (!f) break;
-            snprintf(f, n, "%s/%s", dir, e->d_name);
-            remove(f);
-            free(f);
-        }
-        closedir(d);
-    }
-    remove(dir);
-}
-
 int main(void) {
     g_tmp = tu_tmpdir();
     test_core();
@@ -1009,7 +991,7 @@ int main(void) {
     test_png_roundtrip();
     test_resize();
     test_bad_input();
-    remove_tmpdir(g_tmp);
+    tu_rmtree(g_tmp);
     free(g_tmp);
     return tu_finish("test_image");
 }

@@ -1,7 +1,6 @@
 /* Mask file tests: stored value -> object / background / ignore, save as 0/255 PNG and load back,
  * errors naming the file, and (when the shared data is present) a GrabCut mask with its 128 ignore
  * band. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,24 +144,6 @@ static void test_grabcut(void) {
 }
 
 /* Removes the (flat) temporary directory and its files. */
-static void remove_tmpdir(const char *dir) {
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            size_t n = strlen(dir) + strlen(e->d_name) + 2;
-            char *f = malloc(n);
-            if (!f) break;
-            snprintf(f, n, "%s/%s", dir, e->d_name);
-            remove(f);
-            free(f);
-        }
-        closedir(d);
-    }
-    remove(dir);
-}
-
 /* A photo (or a lossy JPEG) given where a mask belongs is refused, naming the file and the count; a mask
  * with a few stray values (Berkeley has one) still loads with every non-zero value as object. */
 static void test_unexpected_values(const char *tmp) {
@@ -194,7 +175,7 @@ int main(void) {
     test_save_roundtrip(tmp);
     test_errors(tmp);
     test_grabcut();
-    remove_tmpdir(tmp);
+    tu_rmtree(tmp);
     free(tmp);
     return tu_finish("test_mask_io");
 }

@@ -39,6 +39,8 @@ char *tu_shared_path(const char *rel);
 char *tu_read_file(const char *path, size_t *len);
 /* Makes a fresh temporary directory (malloc'd path). */
 char *tu_tmpdir(void);
+/* Removes a directory and everything below it (no symlinks followed). Returns 0 or -1. */
+int tu_rmtree(const char *dir);
 /* Prints "name: N failures" and returns the exit code (0 or 1). */
 int tu_finish(const char *name);
 

@@ -1,4 +1,6 @@
 /* Shared test helpers: locating ../shared, reading files, temp dirs, the pass/fail exit code. */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +91,17 @@ char *tu_tmpdir(void) {
         exit(1);
     }
     return strdup(d);
+}
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+int tu_rmtree(const char *dir) {
+    return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int tu_finish(const char *name) {
