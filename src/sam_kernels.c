@@ -272,6 +272,31 @@ static void micro_generic(int mr, int nr, int kc, float alpha, const float *Ap, 
 #if SA_HAVE_X86
 #define AVX512_FN __attribute__((target("avx512f")))
 
+/* C[mr x nr] = alpha * acc (+ C when accumulating over K blocks, + beta * C on the first block): the common
+ * epilogue of the micro-kernels, masked for partial tiles. */
+static inline __attribute__((always_inline)) AVX512_FN void store_tile(const __m512 *acc0, const __m512 *acc1, int mr,
+                                                                       int nr, float alpha, float beta, int first,
+                                                                       float *C, int ldc) {
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u);
+    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nr - 16)) - 1u);
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+    for (int r = 0; r < GEMM_MR; r++) {
+        if (r >= mr) break;
+        float *c = C + (size_t)r * ldc;
+        __m512 v0 = _mm512_mul_ps(va, acc0[r]), v1 = _mm512_mul_ps(va, acc1[r]);
+        if (!first) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, c));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, c + 16));
+        } else if (beta != 0.0f) {
+            v0 = _mm512_add_ps(v0, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m0, c)));
+            v1 = _mm512_add_ps(v1, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16)));
+        }
+        _mm512_mask_storeu_ps(c, m0, v0);
+        _mm512_mask_storeu_ps(c + 16, m1, v1);
+    }
+}
+
 static AVX512_FN void micro_avx512(int mr, int nr, int kc, float alpha, const float *Ap, const float *Bp, float beta,
                                    int first, float *C, int ldc) {
     __m512 acc0[GEMM_MR], acc1[GEMM_MR];
@@ -291,24 +316,7 @@ static AVX512_FN void micro_avx512(int mr, int nr, int kc, float alpha, const fl
             acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
         }
     }
-    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u);
-    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nr - 16)) - 1u);
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 12
-    for (int r = 0; r < GEMM_MR; r++) {
-        if (r >= mr) break;
-        float *c = C + (size_t)r * ldc;
-        __m512 v0 = _mm512_mul_ps(va, acc0[r]), v1 = _mm512_mul_ps(va, acc1[r]);
-        if (!first) {
-            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, c));
-            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, c + 16));
-        } else if (beta != 0.0f) {
-            v0 = _mm512_add_ps(v0, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m0, c)));
-            v1 = _mm512_add_ps(v1, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16)));
-        }
-        _mm512_mask_storeu_ps(c, m0, v0);
-        _mm512_mask_storeu_ps(c + 16, m1, v1);
-    }
+    store_tile(acc0, acc1, mr, nr, alpha, beta, first, C, ldc);
 }
 
 /* Same with A read in place (rows at lda; rows past mr alias row 0 and are not stored): for narrow B (few
@@ -334,24 +342,7 @@ static inline __attribute__((always_inline)) AVX512_FN void micro_ua_t(const int
             if (nv == 2) acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
         }
     }
-    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u);
-    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nr - 16)) - 1u);
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 12
-    for (int r = 0; r < GEMM_MR; r++) {
-        if (r >= mr) break;
-        float *c = C + (size_t)r * ldc;
-        __m512 v0 = _mm512_mul_ps(va, acc0[r]), v1 = _mm512_mul_ps(va, acc1[r]);
-        if (!first) {
-            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, c));
-            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, c + 16));
-        } else if (beta != 0.0f) {
-            v0 = _mm512_add_ps(v0, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m0, c)));
-            v1 = _mm512_add_ps(v1, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16)));
-        }
-        _mm512_mask_storeu_ps(c, m0, v0);
-        _mm512_mask_storeu_ps(c + 16, m1, v1);
-    }
+    store_tile(acc0, acc1, mr, nr, alpha, beta, first, C, ldc);
 }
 
 /* nr <= 16: half the work (one vector per row) */
