@@ -63,13 +63,7 @@ static int on_step(void *user, const sa_env *env, const sa_eval_step *st) {
            st->iou - st->prev_iou, st->ms);
     fflush(stdout);
     if (!c->overlays) return 0;
-    char name[32];
-    snprintf(name, sizeof name, "step_%02d.png", st->step);
-    char *path = cli_path_join(c->out_dir, name);
-    int rc = path ? cli_save_overlay(path, c->img, sa_env_mask(env), sa_env_clicks(env),
-                                     sa_env_n_clicks(env), &c->err)
-                  : sa_error_set(&c->err, SA_ERR_NOMEM, "out of memory");
-    free(path);
+    int rc = cli_save_step_overlay(c->out_dir, st->step, c->img, env, &c->err);
     if (rc != SA_OK) {
         c->failed = 1;
         return 1;

@@ -165,6 +165,16 @@ int cli_save_overlay(const char *path, const sa_image *img, const sa_mask *mask,
     return rc;
 }
 
+int cli_save_step_overlay(const char *dir, int step, const sa_image *img, const sa_env *env, sa_error *err) {
+    char name[32];
+    snprintf(name, sizeof name, "step_%02d.png", step);
+    char *path = cli_path_join(dir, name);
+    if (!path) return sa_error_set(err, SA_ERR_NOMEM, "out of memory");
+    int rc = cli_save_overlay(path, img, sa_env_mask(env), sa_env_clicks(env), sa_env_n_clicks(env), err);
+    free(path);
+    return rc;
+}
+
 char *cli_path_join(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
     while (a > 1 && dir[a - 1] == '/')

@@ -35,6 +35,9 @@ int cli_json_write(const char *path, const cJSON *doc, sa_error *err);
 int cli_save_overlay(const char *path, const sa_image *img, const sa_mask *mask,
                      const sa_click *clicks, int n, sa_error *err);
 
+/* cli_save_overlay of the env's current mask and clicks as DIR/step_NN.png. */
+int cli_save_step_overlay(const char *dir, int step, const sa_image *img, const sa_env *env, sa_error *err);
+
 /* "dir/name" in a malloc'd string (NULL on out of memory). */
 char *cli_path_join(const char *dir, const char *name);
 
