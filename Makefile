@@ -18,8 +18,8 @@ OPENBLAS_LIB := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/openblas-pthrea
 LDLIBS  = -lpng -ljpeg -lcjson -lcurl $(OPENBLAS_LIB) -lz -lpthread -lm
 LDFLAGS = $(SAN_FLAGS) -Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-pthread
 
-LIB_SRC   := $(sort $(wildcard src/*.c))
-CLI_SRC   := $(sort $(wildcard src/cli/*.c))
+LIB_SRC   := $(sort $(shell find src -name "*.c" -not -path "src/cli/*"))
+CLI_SRC   := $(sort $(shell find src/cli -name "*.c"))
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TESTUTIL  := $(sort $(wildcard tests/util_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))

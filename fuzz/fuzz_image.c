@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image_codecs.h"
+#include "image/image_codecs.h"
 #include "segagent/image.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -12,7 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "agent_tools.h"
-#include "segagent/action.h"
+#include "segagent/grammar.h"
 #include "segagent/agent.h"
 #include "segagent/clicker.h"
 #include "segagent/rle.h"

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "segagent/action.h"
+#include "segagent/grammar.h"
 #include "segagent/export.h"
 #include "segagent/rle.h"
 #include "testutil.h"

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gmm.h"
+#include "tools/gmm.h"
 #include "segagent/graphcut.h"
 #include "segagent/mask.h"
 #include "testutil.h"

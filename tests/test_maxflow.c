@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "maxflow.h"
+#include "tools/maxflow.h"
 #include "testutil.h"
 
 /* ---- reference: Dinic on an explicit graph with node 0 = source, 1 = sink ---- */

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chart_svg.h"
+#include "image/chart_svg.h"
 #include "segagent/metrics.h"
 #include "testutil.h"
 

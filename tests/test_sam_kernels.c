@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sam_internal.h"
+#include "sam/sam_internal.h"
 #include "testutil.h"
 
 static uint64_t rng = 12345;

@@ -9,7 +9,7 @@
 
 #include <zlib.h>
 
-#include "sam_names.h"
+#include "sam/sam_names.h"
 #include "segagent/weights.h"
 #include "testutil.h"
 

@@ -14,7 +14,7 @@
 
 #include "segagent/error.h"
 #include "segagent/mask.h"
-#include "segagent/tool.h"
+#include "segagent/action.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -17,6 +17,7 @@
 #ifndef SEGAGENT_ENV_H
 #define SEGAGENT_ENV_H
 
+#include "segagent/action.h"
 #include "segagent/error.h"
 #include "segagent/image.h"
 #include "segagent/mask.h"
@@ -25,17 +26,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-typedef enum sa_action_kind { SA_ACTION_CLICK = 0, SA_ACTION_BOX = 1 } sa_action_kind;
-
-typedef struct sa_action {
-    sa_action_kind kind;
-    sa_click click; /* for SA_ACTION_CLICK */
-    sa_box box;     /* for SA_ACTION_BOX */
-} sa_action;
-
-sa_action sa_action_click(int y, int x, int positive);
-sa_action sa_action_box(float x0, float y0, float x1, float y1);
 
 typedef struct sa_env_step_info {
     double iou;       /* IoU of the new mask with gt (ignore excluded), NAN without gt */

@@ -43,7 +43,7 @@
 #ifndef SEGAGENT_EXPORT_H
 #define SEGAGENT_EXPORT_H
 
-#include "segagent/action.h"
+#include "segagent/grammar.h"
 #include "segagent/error.h"
 #include "segagent/image.h"
 #include "segagent/trajectory.h"

@@ -40,7 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "segagent/action.h"
+#include "segagent/grammar.h"
 #include "segagent/error.h"
 #include "segagent/image.h"
 #include "segagent/policy.h"

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 
+#include "segagent/action.h"
 #include "segagent/error.h"
 #include "segagent/image.h"
 #include "segagent/mask.h"
@@ -29,20 +30,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define SA_MAX_CLICKS 1024
-
-/* A click in image pixels; (y, x) as the simulated annotator and the released data use. */
-typedef struct sa_click {
-    int y;
-    int x;
-    int positive; /* 1 positive (object), 0 negative (background) */
-} sa_click;
-
-/* A box in image pixel coordinates (x0, y0) top-left, (x1, y1) bottom-right, x0 <= x1, y0 <= y1. */
-typedef struct sa_box {
-    float x0, y0, x1, y1;
-} sa_box;
 
 /* The output of one prediction. Owned by the caller; release with sa_tool_result_free. */
 typedef struct sa_tool_result {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chart_svg.h"
+#include "image/chart_svg.h"
 #include "cli.h"
 #include "cli_report.h"
 #include "segagent/dataset.h"

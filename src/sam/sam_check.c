@@ -1,0 +1,395 @@
+/* SAM parity checker (fixtures/sam/README.md format), shared by `segagent check-sam` and the test suite.
+ *
+ * Runs the engine on DIR/image.png with the weights, records every intermediate the fixture holds (through the
+ * encoder probe) and the outputs of every case in cases.json, then walks expected.safetensors: each expected
+ * tensor must have been produced with the same shape and lie within tolerance (float: 1e-4 * (1 + max|expected|)
+ * absolute; resized_image: 1 grey level; masks: equal except where |expected logit| < 1e-3). Nothing here is
+ * specific to one fixture: the dimensions come from the files. */
+#include <cjson/cJSON.h>
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sam/sam_internal.h"
+#include "segagent/weights.h"
+
+#define MAX_CASES 256
+#define MAX_GOT 4096
+
+typedef struct got_tensor {
+    char name[160];
+    int ndim;
+    int64_t shape[4];
+    float *data;
+    size_t n;
+} got_tensor;
+
+typedef struct check_ctx {
+    got_tensor *got;
+    int n_got;
+    int oom;
+} check_ctx;
+
+static void record(check_ctx *c, const char *name, const float *data, const int64_t *shape, int ndim) {
+    if (c->n_got >= MAX_GOT || ndim > 4) return;
+    got_tensor *t = &c->got[c->n_got];
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    t->data = malloc((n ? n : 1) * sizeof(float));
+    if (!t->data) {
+        c->oom = 1;
+        return;
+    }
+    memcpy(t->data, data, n * sizeof(float));
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    t->n = n;
+    c->n_got++;
+}
+
+static void probe_cb(void *ctx, const char *name, const float *data, const int64_t *shape, int ndim) {
+    record(ctx, name, data, shape, ndim);
+}
+
+static const got_tensor *find_got(const check_ctx *c, const char *name) {
+    for (int i = 0; i < c->n_got; i++)
+        if (!strcmp(c->got[i].name, name)) return &c->got[i];
+    return NULL;
+}
+
+static void reportf(sa_sam_report_fn report, void *rctx, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void reportf(sa_sam_report_fn report, void *rctx, const char *fmt, ...) {
+    if (!report) return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    report(rctx, line);
+}
+
+sa_sam_check_params sa_sam_check_default_params(void) {
+    sa_sam_check_params p = {.threads = 2, .kernels = SA_SAM_KERNELS_FAST, .weights = NULL};
+    return p;
+}
+
+static char *join(const char *dir, const char *file) {
+    size_t n = strlen(dir) + strlen(file) + 2;
+    char *s = malloc(n);
+    if (s) snprintf(s, n, "%s/%s", dir, file);
+    return s;
+}
+
+static char *read_text(const char *path, sa_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        sa_error_set(err, SA_ERR_IO, "%s: cannot open", path);
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    if (n < 0 || n > (64L << 20)) {
+        fclose(f);
+        sa_error_set(err, SA_ERR_FORMAT, "%s: unreasonable size", path);
+        return NULL;
+    }
+    char *s = malloc((size_t)n + 1);
+    if (!s || fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        fclose(f);
+        sa_error_set(err, SA_ERR_IO, "%s: read failed", path);
+        return NULL;
+    }
+    s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* Reads a JSON array of numbers into dst (at most max values); returns the count or -1. */
+static int json_floats(const cJSON *arr, float *dst, int max) {
+    if (!cJSON_IsArray(arr)) return -1;
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr) {
+        if (cJSON_IsArray(e)) {
+            const cJSON *v;
+            cJSON_ArrayForEach(v, e) {
+                if (!cJSON_IsNumber(v) || n >= max || !(fabs(v->valuedouble) <= FLT_MAX)) return -1;
+                dst[n++] = (float)v->valuedouble;
+            }
+        } else {
+            if (!cJSON_IsNumber(e) || n >= max || !(fabs(e->valuedouble) <= FLT_MAX)) return -1;
+            dst[n++] = (float)e->valuedouble;
+        }
+    }
+    return n;
+}
+
+/* Runs one case; records its outputs. prev_low: low-res logits per case (for mask_input_from). */
+static int run_case(sa_sam_image *e, const cJSON *cs, const cJSON *cases, float **case_low, int ci, check_ctx *c,
+                    sa_error *err) {
+    const cJSON *jn = cJSON_GetObjectItemCaseSensitive(cs, "name");
+    if (!cJSON_IsString(jn)) return sa_error_set(err, SA_ERR_FORMAT, "cases.json: case %d has no name", ci);
+    const char *name = jn->valuestring;
+    static const int max_pts = SA_MAX_CLICKS;
+    float *pts = malloc((size_t)max_pts * 2 * sizeof(float));
+    float *labf = malloc((size_t)max_pts * sizeof(float));
+    int *labels = malloc((size_t)max_pts * sizeof(int));
+    int rc = SA_OK;
+    sa_sam_output out = {0};
+    if (!pts || !labf || !labels) {
+        rc = sa_error_set(err, SA_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    sa_sam_prompt p;
+    memset(&p, 0, sizeof p);
+    const cJSON *jp = cJSON_GetObjectItemCaseSensitive(cs, "points");
+    const cJSON *jl = cJSON_GetObjectItemCaseSensitive(cs, "labels");
+    if (jp) {
+        int np = json_floats(jp, pts, 2 * max_pts), nl = json_floats(jl, labf, max_pts);
+        if (np < 0 || np % 2 || nl != np / 2) {
+            rc = sa_error_set(err, SA_ERR_FORMAT, "cases.json: case '%s': bad points/labels", name);
+            goto done;
+        }
+        p.n_points = nl;
+        for (int i = 0; i < nl; i++) {
+            if (labf[i] != -1.0f && labf[i] != 0.0f && labf[i] != 1.0f) { /* (int) of a huge float is undefined */
+                rc = sa_error_set(err, SA_ERR_FORMAT, "cases.json: case '%s': label %g is not -1, 0 or 1", name,
+                                  (double)labf[i]);
+                goto done;
+            }
+            labels[i] = (int)labf[i];
+        }
+        p.points = pts;
+        p.labels = labels;
+    }
+    float box[4];
+    const cJSON *jb = cJSON_GetObjectItemCaseSensitive(cs, "box");
+    if (jb && !cJSON_IsNull(jb)) {
+        if (json_floats(jb, box, 4) != 4) {
+            rc = sa_error_set(err, SA_ERR_FORMAT, "cases.json: case '%s': bad box", name);
+            goto done;
+        }
+        p.box = box;
+    }
+    p.multimask = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cs, "multimask"));
+    const cJSON *jm = cJSON_GetObjectItemCaseSensitive(cs, "mask_input_from");
+    if (cJSON_IsString(jm)) {
+        int src = -1, k = 0;
+        const cJSON *o;
+        cJSON_ArrayForEach(o, cases) {
+            const cJSON *on = cJSON_GetObjectItemCaseSensitive(o, "name");
+            if (k < ci && cJSON_IsString(on) && !strcmp(on->valuestring, jm->valuestring)) src = k;
+            k++;
+        }
+        if (src < 0 || !case_low[src]) {
+            rc = sa_error_set(err, SA_ERR_FORMAT, "cases.json: case '%s': mask_input_from '%s' is not an earlier case",
+                              name, jm->valuestring);
+            goto done;
+        }
+        p.mask_input = case_low[src];
+        p.mask_input_size = sa_sam_low_res_size(e->m);
+    }
+    rc = sa_sam_predict(e, &p, &out, err);
+    if (rc != SA_OK) {
+        sa_error_prefix(err, "case '%s': ", name);
+        goto done;
+    }
+    const int lr = out.low_res, n = out.n_masks;
+    char tn[200];
+    int64_t s3[3] = {n, lr, lr};
+    snprintf(tn, sizeof tn, "%s.low_res_logits", name);
+    record(c, tn, out.low_res_logits, s3, 3);
+    int64_t s1[1] = {n};
+    snprintf(tn, sizeof tn, "%s.iou_pred", name);
+    record(c, tn, out.iou_pred, s1, 1);
+    int64_t sm[3] = {n, out.height, out.width};
+    snprintf(tn, sizeof tn, "%s.mask_logits", name);
+    record(c, tn, out.mask_logits, sm, 3);
+    size_t plane = (size_t)n * out.height * out.width;
+    for (size_t i = 0; i < plane; i++) out.mask_logits[i] = out.mask_logits[i] > 0.0f ? 1.0f : 0.0f;
+    snprintf(tn, sizeof tn, "%s.masks", name);
+    record(c, tn, out.mask_logits, sm, 3);
+    /* the mask prompt of a later case: the only mask, or the one with the highest predicted IoU */
+    int best = 0;
+    for (int k = 1; k < n; k++)
+        if (out.iou_pred[k] > out.iou_pred[best]) best = k;
+    case_low[ci] = malloc((size_t)lr * lr * sizeof(float));
+    if (!case_low[ci]) {
+        rc = sa_error_set(err, SA_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    memcpy(case_low[ci], out.low_res_logits + (size_t)best * lr * lr, (size_t)lr * lr * sizeof(float));
+done:
+    sa_sam_output_free(&out);
+    free(pts);
+    free(labf);
+    free(labels);
+    return rc;
+}
+
+/* Compares one expected tensor; returns 1 when within tolerance. */
+static int compare(const sa_tensor *t, const got_tensor *g, const sa_weights *expw, const check_ctx *c,
+                   sa_sam_report_fn report, void *rctx) {
+    int64_t numel = sa_tensor_numel(t);
+    if (!g) {
+        reportf(report, rctx, "FAIL %-44s not produced by the engine", t->name);
+        return 0;
+    }
+    int same = g->ndim == t->ndim && (size_t)numel == g->n;
+    for (int i = 0; same && i < t->ndim; i++) same = g->shape[i] == t->shape[i];
+    if (!same) {
+        reportf(report, rctx, "FAIL %-44s shape differs (%zu values produced, %lld expected)", t->name, g->n,
+                (long long)numel);
+        return 0;
+    }
+    float *exp = malloc((size_t)(numel ? numel : 1) * sizeof(float));
+    if (!exp || sa_tensor_to_f32(t, exp, numel, NULL) != SA_OK) {
+        free(exp);
+        reportf(report, rctx, "FAIL %-44s cannot read the expected values", t->name);
+        return 0;
+    }
+    size_t nl = strlen(t->name);
+    int ok;
+    if (!strcmp(t->name, "resized_image")) {
+        float worst = 0;
+        for (int64_t i = 0; i < numel; i++) worst = fmaxf(worst, fabsf(exp[i] - g->data[i]));
+        ok = worst <= 1.0f;
+        reportf(report, rctx, "%s %-44s max |diff| %.0f grey levels (tol 1)", ok ? "ok  " : "FAIL", t->name, worst);
+    } else if (nl > 6 && !strcmp(t->name + nl - 6, ".masks")) {
+        /* masks: equal except where |expected logit| < 1e-3 */
+        char ln[200];
+        snprintf(ln, sizeof ln, "%.*s.mask_logits", (int)(nl - 6), t->name);
+        const sa_tensor *lt = sa_weights_find(expw, ln);
+        float *el = lt && sa_tensor_numel(lt) == numel ? malloc((size_t)numel * sizeof(float)) : NULL;
+        if (el && sa_tensor_to_f32(lt, el, numel, NULL) != SA_OK) {
+            free(el);
+            el = NULL;
+        }
+        long bad = 0, near = 0;
+        for (int64_t i = 0; i < numel; i++) {
+            if ((exp[i] != 0.0f) == (g->data[i] != 0.0f)) continue;
+            if (el && fabsf(el[i]) < 1e-3f) near++;
+            else bad++;
+        }
+        ok = bad == 0;
+        reportf(report, rctx, "%s %-44s %ld differing pixels (+%ld with |logit| < 1e-3, allowed)%s", ok ? "ok  " : "FAIL",
+                t->name, bad, near, el ? "" : " [no expected logits]");
+        free(el);
+    } else {
+        float worst = 0, mx = 0;
+        int64_t at = 0;
+        for (int64_t i = 0; i < numel; i++) {
+            float d = fabsf(exp[i] - g->data[i]);
+            if (!(d <= worst)) { /* also catches NaN */
+                worst = isnan(d) ? INFINITY : d;
+                at = i;
+            }
+            mx = fmaxf(mx, fabsf(exp[i]));
+        }
+        float tol = 1e-4f * (1.0f + mx);
+        ok = worst <= tol;
+        reportf(report, rctx, "%s %-44s max |err| %.3g (tol %.3g, rel %.3g) at %lld", ok ? "ok  " : "FAIL", t->name, worst,
+                tol, worst / (1.0f + mx), (long long)at);
+    }
+    (void)c;
+    free(exp);
+    return ok;
+}
+
+int sa_sam_check_fixture(const char *dir, sa_sam_check_params params, sa_sam_report_fn report, void *rctx,
+                         int *n_fail, sa_error *err) {
+    if (n_fail) *n_fail = 0;
+    if (!dir) return sa_error_set(err, SA_ERR_INVALID, "check-sam: no fixture folder");
+    int rc = SA_OK;
+    char *wpath = params.weights ? NULL : join(dir, "model.safetensors");
+    char *ipath = join(dir, "image.png"), *cpath = join(dir, "cases.json"), *epath = join(dir, "expected.safetensors");
+    char *cjs = NULL;
+    cJSON *cj = NULL;
+    sa_sam_model *m = NULL;
+    sa_weights *expw = NULL;
+    sa_image img = {0};
+    sa_sam_image *e = NULL;
+    float *case_low[MAX_CASES] = {0};
+    check_ctx c = {0};
+    c.got = calloc(MAX_GOT, sizeof *c.got);
+    if (!ipath || !cpath || !epath || (!params.weights && !wpath) || !c.got) {
+        rc = sa_error_set(err, SA_ERR_NOMEM, "check-sam: out of memory");
+        goto done;
+    }
+    const char *weights = params.weights ? params.weights : wpath;
+    sa_sam_params mp = sa_sam_default_params();
+    mp.threads = params.threads > 0 ? params.threads : 1;
+    mp.kernels = params.kernels;
+    if ((rc = sa_sam_model_load(weights, mp, &m, err)) != SA_OK) goto done;
+    const sa_sam_arch *a = sa_sam_model_arch(m);
+    int n_global = 0;
+    for (int i = 0; i < a->depth; i++) n_global += a->global[i];
+    reportf(report, rctx, "model %s: S=%d width=%d depth=%d heads=%d mlp=%d window=%d global=%d decoder D=%d mlp=%d, %lld params",
+            weights, a->image_size, a->width, a->depth, a->heads, a->mlp_dim, a->window, n_global, a->out_chans,
+            a->dec_mlp_dim, (long long)sa_sam_model_param_count(m));
+    if ((rc = sa_image_load(ipath, &img, err)) != SA_OK) goto done;
+    if (!(cjs = read_text(cpath, err))) {
+        rc = err ? err->code : SA_ERR_IO;
+        goto done;
+    }
+    cj = cJSON_Parse(cjs);
+    const cJSON *cases = cj ? cJSON_GetObjectItemCaseSensitive(cj, "cases") : NULL;
+    if (!cJSON_IsArray(cases)) {
+        rc = sa_error_set(err, SA_ERR_PARSE, "%s: no \"cases\" array", cpath);
+        goto done;
+    }
+    sa_weights_params wp = sa_weights_default_params();
+    wp.map_sam_names = 0;
+    if ((rc = sa_weights_open_ex(epath, wp, &expw, err)) != SA_OK) goto done;
+    if ((rc = sa_sam_encode(m, &img, probe_cb, &c, &e, err)) != SA_OK) goto done;
+    int ci = 0;
+    const cJSON *cs;
+    cJSON_ArrayForEach(cs, cases) {
+        if (ci >= MAX_CASES) {
+            rc = sa_error_set(err, SA_ERR_RANGE, "%s: more than %d cases", cpath, MAX_CASES);
+            goto done;
+        }
+        if ((rc = run_case(e, cs, cases, case_low, ci, &c, err)) != SA_OK) {
+            if (!strncmp(err ? err->msg : "", "cases.json:", 11)) sa_error_prefix(err, "%s/", dir);
+            goto done;
+        }
+        ci++;
+    }
+    if (c.oom) {
+        rc = sa_error_set(err, SA_ERR_NOMEM, "check-sam: out of memory recording outputs");
+        goto done;
+    }
+    int fails = 0, n = sa_weights_count(expw);
+    for (int i = 0; i < n; i++) {
+        const sa_tensor *t = sa_weights_at(expw, i);
+        if (!compare(t, find_got(&c, t->name), expw, &c, report, rctx)) fails++;
+    }
+    if (n == 0) {
+        reportf(report, rctx, "FAIL expected.safetensors holds no tensor");
+        fails++;
+    }
+    reportf(report, rctx, "%s: %d tensors compared, %d out of tolerance", dir, n, fails);
+    if (n_fail) *n_fail = fails;
+done:
+    for (int i = 0; i < MAX_CASES; i++) free(case_low[i]);
+    if (c.got)
+        for (int i = 0; i < c.n_got; i++) free(c.got[i].data);
+    free(c.got);
+    sa_sam_image_free(e);
+    sa_image_free(&img);
+    sa_weights_free(expw);
+    sa_sam_model_free(m);
+    cJSON_Delete(cj);
+    free(cjs);
+    free(wpath);
+    free(ipath);
+    free(cpath);
+    free(epath);
+    return rc;
+}

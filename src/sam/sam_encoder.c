@@ -1,0 +1,314 @@
+/* SAM image encoder: pre-processing (Pillow-exact resize, normalise, pad), ViTDet-style ViT with windowed and
+ * global attention and decomposed relative positions, and the neck (segment_anything/modeling/image_encoder.py).
+ *
+ * Tokens are kept token-major (g*g, C). All activations are allocated once per call, before the first layer.
+ * Attention runs as pool tasks of (window or whole grid, head): each task computes the relative-position terms
+ * of all its queries with two small GEMMs per query row/column, then walks blocks of queries: scores = scale *
+ * Q K^T + rel_h + rel_w, softmax, times V, scattered back to the (un-padded) grid. Memory stays bounded
+ * (block x tokens scores per worker) even for the 4096-token global layers. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sam/sam_internal.h"
+
+#define SAM_LN_EPS 1e-6f
+#define ATTN_BLOCK 48 /* queries per score block: 48 x 4096 scores stay in L2 */
+
+static const float PIXEL_MEAN[3] = {123.675f, 116.28f, 103.53f};
+static const float PIXEL_STD[3] = {58.395f, 57.12f, 57.375f};
+
+typedef struct enc_buf {
+    float *input; /* (3, S, S) normalised, padded */
+    float *x;     /* (N, C) residual stream, N = g*g */
+    float *xn;    /* (Nw, C) normed tokens (window-partitioned for windowed blocks; Nw >= N) */
+    float *qkv;   /* (Nw, 3C) */
+    float *ao;    /* (N, C) attention output (un-partitioned) */
+    float *h;     /* (N, max(mlp, 9*D)) MLP hidden / neck im2col */
+    float *y;     /* (N, max(C, D)) */
+    float *attn;  /* per-worker attention scratch */
+    size_t attn_per;
+} enc_buf;
+
+/* ---- pre-processing (segment_anything/utils/transforms.py ResizeLongestSide + Sam.preprocess) ---- */
+static int preprocess(const sa_sam_model *m, const sa_image *img, sa_sam_probe_fn probe, void *pctx, float *input,
+                      int *new_w, int *new_h, sa_error *err) {
+    const int S = m->arch.image_size;
+    double scale = (double)S / (double)(img->width > img->height ? img->width : img->height);
+    int nh = (int)((double)img->height * scale + 0.5), nw = (int)((double)img->width * scale + 0.5);
+    if (nh < 1) nh = 1;
+    if (nw < 1) nw = 1;
+    sa_image r = {0};
+    int rc = sa_image_resize_bilinear(img, nw, nh, &r, err);
+    if (rc != SA_OK) return sa_error_prefix(err, "SAM pre-processing: ");
+    *new_w = nw;
+    *new_h = nh;
+    memset(input, 0, (size_t)3 * S * S * sizeof(float));
+    for (int c = 0; c < 3; c++) {
+        float *dst = input + (size_t)c * S * S;
+        for (int y = 0; y < nh; y++)
+            for (int x = 0; x < nw; x++)
+                dst[(size_t)y * S + x] = ((float)r.data[((size_t)y * nw + x) * 3 + c] - PIXEL_MEAN[c]) / PIXEL_STD[c];
+    }
+    if (probe) {
+        /* debug path only: the probe takes floats */
+        int64_t shape[3] = {nh, nw, 3};
+        size_t n = (size_t)nh * nw * 3;
+        float *tmp = malloc(n * sizeof(float));
+        if (tmp) {
+            for (size_t i = 0; i < n; i++) tmp[i] = r.data[i];
+            probe(pctx, "resized_image", tmp, shape, 3);
+            free(tmp);
+        }
+    }
+    sa_image_free(&r);
+    return SA_OK;
+}
+
+/* ---- patch embedding: conv PxP stride P as im2col + linear; x (N, C) ---- */
+static void patch_embed(const sa_sam_model *m, sa__pool *pool, const float *input, float *cols, float *x) {
+    const int S = m->arch.image_size, P = m->arch.patch_size, g = m->grid, K = 3 * P * P;
+    for (int gy = 0; gy < g; gy++)
+        for (int gx = 0; gx < g; gx++) {
+            float *col = cols + ((size_t)gy * g + gx) * K; /* (c, ky, kx) as the conv weight */
+            for (int c = 0; c < 3; c++)
+                for (int ky = 0; ky < P; ky++)
+                    memcpy(col + ((size_t)c * P + ky) * P, input + (size_t)c * S * S + (size_t)(gy * P + ky) * S + gx * P,
+                           (size_t)P * sizeof(float));
+        }
+    sa__lin l = {.w = m->patch_w, .b = m->patch_b, .out = m->arch.width, .in = K};
+    sa__linear(m, pool, &l, cols, K, g * g, x, m->arch.width);
+}
+
+/* ---- attention ---- */
+typedef struct attn_ctx {
+    const sa_sam_model *m;
+    const sa__vit_block *b;
+    const float *qkv; /* (n_win * T, 3C) */
+    float *out;       /* (N, C) */
+    float *scratch;
+    size_t per;
+    int side, T, n_win_side, heads;
+} attn_ctx;
+
+/* Task = (window, head). Reference: Attention.forward + add_decomposed_rel_pos. */
+static void attn_task(void *vctx, int t, int worker) {
+    attn_ctx *c = vctx;
+    const sa_sam_model *m = c->m;
+    const int C = m->arch.width, hd = m->head_dim, ld = 3 * C, S = c->side, T = c->T, g = m->grid;
+    const int kern = m->params.kernels;
+    const int win = t / c->heads, h = t % c->heads;
+    const float *Q = c->qkv + (size_t)win * T * ld + (size_t)h * hd;
+    const float *K = Q + C, *V = Q + 2 * C;
+    float *ws = c->scratch + (size_t)worker * c->per;
+    float *relh = ws;                      /* (T, S) */
+    float *relw = relh + (size_t)T * S;    /* (T, S) */
+    float *sc = relw + (size_t)T * S;      /* (B, T) */
+    float *ob = sc + (size_t)ATTN_BLOCK * T; /* (B, hd) */
+    float *kp = ob + (size_t)ATTN_BLOCK * hd;  /* packed K^T */
+    float *vp = kp + sa__sgemm_packed_size(T, hd); /* packed V */
+    /* rel_h[(qh,qw), kh] = q . Rh[qh-kh+S-1]: per query row qh, (S queries) x (S tables) */
+    for (int qh = 0; qh < S; qh++)
+        sa__sgemm(kern, 1, S, S, hd, 1.0f, Q + (size_t)qh * S * ld, ld, c->b->rel_h + (size_t)(S - 1 - qh) * hd, hd, 0.0f,
+                  relh + (size_t)qh * S * S, S);
+    for (int qw = 0; qw < S; qw++)
+        sa__sgemm(kern, 1, S, S, hd, 1.0f, Q + (size_t)qw * ld, S * ld, c->b->rel_w + (size_t)(S - 1 - qw) * hd, hd, 0.0f,
+                  relw + (size_t)qw * S, S * S);
+    const float scale = 1.0f / sqrtf((float)hd);
+    const int wy = win / c->n_win_side, wx = win % c->n_win_side;
+    const int packed = kern != SA_SAM_KERNELS_REFERENCE;
+    if (packed) { /* keys and values packed once, reused by every query block */
+        sa__sgemm_pack_b(1, T, hd, K, ld, kp);
+        sa__sgemm_pack_b(0, hd, T, V, ld, vp);
+    }
+    for (int q0 = 0; q0 < T; q0 += ATTN_BLOCK) {
+        const int B = T - q0 < ATTN_BLOCK ? T - q0 : ATTN_BLOCK;
+        if (packed)
+            sa__sgemm_packed(B, T, hd, scale, Q + (size_t)q0 * ld, ld, kp, 0.0f, sc, T);
+        else
+            sa__sgemm(kern, 1, B, T, hd, scale, Q + (size_t)q0 * ld, ld, K, ld, 0.0f, sc, T);
+        sa__softmax_rel(kern, sc, B, S, relh + (size_t)q0 * S, relw + (size_t)q0 * S);
+        if (packed)
+            sa__sgemm_packed(B, hd, T, 1.0f, sc, T, vp, 0.0f, ob, hd);
+        else
+            sa__sgemm(kern, 0, B, hd, T, 1.0f, sc, T, V, ld, 0.0f, ob, hd);
+        for (int i = 0; i < B; i++) {
+            int q = q0 + i, ty = q / S, tx = q % S;
+            int gy = wy * S + ty, gx = wx * S + tx;
+            if (gy >= g || gx >= g) continue; /* padding token of a window */
+            memcpy(c->out + ((size_t)gy * g + gx) * C + (size_t)h * hd, ob + (size_t)i * hd, (size_t)hd * sizeof(float));
+        }
+    }
+}
+
+static size_t attn_scratch_per(int T, int S, int hd) {
+    return (size_t)T * S * 2 + (size_t)ATTN_BLOCK * T + (size_t)ATTN_BLOCK * hd + sa__sgemm_packed_size(T, hd) +
+           sa__sgemm_packed_size(hd, T);
+}
+
+typedef struct add_ctx {
+    float *y;
+    const float *x;
+} add_ctx;
+
+static void add_range(void *vctx, size_t a, size_t b) {
+    const add_ctx *c = vctx;
+    sa__add(c->y + a, c->x + a, b - a);
+}
+
+/* y += x over n floats, split over the pool */
+static void add_pool(sa__pool *pool, float *y, const float *x, size_t n) {
+    add_ctx c = {.y = y, .x = x};
+    sa__pool_for(pool, n, 65536, add_range, &c);
+}
+
+typedef struct part_ctx {
+    const float *src; /* (g*g, C) */
+    float *dst;       /* (nws*nws*side*side, C) */
+    int g, C, side, nws;
+} part_ctx;
+
+/* window_partition rows py of the padded grid */
+static void partition_rows(void *vctx, size_t ya, size_t yb) {
+    const part_ctx *c = vctx;
+    const int side = c->side, nws = c->nws, Hp = nws * side, C = c->C, g = c->g;
+    for (int py = (int)ya; py < (int)yb; py++)
+        for (int px = 0; px < Hp; px++) {
+            int win = (py / side) * nws + px / side, tk = (py % side) * side + px % side;
+            float *dst = c->dst + ((size_t)win * side * side + tk) * C;
+            if (py < g && px < g)
+                memcpy(dst, c->src + ((size_t)py * g + px) * C, (size_t)C * sizeof(float));
+            else
+                memset(dst, 0, (size_t)C * sizeof(float));
+        }
+}
+
+/* ---- one ViT block (Block.forward): x (N, C) updated in place ---- */
+static void vit_block(const sa_sam_model *m, sa__pool *pool, const sa__vit_block *b, enc_buf *B) {
+    const int C = m->arch.width, g = m->grid, N = g * g;
+    int side, nws, T;
+    if (b->global) {
+        side = g;
+        nws = 1;
+        sa__layernorm(m->params.kernels, pool, &b->ln1, SAM_LN_EPS, B->x, B->xn, N); /* xn (N, C) */
+    } else {
+        side = b->side;
+        nws = (g + side - 1) / side;
+        /* window_partition: zero-pad the grid to nws*side and split into side x side windows */
+        sa__layernorm(m->params.kernels, pool, &b->ln1, SAM_LN_EPS, B->x, B->ao, N);
+        part_ctx pc = {.src = B->ao, .dst = B->xn, .g = g, .C = C, .side = side, .nws = nws};
+        sa__pool_for(pool, (size_t)(nws * side), 4, partition_rows, &pc);
+    }
+    T = side * side;
+    const int n_win = nws * nws;
+    sa__linear(m, pool, &b->qkv, B->xn, C, n_win * T, B->qkv, 3 * C); /* qkv (n_win*T, 3C) */
+    attn_ctx ac = {.m = m, .b = b, .qkv = B->qkv, .out = B->ao, .scratch = B->attn, .per = B->attn_per,
+                   .side = side, .T = T, .n_win_side = nws, .heads = m->arch.heads};
+    sa__pool_run(pool, n_win * m->arch.heads, attn_task, &ac); /* ao (N, C) */
+    sa__linear(m, pool, &b->proj, B->ao, C, N, B->y, C);
+    add_pool(pool, B->x, B->y, (size_t)N * C);
+    sa__layernorm(m->params.kernels, pool, &b->ln2, SAM_LN_EPS, B->x, B->xn, N);
+    sa__linear(m, pool, &b->lin1, B->xn, C, N, B->h, m->arch.mlp_dim); /* h (N, mlp) */
+    sa__gelu(m->params.kernels, pool, B->h, (size_t)N * m->arch.mlp_dim);
+    sa__linear(m, pool, &b->lin2, B->h, m->arch.mlp_dim, N, B->y, C);
+    add_pool(pool, B->x, B->y, (size_t)N * C);
+}
+
+/* ---- neck: conv1x1 -> LN2d -> conv3x3 pad 1 -> LN2d; out (N, D) ---- */
+static void neck(const sa_sam_model *m, sa__pool *pool, enc_buf *B, float *out) {
+    const int C = m->arch.width, D = m->arch.out_chans, g = m->grid, N = g * g;
+    sa__lin c1 = {.w = m->neck1_w, .out = D, .in = C};
+    sa__linear(m, pool, &c1, B->x, C, N, B->y, D); /* y (N, D) */
+    sa__layernorm(m->params.kernels, pool, &m->neck_ln1, SAM_LN_EPS, B->y, B->y, N);
+    float *cols = B->h; /* (N, D*9) im2col in the conv weight's (c, ky, kx) order */
+    for (int y = 0; y < g; y++)
+        for (int x = 0; x < g; x++) {
+            float *col = cols + ((size_t)y * g + x) * D * 9;
+            for (int c = 0; c < D; c++)
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++) {
+                        int sy = y + ky - 1, sx = x + kx - 1;
+                        col[c * 9 + ky * 3 + kx] = (sy < 0 || sx < 0 || sy >= g || sx >= g) ? 0.0f : B->y[((size_t)sy * g + sx) * D + c];
+                    }
+        }
+    sa__lin c2 = {.w = m->neck2_w, .out = D, .in = D * 9};
+    sa__linear(m, pool, &c2, cols, D * 9, N, out, D);
+    sa__layernorm(m->params.kernels, pool, &m->neck_ln2, SAM_LN_EPS, out, out, N);
+}
+
+static int mul_ok(size_t a, size_t b, size_t *out) {
+    if (a && b > SIZE_MAX / a) return 0;
+    *out = a * b;
+    return 1;
+}
+
+int sa__sam_encode(const sa_sam_model *m, sa__pool *pool, const sa_image *img, sa_sam_probe_fn probe, void *pctx,
+                   float *embed, int *new_w, int *new_h, sa_error *err) {
+    const sa_sam_arch *a = &m->arch;
+    const size_t S = (size_t)a->image_size, C = (size_t)a->width, D = (size_t)a->out_chans, g = (size_t)m->grid;
+    const size_t N = g * g;
+    size_t nws = (g + (size_t)a->window - 1) / (size_t)a->window, Nw = nws * nws * (size_t)a->window * (size_t)a->window;
+    if (Nw < N) Nw = N;
+    size_t hid = (size_t)a->mlp_dim > 9 * D ? (size_t)a->mlp_dim : 9 * D;
+    size_t P = (size_t)a->patch_size;
+    if (hid < 3 * P * P) hid = 3 * P * P;
+    size_t yw = C > D ? C : D;
+    size_t per = attn_scratch_per((int)N, (int)g, m->head_dim);
+    size_t perw = attn_scratch_per(a->window * a->window, a->window, m->head_dim);
+    if (perw > per) per = perw;
+    per = (per + 15) / 16 * 16;
+    size_t sizes[8], total = 0;
+    int ok = mul_ok(3 * S, S, &sizes[0]) && mul_ok(N, C, &sizes[1]) && mul_ok(Nw, C, &sizes[2]) &&
+             mul_ok(Nw, 3 * C, &sizes[3]) && mul_ok(N, C, &sizes[4]) && mul_ok(N, hid, &sizes[5]) &&
+             mul_ok(N, yw, &sizes[6]) && mul_ok(per, (size_t)sa__pool_threads(pool), &sizes[7]);
+    for (int i = 0; ok && i < 8; i++) {
+        sizes[i] = (sizes[i] + 15) / 16 * 16;
+        ok = total + sizes[i] >= total && total + sizes[i] < ((size_t)1 << 40);
+        total += sizes[i];
+    }
+    if (!ok) return sa_error_set(err, SA_ERR_NOMEM, "SAM encoder: activation size overflows");
+    float *mem = malloc(total * sizeof(float));
+    if (!mem) return sa_error_set(err, SA_ERR_NOMEM, "SAM encoder: out of memory for %zu MiB of activations",
+                                  total * sizeof(float) >> 20);
+    enc_buf B;
+    float *p = mem;
+    B.input = p, p += sizes[0];
+    B.x = p, p += sizes[1];
+    B.xn = p, p += sizes[2];
+    B.qkv = p, p += sizes[3];
+    B.ao = p, p += sizes[4];
+    B.h = p, p += sizes[5];
+    B.y = p, p += sizes[6];
+    B.attn = p;
+    B.attn_per = per;
+
+    int rc = preprocess(m, img, probe, pctx, B.input, new_w, new_h, err);
+    if (rc != SA_OK) {
+        free(mem);
+        return rc;
+    }
+    int64_t shp[3] = {(int64_t)g, (int64_t)g, (int64_t)C};
+    patch_embed(m, pool, B.input, B.h, B.x); /* x (N, C) */
+    if (probe) probe(pctx, "encoder.patch_embed", B.x, shp, 3);
+    sa__add(B.x, m->pos, N * C);
+    for (int i = 0; i < a->depth; i++) {
+        vit_block(m, pool, &m->blocks[i], &B);
+        if (probe) {
+            char name[32];
+            snprintf(name, sizeof name, "encoder.layer%d", i);
+            probe(pctx, name, B.x, shp, 3);
+        }
+    }
+    neck(m, pool, &B, embed); /* embed (N, D) */
+    if (probe) {
+        float *t = B.h; /* (D, g, g) */
+        for (size_t i = 0; i < N; i++)
+            for (size_t c = 0; c < D; c++) t[c * N + i] = embed[i * D + c];
+        int64_t s2[3] = {(int64_t)D, (int64_t)g, (int64_t)g};
+        probe(pctx, "image_embeddings", t, s2, 3);
+    }
+    free(mem);
+    return SA_OK;
+}

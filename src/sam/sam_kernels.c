@@ -1,0 +1,943 @@
+/* SAM engine kernels: a small pthread pool, SGEMM (a plain reference loop and a blocked kernel with AVX-512
+ * micro-kernels chosen at run time, generic C otherwise; variants for pre-packed B, narrow B and few rows),
+ * linear layers, LayerNorm, erf GELU and softmax (AVX-512 versions beside plain reference versions).
+ *
+ * One level of parallelism at a time: either the pool splits work and every task runs single-threaded kernels
+ * (ours, or OpenBLAS with its thread count set to 1 for the large linear layers), or (BLAS kernel set) the
+ * calling thread makes one cblas call with OpenBLAS's own threads while the pool idles.
+ * Results do not depend on the thread count: every output element is computed by the same sequence of
+ * operations whichever task computes it (splits are over output rows/columns, never over the sum, and the
+ * kernel chosen for a product never depends on how it was split). */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define SA_HAVE_X86 1
+#else
+#define SA_HAVE_X86 0
+#endif
+
+#include "sam/sam_internal.h"
+
+/* OpenBLAS extension (declared in its cblas.h, repeated here in case of another cblas header). */
+void openblas_set_num_threads(int num_threads);
+
+/* ------------------------------------------------------------------------------------------------------------ */
+/* Thread pool */
+
+struct sa__pool {
+    int threads;
+    pthread_t *tid;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work, cv_done;
+    unsigned long gen;   /* incremented per run */
+    int stop;
+    sa__task_fn fn;
+    void *ctx;
+    int n_tasks;
+    int next;            /* next task index (under mu) */
+    int busy;            /* workers still inside the current run */
+};
+
+typedef struct {
+    sa__pool *p;
+    int id;
+} worker_arg;
+
+static void pool_work(sa__pool *p, int id) {
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        int t = p->next < p->n_tasks ? p->next++ : -1;
+        pthread_mutex_unlock(&p->mu);
+        if (t < 0) break;
+        p->fn(p->ctx, t, id);
+    }
+}
+
+static void *pool_main(void *arg) {
+    worker_arg *wa = arg;
+    sa__pool *p = wa->p;
+    int id = wa->id;
+    free(wa);
+    unsigned long seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->stop && p->gen == seen) pthread_cond_wait(&p->cv_work, &p->mu);
+        if (p->stop) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        seen = p->gen;
+        pthread_mutex_unlock(&p->mu);
+        pool_work(p, id);
+        pthread_mutex_lock(&p->mu);
+        if (--p->busy == 0) pthread_cond_signal(&p->cv_done);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+int sa__pool_new(int threads, sa__pool **out) {
+    *out = NULL;
+    if (threads < 1) threads = 1;
+    sa__pool *p = calloc(1, sizeof *p);
+    if (!p) return SA_ERR_NOMEM;
+    p->threads = threads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv_work, NULL);
+    pthread_cond_init(&p->cv_done, NULL);
+    if (threads > 1) {
+        p->tid = calloc((size_t)threads, sizeof *p->tid);
+        if (!p->tid) {
+            sa__pool_free(p);
+            return SA_ERR_NOMEM;
+        }
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, (size_t)4 << 20); /* the GEMM packs B on the stack (<= 1 MiB) */
+        for (int i = 1; i < threads; i++) {
+            worker_arg *wa = malloc(sizeof *wa);
+            if (wa) {
+                wa->p = p;
+                wa->id = i;
+            }
+            if (!wa || pthread_create(&p->tid[i], &attr, pool_main, wa) != 0) {
+                free(wa);
+                pthread_attr_destroy(&attr);
+                p->threads = p->started + 1;
+                sa__pool_free(p);
+                return SA_ERR_NOMEM;
+            }
+            p->started++;
+        }
+        pthread_attr_destroy(&attr);
+    }
+    *out = p;
+    return SA_OK;
+}
+
+void sa__pool_free(sa__pool *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv_work);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i <= p->started; i++) pthread_join(p->tid[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv_work);
+    pthread_cond_destroy(&p->cv_done);
+    free(p->tid);
+    free(p);
+}
+
+int sa__pool_threads(const sa__pool *p) {
+    return p ? p->threads : 1;
+}
+
+void sa__pool_run(sa__pool *p, int n_tasks, sa__task_fn fn, void *ctx) {
+    if (n_tasks <= 0) return;
+    if (!p || p->started == 0 || n_tasks == 1) {
+        for (int t = 0; t < n_tasks; t++) fn(ctx, t, 0);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n_tasks = n_tasks;
+    p->next = 0;
+    p->busy = p->started;
+    p->gen++;
+    pthread_cond_broadcast(&p->cv_work);
+    pthread_mutex_unlock(&p->mu);
+    pool_work(p, 0);
+    pthread_mutex_lock(&p->mu);
+    while (p->busy > 0) pthread_cond_wait(&p->cv_done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+typedef struct {
+    sa__range_fn fn;
+    void *ctx;
+    size_t n, per;
+} for_ctx;
+
+static void for_task(void *vctx, int t, int worker) {
+    (void)worker;
+    for_ctx *c = vctx;
+    size_t a = (size_t)t * c->per, b = a + c->per < c->n ? a + c->per : c->n;
+    c->fn(c->ctx, a, b);
+}
+
+void sa__pool_for(sa__pool *p, size_t n, size_t min_chunk, sa__range_fn fn, void *ctx) {
+    int threads = sa__pool_threads(p);
+    if (n == 0) return;
+    if (threads == 1 || n <= min_chunk) {
+        fn(ctx, 0, n);
+        return;
+    }
+    size_t per = (n + 2 * (size_t)threads - 1) / (2 * (size_t)threads);
+    if (per < min_chunk) per = min_chunk;
+    for_ctx c = {.fn = fn, .ctx = ctx, .n = n, .per = per};
+    sa__pool_run(p, (int)((n + per - 1) / per), for_task, &c);
+}
+
+/* ------------------------------------------------------------------------------------------------------------ */
+/* SGEMM */
+
+static void sgemm_ref(int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                      float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++) {
+        const float *a = A + (size_t)i * lda;
+        for (int j = 0; j < N; j++) {
+            float s = 0.0f;
+            if (trans_b) {
+                const float *b = B + (size_t)j * ldb;
+                for (int k = 0; k < K; k++) s += a[k] * b[k];
+            } else {
+                for (int k = 0; k < K; k++) s += a[k] * B[(size_t)k * ldb + j];
+            }
+            float *c = &C[(size_t)i * ldc + j];
+            *c = beta == 0.0f ? alpha * s : alpha * s + beta * *c;
+        }
+    }
+}
+
+/* Blocked kernel. B is packed per (KC x NC) block into panels of NR columns (k-major, zero-padded); A is packed
+ * MR rows at a time (k-major, zero-padded rows), so the micro-kernel reads both sequentially. A full packed B
+ * (sa__sgemm_pack_b) stores its blocks back to back: block (n0, k0) at n0*K + k0*ncp, ncp = round_up(nc, NR). */
+#define GEMM_KC 256
+#define GEMM_NC 512
+#define GEMM_NR 32
+#define GEMM_MR 12
+
+static int round_nr(int n) {
+    return (n + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+}
+
+static void pack_b(int trans_b, const float *B, int ldb, int k0, int kc, int n0, int nc, float *dst) {
+    for (int p = 0; p < nc; p += GEMM_NR) {
+        int nr = nc - p < GEMM_NR ? nc - p : GEMM_NR;
+        float *d = dst + (size_t)p * kc;
+        if (trans_b) {
+            for (int j = 0; j < nr; j++) {
+                const float *b = B + (size_t)(n0 + p + j) * ldb + k0;
+                for (int k = 0; k < kc; k++) d[(size_t)k * GEMM_NR + j] = b[k];
+            }
+        } else {
+            for (int k = 0; k < kc; k++) {
+                const float *b = B + (size_t)(k0 + k) * ldb + n0 + p;
+                memcpy(d + (size_t)k * GEMM_NR, b, (size_t)nr * sizeof(float));
+            }
+        }
+        if (nr < GEMM_NR)
+            for (int k = 0; k < kc; k++) memset(d + (size_t)k * GEMM_NR + nr, 0, (size_t)(GEMM_NR - nr) * sizeof(float));
+    }
+}
+
+static void pack_a(const float *A, int lda, int mr, int kc, float *dst) {
+    for (int r = 0; r < mr; r++) {
+        const float *a = A + (size_t)r * lda;
+        for (int k = 0; k < kc; k++) dst[(size_t)k * GEMM_MR + r] = a[k];
+    }
+    for (int r = mr; r < GEMM_MR; r++)
+        for (int k = 0; k < kc; k++) dst[(size_t)k * GEMM_MR + r] = 0.0f;
+}
+
+/* Generic micro-kernel: C[mr x nr] (=|+=) alpha * Ap[kc x MR]^T * Bp[kc x NR]. first: apply beta. */
+static void micro_generic(int mr, int nr, int kc, float alpha, const float *Ap, const float *Bp, float beta, int first,
+                          float *C, int ldc) {
+    float acc[GEMM_MR][GEMM_NR];
+    memset(acc, 0, sizeof acc);
+    for (int k = 0; k < kc; k++) {
+        const float *b = Bp + (size_t)k * GEMM_NR;
+        for (int r = 0; r < GEMM_MR; r++) {
+            float a = Ap[(size_t)k * GEMM_MR + r];
+            for (int j = 0; j < GEMM_NR; j++) acc[r][j] += a * b[j];
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        float *c = C + (size_t)r * ldc;
+        for (int j = 0; j < nr; j++) {
+            float v = alpha * acc[r][j];
+            if (!first) v += c[j];
+            else if (beta != 0.0f) v += beta * c[j];
+            c[j] = v;
+        }
+    }
+}
+
+#if SA_HAVE_X86
+#define AVX512_FN __attribute__((target("avx512f")))
+
+/* C[mr x nr] = alpha * acc (+ C when accumulating over K blocks, + beta * C on the first block): the common
+ * epilogue of the micro-kernels, masked for partial tiles. */
+static inline __attribute__((always_inline)) AVX512_FN void store_tile(const __m512 *acc0, const __m512 *acc1, int mr,
+                                                                       int nr, float alpha, float beta, int first,
+                                                                       float *C, int ldc) {
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u);
+    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nr - 16)) - 1u);
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+    for (int r = 0; r < GEMM_MR; r++) {
+        if (r >= mr) break;
+        float *c = C + (size_t)r * ldc;
+        __m512 v0 = _mm512_mul_ps(va, acc0[r]), v1 = _mm512_mul_ps(va, acc1[r]);
+        if (!first) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, c));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, c + 16));
+        } else if (beta != 0.0f) {
+            v0 = _mm512_add_ps(v0, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m0, c)));
+            v1 = _mm512_add_ps(v1, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16)));
+        }
+        _mm512_mask_storeu_ps(c, m0, v0);
+        _mm512_mask_storeu_ps(c + 16, m1, v1);
+    }
+}
+
+static AVX512_FN void micro_avx512(int mr, int nr, int kc, float alpha, const float *Ap, const float *Bp, float beta,
+                                   int first, float *C, int ldc) {
+    __m512 acc0[GEMM_MR], acc1[GEMM_MR];
+#pragma GCC unroll 12
+    for (int r = 0; r < GEMM_MR; r++) {
+        acc0[r] = _mm512_setzero_ps();
+        acc1[r] = _mm512_setzero_ps();
+    }
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(Bp + (size_t)k * GEMM_NR);
+        __m512 b1 = _mm512_loadu_ps(Bp + (size_t)k * GEMM_NR + 16);
+        const float *a = Ap + (size_t)k * GEMM_MR;
+#pragma GCC unroll 12
+        for (int r = 0; r < GEMM_MR; r++) {
+            __m512 av = _mm512_set1_ps(a[r]);
+            acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+            acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+        }
+    }
+    store_tile(acc0, acc1, mr, nr, alpha, beta, first, C, ldc);
+}
+
+/* Same with A read in place (rows at lda; rows past mr alias row 0 and are not stored): for narrow B (few
+ * panels), where packing A would cost as much as the product. */
+static inline __attribute__((always_inline)) AVX512_FN void micro_ua_t(const int nv, int mr, int nr, int kc, float alpha,
+                                                                       const float *A, int lda, const float *Bp,
+                                                                       float beta, int first, float *C, int ldc) {
+    __m512 acc0[GEMM_MR], acc1[GEMM_MR];
+    const float *rows[GEMM_MR];
+#pragma GCC unroll 12
+    for (int r = 0; r < GEMM_MR; r++) {
+        acc0[r] = _mm512_setzero_ps();
+        acc1[r] = _mm512_setzero_ps();
+        rows[r] = A + (size_t)(r < mr ? r : 0) * lda;
+    }
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(Bp + (size_t)k * GEMM_NR);
+        __m512 b1 = nv == 2 ? _mm512_loadu_ps(Bp + (size_t)k * GEMM_NR + 16) : b0;
+#pragma GCC unroll 12
+        for (int r = 0; r < GEMM_MR; r++) {
+            __m512 av = _mm512_set1_ps(rows[r][k]);
+            acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+            if (nv == 2) acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+        }
+    }
+    store_tile(acc0, acc1, mr, nr, alpha, beta, first, C, ldc);
+}
+
+/* nr <= 16: half the work (one vector per row) */
+static AVX512_FN void micro_avx512_ua(int mr, int nr, int kc, float alpha, const float *A, int lda, const float *Bp,
+                                      float beta, int first, float *C, int ldc) {
+    if (nr <= 16)
+        micro_ua_t(1, mr, nr, kc, alpha, A, lda, Bp, beta, first, C, ldc);
+    else
+        micro_ua_t(2, mr, nr, kc, alpha, A, lda, Bp, beta, first, C, ldc);
+}
+#endif
+
+static int have_avx512(void) {
+#if SA_HAVE_X86
+    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+const char *sa__sgemm_isa(void) {
+    return have_avx512() ? "avx512" : "generic";
+}
+
+/* C[:, 0:nc] over one packed (kc x nc) block of B, all M rows. */
+static void gemm_block(int avx, int M, int nc, int kc, float alpha, const float *A, int lda, const float *bblk,
+                       float beta, int first, float *C, int ldc) {
+    float ap[GEMM_KC * GEMM_MR] __attribute__((aligned(64)));
+    const int narrow = nc <= 4 * GEMM_NR;
+    for (int i0 = 0; i0 < M; i0 += GEMM_MR) {
+        int mr = M - i0 < GEMM_MR ? M - i0 : GEMM_MR;
+        if (!(avx && narrow)) pack_a(A + (size_t)i0 * lda, lda, mr, kc, ap);
+        for (int p = 0; p < nc; p += GEMM_NR) {
+            int nr = nc - p < GEMM_NR ? nc - p : GEMM_NR;
+            float *c = C + (size_t)i0 * ldc + p;
+            const float *bp = bblk + (size_t)p * kc;
+#if SA_HAVE_X86
+            if (avx && narrow) {
+                micro_avx512_ua(mr, nr, kc, alpha, A + (size_t)i0 * lda, lda, bp, beta, first, c, ldc);
+                continue;
+            }
+            if (avx) {
+                micro_avx512(mr, nr, kc, alpha, ap, bp, beta, first, c, ldc);
+                continue;
+            }
+#endif
+            micro_generic(mr, nr, kc, alpha, ap, bp, beta, first, c, ldc);
+        }
+    }
+    (void)avx;
+}
+
+static void scale_c(int M, int N, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+}
+
+#define SMALL_M 16
+
+#if SA_HAVE_X86
+/* Few rows (M <= SMALL_M, decoder tokens): no packing, B streamed once per 8 rows. Rows past M alias row 0 and
+ * are not stored. */
+static AVX512_FN void small_m_avx512(int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                                     const float *B, int ldb, float beta, float *C, int ldc) {
+    for (int r0 = 0; r0 < M; r0 += 8) {
+        const int mr = M - r0 < 8 ? M - r0 : 8;
+        const float *a[8];
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++) a[r] = A + (size_t)(r0 + (r < mr ? r : 0)) * lda;
+        if (trans_b) { /* C[i][j] = A_i . B_j */
+            const int K16 = K / 16 * 16;
+            const __mmask16 tail = (__mmask16)((1u << (K - K16)) - 1u);
+            for (int j = 0; j < N; j++) {
+                const float *b = B + (size_t)j * ldb;
+                __m512 acc[8];
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) acc[r] = _mm512_setzero_ps();
+                for (int k = 0; k < K16; k += 16) {
+                    __m512 bv = _mm512_loadu_ps(b + k);
+#pragma GCC unroll 8
+                    for (int r = 0; r < 8; r++) acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(a[r] + k), bv, acc[r]);
+                }
+                if (tail) {
+                    __m512 bv = _mm512_maskz_loadu_ps(tail, b + K16);
+#pragma GCC unroll 8
+                    for (int r = 0; r < 8; r++) acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a[r] + K16), bv, acc[r]);
+                }
+                for (int r = 0; r < mr; r++) {
+                    float *c = C + (size_t)(r0 + r) * ldc + j;
+                    float v = alpha * _mm512_reduce_add_ps(acc[r]);
+                    *c = beta == 0.0f ? v : v + beta * *c;
+                }
+            }
+        } else { /* C[i][n:n+16] = sum_k A[i][k] B[k][n:n+16] */
+            for (int n0 = 0; n0 < N; n0 += 16) {
+                const __mmask16 m = N - n0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (N - n0)) - 1u);
+                __m512 acc[8];
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) acc[r] = _mm512_setzero_ps();
+                for (int k = 0; k < K; k++) {
+                    __m512 bv = _mm512_maskz_loadu_ps(m, B + (size_t)k * ldb + n0);
+#pragma GCC unroll 8
+                    for (int r = 0; r < 8; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r][k]), bv, acc[r]);
+                }
+                __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+                for (int r = 0; r < mr; r++) {
+                    float *c = C + (size_t)(r0 + r) * ldc + n0;
+                    __m512 v = _mm512_mul_ps(va, acc[r]);
+                    if (beta != 0.0f) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, c), v);
+                    _mm512_mask_storeu_ps(c, m, v);
+                }
+            }
+        }
+    }
+}
+#endif
+
+/* allow_small: the few-rows kernel sums in a different order, so callers that split rows among tasks must make
+ * the same choice for every split (results must not depend on the thread count). */
+static void sgemm_fast(int allow_small, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc) {
+    float pack[GEMM_KC * GEMM_NC] __attribute__((aligned(64)));
+    const int avx = have_avx512();
+    if (K == 0) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+#if SA_HAVE_X86
+    if (avx && allow_small && M <= SMALL_M && trans_b) {
+        /* few rows times B^T: computed as C^T = B A^T, where B's rows stream through the main kernel (A packed,
+         * tiny), then transposed back; chunks of B rows keep C^T on the stack */
+        float ct[1024 * SMALL_M];
+        for (int n0 = 0; n0 < N; n0 += 1024) {
+            const int nn = N - n0 < 1024 ? N - n0 : 1024;
+            sgemm_fast(0, 1, nn, M, K, alpha, B + (size_t)n0 * ldb, ldb, A, lda, 0.0f, ct, M);
+            for (int i = 0; i < M; i++) {
+                float *c = C + (size_t)i * ldc + n0;
+                for (int j = 0; j < nn; j++) c[j] = beta == 0.0f ? ct[(size_t)j * M + i] : ct[(size_t)j * M + i] + beta * c[j];
+            }
+        }
+        return;
+    }
+    if (avx && allow_small && M <= SMALL_M) {
+        small_m_avx512(trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#endif
+    for (int n0 = 0; n0 < N; n0 += GEMM_NC) {
+        int nc = N - n0 < GEMM_NC ? N - n0 : GEMM_NC;
+        for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
+            int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+            pack_b(trans_b, B, ldb, k0, kc, n0, nc, pack);
+            gemm_block(avx, M, nc, kc, alpha, A + k0, lda, pack, beta, k0 == 0, C + n0, ldc);
+        }
+    }
+}
+
+size_t sa__sgemm_packed_size(int N, int K) {
+    return (size_t)round_nr(N) * (size_t)K;
+}
+
+void sa__sgemm_pack_b(int trans_b, int N, int K, const float *B, int ldb, float *dst) {
+    for (int n0 = 0; n0 < N; n0 += GEMM_NC) {
+        int nc = N - n0 < GEMM_NC ? N - n0 : GEMM_NC, ncp = round_nr(nc);
+        for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
+            int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+            pack_b(trans_b, B, ldb, k0, kc, n0, nc, dst + (size_t)n0 * K + (size_t)k0 * ncp);
+        }
+    }
+}
+
+void sa__sgemm_packed(int M, int N, int K, float alpha, const float *A, int lda, const float *Bp, float beta, float *C,
+                      int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K == 0) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    const int avx = have_avx512();
+    for (int n0 = 0; n0 < N; n0 += GEMM_NC) {
+        int nc = N - n0 < GEMM_NC ? N - n0 : GEMM_NC, ncp = round_nr(nc);
+        for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
+            int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+            gemm_block(avx, M, nc, kc, alpha, A + k0, lda, Bp + (size_t)n0 * K + (size_t)k0 * ncp, beta, k0 == 0, C + n0,
+                       ldc);
+        }
+    }
+}
+
+void sa__blas_sgemm1(int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+                     int ldc) {
+    openblas_set_num_threads(1);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C,
+                ldc);
+}
+
+void sa__sgemm(int kernels, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+               int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (kernels == SA_SAM_KERNELS_REFERENCE)
+        sgemm_ref(trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+        sgemm_fast(1, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* ------------------------------------------------------------------------------------------------------------ */
+/* Linear layers */
+
+typedef struct {
+    const sa_sam_model *m;
+    const sa__lin *l;
+    const float *x;
+    int ldx, n, ldy, chunk, rows, blas_rows;
+    float *y;
+} linear_ctx;
+
+/* One task = a block of output columns (and all rows) or, for few columns, a block of rows. */
+static void linear_task(void *vctx, int t, int worker) {
+    (void)worker;
+    linear_ctx *c = vctx;
+    const sa__lin *l = c->l;
+    int r0 = 0, nr = c->n, o0 = 0, no = l->out;
+    if (c->rows) {
+        r0 = t * c->chunk;
+        nr = c->n - r0 < c->chunk ? c->n - r0 : c->chunk;
+    } else {
+        o0 = t * c->chunk;
+        no = l->out - o0 < c->chunk ? l->out - o0 : c->chunk;
+    }
+    float *y = c->y + (size_t)r0 * c->ldy + o0;
+    float beta = 0.0f;
+    if (l->b) {
+        for (int i = 0; i < nr; i++) memcpy(y + (size_t)i * c->ldy, l->b + o0, (size_t)no * sizeof(float));
+        beta = 1.0f;
+    }
+    if (c->blas_rows) /* single-threaded OpenBLAS inside our task (its thread count was set to 1) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, no, l->in, 1.0f, c->x + (size_t)r0 * c->ldx, c->ldx,
+                    l->w + (size_t)o0 * l->in, l->in, beta, y, c->ldy);
+    else if (c->m->params.kernels == SA_SAM_KERNELS_REFERENCE)
+        sa__sgemm(SA_SAM_KERNELS_REFERENCE, 1, nr, no, l->in, 1.0f, c->x + (size_t)r0 * c->ldx, c->ldx,
+                  l->w + (size_t)o0 * l->in, l->in, beta, y, c->ldy);
+    else /* the few-rows kernel only when the whole product has few rows, whatever the split */
+        sgemm_fast(c->n <= SMALL_M, 1, nr, no, l->in, 1.0f, c->x + (size_t)r0 * c->ldx, c->ldx,
+                   l->w + (size_t)o0 * l->in, l->in, beta, y, c->ldy);
+}
+
+void sa__linear(const sa_sam_model *m, sa__pool *pool, const sa__lin *l, const float *x, int ldx, int n, float *y,
+                int ldy) {
+    if (n <= 0) return;
+    /* BLAS kernel set, or the fast set on a CPU without AVX-512 (our generic micro-kernel is plain C) */
+    const int blas = m->params.kernels == SA_SAM_KERNELS_BLAS || (m->params.kernels == SA_SAM_KERNELS_FAST && !have_avx512());
+    if (blas && (size_t)n * l->out * l->in >= 65536) {
+        float beta = 0.0f;
+        if (l->b) {
+            for (int i = 0; i < n; i++) memcpy(y + (size_t)i * ldy, l->b, (size_t)l->out * sizeof(float));
+            beta = 1.0f;
+        }
+        openblas_set_num_threads(m->params.threads);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, l->out, l->in, 1.0f, x, ldx, l->w, l->in, beta, y,
+                    ldy);
+        return;
+    }
+    linear_ctx c = {.m = m, .l = l, .x = x, .ldx = ldx, .n = n, .ldy = ldy, .y = y};
+    int threads = sa__pool_threads(pool);
+    int tasks;
+    if ((size_t)n * l->out * l->in < 65536 || threads == 1) {
+        c.rows = 1;
+        c.chunk = n;
+        tasks = 1;
+    } else if (n < 48 * threads) {
+        /* few rows (decoder tokens): column blocks, multiples of the panel width */
+        int per = (l->out + 2 * threads - 1) / (2 * threads);
+        per = (per + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+        c.chunk = per;
+        tasks = (l->out + per - 1) / per;
+    } else {
+        /* row blocks: each task packs W once and reuses every packed A tile over all columns */
+        c.rows = 1;
+        int per = (n + 2 * threads - 1) / (2 * threads);
+        per = (per + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
+        c.chunk = per;
+        tasks = (n + per - 1) / per;
+    }
+    if (m->params.kernels == SA_SAM_KERNELS_FAST && c.rows && n > SMALL_M && l->out > 4 * GEMM_NR) {
+        /* Large products: OpenBLAS's single-threaded SGEMM measured ~15% faster per core than our AVX-512
+         * kernel here (Zen 4 runs 512-bit FMAs at 256-bit width); our pool supplies the parallelism. */
+        c.blas_rows = 1;
+        openblas_set_num_threads(1);
+    }
+    sa__pool_run(pool, tasks, linear_task, &c);
+}
+
+#if SA_HAVE_X86
+/* exp on 16 lanes: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial (Cephes expf coefficients, ~1 ulp), 2^n by
+ * scalef (which also flushes very negative inputs to 0). */
+static inline __attribute__((always_inline)) AVX512_FN __m512 exp512(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
+    x = _mm512_min_ps(x, _mm512_set1_ps(88.7f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500E-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
+    __m512 r2 = _mm512_mul_ps(r, r);
+    __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, r2, r), _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(y, n);
+}
+
+#endif
+
+/* ------------------------------------------------------------------------------------------------------------ */
+/* Element-wise and row-wise ops */
+
+typedef struct {
+    const sa__ln *ln;
+    float eps;
+    const float *x;
+    float *y;
+    int n, per, kernels;
+} ln_ctx;
+
+static void layernorm_rows(const sa__ln *ln, float eps, const float *x, float *y, int r0, int r1) {
+    const int c = ln->n;
+    for (int r = r0; r < r1; r++) {
+        const float *xr = x + (size_t)r * c;
+        float *yr = y + (size_t)r * c;
+        double s = 0.0;
+        for (int i = 0; i < c; i++) s += xr[i];
+        float mean = (float)(s / c);
+        double v = 0.0;
+        for (int i = 0; i < c; i++) {
+            double d = (double)xr[i] - mean;
+            v += d * d;
+        }
+        float rstd = (float)(1.0 / sqrt(v / c + (double)eps));
+        for (int i = 0; i < c; i++) yr[i] = (xr[i] - mean) * rstd * ln->w[i] + ln->b[i];
+    }
+}
+
+#if SA_HAVE_X86
+/* Same with 16-lane float sums (two passes: mean, then centred variance). */
+static AVX512_FN void layernorm_rows_avx512(const sa__ln *ln, float eps, const float *x, float *y, int r0, int r1) {
+    const int c = ln->n, c16 = c / 16 * 16;
+    const __mmask16 tail = (__mmask16)((1u << (c - c16)) - 1u);
+    for (int r = r0; r < r1; r++) {
+        const float *xr = x + (size_t)r * c;
+        float *yr = y + (size_t)r * c;
+        __m512 s = _mm512_setzero_ps();
+        for (int i = 0; i < c16; i += 16) s = _mm512_add_ps(s, _mm512_loadu_ps(xr + i));
+        if (tail) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(tail, xr + c16));
+        __m512 mean = _mm512_set1_ps(_mm512_reduce_add_ps(s) / (float)c);
+        __m512 v = _mm512_setzero_ps();
+        for (int i = 0; i < c16; i += 16) {
+            __m512 d = _mm512_sub_ps(_mm512_loadu_ps(xr + i), mean);
+            v = _mm512_fmadd_ps(d, d, v);
+        }
+        if (tail) {
+            __m512 d = _mm512_maskz_sub_ps(tail, _mm512_maskz_loadu_ps(tail, xr + c16), mean);
+            v = _mm512_fmadd_ps(d, d, v);
+        }
+        __m512 rstd = _mm512_set1_ps(1.0f / sqrtf(_mm512_reduce_add_ps(v) / (float)c + eps));
+        for (int i = 0; i < c16; i += 16) {
+            __m512 t = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(xr + i), mean), rstd);
+            _mm512_storeu_ps(yr + i, _mm512_fmadd_ps(t, _mm512_loadu_ps(ln->w + i), _mm512_loadu_ps(ln->b + i)));
+        }
+        if (tail) {
+            __m512 t = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, xr + c16), mean), rstd);
+            _mm512_mask_storeu_ps(yr + c16, tail,
+                                  _mm512_fmadd_ps(t, _mm512_maskz_loadu_ps(tail, ln->w + c16), _mm512_maskz_loadu_ps(tail, ln->b + c16)));
+        }
+    }
+}
+#endif
+
+static void layernorm_any(int kernels, const sa__ln *ln, float eps, const float *x, float *y, int r0, int r1) {
+#if SA_HAVE_X86
+    if (kernels != SA_SAM_KERNELS_REFERENCE && have_avx512()) {
+        layernorm_rows_avx512(ln, eps, x, y, r0, r1);
+        return;
+    }
+#endif
+    (void)kernels;
+    layernorm_rows(ln, eps, x, y, r0, r1);
+}
+
+static void ln_task(void *vctx, int t, int worker) {
+    (void)worker;
+    ln_ctx *c = vctx;
+    int r0 = t * c->per, r1 = r0 + c->per < c->n ? r0 + c->per : c->n;
+    layernorm_any(c->kernels, c->ln, c->eps, c->x, c->y, r0, r1);
+}
+
+void sa__layernorm(int kernels, sa__pool *pool, const sa__ln *ln, float eps, const float *x, float *y, int n) {
+    int threads = sa__pool_threads(pool);
+    if (threads == 1 || n < 64) {
+        layernorm_any(kernels, ln, eps, x, y, 0, n);
+        return;
+    }
+    ln_ctx c = {.ln = ln, .eps = eps, .x = x, .y = y, .n = n, .per = (n + 4 * threads - 1) / (4 * threads),
+                .kernels = kernels};
+    sa__pool_run(pool, (n + c.per - 1) / c.per, ln_task, &c);
+}
+
+typedef struct {
+    float *x;
+    size_t n, per;
+    int kernels;
+} gelu_ctx;
+
+#if SA_HAVE_X86
+/* GELU with erf from Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7), odd-extended. */
+static AVX512_FN void gelu_avx512(float *x, size_t n) {
+    const __m512 p = _mm512_set1_ps(0.3275911f), a1 = _mm512_set1_ps(0.254829592f), a2 = _mm512_set1_ps(-0.284496736f),
+                 a3 = _mm512_set1_ps(1.421413741f), a4 = _mm512_set1_ps(-1.453152027f), a5 = _mm512_set1_ps(1.061405429f);
+    const __m512 one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f), rs2 = _mm512_set1_ps((float)M_SQRT1_2);
+    size_t i = 0;
+    for (; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        __m512 z = _mm512_mul_ps(v, rs2);
+        __m512 az = _mm512_abs_ps(z);
+        __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(p, az, one));
+        __m512 poly = _mm512_fmadd_ps(a5, t, a4);
+        poly = _mm512_fmadd_ps(poly, t, a3);
+        poly = _mm512_fmadd_ps(poly, t, a2);
+        poly = _mm512_fmadd_ps(poly, t, a1);
+        poly = _mm512_mul_ps(poly, t);
+        __m512 e = exp512(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), az), az));
+        __m512 erf_abs = _mm512_fnmadd_ps(poly, e, one);
+        /* copy the sign of z */
+        __m512 erf = _mm512_castsi512_ps(_mm512_or_si512(
+            _mm512_castps_si512(erf_abs), _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32((int)0x80000000u))));
+        __m512 g = _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_add_ps(one, erf));
+        _mm512_mask_storeu_ps(x + i, m, g);
+    }
+}
+#endif
+
+static void gelu_range(int kernels, float *x, size_t n) {
+#if SA_HAVE_X86
+    if (kernels != SA_SAM_KERNELS_REFERENCE && have_avx512()) {
+        gelu_avx512(x, n);
+        return;
+    }
+#endif
+    (void)kernels;
+    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+}
+
+static void gelu_task(void *vctx, int t, int worker) {
+    (void)worker;
+    gelu_ctx *c = vctx;
+    size_t a = (size_t)t * c->per, b = a + c->per < c->n ? a + c->per : c->n;
+    gelu_range(c->kernels, c->x + a, b - a);
+}
+
+void sa__gelu(int kernels, sa__pool *pool, float *x, size_t n) {
+    int threads = sa__pool_threads(pool);
+    if (threads == 1 || n < 65536) {
+        gelu_range(kernels, x, n);
+        return;
+    }
+    gelu_ctx c = {.x = x, .n = n, .per = (n + 8 * (size_t)threads - 1) / (8 * (size_t)threads), .kernels = kernels};
+    sa__pool_run(pool, (int)((n + c.per - 1) / c.per), gelu_task, &c);
+}
+
+void sa__relu(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (x[i] < 0.0f) x[i] = 0.0f;
+}
+
+#if SA_HAVE_X86
+static AVX512_FN void softmax_rows_avx512(float *x, int rows, int cols, int ld) {
+    for (int r = 0; r < rows; r++) {
+        float *v = x + (size_t)r * ld;
+        __m512 vmax = _mm512_set1_ps(-INFINITY);
+        int i = 0;
+        for (; i + 16 <= cols; i += 16) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(v + i));
+        __mmask16 tail = (__mmask16)((1u << (cols - i)) - 1u);
+        if (tail) vmax = _mm512_mask_max_ps(vmax, tail, vmax, _mm512_maskz_loadu_ps(tail, v + i));
+        __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+        __m512 vsum = _mm512_setzero_ps();
+        for (i = 0; i + 16 <= cols; i += 16) {
+            __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(v + i), mx));
+            _mm512_storeu_ps(v + i, e);
+            vsum = _mm512_add_ps(vsum, e);
+        }
+        if (tail) {
+            __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, v + i), mx));
+            e = _mm512_maskz_mov_ps(tail, e);
+            _mm512_mask_storeu_ps(v + i, tail, e);
+            vsum = _mm512_add_ps(vsum, e);
+        }
+        __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+        for (i = 0; i + 16 <= cols; i += 16) _mm512_storeu_ps(v + i, _mm512_mul_ps(_mm512_loadu_ps(v + i), inv));
+        if (tail) _mm512_mask_storeu_ps(v + i, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, v + i), inv));
+    }
+}
+#endif
+
+#if SA_HAVE_X86
+/* Row i of x (T = S*S keys): x[kh*S + kw] = (x + rh[i][kh]) + rw[i][kw], then softmax. */
+static AVX512_FN void softmax_rel_avx512(float *x, int rows, int S, const float *rh, const float *rw) {
+    const int T = S * S;
+    for (int r = 0; r < rows; r++) {
+        float *v = x + (size_t)r * T;
+        const float *h = rh + (size_t)r * S, *w = rw + (size_t)r * S;
+        __m512 vmax = _mm512_set1_ps(-INFINITY);
+        for (int kh = 0; kh < S; kh++) {
+            __m512 hv = _mm512_set1_ps(h[kh]);
+            float *row = v + (size_t)kh * S;
+            int kw = 0;
+            for (; kw + 16 <= S; kw += 16) {
+                __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_loadu_ps(row + kw), hv), _mm512_loadu_ps(w + kw));
+                _mm512_storeu_ps(row + kw, t);
+                vmax = _mm512_max_ps(vmax, t);
+            }
+            if (kw < S) {
+                __mmask16 m = (__mmask16)((1u << (S - kw)) - 1u);
+                __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_maskz_loadu_ps(m, row + kw), hv), _mm512_maskz_loadu_ps(m, w + kw));
+                _mm512_mask_storeu_ps(row + kw, m, t);
+                vmax = _mm512_mask_max_ps(vmax, m, vmax, t);
+            }
+        }
+        __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+        __m512 vsum = _mm512_setzero_ps();
+        int i = 0;
+        for (; i + 16 <= T; i += 16) {
+            __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(v + i), mx));
+            _mm512_storeu_ps(v + i, e);
+            vsum = _mm512_add_ps(vsum, e);
+        }
+        __mmask16 tail = (__mmask16)((1u << (T - i)) - 1u);
+        if (tail) {
+            __m512 e = _mm512_maskz_mov_ps(tail, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, v + i), mx)));
+            _mm512_mask_storeu_ps(v + i, tail, e);
+            vsum = _mm512_add_ps(vsum, e);
+        }
+        __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+        for (i = 0; i + 16 <= T; i += 16) _mm512_storeu_ps(v + i, _mm512_mul_ps(_mm512_loadu_ps(v + i), inv));
+        if (tail) _mm512_mask_storeu_ps(v + i, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, v + i), inv));
+    }
+}
+#endif
+
+void sa__softmax_rel(int kernels, float *x, int rows, int S, const float *rh, const float *rw) {
+#if SA_HAVE_X86
+    if (kernels != SA_SAM_KERNELS_REFERENCE && have_avx512()) {
+        softmax_rel_avx512(x, rows, S, rh, rw);
+        return;
+    }
+#endif
+    const int T = S * S;
+    for (int i = 0; i < rows; i++) {
+        float *row = x + (size_t)i * T;
+        const float *h = rh + (size_t)i * S, *w = rw + (size_t)i * S;
+        for (int kh = 0; kh < S; kh++) {
+            float *r = row + (size_t)kh * S;
+            for (int kw = 0; kw < S; kw++) r[kw] = (r[kw] + h[kh]) + w[kw];
+        }
+    }
+    sa__softmax_rows(x, rows, T, T);
+}
+
+void sa__softmax(int kernels, float *x, int rows, int cols, int ld) {
+#if SA_HAVE_X86
+    if (kernels != SA_SAM_KERNELS_REFERENCE && have_avx512()) {
+        softmax_rows_avx512(x, rows, cols, ld);
+        return;
+    }
+#endif
+    (void)kernels;
+    sa__softmax_rows(x, rows, cols, ld);
+}
+
+void sa__softmax_rows(float *x, int rows, int cols, int ld) {
+    for (int r = 0; r < rows; r++) {
+        float *v = x + (size_t)r * ld;
+        float mx = v[0];
+        for (int i = 1; i < cols; i++)
+            if (v[i] > mx) mx = v[i];
+        float s = 0.0f;
+        for (int i = 0; i < cols; i++) {
+            v[i] = expf(v[i] - mx);
+            s += v[i];
+        }
+        float inv = 1.0f / s;
+        for (int i = 0; i < cols; i++) v[i] *= inv;
+    }
+}
+
+void sa__add(float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] += x[i];
+}

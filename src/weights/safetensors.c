@@ -1,0 +1,141 @@
+/* safetensors reader: u64 little-endian header length N, N bytes of JSON {name: {dtype, shape,
+ * data_offsets},
+ * "__metadata__": {...}}, then the data area. Offsets are relative to the data area. Every number
+ * in the header is validated (integral, in range, byte range inside the data area and equal to
+ * numel * dtype size) before a tensor pointing into the buffer is added. */
+#include <math.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "weights/weights_impl.h"
+
+static int parse_dtype(const char *s, sa_dtype *dt) {
+    static const struct {
+        const char *name;
+        sa_dtype dt;
+    } k[] = {{"F32", SA_DTYPE_F32}, {"F16", SA_DTYPE_F16}, {"BF16", SA_DTYPE_BF16},
+             {"F64", SA_DTYPE_F64}, {"U8", SA_DTYPE_U8},   {"I8", SA_DTYPE_I8},
+             {"I32", SA_DTYPE_I32}, {"I64", SA_DTYPE_I64}, {"BOOL", SA_DTYPE_BOOL}};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+        if (strcmp(s, k[i].name) == 0) {
+            *dt = k[i].dt;
+            return 1;
+        }
+    return 0;
+}
+
+/* A JSON number that is a non-negative integer no larger than 2^53 (exactly representable). */
+static int get_uint(const cJSON *v, uint64_t *out) {
+    if (!cJSON_IsNumber(v)) return 0;
+    double d = v->valuedouble;
+    if (!(d >= 0.0) || d > 9007199254740992.0 || floor(d) != d) return 0;
+    *out = (uint64_t)d;
+    return 1;
+}
+
+int sa__safetensors_parse(sa_weights *w, const uint8_t *buf, size_t n, const char *what,
+                          sa_error *err) {
+    if (n < 8)
+        return sa_error_set(err, SA_ERR_FORMAT, "%s: truncated safetensors file (%zu bytes)", what,
+                            n);
+    uint64_t hn = 0;
+    for (int i = 7; i >= 0; i--)
+        hn = (hn << 8) | buf[i];
+    if (hn > (uint64_t)(n - 8))
+        return sa_error_set(err, SA_ERR_FORMAT,
+                            "%s: header length %llu larger than the file (%zu bytes)", what,
+                            (unsigned long long)hn, n);
+    if (hn > SA__WEIGHTS_MAX_HEADER)
+        return sa_error_set(err, SA_ERR_RANGE, "%s: header length %llu over the %llu-byte limit",
+                            what, (unsigned long long)hn,
+                            (unsigned long long)SA__WEIGHTS_MAX_HEADER);
+    if (hn < 2 || buf[8] != '{')
+        return sa_error_set(err, SA_ERR_FORMAT,
+                            "%s: not a safetensors file (header is not a JSON object)", what);
+    const uint8_t *data = buf + 8 + hn;
+    uint64_t dlen = (uint64_t)(n - 8) - hn;
+    cJSON *root = cJSON_ParseWithLength((const char *)buf + 8, (size_t)hn);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return sa_error_set(err, SA_ERR_PARSE, "%s: safetensors header is not valid JSON", what);
+    }
+    int rc = SA_OK;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, root) {
+        const char *name = e->string;
+        if (!name) {
+            rc = sa_error_set(err, SA_ERR_FORMAT, "%s: header entry without a name", what);
+            break;
+        }
+        if (strcmp(name, "__metadata__") == 0) {
+            if (!cJSON_IsObject(e)) {
+                rc = sa_error_set(err, SA_ERR_FORMAT, "%s: __metadata__ is not an object", what);
+                break;
+            }
+            continue;
+        }
+        if (!cJSON_IsObject(e)) {
+            rc = sa_error_set(err, SA_ERR_FORMAT, "%s: tensor '%s': entry is not an object", what,
+                              name);
+            break;
+        }
+        const cJSON *jd = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+        const cJSON *js = cJSON_GetObjectItemCaseSensitive(e, "shape");
+        const cJSON *jo = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+        sa_dtype dt;
+        if (!cJSON_IsString(jd)) {
+            rc = sa_error_set(err, SA_ERR_FORMAT, "%s: tensor '%s': missing dtype", what, name);
+            break;
+        }
+        if (!parse_dtype(jd->valuestring, &dt)) {
+            rc = sa_error_set(err, SA_ERR_UNSUPPORTED, "%s: tensor '%s': unknown dtype '%.32s'",
+                              what, name, jd->valuestring);
+            break;
+        }
+        if (!cJSON_IsArray(js)) {
+            rc = sa_error_set(err, SA_ERR_FORMAT, "%s: tensor '%s': missing shape", what, name);
+            break;
+        }
+        int nd = cJSON_GetArraySize(js);
+        if (nd > SA_TENSOR_MAX_DIMS) {
+            rc =
+                sa_error_set(err, SA_ERR_UNSUPPORTED, "%s: tensor '%s': %d dimensions (at most %d)",
+                             what, name, nd, SA_TENSOR_MAX_DIMS);
+            break;
+        }
+        int64_t shape[SA_TENSOR_MAX_DIMS];
+        int k = 0;
+        const cJSON *d;
+        cJSON_ArrayForEach(d, js) {
+            uint64_t v;
+            if (!get_uint(d, &v)) break;
+            shape[k++] = (int64_t)v;
+        }
+        if (k != nd) {
+            rc = sa_error_set(err, SA_ERR_FORMAT,
+                              "%s: tensor '%s': shape entries must be non-negative integers", what,
+                              name);
+            break;
+        }
+        uint64_t b, en;
+        if (!cJSON_IsArray(jo) || cJSON_GetArraySize(jo) != 2 ||
+            !get_uint(cJSON_GetArrayItem(jo, 0), &b) || !get_uint(cJSON_GetArrayItem(jo, 1), &en)) {
+            rc = sa_error_set(err, SA_ERR_FORMAT,
+                              "%s: tensor '%s': data_offsets must be two non-negative integers",
+                              what, name);
+            break;
+        }
+        if (b > en || en > dlen) {
+            rc = sa_error_set(
+                err, SA_ERR_FORMAT,
+                "%s: tensor '%s': data_offsets [%llu, %llu] outside the %llu-byte data area", what,
+                name, (unsigned long long)b, (unsigned long long)en, (unsigned long long)dlen);
+            break;
+        }
+        rc = sa__weights_add(w, what, name, dt, nd, shape, data + b, (size_t)(en - b), err);
+        if (rc != SA_OK) break;
+    }
+    cJSON_Delete(root);
+    return rc;
+}
