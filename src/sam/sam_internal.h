@@ -9,16 +9,7 @@
 
 #include "segagent/sam.h"
 
-/* ---- thread pool: a fixed set of workers; sa__pool_run splits n tasks among them and the caller ---- */
-typedef struct sa__pool sa__pool;
-typedef void (*sa__task_fn)(void *ctx, int task, int worker);
-int sa__pool_new(int threads, sa__pool **out);
-void sa__pool_free(sa__pool *p);
-int sa__pool_threads(const sa__pool *p);
-void sa__pool_run(sa__pool *p, int n_tasks, sa__task_fn fn, void *ctx);
-/* Splits [0, n) into chunks of at least min_chunk and runs fn(ctx, i0, i1) on each (pool may be NULL). */
-typedef void (*sa__range_fn)(void *ctx, size_t i0, size_t i1);
-void sa__pool_for(sa__pool *p, size_t n, size_t min_chunk, sa__range_fn fn, void *ctx);
+#include "base/pool.h"
 
 /* ---- kernels ---- */
 /* C (M x N, ldc) = alpha * A (M x K, lda) * op(B) + beta * C, row-major; op(B) = B^T when trans_b (B is N x K,

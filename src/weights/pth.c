@@ -765,7 +765,7 @@ static int add_tensor(sa_weights *w, zip *z, const char *prefix, size_t plen, co
     int rc = zip_data(z, e, w, &sdata, &slen, err);
     if (rc != SA_OK) return rc;
     uint64_t sbytes;
-    if (!sa__mul_size((uint64_t)st->i, es, &sbytes) || sbytes > slen)
+    if (!sa__mul_u64((uint64_t)st->i, es, &sbytes) || sbytes > slen)
         return sa_error_set(
             err, SA_ERR_FORMAT,
             "%s: tensor '%s': storage of %lld elements larger than its %zu-byte entry", what,
@@ -777,11 +777,11 @@ static int add_tensor(sa_weights *w, zip *z, const char *prefix, size_t plen, co
         if (tn->shape[d] < 0 || tn->stride[d] < 0)
             return sa_error_set(err, SA_ERR_FORMAT, "%s: tensor '%s': negative size or stride",
                                 what, key->s);
-        if (!sa__mul_size(numel, (uint64_t)tn->shape[d], &numel) || numel > (uint64_t)INT64_MAX)
+        if (!sa__mul_u64(numel, (uint64_t)tn->shape[d], &numel) || numel > (uint64_t)INT64_MAX)
             return sa_error_set(err, SA_ERR_RANGE, "%s: tensor '%s': element count overflows", what,
                                 key->s);
         if (tn->shape[d] != 1 && (uint64_t)tn->stride[d] != expect) contiguous = 0;
-        if (!sa__mul_size(expect, (uint64_t)tn->shape[d], &expect)) expect = UINT64_MAX;
+        if (!sa__mul_u64(expect, (uint64_t)tn->shape[d], &expect)) expect = UINT64_MAX;
     }
     if (tn->offset < 0)
         return sa_error_set(err, SA_ERR_FORMAT, "%s: tensor '%s': negative offset", what, key->s);
@@ -789,7 +789,7 @@ static int add_tensor(sa_weights *w, zip *z, const char *prefix, size_t plen, co
         extent = (uint64_t)tn->offset;
         for (int d = 0; d < tn->ndim; d++) {
             uint64_t span;
-            if (!sa__mul_size((uint64_t)(tn->shape[d] - 1), (uint64_t)tn->stride[d], &span) ||
+            if (!sa__mul_u64((uint64_t)(tn->shape[d] - 1), (uint64_t)tn->stride[d], &span) ||
                 extent > UINT64_MAX - span)
                 return sa_error_set(err, SA_ERR_RANGE, "%s: tensor '%s': view overflows", what,
                                     key->s);

@@ -93,11 +93,6 @@ size_t sa_dtype_size(sa_dtype dt) {
     return 0;
 }
 
-int sa__mul_size(uint64_t a, uint64_t b, uint64_t *out) {
-    if (a != 0 && b > UINT64_MAX / a) return 0;
-    *out = a * b;
-    return 1;
-}
 
 /* ---------------------------------------------------------------- collection */
 
@@ -165,12 +160,12 @@ int sa__weights_add(sa_weights *w, const char *what, const char *name, sa_dtype 
         if (shape[i] < 0)
             return sa_error_set(err, SA_ERR_FORMAT, "%s: tensor '%s' has a negative dimension",
                                 what, name);
-        if (!sa__mul_size(numel, (uint64_t)shape[i], &numel) || numel > (uint64_t)INT64_MAX)
+        if (!sa__mul_u64(numel, (uint64_t)shape[i], &numel) || numel > (uint64_t)INT64_MAX)
             return sa_error_set(err, SA_ERR_RANGE, "%s: tensor '%s' element count overflows", what,
                                 name);
     }
     uint64_t need;
-    if (!sa__mul_size(numel, es, &need) || need > SIZE_MAX)
+    if (!sa__mul_u64(numel, es, &need) || need > SIZE_MAX)
         return sa_error_set(err, SA_ERR_RANGE, "%s: tensor '%s' byte size overflows", what, name);
     if (need != (uint64_t)nbytes)
         return sa_error_set(err, SA_ERR_FORMAT,

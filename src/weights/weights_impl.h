@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "segagent/weights.h"
+#include "base/util.h"
 
 /* Largest safetensors JSON header and largest pickle we accept. */
 #define SA__WEIGHTS_MAX_HEADER ((uint64_t)100 * 1024 * 1024)
@@ -37,7 +38,5 @@ int sa__safetensors_parse(sa_weights *w, const uint8_t *buf, size_t n, const cha
 /* Parses a torch.save zip image in buf[0..n) and appends its tensors. */
 int sa__pth_parse(sa_weights *w, const uint8_t *buf, size_t n, const char *what, sa_error *err);
 
-/* Safe product of non-negative dims times an element size; returns 0 on overflow (sets *out). */
-int sa__mul_size(uint64_t a, uint64_t b, uint64_t *out);
 
 #endif
