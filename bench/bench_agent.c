@@ -250,7 +250,7 @@ int main(int argc, char **argv) {
     /* the tool: one graph-cut click on the same image */
     sa_tool *tool = NULL;
     sa_env *env = NULL;
-    if (sa_graphcut_tool_new(sa_graphcut_default_params(), &tool, &err) || sa_env_new(tool, &env, &err)) {
+    if (sa_graphcut_tool_new(sa_graphcut_default_params(), &tool, &err) || sa_env_new(tool, sa_env_default_params(), &env, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }

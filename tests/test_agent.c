@@ -74,7 +74,7 @@ static sa_policy *scripted_policy(scripted *s, const char *const *replies, int n
 
 static sa_env *new_env(sa_tool *tool, const sa_mask *init) {
     sa_env *env = NULL;
-    sa_env_new(tool, &env, NULL);
+    sa_env_new(tool, sa_env_default_params(), &env, NULL);
     sa_error err = {0};
     if (sa_env_reset(env, &img, "the ellipse", &gt, NULL, init, &err)) fprintf(stderr, "reset: %s\n", err.msg);
     return env;
@@ -93,7 +93,7 @@ static void test_greedy_best_and_early_stop(sa_tool *tool) {
         ap.request_text = "the prompt";
         sa_agent_result r;
         sa_error err = {0};
-        int rc = sa_agent_run(env, pol, &ap, &r, &err);
+        int rc = sa_agent_run(env, pol, ap, &r, &err);
         CHECKF(rc == SA_OK, "greedy: %s", err.msg);
         if (!es) {
             CHECK(r.n_steps == 3 && r.n_clicks == 3 && !strcmp(r.stop, "steps"));
@@ -131,7 +131,7 @@ static void test_unparseable_and_errors(sa_tool *tool) {
         sa_agent_params ap = sa_agent_default_params();
         sa_agent_result r;
         sa_error err = {0};
-        CHECK(sa_agent_run(env, pol, &ap, &r, &err) == SA_OK);
+        CHECK(sa_agent_run(env, pol, ap, &r, &err) == SA_OK);
         CHECK(!strcmp(r.stop, "unparseable reply") && r.n_clicks == 1 && r.n_steps == 2);
         CHECK(r.steps[1].status == SA_ERR_PARSE && r.steps[1].error && strstr(r.steps[1].error, "rather not"));
         CHECK(r.best_step == 0 && sa_mask_iou(&r.mask, &r.steps[0].mask, NULL) == 1.0);
@@ -148,7 +148,7 @@ static void test_unparseable_and_errors(sa_tool *tool) {
         sa_env *env = new_env(tool, NULL);
         sa_agent_params ap = sa_agent_default_params();
         sa_agent_result r;
-        CHECK(sa_agent_run(env, pol, &ap, &r, NULL) == SA_OK);
+        CHECK(sa_agent_run(env, pol, ap, &r, NULL) == SA_OK);
         CHECK(r.n_clicks == 0 && r.best_step == -1 && sa_mask_area(&r.mask) == 0 && r.steps[0].status == SA_ERR_RANGE);
         sa_agent_result_free(&r);
         sa_env_free(env);
@@ -164,7 +164,7 @@ static void test_unparseable_and_errors(sa_tool *tool) {
         sa_agent_params ap = sa_agent_default_params();
         sa_agent_result r;
         sa_error err = {0};
-        int rc = sa_agent_run(env, pol, &ap, &r, &err);
+        int rc = sa_agent_run(env, pol, ap, &r, &err);
         CHECKF(rc == SA_ERR_NETWORK && strstr(err.msg, "step 3") && strstr(err.msg, "outage"), "%d %s", rc, err.msg);
         CHECK(r.status == SA_ERR_NETWORK && !strcmp(r.stop, "policy error") && r.n_steps == 3 && r.n_clicks == 2);
         CHECK(r.steps[2].error && strstr(r.steps[2].error, "outage"));
@@ -204,7 +204,7 @@ static void test_search(sa_tool *tool) {
     ap.search_k = 3;
     sa_agent_result r;
     sa_error err = {0};
-    CHECKF(sa_agent_run(env, pol, &ap, &r, &err) == SA_OK, "search: %s", err.msg);
+    CHECKF(sa_agent_run(env, pol, ap, &r, &err) == SA_OK, "search: %s", err.msg);
     CHECK(r.n_steps == 4 && r.n_clicks == 4);
     for (int t = 0; t < r.n_steps; t++) {
         int pos = t % 3;
@@ -225,7 +225,7 @@ static void test_search(sa_tool *tool) {
     sa_policy *clk = NULL;
     sa_clicker_policy_new(&clk, NULL);
     env = new_env(tool, NULL);
-    CHECK(sa_agent_run(env, clk, &ap, &r, &err) == SA_ERR_UNSUPPORTED);
+    CHECK(sa_agent_run(env, clk, ap, &r, &err) == SA_ERR_UNSUPPORTED);
     sa_agent_result_free(&r);
     sa_env_free(env);
     sa_policy_free(clk);
@@ -263,7 +263,7 @@ static void test_first_box(sa_tool *tool) {
         }
         sa_agent_result r;
         sa_error err = {0};
-        CHECKF(sa_agent_run(env, pol, &ap, &r, &err) == SA_OK, "box mode %d: %s", mode, err.msg);
+        CHECKF(sa_agent_run(env, pol, ap, &r, &err) == SA_OK, "box mode %d: %s", mode, err.msg);
         CHECK(r.n_steps == 2 && r.steps[0].is_box && r.n_clicks == 1);
         if (mode < 2) {
             CHECK(r.steps[0].committed && sa_env_box(env) != NULL);
@@ -285,10 +285,9 @@ static void test_clicker_policy(sa_tool *tool) {
     sa_env *env = new_env(tool, NULL), *ref = new_env(tool, NULL);
     sa_agent_params ap = sa_agent_default_params();
     ap.steps = 6;
-    ap.policy_sees_gt = 1;
     sa_agent_result r;
     sa_error err = {0};
-    CHECKF(sa_agent_run(env, clk, &ap, &r, &err) == SA_OK, "%s", err.msg);
+    CHECKF(sa_agent_run(env, clk, ap, &r, &err) == SA_OK, "%s", err.msg);
     for (int t = 0; t < r.n_steps; t++) {
         sa_clicker_click c;
         int rc = sa_clicker_next(&gt, NULL, sa_env_mask(ref), sa_env_clicks(ref), sa_env_n_clicks(ref), &c, NULL);
@@ -301,11 +300,11 @@ static void test_clicker_policy(sa_tool *tool) {
         CHECK(r.steps[t].committed && sa_mask_iou(&r.steps[t].mask, sa_env_mask(ref), NULL) == 1.0);
     }
     CHECK(r.best_step == r.n_steps - 1 || !strcmp(r.stop, "done")); /* no predictions: the last state */
-    /* without gt in the observation the annotator cannot act: a policy error, cleanly */
+    /* the annotator declares it needs gt, so the loop passes it; an env without gt is a policy error, cleanly */
+    CHECK(sa_policy_needs_gt(clk));
     sa_agent_result r2;
-    ap.policy_sees_gt = 0;
-    sa_env_reset(env, &img, "x", &gt, NULL, NULL, NULL);
-    CHECK(sa_agent_run(env, clk, &ap, &r2, &err) == SA_ERR_INVALID && r2.n_steps == 1 && r2.mask.data);
+    sa_env_reset(env, &img, "x", NULL, NULL, NULL, NULL);
+    CHECK(sa_agent_run(env, clk, ap, &r2, &err) == SA_ERR_INVALID && r2.n_steps == 1 && r2.mask.data);
     sa_agent_result_free(&r2);
     sa_agent_result_free(&r);
     sa_env_free(env);
@@ -327,7 +326,7 @@ static void test_outputs(sa_tool *tool) {
     ap.request_text = "Please segment {x}";
     sa_agent_result r;
     sa_error err = {0};
-    CHECK(sa_agent_run(env, pol, &ap, &r, &err) == SA_OK);
+    CHECK(sa_agent_run(env, pol, ap, &r, &err) == SA_OK);
     CHECK(r.start_mask.data[0] == 1);
     char *dir = tu_tmpdir();
     sa_grammar g = sa_grammar_default();

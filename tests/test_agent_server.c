@@ -40,9 +40,9 @@ static sa_llm_params params_for(const char *model) {
 static int run(sa_tool *tool, sa_policy *pol, sa_agent_params ap, sa_agent_result *r, sa_env **env_out,
                sa_error *err) {
     sa_env *env = NULL;
-    sa_env_new(tool, &env, NULL);
+    sa_env_new(tool, sa_env_default_params(), &env, NULL);
     sa_env_reset(env, &img, "the blob", &gt, NULL, NULL, NULL);
-    int rc = sa_agent_run(env, pol, &ap, r, err);
+    int rc = sa_agent_run(env, pol, ap, r, err);
     if (env_out) *env_out = env;
     else sa_env_free(env);
     return rc;
@@ -54,7 +54,6 @@ static sa_agent_result reference(sa_tool *tool, int steps) {
     sa_clicker_policy_new(&clk, NULL);
     sa_agent_params ap = sa_agent_default_params();
     ap.steps = steps;
-    ap.policy_sees_gt = 1;
     ap.best_of = 0;
     sa_agent_result r;
     sa_error err = {0};

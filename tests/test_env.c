@@ -61,7 +61,7 @@ int main(void) {
         for (int x = 8; x < 30; x++) gt.data[y * 40 + x] = 1;
 
     sa_env *env = NULL;
-    CHECK(sa_env_new(tool, &env, &err) == SA_OK);
+    CHECK(sa_env_new(tool, sa_env_default_params(), &env, &err) == SA_OK);
     CHECK(sa_env_reset(env, &img, "a box", &gt, NULL, NULL, &err) == SA_OK);
     CHECK(sa_mask_area(sa_env_mask(env)) == 0);
     CHECK(sa_env_iou(env) == 0.0);

@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include "segagent/clicker.h"
+#include "segagent/env.h"
+#include "segagent/policy.h"
+#include "segagent/record.h"
 #include "segagent/rle.h"
 #include "segagent/trajectory.h"
 #include "testutil.h"
@@ -83,7 +86,6 @@ static const sa_tool_ops ops_box = {"scripted-box", 1, sc_session_new, sc_predic
 
 typedef struct rig {
     sa_tool *tool;
-    sa_tool_session *session;
     sa_image img;
     sa_mask gt;
 } rig;
@@ -98,14 +100,34 @@ static void rig_open(rig *g, script *s, int ell) {
     for (int y = 10; y < 30; y++)
         for (int x = 10; x < 30; x++)
             if (!ell || y < 20 || x < 20) g->gt.data[y * W + x] = 1;
-    CHECK(sa_tool_session_new(g->tool, &g->img, &g->session, &err) == SA_OK);
 }
 
 static void rig_close(rig *g) {
-    sa_tool_session_free(g->session);
     sa_tool_free(g->tool);
     sa_image_free(&g->img);
     sa_mask_free(&g->gt);
+}
+
+/* Records one trajectory the way the library's dataset run does: an env with threshold thr reset on the rig's
+ * image with gt and ign, and the simulated annotator. */
+static int record_thr(rig *g, const sa_mask *gt, const sa_mask *ign, sa_traj_params p, float thr,
+                      sa_traj_sample *smp, sa_error *err) {
+    sa_env_params ep = sa_env_default_params();
+    ep.prob_threshold = thr;
+    sa_env *env = NULL;
+    sa_policy *annotator = NULL;
+    int rc = sa_env_new(g->tool, ep, &env, err);
+    if (rc == SA_OK) rc = sa_clicker_policy_new(&annotator, err);
+    if (rc == SA_OK) rc = sa_env_reset(env, &g->img, "", gt, ign, NULL, err);
+    if (rc == SA_OK) rc = sa_traj_record(env, annotator, p, smp, err);
+    sa_policy_free(annotator);
+    sa_env_free(env);
+    return rc;
+}
+
+static int record(rig *g, const sa_mask *gt, const sa_mask *ign, sa_traj_params p, sa_traj_sample *smp,
+                  sa_error *err) {
+    return record_thr(g, gt, ign, p, SA_TRAJ_PROB_THRESHOLD, smp, err);
 }
 
 static void set_rows(script *s, const int *rows, int n) {
@@ -122,7 +144,7 @@ static void test_stops_at_first_non_increase(void) {
     rig_open(&g, &s, 0);
     sa_error err = {0};
     sa_traj_sample smp = {0};
-    CHECK(sa_traj_record(g.tool, g.session, &g.gt, NULL, sa_traj_default_params(), &smp, &err) == SA_OK);
+    CHECK(record(&g, &g.gt, NULL, sa_traj_default_params(), &smp, &err) == SA_OK);
     CHECKF(smp.n_steps == 2, "n_steps %d", smp.n_steps);
     CHECK(s.calls == 3); /* the third click was tried, found useless, and not recorded */
     if (smp.n_steps == 2) {
@@ -156,7 +178,7 @@ static void test_stops_at_first_non_increase(void) {
     const int rows2[] = {8, 4, 12};
     set_rows(&s, rows2, 3);
     rig_open(&g, &s, 0);
-    CHECK(sa_traj_record(g.tool, g.session, &g.gt, NULL, sa_traj_default_params(), &smp, &err) == SA_OK);
+    CHECK(record(&g, &g.gt, NULL, sa_traj_default_params(), &smp, &err) == SA_OK);
     CHECK(smp.n_steps == 1 && s.calls == 2);
     sa_traj_sample_free(&smp);
     rig_close(&g);
@@ -165,7 +187,7 @@ static void test_stops_at_first_non_increase(void) {
     const int rows3[] = {0};
     set_rows(&s, rows3, 1);
     rig_open(&g, &s, 0);
-    CHECK(sa_traj_record(g.tool, g.session, &g.gt, NULL, sa_traj_default_params(), &smp, &err) == SA_OK);
+    CHECK(record(&g, &g.gt, NULL, sa_traj_default_params(), &smp, &err) == SA_OK);
     CHECK(smp.n_steps == 0 && s.calls == 1);
     sa_traj_sample_free(&smp);
     rig_close(&g);
@@ -181,7 +203,7 @@ static void test_target_and_max_clicks(void) {
     sa_traj_sample smp = {0};
     sa_traj_params p = sa_traj_default_params();
     /* .95 < .98 so the 5th click goes on; the 6th reaches 1.0 >= .98 and ends it (no 7th call) */
-    CHECK(sa_traj_record(g.tool, g.session, &g.gt, NULL, p, &smp, &err) == SA_OK);
+    CHECK(record(&g, &g.gt, NULL, p, &smp, &err) == SA_OK);
     CHECKF(smp.n_steps == 6 && s.calls == 6, "steps %d calls %d", smp.n_steps, s.calls);
     if (smp.n_steps == 6) CHECK(smp.steps[5].iou == 1.0);
     sa_traj_sample_free(&smp);
@@ -191,7 +213,7 @@ static void test_target_and_max_clicks(void) {
     set_rows(&s, rows, 7);
     rig_open(&g, &s, 0);
     p.target_iou = 0.6;
-    CHECK(sa_traj_record(g.tool, g.session, &g.gt, NULL, p, &smp, &err) == SA_OK);
+    CHECK(record(&g, &g.gt, NULL, p, &smp, &err) == SA_OK);
     CHECKF(smp.n_steps == 3 && s.calls == 3, "steps %d calls %d", smp.n_steps, s.calls);
     sa_traj_sample_free(&smp);
     rig_close(&g);
@@ -201,7 +223,7 @@ static void test_target_and_max_clicks(void) {
     rig_open(&g, &s, 0);
     p = sa_traj_default_params();
     p.max_clicks = 3;
-    CHECK(sa_traj_record(g.tool, g.session, &g.gt, NULL, p, &smp, &err) == SA_OK);
+    CHECK(record(&g, &g.gt, NULL, p, &smp, &err) == SA_OK);
     CHECK(smp.n_steps == 3 && s.calls == 3);
     sa_traj_sample_free(&smp);
     rig_close(&g);
@@ -211,12 +233,12 @@ static void test_target_and_max_clicks(void) {
     rig_open(&g, &s, 0);
     p = sa_traj_default_params();
     p.max_clicks = 0;
-    CHECK(sa_traj_record(g.tool, g.session, &g.gt, NULL, p, &smp, &err) == SA_ERR_INVALID);
+    CHECK(record(&g, &g.gt, NULL, p, &smp, &err) == SA_ERR_INVALID);
     p = sa_traj_default_params();
     p.target_iou = 1.5;
-    CHECK(sa_traj_record(g.tool, g.session, &g.gt, NULL, p, &smp, &err) == SA_ERR_INVALID);
+    CHECK(record(&g, &g.gt, NULL, p, &smp, &err) == SA_ERR_INVALID);
     memset(g.gt.data, 0, W * H);
-    CHECK(sa_traj_record(g.tool, g.session, &g.gt, NULL, sa_traj_default_params(), &smp, &err) == SA_ERR_FORMAT);
+    CHECK(record(&g, &g.gt, NULL, sa_traj_default_params(), &smp, &err) == SA_ERR_FORMAT);
     CHECK(strstr(err.msg, "empty") != NULL);
     CHECK(smp.n_steps == 0 && smp.gt == NULL);
     rig_close(&g);
@@ -231,7 +253,7 @@ static void test_probability_threshold(void) {
     rig_open(&g, &s, 0);
     sa_error err = {0};
     sa_traj_sample smp = {0};
-    CHECK(sa_traj_record(g.tool, g.session, &g.gt, NULL, sa_traj_default_params(), &smp, &err) == SA_OK);
+    CHECK(record(&g, &g.gt, NULL, sa_traj_default_params(), &smp, &err) == SA_OK);
     CHECK(smp.n_steps == 1);
     if (smp.n_steps >= 1) CHECK(smp.steps[0].area == 200 && fabs(smp.steps[0].iou - 0.5) < 1e-12);
     sa_traj_sample_free(&smp);
@@ -241,9 +263,7 @@ static void test_probability_threshold(void) {
     set_rows(&s, rows, 2);
     s.use_prob = 1;
     rig_open(&g, &s, 0);
-    sa_traj_params p = sa_traj_default_params();
-    p.prob_threshold = 0.5f;
-    CHECK(sa_traj_record(g.tool, g.session, &g.gt, NULL, p, &smp, &err) == SA_OK);
+    CHECK(record_thr(&g, &g.gt, NULL, sa_traj_default_params(), 0.5f, &smp, &err) == SA_OK);
     CHECK(smp.n_steps == 0);
     sa_traj_sample_free(&smp);
     rig_close(&g);
@@ -262,7 +282,7 @@ static void test_ignore_map(void) {
     for (int y = 20; y < 30; y++)
         for (int x = 0; x < W; x++) ign.data[y * W + x] = 1;
     sa_traj_sample smp = {0};
-    CHECK(sa_traj_record(g.tool, g.session, &g.gt, &ign, sa_traj_default_params(), &smp, &err) == SA_OK);
+    CHECK(record(&g, &g.gt, &ign, sa_traj_default_params(), &smp, &err) == SA_OK);
     CHECK(smp.n_steps == 1 && s.calls == 1);
     if (smp.n_steps == 1) CHECK(smp.steps[0].iou == 1.0);
     sa_traj_sample_free(&smp);
@@ -282,7 +302,7 @@ static void test_starts(void) {
     set_rows(&s, rows, 2);
     rig_open(&g, &s, 1);
     p.start = SA_TRAJ_START_BOX;
-    CHECK(sa_traj_record(g.tool, g.session, &g.gt, NULL, p, &smp, &err) == SA_OK);
+    CHECK(record(&g, &g.gt, NULL, p, &smp, &err) == SA_OK);
     CHECK(smp.init_mask != NULL && smp.init_kind && !strcmp(smp.init_kind, "box"));
     CHECKF(fabs(smp.init_iou - 0.75) < 1e-12, "init iou %g", smp.init_iou);
     CHECK(s.calls >= 1 && s.had_init[0] && !s.had_box[0] && s.n_clicks[0] == 1 && s.init_area == 400);
@@ -301,7 +321,7 @@ static void test_starts(void) {
     set_rows(&s, rows2, 2);
     s.accepts_box = 1;
     rig_open(&g, &s, 0);
-    CHECK(sa_traj_record(g.tool, g.session, &g.gt, NULL, p, &smp, &err) == SA_OK);
+    CHECK(record(&g, &g.gt, NULL, p, &smp, &err) == SA_OK);
     CHECK(s.had_box[0] && s.n_clicks[0] == 0 && s.box.x0 == 10 && s.box.y0 == 10 && s.box.x1 == 29 &&
           s.box.y1 == 29);
     CHECK(fabs(smp.init_iou - 0.5) < 1e-12);
@@ -318,7 +338,7 @@ static void test_starts(void) {
     for (int rep = 0; rep < 2; rep++) {
         set_rows(&s, rows3, 2);
         rig_open(&g, &s, 1);
-        CHECK(sa_traj_record(g.tool, g.session, &g.gt, NULL, p, &smp, &err) == SA_OK);
+        CHECK(record(&g, &g.gt, NULL, p, &smp, &err) == SA_OK);
         CHECK(s.n_first == 7 && !s.had_box[0] && !s.had_init[0]);
         int npos = 0;
         for (int i = 0; i < s.n_first; i++) {
@@ -354,7 +374,7 @@ static void make_sample(sa_traj_sample *smp, int with_init) {
         p.start = SA_TRAJ_START_RANDOM_CLICKS;
         p.seed = 7;
     }
-    CHECK(sa_traj_record(g.tool, g.session, &g.gt, NULL, p, smp, &err) == SA_OK);
+    CHECK(record(&g, &g.gt, NULL, p, smp, &err) == SA_OK);
     const char *caps[] = {"the \"grey\" square", "box\nline two"};
     CHECK(sa_traj_sample_set_meta(smp, "img_001.jpg", with_init ? "obj-7" : "12", caps, 2, &err) == SA_OK);
     rig_close(&g);
@@ -389,7 +409,7 @@ static void test_json_round_trip(void) {
     snprintf(path, sizeof path, "%s/traj.json", dir);
     sa_traj_params p = sa_traj_default_params();
     const char *ds[] = {"Toy=/nowhere"};
-    char *info = sa_traj_info_json(&p, "scripted", "0.1.0", ds, 1, &err);
+    char *info = sa_traj_info_json(&p, SA_TRAJ_PROB_THRESHOLD, "scripted", "0.1.0", ds, 1, &err);
     CHECK(info != NULL);
     sa_traj_writer *w = NULL;
     CHECK(sa_traj_writer_open(path, info, &w, &err) == SA_OK);

@@ -1,5 +1,5 @@
 /* The agent: runs a policy in the annotation environment for T steps, greedily or with PRM-guided search
- * (SPEC.md section 6), and keeps a full record of the episode.
+ * (docs/decision-process.md), and keeps a full record of the episode.
  *
  *   sa_env_reset(env, &img, "the cat", NULL, NULL, NULL, &err);      // or an initial mask to refine
  *   sa_agent_params ap = sa_agent_default_params();
@@ -23,12 +23,14 @@
  * goes to the tool as the first action (the tool must accept boxes) and does not count towards T. A failed
  * grounding is recorded and the episode continues without a box.
  *
- * Endings: an unparseable or out-of-range reply ends the episode with the last good mask (SPEC.md section 5)
+ * Endings: an unparseable or out-of-range reply ends the episode with the last good mask (docs/grammar.md)
  * and sa_agent_run still returns SA_OK (r.stop says why). A policy error (server unreachable, HTTP error) or a
  * tool error returns that error -- with r holding the partial trajectory and the best mask so far.
  */
 #ifndef SEGAGENT_AGENT_H
 #define SEGAGENT_AGENT_H
+
+#include <stdint.h>
 
 #include "segagent/env.h"
 #include "segagent/error.h"
@@ -49,12 +51,24 @@ typedef enum sa_first_action {
 typedef int (*sa_agent_ground_fn)(void *ctx, const sa_image *img, const char *description, sa_box *box,
                                   char **reply, sa_error *err);
 
+struct sa_agent_step;
+/* Called after each committed step (the env holds the new state). Return non-zero to end the episode there
+ * (r.stop "stopped"). */
+typedef int (*sa_agent_step_fn)(void *ctx, const sa_env *env, const struct sa_agent_step *step);
+
 typedef struct sa_agent_params {
     int steps;             /* T, default 7 */
     int search_k;          /* K candidates per step, default 1 (greedy) */
     int best_of;           /* return the state with the best predicted IoU (default 1) */
     int early_stop;        /* default 0 */
-    int policy_sees_gt;    /* pass the env's gt to the policy (only the simulated annotator); default 0 */
+    double stop_iou;       /* with gt: end once a committed step reaches this true IoU (r.stop "target");
+                              0 (default) = off */
+    int stop_without_gain; /* with gt: end after a committed step whose true IoU is not above the IoU before it
+                              (r.stop "no gain"; the step stays in the record); default 0 */
+    int keep_masks;        /* keep each step's state in steps[i].mask (default 1); with 0 and best_of 0 only the
+                              returned mask is kept (long episodes on large images) */
+    sa_agent_step_fn on_step; /* optional, with on_step_ctx */
+    void *on_step_ctx;
     sa_first_action first; /* default SA_FIRST_NONE */
     sa_box box;            /* for SA_FIRST_BOX */
     sa_agent_ground_fn ground; /* for SA_FIRST_GROUND */
@@ -89,9 +103,10 @@ typedef struct sa_agent_step {
     float pred_iou_before; /* predicted IoU of the state the step started from, NAN when unknown */
     float pred_iou_after;  /* predicted IoU of the new state, NAN when unknown */
     double iou_before, iou_after; /* true IoUs with gt, else NAN */
+    uint64_t inter, uni;  /* intersection and union of the new state with gt (0 without gt) */
     double policy_ms, tool_ms, score_ms, total_ms;
-    int committed;       /* 1 when the state changed; mask below is valid */
-    sa_mask mask;        /* the state after this step (owned) */
+    int committed;       /* 1 when the state changed */
+    sa_mask mask;        /* the state after this step (owned; empty when params.keep_masks was 0) */
 } sa_agent_step;
 
 typedef struct sa_agent_result {
@@ -107,15 +122,17 @@ typedef struct sa_agent_result {
     double iou;             /* its true IoU, NAN without gt */
     double final_iou;       /* true IoU of the last state, NAN without gt */
     int status;             /* SA_OK or the error that ended the episode */
-    char stop[64];          /* "steps", "early stop", "unparseable reply", "done", "policy error", "tool error" */
+    char stop[64];          /* "steps", "early stop", "target", "no gain", "stopped", "unparseable reply",
+                               "done" (the policy had nothing left to do), "policy error", "tool error" */
     char error[SA_ERROR_MSG_LEN]; /* message of the error that ended the episode, "" when none */
     double total_ms, policy_ms, tool_ms, score_ms;
     char *request_text;     /* copy of params.request_text */
 } sa_agent_result;
 
-/* Runs one episode on an env that has been reset. The policy's reset is called first. out is always filled
- * (free with sa_agent_result_free), even on error. */
-int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *p, sa_agent_result *out, sa_error *err);
+/* Runs one episode on an env that has been reset. The policy's reset is called first; the policy sees the
+ * env's ground truth only when it declares it needs it (the simulated annotator). out is always filled (free
+ * with sa_agent_result_free), even on error. */
+int sa_agent_run(sa_env *env, sa_policy *policy, sa_agent_params p, sa_agent_result *out, sa_error *err);
 void sa_agent_result_free(sa_agent_result *r);
 
 /* The trajectory as JSON text (malloc'd): description, image size, the prompt, every step with each

@@ -1,7 +1,7 @@
-/* The click benchmark: an interactive tool driven by the simulated annotator (SPEC.md section 3) over a
- * dataset, recording IoU and tool time per click.
+/* The click benchmark (docs/metrics.md): a policy -- the simulated annotator (docs/annotator.md) by default, or
+ * any other, an LLM included -- drives an interactive tool over a dataset, recording IoU and tool time per click.
  *
- *   sa_eval_params p = sa_eval_default_params();     // 20 clicks, 1 thread
+ *   sa_eval_params p = sa_eval_default_params();     // 20 clicks, 1 thread, the simulated annotator
  *   p.threads = 2;
  *   sa_eval_result r;
  *   if (sa_eval_run(tool, ds, p, on_progress, NULL, &r, &err)) { ... nothing could be run ... }
@@ -9,15 +9,17 @@
  *          r.n_skipped);
  *   sa_eval_result_free(&r);
  *
- * One episode (sa_eval_episode): reset the environment with the image, the ground truth and its ignore map;
- * then for click 1..max_clicks: ask the annotator for the next click on the current mask (it sees the ignore
- * map and the clicks already placed, which are never clicked again), apply it with the tool, record the IoU.
- * The episode ends early when nothing is left to fix (the metrics carry the last IoU forward), when
- * target_iou is reached (if set), or when the tool fails (the error is kept with the sample).
+ * One episode is one run of the agent loop (segagent/agent.h) on the episode engine (segagent/env.h): reset the
+ * environment with the image, the ground truth and its ignore map; then for click 1..max_clicks the policy
+ * chooses the next click on the current mask (the simulated annotator sees the ignore map and the clicks
+ * already placed, which are never clicked again), the tool applies it, the IoU is recorded. The episode ends
+ * early when the policy has nothing left to fix (the metrics carry the last IoU forward), when target_iou is
+ * reached (if set), when a model's reply cannot be parsed (the last mask stands), or when the tool or the
+ * policy fails (the error is kept with the sample).
  *
- * Threads: samples are spread over params.threads workers, each with its own environment and tool session
- * (the sa_tool is shared). Samples are stored in dataset order and the metrics summed in that order, so every
- * number except the timings is identical for any thread count.
+ * Threads: samples run on params.threads workers of the dataset runner (segagent/runner.h), each with its own
+ * environment and policy (the sa_tool is shared). Samples are stored in dataset order and the metrics summed in
+ * that order, so every number except the timings is identical for any thread count.
  */
 #ifndef SEGAGENT_EVALUATE_H
 #define SEGAGENT_EVALUATE_H
@@ -28,6 +30,7 @@
 #include "segagent/env.h"
 #include "segagent/error.h"
 #include "segagent/metrics.h"
+#include "segagent/policy.h"
 #include "segagent/tool.h"
 
 #ifdef __cplusplus
@@ -40,6 +43,10 @@ typedef struct sa_eval_params {
     int limit;         /* evaluate only the first limit items (0 = all) */
     double target_iou; /* stop a sample once IoU >= target_iou (0 = run all clicks, the benchmark
                           rule) */
+    sa_policy_new_fn policy_new; /* makes each worker's policy; NULL (default) = the simulated annotator */
+    void *policy_ctx;
+    int (*should_stop)(void *user); /* sa_eval_run: polled before each sample (user is the progress user);
+                                       non-zero ends the run after the samples in flight (NULL = never) */
     int reserved[4];
 } sa_eval_params;
 
@@ -77,8 +84,7 @@ void sa_eval_result_free(sa_eval_result *r);
 /* What one click of an episode did. */
 typedef struct sa_eval_step {
     int step;        /* 1-based click index */
-    sa_click click;  /* the annotator's click */
-    float distance;  /* its distance-transform value (how deep inside the error region it lies) */
+    sa_click click;  /* the policy's click */
     double iou;      /* IoU after the click */
     double prev_iou; /* IoU before it */
     double ms;       /* tool time */
@@ -92,8 +98,14 @@ typedef int (*sa_eval_step_fn)(void *user, const sa_env *env, const sa_eval_step
  * worker thread. done counts finished samples. */
 typedef void (*sa_eval_progress_fn)(void *user, int done, int total, const sa_eval_sample *s);
 
-/* Runs one episode on an image. ignore may be NULL. on_step may be NULL. *out receives the sample (name
- * left NULL); on a tool error the sample keeps the clicks made so far and the error is returned too. */
+/* Runs one episode on an env that has been reset with ground truth, with the given policy (params.policy_new
+ * is not used here). on_step may be NULL. *out receives the sample (name left NULL); on a tool or policy
+ * error the sample keeps the clicks made so far and the error is returned too. */
+int sa_eval_env_episode(sa_env *env, sa_policy *policy, sa_eval_params params, sa_eval_step_fn on_step,
+                        void *user, sa_eval_sample *out, sa_error *err);
+
+/* The same on an image: makes the environment (default parameters) and the policy (params.policy_new, or the
+ * simulated annotator), runs, frees them. ignore may be NULL. */
 int sa_eval_episode(sa_tool *tool, const sa_image *img, const sa_mask *gt, const sa_mask *ignore,
                     sa_eval_params params, sa_eval_step_fn on_step, void *user, sa_eval_sample *out,
                     sa_error *err);
@@ -102,6 +114,7 @@ int sa_eval_episode(sa_tool *tool, const sa_image *img, const sa_mask *gt, const
  * run. Returns an error only for bad parameters, out of memory, or when no sample at all could be
  * evaluated (then *out is still filled, so the per-sample errors can be reported, and must be
  * freed). */
+/* When params.should_stop ended the run early, r.n_samples counts the samples actually run (a prefix). */
 int sa_eval_run(sa_tool *tool, const sa_dataset *ds, sa_eval_params params,
                 sa_eval_progress_fn progress, void *user, sa_eval_result *out, sa_error *err);
 

@@ -47,6 +47,7 @@ typedef struct sa_policy_decision {
 
 typedef struct sa_policy_ops {
     const char *name;
+    int needs_gt; /* 1 when the policy reads obs->gt (the simulated annotator); the agent then passes it */
     /* Fills up to k decisions (k >= 1) into out and sets *n_out. Returns an error only when nothing at all
      * could be produced (e.g. server unreachable); per-candidate failures go in out[i].status. */
     int (*act)(void *self, const sa_policy_obs *obs, int k, sa_policy_decision *out, int *n_out, sa_error *err);
@@ -62,14 +63,21 @@ int sa_policy_new(const sa_policy_ops *ops, void *self, sa_policy **out, sa_erro
 void sa_policy_free(sa_policy *p);
 const char *sa_policy_name(const sa_policy *p);
 int sa_policy_can_score(const sa_policy *p);
+/* 1 when the policy must see the ground truth (ops->needs_gt). */
+int sa_policy_needs_gt(const sa_policy *p);
 void sa_policy_reset(sa_policy *p);
 int sa_policy_act(sa_policy *p, const sa_policy_obs *obs, int k, sa_policy_decision *out, int *n_out,
                   sa_error *err);
 int sa_policy_score(sa_policy *p, const sa_policy_obs *obs, float *pred_iou, char **text, sa_error *err);
 void sa_policy_decisions_free(sa_policy_decision *d, int n);
 
-/* The simulated annotator as a policy: needs obs->gt; returns SA_ERR_DONE when nothing is left to fix.
- * Always one decision (k is ignored beyond 1). */
+/* A policy factory: makes one policy instance (the runner calls it once per worker, on that worker's thread, so
+ * instances need not be thread-safe). */
+typedef int (*sa_policy_new_fn)(void *ctx, sa_policy **out, sa_error *err);
+
+/* The simulated annotator (docs/annotator.md) as a policy: needs obs->gt (it declares needs_gt); returns
+ * SA_ERR_DONE when nothing is left to fix. Always one decision (k is ignored beyond 1). It keeps scratch
+ * buffers between calls, so one instance serves one thread at a time. */
 int sa_clicker_policy_new(sa_policy **out, sa_error *err);
 
 #ifdef __cplusplus

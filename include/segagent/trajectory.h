@@ -1,15 +1,13 @@
-/* Training trajectories (SPEC.md section 4): record the simulated annotator driving a tool, and read / write
- * them in the released SegAgent JSON format.
+/* Training trajectories in the released SegAgent JSON format (docs/trajectories.md): the sample as held in
+ * memory, its states, a streaming writer and a validating reader. Recording them is segagent/record.h.
  *
- *   sa_traj_params p = sa_traj_default_params();        // target 0.98, 20 clicks, empty start
- *   sa_traj_sample smp = {0};
- *   sa_traj_record(tool, session, &gt, &ignore, p, &smp, &err);   // session: sa_tool_session_new(tool, &img)
+ *   sa_traj_sample smp = {0};                                    // filled by sa_traj_record (record.h)
  *   sa_traj_sample_set_meta(&smp, "000123.jpg", "1", captions, n_captions, &err);
  *
  *   sa_traj_writer *w = NULL;
  *   sa_traj_writer_open("traj.json", info_json, &w, &err);       // info_json: a JSON object text, or NULL
  *   sa_traj_writer_add(w, &smp, &err);                           // streamed: one sample at a time
- *   sa_traj_writer_close(w, &err);
+ *   sa_traj_writer_close(w, &err);                               // the file appears complete, or not at all
  *   sa_traj_sample_free(&smp);
  *
  *   sa_traj_set *set = NULL;
@@ -17,36 +15,11 @@
  *   ... set->samples[i].steps[t] ...
  *   sa_traj_set_free(set);
  *
- * Recording rules (the released generator's, SPEC.md section 4):
- *   state M_0 = the empty mask, or the starting mask (below); prev_iou = IoU(M_0, gt)
- *   repeat: click = sa_clicker_next(gt, ignore, M_t, clicks so far)   (SA_ERR_DONE: nothing left, stop)
- *           result = tool(all recorded clicks + this one, previous result; on the first click the start mask as
- *                    init_mask); M = result.prob ? (prob > prob_threshold) : result.mask
- *           iou = IoU(M, gt) with the ignore map excluded
- *           if iou <= prev_iou: stop; the click is NOT recorded
- *           record (idx, click, M, bbox(M), area(M), iou); prev_iou = iou
- *           stop when iou >= target_iou or after max_clicks recorded clicks.
- *   Probability maps: the tool contract returns a binary mask and, for some tools, a per-pixel probability.
- *   When prob is present the state is prob > prob_threshold (0.49, the released generator's pred_thr) and
- *   that thresholded mask replaces the result's mask before it is fed back as the previous result, so the tool
- *   and the trajectory agree on M_t. Without prob the tool's binary mask is used as is.
- *
- * Starting states (options, for learning refinement):
- *   - SA_TRAJ_START_EMPTY (default): M_0 empty.
- *   - SA_TRAJ_START_BOX: a tool that accepts boxes is called with the gt bounding box alone and its mask is
- *     M_0. A tool that does not (the built-in graph cut) gets the filled gt box rectangle as M_0 instead.
- *   - SA_TRAJ_START_RANDOM_CLICKS: random_points pixels drawn uniformly (seeded, reproducible) inside the gt
- *     bounding box, positive where gt = 1 and negative where gt = 0 (ignored pixels are redrawn); the tool's
- *     mask from those clicks alone is M_0.
- *   In both non-empty cases the recorded trajectory then refines M_0 exactly as the agent refines a given mask
- *   at inference: the recorded clicks go to the tool with M_0 as its init_mask (the box / random clicks are not
- *   passed again), and M_0 is written as the sample's "init_mask" (with "init_iou", "init_kind") so the
- *   exporter can rebuild the first input. These three keys are ours; readers of the released format ignore them.
- *
  * JSON (one file per split):
  *   {"info": {...}, "data": [{"image_name", "height", "width",
  *     "gt_ann": {"object_id", "caption": [...], "segmentation": {"size":[h,w],"counts":"..."},
  *                "bbox": [x,y,w,h], "area"},
+ *     "init_mask": <RLE>, "init_iou", "init_kind",          (ours, only for a non-empty starting state)
  *     "clicks_list": [{"idx", "coor": [y,x], "is_positive", "mask": <RLE>, "box": [x,y,w,h], "area", "iou"}]}]}
  *   idx is the 0-based click index, coor is (y, x) in pixels, is_positive a JSON boolean, area an integer,
  *   bbox/box floats as pycocotools' toBbox, iou a float. RLE strings are pycocotools' compressed form.
@@ -64,35 +37,13 @@
 
 #include "segagent/error.h"
 #include "segagent/mask.h"
-#include "segagent/tool.h"
+#include "segagent/action.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define SA_TRAJ_MAX_FILE_BYTES ((size_t)4 << 30) /* refuse trajectory files above 4 GiB */
-
-typedef enum sa_traj_start {
-    SA_TRAJ_START_EMPTY = 0,
-    SA_TRAJ_START_BOX = 1,
-    SA_TRAJ_START_RANDOM_CLICKS = 2
-} sa_traj_start;
-
-typedef struct sa_traj_params {
-    double target_iou;    /* stop once IoU >= this (default 0.98) */
-    int max_clicks;       /* at most this many recorded clicks (default 20, 1..SA_MAX_CLICKS) */
-    sa_traj_start start;  /* default SA_TRAJ_START_EMPTY */
-    int random_points;    /* points for SA_TRAJ_START_RANDOM_CLICKS (default 5, 1..SA_MAX_CLICKS) */
-    uint64_t seed;        /* RNG seed for the random points (default 0) */
-    float prob_threshold; /* threshold on the tool's probability map when it has one (default 0.49) */
-    int reserved[4];
-} sa_traj_params;
-
-sa_traj_params sa_traj_default_params(void);
-
-/* "empty" / "box" / "random-clicks" <-> enum. */
-int sa_traj_start_from_name(const char *name, sa_traj_start *out, sa_error *err);
-const char *sa_traj_start_name(sa_traj_start s);
 
 /* One recorded click and the state after it. */
 typedef struct sa_traj_step {
@@ -123,15 +74,6 @@ typedef struct sa_traj_sample {
 
 void sa_traj_sample_free(sa_traj_sample *s); /* frees contents and zeroes; safe on a zeroed struct */
 
-/* Records one trajectory. tool and session must belong together (session from sa_tool_session_new(tool,
- * img)); gt is the binary ground truth of the session image's size (must not be empty); ignore may be NULL.
- * Fills out (zeroed or freed before) with height, width, gt fields, init_* and steps; image_name, object_id
- * and captions stay NULL (sa_traj_sample_set_meta). Errors: bad sizes (SA_ERR_RANGE), empty gt
- * (SA_ERR_FORMAT), tool failures (passed on). A trajectory that stops at once (first click does not help) is
- * valid and has n_steps == 0. */
-int sa_traj_record(sa_tool *tool, sa_tool_session *session, const sa_mask *gt, const sa_mask *ignore,
-                   sa_traj_params p, sa_traj_sample *out, sa_error *err);
-
 /* Sets (copies) image_name, object_id (NULL -> "0") and captions (n may be 0). */
 int sa_traj_sample_set_meta(sa_traj_sample *s, const char *image_name, const char *object_id,
                             const char *const *captions, int n_captions, sa_error *err);
@@ -145,21 +87,16 @@ double sa_traj_state_iou(const sa_traj_sample *s, int t);
 /* ---- writing (streamed) ---- */
 typedef struct sa_traj_writer sa_traj_writer;
 
-/* Creates path and writes the header. info_json is a JSON object text placed under "info" (NULL -> {}); it is
- * validated. */
+/* Starts writing path (to a temporary file in the same folder) and writes the header. info_json is a JSON
+ * object text placed under "info" (NULL -> {}); it is validated. */
 int sa_traj_writer_open(const char *path, const char *info_json, sa_traj_writer **out, sa_error *err);
 int sa_traj_writer_add(sa_traj_writer *w, const sa_traj_sample *s, sa_error *err);
 long sa_traj_writer_count(const sa_traj_writer *w);
-/* Writes the closing brackets, flushes and closes (reports write errors); frees w. w may be NULL. */
+/* Writes the closing brackets, flushes, and renames the file into place (reports any write error since open;
+ * then nothing is left at the path but what was there before); frees w. w may be NULL. */
 int sa_traj_writer_close(sa_traj_writer *w, sa_error *err);
-/* Discards: closes and removes the partial file; frees w. w may be NULL. */
+/* Discards: removes the temporary file (the path keeps what it held before); frees w. w may be NULL. */
 void sa_traj_writer_abort(sa_traj_writer *w);
-
-/* The info object our recorder writes: {"generator":"segagent","version","date" (UTC ISO 8601),"tool",
- * "target_iou","max_clicks","start","random_points","seed","prob_threshold", "datasets":[...]}. datasets
- * (n may be 0) are free-form labels such as "Berkeley=/data/Berkeley". Returns malloc'd text or NULL. */
-char *sa_traj_info_json(const sa_traj_params *p, const char *tool_name, const char *version,
-                        const char *const *datasets, int n_datasets, sa_error *err);
 
 /* ---- reading ---- */
 typedef struct sa_traj_set {

@@ -277,7 +277,7 @@ int cli_agent_command(int argc, char **argv, int refine) {
     }
     if (sa_llm_policy_new(&lp, &pol, &cl, &err)) goto fail;
     if (!quiet) wrap_with_progress(&pol, argv[0], steps);
-    if (sa_env_new(tool, &env, &err)) goto fail;
+    if (sa_env_new(tool, sa_env_default_params(), &env, &err)) goto fail;
     if (sa_env_reset(env, &img, desc, gt_path ? &gt : NULL, gt_path && ign.data ? &ign : NULL,
                      mask_path ? &init : NULL, &err))
         goto fail;
@@ -306,7 +306,7 @@ int cli_agent_command(int argc, char **argv, int refine) {
         fprintf(stderr, "%s: %s with %s at %s, tool %s, %d step%s, %s\n", argv[0],
                 refine ? "refining" : "segmenting", lp.model, sa_llm_client_url(cl), sa_tool_name(tool), steps,
                 steps == 1 ? "" : "s", search > 1 ? "PRM-guided search" : "greedy");
-    int rc = sa_agent_run(env, pol, &ap, &r, &err);
+    int rc = sa_agent_run(env, pol, ap, &r, &err);
     have_result = 1;
     if (!quiet) print_steps(&r);
     sa_error werr = {0};

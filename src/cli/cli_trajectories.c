@@ -1,23 +1,20 @@
 /* segagent trajectories: record training trajectories (simulated annotator + tool) over datasets and write them
- * in the released SegAgent JSON format. Per-item problems are reported and skipped; a summary line ends the
- * run.
+ * in the released SegAgent JSON format. Parses and checks the options, opens the datasets and the tool, and
+ * hands the run to the library (sa_traj_record_datasets: the dataset runner, samples in item order whatever
+ * --jobs is); reports skipped items, progress and a summary line.
  *
- * Items are recorded by a pool of worker threads (each with its own tool session) in batches; a batch is
- * written in item order once it is complete, so the output file is the same for any --jobs (the random-click
- * seed of item i is S + i, independent of the thread that records it).
- *
- * Ctrl-C (SIGINT) or SIGTERM stops after the batch in progress and closes the file properly: a valid JSON file
- * with the samples recorded so far (exit 130). A second Ctrl-C kills at once. */
-#include <math.h>
-#include <pthread.h>
-#include <signal.h>
+ * Ctrl-C (SIGINT), SIGTERM or SIGHUP stop after the items in progress and close the file properly: a valid JSON
+ * file with the samples recorded so far (exit 130). A second signal kills at once. The file is written under a
+ * temporary name and renamed into place, so a failed run leaves the previous file untouched. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_stop.h"
 #include "segagent/dataset.h"
+#include "segagent/record.h"
 #include "segagent/trajectory.h"
 
 #ifndef SEGAGENT_VERSION
@@ -28,7 +25,7 @@ static const char usage_text[] =
     "usage: segagent trajectories --dataset NAME=DIR [--dataset ...] [options]\n"
     "\n"
     "Records one trajectory per image: the simulated annotator clicks, the tool recomputes the mask from all\n"
-    "clicks, and a click is kept only while IoU strictly rises (SPEC.md section 4). Output: the released\n"
+    "clicks, and a click is kept only while IoU strictly rises (docs/trajectories.md). Output: the released\n"
     "SegAgent JSON format ({\"info\", \"data\": [{image_name, height, width, gt_ann, clicks_list}]}).\n"
     "\n"
     "  --dataset NAME=DIR   a dataset folder (GrabCut layout or images/ + masks/ paired by stem); repeatable\n"
@@ -54,11 +51,61 @@ static const char usage_text[] =
     "\n"
     "exit status: 0 when the file was written, 1 on failure, 2 on a usage error, 130 when interrupted.\n";
 
-static volatile sig_atomic_t g_stop; /* set by the SIGINT/SIGTERM handler; the only process-wide state here */
+typedef struct traj_opts {
+    cli_multi datasets;
+    const char *out, *start, *caption;
+    cli_tool_opts tool;
+    double target;
+    int max_clicks, random_points, seed, limit, quiet, jobs;
+} traj_opts;
 
-static void on_stop_signal(int sig) {
-    g_stop = 1;
-    signal(sig, SIG_DFL); /* a second one kills */
+/* Parses and checks the options into o and the run parameters; 0, or the exit status of a usage error. */
+static int parse_opts(int argc, char **argv, traj_opts *o, sa_traj_run_params *rp) {
+    *o = (traj_opts){.out = "traj.json", .start = "empty", .tool = {"builtin", NULL, 2}, .target = 0.98,
+                     .max_clicks = 20, .random_points = 5};
+    cli_opt opts[] = {
+        {"dataset", CLI_MULTI, &o->datasets},   {"out", CLI_STR, &o->out},
+        {"target-iou", CLI_DOUBLE, &o->target}, {"max-clicks", CLI_INT, &o->max_clicks},
+        {"start", CLI_STR, &o->start},          {"random-points", CLI_INT, &o->random_points},
+        {"seed", CLI_INT, &o->seed},            {"caption", CLI_STR, &o->caption},
+        {"limit", CLI_INT, &o->limit},          {"quiet", CLI_FLAG, &o->quiet},
+        {"tool", CLI_STR, &o->tool.tool},       {"sam-model", CLI_STR, &o->tool.sam_model},
+        {"threads", CLI_INT, &o->tool.threads}, {"jobs", CLI_INT, &o->jobs},
+    };
+    int prc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage_text);
+    if (prc) return prc == 1 ? -1 : 2;
+    if (o->datasets.n == 0) {
+        fprintf(stderr, "%s: at least one --dataset NAME=DIR is needed (see --help)\n", argv[0]);
+        return 2;
+    }
+    sa_error err = {0};
+    *rp = sa_traj_run_default_params();
+    if (sa_traj_start_from_name(o->start, &rp->rec.start, &err) != SA_OK) {
+        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+        return 2;
+    }
+    if (!(o->target > 0.0 && o->target <= 1.0)) {
+        fprintf(stderr, "%s: --target-iou must be in (0, 1] (got %g)\n", argv[0], o->target);
+        return 2;
+    }
+    if (cli_check_int(argv[0], "max-clicks", o->max_clicks, 1, SA_MAX_CLICKS) ||
+        cli_check_int(argv[0], "random-points", o->random_points, 1, SA_MAX_CLICKS) ||
+        cli_check_int(argv[0], "seed", o->seed, 0, 2147483647L) ||
+        cli_check_int(argv[0], "limit", o->limit, 0, 2147483647L) || cli_check_int(argv[0], "jobs", o->jobs, 0, 64) ||
+        cli_check_tool_opts(argv[0], &o->tool))
+        return 2;
+    if (o->jobs == 0) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        o->jobs = !strcmp(o->tool.tool, "sam") ? 1 : (ncpu < 1 ? 1 : ncpu > 8 ? 8 : (int)ncpu);
+    }
+    rp->rec.target_iou = o->target;
+    rp->rec.max_clicks = o->max_clicks;
+    rp->rec.random_points = o->random_points;
+    rp->rec.seed = (uint64_t)o->seed;
+    rp->workers = o->jobs;
+    rp->limit = o->limit;
+    rp->caption = o->caption;
+    return 0;
 }
 
 static const char *base_name(const char *p) {
@@ -66,148 +113,12 @@ static const char *base_name(const char *p) {
     return s ? s + 1 : p;
 }
 
-typedef struct item {
-    sa_dataset *ds;
-    int i;
-    long gi; /* index in the whole run */
-} item;
-
-typedef struct slot {
-    sa_traj_sample smp;
-    int rc;
-    char msg[SA_ERROR_MSG_LEN];
-} slot;
-
-typedef struct pool {
-    const item *items;
-    slot *slots;
-    long lo, hi, next; /* batch [lo, hi), next item to take */
-    sa_tool *tool;
-    sa_traj_params p;
-    uint64_t seed;
-    const char *caption;
-    pthread_mutex_t mu;
-    cli_progress *pr;
-} pool;
-
-static void record_item(pool *pl, const item *it, slot *sl) {
-    sa_error err = {0};
-    sa_image img = {0};
-    sa_mask gt = {0}, ign = {0};
-    sa_tool_session *sess = NULL;
-    sa_traj_params p = pl->p;
-    p.seed = pl->seed + (uint64_t)it->gi;
-    int r = sa_dataset_load(it->ds, it->i, &img, &gt, &ign, &err);
-    if (r == SA_OK) r = sa_tool_session_new(pl->tool, &img, &sess, &err);
-    if (r == SA_OK) r = sa_traj_record(pl->tool, sess, &gt, ign.data ? &ign : NULL, p, &sl->smp, &err);
-    if (r == SA_OK) {
-        const char *caps[1] = {pl->caption};
-        r = sa_traj_sample_set_meta(&sl->smp, base_name(sa_dataset_image_path(it->ds, it->i)), "1", caps,
-                                    pl->caption ? 1 : 0, &err);
-    }
-    sl->rc = r;
-    if (r != SA_OK) {
-        snprintf(sl->msg, sizeof sl->msg, "%s", err.msg);
-        sa_traj_sample_free(&sl->smp);
-    }
-    sa_tool_session_free(sess);
-    sa_image_free(&img);
-    sa_mask_free(&gt);
-    sa_mask_free(&ign);
-}
-
-static void *worker(void *arg) {
-    pool *pl = arg;
-    for (;;) {
-        pthread_mutex_lock(&pl->mu);
-        long k = pl->next < pl->hi ? pl->next++ : -1;
-        pthread_mutex_unlock(&pl->mu);
-        if (k < 0) break;
-        record_item(pl, &pl->items[k], &pl->slots[k - pl->lo]);
-        pthread_mutex_lock(&pl->mu);
-        cli_progress_step(pl->pr, sa_dataset_item_name(pl->items[k].ds, pl->items[k].i));
-        pthread_mutex_unlock(&pl->mu);
-    }
-    return NULL;
-}
-
-/* Records items [lo, hi) with up to jobs threads (the calling thread when jobs == 1 or threads fail). */
-static void run_batch(pool *pl, long lo, long hi, int jobs) {
-    pl->lo = lo;
-    pl->hi = hi;
-    pl->next = lo;
-    pthread_t th[64];
-    int started = 0;
-    if (jobs > 64) jobs = 64;
-    if (jobs > hi - lo) jobs = (int)(hi - lo);
-    for (int t = 0; jobs > 1 && t < jobs; t++) {
-        if (pthread_create(&th[started], NULL, worker, pl) != 0) break;
-        started++;
-    }
-    if (started == 0) worker(pl);
-    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
-}
-
-int cli_trajectories(int argc, char **argv) {
-    cli_multi datasets = {0};
-    const char *out = "traj.json", *start = "empty", *caption = NULL, *tool_name = "builtin", *sam_model = NULL;
-    double target = 0.98;
-    int max_clicks = 20, random_points = 5, seed = 0, limit = 0, quiet = 0, threads = 2, jobs = 0;
-    cli_opt opts[] = {
-        {"dataset", CLI_MULTI, &datasets},   {"out", CLI_STR, &out},
-        {"target-iou", CLI_DOUBLE, &target}, {"max-clicks", CLI_INT, &max_clicks},
-        {"start", CLI_STR, &start},          {"random-points", CLI_INT, &random_points},
-        {"seed", CLI_INT, &seed},            {"caption", CLI_STR, &caption},
-        {"limit", CLI_INT, &limit},          {"quiet", CLI_FLAG, &quiet},
-        {"tool", CLI_STR, &tool_name},       {"sam-model", CLI_STR, &sam_model},
-        {"threads", CLI_INT, &threads},      {"jobs", CLI_INT, &jobs},
-    };
-    int prc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage_text);
-    if (prc) return prc == 1 ? 0 : 2;
-    if (datasets.n == 0) {
-        fprintf(stderr, "%s: at least one --dataset NAME=DIR is needed (see --help)\n", argv[0]);
-        return 2;
-    }
-    sa_error err = {0};
-    sa_traj_params p = sa_traj_default_params();
-    p.target_iou = target;
-    p.max_clicks = max_clicks;
-    p.random_points = random_points;
-    if (sa_traj_start_from_name(start, &p.start, &err) != SA_OK) {
-        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
-        return 2;
-    }
-    if (!(target > 0.0 && target <= 1.0)) {
-        fprintf(stderr, "%s: --target-iou must be in (0, 1] (got %g)\n", argv[0], target);
-        return 2;
-    }
-    {
-        cli_tool_opts to = {tool_name, sam_model, threads};
-        if (cli_check_int(argv[0], "max-clicks", max_clicks, 1, SA_MAX_CLICKS) ||
-            cli_check_int(argv[0], "random-points", random_points, 1, SA_MAX_CLICKS) ||
-            cli_check_int(argv[0], "seed", seed, 0, 2147483647L) ||
-            cli_check_int(argv[0], "limit", limit, 0, 2147483647L) || cli_check_int(argv[0], "jobs", jobs, 0, 64) ||
-            cli_check_tool_opts(argv[0], &to))
-            return 2;
-    }
-    if (jobs == 0) {
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        jobs = !strcmp(tool_name, "sam") ? 1 : (ncpu < 1 ? 1 : ncpu > 8 ? 8 : (int)ncpu);
-    }
-
-    /* open every dataset first: a wrong folder is reported before any work */
-    sa_dataset *ds[CLI_MAX_MULTI] = {0};
-    int n_ds = 0, rc = 1;
-    long total = 0;
-    item *items = NULL;
-    slot *slots = NULL;
-    sa_tool *tool = NULL;
-    sa_traj_writer *w = NULL;
-    for (int d = 0; d < datasets.n; d++) {
-        const char *spec = datasets.v[d];
-        const char *eq = strchr(spec, '=');
+/* Opens every dataset ("NAME=DIR" or "DIR"): a wrong folder is reported before any work. */
+static int open_datasets(const char *cmd, const cli_multi *specs, sa_dataset **ds, int *n_ds) {
+    *n_ds = 0;
+    for (int d = 0; d < specs->n; d++) {
+        const char *spec = specs->v[d], *eq = strchr(spec, '='), *dir = spec;
         char name[256];
-        const char *dir = spec;
         if (eq) {
             size_t nl = (size_t)(eq - spec);
             if (nl >= sizeof name) nl = sizeof name - 1;
@@ -217,132 +128,98 @@ int cli_trajectories(int argc, char **argv) {
         } else {
             snprintf(name, sizeof name, "%s", base_name(spec));
         }
-        if (sa_dataset_open(name, dir, sa_dataset_default_params(), &ds[n_ds], &err) != SA_OK) {
-            fprintf(stderr, "%s: %s\n", argv[0], err.msg);
-            goto cleanup;
+        sa_error err = {0};
+        if (sa_dataset_open(name, dir, sa_dataset_default_params(), &ds[*n_ds], &err) != SA_OK) {
+            fprintf(stderr, "%s: %s\n", cmd, err.msg);
+            return 1;
         }
-        for (int k = 0; k < sa_dataset_n_warnings(ds[n_ds]); k++)
-            fprintf(stderr, "warning: %s\n", sa_dataset_warning(ds[n_ds], k));
-        int cnt = sa_dataset_count(ds[n_ds]);
-        total += (limit > 0 && cnt > limit) ? limit : cnt;
-        n_ds++;
+        for (int k = 0; k < sa_dataset_n_warnings(ds[*n_ds]); k++)
+            fprintf(stderr, "warning: %s\n", sa_dataset_warning(ds[*n_ds], k));
+        (*n_ds)++;
     }
-    items = calloc((size_t)(total ? total : 1), sizeof *items);
-    const long batch = 8L * jobs;
-    slots = calloc((size_t)batch, sizeof *slots);
-    if (!items || !slots) {
-        fprintf(stderr, "%s: out of memory\n", argv[0]);
-        goto cleanup;
-    }
-    long gi = 0;
-    for (int d = 0; d < n_ds; d++) {
-        int cnt = sa_dataset_count(ds[d]);
-        if (limit > 0 && cnt > limit) cnt = limit;
-        for (int i = 0; i < cnt; i++, gi++) {
-            items[gi].ds = ds[d];
-            items[gi].i = i;
-            items[gi].gi = gi;
-        }
-    }
+    return 0;
+}
 
-    cli_tool_opts to = {tool_name, sam_model, threads};
-    if (cli_make_tool(&to, &tool, &err) != SA_OK) {
-        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
-        goto cleanup;
+typedef struct report_ctx {
+    cli_progress pr;
+    int quiet;
+} report_ctx;
+
+static void on_item(void *user, const sa_dataset *ds, int item, int status, const char *message) {
+    report_ctx *r = user;
+    if (status != SA_OK) {
+        if (r->pr.tty && !r->quiet) fputc('\n', stderr);
+        fprintf(stderr, "skipped %s/%s: %s\n", sa_dataset_name(ds), sa_dataset_item_name(ds, item), message);
     }
-    char *info = sa_traj_info_json(&p, sa_tool_name(tool), SEGAGENT_VERSION, datasets.v, datasets.n, &err);
-    if (!info || sa_traj_writer_open(out, info, &w, &err) != SA_OK) {
-        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+    cli_progress_step(&r->pr, sa_dataset_item_name(ds, item));
+}
+
+/* Opens the writer, records, and closes or discards the file. Returns the exit status. */
+static int record(const char *cmd, const traj_opts *o, const sa_traj_run_params *rp, sa_tool *tool,
+                  sa_dataset *const *ds, int n_ds) {
+    sa_error err = {0};
+    sa_traj_writer *w = NULL;
+    char *info = sa_traj_info_json(&rp->rec, rp->prob_threshold, sa_tool_name(tool), SEGAGENT_VERSION,
+                                   (const char *const *)o->datasets.v, o->datasets.n, &err);
+    if (!info || sa_traj_writer_open(o->out, info, &w, &err) != SA_OK) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
         free(info);
-        goto cleanup;
+        return 1;
     }
     free(info);
-
-    long n_samples = 0, skipped = 0, clicks = 0, empty = 0;
-    double iou_sum = 0.0;
-    cli_progress pr;
-    cli_progress_start(&pr, "trajectories", total, quiet);
-    pool pl;
-    memset(&pl, 0, sizeof pl);
-    pl.items = items;
-    pl.slots = slots;
-    pl.tool = tool;
-    pl.p = p;
-    pl.seed = (uint64_t)seed;
-    pl.caption = caption;
-    pl.pr = &pr;
-    pthread_mutex_init(&pl.mu, NULL);
-    int fatal = 0;
-    g_stop = 0;
-    struct sigaction sa_new, sa_int, sa_term;
-    memset(&sa_new, 0, sizeof sa_new);
-    sa_new.sa_handler = on_stop_signal;
-    sigemptyset(&sa_new.sa_mask);
-    sigaction(SIGINT, &sa_new, &sa_int);
-    sigaction(SIGTERM, &sa_new, &sa_term);
-    long lo = 0;
-    for (; lo < total && !fatal && !g_stop; lo += batch) {
-        long hi = lo + batch < total ? lo + batch : total;
-        run_batch(&pl, lo, hi, jobs);
-        for (long k = lo; k < hi; k++) {
-            slot *sl = &slots[k - lo];
-            if (sl->rc != SA_OK) {
-                if (pr.tty && !quiet) fputc('\n', stderr);
-                fprintf(stderr, "skipped %s/%s: %s\n", sa_dataset_name(items[k].ds),
-                        sa_dataset_item_name(items[k].ds, items[k].i), sl->msg);
-                skipped++;
-            } else if (!fatal) {
-                if (sa_traj_writer_add(w, &sl->smp, &err) != SA_OK) {
-                    if (pr.tty && !quiet) fputc('\n', stderr);
-                    fprintf(stderr, "%s: %s\n", argv[0], err.msg);
-                    fatal = 1;
-                } else {
-                    n_samples++;
-                    clicks += sl->smp.n_steps;
-                    if (sl->smp.n_steps == 0) empty++;
-                    iou_sum += sa_traj_state_iou(&sl->smp, sl->smp.n_steps);
-                }
-            }
-            sa_traj_sample_free(&sl->smp);
-            memset(sl, 0, sizeof *sl);
-        }
+    report_ctx rep = {.quiet = o->quiet};
+    sa_traj_run_hooks hooks = {.user = &rep, .on_item = on_item, .should_stop = cli_stop_hook};
+    sa_traj_run_stats st;
+    long total = 0;
+    for (int d = 0; d < n_ds; d++) {
+        int cnt = sa_dataset_count(ds[d]);
+        total += (o->limit > 0 && cnt > o->limit) ? o->limit : cnt;
     }
-    pthread_mutex_destroy(&pl.mu);
-    sigaction(SIGINT, &sa_int, NULL);
-    sigaction(SIGTERM, &sa_term, NULL);
-    cli_progress_end(&pr);
-    int stopped = g_stop && lo < total;
-    if (stopped)
-        fprintf(stderr, "%s: interrupted after %ld of %ld items; keeping the %ld samples recorded so far\n", argv[0],
-                lo, total, n_samples);
-    if (fatal) {
+    cli_progress_start(&rep.pr, "trajectories", total, o->quiet);
+    cli_stop_install();
+    int rc = sa_traj_record_datasets(tool, ds, n_ds, *rp, w, &hooks, &st, &err);
+    cli_stop_restore();
+    cli_progress_end(&rep.pr);
+    if (rc != SA_OK) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
         sa_traj_writer_abort(w);
-        w = NULL;
-        goto cleanup;
+        return 1;
     }
-    if (n_samples == 0) { /* no file with an empty "data" list: remove it, say so */
+    if (st.stopped)
+        fprintf(stderr, "%s: interrupted after %ld of %ld items; keeping the %ld samples recorded so far\n", cmd,
+                st.done, st.total, st.samples);
+    if (st.samples == 0) { /* no file with an empty "data" list: say so */
         sa_traj_writer_abort(w);
-        w = NULL;
-        fprintf(stderr, "%s: no sample could be recorded (%ld skipped); %s not written\n", argv[0], skipped, out);
-        goto cleanup;
+        fprintf(stderr, "%s: no sample could be recorded (%ld skipped); %s not written\n", cmd, st.skipped, o->out);
+        return 1;
     }
-    int wrc = sa_traj_writer_close(w, &err);
-    w = NULL;
-    if (wrc != SA_OK) {
-        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
-        goto cleanup;
+    if (sa_traj_writer_close(w, &err) != SA_OK) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        return 1;
     }
+    double n = (double)st.samples;
     fprintf(stderr,
             "trajectories: %ld samples (%ld skipped, %ld with no useful click), %ld clicks (%.2f per sample), "
             "mean final IoU %.4f -> %s\n",
-            n_samples, skipped, empty, clicks, n_samples ? (double)clicks / (double)n_samples : 0.0,
-            n_samples ? iou_sum / (double)n_samples : 0.0, out);
-    rc = stopped ? 130 : 0;
-cleanup:
-    sa_traj_writer_abort(w);
+            st.samples, st.skipped, st.empty, st.clicks, (double)st.clicks / n, st.iou_sum / n, o->out);
+    return st.stopped ? 130 : 0;
+}
+
+int cli_trajectories(int argc, char **argv) {
+    traj_opts o;
+    sa_traj_run_params rp;
+    int prc = parse_opts(argc, argv, &o, &rp);
+    if (prc) return prc < 0 ? 0 : prc;
+    sa_dataset *ds[CLI_MAX_MULTI] = {0};
+    int n_ds = 0, rc = open_datasets(argv[0], &o.datasets, ds, &n_ds);
+    sa_tool *tool = NULL;
+    sa_error err = {0};
+    if (rc == 0 && cli_make_tool(&o.tool, &tool, &err) != SA_OK) {
+        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+        rc = 1;
+    }
+    if (rc == 0) rc = record(argv[0], &o, &rp, tool, ds, n_ds);
     sa_tool_free(tool);
-    free(items);
-    free(slots);
     for (int d = 0; d < n_ds; d++) sa_dataset_free(ds[d]);
     return rc;
 }

@@ -29,6 +29,7 @@ sa_agent_params sa_agent_default_params(void) {
     p.search_k = 1;
     p.best_of = 1;
     p.first = SA_FIRST_NONE;
+    p.keep_masks = 1;
     return p;
 }
 
@@ -104,6 +105,12 @@ static int current_state(const sa_agent_result *r) {
     return -1;
 }
 
+/* Keeps the state a committed step produced, when the result will need it. */
+static int keep_state(const sa_env *env, int keep, sa_agent_step *s, sa_error *err) {
+    if (!keep) return SA_OK;
+    return sa_mask_copy(sa_env_mask(env), &s->mask, err);
+}
+
 static int do_first_action(sa_env *env, const sa_agent_params *p, sa_agent_result *r, sa_error *err) {
     sa_agent_step *s = push_step(r, 0);
     if (!s) return sa_error_set(err, SA_ERR_NOMEM, "agent: out of memory");
@@ -145,7 +152,9 @@ static int do_first_action(sa_env *env, const sa_agent_params *p, sa_agent_resul
     s->status = SA_OK;
     s->committed = 1;
     s->iou_after = info.iou;
-    if (sa_mask_copy(sa_env_mask(env), &s->mask, err)) return SA_ERR_NOMEM;
+    s->inter = info.inter;
+    s->uni = info.uni;
+    if (keep_state(env, p->keep_masks || p->best_of, s, err)) return SA_ERR_NOMEM;
     return SA_OK;
 }
 
@@ -156,7 +165,7 @@ static int same_action(const sa_action *a, const sa_action *b) {
 
 /* One search step: preview each parsed candidate, score its mask, commit the best. */
 static int search_step(sa_env *env, sa_policy *policy, sa_agent_step *s, sa_policy_obs obs, sa_agent_result *r,
-                       sa_error *err) {
+                       int keep, sa_error *err) {
     int k = s->n_candidates;
     sa_tool_result *res = calloc((size_t)k, sizeof *res);
     if (!res) return sa_error_set(err, SA_ERR_NOMEM, "agent: out of memory");
@@ -220,9 +229,11 @@ static int search_step(sa_env *env, sa_policy *policy, sa_agent_step *s, sa_poli
             s->status = SA_OK;
             s->committed = 1;
             s->iou_after = info.iou;
+            s->inter = info.inter;
+            s->uni = info.uni;
             s->pred_iou_after = s->cands[best].pred_iou_out;
             if (s->action.kind == SA_ACTION_CLICK) r->n_clicks++;
-            rc = sa_mask_copy(sa_env_mask(env), &s->mask, err);
+            rc = keep_state(env, keep, s, err);
         }
     }
     for (int i = 0; i < k; i++) sa_tool_result_free(&res[i]);
@@ -240,7 +251,7 @@ static int finish(sa_env *env, sa_policy *policy, const sa_agent_params *p, sa_a
         for (int i = 0; i < r->n_steps; i++) any |= !isnan(r->steps[i].pred_iou_after) | !isnan(r->steps[i].pred_iou_before);
         if (any) {
             sa_policy_obs obs = sa_policy_obs_from_env(env);
-            if (!p->policy_sees_gt) obs.gt = NULL;
+            if (!sa_policy_needs_gt(policy)) obs.gt = NULL;
             float piou = NAN;
             char *text = NULL;
             double t0 = sa__now_ms();
@@ -273,15 +284,33 @@ static int finish(sa_env *env, sa_policy *policy, const sa_agent_params *p, sa_a
     }
     r->best_step = best;
     r->best_pred_iou = best_pred;
-    const sa_mask *m = best < 0 ? &r->start_mask : &r->steps[best].mask;
+    /* the last state is the env's own; earlier ones were kept by keep_state (best_of implies keep_masks) */
+    const sa_mask *m = best == last ? sa_env_mask(env) : best < 0 ? &r->start_mask : &r->steps[best].mask;
     sa_mask_free(&r->mask);
     int rc = sa_mask_copy(m, &r->mask, err);
-    r->iou = true_iou(env, &r->mask);
+    r->iou = best < 0 ? r->start_iou : r->steps[best].iou_after;
     r->final_iou = sa_env_iou(env);
     return rc;
 }
 
-int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *pp, sa_agent_result *out, sa_error *err) {
+/* The per-step endings that follow a commit: the caller's hook, no gain, target reached. Returns 1 to end. */
+static int after_commit(sa_env *env, const sa_agent_params *p, sa_agent_step *s, sa_agent_result *r) {
+    if (p->stop_without_gain && !isnan(s->iou_after) && !(s->iou_after > s->iou_before)) {
+        end_episode(r, "no gain", SA_OK, "");
+        return 1;
+    }
+    if (p->on_step && p->on_step(p->on_step_ctx, env, s)) {
+        end_episode(r, "stopped", SA_OK, "");
+        return 1;
+    }
+    if (p->stop_iou > 0 && !isnan(s->iou_after) && s->iou_after >= p->stop_iou) {
+        end_episode(r, "target", SA_OK, "");
+        return 1;
+    }
+    return 0;
+}
+
+int sa_agent_run(sa_env *env, sa_policy *policy, sa_agent_params p, sa_agent_result *out, sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "agent: NULL result");
     memset(out, 0, sizeof *out);
     out->start_pred_iou = NAN;
@@ -289,7 +318,6 @@ int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *pp, sa_a
     out->start_iou = out->iou = out->final_iou = NAN;
     out->best_step = -1;
     snprintf(out->stop, sizeof out->stop, "steps");
-    sa_agent_params p = pp ? *pp : sa_agent_default_params();
     if (!env || !policy || !sa_env_image(env)) {
         end_episode(out, "invalid", SA_ERR_INVALID, "agent: env not reset or no policy");
         return sa_error_set(err, SA_ERR_INVALID, "agent: env not reset or no policy");
@@ -338,7 +366,7 @@ int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *pp, sa_a
         s->iou_before = sa_env_iou(env);
         s->pred_iou_before = *state_pred(out, prev_state);
         sa_policy_obs obs = sa_policy_obs_from_env(env);
-        if (!p.policy_sees_gt) obs.gt = NULL;
+        if (!sa_policy_needs_gt(policy)) obs.gt = NULL;
         int n = 0;
         sa_error e = {0};
         int arc = sa_policy_act(policy, &obs, p.search_k, dec, &n, &e);
@@ -434,11 +462,13 @@ int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *pp, sa_a
             s->status = SA_OK;
             s->committed = 1;
             s->iou_after = info.iou;
+            s->inter = info.inter;
+            s->uni = info.uni;
             c->iou_out = info.iou;
             if (c->action.kind == SA_ACTION_CLICK) out->n_clicks++;
-            rc = sa_mask_copy(sa_env_mask(env), &s->mask, err);
+            rc = keep_state(env, p.keep_masks || p.best_of, s, err);
         } else {
-            rc = search_step(env, policy, s, obs, out, &e);
+            rc = search_step(env, policy, s, obs, out, p.keep_masks || p.best_of, &e);
             if (rc) {
                 if (!s->error) set_step_error(s, rc, e.msg);
                 end_episode(out, rc == SA_ERR_NETWORK || rc == SA_ERR_TIMEOUT || rc == SA_ERR_PARSE ? "policy error"
@@ -451,6 +481,10 @@ int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *pp, sa_a
         out->score_ms += s->score_ms;
         s->total_ms = sa__now_ms() - t0;
         if (rc) break;
+        if (after_commit(env, &p, s, out)) {
+            score_last = 0;
+            break;
+        }
         /* search early stop: the new state is predicted no better than the one it came from */
         if (p.early_stop && p.search_k > 1 && !isnan(s->pred_iou_after) && !isnan(s->pred_iou_before) &&
             !(s->pred_iou_after > s->pred_iou_before)) {
@@ -466,199 +500,4 @@ int sa_agent_run(sa_env *env, sa_policy *policy, const sa_agent_params *pp, sa_a
     if (!rc && out->status) rc = out->status;
     out->total_ms = sa__now_ms() - t_start;
     return rc;
-}
-
-/* ---- records and files ---- */
-
-/* Numbers rounded to 6 decimals (float IoUs would otherwise print as 0.34000000357627869); NAN -> null. */
-static void add_num(cJSON *o, const char *k, double v) {
-    if (!isfinite(v)) cJSON_AddNullToObject(o, k);
-    else cJSON_AddNumberToObject(o, k, round(v * 1e6) / 1e6);
-}
-
-static cJSON *action_json(const sa_action *a, const sa_env *env, const sa_grammar *g) {
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
-    const sa_image *img = sa_env_image(env);
-    if (a->kind == SA_ACTION_BOX) {
-        cJSON_AddStringToObject(o, "kind", "box");
-        double v[4] = {a->box.x0, a->box.y0, a->box.x1, a->box.y1};
-        cJSON_AddItemToObject(o, "box_xyxy", cJSON_CreateDoubleArray(v, 4));
-        return o;
-    }
-    cJSON_AddStringToObject(o, "kind", "click");
-    cJSON_AddBoolToObject(o, "positive", a->click.positive != 0);
-    int yx[2] = {a->click.y, a->click.x};
-    cJSON_AddItemToObject(o, "coor", cJSON_CreateIntArray(yx, 2)); /* (y, x) pixels, as the released data */
-    if (g && img) {
-        char buf[SA_ACTION_TEXT_MAX];
-        if (sa_action_format(&a->click, g, img->width, img->height, NAN, buf, sizeof buf, NULL) == SA_OK)
-            cJSON_AddStringToObject(o, "text", buf);
-    }
-    return o;
-}
-
-static const char *status_name(int st) { return st == SA_OK ? "ok" : sa_strerror(st); }
-
-static cJSON *trajectory(const sa_agent_result *r, const sa_env *env, const sa_grammar *g) {
-    cJSON *root = cJSON_CreateObject();
-    if (!root) return NULL;
-    const sa_image *img = sa_env_image(env);
-    cJSON_AddStringToObject(root, "format", "segagent-agent-trajectory-1");
-    cJSON_AddStringToObject(root, "description", sa_env_description(env) ? sa_env_description(env) : "");
-    cJSON_AddNumberToObject(root, "width", img ? img->width : 0);
-    cJSON_AddNumberToObject(root, "height", img ? img->height : 0);
-    if (r->request_text) cJSON_AddStringToObject(root, "request", r->request_text);
-    else cJSON_AddNullToObject(root, "request");
-    cJSON *st = cJSON_AddObjectToObject(root, "start");
-    add_num(st, "pred_iou", r->start_pred_iou);
-    add_num(st, "iou", r->start_iou);
-    cJSON_AddNumberToObject(st, "area", (double)sa_mask_area(&r->start_mask));
-    cJSON *steps = cJSON_AddArrayToObject(root, "steps");
-    for (int i = 0; i < r->n_steps; i++) {
-        const sa_agent_step *s = &r->steps[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddItemToArray(steps, o);
-        cJSON_AddNumberToObject(o, "step", s->index);
-        cJSON_AddStringToObject(o, "kind", s->is_box ? "box" : "click");
-        cJSON_AddStringToObject(o, "status", status_name(s->status));
-        if (s->error) cJSON_AddStringToObject(o, "error", s->error);
-        if (!s->is_box && r->request_text) cJSON_AddStringToObject(o, "request", r->request_text);
-        if (s->ground_reply) cJSON_AddStringToObject(o, "ground_reply", s->ground_reply);
-        cJSON *cands = cJSON_AddArrayToObject(o, "candidates");
-        for (int j = 0; j < s->n_candidates; j++) {
-            const sa_agent_candidate *c = &s->cands[j];
-            cJSON *co = cJSON_CreateObject();
-            cJSON_AddItemToArray(cands, co);
-            if (c->text) cJSON_AddStringToObject(co, "reply", c->text);
-            else cJSON_AddNullToObject(co, "reply");
-            cJSON_AddStringToObject(co, "status", status_name(c->status));
-            if (c->status == SA_OK) cJSON_AddItemToObject(co, "action", action_json(&c->action, env, g));
-            add_num(co, "pred_iou_in", c->pred_iou_in);
-            add_num(co, "pred_iou_out", c->pred_iou_out);
-            if (c->score_text) cJSON_AddStringToObject(co, "score_reply", c->score_text);
-            add_num(co, "iou_out", c->iou_out);
-            add_num(co, "tool_ms", c->tool_ms);
-            add_num(co, "score_ms", c->score_ms);
-        }
-        cJSON_AddNumberToObject(o, "chosen", s->chosen);
-        if (s->committed) cJSON_AddItemToObject(o, "action", action_json(&s->action, env, g));
-        add_num(o, "pred_iou_before", s->pred_iou_before);
-        add_num(o, "pred_iou_after", s->pred_iou_after);
-        add_num(o, "iou_before", s->iou_before);
-        add_num(o, "iou_after", s->iou_after);
-        if (s->committed) cJSON_AddNumberToObject(o, "area", (double)sa_mask_area(&s->mask));
-        add_num(o, "policy_ms", s->policy_ms);
-        add_num(o, "tool_ms", s->tool_ms);
-        add_num(o, "score_ms", s->score_ms);
-        add_num(o, "total_ms", s->total_ms);
-    }
-    cJSON *res = cJSON_AddObjectToObject(root, "result");
-    if (r->best_step < 0) cJSON_AddStringToObject(res, "state", "start");
-    else cJSON_AddNumberToObject(res, "state", r->steps[r->best_step].index);
-    add_num(res, "pred_iou", r->best_pred_iou);
-    add_num(res, "iou", r->iou);
-    add_num(res, "final_iou", r->final_iou);
-    cJSON_AddNumberToObject(res, "area", (double)sa_mask_area(&r->mask));
-    cJSON_AddNumberToObject(res, "clicks", r->n_clicks);
-    cJSON_AddStringToObject(res, "stop", r->stop);
-    cJSON_AddStringToObject(res, "status", status_name(r->status));
-    cJSON_AddStringToObject(res, "error", r->error);
-    add_num(res, "total_ms", r->total_ms);
-    add_num(res, "policy_ms", r->policy_ms);
-    add_num(res, "tool_ms", r->tool_ms);
-    add_num(res, "score_ms", r->score_ms);
-    return root;
-}
-
-char *sa_agent_trajectory_json(const sa_agent_result *r, const sa_env *env, const struct sa_grammar *grammar,
-                               sa_error *err) {
-    if (!r || !env) {
-        sa_error_set(err, SA_ERR_INVALID, "trajectory: NULL argument");
-        return NULL;
-    }
-    cJSON *root = trajectory(r, env, grammar);
-    char *s = root ? cJSON_Print(root) : NULL;
-    cJSON_Delete(root);
-    if (!s) sa_error_set(err, SA_ERR_NOMEM, "trajectory: out of memory");
-    return s;
-}
-
-static int write_text(const char *path, const char *text, sa_error *err) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return sa_error_set(err, SA_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
-    size_t n = strlen(text);
-    int bad = fwrite(text, 1, n, f) != n;
-    bad |= fputc('\n', f) == EOF;
-    bad |= fclose(f) != 0;
-    return bad ? sa_error_set(err, SA_ERR_IO, "%s: write failed", path) : SA_OK;
-}
-
-static int write_overlay(const char *path, const sa_env *env, const sa_mask *m, sa_overlay_style style,
-                         sa_error *err) {
-    sa_image ov = {0};
-    const sa_image *img = sa_env_image(env);
-    int rc = sa_image_copy(img, &ov, err);
-    if (!rc) rc = sa_image_overlay(img, m->data, style, &ov, err);
-    if (!rc) rc = sa_image_save_png(path, &ov, err);
-    sa_image_free(&ov);
-    return rc;
-}
-
-int sa_agent_write_outputs(const sa_agent_result *r, const sa_env *env, const char *dir,
-                           const struct sa_grammar *grammar, sa_overlay_style style, sa_error *err) {
-    if (!r || !env || !dir || !sa_env_image(env))
-        return sa_error_set(err, SA_ERR_INVALID, "agent outputs: NULL argument");
-    char path[4096];
-    if (strlen(dir) > sizeof path - 32)
-        return sa_error_set(err, SA_ERR_RANGE, "agent outputs: folder name too long (%zu bytes)", strlen(dir));
-    int rc = SA_OK;
-    if (r->mask.data) {
-        snprintf(path, sizeof path, "%s/mask.png", dir);
-        if ((rc = sa_mask_save_png(path, &r->mask, err))) return rc;
-        sa_rle rle = {0};
-        if ((rc = sa_rle_encode(&r->mask, &rle, err))) return rc;
-        cJSON *seg = sa_rle_to_json(&rle, err);
-        double bb[4];
-        sa_rle_bbox(&rle, bb);
-        uint64_t area = sa_rle_area(&rle);
-        sa_rle_free(&rle);
-        if (!seg) return err ? err->code : SA_ERR_NOMEM;
-        cJSON *o = cJSON_CreateObject();
-        if (!o) {
-            cJSON_Delete(seg);
-            return sa_error_set(err, SA_ERR_NOMEM, "mask.json: out of memory");
-        }
-        cJSON_AddStringToObject(o, "description", sa_env_description(env) ? sa_env_description(env) : "");
-        cJSON_AddItemToObject(o, "segmentation", seg);
-        cJSON_AddItemToObject(o, "bbox", cJSON_CreateDoubleArray(bb, 4));
-        cJSON_AddNumberToObject(o, "area", (double)area);
-        add_num(o, "pred_iou", r->best_pred_iou);
-        add_num(o, "iou", r->iou);
-        char *txt = cJSON_Print(o);
-        cJSON_Delete(o);
-        if (!txt) return sa_error_set(err, SA_ERR_NOMEM, "mask.json: out of memory");
-        snprintf(path, sizeof path, "%s/mask.json", dir);
-        rc = write_text(path, txt, err);
-        free(txt);
-        if (rc) return rc;
-    }
-    char *tj = sa_agent_trajectory_json(r, env, grammar, err);
-    if (!tj) return err ? err->code : SA_ERR_NOMEM;
-    snprintf(path, sizeof path, "%s/trajectory.json", dir);
-    rc = write_text(path, tj, err);
-    free(tj);
-    if (rc) return rc;
-    if (r->start_mask.data) {
-        snprintf(path, sizeof path, "%s/step_00.png", dir);
-        if ((rc = write_overlay(path, env, &r->start_mask, style, err))) return rc;
-    }
-    for (int i = 0; i < r->n_steps; i++) {
-        const sa_agent_step *s = &r->steps[i];
-        if (!s->committed) continue;
-        if (s->is_box) snprintf(path, sizeof path, "%s/step_00_box.png", dir);
-        else snprintf(path, sizeof path, "%s/step_%02d.png", dir, s->index);
-        if ((rc = write_overlay(path, env, &s->mask, style, err))) return rc;
-    }
-    return SA_OK;
 }

@@ -1,23 +1,30 @@
-/* The annotation environment: holds one episode (image, description, optional ground truth and ignore map,
- * clicks so far, optional box, the last tool result) and turns actions into new masks through the tool.
- * Preview/commit split the step so search can try several actions from the same state. */
+/* The episode engine: holds one episode (image, description, optional ground truth and ignore map, clicks so
+ * far, optional box, the last tool result) and turns actions into new masks through the tool.
+ *
+ * Design: every step is validate -> predict -> adopt. Validation (the action rules) lives in one function and
+ * runs once per action; predict builds the only tool request in the library and applies the probability
+ * threshold; adopt makes the result the state and measures it against the ground truth once, keeping
+ * intersection and union so sa_env_iou and the step info never recount pixels. Preview/commit split the step
+ * so search can try several actions from the same state. */
 #include "segagent/env.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
 #include "base/util.h"
 
 struct sa_env {
     sa_tool *tool;
+    sa_env_params params;
     sa_tool_session *session;
     sa_image image;
     char *description;
     sa_mask gt, ignore, init_mask;
     int has_gt, has_ignore, has_init;
-    sa_mask current;        /* current mask (init mask or empty before the first step) */
-    sa_tool_result result;  /* last tool result; valid when has_result */
+    sa_mask current;       /* current mask (init mask or empty before the first step) */
+    uint64_t inter, uni;   /* of current with gt (0 without gt) */
+    sa_tool_result result; /* last tool result; valid when has_result */
     int has_result;
     sa_click clicks[SA_MAX_CLICKS];
     int n_clicks;
@@ -26,18 +33,40 @@ struct sa_env {
     int steps;
 };
 
-int sa_env_new(sa_tool *tool, sa_env **out, sa_error *err) {
+sa_env_params sa_env_default_params(void) {
+    sa_env_params p;
+    memset(&p, 0, sizeof p);
+    p.prob_threshold = NAN;
+    return p;
+}
+
+int sa_env_new(sa_tool *tool, sa_env_params params, sa_env **out, sa_error *err) {
     if (!tool || !out) return sa_error_set(err, SA_ERR_INVALID, "sa_env_new: NULL argument");
     *out = NULL;
+    if (!isnan(params.prob_threshold) && !(params.prob_threshold >= 0.0f && params.prob_threshold < 1.0f))
+        return sa_error_set(err, SA_ERR_RANGE, "env: probability threshold %g outside [0, 1)",
+                            (double)params.prob_threshold);
     sa_env *e = calloc(1, sizeof *e);
     if (!e) return sa_error_set(err, SA_ERR_NOMEM, "sa_env_new: out of memory");
     e->tool = tool;
+    e->params = params;
     e->result.score = NAN;
     *out = e;
     return SA_OK;
 }
 
+/* Clears what one episode adds on top of the image: clicks, box, result, state. */
+static void clear_state(sa_env *e) {
+    sa_tool_result_free(&e->result);
+    e->result.score = NAN;
+    e->has_result = e->has_box = e->has_init = 0;
+    sa_mask_free(&e->init_mask);
+    e->n_clicks = 0;
+    e->steps = 0;
+}
+
 static void clear_episode(sa_env *e) {
+    clear_state(e);
     sa_tool_session_free(e->session);
     e->session = NULL;
     sa_image_free(&e->image);
@@ -45,12 +74,9 @@ static void clear_episode(sa_env *e) {
     e->description = NULL;
     sa_mask_free(&e->gt);
     sa_mask_free(&e->ignore);
-    sa_mask_free(&e->init_mask);
     sa_mask_free(&e->current);
-    sa_tool_result_free(&e->result);
-    e->has_gt = e->has_ignore = e->has_init = e->has_result = e->has_box = 0;
-    e->n_clicks = 0;
-    e->steps = 0;
+    e->has_gt = e->has_ignore = 0;
+    e->inter = e->uni = 0;
 }
 
 void sa_env_free(sa_env *env) {
@@ -60,10 +86,35 @@ void sa_env_free(sa_env *env) {
 }
 
 static int check_size(const sa_mask *m, const sa_image *img, const char *what, sa_error *err) {
-    if (!m->data) return sa_error_set(err, SA_ERR_INVALID, "env reset: %s has no data", what);
+    if (!m->data) return sa_error_set(err, SA_ERR_INVALID, "env: %s has no data", what);
     if (m->width != img->width || m->height != img->height)
-        return sa_error_set(err, SA_ERR_RANGE, "env reset: %s is %dx%d but the image is %dx%d", what, m->width,
+        return sa_error_set(err, SA_ERR_RANGE, "env: %s is %dx%d but the image is %dx%d", what, m->width,
                             m->height, img->width, img->height);
+    return SA_OK;
+}
+
+/* Measures the current mask once. */
+static void measure(sa_env *e) {
+    e->inter = e->uni = 0;
+    if (e->has_gt) sa_mask_inter_union(&e->current, &e->gt, e->has_ignore ? &e->ignore : NULL, &e->inter, &e->uni);
+}
+
+static double iou_of(uint64_t inter, uint64_t uni) {
+    return uni == 0 ? 1.0 : (double)inter / (double)uni;
+}
+
+/* Sets the state to init_mask (copied) or empty; the current mask buffer exists already. */
+static int set_start(sa_env *e, const sa_mask *init_mask, sa_error *err) {
+    size_t n = (size_t)e->image.width * (size_t)e->image.height;
+    if (init_mask) {
+        int rc = sa_mask_copy(init_mask, &e->init_mask, err);
+        if (rc != SA_OK) return rc;
+        e->has_init = 1;
+        memcpy(e->current.data, init_mask->data, n);
+    } else {
+        memset(e->current.data, 0, n);
+    }
+    measure(e);
     return SA_OK;
 }
 
@@ -78,7 +129,7 @@ int sa_env_reset(sa_env *env, const sa_image *img, const char *description, cons
     rc = sa_tool_session_new(env->tool, img, &env->session, err);
     if (rc) goto fail;
     if ((rc = sa_image_copy(img, &env->image, err))) goto fail;
-    env->description = strdup(description ? description : "");
+    env->description = sa__strdup(description ? description : "");
     if (!env->description) {
         rc = sa_error_set(err, SA_ERR_NOMEM, "env reset: out of memory");
         goto fail;
@@ -91,81 +142,91 @@ int sa_env_reset(sa_env *env, const sa_image *img, const char *description, cons
         if ((rc = sa_mask_copy(ignore, &env->ignore, err))) goto fail;
         env->has_ignore = 1;
     }
-    if (init_mask) {
-        if ((rc = sa_mask_copy(init_mask, &env->init_mask, err))) goto fail;
-        env->has_init = 1;
-        rc = sa_mask_copy(init_mask, &env->current, err);
-    } else {
-        rc = sa_mask_new(&env->current, img->width, img->height, err);
-    }
-    if (rc) goto fail;
+    if ((rc = sa_mask_new(&env->current, img->width, img->height, err))) goto fail;
+    if ((rc = set_start(env, init_mask, err))) goto fail;
     return SA_OK;
 fail:
     clear_episode(env);
     return rc;
 }
 
-static int build_request(const sa_env *env, const sa_action *a, sa_tool_request *req, sa_click *clicks,
-                         sa_box *box, sa_error *err) {
-    memset(req, 0, sizeof *req);
-    if (!env->session) return sa_error_set(err, SA_ERR_STATE, "env: step before reset");
-    int n = env->n_clicks;
-    memcpy(clicks, env->clicks, (size_t)n * sizeof *clicks);
-    *box = env->box;
-    int has_box = env->has_box;
-    if (a->kind == SA_ACTION_CLICK) {
-        if (n >= SA_MAX_CLICKS) return sa_error_set(err, SA_ERR_RANGE, "env: more than %d clicks", SA_MAX_CLICKS);
-        clicks[n++] = a->click;
-    } else if (a->kind == SA_ACTION_BOX) {
-        if (env->steps > 0) return sa_error_set(err, SA_ERR_STATE, "env: a box is accepted only as the first action");
-        if (!sa_tool_accepts_box(env->tool))
-            return sa_error_set(err, SA_ERR_UNSUPPORTED, "env: tool '%s' does not accept boxes",
-                                sa_tool_name(env->tool));
-        *box = a->box;
-        has_box = 1;
-    } else {
-        return sa_error_set(err, SA_ERR_INVALID, "env: unknown action kind %d", (int)a->kind);
+int sa_env_restart(sa_env *env, const sa_mask *init_mask, sa_error *err) {
+    if (!env) return sa_error_set(err, SA_ERR_INVALID, "env restart: NULL env");
+    if (!env->session) return sa_error_set(err, SA_ERR_STATE, "env restart: no episode to restart (reset first)");
+    int rc;
+    if (init_mask && (rc = check_size(init_mask, &env->image, "initial mask", err))) return rc;
+    clear_state(env);
+    if ((rc = set_start(env, init_mask, err))) {
+        clear_state(env);
+        set_start(env, NULL, NULL);
     }
-    req->clicks = clicks;
-    req->n_clicks = n;
-    req->box = has_box ? box : NULL;
-    req->prev = env->has_result ? &env->result : NULL;
-    req->init_mask = (!env->has_result && env->has_init) ? &env->init_mask : NULL;
-    return SA_OK;
-}
-
-int sa_env_preview(sa_env *env, const sa_action *a, sa_tool_result *out, sa_error *err) {
-    if (!env || !a || !out) return sa_error_set(err, SA_ERR_INVALID, "env preview: NULL argument");
-    sa_tool_request req;
-    sa_box box;
-    sa_click *clicks = malloc(SA_MAX_CLICKS * sizeof *clicks);
-    if (!clicks) return sa_error_set(err, SA_ERR_NOMEM, "env preview: out of memory");
-    int rc = build_request(env, a, &req, clicks, &box, err);
-    if (rc == SA_OK) rc = sa_tool_session_predict(env->session, &req, out, err);
-    free(clicks);
     return rc;
 }
 
-int sa_env_commit(sa_env *env, const sa_action *a, sa_tool_result *res, sa_env_step_info *info, sa_error *err) {
-    if (!env || !a || !res || !res->mask.data) return sa_error_set(err, SA_ERR_INVALID, "env commit: no result");
-    if (res->mask.width != env->image.width || res->mask.height != env->image.height)
-        return sa_error_set(err, SA_ERR_RANGE, "env commit: result is not of the image size");
-    /* the same rules preview applies: a commit must not record an action the tool was never asked about */
+/* The action rules, in one place: a click inside the image and within the click budget; a box only as the
+ * first action and only for tools that take boxes. */
+static int validate(const sa_env *env, const sa_action *a, sa_error *err) {
+    if (!env->session) return sa_error_set(err, SA_ERR_STATE, "env: step before reset");
     if (a->kind == SA_ACTION_CLICK) {
         if (a->click.x < 0 || a->click.y < 0 || a->click.x >= env->image.width || a->click.y >= env->image.height)
-            return sa_error_set(err, SA_ERR_RANGE, "env commit: click (y=%d, x=%d) is outside the %dx%d image",
-                                a->click.y, a->click.x, env->image.width, env->image.height);
-    } else if (a->kind == SA_ACTION_BOX) {
+            return sa_error_set(err, SA_ERR_RANGE, "env: click (y=%d, x=%d) is outside the %dx%d image", a->click.y,
+                                a->click.x, env->image.width, env->image.height);
+        if (env->n_clicks >= SA_MAX_CLICKS)
+            return sa_error_set(err, SA_ERR_RANGE, "env: more than %d clicks", SA_MAX_CLICKS);
+        return SA_OK;
+    }
+    if (a->kind == SA_ACTION_BOX) {
         if (env->steps > 0) return sa_error_set(err, SA_ERR_STATE, "env: a box is accepted only as the first action");
         if (!sa_tool_accepts_box(env->tool))
             return sa_error_set(err, SA_ERR_UNSUPPORTED, "env: tool '%s' does not accept boxes",
                                 sa_tool_name(env->tool));
-    } else {
-        return sa_error_set(err, SA_ERR_INVALID, "env commit: unknown action kind %d", (int)a->kind);
+        return SA_OK;
     }
+    return sa_error_set(err, SA_ERR_INVALID, "env: unknown action kind %d", (int)a->kind);
+}
+
+/* The tool's mask as the episode sees it: prob > threshold when a threshold is set and the tool has a
+ * probability map. The result's own mask is overwritten so that feeding it back as `prev` shows the tool the
+ * same state. */
+static void settle(const sa_env *env, sa_tool_result *res) {
+    float thr = env->params.prob_threshold;
+    if (isnan(thr) || !res->prob) return;
+    size_t n = (size_t)res->mask.width * (size_t)res->mask.height;
+    for (size_t i = 0; i < n; i++) res->mask.data[i] = res->prob[i] > thr ? 1 : 0;
+}
+
+/* The library's one tool request: the prompts given, the previous result, the initial mask on the first step. */
+static int call_tool(sa_env *env, const sa_click *clicks, int n_clicks, const sa_box *box, int from_state,
+                     sa_tool_result *out, sa_error *err) {
+    sa_tool_request req;
+    memset(&req, 0, sizeof req);
+    req.clicks = clicks;
+    req.n_clicks = n_clicks;
+    req.box = box;
+    if (from_state) {
+        req.prev = env->has_result ? &env->result : NULL;
+        req.init_mask = (!env->has_result && env->has_init) ? &env->init_mask : NULL;
+    }
+    int rc = sa_tool_session_predict(env->session, &req, out, err);
+    if (rc == SA_OK) settle(env, out);
+    return rc;
+}
+
+/* Predicts the result of a validated action from the current state. */
+static int predict(sa_env *env, const sa_action *a, sa_tool_result *out, sa_error *err) {
+    int n = env->n_clicks;
+    if (a->kind == SA_ACTION_CLICK) {
+        /* the new click goes after the recorded ones (the array has room: validate checked the budget) */
+        env->clicks[n] = a->click;
+        return call_tool(env, env->clicks, n + 1, env->has_box ? &env->box : NULL, 1, out, err);
+    }
+    return call_tool(env, env->clicks, n, &a->box, 1, out, err);
+}
+
+/* Makes a validated action and its result the state. Takes ownership of *res (left zeroed). */
+static void adopt(sa_env *env, const sa_action *a, sa_tool_result *res, sa_env_step_info *info) {
     double prev_iou = sa_env_iou(env);
     if (a->kind == SA_ACTION_CLICK) {
-        if (env->n_clicks >= SA_MAX_CLICKS) return sa_error_set(err, SA_ERR_RANGE, "env: too many clicks");
         env->clicks[env->n_clicks++] = a->click;
     } else {
         env->box = a->box;
@@ -178,26 +239,65 @@ int sa_env_commit(sa_env *env, const sa_action *a, sa_tool_result *res, sa_env_s
     env->has_result = 1;
     memcpy(env->current.data, env->result.mask.data, (size_t)env->image.width * (size_t)env->image.height);
     env->steps++;
+    measure(env);
     if (info) {
         info->prev_iou = prev_iou;
         info->iou = sa_env_iou(env);
+        info->inter = env->inter;
+        info->uni = env->uni;
         info->step = env->steps;
         info->tool_ms = 0.0;
     }
+}
+
+int sa_env_preview(sa_env *env, const sa_action *a, sa_tool_result *out, sa_error *err) {
+    if (!env || !a || !out) return sa_error_set(err, SA_ERR_INVALID, "env preview: NULL argument");
+    int rc = validate(env, a, err);
+    return rc == SA_OK ? predict(env, a, out, err) : rc;
+}
+
+int sa_env_predict_prompts(sa_env *env, const sa_click *clicks, int n_clicks, const sa_box *box, sa_mask *out,
+                           sa_error *err) {
+    if (!env || !out || n_clicks < 0 || (n_clicks > 0 && !clicks))
+        return sa_error_set(err, SA_ERR_INVALID, "env predict: bad arguments");
+    if (!env->session) return sa_error_set(err, SA_ERR_STATE, "env: predict before reset");
+    if (box && !sa_tool_accepts_box(env->tool))
+        return sa_error_set(err, SA_ERR_UNSUPPORTED, "env: tool '%s' does not accept boxes", sa_tool_name(env->tool));
+    sa_tool_result res;
+    memset(&res, 0, sizeof res);
+    int rc = call_tool(env, clicks, n_clicks, box, 0, &res, err);
+    if (rc == SA_OK) {
+        *out = res.mask;
+        memset(&res.mask, 0, sizeof res.mask);
+    }
+    sa_tool_result_free(&res);
+    return rc;
+}
+
+int sa_env_commit(sa_env *env, const sa_action *a, sa_tool_result *res, sa_env_step_info *info, sa_error *err) {
+    if (!env || !a || !res || !res->mask.data) return sa_error_set(err, SA_ERR_INVALID, "env commit: no result");
+    if (res->mask.width != env->image.width || res->mask.height != env->image.height)
+        return sa_error_set(err, SA_ERR_RANGE, "env commit: result is not of the image size");
+    /* a commit must not record an action the tool could not have been asked about */
+    int rc = validate(env, a, err);
+    if (rc != SA_OK) return rc;
+    adopt(env, a, res, info);
     return SA_OK;
 }
 
 int sa_env_step(sa_env *env, const sa_action *a, sa_env_step_info *info, sa_error *err) {
+    if (!env || !a) return sa_error_set(err, SA_ERR_INVALID, "env step: NULL argument");
+    int rc = validate(env, a, err);
+    if (rc != SA_OK) return rc;
     sa_tool_result res;
     memset(&res, 0, sizeof res);
     double t0 = sa__now_ms();
-    int rc = sa_env_preview(env, a, &res, err);
+    rc = predict(env, a, &res, err);
     double ms = sa__now_ms() - t0;
     if (rc != SA_OK) return rc;
-    rc = sa_env_commit(env, a, &res, info, err);
-    sa_tool_result_free(&res);
-    if (rc == SA_OK && info) info->tool_ms = ms;
-    return rc;
+    adopt(env, a, &res, info);
+    if (info) info->tool_ms = ms;
+    return SA_OK;
 }
 
 const sa_mask *sa_env_mask(const sa_env *env) {
@@ -220,7 +320,12 @@ int sa_env_steps(const sa_env *env) {
 }
 double sa_env_iou(const sa_env *env) {
     if (!env || !env->has_gt || !env->current.data) return NAN;
-    return sa_mask_iou(&env->current, &env->gt, env->has_ignore ? &env->ignore : NULL);
+    return iou_of(env->inter, env->uni);
+}
+void sa_env_inter_union(const sa_env *env, uint64_t *inter, uint64_t *uni) {
+    int ok = env && env->has_gt && env->current.data;
+    if (inter) *inter = ok ? env->inter : 0;
+    if (uni) *uni = ok ? env->uni : 0;
 }
 const sa_image *sa_env_image(const sa_env *env) {
     return env && env->image.data ? &env->image : NULL;

@@ -1,4 +1,4 @@
-/* Policies: dispatch over sa_policy_ops, and the first policy -- the simulated annotator (SPEC.md section 3),
+/* Policies: dispatch over sa_policy_ops, and the first policy -- the simulated annotator (docs/annotator.md),
  * which reads the ground truth from the observation. */
 #include "segagent/policy.h"
 
@@ -39,6 +39,10 @@ const char *sa_policy_name(const sa_policy *p) {
 
 int sa_policy_can_score(const sa_policy *p) {
     return p && p->ops->score != NULL;
+}
+
+int sa_policy_needs_gt(const sa_policy *p) {
+    return p && p->ops->needs_gt;
 }
 
 void sa_policy_reset(sa_policy *p) {
@@ -92,11 +96,10 @@ sa_policy_obs sa_policy_obs_from_env(const sa_env *env) {
 
 static int clicker_act(void *self, const sa_policy_obs *obs, int k, sa_policy_decision *out, int *n_out,
                        sa_error *err) {
-    (void)self;
     (void)k;
     if (!obs->gt) return sa_error_set(err, SA_ERR_INVALID, "simulated annotator: needs ground truth");
     sa_clicker_click c;
-    int rc = sa_clicker_next(obs->gt, obs->ignore, obs->mask, obs->clicks, obs->n_clicks, &c, err);
+    int rc = sa_clicker_run(self, obs->gt, obs->ignore, obs->mask, obs->clicks, obs->n_clicks, &c, err);
     if (rc != SA_OK) return rc;
     out[0].status = SA_OK;
     out[0].action = sa_action_click(c.y, c.x, c.positive);
@@ -105,11 +108,21 @@ static int clicker_act(void *self, const sa_policy_obs *obs, int k, sa_policy_de
     return SA_OK;
 }
 
+static void clicker_free(void *self) {
+    sa_clicker_free(self);
+}
+
 static const sa_policy_ops clicker_ops = {
     .name = "simulated-annotator",
+    .needs_gt = 1,
     .act = clicker_act,
+    .free = clicker_free,
 };
 
 int sa_clicker_policy_new(sa_policy **out, sa_error *err) {
-    return sa_policy_new(&clicker_ops, NULL, out, err);
+    if (out) *out = NULL;
+    sa_clicker *ck = NULL;
+    int rc = sa_clicker_new(&ck, err);
+    if (rc != SA_OK) return rc;
+    return sa_policy_new(&clicker_ops, ck, out, err);
 }

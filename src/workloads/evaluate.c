@@ -1,18 +1,20 @@
-/* The click benchmark runner: simulated annotator + tool per sample, optionally over several threads.
+/* The click benchmark: one agent-loop episode per sample (a policy, by default the simulated annotator, on the
+ * episode engine), run over a dataset by the dataset runner, then summarised by the metrics module.
  *
- * Each episode owns its environment (and so its tool session); the sa_tool itself is shared read-only. Workers
- * take the next item index under a mutex and write only their own result slot, and the metrics are summed
- * afterwards in dataset order, so the thread count changes timings and nothing else. IoU is computed here from
- * the intersection and union (ignore pixels excluded) so the per-sample IoU and the dataset cIoU agree.
+ * Design: an episode is nothing but sa_agent_run with the benchmark's stopping rules (max_clicks steps, the
+ * optional target IoU, no best-of selection) turned into a sample: the clicks, and the intersection, union and
+ * IoU the engine measured at each step. Each runner worker owns an environment and a policy; the sa_tool is
+ * shared read-only. Samples are delivered in dataset order into their slots, and the metrics are summed in
+ * that order, so the thread count changes timings and nothing else.
  */
 #include "segagent/evaluate.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "segagent/clicker.h"
+#include "segagent/agent.h"
+#include "segagent/runner.h"
 #include "base/util.h"
 
 sa_eval_params sa_eval_default_params(void) {
@@ -22,7 +24,6 @@ sa_eval_params sa_eval_default_params(void) {
     p.threads = 1;
     return p;
 }
-
 
 void sa_eval_sample_free(sa_eval_sample *s) {
     if (!s) return;
@@ -38,8 +39,7 @@ void sa_eval_sample_free(sa_eval_sample *s) {
 
 void sa_eval_result_free(sa_eval_result *r) {
     if (!r) return;
-    for (int i = 0; i < r->n_samples; i++)
-        sa_eval_sample_free(&r->samples[i]);
+    for (int i = 0; i < r->n_samples; i++) sa_eval_sample_free(&r->samples[i]);
     free(r->samples);
     memset(r, 0, sizeof *r);
 }
@@ -60,72 +60,80 @@ static double iou_of(uint64_t inter, uint64_t uni) {
     return uni ? (double)inter / (double)uni : 1.0;
 }
 
-int sa_eval_episode(sa_tool *tool, const sa_image *img, const sa_mask *gt, const sa_mask *ignore,
-                    sa_eval_params params, sa_eval_step_fn on_step, void *user, sa_eval_sample *out,
-                    sa_error *err) {
-    if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_eval_episode: NULL output");
-    memset(out, 0, sizeof *out);
-    if (!tool || !img || !gt || !gt->data)
-        return sa_error_set(err, SA_ERR_INVALID, "sa_eval_episode: NULL argument");
-    int rc = check_params(&params, err);
-    if (rc != SA_OK) return rc;
-    if (ignore && !ignore->data) ignore = NULL;
-    int n_max = params.max_clicks;
-    out->width = img->width;
-    out->height = img->height;
+typedef struct step_hook {
+    sa_eval_step_fn fn;
+    void *user;
+} step_hook;
+
+static int on_agent_step(void *ctx, const sa_env *env, const sa_agent_step *s) {
+    const step_hook *h = ctx;
+    if (s->is_box) return 0;
+    sa_eval_step st;
+    memset(&st, 0, sizeof st);
+    st.step = s->index;
+    st.click = s->action.click;
+    st.iou = s->iou_after;
+    st.prev_iou = s->iou_before;
+    st.ms = s->tool_ms;
+    return h->fn(h->user, env, &st);
+}
+
+static int alloc_sample(sa_eval_sample *out, int n_max) {
     out->clicks = calloc((size_t)n_max, sizeof(sa_click));
     out->iou = calloc((size_t)n_max, sizeof(double));
     out->ms = calloc((size_t)n_max, sizeof(double));
     out->inter = calloc((size_t)n_max, sizeof(uint64_t));
     out->uni = calloc((size_t)n_max, sizeof(uint64_t));
-    if (!out->clicks || !out->iou || !out->ms || !out->inter || !out->uni) {
+    return out->clicks && out->iou && out->ms && out->inter && out->uni;
+}
+
+/* The sample an episode's record describes: one entry per committed click. */
+static void take_steps(const sa_agent_result *r, sa_eval_sample *out) {
+    for (int i = 0; i < r->n_steps; i++) {
+        const sa_agent_step *s = &r->steps[i];
+        if (!s->committed || s->is_box) continue;
+        int k = out->n++;
+        out->clicks[k] = s->action.click;
+        out->iou[k] = iou_of(s->inter, s->uni);
+        out->inter[k] = s->inter;
+        out->uni[k] = s->uni;
+        out->ms[k] = s->tool_ms;
+    }
+    out->done_early = !strcmp(r->stop, "done");
+}
+
+int sa_eval_env_episode(sa_env *env, sa_policy *policy, sa_eval_params params, sa_eval_step_fn on_step,
+                        void *user, sa_eval_sample *out, sa_error *err) {
+    if (!out) return sa_error_set(err, SA_ERR_INVALID, "evaluation: NULL output");
+    memset(out, 0, sizeof *out);
+    if (!env || !policy || !sa_env_gt(env))
+        return sa_error_set(err, SA_ERR_INVALID, "evaluation: needs an environment reset with ground truth");
+    int rc = check_params(&params, err);
+    if (rc != SA_OK) return rc;
+    const sa_image *img = sa_env_image(env);
+    out->width = img->width;
+    out->height = img->height;
+    if (!alloc_sample(out, params.max_clicks)) {
         sa_eval_sample_free(out);
         return sa_error_set(err, SA_ERR_NOMEM, "evaluation: out of memory");
     }
-    sa_env *env = NULL;
-    rc = sa_env_new(tool, &env, err);
-    if (rc == SA_OK) rc = sa_env_reset(env, img, "", gt, ignore, NULL, err);
-    if (rc != SA_OK) {
-        sa_env_free(env);
-        out->status = rc;
-        out->error = sa__strdup(err ? err->msg : sa_strerror(rc));
-        return rc;
-    }
-    sa_mask_inter_union(sa_env_mask(env), gt, ignore, &out->inter0, &out->uni0);
+    sa_env_inter_union(env, &out->inter0, &out->uni0);
     out->iou0 = iou_of(out->inter0, out->uni0);
-    double cur_iou = out->iou0;
-    for (int k = 1; k <= n_max; k++) {
-        sa_clicker_click c;
-        rc = sa_clicker_next(gt, ignore, sa_env_mask(env), sa_env_clicks(env), sa_env_n_clicks(env),
-                             &c, err);
-        if (rc == SA_ERR_DONE) {
-            out->done_early = 1;
-            rc = SA_OK;
-            break;
-        }
-        if (rc != SA_OK) break;
-        sa_action a = sa_action_click(c.y, c.x, c.positive);
-        sa_env_step_info info;
-        rc = sa_env_step(env, &a, &info, err);
-        if (rc != SA_OK) break;
-        int i = out->n;
-        out->clicks[i] = a.click;
-        sa_mask_inter_union(sa_env_mask(env), gt, ignore, &out->inter[i], &out->uni[i]);
-        out->iou[i] = iou_of(out->inter[i], out->uni[i]);
-        out->ms[i] = info.tool_ms;
-        out->n++;
-        sa_eval_step st;
-        st.step = k;
-        st.click = a.click;
-        st.distance = c.distance;
-        st.iou = out->iou[i];
-        st.prev_iou = cur_iou;
-        st.ms = info.tool_ms;
-        cur_iou = out->iou[i];
-        if (on_step && on_step(user, env, &st)) break;
-        if (params.target_iou > 0 && cur_iou >= params.target_iou) break;
+
+    sa_agent_params ap = sa_agent_default_params();
+    ap.steps = params.max_clicks;
+    ap.best_of = 0;
+    ap.keep_masks = 0;
+    ap.stop_iou = params.target_iou;
+    step_hook hook = {on_step, user};
+    if (on_step) {
+        ap.on_step = on_agent_step;
+        ap.on_step_ctx = &hook;
     }
-    sa_env_free(env);
+    sa_agent_result r;
+    rc = sa_agent_run(env, policy, ap, &r, err);
+    take_steps(&r, out);
+    sa_agent_result_free(&r);
     if (rc != SA_OK) {
         out->status = rc;
         out->error = sa__strdup(err ? err->msg : sa_strerror(rc));
@@ -133,7 +141,36 @@ int sa_eval_episode(sa_tool *tool, const sa_image *img, const sa_mask *gt, const
     return rc;
 }
 
-/* ---- dataset runner ---- */
+static int make_policy(const sa_eval_params *p, sa_policy **out, sa_error *err) {
+    if (p->policy_new) return p->policy_new(p->policy_ctx, out, err);
+    return sa_clicker_policy_new(out, err);
+}
+
+int sa_eval_episode(sa_tool *tool, const sa_image *img, const sa_mask *gt, const sa_mask *ignore,
+                    sa_eval_params params, sa_eval_step_fn on_step, void *user, sa_eval_sample *out,
+                    sa_error *err) {
+    if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_eval_episode: NULL output");
+    memset(out, 0, sizeof *out);
+    if (!tool || !img || !gt || !gt->data) return sa_error_set(err, SA_ERR_INVALID, "sa_eval_episode: NULL argument");
+    int rc = check_params(&params, err);
+    if (rc != SA_OK) return rc;
+    sa_env *env = NULL;
+    sa_policy *policy = NULL;
+    rc = sa_env_new(tool, sa_env_default_params(), &env, err);
+    if (rc == SA_OK) rc = make_policy(&params, &policy, err);
+    if (rc == SA_OK) rc = sa_env_reset(env, img, "", gt, ignore && ignore->data ? ignore : NULL, NULL, err);
+    if (rc == SA_OK) {
+        rc = sa_eval_env_episode(env, policy, params, on_step, user, out, err);
+    } else {
+        out->status = rc;
+        out->error = sa__strdup(err ? err->msg : sa_strerror(rc));
+    }
+    sa_policy_free(policy);
+    sa_env_free(env);
+    return rc;
+}
+
+/* ---- over a dataset, on the runner ---- */
 
 typedef struct run_ctx {
     sa_tool *tool;
@@ -142,25 +179,53 @@ typedef struct run_ctx {
     sa_eval_progress_fn progress;
     void *user;
     sa_eval_result *res;
-    int total;
-    pthread_mutex_t lock;
-    int next;     /* next item to take */
-    int finished; /* samples finished */
-    int nomem;    /* a worker ran out of memory */
+    int nomem; /* a sample's name or message could not be stored */
 } run_ctx;
 
-static void run_one(run_ctx *c, int i) {
+typedef struct worker {
+    sa_env *env;
+    sa_policy *policy;
+} worker;
+
+static int worker_new(void *vctx, int index, void **state, sa_error *err) {
+    (void)index;
+    run_ctx *c = vctx;
+    worker *w = calloc(1, sizeof *w);
+    if (!w) return sa_error_set(err, SA_ERR_NOMEM, "evaluation: out of memory");
+    int rc = sa_env_new(c->tool, sa_env_default_params(), &w->env, err);
+    if (rc == SA_OK) rc = make_policy(&c->params, &w->policy, err);
+    if (rc != SA_OK) {
+        sa_env_free(w->env);
+        free(w);
+        return rc;
+    }
+    *state = w;
+    return SA_OK;
+}
+
+static void worker_free(void *vctx, void *state) {
+    (void)vctx;
+    worker *w = state;
+    if (!w) return;
+    sa_policy_free(w->policy);
+    sa_env_free(w->env);
+    free(w);
+}
+
+/* Runs sample i into its slot of the result (the slots are the result's own array, so deliver only reports). */
+static int run_item(void *vctx, void *state, int i, void *slot, sa_error *err) {
+    (void)slot;
+    run_ctx *c = vctx;
+    worker *w = state;
     sa_eval_sample *s = &c->res->samples[i];
-    sa_error e = {0};
     sa_image img = {0};
     sa_mask gt = {0}, ign = {0};
-    int rc = sa_dataset_load(c->ds, i, &img, &gt, &ign, &e);
+    int rc = sa_dataset_load(c->ds, i, &img, &gt, &ign, err);
+    if (rc == SA_OK) rc = sa_env_reset(w->env, &img, "", &gt, ign.data ? &ign : NULL, NULL, err);
     if (rc == SA_OK) {
         sa_eval_params p = c->params;
         p.threads = 1;
-        rc = sa_eval_episode(c->tool, &img, &gt, ign.data ? &ign : NULL, p, NULL, NULL, s, &e);
-        if (rc == SA_OK && !s->iou)
-            rc = sa_error_set(&e, SA_ERR_NOMEM, "evaluation: out of memory");
+        rc = sa_eval_env_episode(w->env, w->policy, p, NULL, NULL, s, err);
     }
     sa_image_free(&img);
     sa_mask_free(&gt);
@@ -168,70 +233,37 @@ static void run_one(run_ctx *c, int i) {
     if (rc != SA_OK && s->n == 0) { /* nothing could be measured: the sample is skipped */
         sa_eval_sample_free(s);
         s->status = rc;
-        s->error = sa__strdup(e.msg[0] ? e.msg : sa_strerror(rc));
+        s->error = sa__strdup(err->msg[0] ? err->msg : sa_strerror(rc));
     }
     s->name = sa__strdup(sa_dataset_item_name(c->ds, i));
-    pthread_mutex_lock(&c->lock);
-    if (!s->name || (s->status != SA_OK && !s->error)) c->nomem = 1;
-    c->finished++;
-    if (c->progress) c->progress(c->user, c->finished, c->total, s);
-    pthread_mutex_unlock(&c->lock);
+    return rc;
 }
 
-static void *worker(void *arg) {
-    run_ctx *c = arg;
-    for (;;) {
-        pthread_mutex_lock(&c->lock);
-        int i = c->next < c->total ? c->next++ : -1;
-        pthread_mutex_unlock(&c->lock);
-        if (i < 0) break;
-        run_one(c, i);
-    }
-    return NULL;
+static int deliver(void *vctx, int i, int status, const char *error, void *slot) {
+    (void)error;
+    (void)slot;
+    run_ctx *c = vctx;
+    sa_eval_sample *s = &c->res->samples[i];
+    if (!s->name || (status != SA_OK && !s->error)) c->nomem = 1;
+    return 0;
 }
 
-int sa_eval_run(sa_tool *tool, const sa_dataset *ds, sa_eval_params params,
-                sa_eval_progress_fn progress, void *user, sa_eval_result *out, sa_error *err) {
-    if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_eval_run: NULL output");
-    memset(out, 0, sizeof *out);
-    int rc = check_params(&params, err);
-    if (rc != SA_OK) return rc;
-    if (!tool || !ds) return sa_error_set(err, SA_ERR_INVALID, "sa_eval_run: NULL argument");
-    int total = sa_dataset_count(ds);
-    if (params.limit > 0 && params.limit < total) total = params.limit;
-    if (total <= 0) return sa_error_set(err, SA_ERR_NOT_FOUND, "%s: no items", sa_dataset_name(ds));
-    out->samples = calloc((size_t)total, sizeof(sa_eval_sample));
-    if (!out->samples) return sa_error_set(err, SA_ERR_NOMEM, "evaluation: out of memory");
-    out->n_samples = total;
+static void progress(void *vctx, int done, int total) {
+    run_ctx *c = vctx;
+    if (c->progress) c->progress(c->user, done, total, &c->res->samples[done - 1]);
+}
 
-    run_ctx c;
-    memset(&c, 0, sizeof c);
-    c.tool = tool;
-    c.ds = ds;
-    c.params = params;
-    c.progress = progress;
-    c.user = user;
-    c.res = out;
-    c.total = total;
-    pthread_mutex_init(&c.lock, NULL);
-    int nt = params.threads < total ? params.threads : total;
-    pthread_t th[256];
-    int started = 0;
-    for (int t = 1; t < nt; t++) {
-        if (pthread_create(&th[started], NULL, worker, &c) != 0)
-            break; /* fewer threads is still correct */
-        started++;
-    }
-    worker(&c);
-    for (int t = 0; t < started; t++)
-        pthread_join(th[t], NULL);
-    pthread_mutex_destroy(&c.lock);
-    if (c.nomem) return sa_error_set(err, SA_ERR_NOMEM, "evaluation: out of memory");
+static int should_stop(void *vctx) {
+    run_ctx *c = vctx;
+    return c->params.should_stop && c->params.should_stop(c->user);
+}
 
+/* Metrics over the samples that were not skipped, in dataset order. */
+static int summarize(sa_eval_result *out, int max_clicks, sa_error *err) {
     sa_metrics *m = NULL;
-    rc = sa_metrics_new(params.max_clicks, &m, err);
+    int rc = sa_metrics_new(max_clicks, &m, err);
     if (rc != SA_OK) return rc;
-    for (int i = 0; i < total; i++) {
+    for (int i = 0; i < out->n_samples; i++) {
         const sa_eval_sample *s = &out->samples[i];
         if (!s->iou) {
             out->n_skipped++;
@@ -256,8 +288,42 @@ int sa_eval_run(sa_tool *tool, const sa_dataset *ds, sa_eval_params params,
     }
     sa_metrics_summarize(m, &out->summary);
     sa_metrics_free(m);
-    if (out->n_skipped == total)
-        return sa_error_set(err, SA_ERR_NOT_FOUND, "%s: none of the %d items could be evaluated",
-                            sa_dataset_name(ds), total);
+    return SA_OK;
+}
+
+int sa_eval_run(sa_tool *tool, const sa_dataset *ds, sa_eval_params params, sa_eval_progress_fn progress_fn,
+                void *user, sa_eval_result *out, sa_error *err) {
+    if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_eval_run: NULL output");
+    memset(out, 0, sizeof *out);
+    int rc = check_params(&params, err);
+    if (rc != SA_OK) return rc;
+    if (!tool || !ds) return sa_error_set(err, SA_ERR_INVALID, "sa_eval_run: NULL argument");
+    int total = sa_dataset_count(ds);
+    if (params.limit > 0 && params.limit < total) total = params.limit;
+    if (total <= 0) return sa_error_set(err, SA_ERR_NOT_FOUND, "%s: no items", sa_dataset_name(ds));
+    out->samples = calloc((size_t)total, sizeof(sa_eval_sample));
+    if (!out->samples) return sa_error_set(err, SA_ERR_NOMEM, "evaluation: out of memory");
+    out->n_samples = total;
+
+    run_ctx c = {.tool = tool, .ds = ds, .params = params, .progress = progress_fn, .user = user, .res = out};
+    sa_runner_ops ops = {
+        .worker_new = worker_new,
+        .worker_free = worker_free,
+        .run_item = run_item,
+        .deliver = deliver,
+        .progress = progress,
+        .should_stop = should_stop,
+    };
+    sa_runner_params rp = sa_runner_default_params();
+    rp.workers = params.threads;
+    sa_runner_stats st;
+    rc = sa_runner_run(&ops, &c, total, rp, &st, err);
+    if (rc != SA_OK) return rc;
+    out->n_samples = st.delivered; /* a stopped run keeps the prefix it ran */
+    if (c.nomem) return sa_error_set(err, SA_ERR_NOMEM, "evaluation: out of memory");
+    if ((rc = summarize(out, params.max_clicks, err)) != SA_OK) return rc;
+    if (out->n_samples > 0 && out->n_skipped == out->n_samples)
+        return sa_error_set(err, SA_ERR_NOT_FOUND, "%s: none of the %d items could be evaluated", sa_dataset_name(ds),
+                            out->n_samples);
     return SA_OK;
 }

@@ -1,0 +1,137 @@
+/* Recording training trajectories (docs/trajectories.md): a policy that sees the ground truth -- the simulated
+ * annotator -- drives a tool on the episode engine, and each click is kept while IoU strictly rises.
+ *
+ *   sa_env_params ep = sa_env_default_params();
+ *   ep.prob_threshold = SA_TRAJ_PROB_THRESHOLD;             // 0.49: the released generator's threshold
+ *   sa_env_new(tool, ep, &env, &err);
+ *   sa_env_reset(env, &img, "", &gt, &ignore, NULL, &err);
+ *   sa_clicker_policy_new(&annotator, &err);
+ *   sa_traj_sample smp = {0};
+ *   sa_traj_record(env, annotator, sa_traj_default_params(), &smp, &err);   // target 0.98, 20 clicks
+ *
+ *   // or a whole set of datasets into one file, on N workers, in dataset order:
+ *   sa_traj_run_params rp = sa_traj_run_default_params();
+ *   sa_traj_record_datasets(tool, datasets, n, rp, writer, &hooks, &stats, &err);
+ *
+ * Rules (one episode of the agent loop, segagent/agent.h, with these stopping rules):
+ *   M_0 = the empty mask, or the starting mask (below); prev_iou = IoU(M_0, gt); if prev_iou >= target, no click
+ *   repeat: click = the policy's next click on M_t  (nothing left to fix: stop)
+ *           M = the tool's mask from all recorded clicks + this one and the previous result (on the first click
+ *               the start mask as init_mask), thresholded by the env's prob_threshold when the tool has
+ *               probabilities
+ *           iou = IoU(M, gt) with the ignore map excluded
+ *           if iou <= prev_iou: stop; the click is NOT recorded
+ *           record (idx, click, M, bbox(M), area(M), iou); prev_iou = iou
+ *           stop when iou >= target_iou or after max_clicks recorded clicks.
+ *
+ * Starting states (for learning refinement):
+ *   - SA_TRAJ_START_EMPTY (default): M_0 empty.
+ *   - SA_TRAJ_START_BOX: a tool that accepts boxes is called with the gt bounding box alone and its mask is
+ *     M_0. A tool that does not (the built-in graph cut) gets the filled gt box rectangle as M_0 instead.
+ *   - SA_TRAJ_START_RANDOM_CLICKS: random_points pixels drawn uniformly (seeded splitmix64, reproducible)
+ *     inside the gt bounding box, positive where gt = 1 and negative where gt = 0 (ignored pixels are redrawn);
+ *     the tool's mask from those clicks alone is M_0.
+ *   In both non-empty cases the recorded trajectory then refines M_0 exactly as the agent refines a given mask
+ *   at inference (the env restarts with M_0 as its initial mask; the box / random clicks are not passed again),
+ *   and M_0 is written as the sample's "init_mask" (with "init_iou", "init_kind").
+ */
+#ifndef SEGAGENT_RECORD_H
+#define SEGAGENT_RECORD_H
+
+#include <stdint.h>
+
+#include "segagent/dataset.h"
+#include "segagent/env.h"
+#include "segagent/error.h"
+#include "segagent/policy.h"
+#include "segagent/tool.h"
+#include "segagent/trajectory.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The released generator's threshold on a tool's probability map (its pred_thr). */
+#define SA_TRAJ_PROB_THRESHOLD 0.49f
+
+typedef enum sa_traj_start {
+    SA_TRAJ_START_EMPTY = 0,
+    SA_TRAJ_START_BOX = 1,
+    SA_TRAJ_START_RANDOM_CLICKS = 2
+} sa_traj_start;
+
+typedef struct sa_traj_params {
+    double target_iou;   /* stop once IoU >= this (default 0.98), in (0, 1] */
+    int max_clicks;      /* at most this many recorded clicks (default 20, 1..SA_MAX_CLICKS) */
+    sa_traj_start start; /* default SA_TRAJ_START_EMPTY */
+    int random_points;   /* points for SA_TRAJ_START_RANDOM_CLICKS (default 5, 1..SA_MAX_CLICKS) */
+    uint64_t seed;       /* RNG seed for the random points (default 0) */
+    int reserved[4];
+} sa_traj_params;
+
+sa_traj_params sa_traj_default_params(void);
+
+/* "empty" / "box" / "random-clicks" <-> enum. */
+int sa_traj_start_from_name(const char *name, sa_traj_start *out, sa_error *err);
+const char *sa_traj_start_name(sa_traj_start s);
+
+/* Records one trajectory on env, which must be reset with a non-empty ground truth (the image's tool session
+ * is reused; the env is restarted, so its previous state does not matter). policy must see ground truth
+ * (normally sa_clicker_policy_new). Fills out (zeroed or freed before) with height, width, gt fields, init_*
+ * and steps; image_name, object_id and captions stay NULL (sa_traj_sample_set_meta). Errors: bad parameters
+ * (SA_ERR_INVALID), no or empty gt (SA_ERR_FORMAT), tool and policy failures (passed on). A trajectory that
+ * stops at once (first click does not help) is valid and has n_steps == 0. */
+int sa_traj_record(sa_env *env, sa_policy *policy, sa_traj_params p, sa_traj_sample *out, sa_error *err);
+
+/* The info object our recorder writes: {"generator":"segagent","version","date" (UTC ISO 8601),"tool",
+ * "target_iou","max_clicks","start","random_points","seed","prob_threshold","click_rule","datasets":[...]}.
+ * datasets (n may be 0) are free-form labels such as "Berkeley=/data/Berkeley". Returns malloc'd text or NULL. */
+char *sa_traj_info_json(const sa_traj_params *p, float prob_threshold, const char *tool_name, const char *version,
+                        const char *const *datasets, int n_datasets, sa_error *err);
+
+/* ---- over datasets, on the dataset runner ---- */
+
+typedef struct sa_traj_run_params {
+    sa_traj_params rec;   /* per sample; item k of the whole run uses seed rec.seed + k */
+    float prob_threshold; /* the env's threshold (default SA_TRAJ_PROB_THRESHOLD) */
+    int workers;          /* items recorded in parallel (default 1) */
+    int limit;            /* at most this many items per dataset (0 = all) */
+    const char *caption;  /* stored as every sample's caption (NULL = none) */
+    int reserved[4];
+} sa_traj_run_params;
+
+sa_traj_run_params sa_traj_run_default_params(void);
+
+/* Callbacks of a dataset run, all optional, called in item order and never concurrently. */
+typedef struct sa_traj_run_hooks {
+    void *user;
+    /* After each item: status SA_OK (sample written) or the reason it was skipped (message). */
+    void (*on_item)(void *user, const sa_dataset *ds, int item, int status, const char *message);
+    /* Polled before each item starts; non-zero stops the run after the items in flight (Ctrl-C). */
+    int (*should_stop)(void *user);
+} sa_traj_run_hooks;
+
+typedef struct sa_traj_run_stats {
+    long total;     /* items the run would record (all datasets, after limit) */
+    long done;      /* items finished (written or skipped) */
+    long samples;   /* samples written */
+    long skipped;   /* items that failed (load, tool) */
+    long empty;     /* samples with no useful click */
+    long clicks;    /* recorded clicks */
+    double iou_sum; /* sum of the final IoUs of the samples */
+    int stopped;    /* should_stop ended the run early */
+} sa_traj_run_stats;
+
+/* Records every item of the datasets (in order, dataset by dataset) with the simulated annotator and appends
+ * the samples to w in that order, whatever p.workers is. Image names are the file names inside each dataset's
+ * image folder, object ids "1". Failing items are reported through hooks and skipped. Returns SA_OK (also
+ * when stopped, or when every item was skipped: see stats), or the error that ends the run (bad parameters,
+ * a write error on w). */
+int sa_traj_record_datasets(sa_tool *tool, sa_dataset *const *datasets, int n_datasets, sa_traj_run_params p,
+                            sa_traj_writer *w, const sa_traj_run_hooks *hooks, sa_traj_run_stats *stats,
+                            sa_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
