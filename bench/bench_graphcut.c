@@ -1,4 +1,4 @@
-/* Graph-cut tool benchmark: accuracy with the simulated annotator (SPEC.md section 3) on GrabCut / Berkeley
+/* Graph-cut tool benchmark: accuracy with the simulated annotator (docs/annotator.md) on GrabCut / Berkeley
  * style datasets, and per-click latency.
  *
  *   bench_graphcut [--data DIR] [--set grabcut|berkeley|both] [--every K] [--offset I] [--clicks N]
@@ -13,8 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "segagent/clicker.h"
 #include "segagent/dataset.h"
+#include "segagent/evaluate.h"
 #include "segagent/graphcut.h"
 #include "segagent/metrics.h"
 
@@ -24,43 +24,20 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* One episode; fills iou[0..max-1] and the clicks; returns clicks made or -1. */
+/* One episode on the episode engine with the simulated annotator (the same code `segagent eval` runs); fills
+ * iou[0..n-1] and ms[0..n-1]; returns clicks made or -1. */
 static int episode(sa_tool *tool, const sa_image *img, const sa_mask *gt, const sa_mask *ign, int max_clicks,
                    double *iou, double *ms, sa_error *err) {
-    sa_tool_session *s = NULL;
-    if (sa_tool_session_new(tool, img, &s, err)) return -1;
-    sa_click clicks[SA_METRICS_MAX_CLICKS];
-    sa_tool_result prev = {0};
-    sa_mask empty = {0};
-    if (sa_mask_new(&empty, img->width, img->height, err)) {
-        sa_tool_session_free(s);
-        return -1;
+    sa_eval_params p = sa_eval_default_params();
+    p.max_clicks = max_clicks;
+    sa_eval_sample smp;
+    int rc = sa_eval_episode(tool, img, gt, ign, p, NULL, NULL, &smp, err);
+    int n = rc == SA_OK ? smp.n : -1;
+    for (int k = 0; k < n; k++) {
+        iou[k] = smp.iou[k];
+        ms[k] = smp.ms[k];
     }
-    int n = 0;
-    for (; n < max_clicks; n++) {
-        sa_clicker_click c;
-        int rc = sa_clicker_next(gt, ign, n ? &prev.mask : &empty, clicks, n, &c, err);
-        if (rc == SA_ERR_DONE) break;
-        if (rc) {
-            n = -1;
-            break;
-        }
-        clicks[n] = (sa_click){.y = c.y, .x = c.x, .positive = c.positive};
-        sa_tool_request req = {.clicks = clicks, .n_clicks = n + 1, .prev = n ? &prev : NULL};
-        sa_tool_result res = {0};
-        double t0 = now_ms();
-        if (sa_tool_session_predict(s, &req, &res, err)) {
-            n = -1;
-            break;
-        }
-        ms[n] = now_ms() - t0;
-        iou[n] = sa_mask_iou(&res.mask, gt, ign);
-        sa_tool_result_free(&prev);
-        prev = res;
-    }
-    sa_tool_result_free(&prev);
-    sa_mask_free(&empty);
-    sa_tool_session_free(s);
+    sa_eval_sample_free(&smp);
     return n;
 }
 
