@@ -1,20 +1,23 @@
 /* segagent eval: the click benchmark (NoC / NoF / mIoU@k) of a tool driven by the simulated annotator over one
- * or more datasets; a table on stdout, progress and problems on stderr, optional JSON and SVG chart. */
+ * or more datasets; a table on stdout, progress and problems on stderr, optional JSON and SVG chart. The work
+ * is the library's (sa_eval_run on the dataset runner, sa_eval_report_* for the files); this file parses,
+ * checks, reports. Ctrl-C stops after the images in flight and reports what was evaluated. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "image/chart_svg.h"
 #include "cli.h"
 #include "cli_report.h"
+#include "cli_stop.h"
 #include "segagent/dataset.h"
+#include "segagent/eval_report.h"
 #include "segagent/evaluate.h"
 
 static const char usage[] =
     "usage: segagent eval --dataset NAME=DIR [--dataset NAME=DIR ...] [options]\n"
     "\n"
     "Benchmarks an interactive segmentation tool the way the literature does: for\n"
-    "every image, the simulated annotator (SPEC.md section 3) clicks in the middle\n"
+    "every image, the simulated annotator (docs/annotator.md) clicks in the middle\n"
     "of the largest error region, the tool recomputes the mask from all clicks so\n"
     "far, and the IoU with the ground truth is recorded after each click, up to\n"
     "--max-clicks.\n"
@@ -68,7 +71,15 @@ typedef struct ds_run {
     sa_dataset *ds;
     sa_eval_result res;
     int ok;
+    char key[64]; /* the name made unique for the JSON keys */
 } ds_run;
+
+typedef struct eval_opts {
+    cli_multi datasets;
+    cli_tool_opts tool;
+    int max_clicks, jobs, limit, quiet, per_image, ignore_value;
+    const char *json_path, *chart_path;
+} eval_opts;
 
 static void on_progress(void *user, int done, int total, const sa_eval_sample *s) {
     (void)done;
@@ -103,59 +114,47 @@ static char *default_chart_path(const char *json) {
     return p;
 }
 
-int cli_eval(int argc, char **argv) {
-    cli_multi datasets = {{0}, 0};
-    cli_tool_opts topt = {"builtin", NULL, 2};
-    int max_clicks = 20, jobs = 1, limit = 0, quiet = 0, per_image = 0,
-        ignore_value = SA_DATASET_IGNORE_AUTO;
-    const char *json_path = NULL, *chart_path = NULL;
+/* Parses and checks the options; 0, -1 after --help, or the exit status of a usage error. */
+static int parse_opts(int argc, char **argv, eval_opts *o) {
+    *o = (eval_opts){.tool = {"builtin", NULL, 2}, .max_clicks = 20, .jobs = 1,
+                     .ignore_value = SA_DATASET_IGNORE_AUTO};
     const cli_opt opts[] = {
-        {"dataset", CLI_MULTI, &datasets},
-        {"tool", CLI_STR, &topt.tool},
-        {"sam-model", CLI_STR, &topt.sam_model},
-        {"threads", CLI_INT, &topt.threads},
-        {"max-clicks", CLI_INT, &max_clicks},
-        {"jobs", CLI_INT, &jobs},
-        {"limit", CLI_INT, &limit},
-        {"json", CLI_STR, &json_path},
-        {"chart", CLI_STR, &chart_path},
-        {"quiet", CLI_FLAG, &quiet},
-        {"ignore-value", CLI_INT, &ignore_value},
-        {"per-image", CLI_FLAG, &per_image},
+        {"dataset", CLI_MULTI, &o->datasets},     {"tool", CLI_STR, &o->tool.tool},
+        {"sam-model", CLI_STR, &o->tool.sam_model}, {"threads", CLI_INT, &o->tool.threads},
+        {"max-clicks", CLI_INT, &o->max_clicks},  {"jobs", CLI_INT, &o->jobs},
+        {"limit", CLI_INT, &o->limit},            {"json", CLI_STR, &o->json_path},
+        {"chart", CLI_STR, &o->chart_path},       {"quiet", CLI_FLAG, &o->quiet},
+        {"ignore-value", CLI_INT, &o->ignore_value}, {"per-image", CLI_FLAG, &o->per_image},
     };
     int pr = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage);
-    if (pr) return pr == 1 ? 0 : 2;
-    if (datasets.n == 0) {
+    if (pr) return pr == 1 ? -1 : 2;
+    if (o->datasets.n == 0) {
         fprintf(stderr, "eval: give at least one --dataset NAME=DIR (see --help)\n");
         return 2;
     }
-    if (cli_check_int("eval", "max-clicks", max_clicks, 1, SA_METRICS_MAX_CLICKS) ||
-        cli_check_int("eval", "jobs", jobs, 1, 256) || cli_check_int("eval", "limit", limit, 0, 2147483647L) ||
-        (ignore_value != SA_DATASET_IGNORE_AUTO && cli_check_int("eval", "ignore-value", ignore_value, -1, 255)) ||
-        cli_check_tool_opts("eval", &topt))
+    if (cli_check_int("eval", "max-clicks", o->max_clicks, 1, SA_METRICS_MAX_CLICKS) ||
+        cli_check_int("eval", "jobs", o->jobs, 1, 256) || cli_check_int("eval", "limit", o->limit, 0, 2147483647L) ||
+        (o->ignore_value != SA_DATASET_IGNORE_AUTO &&
+         cli_check_int("eval", "ignore-value", o->ignore_value, -1, 255)) ||
+        cli_check_tool_opts("eval", &o->tool))
         return 2;
-    if ((json_path && cli_check_out_file("eval", "json", json_path)) ||
-        (chart_path && cli_check_out_file("eval", "chart", chart_path)))
+    if ((o->json_path && cli_check_out_file("eval", "json", o->json_path)) ||
+        (o->chart_path && cli_check_out_file("eval", "chart", o->chart_path)))
         return 1; /* before any work, not after an hour of it */
+    return 0;
+}
 
-    sa_error err = {0};
-    sa_tool *tool = NULL;
-    sa_eval_params ep = sa_eval_default_params();
-    ep.max_clicks = max_clicks;
-    ep.threads = jobs;
-    ep.limit = limit;
+/* Opens the datasets (a mistyped folder is reported before a large checkpoint is loaded); returns how many
+ * opened. */
+static int open_datasets(const eval_opts *o, ds_run *runs) {
     sa_dataset_params dp = sa_dataset_default_params();
-    dp.ignore_value = ignore_value;
-
-    ds_run runs[CLI_MAX_MULTI];
-    memset(runs, 0, sizeof runs);
-    char names[CLI_MAX_MULTI][64];
-    int n_ok = 0, n_open = 0;
-    /* Datasets first: a mistyped folder is reported before a large checkpoint is loaded. */
-    for (int d = 0; d < datasets.n; d++) {
+    dp.ignore_value = o->ignore_value;
+    int n_open = 0;
+    for (int d = 0; d < o->datasets.n; d++) {
         ds_run *r = &runs[d];
-        split_spec(datasets.v[d], names[d], sizeof names[d], &r->dir);
-        if (sa_dataset_open(names[d][0] ? names[d] : NULL, r->dir, dp, &r->ds, &err) != SA_OK) {
+        sa_error err = {0};
+        split_spec(o->datasets.v[d], r->key, sizeof r->key, &r->dir);
+        if (sa_dataset_open(r->key[0] ? r->key : NULL, r->dir, dp, &r->ds, &err) != SA_OK) {
             fprintf(stderr, "eval: %s\n", err.msg);
             continue;
         }
@@ -163,31 +162,40 @@ int cli_eval(int argc, char **argv) {
         r->name = sa_dataset_name(r->ds);
         for (int e = 0; e < d; e++) /* the JSON keys must be unique */
             if (runs[e].name && !strcmp(runs[e].name, r->name)) {
-                snprintf(names[d], sizeof names[d], "%.50s#%d", r->name, d + 1);
-                r->name = names[d];
+                snprintf(r->key, sizeof r->key, "%.50s#%d", r->name, d + 1);
+                r->name = r->key;
                 break;
             }
         for (int w = 0; w < sa_dataset_n_warnings(r->ds); w++)
             fprintf(stderr, "warning: %s\n", sa_dataset_warning(r->ds, w));
     }
-    if (n_open > 0 && cli_make_tool(&topt, &tool, &err) != SA_OK) {
-        fprintf(stderr, "eval: %s\n", err.msg);
-        n_open = 0;
-    }
-    for (int d = 0; d < datasets.n && n_open > 0; d++) {
+    return n_open;
+}
+
+/* Evaluates every opened dataset; returns how many could be evaluated. */
+static int run_all(const eval_opts *o, sa_tool *tool, ds_run *runs) {
+    sa_eval_params ep = sa_eval_default_params();
+    ep.max_clicks = o->max_clicks;
+    ep.threads = o->jobs;
+    ep.limit = o->limit;
+    ep.should_stop = cli_stop_hook;
+    int n_ok = 0;
+    cli_stop_install();
+    for (int d = 0; d < o->datasets.n && !cli_stop_requested(); d++) {
         ds_run *r = &runs[d];
         if (!r->ds) continue;
         cli_progress prog;
         int total = sa_dataset_count(r->ds);
-        if (limit > 0 && limit < total) total = limit;
-        cli_progress_start(&prog, r->name, total, quiet);
+        if (o->limit > 0 && o->limit < total) total = o->limit;
+        cli_progress_start(&prog, r->name, total, o->quiet);
+        sa_error err = {0};
         int rc = sa_eval_run(tool, r->ds, ep, on_progress, &prog, &r->res, &err);
         cli_progress_end(&prog);
         for (int i = 0; i < r->res.n_samples; i++) {
             const sa_eval_sample *s = &r->res.samples[i];
-            if (s->status == SA_OK) continue;
-            fprintf(stderr, "%s: %s\n", s->iou ? "warning: tool failed part-way" : "skipped",
-                    s->error ? s->error : "?");
+            if (s->status != SA_OK)
+                fprintf(stderr, "%s: %s\n", s->iou ? "warning: tool failed part-way" : "skipped",
+                        s->error ? s->error : "?");
         }
         if (rc != SA_OK) {
             fprintf(stderr, "eval: %s\n", err.msg);
@@ -196,124 +204,110 @@ int cli_eval(int argc, char **argv) {
         r->ok = 1;
         n_ok++;
     }
+    cli_stop_restore();
+    if (cli_stop_requested()) fprintf(stderr, "eval: interrupted; the results cover the images evaluated so far\n");
+    return n_ok;
+}
 
-    if (n_ok > 0 && per_image) {
-        for (int d = 0; d < datasets.n; d++) {
-            if (!runs[d].ok) continue;
-            printf("\n%s, per image:\n  %-24s %6s %6s %8s %s\n", runs[d].name, "image", "NoC@85",
-                   "NoC@90", "last IoU", "note");
-            for (int i = 0; i < runs[d].res.n_samples; i++) {
-                const sa_eval_sample *s = &runs[d].res.samples[i];
-                if (!s->iou) {
-                    printf("  %-24.24s %6s %6s %8s skipped\n", s->name ? s->name : "?", "-", "-",
-                           "-");
-                    continue;
-                }
-                printf("  %-24.24s %6d %6d %8.4f %s\n", s->name ? s->name : "?",
-                       sa_metrics_noc(s->iou, s->n, s->iou0, max_clicks, 0.85),
-                       sa_metrics_noc(s->iou, s->n, s->iou0, max_clicks, 0.90),
-                       s->n ? s->iou[s->n - 1] : s->iou0,
-                       s->status != SA_OK ? "tool failed"
-                       : s->done_early    ? "nothing left to fix"
-                                          : "");
-            }
+static void print_per_image(const ds_run *r, int max_clicks) {
+    printf("\n%s, per image:\n  %-24s %6s %6s %8s %s\n", r->name, "image", "NoC@85", "NoC@90", "last IoU", "note");
+    for (int i = 0; i < r->res.n_samples; i++) {
+        const sa_eval_sample *s = &r->res.samples[i];
+        if (!s->iou) {
+            printf("  %-24.24s %6s %6s %8s skipped\n", s->name ? s->name : "?", "-", "-", "-");
+            continue;
         }
+        printf("  %-24.24s %6d %6d %8.4f %s\n", s->name ? s->name : "?",
+               sa_metrics_noc(s->iou, s->n, s->iou0, max_clicks, 0.85),
+               sa_metrics_noc(s->iou, s->n, s->iou0, max_clicks, 0.90), s->n ? s->iou[s->n - 1] : s->iou0,
+               s->status != SA_OK ? "tool failed"
+               : s->done_early    ? "nothing left to fix"
+                                  : "");
     }
-    if (n_ok > 0) {
-        printf("\ntool: %s, simulated annotator, %d clicks per image\n", sa_tool_name(tool),
-               max_clicks);
-        cli_metrics_table_header(stdout, max_clicks);
-        for (int d = 0; d < datasets.n; d++)
-            if (runs[d].ok)
-                cli_metrics_table_row(stdout, runs[d].name, &runs[d].res.summary, max_clicks);
-        for (int d = 0; d < datasets.n; d++)
-            if (runs[d].ok) {
-                printf("  ");
-                cli_metrics_latency_line(stdout, runs[d].name, &runs[d].res.summary);
-                if (runs[d].res.n_skipped)
-                    printf("  %s: %d image(s) skipped (see messages above)\n", runs[d].name,
-                           runs[d].res.n_skipped);
-            }
-        fflush(stdout);
-    }
+}
 
-    int status = n_ok > 0 ? 0 : 1;
-    if (n_ok > 0 && json_path) {
-        cJSON *doc = cJSON_CreateObject();
-        cJSON_AddStringToObject(doc, "tool", sa_tool_name(tool));
-        cJSON_AddStringToObject(doc, "annotator", "simulated (SPEC.md section 3)");
-        cJSON_AddNumberToObject(doc, "max_clicks", max_clicks);
-        cJSON *all = cJSON_AddObjectToObject(doc, "datasets");
-        for (int d = 0; d < datasets.n && all; d++) {
-            ds_run *r = &runs[d];
-            if (!r->ok) continue;
-            cJSON *o = cJSON_AddObjectToObject(all, r->name);
-            if (!o) break;
-            cJSON_AddStringToObject(o, "dir", r->dir);
-            cJSON_AddStringToObject(o, "layout", sa_dataset_layout(r->ds));
-            cJSON_AddItemToObject(o, "summary",
-                                  cli_json_summary(&r->res.summary, r->res.n_skipped));
-            cJSON *samples = cJSON_AddArrayToObject(o, "samples");
-            cJSON *skipped = cJSON_AddArrayToObject(o, "skipped");
-            cJSON *warnings = cJSON_AddArrayToObject(o, "warnings");
-            for (int i = 0; i < r->res.n_samples; i++) {
-                const sa_eval_sample *s = &r->res.samples[i];
-                if (s->iou) {
-                    cJSON_AddItemToArray(samples, cli_json_sample(s, max_clicks));
-                } else {
-                    cJSON *k = cJSON_CreateObject();
-                    cJSON_AddStringToObject(k, "name", s->name ? s->name : "");
-                    cJSON_AddStringToObject(k, "error", s->error ? s->error : "");
-                    cJSON_AddItemToArray(skipped, k);
-                }
-            }
-            for (int w = 0; w < sa_dataset_n_warnings(r->ds); w++)
-                cJSON_AddItemToArray(warnings, cJSON_CreateString(sa_dataset_warning(r->ds, w)));
-        }
-        if (cli_json_write(json_path, doc, &err) != SA_OK) {
+static void print_tables(const eval_opts *o, const char *tool_name, const ds_run *runs) {
+    for (int d = 0; o->per_image && d < o->datasets.n; d++)
+        if (runs[d].ok) print_per_image(&runs[d], o->max_clicks);
+    printf("\ntool: %s, simulated annotator, %d clicks per image\n", tool_name, o->max_clicks);
+    cli_metrics_table_header(stdout, o->max_clicks);
+    for (int d = 0; d < o->datasets.n; d++)
+        if (runs[d].ok) cli_metrics_table_row(stdout, runs[d].name, &runs[d].res.summary, o->max_clicks);
+    for (int d = 0; d < o->datasets.n; d++) {
+        if (!runs[d].ok) continue;
+        printf("  ");
+        cli_metrics_latency_line(stdout, runs[d].name, &runs[d].res.summary);
+        if (runs[d].res.n_skipped)
+            printf("  %s: %d image(s) skipped (see messages above)\n", runs[d].name, runs[d].res.n_skipped);
+    }
+    fflush(stdout);
+}
+
+/* Writes the JSON and the chart (beside the JSON unless --chart); returns 0 or 1. */
+static int write_files(const eval_opts *o, const char *tool_name, const ds_run *runs) {
+    sa_eval_report_entry entries[CLI_MAX_MULTI];
+    const char **warnings[CLI_MAX_MULTI] = {0};
+    int n = 0;
+    for (int d = 0; d < o->datasets.n; d++) {
+        if (!runs[d].ok) continue;
+        int nw = sa_dataset_n_warnings(runs[d].ds);
+        warnings[n] = nw ? calloc((size_t)nw, sizeof *warnings[n]) : NULL;
+        for (int w = 0; warnings[n] && w < nw; w++) warnings[n][w] = sa_dataset_warning(runs[d].ds, w);
+        sa_eval_report_entry *e = &entries[n];
+        *e = (sa_eval_report_entry){.name = runs[d].name, .dir = runs[d].dir,
+                                    .layout = sa_dataset_layout(runs[d].ds), .result = &runs[d].res,
+                                    .warnings = warnings[n], .n_warnings = warnings[n] ? nw : 0};
+        n++;
+    }
+    sa_eval_report rep = {.tool = tool_name, .annotator = "simulated (docs/annotator.md)",
+                          .annotator_label = "simulated annotator", .max_clicks = o->max_clicks,
+                          .entries = entries, .n_entries = n};
+    sa_error err = {0};
+    int status = 0;
+    if (o->json_path) {
+        if (sa_eval_report_write_json(o->json_path, &rep, &err) != SA_OK) {
             fprintf(stderr, "eval: %s\n", err.msg);
             status = 1;
         } else {
-            printf("wrote %s\n", json_path);
+            printf("wrote %s\n", o->json_path);
         }
-        cJSON_Delete(doc);
     }
-    char *chart_owned = NULL;
-    if (n_ok > 0 && !chart_path && json_path)
-        chart_path = chart_owned = default_chart_path(json_path);
-    if (n_ok > 0 && chart_path) {
-        sa__chart_series series[CLI_MAX_MULTI];
-        char notes[CLI_MAX_MULTI][64];
-        int ns = 0;
-        for (int d = 0; d < datasets.n; d++) {
-            if (!runs[d].ok) continue;
-            const sa_metrics_summary *s = &runs[d].res.summary;
-            snprintf(notes[ns], sizeof notes[ns], "NoC@85 %.2f, NoC@90 %.2f", s->noc[SA_TAU_85],
-                     s->noc[SA_TAU_90]);
-            series[ns].name = runs[d].name;
-            series[ns].y = s->miou + 1;
-            series[ns].n = s->max_clicks;
-            series[ns].note = notes[ns];
-            series[ns].bold = 0;
-            ns++;
-        }
-        char sub[160];
-        snprintf(sub, sizeof sub, "tool: %s; simulated annotator; %d clicks per image",
-                 sa_tool_name(tool), max_clicks);
-        if (sa__chart_svg_write(chart_path, "mIoU vs number of clicks", sub, series, ns, &err) !=
-            SA_OK) {
+    char *chart_owned = !o->chart_path && o->json_path ? default_chart_path(o->json_path) : NULL;
+    const char *chart = o->chart_path ? o->chart_path : chart_owned;
+    if (chart) {
+        if (sa_eval_report_write_chart(chart, &rep, &err) != SA_OK) {
             fprintf(stderr, "eval: %s\n", err.msg);
             status = 1;
         } else {
-            printf("wrote %s\n", chart_path);
+            printf("wrote %s\n", chart);
         }
     }
     free(chart_owned);
-    for (int d = 0; d < datasets.n; d++) {
+    for (int d = 0; d < n; d++) free(warnings[d]);
+    return status;
+}
+
+int cli_eval(int argc, char **argv) {
+    eval_opts o;
+    int pr = parse_opts(argc, argv, &o);
+    if (pr) return pr < 0 ? 0 : pr;
+    ds_run runs[CLI_MAX_MULTI];
+    memset(runs, 0, sizeof runs);
+    sa_tool *tool = NULL;
+    sa_error err = {0};
+    int n_ok = 0, n_open = open_datasets(&o, runs);
+    if (n_open > 0 && cli_make_tool(&o.tool, &tool, &err) != SA_OK) fprintf(stderr, "eval: %s\n", err.msg);
+    if (tool) n_ok = run_all(&o, tool, runs);
+    int status = n_ok > 0 ? 0 : 1;
+    if (n_ok > 0) {
+        print_tables(&o, sa_tool_name(tool), runs);
+        status |= write_files(&o, sa_tool_name(tool), runs);
+    }
+    for (int d = 0; d < o.datasets.n; d++) {
         sa_eval_result_free(&runs[d].res);
         sa_dataset_free(runs[d].ds);
     }
     sa_tool_free(tool);
-    if (n_ok == 0 && datasets.n > 1) fprintf(stderr, "eval: nothing could be evaluated\n");
+    if (n_ok == 0 && o.datasets.n > 1) fprintf(stderr, "eval: nothing could be evaluated\n");
     return status;
 }
