@@ -41,6 +41,116 @@ static void disc_session_free(void *state) {
     free(state);
 }
 
+/* A tool with a probability map: prob 0.6 on the disc of each positive click, 0.45 elsewhere; its own binary
+ * mask is prob > 0.5. Counts its calls and remembers the last request's shape. */
+typedef struct prob_log {
+    int calls, last_n_clicks, last_had_prev, last_had_init, last_had_box;
+} prob_log;
+
+static int prob_session_new(void *model, const sa_image *img, void **state, sa_error *err) {
+    (void)img;
+    (void)err;
+    *state = model;
+    return SA_OK;
+}
+
+static int prob_predict(void *state, const sa_tool_request *req, sa_tool_result *out, sa_error *err) {
+    prob_log *lg = state;
+    lg->calls++;
+    lg->last_n_clicks = req->n_clicks;
+    lg->last_had_prev = req->prev != NULL;
+    lg->last_had_init = req->init_mask != NULL;
+    lg->last_had_box = req->box != NULL;
+    int rc = sa_mask_new(&out->mask, 40, 30, err);
+    if (rc) return rc;
+    out->prob = malloc(40 * 30 * sizeof(float));
+    if (!out->prob) return sa_error_set(err, SA_ERR_NOMEM, "oom");
+    for (int i = 0; i < 40 * 30; i++) out->prob[i] = 0.45f;
+    for (int i = 0; i < req->n_clicks; i++)
+        for (int y = 0; y < 30; y++)
+            for (int x = 0; x < 40; x++)
+                if (req->clicks[i].positive &&
+                    (y - req->clicks[i].y) * (y - req->clicks[i].y) + (x - req->clicks[i].x) * (x - req->clicks[i].x) <= 36)
+                    out->prob[y * 40 + x] = 0.6f;
+    for (int i = 0; i < 40 * 30; i++) out->mask.data[i] = out->prob[i] > 0.5f;
+    return SA_OK;
+}
+
+static void prob_session_free(void *state) {
+    (void)state;
+}
+
+static const sa_tool_ops prob_ops = {
+    .name = "prob",
+    .accepts_box = 1,
+    .session_new = prob_session_new,
+    .predict = prob_predict,
+    .session_free = prob_session_free,
+};
+
+/* The engine's threshold, restart, prompts-only prediction and the measured intersection/union. */
+static void test_threshold_restart_prompts(const sa_image *img, const sa_mask *gt) {
+    prob_log lg = {0};
+    sa_tool *tool = NULL;
+    sa_error err = {0};
+    CHECK(sa_tool_new(&prob_ops, &lg, &tool, &err) == SA_OK);
+    sa_env_params ep = sa_env_default_params();
+    CHECK(isnan(ep.prob_threshold));
+    sa_env *plain = NULL, *thr = NULL;
+    CHECK(sa_env_new(tool, ep, &plain, &err) == SA_OK);
+    ep.prob_threshold = 0.4f; /* below 0.45: every pixel is object */
+    CHECK(sa_env_new(tool, ep, &thr, &err) == SA_OK);
+    ep.prob_threshold = 1.5f;
+    sa_env *bad = NULL;
+    CHECK(sa_env_new(tool, ep, &bad, &err) == SA_ERR_RANGE && bad == NULL);
+    CHECK(sa_env_reset(plain, img, "x", gt, NULL, NULL, &err) == SA_OK);
+    CHECK(sa_env_reset(thr, img, "x", gt, NULL, NULL, &err) == SA_OK);
+    sa_action a = sa_action_click(12, 18, 1);
+    sa_env_step_info info;
+    CHECK(sa_env_step(plain, &a, &info, &err) == SA_OK);
+    size_t disc = sa_mask_area(sa_env_mask(plain));
+    CHECK(disc > 100 && disc < 120);
+    uint64_t in = 0, un = 0;
+    sa_env_inter_union(plain, &in, &un);
+    CHECK(in == info.inter && un == info.uni && un == 15 * 22 && info.iou == (double)in / (double)un);
+    CHECK(sa_env_step(thr, &a, &info, &err) == SA_OK);
+    CHECK(sa_mask_area(sa_env_mask(thr)) == 40 * 30 && info.inter == 15 * 22 && info.uni == 40 * 30);
+    /* the thresholded mask is what the tool gets back as prev */
+    CHECK(sa_env_result(thr)->mask.data[0] == 1);
+
+    /* prompts alone: no prev, no init, state untouched; a box needs a box tool (this one takes boxes) */
+    sa_mask m = {0};
+    sa_click two[2] = {{5, 5, 1}, {25, 35, 1}};
+    CHECK(sa_env_predict_prompts(plain, two, 2, NULL, &m, &err) == SA_OK);
+    CHECK(lg.last_n_clicks == 2 && !lg.last_had_prev && !lg.last_had_init && !lg.last_had_box);
+    CHECK(sa_env_n_clicks(plain) == 1 && sa_mask_area(sa_env_mask(plain)) == disc);
+    sa_mask_free(&m);
+    sa_box box = {8, 5, 29, 19};
+    CHECK(sa_env_predict_prompts(plain, NULL, 0, &box, &m, &err) == SA_OK && lg.last_had_box);
+    sa_mask_free(&m);
+
+    /* restart: same image and tool session, state from the given mask, next step gets it as init */
+    int calls = lg.calls;
+    CHECK(sa_env_restart(plain, gt, &err) == SA_OK);
+    CHECK(sa_env_steps(plain) == 0 && sa_env_n_clicks(plain) == 0 && sa_env_result(plain) == NULL);
+    CHECK(sa_env_iou(plain) == 1.0 && lg.calls == calls);
+    CHECK(sa_env_step(plain, &a, &info, &err) == SA_OK);
+    CHECK(lg.last_had_init && !lg.last_had_prev && lg.last_n_clicks == 1 && info.prev_iou == 1.0);
+    CHECK(sa_env_restart(plain, NULL, &err) == SA_OK && sa_mask_area(sa_env_mask(plain)) == 0);
+    sa_mask small = {0};
+    CHECK(sa_mask_new(&small, 4, 4, &err) == SA_OK);
+    CHECK(sa_env_restart(plain, &small, &err) == SA_ERR_RANGE);
+    sa_mask_free(&small);
+    sa_env *fresh = NULL;
+    CHECK(sa_env_new(tool, sa_env_default_params(), &fresh, &err) == SA_OK);
+    CHECK(sa_env_restart(fresh, NULL, &err) == SA_ERR_STATE); /* nothing to restart */
+    CHECK(sa_env_predict_prompts(fresh, two, 2, NULL, &m, &err) == SA_ERR_STATE);
+    sa_env_free(fresh);
+    sa_env_free(plain);
+    sa_env_free(thr);
+    sa_tool_free(tool);
+}
+
 static const sa_tool_ops disc_ops = {
     .name = "disc",
     .accepts_box = 0,
@@ -149,6 +259,7 @@ int main(void) {
     CHECK(sa_env_iou(env) == 1.0);
 
     sa_mask_free(&small);
+    test_threshold_restart_prompts(&img, &gt);
     sa_policy_free(pol);
     sa_env_free(env);
     sa_tool_free(tool);

@@ -9,7 +9,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "segagent/env.h"
 #include "segagent/evaluate.h"
+#include "segagent/policy.h"
 #include "segagent/scenes.h"
 #include "testutil.h"
 
@@ -312,6 +314,118 @@ static void test_episode(void) {
     sa_mask_free(&ign);
 }
 
+/* A policy that does not see ground truth (as an LLM would): it clicks the points of a script in order, then
+ * gives a reply with no usable action. Counts the instances made. */
+typedef struct script_policy {
+    int next;
+    int *made;
+} script_policy;
+
+static const sa_click script_clicks[] = {{18, 20, 1}, {18, 40, 1}, {30, 20, 1}};
+
+static int script_act(void *self, const sa_policy_obs *obs, int k, sa_policy_decision *out, int *n_out,
+                      sa_error *err) {
+    (void)k;
+    (void)err;
+    script_policy *sp = self;
+    if (obs->gt) return sa_error_set(err, SA_ERR_INVALID, "a model must not see gt");
+    *n_out = 1;
+    if (sp->next >= 3) {
+        out[0].status = SA_ERR_PARSE;
+        return SA_OK;
+    }
+    out[0].action = sa_action_click(script_clicks[sp->next].y, script_clicks[sp->next].x, 1);
+    sp->next++;
+    return SA_OK;
+}
+
+static void script_reset(void *self) {
+    ((script_policy *)self)->next = 0;
+}
+
+static void script_free(void *self) {
+    free(self);
+}
+
+static const sa_policy_ops script_ops = {
+    .name = "script", .act = script_act, .reset = script_reset, .free = script_free};
+
+static int script_new(void *ctx, sa_policy **out, sa_error *err) {
+    script_policy *sp = calloc(1, sizeof *sp);
+    if (!sp) return sa_error_set(err, SA_ERR_NOMEM, "oom");
+    sp->made = ctx;
+    if (ctx) __atomic_fetch_add((int *)ctx, 1, __ATOMIC_SEQ_CST);
+    return sa_policy_new(&script_ops, sp, out, err);
+}
+
+static int stop_now(void *user) {
+    (void)user;
+    return 1;
+}
+
+/* Evaluation is the same code whatever the policy: a scripted, gt-blind policy gives its three clicks and the
+ * episode ends at its unparseable reply with the last mask kept (status OK, not "done early"). */
+static void test_other_policy(void) {
+    sa_error err = {0};
+    sa_image img = {0};
+    sa_mask gt = {0};
+    if (sa_image_new(&img, 64, 48, 3, &err) || sa_mask_new(&gt, 64, 48, &err)) exit(1);
+    for (int y = 8; y < 30; y++)
+        for (int x = 8; x < 40; x++) gt.data[y * 64 + x] = 1;
+    sa_tool *tool = disc_tool(10);
+    sa_policy *pol = NULL;
+    CHECK(script_new(NULL, &pol, &err) == SA_OK);
+    sa_env *env = NULL;
+    CHECK(sa_env_new(tool, sa_env_default_params(), &env, &err) == SA_OK);
+    CHECK(sa_env_reset(env, &img, "the box", &gt, NULL, NULL, &err) == SA_OK);
+    sa_eval_sample s;
+    CHECKF(sa_eval_env_episode(env, pol, sa_eval_default_params(), NULL, NULL, &s, &err) == SA_OK, "%s", err.msg);
+    CHECK(s.n == 3 && !s.done_early && s.status == SA_OK);
+    for (int i = 0; i < s.n && i < 3; i++) {
+        CHECK(s.clicks[i].y == script_clicks[i].y && s.clicks[i].x == script_clicks[i].x);
+        CHECK(s.uni[i] > 0 && s.iou[i] == (double)s.inter[i] / (double)s.uni[i]);
+    }
+    CHECK(s.n == 3 && s.iou[2] > s.iou[0]);
+    /* the env is left in the episode's last state */
+    CHECK(sa_env_n_clicks(env) == 3 && sa_env_iou(env) == s.iou[2]);
+    sa_eval_sample_free(&s);
+    sa_env_free(env);
+    sa_policy_free(pol);
+
+    /* over a dataset: one policy per worker from the factory, the same samples for 1 and 2 workers */
+    char *root = make_dataset();
+    sa_dataset *ds = NULL;
+    CHECK(sa_dataset_open("T", root, sa_dataset_default_params(), &ds, &err) == SA_OK);
+    sa_eval_params p = sa_eval_default_params();
+    int made = 0;
+    p.policy_new = script_new;
+    p.policy_ctx = &made;
+    sa_eval_result r1, r2;
+    CHECK(sa_eval_run(tool, ds, p, NULL, NULL, &r1, &err) == SA_OK && made == 1);
+    p.threads = 2;
+    made = 0;
+    CHECK(sa_eval_run(tool, ds, p, NULL, NULL, &r2, &err) == SA_OK && made >= 1 && made <= 2);
+    CHECK(r1.n_samples == 5 && r2.n_samples == 5 && r1.n_skipped == 3);
+    for (int i = 0; i < r1.n_samples && i < r2.n_samples; i++) {
+        CHECK(r1.samples[i].n == r2.samples[i].n);
+        for (int k = 0; k < r1.samples[i].n && k < r2.samples[i].n; k++)
+            CHECK(r1.samples[i].iou[k] == r2.samples[i].iou[k]);
+        CHECK(!r1.samples[i].iou || r1.samples[i].n == 3);
+    }
+    sa_eval_result_free(&r1);
+    sa_eval_result_free(&r2);
+    /* a stop request before anything starts: nothing is run, the result holds no samples */
+    p.should_stop = stop_now;
+    CHECK(sa_eval_run(tool, ds, p, NULL, NULL, &r1, &err) == SA_OK && r1.n_samples == 0);
+    sa_eval_result_free(&r1);
+    sa_dataset_free(ds);
+    tu_rmtree(root);
+    free(root);
+    sa_tool_free(tool);
+    sa_image_free(&img);
+    sa_mask_free(&gt);
+}
+
 static void test_scenes(void) {
     sa_error err = {0};
     CHECK(sa_scene_count() >= 4 && sa_scene_count() <= 8);
@@ -359,6 +473,7 @@ int main(void) {
     test_run();
     test_bad_params();
     test_episode();
+    test_other_policy();
     test_scenes();
     return tu_finish("test_evaluate");
 }

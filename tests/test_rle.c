@@ -318,14 +318,14 @@ static void test_random(void) {
         sa_mask_free(&di);
     }
     CHECKF(bad == 0, "%d random round trips failed", bad);
-    /* sizes must match */
+    /* sizes must match (a size mismatch is SA_ERR_RANGE everywhere) */
     uint32_t c1[1] = {4}, c2[1] = {6};
     sa_rle x = {0}, y = {0}, z = {0};
     sa_rle_init(&x, 2, 2, c1, 1, NULL);
     sa_rle_init(&y, 2, 3, c2, 1, NULL);
     double iou;
-    CHECK(sa_rle_iou(&x, &y, 0, &iou, &err) == SA_ERR_INVALID);
-    CHECK(sa_rle_merge(&x, &y, 0, &z, &err) == SA_ERR_INVALID && z.counts == NULL);
+    CHECK(sa_rle_iou(&x, &y, 0, &iou, &err) == SA_ERR_RANGE);
+    CHECK(sa_rle_merge(&x, &y, 0, &z, &err) == SA_ERR_RANGE && z.counts == NULL);
     sa_rle_free(&x);
     sa_rle_free(&y);
 }

@@ -71,7 +71,6 @@ int sa_tool_accepts_box(const sa_tool *tool);
 /* Starts a session on one image. The image is copied; the caller may free it afterwards. */
 int sa_tool_session_new(sa_tool *tool, const sa_image *img, sa_tool_session **out, sa_error *err);
 void sa_tool_session_free(sa_tool_session *s);
-const sa_image *sa_tool_session_image(const sa_tool_session *s);
 
 /* Validates the request (clicks inside the image, box ordered and inside or touching the image, n_clicks in
  * [0, SA_MAX_CLICKS], prev/init_mask of the image size), then predicts. out must be zeroed or freed before; on

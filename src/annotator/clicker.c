@@ -128,12 +128,12 @@ int sa_clicker_run(sa_clicker *c, const sa_mask *gt, const sa_mask *ignore, cons
         return sa_error_set(err, SA_ERR_INVALID,
                             "clicker: ground truth and prediction are required");
     if (!sa_mask_same_size(gt, pred))
-        return sa_error_set(err, SA_ERR_INVALID,
+        return sa_error_set(err, SA_ERR_RANGE,
                             "clicker: prediction is %dx%d but ground truth is %dx%d", pred->width,
                             pred->height, gt->width, gt->height);
     const sa_mask *ign = ignore && ignore->data ? ignore : NULL;
     if (ign && !sa_mask_same_size(gt, ign))
-        return sa_error_set(err, SA_ERR_INVALID,
+        return sa_error_set(err, SA_ERR_RANGE,
                             "clicker: ignore map is %dx%d but ground truth is %dx%d", ign->width,
                             ign->height, gt->width, gt->height);
     if (n_clicked < 0 || (n_clicked > 0 && !clicked))

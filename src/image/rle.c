@@ -272,7 +272,7 @@ static int same_shape(const sa_rle *a, const sa_rle *b, const char *what, sa_err
     if (!a || !b || (a->m && !a->counts) || (b->m && !b->counts))
         return sa_error_set(err, SA_ERR_INVALID, "%s: NULL RLE", what);
     if (a->h != b->h || a->w != b->w)
-        return sa_error_set(err, SA_ERR_INVALID, "%s: sizes differ (%dx%d vs %dx%d)", what, a->w,
+        return sa_error_set(err, SA_ERR_RANGE, "%s: sizes differ (%dx%d vs %dx%d)", what, a->w,
                             a->h, b->w, b->h);
     return SA_OK;
 }

@@ -73,10 +73,6 @@ void sa_tool_session_free(sa_tool_session *s) {
     free(s);
 }
 
-const sa_image *sa_tool_session_image(const sa_tool_session *s) {
-    return s ? &s->image : NULL;
-}
-
 static int check_request(const sa_tool_session *s, const sa_tool_request *req, sa_error *err) {
     const int w = s->image.width, h = s->image.height;
     if (req->n_clicks < 0 || req->n_clicks > SA_MAX_CLICKS)
