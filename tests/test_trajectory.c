@@ -409,7 +409,7 @@ static void test_json_round_trip(void) {
     snprintf(path, sizeof path, "%s/traj.json", dir);
     sa_traj_params p = sa_traj_default_params();
     const char *ds[] = {"Toy=/nowhere"};
-    char *info = sa_traj_info_json(&p, SA_TRAJ_PROB_THRESHOLD, "scripted", "0.1.0", ds, 1, &err);
+    char *info = sa_traj_info_json(p, SA_TRAJ_PROB_THRESHOLD, "scripted", "0.1.0", ds, 1, &err);
     CHECK(info != NULL);
     sa_traj_writer *w = NULL;
     CHECK(sa_traj_writer_open(path, info, &w, &err) == SA_OK);

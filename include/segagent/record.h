@@ -86,7 +86,7 @@ int sa_traj_record(sa_env *env, sa_policy *policy, sa_traj_params p, sa_traj_sam
 /* The info object our recorder writes: {"generator":"segagent","version","date" (UTC ISO 8601),"tool",
  * "target_iou","max_clicks","start","random_points","seed","prob_threshold","click_rule","datasets":[...]}.
  * datasets (n may be 0) are free-form labels such as "Berkeley=/data/Berkeley". Returns malloc'd text or NULL. */
-char *sa_traj_info_json(const sa_traj_params *p, float prob_threshold, const char *tool_name, const char *version,
+char *sa_traj_info_json(sa_traj_params p, float prob_threshold, const char *tool_name, const char *version,
                         const char *const *datasets, int n_datasets, sa_error *err);
 
 /* ---- over datasets, on the dataset runner ---- */

@@ -159,7 +159,7 @@ static int record(const char *cmd, const traj_opts *o, const sa_traj_run_params 
                   sa_dataset *const *ds, int n_ds) {
     sa_error err = {0};
     sa_traj_writer *w = NULL;
-    char *info = sa_traj_info_json(&rp->rec, rp->prob_threshold, sa_tool_name(tool), SEGAGENT_VERSION,
+    char *info = sa_traj_info_json(rp->rec, rp->prob_threshold, sa_tool_name(tool), SEGAGENT_VERSION,
                                    (const char *const *)o->datasets.v, o->datasets.n, &err);
     if (!info || sa_traj_writer_open(o->out, info, &w, &err) != SA_OK) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);

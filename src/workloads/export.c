@@ -21,6 +21,7 @@
 
 #include "segagent/prompt.h"
 #include "segagent/rle.h"
+#include "base/files.h"
 
 static const char *const fmt_names[] = {"llava", "qwen-vl", "llamafactory", "swift"};
 static const char *const fmt_files[] = {"llava.json", "qwen_vl.json", "segagent_sharegpt.json",
@@ -139,8 +140,10 @@ static void safe_stem(const char *name, char *out, size_t cap) {
     if (n == 0 && cap > 3) memcpy(out, "img", 4);
 }
 
+/* The records file, written under a temporary name and renamed into place when complete (base/files.h). */
 typedef struct out_file {
-    FILE *f;
+    sa__out out;
+    FILE *f; /* out.f while open */
     char path[PATH_MAX];
     long n;
     int jsonl;
@@ -151,9 +154,10 @@ static int out_open(out_file *o, const char *dir, const char *name, int jsonl, s
     if (snprintf(o->path, sizeof o->path, "%s/%s", dir, name) >= (int)sizeof o->path)
         return sa_error_set(err, SA_ERR_INVALID, "%s: path too long", dir);
     o->jsonl = jsonl;
-    o->f = fopen(o->path, "wb");
-    if (!o->f) return sa_error_set(err, SA_ERR_IO, "%s: cannot create: %s", o->path, strerror(errno));
-    if (!jsonl && fputs("[", o->f) < 0) return sa_error_set(err, SA_ERR_IO, "%s: write failed", o->path);
+    int rc = sa__out_open(&o->out, o->path, err);
+    if (rc != SA_OK) return rc;
+    o->f = o->out.f;
+    if (!jsonl) fputs("[", o->f);
     return SA_OK;
 }
 
@@ -173,20 +177,26 @@ static int out_add(out_file *o, cJSON *rec, sa_error *err) {
 
 static int out_close(out_file *o, sa_error *err) {
     if (!o->f) return SA_OK;
-    int bad = (!o->jsonl && fputs("\n]\n", o->f) < 0);
-    bad |= fflush(o->f) != 0 || ferror(o->f);
-    bad |= fclose(o->f) != 0;
+    if (!o->jsonl) fputs("\n]\n", o->f);
     o->f = NULL;
-    return bad ? sa_error_set(err, SA_ERR_IO, "%s: write failed", o->path) : SA_OK;
+    return sa__out_commit(&o->out, err); /* reports any write error since open */
+}
+
+/* Discards a records file that is not complete (the path keeps what it held). */
+static void out_abort(out_file *o) {
+    o->f = NULL;
+    sa__out_abort(&o->out);
 }
 
 static int write_dataset_info(const char *dir, sa_error *err) {
     char path[PATH_MAX];
     if (snprintf(path, sizeof path, "%s/dataset_info.json", dir) >= (int)sizeof path)
         return sa_error_set(err, SA_ERR_INVALID, "%s: path too long", dir);
-    FILE *f = fopen(path, "wb");
-    if (!f) return sa_error_set(err, SA_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-    int bad = fprintf(f,
+    sa__out o;
+    int rc = sa__out_open(&o, path, err);
+    if (rc != SA_OK) return rc;
+    FILE *f = o.f;
+    fprintf(f,
                       "{\n"
                       "  \"segagent\": {\n"
                       "    \"file_name\": \"%s\",\n"
@@ -196,9 +206,8 @@ static int write_dataset_info(const char *dir, sa_error *err) {
                       " \"assistant_tag\": \"assistant\"}\n"
                       "  }\n"
                       "}\n",
-                      fmt_files[SA_EXPORT_LLAMAFACTORY]) < 0;
-    bad |= fclose(f) != 0;
-    return bad ? sa_error_set(err, SA_ERR_IO, "%s: write failed", path) : SA_OK;
+                      fmt_files[SA_EXPORT_LLAMAFACTORY]);
+    return sa__out_commit(&o, err);
 }
 
 /* Appends a string-valued pair object {"k1": v1, "k2": v2} to arr. */
@@ -440,7 +449,7 @@ int sa_export_run(const sa_traj_set *set, const char *const *image_dirs, int n_i
     rc = out_close(&c.out, err);
     if (rc == SA_OK && p->format == SA_EXPORT_LLAMAFACTORY) rc = write_dataset_info(out_dir, err);
 done:
-    if (c.out.f) fclose(c.out.f);
+    if (c.out.f) out_abort(&c.out);
     sa_prompt_free(c.prompt);
     return rc;
 }

@@ -189,22 +189,22 @@ fail:
     return rc;
 }
 
-char *sa_traj_info_json(const sa_traj_params *p, float prob_threshold, const char *tool_name, const char *version,
+char *sa_traj_info_json(sa_traj_params p, float prob_threshold, const char *tool_name, const char *version,
                         const char *const *datasets, int n_datasets, sa_error *err) {
     cJSON *o = cJSON_CreateObject();
     char date[32] = "";
     time_t now = time(NULL);
     struct tm tmv;
     if (gmtime_r(&now, &tmv)) strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-    int rp = p->start == SA_TRAJ_START_RANDOM_CLICKS ? p->random_points : 0;
+    int rp = p.start == SA_TRAJ_START_RANDOM_CLICKS ? p.random_points : 0;
     int ok = o && cJSON_AddStringToObject(o, "generator", "segagent") &&
              cJSON_AddStringToObject(o, "version", version ? version : "") &&
              cJSON_AddStringToObject(o, "date", date) &&
              cJSON_AddStringToObject(o, "tool", tool_name ? tool_name : "") &&
-             cJSON_AddNumberToObject(o, "target_iou", p->target_iou) &&
-             cJSON_AddNumberToObject(o, "max_clicks", p->max_clicks) &&
-             cJSON_AddStringToObject(o, "start", sa_traj_start_name(p->start)) &&
-             cJSON_AddNumberToObject(o, "random_points", rp) && cJSON_AddNumberToObject(o, "seed", (double)p->seed) &&
+             cJSON_AddNumberToObject(o, "target_iou", p.target_iou) &&
+             cJSON_AddNumberToObject(o, "max_clicks", p.max_clicks) &&
+             cJSON_AddStringToObject(o, "start", sa_traj_start_name(p.start)) &&
+             cJSON_AddNumberToObject(o, "random_points", rp) && cJSON_AddNumberToObject(o, "seed", (double)p.seed) &&
              cJSON_AddNumberToObject(o, "prob_threshold", round((double)prob_threshold * 1e6) / 1e6) &&
              cJSON_AddStringToObject(o, "click_rule",
                                      "keep a click only if IoU strictly rises; stop at the first that does not");
