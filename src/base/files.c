@@ -151,6 +151,15 @@ int sa__write_file(const char *path, const void *data, size_t len, sa_error *err
     return sa__out_commit(&o, err);
 }
 
+int sa__write_text_line(const char *path, const char *text, sa_error *err) {
+    sa__out o;
+    int rc = sa__out_open(&o, path, err);
+    if (rc != SA_OK) return rc;
+    fputs(text ? text : "", o.f);
+    fputc('\n', o.f);
+    return sa__out_commit(&o, err);
+}
+
 char *sa__path_join(const char *dir, const char *name) {
     if (!dir || !name) return NULL;
     size_t a = strlen(dir), b = strlen(name);

@@ -50,6 +50,9 @@ int sa__out_commit(sa__out *o, sa_error *err);
 /* Closes and removes the temporary file; the final name is untouched. Safe on a reset or zeroed sa__out. */
 void sa__out_abort(sa__out *o);
 
+/* Writes text and a newline to path through sa__out (all or nothing). */
+int sa__write_text_line(const char *path, const char *text, sa_error *err);
+
 /* Writes len bytes to path through sa__out (all or nothing). */
 int sa__write_file(const char *path, const void *data, size_t len, sa_error *err);
 

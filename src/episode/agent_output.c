@@ -131,16 +131,6 @@ char *sa_agent_trajectory_json(const sa_agent_result *r, const sa_env *env, cons
     return s;
 }
 
-/* text and a newline, written whole or not at all */
-static int write_text(const char *path, const char *text, sa_error *err) {
-    sa__out o;
-    int rc = sa__out_open(&o, path, err);
-    if (rc != SA_OK) return rc;
-    fputs(text, o.f);
-    fputc('\n', o.f);
-    return sa__out_commit(&o, err);
-}
-
 static int write_overlay(const char *path, const sa_env *env, const sa_mask *m, sa_overlay_style style,
                          sa_error *err) {
     sa_image ov = {0};
@@ -186,14 +176,14 @@ int sa_agent_write_outputs(const sa_agent_result *r, const sa_env *env, const ch
         cJSON_Delete(o);
         if (!txt) return sa_error_set(err, SA_ERR_NOMEM, "mask.json: out of memory");
         snprintf(path, sizeof path, "%s/mask.json", dir);
-        rc = write_text(path, txt, err);
+        rc = sa__write_text_line(path, txt, err);
         free(txt);
         if (rc) return rc;
     }
     char *tj = sa_agent_trajectory_json(r, env, grammar, err);
     if (!tj) return err ? err->code : SA_ERR_NOMEM;
     snprintf(path, sizeof path, "%s/trajectory.json", dir);
-    rc = write_text(path, tj, err);
+    rc = sa__write_text_line(path, tj, err);
     free(tj);
     if (rc) return rc;
     if (r->start_mask.data) {

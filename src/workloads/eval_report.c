@@ -133,20 +133,11 @@ char *sa_eval_report_json(const sa_eval_report *r, sa_error *err) {
     return text;
 }
 
-static int write_text_line(const char *path, const char *text, sa_error *err) {
-    sa__out o;
-    int rc = sa__out_open(&o, path, err);
-    if (rc != SA_OK) return rc;
-    fputs(text, o.f);
-    fputc('\n', o.f);
-    return sa__out_commit(&o, err);
-}
-
 int sa_eval_json_write(const char *path, const cJSON *doc, sa_error *err) {
     if (!path || !doc) return sa_error_set(err, SA_ERR_INVALID, "write JSON: NULL argument");
     char *text = cJSON_Print(doc);
     if (!text) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory formatting JSON", path);
-    int rc = write_text_line(path, text, err);
+    int rc = sa__write_text_line(path, text, err);
     free(text);
     return rc;
 }
@@ -155,7 +146,7 @@ int sa_eval_report_write_json(const char *path, const sa_eval_report *r, sa_erro
     if (!path) return sa_error_set(err, SA_ERR_INVALID, "eval report: NULL path");
     char *text = sa_eval_report_json(r, err);
     if (!text) return err ? err->code : SA_ERR_NOMEM;
-    int rc = write_text_line(path, text, err);
+    int rc = sa__write_text_line(path, text, err);
     free(text);
     return rc;
 }

@@ -16,6 +16,7 @@
 #include "segagent/agent.h"
 #include "segagent/runner.h"
 #include "base/util.h"
+#include "workloads/episode_worker.h"
 
 sa_eval_params sa_eval_default_params(void) {
     sa_eval_params p;
@@ -182,41 +183,23 @@ typedef struct run_ctx {
     int nomem; /* a sample's name or message could not be stored */
 } run_ctx;
 
-typedef struct worker {
-    sa_env *env;
-    sa_policy *policy;
-} worker;
-
 static int worker_new(void *vctx, int index, void **state, sa_error *err) {
     (void)index;
     run_ctx *c = vctx;
-    worker *w = calloc(1, sizeof *w);
-    if (!w) return sa_error_set(err, SA_ERR_NOMEM, "evaluation: out of memory");
-    int rc = sa_env_new(c->tool, sa_env_default_params(), &w->env, err);
-    if (rc == SA_OK) rc = make_policy(&c->params, &w->policy, err);
-    if (rc != SA_OK) {
-        sa_env_free(w->env);
-        free(w);
-        return rc;
-    }
-    *state = w;
-    return SA_OK;
+    return sa__episode_worker_new(c->tool, sa_env_default_params(), c->params.policy_new, c->params.policy_ctx,
+                                  (sa__episode_worker **)state, err);
 }
 
 static void worker_free(void *vctx, void *state) {
     (void)vctx;
-    worker *w = state;
-    if (!w) return;
-    sa_policy_free(w->policy);
-    sa_env_free(w->env);
-    free(w);
+    sa__episode_worker_free(state);
 }
 
 /* Runs sample i into its slot of the result (the slots are the result's own array, so deliver only reports). */
 static int run_item(void *vctx, void *state, int i, void *slot, sa_error *err) {
     (void)slot;
     run_ctx *c = vctx;
-    worker *w = state;
+    sa__episode_worker *w = state;
     sa_eval_sample *s = &c->res->samples[i];
     sa_image img = {0};
     sa_mask gt = {0}, ign = {0};

@@ -19,6 +19,7 @@
 #include "segagent/rle.h"
 #include "segagent/runner.h"
 #include "base/util.h"
+#include "workloads/episode_worker.h"
 
 sa_traj_params sa_traj_default_params(void) {
     sa_traj_params p;
@@ -241,11 +242,6 @@ typedef struct run_ctx {
     sa_error write_err;
 } run_ctx;
 
-typedef struct worker {
-    sa_env *env;
-    sa_policy *annotator;
-} worker;
-
 static void locate(const run_ctx *c, int k, int *d, int *i) {
     int j = 0;
     while (j + 1 < c->n_ds && k >= c->first[j + 1]) j++;
@@ -256,28 +252,14 @@ static void locate(const run_ctx *c, int k, int *d, int *i) {
 static int worker_new(void *vctx, int index, void **state, sa_error *err) {
     (void)index;
     const run_ctx *c = vctx;
-    worker *w = calloc(1, sizeof *w);
-    if (!w) return sa_error_set(err, SA_ERR_NOMEM, "trajectories: out of memory");
     sa_env_params ep = sa_env_default_params();
     ep.prob_threshold = c->p.prob_threshold;
-    int rc = sa_env_new(c->tool, ep, &w->env, err);
-    if (rc == SA_OK) rc = sa_clicker_policy_new(&w->annotator, err);
-    if (rc != SA_OK) {
-        sa_env_free(w->env);
-        free(w);
-        return rc;
-    }
-    *state = w;
-    return SA_OK;
+    return sa__episode_worker_new(c->tool, ep, NULL, NULL, (sa__episode_worker **)state, err);
 }
 
 static void worker_free(void *vctx, void *state) {
     (void)vctx;
-    worker *w = state;
-    if (!w) return;
-    sa_policy_free(w->annotator);
-    sa_env_free(w->env);
-    free(w);
+    sa__episode_worker_free(state);
 }
 
 static const char *base_name(const char *p) {
@@ -287,7 +269,7 @@ static const char *base_name(const char *p) {
 
 static int run_item(void *vctx, void *state, int k, void *slot, sa_error *err) {
     const run_ctx *c = vctx;
-    worker *w = state;
+    sa__episode_worker *w = state;
     sa_traj_sample *smp = slot;
     int d, i;
     locate(c, k, &d, &i);
@@ -297,7 +279,7 @@ static int run_item(void *vctx, void *state, int k, void *slot, sa_error *err) {
     p.seed = c->p.rec.seed + (uint64_t)k;
     int rc = sa_dataset_load(c->ds[d], i, &img, &gt, &ign, err);
     if (rc == SA_OK) rc = sa_env_reset(w->env, &img, "", &gt, ign.data ? &ign : NULL, NULL, err);
-    if (rc == SA_OK) rc = sa_traj_record(w->env, w->annotator, p, smp, err);
+    if (rc == SA_OK) rc = sa_traj_record(w->env, w->policy, p, smp, err);
     if (rc == SA_OK) {
         const char *caps[1] = {c->p.caption};
         rc = sa_traj_sample_set_meta(smp, base_name(sa_dataset_image_path(c->ds[d], i)), "1", caps,
