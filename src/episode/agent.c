@@ -310,6 +310,187 @@ static int after_commit(sa_env *env, const sa_agent_params *p, sa_agent_step *s,
     return 0;
 }
 
+/* How a step of the loop ended. */
+enum { STEP_ON, STEP_END, STEP_END_UNSCORED, STEP_FAIL };
+
+static int check_run(sa_env *env, sa_policy *policy, const sa_agent_params *p, sa_agent_result *out,
+                     sa_error *err) {
+    if (!env || !policy || !sa_env_image(env)) {
+        end_episode(out, "invalid", SA_ERR_INVALID, "agent: env not reset or no policy");
+        return sa_error_set(err, SA_ERR_INVALID, "agent: env not reset or no policy");
+    }
+    if (p->steps < 0 || p->steps > SA_MAX_CLICKS || p->search_k < 1 || p->search_k > 64) {
+        end_episode(out, "invalid", SA_ERR_INVALID, "agent: steps must be 0..1024 and search K 1..64");
+        return sa_error_set(err, SA_ERR_INVALID, "agent: steps must be 0..%d and search K 1..64 (got %d, %d)",
+                            SA_MAX_CLICKS, p->steps, p->search_k);
+    }
+    if (p->search_k > 1 && !sa_policy_can_score(policy)) {
+        end_episode(out, "invalid", SA_ERR_UNSUPPORTED, "search needs a policy that predicts IoU");
+        return sa_error_set(err, SA_ERR_UNSUPPORTED,
+                            "agent: search (K = %d) needs a policy that predicts IoU; policy '%s' cannot", p->search_k,
+                            sa_policy_name(policy));
+    }
+    return SA_OK;
+}
+
+/* Asks the policy for K actions and records them as the step's candidates; the reply's estimate of the state it
+ * saw is kept unless that state already has one (from scoring). */
+static int ask_policy(sa_env *env, sa_policy *policy, const sa_agent_params *p, sa_agent_step *s, int prev_state,
+                      sa_policy_decision *dec, sa_agent_result *out, int *rc, sa_error *err) {
+    double t0 = sa__now_ms();
+    sa_policy_obs obs = sa_policy_obs_from_env(env);
+    if (!sa_policy_needs_gt(policy)) obs.gt = NULL;
+    int n = 0;
+    sa_error e = {0};
+    int arc = sa_policy_act(policy, &obs, p->search_k, dec, &n, &e);
+    s->policy_ms = sa__now_ms() - t0;
+    out->policy_ms += s->policy_ms;
+    if (arc != SA_OK) {
+        set_step_error(s, arc, e.msg);
+        sa_policy_decisions_free(dec, n);
+        if (arc == SA_ERR_DONE) {
+            end_episode(out, "done", SA_OK, "");
+            return STEP_END;
+        }
+        end_episode(out, "policy error", arc, e.msg);
+        *rc = sa_error_set(err, arc, "step %d: %s", s->index, e.msg);
+        return STEP_FAIL;
+    }
+    s->cands = calloc((size_t)(n > 0 ? n : 1), sizeof *s->cands);
+    if (!s->cands) {
+        sa_policy_decisions_free(dec, n);
+        *rc = sa_error_set(err, SA_ERR_NOMEM, "agent: out of memory");
+        end_episode(out, "policy error", *rc, "out of memory");
+        return STEP_FAIL;
+    }
+    s->n_candidates = n;
+    for (int i = 0; i < n; i++) {
+        sa_agent_candidate *c = &s->cands[i];
+        c->status = dec[i].status;
+        c->action = dec[i].action;
+        c->text = dec[i].text;
+        dec[i].text = NULL;
+        c->pred_iou_in = dec[i].pred_iou;
+        c->pred_iou_out = NAN;
+        c->iou_out = NAN;
+    }
+    sa_policy_decisions_free(dec, n);
+    float pin = NAN;
+    for (int i = 0; i < n && isnan(pin); i++) pin = s->cands[i].pred_iou_in;
+    if (isnan(s->pred_iou_before) && !isnan(pin)) {
+        s->pred_iou_before = pin;
+        *state_pred(out, prev_state) = pin;
+    }
+    return STEP_ON;
+}
+
+/* Greedy early stop, before spending a tool call: the state we are in is predicted no better than the state
+ * before it. Then: a reply with no usable action ends the episode with the last good mask. */
+static int check_candidates(const sa_agent_params *p, sa_agent_step *s, int prev_state, sa_agent_result *out) {
+    if (p->early_stop && p->search_k == 1 && prev_state != -1) {
+        float newer = *state_pred(out, prev_state);
+        float older = *state_pred(out, prev_committed(out, prev_state));
+        if (!isnan(newer) && !isnan(older) && !(newer > older)) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "early stop: predicted IoU %.2f is not above %.2f", newer, older);
+            set_step_error(s, SA_ERR_DONE, msg);
+            end_episode(out, "early stop", SA_OK, "");
+            return STEP_END_UNSCORED;
+        }
+    }
+    int n = s->n_candidates, any_ok = 0;
+    for (int i = 0; i < n; i++) any_ok |= s->cands[i].status == SA_OK;
+    if (any_ok) return STEP_ON;
+    const char *why = n > 0 && s->cands[0].text ? s->cands[0].text : "(no reply)";
+    char msg[SA_ERROR_MSG_LEN];
+    snprintf(msg, sizeof msg, "step %d: no usable action in the reply: %.300s", s->index, why);
+    for (char *q = msg; *q; q++)
+        if (*q == '\n' || *q == '\r') *q = ' ';
+    set_step_error(s, n > 0 ? s->cands[0].status : SA_ERR_PARSE, msg);
+    end_episode(out, "unparseable reply", SA_OK, msg);
+    return STEP_END;
+}
+
+/* K = 1: applies the first usable candidate with the tool. */
+static int greedy_step(sa_env *env, const sa_agent_params *p, sa_agent_step *s, sa_agent_result *out,
+                       sa_error *err) {
+    int ci = 0;
+    while (s->cands[ci].status != SA_OK) ci++;
+    sa_agent_candidate *c = &s->cands[ci];
+    sa_env_step_info info;
+    sa_error e = {0};
+    int src = sa_env_step(env, &c->action, &info, &e);
+    c->tool_ms = info.tool_ms;
+    s->tool_ms = src ? 0 : info.tool_ms;
+    if (src) {
+        c->status = src;
+        set_step_error(s, src, e.msg);
+        end_episode(out, "tool error", src, e.msg);
+        return sa_error_set(err, src, "step %d: %s", s->index, e.msg);
+    }
+    s->chosen = ci;
+    s->action = c->action;
+    s->status = SA_OK;
+    s->committed = 1;
+    s->iou_after = info.iou;
+    s->inter = info.inter;
+    s->uni = info.uni;
+    c->iou_out = info.iou;
+    if (c->action.kind == SA_ACTION_CLICK) out->n_clicks++;
+    return keep_state(env, p->keep_masks || p->best_of, s, err);
+}
+
+/* K > 1: search_step, with its failure turned into the episode's ending. */
+static int search(sa_env *env, sa_policy *policy, const sa_agent_params *p, sa_agent_step *s, sa_agent_result *out,
+                  sa_error *err) {
+    sa_policy_obs obs = sa_policy_obs_from_env(env);
+    if (!sa_policy_needs_gt(policy)) obs.gt = NULL;
+    sa_error e = {0};
+    int rc = search_step(env, policy, s, obs, out, p->keep_masks || p->best_of, &e);
+    if (rc) {
+        if (!s->error) set_step_error(s, rc, e.msg);
+        int policy_side = rc == SA_ERR_NETWORK || rc == SA_ERR_TIMEOUT || rc == SA_ERR_PARSE;
+        end_episode(out, policy_side ? "policy error" : "tool error", rc, e.msg);
+        sa_error_set(err, rc, "step %d: %s", s->index, e.msg);
+    }
+    return rc;
+}
+
+/* One step t: ask, check, apply (greedy or search), then the endings that follow a commit. */
+static int run_step(sa_env *env, sa_policy *policy, const sa_agent_params *p, int t, sa_policy_decision *dec,
+                    sa_agent_result *out, int *rc, sa_error *err) {
+    int prev_state = current_state(out);
+    sa_agent_step *s = push_step(out, p->steps);
+    if (!s) {
+        *rc = sa_error_set(err, SA_ERR_NOMEM, "agent: out of memory");
+        end_episode(out, "policy error", *rc, "out of memory");
+        return STEP_FAIL;
+    }
+    double t0 = sa__now_ms();
+    s->index = t + 1;
+    s->iou_before = sa_env_iou(env);
+    s->pred_iou_before = *state_pred(out, prev_state);
+    int how = ask_policy(env, policy, p, s, prev_state, dec, out, rc, err);
+    if (how == STEP_ON) how = check_candidates(p, s, prev_state, out);
+    if (how != STEP_ON) {
+        s->total_ms = sa__now_ms() - t0;
+        return how;
+    }
+    *rc = p->search_k == 1 ? greedy_step(env, p, s, out, err) : search(env, policy, p, s, out, err);
+    out->tool_ms += s->tool_ms;
+    out->score_ms += s->score_ms;
+    s->total_ms = sa__now_ms() - t0;
+    if (*rc) return STEP_FAIL;
+    if (after_commit(env, p, s, out)) return STEP_END_UNSCORED;
+    /* search early stop: the new state is predicted no better than the one it came from */
+    if (p->early_stop && p->search_k > 1 && !isnan(s->pred_iou_after) && !isnan(s->pred_iou_before) &&
+        !(s->pred_iou_after > s->pred_iou_before)) {
+        end_episode(out, "early stop", SA_OK, "");
+        return STEP_END_UNSCORED;
+    }
+    return STEP_ON;
+}
+
 int sa_agent_run(sa_env *env, sa_policy *policy, sa_agent_params p, sa_agent_result *out, sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "agent: NULL result");
     memset(out, 0, sizeof *out);
@@ -318,184 +499,28 @@ int sa_agent_run(sa_env *env, sa_policy *policy, sa_agent_params p, sa_agent_res
     out->start_iou = out->iou = out->final_iou = NAN;
     out->best_step = -1;
     snprintf(out->stop, sizeof out->stop, "steps");
-    if (!env || !policy || !sa_env_image(env)) {
-        end_episode(out, "invalid", SA_ERR_INVALID, "agent: env not reset or no policy");
-        return sa_error_set(err, SA_ERR_INVALID, "agent: env not reset or no policy");
-    }
-    if (p.steps < 0 || p.steps > SA_MAX_CLICKS || p.search_k < 1 || p.search_k > 64) {
-        end_episode(out, "invalid", SA_ERR_INVALID, "agent: steps must be 0..1024 and search K 1..64");
-        return sa_error_set(err, SA_ERR_INVALID, "agent: steps must be 0..%d and search K 1..64 (got %d, %d)",
-                            SA_MAX_CLICKS, p.steps, p.search_k);
-    }
-    if (p.search_k > 1 && !sa_policy_can_score(policy)) {
-        end_episode(out, "invalid", SA_ERR_UNSUPPORTED, "search needs a policy that predicts IoU");
-        return sa_error_set(err, SA_ERR_UNSUPPORTED, "agent: search (K = %d) needs a policy that predicts IoU; "
-                            "policy '%s' cannot", p.search_k, sa_policy_name(policy));
-    }
+    int rc = check_run(env, policy, &p, out, err);
+    if (rc) return rc;
     double t_start = sa__now_ms();
     out->request_text = sa__strdup(p.request_text);
-    int rc = sa_mask_copy(sa_env_mask(env), &out->start_mask, err);
-    if (rc) return rc;
+    if ((rc = sa_mask_copy(sa_env_mask(env), &out->start_mask, err))) return rc;
     out->start_iou = sa_env_iou(env);
     sa_policy_reset(policy);
-
-    if (p.first != SA_FIRST_NONE) {
-        rc = do_first_action(env, &p, out, err);
-        if (rc) {
-            int policy_side = rc == SA_ERR_NETWORK || rc == SA_ERR_TIMEOUT || rc == SA_ERR_PARSE;
-            end_episode(out, policy_side ? "policy error" : "tool error", rc, err ? err->msg : "");
-            finish(env, policy, &p, out, 0, NULL);
-            out->total_ms = sa__now_ms() - t_start;
-            return rc;
-        }
+    if (p.first != SA_FIRST_NONE && (rc = do_first_action(env, &p, out, err))) {
+        int policy_side = rc == SA_ERR_NETWORK || rc == SA_ERR_TIMEOUT || rc == SA_ERR_PARSE;
+        end_episode(out, policy_side ? "policy error" : "tool error", rc, err ? err->msg : "");
+        finish(env, policy, &p, out, 0, NULL);
+        out->total_ms = sa__now_ms() - t_start;
+        return rc;
     }
-
     sa_policy_decision *dec = calloc((size_t)p.search_k, sizeof *dec);
     if (!dec) return sa_error_set(err, SA_ERR_NOMEM, "agent: out of memory");
-    int score_last = 1;
-    for (int t = 0; t < p.steps; t++) {
-        int prev_state = current_state(out);
-        sa_agent_step *s = push_step(out, p.steps);
-        if (!s) {
-            rc = sa_error_set(err, SA_ERR_NOMEM, "agent: out of memory");
-            end_episode(out, "policy error", rc, "out of memory");
-            break;
-        }
-        double t0 = sa__now_ms();
-        s->index = t + 1;
-        s->iou_before = sa_env_iou(env);
-        s->pred_iou_before = *state_pred(out, prev_state);
-        sa_policy_obs obs = sa_policy_obs_from_env(env);
-        if (!sa_policy_needs_gt(policy)) obs.gt = NULL;
-        int n = 0;
-        sa_error e = {0};
-        int arc = sa_policy_act(policy, &obs, p.search_k, dec, &n, &e);
-        s->policy_ms = sa__now_ms() - t0;
-        out->policy_ms += s->policy_ms;
-        if (arc != SA_OK) {
-            set_step_error(s, arc, e.msg);
-            s->total_ms = sa__now_ms() - t0;
-            if (arc == SA_ERR_DONE) {
-                end_episode(out, "done", SA_OK, "");
-            } else {
-                end_episode(out, "policy error", arc, e.msg);
-                sa_error_set(err, arc, "step %d: %s", t + 1, e.msg);
-                rc = arc;
-            }
-            sa_policy_decisions_free(dec, n);
-            break;
-        }
-        s->cands = calloc((size_t)(n > 0 ? n : 1), sizeof *s->cands);
-        if (!s->cands) {
-            sa_policy_decisions_free(dec, n);
-            rc = sa_error_set(err, SA_ERR_NOMEM, "agent: out of memory");
-            end_episode(out, "policy error", rc, "out of memory");
-            break;
-        }
-        s->n_candidates = n;
-        for (int i = 0; i < n; i++) {
-            sa_agent_candidate *c = &s->cands[i];
-            c->status = dec[i].status;
-            c->action = dec[i].action;
-            c->text = dec[i].text;
-            dec[i].text = NULL;
-            c->pred_iou_in = dec[i].pred_iou;
-            c->pred_iou_out = NAN;
-            c->iou_out = NAN;
-        }
-        sa_policy_decisions_free(dec, n);
-        /* the reply's estimate of the state it saw, unless that state already has one (from scoring) */
-        float pin = NAN;
-        for (int i = 0; i < n && isnan(pin); i++) pin = s->cands[i].pred_iou_in;
-        if (isnan(s->pred_iou_before) && !isnan(pin)) {
-            s->pred_iou_before = pin;
-            *state_pred(out, prev_state) = pin;
-        }
-        /* greedy early stop, before spending a tool call: the state we are in is predicted no better than the
-         * state before it */
-        if (p.early_stop && p.search_k == 1 && prev_state != -1) {
-            float newer = *state_pred(out, prev_state);
-            float older = *state_pred(out, prev_committed(out, prev_state));
-            if (!isnan(newer) && !isnan(older) && !(newer > older)) {
-                char msg[128];
-                snprintf(msg, sizeof msg, "early stop: predicted IoU %.2f is not above %.2f", newer, older);
-                set_step_error(s, SA_ERR_DONE, msg);
-                s->total_ms = sa__now_ms() - t0;
-                end_episode(out, "early stop", SA_OK, "");
-                score_last = 0;
-                break;
-            }
-        }
-        int any_ok = 0;
-        for (int i = 0; i < n; i++) any_ok |= s->cands[i].status == SA_OK;
-        if (!any_ok) {
-            const char *why = n > 0 && s->cands[0].text ? s->cands[0].text : "(no reply)";
-            char msg[SA_ERROR_MSG_LEN];
-            snprintf(msg, sizeof msg, "step %d: no usable action in the reply: %.300s", t + 1, why);
-            for (char *q = msg; *q; q++)
-                if (*q == '\n' || *q == '\r') *q = ' ';
-            set_step_error(s, n > 0 ? s->cands[0].status : SA_ERR_PARSE, msg);
-            s->total_ms = sa__now_ms() - t0;
-            end_episode(out, "unparseable reply", SA_OK, msg);
-            break;
-        }
-        if (p.search_k == 1) {
-            sa_agent_candidate *c = &s->cands[0];
-            int ci = 0;
-            while (s->cands[ci].status != SA_OK) ci++;
-            c = &s->cands[ci];
-            sa_env_step_info info;
-            int src = sa_env_step(env, &c->action, &info, &e);
-            c->tool_ms = info.tool_ms;
-            s->tool_ms = src ? 0 : info.tool_ms;
-            if (src) {
-                c->status = src;
-                set_step_error(s, src, e.msg);
-                s->total_ms = sa__now_ms() - t0;
-                end_episode(out, "tool error", src, e.msg);
-                sa_error_set(err, src, "step %d: %s", t + 1, e.msg);
-                rc = src;
-                break;
-            }
-            s->chosen = ci;
-            s->action = c->action;
-            s->status = SA_OK;
-            s->committed = 1;
-            s->iou_after = info.iou;
-            s->inter = info.inter;
-            s->uni = info.uni;
-            c->iou_out = info.iou;
-            if (c->action.kind == SA_ACTION_CLICK) out->n_clicks++;
-            rc = keep_state(env, p.keep_masks || p.best_of, s, err);
-        } else {
-            rc = search_step(env, policy, s, obs, out, p.keep_masks || p.best_of, &e);
-            if (rc) {
-                if (!s->error) set_step_error(s, rc, e.msg);
-                end_episode(out, rc == SA_ERR_NETWORK || rc == SA_ERR_TIMEOUT || rc == SA_ERR_PARSE ? "policy error"
-                                                                                                     : "tool error",
-                            rc, e.msg);
-                sa_error_set(err, rc, "step %d: %s", t + 1, e.msg);
-            }
-        }
-        out->tool_ms += s->tool_ms;
-        out->score_ms += s->score_ms;
-        s->total_ms = sa__now_ms() - t0;
-        if (rc) break;
-        if (after_commit(env, &p, s, out)) {
-            score_last = 0;
-            break;
-        }
-        /* search early stop: the new state is predicted no better than the one it came from */
-        if (p.early_stop && p.search_k > 1 && !isnan(s->pred_iou_after) && !isnan(s->pred_iou_before) &&
-            !(s->pred_iou_after > s->pred_iou_before)) {
-            end_episode(out, "early stop", SA_OK, "");
-            score_last = 0;
-            break;
-        }
-    }
+    int how = STEP_ON;
+    for (int t = 0; t < p.steps && how == STEP_ON; t++) how = run_step(env, policy, &p, t, dec, out, &rc, err);
     free(dec);
     /* after a policy error, no more requests: the last state stays unscored */
-    int frc = finish(env, policy, &p, out, score_last && out->status == SA_OK, rc ? NULL : err);
+    int score_last = how != STEP_END_UNSCORED && out->status == SA_OK;
+    int frc = finish(env, policy, &p, out, score_last, rc ? NULL : err);
     if (!rc && frc) rc = frc;
     if (!rc && out->status) rc = out->status;
     out->total_ms = sa__now_ms() - t_start;
