@@ -128,52 +128,38 @@ static void synthetic(sa_image *img, sa_mask *m) {
         }
 }
 
-int main(int argc, char **argv) {
-    const char *path = NULL;
-    int reps = 30;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-        else path = argv[i];
-    }
-    if (reps < 3) reps = 3;
+/* The input: the image given, a Berkeley image from the shared folder, or a synthetic scene; a plausible
+ * current mask (the central third). Returns 0 or 1. */
+static int load_input(const char *path, sa_image *img, sa_mask *mask, const char **shown) {
     char def[1024];
     if (!path) {
         const char *sh = getenv("SEGAGENT_SHARED");
         snprintf(def, sizeof def, "%s/data/Berkeley/images/101087.jpg", sh && *sh ? sh : "../shared");
         if (access(def, R_OK) == 0) path = def;
     }
-    sa_image img = {0};
-    sa_mask mask = {0};
-    sa_error err = {0};
-    if (path) {
-        if (sa_image_load(path, &img, &err)) {
-            fprintf(stderr, "%s\n", err.msg);
-            return 1;
-        }
-        sa_mask_new(&mask, img.width, img.height, NULL);
-        /* a plausible current mask: the central third */
-        for (int y = img.height / 3; y < 2 * img.height / 3; y++)
-            for (int x = img.width / 3; x < 2 * img.width / 3; x++) mask.data[y * img.width + x] = 1;
-    } else {
-        synthetic(&img, &mask);
+    *shown = path ? path : "synthetic";
+    if (!path) {
+        synthetic(img, mask);
+        return 0;
     }
-    printf("image: %s (%dx%d), %d repetitions, medians\n", path ? path : "synthetic", img.width, img.height, reps);
-
-    int port = 0;
-    if (start_server(&port)) {
-        fprintf(stderr, "cannot start the loopback server\n");
+    sa_error err = {0};
+    if (sa_image_load(path, img, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", port);
-    double *t = malloc((size_t)reps * sizeof *t);
+    sa_mask_new(mask, img->width, img->height, NULL);
+    for (int y = img->height / 3; y < 2 * img->height / 3; y++)
+        for (int x = img->width / 3; x < 2 * img->width / 3; x++) mask->data[y * img->width + x] = 1;
+    return 0;
+}
 
-    /* the pieces */
+/* The pieces of one observation's encoding, timed one by one. */
+static void time_pieces(const sa_image *img, const sa_mask *mask, int reps, double *t) {
     sa_image ov = {0};
-    sa_image_copy(&img, &ov, NULL);
+    sa_image_copy(img, &ov, NULL);
     for (int i = 0; i < reps; i++) {
         double t0 = now_ms();
-        sa_image_overlay(&img, mask.data, sa_overlay_default_style(), &ov, NULL);
+        sa_image_overlay(img, mask->data, sa_overlay_default_style(), &ov, NULL);
         t[i] = now_ms() - t0;
     }
     printf("  overlay                         %8.3f ms\n", median(t, reps));
@@ -204,72 +190,104 @@ int main(int argc, char **argv) {
     printf("  PNG encode (tests only)         %8.3f ms  (%zu bytes)\n", median(t, 5), len);
     free(bytes);
     sa_image_free(&ov);
+}
 
-    /* a whole act() against the instant server, per image format / size */
-    struct {
-        const char *name;
-        sa_llm_image_format fmt;
-        int size;
-    } cfg[] = {{"act, JPEG full size", SA_LLM_JPEG, 0}, {"act, JPEG 448x448", SA_LLM_JPEG, 448},
-               {"act, PNG full size", SA_LLM_PNG, 0}};
-    double act_ms[3];
-    for (int c = 0; c < 3; c++) {
-        sa_llm_params p = sa_llm_default_params();
-        p.base_url = url;
-        p.model = "bench";
-        p.image_format = cfg[c].fmt;
-        p.model_size = cfg[c].size;
-        sa_policy *pol = NULL;
-        if (sa_llm_policy_new(&p, &pol, NULL, &err)) {
-            fprintf(stderr, "%s\n", err.msg);
-            return 1;
-        }
-        sa_policy_obs obs;
-        memset(&obs, 0, sizeof obs);
-        obs.image = &img;
-        obs.mask = &mask;
-        obs.description = "the object in the middle";
-        int n_run = cfg[c].fmt == SA_LLM_PNG ? 5 : reps;
-        for (int i = 0; i < n_run; i++) {
-            sa_policy_decision d[1];
-            int n = 0;
-            double t0 = now_ms();
-            int rc = sa_policy_act(pol, &obs, 1, d, &n, &err);
-            t[i] = now_ms() - t0;
-            if (rc || n != 1 || d[0].status) {
-                fprintf(stderr, "act failed: %s\n", err.msg);
-                return 1;
-            }
-            sa_policy_decisions_free(d, n);
-        }
-        act_ms[c] = median(t, n_run);
-        printf("  %-31s %8.3f ms  (overlay + encode + base64 + JSON + HTTP + parse)\n", cfg[c].name, act_ms[c]);
-        sa_policy_free(pol);
+/* A whole act() against the instant server with one image format and size; the median in ms, or -1. */
+static double time_act(const char *url, const char *name, sa_llm_image_format fmt, int size, const sa_image *img,
+                       const sa_mask *mask, int reps, double *t) {
+    sa_error err = {0};
+    sa_llm_params p = sa_llm_default_params();
+    p.base_url = url;
+    p.model = "bench";
+    p.image_format = fmt;
+    p.model_size = size;
+    sa_policy *pol = NULL;
+    if (sa_llm_policy_new(&p, &pol, NULL, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
     }
+    sa_policy_obs obs;
+    memset(&obs, 0, sizeof obs);
+    obs.image = img;
+    obs.mask = mask;
+    obs.description = "the object in the middle";
+    int n_run = fmt == SA_LLM_PNG ? 5 : reps;
+    for (int i = 0; i < n_run; i++) {
+        sa_policy_decision d[1];
+        int n = 0;
+        double t0 = now_ms();
+        int rc = sa_policy_act(pol, &obs, 1, d, &n, &err);
+        t[i] = now_ms() - t0;
+        if (rc || n != 1 || d[0].status) {
+            fprintf(stderr, "act failed: %s\n", err.msg);
+            sa_policy_free(pol);
+            return -1;
+        }
+        sa_policy_decisions_free(d, n);
+    }
+    double ms = median(t, n_run);
+    printf("  %-31s %8.3f ms  (overlay + encode + base64 + JSON + HTTP + parse)\n", name, ms);
+    sa_policy_free(pol);
+    return ms;
+}
 
-    /* the tool: one graph-cut click on the same image */
+/* The tool: one graph-cut click on the same image, through the episode engine; the median in ms, or -1. */
+static double time_tool(const sa_image *img, int reps, double *t) {
+    sa_error err = {0};
     sa_tool *tool = NULL;
     sa_env *env = NULL;
-    if (sa_graphcut_tool_new(sa_graphcut_default_params(), &tool, &err) || sa_env_new(tool, sa_env_default_params(), &env, &err)) {
+    if (sa_graphcut_tool_new(sa_graphcut_default_params(), &tool, &err) ||
+        sa_env_new(tool, sa_env_default_params(), &env, &err)) {
         fprintf(stderr, "%s\n", err.msg);
-        return 1;
+        sa_tool_free(tool);
+        return -1;
     }
     int tool_reps = reps < 10 ? reps : 10;
     for (int i = 0; i < tool_reps; i++) {
-        sa_env_reset(env, &img, "x", NULL, NULL, NULL, NULL);
-        sa_action a = sa_action_click(img.height / 2, img.width / 2, 1);
+        sa_env_reset(env, img, "x", NULL, NULL, NULL, NULL);
+        sa_action a = sa_action_click(img->height / 2, img->width / 2, 1);
         sa_env_step_info info;
         sa_env_step(env, &a, &info, NULL);
         t[i] = info.tool_ms;
     }
-    double tool_ms = median(t, tool_reps);
-    printf("  tool: graph cut, one click      %8.3f ms\n", tool_ms);
-    printf("agent overhead per step (JPEG, full size): %.2f ms = %.3f x the tool time\n", act_ms[0],
-           act_ms[0] / tool_ms);
     sa_env_free(env);
     sa_tool_free(tool);
+    return median(t, tool_reps);
+}
+
+int main(int argc, char **argv) {
+    const char *path = NULL, *shown = NULL;
+    int reps = 30;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else path = argv[i];
+    }
+    if (reps < 3) reps = 3;
+    sa_image img = {0};
+    sa_mask mask = {0};
+    if (load_input(path, &img, &mask, &shown)) return 1;
+    printf("image: %s (%dx%d), %d repetitions, medians\n", shown, img.width, img.height, reps);
+    int port = 0;
+    if (start_server(&port)) {
+        fprintf(stderr, "cannot start the loopback server\n");
+        return 1;
+    }
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", port);
+    double *t = malloc((size_t)reps * sizeof *t);
+    if (!t) return 1;
+    time_pieces(&img, &mask, reps, t);
+    double act_ms = time_act(url, "act, JPEG full size", SA_LLM_JPEG, 0, &img, &mask, reps, t);
+    int ok = act_ms >= 0 && time_act(url, "act, JPEG 448x448", SA_LLM_JPEG, 448, &img, &mask, reps, t) >= 0 &&
+             time_act(url, "act, PNG full size", SA_LLM_PNG, 0, &img, &mask, reps, t) >= 0;
+    double tool_ms = ok ? time_tool(&img, reps, t) : -1;
+    if (tool_ms > 0) {
+        printf("  tool: graph cut, one click      %8.3f ms\n", tool_ms);
+        printf("agent overhead per step (JPEG, full size): %.2f ms = %.3f x the tool time\n", act_ms,
+               act_ms / tool_ms);
+    }
     free(t);
     sa_image_free(&img);
     sa_mask_free(&mask);
-    return 0;
+    return tool_ms > 0 ? 0 : 1;
 }

@@ -180,6 +180,104 @@ static void state_free(void *sp) {
     free(s);
 }
 
+static const int nb_dx[4] = {1, 0, 1, -1}, nb_dy[4] = {0, 1, 1, 1}; /* the 4 forward neighbours */
+
+/* Colour bins (5 bits per channel): each pixel's slot and each slot's mean colour; the per-slot weight and
+ * cost arrays. Returns 0 or -1 (out of memory). */
+static int colour_bins(gc_state *s, const uint8_t *px) {
+    const int n = s->n;
+    int *binslot = malloc(NBINS * sizeof *binslot);
+    if (!binslot) return -1;
+    for (int b = 0; b < NBINS; b++) binslot[b] = -1;
+    int ns = 0;
+    for (int p = 0; p < n; p++) {
+        const uint8_t *c = px + 3 * (size_t)p;
+        int b = (c[0] >> 3) << 10 | (c[1] >> 3) << 5 | (c[2] >> 3);
+        if (binslot[b] < 0) binslot[b] = ns++;
+        s->slot[p] = (uint16_t)binslot[b];
+    }
+    free(binslot);
+    s->nslots = ns;
+    s->slot_col = xcalloc((size_t)ns * 3, sizeof *s->slot_col);
+    s->wf = xcalloc((size_t)ns, sizeof *s->wf);
+    s->wb = xcalloc((size_t)ns, sizeof *s->wb);
+    s->uf = xcalloc((size_t)ns, sizeof *s->uf);
+    s->ub = xcalloc((size_t)ns, sizeof *s->ub);
+    s->scratch = xcalloc((size_t)ns, sizeof *s->scratch);
+    double *acc = xcalloc((size_t)ns * 4, sizeof *acc);
+    if (!s->slot_col || !s->wf || !s->wb || !s->uf || !s->ub || !s->scratch || !acc) {
+        free(acc);
+        return -1;
+    }
+    for (int p = 0; p < n; p++) {
+        const uint8_t *c = px + 3 * (size_t)p;
+        double *a = acc + 4 * (size_t)s->slot[p];
+        a[0] += c[0], a[1] += c[1], a[2] += c[2], a[3] += 1;
+    }
+    for (int i = 0; i < ns; i++)
+        for (int c = 0; c < 3; c++) s->slot_col[3 * i + c] = (float)(acc[4 * i + c] / acc[4 * i + 3]);
+    free(acc);
+    return 0;
+}
+
+/* Pixel-level contrast weights exp(-beta |I_p - I_q|^2) / dist, beta from the mean squared difference. */
+static void contrast_weights(gc_state *s, const uint8_t *px) {
+    const int w = s->w, h = s->h;
+    double sum = 0;
+    long cnt = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < 4; k++) {
+                int xx = x + nb_dx[k], yy = y + nb_dy[k];
+                if (xx < 0 || xx >= w || yy >= h) continue;
+                const uint8_t *a = px + 3 * ((size_t)y * w + x), *b = px + 3 * ((size_t)yy * w + xx);
+                double d = 0;
+                for (int c = 0; c < 3; c++) d += ((double)a[c] - b[c]) * ((double)a[c] - b[c]);
+                s->f.nw[4 * ((size_t)y * w + x) + k] = (float)d; /* squared difference for now */
+                sum += d;
+                cnt++;
+            }
+    double beta = (cnt > 0 && sum > 0) ? 1.0 / (2.0 * sum / cnt) : 0.0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < 4; k++) {
+                int xx = x + nb_dx[k], yy = y + nb_dy[k];
+                size_t i = 4 * ((size_t)y * w + x) + (size_t)k;
+                if (xx < 0 || xx >= w || yy >= h)
+                    s->f.nw[i] = 0;
+                else
+                    s->f.nw[i] = (float)(exp(-beta * s->f.nw[i]) / (k >= 2 ? M_SQRT2 : 1.0));
+            }
+}
+
+/* The block level (2x2 blocks): the weight between two blocks is the sum of the pixel edges joining them.
+ * Returns 0 or -1 (out of memory). */
+static int block_level(gc_state *s) {
+    const int w = s->w, h = s->h;
+    gc_level *c = &s->c;
+    c->w = (w + 1) / 2, c->h = (h + 1) / 2, c->n = c->w * c->h;
+    c->nw = xcalloc((size_t)c->n * 4, sizeof *c->nw);
+    if (!c->nw) return -1;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < 4; k++) {
+                int xx = x + nb_dx[k], yy = y + nb_dy[k];
+                if (xx < 0 || xx >= w || yy >= h) continue;
+                int ax = x / 2, ay = y / 2, bx = xx / 2, by = yy / 2;
+                if (ax == bx && ay == by) continue;
+                if (by < ay || (by == ay && bx < ax)) {
+                    int t = ax;
+                    ax = bx, bx = t;
+                    t = ay;
+                    ay = by, by = t;
+                }
+                int ddx = bx - ax, ddy = by - ay;
+                int k2 = ddy == 0 ? 0 : ddx == 0 ? 1 : ddx == 1 ? 2 : 3;
+                c->nw[4 * ((size_t)ay * c->w + ax) + (size_t)k2] += s->f.nw[4 * ((size_t)y * w + x) + k];
+            }
+    return level_build(c, s->m->p.lambda);
+}
+
 static int session_new(void *model, const sa_image *img_in, void **out, sa_error *err) {
     const gc_model *m = model;
     *out = NULL;
@@ -218,99 +316,17 @@ static int session_new(void *model, const sa_image *img_in, void **out, sa_error
     s->cur = malloc((size_t)n);
     s->tmp = malloc((size_t)n);
     s->stack = malloc((size_t)n * sizeof *s->stack);
-    int *binslot = malloc(NBINS * sizeof *binslot);
-    double *acc = NULL;
-    if (!s->slot || !s->f.nw || !s->seed || !s->cur || !s->tmp || !s->stack || !binslot) goto oom;
-
-    /* colour bins */
-    for (int b = 0; b < NBINS; b++) binslot[b] = -1;
-    const uint8_t *px = img->data;
-    int ns = 0;
-    for (int p = 0; p < n; p++) {
-        const uint8_t *c = px + 3 * (size_t)p;
-        int b = (c[0] >> 3) << 10 | (c[1] >> 3) << 5 | (c[2] >> 3);
-        if (binslot[b] < 0) binslot[b] = ns++;
-        s->slot[p] = (uint16_t)binslot[b];
+    int ok = s->slot && s->f.nw && s->seed && s->cur && s->tmp && s->stack && colour_bins(s, img->data) == 0;
+    if (ok) {
+        contrast_weights(s, img->data);
+        ok = level_build(&s->f, m->p.lambda) == 0 && (w < 8 || h < 8 || block_level(s) == 0);
     }
-    s->nslots = ns;
-    s->slot_col = xcalloc((size_t)ns * 3, sizeof *s->slot_col);
-    s->wf = xcalloc((size_t)ns, sizeof *s->wf);
-    s->wb = xcalloc((size_t)ns, sizeof *s->wb);
-    s->uf = xcalloc((size_t)ns, sizeof *s->uf);
-    s->ub = xcalloc((size_t)ns, sizeof *s->ub);
-    s->scratch = xcalloc((size_t)ns, sizeof *s->scratch);
-    acc = xcalloc((size_t)ns * 4, sizeof *acc);
-    if (!s->slot_col || !s->wf || !s->wb || !s->uf || !s->ub || !s->scratch || !acc) goto oom;
-    for (int p = 0; p < n; p++) {
-        const uint8_t *c = px + 3 * (size_t)p;
-        double *a = acc + 4 * (size_t)s->slot[p];
-        a[0] += c[0], a[1] += c[1], a[2] += c[2], a[3] += 1;
+    if (!ok) {
+        state_free(s);
+        return sa_error_set(err, SA_ERR_NOMEM, "graph cut: out of memory for a %dx%d image", w, h);
     }
-    for (int i = 0; i < ns; i++)
-        for (int c = 0; c < 3; c++) s->slot_col[3 * i + c] = (float)(acc[4 * i + c] / acc[4 * i + 3]);
-
-    /* contrast weights */
-    const int dx[4] = {1, 0, 1, -1}, dy[4] = {0, 1, 1, 1};
-    double sum = 0;
-    long cnt = 0;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            for (int k = 0; k < 4; k++) {
-                int xx = x + dx[k], yy = y + dy[k];
-                if (xx < 0 || xx >= w || yy >= h) continue;
-                const uint8_t *a = px + 3 * ((size_t)y * w + x), *b = px + 3 * ((size_t)yy * w + xx);
-                double d = 0;
-                for (int c = 0; c < 3; c++) d += ((double)a[c] - b[c]) * ((double)a[c] - b[c]);
-                s->f.nw[4 * ((size_t)y * w + x) + k] = (float)d; /* squared difference for now */
-                sum += d;
-                cnt++;
-            }
-    double beta = (cnt > 0 && sum > 0) ? 1.0 / (2.0 * sum / cnt) : 0.0;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            for (int k = 0; k < 4; k++) {
-                int xx = x + dx[k], yy = y + dy[k];
-                size_t i = 4 * ((size_t)y * w + x) + (size_t)k;
-                if (xx < 0 || xx >= w || yy >= h)
-                    s->f.nw[i] = 0;
-                else
-                    s->f.nw[i] = (float)(exp(-beta * s->f.nw[i]) / (k >= 2 ? M_SQRT2 : 1.0));
-            }
-    if (level_build(&s->f, m->p.lambda)) goto oom;
-    /* block level: the weight between two blocks is the sum of the pixel edges joining them */
-    if (w >= 8 && h >= 8) {
-        gc_level *c = &s->c;
-        c->w = (w + 1) / 2, c->h = (h + 1) / 2, c->n = c->w * c->h;
-        c->nw = xcalloc((size_t)c->n * 4, sizeof *c->nw);
-        if (!c->nw) goto oom;
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++)
-                for (int k = 0; k < 4; k++) {
-                    int xx = x + dx[k], yy = y + dy[k];
-                    if (xx < 0 || xx >= w || yy >= h) continue;
-                    int ax = x / 2, ay = y / 2, bx = xx / 2, by = yy / 2;
-                    if (ax == bx && ay == by) continue;
-                    if (by < ay || (by == ay && bx < ax)) {
-                        int t = ax;
-                        ax = bx, bx = t;
-                        t = ay;
-                        ay = by, by = t;
-                    }
-                    int ddx = bx - ax, ddy = by - ay;
-                    int k2 = ddy == 0 ? 0 : ddx == 0 ? 1 : ddx == 1 ? 2 : 3;
-                    c->nw[4 * ((size_t)ay * c->w + ax) + (size_t)k2] += s->f.nw[4 * ((size_t)y * w + x) + k];
-                }
-        if (level_build(c, m->p.lambda)) goto oom;
-    }
-    free(binslot);
-    free(acc);
     *out = s;
     return SA_OK;
-oom:
-    free(binslot);
-    free(acc);
-    state_free(s);
-    return sa_error_set(err, SA_ERR_NOMEM, "graph cut: out of memory for a %dx%d image", w, h);
 }
 
 /* Fits both colour models from the weights in s->wf / s->wb and fills s->uf / s->ub. */
@@ -523,6 +539,164 @@ static void keep_local_change(gc_state *s, const uint8_t *prev, const float *kee
         if (!s->tmp[p] && !s->cur[p] && prev[p]) s->cur[p] = 1;
 }
 
+/* Previous-mask consistency weights K_p around the newest click (NULL when there is no previous mask);
+ * *reach receives the click's reach (its distance to the nearest pixel already carrying its label), 0 when
+ * there are no weights. */
+static int consistency_weights(const gc_state *s, const sa_tool_request *req, const uint8_t *prev,
+                               size_t prev_area, float **keep_out, float *reach_out, sa_error *err) {
+    const sa_graphcut_params *prm = &s->m->p;
+    const int w = s->w, h = s->h, n = s->n;
+    *keep_out = NULL;
+    *reach_out = 0;
+    if (!(prev && prev_area > 0 && req->n_clicks > 0 && prm->keep > 0)) return SA_OK;
+    float *keep = malloc((size_t)n * sizeof *keep);
+    if (!keep) return sa_error_set(err, SA_ERR_NOMEM, "graph cut: out of memory");
+    const sa_click *c = &req->clicks[req->n_clicks - 1];
+    const uint8_t want = c->positive != 0;
+    long reach2 = -1;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            if ((prev[y * w + x] != 0) != want) continue;
+            long d = (long)(c->x - x) * (c->x - x) + (long)(c->y - y) * (c->y - y);
+            if (reach2 < 0 || d < reach2) reach2 = d;
+        }
+    double reach = reach2 < 0 ? (double)(w > h ? w : h) : sqrt((double)reach2);
+    if (reach < 2) reach = 2;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            double d = sqrt((double)(c->x - x) * (c->x - x) + (double)(c->y - y) * (c->y - y)) / reach;
+            double k = prm->keep * (d > 2 ? 1 : d > 1 ? d - 1 : 0);
+            keep[y * w + x] = (float)(k < DATA_CLIP ? k : DATA_CLIP);
+        }
+    *keep_out = keep;
+    *reach_out = (float)reach;
+    return SA_OK;
+}
+
+/* Initial training labels: the previous mask, or discs around the positive clicks. */
+static void initial_labels(gc_state *s, const sa_tool_request *req, const uint8_t *prev, size_t prev_area) {
+    const int w = s->w, h = s->h, n = s->n;
+    if (prev_area > 0) {
+        for (int p = 0; p < n; p++) s->cur[p] = prev[p] != 0;
+        return;
+    }
+    memset(s->cur, 0, (size_t)n);
+    float r0 = 0.05f * sqrtf((float)n);
+    if (r0 < s->m->p.click_radius) r0 = s->m->p.click_radius;
+    int8_t *tmp8 = (int8_t *)s->tmp;
+    memset(tmp8, 0, (size_t)n);
+    for (int i = 0; i < req->n_clicks; i++)
+        if (req->clicks[i].positive) paint_disc(tmp8, w, h, req->clicks[i].x, req->clicks[i].y, r0, 1);
+    for (int p = 0; p < n; p++) s->cur[p] = tmp8[p] == 1;
+}
+
+/* Radius of each click's evidence disc: the neighbourhood of a click is a sample of its label's appearance,
+ * up to half the distance to an opposite click (and, for the newest, half its reach). */
+static void evidence_radii(const gc_state *s, const sa_tool_request *req, float newest_reach, float *rho) {
+    const sa_graphcut_params *prm = &s->m->p;
+    float r_train = 0.03f * sqrtf((float)s->n);
+    if (r_train < prm->click_radius) r_train = prm->click_radius;
+    for (int i = 0; i < req->n_clicks; i++) {
+        const sa_click *c = &req->clicks[i];
+        float r = r_train;
+        for (int j = 0; j < req->n_clicks; j++) {
+            const sa_click *o = &req->clicks[j];
+            if ((o->positive != 0) == (c->positive != 0)) continue;
+            float d = 0.5f * sqrtf((float)((o->x - c->x) * (o->x - c->x) + (o->y - c->y) * (o->y - c->y)));
+            if (d < r) r = d;
+        }
+        if (i == req->n_clicks - 1 && newest_reach > 0 && 0.5f * newest_reach < r) r = 0.5f * newest_reach;
+        if (r < prm->click_radius) r = prm->click_radius;
+        rho[i] = r;
+    }
+}
+
+/* Colour-model training weights of one iteration: the current labels (outside the other label's discs) share
+ * half the mass with the click discs. */
+static void training_weights(gc_state *s, const sa_tool_request *req, const float *rho, int n_pos, int it,
+                             size_t prev_area) {
+    const int w = s->w, h = s->h, n = s->n;
+    const int n_neg = req->n_clicks - n_pos;
+    uint8_t *disc = s->tmp; /* bit 0: in a positive disc, bit 1: in a negative disc */
+    memset(s->wf, 0, (size_t)s->nslots * sizeof *s->wf);
+    memset(s->wb, 0, (size_t)s->nslots * sizeof *s->wb);
+    memset(disc, 0, (size_t)n);
+    for (int i = 0; i < req->n_clicks; i++) {
+        const sa_click *c = &req->clicks[i];
+        paint_bits(disc, w, h, c->x, c->y, rho[i], c->positive ? 1 : 2);
+    }
+    const int whole_image_bg = it == 0 && prev_area == 0;
+    long nf = 0, nb = 0;
+    for (int p = 0; p < n; p++) {
+        if (s->cur[p] && !(disc[p] & 2)) nf++;
+        if ((!s->cur[p] || whole_image_bg) && !(disc[p] & 1)) nb++;
+    }
+    double click_share_f = n_pos > 0 ? (nf > 0 ? 0.5 : 1.0) : 0.0;
+    double click_share_b = n_neg > 0 ? (nb > 0 ? 0.5 : 1.0) : 0.0;
+    float mf = nf > 0 ? (float)((1.0 - click_share_f) / (double)nf) : 0.0f;
+    float mb = nb > 0 ? (float)((1.0 - click_share_b) / (double)nb) : 0.0f;
+    for (int p = 0; p < n; p++) {
+        if (s->cur[p] && !(disc[p] & 2)) s->wf[s->slot[p]] += mf;
+        if ((!s->cur[p] || whole_image_bg) && !(disc[p] & 1)) s->wb[s->slot[p]] += mb;
+    }
+    for (int i = 0; i < req->n_clicks; i++) {
+        const sa_click *c = &req->clicks[i];
+        float r = rho[i];
+        double share = c->positive ? click_share_f / n_pos : click_share_b / n_neg;
+        float wpx = (float)(share / (M_PI * r * r + 1.0));
+        add_disc(s, c->positive ? s->wf : s->wb, c->x, c->y, r, wpx);
+    }
+}
+
+/* t-links from the fitted colour models, the seeds and the consistency weights, then the cut: at the block
+ * level for the intermediate iterations (they only train the colour models), at full resolution for the last. */
+static void cut(gc_state *s, const uint8_t *prev, const float *keep, int coarse) {
+    const sa_graphcut_params *prm = &s->m->p;
+    const int w = s->w, n = s->n;
+    gc_level *c = &s->c;
+    if (coarse) {
+        memset(c->d, 0, (size_t)c->n * sizeof *c->d);
+        memset(c->seed, -1, (size_t)c->n);
+    }
+    for (int p = 0; p < n; p++) {
+        int8_t sd = s->seed[p];
+        float d = 0;
+        if (sd < 0) {
+            d = prm->data_weight * (s->ub[s->slot[p]] - s->uf[s->slot[p]]); /* > 0: object colour */
+            if (d > DATA_CLIP) d = DATA_CLIP;
+            if (d < -DATA_CLIP) d = -DATA_CLIP;
+            if (keep) d += prev[p] ? keep[p] : -keep[p]; /* cost of leaving the previous label */
+        }
+        if (coarse) {
+            int b = (p / w / 2) * c->w + (p % w) / 2;
+            if (sd == 1 || (sd == 0 && c->seed[b] < 0)) c->seed[b] = sd;
+            c->d[b] += d;
+        } else if (sd == 1) {
+            set_t(&s->f, p, HARD, 0);
+        } else if (sd == 0) {
+            set_t(&s->f, p, 0, HARD);
+        } else {
+            set_t(&s->f, p, quant(d > 0 ? d : 0), quant(d < 0 ? -d : 0));
+        }
+    }
+    if (!coarse) {
+        sa__mf_solve(s->f.g);
+        for (int p = 0; p < n; p++) s->cur[p] = (uint8_t)sa__mf_is_source(s->f.g, p);
+        return;
+    }
+    for (int b = 0; b < c->n; b++) {
+        float d = c->d[b];
+        if (c->seed[b] == 1)
+            set_t(c, b, HARD, 0);
+        else if (c->seed[b] == 0)
+            set_t(c, b, 0, HARD);
+        else
+            set_t(c, b, quant(d > 0 ? d : 0), quant(d < 0 ? -d : 0));
+    }
+    sa__mf_solve(c->g);
+    for (int p = 0; p < n; p++) s->cur[p] = (uint8_t)sa__mf_is_source(c->g, (p / w / 2) * c->w + (p % w) / 2);
+}
+
 static int predict_full(gc_state *s, const sa_tool_request *req, sa_tool_result *out, sa_error *err) {
     const sa_graphcut_params *prm = &s->m->p;
     const int w = s->w, h = s->h, n = s->n;
@@ -546,7 +720,6 @@ static int predict_full(gc_state *s, const sa_tool_request *req, sa_tool_result 
         const sa_click *c = &req->clicks[i];
         paint_disc(s->seed, w, h, c->x, c->y, prm->click_radius, (int8_t)(c->positive != 0));
     }
-
     const int use_star = prm->star_convexity && n_pos > 0;
     if (use_star) {
         star_parents(&s->f, req, 1);
@@ -555,148 +728,20 @@ static int predict_full(gc_state *s, const sa_tool_request *req, sa_tool_result 
     update_star(&s->f, prm->lambda, use_star ? s->f.parent : NULL);
     if (s->c.n) update_star(&s->c, prm->lambda, use_star ? s->c.parent : NULL);
 
-    /* previous-mask consistency weights K_p */
-    float *keep = NULL;
-    float newest_reach = 0;
-    if (prev && prev_area > 0 && req->n_clicks > 0 && prm->keep > 0) {
-        keep = malloc((size_t)n * sizeof *keep);
-        if (!keep) {
-            return sa_error_set(err, SA_ERR_NOMEM, "graph cut: out of memory");
-        }
-        const sa_click *c = &req->clicks[req->n_clicks - 1];
-        const uint8_t want = c->positive != 0;
-        long reach2 = -1;
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) {
-                if ((prev[y * w + x] != 0) != want) continue;
-                long d = (long)(c->x - x) * (c->x - x) + (long)(c->y - y) * (c->y - y);
-                if (reach2 < 0 || d < reach2) reach2 = d;
-            }
-        double reach = reach2 < 0 ? (double)(w > h ? w : h) : sqrt((double)reach2);
-        if (reach < 2) reach = 2;
-        newest_reach = (float)reach;
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) {
-                double d = sqrt((double)(c->x - x) * (c->x - x) + (double)(c->y - y) * (c->y - y)) / reach;
-                double k = prm->keep * (d > 2 ? 1 : d > 1 ? d - 1 : 0);
-                keep[y * w + x] = (float)(k < DATA_CLIP ? k : DATA_CLIP);
-            }
-    }
-
-    /* initial training labels */
-    if (prev_area > 0) {
-        for (int p = 0; p < n; p++) s->cur[p] = prev[p] != 0;
-    } else {
-        memset(s->cur, 0, (size_t)n);
-        float r0 = 0.05f * sqrtf((float)n);
-        if (r0 < prm->click_radius) r0 = prm->click_radius;
-        int8_t *tmp8 = (int8_t *)s->tmp;
-        memset(tmp8, 0, (size_t)n);
-        for (int i = 0; i < req->n_clicks; i++)
-            if (req->clicks[i].positive) paint_disc(tmp8, w, h, req->clicks[i].x, req->clicks[i].y, r0, 1);
-        for (int p = 0; p < n; p++) s->cur[p] = tmp8[p] == 1;
-    }
-
-    /* evidence discs: the neighbourhood of each click is a sample of its label's appearance */
-    float r_train = 0.03f * sqrtf((float)n);
-    if (r_train < prm->click_radius) r_train = prm->click_radius;
+    float *keep = NULL, newest_reach = 0;
+    if ((rc = consistency_weights(s, req, prev, prev_area, &keep, &newest_reach, err)) != SA_OK) return rc;
+    initial_labels(s, req, prev, prev_area);
     float *rho = malloc((size_t)(req->n_clicks ? req->n_clicks : 1) * sizeof *rho);
     if (!rho) {
         free(keep);
         return sa_error_set(err, SA_ERR_NOMEM, "graph cut: out of memory");
     }
-    int n_neg = req->n_clicks - n_pos;
-    for (int i = 0; i < req->n_clicks; i++) {
-        const sa_click *c = &req->clicks[i];
-        float r = r_train;
-        for (int j = 0; j < req->n_clicks; j++) {
-            const sa_click *o = &req->clicks[j];
-            if ((o->positive != 0) == (c->positive != 0)) continue;
-            float d = 0.5f * sqrtf((float)((o->x - c->x) * (o->x - c->x) + (o->y - c->y) * (o->y - c->y)));
-            if (d < r) r = d;
-        }
-        if (i == req->n_clicks - 1 && newest_reach > 0 && 0.5f * newest_reach < r) r = 0.5f * newest_reach;
-        if (r < prm->click_radius) r = prm->click_radius;
-        rho[i] = r;
-    }
-    uint8_t *disc = s->tmp; /* bit 0: in a positive disc, bit 1: in a negative disc */
-
+    evidence_radii(s, req, newest_reach, rho);
     const int n_iter = prm->iterations;
     for (int it = 0; it < n_iter; it++) {
-        memset(s->wf, 0, (size_t)s->nslots * sizeof *s->wf);
-        memset(s->wb, 0, (size_t)s->nslots * sizeof *s->wb);
-        memset(disc, 0, (size_t)n);
-        for (int i = 0; i < req->n_clicks; i++) {
-            const sa_click *c = &req->clicks[i];
-            paint_bits(disc, w, h, c->x, c->y, rho[i], c->positive ? 1 : 2);
-        }
-        const int whole_image_bg = it == 0 && prev_area == 0;
-        long nf = 0, nb = 0;
-        for (int p = 0; p < n; p++) {
-            if (s->cur[p] && !(disc[p] & 2)) nf++;
-            if ((!s->cur[p] || whole_image_bg) && !(disc[p] & 1)) nb++;
-        }
-        double click_share_f = n_pos > 0 ? (nf > 0 ? 0.5 : 1.0) : 0.0;
-        double click_share_b = n_neg > 0 ? (nb > 0 ? 0.5 : 1.0) : 0.0;
-        float mf = nf > 0 ? (float)((1.0 - click_share_f) / (double)nf) : 0.0f;
-        float mb = nb > 0 ? (float)((1.0 - click_share_b) / (double)nb) : 0.0f;
-        for (int p = 0; p < n; p++) {
-            if (s->cur[p] && !(disc[p] & 2)) s->wf[s->slot[p]] += mf;
-            if ((!s->cur[p] || whole_image_bg) && !(disc[p] & 1)) s->wb[s->slot[p]] += mb;
-        }
-        for (int i = 0; i < req->n_clicks; i++) {
-            const sa_click *c = &req->clicks[i];
-            float r = rho[i];
-            double share = c->positive ? click_share_f / n_pos : click_share_b / n_neg;
-            float wpx = (float)(share / (M_PI * r * r + 1.0));
-            add_disc(s, c->positive ? s->wf : s->wb, c->x, c->y, r, wpx);
-        }
+        training_weights(s, req, rho, n_pos, it, prev_area);
         fit_models(s);
-        /* t-links; the intermediate iterations only train the colour models and cut the block level */
-        const int coarse = it < n_iter - 1 && s->c.n > 0;
-        gc_level *c = &s->c;
-        if (coarse) {
-            memset(c->d, 0, (size_t)c->n * sizeof *c->d);
-            memset(c->seed, -1, (size_t)c->n);
-        }
-        for (int p = 0; p < n; p++) {
-            int8_t sd = s->seed[p];
-            float d = 0;
-            if (sd < 0) {
-                d = prm->data_weight * (s->ub[s->slot[p]] - s->uf[s->slot[p]]); /* > 0: object colour */
-                if (d > DATA_CLIP) d = DATA_CLIP;
-                if (d < -DATA_CLIP) d = -DATA_CLIP;
-                if (keep) d += prev[p] ? keep[p] : -keep[p]; /* cost of leaving the previous label */
-            }
-            if (coarse) {
-                int b = (p / w / 2) * c->w + (p % w) / 2;
-                if (sd == 1 || (sd == 0 && c->seed[b] < 0)) c->seed[b] = sd;
-                c->d[b] += d;
-            } else if (sd == 1) {
-                set_t(&s->f, p, HARD, 0);
-            } else if (sd == 0) {
-                set_t(&s->f, p, 0, HARD);
-            } else {
-                set_t(&s->f, p, quant(d > 0 ? d : 0), quant(d < 0 ? -d : 0));
-            }
-        }
-        if (coarse) {
-            for (int b = 0; b < c->n; b++) {
-                float d = c->d[b];
-                if (c->seed[b] == 1)
-                    set_t(c, b, HARD, 0);
-                else if (c->seed[b] == 0)
-                    set_t(c, b, 0, HARD);
-                else
-                    set_t(c, b, quant(d > 0 ? d : 0), quant(d < 0 ? -d : 0));
-            }
-            sa__mf_solve(c->g);
-            for (int p = 0; p < n; p++)
-                s->cur[p] = (uint8_t)sa__mf_is_source(c->g, (p / w / 2) * c->w + (p % w) / 2);
-        } else {
-            sa__mf_solve(s->f.g);
-            for (int p = 0; p < n; p++) s->cur[p] = (uint8_t)sa__mf_is_source(s->f.g, p);
-        }
+        cut(s, prev, keep, it < n_iter - 1 && s->c.n > 0);
     }
     if (keep && req->clicks[req->n_clicks - 1].positive) keep_local_change(s, prev, keep, fminf(prm->keep, DATA_CLIP));
     free(keep);
