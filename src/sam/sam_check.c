@@ -344,9 +344,7 @@ int sa_sam_check_fixture(const char *dir, sa_sam_check_params params, sa_sam_rep
         rc = sa_error_set(err, SA_ERR_PARSE, "%s: no \"cases\" array", cpath);
         goto done;
     }
-    sa_weights_params wp = sa_weights_default_params();
-    wp.map_sam_names = 0;
-    if ((rc = sa_weights_open_ex(epath, wp, &expw, err)) != SA_OK) goto done;
+    if ((rc = sa_weights_open(epath, &expw, err)) != SA_OK) goto done;
     if ((rc = sa_sam_encode(m, &img, probe_cb, &c, &e, err)) != SA_OK) goto done;
     int ci = 0;
     const cJSON *cs;

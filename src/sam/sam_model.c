@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "sam/sam_internal.h"
+#include "sam/sam_names.h"
 #include "segagent/weights.h"
 
 sa_sam_params sa_sam_default_params(void) {
@@ -52,10 +53,11 @@ static float rnd_uniform(uint64_t *s) { /* [-1, 1) */
 
 enum { T_WEIGHT, T_BIAS, T_NORM_W, T_NORM_B };
 
+/* The Fourier matrix is tied: HF files store it at the top level, a mapped official checkpoint under the
+ * prompt encoder; either serves. */
 static const sa_tensor *find_tensor(const sa_weights *w, const char *name) {
     const sa_tensor *t = sa_weights_find(w, name);
-    if (!t && !strcmp(name, "shared_image_embedding.positional_embedding"))
-        t = sa_weights_find(w, "prompt_encoder.shared_embedding.positional_embedding");
+    if (!t && !strcmp(name, SA__SAM_PE_SHARED)) t = sa_weights_find(w, SA__SAM_PE_PROMPT);
     return t;
 }
 
@@ -271,7 +273,7 @@ static int bind_all(loader *L, sa_sam_model *m, const int *rel_rows) {
     m->neck2_w = take(L, T_WEIGHT, 4, D, D, 3, 3, "vision_encoder.neck.conv2.weight");
     m->neck_ln2 = take_ln(L, D, "vision_encoder.neck.layer_norm2");
 
-    m->pe_gauss = take(L, T_NORM_W, 2, 2, D / 2, 0, 0, "shared_image_embedding.positional_embedding");
+    m->pe_gauss = take(L, T_NORM_W, 2, 2, D / 2, 0, 0, SA__SAM_PE_SHARED);
     for (int i = 0; i < 4; i++) m->point_embed[i] = take(L, T_BIAS, 2, 1, D, 0, 0, "prompt_encoder.point_embed.%d.weight", i);
     m->not_a_point = take(L, T_BIAS, 2, 1, D, 0, 0, "prompt_encoder.not_a_point_embed.weight");
     m->no_mask = take(L, T_BIAS, 2, 1, D, 0, 0, "prompt_encoder.no_mask_embed.weight");
@@ -517,6 +519,11 @@ int sa_sam_model_load(const char *path, sa_sam_params params, sa_sam_model **out
     sa_weights *w = NULL;
     int rc = sa_weights_open(path, &w, err);
     if (rc != SA_OK) return rc;
+    rc = sa__sam_map_weights(w, path, err); /* official .pth names -> the HF names bound below */
+    if (rc != SA_OK) {
+        sa_weights_free(w);
+        return rc;
+    }
     sa_sam_arch a;
     int rel_rows[SA_SAM_MAX_LAYERS] = {0};
     rc = derive_arch(w, path, &a, rel_rows, err);
