@@ -1,9 +1,13 @@
 /* SAM model loading: derives the architecture from tensor shapes (and config.json where shapes cannot say, e.g.
  * the decoder's head count), validates every tensor the engine uses (present, right shape, finite) and converts
  * F16/BF16 ones to F32 in one arena; F32 tensors of the (memory-mapped) checkpoint are used in place, so peak
- * memory stays near one copy of the weights. The same binding code runs twice: a sizing pass that validates and counts, then a fill
- * pass. With no weights it fills deterministic pseudo-random values instead (sa_sam_model_random, for the
- * benchmark), so the engine sees one layout whatever the source.
+ * memory stays near one copy of the weights. The same binding code runs twice: a sizing pass that validates and
+ * counts, then a fill pass. With no weights it fills deterministic pseudo-random values instead
+ * (sa_sam_model_random, for the benchmark), so the engine sees one layout whatever the source.
+ *
+ * Names: the binding code knows only the Hugging Face names; an official .pth is renamed to them right after
+ * opening (sa__sam_map_weights, sam_names.c), since the generic weights loader keeps names as stored.
+ * Kernels: the model's kernel table (m->k) is chosen here, once, from params.kernels and the CPU.
  *
  * Layout changes at load: ConvTranspose weights (in, out, 2, 2) are re-ordered to ((out, ky, kx), in) so the
  * decoder's up-scaling is a plain linear layer; relative-position tables whose length is not 2*S-1 are
@@ -16,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "sam/sam_internal.h"
 #include "sam/sam_names.h"
 #include "segagent/weights.h"
@@ -39,17 +44,6 @@ typedef struct loader {
     int rc;
     sa_error *err;
 } loader;
-
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static float rnd_uniform(uint64_t *s) { /* [-1, 1) */
-    return (float)((double)(splitmix(s) >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
-}
 
 enum { T_WEIGHT, T_BIAS, T_NORM_W, T_NORM_B };
 
@@ -131,7 +125,8 @@ static float *take_n(loader *L, int kind, const char *name, int ndim, const int6
     } else {
         int64_t fan_in = ndim >= 2 ? numel / dims[0] : 1;
         float a = kind == T_WEIGHT ? 1.0f / sqrtf((float)fan_in) : 0.1f;
-        for (int64_t i = 0; i < numel; i++) dst[i] = (kind == T_NORM_W ? 1.0f : 0.0f) + a * rnd_uniform(&L->rng);
+        for (int64_t i = 0; i < numel; i++)
+            dst[i] = (kind == T_NORM_W ? 1.0f : 0.0f) + a * sa__rng_uniform_pm1(&L->rng);
     }
     return dst;
 }
@@ -368,6 +363,7 @@ static int build(const sa_sam_arch *arch, const sa_weights *w, const char *what,
     if (!m) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", what);
     m->arch = *arch;
     m->params = params;
+    m->k = sa__kernels_select(params.kernels); /* once per model: the layers call through m->k */
     m->grid = arch->image_size / arch->patch_size;
     m->head_dim = arch->width / arch->heads;
     m->blocks = calloc((size_t)arch->depth, sizeof *m->blocks);
@@ -599,6 +595,7 @@ int sa_sam_model_set_kernels(sa_sam_model *m, int kernels, sa_error *err) {
     if (!m || kernels < SA_SAM_KERNELS_FAST || kernels > SA_SAM_KERNELS_REFERENCE)
         return sa_error_set(err, SA_ERR_INVALID, "SAM: unknown kernel set %d", kernels);
     m->params.kernels = kernels;
+    m->k = sa__kernels_select(kernels);
     return SA_OK;
 }
 
