@@ -118,7 +118,7 @@ static void test_overlay(void) {
     /* bad arguments */
     sa_image small = {0};
     CHECK(sa_image_new(&small, 2, 2, 3, NULL) == SA_OK);
-    CHECK(sa_image_overlay(&img, mask, st, &small, &err) == SA_ERR_INVALID);
+    CHECK(sa_image_overlay(&img, mask, st, &small, &err) == SA_ERR_RANGE);
     CHECK(sa_image_overlay(&img, NULL, st, &out, &err) == SA_ERR_INVALID);
     st.alpha = 1.5f;
     CHECK(sa_image_overlay(&img, mask, st, &out, &err) == SA_ERR_RANGE);

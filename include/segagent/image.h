@@ -58,7 +58,8 @@ int sa_image_encode_jpeg(const sa_image *img, int quality, uint8_t **out, size_t
 
 /* Overlay as SegAgent draws it (SPEC.md section 5): on pixels where mask[i] != 0,
  * out = floor(alpha*pixel + (1-alpha)*color) per channel with alpha = 0.5 by default; other pixels unchanged.
- * dst must be a 3-channel image of the same size (it may be src itself). mask is width*height bytes. */
+ * dst must be a 3-channel image of the same size (it may be src itself; SA_ERR_RANGE when the sizes differ).
+ * mask is width*height bytes. */
 typedef struct sa_overlay_style {
     uint8_t color[3]; /* default (0, 255, 0) */
     float alpha;      /* weight of the image pixel, default 0.5 */

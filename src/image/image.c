@@ -69,9 +69,11 @@ sa_overlay_style sa_overlay_default_style(void) {
 int sa_image_overlay(const sa_image *src, const uint8_t *mask, sa_overlay_style style,
                      sa_image *dst, sa_error *err) {
     if (!sa__image_valid(src) || src->channels != 3 || !mask || !dst || !dst->data ||
-        dst->channels != 3 || dst->width != src->width || dst->height != src->height)
-        return sa_error_set(err, SA_ERR_INVALID,
-                            "sa_image_overlay: src and dst must be RGB images of one size");
+        dst->channels != 3)
+        return sa_error_set(err, SA_ERR_INVALID, "sa_image_overlay: src and dst must be RGB images");
+    if (dst->width != src->width || dst->height != src->height)
+        return sa_error_set(err, SA_ERR_RANGE, "sa_image_overlay: dst is %dx%d, src %dx%d",
+                            dst->width, dst->height, src->width, src->height);
     if (!(style.alpha >= 0.0f && style.alpha <= 1.0f))
         return sa_error_set(err, SA_ERR_RANGE, "sa_image_overlay: alpha must be in [0, 1]");
     size_t n = (size_t)src->width * (size_t)src->height;

@@ -86,7 +86,7 @@ static float *take_n(loader *L, int kind, const char *name, int ndim, const int6
             char a[128], b[128];
             shape_str(a, sizeof a, t->ndim, t->shape);
             shape_str(b, sizeof b, ndim, dims);
-            L->rc = sa_error_set(L->err, SA_ERR_FORMAT, "%s: tensor '%s' has shape %s, expected %s", L->what, name, a, b);
+            L->rc = sa_error_set(L->err, SA_ERR_RANGE, "%s: tensor '%s' has shape %s, expected %s", L->what, name, a, b);
             return NULL;
         }
     }
@@ -403,7 +403,7 @@ static int need_dim(const sa_weights *w, const char *what, const char *name, int
     const sa_tensor *t = find_tensor(w, name);
     if (!t) return sa_error_set(err, SA_ERR_NOT_FOUND, "%s: tensor '%s' is missing", what, name);
     if (t->ndim != ndim || t->shape[axis] <= 0 || t->shape[axis] > (1 << 24))
-        return sa_error_set(err, SA_ERR_FORMAT, "%s: tensor '%s' has an unexpected shape (%d dims)", what, name, t->ndim);
+        return sa_error_set(err, SA_ERR_RANGE, "%s: tensor '%s' has an unexpected shape (%d dims)", what, name, t->ndim);
     *dst = (int)t->shape[axis];
     return SA_OK;
 }
@@ -443,7 +443,7 @@ static int derive_arch(const sa_weights *w, const char *what, sa_sam_arch *a, in
     }
     if ((rc = need_dim(w, what, "vision_encoder.layers.0.attn.rel_pos_h", 2, 1, &hd, err)) != SA_OK) goto done;
     if (a->width % hd) {
-        rc = sa_error_set(err, SA_ERR_FORMAT, "%s: width %d is not a multiple of the head dim %d (rel_pos_h)", what,
+        rc = sa_error_set(err, SA_ERR_RANGE, "%s: width %d is not a multiple of the head dim %d (rel_pos_h)", what,
                           a->width, hd);
         goto done;
     }
@@ -498,7 +498,7 @@ static int derive_arch(const sa_weights *w, const char *what, sa_sam_arch *a, in
     }
     if ((rc = need_dim(w, what, "prompt_encoder.mask_embed.conv2.weight", 4, 0, &a->mask_in_chans, err)) != SA_OK) goto done;
     if (dim_of(w, "mask_decoder.iou_token.weight", 2, 1) != a->out_chans) {
-        rc = sa_error_set(err, SA_ERR_FORMAT, "%s: tensor 'mask_decoder.iou_token.weight' does not match the neck width %d",
+        rc = sa_error_set(err, SA_ERR_RANGE, "%s: tensor 'mask_decoder.iou_token.weight' does not match the neck width %d",
                           what, a->out_chans);
         goto done;
     }
