@@ -156,12 +156,12 @@ struct sa_sam_model {
 /* Per encoded image. */
 struct sa_sam_image {
     const sa_sam_model *m;
-    sa__pool *pool;
+    sa__pool *pool;      /* this image's own workers (params.threads at encoding) */
     int width, height;   /* original */
     int new_w, new_h;    /* resized (longest side S) */
     float *embed;        /* (g*g, D) token-major */
     float *dense_pe;     /* (g*g, D) */
-    /* decoder scratch, allocated once with the image */
+    /* decoder scratch: sized by the first prediction, grown only for a prompt with more tokens */
     float *scratch;
     size_t scratch_n;
 };
