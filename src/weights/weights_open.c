@@ -3,11 +3,10 @@
  *
  * Files are memory-mapped read-only and the mapping is handed to the collection, so tensors point
  * straight into it. A directory holds model.safetensors.index.json, model.safetensors, or exactly
- * one *.safetensors or
- * *.pth; config.json beside the weights is kept as text for the model loaders. A sharded index may
- * only name plain files in its own folder, each shard is loaded once, and every tensor it lists
- * must be in a shard. Names are kept as stored: renaming to a model's own naming is the model
- * loader's job. */
+ * one *.safetensors or *.pth; config.json beside the weights is kept as text for the model
+ * loaders. A sharded index may only name plain files in its own folder, each shard is loaded once,
+ * and every tensor it lists must be in a shard. Names are kept as stored: renaming to a model's
+ * own naming is the model loader's job. */
 #include "segagent/weights.h"
 
 #include <dirent.h>
