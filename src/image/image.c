@@ -70,7 +70,8 @@ int sa_image_overlay(const sa_image *src, const uint8_t *mask, sa_overlay_style 
                      sa_image *dst, sa_error *err) {
     if (!sa__image_valid(src) || src->channels != 3 || !mask || !dst || !dst->data ||
         dst->channels != 3)
-        return sa_error_set(err, SA_ERR_INVALID, "sa_image_overlay: src and dst must be RGB images");
+        return sa_error_set(err, SA_ERR_INVALID,
+                            "sa_image_overlay: src and dst must be RGB images");
     if (dst->width != src->width || dst->height != src->height)
         return sa_error_set(err, SA_ERR_RANGE, "sa_image_overlay: dst is %dx%d, src %dx%d",
                             dst->width, dst->height, src->width, src->height);
