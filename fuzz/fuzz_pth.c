@@ -1,9 +1,10 @@
 /* libFuzzer target: torch.save zip + pickle parsing from memory (zip directory, zip64 fields,
- * deflate, the restricted pickle VM, storage views). Every accepted tensor is read end to end.
- * Seeds: fuzz/corpus/pth. */
+ * deflate, the restricted pickle VM, storage views), then the SAM loader's renaming of official
+ * names. Every accepted tensor is read end to end. Seeds: fuzz/corpus/pth. */
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "sam/sam_names.h"
 #include "segagent/weights.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -11,8 +12,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sa_weights *w = NULL;
     sa_error err = {0};
-    if (sa_weights_from_pth_buffer(data, size, sa_weights_default_params(), &w, &err) != SA_OK)
-        return 0;
+    if (sa_weights_from_pth_buffer(data, size, &w, &err) != SA_OK) return 0;
+    sa__sam_map_weights(w, "<fuzz>", &err); /* on failure the names stay as they were */
     for (int i = 0; i < sa_weights_count(w); i++) {
         const sa_tensor *t = sa_weights_at(w, i);
         int64_t n = sa_tensor_numel(t);

@@ -2,13 +2,15 @@
  * colour type (written here with libpng), hand-built BMPs of every supported layout, JPEG grey /
  * colour / CMYK, encode -> decode round trips, the bilinear resize on hand-computed cases, and bad
  * input (missing, truncated, garbage, huge or zero sizes, random corruptions): every error is a
- * non-zero status and a message naming the file, never a crash (the ASan build runs this too). */
+ * non-zero status and a message naming the file, never a crash (the ASan build runs this too).
+ * Saves are all or nothing: a failed save leaves neither a partial file nor a temporary one. */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jpeglib.h>
 #include <png.h>
@@ -116,7 +118,7 @@ static void test_overlay(void) {
     /* bad arguments */
     sa_image small = {0};
     CHECK(sa_image_new(&small, 2, 2, 3, NULL) == SA_OK);
-    CHECK(sa_image_overlay(&img, mask, st, &small, &err) == SA_ERR_INVALID);
+    CHECK(sa_image_overlay(&img, mask, st, &small, &err) == SA_ERR_RANGE);
     CHECK(sa_image_overlay(&img, NULL, st, &out, &err) == SA_ERR_INVALID);
     st.alpha = 1.5f;
     CHECK(sa_image_overlay(&img, mask, st, &out, &err) == SA_ERR_RANGE);
@@ -690,6 +692,46 @@ static void test_png_roundtrip(void) {
     sa_image_free(&img);
 }
 
+/* Entries of a directory other than "." and "..". */
+static int count_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+static void test_save_all_or_nothing(void) {
+    char *dir = tmp_path("saves");
+    char *path = tmp_path("saves/a.png"), *sub = tmp_path("saves/sub");
+    CHECK(mkdir(dir, 0777) == 0);
+    sa_image img = {0}, back = {0};
+    sa_error err = {0};
+    CHECK(sa_image_new(&img, 5, 4, 3, NULL) == SA_OK);
+    fill_random(&img);
+    CHECK(sa_image_save_png(path, &img, &err) == SA_OK);
+    CHECK(count_entries(dir) == 1);
+    /* a failed save over an existing file leaves it as it was */
+    CHECK(sa_image_save_jpeg(path, &img, 0, &err) == SA_ERR_RANGE);
+    CHECK(sa_image_load(path, &back, &err) == SA_OK && back.data &&
+          memcmp(back.data, img.data, 5 * 4 * 3) == 0);
+    sa_image_free(&back);
+    CHECK(count_entries(dir) == 1);
+    /* the final name is a directory: the rename fails and the temporary file is removed */
+    CHECK(mkdir(sub, 0777) == 0);
+    CHECK(sa_image_save_png(sub, &img, &err) == SA_ERR_IO);
+    CHECKF(strstr(err.msg, sub) != NULL, "message does not name the file: %s", err.msg);
+    CHECK(sa_image_save_jpeg(sub, &img, 90, &err) == SA_ERR_IO);
+    CHECK(count_entries(dir) == 2 && count_entries(sub) == 0);
+    sa_image_free(&img);
+    free(sub);
+    free(path);
+    free(dir);
+}
+
 /* ---------------------------------------------------------------- resize */
 
 static void test_resize(void) {
@@ -989,6 +1031,7 @@ int main(void) {
     test_bmp_layouts();
     test_jpeg();
     test_png_roundtrip();
+    test_save_all_or_nothing();
     test_resize();
     test_bad_input();
     tu_rmtree(g_tmp);

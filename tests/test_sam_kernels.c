@@ -1,6 +1,7 @@
-/* SAM kernels: every fast kernel against its plain reference (GEMM in both B layouts with strides, tails,
- * alpha/beta and pre-packed B; softmax; softmax with relative positions; linear layers across kernel sets and
- * thread counts). */
+/* SAM kernels: every fast kernel against its plain reference, through the kernel tables a model uses (GEMM in
+ * both B layouts with strides, tails, alpha/beta, the split variant and pre-packed B; softmax; softmax with
+ * relative positions; LayerNorm; GELU; linear layers across kernel sets and thread counts), and the tables
+ * themselves (each set gets its own, the reference one is plain loops everywhere). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,8 @@
 
 #include "sam/sam_internal.h"
 #include "testutil.h"
+
+static const sa__kernels *ref, *fast, *blas;
 
 static uint64_t rng = 12345;
 static float frand(void) {
@@ -27,23 +30,27 @@ static void check_gemm(int trans_b, int M, int N, int K, float alpha, float beta
     size_t nb = trans_b ? (size_t)N * ldb : (size_t)K * ldb;
     float *A = rand_buf((size_t)M * lda), *B = rand_buf(nb), *C0 = rand_buf((size_t)M * ldc);
     float *C1 = malloc((size_t)M * ldc * sizeof(float)), *C2 = malloc((size_t)M * ldc * sizeof(float));
+    float *C3 = malloc((size_t)M * ldc * sizeof(float));
     memcpy(C1, C0, (size_t)M * ldc * sizeof(float));
     memcpy(C2, C0, (size_t)M * ldc * sizeof(float));
-    sa__sgemm(SA_SAM_KERNELS_REFERENCE, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc);
-    sa__sgemm(SA_SAM_KERNELS_FAST, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C1, ldc);
+    memcpy(C3, C0, (size_t)M * ldc * sizeof(float));
+    ref->gemm(trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc);
+    fast->gemm(trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C1, ldc);
+    fast->gemm_split(trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C3, ldc);
     float *Bp = malloc((sa__sgemm_packed_size(N, K) + 1) * sizeof(float));
     sa__sgemm_pack_b(trans_b, N, K, B, ldb, Bp);
-    sa__sgemm_packed(M, N, K, alpha, A, lda, Bp, beta, C2, ldc);
+    fast->gemm_packed(M, N, K, alpha, A, lda, Bp, beta, C2, ldc);
     double worst = 0, worst_p = 0;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < ldc; j++) {
             size_t o = (size_t)i * ldc + j;
             if (j >= N) { /* padding columns untouched */
-                CHECK(C1[o] == C2[o]);
+                CHECK(C1[o] == C2[o] && C1[o] == C3[o]);
                 continue;
             }
             double tol = 1e-6 * (K + 1) * (fabs(alpha) + fabs(beta) + 1);
             worst = fmax(worst, fabs(C0[o] - C1[o]) / tol);
+            worst = fmax(worst, fabs(C0[o] - C3[o]) / tol);
             worst_p = fmax(worst_p, fabs(C0[o] - C2[o]) / tol);
         }
     CHECKF(worst <= 1.0 && worst_p <= 1.0, "gemm trans_b=%d M=%d N=%d K=%d alpha=%g beta=%g pad=%d: err/tol %.3g %.3g",
@@ -53,6 +60,7 @@ static void check_gemm(int trans_b, int M, int N, int K, float alpha, float beta
     free(C0);
     free(C1);
     free(C2);
+    free(C3);
     free(Bp);
 }
 
@@ -63,15 +71,15 @@ static void check_softmax(int rows, int S) {
     float *y0 = malloc((size_t)rows * T * sizeof(float)), *y1 = malloc((size_t)rows * T * sizeof(float));
     memcpy(y0, x, (size_t)rows * T * sizeof(float));
     memcpy(y1, x, (size_t)rows * T * sizeof(float));
-    sa__softmax_rows(y0, rows, T, T);
-    sa__softmax(SA_SAM_KERNELS_FAST, y1, rows, T, T);
+    ref->softmax(y0, rows, T, T);
+    fast->softmax(y1, rows, T, T);
     double worst = 0;
     for (size_t i = 0; i < (size_t)rows * T; i++) worst = fmax(worst, fabs(y0[i] - y1[i]) / (1e-6 + y0[i]));
     CHECKF(worst < 1e-5, "softmax rows=%d cols=%d: worst relative error %.3g", rows, T, worst);
     memcpy(y0, x, (size_t)rows * T * sizeof(float));
     memcpy(y1, x, (size_t)rows * T * sizeof(float));
-    sa__softmax_rel(SA_SAM_KERNELS_REFERENCE, y0, rows, S, rh, rw);
-    sa__softmax_rel(SA_SAM_KERNELS_FAST, y1, rows, S, rh, rw);
+    ref->softmax_rel(y0, rows, S, rh, rw);
+    fast->softmax_rel(y1, rows, S, rh, rw);
     worst = 0;
     for (size_t i = 0; i < (size_t)rows * T; i++) worst = fmax(worst, fabs(y0[i] - y1[i]) / (1e-6 + y0[i]));
     CHECKF(worst < 1e-5, "softmax_rel rows=%d S=%d: worst relative error %.3g", rows, S, worst);
@@ -87,16 +95,16 @@ static void check_rowops(int rows, int c) {
     for (size_t i = 0; i < (size_t)rows * c; i++) x[i] = x[i] * 5.0f + 3.0f;
     float *y0 = malloc((size_t)rows * c * sizeof(float)), *y1 = malloc((size_t)rows * c * sizeof(float));
     sa__ln ln = {.w = w, .b = b, .n = c};
-    sa__layernorm(SA_SAM_KERNELS_REFERENCE, NULL, &ln, 1e-6f, x, y0, rows);
-    sa__layernorm(SA_SAM_KERNELS_FAST, NULL, &ln, 1e-6f, x, y1, rows);
+    sa__layernorm(ref, NULL, &ln, 1e-6f, x, y0, rows);
+    sa__layernorm(fast, NULL, &ln, 1e-6f, x, y1, rows);
     double worst = 0;
     for (size_t i = 0; i < (size_t)rows * c; i++) worst = fmax(worst, fabs(y0[i] - y1[i]));
     CHECKF(worst < 1e-5, "layernorm rows=%d c=%d: max |diff| %.3g", rows, c, worst);
     memcpy(y0, x, (size_t)rows * c * sizeof(float));
     for (size_t i = 0; i < (size_t)rows * c; i++) y0[i] = (x[i] - 3.0f) * 1.7f; /* around 0, both signs */
     memcpy(y1, y0, (size_t)rows * c * sizeof(float));
-    sa__gelu(SA_SAM_KERNELS_REFERENCE, NULL, y0, (size_t)rows * c);
-    sa__gelu(SA_SAM_KERNELS_FAST, NULL, y1, (size_t)rows * c);
+    sa__gelu(ref, NULL, y0, (size_t)rows * c);
+    sa__gelu(fast, NULL, y1, (size_t)rows * c);
     worst = 0;
     for (size_t i = 0; i < (size_t)rows * c; i++) worst = fmax(worst, fabs(y0[i] - y1[i]) / (1.0 + fabs(y0[i])));
     CHECKF(worst < 1e-6, "gelu n=%d: max rel diff %.3g", rows * c, worst);
@@ -124,10 +132,10 @@ static void check_linear(int n, int out, int in, int threads) {
     sa__lin l = {.w = W, .b = b, .out = out, .in = in};
     sa__pool *pool = NULL;
     CHECK(sa__pool_new(threads, &pool) == SA_OK);
+    CHECK(sa_sam_model_set_threads(m, threads, &err) == SA_OK);
     for (int k = 0; k < 3; k++) {
         y[k] = malloc((size_t)n * out * sizeof(float));
-        m->params.kernels = k;
-        m->params.threads = threads;
+        CHECK(sa_sam_model_set_kernels(m, k, &err) == SA_OK && m->k->set == k);
         sa__linear(m, pool, &l, x, in, n, y[k], out);
     }
     double worst = 0;
@@ -142,8 +150,38 @@ static void check_linear(int n, int out, int in, int threads) {
     sa_sam_model_free(m);
 }
 
+/* One table per set; the reference one is plain loops everywhere (no packed GEMM, no BLAS, no re-association). */
+static void check_tables(void) {
+    CHECK(ref && fast && blas && ref != fast && fast != blas && ref != blas);
+    CHECK(ref->set == SA_SAM_KERNELS_REFERENCE && fast->set == SA_SAM_KERNELS_FAST &&
+          blas->set == SA_SAM_KERNELS_BLAS);
+    CHECK(strcmp(ref->isa, "reference") == 0 && !ref->gemm_packed && !ref->blas_layers && !ref->blas_tasks &&
+          !ref->fused_cross);
+    CHECK(strcmp(fast->isa, blas->isa) == 0 && fast->gemm_packed && blas->gemm_packed);
+    CHECK(blas->blas_layers && !blas->blas_tasks && fast->blas_tasks);
+    CHECK(sa__kernels_select(SA_SAM_KERNELS_FAST) == fast); /* the same static table every time */
+    sa_sam_arch a;
+    sa_error err = {0};
+    sa_sam_model *m = NULL;
+    CHECK(sa_sam_arch_preset("slimsam77", &a, &err) == SA_OK);
+    a.image_size = 64;
+    a.depth = 1;
+    sa_sam_params p = sa_sam_default_params();
+    p.kernels = SA_SAM_KERNELS_REFERENCE;
+    CHECK(sa_sam_model_random(&a, 1, p, &m, &err) == SA_OK && m && m->k == ref);
+    if (m) {
+        CHECK(sa_sam_model_set_kernels(m, SA_SAM_KERNELS_BLAS, &err) == SA_OK && m->k == blas);
+        CHECK(sa_sam_model_set_kernels(m, 7, &err) == SA_ERR_INVALID && m->k == blas);
+    }
+    sa_sam_model_free(m);
+}
+
 int main(void) {
-    printf("fast GEMM uses %s\n", sa__sgemm_isa());
+    ref = sa__kernels_select(SA_SAM_KERNELS_REFERENCE);
+    fast = sa__kernels_select(SA_SAM_KERNELS_FAST);
+    blas = sa__kernels_select(SA_SAM_KERNELS_BLAS);
+    printf("fast kernels use %s\n", fast->isa);
+    check_tables();
     const int sizes[][3] = {{1, 1, 1},   {5, 7, 3},     {12, 32, 16}, {13, 33, 17},  {37, 100, 300},
                             {64, 14, 196}, {196, 196, 14}, {25, 600, 257}, {200, 40, 513}, {3, 1030, 64}, {16, 2048, 256}, {9, 16, 4096}, {10, 4096, 16}, {2, 3, 40}};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)

@@ -1,5 +1,5 @@
 /* Weights: safetensors loading (fixtures, in-memory files, sharded index, directory dispatch),
- * dtype conversion, and the bad-input cases (wrong type, truncation, lying header, bad offsets,
+ * dtype conversion, renaming, and the bad-input cases (wrong type, truncation, lying header, bad offsets,
  * unknown dtype, invalid JSON). */
 #include <math.h>
 #include <stdint.h>
@@ -83,7 +83,7 @@ static void test_fixture_tiny(void) {
                 s += f[i];
             CHECKF(fabs(s - -0.6569933294449584) < 1e-4, "sum %g", s);
             CHECK(f[0] == -0.01117185689508915f && f[16383] == 0.15798631310462952f);
-            CHECK(sa_tensor_to_f32(t, f, 100, &err) == SA_ERR_INVALID);
+            CHECK(sa_tensor_to_f32(t, f, 100, &err) == SA_ERR_RANGE);
             free(f);
         }
         t = sa_weights_find(w, "vision_encoder.layers.1.attn.rel_pos_h");
@@ -277,7 +277,7 @@ static void test_bad_headers(void) {
     expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,4]}}", data, 64,
                    SA_ERR_FORMAT, "outside");
     expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", data, 64,
-                   SA_ERR_FORMAT, "need");
+                   SA_ERR_RANGE, "need");
     expect_st_fail(
         "{\"x\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,8]}}",
         data, 64, SA_ERR_FORMAT, "shape");
@@ -325,6 +325,64 @@ static void test_bad_headers(void) {
     w = NULL;
     CHECK(sa_weights_from_safetensors_buffer(NULL, 0, &w, &err) == SA_ERR_FORMAT && w == NULL);
     CHECK(sa_weights_from_safetensors_buffer(b, n, NULL, &err) == SA_ERR_INVALID);
+    free(b);
+}
+
+/* sa_weights_rename callbacks: a prefix on every name; one name for all (a clash); a refusal of the
+ * second name; keep every name. */
+static int add_prefix(void *ctx, const char *name, char **out, sa_error *err) {
+    (void)err;
+    size_t n = strlen(name) + strlen(ctx) + 1;
+    *out = malloc(n);
+    if (!*out) exit(1);
+    snprintf(*out, n, "%s%s", (const char *)ctx, name);
+    return SA_OK;
+}
+static int same_name(void *ctx, const char *name, char **out, sa_error *err) {
+    (void)ctx, (void)name, (void)err;
+    *out = malloc(2);
+    if (!*out) exit(1);
+    strcpy(*out, "z");
+    return SA_OK;
+}
+static int refuse_second(void *ctx, const char *name, char **out, sa_error *err) {
+    int *calls = ctx;
+    if (++*calls == 2) return sa_error_set(err, SA_ERR_RANGE, "refused '%s'", name);
+    return add_prefix("r.", name, out, err);
+}
+static int keep_name(void *ctx, const char *name, char **out, sa_error *err) {
+    (void)ctx, (void)name, (void)err;
+    *out = NULL;
+    return SA_OK;
+}
+
+static void test_rename(void) {
+    float data[4] = {1, 2, 3, 4};
+    size_t n;
+    uint8_t *b = make_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                         "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+                         data, sizeof data, &n);
+    sa_weights *w = NULL;
+    sa_error err = {0};
+    CHECK(sa_weights_from_safetensors_buffer(b, n, &w, &err) == SA_OK && sa_weights_count(w) == 2);
+    if (w) {
+        const void *da = sa_weights_find(w, "a")->data;
+        CHECKF(sa_weights_rename(w, add_prefix, "p.", &err) == SA_OK, "%s", err.msg);
+        CHECK(!sa_weights_find(w, "a") && sa_weights_find(w, "p.a") &&
+              sa_weights_find(w, "p.a")->data == da && sa_weights_find(w, "p.b"));
+        /* all or nothing: a clash or a refusal leaves every name (and the lookup) as it was */
+        CHECK(sa_weights_rename(w, same_name, NULL, &err) == SA_ERR_FORMAT &&
+              strstr(err.msg, "duplicate"));
+        CHECK(sa_weights_find(w, "p.a") && sa_weights_find(w, "p.b") && !sa_weights_find(w, "z"));
+        int calls = 0;
+        CHECK(sa_weights_rename(w, refuse_second, &calls, &err) == SA_ERR_RANGE &&
+              strstr(err.msg, "refused 'p.b'"));
+        CHECK(sa_weights_find(w, "p.a") && !sa_weights_find(w, "r.p.a"));
+        CHECK(sa_weights_rename(w, keep_name, NULL, &err) == SA_OK &&
+              strcmp(sa_weights_at(w, 0)->name, "p.a") == 0 && sa_weights_find(w, "p.b"));
+        CHECK(sa_weights_rename(w, NULL, NULL, &err) == SA_ERR_INVALID);
+    }
+    sa_weights_free(w);
     free(b);
 }
 
@@ -478,6 +536,7 @@ int main(void) {
     test_dtypes();
     test_unaligned();
     test_bad_headers();
+    test_rename();
     if (tu_failures) return tu_finish("test_weights");
     tu_require_shared();
     test_fixture_tiny();

@@ -1,5 +1,5 @@
-/* .pth loading: the official-format fixture against the HF safetensors (names after mapping,
- * bitwise data), the SAM name table, and handcrafted torch.save zips (zip64, deflate, strided
+/* .pth loading: the official-format fixture against the HF safetensors (names after the SAM loader's
+ * mapping, bitwise data), the SAM name table and renaming, and handcrafted torch.save zips (zip64, deflate, strided
  * views, nested dicts) including the refusals: forbidden globals, views outside their storage,
  * entries beyond the file, truncation. */
 #include <stdint.h>
@@ -235,24 +235,35 @@ static void test_fixture(void) {
     char *st = tu_shared_path("fixtures/sam/tiny/model.safetensors");
     sa_weights *a = NULL, *b = NULL;
     sa_error err = {0};
+    /* As stored: the official names, nothing renamed by the generic loader. */
     int rc = sa_weights_open(pth, &a, &err);
+    CHECKF(rc == SA_OK, "%s", err.msg);
+    CHECK(sa_weights_count(a) == 202);
+    CHECK(sa_weights_find(a, "image_encoder.blocks.0.norm1.weight") != NULL);
+    CHECK(sa_weights_find(a, "mask_decoder.output_hypernetworks_mlps.3.layers.2.weight") != NULL);
+    CHECK(sa_weights_find(a, "vision_encoder.pos_embed") == NULL);
+    /* config.json beside the .pth is picked up as well */
+    CHECK(sa_weights_config_json(a) != NULL);
+    /* The SAM loader's renaming gives the HF names. */
+    rc = sa__sam_map_weights(a, pth, &err);
     CHECKF(rc == SA_OK, "%s", err.msg);
     rc = sa_weights_open(st, &b, &err);
     CHECKF(rc == SA_OK, "%s", err.msg);
+    /* the HF file is left as it is (already HF names) */
+    CHECK(b && sa__sam_map_weights(b, st, &err) == SA_OK && sa_weights_count(b) == 202);
     if (a && b) {
-        /* Exactly one extra name: the prompt encoder's own name of the tied Fourier matrix. The HF
-         * file keeps it only at the top level (shared_image_embedding.positional_embedding), which
-         * the mapped .pth exposes as an alias of the same data. */
-        CHECKF(sa_weights_count(a) == 203 && sa_weights_count(b) == 202, "counts %d %d",
+        /* One name differs: the tied Fourier matrix, which the HF file keeps only at the top level
+         * (shared_image_embedding.positional_embedding) and the official one under the prompt encoder. */
+        CHECKF(sa_weights_count(a) == 202 && sa_weights_count(b) == 202, "counts %d %d",
                sa_weights_count(a), sa_weights_count(b));
         int only_a = 0, same = 0;
         for (int i = 0; i < sa_weights_count(a); i++) {
             const sa_tensor *t = sa_weights_at(a, i), *u = sa_weights_find(b, t->name);
             if (!u) {
                 only_a++;
-                CHECKF(strcmp(t->name, "prompt_encoder.shared_embedding.positional_embedding") == 0,
-                       "only in pth: %s", t->name);
-                continue;
+                CHECKF(strcmp(t->name, SA__SAM_PE_PROMPT) == 0, "only in pth: %s", t->name);
+                u = sa_weights_find(b, SA__SAM_PE_SHARED);
+                if (!u) continue;
             }
             int eq = t->dtype == u->dtype && t->ndim == u->ndim &&
                      memcmp(t->shape, u->shape, sizeof(int64_t) * (size_t)t->ndim) == 0 &&
@@ -261,33 +272,17 @@ static void test_fixture(void) {
             same += eq;
         }
         CHECK(only_a == 1 && same == 202);
-        for (int i = 0; i < sa_weights_count(b); i++)
-            CHECKF(sa_weights_find(a, sa_weights_at(b, i)->name) != NULL, "only in safetensors: %s",
-                   sa_weights_at(b, i)->name);
-        const sa_tensor *p1 =
-            sa_weights_find(a, "prompt_encoder.shared_embedding.positional_embedding");
-        const sa_tensor *p2 = sa_weights_find(a, "shared_image_embedding.positional_embedding");
-        CHECK(p1 && p2 && p1->data == p2->data && p1->nbytes == 256);
+        for (int i = 0; i < sa_weights_count(b); i++) {
+            const char *nm = sa_weights_at(b, i)->name;
+            CHECKF(sa_weights_find(a, nm) != NULL || strcmp(nm, SA__SAM_PE_SHARED) == 0,
+                   "only in safetensors: %s", nm);
+        }
         /* stored zip entries are served in place and aligned */
         const sa_tensor *t = sa_weights_find(a, "vision_encoder.pos_embed");
         CHECK(t && ((uintptr_t)t->data % 64) == 0);
-        /* config.json beside the .pth is picked up as well */
-        CHECK(sa_weights_config_json(a) != NULL);
     }
     sa_weights_free(a);
     sa_weights_free(b);
-
-    /* Without mapping: the official names as stored. */
-    sa_weights_params prm = sa_weights_default_params();
-    prm.map_sam_names = 0;
-    a = NULL;
-    rc = sa_weights_open_ex(pth, prm, &a, &err);
-    CHECKF(rc == SA_OK, "%s", err.msg);
-    CHECK(sa_weights_count(a) == 202);
-    CHECK(sa_weights_find(a, "image_encoder.blocks.0.norm1.weight") != NULL);
-    CHECK(sa_weights_find(a, "mask_decoder.output_hypernetworks_mlps.3.layers.2.weight") != NULL);
-    CHECK(sa_weights_find(a, "vision_encoder.pos_embed") == NULL);
-    sa_weights_free(a);
 
     /* From memory, and truncated at several points. */
     size_t n = 0;
@@ -295,15 +290,13 @@ static void test_fixture(void) {
     CHECK(buf && n == 1936361);
     if (buf) {
         a = NULL;
-        rc = sa_weights_from_pth_buffer((const uint8_t *)buf, n, sa_weights_default_params(), &a,
-                                        &err);
-        CHECKF(rc == SA_OK && sa_weights_count(a) == 203, "%s", err.msg);
+        rc = sa_weights_from_pth_buffer((const uint8_t *)buf, n, &a, &err);
+        CHECKF(rc == SA_OK && sa_weights_count(a) == 202, "%s", err.msg);
         sa_weights_free(a);
         const size_t cuts[] = {0, 4, 30, 1000, 26140, 500000, n - 23, n - 22, n - 1};
         for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
             a = NULL;
-            rc = sa_weights_from_pth_buffer((const uint8_t *)buf, cuts[i],
-                                            sa_weights_default_params(), &a, &err);
+            rc = sa_weights_from_pth_buffer((const uint8_t *)buf, cuts[i], &a, &err);
             CHECKF(rc != SA_OK && a == NULL, "cut at %zu accepted", cuts[i]);
         }
         /* a directory holding only the .pth is dispatched to it */
@@ -316,7 +309,7 @@ static void test_fixture(void) {
         if (f) fclose(f);
         a = NULL;
         rc = sa_weights_open(tmp, &a, &err);
-        CHECKF(rc == SA_OK && sa_weights_count(a) == 203 && sa_weights_config_json(a) == NULL, "%s",
+        CHECKF(rc == SA_OK && sa_weights_count(a) == 202 && sa_weights_config_json(a) == NULL, "%s",
                err.msg);
         sa_weights_free(a);
         free(cp);
@@ -370,7 +363,7 @@ static void test_name_map(void) {
 
 static int load(const bb *z, sa_weights **w, sa_error *err) {
     *w = NULL;
-    return sa_weights_from_pth_buffer(z->p, z->n, sa_weights_default_params(), w, err);
+    return sa_weights_from_pth_buffer(z->p, z->n, w, err);
 }
 
 static void test_handmade(void) {
@@ -437,7 +430,7 @@ static void test_handmade(void) {
             /* every truncation fails cleanly */
             for (size_t cut = 0; cut < z.n; cut += (z.n / 97) + 1) {
                 sa_weights *w2 = NULL;
-                rc = sa_weights_from_pth_buffer(z.p, cut, sa_weights_default_params(), &w2, &err);
+                rc = sa_weights_from_pth_buffer(z.p, cut, &w2, &err);
                 CHECKF(rc != SA_OK && !w2, "cut %zu accepted", cut);
                 sa_weights_free(w2);
             }
@@ -473,6 +466,54 @@ static void one_tensor(bb *pk, int64_t numel, int64_t off, int64_t dim, int64_t 
     pk_tensor(pk, "FloatStorage", "0", numel, off, 1, &dim, &stride, 0);
     bb_u8(pk, 's');
     bb_u8(pk, '.');
+}
+
+/* The SAM renaming of a loaded archive: official names are mapped, other namings left alone, and a name
+ * too long to map refuses the whole renaming. */
+static void test_sam_map_weights(void) {
+    const char *names[3] = {"image_encoder.blocks.0.norm1.weight", "other.norm", NULL};
+    char longname[400] = "image_encoder";
+    for (int i = 0; i < 20; i++)
+        strcat(longname, ".norm");
+    for (int k = 0; k < 3; k++) {
+        float s0[4] = {1, 2, 3, 4};
+        bb pk = {0};
+        bb_u8(&pk, 0x80);
+        bb_u8(&pk, 2);
+        bb_u8(&pk, '}');
+        bb_u8(&pk, '(');
+        const char *nm[2] = {k == 1 ? "vision_encoder.x.norm" : names[0],
+                             k == 2 ? longname : names[1]};
+        for (int j = 0; j < 2; j++) {
+            int64_t d = 2, st = 1;
+            pk_str(&pk, nm[j]);
+            pk_tensor(&pk, "FloatStorage", "0", 4, 2 * j, 1, &d, &st, 0);
+        }
+        bb_u8(&pk, 'u');
+        bb_u8(&pk, '.');
+        zfile f[2] = {{"a/data.pkl", pk.p, pk.n, 0}, {"a/data/0", s0, sizeof s0, 0}};
+        bb z = {0};
+        build_zip(&z, f, 2, 0);
+        sa_weights *w;
+        sa_error err = {0};
+        CHECKF(load(&z, &w, &err) == SA_OK && sa_weights_count(w) == 2, "%s", err.msg);
+        int rc = sa__sam_map_weights(w, "x.pth", &err);
+        if (k == 0) {
+            CHECKF(rc == SA_OK, "%s", err.msg);
+            CHECK(sa_weights_find(w, "vision_encoder.layers.0.layer_norm1.weight") &&
+                  sa_weights_find(w, "other.layer_norm") && !sa_weights_find(w, names[0]));
+        } else if (k == 1) { /* no official name: nothing renamed */
+            CHECK(rc == SA_OK && sa_weights_find(w, "vision_encoder.x.norm") &&
+                  sa_weights_find(w, "other.norm"));
+        } else {
+            CHECKF(rc == SA_ERR_RANGE && strstr(err.msg, "x.pth") && strstr(err.msg, "too long"),
+                   "rc %d: %s", rc, err.msg);
+            CHECK(sa_weights_find(w, names[0]) && sa_weights_find(w, longname));
+        }
+        sa_weights_free(w);
+        free(z.p);
+        free(pk.p);
+    }
 }
 
 static void test_refusals(void) {
@@ -661,8 +702,7 @@ static void test_refusals(void) {
         /* the start of a PNG: no zip directory anywhere */
         uint8_t png[64] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n',
                            0,    0,   0,   13,  'I',  'H',  'D',  'R'};
-        CHECK(sa_weights_from_pth_buffer(png, sizeof png, sa_weights_default_params(), &w, &err) ==
-                  SA_ERR_FORMAT &&
+        CHECK(sa_weights_from_pth_buffer(png, sizeof png, &w, &err) == SA_ERR_FORMAT &&
               !w && strstr(err.msg, "end-of-central-directory"));
     }
 }
@@ -679,13 +719,14 @@ static void test_python_pickles(void) {
         if (!buf) continue;
         sa_weights *w = NULL;
         sa_error err = {0};
-        int rc = sa_weights_from_pth_buffer((const uint8_t *)buf, n, sa_weights_default_params(),
-                                            &w, &err);
+        int rc = sa_weights_from_pth_buffer((const uint8_t *)buf, n, &w, &err);
+        CHECKF(rc == SA_OK, "%s: %s", files[k], err.msg);
+        if (rc == SA_OK) rc = sa__sam_map_weights(w, files[k], &err);
         CHECKF(rc == SA_OK, "%s: %s", files[k], err.msg);
         if (rc == SA_OK) {
             float got[6];
             const float e0[6] = {1, 2, 3, 4, 5, 6}, e1[6] = {1, 4, 2, 5, 3, 6};
-            CHECK(sa_weights_count(w) == 5);
+            CHECK(sa_weights_count(w) == 4);
             const sa_tensor *t = sa_weights_find(w, "vision_encoder.layers.0.layer_norm1.weight");
             CHECK(t && t->ndim == 2 && t->shape[0] == 2 &&
                   sa_tensor_to_f32(t, got, 6, &err) == SA_OK && memcmp(got, e0, sizeof got) == 0);
@@ -694,7 +735,7 @@ static void test_python_pickles(void) {
                   memcmp(got, e1, sizeof got) == 0);
             t = sa_weights_find(w, "mask_decoder.iou_prediction_head.layers.0.bias");
             CHECK(t && sa_tensor_to_f32(t, got, 2, &err) == SA_OK && got[0] == 5 && got[1] == 6);
-            t = sa_weights_find(w, "shared_image_embedding.positional_embedding");
+            t = sa_weights_find(w, SA__SAM_PE_PROMPT);
             CHECK(t && t->dtype == SA_DTYPE_F16 && sa_tensor_to_f32(t, got, 4, &err) == SA_OK &&
                   got[1] == -2);
         }
@@ -708,6 +749,7 @@ int main(void) {
     test_name_map();
     test_handmade();
     test_refusals();
+    test_sam_map_weights();
     test_python_pickles();
     if (tu_failures) return tu_finish("test_weights_pth");
     tu_require_shared();

@@ -37,7 +37,9 @@ int sa_image_new(sa_image *img, int width, int height, int channels, sa_error *e
 void sa_image_free(sa_image *img);
 
 /* Decodes a PNG, JPEG or BMP file (type from the leading bytes, not the name) to 8-bit RGB. Grey, palette,
- * 16-bit and alpha inputs are converted (alpha dropped). On error *img is left zeroed. */
+ * 16-bit and alpha inputs are converted (alpha dropped). On error *img is left zeroed. Errors: SA_ERR_IO
+ * (cannot open or read), SA_ERR_RANGE (file above 1 GiB, image above the size limits), SA_ERR_FORMAT,
+ * SA_ERR_UNSUPPORTED, SA_ERR_NOMEM; the message names the file. */
 int sa_image_load(const char *path, sa_image *img, sa_error *err);
 int sa_image_decode(const uint8_t *bytes, size_t n, sa_image *img, sa_error *err);
 
@@ -46,7 +48,9 @@ int sa_image_decode(const uint8_t *bytes, size_t n, sa_image *img, sa_error *err
 int sa_image_load_values(const char *path, sa_image *img, sa_error *err);
 
 /* Encoders. channels 1 or 3. quality 1..100 for JPEG. The memory variants return a malloc'd buffer in *out
- * (free with free()). */
+ * (free with free()). The save variants write all or nothing: the file is written under a temporary name in
+ * the same folder and renamed into place, so a failed save (SA_ERR_IO naming the path) leaves no partial file
+ * and an existing file at path untouched. */
 int sa_image_save_png(const char *path, const sa_image *img, sa_error *err);
 int sa_image_save_jpeg(const char *path, const sa_image *img, int quality, sa_error *err);
 int sa_image_encode_png(const sa_image *img, uint8_t **out, size_t *out_len, sa_error *err);
@@ -54,7 +58,8 @@ int sa_image_encode_jpeg(const sa_image *img, int quality, uint8_t **out, size_t
 
 /* Overlay as SegAgent draws it (SPEC.md section 5): on pixels where mask[i] != 0,
  * out = floor(alpha*pixel + (1-alpha)*color) per channel with alpha = 0.5 by default; other pixels unchanged.
- * dst must be a 3-channel image of the same size (it may be src itself). mask is width*height bytes. */
+ * dst must be a 3-channel image of the same size (it may be src itself; SA_ERR_RANGE when the sizes differ).
+ * mask is width*height bytes. */
 typedef struct sa_overlay_style {
     uint8_t color[3]; /* default (0, 255, 0) */
     float alpha;      /* weight of the image pixel, default 0.5 */

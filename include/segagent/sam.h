@@ -49,10 +49,11 @@ typedef struct sa_sam_model sa_sam_model;
 typedef struct sa_sam_image sa_sam_image; /* one encoded image: embedding + per-click scratch */
 
 /* Kernel sets. SA_SAM_KERNELS_FAST: our AVX-512 kernels (GEMM micro-kernels, softmax with fused relative
- * positions, LayerNorm, GELU; chosen at run time, plain C without AVX-512) plus single-threaded OpenBLAS for the
- * large linear layers, parallelised by our pool; SA_SAM_KERNELS_BLAS: linear layers as one multi-threaded
- * cblas_sgemm each; SA_SAM_KERNELS_REFERENCE: plain C loops everywhere (slow; the baseline the others are
- * tested against, kept beside each fast kernel). */
+ * positions, LayerNorm, GELU; plain C without AVX-512) plus single-threaded OpenBLAS for the large linear
+ * layers, parallelised by our pool; SA_SAM_KERNELS_BLAS: linear layers as one multi-threaded cblas_sgemm each;
+ * SA_SAM_KERNELS_REFERENCE: plain C loops everywhere (slow; the baseline the others are tested against, kept
+ * beside each fast kernel). The set is resolved for the CPU once per model (at load, and again by
+ * sa_sam_model_set_kernels), not at every call. */
 enum { SA_SAM_KERNELS_FAST = 0, SA_SAM_KERNELS_BLAS = 1, SA_SAM_KERNELS_REFERENCE = 2 };
 
 typedef struct sa_sam_params {
@@ -102,7 +103,8 @@ void sa_sam_model_free(sa_sam_model *m);
 const sa_sam_arch *sa_sam_model_arch(const sa_sam_model *m);
 /* Parameter count (all tensors the engine uses). */
 int64_t sa_sam_model_param_count(const sa_sam_model *m);
-/* Changes the thread count / kernel set of a loaded model (not while another thread uses it). */
+/* Changes the thread count / kernel set of a loaded model (not while another thread uses it).
+ * SA_ERR_INVALID for a thread count outside 1..256 or an unknown kernel set (the model is unchanged). */
 int sa_sam_model_set_threads(sa_sam_model *m, int threads, sa_error *err);
 int sa_sam_model_set_kernels(sa_sam_model *m, int kernels, sa_error *err);
 

@@ -9,19 +9,17 @@
  *   sa_tensor_to_f32(t, buf, sa_tensor_numel(t), &err);   // converts F16/BF16 to F32
  *   sa_weights_free(w);
  *
- * Names: .pth files holding SAM's official names are mapped to the Hugging Face SamModel names (SAM.md, "Name
- * mapping") when sa_weights_params.map_sam_names is set (default), so the engine sees one naming.
+ * Names are kept as the file stores them; nothing here knows about any model. A model loader that accepts
+ * several namings renames the tensors it sees with sa_weights_rename (the SAM loader maps the official .pth
+ * names to the Hugging Face SamModel names this way, SAM.md "Name mapping").
  * Data is memory-mapped where the layout allows (safetensors, stored zip entries); tensors stay valid until
  * sa_weights_free. Every offset and size is checked against the file before use.
  *
  * Guarantees: t->data is aligned to the element size (copied into an owned block when the file does not allow),
- * so it may be read as `const float *` for F32. Tensor names are unique (duplicates are an error). With
- * map_sam_names, an official checkpoint (names starting "image_encoder.") gets the HF names, and the tied
- * Fourier matrix appears under both "prompt_encoder.shared_embedding.positional_embedding" and
- * "shared_image_embedding.positional_embedding" (same data); HF safetensors files are left as they are (they
- * hold only the latter). A .pth whose top-level dict has a "model" or "state_dict" dict loads that dict;
- * non-tensor entries (counters, strings) are skipped. Pickles are never executed: only the globals a
- * state_dict needs are accepted, anything else is an error naming the global.
+ * so it may be read as `const float *` for F32. Tensor names are unique (duplicates are an error). A .pth whose
+ * top-level dict has a "model" or "state_dict" dict loads that dict; non-tensor entries (counters, strings) are
+ * skipped. Pickles are never executed: only the globals a state_dict needs are accepted, anything else is an
+ * error naming the global.
  */
 #ifndef SEGAGENT_WEIGHTS_H
 #define SEGAGENT_WEIGHTS_H
@@ -63,25 +61,18 @@ typedef struct sa_tensor {
 
 typedef struct sa_weights sa_weights;
 
-typedef struct sa_weights_params {
-    int map_sam_names; /* map official SAM names to Hugging Face names (default 1) */
-} sa_weights_params;
-
-sa_weights_params sa_weights_default_params(void);
-
 /* Opens path: a directory (model.safetensors.index.json, model.safetensors, or a single *.pth / *.safetensors
  * inside), a .safetensors file, a .safetensors index JSON, or a .pth file (type found from the content).
  * config.json in the same directory is read when present. On failure *out is NULL and err names the file and,
  * where there is one, the tensor. Returns SA_OK, SA_ERR_IO (cannot open/map), SA_ERR_FORMAT / SA_ERR_PARSE
  * (malformed or truncated), SA_ERR_UNSUPPORTED (unknown dtype, forbidden pickle global, compression method),
- * SA_ERR_NOT_FOUND (no weights file in a directory, tensor of an index in no shard), SA_ERR_RANGE. */
+ * SA_ERR_NOT_FOUND (no weights file in a directory, tensor of an index in no shard), SA_ERR_RANGE (sizes that
+ * do not match, e.g. a tensor's bytes and its shape; files or counts over a limit). */
 int sa_weights_open(const char *path, sa_weights **out, sa_error *err);
-int sa_weights_open_ex(const char *path, sa_weights_params params, sa_weights **out, sa_error *err);
 /* Parses a safetensors image held in memory (the buffer must outlive the weights). For tests and fuzzing. */
 int sa_weights_from_safetensors_buffer(const uint8_t *buf, size_t n, sa_weights **out, sa_error *err);
 /* Parses a .pth (zip) image held in memory (the buffer must outlive the weights). For tests and fuzzing. */
-int sa_weights_from_pth_buffer(const uint8_t *buf, size_t n, sa_weights_params params, sa_weights **out,
-                               sa_error *err);
+int sa_weights_from_pth_buffer(const uint8_t *buf, size_t n, sa_weights **out, sa_error *err);
 void sa_weights_free(sa_weights *w);
 
 int sa_weights_count(const sa_weights *w);
@@ -90,8 +81,16 @@ const sa_tensor *sa_weights_find(const sa_weights *w, const char *name); /* NULL
 /* "config.json" next to the weights, as a NUL-terminated string, or NULL when there is none. */
 const char *sa_weights_config_json(const sa_weights *w);
 
+/* Renaming: fn is called once per tensor, in order, with its current name. It returns SA_OK and sets
+ * *new_name to a malloc'd new name (the collection takes it) or to NULL to keep the name, or it returns an
+ * error code (with err set) to stop. Renaming is all or nothing: on any error, including two tensors ending
+ * up with one name (SA_ERR_FORMAT), every name stays as it was. Invalidates sa_tensor.name pointers taken
+ * before the call (the tensors themselves stay where they are). */
+typedef int (*sa_weights_rename_fn)(void *ctx, const char *name, char **new_name, sa_error *err);
+int sa_weights_rename(sa_weights *w, sa_weights_rename_fn fn, void *ctx, sa_error *err);
+
 int64_t sa_tensor_numel(const sa_tensor *t);
-/* Converts to float32 (F32/F16/BF16/F64/U8/I8/I32/I64). n must equal numel. */
+/* Converts to float32 (F32/F16/BF16/F64/U8/I8/I32/I64). n must equal numel (else SA_ERR_RANGE). */
 int sa_tensor_to_f32(const sa_tensor *t, float *dst, int64_t n, sa_error *err);
 
 #ifdef __cplusplus

@@ -1,7 +1,8 @@
 /* mIoU-vs-clicks chart as SVG text. SVG needs no library, opens in any browser, and stays sharp at any zoom;
- * the document is built in a growing buffer so the same code serves files and tests. The y axis is zoomed to
- * the data (in steps of 0.1, at most [0, 1]) because the interesting part of these curves is usually above
- * 0.7; the 0.85 / 0.90 dashed lines are the NoC thresholds, so a reader sees where each curve crosses them.
+ * the document is built in a growing buffer so the same code serves files and tests, and a file is written
+ * all or nothing (through a temporary name). The y axis is zoomed to the data (in steps of 0.1, at most
+ * [0, 1]) because the interesting part of these curves is usually above 0.7; the 0.85 / 0.90 dashed lines are
+ * the NoC thresholds, so a reader sees where each curve crosses them.
  */
 #include "image/chart_svg.h"
 
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/files.h"
 
 typedef struct sbuf {
     char *p;
@@ -212,14 +215,7 @@ int sa__chart_svg_write(const char *path, const char *title, const char *subtitl
                         const sa__chart_series *s, int n_series, sa_error *err) {
     char *doc = sa__chart_svg_render(title, subtitle, s, n_series, err);
     if (!doc) return err ? err->code : SA_ERR_NOMEM;
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        free(doc);
-        return sa_error_set(err, SA_ERR_IO, "%s: cannot write the chart", path);
-    }
-    size_t n = strlen(doc);
-    int ok = fwrite(doc, 1, n, f) == n;
-    ok = (fclose(f) == 0) && ok;
+    int rc = sa__write_file(path, doc, strlen(doc), err);
     free(doc);
-    return ok ? SA_OK : sa_error_set(err, SA_ERR_IO, "%s: write failed", path);
+    return rc;
 }

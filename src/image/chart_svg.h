@@ -22,6 +22,7 @@ typedef struct sa__chart_series {
 /* Returns a malloc'd NUL-terminated SVG document, or NULL (err set). */
 char *sa__chart_svg_render(const char *title, const char *subtitle, const sa__chart_series *s,
                            int n_series, sa_error *err);
+/* Renders and writes path all or nothing (a failed write leaves no partial file). SA_ERR_IO names path. */
 int sa__chart_svg_write(const char *path, const char *title, const char *subtitle,
                         const sa__chart_series *s, int n_series, sa_error *err);
 

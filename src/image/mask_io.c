@@ -1,4 +1,4 @@
-/* Mask files: loading a mask image and writing 0/255 PNGs.
+/* Mask files: loading a mask image and writing 0/255 PNGs (through sa_image_save_png, so all or nothing).
  *
  * Loading goes through sa_image_load_values, so the rule for what a pixel "is" lives in one place:
  * the stored grey level, the palette index, or max(R, G, B) for colour files. Stored 0 ->

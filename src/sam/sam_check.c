@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/files.h"
 #include "sam/sam_internal.h"
 #include "segagent/weights.h"
 
@@ -75,39 +76,6 @@ static void reportf(sa_sam_report_fn report, void *rctx, const char *fmt, ...) {
 sa_sam_check_params sa_sam_check_default_params(void) {
     sa_sam_check_params p = {.threads = 2, .kernels = SA_SAM_KERNELS_FAST, .weights = NULL};
     return p;
-}
-
-static char *join(const char *dir, const char *file) {
-    size_t n = strlen(dir) + strlen(file) + 2;
-    char *s = malloc(n);
-    if (s) snprintf(s, n, "%s/%s", dir, file);
-    return s;
-}
-
-static char *read_text(const char *path, sa_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        sa_error_set(err, SA_ERR_IO, "%s: cannot open", path);
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    if (n < 0 || n > (64L << 20)) {
-        fclose(f);
-        sa_error_set(err, SA_ERR_FORMAT, "%s: unreasonable size", path);
-        return NULL;
-    }
-    char *s = malloc((size_t)n + 1);
-    if (!s || fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        fclose(f);
-        sa_error_set(err, SA_ERR_IO, "%s: read failed", path);
-        return NULL;
-    }
-    s[n] = '\0';
-    fclose(f);
-    return s;
 }
 
 /* Reads a JSON array of numbers into dst (at most max values); returns the count or -1. */
@@ -307,8 +275,9 @@ int sa_sam_check_fixture(const char *dir, sa_sam_check_params params, sa_sam_rep
     if (n_fail) *n_fail = 0;
     if (!dir) return sa_error_set(err, SA_ERR_INVALID, "check-sam: no fixture folder");
     int rc = SA_OK;
-    char *wpath = params.weights ? NULL : join(dir, "model.safetensors");
-    char *ipath = join(dir, "image.png"), *cpath = join(dir, "cases.json"), *epath = join(dir, "expected.safetensors");
+    char *wpath = params.weights ? NULL : sa__path_join(dir, "model.safetensors");
+    char *ipath = sa__path_join(dir, "image.png"), *cpath = sa__path_join(dir, "cases.json");
+    char *epath = sa__path_join(dir, "expected.safetensors");
     char *cjs = NULL;
     cJSON *cj = NULL;
     sa_sam_model *m = NULL;
@@ -334,19 +303,14 @@ int sa_sam_check_fixture(const char *dir, sa_sam_check_params params, sa_sam_rep
             weights, a->image_size, a->width, a->depth, a->heads, a->mlp_dim, a->window, n_global, a->out_chans,
             a->dec_mlp_dim, (long long)sa_sam_model_param_count(m));
     if ((rc = sa_image_load(ipath, &img, err)) != SA_OK) goto done;
-    if (!(cjs = read_text(cpath, err))) {
-        rc = err ? err->code : SA_ERR_IO;
-        goto done;
-    }
+    if ((rc = sa__read_file(cpath, SA__MAX_JSON_BYTES, &cjs, NULL, err)) != SA_OK) goto done;
     cj = cJSON_Parse(cjs);
     const cJSON *cases = cj ? cJSON_GetObjectItemCaseSensitive(cj, "cases") : NULL;
     if (!cJSON_IsArray(cases)) {
         rc = sa_error_set(err, SA_ERR_PARSE, "%s: no \"cases\" array", cpath);
         goto done;
     }
-    sa_weights_params wp = sa_weights_default_params();
-    wp.map_sam_names = 0;
-    if ((rc = sa_weights_open_ex(epath, wp, &expw, err)) != SA_OK) goto done;
+    if ((rc = sa_weights_open(epath, &expw, err)) != SA_OK) goto done;
     if ((rc = sa_sam_encode(m, &img, probe_cb, &c, &e, err)) != SA_OK) goto done;
     int ci = 0;
     const cJSON *cs;

@@ -149,11 +149,11 @@ static void mask_embed(const sa_sam_model *m, sa__pool *pool, const float *in, f
     const int g = m->grid, g2 = 2 * g, c16 = m->arch.mask_in_chans, c4 = c16 / 4;
     me_ctx c = {.m = m, .in = in, .t1 = t1, .t2 = t2};
     sa__pool_for(pool, (size_t)g2, 8, me_conv1_rows, &c);
-    sa__layernorm(m->params.kernels, pool, &m->me_ln1, LN2D_EPS, t1, t1, g2 * g2);
-    sa__gelu(m->params.kernels, pool, t1, (size_t)g2 * g2 * c4);
+    sa__layernorm(m->k, pool, &m->me_ln1, LN2D_EPS, t1, t1, g2 * g2);
+    sa__gelu(m->k, pool, t1, (size_t)g2 * g2 * c4);
     sa__pool_for(pool, (size_t)g, 4, me_conv2_rows, &c);
-    sa__layernorm(m->params.kernels, pool, &m->me_ln2, LN2D_EPS, t2, t2, g * g);
-    sa__gelu(m->params.kernels, pool, t2, (size_t)g * g * c16);
+    sa__layernorm(m->k, pool, &m->me_ln2, LN2D_EPS, t2, t2, g * g);
+    sa__gelu(m->k, pool, t2, (size_t)g * g * c16);
     sa__linear(m, pool, &m->me_c3, t2, c16, g * g, out, m->arch.out_chans);
 }
 
@@ -176,15 +176,15 @@ typedef struct head_ctx {
 
 static void head_task(void *vctx, int h, int worker) {
     head_ctx *c = vctx;
-    const int kern = c->m->params.kernels;
-    float *s = c->sc + (size_t)worker * c->per;
-    sa__sgemm(kern, 1, c->nq, c->nk, c->dh, 1.0f, c->Q + (size_t)h * c->dh, c->I, c->K + (size_t)h * c->dh, c->I, 0.0f, s,
-              c->nk);
+    const sa__kernels *k = c->m->k;
+    float *s = c->sc + (size_t)worker * c->per; /* (nq, nk) */
+    k->gemm(1, c->nq, c->nk, c->dh, 1.0f, c->Q + (size_t)h * c->dh, c->I, c->K + (size_t)h * c->dh, c->I, 0.0f, s,
+            c->nk);
     const float div = sqrtf((float)c->dh);
     for (size_t i = 0; i < (size_t)c->nq * c->nk; i++) s[i] /= div;
-    sa__softmax(kern, s, c->nq, c->nk, c->nk);
-    sa__sgemm(kern, 0, c->nq, c->dh, c->nk, 1.0f, s, c->nk, c->V + (size_t)h * c->dh, c->I, 0.0f, c->O + (size_t)h * c->dh,
-              c->I);
+    k->softmax(s, c->nq, c->nk, c->nk);
+    k->gemm(0, c->nq, c->dh, c->nk, 1.0f, s, c->nk, c->V + (size_t)h * c->dh, c->I, 0.0f, c->O + (size_t)h * c->dh,
+            c->I);
 }
 
 /* out (nq, D) = attention(q (nq, D), k (nk, D), v (nk, D)). kv_cached: K and V already hold the projections. */
@@ -207,7 +207,8 @@ static void dec_attention(const sa_sam_model *m, sa__pool *pool, const sa__attn 
  * projection into the tokens' side: q_h . (Wk_h x + bk_h) = x . (Wk_h^T q_h) + q_h . bk_h, and
  * Wo (sum_t p_t V_h[t]) = sum_t p_t (Wo_h V_h[t]). The image side then meets R vectors instead of I. */
 typedef struct cols_ctx {
-    int kern, M, K, ldb;
+    const sa__kernels *k;
+    int M, K, ldb;
     const float *A, *B;
     float *C;
     int chunk, N;
@@ -217,21 +218,22 @@ static void cols_task(void *vctx, int t, int worker) { /* C[:, cols] = A (M x K)
     (void)worker;
     cols_ctx *c = vctx;
     int c0 = t * c->chunk, n = c->N - c0 < c->chunk ? c->N - c0 : c->chunk;
-    if (c->kern == SA_SAM_KERNELS_FAST) /* single-threaded OpenBLAS (count set by the caller) */
+    if (c->k->blas_tasks) /* single-threaded OpenBLAS */
         sa__blas_sgemm1(0, c->M, n, c->K, c->A, c->K, c->B + c0, c->ldb, c->C + c0, c->N);
     else
-        sa__sgemm(c->kern, 0, c->M, n, c->K, 1.0f, c->A, c->K, c->B + c0, c->ldb, 0.0f, c->C + c0, c->N);
+        c->k->gemm(0, c->M, n, c->K, 1.0f, c->A, c->K, c->B + c0, c->ldb, 0.0f, c->C + c0, c->N);
 }
 
 static int fused_ok(const sa_sam_model *m, const sa__attn *a, int Nt) {
     const int HW = m->grid * m->grid, D = m->arch.out_chans;
-    return m->params.kernels != SA_SAM_KERNELS_REFERENCE && a->heads * Nt < a->q.out && HW >= 4 * D;
+    return m->k->fused_cross && a->heads * Nt < a->q.out && HW >= 4 * D;
 }
 
 typedef struct tsm_ctx {
+    const sa__kernels *k;
     const float *St;
     float *Sc;
-    int R, HW, kern;
+    int R, HW;
     float div;
 } tsm_ctx;
 
@@ -244,12 +246,13 @@ static void t2i_softmax_rows(void *vctx, size_t ra, size_t rb) {
         for (int r = (int)ra; r < (int)rb; r++)
             for (int j = j0; j < j1; j++) c->Sc[(size_t)r * HW + j] = c->St[(size_t)j * R + r] / c->div;
     }
-    sa__softmax(c->kern, c->Sc + ra * (size_t)HW, (int)(rb - ra), HW, HW);
+    c->k->softmax(c->Sc + ra * (size_t)HW, (int)(rb - ra), HW, HW);
 }
 
 typedef struct ism_ctx {
+    const sa__kernels *k;
     float *Sc;
-    int R, Nt, H, kern;
+    int R, Nt, H;
     float div;
 } ism_ctx;
 
@@ -258,18 +261,18 @@ static void i2t_softmax_rows(void *vctx, size_t ia, size_t ib) {
     const ism_ctx *c = vctx;
     float *base = c->Sc + ia * (size_t)c->R;
     for (size_t i = 0; i < (ib - ia) * (size_t)c->R; i++) base[i] /= c->div;
-    for (int h = 0; h < c->H; h++) sa__softmax(c->kern, base + h * c->Nt, (int)(ib - ia), c->Nt, c->R);
+    for (int h = 0; h < c->H; h++) c->k->softmax(base + h * c->Nt, (int)(ib - ia), c->Nt, c->R);
 }
 
 /* tokens (Nt, D) attend to the image: k_in, v_in (HW, D); out (Nt, D); tmp: HW * D floats */
 static void t2i_fused(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, const float *q_in, int Nt,
                       const float *k_in, const float *v_in, dec_scratch *S, float *tmp, float *out) {
     const int D = m->arch.out_chans, HW = m->grid * m->grid, I = a->q.out, H = a->heads, dh = I / H, R = H * Nt;
-    const int kern = m->params.kernels;
+    const sa__kernels *k = m->k;
     float *Qt = S->K, *O = S->V, *Hm = S->O, *Z = S->O + (size_t)R * D, *Sc = S->Q, *c = S->c;
     sa__linear(m, NULL, &a->q, q_in, D, Nt, Qt, I);                                   /* (Nt, I) */
     for (int h = 0; h < H; h++) {                                                     /* Hm (R, D) */
-        sa__sgemm(kern, 0, Nt, D, dh, 1.0f, Qt + h * dh, I, a->k.w + (size_t)h * dh * D, D, 0.0f, Hm + (size_t)h * Nt * D, D);
+        k->gemm(0, Nt, D, dh, 1.0f, Qt + h * dh, I, a->k.w + (size_t)h * dh * D, D, 0.0f, Hm + (size_t)h * Nt * D, D);
         for (int t = 0; t < Nt; t++) {
             float v = 0.0f;
             for (int i = 0; i < dh; i++) v += Qt[(size_t)t * I + h * dh + i] * a->k.b[h * dh + i];
@@ -281,14 +284,14 @@ static void t2i_fused(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, 
     sa__lin lh = {.w = Hm, .b = c, .out = R, .in = D};
     sa__linear(m, pool, &lh, k_in, D, HW, St, R);
     const float div = sqrtf((float)dh);
-    tsm_ctx tc = {.St = St, .Sc = Sc, .R = R, .HW = HW, .div = div, .kern = kern};
+    tsm_ctx tc = {.k = k, .St = St, .Sc = Sc, .R = R, .HW = HW, .div = div};
     sa__pool_for(pool, (size_t)R, 4, t2i_softmax_rows, &tc); /* Sc (R, HW) = softmax(St^T / sqrt(dh)) */
     int threads = sa__pool_threads(pool), chunk = (D + 2 * threads - 1) / (2 * threads);
     chunk = (chunk + 31) / 32 * 32;
-    cols_ctx cc = {.kern = kern, .M = R, .K = HW, .ldb = D, .A = Sc, .B = v_in, .C = Z, .chunk = chunk, .N = D};
+    cols_ctx cc = {.k = k, .M = R, .K = HW, .ldb = D, .A = Sc, .B = v_in, .C = Z, .chunk = chunk, .N = D};
     sa__pool_run(pool, (D + chunk - 1) / chunk, cols_task, &cc);                     /* Z (R, D) */
     for (int h = 0; h < H; h++) {                                                     /* O (Nt, I) */
-        sa__sgemm(kern, 1, Nt, dh, D, 1.0f, Z + (size_t)h * Nt * D, D, a->v.w + (size_t)h * dh * D, D, 0.0f, O + h * dh, I);
+        k->gemm(1, Nt, dh, D, 1.0f, Z + (size_t)h * Nt * D, D, a->v.w + (size_t)h * dh * D, D, 0.0f, O + h * dh, I);
         for (int t = 0; t < Nt; t++)
             for (int i = 0; i < dh; i++) O[(size_t)t * I + h * dh + i] += a->v.b[h * dh + i];
     }
@@ -299,25 +302,25 @@ static void t2i_fused(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, 
 static void i2t_fused(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, const float *q_in, const float *k_in,
                       const float *v_in, int Nt, dec_scratch *S, float *out) {
     const int D = m->arch.out_chans, HW = m->grid * m->grid, I = a->q.out, H = a->heads, dh = I / H, R = H * Nt;
-    const int kern = m->params.kernels;
+    const sa__kernels *k = m->k;
     float *K = S->K, *V = S->V, *G = S->O, *U = S->O + (size_t)R * D, *Ut = U + (size_t)R * D, *Sc = S->Q, *c = S->c;
     sa__linear(m, NULL, &a->k, k_in, D, Nt, K, I);
     sa__linear(m, NULL, &a->v, v_in, D, Nt, V, I);
     for (int h = 0; h < H; h++) {
         /* G (R, D): row (h,t) = K_h[t] Wq_h; c = bq_h . K_h[t] */
-        sa__sgemm(kern, 0, Nt, D, dh, 1.0f, K + h * dh, I, a->q.w + (size_t)h * dh * D, D, 0.0f, G + (size_t)h * Nt * D, D);
+        k->gemm(0, Nt, D, dh, 1.0f, K + h * dh, I, a->q.w + (size_t)h * dh * D, D, 0.0f, G + (size_t)h * Nt * D, D);
         for (int t = 0; t < Nt; t++) {
             float v = 0.0f;
             for (int i = 0; i < dh; i++) v += a->q.b[h * dh + i] * K[(size_t)t * I + h * dh + i];
             c[h * Nt + t] = v;
         }
         /* U (R, D): row (h,t) = Wo_h V_h[t] */
-        sa__sgemm(kern, 1, Nt, D, dh, 1.0f, V + h * dh, I, a->o.w + h * dh, I, 0.0f, U + (size_t)h * Nt * D, D);
+        k->gemm(1, Nt, D, dh, 1.0f, V + h * dh, I, a->o.w + h * dh, I, 0.0f, U + (size_t)h * Nt * D, D);
     }
     sa__lin lg = {.w = G, .b = c, .out = R, .in = D};
     sa__linear(m, pool, &lg, q_in, D, HW, Sc, R);                                   /* (HW, R) */
     const float div = sqrtf((float)dh);
-    ism_ctx ic = {.Sc = Sc, .R = R, .Nt = Nt, .H = H, .div = div, .kern = kern};
+    ism_ctx ic = {.k = k, .Sc = Sc, .R = R, .Nt = Nt, .H = H, .div = div};
     sa__pool_for(pool, (size_t)HW, 256, i2t_softmax_rows, &ic);
     for (int r = 0; r < R; r++)
         for (int d = 0; d < D; d++) Ut[(size_t)d * R + r] = U[(size_t)r * D + d];
@@ -506,6 +509,64 @@ static void transpose_rows(void *vctx, size_t a, size_t b) {
         for (int k = 0; k < c->cols; k++) c->dst[(size_t)k * c->rows + p] = c->src[p * (size_t)c->cols + k];
 }
 
+/* ---- one TwoWayAttentionBlock (transformer.py): the tokens and the image attend to each other ----
+ * tok (Nt, D) and src (HW, D) are updated in place; qpe (Nt, D) is the tokens' positional part (the original
+ * prompt tokens), pos (HW, D) the image's dense PE. skip_pe (the first layer): self attention without PE and
+ * without residual. Scratch from L: tq, ta (Nt, D), mlp (Nt, mlp), kp, sa (HW, D), S. */
+static void two_way_layer(float *tok, float *src, const sa_sam_model *m, sa__pool *pool, const sa__dec_layer *l,
+                          int skip_pe, const float *qpe, const float *pos, int Nt, dec_layout *L) {
+    const int D = m->arch.out_chans, HW = m->grid * m->grid, mlp = m->arch.dec_mlp_dim;
+    /* self attention of the tokens */
+    if (skip_pe) {
+        dec_attention(m, pool, &l->self_attn, tok, Nt, tok, tok, Nt, 0, &L->S, L->ta); /* ta (Nt, D) */
+        memcpy(tok, L->ta, (size_t)Nt * D * sizeof(float));
+    } else {
+        add_to(L->tq, tok, qpe, (size_t)Nt * D); /* tq (Nt, D) */
+        dec_attention(m, pool, &l->self_attn, L->tq, Nt, L->tq, tok, Nt, 0, &L->S, L->ta);
+        sa__add(tok, L->ta, (size_t)Nt * D);
+    }
+    sa__layernorm(m->k, NULL, &l->n1, DEC_LN_EPS, tok, tok, Nt);
+    /* cross attention, tokens to image */
+    add_to(L->tq, tok, qpe, (size_t)Nt * D);
+    add_pool(pool, L->kp, src, pos, (size_t)HW * D); /* kp (HW, D) */
+    if (fused_ok(m, &l->t2i, Nt))
+        t2i_fused(m, pool, &l->t2i, L->tq, Nt, L->kp, src, &L->S, L->sa, L->ta);
+    else
+        dec_attention(m, pool, &l->t2i, L->tq, Nt, L->kp, src, HW, 0, &L->S, L->ta);
+    sa__add(tok, L->ta, (size_t)Nt * D);
+    sa__layernorm(m->k, NULL, &l->n2, DEC_LN_EPS, tok, tok, Nt);
+    /* MLP on the tokens */
+    sa__linear(m, pool, &l->mlp1, tok, D, Nt, L->mlp, mlp); /* mlp (Nt, mlp) */
+    sa__relu(L->mlp, (size_t)Nt * mlp);
+    sa__linear(m, pool, &l->mlp2, L->mlp, mlp, Nt, L->ta, D);
+    sa__add(tok, L->ta, (size_t)Nt * D);
+    sa__layernorm(m->k, NULL, &l->n3, DEC_LN_EPS, tok, tok, Nt);
+    /* cross attention, image to tokens */
+    add_to(L->tq, tok, qpe, (size_t)Nt * D);
+    if (fused_ok(m, &l->i2t, Nt))
+        i2t_fused(m, pool, &l->i2t, L->kp, L->tq, tok, Nt, &L->S, L->sa);
+    else
+        dec_attention(m, pool, &l->i2t, L->kp, HW, L->tq, tok, Nt, 0, &L->S, L->sa); /* sa (HW, D) */
+    add_pool(pool, src, src, L->sa, (size_t)HW * D);
+    sa__layernorm(m->k, pool, &l->n4, DEC_LN_EPS, src, src, HW);
+}
+
+/* ---- TwoWayTransformer's final token -> image attention and LayerNorm: rows 0..Nq-1 of tok (Nt, D) updated;
+ * only the IoU and mask tokens are used afterwards, so only they query (the prompt tokens' rows would be
+ * discarded). src (HW, D), qpe, pos as for two_way_layer. ---- */
+static void final_attention(float *tok, const sa_sam_model *m, sa__pool *pool, const float *src, const float *qpe,
+                            const float *pos, int Nq, dec_layout *L) {
+    const int D = m->arch.out_chans, HW = m->grid * m->grid;
+    add_to(L->tq, tok, qpe, (size_t)Nq * D);         /* tq (Nq, D) */
+    add_pool(pool, L->kp, src, pos, (size_t)HW * D); /* kp (HW, D) */
+    if (fused_ok(m, &m->final_attn, Nq))
+        t2i_fused(m, pool, &m->final_attn, L->tq, Nq, L->kp, src, &L->S, L->sa, L->ta);
+    else
+        dec_attention(m, pool, &m->final_attn, L->tq, Nq, L->kp, src, HW, 0, &L->S, L->ta); /* ta (Nq, D) */
+    sa__add(tok, L->ta, (size_t)Nq * D);
+    sa__layernorm(m->k, NULL, &m->final_ln, DEC_LN_EPS, tok, tok, Nq);
+}
+
 int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, float *iou, int only, float *mask_logits,
                    sa_error *err) {
     const sa_sam_model *m = e->m;
@@ -538,59 +599,19 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
     }
     const float *pos = e->dense_pe;
 
-    /* TwoWayTransformer */
-    for (int li = 0; li < a->dec_depth; li++) {
-        const sa__dec_layer *l = &m->dec_layers[li];
-        if (li == 0) { /* skip_first_layer_pe: no PE, no residual */
-            dec_attention(m, pool, &l->self_attn, L.tok, Nt, L.tok, L.tok, Nt, 0, &L.S, L.ta);
-            memcpy(L.tok, L.ta, (size_t)Nt * D * sizeof(float));
-        } else {
-            add_to(L.tq, L.tok, L.qpe, (size_t)Nt * D);
-            dec_attention(m, pool, &l->self_attn, L.tq, Nt, L.tq, L.tok, Nt, 0, &L.S, L.ta);
-            sa__add(L.tok, L.ta, (size_t)Nt * D);
-        }
-        sa__layernorm(m->params.kernels, NULL, &l->n1, DEC_LN_EPS, L.tok, L.tok, Nt);
-        add_to(L.tq, L.tok, L.qpe, (size_t)Nt * D);
-        add_pool(pool, L.kp, L.src, pos, (size_t)HW * D);
-        if (fused_ok(m, &l->t2i, Nt))
-            t2i_fused(m, pool, &l->t2i, L.tq, Nt, L.kp, L.src, &L.S, L.sa, L.ta);
-        else
-            dec_attention(m, pool, &l->t2i, L.tq, Nt, L.kp, L.src, HW, 0, &L.S, L.ta);
-        sa__add(L.tok, L.ta, (size_t)Nt * D);
-        sa__layernorm(m->params.kernels, NULL, &l->n2, DEC_LN_EPS, L.tok, L.tok, Nt);
-        sa__linear(m, pool, &l->mlp1, L.tok, D, Nt, L.mlp, a->dec_mlp_dim);
-        sa__relu(L.mlp, (size_t)Nt * a->dec_mlp_dim);
-        sa__linear(m, pool, &l->mlp2, L.mlp, a->dec_mlp_dim, Nt, L.ta, D);
-        sa__add(L.tok, L.ta, (size_t)Nt * D);
-        sa__layernorm(m->params.kernels, NULL, &l->n3, DEC_LN_EPS, L.tok, L.tok, Nt);
-        add_to(L.tq, L.tok, L.qpe, (size_t)Nt * D);
-        if (fused_ok(m, &l->i2t, Nt))
-            i2t_fused(m, pool, &l->i2t, L.kp, L.tq, L.tok, Nt, &L.S, L.sa);
-        else
-            dec_attention(m, pool, &l->i2t, L.kp, HW, L.tq, L.tok, Nt, 0, &L.S, L.sa);
-        add_pool(pool, L.src, L.src, L.sa, (size_t)HW * D);
-        sa__layernorm(m->params.kernels, pool, &l->n4, DEC_LN_EPS, L.src, L.src, HW);
-    }
-    /* final token->image attention: only the IoU and mask tokens' outputs are used afterwards, so only they
-     * query (the prompt tokens' rows would be discarded) */
-    const int Nq = 1 + nm;
-    add_to(L.tq, L.tok, L.qpe, (size_t)Nq * D);
-    add_pool(pool, L.kp, L.src, pos, (size_t)HW * D);
-    if (fused_ok(m, &m->final_attn, Nq))
-        t2i_fused(m, pool, &m->final_attn, L.tq, Nq, L.kp, L.src, &L.S, L.sa, L.ta);
-    else
-        dec_attention(m, pool, &m->final_attn, L.tq, Nq, L.kp, L.src, HW, 0, &L.S, L.ta);
-    sa__add(L.tok, L.ta, (size_t)Nq * D);
-    sa__layernorm(m->params.kernels, NULL, &m->final_ln, DEC_LN_EPS, L.tok, L.tok, Nq);
+    /* TwoWayTransformer: the layers, then the final token -> image attention */
+    for (int li = 0; li < a->dec_depth; li++)
+        two_way_layer(L.tok, L.src, m, pool, &m->dec_layers[li], li == 0, L.qpe, pos, Nt, &L); /* tok, src */
+    final_attention(L.tok, m, pool, L.src, L.qpe, pos, 1 + nm, &L); /* tok rows 0..nm (IoU, mask tokens) */
 
     /* output upscaling: (g, g, D) -> (2g, 2g, D/4) -> LN2d, GELU -> (4g, 4g, D/8), GELU */
     sa__linear(m, pool, &m->up1, L.src, D, HW, L.up1, 4 * D4);
     convT_scatter(pool, L.up1, g, g, D4, m->up1_b, L.u1);
-    sa__layernorm(m->params.kernels, pool, &m->up_ln, LN2D_EPS, L.u1, L.u1, 4 * HW);
-    sa__gelu(m->params.kernels, pool, L.u1, (size_t)4 * HW * D4);
+    sa__layernorm(m->k, pool, &m->up_ln, LN2D_EPS, L.u1, L.u1, 4 * HW);
+    sa__gelu(m->k, pool, L.u1, (size_t)4 * HW * D4);
     sa__linear(m, pool, &m->up2, L.u1, D4, 4 * HW, L.up2, 4 * D8);
     convT_scatter(pool, L.up2, 2 * g, 2 * g, D8, m->up2_b, L.u2);
-    sa__gelu(m->params.kernels, pool, L.u2, (size_t)16 * HW * D8);
+    sa__gelu(m->k, pool, L.u2, (size_t)16 * HW * D8);
 
     /* hypernetwork MLPs on the mask tokens; masks = hyper (nm, D8) x upscaled^T */
     for (int i = 0; i < nm; i++)
@@ -603,7 +624,7 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
         tr_ctx trc = {.src = lt, .dst = L.low, .rows = 16 * HW, .cols = nm};
         sa__pool_for(pool, (size_t)16 * HW, 4096, transpose_rows, &trc);
     } else {
-        sa__sgemm(m->params.kernels, 1, nm, 16 * HW, D8, 1.0f, L.hyp, D8, L.u2, D8, 0.0f, L.low, 16 * HW);
+        m->k->gemm(1, nm, 16 * HW, D8, 1.0f, L.hyp, D8, L.u2, D8, 0.0f, L.low, 16 * HW);
     }
     mlp_forward(m, &m->iou_head, L.tok, L.hyp_t, L.hyp_t + (a->iou_hidden > D ? a->iou_hidden : D), L.iou);
 

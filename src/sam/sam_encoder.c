@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "sam/sam_internal.h"
 
 #define SAM_LN_EPS 1e-6f
@@ -98,7 +99,7 @@ static void attn_task(void *vctx, int t, int worker) {
     attn_ctx *c = vctx;
     const sa_sam_model *m = c->m;
     const int C = m->arch.width, hd = m->head_dim, ld = 3 * C, S = c->side, T = c->T, g = m->grid;
-    const int kern = m->params.kernels;
+    const sa__kernels *k = m->k;
     const int win = t / c->heads, h = t % c->heads;
     const float *Q = c->qkv + (size_t)win * T * ld + (size_t)h * hd;
     const float *K = Q + C, *V = Q + 2 * C;
@@ -111,14 +112,14 @@ static void attn_task(void *vctx, int t, int worker) {
     float *vp = kp + sa__sgemm_packed_size(T, hd); /* packed V */
     /* rel_h[(qh,qw), kh] = q . Rh[qh-kh+S-1]: per query row qh, (S queries) x (S tables) */
     for (int qh = 0; qh < S; qh++)
-        sa__sgemm(kern, 1, S, S, hd, 1.0f, Q + (size_t)qh * S * ld, ld, c->b->rel_h + (size_t)(S - 1 - qh) * hd, hd, 0.0f,
-                  relh + (size_t)qh * S * S, S);
+        k->gemm(1, S, S, hd, 1.0f, Q + (size_t)qh * S * ld, ld, c->b->rel_h + (size_t)(S - 1 - qh) * hd, hd, 0.0f,
+                relh + (size_t)qh * S * S, S);
     for (int qw = 0; qw < S; qw++)
-        sa__sgemm(kern, 1, S, S, hd, 1.0f, Q + (size_t)qw * ld, S * ld, c->b->rel_w + (size_t)(S - 1 - qw) * hd, hd, 0.0f,
-                  relw + (size_t)qw * S, S * S);
+        k->gemm(1, S, S, hd, 1.0f, Q + (size_t)qw * ld, S * ld, c->b->rel_w + (size_t)(S - 1 - qw) * hd, hd, 0.0f,
+                relw + (size_t)qw * S, S * S);
     const float scale = 1.0f / sqrtf((float)hd);
     const int wy = win / c->n_win_side, wx = win % c->n_win_side;
-    const int packed = kern != SA_SAM_KERNELS_REFERENCE;
+    const int packed = k->gemm_packed != NULL;
     if (packed) { /* keys and values packed once, reused by every query block */
         sa__sgemm_pack_b(1, T, hd, K, ld, kp);
         sa__sgemm_pack_b(0, hd, T, V, ld, vp);
@@ -126,14 +127,14 @@ static void attn_task(void *vctx, int t, int worker) {
     for (int q0 = 0; q0 < T; q0 += ATTN_BLOCK) {
         const int B = T - q0 < ATTN_BLOCK ? T - q0 : ATTN_BLOCK;
         if (packed)
-            sa__sgemm_packed(B, T, hd, scale, Q + (size_t)q0 * ld, ld, kp, 0.0f, sc, T);
+            k->gemm_packed(B, T, hd, scale, Q + (size_t)q0 * ld, ld, kp, 0.0f, sc, T); /* sc (B, T) */
         else
-            sa__sgemm(kern, 1, B, T, hd, scale, Q + (size_t)q0 * ld, ld, K, ld, 0.0f, sc, T);
-        sa__softmax_rel(kern, sc, B, S, relh + (size_t)q0 * S, relw + (size_t)q0 * S);
+            k->gemm(1, B, T, hd, scale, Q + (size_t)q0 * ld, ld, K, ld, 0.0f, sc, T);
+        k->softmax_rel(sc, B, S, relh + (size_t)q0 * S, relw + (size_t)q0 * S);
         if (packed)
-            sa__sgemm_packed(B, hd, T, 1.0f, sc, T, vp, 0.0f, ob, hd);
+            k->gemm_packed(B, hd, T, 1.0f, sc, T, vp, 0.0f, ob, hd); /* ob (B, hd) */
         else
-            sa__sgemm(kern, 0, B, hd, T, 1.0f, sc, T, V, ld, 0.0f, ob, hd);
+            k->gemm(0, B, hd, T, 1.0f, sc, T, V, ld, 0.0f, ob, hd);
         for (int i = 0; i < B; i++) {
             int q = q0 + i, ty = q / S, tx = q % S;
             int gy = wy * S + ty, gx = wx * S + tx;
@@ -185,21 +186,21 @@ static void partition_rows(void *vctx, size_t ya, size_t yb) {
         }
 }
 
-/* ---- one ViT block (Block.forward): x (N, C) updated in place ---- */
-static void vit_block(const sa_sam_model *m, sa__pool *pool, const sa__vit_block *b, enc_buf *B) {
+/* ---- one ViT block (Block.forward): x (N, C) updated in place; B holds the block's scratch ---- */
+static void vit_block(float *x, const sa_sam_model *m, sa__pool *pool, const sa__vit_block *b, enc_buf *B) {
     const int C = m->arch.width, g = m->grid, N = g * g;
     int side, nws, T;
     if (b->global) {
         side = g;
         nws = 1;
-        sa__layernorm(m->params.kernels, pool, &b->ln1, SAM_LN_EPS, B->x, B->xn, N); /* xn (N, C) */
+        sa__layernorm(m->k, pool, &b->ln1, SAM_LN_EPS, x, B->xn, N); /* xn (N, C) */
     } else {
         side = b->side;
         nws = (g + side - 1) / side;
         /* window_partition: zero-pad the grid to nws*side and split into side x side windows */
-        sa__layernorm(m->params.kernels, pool, &b->ln1, SAM_LN_EPS, B->x, B->ao, N);
+        sa__layernorm(m->k, pool, &b->ln1, SAM_LN_EPS, x, B->ao, N); /* ao (N, C) */
         part_ctx pc = {.src = B->ao, .dst = B->xn, .g = g, .C = C, .side = side, .nws = nws};
-        sa__pool_for(pool, (size_t)(nws * side), 4, partition_rows, &pc);
+        sa__pool_for(pool, (size_t)(nws * side), 4, partition_rows, &pc); /* xn (n_win*T, C) */
     }
     T = side * side;
     const int n_win = nws * nws;
@@ -207,13 +208,13 @@ static void vit_block(const sa_sam_model *m, sa__pool *pool, const sa__vit_block
     attn_ctx ac = {.m = m, .b = b, .qkv = B->qkv, .out = B->ao, .scratch = B->attn, .per = B->attn_per,
                    .side = side, .T = T, .n_win_side = nws, .heads = m->arch.heads};
     sa__pool_run(pool, n_win * m->arch.heads, attn_task, &ac); /* ao (N, C) */
-    sa__linear(m, pool, &b->proj, B->ao, C, N, B->y, C);
-    add_pool(pool, B->x, B->y, (size_t)N * C);
-    sa__layernorm(m->params.kernels, pool, &b->ln2, SAM_LN_EPS, B->x, B->xn, N);
+    sa__linear(m, pool, &b->proj, B->ao, C, N, B->y, C);    /* y (N, C) */
+    add_pool(pool, x, B->y, (size_t)N * C);
+    sa__layernorm(m->k, pool, &b->ln2, SAM_LN_EPS, x, B->xn, N); /* xn (N, C) */
     sa__linear(m, pool, &b->lin1, B->xn, C, N, B->h, m->arch.mlp_dim); /* h (N, mlp) */
-    sa__gelu(m->params.kernels, pool, B->h, (size_t)N * m->arch.mlp_dim);
-    sa__linear(m, pool, &b->lin2, B->h, m->arch.mlp_dim, N, B->y, C);
-    add_pool(pool, B->x, B->y, (size_t)N * C);
+    sa__gelu(m->k, pool, B->h, (size_t)N * m->arch.mlp_dim);
+    sa__linear(m, pool, &b->lin2, B->h, m->arch.mlp_dim, N, B->y, C); /* y (N, C) */
+    add_pool(pool, x, B->y, (size_t)N * C);
 }
 
 /* ---- neck: conv1x1 -> LN2d -> conv3x3 pad 1 -> LN2d; out (N, D) ---- */
@@ -221,7 +222,7 @@ static void neck(const sa_sam_model *m, sa__pool *pool, enc_buf *B, float *out) 
     const int C = m->arch.width, D = m->arch.out_chans, g = m->grid, N = g * g;
     sa__lin c1 = {.w = m->neck1_w, .out = D, .in = C};
     sa__linear(m, pool, &c1, B->x, C, N, B->y, D); /* y (N, D) */
-    sa__layernorm(m->params.kernels, pool, &m->neck_ln1, SAM_LN_EPS, B->y, B->y, N);
+    sa__layernorm(m->k, pool, &m->neck_ln1, SAM_LN_EPS, B->y, B->y, N);
     float *cols = B->h; /* (N, D*9) im2col in the conv weight's (c, ky, kx) order */
     for (int y = 0; y < g; y++)
         for (int x = 0; x < g; x++) {
@@ -235,13 +236,7 @@ static void neck(const sa_sam_model *m, sa__pool *pool, enc_buf *B, float *out) 
         }
     sa__lin c2 = {.w = m->neck2_w, .out = D, .in = D * 9};
     sa__linear(m, pool, &c2, cols, D * 9, N, out, D);
-    sa__layernorm(m->params.kernels, pool, &m->neck_ln2, SAM_LN_EPS, out, out, N);
-}
-
-static int mul_ok(size_t a, size_t b, size_t *out) {
-    if (a && b > SIZE_MAX / a) return 0;
-    *out = a * b;
-    return 1;
+    sa__layernorm(m->k, pool, &m->neck_ln2, SAM_LN_EPS, out, out, N);
 }
 
 int sa__sam_encode(const sa_sam_model *m, sa__pool *pool, const sa_image *img, sa_sam_probe_fn probe, void *pctx,
@@ -260,9 +255,9 @@ int sa__sam_encode(const sa_sam_model *m, sa__pool *pool, const sa_image *img, s
     if (perw > per) per = perw;
     per = (per + 15) / 16 * 16;
     size_t sizes[8], total = 0;
-    int ok = mul_ok(3 * S, S, &sizes[0]) && mul_ok(N, C, &sizes[1]) && mul_ok(Nw, C, &sizes[2]) &&
-             mul_ok(Nw, 3 * C, &sizes[3]) && mul_ok(N, C, &sizes[4]) && mul_ok(N, hid, &sizes[5]) &&
-             mul_ok(N, yw, &sizes[6]) && mul_ok(per, (size_t)sa__pool_threads(pool), &sizes[7]);
+    int ok = sa__mul_size(3 * S, S, &sizes[0]) && sa__mul_size(N, C, &sizes[1]) && sa__mul_size(Nw, C, &sizes[2]) &&
+             sa__mul_size(Nw, 3 * C, &sizes[3]) && sa__mul_size(N, C, &sizes[4]) && sa__mul_size(N, hid, &sizes[5]) &&
+             sa__mul_size(N, yw, &sizes[6]) && sa__mul_size(per, (size_t)sa__pool_threads(pool), &sizes[7]);
     for (int i = 0; ok && i < 8; i++) {
         sizes[i] = (sizes[i] + 15) / 16 * 16;
         ok = total + sizes[i] >= total && total + sizes[i] < ((size_t)1 << 40);
@@ -294,7 +289,7 @@ int sa__sam_encode(const sa_sam_model *m, sa__pool *pool, const sa_image *img, s
     if (probe) probe(pctx, "encoder.patch_embed", B.x, shp, 3);
     sa__add(B.x, m->pos, N * C);
     for (int i = 0; i < a->depth; i++) {
-        vit_block(m, pool, &m->blocks[i], &B);
+        vit_block(B.x, m, pool, &m->blocks[i], &B); /* x (N, C) */
         if (probe) {
             char name[32];
             snprintf(name, sizeof name, "encoder.layer%d", i);

@@ -1,6 +1,12 @@
-/* SAM engine kernels: a small pthread pool, SGEMM (a plain reference loop and a blocked kernel with AVX-512
- * micro-kernels chosen at run time, generic C otherwise; variants for pre-packed B, narrow B and few rows),
- * linear layers, LayerNorm, erf GELU and softmax (AVX-512 versions beside plain reference versions).
+/* SAM engine kernels: SGEMM (a plain reference loop and a blocked kernel with AVX-512 or generic C
+ * micro-kernels; variants for pre-packed B, narrow B and few rows), linear layers, LayerNorm, erf GELU and
+ * softmax (AVX-512 versions beside plain reference versions), and the kernel tables of sa__kernels_select.
+ * The thread pool the layers are split over is base/pool.c.
+ *
+ * Kernel sets: a model holds one table of function pointers (sa__kernels), chosen once from
+ * params.kernels and the CPU (the AVX-512 check runs there, not at every call); the layers call through
+ * it. The reference table is plain loops everywhere and stays selectable at run time, as the baseline the
+ * others are tested against (tests/test_sam_kernels.c).
  *
  * One level of parallelism at a time: either the pool splits work and every task runs single-threaded kernels
  * (ours, or OpenBLAS with its thread count set to 1 for the large linear layers), or (BLAS kernel set) the
@@ -196,18 +202,6 @@ static AVX512_FN void micro_avx512_ua(int mr, int nr, int kc, float alpha, const
 }
 #endif
 
-static int have_avx512(void) {
-#if SA_HAVE_X86
-    return __builtin_cpu_supports("avx512f") ? 1 : 0;
-#else
-    return 0;
-#endif
-}
-
-const char *sa__sgemm_isa(void) {
-    return have_avx512() ? "avx512" : "generic";
-}
-
 /* C[:, 0:nc] over one packed (kc x nc) block of B, all M rows. */
 static void gemm_block(int avx, int M, int nc, int kc, float alpha, const float *A, int lda, const float *bblk,
                        float beta, int first, float *C, int ldc) {
@@ -301,12 +295,12 @@ static AVX512_FN void small_m_avx512(int trans_b, int M, int N, int K, float alp
 }
 #endif
 
-/* allow_small: the few-rows kernel sums in a different order, so callers that split rows among tasks must make
- * the same choice for every split (results must not depend on the thread count). */
-static void sgemm_fast(int allow_small, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-                       const float *B, int ldb, float beta, float *C, int ldc) {
+/* avx: the AVX-512 micro-kernels (else generic C). allow_small: the few-rows kernel sums in a different order,
+ * so callers that split rows among tasks must make the same choice for every split (results must not depend on
+ * the thread count). */
+static void sgemm_fast(int avx, int allow_small, int trans_b, int M, int N, int K, float alpha, const float *A,
+                       int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     float pack[GEMM_KC * GEMM_NC] __attribute__((aligned(64)));
-    const int avx = have_avx512();
     if (K == 0) {
         scale_c(M, N, beta, C, ldc);
         return;
@@ -318,7 +312,7 @@ static void sgemm_fast(int allow_small, int trans_b, int M, int N, int K, float 
         float ct[1024 * SMALL_M];
         for (int n0 = 0; n0 < N; n0 += 1024) {
             const int nn = N - n0 < 1024 ? N - n0 : 1024;
-            sgemm_fast(0, 1, nn, M, K, alpha, B + (size_t)n0 * ldb, ldb, A, lda, 0.0f, ct, M);
+            sgemm_fast(avx, 0, 1, nn, M, K, alpha, B + (size_t)n0 * ldb, ldb, A, lda, 0.0f, ct, M);
             for (int i = 0; i < M; i++) {
                 float *c = C + (size_t)i * ldc + n0;
                 for (int j = 0; j < nn; j++) c[j] = beta == 0.0f ? ct[(size_t)j * M + i] : ct[(size_t)j * M + i] + beta * c[j];
@@ -355,14 +349,13 @@ void sa__sgemm_pack_b(int trans_b, int N, int K, const float *B, int ldb, float 
     }
 }
 
-void sa__sgemm_packed(int M, int N, int K, float alpha, const float *A, int lda, const float *Bp, float beta, float *C,
-                      int ldc) {
+static void sgemm_packed(int avx, int M, int N, int K, float alpha, const float *A, int lda, const float *Bp,
+                         float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (K == 0) {
         scale_c(M, N, beta, C, ldc);
         return;
     }
-    const int avx = have_avx512();
     for (int n0 = 0; n0 < N; n0 += GEMM_NC) {
         int nc = N - n0 < GEMM_NC ? N - n0 : GEMM_NC, ncp = round_nr(nc);
         for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
@@ -380,14 +373,43 @@ void sa__blas_sgemm1(int trans_b, int M, int N, int K, const float *A, int lda, 
                 ldc);
 }
 
-void sa__sgemm(int kernels, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-               int ldb, float beta, float *C, int ldc) {
+/* The GEMM entries of the kernel tables (sa__gemm_fn). */
+static void gemm_reference(int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                           int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
-    if (kernels == SA_SAM_KERNELS_REFERENCE)
-        sgemm_ref(trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    else
-        sgemm_fast(1, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    sgemm_ref(trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
+
+/* without AVX-512 there is no few-rows kernel: one entry serves as gemm and gemm_split */
+static void gemm_generic(int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                         int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    sgemm_fast(0, 1, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static void gemm_packed_generic(int M, int N, int K, float alpha, const float *A, int lda, const float *Bp,
+                                float beta, float *C, int ldc) {
+    sgemm_packed(0, M, N, K, alpha, A, lda, Bp, beta, C, ldc);
+}
+
+#if SA_HAVE_X86
+static void gemm_avx512(int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                        int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    sgemm_fast(1, 1, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static void gemm_split_avx512(int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                              const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    sgemm_fast(1, 0, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static void gemm_packed_avx512(int M, int N, int K, float alpha, const float *A, int lda, const float *Bp,
+                               float beta, float *C, int ldc) {
+    sgemm_packed(1, M, N, K, alpha, A, lda, Bp, beta, C, ldc);
+}
+#endif
 
 /* ------------------------------------------------------------------------------------------------------------ */
 /* Linear layers */
@@ -419,23 +441,23 @@ static void linear_task(void *vctx, int t, int worker) {
         for (int i = 0; i < nr; i++) memcpy(y + (size_t)i * c->ldy, l->b + o0, (size_t)no * sizeof(float));
         beta = 1.0f;
     }
-    if (c->blas_rows) /* single-threaded OpenBLAS inside our task (its thread count was set to 1) */
+    if (c->blas_rows) { /* single-threaded OpenBLAS inside our task (its thread count was set to 1) */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, no, l->in, 1.0f, c->x + (size_t)r0 * c->ldx, c->ldx,
                     l->w + (size_t)o0 * l->in, l->in, beta, y, c->ldy);
-    else if (c->m->params.kernels == SA_SAM_KERNELS_REFERENCE)
-        sa__sgemm(SA_SAM_KERNELS_REFERENCE, 1, nr, no, l->in, 1.0f, c->x + (size_t)r0 * c->ldx, c->ldx,
-                  l->w + (size_t)o0 * l->in, l->in, beta, y, c->ldy);
-    else /* the few-rows kernel only when the whole product has few rows, whatever the split */
-        sgemm_fast(c->n <= SMALL_M, 1, nr, no, l->in, 1.0f, c->x + (size_t)r0 * c->ldx, c->ldx,
-                   l->w + (size_t)o0 * l->in, l->in, beta, y, c->ldy);
+        return;
+    }
+    /* the few-rows kernel only when the whole product has few rows, whatever the split */
+    const sa__kernels *k = c->m->k;
+    sa__gemm_fn gemm = c->n <= SMALL_M ? k->gemm : k->gemm_split;
+    gemm(1, nr, no, l->in, 1.0f, c->x + (size_t)r0 * c->ldx, c->ldx, l->w + (size_t)o0 * l->in, l->in, beta, y,
+         c->ldy);
 }
 
 void sa__linear(const sa_sam_model *m, sa__pool *pool, const sa__lin *l, const float *x, int ldx, int n, float *y,
                 int ldy) {
     if (n <= 0) return;
     /* BLAS kernel set, or the fast set on a CPU without AVX-512 (our generic micro-kernel is plain C) */
-    const int blas = m->params.kernels == SA_SAM_KERNELS_BLAS || (m->params.kernels == SA_SAM_KERNELS_FAST && !have_avx512());
-    if (blas && (size_t)n * l->out * l->in >= 65536) {
+    if (m->k->blas_layers && (size_t)n * l->out * l->in >= 65536) {
         float beta = 0.0f;
         if (l->b) {
             for (int i = 0; i < n; i++) memcpy(y + (size_t)i * ldy, l->b, (size_t)l->out * sizeof(float));
@@ -467,7 +489,7 @@ void sa__linear(const sa_sam_model *m, sa__pool *pool, const sa__lin *l, const f
         c.chunk = per;
         tasks = (n + per - 1) / per;
     }
-    if (m->params.kernels == SA_SAM_KERNELS_FAST && c.rows && n > SMALL_M && l->out > 4 * GEMM_NR) {
+    if (m->k->blas_tasks && c.rows && n > SMALL_M && l->out > 4 * GEMM_NR) {
         /* Large products: OpenBLAS's single-threaded SGEMM measured ~15% faster per core than our AVX-512
          * kernel here (Zen 4 runs 512-bit FMAs at 256-bit width); our pool supplies the parallelism. */
         c.blas_rows = 1;
@@ -502,11 +524,12 @@ static inline __attribute__((always_inline)) AVX512_FN __m512 exp512(__m512 x) {
 /* Element-wise and row-wise ops */
 
 typedef struct {
+    const sa__kernels *k;
     const sa__ln *ln;
     float eps;
     const float *x;
     float *y;
-    int n, per, kernels;
+    int n, per;
 } ln_ctx;
 
 static void layernorm_rows(const sa__ln *ln, float eps, const float *x, float *y, int r0, int r1) {
@@ -562,39 +585,28 @@ static AVX512_FN void layernorm_rows_avx512(const sa__ln *ln, float eps, const f
 }
 #endif
 
-static void layernorm_any(int kernels, const sa__ln *ln, float eps, const float *x, float *y, int r0, int r1) {
-#if SA_HAVE_X86
-    if (kernels != SA_SAM_KERNELS_REFERENCE && have_avx512()) {
-        layernorm_rows_avx512(ln, eps, x, y, r0, r1);
-        return;
-    }
-#endif
-    (void)kernels;
-    layernorm_rows(ln, eps, x, y, r0, r1);
-}
-
 static void ln_task(void *vctx, int t, int worker) {
     (void)worker;
     ln_ctx *c = vctx;
     int r0 = t * c->per, r1 = r0 + c->per < c->n ? r0 + c->per : c->n;
-    layernorm_any(c->kernels, c->ln, c->eps, c->x, c->y, r0, r1);
+    c->k->layernorm_rows(c->ln, c->eps, c->x, c->y, r0, r1);
 }
 
-void sa__layernorm(int kernels, sa__pool *pool, const sa__ln *ln, float eps, const float *x, float *y, int n) {
+void sa__layernorm(const sa__kernels *k, sa__pool *pool, const sa__ln *ln, float eps, const float *x, float *y,
+                   int n) {
     int threads = sa__pool_threads(pool);
     if (threads == 1 || n < 64) {
-        layernorm_any(kernels, ln, eps, x, y, 0, n);
+        k->layernorm_rows(ln, eps, x, y, 0, n);
         return;
     }
-    ln_ctx c = {.ln = ln, .eps = eps, .x = x, .y = y, .n = n, .per = (n + 4 * threads - 1) / (4 * threads),
-                .kernels = kernels};
+    ln_ctx c = {.k = k, .ln = ln, .eps = eps, .x = x, .y = y, .n = n, .per = (n + 4 * threads - 1) / (4 * threads)};
     sa__pool_run(pool, (n + c.per - 1) / c.per, ln_task, &c);
 }
 
 typedef struct {
+    const sa__kernels *k;
     float *x;
     size_t n, per;
-    int kernels;
 } gelu_ctx;
 
 #if SA_HAVE_X86
@@ -626,14 +638,7 @@ static AVX512_FN void gelu_avx512(float *x, size_t n) {
 }
 #endif
 
-static void gelu_range(int kernels, float *x, size_t n) {
-#if SA_HAVE_X86
-    if (kernels != SA_SAM_KERNELS_REFERENCE && have_avx512()) {
-        gelu_avx512(x, n);
-        return;
-    }
-#endif
-    (void)kernels;
+static void gelu_ref(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
 }
 
@@ -641,16 +646,16 @@ static void gelu_task(void *vctx, int t, int worker) {
     (void)worker;
     gelu_ctx *c = vctx;
     size_t a = (size_t)t * c->per, b = a + c->per < c->n ? a + c->per : c->n;
-    gelu_range(c->kernels, c->x + a, b - a);
+    c->k->gelu(c->x + a, b - a);
 }
 
-void sa__gelu(int kernels, sa__pool *pool, float *x, size_t n) {
+void sa__gelu(const sa__kernels *k, sa__pool *pool, float *x, size_t n) {
     int threads = sa__pool_threads(pool);
     if (threads == 1 || n < 65536) {
-        gelu_range(kernels, x, n);
+        k->gelu(x, n);
         return;
     }
-    gelu_ctx c = {.x = x, .n = n, .per = (n + 8 * (size_t)threads - 1) / (8 * (size_t)threads), .kernels = kernels};
+    gelu_ctx c = {.k = k, .x = x, .n = n, .per = (n + 8 * (size_t)threads - 1) / (8 * (size_t)threads)};
     sa__pool_run(pool, (int)((n + c.per - 1) / c.per), gelu_task, &c);
 }
 
@@ -733,37 +738,7 @@ static AVX512_FN void softmax_rel_avx512(float *x, int rows, int S, const float 
 }
 #endif
 
-void sa__softmax_rel(int kernels, float *x, int rows, int S, const float *rh, const float *rw) {
-#if SA_HAVE_X86
-    if (kernels != SA_SAM_KERNELS_REFERENCE && have_avx512()) {
-        softmax_rel_avx512(x, rows, S, rh, rw);
-        return;
-    }
-#endif
-    const int T = S * S;
-    for (int i = 0; i < rows; i++) {
-        float *row = x + (size_t)i * T;
-        const float *h = rh + (size_t)i * S, *w = rw + (size_t)i * S;
-        for (int kh = 0; kh < S; kh++) {
-            float *r = row + (size_t)kh * S;
-            for (int kw = 0; kw < S; kw++) r[kw] = (r[kw] + h[kh]) + w[kw];
-        }
-    }
-    sa__softmax_rows(x, rows, T, T);
-}
-
-void sa__softmax(int kernels, float *x, int rows, int cols, int ld) {
-#if SA_HAVE_X86
-    if (kernels != SA_SAM_KERNELS_REFERENCE && have_avx512()) {
-        softmax_rows_avx512(x, rows, cols, ld);
-        return;
-    }
-#endif
-    (void)kernels;
-    sa__softmax_rows(x, rows, cols, ld);
-}
-
-void sa__softmax_rows(float *x, int rows, int cols, int ld) {
+static void softmax_ref(float *x, int rows, int cols, int ld) {
     for (int r = 0; r < rows; r++) {
         float *v = x + (size_t)r * ld;
         float mx = v[0];
@@ -779,6 +754,60 @@ void sa__softmax_rows(float *x, int rows, int cols, int ld) {
     }
 }
 
+static void softmax_rel_ref(float *x, int rows, int S, const float *rh, const float *rw) {
+    const int T = S * S;
+    for (int i = 0; i < rows; i++) {
+        float *row = x + (size_t)i * T;
+        const float *h = rh + (size_t)i * S, *w = rw + (size_t)i * S;
+        for (int kh = 0; kh < S; kh++) {
+            float *r = row + (size_t)kh * S;
+            for (int kw = 0; kw < S; kw++) r[kw] = (r[kw] + h[kh]) + w[kw];
+        }
+    }
+    softmax_ref(x, rows, T, T);
+}
+
 void sa__add(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+/* ------------------------------------------------------------------------------------------------------------ */
+/* Kernel tables */
+
+static const sa__kernels k_reference = {
+    .set = SA_SAM_KERNELS_REFERENCE, .isa = "reference", .gemm = gemm_reference, .gemm_split = gemm_reference,
+    .gemm_packed = NULL, .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref,
+    .softmax_rel = softmax_rel_ref, .blas_layers = 0, .blas_tasks = 0, .fused_cross = 0};
+
+/* without AVX-512 the large linear layers go to OpenBLAS whatever the set (our generic micro-kernel is plain C) */
+static const sa__kernels k_fast_generic = {
+    .set = SA_SAM_KERNELS_FAST, .isa = "generic", .gemm = gemm_generic, .gemm_split = gemm_generic,
+    .gemm_packed = gemm_packed_generic, .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref,
+    .softmax_rel = softmax_rel_ref, .blas_layers = 1, .blas_tasks = 1, .fused_cross = 1};
+
+static const sa__kernels k_blas_generic = {
+    .set = SA_SAM_KERNELS_BLAS, .isa = "generic", .gemm = gemm_generic, .gemm_split = gemm_generic,
+    .gemm_packed = gemm_packed_generic, .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref,
+    .softmax_rel = softmax_rel_ref, .blas_layers = 1, .blas_tasks = 0, .fused_cross = 1};
+
+#if SA_HAVE_X86
+static const sa__kernels k_fast_avx512 = {
+    .set = SA_SAM_KERNELS_FAST, .isa = "avx512", .gemm = gemm_avx512, .gemm_split = gemm_split_avx512,
+    .gemm_packed = gemm_packed_avx512, .layernorm_rows = layernorm_rows_avx512, .gelu = gelu_avx512,
+    .softmax = softmax_rows_avx512, .softmax_rel = softmax_rel_avx512, .blas_layers = 0, .blas_tasks = 1,
+    .fused_cross = 1};
+
+static const sa__kernels k_blas_avx512 = {
+    .set = SA_SAM_KERNELS_BLAS, .isa = "avx512", .gemm = gemm_avx512, .gemm_split = gemm_split_avx512,
+    .gemm_packed = gemm_packed_avx512, .layernorm_rows = layernorm_rows_avx512, .gelu = gelu_avx512,
+    .softmax = softmax_rows_avx512, .softmax_rel = softmax_rel_avx512, .blas_layers = 1, .blas_tasks = 0,
+    .fused_cross = 1};
+#endif
+
+const sa__kernels *sa__kernels_select(int set) {
+    if (set == SA_SAM_KERNELS_REFERENCE) return &k_reference;
+#if SA_HAVE_X86
+    if (__builtin_cpu_supports("avx512f")) return set == SA_SAM_KERNELS_BLAS ? &k_blas_avx512 : &k_fast_avx512;
+#endif
+    return set == SA_SAM_KERNELS_BLAS ? &k_blas_generic : &k_fast_generic;
 }

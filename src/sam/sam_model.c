@@ -1,9 +1,13 @@
 /* SAM model loading: derives the architecture from tensor shapes (and config.json where shapes cannot say, e.g.
  * the decoder's head count), validates every tensor the engine uses (present, right shape, finite) and converts
  * F16/BF16 ones to F32 in one arena; F32 tensors of the (memory-mapped) checkpoint are used in place, so peak
- * memory stays near one copy of the weights. The same binding code runs twice: a sizing pass that validates and counts, then a fill
- * pass. With no weights it fills deterministic pseudo-random values instead (sa_sam_model_random, for the
- * benchmark), so the engine sees one layout whatever the source.
+ * memory stays near one copy of the weights. The same binding code runs twice: a sizing pass that validates and
+ * counts, then a fill pass. With no weights it fills deterministic pseudo-random values instead
+ * (sa_sam_model_random, for the benchmark), so the engine sees one layout whatever the source.
+ *
+ * Names: the binding code knows only the Hugging Face names; an official .pth is renamed to them right after
+ * opening (sa__sam_map_weights, sam_names.c), since the generic weights loader keeps names as stored.
+ * Kernels: the model's kernel table (m->k) is chosen here, once, from params.kernels and the CPU.
  *
  * Layout changes at load: ConvTranspose weights (in, out, 2, 2) are re-ordered to ((out, ky, kx), in) so the
  * decoder's up-scaling is a plain linear layer; relative-position tables whose length is not 2*S-1 are
@@ -16,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "sam/sam_internal.h"
+#include "sam/sam_names.h"
 #include "segagent/weights.h"
 
 sa_sam_params sa_sam_default_params(void) {
@@ -39,23 +45,13 @@ typedef struct loader {
     sa_error *err;
 } loader;
 
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static float rnd_uniform(uint64_t *s) { /* [-1, 1) */
-    return (float)((double)(splitmix(s) >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
-}
-
 enum { T_WEIGHT, T_BIAS, T_NORM_W, T_NORM_B };
 
+/* The Fourier matrix is tied: HF files store it at the top level, a mapped official checkpoint under the
+ * prompt encoder; either serves. */
 static const sa_tensor *find_tensor(const sa_weights *w, const char *name) {
     const sa_tensor *t = sa_weights_find(w, name);
-    if (!t && !strcmp(name, "shared_image_embedding.positional_embedding"))
-        t = sa_weights_find(w, "prompt_encoder.shared_embedding.positional_embedding");
+    if (!t && !strcmp(name, SA__SAM_PE_SHARED)) t = sa_weights_find(w, SA__SAM_PE_PROMPT);
     return t;
 }
 
@@ -90,7 +86,7 @@ static float *take_n(loader *L, int kind, const char *name, int ndim, const int6
             char a[128], b[128];
             shape_str(a, sizeof a, t->ndim, t->shape);
             shape_str(b, sizeof b, ndim, dims);
-            L->rc = sa_error_set(L->err, SA_ERR_FORMAT, "%s: tensor '%s' has shape %s, expected %s", L->what, name, a, b);
+            L->rc = sa_error_set(L->err, SA_ERR_RANGE, "%s: tensor '%s' has shape %s, expected %s", L->what, name, a, b);
             return NULL;
         }
     }
@@ -129,7 +125,8 @@ static float *take_n(loader *L, int kind, const char *name, int ndim, const int6
     } else {
         int64_t fan_in = ndim >= 2 ? numel / dims[0] : 1;
         float a = kind == T_WEIGHT ? 1.0f / sqrtf((float)fan_in) : 0.1f;
-        for (int64_t i = 0; i < numel; i++) dst[i] = (kind == T_NORM_W ? 1.0f : 0.0f) + a * rnd_uniform(&L->rng);
+        for (int64_t i = 0; i < numel; i++)
+            dst[i] = (kind == T_NORM_W ? 1.0f : 0.0f) + a * sa__rng_uniform_pm1(&L->rng);
     }
     return dst;
 }
@@ -271,7 +268,7 @@ static int bind_all(loader *L, sa_sam_model *m, const int *rel_rows) {
     m->neck2_w = take(L, T_WEIGHT, 4, D, D, 3, 3, "vision_encoder.neck.conv2.weight");
     m->neck_ln2 = take_ln(L, D, "vision_encoder.neck.layer_norm2");
 
-    m->pe_gauss = take(L, T_NORM_W, 2, 2, D / 2, 0, 0, "shared_image_embedding.positional_embedding");
+    m->pe_gauss = take(L, T_NORM_W, 2, 2, D / 2, 0, 0, SA__SAM_PE_SHARED);
     for (int i = 0; i < 4; i++) m->point_embed[i] = take(L, T_BIAS, 2, 1, D, 0, 0, "prompt_encoder.point_embed.%d.weight", i);
     m->not_a_point = take(L, T_BIAS, 2, 1, D, 0, 0, "prompt_encoder.not_a_point_embed.weight");
     m->no_mask = take(L, T_BIAS, 2, 1, D, 0, 0, "prompt_encoder.no_mask_embed.weight");
@@ -366,6 +363,7 @@ static int build(const sa_sam_arch *arch, const sa_weights *w, const char *what,
     if (!m) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", what);
     m->arch = *arch;
     m->params = params;
+    m->k = sa__kernels_select(params.kernels); /* once per model: the layers call through m->k */
     m->grid = arch->image_size / arch->patch_size;
     m->head_dim = arch->width / arch->heads;
     m->blocks = calloc((size_t)arch->depth, sizeof *m->blocks);
@@ -405,7 +403,7 @@ static int need_dim(const sa_weights *w, const char *what, const char *name, int
     const sa_tensor *t = find_tensor(w, name);
     if (!t) return sa_error_set(err, SA_ERR_NOT_FOUND, "%s: tensor '%s' is missing", what, name);
     if (t->ndim != ndim || t->shape[axis] <= 0 || t->shape[axis] > (1 << 24))
-        return sa_error_set(err, SA_ERR_FORMAT, "%s: tensor '%s' has an unexpected shape (%d dims)", what, name, t->ndim);
+        return sa_error_set(err, SA_ERR_RANGE, "%s: tensor '%s' has an unexpected shape (%d dims)", what, name, t->ndim);
     *dst = (int)t->shape[axis];
     return SA_OK;
 }
@@ -445,7 +443,7 @@ static int derive_arch(const sa_weights *w, const char *what, sa_sam_arch *a, in
     }
     if ((rc = need_dim(w, what, "vision_encoder.layers.0.attn.rel_pos_h", 2, 1, &hd, err)) != SA_OK) goto done;
     if (a->width % hd) {
-        rc = sa_error_set(err, SA_ERR_FORMAT, "%s: width %d is not a multiple of the head dim %d (rel_pos_h)", what,
+        rc = sa_error_set(err, SA_ERR_RANGE, "%s: width %d is not a multiple of the head dim %d (rel_pos_h)", what,
                           a->width, hd);
         goto done;
     }
@@ -500,7 +498,7 @@ static int derive_arch(const sa_weights *w, const char *what, sa_sam_arch *a, in
     }
     if ((rc = need_dim(w, what, "prompt_encoder.mask_embed.conv2.weight", 4, 0, &a->mask_in_chans, err)) != SA_OK) goto done;
     if (dim_of(w, "mask_decoder.iou_token.weight", 2, 1) != a->out_chans) {
-        rc = sa_error_set(err, SA_ERR_FORMAT, "%s: tensor 'mask_decoder.iou_token.weight' does not match the neck width %d",
+        rc = sa_error_set(err, SA_ERR_RANGE, "%s: tensor 'mask_decoder.iou_token.weight' does not match the neck width %d",
                           what, a->out_chans);
         goto done;
     }
@@ -517,6 +515,11 @@ int sa_sam_model_load(const char *path, sa_sam_params params, sa_sam_model **out
     sa_weights *w = NULL;
     int rc = sa_weights_open(path, &w, err);
     if (rc != SA_OK) return rc;
+    rc = sa__sam_map_weights(w, path, err); /* official .pth names -> the HF names bound below */
+    if (rc != SA_OK) {
+        sa_weights_free(w);
+        return rc;
+    }
     sa_sam_arch a;
     int rel_rows[SA_SAM_MAX_LAYERS] = {0};
     rc = derive_arch(w, path, &a, rel_rows, err);
@@ -592,6 +595,7 @@ int sa_sam_model_set_kernels(sa_sam_model *m, int kernels, sa_error *err) {
     if (!m || kernels < SA_SAM_KERNELS_FAST || kernels > SA_SAM_KERNELS_REFERENCE)
         return sa_error_set(err, SA_ERR_INVALID, "SAM: unknown kernel set %d", kernels);
     m->params.kernels = kernels;
+    m->k = sa__kernels_select(kernels);
     return SA_OK;
 }
 

@@ -1,11 +1,15 @@
-/* Official SAM names -> Hugging Face SamModel names. The table is applied as ordered substring
- * replacements (every occurrence), the way the HF conversion defines it; the order matters because
- * "layers.1 -> layers.0" must run after "layers.0 -> proj_in". The hypernetwork MLPs
+/* Official SAM names -> Hugging Face SamModel names, and the renaming of a loaded official
+ * checkpoint (sa__sam_map_weights, called by the SAM model loader). The table is applied as ordered
+ * substring replacements (every occurrence), the way the HF conversion defines it; the order
+ * matters because "layers.1 -> layers.0" must run after "layers.0 -> proj_in". The hypernetwork
+ * MLPs
  * ("output_hypernetworks_mlps.<i>.layers.<j>") need the index <i> kept, so they are handled by a
  * small scanner instead of a fixed pattern. */
 #include "sam/sam_names.h"
 
 #include <ctype.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const k_map[][2] = {
@@ -88,4 +92,28 @@ int sa__sam_map_name(const char *in, char *out, size_t outsz) {
     for (size_t i = 0; i < sizeof k_map / sizeof k_map[0]; i++)
         if (replace_all(out, outsz, k_map[i][0], k_map[i][1]) != 0) return -1;
     return 0;
+}
+
+/* sa_weights_rename callback: ctx is the source name for messages. */
+static int rename_one(void *ctx, const char *name, char **new_name, sa_error *err) {
+    size_t cap = strlen(name) + 64;
+    char *nm = malloc(cap);
+    if (!nm) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", (const char *)ctx);
+    if (sa__sam_map_name(name, nm, cap) != 0) {
+        free(nm);
+        return sa_error_set(err, SA_ERR_RANGE, "%s: tensor name '%s' too long to map",
+                            (const char *)ctx, name);
+    }
+    *new_name = nm;
+    return SA_OK;
+}
+
+int sa__sam_map_weights(sa_weights *w, const char *what, sa_error *err) {
+    int official = 0;
+    for (int i = 0; i < sa_weights_count(w) && !official; i++)
+        official = sa__sam_name_is_official(sa_weights_at(w, i)->name);
+    if (!official) return SA_OK;
+    int rc = sa_weights_rename(w, rename_one, (void *)(uintptr_t)what, err);
+    if (rc == SA_ERR_FORMAT) sa_error_prefix(err, "%s: ", what);
+    return rc;
 }

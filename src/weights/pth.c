@@ -176,7 +176,7 @@ static int zip_data(zip *z, zentry *e, sa_weights *w, const uint8_t **out, size_
     const uint8_t *src = z->buf + start;
     if (e->method == 0) {
         if (e->csize != e->usize)
-            return sa_error_set(err, SA_ERR_FORMAT,
+            return sa_error_set(err, SA_ERR_RANGE,
                                 "%s: stored zip entry '%.*s' has mismatched sizes", z->what, nl,
                                 e->name);
         e->data = src;
