@@ -87,3 +87,13 @@ void sa_sam_output_free(sa_sam_output *out) {
     free(out->mask_logits);
     memset(out, 0, sizeof *out);
 }
+
+_Static_assert((int)SA_SAM_KERNELS_FAST == (int)SA__KERNELS_FAST &&
+                   (int)SA_SAM_KERNELS_BLAS == (int)SA__KERNELS_BLAS &&
+                   (int)SA_SAM_KERNELS_REFERENCE == (int)SA__KERNELS_REFERENCE,
+               "public kernel-set values are the shared kernels' values");
+
+void sa__linear(const sa_sam_model *m, sa__pool *pool, const sa__lin *l, const float *x, int ldx, int n, float *y,
+                int ldy) {
+    sa__linear_k(m->k, m->params.threads, pool, l, x, ldx, n, y, ldy);
+}

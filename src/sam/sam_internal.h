@@ -10,72 +10,13 @@
 #include "segagent/sam.h"
 
 #include "base/pool.h"
+#include "kernels/kernels.h"
 
-/* ---- kernels ---- */
-/* A linear layer in PyTorch layout: y = x W^T + b; W is (out, in). */
-typedef struct sa__lin {
-    const float *w; /* (out, in) */
-    const float *b; /* (out) or NULL */
-    int out, in;
-} sa__lin;
-
-typedef struct sa__ln {
-    const float *w, *b; /* (n) */
-    int n;
-} sa__ln;
-
-/* C (M x N, ldc) = alpha * A (M x K, lda) * op(B) + beta * C, row-major; op(B) = B^T when trans_b (B is N x K,
- * ldb), else B (K x N, ldb). Single-threaded: safe to call from pool workers. */
-typedef void (*sa__gemm_fn)(int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-                            int ldb, float beta, float *C, int ldc);
-
-/* One kernel set: what SA_SAM_KERNELS_* means on this CPU, chosen once per model (sa__kernels_select, at load
- * and by sa_sam_model_set_kernels) and stored on it; the layers call through m->k. The tables are static and
- * immutable, so models share them freely. */
-typedef struct sa__kernels {
-    int set;         /* the SA_SAM_KERNELS_* it implements */
-    const char *isa; /* "reference" (plain loops), "avx512" or "generic" (the blocked kernels in plain C) */
-    sa__gemm_fn gemm;
-    /* the same for one row block of a product split among tasks: every row is computed as in the whole product
-     * (never the few-rows kernel, which sums in another order), so results do not depend on the split */
-    sa__gemm_fn gemm_split;
-    /* C = alpha A op(B) + beta C with op(B) packed by sa__sgemm_pack_b (for operands reused by many calls, e.g.
-     * attention keys/values); NULL in the reference set, whose attention multiplies unpacked */
-    void (*gemm_packed)(int M, int N, int K, float alpha, const float *A, int lda, const float *Bp, float beta,
-                        float *C, int ldc);
-    /* rows [r0, r1) of a row-wise LayerNorm of width ln->n (x and y may alias) */
-    void (*layernorm_rows)(const sa__ln *ln, float eps, const float *x, float *y, int r0, int r1);
-    void (*gelu)(float *x, size_t n);                      /* erf GELU in place (fast: |error| <= 1.5e-7) */
-    void (*softmax)(float *x, int rows, int cols, int ld); /* row-wise, in place */
-    /* attention rows with decomposed relative positions: row i of x (rows x S*S) gets x[kh*S+kw] += rh[i*S+kh]
-     * then += rw[i*S+kw] (the reference's order), then softmax */
-    void (*softmax_rel)(float *x, int rows, int S, const float *rh, const float *rw);
-    int blas_layers; /* large linear layers: one cblas_sgemm on OpenBLAS's params.threads threads (pool idle) */
-    int blas_tasks;  /* large products inside pool tasks: single-threaded OpenBLAS */
-    int fused_cross; /* cross attentions with few tokens re-associated (same math, fewer multiply-adds) */
-} sa__kernels;
-
-/* The table for a kernel set on this CPU (any value other than REFERENCE and BLAS gives FAST). */
-const sa__kernels *sa__kernels_select(int set);
-
-/* Packing for gemm_packed: op(B) (K x N) into sa__sgemm_packed_size(N, K) floats (one layout for every set). */
-size_t sa__sgemm_packed_size(int N, int K);
-void sa__sgemm_pack_b(int trans_b, int N, int K, const float *B, int ldb, float *dst);
-/* C = A op(B) with OpenBLAS forced to one thread (for use inside pool tasks). */
-void sa__blas_sgemm1(int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
-                     int ldc);
-
+/* ---- kernels (kernels/kernels.h) ---- */
 /* y (n x lin.out, ldy) = x (n x lin.in, ldx) W^T + b with m's kernels, threaded over the pool (or BLAS
  * threads). */
 void sa__linear(const sa_sam_model *m, sa__pool *pool, const sa__lin *l, const float *x, int ldx, int n, float *y,
                 int ldy);
-/* Row-wise LayerNorm of n rows of width ln.n (x and y may alias), split over the pool. */
-void sa__layernorm(const sa__kernels *k, sa__pool *pool, const sa__ln *ln, float eps, const float *x, float *y,
-                   int n);
-/* erf GELU in place over n floats, split over the pool. */
-void sa__gelu(const sa__kernels *k, sa__pool *pool, float *x, size_t n);
-void sa__relu(float *x, size_t n);
-void sa__add(float *y, const float *x, size_t n); /* y += x */
 
 /* ---- model ---- */
 typedef struct sa__vit_block {

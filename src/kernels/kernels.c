@@ -1,4 +1,4 @@
-/* SAM engine kernels: SGEMM (a plain reference loop and a blocked kernel with AVX-512 or generic C
+/* Neural-network kernels shared by the SAM and SimpleClick engines: SGEMM (a plain reference loop and a blocked kernel with AVX-512 or generic C
  * micro-kernels; variants for pre-packed B, narrow B and few rows), linear layers, LayerNorm, erf GELU and
  * softmax (AVX-512 versions beside plain reference versions), and the kernel tables of sa__kernels_select.
  * The thread pool the layers are split over is base/pool.c.
@@ -26,7 +26,7 @@
 #define SA_HAVE_X86 0
 #endif
 
-#include "sam/sam_internal.h"
+#include "kernels/kernels.h"
 
 /* OpenBLAS extension (declared in its cblas.h, repeated here in case of another cblas header). */
 void openblas_set_num_threads(int num_threads);
@@ -415,7 +415,7 @@ static void gemm_packed_avx512(int M, int N, int K, float alpha, const float *A,
 /* Linear layers */
 
 typedef struct {
-    const sa_sam_model *m;
+    const sa__kernels *k;
     const sa__lin *l;
     const float *x;
     int ldx, n, ldy, chunk, rows, blas_rows;
@@ -447,28 +447,28 @@ static void linear_task(void *vctx, int t, int worker) {
         return;
     }
     /* the few-rows kernel only when the whole product has few rows, whatever the split */
-    const sa__kernels *k = c->m->k;
+    const sa__kernels *k = c->k;
     sa__gemm_fn gemm = c->n <= SMALL_M ? k->gemm : k->gemm_split;
     gemm(1, nr, no, l->in, 1.0f, c->x + (size_t)r0 * c->ldx, c->ldx, l->w + (size_t)o0 * l->in, l->in, beta, y,
          c->ldy);
 }
 
-void sa__linear(const sa_sam_model *m, sa__pool *pool, const sa__lin *l, const float *x, int ldx, int n, float *y,
-                int ldy) {
+void sa__linear_k(const sa__kernels *k, int blas_threads, sa__pool *pool, const sa__lin *l, const float *x, int ldx,
+                  int n, float *y, int ldy) {
     if (n <= 0) return;
     /* BLAS kernel set, or the fast set on a CPU without AVX-512 (our generic micro-kernel is plain C) */
-    if (m->k->blas_layers && (size_t)n * l->out * l->in >= 65536) {
+    if (k->blas_layers && (size_t)n * l->out * l->in >= 65536) {
         float beta = 0.0f;
         if (l->b) {
             for (int i = 0; i < n; i++) memcpy(y + (size_t)i * ldy, l->b, (size_t)l->out * sizeof(float));
             beta = 1.0f;
         }
-        openblas_set_num_threads(m->params.threads);
+        openblas_set_num_threads(blas_threads);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, l->out, l->in, 1.0f, x, ldx, l->w, l->in, beta, y,
                     ldy);
         return;
     }
-    linear_ctx c = {.m = m, .l = l, .x = x, .ldx = ldx, .n = n, .ldy = ldy, .y = y};
+    linear_ctx c = {.k = k, .l = l, .x = x, .ldx = ldx, .n = n, .ldy = ldy, .y = y};
     int threads = sa__pool_threads(pool);
     int tasks;
     if ((size_t)n * l->out * l->in < 65536 || threads == 1) {
@@ -489,7 +489,7 @@ void sa__linear(const sa_sam_model *m, sa__pool *pool, const sa__lin *l, const f
         c.chunk = per;
         tasks = (n + per - 1) / per;
     }
-    if (m->k->blas_tasks && c.rows && n > SMALL_M && l->out > 4 * GEMM_NR) {
+    if (k->blas_tasks && c.rows && n > SMALL_M && l->out > 4 * GEMM_NR) {
         /* Large products: OpenBLAS's single-threaded SGEMM measured ~15% faster per core than our AVX-512
          * kernel here (Zen 4 runs 512-bit FMAs at 256-bit width); our pool supplies the parallelism. */
         c.blas_rows = 1;
@@ -775,39 +775,39 @@ void sa__add(float *y, const float *x, size_t n) {
 /* Kernel tables */
 
 static const sa__kernels k_reference = {
-    .set = SA_SAM_KERNELS_REFERENCE, .isa = "reference", .gemm = gemm_reference, .gemm_split = gemm_reference,
+    .set = SA__KERNELS_REFERENCE, .isa = "reference", .gemm = gemm_reference, .gemm_split = gemm_reference,
     .gemm_packed = NULL, .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref,
     .softmax_rel = softmax_rel_ref, .blas_layers = 0, .blas_tasks = 0, .fused_cross = 0};
 
 /* without AVX-512 the large linear layers go to OpenBLAS whatever the set (our generic micro-kernel is plain C) */
 static const sa__kernels k_fast_generic = {
-    .set = SA_SAM_KERNELS_FAST, .isa = "generic", .gemm = gemm_generic, .gemm_split = gemm_generic,
+    .set = SA__KERNELS_FAST, .isa = "generic", .gemm = gemm_generic, .gemm_split = gemm_generic,
     .gemm_packed = gemm_packed_generic, .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref,
     .softmax_rel = softmax_rel_ref, .blas_layers = 1, .blas_tasks = 1, .fused_cross = 1};
 
 static const sa__kernels k_blas_generic = {
-    .set = SA_SAM_KERNELS_BLAS, .isa = "generic", .gemm = gemm_generic, .gemm_split = gemm_generic,
+    .set = SA__KERNELS_BLAS, .isa = "generic", .gemm = gemm_generic, .gemm_split = gemm_generic,
     .gemm_packed = gemm_packed_generic, .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref,
     .softmax_rel = softmax_rel_ref, .blas_layers = 1, .blas_tasks = 0, .fused_cross = 1};
 
 #if SA_HAVE_X86
 static const sa__kernels k_fast_avx512 = {
-    .set = SA_SAM_KERNELS_FAST, .isa = "avx512", .gemm = gemm_avx512, .gemm_split = gemm_split_avx512,
+    .set = SA__KERNELS_FAST, .isa = "avx512", .gemm = gemm_avx512, .gemm_split = gemm_split_avx512,
     .gemm_packed = gemm_packed_avx512, .layernorm_rows = layernorm_rows_avx512, .gelu = gelu_avx512,
     .softmax = softmax_rows_avx512, .softmax_rel = softmax_rel_avx512, .blas_layers = 0, .blas_tasks = 1,
     .fused_cross = 1};
 
 static const sa__kernels k_blas_avx512 = {
-    .set = SA_SAM_KERNELS_BLAS, .isa = "avx512", .gemm = gemm_avx512, .gemm_split = gemm_split_avx512,
+    .set = SA__KERNELS_BLAS, .isa = "avx512", .gemm = gemm_avx512, .gemm_split = gemm_split_avx512,
     .gemm_packed = gemm_packed_avx512, .layernorm_rows = layernorm_rows_avx512, .gelu = gelu_avx512,
     .softmax = softmax_rows_avx512, .softmax_rel = softmax_rel_avx512, .blas_layers = 1, .blas_tasks = 0,
     .fused_cross = 1};
 #endif
 
 const sa__kernels *sa__kernels_select(int set) {
-    if (set == SA_SAM_KERNELS_REFERENCE) return &k_reference;
+    if (set == SA__KERNELS_REFERENCE) return &k_reference;
 #if SA_HAVE_X86
-    if (__builtin_cpu_supports("avx512f")) return set == SA_SAM_KERNELS_BLAS ? &k_blas_avx512 : &k_fast_avx512;
+    if (__builtin_cpu_supports("avx512f")) return set == SA__KERNELS_BLAS ? &k_blas_avx512 : &k_fast_avx512;
 #endif
-    return set == SA_SAM_KERNELS_BLAS ? &k_blas_generic : &k_fast_generic;
+    return set == SA__KERNELS_BLAS ? &k_blas_generic : &k_fast_generic;
 }
