@@ -75,6 +75,21 @@ int sa_weights_from_safetensors_buffer(const uint8_t *buf, size_t n, sa_weights 
 int sa_weights_from_pth_buffer(const uint8_t *buf, size_t n, sa_weights **out, sa_error *err);
 void sa_weights_free(sa_weights *w);
 
+/* Pickle profiles for .pth files: which globals the restricted unpickler accepts.
+ * SA_PTH_STATE_DICT: what sa_weights_open uses (OrderedDict, the tensor/parameter rebuilders, typed storages).
+ * SA_PTH_SIMPLECLICK: exactly the six globals of SimpleClick's save_checkpoint (OrderedDict,
+ * _rebuild_tensor_v2, FloatStorage; inside 'config' builtins' set and the loss module's CrossEntropyLoss and
+ * cross_entropy, built as inert values); the top level must be {'state_dict': ..., 'config': ...} and the
+ * config dict is kept as JSON (sa_weights_config_json: numbers, strings, lists, dicts; an object of an allowed
+ * class as {"__object__": "module.Class"}, a function as its qualified name). */
+enum { SA_PTH_STATE_DICT = 0, SA_PTH_SIMPLECLICK = 1 };
+/* Opens a .pth file (only; no directory, no config.json beside it) with a profile. Errors as sa_weights_open;
+ * a file that is not a zip is SA_ERR_FORMAT. */
+int sa_weights_open_pth(const char *path, int profile, sa_weights **out, sa_error *err);
+/* The same for a .pth image held in memory (the buffer must outlive the weights). For tests and fuzzing. */
+int sa_weights_from_pth_buffer_profile(const uint8_t *buf, size_t n, int profile, sa_weights **out,
+                                       sa_error *err);
+
 int sa_weights_count(const sa_weights *w);
 const sa_tensor *sa_weights_at(const sa_weights *w, int i);
 const sa_tensor *sa_weights_find(const sa_weights *w, const char *name); /* NULL when absent */

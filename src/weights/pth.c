@@ -11,7 +11,14 @@
  * and the typed storage classes); any other global is refused by name. Nothing is "called": REDUCE
  * on an allowed global builds the value it would have produced (an empty dict, a tensor view
  * description). Persistent ids name the storages. Tensor views are checked against their storage
- * and copied only when not contiguous. */
+ * and copied only when not contiguous.
+ *
+ * The SimpleClick profile (SA_PTH_SIMPLECLICK) accepts exactly the six globals SimpleClick's
+ * save_checkpoint writes: OrderedDict, _rebuild_tensor_v2 and FloatStorage for the state_dict, and
+ * inside `config` only builtins' set and the loss module's CrossEntropyLoss class and cross_entropy
+ * function. Those three become inert values (NEWOBJ of the class makes an object whose BUILD state
+ * is dropped); the `config` dict is handed back as JSON (sa_weights_config_json). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,9 +254,19 @@ enum {
     PV_DICT,
     PV_GLOBAL,
     PV_STORAGE,
-    PV_TENSOR
+    PV_TENSOR,
+    PV_SET,   /* a Python set (items) */
+    PV_OBJECT /* an inert instance of an allowed class (s: its qualified name) */
 };
-enum { G_ORDERED_DICT, G_REBUILD_TENSOR_V2, G_REBUILD_PARAMETER, G_STORAGE_TYPE };
+enum {
+    G_ORDERED_DICT,
+    G_REBUILD_TENSOR_V2,
+    G_REBUILD_PARAMETER,
+    G_STORAGE_TYPE,
+    G_SET,
+    G_CLASS,   /* a class that NEWOBJ may instantiate as an inert object */
+    G_FUNCTION /* a function that is only referred to, never called */
+};
 
 typedef struct ptensor {
     struct pv *storage;
@@ -273,6 +290,7 @@ typedef struct pv {
 
 typedef struct vm {
     const char *what;
+    int profile; /* SA_PTH_* */
     sa_error *err;
     pv **all;
     size_t nall, capall;
@@ -348,34 +366,51 @@ static int add_item(vm *m, pv *c, pv *v) {
 /* Byte position of the opcode being run, for messages. */
 #define BAD(...) sa_error_set(m->err, SA_ERR_FORMAT, __VA_ARGS__)
 
+#define LOSS_MODULE "isegm.model.modeling.transformer_helper.cross_entropy_loss"
+#define P_SD (1 << SA_PTH_STATE_DICT)
+#define P_SC (1 << SA_PTH_SIMPLECLICK)
 static const struct {
     const char *module, *name;
     int glob;
     sa_dtype dt;
+    int profiles; /* P_* bits: the profiles that allow this global */
 } k_globals[] = {
-    {"collections", "OrderedDict", G_ORDERED_DICT, SA_DTYPE_F32},
-    {"torch._utils", "_rebuild_tensor_v2", G_REBUILD_TENSOR_V2, SA_DTYPE_F32},
-    {"torch._utils", "_rebuild_parameter", G_REBUILD_PARAMETER, SA_DTYPE_F32},
-    {"torch._utils", "_rebuild_parameter_with_state", G_REBUILD_PARAMETER, SA_DTYPE_F32},
-    {"torch", "FloatStorage", G_STORAGE_TYPE, SA_DTYPE_F32},
-    {"torch", "HalfStorage", G_STORAGE_TYPE, SA_DTYPE_F16},
-    {"torch", "BFloat16Storage", G_STORAGE_TYPE, SA_DTYPE_BF16},
-    {"torch", "DoubleStorage", G_STORAGE_TYPE, SA_DTYPE_F64},
-    {"torch", "ByteStorage", G_STORAGE_TYPE, SA_DTYPE_U8},
-    {"torch", "CharStorage", G_STORAGE_TYPE, SA_DTYPE_I8},
-    {"torch", "IntStorage", G_STORAGE_TYPE, SA_DTYPE_I32},
-    {"torch", "LongStorage", G_STORAGE_TYPE, SA_DTYPE_I64},
-    {"torch", "BoolStorage", G_STORAGE_TYPE, SA_DTYPE_BOOL},
+    {"collections", "OrderedDict", G_ORDERED_DICT, SA_DTYPE_F32, P_SD | P_SC},
+    {"torch._utils", "_rebuild_tensor_v2", G_REBUILD_TENSOR_V2, SA_DTYPE_F32, P_SD | P_SC},
+    {"torch._utils", "_rebuild_parameter", G_REBUILD_PARAMETER, SA_DTYPE_F32, P_SD},
+    {"torch._utils", "_rebuild_parameter_with_state", G_REBUILD_PARAMETER, SA_DTYPE_F32, P_SD},
+    {"torch", "FloatStorage", G_STORAGE_TYPE, SA_DTYPE_F32, P_SD | P_SC},
+    {"torch", "HalfStorage", G_STORAGE_TYPE, SA_DTYPE_F16, P_SD},
+    {"torch", "BFloat16Storage", G_STORAGE_TYPE, SA_DTYPE_BF16, P_SD},
+    {"torch", "DoubleStorage", G_STORAGE_TYPE, SA_DTYPE_F64, P_SD},
+    {"torch", "ByteStorage", G_STORAGE_TYPE, SA_DTYPE_U8, P_SD},
+    {"torch", "CharStorage", G_STORAGE_TYPE, SA_DTYPE_I8, P_SD},
+    {"torch", "IntStorage", G_STORAGE_TYPE, SA_DTYPE_I32, P_SD},
+    {"torch", "LongStorage", G_STORAGE_TYPE, SA_DTYPE_I64, P_SD},
+    {"torch", "BoolStorage", G_STORAGE_TYPE, SA_DTYPE_BOOL, P_SD},
+    {"__builtin__", "set", G_SET, SA_DTYPE_F32, P_SC},
+    {LOSS_MODULE, "CrossEntropyLoss", G_CLASS, SA_DTYPE_F32, P_SC},
+    {LOSS_MODULE, "cross_entropy", G_FUNCTION, SA_DTYPE_F32, P_SC},
 };
 
 static int make_global(vm *m, const char *mod, size_t ml, const char *name, size_t nl) {
     for (size_t i = 0; i < sizeof k_globals / sizeof k_globals[0]; i++) {
+        if (!(k_globals[i].profiles & (1 << m->profile))) continue;
         if (strlen(k_globals[i].module) == ml && memcmp(k_globals[i].module, mod, ml) == 0 &&
             strlen(k_globals[i].name) == nl && memcmp(k_globals[i].name, name, nl) == 0) {
             pv *g = vm_new(m, PV_GLOBAL);
             if (!g) return m->err ? m->err->code : SA_ERR_NOMEM;
             g->glob = k_globals[i].glob;
             g->dt = k_globals[i].dt;
+            if (g->glob == G_CLASS || g->glob == G_FUNCTION) { /* kept by name, for the config JSON */
+                g->slen = ml + 1 + nl;
+                g->s = malloc(g->slen + 1);
+                if (!g->s) return sa_error_set(m->err, SA_ERR_NOMEM, "%s: out of memory", m->what);
+                memcpy(g->s, mod, ml);
+                g->s[ml] = '.';
+                memcpy(g->s + ml + 1, name, nl);
+                g->s[g->slen] = '\0';
+            }
             return push(m, g);
         }
     }
@@ -402,6 +437,22 @@ static int reduce(vm *m, pv *fn, pv *args, size_t pos) {
     switch (fn->glob) {
     case G_ORDERED_DICT:
         return push(m, vm_new(m, PV_DICT));
+    case G_SET: { /* set() or set(list) */
+        pv *st = vm_new(m, PV_SET);
+        if (!st) return m->err ? m->err->code : SA_ERR_NOMEM;
+        if (args->n > 1 || (args->n == 1 && args->items[0]->type != PV_LIST))
+            return BAD("%s: pickle set() at byte %zu has bad arguments", m->what, pos);
+        if (args->n == 1)
+            for (size_t j = 0; j < args->items[0]->n; j++) {
+                int rc = add_item(m, st, args->items[0]->items[j]);
+                if (rc != SA_OK) return rc;
+            }
+        return push(m, st);
+    }
+    case G_CLASS:
+    case G_FUNCTION:
+        return sa_error_set(m->err, SA_ERR_UNSUPPORTED, "%s: pickle calls '%s' at byte %zu (not allowed)",
+                            m->what, fn->s, pos);
     case G_REBUILD_PARAMETER:
         if (args->n < 1 || args->items[0]->type != PV_TENSOR)
             return BAD("%s: pickle _rebuild_parameter at byte %zu without a tensor", m->what, pos);
@@ -688,11 +739,24 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, pv **result) {
             POP1(a);
             rc = reduce(m, a, b, pos);
             break;
+        case 0x81: /* NEWOBJ: cls.__new__(cls, *args), for the inert classes only */
+            POP1(b);
+            POP1(a);
+            if (a->type != PV_GLOBAL || a->glob != G_CLASS || b->type != PV_TUPLE)
+                return BAD("%s: pickle NEWOBJ at byte %zu on something that is not an allowed class", m->what,
+                           pos);
+            if (!(c = vm_new(m, PV_OBJECT))) return m->err->code;
+            c->s = sa__strdup(a->s);
+            if (!c->s) return sa_error_set(m->err, SA_ERR_NOMEM, "%s: out of memory", m->what);
+            c->slen = a->slen;
+            rc = push(m, c);
+            break;
         case 'b': /* BUILD: state is ignored (OrderedDict metadata, parameter attributes) */
             POP1(b);
             if (m->sp == 0)
                 return BAD("%s: pickle BUILD at byte %zu on an empty stack", m->what, pos);
-            if (m->stack[m->sp - 1]->type != PV_DICT && m->stack[m->sp - 1]->type != PV_TENSOR)
+            if (m->stack[m->sp - 1]->type != PV_DICT && m->stack[m->sp - 1]->type != PV_TENSOR &&
+                m->stack[m->sp - 1]->type != PV_OBJECT)
                 return BAD("%s: pickle BUILD at byte %zu on an unsupported object", m->what, pos);
             break;
         case 'Q': /* BINPERSID: ('storage', storage_type, key, location, numel) */
@@ -834,7 +898,118 @@ static const pv *dict_get(const pv *d, const char *k) {
     return NULL;
 }
 
+/* ------------------------------------------------------------------ config as JSON */
+
+typedef struct jbuf {
+    char *s;
+    size_t n, cap;
+    int oom;
+} jbuf;
+
+static void jput(jbuf *j, const char *t, size_t len) {
+    if (j->oom) return;
+    if (!grow((void **)&j->s, &j->cap, j->n + len + 1, 1)) {
+        j->oom = 1;
+        return;
+    }
+    memcpy(j->s + j->n, t, len);
+    j->n += len;
+    j->s[j->n] = '\0';
+}
+
+static void jstr(jbuf *j, const char *s, size_t len) {
+    jput(j, "\"", 1);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        char e[8];
+        if (ch == '"' || ch == '\\') {
+            e[0] = '\\';
+            e[1] = (char)ch;
+            jput(j, e, 2);
+        } else if (ch < 0x20) {
+            snprintf(e, sizeof e, "\\u%04x", ch);
+            jput(j, e, 6);
+        } else {
+            jput(j, (const char *)&ch, 1);
+        }
+    }
+    jput(j, "\"", 1);
+}
+
+/* Writes v as JSON; depth bounds nesting (memo references can make cycles). */
+static int jvalue(jbuf *j, const pv *v, int depth) {
+    char t[64];
+    if (depth > 32) return 0;
+    switch (v->type) {
+    case PV_NONE:
+        jput(j, "null", 4);
+        break;
+    case PV_BOOL:
+        jput(j, v->i ? "true" : "false", v->i ? 4 : 5);
+        break;
+    case PV_INT:
+        jput(j, t, (size_t)snprintf(t, sizeof t, "%lld", (long long)v->i));
+        break;
+    case PV_FLOAT:
+        if (v->f != v->f || v->f > 1.7976931348623157e308 || v->f < -1.7976931348623157e308)
+            jput(j, "null", 4);
+        else
+            jput(j, t, (size_t)snprintf(t, sizeof t, "%.17g", v->f));
+        break;
+    case PV_STR:
+        jstr(j, v->s, v->slen);
+        break;
+    case PV_GLOBAL:
+        if (v->s)
+            jstr(j, v->s, v->slen);
+        else
+            jput(j, "null", 4);
+        break;
+    case PV_OBJECT:
+        jput(j, "{\"__object__\":", strlen("{\"__object__\":"));
+        jstr(j, v->s, v->slen);
+        jput(j, "}", 1);
+        break;
+    case PV_TUPLE:
+    case PV_LIST:
+    case PV_SET:
+        jput(j, "[", 1);
+        for (size_t i = 0; i < v->n; i++) {
+            if (i) jput(j, ",", 1);
+            if (!jvalue(j, v->items[i], depth + 1)) return 0;
+        }
+        jput(j, "]", 1);
+        break;
+    case PV_DICT: {
+        jput(j, "{", 1);
+        int first = 1;
+        for (size_t i = 0; i + 1 < v->n; i += 2) {
+            const pv *k = v->items[i];
+            if (k->type != PV_STR) continue; /* JSON keys are strings */
+            if (!first) jput(j, ",", 1);
+            first = 0;
+            jstr(j, k->s, k->slen);
+            jput(j, ":", 1);
+            if (!jvalue(j, v->items[i + 1], depth + 1)) return 0;
+        }
+        jput(j, "}", 1);
+        break;
+    }
+    default: /* storages and tensors do not belong in a config */
+        jput(j, "null", 4);
+        break;
+    }
+    return 1;
+}
+
 int sa__pth_parse(sa_weights *w, const uint8_t *buf, size_t n, const char *what, sa_error *err) {
+    return sa__pth_parse_profile(w, buf, n, what, SA_PTH_STATE_DICT, err);
+}
+
+int sa__pth_parse_profile(sa_weights *w, const uint8_t *buf, size_t n, const char *what, int profile,
+                          sa_error *err) {
+    if (profile != SA_PTH_STATE_DICT && profile != SA_PTH_SIMPLECLICK)
+        return sa_error_set(err, SA_ERR_INVALID, "%s: unknown .pth profile %d", what, profile);
     zip z;
     int rc = zip_open(&z, buf, n, what, err);
     if (rc != SA_OK) {
@@ -883,10 +1058,32 @@ int sa__pth_parse(sa_weights *w, const uint8_t *buf, size_t n, const char *what,
     vm m;
     memset(&m, 0, sizeof m);
     m.what = what;
+    m.profile = profile;
     sa_error local;
     m.err = err ? err : &local;
     pv *root = NULL;
     rc = run_pickle(&m, pdata, plen_data, &root);
+    if (rc == SA_OK && profile == SA_PTH_SIMPLECLICK) {
+        /* {'state_dict': OrderedDict, 'config': dict}: both required */
+        const pv *sd = root->type == PV_DICT ? dict_get(root, "state_dict") : NULL;
+        const pv *cfg = root->type == PV_DICT ? dict_get(root, "config") : NULL;
+        if (!sd || sd->type != PV_DICT || !cfg || cfg->type != PV_DICT) {
+            rc = sa_error_set(err, SA_ERR_FORMAT,
+                              "%s: not a SimpleClick checkpoint (no 'state_dict' and 'config' dicts at the top)",
+                              what);
+        } else {
+            jbuf j = {0};
+            if (!jvalue(&j, cfg, 0))
+                rc = sa_error_set(err, SA_ERR_FORMAT, "%s: 'config' nests too deeply", what);
+            else if (j.oom)
+                rc = sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", what);
+            if (rc == SA_OK) {
+                sa__weights_set_config(w, j.s);
+                j.s = NULL;
+            }
+            free(j.s);
+        }
+    }
     if (rc == SA_OK) {
         const pv *d = root;
         if (d->type == PV_DICT) {

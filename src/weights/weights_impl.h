@@ -41,5 +41,9 @@ int sa__safetensors_parse(sa_weights *w, const uint8_t *buf, size_t n, const cha
 
 /* Parses a torch.save zip image in buf[0..n) and appends its tensors. */
 int sa__pth_parse(sa_weights *w, const uint8_t *buf, size_t n, const char *what, sa_error *err);
+/* The same with a pickle profile (SA_PTH_*): its allowlist of globals and, for SA_PTH_SIMPLECLICK, the
+ * top-level 'config' dict kept as the collection's config JSON. */
+int sa__pth_parse_profile(sa_weights *w, const uint8_t *buf, size_t n, const char *what, int profile,
+                          sa_error *err);
 
 #endif

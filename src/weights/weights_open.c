@@ -331,13 +331,40 @@ int sa_weights_from_safetensors_buffer(const uint8_t *buf, size_t n, sa_weights 
 }
 
 int sa_weights_from_pth_buffer(const uint8_t *buf, size_t n, sa_weights **out, sa_error *err) {
+    return sa_weights_from_pth_buffer_profile(buf, n, SA_PTH_STATE_DICT, out, err);
+}
+
+int sa_weights_open_pth(const char *path, int profile, sa_weights **out, sa_error *err) {
+    if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_weights_open_pth: NULL output");
+    *out = NULL;
+    if (!path || !*path) return sa_error_set(err, SA_ERR_INVALID, "sa_weights_open_pth: empty path");
+    if (is_dir(path)) return sa_error_set(err, SA_ERR_INVALID, "%s: a directory where a .pth file was expected", path);
+    sa_weights *w = sa__weights_new();
+    if (!w) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", path);
+    const uint8_t *buf = NULL;
+    size_t n = 0;
+    int rc = map_file(w, path, &buf, &n, err);
+    if (rc == SA_OK && sniff(buf, n) != 2)
+        rc = sa_error_set(err, SA_ERR_FORMAT, "%s: not a .pth (torch.save zip) file", path);
+    if (rc == SA_OK) rc = sa__pth_parse_profile(w, buf, n, path, profile, err);
+    if (rc == SA_OK) rc = sa__weights_finish(w, path, err);
+    if (rc != SA_OK) {
+        sa_weights_free(w);
+        return rc;
+    }
+    *out = w;
+    return SA_OK;
+}
+
+int sa_weights_from_pth_buffer_profile(const uint8_t *buf, size_t n, int profile, sa_weights **out,
+                                       sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_weights_from_pth_buffer: NULL output");
     *out = NULL;
     if (!buf && n > 0)
         return sa_error_set(err, SA_ERR_INVALID, "sa_weights_from_pth_buffer: NULL buffer");
     sa_weights *w = sa__weights_new();
     if (!w) return sa_error_set(err, SA_ERR_NOMEM, "pth buffer: out of memory");
-    int rc = sa__pth_parse(w, buf, n, "<buffer>", err);
+    int rc = sa__pth_parse_profile(w, buf, n, "<buffer>", profile, err);
     if (rc == SA_OK) rc = sa__weights_finish(w, "<buffer>", err);
     if (rc != SA_OK) {
         sa_weights_free(w);
