@@ -1,7 +1,7 @@
-/* Internal: the neural-network kernels shared by the SAM and SimpleClick engines (kernels.c): SGEMM (reference,
- * blocked generic C, AVX-512), linear layers split over the thread pool, LayerNorm, erf GELU, softmax, and the
- * per-model kernel tables chosen once by sa__kernels_select. The thread pool the layers are split over is
- * base/pool.h. */
+/* Internal: the neural-network kernels shared by the SAM and SimpleClick engines (kernels.c): SGEMM
+ * (reference, blocked generic C, AVX-512), linear layers split over the thread pool, LayerNorm, erf
+ * GELU, softmax, and the per-model kernel tables chosen once by sa__kernels_select. The thread pool
+ * the layers are split over is base/pool.h. */
 #ifndef SEGAGENT_KERNELS_H
 #define SEGAGENT_KERNELS_H
 
@@ -24,54 +24,60 @@ typedef struct sa__ln {
     int n;
 } sa__ln;
 
-/* C (M x N, ldc) = alpha * A (M x K, lda) * op(B) + beta * C, row-major; op(B) = B^T when trans_b (B is N x K,
- * ldb), else B (K x N, ldb). Single-threaded: safe to call from pool workers. */
-typedef void (*sa__gemm_fn)(int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-                            int ldb, float beta, float *C, int ldc);
+/* C (M x N, ldc) = alpha * A (M x K, lda) * op(B) + beta * C, row-major; op(B) = B^T when trans_b
+ * (B is N x K, ldb), else B (K x N, ldb). Single-threaded: safe to call from pool workers. */
+typedef void (*sa__gemm_fn)(int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                            const float *B, int ldb, float beta, float *C, int ldc);
 
-/* One kernel set: what SA__KERNELS_* means on this CPU, chosen once per model (sa__kernels_select, at load
- * and by sa_sam_model_set_kernels) and stored on it; the layers call through m->k. The tables are static and
- * immutable, so models share them freely. */
+/* One kernel set: what SA__KERNELS_* means on this CPU, chosen once per model (sa__kernels_select,
+ * at load and by sa_sam_model_set_kernels) and stored on it; the layers call through m->k. The
+ * tables are static and immutable, so models share them freely. */
 typedef struct sa__kernels {
-    int set;         /* the SA__KERNELS_* it implements */
-    const char *isa; /* "reference" (plain loops), "avx512" or "generic" (the blocked kernels in plain C) */
+    int set; /* the SA__KERNELS_* it implements */
+    const char *
+        isa; /* "reference" (plain loops), "avx512" or "generic" (the blocked kernels in plain C) */
     sa__gemm_fn gemm;
-    /* the same for one row block of a product split among tasks: every row is computed as in the whole product
-     * (never the few-rows kernel, which sums in another order), so results do not depend on the split */
+    /* the same for one row block of a product split among tasks: every row is computed as in the
+     * whole product (never the few-rows kernel, which sums in another order), so results do not
+     * depend on the split */
     sa__gemm_fn gemm_split;
-    /* C = alpha A op(B) + beta C with op(B) packed by sa__sgemm_pack_b (for operands reused by many calls, e.g.
-     * attention keys/values); NULL in the reference set, whose attention multiplies unpacked */
-    void (*gemm_packed)(int M, int N, int K, float alpha, const float *A, int lda, const float *Bp, float beta,
-                        float *C, int ldc);
+    /* C = alpha A op(B) + beta C with op(B) packed by sa__sgemm_pack_b (for operands reused by many
+     * calls, e.g. attention keys/values); NULL in the reference set, whose attention multiplies
+     * unpacked */
+    void (*gemm_packed)(int M, int N, int K, float alpha, const float *A, int lda, const float *Bp,
+                        float beta, float *C, int ldc);
     /* rows [r0, r1) of a row-wise LayerNorm of width ln->n (x and y may alias) */
     void (*layernorm_rows)(const sa__ln *ln, float eps, const float *x, float *y, int r0, int r1);
-    void (*gelu)(float *x, size_t n);                      /* erf GELU in place (fast: |error| <= 1.5e-7) */
+    void (*gelu)(float *x, size_t n); /* erf GELU in place (fast: |error| <= 1.5e-7) */
     void (*softmax)(float *x, int rows, int cols, int ld); /* row-wise, in place */
-    /* attention rows with decomposed relative positions: row i of x (rows x S*S) gets x[kh*S+kw] += rh[i*S+kh]
-     * then += rw[i*S+kw] (the reference's order), then softmax */
+    /* attention rows with decomposed relative positions: row i of x (rows x S*S) gets x[kh*S+kw] +=
+     * rh[i*S+kh] then += rw[i*S+kw] (the reference's order), then softmax */
     void (*softmax_rel)(float *x, int rows, int S, const float *rh, const float *rw);
-    int blas_layers; /* large linear layers: one cblas_sgemm on OpenBLAS's params.threads threads (pool idle) */
+    int blas_layers; /* large linear layers: one cblas_sgemm on OpenBLAS's params.threads threads
+                        (pool idle) */
     int blas_tasks;  /* large products inside pool tasks: single-threaded OpenBLAS */
-    int fused_cross; /* cross attentions with few tokens re-associated (same math, fewer multiply-adds) */
+    int fused_cross; /* cross attentions with few tokens re-associated (same math, fewer
+                        multiply-adds) */
 } sa__kernels;
 
 /* The table for a kernel set on this CPU (any value other than REFERENCE and BLAS gives FAST). */
 const sa__kernels *sa__kernels_select(int set);
 
-/* Packing for gemm_packed: op(B) (K x N) into sa__sgemm_packed_size(N, K) floats (one layout for every set). */
+/* Packing for gemm_packed: op(B) (K x N) into sa__sgemm_packed_size(N, K) floats (one layout for
+ * every set). */
 size_t sa__sgemm_packed_size(int N, int K);
 void sa__sgemm_pack_b(int trans_b, int N, int K, const float *B, int ldb, float *dst);
 /* C = A op(B) with OpenBLAS forced to one thread (for use inside pool tasks). */
-void sa__blas_sgemm1(int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
-                     int ldc);
+void sa__blas_sgemm1(int trans_b, int M, int N, int K, const float *A, int lda, const float *B,
+                     int ldb, float *C, int ldc);
 
-/* y (n x lin.out, ldy) = x (n x lin.in, ldx) W^T + b with kernels k, threaded over the pool (or, for the
- * blas_layers sets, one cblas call on blas_threads OpenBLAS threads). */
-void sa__linear_k(const sa__kernels *k, int blas_threads, sa__pool *pool, const sa__lin *l, const float *x, int ldx,
-                  int n, float *y, int ldy);
+/* y (n x lin.out, ldy) = x (n x lin.in, ldx) W^T + b with kernels k, threaded over the pool (or,
+ * for the blas_layers sets, one cblas call on blas_threads OpenBLAS threads). */
+void sa__linear_k(const sa__kernels *k, int blas_threads, sa__pool *pool, const sa__lin *l,
+                  const float *x, int ldx, int n, float *y, int ldy);
 /* Row-wise LayerNorm of n rows of width ln.n (x and y may alias), split over the pool. */
-void sa__layernorm(const sa__kernels *k, sa__pool *pool, const sa__ln *ln, float eps, const float *x, float *y,
-                   int n);
+void sa__layernorm(const sa__kernels *k, sa__pool *pool, const sa__ln *ln, float eps,
+                   const float *x, float *y, int n);
 /* erf GELU in place over n floats, split over the pool. */
 void sa__gelu(const sa__kernels *k, sa__pool *pool, float *x, size_t n);
 void sa__relu(float *x, size_t n);
