@@ -129,6 +129,9 @@ int sa_sc_session_new(const sa_sc_model *m, const sa_image *img, sa_sc_session *
                       sa_error *err);
 void sa_sc_session_free(sa_sc_session *s);
 void sa_sc_session_set_probe(sa_sc_session *s, sa_sc_probe_fn probe, void *ctx);
+/* The image size, and the mask threshold of the model (its current params.prob_thresh). */
+void sa_sc_session_size(const sa_sc_session *s, int *width, int *height);
+float sa_sc_session_prob_thresh(const sa_sc_session *s);
 /* The probe is called only on the next sa_sc_predict after this (then disarmed): 1 arms it. */
 void sa_sc_session_arm_probe(sa_sc_session *s, int armed);
 

@@ -19,6 +19,7 @@ int cli_refine(int argc, char **argv);
 int cli_score(int argc, char **argv);
 int cli_filter(int argc, char **argv);
 int cli_check_sam(int argc, char **argv);
+int cli_check_simpleclick(int argc, char **argv);
 
 /* ---- option parsing ----
  * Options are "--name value" or "--name=value"; flags take no value. Anything not starting with "--" is a
@@ -42,16 +43,35 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int n_opts, const char
               const char *usage);
 
 /* ---- tools ----
- * --tool builtin|sam, --sam-model PATH, --threads N: builds the interactive tool. */
+ * --tool builtin|sam|simpleclick, --sam-model PATH, --threads N, and for SimpleClick --model PATH (or
+ * --tool-model PATH where --model names the LLM), --zoom-in on|off, --flip on|off, --prob-thresh X: builds the
+ * interactive tool. Fields after threads are NULL for their defaults (initialise with
+ * designators). */
 typedef struct cli_tool_opts {
-    const char *tool;      /* "builtin" (default) or "sam" */
+    const char *tool;      /* "builtin" (default), "sam" or "simpleclick" */
     const char *sam_model; /* path for --tool sam */
     int threads;
+    const char *model;       /* path for --tool simpleclick */
+    const char *zoom_in;     /* "on" (default) / "off" */
+    const char *flip;        /* "on" (default) / "off" */
+    const char *prob_thresh; /* number in [0, 1) (default 0.49) */
 } cli_tool_opts;
 
+/* Option-table entries for the SimpleClick settings (add to a command's table beside --tool): */
+#define CLI_TOOL_SC_OPTS(t)                                                                                    \
+    {"tool-model", CLI_STR, &(t).model}, {"zoom-in", CLI_STR, &(t).zoom_in}, {"flip", CLI_STR, &(t).flip},     \
+        {"prob-thresh", CLI_STR, &(t).prob_thresh}
+/* ... and --model PATH, in commands where --model does not already name the LLM */
+#define CLI_TOOL_MODEL_OPT(t) {"model", CLI_STR, &(t).model}
+
 #define CLI_TOOL_OPTIONS_HELP                                                                                  \
-    "  --tool NAME          interactive tool: builtin (graph cut, no weights; default) or sam\n"              \
+    "  --tool NAME          interactive tool: builtin (graph cut, no weights; default), sam or simpleclick\n" \
     "  --sam-model PATH     SAM checkpoint: HF directory/model.safetensors or official .pth (--tool sam)\n"   \
+    "  --model PATH         SimpleClick checkpoint .pth (--tool simpleclick; --tool-model PATH where --model\n" \
+    "                       names the LLM)\n"                                                                 \
+    "  --zoom-in on|off     SimpleClick ZoomIn on the object after the first click (default on)\n"          \
+    "  --flip on|off        SimpleClick horizontal-flip averaging (default on)\n"                           \
+    "  --prob-thresh X      SimpleClick mask threshold on the probability (default 0.49)\n"                 \
     "  --threads N          worker threads for the tool (default 2)\n"
 
 int cli_make_tool(const cli_tool_opts *o, sa_tool **out, sa_error *err);

@@ -73,7 +73,7 @@ static int on_step(void *user, const sa_env *env, const sa_eval_step *st) {
 
 int cli_annotate(int argc, char **argv) {
     const char *image_path = NULL, *gt_path = NULL, *out_dir = NULL;
-    cli_tool_opts topt = {"builtin", NULL, 2};
+    cli_tool_opts topt = {.tool = "builtin", .threads = 2};
     int max_clicks = 20, ignore_value = -1, no_overlays = 0;
     double target = 0.0;
     const cli_opt opts[] = {
@@ -82,6 +82,7 @@ int cli_annotate(int argc, char **argv) {
         {"target-iou", CLI_DOUBLE, &target}, {"ignore-value", CLI_INT, &ignore_value},
         {"tool", CLI_STR, &topt.tool},       {"sam-model", CLI_STR, &topt.sam_model},
         {"threads", CLI_INT, &topt.threads}, {"no-overlays", CLI_FLAG, &no_overlays},
+        CLI_TOOL_MODEL_OPT(topt),            CLI_TOOL_SC_OPTS(topt),
     };
     int pr = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage);
     if (pr) return pr == 1 ? 0 : 2;

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "segagent/graphcut.h"
 #include "segagent/sam.h"
+#include "segagent/simpleclick.h"
 
 static const cli_opt *find_opt(const cli_opt *opts, int n, const char *name, size_t len) {
     for (int i = 0; i < n; i++)
@@ -154,14 +155,45 @@ int cli_make_tool(const cli_tool_opts *o, sa_tool **out, sa_error *err) {
         if (rc != SA_OK) return rc;
         return sa_sam_tool_new(m, out, err);
     }
-    return sa_error_set(err, SA_ERR_INVALID, "unknown tool '%s' (expected builtin or sam)", name);
+    if (!strcmp(name, "simpleclick")) {
+        if (!o->model) return sa_error_set(err, SA_ERR_INVALID, "--tool simpleclick needs --model PATH");
+        sa_sc_params p = sa_sc_default_params();
+        if (o->threads > 0) p.threads = o->threads;
+        if (o->zoom_in) p.zoom_in = !strcmp(o->zoom_in, "on");
+        if (o->flip) p.flip = !strcmp(o->flip, "on");
+        if (o->prob_thresh) p.prob_thresh = (float)strtod(o->prob_thresh, NULL);
+        sa_sc_model *m = NULL;
+        int rc = sa_sc_model_load(o->model, p, &m, err);
+        if (rc != SA_OK) return rc;
+        return sa_sc_tool_new(m, out, err);
+    }
+    return sa_error_set(err, SA_ERR_INVALID, "unknown tool '%s' (expected builtin, sam or simpleclick)", name);
+}
+
+static int check_on_off(const char *cmd, const char *opt, const char *v) {
+    if (!v || !strcmp(v, "on") || !strcmp(v, "off")) return 0;
+    fprintf(stderr, "%s: --%s must be on or off (got '%s')\n", cmd, opt, v);
+    return 2;
 }
 
 int cli_check_tool_opts(const char *cmd, const cli_tool_opts *o) {
     const char *name = o->tool ? o->tool : "builtin";
-    if (strcmp(name, "builtin") && strcmp(name, "graphcut") && strcmp(name, "sam")) {
-        fprintf(stderr, "%s: --tool '%s': expected builtin or sam\n", cmd, name);
+    if (strcmp(name, "builtin") && strcmp(name, "graphcut") && strcmp(name, "sam") && strcmp(name, "simpleclick")) {
+        fprintf(stderr, "%s: --tool '%s': expected builtin, sam or simpleclick\n", cmd, name);
         return 2;
+    }
+    if (!strcmp(name, "simpleclick") && (!o->model || !*o->model)) {
+        fprintf(stderr, "%s: --tool simpleclick needs --model PATH (a SimpleClick checkpoint .pth)\n", cmd);
+        return 2;
+    }
+    if (check_on_off(cmd, "zoom-in", o->zoom_in) || check_on_off(cmd, "flip", o->flip)) return 2;
+    if (o->prob_thresh) {
+        char *end = NULL;
+        double t = strtod(o->prob_thresh, &end);
+        if (end == o->prob_thresh || *end || !(t >= 0.0 && t < 1.0)) {
+            fprintf(stderr, "%s: --prob-thresh must be a number in [0, 1) (got '%s')\n", cmd, o->prob_thresh);
+            return 2;
+        }
     }
     if (!strcmp(name, "sam") && (!o->sam_model || !*o->sam_model)) {
         fprintf(stderr, "%s: --tool sam needs --sam-model PATH (a SAM checkpoint folder or file)\n", cmd);

@@ -86,7 +86,7 @@ static int save_scene_images(const char *dir, const sa_image *img, const sa_mask
 
 int cli_demo(int argc, char **argv) {
     const char *out = "demo-out", *size = "320x240";
-    cli_tool_opts topt = {"builtin", NULL, 2};
+    cli_tool_opts topt = {.tool = "builtin", .threads = 2};
     int max_clicks = 20, seed = 1, no_overlays = 0;
     const cli_opt opts[] = {
         {"out", CLI_STR, &out},
@@ -97,6 +97,8 @@ int cli_demo(int argc, char **argv) {
         {"seed", CLI_INT, &seed},
         {"size", CLI_STR, &size},
         {"no-overlays", CLI_FLAG, &no_overlays},
+        CLI_TOOL_MODEL_OPT(topt),
+        CLI_TOOL_SC_OPTS(topt),
     };
     int pr = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage);
     if (pr) return pr == 1 ? 0 : 2;

@@ -116,7 +116,7 @@ static char *default_chart_path(const char *json) {
 
 /* Parses and checks the options; 0, -1 after --help, or the exit status of a usage error. */
 static int parse_opts(int argc, char **argv, eval_opts *o) {
-    *o = (eval_opts){.tool = {"builtin", NULL, 2}, .max_clicks = 20, .jobs = 1,
+    *o = (eval_opts){.tool = {.tool = "builtin", .threads = 2}, .max_clicks = 20, .jobs = 1,
                      .ignore_value = SA_DATASET_IGNORE_AUTO};
     const cli_opt opts[] = {
         {"dataset", CLI_MULTI, &o->datasets},     {"tool", CLI_STR, &o->tool.tool},
@@ -125,6 +125,7 @@ static int parse_opts(int argc, char **argv, eval_opts *o) {
         {"limit", CLI_INT, &o->limit},            {"json", CLI_STR, &o->json_path},
         {"chart", CLI_STR, &o->chart_path},       {"quiet", CLI_FLAG, &o->quiet},
         {"ignore-value", CLI_INT, &o->ignore_value}, {"per-image", CLI_FLAG, &o->per_image},
+        CLI_TOOL_MODEL_OPT(o->tool),              CLI_TOOL_SC_OPTS(o->tool),
     };
     int pr = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage);
     if (pr) return pr == 1 ? -1 : 2;

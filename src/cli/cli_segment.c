@@ -187,10 +187,10 @@ static int parse_box(const char *s, sa_box *b) {
 int cli_agent_command(int argc, char **argv, int refine) {
     cli_llm_opts lo;
     cli_llm_opts_default(&lo);
-    cli_tool_opts topt = {"builtin", NULL, 2};
+    cli_tool_opts topt = {.tool = "builtin", .threads = 2};
     const char *out_dir = NULL, *box_s = NULL, *gt_path = NULL;
     int steps = 7, search = 1, early = 0, no_best = 0, ground = 0, quiet = 0, ignore_value = -1;
-    cli_opt opts[CLI_LLM_N_OPTS + 16];
+    cli_opt opts[CLI_LLM_N_OPTS + 20];
     cli_llm_opts_table(&lo, opts);
     int n = CLI_LLM_N_OPTS;
     opts[n++] = (cli_opt){"out", CLI_STR, &out_dir};
@@ -206,6 +206,8 @@ int cli_agent_command(int argc, char **argv, int refine) {
     opts[n++] = (cli_opt){"tool", CLI_STR, &topt.tool};
     opts[n++] = (cli_opt){"sam-model", CLI_STR, &topt.sam_model};
     opts[n++] = (cli_opt){"threads", CLI_INT, &topt.threads};
+    const cli_opt sc_opts[] = {CLI_TOOL_SC_OPTS(topt)}; /* --model names the LLM here: --tool-model */
+    for (size_t i = 0; i < sizeof sc_opts / sizeof sc_opts[0]; i++) opts[n++] = sc_opts[i];
     const char *pos[3];
     int n_pos = 0;
     char usage_buf[16384];

@@ -61,7 +61,7 @@ typedef struct traj_opts {
 
 /* Parses and checks the options into o and the run parameters; 0, or the exit status of a usage error. */
 static int parse_opts(int argc, char **argv, traj_opts *o, sa_traj_run_params *rp) {
-    *o = (traj_opts){.out = "traj.json", .start = "empty", .tool = {"builtin", NULL, 2}, .target = 0.98,
+    *o = (traj_opts){.out = "traj.json", .start = "empty", .tool = {.tool = "builtin", .threads = 2}, .target = 0.98,
                      .max_clicks = 20, .random_points = 5};
     cli_opt opts[] = {
         {"dataset", CLI_MULTI, &o->datasets},   {"out", CLI_STR, &o->out},
@@ -71,6 +71,7 @@ static int parse_opts(int argc, char **argv, traj_opts *o, sa_traj_run_params *r
         {"limit", CLI_INT, &o->limit},          {"quiet", CLI_FLAG, &o->quiet},
         {"tool", CLI_STR, &o->tool.tool},       {"sam-model", CLI_STR, &o->tool.sam_model},
         {"threads", CLI_INT, &o->tool.threads}, {"jobs", CLI_INT, &o->jobs},
+        CLI_TOOL_MODEL_OPT(o->tool),            CLI_TOOL_SC_OPTS(o->tool),
     };
     int prc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage_text);
     if (prc) return prc == 1 ? -1 : 2;

@@ -25,6 +25,7 @@ static const command commands[] = {
     {"score", cli_score, "predicted IoU of a mask (process reward)"},
     {"filter", cli_filter, "score every annotation of a COCO file; agreement metrics with ground truth"},
     {"check-sam", cli_check_sam, "check the SAM engine against a parity fixture folder"},
+    {"check-simpleclick", cli_check_simpleclick, "check the SimpleClick engine against a parity fixture folder"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

@@ -59,6 +59,15 @@ void sa_sc_session_set_probe(sa_sc_session *s, sa_sc_probe_fn probe, void *ctx) 
     s->probe_ctx = ctx;
 }
 
+void sa_sc_session_size(const sa_sc_session *s, int *width, int *height) {
+    *width = s ? s->width : 0;
+    *height = s ? s->height : 0;
+}
+
+float sa_sc_session_prob_thresh(const sa_sc_session *s) {
+    return s ? s->m->params.prob_thresh : 0.49f;
+}
+
 void sa_sc_session_arm_probe(sa_sc_session *s, int armed) {
     if (s) s->probe_armed = armed;
 }
