@@ -77,6 +77,8 @@ struct sa_sc_session {
     float *rgb; /* (3, H, W): RGB / 255 */
     float *pos; /* (gh * gw, C): pos_embed interpolated for the grid below */
     int pos_gh, pos_gw;
+    float *act; /* activations of the last network call, reused while large enough */
+    size_t act_n;
     sa_sc_probe_fn probe;
     void *probe_ctx;
     int probe_armed;

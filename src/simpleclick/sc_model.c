@@ -390,7 +390,7 @@ static int arch_from_checkpoint(const sa_weights *w, sa_sc_arch *a, sa_error *er
         a->crop_h = cJSON_GetArrayItem(isz, 0)->valueint / a->patch;
         a->crop_w = cJSON_GetArrayItem(isz, 1)->valueint / a->patch;
     }
-    if ((int64_t)a->crop_h * a->crop_w != rows || a->crop_h < 1) {
+    if ((int64_t)a->crop_h * a->crop_w != rows || a->crop_h < 1 || a->crop_w < 1) {
         rc = sa_error_set(err, SA_ERR_FORMAT,
                           "SimpleClick checkpoint: backbone.pos_embed has %lld position rows, not "
                           "a %dx%d grid (+1)",

@@ -77,17 +77,18 @@ void sa__sc_resize_planar(const float *src, int C, int h, int w, float *dst, int
     free(tx);
 }
 
-/* Token-major (h*w, C) -> (H*W, C), bilinear; taps are precomputed by the caller. */
-static void resize_tokens(const float *src, int C, int w, float *dst, int H, int W, const taps2 *ty,
-                          const taps2 *tx) {
-    for (int y = 0; y < H; y++)
+/* Token-major (h*w, C) -> rows [y0, y1) of (H*W, C) with row stride ldd floats per pixel, bilinear;
+ * taps are precomputed by the caller. */
+static void resize_tokens(const float *src, int C, int w, float *dst, size_t ldd, int W,
+                          const taps2 *ty, const taps2 *tx, int y0, int y1) {
+    for (int y = y0; y < y1; y++)
         for (int x = 0; x < W; x++) {
             const float *a0 = src + ((size_t)ty[y].i0 * w + tx[x].i0) * C;
             const float *a1 = src + ((size_t)ty[y].i0 * w + tx[x].i1) * C;
             const float *b0 = src + ((size_t)ty[y].i1 * w + tx[x].i0) * C;
             const float *b1 = src + ((size_t)ty[y].i1 * w + tx[x].i1) * C;
             const float wx0 = tx[x].w0, wx1 = tx[x].w1, wy0 = ty[y].w0, wy1 = ty[y].w1;
-            float *d = dst + ((size_t)y * W + x) * C;
+            float *d = dst + ((size_t)y * W + x) * ldd;
             for (int c = 0; c < C; c++) {
                 float a = a0[c] * wx0;
                 a += a1[c] * wx1;
@@ -98,6 +99,19 @@ static void resize_tokens(const float *src, int C, int w, float *dst, int H, int
                 d[c] = o;
             }
         }
+}
+
+typedef struct rt_ctx {
+    const float *src;
+    float *dst;
+    size_t ldd;
+    int C, w, W;
+    const taps2 *ty, *tx;
+} rt_ctx;
+
+static void resize_rows(void *vc, size_t y0, size_t y1) {
+    const rt_ctx *c = vc;
+    resize_tokens(c->src, c->C, c->w, c->dst, c->ldd, c->W, c->ty, c->tx, (int)y0, (int)y1);
 }
 
 static float cubic1(float x, float A) {
@@ -181,28 +195,70 @@ static void linear(const net *n, const sa__lin *l, const float *x, int rows, flo
 }
 
 /* GroupNorm with one group over each element's (pix, C) block, then per-channel affine; optional
- * GELU. Statistics in double (PyTorch's float32 kernel differs from exact by far less than the
- * tolerance). */
-static void group_norm(const net *n, const sc_gn *g, float *x, int pix, int gelu) {
-    const int C = g->n;
-    const size_t per = (size_t)pix * C;
-    for (int b = 0; b < n->B; b++) {
-        float *v = x + (size_t)b * per;
-        double s = 0.0;
-        for (size_t i = 0; i < per; i++)
-            s += v[i];
-        const double mean = s / (double)per;
+ * GELU. Statistics in double over fixed chunks summed in order, so they do not depend on the thread
+ * count (PyTorch's float32 kernel differs from exact by far less than the tolerance). */
+#define GN_CHUNK 16384
+typedef struct gn_ctx {
+    const float *v;
+    size_t per;
+    double mean;
+    double *part;
+    const sc_gn *g;
+    float *x;
+    float fm, rstd;
+} gn_ctx;
+
+static void gn_sum(void *vc, size_t c0, size_t c1) {
+    gn_ctx *c = vc;
+    for (size_t k = c0; k < c1; k++) {
+        size_t a = k * GN_CHUNK, b = a + GN_CHUNK < c->per ? a + GN_CHUNK : c->per;
+        double s1 = 0.0;
+        for (size_t i = a; i < b; i++)
+            s1 += c->v[i];
+        c->part[k] = s1;
+    }
+}
+
+static void gn_var(void *vc, size_t c0, size_t c1) {
+    gn_ctx *c = vc;
+    for (size_t k = c0; k < c1; k++) {
+        size_t a = k * GN_CHUNK, b = a + GN_CHUNK < c->per ? a + GN_CHUNK : c->per;
         double q = 0.0;
-        for (size_t i = 0; i < per; i++) {
-            double d = v[i] - mean;
+        for (size_t i = a; i < b; i++) {
+            double d = c->v[i] - c->mean;
             q += d * d;
         }
-        const float fm = (float)mean, rstd = (float)(1.0 / sqrt(q / (double)per + GN_EPS));
-        for (int p = 0; p < pix; p++) {
-            float *r = v + (size_t)p * C;
-            for (int c = 0; c < C; c++)
-                r[c] = (r[c] - fm) * rstd * g->w[c] + g->b[c];
-        }
+        c->part[k] = q;
+    }
+}
+
+static void gn_apply(void *vc, size_t p0, size_t p1) { /* pixels [p0, p1) */
+    gn_ctx *c = vc;
+    const int C = c->g->n;
+    for (size_t p = p0; p < p1; p++) {
+        float *r = c->x + p * C;
+        for (int k = 0; k < C; k++)
+            r[k] = (r[k] - c->fm) * c->rstd * c->g->w[k] + c->g->b[k];
+    }
+}
+
+static void group_norm(const net *n, const sc_gn *g, float *x, int pix, int gelu, double *part) {
+    const size_t per = (size_t)pix * g->n, nch = (per + GN_CHUNK - 1) / GN_CHUNK;
+    for (int b = 0; b < n->B; b++) {
+        gn_ctx c = {
+            .v = x + (size_t)b * per, .per = per, .part = part, .g = g, .x = x + (size_t)b * per};
+        sa__pool_for(n->pool, nch, 1, gn_sum, &c);
+        double s1 = 0.0;
+        for (size_t k = 0; k < nch; k++)
+            s1 += part[k];
+        c.mean = s1 / (double)per;
+        sa__pool_for(n->pool, nch, 1, gn_var, &c);
+        double q = 0.0;
+        for (size_t k = 0; k < nch; k++)
+            q += part[k];
+        c.fm = (float)c.mean;
+        c.rstd = (float)(1.0 / sqrt(q / (double)per + GN_EPS));
+        sa__pool_for(n->pool, (size_t)pix, 256, gn_apply, &c);
     }
     if (gelu) sa__gelu(n->m->k, n->pool, x, (size_t)n->B * per);
 }
@@ -307,6 +363,7 @@ typedef struct bufs {
     float *cat;     /* (B*16N, 4*head) */
     float *fused;   /* (B*16N, head) */
     float *low;     /* (B*16N) logits at 4x the grid */
+    double *part;   /* GroupNorm partial sums */
 } bufs;
 
 /* One ViT block, x (B*N, C) in place. Reference: models_vit.py Block.forward. */
@@ -357,19 +414,19 @@ static void neck(const net *n, bufs *bf) {
     const int C = m->arch.width, gh = n->gh, gw = n->gw, N = n->N;
     /* 1/4: ConvT, GN, GELU, ConvT, GN, conv, GN, GELU */
     conv_t(n, &m->d4_up1, bf->x, gh, gw, bf->t2, bf->t1); /* t1 (B, 2gh, 2gw, d4) */
-    group_norm(n, &m->d4_gn1, bf->t1, 4 * N, 1);
+    group_norm(n, &m->d4_gn1, bf->t1, 4 * N, 1, bf->part);
     conv_t(n, &m->d4_up2, bf->t1, 2 * gh, 2 * gw, bf->cat, bf->t2); /* t2 (B, 4gh, 4gw, d4/2) */
-    group_norm(n, &m->d4_gn2, bf->t2, 16 * N, 0);
+    group_norm(n, &m->d4_gn2, bf->t2, 16 * N, 0, bf->part);
     linear(n, &m->d4_conv, bf->t2, n->B * 16 * N, bf->lvl[0]);
-    group_norm(n, &m->d4_gn3, bf->lvl[0], 16 * N, 1);
+    group_norm(n, &m->d4_gn3, bf->lvl[0], 16 * N, 1, bf->part);
     /* 1/8: ConvT, GN, conv, GN, GELU */
     conv_t(n, &m->d8_up, bf->x, gh, gw, bf->t2, bf->t1); /* t1 (B, 2gh, 2gw, d8) */
-    group_norm(n, &m->d8_gn1, bf->t1, 4 * N, 0);
+    group_norm(n, &m->d8_gn1, bf->t1, 4 * N, 0, bf->part);
     linear(n, &m->d8_conv, bf->t1, n->B * 4 * N, bf->lvl[1]);
-    group_norm(n, &m->d8_gn2, bf->lvl[1], 4 * N, 1);
+    group_norm(n, &m->d8_gn2, bf->lvl[1], 4 * N, 1, bf->part);
     /* 1/16: conv, GN, GELU */
     linear(n, &m->d16_conv, bf->x, n->B * N, bf->lvl[2]);
-    group_norm(n, &m->d16_gn, bf->lvl[2], N, 1);
+    group_norm(n, &m->d16_gn, bf->lvl[2], N, 1, bf->part);
     /* 1/32: conv 2x2 s2, GN, conv, GN, GELU */
     const int qh = gh / 2, qw = gw / 2, Q = qh * qw;
     for (int b = 0; b < n->B; b++)
@@ -384,9 +441,9 @@ static void neck(const net *n, bufs *bf) {
                 }
             }
     linear(n, &m->d32_down, bf->t2, n->B * Q, bf->t1); /* t1 (B*Q, d32) */
-    group_norm(n, &m->d32_gn1, bf->t1, Q, 0);
+    group_norm(n, &m->d32_gn1, bf->t1, Q, 0, bf->part);
     linear(n, &m->d32_conv, bf->t1, n->B * Q, bf->lvl[3]);
-    group_norm(n, &m->d32_gn2, bf->lvl[3], Q, 1);
+    group_norm(n, &m->d32_gn2, bf->lvl[3], Q, 1, bf->part);
 }
 
 /* SwinTransfomerSegHead with upsample 'x1': logits (B, 4gh, 4gw) into bf->low. */
@@ -407,12 +464,17 @@ static int head(const net *n, bufs *bf) {
         relu(bf->t1, (size_t)n->B * pix * D);
         linear_taps(lh[l], H4, m->arch.head_align_corners, ty);
         linear_taps(lw[l], W4, m->arch.head_align_corners, tx);
-        for (int b = 0; b < n->B; b++) {
-            float *tmp = bf->t2; /* (P4, D) */
-            resize_tokens(bf->t1 + (size_t)b * pix * D, D, lw[l], tmp, H4, W4, ty, tx);
-            for (int p = 0; p < P4; p++)
-                memcpy(bf->cat + ((size_t)b * P4 + p) * 4 * D + (size_t)l * D, tmp + (size_t)p * D,
-                       sizeof(float) * (size_t)D);
+        for (int b = 0; b < n->B;
+             b++) { /* into the concatenation: level l's D channels of each pixel */
+            rt_ctx rc = {.src = bf->t1 + (size_t)b * pix * D,
+                         .dst = bf->cat + (size_t)b * P4 * 4 * D + (size_t)l * D,
+                         .ldd = (size_t)4 * D,
+                         .C = D,
+                         .w = lw[l],
+                         .W = W4,
+                         .ty = ty,
+                         .tx = tx};
+            sa__pool_for(n->pool, (size_t)H4, 4, resize_rows, &rc);
         }
     }
     free(ty);
@@ -487,6 +549,9 @@ int sa__sc_forward(sa_sc_session *s, int B, int H, int W, const float *x, const 
     if (t2 < P4 * D) t2 = P4 * D;
     if (t1 < (size_t)B * P4 * D) t1 = (size_t)B * P4 * D;
     if (t1 < BN * d32) t1 = BN * d32;
+    const size_t lpix[4] = {P4, 4 * (size_t)N, (size_t)N, (size_t)(gh / 2) * (gw / 2)};
+    for (int l = 0; l < 4; l++) /* the probe's planar copy of a neck level */
+        if (t1 < lpix[l] * a->neck_out[l]) t1 = lpix[l] * a->neck_out[l];
     size_t cat = (size_t)B * P4 * 4 * D;
     if (cat < c2) cat = c2;
     size_t sz[16] = {BN * 3 * p * p > (size_t)3 * H * W * B ? BN * 3 * p * p
@@ -506,12 +571,24 @@ int sa__sc_forward(sa_sc_session *s, int B, int H, int W, const float *x, const 
                      cat,
                      (size_t)B * P4 * D,
                      (size_t)B * P4};
+    int wmax = a->neck_d4 > a->neck_d8 ? a->neck_d4 : a->neck_d8;
+    if (wmax < a->neck_d32) wmax = a->neck_d32;
+    for (int l = 0; l < 4; l++)
+        if (wmax < a->neck_out[l]) wmax = a->neck_out[l];
+    const size_t nparts = P4 * (size_t)wmax / GN_CHUNK + 2;
     size_t total = 0;
     for (int i = 0; i < 16; i++) {
         sz[i] = (sz[i] + 15) / 16 * 16;
         total += sz[i];
     }
-    float *mem = malloc(total * sizeof(float));
+    total += (2 * nparts + 15) / 16 * 16;
+    /* the activations stay with the session between calls (no page faults per click) */
+    if (s->act_n < total) {
+        free(s->act);
+        s->act = malloc(total * sizeof(float));
+        s->act_n = s->act ? total : 0;
+    }
+    float *mem = s->act;
     if (!mem)
         return sa_error_set(err, SA_ERR_NOMEM,
                             "SimpleClick: out of memory for %zu MiB of activations",
@@ -525,6 +602,7 @@ int sa__sc_forward(sa_sc_session *s, int B, int H, int W, const float *x, const 
         *slot[i] = q;
         q += sz[i];
     }
+    bf.part = (double *)(void *)q;
     bf.attn_per = per;
     probe = probe && s->probe;
     const size_t HW = (size_t)H * W;
@@ -538,7 +616,6 @@ int sa__sc_forward(sa_sc_session *s, int B, int H, int W, const float *x, const 
     if (!coords) {
         coords_own = malloc(sizeof(float) * 3 * HW * B);
         if (!coords_own) {
-            free(mem);
             return sa_error_set(err, SA_ERR_NOMEM, "SimpleClick: out of memory");
         }
         coords = coords_own;
@@ -550,7 +627,6 @@ int sa__sc_forward(sa_sc_session *s, int B, int H, int W, const float *x, const 
     if (!cols) {
         cols_own = malloc(sizeof(float) * BN * 3 * p * p);
         if (!cols_own) {
-            free(mem);
             free(coords_own);
             return sa_error_set(err, SA_ERR_NOMEM, "SimpleClick: out of memory");
         }
@@ -634,6 +710,5 @@ int sa__sc_forward(sa_sc_session *s, int B, int H, int W, const float *x, const 
     }
     free(cols_own);
     free(coords_own);
-    free(mem);
     return rc;
 }

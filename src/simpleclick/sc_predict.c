@@ -50,6 +50,7 @@ void sa_sc_session_free(sa_sc_session *s) {
     sa__pool_free(s->pool);
     free(s->rgb);
     free(s->pos);
+    free(s->act);
     free(s);
 }
 
