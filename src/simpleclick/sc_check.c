@@ -383,6 +383,19 @@ int sa_sc_check_fixture(const char *dir, sa_sc_check_params params, sa_sc_report
             params.model ? "(given)" : weights, a->patch, a->width, a->depth, a->heads, a->mlp,
             a->crop_h, a->crop_w, a->neck_out[0], a->neck_out[1], a->neck_out[2], a->neck_out[3],
             a->head, (long long)sa_sc_model_param_count(m), sa_sc_model_unused_count(m));
+    if (sa_sc_model_unused_count(m) >
+        0) { /* the checkpoint tensors the engine does not use, by name */
+        char names[480];
+        size_t k = 0;
+        names[0] = '\0';
+        for (int i = 0; i < sa_sc_model_unused_count(m) && k + 4 < sizeof names; i++) {
+            int w = snprintf(names + k, sizeof names - k, "%s%s", i ? ", " : "",
+                             sa_sc_model_unused_name(m, i));
+            k = w < 0 || (size_t)w >= sizeof names - k ? sizeof names : k + (size_t)w;
+        }
+        reportf(report, rctx, "unused checkpoint tensors: %s%s", names,
+                k >= sizeof names ? "..." : "");
+    }
     if ((rc = sa_image_load(ipath, &img, err)) != SA_OK) goto done;
     if ((rc = sa__read_file(cpath, SA__MAX_JSON_BYTES, &cjs, NULL, err)) != SA_OK) goto done;
     cj = cJSON_Parse(cjs);
