@@ -3,10 +3,10 @@
  *
  * For every case of cases.json: the predictor settings of the case (ZoomIn or not, flip, the
  * points' dtype), then click by click with the expected probabilities and ROI of click k-1 as the
- * state before click k (so one click's error does not carry into the next), recording prob, mask
- * and ROI and, on the first click, the network intermediates of batch element 0 and the DistMaps
- * points. A second, free-running pass (each click from the engine's own previous output) must
- * reproduce every ROI and mask. Then every tensor of expected.safetensors is compared:
+ * state before click k (so one click's error does not carry into the next), recording prob, mask,
+ * ROI and the DistMaps points, and the network intermediates of batch element 0 the fixture expects
+ * for that click. A second, free-running pass (each click from the engine's own previous output)
+ * must reproduce every ROI and mask. Then every tensor of expected.safetensors is compared:
  * probabilities within 1e-4 absolute; other floats within 1e-4 * (1 + max|expected|); coord
  * features, ROIs and points exact; masks equal except where |expected prob - threshold| < 1e-4.
  * Dimensions all come from the files. */
@@ -36,7 +36,8 @@ typedef struct ctx {
     got *g;
     int n;
     int oom;
-    char prefix[128]; /* "<case>.0.net." while probing */
+    char prefix[128];      /* "<case>.<k>.net." while probing */
+    const sa_weights *exp; /* only intermediates the fixture expects are kept */
 } ctx;
 
 static void put(ctx *c, const char *name, const float *data, const double *ddata,
@@ -71,6 +72,7 @@ static void probe_cb(void *vc, const char *name, const float *data, const double
     ctx *c = vc;
     char full[200];
     snprintf(full, sizeof full, "%s%s", c->prefix, name);
+    if (strcmp(name, "net_points") && !sa_weights_find(c->exp, full)) return;
     put(c, full, data, ddata, shape, ndim);
 }
 
@@ -285,7 +287,7 @@ static int run_case(sa_sc_session *s, const cJSON *cs, const char *cname, const 
             free(er);
         }
         snprintf(c->prefix, sizeof c->prefix, "%s.%d.net.", cname, k);
-        sa_sc_session_arm_probe(s, k == 0);
+        sa_sc_session_arm_probe(s, 1);
         rc = sa_sc_predict(s, ck, k + 1, prev, have_roi ? prev_roi : NULL, prob, roi, err);
         if (rc != SA_OK) goto out;
         for (size_t i = 0; i < HW; i++)
@@ -299,11 +301,9 @@ static int run_case(sa_sc_session *s, const cJSON *cs, const char *cname, const 
         int64_t r4 = 4;
         snprintf(name, sizeof name, "%s.%d.roi", cname, k);
         put(c, name, rf, NULL, &r4, 1);
-        if (k == 0) {
-            snprintf(name, sizeof name, "%s.0.net.net_points", cname);
-            if (!check_points(cJSON_GetArrayItem(clicks, 0), find(c, name), name, report, rctx))
-                (*fails)++;
-        }
+        snprintf(name, sizeof name, "%s.%d.net.net_points", cname, k);
+        if (!check_points(cJSON_GetArrayItem(clicks, k), find(c, name), name, report, rctx))
+            (*fails)++;
     }
     /* free-running: ROIs and masks must come out as expected */
     int bad_roi = 0;
@@ -406,6 +406,7 @@ int sa_sc_check_fixture(const char *dir, sa_sc_check_params params, sa_sc_report
     }
     const float thresh = (float)num(cj, "prob_thresh", 0.49);
     if ((rc = sa_weights_open(epath, &expw, err)) != SA_OK) goto done;
+    c.exp = expw;
     int fails = 0;
     const cJSON *cs;
     cJSON_ArrayForEach(cs, cases) {
