@@ -279,6 +279,32 @@ static void unsupported_size(const char *pth) {
     sa_sc_model_free(m);
 }
 
+/* Other shapes run: patch 14 (ViT-H's), depth 12 (groups of 6), a 16x16 crop grid interpolated to
+ * 32x32 at 448 (2x2 windows of 16), odd widths; probabilities finite and in [0, 1], the same for 1
+ * and 2 threads. */
+static void other_shapes(const sa_image *img) {
+    sa_sc_arch a;
+    sa_error err = {0};
+    CHECK(sa_sc_arch_preset("xtiny", &a, &err) == SA_OK);
+    a.patch = 14, a.width = 40, a.depth = 12, a.heads = 4, a.mlp = 100, a.crop_h = a.crop_w = 16;
+    a.neck_out[0] = 6, a.neck_out[1] = 10, a.neck_out[2] = 14, a.neck_out[3] = 18;
+    a.neck_d4 = 20, a.neck_d8 = 20, a.neck_d32 = 80, a.head = 12;
+    sa_sc_model *m = NULL;
+    CHECKF(sa_sc_model_random(&a, 3, sa_sc_default_params(), &m, &err) == SA_OK, "%s", err.msg);
+    if (!m) return;
+    const size_t hw = (size_t)img->width * img->height;
+    float *p1 = run_clicks(m, img, 1), *p2 = run_clicks(m, img, 2);
+    long bad = 0;
+    for (size_t i = 0; p1 && i < 3 * hw; i++)
+        bad += !(p1[i] >= 0.0f && p1[i] <= 1.0f);
+    printf("patch 14, depth 12, crop grid 16: %ld bad probabilities, threads 1/2 %s\n", bad,
+           p1 && p2 && !memcmp(p1, p2, 3 * hw * sizeof(float)) ? "identical" : "DIFFER");
+    CHECK(p1 && p2 && bad == 0 && !memcmp(p1, p2, 3 * hw * sizeof(float)));
+    free(p1);
+    free(p2);
+    sa_sc_model_free(m);
+}
+
 int main(void) {
     tu_require_shared();
     char *dir = tu_shared_path("fixtures/simpleclick/tiny");
@@ -297,6 +323,7 @@ int main(void) {
         parity_must_fail(dir, m);
         thread_independence(m, &img);
         tool_contract(pth, &img);
+        other_shapes(&img);
     }
     bad_input(pth);
     unsupported_size(pth);
