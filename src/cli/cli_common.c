@@ -156,7 +156,7 @@ int cli_make_tool(const cli_tool_opts *o, sa_tool **out, sa_error *err) {
         return sa_sam_tool_new(m, out, err);
     }
     if (!strcmp(name, "simpleclick")) {
-        if (!o->model) return sa_error_set(err, SA_ERR_INVALID, "--tool simpleclick needs --model PATH");
+        if (!o->model) return sa_error_set(err, SA_ERR_INVALID, "--tool simpleclick needs --model PATH (or --tool-model PATH)");
         sa_sc_params p = sa_sc_default_params();
         if (o->threads > 0) p.threads = o->threads;
         if (o->zoom_in) p.zoom_in = !strcmp(o->zoom_in, "on");
@@ -183,7 +183,8 @@ int cli_check_tool_opts(const char *cmd, const cli_tool_opts *o) {
         return 2;
     }
     if (!strcmp(name, "simpleclick") && (!o->model || !*o->model)) {
-        fprintf(stderr, "%s: --tool simpleclick needs --model PATH (a SimpleClick checkpoint .pth)\n", cmd);
+        fprintf(stderr, "%s: --tool simpleclick needs --model PATH (a SimpleClick checkpoint .pth; "
+                        "--tool-model PATH in segment and refine)\n", cmd);
         return 2;
     }
     if (check_on_off(cmd, "zoom-in", o->zoom_in) || check_on_off(cmd, "flip", o->flip)) return 2;
