@@ -207,6 +207,14 @@ int cli_check_out_file(const char *cmd, const char *opt, const char *path) {
     return 0;
 }
 
+int cli_write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    int bad = fprintf(f, "%s\n", text) < 0;
+    bad |= fclose(f) != 0;
+    return bad ? -1 : 0;
+}
+
 double cli_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
