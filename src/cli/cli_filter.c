@@ -1,7 +1,7 @@
-/* segagent filter: annotation filtering with the process reward (SPEC.md sections 6-7). Every annotation of a
- * COCO-style file (read by segagent/coco.h) is painted on its image and scored by the policy ("Current IOU");
- * with ground truth the agreement between predicted and true IoU is reported as MAE, MSE, Pearson and Spearman
- * on a 0..100 scale (segagent/filter_stats.h). */
+/* segagent filter: annotation filtering with the process reward (SPEC.md sections 6-7). Every
+ * annotation of a COCO-style file (read by segagent/coco.h) is painted on its image and scored by
+ * the policy ("Current IOU"); with ground truth the agreement between predicted and true IoU is
+ * reported as MAE, MSE, Pearson and Spearman on a 0..100 scale (segagent/filter_stats.h). */
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +17,8 @@
 #include "segagent/coco.h"
 #include "segagent/filter_stats.h"
 
+/* the help text is laid out as the user sees it */
+/* clang-format off */
 static const char usage_head[] =
     "usage: segagent filter --annotations COCO.json --images DIR [options]\n"
     "\n"
@@ -46,6 +48,7 @@ static const char usage_tail[] =
     "  segagent filter --annotations perturbed.json --images val2014/ --gt refcoco_val_gt.json \\\n"
     "      --policy http://127.0.0.1:8000/v1 --model segagent-qwen --out scores.json\n"
     "  segagent filter --annotations ours.json --images imgs/ --out scores.json   # scores only\n";
+/* clang-format on */
 
 typedef struct filter_opts {
     cli_llm_opts lo;
@@ -55,8 +58,8 @@ typedef struct filter_opts {
     int quiet;
 } filter_opts;
 
-/* Parses and checks the options; wrong paths are reported before any request. Returns -1 to go on, else the
- * exit status. */
+/* Parses and checks the options; wrong paths are reported before any request. Returns -1 to go on,
+ * else the exit status. */
 static int parse_options(int argc, char **argv, filter_opts *o) {
     memset(o, 0, sizeof *o);
     cli_llm_opts_default(&o->lo);
@@ -99,8 +102,8 @@ typedef struct filter_run {
     const char *cmd;
     sa_coco_set *anns, *gt;
     sa_policy *pol;
-    sa_image img;  /* the photo of the annotations being scored */
-    int img_index; /* its index in anns' images, -1 when none is loaded */
+    sa_image img;           /* the photo of the annotations being scored */
+    int img_index;          /* its index in anns' images, -1 when none is loaded */
     double *preds, *truths; /* of the scored annotations, 0..100 */
     int total, n_scored, n_failed;
     int fatal; /* the run cannot go on (server gone, output unwritable) */
@@ -109,15 +112,18 @@ typedef struct filter_run {
     sa_error err; /* what ends the run */
 } filter_run;
 
-/* Reads the annotation (and ground-truth) files and connects the policy. Returns 0, or -1 with r->err set. */
+/* Reads the annotation (and ground-truth) files and connects the policy. Returns 0, or -1 with
+ * r->err set. */
 static int open_run(filter_run *r) {
     const filter_opts *o = r->o;
     sa_coco_params cp = sa_coco_default_params();
     cp.value_key = o->iou_field;
     if (sa_coco_read(o->ann_path, cp, &r->anns, &r->err)) return -1;
-    if (o->gt_path && sa_coco_read(o->gt_path, sa_coco_default_params(), &r->gt, &r->err)) return -1;
+    if (o->gt_path && sa_coco_read(o->gt_path, sa_coco_default_params(), &r->gt, &r->err))
+        return -1;
     if (!sa_coco_has_images(r->anns)) {
-        sa_error_set(&r->err, SA_ERR_FORMAT, "%s: needs \"images\" and \"annotations\" arrays", o->ann_path);
+        sa_error_set(&r->err, SA_ERR_FORMAT, "%s: needs \"images\" and \"annotations\" arrays",
+                     o->ann_path);
         return -1;
     }
     r->total = sa_coco_n_anns(r->anns);
@@ -144,21 +150,22 @@ static void close_run(filter_run *r) {
     sa_image_free(&r->img);
 }
 
-/* Loads the annotation's photo unless it is the one already loaded (files list an image's annotations
- * together). */
+/* Loads the annotation's photo unless it is the one already loaded (files list an image's
+ * annotations together). */
 static int load_image(filter_run *r, const sa_coco_ann *a, sa_error *e) {
     if (r->img_index == a->image) return SA_OK;
     sa_image_free(&r->img);
     r->img_index = -1;
     char *path = cli_path_join(r->o->img_dir, sa_coco_get_image(r->anns, a->image)->file_name);
-    int rc = path ? sa_image_load(path, &r->img, e) : sa_error_set(e, SA_ERR_NOMEM, "out of memory");
+    int rc =
+        path ? sa_image_load(path, &r->img, e) : sa_error_set(e, SA_ERR_NOMEM, "out of memory");
     free(path);
     if (!rc) r->img_index = a->image;
     return rc;
 }
 
-/* The true IoU of annotation i's mask m: against the ground-truth annotation with its id, or the annotation's
- * own --true-iou-field (which wins); NAN when neither is there. */
+/* The true IoU of annotation i's mask m: against the ground-truth annotation with its id, or the
+ * annotation's own --true-iou-field (which wins); NAN when neither is there. */
 static double true_iou(const filter_run *r, int i, const sa_mask *m) {
     const sa_coco_ann *a = sa_coco_get_ann(r->anns, i);
     double truth = NAN;
@@ -171,11 +178,14 @@ static double true_iou(const filter_run *r, int i, const sa_mask *m) {
     return truth;
 }
 
-/* Scores annotation i: *pred (the policy's IoU), *truth (NAN when unknown), *reply (the model's text). */
-static int score_ann(filter_run *r, int i, const char *desc, double *pred, double *truth, char **reply,
-                     sa_error *e) {
+/* Scores annotation i: *pred (the policy's IoU), *truth (NAN when unknown), *reply (the model's
+ * text). */
+static int score_ann(filter_run *r, int i, const char *desc, double *pred, double *truth,
+                     char **reply, sa_error *e) {
     const sa_coco_ann *a = sa_coco_get_ann(r->anns, i);
-    if (!desc) return sa_error_set(e, SA_ERR_FORMAT, "no description (caption, sentences, description, category)");
+    if (!desc)
+        return sa_error_set(e, SA_ERR_FORMAT,
+                            "no description (caption, sentences, description, category)");
     if (a->image < 0) return sa_error_set(e, SA_ERR_FORMAT, "image_id not found in images");
     sa_mask m = {0};
     int rc = load_image(r, a, e);
@@ -190,15 +200,16 @@ static int score_ann(filter_run *r, int i, const char *desc, double *pred, doubl
         float p = NAN;
         rc = sa_policy_score(r->pol, &obs, &p, reply, e);
         if (!rc) *pred = p;
-        if (rc == SA_ERR_NETWORK || rc == SA_ERR_TIMEOUT) r->fatal = 1; /* the server is gone: stop, keep what we have */
+        if (rc == SA_ERR_NETWORK || rc == SA_ERR_TIMEOUT)
+            r->fatal = 1; /* the server is gone: stop, keep what we have */
     }
     sa_mask_free(&m);
     return rc;
 }
 
 /* Appends annotation i's record to the output and counts it as scored or failed. */
-static void record_ann(filter_run *r, int i, const char *desc, double pred, double truth, const char *reply,
-                       int rc, const sa_error *e) {
+static void record_ann(filter_run *r, int i, const char *desc, double pred, double truth,
+                       const char *reply, int rc, const sa_error *e) {
     const sa_coco_ann *a = sa_coco_get_ann(r->anns, i);
     cJSON *rec = cJSON_CreateObject();
     cJSON_AddItemToArray(r->list, rec);
@@ -211,7 +222,8 @@ static void record_ann(filter_run *r, int i, const char *desc, double pred, doub
     if (rc) {
         cJSON_AddStringToObject(rec, "error", e->msg);
         r->n_failed++;
-        if (!r->o->quiet) fprintf(stderr, "%sannotation %d: %s\n", r->prog.tty ? "\n" : "", i, e->msg);
+        if (!r->o->quiet)
+            fprintf(stderr, "%sannotation %d: %s\n", r->prog.tty ? "\n" : "", i, e->msg);
         if (r->fatal) sa_error_set(&r->err, rc, "%s", e->msg);
         return;
     }
@@ -255,21 +267,25 @@ static void write_scores(filter_run *r) {
     if (!bad) return;
     sa_error we = {0};
     sa_error_set(&we, SA_ERR_IO, "%s: cannot write", r->o->out_path);
-    if (r->err.code) fprintf(stderr, "%s: %s\n", r->cmd, we.msg); /* r->err is printed at the end */
-    else r->err = we;
+    if (r->err.code)
+        fprintf(stderr, "%s: %s\n", r->cmd, we.msg); /* r->err is printed at the end */
+    else
+        r->err = we;
     r->fatal = 1;
 }
 
 /* Prints the summary; returns the exit status. */
 static int report(filter_run *r, const sa_filter_stats *st) {
-    printf("%d annotation%s scored, %d failed -> %s\n", r->n_scored, r->n_scored == 1 ? "" : "s", r->n_failed,
-           r->o->out_path);
+    printf("%d annotation%s scored, %d failed -> %s\n", r->n_scored, r->n_scored == 1 ? "" : "s",
+           r->n_failed, r->o->out_path);
     if (st->n > 0)
-        printf("predicted vs true IoU (0-100, n=%zu): MAE %.2f  MSE %.2f  Pearson %.3f  Spearman %.3f\n", st->n,
-               st->mae, st->mse, st->pearson, st->spearman);
+        printf("predicted vs true IoU (0-100, n=%zu): MAE %.2f  MSE %.2f  Pearson %.3f  Spearman "
+               "%.3f\n",
+               st->n, st->mae, st->mse, st->pearson, st->spearman);
     if (!r->fatal && r->n_scored == 0 && r->n_failed > 0) {
         r->fatal = 1;
-        sa_error_set(&r->err, SA_ERR_INVALID, "none of the %d annotations could be scored (see the messages above)",
+        sa_error_set(&r->err, SA_ERR_INVALID,
+                     "none of the %d annotations could be scored (see the messages above)",
                      r->n_failed);
     }
     if (r->fatal) fprintf(stderr, "%s: %s\n", r->cmd, r->err.msg);
