@@ -390,6 +390,27 @@ static void test_parse_reply(void) {
     sa_llm_reply_free(&r);
 }
 
+/* The prompt is known before any request, and it is the one the requests send. */
+static void test_request_text(void) {
+    sa_llm_params p = params_for("fixed");
+    sa_policy *pol = NULL;
+    sa_llm_client *cl = NULL;
+    sa_error err = {0};
+    CHECK(sa_llm_policy_new(&p, &pol, &cl, &err) == SA_OK && cl);
+    char *text = sa_llm_client_request_text(cl, "the cat", &err);
+    CHECK(text && strstr(text, "<ref>the cat</ref>") && !strcmp(sa_llm_client_last_prompt(cl), ""));
+    CHECK(sa_llm_client_request_text(cl, "", &err) == NULL && err.code == SA_ERR_INVALID);
+    CHECK(sa_llm_client_request_text(NULL, "x", &err) == NULL);
+    sa_policy_obs o = obs_for(&empty, "the cat");
+    sa_policy_decision d[1];
+    int n = 0;
+    CHECKF(sa_policy_act(pol, &o, 1, d, &n, &err) == SA_OK && n == 1, "%s", err.msg);
+    CHECK(text && !strcmp(sa_llm_client_last_prompt(cl), text));
+    sa_policy_decisions_free(d, n);
+    free(text);
+    sa_policy_free(pol);
+}
+
 int main(void) {
     test_parse_reply();
     make_scene();
@@ -407,6 +428,7 @@ int main(void) {
     test_samples();
     test_misbehaviour();
     test_score_and_ground();
+    test_request_text();
     ts_stop(&srv);
     sa_image_free(&img);
     sa_mask_free(&gt);

@@ -131,6 +131,14 @@ int sa_llm_client_new(const sa_llm_params *p, sa_llm_client **out, sa_error *err
 
 const char *sa_llm_client_last_prompt(const sa_llm_client *c) { return c && c->last_prompt ? c->last_prompt : ""; }
 long sa_llm_client_requests(const sa_llm_client *c) { return c ? c->requests : 0; }
+
+char *sa_llm_client_request_text(const sa_llm_client *c, const char *description, sa_error *err) {
+    if (!c) {
+        sa_error_set(err, SA_ERR_INVALID, "sa_llm_client_request_text: NULL client");
+        return NULL;
+    }
+    return sa_prompt_render(c->prompt, description, err); /* as llm_policy.c's act and score */
+}
 const char *sa_llm_client_url(const sa_llm_client *c) { return c ? c->url : ""; }
 
 void sa_llm_reply_free(sa_llm_reply *r) {
