@@ -74,19 +74,19 @@ sa_coco_params sa_coco_default_params(void) {
 
 /* ---- small helpers ---- */
 
-static int grow(void **buf, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return 1;
+/* buf with room for need elements of elem bytes (capacity *cap, doubled as needed), or NULL when
+ * out of memory (buf is then still valid). */
+static void *grow(void *buf, size_t *cap, size_t need, size_t elem) {
+    if (buf && need <= *cap) return buf;
     size_t nc = *cap ? *cap : 256, bytes;
     while (nc < need) {
-        if (nc > ((size_t)-1) / 2) return 0;
+        if (nc > ((size_t)-1) / 2) return NULL;
         nc *= 2;
     }
-    if (!sa__mul_size(nc, elem, &bytes)) return 0;
-    void *p = realloc(*buf, bytes);
-    if (!p) return 0;
-    *buf = p;
-    *cap = nc;
-    return 1;
+    if (!sa__mul_size(nc, elem, &bytes)) return NULL;
+    void *p = realloc(buf, bytes);
+    if (p) *cap = nc;
+    return p;
 }
 
 static const char *type_name(const cJSON *v) {
@@ -286,10 +286,12 @@ static int seg_rle(ctx *c, const cJSON *seg, seg_rec *sr, sa_coco_ann *a) {
     sa_error e = {0};
     int rc = sa_rle_from_json(seg, &r, &e);
     if (rc) return seg_invalid(c, sr, a, rc, e.msg);
-    if (!grow((void **)&s->counts, &s->cap_counts, s->n_counts + r.m, sizeof *s->counts)) {
+    uint32_t *counts = grow(s->counts, &s->cap_counts, s->n_counts + r.m, sizeof *s->counts);
+    if (!counts) {
         sa_rle_free(&r);
         return nomem(c);
     }
+    s->counts = counts;
     if (r.m) memcpy(s->counts + s->n_counts, r.counts, r.m * sizeof *r.counts);
     sr->off = s->n_counts;
     sr->n = r.m;
@@ -310,9 +312,12 @@ static int one_polygon(ctx *c, const cJSON *poly, int k, char *msg, size_t cap) 
         snprintf(msg, cap, "polygon %d has %d numbers (need an even count >= 6)", k, m);
         return 0;
     }
-    if (!grow((void **)&s->coords, &s->cap_coords, s->n_coords + (size_t)m, sizeof *s->coords) ||
-        !grow((void **)&s->polys, &s->cap_polys, s->n_polys + 1, sizeof *s->polys))
-        return nomem(c);
+    double *coords = grow(s->coords, &s->cap_coords, s->n_coords + (size_t)m, sizeof *s->coords);
+    if (coords) s->coords = coords;
+    poly_rec *polys =
+        coords ? grow(s->polys, &s->cap_polys, s->n_polys + 1, sizeof *s->polys) : NULL;
+    if (!polys) return nomem(c);
+    s->polys = polys;
     s->polys[s->n_polys].off = s->n_coords;
     s->polys[s->n_polys].n_points = (size_t)m / 2;
     const cJSON *v;
