@@ -106,6 +106,11 @@ char *sa_base64_encode(const uint8_t *data, size_t n);
 
 /* The text of the last user prompt sent (for trajectories); "" before the first request. */
 const char *sa_llm_client_last_prompt(const sa_llm_client *c);
+/* The user prompt every act and score request sends for this description (the client's prompt with its slots
+ * filled: what sa_llm_client_last_prompt returns after such a request), available before any request is made,
+ * e.g. to record it in a trajectory. Returns a malloc'd string (caller frees), or NULL with err set when
+ * description is NULL or empty. */
+char *sa_llm_client_request_text(const sa_llm_client *c, const char *description, sa_error *err);
 /* Total HTTP requests made by this client. */
 long sa_llm_client_requests(const sa_llm_client *c);
 const char *sa_llm_client_url(const sa_llm_client *c);

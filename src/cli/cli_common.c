@@ -86,6 +86,26 @@ static int looks_like_short_option(const char *a) {
            !strchr(a, ' ');
 }
 
+/* The value of option o -- after its '=' (eq), else the next argument, which *i then skips -- into its
+ * destination. Returns 0, or 2 with the message printed. */
+static int take_value(int argc, char **argv, int *i, const cli_opt *opts, int n_opts, const cli_opt *o,
+                      const char *eq) {
+    const char *v = eq ? eq + 1 : (*i + 1 < argc ? argv[++*i] : NULL);
+    if (!v) {
+        fprintf(stderr, "%s: option --%s needs a value\n", argv[0], o->name);
+        return 2;
+    }
+    if (!eq && v[0] == '-' && v[1] == '-' && v[2] != '\0' && find_opt(opts, n_opts, v + 2, strcspn(v + 2, "="))) {
+        fprintf(stderr, "%s: option --%s needs a value (got the option '%s')\n", argv[0], o->name, v);
+        return 2;
+    }
+    if (set_value(o, v) != 0) {
+        fprintf(stderr, "%s: bad value '%s' for --%s\n", argv[0], v, o->name);
+        return 2;
+    }
+    return 0;
+}
+
 int cli_parse(int argc, char **argv, const cli_opt *opts, int n_opts, const char **pos, int max_pos, int *n_pos,
               const char *usage) {
     int np = 0;
@@ -123,19 +143,7 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int n_opts, const char
             *(int *)o->dst = 1;
             continue;
         }
-        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-        if (!v) {
-            fprintf(stderr, "%s: option --%s needs a value\n", argv[0], o->name);
-            return 2;
-        }
-        if (!eq && v[0] == '-' && v[1] == '-' && v[2] != '\0' && find_opt(opts, n_opts, v + 2, strcspn(v + 2, "="))) {
-            fprintf(stderr, "%s: option --%s needs a value (got the option '%s')\n", argv[0], o->name, v);
-            return 2;
-        }
-        if (set_value(o, v) != 0) {
-            fprintf(stderr, "%s: bad value '%s' for --%s\n", argv[0], v, o->name);
-            return 2;
-        }
+        if (take_value(argc, argv, &i, opts, n_opts, o, eq)) return 2;
     }
     if (n_pos) *n_pos = np;
     return 0;
@@ -205,6 +213,14 @@ int cli_check_out_file(const char *cmd, const char *opt, const char *path) {
         return 1;
     }
     return 0;
+}
+
+int cli_write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    int bad = fprintf(f, "%s\n", text) < 0;
+    bad |= fclose(f) != 0;
+    return bad ? -1 : 0;
 }
 
 double cli_now_s(void) {

@@ -165,6 +165,17 @@ int cli_save_overlay(const char *path, const sa_image *img, const sa_mask *mask,
     return rc;
 }
 
+int cli_save_gt_overlay(const char *path, const sa_image *img, const sa_mask *gt, sa_error *err) {
+    sa_image ov = {0};
+    sa_overlay_style st = sa_overlay_default_style();
+    st.color[0] = 0, st.color[1] = 90, st.color[2] = 255;
+    int rc = sa_image_copy(img, &ov, err);
+    if (rc == SA_OK) rc = sa_image_overlay(img, gt->data, st, &ov, err);
+    if (rc == SA_OK) rc = sa_image_save_png(path, &ov, err);
+    sa_image_free(&ov);
+    return rc;
+}
+
 int cli_save_step_overlay(const char *dir, int step, const sa_image *img, const sa_env *env, sa_error *err) {
     char name[32];
     snprintf(name, sizeof name, "step_%02d.png", step);

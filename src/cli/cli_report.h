@@ -35,6 +35,9 @@ int cli_json_write(const char *path, const cJSON *doc, sa_error *err);
 int cli_save_overlay(const char *path, const sa_image *img, const sa_mask *mask,
                      const sa_click *clicks, int n, sa_error *err);
 
+/* The ground truth drawn over the photo in blue (how demo and annotate show it), saved as PNG. */
+int cli_save_gt_overlay(const char *path, const sa_image *img, const sa_mask *gt, sa_error *err);
+
 /* cli_save_overlay of the env's current mask and clicks as DIR/step_NN.png. */
 int cli_save_step_overlay(const char *dir, int step, const sa_image *img, const sa_env *env, sa_error *err);
 
