@@ -67,7 +67,6 @@ int cli_check_out_file(const char *cmd, const char *opt, const char *path);
 
 /* Writes text and a newline to path (the small JSON outputs of score and filter). Returns 0, or -1 when the
  * file cannot be opened or written (the caller names it). */
-int cli_write_text(const char *path, const char *text);
 
 /* ---- progress on stderr: a bar on a terminal, plain lines (every ~5%) otherwise ---- */
 typedef struct cli_progress {

@@ -149,7 +149,7 @@ static int prepare_output(const annotate_opts *o, const sa_image *img, const sa_
     }
     cli_remove_stale_steps(o->out_dir);
     if (o->no_overlays) return 0;
-    char *p = cli_path_join(o->out_dir, "gt.png");
+    char *p = sa_path_join(o->out_dir, "gt.png");
     int rc = p ? cli_save_gt_overlay(p, img, gt, &err) : SA_ERR_NOMEM;
     free(p);
     if (rc != SA_OK) {
@@ -165,7 +165,7 @@ static int save_final_mask(const char *out_dir, const sa_image *img, sa_mask *fi
     sa_error err = {0};
     int rc = final->data ? SA_OK : sa_mask_new(final, img->width, img->height, &err);
     if (rc == SA_OK) {
-        char *p = cli_path_join(out_dir, "mask.png");
+        char *p = sa_path_join(out_dir, "mask.png");
         rc = p ? sa_mask_save_png(p, final, &err) : SA_ERR_NOMEM;
         free(p);
     }
@@ -183,9 +183,9 @@ static int write_summary(const annotate_opts *o, const char *tool, sa_eval_sampl
     cJSON_AddStringToObject(doc, "tool", tool);
     cJSON_AddNumberToObject(doc, "max_clicks", o->max_clicks);
     cJSON_AddItemToObject(doc, "target_iou",
-                          o->target > 0 ? cli_json_num(o->target) : cJSON_CreateNull());
+                          o->target > 0 ? sa_eval_json_number(o->target) : cJSON_CreateNull());
     s->name = NULL;
-    cJSON_AddItemToObject(doc, "sample", cli_json_sample(s, o->max_clicks));
+    cJSON_AddItemToObject(doc, "sample", sa_eval_sample_json(s, o->max_clicks));
     cJSON *steps = cJSON_AddArrayToObject(doc, "steps");
     double ms = 0;
     for (int i = 0; i < s->n && steps; i++) {
@@ -193,22 +193,22 @@ static int write_summary(const annotate_opts *o, const char *tool, sa_eval_sampl
         cJSON_AddNumberToObject(st, "step", i + 1);
         int c[3] = {s->clicks[i].y, s->clicks[i].x, s->clicks[i].positive};
         cJSON_AddItemToObject(st, "click", cJSON_CreateIntArray(c, 3));
-        cJSON_AddItemToObject(st, "iou", cli_json_num(s->iou[i]));
-        cJSON_AddItemToObject(st, "ms", cli_json_num(s->ms[i]));
+        cJSON_AddItemToObject(st, "iou", sa_eval_json_number(s->iou[i]));
+        cJSON_AddItemToObject(st, "ms", sa_eval_json_number(s->ms[i]));
         cJSON_AddItemToArray(steps, st);
     }
     for (int i = 0; i < s->n; i++)
         ms += s->ms[i];
-    cJSON_AddItemToObject(doc, "final_iou", cli_json_num(final_iou));
+    cJSON_AddItemToObject(doc, "final_iou", sa_eval_json_number(final_iou));
     cJSON_AddNumberToObject(doc, "clicks", s->n);
     cJSON_AddNumberToObject(doc, "noc@85",
                             sa_metrics_noc(s->iou, s->n, s->iou0, o->max_clicks, 0.85));
     cJSON_AddNumberToObject(doc, "noc@90",
                             sa_metrics_noc(s->iou, s->n, s->iou0, o->max_clicks, 0.90));
-    cJSON_AddItemToObject(doc, "ms_per_click_mean", cli_json_num(s->n ? ms / s->n : NAN));
+    cJSON_AddItemToObject(doc, "ms_per_click_mean", sa_eval_json_number(s->n ? ms / s->n : NAN));
     sa_error err = {0};
-    char *jp = cli_path_join(o->out_dir, "summary.json");
-    int rc = jp ? cli_json_write(jp, doc, &err) : SA_ERR_NOMEM;
+    char *jp = sa_path_join(o->out_dir, "summary.json");
+    int rc = jp ? sa_file_write_json(jp, doc, &err) : SA_ERR_NOMEM;
     free(jp);
     cJSON_Delete(doc);
     if (rc != SA_OK) fprintf(stderr, "annotate: %s\n", err.msg);

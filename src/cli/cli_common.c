@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "segagent/fileio.h"
 #include "segagent/graphcut.h"
 #include "segagent/sam.h"
 
@@ -215,14 +216,6 @@ int cli_check_out_file(const char *cmd, const char *opt, const char *path) {
     return 0;
 }
 
-int cli_write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    int bad = fprintf(f, "%s\n", text) < 0;
-    bad |= fclose(f) != 0;
-    return bad ? -1 : 0;
-}
-
 double cli_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -274,26 +267,5 @@ void cli_remove_stale_steps(const char *dir) {
 }
 
 int cli_mkdirs(const char *path) {
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf) {
-        errno = n == 0 ? ENOENT : ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char c = buf[i];
-            buf[i] = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-            buf[i] = c;
-        }
-    }
-    struct stat st; /* an existing file of that name is not a folder */
-    if (stat(path, &st) != 0) return -1;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
+    return sa_make_dirs(path, NULL) == SA_OK ? 0 : -1; /* errno says why */
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image/chart_svg.h"
+#include "segagent/chart.h"
 #include "cli.h"
 #include "cli_report.h"
 #include "segagent/evaluate.h"
@@ -67,16 +67,16 @@ static int on_step(void *user, const sa_env *env, const sa_eval_step *st) {
 
 static int save_scene_images(const char *dir, const sa_image *img, const sa_mask *gt,
                              sa_error *err) {
-    char *p = cli_path_join(dir, "image.png");
+    char *p = sa_path_join(dir, "image.png");
     int rc = p ? sa_image_save_png(p, img, err) : SA_ERR_NOMEM;
     free(p);
     if (rc != SA_OK) return rc;
-    p = cli_path_join(dir,
+    p = sa_path_join(dir,
                       "gt_mask.png"); /* the mask itself, for --gt of annotate / segment / score */
     rc = p ? sa_mask_save_png(p, gt, err) : SA_ERR_NOMEM;
     free(p);
     if (rc != SA_OK) return rc;
-    p = cli_path_join(dir, "gt.png");
+    p = sa_path_join(dir, "gt.png");
     rc = p ? cli_save_gt_overlay(p, img, gt, err) : SA_ERR_NOMEM;
     free(p);
     return rc;
@@ -179,7 +179,7 @@ static void run_scene(demo_run *r, int i) {
     sa_image img = {0};
     sa_mask gt = {0};
     sa_error err = {0};
-    char *dir = cli_path_join(r->o->out, name);
+    char *dir = sa_path_join(r->o->out, name);
     int rc = dir ? sa_scene_render(i, (uint64_t)r->o->seed, r->o->w, r->o->h, &img, &gt, &err)
                  : SA_ERR_NOMEM;
     if (rc == SA_OK && cli_mkdirs(dir) != 0)
@@ -219,18 +219,18 @@ static void write_summary(demo_run *r) {
     cJSON *d = all ? cJSON_AddObjectToObject(all, "demo") : NULL;
     if (d) {
         cJSON_AddStringToObject(d, "layout", "built-in scenes");
-        cJSON_AddItemToObject(d, "summary", cli_json_summary(&r->s, 0));
+        cJSON_AddItemToObject(d, "summary", sa_eval_summary_json(&r->s, 0));
         cJSON *arr = cJSON_AddArrayToObject(d, "samples");
         for (int i = 0; i < r->n && arr; i++) {
             if (!r->samples[i].iou) continue;
-            cJSON *js = cli_json_sample(&r->samples[i], o->max_clicks);
+            cJSON *js = sa_eval_sample_json(&r->samples[i], o->max_clicks);
             if (js) cJSON_AddStringToObject(js, "description", sa_scene_description(i));
             cJSON_AddItemToArray(arr, js);
         }
     }
     sa_error err = {0};
-    char *jp = cli_path_join(o->out, "summary.json");
-    if (!jp || cli_json_write(jp, doc, &err) != SA_OK) {
+    char *jp = sa_path_join(o->out, "summary.json");
+    if (!jp || sa_file_write_json(jp, doc, &err) != SA_OK) {
         fprintf(stderr, "demo: %s\n", jp ? err.msg : "out of memory");
         r->status = 1;
     }
@@ -240,7 +240,7 @@ static void write_summary(demo_run *r) {
 
 /* Series for every scene's IoU curve (carried forward to max clicks; y from curves) and their mean.
  * Returns the number of series. */
-static int chart_series(const demo_run *r, double *curves, sa__chart_series *series, char *note,
+static int chart_series(const demo_run *r, double *curves, sa_chart_series *series, char *note,
                         size_t cap) {
     int ns = 0, mc = r->o->max_clicks;
     for (int i = 0; i < r->n; i++) {
@@ -266,16 +266,16 @@ static int chart_series(const demo_run *r, double *curves, sa__chart_series *ser
 /* DIR/chart.svg: IoU vs clicks per scene and their mean. */
 static void write_chart(demo_run *r) {
     double *curves = calloc((size_t)(r->n + 1) * (size_t)r->o->max_clicks, sizeof(double));
-    sa__chart_series *series = calloc((size_t)(r->n + 1), sizeof *series);
+    sa_chart_series *series = calloc((size_t)(r->n + 1), sizeof *series);
     if (curves && series) {
         char note[64], sub[160];
         int ns = chart_series(r, curves, series, note, sizeof note);
         snprintf(sub, sizeof sub, "built-in scenes (seed %d); tool: %s; simulated annotator",
                  r->o->seed, sa_tool_name(r->tool));
         sa_error err = {0};
-        char *cp = cli_path_join(r->o->out, "chart.svg");
+        char *cp = sa_path_join(r->o->out, "chart.svg");
         if (!cp ||
-            sa__chart_svg_write(cp, "IoU vs number of clicks", sub, series, ns, &err) != SA_OK) {
+            sa_chart_svg_write(cp, "IoU vs number of clicks", sub, series, ns, &err) != SA_OK) {
             fprintf(stderr, "demo: %s\n", cp ? err.msg : "out of memory");
             r->status = 1;
         }

@@ -156,7 +156,7 @@ static int load_image(filter_run *r, const sa_coco_ann *a, sa_error *e) {
     if (r->img_index == a->image) return SA_OK;
     sa_image_free(&r->img);
     r->img_index = -1;
-    char *path = cli_path_join(r->o->img_dir, sa_coco_get_image(r->anns, a->image)->file_name);
+    char *path = sa_path_join(r->o->img_dir, sa_coco_get_image(r->anns, a->image)->file_name);
     int rc =
         path ? sa_image_load(path, &r->img, e) : sa_error_set(e, SA_ERR_NOMEM, "out of memory");
     free(path);
@@ -216,8 +216,8 @@ static void record_ann(filter_run *r, int i, const char *desc, double pred, doub
     cJSON_AddNumberToObject(rec, "id", (double)a->id);
     cJSON_AddNumberToObject(rec, "image_id", (double)a->image_id);
     if (desc) cJSON_AddStringToObject(rec, "description", desc);
-    cJSON_AddItemToObject(rec, "pred_iou", cli_json_num(pred));
-    cJSON_AddItemToObject(rec, "true_iou", cli_json_num(truth));
+    cJSON_AddItemToObject(rec, "pred_iou", sa_eval_json_number(pred));
+    cJSON_AddItemToObject(rec, "true_iou", sa_eval_json_number(truth));
     if (reply) cJSON_AddStringToObject(rec, "reply", reply);
     if (rc) {
         cJSON_AddStringToObject(rec, "error", e->msg);
@@ -254,19 +254,15 @@ static void add_metrics(filter_run *r, sa_filter_stats *st) {
     cJSON_AddNumberToObject(met, "scored", r->n_scored);
     cJSON_AddNumberToObject(met, "failed", r->n_failed);
     cJSON_AddNumberToObject(met, "with_truth", (double)st->n);
-    cJSON_AddItemToObject(met, "mae", cli_json_num(st->mae));
-    cJSON_AddItemToObject(met, "mse", cli_json_num(st->mse));
-    cJSON_AddItemToObject(met, "pearson", cli_json_num(st->pearson));
-    cJSON_AddItemToObject(met, "spearman", cli_json_num(st->spearman));
+    cJSON_AddItemToObject(met, "mae", sa_eval_json_number(st->mae));
+    cJSON_AddItemToObject(met, "mse", sa_eval_json_number(st->mse));
+    cJSON_AddItemToObject(met, "pearson", sa_eval_json_number(st->pearson));
+    cJSON_AddItemToObject(met, "spearman", sa_eval_json_number(st->spearman));
 }
 
 static void write_scores(filter_run *r) {
-    char *txt = cJSON_Print(r->out);
-    int bad = !txt || cli_write_text(r->o->out_path, txt) != 0;
-    free(txt);
-    if (!bad) return;
     sa_error we = {0};
-    sa_error_set(&we, SA_ERR_IO, "%s: cannot write", r->o->out_path);
+    if (sa_file_write_json(r->o->out_path, r->out, &we) == SA_OK) return;
     if (r->err.code)
         fprintf(stderr, "%s: %s\n", r->cmd, we.msg); /* r->err is printed at the end */
     else

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "cli_llm.h"
+#include "segagent/fileio.h"
 
 /* the help text is laid out as the user sees it */
 /* clang-format off */
@@ -129,11 +130,9 @@ static int write_json(const char *path, float piou, double true_iou, const char 
     else
         cJSON_AddNumberToObject(o, "true_iou", round(true_iou * 1e6) / 1e6);
     cJSON_AddStringToObject(o, "reply", reply ? reply : "");
-    char *txt = cJSON_Print(o);
+    int rc = sa_file_write_json(path, o, err);
     cJSON_Delete(o);
-    int bad = !txt || cli_write_text(path, txt) != 0;
-    free(txt);
-    return bad ? sa_error_set(err, SA_ERR_IO, "%s: cannot write", path) : SA_OK;
+    return rc;
 }
 
 /* Asks the policy and reports. Returns the exit status; errors are printed here. */
