@@ -15,7 +15,7 @@
 static const char usage[] =
     "usage: segagent annotate --image PHOTO --gt MASK --out DIR [options]\n"
     "\n"
-    "Runs the simulated annotator (SPEC.md section 3) with an interactive tool on\n"
+    "Runs the simulated annotator (docs/annotator.md) with an interactive tool on\n"
     "one image: each click goes into the largest remaining error region (positive\n"
     "where the tool misses the object, negative where it covers background), the\n"
     "tool recomputes the mask from all clicks, and the IoU is printed.\n"

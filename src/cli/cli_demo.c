@@ -212,7 +212,7 @@ static void write_summary(demo_run *r) {
     const demo_opts *o = r->o;
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, "tool", sa_tool_name(r->tool));
-    cJSON_AddStringToObject(doc, "annotator", "simulated (SPEC.md section 3)");
+    cJSON_AddStringToObject(doc, "annotator", "simulated (docs/annotator.md)");
     cJSON_AddNumberToObject(doc, "max_clicks", o->max_clicks);
     cJSON_AddNumberToObject(doc, "seed", o->seed);
     cJSON *all = cJSON_AddObjectToObject(doc, "datasets");

@@ -1,4 +1,4 @@
-/* segagent filter: annotation filtering with the process reward (SPEC.md sections 6-7). Every
+/* segagent filter: annotation filtering with the process reward (docs/metrics.md). Every
  * annotation of a COCO-style file (read by segagent/coco.h) is painted on its image and scored by
  * the policy ("Current IOU"); with ground truth the agreement between predicted and true IoU is
  * reported as MAE, MSE, Pearson and Spearman on a 0..100 scale (segagent/filter_stats.h). */

@@ -1,4 +1,4 @@
-/* SAM parity checker (fixtures/sam/README.md format), shared by `segagent check-sam` and the test suite.
+/* SAM parity checker (docs/sam.md format), shared by `segagent check-sam` and the test suite.
  *
  * Runs the engine on DIR/image.png with the weights, records every intermediate the fixture holds (through the
  * encoder probe) and the outputs of every case in cases.json, then walks expected.safetensors: each expected
