@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "segagent/fileio.h"
+
 #include "base/files.h"
 #include "simpleclick/sc_internal.h"
 
@@ -347,9 +349,9 @@ int sa_sc_check_fixture(const char *dir, sa_sc_check_params params, sa_sc_report
     if (n_fail) *n_fail = 0;
     if (!dir) return sa_error_set(err, SA_ERR_INVALID, "check-simpleclick: no fixture folder");
     int rc = SA_OK;
-    char *wpath = sa__path_join(dir, "model.pth"), *ipath = sa__path_join(dir, "image.png");
-    char *cpath = sa__path_join(dir, "cases.json"),
-         *epath = sa__path_join(dir, "expected.safetensors");
+    char *wpath = sa_path_join(dir, "model.pth"), *ipath = sa_path_join(dir, "image.png");
+    char *cpath = sa_path_join(dir, "cases.json"),
+         *epath = sa_path_join(dir, "expected.safetensors");
     char *cjs = NULL;
     cJSON *cj = NULL;
     sa_sc_model *own = NULL;
