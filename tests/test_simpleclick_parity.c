@@ -119,6 +119,22 @@ static void tool_contract(const char *pth, const sa_image *img) {
     printf("tool: 2 clicks, mask area %ld, ROI (%d, %d, %d, %d)\n", area, roi[0], roi[1], roi[2],
            roi[3]);
     CHECK(area > 0 && (size_t)area < hw);
+    /* a refinement start mask (no previous result): it enters as the previous map */
+    sa_mask init = {0};
+    CHECK(sa_mask_new(&init, img->width, img->height, &err) == SA_OK);
+    for (int y = 100; y < 180 && init.data; y++)
+        for (int x = 150; x < 260; x++)
+            init.data[(size_t)y * img->width + x] = 1;
+    sa_tool_result ri = {0};
+    sa_tool_request qi = {.clicks = clicks, .n_clicks = 1, .init_mask = &init};
+    CHECKF(sa_tool_session_predict(ts, &qi, &ri, &err) == SA_OK, "%s", err.msg);
+    CHECK(ri.prob && ri.n_aux == 4 && memcmp(ri.prob, r1.prob, hw * sizeof(float)) != 0);
+    sa_tool_result_free(&ri);
+    sa_mask_free(&init);
+    /* no clicks: an empty mask */
+    sa_tool_request q0 = {.clicks = clicks, .n_clicks = 0};
+    CHECK(sa_tool_session_predict(ts, &q0, &ri, &err) == SA_OK && ri.mask.data && !ri.prob);
+    sa_tool_result_free(&ri);
     /* a previous result of another size */
     sa_tool_result bad = {0};
     CHECK(sa_mask_new(&bad.mask, img->width - 1, img->height, &err) == SA_OK);
