@@ -67,7 +67,11 @@ struct sa_sc_model {
     /* head */
     sa__lin head_convs[4];
     sa__lin fusion; /* (head, 4*head) */
-    sa__lin seg;    /* (1, head) */
+    /* the fusion conv's columns of level l as (head, head) layers without bias: applied at each
+     * level's own resolution before the resize, which is linear and commutes with them (a quarter
+     * of the head's work) */
+    sa__lin fusion_part[4];
+    sa__lin seg; /* (1, head) */
 };
 
 struct sa_sc_session {

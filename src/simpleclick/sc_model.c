@@ -242,6 +242,8 @@ static int build_convt(sa_sc_model *m, const convt_raw raw[3], sa_error *err) {
     size_t total = 0;
     for (int i = 0; i < 3; i++)
         total += (size_t)4 * raw[i].out * ((size_t)raw[i].in + 1);
+    const size_t D = (size_t)m->arch.head;
+    total += 4 * D * D;
     m->conv_arena = malloc(total * sizeof(float));
     if (!m->conv_arena) return sa_error_set(err, SA_ERR_NOMEM, "SimpleClick: out of memory");
     float *p = m->conv_arena;
@@ -257,6 +259,12 @@ static int build_convt(sa_sc_model *m, const convt_raw raw[3], sa_error *err) {
         dst[i]->lin = (sa__lin){.w = w, .b = b, .out = 4 * out, .in = in};
         dst[i]->channels = out;
         p = b + (size_t)4 * out;
+    }
+    for (int l = 0; l < 4; l++) { /* fusion (D, 4D) -> four (D, D) column blocks */
+        float *w = p + (size_t)l * D * D;
+        for (size_t o = 0; o < D; o++)
+            memcpy(w + o * D, m->fusion.w + o * 4 * D + (size_t)l * D, D * sizeof(float));
+        m->fusion_part[l] = (sa__lin){.w = w, .b = NULL, .out = (int)D, .in = (int)D};
     }
     return SA_OK;
 }
@@ -633,8 +641,8 @@ double sa_sc_macs(const sa_sc_arch *a, int height, int width) {
     macs += N * C * a->neck_out[2];
     macs += N / 4 * C * 4 * d32 + N / 4 * d32 * a->neck_out[3];
     const double hs[4] = {16 * N, 4 * N, N, N / 4};
-    for (int l = 0; l < 4; l++)
-        macs += hs[l] * a->neck_out[l] * a->head;
-    macs += 16 * N * (4.0 * a->head * a->head + a->head);
+    for (int l = 0; l < 4; l++) /* level conv, then its fusion columns at the level's resolution */
+        macs += hs[l] * ((double)a->neck_out[l] * a->head + (double)a->head * a->head);
+    macs += 16 * N * a->head; /* conv_seg */
     return macs;
 }

@@ -80,7 +80,7 @@ void sa__sc_resize_planar(const float *src, int C, int h, int w, float *dst, int
 /* Token-major (h*w, C) -> rows [y0, y1) of (H*W, C) with row stride ldd floats per pixel, bilinear;
  * taps are precomputed by the caller. */
 static void resize_tokens(const float *src, int C, int w, float *dst, size_t ldd, int W,
-                          const taps2 *ty, const taps2 *tx, int y0, int y1) {
+                          const taps2 *ty, const taps2 *tx, int y0, int y1, int add) {
     for (int y = y0; y < y1; y++)
         for (int x = 0; x < W; x++) {
             const float *a0 = src + ((size_t)ty[y].i0 * w + tx[x].i0) * C;
@@ -96,7 +96,7 @@ static void resize_tokens(const float *src, int C, int w, float *dst, size_t ldd
                 b += b1[c] * wx1;
                 float o = a * wy0;
                 o += b * wy1;
-                d[c] = o;
+                d[c] = add ? d[c] + o : o;
             }
         }
 }
@@ -107,11 +107,12 @@ typedef struct rt_ctx {
     size_t ldd;
     int C, w, W;
     const taps2 *ty, *tx;
+    int add; /* accumulate into dst */
 } rt_ctx;
 
 static void resize_rows(void *vc, size_t y0, size_t y1) {
     const rt_ctx *c = vc;
-    resize_tokens(c->src, c->C, c->w, c->dst, c->ldd, c->W, c->ty, c->tx, (int)y0, (int)y1);
+    resize_tokens(c->src, c->C, c->w, c->dst, c->ldd, c->W, c->ty, c->tx, (int)y0, (int)y1, c->add);
 }
 
 static float cubic1(float x, float A) {
@@ -360,7 +361,7 @@ typedef struct bufs {
     size_t attn_per;
     float *lvl[4];  /* neck outputs (B * pix_l, o_l) */
     float *t1, *t2; /* neck / head scratch */
-    float *cat;     /* (B*16N, 4*head) */
+    float *cat;     /* (B*16N, head): the head's per-level products; coord features before that */
     float *fused;   /* (B*16N, head) */
     float *low;     /* (B*16N) logits at 4x the grid */
     double *part;   /* GroupNorm partial sums */
@@ -458,29 +459,38 @@ static int head(const net *n, bufs *bf) {
         free(tx);
         return SA_ERR_NOMEM;
     }
+    /* fusion(concat_l resize(relu(conv_l x_l))) = sum_l resize(F_l relu(conv_l x_l)) + bias, F_l
+     * the fusion's columns of level l: the same sums in another order, at each level's own
+     * resolution */
     for (int l = 0; l < 4; l++) {
         const int pix = lh[l] * lw[l];
         linear(n, &m->head_convs[l], bf->lvl[l], n->B * pix, bf->t1); /* t1 (B*pix, D) */
         relu(bf->t1, (size_t)n->B * pix * D);
+        linear(n, &m->fusion_part[l], bf->t1, n->B * pix, bf->cat); /* cat (B*pix, D) */
         linear_taps(lh[l], H4, m->arch.head_align_corners, ty);
         linear_taps(lw[l], W4, m->arch.head_align_corners, tx);
-        for (int b = 0; b < n->B;
-             b++) { /* into the concatenation: level l's D channels of each pixel */
-            rt_ctx rc = {.src = bf->t1 + (size_t)b * pix * D,
-                         .dst = bf->cat + (size_t)b * P4 * 4 * D + (size_t)l * D,
-                         .ldd = (size_t)4 * D,
+        for (int b = 0; b < n->B; b++) {
+            rt_ctx rc = {.src = bf->cat + (size_t)b * pix * D,
+                         .dst = bf->fused + (size_t)b * P4 * D,
+                         .ldd = (size_t)D,
                          .C = D,
                          .w = lw[l],
                          .W = W4,
                          .ty = ty,
-                         .tx = tx};
+                         .tx = tx,
+                         .add = l > 0};
             sa__pool_for(n->pool, (size_t)H4, 4, resize_rows, &rc);
         }
     }
     free(ty);
     free(tx);
-    linear(n, &m->fusion, bf->cat, n->B * P4, bf->fused);
-    relu(bf->fused, (size_t)n->B * P4 * D);
+    for (size_t p = 0; p < (size_t)n->B * P4; p++) { /* fusion bias, ReLU */
+        float *r = bf->fused + p * D;
+        for (int c = 0; c < D; c++) {
+            float v = r[c] + m->fusion.b[c];
+            r[c] = v > 0.0f ? v : 0.0f;
+        }
+    }
     linear(n, &m->seg, bf->fused, n->B * P4, bf->low);
     return SA_OK;
 }
@@ -543,7 +553,7 @@ int sa__sc_forward(sa_sc_session *s, int B, int H, int W, const float *x, const 
     size_t per = attn_scratch((int)(T > (size_t)N ? T : (size_t)N), (int)hd);
     const int d4 = a->neck_d4, d8 = a->neck_d8, d32 = a->neck_d32, D = a->head;
     size_t t1 = BN * 4 * (size_t)(d4 > d8 ? d4 : d8), t2 = BN * 16 * (size_t)(d4 / 2);
-    size_t c2 = BN * 4 * (size_t)d4 * 4; /* conv_t tmp of the second up (t1 grid, 4*d4/2 wide) */
+    size_t c2 = BN * 8 * (size_t)d4; /* conv_t tmp of the second up (t1 grid, 4*d4/2 wide) */
     if (t2 < BN * 4 * d8) t2 = BN * 4 * d8;
     if (t2 < BN * 4 * C) t2 = BN * 4 * C;
     if (t2 < P4 * D) t2 = P4 * D;
@@ -552,8 +562,10 @@ int sa__sc_forward(sa_sc_session *s, int B, int H, int W, const float *x, const 
     const size_t lpix[4] = {P4, 4 * (size_t)N, (size_t)N, (size_t)(gh / 2) * (gw / 2)};
     for (int l = 0; l < 4; l++) /* the probe's planar copy of a neck level */
         if (t1 < lpix[l] * a->neck_out[l]) t1 = lpix[l] * a->neck_out[l];
-    size_t cat = (size_t)B * P4 * 4 * D;
+    size_t cat = (size_t)B * P4 * D; /* the head's per-level fusion products */
     if (cat < c2) cat = c2;
+    if (cat < (size_t)3 * H * W * B) cat = (size_t)3 * H * W * B;
+    if (t2 < BN * 3 * p * p) t2 = BN * 3 * p * p;
     size_t sz[16] = {BN * 3 * p * p > (size_t)3 * H * W * B ? BN * 3 * p * p
                                                             : (size_t)3 * H * W * B,
                      BN * C,
@@ -607,31 +619,10 @@ int sa__sc_forward(sa_sc_session *s, int B, int H, int W, const float *x, const 
     probe = probe && s->probe;
     const size_t HW = (size_t)H * W;
 
-    /* coord features (B, 3, H, W) = [prev, pos, neg] into hid's space (it is larger than needed?)
-     * -> use a dedicated block: cat is at least B*16N*4D floats; 3*H*W*B fits in it for every real
-     * head width, else cols */
-    float *coords = bf.cat;
-    if ((size_t)3 * HW * B > cat) coords = NULL;
-    float *coords_own = NULL;
-    if (!coords) {
-        coords_own = malloc(sizeof(float) * 3 * HW * B);
-        if (!coords_own) {
-            return sa_error_set(err, SA_ERR_NOMEM, "SimpleClick: out of memory");
-        }
-        coords = coords_own;
-    }
+    float *coords =
+        bf.cat; /* coord features (B, 3, H, W) = [prev, pos, neg]; cat is free until the neck */
     float *img = bf.cols; /* normalised image, (B, 3, H, W) */
     float *cols = bf.t2;  /* im2col (B*N, 3*p*p) */
-    if (t2 < BN * 3 * p * p) cols = NULL;
-    float *cols_own = NULL;
-    if (!cols) {
-        cols_own = malloc(sizeof(float) * BN * 3 * p * p);
-        if (!cols_own) {
-            free(coords_own);
-            return sa_error_set(err, SA_ERR_NOMEM, "SimpleClick: out of memory");
-        }
-        cols = cols_own;
-    }
     for (int b = 0; b < B; b++) {
         const float *xb = x + (size_t)b * 4 * HW;
         float *cb = coords + (size_t)b * 3 * HW;
@@ -708,7 +699,5 @@ int sa__sc_forward(sa_sc_session *s, int B, int H, int W, const float *x, const 
             sa__sc_resize_planar(bf.low + (size_t)b * P4, 1, 4 * gh, 4 * gw,
                                  logits + (size_t)b * HW, H, W, 1);
     }
-    free(cols_own);
-    free(coords_own);
     return rc;
 }
