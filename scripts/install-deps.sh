@@ -2,7 +2,7 @@
 # Installs the Debian/Ubuntu packages segagent builds and tests with. Safe to run twice.
 set -euo pipefail
 pkgs=(build-essential pkg-config libpng-dev libjpeg-dev zlib1g-dev libcjson-dev
-      libcurl4-openssl-dev libopenblas-dev python3)
+      libcurl4-openssl-dev libopenblas-dev libmicrohttpd-dev python3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
