@@ -20,7 +20,7 @@
 typedef struct sh_server {
     pid_t pid;
     int port;
-    char log[4096]; /* its stderr */
+    char log[8192]; /* its stderr */
 } sh_server;
 
 /* Starts "segagent serve --port 0 ARGS..." (NULL-terminated extra args) with stderr in LOG. 0 or
