@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *body = (const char *)data + 1;
     size_t n = size - 1;
     sa_error err = {0};
-    switch (data[0] % 4) {
+    switch (data[0] % 5) {
     case 0: {
         sa__predict_req r;
         if (sa__parse_predict(body, n, 16, &r, &err) == SA_OK) {
@@ -41,6 +41,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (sa__parse_register(body, n, 1 << 16, &r, &err) == SA_OK) {
             if ((r.bytes != NULL) == (r.path != NULL) || r.n > (1 << 16)) abort();
             sa__register_req_free(&r);
+        }
+        break;
+    }
+    case 4: {
+        sa__cvat_req r;
+        if (sa__parse_cvat(body, n, 1 << 16, 16, &r, &err) == SA_OK) {
+            if (!r.image || r.n_clicks > 16 || (!r.n_clicks && !r.has_box)) abort();
+            if (r.has_box && (r.box.x1 < r.box.x0 || r.box.y1 < r.box.y0)) abort();
+            sa__cvat_req_free(&r);
         }
         break;
     }

@@ -312,6 +312,79 @@ static void test_api(const char *bin, const char *dir, const char *png, const sa
     sa_tool_free(tool);
 }
 
+/* CVAT's interactor: the image in the body (base64) with every click; the mask as rows of 0/255
+ * equal to the native API's for the same points, the polygon on the mask's border, and the image's
+ * state reused. */
+static void test_cvat(const char *bin, const char *dir, const char *png) {
+    char log[4200];
+    snprintf(log, sizeof log, "%s/serve_cvat.log", dir);
+    const char *args[] = {"--quiet", NULL};
+    sh_server s;
+    if (sh_start(&s, bin, log, args)) {
+        tu_failures++;
+        return;
+    }
+    size_t n = 0;
+    char *bytes = tu_read_file(png, &n);
+    char *b64 = sa_base64_encode((const uint8_t *)bytes, n);
+    char *body = malloc(strlen(b64) + 256);
+    char *id = register_file(&s, png, "image/png");
+    char path[128];
+    snprintf(path, sizeof path, "/api/images/%s/predict", id ? id : "x");
+    sh_resp r = sh_post_json(&s, path, "{\"clicks\": [[50, 37, 1], [10, 10, 0]]}");
+    sa_mask want = {0};
+    CHECK(r.status == 200 && answer_mask(r.body, &want) == 0);
+    sh_resp_free(&r);
+    for (int round = 0; round < 2; round++) {
+        sprintf(body,
+                "{\"image\": \"%s\", \"pos_points\": [[50, 37]], \"neg_points\": [[10, 10]], "
+                "\"obj_bbox\": null}",
+                b64);
+        r = sh_post_json(&s, "/cvat/interactor", body);
+        cJSON *j = cJSON_Parse(r.body);
+        const cJSON *rows = cJSON_GetObjectItemCaseSensitive(j, "mask");
+        const cJSON *pts = cJSON_GetObjectItemCaseSensitive(j, "points");
+        CHECKF(r.status == 200 && cJSON_GetArraySize(rows) == H && cJSON_GetArraySize(pts) > 10,
+               "cvat: %ld %.200s", r.status, r.body);
+        size_t bad = 0;
+        for (int y = 0; y < H && want.data && cJSON_GetArraySize(rows) == H; y++) {
+            const cJSON *row = cJSON_GetArrayItem(rows, y);
+            for (int x = 0; x < W; x++) {
+                const cJSON *v = cJSON_GetArrayItem(row, x);
+                if (!v || (v->valueint == 255) != (want.data[y * W + x] != 0) ||
+                    (v->valueint != 0 && v->valueint != 255))
+                    bad++;
+            }
+        }
+        CHECKF(bad == 0, "cvat mask: %zu pixels differ", bad);
+        const cJSON *p;
+        cJSON_ArrayForEach(p, pts) {
+            int x = cJSON_GetArrayItem(p, 0)->valueint, y = cJSON_GetArrayItem(p, 1)->valueint;
+            CHECK(x >= 0 && y >= 0 && x < W && y < H && want.data && want.data[y * W + x]);
+        }
+        cJSON_Delete(j);
+        sh_resp_free(&r);
+    }
+    r = sh_request(&s, "GET", "/metrics", NULL, 0, NULL, NULL);
+    CHECKF(strstr(r.body, "segagent_images 2\n"), "the CVAT image is kept once: %s", r.body);
+    sh_resp_free(&r);
+    expect_error(sh_post_json(&s, "/cvat/interactor",
+                              "{\"image\": \"iVBORw0KGgo=\", \"pos_points\": [[1, 1]]}"),
+                 400, "cvat: invalid image");
+    sprintf(body, "{\"image\": \"%s\", \"pos_points\": [[500, 37]]}", b64);
+    expect_error(sh_post_json(&s, "/cvat/interactor", body), 400, "cvat: point outside");
+    sprintf(body, "{\"image\": \"%s\", \"pos_points\": \"x\"}", b64);
+    expect_error(sh_post_json(&s, "/cvat/interactor", body), 400, "cvat: points of the wrong type");
+    sprintf(body, "{\"image\": \"%s\"}", b64);
+    expect_error(sh_post_json(&s, "/cvat/interactor", body), 400, "cvat: no points");
+    sa_mask_free(&want);
+    free(id);
+    free(body);
+    free(b64);
+    free(bytes);
+    CHECK(sh_stop(&s) == 0);
+}
+
 /* --token-env: every endpoint but /health needs the token; a tiny --cache-mb evicts and re-encodes.
  */
 static void test_token_and_cache(const char *bin, const char *dir, const char *png) {
@@ -377,9 +450,11 @@ int main(int argc, char **argv) {
     CHECK(sa_image_save_png(png, &img, &err) == SA_OK);
     test_api(cli.bin, cli.dir, png, &img);
     test_token_and_cache(cli.bin, cli.dir, png);
+    test_cvat(cli.bin, cli.dir, png);
     sa_image_free(&img);
     sa_mask_free(&gt);
     curl_global_cleanup();
     tu_rmtree(cli.dir);
+    free(cli.dir);
     return tu_finish("test_server");
 }

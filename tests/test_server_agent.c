@@ -286,5 +286,6 @@ int main(int argc, char **argv) {
     sa_mask_free(&gt);
     curl_global_cleanup();
     tu_rmtree(cli.dir);
+    free(cli.dir);
     return tu_finish("test_server_agent");
 }

@@ -174,5 +174,6 @@ int main(int argc, char **argv) {
     sa_image_free(&img);
     curl_global_cleanup();
     tu_rmtree(cli.dir);
+    free(cli.dir);
     return tu_finish("test_server_web");
 }

@@ -334,3 +334,88 @@ done:
     if (rc) sa__register_req_free(out);
     return rc;
 }
+
+void sa__cvat_req_free(sa__cvat_req *r) {
+    if (!r) return;
+    free(r->image);
+    free(r->clicks);
+    memset(r, 0, sizeof *r);
+}
+
+/* [[x, y], ...] appended to out->clicks with the given sign. */
+static int cvat_points(const cJSON *arr, const char *key, int positive, int max_clicks,
+                       sa__cvat_req *out, sa_error *err) {
+    if (!arr || cJSON_IsNull(arr)) return SA_OK;
+    if (!cJSON_IsArray(arr))
+        return sa_error_set(err, SA_ERR_INVALID, "%s must be an array of [x, y]", key);
+    const cJSON *p;
+    cJSON_ArrayForEach(p, arr) {
+        if (out->n_clicks >= max_clicks)
+            return sa_error_set(err, SA_ERR_RANGE, "more than %d points in one request",
+                                max_clicks);
+        if (!cJSON_IsArray(p) || cJSON_GetArraySize(p) < 2)
+            return sa_error_set(err, SA_ERR_INVALID, "%s entries must be [x, y]", key);
+        double x, y;
+        int rc = get_num(cJSON_GetArrayItem(p, 0), key, -COORD_MAX, COORD_MAX, &x, err);
+        if (!rc) rc = get_num(cJSON_GetArrayItem(p, 1), key, -COORD_MAX, COORD_MAX, &y, err);
+        if (rc) return rc;
+        out->clicks[out->n_clicks++] =
+            (sa_click){.y = (int)floor(y), .x = (int)floor(x), .positive = positive};
+    }
+    return SA_OK;
+}
+
+int sa__parse_cvat(const char *body, size_t len, size_t max_bytes, int max_clicks,
+                   sa__cvat_req *out, sa_error *err) {
+    memset(out, 0, sizeof *out);
+    cJSON *j = NULL;
+    int rc = parse_json(body, len, &j, err);
+    if (rc) return rc;
+    const cJSON *img = cJSON_GetObjectItemCaseSensitive(j, "image");
+    if (!cJSON_IsString(img) || !img->valuestring[0]) {
+        rc = sa_error_set(err, SA_ERR_INVALID, "image must be a base64 string");
+        goto done;
+    }
+    const char *b64 = img->valuestring;
+    if (!strncmp(b64, "data:", 5) && strchr(b64, ',')) b64 = strchr(b64, ',') + 1;
+    if ((rc = sa__base64_decode(b64, strlen(b64), max_bytes, &out->image, &out->n, err))) goto done;
+    if (max_clicks > 0 && !(out->clicks = calloc((size_t)max_clicks, sizeof *out->clicks))) {
+        rc = sa_error_set(err, SA_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = cvat_points(cJSON_GetObjectItemCaseSensitive(j, "pos_points"), "pos_points", 1,
+                          max_clicks, out, err)) ||
+        (rc = cvat_points(cJSON_GetObjectItemCaseSensitive(j, "neg_points"), "neg_points", 0,
+                          max_clicks, out, err)))
+        goto done;
+    const cJSON *bb = cJSON_GetObjectItemCaseSensitive(j, "obj_bbox");
+    if (cJSON_IsArray(bb) && cJSON_GetArraySize(bb) > 0) {
+        const cJSON *a = cJSON_GetArrayItem(bb, 0), *b = cJSON_GetArrayItem(bb, 1);
+        double v[4];
+        if (cJSON_GetArraySize(bb) != 2 || !cJSON_IsArray(a) || !cJSON_IsArray(b) ||
+            cJSON_GetArraySize(a) < 2 || cJSON_GetArraySize(b) < 2) {
+            rc = sa_error_set(err, SA_ERR_INVALID, "obj_bbox must be [[x0, y0], [x1, y1]]");
+            goto done;
+        }
+        if ((rc = get_num(cJSON_GetArrayItem(a, 0), "obj_bbox", -COORD_MAX, COORD_MAX, &v[0],
+                          err)) ||
+            (rc = get_num(cJSON_GetArrayItem(a, 1), "obj_bbox", -COORD_MAX, COORD_MAX, &v[1],
+                          err)) ||
+            (rc = get_num(cJSON_GetArrayItem(b, 0), "obj_bbox", -COORD_MAX, COORD_MAX, &v[2],
+                          err)) ||
+            (rc = get_num(cJSON_GetArrayItem(b, 1), "obj_bbox", -COORD_MAX, COORD_MAX, &v[3], err)))
+            goto done;
+        out->has_box = 1; /* CVAT may send the corners in any order */
+        out->box = (sa_box){(float)fmin(v[0], v[2]), (float)fmin(v[1], v[3]),
+                            (float)fmax(v[0], v[2]), (float)fmax(v[1], v[3])};
+    } else if (bb && !cJSON_IsNull(bb) && !cJSON_IsArray(bb)) {
+        rc = sa_error_set(err, SA_ERR_INVALID, "obj_bbox must be [[x0, y0], [x1, y1]]");
+        goto done;
+    }
+    if (out->n_clicks == 0 && !out->has_box)
+        rc = sa_error_set(err, SA_ERR_INVALID, "give pos_points, neg_points or obj_bbox");
+done:
+    cJSON_Delete(j);
+    if (rc) sa__cvat_req_free(out);
+    return rc;
+}

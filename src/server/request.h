@@ -50,6 +50,22 @@ int sa__parse_register(const char *body, size_t len, size_t max_bytes, sa__regis
                        sa_error *err);
 void sa__register_req_free(sa__register_req *r);
 
+/* POST /cvat/interactor, as CVAT's serverless interactors receive it: {"image": base64,
+ * "pos_points": [[x, y]], "neg_points": [[x, y]], "obj_bbox": [[x0, y0], [x1, y1]] (optional)}.
+ * Clicks are the positive points then the negative ones. */
+typedef struct sa__cvat_req {
+    uint8_t *image; /* decoded image file (malloc'd) */
+    size_t n;
+    sa_click *clicks; /* malloc'd */
+    int n_clicks;
+    int has_box;
+    sa_box box;
+} sa__cvat_req;
+
+int sa__parse_cvat(const char *body, size_t len, size_t max_bytes, int max_clicks,
+                   sa__cvat_req *out, sa_error *err);
+void sa__cvat_req_free(sa__cvat_req *r);
+
 /* Standard base64 (padding optional, whitespace skipped) into *out (malloc'd). SA_ERR_FORMAT on a
  * bad character, SA_ERR_RANGE when the result would exceed max_bytes. */
 int sa__base64_decode(const char *s, size_t n, size_t max_bytes, uint8_t **out, size_t *out_n,

@@ -319,6 +319,8 @@ static enum MHD_Result dispatch(sa__req *r) {
         return post ? sa__ls_predict(r) : sa__reply_error(r, 405, "use POST /predict");
     if (!strcmp(u, "/webhook"))
         return post ? sa__ls_webhook(r) : sa__reply_error(r, 405, "use POST /webhook");
+    if (!strcmp(u, "/cvat/interactor"))
+        return post ? sa__cvat_interactor(r) : sa__reply_error(r, 405, "use POST /cvat/interactor");
     if (!strcmp(u, "/api/images") || !strcmp(u, "/api/images/"))
         return post ? sa__api_register(r)
                     : sa__reply_error(r, 405, "use POST /api/images to register an image");

@@ -85,6 +85,7 @@ enum MHD_Result sa__ls_setup(sa__req *r);
 enum MHD_Result sa__ls_predict(sa__req *r);
 enum MHD_Result sa__ls_webhook(sa__req *r);
 enum MHD_Result sa__static_file(sa__req *r);
+enum MHD_Result sa__cvat_interactor(sa__req *r);
 
 /* ---- shared by the handlers ---- */
 /* Decodes an uploaded image after checking its declared size against max_pixels (before any
