@@ -47,6 +47,8 @@ static const char usage_head[] =
     "predicted IoU), done\n"
     "  POST /setup, /predict, /webhook Label Studio ML backend (interactive keypoints/rectangles "
     "-> brushlabels)\n"
+    "  POST /cvat/interactor           CVAT interactor: {image: base64, pos_points, neg_points, obj_bbox}\n"
+    "                                  -> {mask: rows of 0/255, points: outer contour}\n"
     "  GET  /                          the web page (files of --web-dir)\n"
     "\n"
     "options:\n"
