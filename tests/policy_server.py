@@ -7,7 +7,7 @@ It prints "PORT <n>" on stdout once listening, and serves until killed.
 
 The model name in each request picks the behaviour:
   annotator[-iou][-comma][-xy][-float]   decode the overlay (PNG only), play the simulated annotator of
-                                         SPEC.md section 3 against --gt and answer in SegAgent's grammar;
+                                         docs/annotator.md against --gt and answer in SegAgent's grammar;
                                          -iou prefixes "Current IOU: <true IoU*100>", -comma uses ", " as
                                          separator, -xy writes (x, y), -float writes decimals in [0, 1)
   fixed                                  "Positive point: (500, 500)" without looking at the image (any format)

@@ -150,6 +150,18 @@ int main(int argc, char **argv) {
     expect(1, "--images", "filter_images",
            "filter --annotations %s/tr.json --images %s/afile --policy http://127.0.0.1:1/v1");
     expect(2, "--limit", "filter_limit", "filter --annotations %s/tr.json --images %s --limit -1");
+    /* a malformed annotation file: one line naming the file, the record and the key, before any request */
+    tu_cli_write_text(&T, "badshape.json",
+                      "{\"images\": [{\"id\": 1, \"file_name\": \"a.png\"}], \"annotations\": "
+                      "[{\"id\": 1, \"image_id\": 1}, {\"id\": 2, \"image_id\": \"1\"}]}\n");
+    tu_cli_write_text(&T, "cut.json", "{\"images\": [], \"annotations\": [{\"id\": 1,");
+    expect(1, "badshape.json: annotations[1].image_id: expected an integer (got a string)", "filter_badshape",
+           "filter --annotations %s/badshape.json --images %s --policy http://127.0.0.1:1/v1");
+    expect(1, "cut.json: not valid JSON (ends early", "filter_cut",
+           "filter --annotations %s/cut.json --images %s --policy http://127.0.0.1:1/v1");
+    expect(1, "tr.json: needs an \"annotations\" array", "filter_notcoco",
+           "filter --annotations %s/tr.json --images %s --policy http://127.0.0.1:1/v1");
+    CHECK(!path_exists("filter_scores.json"));
     expect(1, "--json", "score_json_dir", "score %s/afile %s/afile cat --json %s --policy http://127.0.0.1:1/v1");
     CHECK(!path_exists("ok.json"));
 

@@ -129,7 +129,7 @@ static int run_sequence(const cJSON *j, int idx, sa_clicker *ck) {
     return ok;
 }
 
-/* SPEC.md section 3 done the plain way: padded full-size maps, whole-image transform (edge = zero
+/* docs/annotator.md done the plain way: padded full-size maps, whole-image transform (edge = zero
  * border), float distances, clicked pixels zeroed, first row-major maximum. The library crops; both
  * must agree. */
 static int reference_click(const sa_mask *gt, const sa_mask *ign, const sa_mask *pred,

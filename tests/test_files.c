@@ -21,9 +21,9 @@ static int count_entries(const char *dir) {
 }
 
 static void test_read(const char *dir) {
-    char *path = sa__path_join(dir, "a.txt");
+    char *path = sa_path_join(dir, "a.txt");
     sa_error err = {0};
-    CHECK(sa__write_file(path, "hello", 5, &err) == SA_OK);
+    CHECK(sa_file_write(path, "hello", 5, &err) == SA_OK);
     char *data = NULL;
     size_t n = 0;
     CHECK(sa__read_file(path, 5, &data, &n, &err) == SA_OK && n == 5 && !strcmp(data, "hello"));
@@ -36,8 +36,8 @@ static void test_read(const char *dir) {
     free(data);
     CHECK(sa__read_file("/proc/self/status", 8, &data, &n, &err) == SA_ERR_RANGE);
     /* empty file */
-    char *empty = sa__path_join(dir, "empty");
-    CHECK(sa__write_file(empty, "", 0, &err) == SA_OK);
+    char *empty = sa_path_join(dir, "empty");
+    CHECK(sa_file_write(empty, "", 0, &err) == SA_OK);
     CHECK(sa__read_file(empty, 10, &data, &n, &err) == SA_OK && n == 0 && data && data[0] == '\0');
     free(data);
     free(empty);
@@ -45,9 +45,9 @@ static void test_read(const char *dir) {
 }
 
 static void test_atomic_write(const char *dir) {
-    char *path = sa__path_join(dir, "out.json");
+    char *path = sa_path_join(dir, "out.json");
     sa_error err = {0};
-    CHECK(sa__write_file(path, "old", 3, &err) == SA_OK);
+    CHECK(sa_file_write(path, "old", 3, &err) == SA_OK);
     int before = count_entries(dir);
     sa__out o;
     CHECK(sa__out_open(&o, path, &err) == SA_OK);
@@ -90,16 +90,16 @@ static void test_atomic_write(const char *dir) {
 }
 
 static void test_small_helpers(void) {
-    char *p = sa__path_join("a", "b");
+    char *p = sa_path_join("a", "b");
     CHECK(p && !strcmp(p, "a/b"));
     free(p);
-    p = sa__path_join("a/", "b");
+    p = sa_path_join("a/", "b");
     CHECK(p && !strcmp(p, "a/b"));
     free(p);
-    p = sa__path_join("", "b");
+    p = sa_path_join("", "b");
     CHECK(p && !strcmp(p, "b"));
     free(p);
-    CHECK(sa__path_join(NULL, "b") == NULL);
+    CHECK(sa_path_join(NULL, "b") == NULL);
     /* splitmix64 from seed 0: the published first outputs */
     uint64_t s = 0;
     CHECK(sa__rng_next(&s) == 0xE220A8397B1DCDAFull);

@@ -1,5 +1,5 @@
 /* Action grammar: parse/format round trips over many pixels, both axis orders and both coordinate styles;
- * the SPEC.md rounding/clamping rule; tolerant parsing of real model replies; malformed and out-of-range
+ * the docs/grammar.md rounding and clamping rule; tolerant parsing of real model replies; malformed and out-of-range
  * replies give errors, never crashes. */
 #include <math.h>
 #include <stdio.h>

@@ -2,12 +2,14 @@
  * request shape (the server checks the prompt and system message and decodes the PNG overlay), every grammar
  * variant, K samples with n, refused n and ignored n, and each misbehaviour -- HTTP 500 with retries, a flaky
  * server, a slow server beyond the timeout, dropped connections, non-JSON, no choices, oversized bodies, an
- * unknown model (404, no retry), an unreachable server, malformed and out-of-range replies. */
+ * unknown model (404, no retry), an unreachable server, malformed and out-of-range replies. The reply parser is
+ * also checked on its own with the bodies real servers send (vLLM, llama.cpp, Ollama, error objects). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/llm_internal.h"
 #include "policy_server.h"
 #include "segagent/clicker.h"
 #include "segagent/llm_policy.h"
@@ -323,7 +325,94 @@ static void test_score_and_ground(void) {
     sa_policy_free(pol);
 }
 
+/* Parses body with room for want texts, have of them already taken. */
+static int parse_body(const char *body, size_t len, int want, int have, sa_llm_reply *r, sa_error *err) {
+    memset(r, 0, sizeof *r);
+    r->texts = calloc((size_t)want, sizeof *r->texts);
+    r->n = have;
+    return sa__llm_parse_reply("http://h/v1/chat/completions", body, len, want, r, err);
+}
+
+static void test_parse_reply(void) {
+    static const char vllm[] =
+        "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"model\":\"segagent-qwen\",\"choices\":[{\"index\":0,"
+        "\"message\":{\"role\":\"assistant\",\"content\":\"Current IOU: 45.3\\nPositive point: (512, 377)\","
+        "\"tool_calls\":[]},\"logprobs\":{\"content\":[{\"token\":\"Current\",\"logprob\":-0.01}]},"
+        "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":512,\"completion_tokens\":18}}";
+    sa_llm_reply r;
+    sa_error err = {0};
+    CHECK(parse_body(vllm, strlen(vllm), 1, 0, &r, &err) == SA_OK && r.n == 1);
+    CHECK(r.texts[0] && !strcmp(r.texts[0], "Current IOU: 45.3\nPositive point: (512, 377)"));
+    sa_llm_reply_free(&r);
+    /* three choices (llama.cpp-style keys around them): at most want texts, after those already there */
+    static const char three[] =
+        "{\"choices\":[{\"message\":{\"content\":\"a\"}},{\"message\":{\"content\":\"b\"}},"
+        "{\"message\":{\"content\":\"c\"}}],\"timings\":{\"prompt_n\":3},\"system_fingerprint\":\"b1\"}";
+    CHECK(parse_body(three, strlen(three), 2, 0, &r, &err) == SA_OK && r.n == 2 && !strcmp(r.texts[1], "b"));
+    sa_llm_reply_free(&r);
+    CHECK(parse_body(three, strlen(three), 3, 2, &r, &err) == SA_OK && r.n == 3 && !strcmp(r.texts[2], "a"));
+    CHECK(!r.texts[0] && !r.texts[1]);
+    sa_llm_reply_free(&r);
+    /* content as parts, completions-style text, no content: NULL texts, still a reply */
+    static const char parts[] = "{\"choices\":[{\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"Positive "
+                                "point: \"},{\"type\":\"image_url\"},{\"type\":\"text\",\"text\":\"(5, 7)\"}]}},"
+                                "{\"text\":\"Negative point: (1, 2)\"},{\"message\":{\"content\":null}}]}";
+    CHECK(parse_body(parts, strlen(parts), 3, 0, &r, &err) == SA_OK && r.n == 3);
+    CHECK(r.texts[0] && !strcmp(r.texts[0], "Positive point: (5, 7)"));
+    CHECK(r.texts[1] && !strcmp(r.texts[1], "Negative point: (1, 2)") && r.texts[2] == NULL);
+    sa_llm_reply_free(&r);
+    /* the body need not end with a NUL: only len bytes are read */
+    static const char tail[] = "{\"choices\":[{\"text\":\"x\"}]}GARBAGE";
+    CHECK(parse_body(tail, strlen(tail) - 7, 1, 0, &r, &err) == SA_OK && r.n == 1 && !strcmp(r.texts[0], "x"));
+    sa_llm_reply_free(&r);
+    /* refusals: one line naming the URL and quoting the body */
+    static const char oai_err[] = "{\"error\":{\"message\":\"The model `nope` does not exist\",\"code\":404}}";
+    CHECK(parse_body(oai_err, strlen(oai_err), 1, 0, &r, &err) == SA_ERR_PARSE && r.n == 0);
+    CHECKF(strstr(err.msg, "POST http://h/v1/chat/completions: reply has no choices (server error): {\"error\"") ==
+               err.msg, "%s", err.msg);
+    sa_llm_reply_free(&r);
+    static const char vllm_err[] = "{\"object\":\"error\",\"message\":\"bad\",\"type\":\"NotFoundError\",\"code\":404}";
+    CHECK(parse_body(vllm_err, strlen(vllm_err), 1, 0, &r, &err) == SA_ERR_PARSE);
+    CHECK(strstr(err.msg, "reply has no choices: {\"object\":\"error\"") != NULL);
+    sa_llm_reply_free(&r);
+    static const char html[] = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n</html>\r\n";
+    CHECK(parse_body(html, strlen(html), 1, 0, &r, &err) == SA_ERR_PARSE && !strchr(err.msg, '\n'));
+    CHECKF(strstr(err.msg, "reply is not JSON: <html>  <head><title>502") != NULL, "%s", err.msg);
+    sa_llm_reply_free(&r);
+    CHECK(parse_body(vllm, 60, 1, 0, &r, &err) == SA_ERR_PARSE && strstr(err.msg, "not JSON")); /* truncated */
+    sa_llm_reply_free(&r);
+    CHECK(parse_body(NULL, 0, 1, 0, &r, &err) == SA_ERR_PARSE && r.n == 0);
+    sa_llm_reply_free(&r);
+    char big[400];
+    memset(big, 'x', sizeof big);
+    CHECK(parse_body(big, sizeof big, 1, 0, &r, &err) == SA_ERR_PARSE && strstr(err.msg, "xxx...") &&
+          strlen(err.msg) < 250); /* a long body is cut in the message */
+    sa_llm_reply_free(&r);
+}
+
+/* The prompt is known before any request, and it is the one the requests send. */
+static void test_request_text(void) {
+    sa_llm_params p = params_for("fixed");
+    sa_policy *pol = NULL;
+    sa_llm_client *cl = NULL;
+    sa_error err = {0};
+    CHECK(sa_llm_policy_new(&p, &pol, &cl, &err) == SA_OK && cl);
+    char *text = sa_llm_client_request_text(cl, "the cat", &err);
+    CHECK(text && strstr(text, "<ref>the cat</ref>") && !strcmp(sa_llm_client_last_prompt(cl), ""));
+    CHECK(sa_llm_client_request_text(cl, "", &err) == NULL && err.code == SA_ERR_INVALID);
+    CHECK(sa_llm_client_request_text(NULL, "x", &err) == NULL);
+    sa_policy_obs o = obs_for(&empty, "the cat");
+    sa_policy_decision d[1];
+    int n = 0;
+    CHECKF(sa_policy_act(pol, &o, 1, d, &n, &err) == SA_OK && n == 1, "%s", err.msg);
+    CHECK(text && !strcmp(sa_llm_client_last_prompt(cl), text));
+    sa_policy_decisions_free(d, n);
+    free(text);
+    sa_policy_free(pol);
+}
+
 int main(void) {
+    test_parse_reply();
     make_scene();
     char *dir = tu_tmpdir();
     char gt_path[1024];
@@ -339,6 +428,7 @@ int main(void) {
     test_samples();
     test_misbehaviour();
     test_score_and_ground();
+    test_request_text();
     ts_stop(&srv);
     sa_image_free(&img);
     sa_mask_free(&gt);

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image/chart_svg.h"
+#include "segagent/chart.h"
 #include "segagent/metrics.h"
 #include "testutil.h"
 
@@ -116,10 +116,10 @@ static void test_chart(void) {
         y1[i] = 0.6 + 0.02 * i;
     for (int i = 0; i < 10; i++)
         y2[i] = i == 4 ? NAN : 0.75 + 0.02 * i;
-    sa__chart_series s[2] = {{"GrabCut", y1, 20, "NoC@90 4.20", 0},
+    sa_chart_series s[2] = {{"GrabCut", y1, 20, "NoC@90 4.20", 0},
                              {"A<B & \"C\"", y2, 10, NULL, 1}};
     sa_error err = {0};
-    char *svg = sa__chart_svg_render("mIoU vs clicks", "builtin tool", s, 2, &err);
+    char *svg = sa_chart_svg_render("mIoU vs clicks", "builtin tool", s, 2, &err);
     CHECKF(svg != NULL, "%s", err.msg);
     if (!svg) return;
     CHECK(!strncmp(svg, "<?xml", 5) && strstr(svg, "<svg ") && strstr(svg, "</svg>\n"));
@@ -134,18 +134,18 @@ static void test_chart(void) {
     CHECK(strstr(svg, "nan") == NULL && strstr(svg, "inf") == NULL);
     free(svg);
     svg =
-        sa__chart_svg_render(NULL, NULL, NULL, 0, &err); /* empty chart is still a valid document */
+        sa_chart_svg_render(NULL, NULL, NULL, 0, &err); /* empty chart is still a valid document */
     CHECK(svg && strstr(svg, "</svg>"));
     free(svg);
     char *dir = tu_tmpdir();
     char path[4200];
     snprintf(path, sizeof path, "%s/c.svg", dir);
-    CHECK(sa__chart_svg_write(path, "t", NULL, s, 1, &err) == SA_OK);
+    CHECK(sa_chart_svg_write(path, "t", NULL, s, 1, &err) == SA_OK);
     char *back = tu_read_file(path, NULL);
     CHECK(back && strstr(back, "GrabCut"));
     free(back);
     snprintf(path, sizeof path, "%s/missing/c.svg", dir);
-    CHECK(sa__chart_svg_write(path, "t", NULL, s, 1, &err) == SA_ERR_IO &&
+    CHECK(sa_chart_svg_write(path, "t", NULL, s, 1, &err) == SA_ERR_IO &&
           strstr(err.msg, "missing/c.svg"));
     free(dir);
 }

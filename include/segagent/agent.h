@@ -1,12 +1,14 @@
-/* The agent: runs a policy in the annotation environment for T steps, greedily or with PRM-guided search
- * (docs/decision-process.md), and keeps a full record of the episode.
+/* The agent loop: runs a policy on the episode engine (segagent/env.h) for T steps, greedily or with
+ * PRM-guided search (docs/decision-process.md), and keeps a full record of the episode. It is the one loop of
+ * the library: the LLM agent, the click benchmark (sa_eval_*) and the trajectory recorder (sa_traj_record) are
+ * all runs of it with different policies and stopping rules.
  *
  *   sa_env_reset(env, &img, "the cat", NULL, NULL, NULL, &err);      // or an initial mask to refine
  *   sa_agent_params ap = sa_agent_default_params();
  *   ap.steps = 7;  ap.search_k = 3;                                  // K = 1 is greedy
  *   sa_agent_result r;
- *   int rc = sa_agent_run(env, policy, &ap, &r, &err);               // r is filled even when rc != SA_OK
- *   sa_agent_write_outputs(&r, env, "run/", sa_overlay_default_style(), &err);
+ *   int rc = sa_agent_run(env, policy, ap, &r, &err);                // r is filled even when rc != SA_OK
+ *   sa_agent_write_outputs(&r, env, "run/", &grammar, sa_overlay_default_style(), &err);
  *   sa_agent_result_free(&r);
  *
  * Greedy (K = 1): each step asks the policy for one action and applies it with the tool. A model trained with
@@ -22,6 +24,9 @@
  * First action: none; a box given by the caller; or a box grounded by the model (params.ground). The box
  * goes to the tool as the first action (the tool must accept boxes) and does not count towards T. A failed
  * grounding is recorded and the episode continues without a box.
+ *
+ * Stopping rules for benchmarks and recording (off by default): stop_iou (a true IoU reached), stop_without_gain
+ * (a step that did not raise the true IoU), and an on_step hook that may end the episode.
  *
  * Endings: an unparseable or out-of-range reply ends the episode with the last good mask (docs/grammar.md)
  * and sa_agent_run still returns SA_OK (r.stop says why). A policy error (server unreachable, HTTP error) or a

@@ -1,4 +1,4 @@
-/* The simulated annotator (SPEC.md section 3): the click a careful human places next, from ground truth.
+/* The simulated annotator (docs/annotator.md): the click a careful human places next, from ground truth.
  *
  *   sa_clicker_click c;
  *   int rc = sa_clicker_next(&gt, &ignore, &pred, clicks, n_clicks, &c, &err);
@@ -7,7 +7,7 @@
  * fn = gt & !pred & !ignore, fp = !gt & pred & !ignore; both padded with a 1-pixel zero border; exact Euclidean
  * distance transform (OpenCV DIST_L2, mask size 0); distance zeroed at already-clicked pixels; positive iff
  * max(fn) > max(fp) (a tie is negative); the click is the first pixel in row-major order holding that maximum.
- * Results are identical to the OpenCV-made vectors in shared/fixtures/clicker.
+ * The suite checks every result against test vectors made with OpenCV (docs/annotator.md).
  */
 #ifndef SEGAGENT_CLICKER_H
 #define SEGAGENT_CLICKER_H
@@ -31,7 +31,8 @@ typedef struct sa_clicker_click {
 int sa_clicker_next(const sa_mask *gt, const sa_mask *ignore, const sa_mask *pred, const sa_click *clicked,
                     int n_clicked, sa_clicker_click *out, sa_error *err);
 
-/* The same with reusable scratch buffers, for loops that ask for many clicks (evaluation, trajectories):
+/* The same with reusable scratch buffers, for callers that ask for many clicks (the simulated-annotator
+ * policy keeps one per instance):
  *
  *   sa_clicker *ck = NULL;
  *   sa_clicker_new(&ck, &err);

@@ -59,8 +59,6 @@ cJSON *sa_eval_json_number(double v);
 
 /* The whole document as formatted JSON text (malloc'd), or NULL with err set. */
 char *sa_eval_report_json(const sa_eval_report *r, sa_error *err);
-/* Writes cJSON_Print(doc) and a newline to path, whole or not at all. */
-int sa_eval_json_write(const char *path, const cJSON *doc, sa_error *err);
 /* sa_eval_report_json to a file. */
 int sa_eval_report_write_json(const char *path, const sa_eval_report *r, sa_error *err);
 /* The mIoU-vs-clicks chart of every entry (legend notes NoC@85/NoC@90) as an SVG file. */

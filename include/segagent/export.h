@@ -1,4 +1,4 @@
-/* Export of recorded trajectories as supervised fine-tuning data (SPEC.md sections 4-5) for LLaVA, Qwen-VL,
+/* Export of recorded trajectories as supervised fine-tuning data (docs/trajectories.md) for LLaVA, Qwen-VL,
  * LLaMA-Factory (sharegpt + images) and ms-swift (messages + images JSONL).
  *
  *   sa_traj_set *set = NULL;
@@ -14,7 +14,7 @@
  * action grammar (action.h): "Positive point: (a, b)" / "Negative point: (a, b)", optionally preceded by
  * "Current IOU: <round(100 * IoU(M_t))>" and a newline (with_iou).
  *
- * Overlay: SPEC.md section 5 (floor(0.5*pixel + 0.5*color) on mask pixels, green by default), drawn at full
+ * Overlay: docs/grammar.md (floor(0.5*pixel + 0.5*color) on mask pixels, green by default), drawn at full
  * resolution, then (size > 0) resized to size x size with bilinear interpolation -- what the model's own
  * pre-processing does (Qwen-VL 448, LLaVA variant 512); size 0 keeps the original resolution. Coordinates in
  * the text are relative, so they do not depend on the size.

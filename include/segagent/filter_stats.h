@@ -1,4 +1,4 @@
-/* Agreement between predicted and true mask quality (annotation filtering, SPEC.md section 7).
+/* Agreement between predicted and true mask quality (annotation filtering, docs/metrics.md).
  *
  *   double pred[] = {80, 55, 91}, truth[] = {85, 40, 93};      // both on the 0..100 scale
  *   sa_filter_stats s;

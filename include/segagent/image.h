@@ -56,7 +56,7 @@ int sa_image_save_jpeg(const char *path, const sa_image *img, int quality, sa_er
 int sa_image_encode_png(const sa_image *img, uint8_t **out, size_t *out_len, sa_error *err);
 int sa_image_encode_jpeg(const sa_image *img, int quality, uint8_t **out, size_t *out_len, sa_error *err);
 
-/* Overlay as SegAgent draws it (SPEC.md section 5): on pixels where mask[i] != 0,
+/* Overlay as SegAgent draws it (docs/grammar.md): on pixels where mask[i] != 0,
  * out = floor(alpha*pixel + (1-alpha)*color) per channel with alpha = 0.5 by default; other pixels unchanged.
  * dst must be a 3-channel image of the same size (it may be src itself; SA_ERR_RANGE when the sizes differ).
  * mask is width*height bytes. */

@@ -1,5 +1,5 @@
 /* The policy model over HTTP: any multimodal LLM behind an OpenAI-compatible chat API (vLLM, SGLang,
- * llama.cpp's llama-server, Ollama) plays the annotator (SPEC.md sections 5, 6, 9).
+ * llama.cpp's llama-server, Ollama) plays the annotator (docs/grammar.md, docs/decision-process.md, docs/serving.md).
  *
  *   sa_llm_params p = sa_llm_default_params();
  *   p.base_url = "http://127.0.0.1:8000/v1";
@@ -16,7 +16,7 @@
  * top_p, max_tokens, seed (when >= 0) and n (when > 1). Replies are read from choices[i].message.content (a
  * string, or an array of {"type":"text"} parts).
  *
- * The image: the overlay of the current mask (SPEC.md section 5: colour and alpha from params.overlay),
+ * The image: the overlay of the current mask (docs/grammar.md: colour and alpha from params.overlay),
  * resized to model_size x model_size when model_size > 0 (what Qwen-VL's processor does anyway: 448), else sent
  * at full size and left to the server's processor (the default: the server knows its model's input size);
  * JPEG quality 75 as the original, or PNG (lossless, used by the tests to decode the overlay exactly).
@@ -106,6 +106,11 @@ char *sa_base64_encode(const uint8_t *data, size_t n);
 
 /* The text of the last user prompt sent (for trajectories); "" before the first request. */
 const char *sa_llm_client_last_prompt(const sa_llm_client *c);
+/* The user prompt every act and score request sends for this description (the client's prompt with its slots
+ * filled: what sa_llm_client_last_prompt returns after such a request), available before any request is made,
+ * e.g. to record it in a trajectory. Returns a malloc'd string (caller frees), or NULL with err set when
+ * description is NULL or empty. */
+char *sa_llm_client_request_text(const sa_llm_client *c, const char *description, sa_error *err);
 /* Total HTTP requests made by this client. */
 long sa_llm_client_requests(const sa_llm_client *c);
 const char *sa_llm_client_url(const sa_llm_client *c);

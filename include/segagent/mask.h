@@ -51,7 +51,7 @@ void sa_mask_bbox(const sa_mask *m, int bbox[4]);
 void sa_mask_inter_union(const sa_mask *a, const sa_mask *b, const sa_mask *ignore, uint64_t *inter,
                          uint64_t *uni);
 
-/* IoU excluding ignored pixels; 1.0 when both are empty (SPEC.md section 7). */
+/* IoU excluding ignored pixels; 1.0 when both are empty (docs/metrics.md). */
 double sa_mask_iou(const sa_mask *a, const sa_mask *b, const sa_mask *ignore);
 
 int sa_mask_same_size(const sa_mask *a, const sa_mask *b);

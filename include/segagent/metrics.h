@@ -1,4 +1,4 @@
-/* Interactive-segmentation metrics (SPEC.md section 7) from per-sample IoU-per-click curves.
+/* Interactive-segmentation metrics (docs/metrics.md) from per-sample IoU-per-click curves.
  *
  *   sa_metrics *m = NULL;
  *   sa_metrics_new(20, &m, &err);

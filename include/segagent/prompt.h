@@ -1,4 +1,4 @@
-/* Prompts for the policy model (SPEC.md section 5): the text that goes with the overlay image.
+/* Prompts for the policy model (docs/grammar.md): the text that goes with the overlay image.
  *
  *   sa_prompt *p = NULL;
  *   sa_prompt_load("qwen", &p, &err);             // or "llava", or a path to a text file

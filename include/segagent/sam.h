@@ -1,6 +1,6 @@
 /* Segment Anything (SAM) in C: loads published checkpoints (HF safetensors, official .pth), runs the image
  * encoder once per image and the prompt encoder + mask decoder per click, matching the reference to float
- * precision. See SAM.md.
+ * precision. See docs/sam.md.
  *
  * As an interactive tool:
  *   sa_sam_model *m = NULL;

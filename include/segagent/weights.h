@@ -11,7 +11,7 @@
  *
  * Names are kept as the file stores them; nothing here knows about any model. A model loader that accepts
  * several namings renames the tensors it sees with sa_weights_rename (the SAM loader maps the official .pth
- * names to the Hugging Face SamModel names this way, SAM.md "Name mapping").
+ * names to the Hugging Face SamModel names this way, docs/sam.md "Name mapping").
  * Data is memory-mapped where the layout allows (safetensors, stored zip entries); tensors stay valid until
  * sa_weights_free. Every offset and size is checked against the file before use.
  *

@@ -1,4 +1,4 @@
-/* The simulated annotator (SPEC.md section 3).
+/* The simulated annotator (docs/annotator.md).
  *
  * Padding the error maps with a zero border and running the distance transform over the whole image
  * is equivalent to running it over the bounding box of the error pixels with "outside is unset":

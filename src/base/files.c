@@ -1,4 +1,5 @@
-/* Whole-file reading with a size limit, and writing through a temporary file renamed into place. */
+/* Whole-file reading with a size limit, writing through a temporary file renamed into place (internal
+ * sa__out, public sa_file_write*), path joining and mkdir -p. */
 #include "base/files.h"
 
 #include <errno.h>
@@ -139,7 +140,7 @@ void sa__out_abort(sa__out *o) {
     out_reset(o);
 }
 
-int sa__write_file(const char *path, const void *data, size_t len, sa_error *err) {
+int sa_file_write(const char *path, const void *data, size_t len, sa_error *err) {
     sa__out o;
     int rc = sa__out_open(&o, path, err);
     if (rc != SA_OK) return rc;
@@ -151,7 +152,7 @@ int sa__write_file(const char *path, const void *data, size_t len, sa_error *err
     return sa__out_commit(&o, err);
 }
 
-int sa__write_text_line(const char *path, const char *text, sa_error *err) {
+int sa_file_write_text(const char *path, const char *text, sa_error *err) {
     sa__out o;
     int rc = sa__out_open(&o, path, err);
     if (rc != SA_OK) return rc;
@@ -160,7 +161,51 @@ int sa__write_text_line(const char *path, const char *text, sa_error *err) {
     return sa__out_commit(&o, err);
 }
 
-char *sa__path_join(const char *dir, const char *name) {
+int sa_file_write_json(const char *path, const cJSON *doc, sa_error *err) {
+    if (!path || !doc) return sa_error_set(err, SA_ERR_INVALID, "write JSON: NULL argument");
+    char *text = cJSON_Print(doc);
+    if (!text) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory formatting JSON", path);
+    int rc = sa_file_write_text(path, text, err);
+    free(text);
+    return rc;
+}
+
+int sa_make_dirs(const char *path, sa_error *err) {
+    char buf[4096];
+    size_t n = path ? strlen(path) : 0;
+    if (n == 0 || n >= sizeof buf) {
+        errno = n == 0 ? ENOENT : ENAMETOOLONG;
+        return sa_error_set(err, SA_ERR_IO, "folder '%s': %s", path ? path : "", strerror(errno));
+    }
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0') continue;
+        char c = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+            int e = errno;
+            sa_error_set(err, SA_ERR_IO, "%s: cannot create folder: %s", buf, strerror(e));
+            errno = e;
+            return SA_ERR_IO;
+        }
+        buf[i] = c;
+    }
+    struct stat st; /* an existing file of that name is not a folder */
+    if (stat(path, &st) != 0) {
+        int e = errno;
+        sa_error_set(err, SA_ERR_IO, "%s: %s", path, strerror(e));
+        errno = e;
+        return SA_ERR_IO;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        sa_error_set(err, SA_ERR_IO, "%s: not a folder", path);
+        errno = ENOTDIR;
+        return SA_ERR_IO;
+    }
+    return SA_OK;
+}
+
+char *sa_path_join(const char *dir, const char *name) {
     if (!dir || !name) return NULL;
     size_t a = strlen(dir), b = strlen(name);
     if (a == 0) return sa__strdup(name);

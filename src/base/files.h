@@ -23,6 +23,7 @@
 #include <stdio.h>
 
 #include "segagent/error.h"
+#include "segagent/fileio.h"
 
 /* Limits shared by the readers of one kind of file. */
 #define SA__MAX_JSON_BYTES ((size_t)64 << 20)  /* config, index, cases and other small JSON files */
@@ -50,14 +51,6 @@ int sa__out_commit(sa__out *o, sa_error *err);
 /* Closes and removes the temporary file; the final name is untouched. Safe on a reset or zeroed sa__out. */
 void sa__out_abort(sa__out *o);
 
-/* Writes text and a newline to path through sa__out (all or nothing). */
-int sa__write_text_line(const char *path, const char *text, sa_error *err);
-
-/* Writes len bytes to path through sa__out (all or nothing). */
-int sa__write_file(const char *path, const void *data, size_t len, sa_error *err);
-
-/* dir + "/" + name in a malloc'd string (no doubled slash when dir ends with one; dir "" gives name).
- * NULL when out of memory or either argument is NULL. */
-char *sa__path_join(const char *dir, const char *name);
+/* Writing whole files, path joining and mkdir -p are public: segagent/fileio.h. */
 
 #endif

@@ -66,6 +66,9 @@ int cli_check_double(const char *cmd, const char *opt, double v, double lo, doub
  * Prints "<cmd>: --<opt> PATH: ..." and returns 1, or returns 0. */
 int cli_check_out_file(const char *cmd, const char *opt, const char *path);
 
+/* Writes text and a newline to path (the small JSON outputs of score and filter). Returns 0, or -1 when the
+ * file cannot be opened or written (the caller names it). */
+
 /* ---- progress on stderr: a bar on a terminal, plain lines (every ~5%) otherwise ---- */
 typedef struct cli_progress {
     const char *label;

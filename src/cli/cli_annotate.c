@@ -1,5 +1,6 @@
-/* segagent annotate: one image, its ground truth, the simulated annotator and a tool; an overlay PNG per click
- * (what the policy would see, plus click markers), the final mask and a JSON summary. */
+/* segagent annotate: one image, its ground truth, the simulated annotator and a tool; an overlay
+ * PNG per click (what the policy would see, plus click markers), the final mask and a JSON summary.
+ */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -9,10 +10,12 @@
 #include "cli_report.h"
 #include "segagent/evaluate.h"
 
+/* the help text is laid out as the user sees it */
+/* clang-format off */
 static const char usage[] =
     "usage: segagent annotate --image PHOTO --gt MASK --out DIR [options]\n"
     "\n"
-    "Runs the simulated annotator (SPEC.md section 3) with an interactive tool on\n"
+    "Runs the simulated annotator (docs/annotator.md) with an interactive tool on\n"
     "one image: each click goes into the largest remaining error region (positive\n"
     "where the tool misses the object, negative where it covers background), the\n"
     "tool recomputes the mask from all clicks, and the IoU is printed.\n"
@@ -41,6 +44,7 @@ static const char usage[] =
     "  segagent annotate --image GrabCut/data_GT/banana1.bmp \\\n"
     "                    --gt GrabCut/boundary_GT/banana1.bmp --ignore-value 128 \\\n"
     "                    --target-iou 0.95 --out run/\n";
+/* clang-format on */
 
 typedef struct ann_ctx {
     const char *out_dir;
@@ -71,147 +75,190 @@ static int on_step(void *user, const sa_env *env, const sa_eval_step *st) {
     return 0;
 }
 
-int cli_annotate(int argc, char **argv) {
-    const char *image_path = NULL, *gt_path = NULL, *out_dir = NULL;
-    cli_tool_opts topt = {"builtin", NULL, 2};
-    int max_clicks = 20, ignore_value = -1, no_overlays = 0;
-    double target = 0.0;
+typedef struct annotate_opts {
+    const char *image_path, *gt_path, *out_dir;
+    cli_tool_opts topt;
+    int max_clicks, ignore_value, no_overlays;
+    double target;
+} annotate_opts;
+
+/* Parses and checks the command line. Returns -1 to go on, else the exit status. */
+static int parse_annotate_options(int argc, char **argv, annotate_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->topt = (cli_tool_opts){"builtin", NULL, 2};
+    o->max_clicks = 20;
+    o->ignore_value = -1;
     const cli_opt opts[] = {
-        {"image", CLI_STR, &image_path},     {"gt", CLI_STR, &gt_path},
-        {"out", CLI_STR, &out_dir},          {"max-clicks", CLI_INT, &max_clicks},
-        {"target-iou", CLI_DOUBLE, &target}, {"ignore-value", CLI_INT, &ignore_value},
-        {"tool", CLI_STR, &topt.tool},       {"sam-model", CLI_STR, &topt.sam_model},
-        {"threads", CLI_INT, &topt.threads}, {"no-overlays", CLI_FLAG, &no_overlays},
+        {"image", CLI_STR, &o->image_path},     {"gt", CLI_STR, &o->gt_path},
+        {"out", CLI_STR, &o->out_dir},          {"max-clicks", CLI_INT, &o->max_clicks},
+        {"target-iou", CLI_DOUBLE, &o->target}, {"ignore-value", CLI_INT, &o->ignore_value},
+        {"tool", CLI_STR, &o->topt.tool},       {"sam-model", CLI_STR, &o->topt.sam_model},
+        {"threads", CLI_INT, &o->topt.threads}, {"no-overlays", CLI_FLAG, &o->no_overlays},
     };
     int pr = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage);
     if (pr) return pr == 1 ? 0 : 2;
-    if (!image_path || !gt_path || !out_dir) {
+    if (!o->image_path || !o->gt_path || !o->out_dir) {
         fprintf(stderr, "annotate: --image, --gt and --out are required (see --help)\n");
         return 2;
     }
-    if (cli_check_int("annotate", "max-clicks", max_clicks, 1, SA_METRICS_MAX_CLICKS) ||
-        cli_check_double("annotate", "target-iou", target, 0.0, 1.0) ||
-        cli_check_int("annotate", "ignore-value", ignore_value, -1, 255) || cli_check_tool_opts("annotate", &topt))
+    if (cli_check_int("annotate", "max-clicks", o->max_clicks, 1, SA_METRICS_MAX_CLICKS) ||
+        cli_check_double("annotate", "target-iou", o->target, 0.0, 1.0) ||
+        cli_check_int("annotate", "ignore-value", o->ignore_value, -1, 255) ||
+        cli_check_tool_opts("annotate", &o->topt))
         return 2;
+    return -1;
+}
 
+/* The photo and its ground truth: same size, not empty; an ignore map that ignores nothing is
+ * dropped. Prints the problem and returns -1, or returns 0. */
+static int load_inputs(const annotate_opts *o, sa_image *img, sa_mask *gt, sa_mask *ign) {
     sa_error err = {0};
-    sa_image img = {0};
-    sa_mask gt = {0}, ign = {0};
-    sa_tool *tool = NULL;
-    int status = 1;
-    if (sa_image_load(image_path, &img, &err) != SA_OK ||
-        sa_mask_load(gt_path, ignore_value, &gt, &ign, &err) != SA_OK) {
+    if (sa_image_load(o->image_path, img, &err) != SA_OK ||
+        sa_mask_load(o->gt_path, o->ignore_value, gt, ign, &err) != SA_OK) {
         fprintf(stderr, "annotate: %s\n", err.msg);
-        goto done;
+        return -1;
     }
-    if (gt.width != img.width || gt.height != img.height) {
-        fprintf(stderr, "annotate: %s: mask is %dx%d but the image %s is %dx%d\n", gt_path,
-                gt.width, gt.height, image_path, img.width, img.height);
-        goto done;
+    if (gt->width != img->width || gt->height != img->height) {
+        fprintf(stderr, "annotate: %s: mask is %dx%d but the image %s is %dx%d\n", o->gt_path,
+                gt->width, gt->height, o->image_path, img->width, img->height);
+        return -1;
     }
-    if (ign.data && sa_mask_area(&ign) == 0) sa_mask_free(&ign);
-    {
-        uint64_t inter = 0, uni = 0;
-        sa_mask_inter_union(&gt, &gt, ign.data ? &ign : NULL, &inter, &uni);
-        if (uni == 0) {
-            fprintf(stderr, "annotate: %s: empty ground truth (no object pixels)\n", gt_path);
-            goto done;
-        }
+    if (ign->data && sa_mask_area(ign) == 0) sa_mask_free(ign);
+    uint64_t inter = 0, uni = 0;
+    sa_mask_inter_union(gt, gt, ign->data ? ign : NULL, &inter, &uni);
+    if (uni == 0) {
+        fprintf(stderr, "annotate: %s: empty ground truth (no object pixels)\n", o->gt_path);
+        return -1;
     }
-    if (cli_make_tool(&topt, &tool, &err) != SA_OK) { /* before creating the folder: no empty folder on failure */
-        fprintf(stderr, "annotate: %s\n", err.msg);
-        goto done;
-    }
-    if (cli_mkdirs(out_dir) != 0) {
-        fprintf(stderr, "annotate: %s: cannot create the folder (%s)\n", out_dir, strerror(errno));
-        goto done;
-    }
-    cli_remove_stale_steps(out_dir);
-    if (!no_overlays) {
-        char *p = cli_path_join(out_dir, "gt.png");
-        sa_image ov = {0};
-        sa_overlay_style st = sa_overlay_default_style();
-        st.color[0] = 0, st.color[1] = 90, st.color[2] = 255;
-        int rc = p ? sa_image_copy(&img, &ov, &err) : SA_ERR_NOMEM;
-        if (rc == SA_OK) rc = sa_image_overlay(&img, gt.data, st, &ov, &err);
-        if (rc == SA_OK) rc = sa_image_save_png(p, &ov, &err);
-        sa_image_free(&ov);
-        free(p);
-        if (rc != SA_OK) {
-            fprintf(stderr, "annotate: %s\n", err.msg);
-            goto done;
-        }
-    }
+    return 0;
+}
 
-    printf("%s (%dx%d), tool %s, up to %d clicks%s\n", image_path, img.width, img.height,
-           sa_tool_name(tool), max_clicks, target > 0 ? ", stopping at the target IoU" : "");
+/* The tool, then the output folder (so a tool that fails leaves no empty folder) and DIR/gt.png.
+ * Prints the problem and returns -1, or returns 0. */
+static int prepare_output(const annotate_opts *o, const sa_image *img, const sa_mask *gt,
+                          sa_tool **tool) {
+    sa_error err = {0};
+    if (cli_make_tool(&o->topt, tool, &err) != SA_OK) {
+        fprintf(stderr, "annotate: %s\n", err.msg);
+        return -1;
+    }
+    if (cli_mkdirs(o->out_dir) != 0) {
+        fprintf(stderr, "annotate: %s: cannot create the folder (%s)\n", o->out_dir,
+                strerror(errno));
+        return -1;
+    }
+    cli_remove_stale_steps(o->out_dir);
+    if (o->no_overlays) return 0;
+    char *p = sa_path_join(o->out_dir, "gt.png");
+    int rc = p ? cli_save_gt_overlay(p, img, gt, &err) : SA_ERR_NOMEM;
+    free(p);
+    if (rc != SA_OK) {
+        fprintf(stderr, "annotate: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* DIR/mask.png: the mask the last step left (kept by on_step), empty when no click was made. Frees
+ * *final. */
+static int save_final_mask(const char *out_dir, const sa_image *img, sa_mask *final) {
+    sa_error err = {0};
+    int rc = final->data ? SA_OK : sa_mask_new(final, img->width, img->height, &err);
+    if (rc == SA_OK) {
+        char *p = sa_path_join(out_dir, "mask.png");
+        rc = p ? sa_mask_save_png(p, final, &err) : SA_ERR_NOMEM;
+        free(p);
+    }
+    sa_mask_free(final);
+    if (rc != SA_OK) fprintf(stderr, "annotate: %s\n", err.msg);
+    return rc;
+}
+
+/* DIR/summary.json: the inputs, the sample in the eval layout, one entry per step, NoC@85/90. */
+static int write_summary(const annotate_opts *o, const char *tool, sa_eval_sample *s,
+                         double final_iou) {
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "image", o->image_path);
+    cJSON_AddStringToObject(doc, "gt", o->gt_path);
+    cJSON_AddStringToObject(doc, "tool", tool);
+    cJSON_AddNumberToObject(doc, "max_clicks", o->max_clicks);
+    cJSON_AddItemToObject(doc, "target_iou",
+                          o->target > 0 ? sa_eval_json_number(o->target) : cJSON_CreateNull());
+    s->name = NULL;
+    cJSON_AddItemToObject(doc, "sample", sa_eval_sample_json(s, o->max_clicks));
+    cJSON *steps = cJSON_AddArrayToObject(doc, "steps");
+    double ms = 0;
+    for (int i = 0; i < s->n && steps; i++) {
+        cJSON *st = cJSON_CreateObject();
+        cJSON_AddNumberToObject(st, "step", i + 1);
+        int c[3] = {s->clicks[i].y, s->clicks[i].x, s->clicks[i].positive};
+        cJSON_AddItemToObject(st, "click", cJSON_CreateIntArray(c, 3));
+        cJSON_AddItemToObject(st, "iou", sa_eval_json_number(s->iou[i]));
+        cJSON_AddItemToObject(st, "ms", sa_eval_json_number(s->ms[i]));
+        cJSON_AddItemToArray(steps, st);
+    }
+    for (int i = 0; i < s->n; i++)
+        ms += s->ms[i];
+    cJSON_AddItemToObject(doc, "final_iou", sa_eval_json_number(final_iou));
+    cJSON_AddNumberToObject(doc, "clicks", s->n);
+    cJSON_AddNumberToObject(doc, "noc@85",
+                            sa_metrics_noc(s->iou, s->n, s->iou0, o->max_clicks, 0.85));
+    cJSON_AddNumberToObject(doc, "noc@90",
+                            sa_metrics_noc(s->iou, s->n, s->iou0, o->max_clicks, 0.90));
+    cJSON_AddItemToObject(doc, "ms_per_click_mean", sa_eval_json_number(s->n ? ms / s->n : NAN));
+    sa_error err = {0};
+    char *jp = sa_path_join(o->out_dir, "summary.json");
+    int rc = jp ? sa_file_write_json(jp, doc, &err) : SA_ERR_NOMEM;
+    free(jp);
+    cJSON_Delete(doc);
+    if (rc != SA_OK) fprintf(stderr, "annotate: %s\n", err.msg);
+    return rc;
+}
+
+/* The episode, the final mask, the summary. Returns the exit status. */
+static int annotate(const annotate_opts *o, const sa_image *img, const sa_mask *gt,
+                    const sa_mask *ign, sa_tool *tool) {
+    printf("%s (%dx%d), tool %s, up to %d clicks%s\n", o->image_path, img->width, img->height,
+           sa_tool_name(tool), o->max_clicks, o->target > 0 ? ", stopping at the target IoU" : "");
     ann_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
-    ctx.out_dir = out_dir;
-    ctx.img = &img;
-    ctx.overlays = !no_overlays;
+    ctx.out_dir = o->out_dir;
+    ctx.img = img;
+    ctx.overlays = !o->no_overlays;
     sa_eval_params ep = sa_eval_default_params();
-    ep.max_clicks = max_clicks;
-    ep.target_iou = target;
+    ep.max_clicks = o->max_clicks;
+    ep.target_iou = o->target;
     sa_eval_sample s;
-    int rc = sa_eval_episode(tool, &img, &gt, ign.data ? &ign : NULL, ep, on_step, &ctx, &s, &err);
+    sa_error err = {0};
+    int rc = sa_eval_episode(tool, img, gt, ign->data ? ign : NULL, ep, on_step, &ctx, &s, &err);
     if (ctx.failed) {
         fprintf(stderr, "annotate: %s\n", ctx.err.msg);
         sa_eval_sample_free(&s);
         sa_mask_free(&ctx.final);
-        goto done;
+        return 1;
     }
     if (rc != SA_OK) fprintf(stderr, "annotate: %s\n", err.msg);
     if (s.done_early) printf("nothing left to fix after %d click(s)\n", s.n);
-
-    /* The final mask is the one the last step left (kept by on_step); empty when no click was made. */
-    int mrc = ctx.final.data ? SA_OK : sa_mask_new(&ctx.final, img.width, img.height, &err);
-    if (mrc == SA_OK) {
-        char *p = cli_path_join(out_dir, "mask.png");
-        mrc = p ? sa_mask_save_png(p, &ctx.final, &err) : SA_ERR_NOMEM;
-        free(p);
-    }
-    sa_mask_free(&ctx.final);
-    if (mrc != SA_OK) fprintf(stderr, "annotate: %s\n", err.msg);
-
-    cJSON *doc = cJSON_CreateObject();
-    cJSON_AddStringToObject(doc, "image", image_path);
-    cJSON_AddStringToObject(doc, "gt", gt_path);
-    cJSON_AddStringToObject(doc, "tool", sa_tool_name(tool));
-    cJSON_AddNumberToObject(doc, "max_clicks", max_clicks);
-    cJSON_AddItemToObject(doc, "target_iou",
-                          target > 0 ? cli_json_num(target) : cJSON_CreateNull());
-    s.name = NULL;
-    cJSON_AddItemToObject(doc, "sample", cli_json_sample(&s, max_clicks));
-    cJSON *steps = cJSON_AddArrayToObject(doc, "steps");
-    for (int i = 0; i < s.n && steps; i++) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "step", i + 1);
-        int c[3] = {s.clicks[i].y, s.clicks[i].x, s.clicks[i].positive};
-        cJSON_AddItemToObject(o, "click", cJSON_CreateIntArray(c, 3));
-        cJSON_AddItemToObject(o, "iou", cli_json_num(s.iou[i]));
-        cJSON_AddItemToObject(o, "ms", cli_json_num(s.ms[i]));
-        cJSON_AddItemToArray(steps, o);
-    }
+    int mrc = save_final_mask(o->out_dir, img, &ctx.final);
     double final_iou = s.n > 0 ? s.iou[s.n - 1] : s.iou0;
-    cJSON_AddItemToObject(doc, "final_iou", cli_json_num(final_iou));
-    cJSON_AddNumberToObject(doc, "clicks", s.n);
-    cJSON_AddNumberToObject(doc, "noc@85", sa_metrics_noc(s.iou, s.n, s.iou0, max_clicks, 0.85));
-    cJSON_AddNumberToObject(doc, "noc@90", sa_metrics_noc(s.iou, s.n, s.iou0, max_clicks, 0.90));
-    double ms = 0;
-    for (int i = 0; i < s.n; i++)
-        ms += s.ms[i];
-    cJSON_AddItemToObject(doc, "ms_per_click_mean", cli_json_num(s.n ? ms / s.n : NAN));
-    char *jp = cli_path_join(out_dir, "summary.json");
-    int jrc = jp ? cli_json_write(jp, doc, &err) : SA_ERR_NOMEM;
-    free(jp);
-    cJSON_Delete(doc);
-    if (jrc != SA_OK) fprintf(stderr, "annotate: %s\n", err.msg);
-    printf("final IoU %.4f after %d click(s); wrote %s/%smask.png, summary.json\n", final_iou, s.n, out_dir,
-           no_overlays ? "" : "step_*.png, ");
-    status = (s.n > 0 || s.done_early) && jrc == SA_OK && mrc == SA_OK ? 0 : 1;
+    int jrc = write_summary(o, sa_tool_name(tool), &s, final_iou);
+    printf("final IoU %.4f after %d click(s); wrote %s/%smask.png, summary.json\n", final_iou, s.n,
+           o->out_dir, o->no_overlays ? "" : "step_*.png, ");
+    int status = (s.n > 0 || s.done_early) && jrc == SA_OK && mrc == SA_OK ? 0 : 1;
     sa_eval_sample_free(&s);
-done:
+    return status;
+}
+
+int cli_annotate(int argc, char **argv) {
+    annotate_opts o;
+    int status = parse_annotate_options(argc, argv, &o);
+    if (status >= 0) return status;
+    sa_image img = {0};
+    sa_mask gt = {0}, ign = {0};
+    sa_tool *tool = NULL;
+    status = 1;
+    if (load_inputs(&o, &img, &gt, &ign) == 0 && prepare_output(&o, &img, &gt, &tool) == 0)
+        status = annotate(&o, &img, &gt, &ign, tool);
     sa_tool_free(tool);
     sa_image_free(&img);
     sa_mask_free(&gt);

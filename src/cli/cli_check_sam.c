@@ -1,4 +1,4 @@
-/* segagent check-sam DIR: runs the SAM engine on a parity fixture folder (fixtures/sam/README.md format) and
+/* segagent check-sam DIR: runs the SAM engine on a parity fixture folder (docs/sam.md format) and
  * compares every expected tensor; the logic is sa_sam_check_fixture (shared with the test suite). Checks
  * DIR/model.safetensors, and DIR/sam_official.pth too when present (or only --weights FILE). */
 #include <stdio.h>

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "segagent/fileio.h"
 #include "segagent/graphcut.h"
 #include "segagent/sam.h"
 
@@ -86,6 +87,26 @@ static int looks_like_short_option(const char *a) {
            !strchr(a, ' ');
 }
 
+/* The value of option o -- after its '=' (eq), else the next argument, which *i then skips -- into its
+ * destination. Returns 0, or 2 with the message printed. */
+static int take_value(int argc, char **argv, int *i, const cli_opt *opts, int n_opts, const cli_opt *o,
+                      const char *eq) {
+    const char *v = eq ? eq + 1 : (*i + 1 < argc ? argv[++*i] : NULL);
+    if (!v) {
+        fprintf(stderr, "%s: option --%s needs a value\n", argv[0], o->name);
+        return 2;
+    }
+    if (!eq && v[0] == '-' && v[1] == '-' && v[2] != '\0' && find_opt(opts, n_opts, v + 2, strcspn(v + 2, "="))) {
+        fprintf(stderr, "%s: option --%s needs a value (got the option '%s')\n", argv[0], o->name, v);
+        return 2;
+    }
+    if (set_value(o, v) != 0) {
+        fprintf(stderr, "%s: bad value '%s' for --%s\n", argv[0], v, o->name);
+        return 2;
+    }
+    return 0;
+}
+
 int cli_parse(int argc, char **argv, const cli_opt *opts, int n_opts, const char **pos, int max_pos, int *n_pos,
               const char *usage) {
     int np = 0;
@@ -123,19 +144,7 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int n_opts, const char
             *(int *)o->dst = 1;
             continue;
         }
-        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-        if (!v) {
-            fprintf(stderr, "%s: option --%s needs a value\n", argv[0], o->name);
-            return 2;
-        }
-        if (!eq && v[0] == '-' && v[1] == '-' && v[2] != '\0' && find_opt(opts, n_opts, v + 2, strcspn(v + 2, "="))) {
-            fprintf(stderr, "%s: option --%s needs a value (got the option '%s')\n", argv[0], o->name, v);
-            return 2;
-        }
-        if (set_value(o, v) != 0) {
-            fprintf(stderr, "%s: bad value '%s' for --%s\n", argv[0], v, o->name);
-            return 2;
-        }
+        if (take_value(argc, argv, &i, opts, n_opts, o, eq)) return 2;
     }
     if (n_pos) *n_pos = np;
     return 0;
@@ -258,26 +267,5 @@ void cli_remove_stale_steps(const char *dir) {
 }
 
 int cli_mkdirs(const char *path) {
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf) {
-        errno = n == 0 ? ENOENT : ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char c = buf[i];
-            buf[i] = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-            buf[i] = c;
-        }
-    }
-    struct stat st; /* an existing file of that name is not a folder */
-    if (stat(path, &st) != 0) return -1;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
+    return sa_make_dirs(path, NULL) == SA_OK ? 0 : -1; /* errno says why */
 }

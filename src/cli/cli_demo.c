@@ -1,17 +1,19 @@
-/* segagent demo: the whole annotation loop on the built-in sample scenes (generated, so nothing to download):
- * per scene the simulated annotator clicks, the tool segments, overlays are written per step; then the NoC /
- * mIoU table, a JSON summary in the eval format, and a chart. */
+/* segagent demo: the whole annotation loop on the built-in sample scenes (generated, so nothing to
+ * download): per scene the simulated annotator clicks, the tool segments, overlays are written per
+ * step; then the NoC / mIoU table, a JSON summary in the eval format, and a chart. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "image/chart_svg.h"
+#include "segagent/chart.h"
 #include "cli.h"
 #include "cli_report.h"
 #include "segagent/evaluate.h"
 #include "segagent/scenes.h"
 
+/* the help text is laid out as the user sees it */
+/* clang-format off */
 static const char usage[] =
     "usage: segagent demo [--out DIR] [options]\n"
     "\n"
@@ -43,6 +45,7 @@ static const char usage[] =
     "  segagent demo\n"
     "  segagent demo --out /tmp/demo --seed 7 --max-clicks 10\n"
     "  segagent annotate --image demo-out/star/image.png --gt demo-out/star/gt_mask.png --out star-run\n";
+/* clang-format on */
 
 typedef struct demo_ctx {
     const char *dir;
@@ -64,205 +67,266 @@ static int on_step(void *user, const sa_env *env, const sa_eval_step *st) {
 
 static int save_scene_images(const char *dir, const sa_image *img, const sa_mask *gt,
                              sa_error *err) {
-    char *p = cli_path_join(dir, "image.png");
+    char *p = sa_path_join(dir, "image.png");
     int rc = p ? sa_image_save_png(p, img, err) : SA_ERR_NOMEM;
     free(p);
     if (rc != SA_OK) return rc;
-    p = cli_path_join(dir, "gt_mask.png"); /* the mask itself, for --gt of annotate / segment / score */
+    p = sa_path_join(dir,
+                      "gt_mask.png"); /* the mask itself, for --gt of annotate / segment / score */
     rc = p ? sa_mask_save_png(p, gt, err) : SA_ERR_NOMEM;
     free(p);
     if (rc != SA_OK) return rc;
-    sa_image ov = {0};
-    sa_overlay_style st = sa_overlay_default_style();
-    st.color[0] = 0, st.color[1] = 90, st.color[2] = 255;
-    rc = sa_image_copy(img, &ov, err);
-    if (rc == SA_OK) rc = sa_image_overlay(img, gt->data, st, &ov, err);
-    p = cli_path_join(dir, "gt.png");
-    if (rc == SA_OK) rc = p ? sa_image_save_png(p, &ov, err) : SA_ERR_NOMEM;
+    p = sa_path_join(dir, "gt.png");
+    rc = p ? cli_save_gt_overlay(p, img, gt, err) : SA_ERR_NOMEM;
     free(p);
-    sa_image_free(&ov);
     return rc;
 }
 
-int cli_demo(int argc, char **argv) {
-    const char *out = "demo-out", *size = "320x240";
-    cli_tool_opts topt = {"builtin", NULL, 2};
-    int max_clicks = 20, seed = 1, no_overlays = 0;
+typedef struct demo_opts {
+    const char *out, *size;
+    cli_tool_opts topt;
+    int max_clicks, seed, no_overlays;
+    int w, h; /* from size */
+} demo_opts;
+
+/* Parses and checks the command line. Returns -1 to go on, else the exit status. */
+static int parse_demo_options(int argc, char **argv, demo_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->out = "demo-out";
+    o->size = "320x240";
+    o->topt = (cli_tool_opts){"builtin", NULL, 2};
+    o->max_clicks = 20;
+    o->seed = 1;
     const cli_opt opts[] = {
-        {"out", CLI_STR, &out},
-        {"tool", CLI_STR, &topt.tool},
-        {"sam-model", CLI_STR, &topt.sam_model},
-        {"threads", CLI_INT, &topt.threads},
-        {"max-clicks", CLI_INT, &max_clicks},
-        {"seed", CLI_INT, &seed},
-        {"size", CLI_STR, &size},
-        {"no-overlays", CLI_FLAG, &no_overlays},
+        {"out", CLI_STR, &o->out},
+        {"tool", CLI_STR, &o->topt.tool},
+        {"sam-model", CLI_STR, &o->topt.sam_model},
+        {"threads", CLI_INT, &o->topt.threads},
+        {"max-clicks", CLI_INT, &o->max_clicks},
+        {"seed", CLI_INT, &o->seed},
+        {"size", CLI_STR, &o->size},
+        {"no-overlays", CLI_FLAG, &o->no_overlays},
     };
     int pr = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage);
     if (pr) return pr == 1 ? 0 : 2;
-    int w = 0, h = 0;
     char tail = 0;
-    if (sscanf(size, "%dx%d%c", &w, &h, &tail) != 2 || w < 32 || h < 32 || w > 4096 || h > 4096) {
-        fprintf(stderr, "demo: --size must be WxH with sides 32..4096 (got '%s')\n", size);
+    if (sscanf(o->size, "%dx%d%c", &o->w, &o->h, &tail) != 2 || o->w < 32 || o->h < 32 ||
+        o->w > 4096 || o->h > 4096) {
+        fprintf(stderr, "demo: --size must be WxH with sides 32..4096 (got '%s')\n", o->size);
         return 2;
     }
-    if (cli_check_int("demo", "max-clicks", max_clicks, 1, SA_METRICS_MAX_CLICKS) ||
-        cli_check_int("demo", "seed", seed, 0, 2147483647L) || cli_check_tool_opts("demo", &topt))
+    if (cli_check_int("demo", "max-clicks", o->max_clicks, 1, SA_METRICS_MAX_CLICKS) ||
+        cli_check_int("demo", "seed", o->seed, 0, 2147483647L) ||
+        cli_check_tool_opts("demo", &o->topt))
         return 2;
-    sa_error err = {0};
-    sa_tool *tool = NULL;
-    if (cli_make_tool(&topt, &tool, &err) != SA_OK) { /* before creating the folder: no empty folder on failure */
-        fprintf(stderr, "demo: %s\n", err.msg);
-        return 1;
-    }
-    if (cli_mkdirs(out) != 0) {
-        fprintf(stderr, "demo: %s: cannot create the folder (%s)\n", out, strerror(errno));
-        sa_tool_free(tool);
-        return 1;
-    }
-    int n = sa_scene_count();
-    sa_eval_sample *samples = calloc((size_t)n, sizeof *samples);
-    sa_metrics *m = NULL;
-    int status = 0;
-    if (!samples || sa_metrics_new(max_clicks, &m, &err) != SA_OK) {
-        fprintf(stderr, "demo: out of memory\n");
-        free(samples);
-        sa_tool_free(tool);
-        return 1;
-    }
-    printf("segagent demo: %d scenes (%dx%d, seed %d), tool %s, simulated annotator, up to %d "
-           "clicks\n",
-           n, w, h, seed, sa_tool_name(tool), max_clicks);
-    printf("IoU after each click:\n");
-    double t0 = cli_now_s();
-    for (int i = 0; i < n; i++) {
-        const char *name = sa_scene_name(i);
-        sa_image img = {0};
-        sa_mask gt = {0};
-        char *dir = cli_path_join(out, name);
-        int rc = dir ? sa_scene_render(i, (uint64_t)seed, w, h, &img, &gt, &err) : SA_ERR_NOMEM;
-        if (rc == SA_OK && cli_mkdirs(dir) != 0)
-            rc = sa_error_set(&err, SA_ERR_IO, "%s: cannot create the folder (%s)", dir,
-                              strerror(errno));
-        if (rc == SA_OK) cli_remove_stale_steps(dir);
-        if (rc == SA_OK) rc = save_scene_images(dir, &img, &gt, &err);
-        if (rc == SA_OK) {
-            printf("  %-12s", name);
-            fflush(stdout);
-            demo_ctx ctx;
-            memset(&ctx, 0, sizeof ctx);
-            ctx.dir = dir;
-            ctx.img = &img;
-            ctx.overlays = !no_overlays;
-            sa_eval_params ep = sa_eval_default_params();
-            ep.max_clicks = max_clicks;
-            rc = sa_eval_episode(tool, &img, &gt, NULL, ep, on_step, &ctx, &samples[i], &err);
-            if (ctx.failed) rc = sa_error_set(&err, ctx.err.code, "%s", ctx.err.msg);
-            printf("%s\n", samples[i].done_early ? "  (nothing left to fix)" : "");
-        }
-        if (rc != SA_OK) {
-            fprintf(stderr, "demo: %s: %s\n", name, err.msg);
-            status = 1;
-        }
-        if (samples[i].iou) {
-            sa_metrics_curve cv = {samples[i].iou,    samples[i].inter, samples[i].uni,
-                                   samples[i].ms,     samples[i].n,     samples[i].iou0,
-                                   samples[i].inter0, samples[i].uni0};
-            if (sa_metrics_add(m, &cv, &err) != SA_OK) {
-                fprintf(stderr, "demo: %s: %s\n", name, err.msg);
-                status = 1;
-            }
-        }
-        free(samples[i].name);
-        samples[i].name = name ? strdup(name) : NULL;
-        free(dir);
-        sa_image_free(&img);
-        sa_mask_free(&gt);
-    }
-    sa_metrics_summary s;
-    sa_metrics_summarize(m, &s);
-    printf("\n");
-    cli_metrics_table_header(stdout, max_clicks);
-    cli_metrics_table_row(stdout, "demo scenes", &s, max_clicks);
-    printf("  ");
-    cli_metrics_latency_line(stdout, "demo scenes", &s);
-    printf("  total %.1f s\n", cli_now_s() - t0);
+    return -1;
+}
 
-    /* JSON in the eval layout, plus the scene descriptions. */
+typedef struct demo_run {
+    const demo_opts *o;
+    sa_tool *tool;
+    int n;                   /* scenes */
+    sa_eval_sample *samples; /* one per scene */
+    sa_metrics *m;
+    sa_metrics_summary s; /* after all scenes */
+    int status;
+} demo_run;
+
+/* The tool (before the folder: no empty folder on failure), the folder, the per-scene results.
+ * Prints the problem and returns -1, or returns 0. */
+static int setup(demo_run *r) {
+    sa_error err = {0};
+    if (cli_make_tool(&r->o->topt, &r->tool, &err) != SA_OK) {
+        fprintf(stderr, "demo: %s\n", err.msg);
+        return -1;
+    }
+    if (cli_mkdirs(r->o->out) != 0) {
+        fprintf(stderr, "demo: %s: cannot create the folder (%s)\n", r->o->out, strerror(errno));
+        return -1;
+    }
+    r->n = sa_scene_count();
+    r->samples = calloc((size_t)r->n, sizeof *r->samples);
+    if (!r->samples || sa_metrics_new(r->o->max_clicks, &r->m, &err) != SA_OK) {
+        fprintf(stderr, "demo: out of memory\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* The simulated annotator on scene i (already written to dir), the IoU after each click on one
+ * line. */
+static int annotate_scene(demo_run *r, int i, const char *dir, const sa_image *img,
+                          const sa_mask *gt, sa_error *err) {
+    printf("  %-12s", sa_scene_name(i));
+    fflush(stdout);
+    demo_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.dir = dir;
+    ctx.img = img;
+    ctx.overlays = !r->o->no_overlays;
+    sa_eval_params ep = sa_eval_default_params();
+    ep.max_clicks = r->o->max_clicks;
+    int rc = sa_eval_episode(r->tool, img, gt, NULL, ep, on_step, &ctx, &r->samples[i], err);
+    if (ctx.failed) rc = sa_error_set(err, ctx.err.code, "%s", ctx.err.msg);
+    printf("%s\n", r->samples[i].done_early ? "  (nothing left to fix)" : "");
+    return rc;
+}
+
+/* Scene i end to end: render, write its images, annotate, add its curve to the metrics. A failure
+ * is reported and makes the exit status 1; the other scenes go on. */
+static void run_scene(demo_run *r, int i) {
+    const char *name = sa_scene_name(i);
+    sa_image img = {0};
+    sa_mask gt = {0};
+    sa_error err = {0};
+    char *dir = sa_path_join(r->o->out, name);
+    int rc = dir ? sa_scene_render(i, (uint64_t)r->o->seed, r->o->w, r->o->h, &img, &gt, &err)
+                 : SA_ERR_NOMEM;
+    if (rc == SA_OK && cli_mkdirs(dir) != 0)
+        rc = sa_error_set(&err, SA_ERR_IO, "%s: cannot create the folder (%s)", dir,
+                          strerror(errno));
+    if (rc == SA_OK) cli_remove_stale_steps(dir);
+    if (rc == SA_OK) rc = save_scene_images(dir, &img, &gt, &err);
+    if (rc == SA_OK) rc = annotate_scene(r, i, dir, &img, &gt, &err);
+    if (rc != SA_OK) {
+        fprintf(stderr, "demo: %s: %s\n", name, err.msg);
+        r->status = 1;
+    }
+    sa_eval_sample *e = &r->samples[i];
+    if (e->iou) {
+        sa_metrics_curve cv = {e->iou, e->inter, e->uni, e->ms, e->n, e->iou0, e->inter0, e->uni0};
+        if (sa_metrics_add(r->m, &cv, &err) != SA_OK) {
+            fprintf(stderr, "demo: %s: %s\n", name, err.msg);
+            r->status = 1;
+        }
+    }
+    free(e->name);
+    e->name = name ? strdup(name) : NULL;
+    free(dir);
+    sa_image_free(&img);
+    sa_mask_free(&gt);
+}
+
+/* DIR/summary.json in the eval layout, plus the scene descriptions. */
+static void write_summary(demo_run *r) {
+    const demo_opts *o = r->o;
     cJSON *doc = cJSON_CreateObject();
-    cJSON_AddStringToObject(doc, "tool", sa_tool_name(tool));
-    cJSON_AddStringToObject(doc, "annotator", "simulated (SPEC.md section 3)");
-    cJSON_AddNumberToObject(doc, "max_clicks", max_clicks);
-    cJSON_AddNumberToObject(doc, "seed", seed);
+    cJSON_AddStringToObject(doc, "tool", sa_tool_name(r->tool));
+    cJSON_AddStringToObject(doc, "annotator", "simulated (docs/annotator.md)");
+    cJSON_AddNumberToObject(doc, "max_clicks", o->max_clicks);
+    cJSON_AddNumberToObject(doc, "seed", o->seed);
     cJSON *all = cJSON_AddObjectToObject(doc, "datasets");
-    cJSON *o = all ? cJSON_AddObjectToObject(all, "demo") : NULL;
-    if (o) {
-        cJSON_AddStringToObject(o, "layout", "built-in scenes");
-        cJSON_AddItemToObject(o, "summary", cli_json_summary(&s, 0));
-        cJSON *arr = cJSON_AddArrayToObject(o, "samples");
-        for (int i = 0; i < n && arr; i++) {
-            if (!samples[i].iou) continue;
-            cJSON *js = cli_json_sample(&samples[i], max_clicks);
+    cJSON *d = all ? cJSON_AddObjectToObject(all, "demo") : NULL;
+    if (d) {
+        cJSON_AddStringToObject(d, "layout", "built-in scenes");
+        cJSON_AddItemToObject(d, "summary", sa_eval_summary_json(&r->s, 0));
+        cJSON *arr = cJSON_AddArrayToObject(d, "samples");
+        for (int i = 0; i < r->n && arr; i++) {
+            if (!r->samples[i].iou) continue;
+            cJSON *js = sa_eval_sample_json(&r->samples[i], o->max_clicks);
             if (js) cJSON_AddStringToObject(js, "description", sa_scene_description(i));
             cJSON_AddItemToArray(arr, js);
         }
     }
-    char *jp = cli_path_join(out, "summary.json");
-    if (!jp || cli_json_write(jp, doc, &err) != SA_OK) {
+    sa_error err = {0};
+    char *jp = sa_path_join(o->out, "summary.json");
+    if (!jp || sa_file_write_json(jp, doc, &err) != SA_OK) {
         fprintf(stderr, "demo: %s\n", jp ? err.msg : "out of memory");
-        status = 1;
+        r->status = 1;
     }
     free(jp);
     cJSON_Delete(doc);
+}
 
-    /* Chart: every scene's IoU curve (carried forward to max clicks) and their mean. */
-    double *curves = calloc((size_t)(n + 1) * (size_t)max_clicks, sizeof(double));
-    sa__chart_series *series = calloc((size_t)(n + 1), sizeof *series);
-    int ns = 0;
-    char mean_note[64];
-    if (curves && series) {
-        for (int i = 0; i < n; i++) {
-            const sa_eval_sample *e = &samples[i];
-            if (!e->iou) continue;
-            double *y = curves + (size_t)ns * max_clicks;
-            for (int k = 0; k < max_clicks; k++)
-                y[k] = e->n == 0 ? e->iou0 : e->iou[k < e->n ? k : e->n - 1];
-            series[ns].name = sa_scene_name(i);
-            series[ns].y = y;
-            series[ns].n = max_clicks;
-            ns++;
-        }
-        snprintf(mean_note, sizeof mean_note, "NoC@85 %.2f, NoC@90 %.2f", s.noc[SA_TAU_85],
-                 s.noc[SA_TAU_90]);
-        series[ns].name = "mean (mIoU@k)";
-        series[ns].y = s.miou + 1;
-        series[ns].n = max_clicks;
-        series[ns].note = mean_note;
-        series[ns].bold = 1;
+/* Series for every scene's IoU curve (carried forward to max clicks; y from curves) and their mean.
+ * Returns the number of series. */
+static int chart_series(const demo_run *r, double *curves, sa_chart_series *series, char *note,
+                        size_t cap) {
+    int ns = 0, mc = r->o->max_clicks;
+    for (int i = 0; i < r->n; i++) {
+        const sa_eval_sample *e = &r->samples[i];
+        if (!e->iou) continue;
+        double *y = curves + (size_t)ns * mc;
+        for (int k = 0; k < mc; k++)
+            y[k] = e->n == 0 ? e->iou0 : e->iou[k < e->n ? k : e->n - 1];
+        series[ns].name = sa_scene_name(i);
+        series[ns].y = y;
+        series[ns].n = mc;
         ns++;
-        char sub[160];
-        snprintf(sub, sizeof sub, "built-in scenes (seed %d); tool: %s; simulated annotator", seed,
-                 sa_tool_name(tool));
-        char *cp = cli_path_join(out, "chart.svg");
+    }
+    snprintf(note, cap, "NoC@85 %.2f, NoC@90 %.2f", r->s.noc[SA_TAU_85], r->s.noc[SA_TAU_90]);
+    series[ns].name = "mean (mIoU@k)";
+    series[ns].y = r->s.miou + 1;
+    series[ns].n = mc;
+    series[ns].note = note;
+    series[ns].bold = 1;
+    return ns + 1;
+}
+
+/* DIR/chart.svg: IoU vs clicks per scene and their mean. */
+static void write_chart(demo_run *r) {
+    double *curves = calloc((size_t)(r->n + 1) * (size_t)r->o->max_clicks, sizeof(double));
+    sa_chart_series *series = calloc((size_t)(r->n + 1), sizeof *series);
+    if (curves && series) {
+        char note[64], sub[160];
+        int ns = chart_series(r, curves, series, note, sizeof note);
+        snprintf(sub, sizeof sub, "built-in scenes (seed %d); tool: %s; simulated annotator",
+                 r->o->seed, sa_tool_name(r->tool));
+        sa_error err = {0};
+        char *cp = sa_path_join(r->o->out, "chart.svg");
         if (!cp ||
-            sa__chart_svg_write(cp, "IoU vs number of clicks", sub, series, ns, &err) != SA_OK) {
+            sa_chart_svg_write(cp, "IoU vs number of clicks", sub, series, ns, &err) != SA_OK) {
             fprintf(stderr, "demo: %s\n", cp ? err.msg : "out of memory");
-            status = 1;
+            r->status = 1;
         }
         free(cp);
     } else {
         fprintf(stderr, "demo: out of memory\n");
-        status = 1;
+        r->status = 1;
     }
     free(curves);
     free(series);
-    if (status == 0)
-        printf("wrote %s/<scene>/%s, %s/summary.json, %s/chart.svg\n", out,
-               no_overlays ? "image.png, gt_mask.png" : "step_*.png", out, out);
-    for (int i = 0; i < n; i++)
-        sa_eval_sample_free(&samples[i]);
-    free(samples);
-    sa_metrics_free(m);
-    sa_tool_free(tool);
+}
+
+static void free_run(demo_run *r) {
+    for (int i = 0; r->samples && i < r->n; i++)
+        sa_eval_sample_free(&r->samples[i]);
+    free(r->samples);
+    sa_metrics_free(r->m);
+    sa_tool_free(r->tool);
+}
+
+int cli_demo(int argc, char **argv) {
+    demo_opts o;
+    int status = parse_demo_options(argc, argv, &o);
+    if (status >= 0) return status;
+    demo_run r;
+    memset(&r, 0, sizeof r);
+    r.o = &o;
+    if (setup(&r) != 0) {
+        free_run(&r);
+        return 1;
+    }
+    printf("segagent demo: %d scenes (%dx%d, seed %d), tool %s, simulated annotator, up to %d "
+           "clicks\n",
+           r.n, o.w, o.h, o.seed, sa_tool_name(r.tool), o.max_clicks);
+    printf("IoU after each click:\n");
+    double t0 = cli_now_s();
+    for (int i = 0; i < r.n; i++)
+        run_scene(&r, i);
+    sa_metrics_summarize(r.m, &r.s);
+    printf("\n");
+    cli_metrics_table_header(stdout, o.max_clicks);
+    cli_metrics_table_row(stdout, "demo scenes", &r.s, o.max_clicks);
+    printf("  ");
+    cli_metrics_latency_line(stdout, "demo scenes", &r.s);
+    printf("  total %.1f s\n", cli_now_s() - t0);
+    write_summary(&r);
+    write_chart(&r);
+    if (r.status == 0)
+        printf("wrote %s/<scene>/%s, %s/summary.json, %s/chart.svg\n", o.out,
+               o.no_overlays ? "image.png, gt_mask.png" : "step_*.png", o.out, o.out);
+    status = r.status;
+    free_run(&r);
     return status;
 }

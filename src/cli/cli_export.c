@@ -1,5 +1,5 @@
-/* segagent export: turn a trajectory JSON into fine-tuning records (LLaVA, Qwen-VL, LLaMA-Factory, ms-swift),
- * one record per step with the overlaid image written as a JPEG. */
+/* segagent export: turn a trajectory JSON into fine-tuning records (LLaVA, Qwen-VL, LLaMA-Factory,
+ * ms-swift), one record per step with the overlaid image written as a JPEG. */
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +9,8 @@
 #include "cli.h"
 #include "segagent/export.h"
 
+/* the help text is laid out as the user sees it */
+/* clang-format off */
 static const char usage_text[] =
     "usage: segagent export --trajectories traj.json --images DIR --format FMT --out DIR [options]\n"
     "\n"
@@ -40,6 +42,7 @@ static const char usage_text[] =
     "  segagent export --trajectories traj.json --images imgs/ --format qwen-vl --with-iou --out sft_qwen/\n"
     "\n"
     "exit status: 0 when records were written, 1 on failure (nothing exported), 2 on a usage error.\n";
+/* clang-format on */
 
 typedef struct report_ctx {
     cli_progress *pr;
@@ -57,92 +60,110 @@ static void on_report(void *user, int index, int n, const char *problem) {
     cli_progress_step(rc->pr, NULL);
 }
 
-int cli_export(int argc, char **argv) {
-    const char *traj = NULL, *format = NULL, *out = NULL, *prompt = NULL, *coords = NULL, *axis = "yx",
-               *color = "green", *caption = NULL, *paths = NULL;
-    cli_multi images = {0};
-    int size = INT_MIN, with_iou = 0, quality = 75, quiet = 0; /* INT_MIN: --size not given */
-    cli_opt opts[] = {
-        {"trajectories", CLI_STR, &traj}, {"images", CLI_MULTI, &images},   {"format", CLI_STR, &format},
-        {"out", CLI_STR, &out},           {"size", CLI_INT, &size},         {"with-iou", CLI_FLAG, &with_iou},
-        {"prompt", CLI_STR, &prompt},     {"coords", CLI_STR, &coords},     {"axis", CLI_STR, &axis},
-        {"color", CLI_STR, &color},       {"jpeg-quality", CLI_INT, &quality}, {"caption", CLI_STR, &caption},
-        {"paths", CLI_STR, &paths},       {"quiet", CLI_FLAG, &quiet},
-    };
-    int prc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage_text);
-    if (prc) return prc == 1 ? 0 : 2;
-    if (!traj || images.n == 0 || !format || !out) {
-        fprintf(stderr, "%s: --trajectories, --images, --format and --out are required (see --help)\n", argv[0]);
-        return 2;
-    }
-    sa_error err = {0};
+typedef struct export_opts {
+    const char *traj, *format, *out, *prompt, *coords, *axis, *color, *caption, *paths;
+    cli_multi images;
+    int size; /* INT_MIN: --size not given */
+    int with_iou, quality, quiet;
     sa_export_format f;
-    if (sa_export_format_from_name(format, &f, &err) != SA_OK) {
-        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+    sa_export_params p; /* from the options above */
+} export_opts;
+
+/* --color NAME as the overlay colour. Returns 0, or -1 for an unknown name. */
+static int parse_color(const char *name, sa_overlay_style *st) {
+    static const struct {
+        const char *name;
+        uint8_t rgb[3];
+    } colors[] = {{"green", {0, 255, 0}}, {"red", {255, 0, 0}}, {"blue", {0, 0, 255}}};
+    for (size_t i = 0; i < sizeof colors / sizeof colors[0]; i++)
+        if (!strcmp(name, colors[i].name)) {
+            memcpy(st->color, colors[i].rgb, 3);
+            return 0;
+        }
+    return -1;
+}
+
+/* The export parameters from the options. Returns -1 to go on, else 2 (message printed). */
+static int export_params(const char *cmd, export_opts *o) {
+    sa_error err = {0};
+    if (sa_export_format_from_name(o->format, &o->f, &err) != SA_OK) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
         return 2;
     }
-    sa_export_params p = sa_export_default_params(f);
-    if (size != INT_MIN) p.size = size;
-    p.with_iou = with_iou;
-    if (prompt) p.prompt = prompt;
-    p.jpeg_quality = quality;
-    p.default_caption = caption;
-    if ((coords && sa_coord_style_from_name(coords, &p.grammar.coords, &err) != SA_OK) ||
-        sa_axis_order_from_name(axis, &p.grammar.axis, &err) != SA_OK) {
-        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+    sa_export_params *p = &o->p;
+    *p = sa_export_default_params(o->f);
+    if (o->size != INT_MIN) p->size = o->size;
+    p->with_iou = o->with_iou;
+    if (o->prompt) p->prompt = o->prompt;
+    p->jpeg_quality = o->quality;
+    p->default_caption = o->caption;
+    if ((o->coords && sa_coord_style_from_name(o->coords, &p->grammar.coords, &err) != SA_OK) ||
+        sa_axis_order_from_name(o->axis, &p->grammar.axis, &err) != SA_OK) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
         return 2;
     }
-    if (!strcmp(color, "green")) {
-        p.style.color[0] = 0, p.style.color[1] = 255, p.style.color[2] = 0;
-    } else if (!strcmp(color, "red")) {
-        p.style.color[0] = 255, p.style.color[1] = 0, p.style.color[2] = 0;
-    } else if (!strcmp(color, "blue")) {
-        p.style.color[0] = 0, p.style.color[1] = 0, p.style.color[2] = 255;
-    } else {
-        fprintf(stderr, "%s: --color '%s': expected green, red or blue\n", argv[0], color);
+    if (parse_color(o->color, &p->style)) {
+        fprintf(stderr, "%s: --color '%s': expected green, red or blue\n", cmd, o->color);
         return 2;
     }
-    if (paths && strcmp(paths, "relative") && strcmp(paths, "absolute")) {
-        fprintf(stderr, "%s: --paths '%s': expected relative or absolute\n", argv[0], paths);
+    if (o->paths && strcmp(o->paths, "relative") && strcmp(o->paths, "absolute")) {
+        fprintf(stderr, "%s: --paths '%s': expected relative or absolute\n", cmd, o->paths);
         return 2;
     }
-    if (paths) p.absolute_paths = !strcmp(paths, "absolute");
-    if (cli_check_int(argv[0], "jpeg-quality", quality, 1, 100) ||
-        (size != INT_MIN && cli_check_int(argv[0], "size", size, 0, 8192)))
+    if (o->paths) p->absolute_paths = !strcmp(o->paths, "absolute");
+    if (cli_check_int(cmd, "jpeg-quality", o->quality, 1, 100) ||
+        (o->size != INT_MIN && cli_check_int(cmd, "size", o->size, 0, 8192)))
         return 2;
-    for (int i = 0; i < images.n; i++) { /* a wrong folder is reported before any work (and before any output) */
+    return -1;
+}
+
+/* Parses and checks the command line; a wrong --images folder is reported before any work (and
+ * before any output). Returns -1 to go on, else the exit status. */
+static int parse_export_options(int argc, char **argv, export_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->axis = "yx";
+    o->color = "green";
+    o->size = INT_MIN;
+    o->quality = 75;
+    cli_opt opts[] = {
+        {"trajectories", CLI_STR, &o->traj},
+        {"images", CLI_MULTI, &o->images},
+        {"format", CLI_STR, &o->format},
+        {"out", CLI_STR, &o->out},
+        {"size", CLI_INT, &o->size},
+        {"with-iou", CLI_FLAG, &o->with_iou},
+        {"prompt", CLI_STR, &o->prompt},
+        {"coords", CLI_STR, &o->coords},
+        {"axis", CLI_STR, &o->axis},
+        {"color", CLI_STR, &o->color},
+        {"jpeg-quality", CLI_INT, &o->quality},
+        {"caption", CLI_STR, &o->caption},
+        {"paths", CLI_STR, &o->paths},
+        {"quiet", CLI_FLAG, &o->quiet},
+    };
+    int prc =
+        cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage_text);
+    if (prc) return prc == 1 ? 0 : 2;
+    if (!o->traj || o->images.n == 0 || !o->format || !o->out) {
+        fprintf(stderr,
+                "%s: --trajectories, --images, --format and --out are required (see --help)\n",
+                argv[0]);
+        return 2;
+    }
+    int st = export_params(argv[0], o);
+    if (st >= 0) return st;
+    for (int i = 0; i < o->images.n; i++) {
         struct stat sb;
-        if (stat(images.v[i], &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-            fprintf(stderr, "%s: --images %s: not a folder\n", argv[0], images.v[i]);
+        if (stat(o->images.v[i], &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            fprintf(stderr, "%s: --images %s: not a folder\n", argv[0], o->images.v[i]);
             return 1;
         }
     }
+    return -1;
+}
 
-    sa_traj_set *set = NULL;
-    if (sa_traj_read(traj, &set, &err) != SA_OK) {
-        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
-        return 1;
-    }
-    cli_progress pr;
-    cli_progress_start(&pr, "export", set->n_samples, quiet);
-    report_ctx rctx = {&pr, quiet};
-    sa_export_stats st;
-    int rc = sa_export_run(set, images.v, images.n, out, &p, on_report, &rctx, &st, &err);
-    cli_progress_end(&pr);
-    if (rc != SA_OK) {
-        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
-        sa_traj_set_free(set);
-        return 1;
-    }
-    sa_traj_set_free(set);
-    if (st.records > 0 || st.samples == st.samples_empty) {
-        fprintf(stderr,
-                "export: %ld records (%s, %s) from %ld samples (%ld skipped, %ld without clicks) -> %s/%s\n",
-                st.records, sa_export_format_name(f), p.grammar.coords == SA_COORDS_INT1000 ? "int1000" : "float1",
-                st.samples, st.samples_skipped, st.samples_empty, out, sa_export_file_name(f));
-        return 0;
-    }
-    /* nothing exported: leave no empty records file (and no empty folders) behind */
+/* Nothing exported: leave no empty records file (and no empty folders) behind. */
+static void remove_empty_outputs(const char *out, sa_export_format f) {
     char path[8192];
     snprintf(path, sizeof path, "%s/%s", out, sa_export_file_name(f));
     remove(path);
@@ -153,7 +174,42 @@ int cli_export(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/images", out);
     rmdir(path); /* only when empty */
     rmdir(out);
-    fprintf(stderr, "%s: nothing exported: all %ld samples were skipped (see above); no records file written\n",
-            argv[0], st.samples_skipped);
+}
+
+int cli_export(int argc, char **argv) {
+    export_opts o;
+    int status = parse_export_options(argc, argv, &o);
+    if (status >= 0) return status;
+    sa_error err = {0};
+    sa_traj_set *set = NULL;
+    if (sa_traj_read(o.traj, &set, &err) != SA_OK) {
+        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+        return 1;
+    }
+    cli_progress pr;
+    cli_progress_start(&pr, "export", set->n_samples, o.quiet);
+    report_ctx rctx = {&pr, o.quiet};
+    sa_export_stats st;
+    int rc = sa_export_run(set, o.images.v, o.images.n, o.out, &o.p, on_report, &rctx, &st, &err);
+    cli_progress_end(&pr);
+    sa_traj_set_free(set);
+    if (rc != SA_OK) {
+        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+        return 1;
+    }
+    if (st.records > 0 || st.samples == st.samples_empty) {
+        fprintf(stderr,
+                "export: %ld records (%s, %s) from %ld samples (%ld skipped, %ld without clicks) "
+                "-> %s/%s\n",
+                st.records, sa_export_format_name(o.f),
+                o.p.grammar.coords == SA_COORDS_INT1000 ? "int1000" : "float1", st.samples,
+                st.samples_skipped, st.samples_empty, o.out, sa_export_file_name(o.f));
+        return 0;
+    }
+    remove_empty_outputs(o.out, o.f);
+    fprintf(
+        stderr,
+        "%s: nothing exported: all %ld samples were skipped (see above); no records file written\n",
+        argv[0], st.samples_skipped);
     return 1;
 }

@@ -54,15 +54,8 @@ void cli_llm_opts_table(cli_llm_opts *o, cli_opt *t) {
     memcpy(t, tbl, sizeof tbl);
 }
 
-int cli_llm_params(const cli_llm_opts *o, sa_llm_params *p, sa_error *err) {
-    *p = sa_llm_default_params();
-    p->base_url = o->policy;
-    p->model = o->model;
-    p->prompt = o->prompt;
-    p->ground_prompt = o->ground_prompt;
-    int rc = sa_axis_order_from_name(o->axis, &p->grammar.axis, err);
-    if (!rc) rc = sa_coord_style_from_name(o->coords, &p->grammar.coords, err);
-    if (rc) return rc;
+/* --image-format, --overlay-color and --overlay-alpha into p. */
+static int image_params(const cli_llm_opts *o, sa_llm_params *p, sa_error *err) {
     if (!strcmp(o->image_format, "jpeg") || !strcmp(o->image_format, "jpg")) p->image_format = SA_LLM_JPEG;
     else if (!strcmp(o->image_format, "png")) p->image_format = SA_LLM_PNG;
     else return sa_error_set(err, SA_ERR_INVALID, "--image-format '%s': expected jpeg or png", o->image_format);
@@ -77,7 +70,11 @@ int cli_llm_params(const cli_llm_opts *o, sa_llm_params *p, sa_error *err) {
     if (!(o->overlay_alpha >= 0 && o->overlay_alpha <= 1))
         return sa_error_set(err, SA_ERR_INVALID, "--overlay-alpha must be in [0, 1]");
     p->overlay.alpha = (float)o->overlay_alpha;
-    /* the ranges the client accepts, checked here so the message names the option */
+    return SA_OK;
+}
+
+/* The ranges the client accepts, checked here so the message names the option. */
+static int check_ranges(const cli_llm_opts *o, sa_error *err) {
     if (strncmp(o->policy, "http://", 7) && strncmp(o->policy, "https://", 8))
         return sa_error_set(err, SA_ERR_INVALID, "--policy '%s': expected a URL starting with http:// or https://",
                             o->policy);
@@ -100,6 +97,20 @@ int cli_llm_params(const cli_llm_opts *o, sa_llm_params *p, sa_error *err) {
     if (o->jpeg_quality < 1 || o->jpeg_quality > 100)
         return sa_error_set(err, SA_ERR_INVALID, "--jpeg-quality must be 1..100 (got %d)", o->jpeg_quality);
     if (o->seed < -1) return sa_error_set(err, SA_ERR_INVALID, "--seed must be >= 0 (got %d)", o->seed);
+    return SA_OK;
+}
+
+int cli_llm_params(const cli_llm_opts *o, sa_llm_params *p, sa_error *err) {
+    *p = sa_llm_default_params();
+    p->base_url = o->policy;
+    p->model = o->model;
+    p->prompt = o->prompt;
+    p->ground_prompt = o->ground_prompt;
+    int rc = sa_axis_order_from_name(o->axis, &p->grammar.axis, err);
+    if (!rc) rc = sa_coord_style_from_name(o->coords, &p->grammar.coords, err);
+    if (!rc) rc = image_params(o, p, err);
+    if (!rc) rc = check_ranges(o, err);
+    if (rc) return rc;
     p->temperature = o->temperature;
     p->top_p = o->top_p;
     p->timeout_s = o->timeout;

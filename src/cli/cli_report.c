@@ -2,6 +2,8 @@
  * one place so the three commands print and write the same keys and layout. */
 #include "cli_report.h"
 
+#include "segagent/fileio.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,91 +33,6 @@ void cli_metrics_table_row(FILE *f, const char *name, const sa_metrics_summary *
 void cli_metrics_latency_line(FILE *f, const char *name, const sa_metrics_summary *s) {
     fprintf(f, "%s: %ld clicks, tool time per click mean %.1f ms, median %.1f ms, p95 %.1f ms\n",
             name, s->n_clicks, s->ms_mean, s->ms_median, s->ms_p95);
-}
-
-cJSON *cli_json_num(double v) {
-    if (!isfinite(v)) return cJSON_CreateNull();
-    return cJSON_CreateNumber(round(v * 1e6) / 1e6);
-}
-
-static void add_num(cJSON *o, const char *key, double v) {
-    cJSON_AddItemToObject(o, key, cli_json_num(v));
-}
-
-cJSON *cli_json_summary(const sa_metrics_summary *s, int n_skipped) {
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
-    cJSON_AddNumberToObject(o, "n_samples", s->n_samples);
-    cJSON_AddNumberToObject(o, "n_skipped", n_skipped);
-    cJSON_AddNumberToObject(o, "max_clicks", s->max_clicks);
-    char key[32];
-    for (int t = 0; t < SA_N_TAU; t++) {
-        snprintf(key, sizeof key, "noc@%d", (int)lround(sa_metrics_taus[t] * 100));
-        add_num(o, key, s->noc[t]);
-    }
-    for (int t = 0; t < SA_N_TAU; t++) {
-        snprintf(key, sizeof key, "nof@%d", (int)lround(sa_metrics_taus[t] * 100));
-        cJSON_AddNumberToObject(o, key, s->nof[t]);
-    }
-    /* every k up to the click limit, and the usual ones (null) beyond it */
-    int kmax = s->max_clicks > 20 ? s->max_clicks : 20;
-    for (int k = 1; k <= kmax; k++) {
-        int listed = 0;
-        for (int i = 0; i < SA_METRICS_N_K; i++)
-            listed |= sa_metrics_ks[i] == k;
-        if (k > s->max_clicks && !listed) continue;
-        snprintf(key, sizeof key, "miou@%d", k);
-        add_num(o, key, sa_metrics_miou_at(s, k));
-    }
-    for (int i = 0; i < SA_METRICS_N_K; i++) {
-        snprintf(key, sizeof key, "ciou@%d", sa_metrics_ks[i]);
-        add_num(o, key, sa_metrics_ciou_at(s, sa_metrics_ks[i]));
-    }
-    cJSON *curve = cJSON_AddArrayToObject(o, "miou_curve");
-    for (int k = 1; curve && k <= s->max_clicks; k++)
-        cJSON_AddItemToArray(curve, cli_json_num(s->miou[k]));
-    add_num(o, "ms_per_click_mean", s->ms_mean);
-    add_num(o, "ms_per_click_median", s->ms_median);
-    add_num(o, "ms_per_click_p95", s->ms_p95);
-    cJSON_AddNumberToObject(o, "clicks_total", (double)s->n_clicks);
-    return o;
-}
-
-cJSON *cli_json_sample(const sa_eval_sample *s, int max_clicks) {
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
-    cJSON_AddStringToObject(o, "name", s->name ? s->name : "");
-    cJSON_AddNumberToObject(o, "width", s->width);
-    cJSON_AddNumberToObject(o, "height", s->height);
-    cJSON *ious = cJSON_AddArrayToObject(o, "ious");
-    cJSON *ms = cJSON_AddArrayToObject(o, "ms");
-    cJSON *clicks = cJSON_AddArrayToObject(o, "clicks");
-    for (int i = 0; i < s->n; i++) {
-        if (ious) cJSON_AddItemToArray(ious, cli_json_num(s->iou[i]));
-        if (ms) cJSON_AddItemToArray(ms, cJSON_CreateNumber(round(s->ms[i] * 1e3) / 1e3));
-        int c[3] = {s->clicks[i].y, s->clicks[i].x, s->clicks[i].positive};
-        if (clicks) cJSON_AddItemToArray(clicks, cJSON_CreateIntArray(c, 3));
-    }
-    cJSON_AddNumberToObject(o, "noc@85", sa_metrics_noc(s->iou, s->n, s->iou0, max_clicks, 0.85));
-    cJSON_AddNumberToObject(o, "noc@90", sa_metrics_noc(s->iou, s->n, s->iou0, max_clicks, 0.90));
-    cJSON_AddBoolToObject(o, "done_early", s->done_early);
-    if (s->error) cJSON_AddStringToObject(o, "error", s->error);
-    return o;
-}
-
-int cli_json_write(const char *path, const cJSON *doc, sa_error *err) {
-    char *text = cJSON_Print(doc);
-    if (!text) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory formatting JSON", path);
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        free(text);
-        return sa_error_set(err, SA_ERR_IO, "%s: cannot open for writing", path);
-    }
-    size_t n = strlen(text);
-    int ok = fwrite(text, 1, n, f) == n && fputc('\n', f) != EOF;
-    ok = (fclose(f) == 0) && ok;
-    free(text);
-    return ok ? SA_OK : sa_error_set(err, SA_ERR_IO, "%s: write failed", path);
 }
 
 static void put_px(sa_image *img, int y, int x, const uint8_t c[3]) {
@@ -165,24 +82,24 @@ int cli_save_overlay(const char *path, const sa_image *img, const sa_mask *mask,
     return rc;
 }
 
+int cli_save_gt_overlay(const char *path, const sa_image *img, const sa_mask *gt, sa_error *err) {
+    sa_image ov = {0};
+    sa_overlay_style st = sa_overlay_default_style();
+    st.color[0] = 0, st.color[1] = 90, st.color[2] = 255;
+    int rc = sa_image_copy(img, &ov, err);
+    if (rc == SA_OK) rc = sa_image_overlay(img, gt->data, st, &ov, err);
+    if (rc == SA_OK) rc = sa_image_save_png(path, &ov, err);
+    sa_image_free(&ov);
+    return rc;
+}
+
 int cli_save_step_overlay(const char *dir, int step, const sa_image *img, const sa_env *env, sa_error *err) {
     char name[32];
     snprintf(name, sizeof name, "step_%02d.png", step);
-    char *path = cli_path_join(dir, name);
+    char *path = sa_path_join(dir, name);
     if (!path) return sa_error_set(err, SA_ERR_NOMEM, "out of memory");
     int rc = cli_save_overlay(path, img, sa_env_mask(env), sa_env_clicks(env), sa_env_n_clicks(env), err);
     free(path);
     return rc;
 }
 
-char *cli_path_join(const char *dir, const char *name) {
-    size_t a = strlen(dir), b = strlen(name);
-    while (a > 1 && dir[a - 1] == '/')
-        a--;
-    char *p = malloc(a + b + 2);
-    if (!p) return NULL;
-    memcpy(p, dir, a);
-    p[a] = '/';
-    memcpy(p + a + 1, name, b + 1);
-    return p;
-}

@@ -7,7 +7,9 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 
+#include "segagent/eval_report.h"
 #include "segagent/evaluate.h"
+#include "segagent/fileio.h"
 #include "segagent/metrics.h"
 
 /* Table: a header line, then one row per dataset; columns NoC@80/85/90, NoF@85/90, mIoU@k (k <= max
@@ -17,28 +19,16 @@ void cli_metrics_table_row(FILE *f, const char *name, const sa_metrics_summary *
 /* One line with the latency distribution and the number of clicks made. */
 void cli_metrics_latency_line(FILE *f, const char *name, const sa_metrics_summary *s);
 
-/* A number rounded to 6 decimals (NAN and infinities become null). */
-cJSON *cli_json_num(double v);
-/* {"n_samples", "n_skipped", "max_clicks", "noc@80".., "nof@80"..,
- *  "miou@k" (every k up to the click limit, plus 1/2/3/5/10/20 always: null beyond the limit),
- *  "ciou@k" (k = 1/2/3/5/10/20), "miou_curve": [..],
- *  "ms_per_click_mean", "ms_per_click_median", "ms_per_click_p95", "clicks_total"} */
-cJSON *cli_json_summary(const sa_metrics_summary *s, int n_skipped);
-/* {"name", "width", "height", "ious", "ms", "clicks": [[y, x, pos], ...], "noc@85", "noc@90", "done_early"
- *  [, "error"]} */
-cJSON *cli_json_sample(const sa_eval_sample *s, int max_clicks);
-/* Writes the document (formatted) to path; an error names the file. */
-int cli_json_write(const char *path, const cJSON *doc, sa_error *err);
-
 /* The policy's view (mask overlay as SegAgent draws it) plus click markers: green dots for positive
  * clicks, red for negative, with a white rim; the newest click gets a larger ring. Saved as PNG. */
 int cli_save_overlay(const char *path, const sa_image *img, const sa_mask *mask,
                      const sa_click *clicks, int n, sa_error *err);
 
+/* The ground truth drawn over the photo in blue (how demo and annotate show it), saved as PNG. */
+int cli_save_gt_overlay(const char *path, const sa_image *img, const sa_mask *gt, sa_error *err);
+
 /* cli_save_overlay of the env's current mask and clicks as DIR/step_NN.png. */
 int cli_save_step_overlay(const char *dir, int step, const sa_image *img, const sa_env *env, sa_error *err);
 
-/* "dir/name" in a malloc'd string (NULL on out of memory). */
-char *cli_path_join(const char *dir, const char *name);
 
 #endif

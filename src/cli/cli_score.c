@@ -1,5 +1,6 @@
-/* segagent score: the policy's predicted IoU of a given mask (SegAgent's process reward, used to filter
- * annotations): one request with the mask painted on the photo, the reply's "Current IOU". */
+/* segagent score: the policy's predicted IoU of a given mask (SegAgent's process reward, used to
+ * filter annotations): one request with the mask painted on the photo, the reply's "Current IOU".
+ */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,10 @@
 
 #include "cli.h"
 #include "cli_llm.h"
+#include "segagent/fileio.h"
 
+/* the help text is laid out as the user sees it */
+/* clang-format off */
 static const char usage_head[] =
     "usage: segagent score PHOTO MASK DESCRIPTION [options]\n"
     "\n"
@@ -28,113 +32,157 @@ static const char usage_tail[] =
     "examples:\n"
     "  segagent score photo.jpg mask.png \"the cat\" --policy http://127.0.0.1:8000/v1 --model segagent-qwen\n"
     "  segagent score photo.jpg mask.png \"the cat\" --gt gt.png --json score.json\n";
+/* clang-format on */
 
-int cli_score(int argc, char **argv) {
+typedef struct score_opts {
     cli_llm_opts lo;
-    cli_llm_opts_default(&lo);
-    const char *gt_path = NULL, *json_path = NULL;
-    int ignore_value = -1;
+    sa_llm_params lp; /* its strings point into lo */
+    const char *photo, *mask_path, *desc, *gt_path, *json_path;
+    int ignore_value;
+} score_opts;
+
+/* Parses and checks the command line. Returns -1 to go on, else the exit status. */
+static int parse_score_options(int argc, char **argv, score_opts *o) {
+    memset(o, 0, sizeof *o);
+    cli_llm_opts_default(&o->lo);
+    o->ignore_value = -1;
     cli_opt opts[CLI_LLM_N_OPTS + 3];
-    cli_llm_opts_table(&lo, opts);
+    cli_llm_opts_table(&o->lo, opts);
     int n = CLI_LLM_N_OPTS;
-    opts[n++] = (cli_opt){"gt", CLI_STR, &gt_path};
-    opts[n++] = (cli_opt){"ignore-value", CLI_INT, &ignore_value};
-    opts[n++] = (cli_opt){"json", CLI_STR, &json_path};
+    opts[n++] = (cli_opt){"gt", CLI_STR, &o->gt_path};
+    opts[n++] = (cli_opt){"ignore-value", CLI_INT, &o->ignore_value};
+    opts[n++] = (cli_opt){"json", CLI_STR, &o->json_path};
     char usage[8192];
     snprintf(usage, sizeof usage, "%s%s%s", usage_head, usage_llm, usage_tail);
     const char *pos[3];
     int n_pos = 0;
     int pr = cli_parse(argc, argv, opts, n, pos, 3, &n_pos, usage);
-    if (pr == 1) return 0;
-    if (pr) return 2;
+    if (pr) return pr == 1 ? 0 : 2;
     if (n_pos != 3) {
         fprintf(stderr, "%s: need PHOTO MASK DESCRIPTION (see --help)\n", argv[0]);
         return 2;
     }
-    if (pos[2][strspn(pos[2], " \t\r\n")] == '\0') {
-        fprintf(stderr, "%s: DESCRIPTION is empty: say which object the mask shows, e.g. \"the cat\"\n", argv[0]);
+    o->photo = pos[0];
+    o->mask_path = pos[1];
+    o->desc = pos[2];
+    if (o->desc[strspn(o->desc, " \t\r\n")] == '\0') {
+        fprintf(stderr,
+                "%s: DESCRIPTION is empty: say which object the mask shows, e.g. \"the cat\"\n",
+                argv[0]);
         return 2;
     }
-    if (cli_check_int(argv[0], "ignore-value", ignore_value, -1, 255)) return 2;
+    if (cli_check_int(argv[0], "ignore-value", o->ignore_value, -1, 255)) return 2;
     sa_error err = {0};
-    sa_llm_params lp;
-    if (cli_llm_params(&lo, &lp, &err)) {
+    if (cli_llm_params(&o->lo, &o->lp, &err)) {
         fprintf(stderr, "%s: %s\n", argv[0], err.msg);
         return 2;
     }
-    if (json_path && cli_check_out_file(argv[0], "json", json_path)) return 1;
-    int status = 1;
-    sa_image img = {0};
-    sa_mask mask = {0}, gt = {0}, ign = {0};
+    if (o->json_path && cli_check_out_file(argv[0], "json", o->json_path)) return 1;
+    return -1;
+}
+
+typedef struct score_run {
+    sa_image img;
+    sa_mask mask, gt, ign;
+    double true_iou; /* NAN without --gt */
+} score_run;
+
+/* The photo, the mask and the ground truth, checked against each other. */
+static int load_inputs(const score_opts *o, score_run *s, sa_error *err) {
+    if (sa_image_load(o->photo, &s->img, err) ||
+        sa_mask_load(o->mask_path, -1, &s->mask, NULL, err))
+        return -1;
+    if (s->mask.width != s->img.width || s->mask.height != s->img.height) {
+        sa_error_set(err, SA_ERR_INVALID, "%s: mask is %dx%d but the photo is %dx%d", o->mask_path,
+                     s->mask.width, s->mask.height, s->img.width, s->img.height);
+        return -1;
+    }
+    if (!o->gt_path) return 0;
+    if (sa_mask_load(o->gt_path, o->ignore_value, &s->gt, &s->ign, err)) return -1;
+    if (!sa_mask_same_size(&s->gt, &s->mask)) {
+        sa_error_set(err, SA_ERR_INVALID, "%s: ground truth size differs from the mask",
+                     o->gt_path);
+        return -1;
+    }
+    s->true_iou = sa_mask_iou(&s->mask, &s->gt, s->ign.data ? &s->ign : NULL);
+    return 0;
+}
+
+/* One line: the error and the reply, its line breaks shown as \n. */
+static void print_refusal(const char *cmd, const sa_error *err, const char *reply) {
+    fprintf(stderr, "%s: %s; the reply was: \"", cmd, err->msg);
+    for (const char *c = reply; *c; c++) {
+        if (*c == '\n')
+            fputs("\\n", stderr);
+        else if (*c != '\r')
+            fputc(*c, stderr);
+    }
+    fputs("\"\n", stderr);
+}
+
+/* {pred_iou, true_iou, reply} into --json. */
+static int write_json(const char *path, float piou, double true_iou, const char *reply,
+                      sa_error *err) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "pred_iou", round(piou * 1e6) / 1e6);
+    if (isnan(true_iou))
+        cJSON_AddNullToObject(o, "true_iou");
+    else
+        cJSON_AddNumberToObject(o, "true_iou", round(true_iou * 1e6) / 1e6);
+    cJSON_AddStringToObject(o, "reply", reply ? reply : "");
+    int rc = sa_file_write_json(path, o, err);
+    cJSON_Delete(o);
+    return rc;
+}
+
+/* Asks the policy and reports. Returns the exit status; errors are printed here. */
+static int score(const score_opts *o, const char *cmd, score_run *s) {
+    sa_error err = {0};
     sa_policy *pol = NULL;
     char *reply = NULL;
-    double true_iou = NAN;
     float piou = NAN;
-    if (sa_image_load(pos[0], &img, &err) || sa_mask_load(pos[1], -1, &mask, NULL, &err)) goto out;
-    if (mask.width != img.width || mask.height != img.height) {
-        sa_error_set(&err, SA_ERR_INVALID, "%s: mask is %dx%d but the photo is %dx%d", pos[1], mask.width,
-                     mask.height, img.width, img.height);
-        goto out;
+    int status = 1, rc = sa_llm_policy_new(&o->lp, &pol, NULL, &err);
+    if (rc == SA_OK) {
+        sa_policy_obs obs;
+        memset(&obs, 0, sizeof obs);
+        obs.image = &s->img;
+        obs.mask = &s->mask;
+        obs.description = o->desc;
+        rc = sa_policy_score(pol, &obs, &piou, &reply, &err);
     }
-    if (gt_path) {
-        if (sa_mask_load(gt_path, ignore_value, &gt, &ign, &err)) goto out;
-        if (!sa_mask_same_size(&gt, &mask)) {
-            sa_error_set(&err, SA_ERR_INVALID, "%s: ground truth size differs from the mask", gt_path);
-            goto out;
-        }
-        true_iou = sa_mask_iou(&mask, &gt, ign.data ? &ign : NULL);
+    if (rc && reply)
+        print_refusal(cmd, &err, reply);
+    else if (rc)
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+    if (rc == SA_OK) {
+        printf("predicted IoU %.4f", piou);
+        if (!isnan(s->true_iou)) printf("  true IoU %.4f", s->true_iou);
+        printf("\n");
+        status = o->json_path && write_json(o->json_path, piou, s->true_iou, reply, &err) ? 1 : 0;
+        if (status) fprintf(stderr, "%s: %s\n", cmd, err.msg);
     }
-    if (sa_llm_policy_new(&lp, &pol, NULL, &err)) goto out;
-    sa_policy_obs obs;
-    memset(&obs, 0, sizeof obs);
-    obs.image = &img;
-    obs.mask = &mask;
-    obs.description = pos[2];
-    int rc = sa_policy_score(pol, &obs, &piou, &reply, &err);
-    if (rc) {
-        if (reply) { /* one line: the error and the reply, its line breaks shown as \n */
-            fprintf(stderr, "%s: %s; the reply was: \"", argv[0], err.msg);
-            for (const char *c = reply; *c; c++) {
-                if (*c == '\n') fputs("\\n", stderr);
-                else if (*c != '\r') fputc(*c, stderr);
-            }
-            fputs("\"\n", stderr);
-            status = 2; /* already reported */
-        }
-        goto out;
-    }
-    printf("predicted IoU %.4f", piou);
-    if (!isnan(true_iou)) printf("  true IoU %.4f", true_iou);
-    printf("\n");
-    status = 0;
-    if (json_path) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "pred_iou", round(piou * 1e6) / 1e6);
-        if (isnan(true_iou)) cJSON_AddNullToObject(o, "true_iou");
-        else cJSON_AddNumberToObject(o, "true_iou", round(true_iou * 1e6) / 1e6);
-        cJSON_AddStringToObject(o, "reply", reply ? reply : "");
-        char *txt = cJSON_Print(o);
-        cJSON_Delete(o);
-        FILE *f = txt ? fopen(json_path, "wb") : NULL;
-        int bad = !f;
-        if (f) {
-            bad |= fprintf(f, "%s\n", txt) < 0;
-            bad |= fclose(f) != 0;
-        }
-        if (bad) {
-            sa_error_set(&err, SA_ERR_IO, "%s: cannot write", json_path);
-            status = 1;
-        }
-        free(txt);
-    }
-out:
-    if (status == 2) status = 1;
-    else if (status) fprintf(stderr, "%s: %s\n", argv[0], err.msg);
     free(reply);
     sa_policy_free(pol);
-    sa_image_free(&img);
-    sa_mask_free(&mask);
-    sa_mask_free(&gt);
-    sa_mask_free(&ign);
+    return status;
+}
+
+int cli_score(int argc, char **argv) {
+    score_opts o;
+    int status = parse_score_options(argc, argv, &o);
+    if (status >= 0) return status;
+    score_run s;
+    memset(&s, 0, sizeof s);
+    s.true_iou = NAN;
+    sa_error err = {0};
+    if (load_inputs(&o, &s, &err) == 0) {
+        status = score(&o, argv[0], &s);
+    } else {
+        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+        status = 1;
+    }
+    sa_image_free(&s.img);
+    sa_mask_free(&s.mask);
+    sa_mask_free(&s.gt);
+    sa_mask_free(&s.ign);
     return status;
 }

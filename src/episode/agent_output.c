@@ -176,14 +176,14 @@ int sa_agent_write_outputs(const sa_agent_result *r, const sa_env *env, const ch
         cJSON_Delete(o);
         if (!txt) return sa_error_set(err, SA_ERR_NOMEM, "mask.json: out of memory");
         snprintf(path, sizeof path, "%s/mask.json", dir);
-        rc = sa__write_text_line(path, txt, err);
+        rc = sa_file_write_text(path, txt, err);
         free(txt);
         if (rc) return rc;
     }
     char *tj = sa_agent_trajectory_json(r, env, grammar, err);
     if (!tj) return err ? err->code : SA_ERR_NOMEM;
     snprintf(path, sizeof path, "%s/trajectory.json", dir);
-    rc = sa__write_text_line(path, tj, err);
+    rc = sa_file_write_text(path, tj, err);
     free(tj);
     if (rc) return rc;
     if (r->start_mask.data) {

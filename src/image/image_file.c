@@ -82,7 +82,7 @@ static int save_any(const char *path, const sa_image *img, int jpeg, int quality
     int rc = jpeg ? sa_image_encode_jpeg(img, quality, &buf, &n, &e)
                   : sa_image_encode_png(img, &buf, &n, &e);
     if (rc) return sa_error_set(err, rc, "%s: %s", path, e.msg);
-    rc = sa__write_file(path, buf, n, err);
+    rc = sa_file_write(path, buf, n, err);
     free(buf);
     return rc;
 }

@@ -1,6 +1,6 @@
 /* The SegAgent action grammar: parse and format clicks, the "Current IOU" prefix, and grounded boxes.
  *
- * Design: the parser follows SPEC.md section 5 (sign from the phrase; the numbers from the first parenthesis
+ * Design: the parser follows docs/grammar.md (sign from the phrase; the numbers from the first parenthesis
  * after the last "point:"), tolerant of case and spacing, strict about ranges. Numbers are scanned by hand
  * (digits, one optional point, optional sign) so "nan", "inf" or hex never get through strtod. Integer-scale
  * values convert with floor((v*size + 500) / 1000): exact for integer v, so the Python test server and this

@@ -131,6 +131,14 @@ int sa_llm_client_new(const sa_llm_params *p, sa_llm_client **out, sa_error *err
 
 const char *sa_llm_client_last_prompt(const sa_llm_client *c) { return c && c->last_prompt ? c->last_prompt : ""; }
 long sa_llm_client_requests(const sa_llm_client *c) { return c ? c->requests : 0; }
+
+char *sa_llm_client_request_text(const sa_llm_client *c, const char *description, sa_error *err) {
+    if (!c) {
+        sa_error_set(err, SA_ERR_INVALID, "sa_llm_client_request_text: NULL client");
+        return NULL;
+    }
+    return sa_prompt_render(c->prompt, description, err); /* as llm_policy.c's act and score */
+}
 const char *sa_llm_client_url(const sa_llm_client *c) { return c ? c->url : ""; }
 
 void sa_llm_reply_free(sa_llm_reply *r) {
@@ -417,19 +425,22 @@ static char *content_text(const cJSON *content) {
     return o;
 }
 
-/* Appends the choices of a 2xx body to out (at most want - out->n). */
-static int parse_choices(sa_llm_client *c, const char *body, size_t len, int want, sa_llm_reply *out,
-                         sa_error *err) {
+int sa__llm_parse_reply(const char *url, const char *body, size_t len, int want, sa_llm_reply *out,
+                        sa_error *err) {
+    if (!body) {
+        body = "";
+        len = 0;
+    }
     char snip[160];
     body_snippet(body, len, snip, sizeof snip);
     cJSON *root = cJSON_ParseWithLength(body, len);
-    if (!root) return sa_error_set(err, SA_ERR_PARSE, "POST %s: reply is not JSON: %s", c->url, snip);
+    if (!root) return sa_error_set(err, SA_ERR_PARSE, "POST %s: reply is not JSON: %s", url, snip);
     const cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
     int n = cJSON_IsArray(choices) ? cJSON_GetArraySize(choices) : 0;
     if (n == 0) {
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
         cJSON_Delete(root);
-        return sa_error_set(err, SA_ERR_PARSE, "POST %s: reply has no choices%s: %s", c->url,
+        return sa_error_set(err, SA_ERR_PARSE, "POST %s: reply has no choices%s: %s", url,
                             e ? " (server error)" : "", snip);
     }
     const cJSON *ch;
@@ -529,7 +540,7 @@ int sa_llm_chat(sa_llm_client *c, const uint8_t *image, size_t image_len, const 
             json = build_body(c, data_url, system, text, 1, base_seed);
             rc = json ? post_retry(c, json, &status, &body, &blen, err) : SA_ERR_NOMEM;
         }
-        if (!rc) rc = parse_choices(c, body, blen, n, out, err);
+        if (!rc) rc = sa__llm_parse_reply(c->url, body, blen, n, out, err);
         free(body);
     }
     free(json);
@@ -553,7 +564,7 @@ int sa_llm_chat(sa_llm_client *c, const uint8_t *image, size_t image_len, const 
                     long status = 0;
                     r = post_retry(c, jsons[i], &status, &bodies[i], &lens[i], &e2);
                 }
-                if (!r) r = parse_choices(c, bodies[i], lens[i], out->n + 1, out, &e2);
+                if (!r) r = sa__llm_parse_reply(c->url, bodies[i], lens[i], out->n + 1, out, &e2);
                 if (r) break; /* keep the samples we have */
             }
             for (int i = 0; i < m; i++) {

@@ -3,7 +3,7 @@
  * Design: the observation becomes one image (the overlay of the current mask) plus the rendered prompt; act
  * asks for k samples in one turn and parses each reply with the action grammar, so one unparseable sample
  * costs only that candidate. score asks for one reply on the mask to be judged and reads its "Current IOU"
- * (the process reward of SPEC.md section 6). The policy owns its client; sa_llm_policy_new can also hand out
+ * (the process reward of docs/decision-process.md). The policy owns its client; sa_llm_policy_new can also hand out
  * a borrowed pointer to it for grounding and for trajectory records.
  */
 #include <math.h>

@@ -1,4 +1,4 @@
-/* SAM parity checker (fixtures/sam/README.md format), shared by `segagent check-sam` and the test suite.
+/* SAM parity checker (docs/sam.md format), shared by `segagent check-sam` and the test suite.
  *
  * Runs the engine on DIR/image.png with the weights, records every intermediate the fixture holds (through the
  * encoder probe) and the outputs of every case in cases.json, then walks expected.safetensors: each expected
@@ -275,9 +275,9 @@ int sa_sam_check_fixture(const char *dir, sa_sam_check_params params, sa_sam_rep
     if (n_fail) *n_fail = 0;
     if (!dir) return sa_error_set(err, SA_ERR_INVALID, "check-sam: no fixture folder");
     int rc = SA_OK;
-    char *wpath = params.weights ? NULL : sa__path_join(dir, "model.safetensors");
-    char *ipath = sa__path_join(dir, "image.png"), *cpath = sa__path_join(dir, "cases.json");
-    char *epath = sa__path_join(dir, "expected.safetensors");
+    char *wpath = params.weights ? NULL : sa_path_join(dir, "model.safetensors");
+    char *ipath = sa_path_join(dir, "image.png"), *cpath = sa_path_join(dir, "cases.json");
+    char *epath = sa_path_join(dir, "expected.safetensors");
     char *cjs = NULL;
     cJSON *cj = NULL;
     sa_sam_model *m = NULL;

@@ -1,4 +1,4 @@
-/* Official SAM checkpoint names -> Hugging Face SamModel names (SAM.md, "Name mapping"). Internal
+/* Official SAM checkpoint names -> Hugging Face SamModel names (docs/sam.md, "Name mapping"). Internal
  * to the SAM model loader, which renames an official checkpoint's tensors once after opening it, so
  * the engine binds one naming whatever the file.
  *

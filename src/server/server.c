@@ -25,6 +25,7 @@
 
 #include "base/files.h"
 #include "base/util.h"
+#include "segagent/fileio.h"
 #include "segagent/rle.h"
 #include "server/request.h"
 
@@ -226,7 +227,7 @@ int sa__load_under_root(sa_server *s, const char *rel, sa_image *img, sa_error *
     char root[PATH_MAX], full[PATH_MAX];
     if (!realpath(s->p.images_root, root))
         return sa_error_set(err, SA_ERR_IO, "the images root is not readable");
-    char *joined = sa__path_join(root, rel);
+    char *joined = sa_path_join(root, rel);
     if (!joined) return sa_error_set(err, SA_ERR_NOMEM, "out of memory");
     char *ok = realpath(joined, full);
     free(joined);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/files.h"
+#include "segagent/fileio.h"
 #include "server/server_internal.h"
 
 static const char *mime_of(const char *name) {
@@ -36,7 +37,7 @@ enum MHD_Result sa__static_file(sa__req *r) {
     const char *mime = mime_of(name);
     if (dots != 1 || !mime || name[0] == '.')
         return sa__reply_error(r, 404, "no such file: %s", r->path);
-    char *path = sa__path_join(s->p.web_dir, name);
+    char *path = sa_path_join(s->p.web_dir, name);
     if (!path) return sa__reply_error(r, 503, "out of memory");
     char *data = NULL;
     size_t n = 0;

@@ -145,7 +145,7 @@ static int load_index(sa_weights *w, const char *path, const uint8_t *buf, size_
         for (const cJSON *p = map->child; p != e; p = p->next)
             if (cJSON_IsString(p) && strcmp(p->valuestring, f) == 0) seen = 1;
         if (seen) continue;
-        char *sp = sa__path_join(dir, f);
+        char *sp = sa_path_join(dir, f);
         if (!sp) {
             rc = sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", path);
             break;
@@ -204,7 +204,7 @@ static int load_file(sa_weights *w, const char *path, int allow_index, sa_error 
 static char *pick_in_dir(const char *dir, sa_error *err) {
     static const char *const pref[] = {"model.safetensors.index.json", "model.safetensors"};
     for (size_t i = 0; i < 2; i++) {
-        char *p = sa__path_join(dir, pref[i]);
+        char *p = sa_path_join(dir, pref[i]);
         if (!p) {
             sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", dir);
             return NULL;
@@ -223,7 +223,7 @@ static char *pick_in_dir(const char *dir, sa_error *err) {
     while ((de = readdir(d)) != NULL) {
         int a = ends_with(de->d_name, ".safetensors"), b = ends_with(de->d_name, ".pth");
         if (!a && !b) continue;
-        char *p = sa__path_join(dir, de->d_name);
+        char *p = sa_path_join(dir, de->d_name);
         if (!p || !is_file(p)) {
             free(p);
             continue;
@@ -285,7 +285,7 @@ int sa_weights_open(const char *path, sa_weights **out, sa_error *err) {
     if (rc != SA_OK) goto fail;
     rc = sa__weights_finish(w, file, err);
     if (rc != SA_OK) goto fail;
-    char *cfg = sa__path_join(dir, "config.json");
+    char *cfg = sa_path_join(dir, "config.json");
     if (!cfg) {
         rc = sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", path);
         goto fail;

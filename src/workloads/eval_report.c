@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/files.h"
-#include "image/chart_svg.h"
+#include "segagent/fileio.h"
+#include "segagent/chart.h"
 
 cJSON *sa_eval_json_number(double v) {
     if (!isfinite(v)) return cJSON_CreateNull();
@@ -133,20 +133,11 @@ char *sa_eval_report_json(const sa_eval_report *r, sa_error *err) {
     return text;
 }
 
-int sa_eval_json_write(const char *path, const cJSON *doc, sa_error *err) {
-    if (!path || !doc) return sa_error_set(err, SA_ERR_INVALID, "write JSON: NULL argument");
-    char *text = cJSON_Print(doc);
-    if (!text) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory formatting JSON", path);
-    int rc = sa__write_text_line(path, text, err);
-    free(text);
-    return rc;
-}
-
 int sa_eval_report_write_json(const char *path, const sa_eval_report *r, sa_error *err) {
     if (!path) return sa_error_set(err, SA_ERR_INVALID, "eval report: NULL path");
     char *text = sa_eval_report_json(r, err);
     if (!text) return err ? err->code : SA_ERR_NOMEM;
-    int rc = sa__write_text_line(path, text, err);
+    int rc = sa_file_write_text(path, text, err);
     free(text);
     return rc;
 }
@@ -154,7 +145,7 @@ int sa_eval_report_write_json(const char *path, const sa_eval_report *r, sa_erro
 int sa_eval_report_write_chart(const char *path, const sa_eval_report *r, sa_error *err) {
     if (!path || !r || r->n_entries < 0 || (r->n_entries > 0 && !r->entries))
         return sa_error_set(err, SA_ERR_INVALID, "eval chart: NULL argument");
-    sa__chart_series *series = calloc((size_t)(r->n_entries ? r->n_entries : 1), sizeof *series);
+    sa_chart_series *series = calloc((size_t)(r->n_entries ? r->n_entries : 1), sizeof *series);
     char(*notes)[64] = calloc((size_t)(r->n_entries ? r->n_entries : 1), sizeof *notes);
     if (!series || !notes) {
         free(series);
@@ -173,7 +164,7 @@ int sa_eval_report_write_chart(const char *path, const sa_eval_report *r, sa_err
     snprintf(sub, sizeof sub, "tool: %s; %s; %d clicks per image", r->tool ? r->tool : "?",
              r->annotator_label ? r->annotator_label : r->annotator ? r->annotator : "?",
              r->max_clicks);
-    int rc = sa__chart_svg_write(path, "mIoU vs number of clicks", sub, series, r->n_entries, err);
+    int rc = sa_chart_svg_write(path, "mIoU vs number of clicks", sub, series, r->n_entries, err);
     free(series);
     free(notes);
     return rc;

@@ -72,26 +72,6 @@ sa_export_params sa_export_default_params(sa_export_format f) {
     return p;
 }
 
-/* mkdir -p */
-static int make_dirs(const char *path, sa_error *err) {
-    char buf[PATH_MAX];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf) return sa_error_set(err, SA_ERR_INVALID, "output folder: bad path '%s'", path);
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != '\0') continue;
-        char c = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return sa_error_set(err, SA_ERR_IO, "%s: cannot create folder: %s", buf, strerror(errno));
-        buf[i] = c;
-    }
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-        return sa_error_set(err, SA_ERR_IO, "%s: not a folder", path);
-    return SA_OK;
-}
-
 static int file_exists(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
@@ -421,7 +401,7 @@ int sa_export_run(const sa_traj_set *set, const char *const *image_dirs, int n_i
         rc = sa_error_set(err, SA_ERR_INVALID, "%s: path too long", out_dir);
         goto done;
     }
-    if ((rc = make_dirs(imgdir, err)) != SA_OK) goto done;
+    if ((rc = sa_make_dirs(imgdir, err)) != SA_OK) goto done;
     if (!realpath(out_dir, c.abs_out)) {
         rc = sa_error_set(err, SA_ERR_IO, "%s: %s", out_dir, strerror(errno));
         goto done;

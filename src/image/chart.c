@@ -4,7 +4,7 @@
  * [0, 1]) because the interesting part of these curves is usually above 0.7; the 0.85 / 0.90 dashed lines are
  * the NoC thresholds, so a reader sees where each curve crosses them.
  */
-#include "image/chart_svg.h"
+#include "segagent/chart.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -80,7 +80,7 @@ static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e"
                                       "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"};
 #define N_PALETTE ((int)(sizeof palette / sizeof palette[0]))
 
-char *sa__chart_svg_render(const char *title, const char *subtitle, const sa__chart_series *s,
+char *sa_chart_svg_render(const char *title, const char *subtitle, const sa_chart_series *s,
                            int n_series, sa_error *err) {
     if (n_series < 0 || (n_series > 0 && !s)) {
         sa_error_set(err, SA_ERR_INVALID, "chart: bad series");
@@ -211,11 +211,11 @@ char *sa__chart_svg_render(const char *title, const char *subtitle, const sa__ch
     return b.p;
 }
 
-int sa__chart_svg_write(const char *path, const char *title, const char *subtitle,
-                        const sa__chart_series *s, int n_series, sa_error *err) {
-    char *doc = sa__chart_svg_render(title, subtitle, s, n_series, err);
+int sa_chart_svg_write(const char *path, const char *title, const char *subtitle,
+                        const sa_chart_series *s, int n_series, sa_error *err) {
+    char *doc = sa_chart_svg_render(title, subtitle, s, n_series, err);
     if (!doc) return err ? err->code : SA_ERR_NOMEM;
-    int rc = sa__write_file(path, doc, strlen(doc), err);
+    int rc = sa_file_write(path, doc, strlen(doc), err);
     free(doc);
     return rc;
 }
