@@ -66,7 +66,11 @@ static int prev_mask(const sa__predict_req *pr, const sa_image *img, sa_mask *m,
                                 &rle, err);
     if (!rc) rc = sa_rle_decode(&rle, m, err);
     sa_rle_free(&rle);
-    if (rc) return sa_error_set(err, SA_ERR_INVALID, "mask.counts: %s", err ? err->msg : "invalid");
+    if (rc) {
+        sa_error_prefix(err, "mask.counts: ");
+        if (err) err->code = SA_ERR_INVALID;
+        return SA_ERR_INVALID;
+    }
     return SA_OK;
 }
 

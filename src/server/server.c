@@ -200,10 +200,13 @@ int sa__decode_upload(sa_server *s, const uint8_t *bytes, size_t n, sa_image *im
         return sa_error_set(err, SA_ERR_RANGE, "image of %ldx%ld pixels (the limit is %ld pixels)",
                             w, h, s->p.max_pixels);
     int rc = sa_image_decode(bytes, n, img, err);
-    if (rc)
-        return rc == SA_ERR_RANGE
-                   ? rc
-                   : sa_error_set(err, SA_ERR_FORMAT, "invalid image: %s", err ? err->msg : "");
+    if (rc &&
+        rc != SA_ERR_RANGE) { /* a limit keeps its code (413); anything else is a bad image (400) */
+        sa_error_prefix(err, "invalid image: ");
+        if (err) err->code = SA_ERR_FORMAT;
+        return SA_ERR_FORMAT;
+    }
+    if (rc) return rc;
     if ((long)img->width * (long)img->height > s->p.max_pixels) {
         sa_image_free(img);
         return sa_error_set(err, SA_ERR_RANGE, "image of %dx%d pixels (the limit is %ld pixels)",
