@@ -16,6 +16,7 @@
 #include "segagent/llm_policy.h"
 #include "segagent/mask.h"
 #include "segagent/rle.h"
+#include "policy_server.h"
 #include "serve_harness.h"
 #include "testutil.h"
 
@@ -44,6 +45,59 @@ static int b64val(int c) {
     return -1;
 }
 
+/* Runs the page driver; its stdout (one JSON line) in a malloc'd string, NULL on failure. */
+static char *run_page(const char *chromium, int port, const char *png, const char *clicks,
+                      const char *describe, const char *shot) {
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd,
+             "node --experimental-websocket --no-warnings tests/web/page_test.mjs --url "
+             "http://127.0.0.1:%d/ "
+             "--image '%s' --clicks '%s' --screenshot '%s' --chromium '%s'%s%s%s",
+             port, png, clicks, shot, chromium, describe ? " --describe '" : "",
+             describe ? describe : "", describe ? "'" : "");
+    FILE *p = popen(cmd, "r");
+    char *out = NULL;
+    size_t len = 0, cap = 0;
+    char buf[65536];
+    size_t n;
+    while (p && (n = fread(buf, 1, sizeof buf, p)) > 0) {
+        if (len + n + 1 > cap) {
+            cap = (len + n + 1) * 2;
+            out = realloc(out, cap);
+        }
+        memcpy(out + len, buf, n);
+        len += n;
+        out[len] = 0;
+    }
+    int rc = p ? pclose(p) : -1;
+    CHECKF(rc == 0 && out, "page_test.mjs failed (exit %d)", rc);
+    if (rc) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* The page's mask (base64 of row-major 0/1 bytes) into m; 0 or -1. */
+static int page_mask(const char *b64, sa_mask *m) {
+    if (sa_mask_new(m, W, H, NULL)) return -1;
+    size_t k = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (const char *q = b64; *q && *q != '='; q++) {
+        int v = b64val(*q);
+        if (v < 0) break;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (k < (size_t)W * H) m->data[k] = (uint8_t)(acc >> bits) != 0;
+            k++;
+        }
+    }
+    return k == (size_t)W * H ? 0 : -1;
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     const char *chromium = getenv("CHROMIUM");
@@ -63,7 +117,8 @@ int main(int argc, char **argv) {
             int in = dx * dx + dy * dy <= 1.0 || (x > 115 && x < 145 && y > 20 && y < 100);
             uint8_t *p = img.data + 3 * (y * W + x);
             p[0] = (uint8_t)(in ? 230 : 30 + (x * 7 + y * 3) % 25);
-            p[1] = (uint8_t)(in ? 150 : 60 + (x + y) % 20);
+            p[1] = (uint8_t)(in ? 110
+                                : 60 + (x + y) % 20); /* green below 127 for the scripted policy */
             p[2] = (uint8_t)(in ? 40 : 90);
         }
     char png[4200];
@@ -72,7 +127,22 @@ int main(int argc, char **argv) {
 
     char log[4200];
     snprintf(log, sizeof log, "%s/serve_web.log", cli.dir);
-    const char *args[] = {"--web-dir", "web", NULL};
+    sa_mask gt = {0};
+    CHECK(sa_mask_new(&gt, W, H, &err) == SA_OK);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            double dx = (x - 60.0) / 35.0, dy = (y - 60.0) / 30.0;
+            gt.data[y * W + x] =
+                dx * dx + dy * dy <= 1.0 || (x > 115 && x < 145 && y > 20 && y < 100);
+        }
+    char gt_png[4200];
+    snprintf(gt_png, sizeof gt_png, "%s/gt.png", cli.dir);
+    CHECK(sa_mask_save_png(gt_png, &gt, &err) == SA_OK);
+    test_server pol;
+    if (ts_start(&pol, gt_png)) return 1;
+    const char *args[] = {"--web-dir",      "web",     "--policy",
+                          pol.base_url,     "--model", "annotator-iou",
+                          "--image-format", "png",     NULL};
     sh_server s;
     if (sh_start(&s, cli.bin, log, args)) return 1;
     sh_resp r = sh_request(&s, "GET", "/", NULL, 0, NULL, NULL);
@@ -84,30 +154,11 @@ int main(int argc, char **argv) {
         sh_resp_free(&r);
     }
 
-    char shot[4400], cmd[16384];
+    char shot[4400], shot2[4400];
     const char *b = getenv("BUILD");
     snprintf(shot, sizeof shot, "%s/tests/test_server_web.png", b && *b ? b : "build");
-    snprintf(cmd, sizeof cmd,
-             "node --experimental-websocket --no-warnings tests/web/page_test.mjs --url "
-             "http://127.0.0.1:%d/ "
-             "--image '%s' --clicks '60,60,1;130,60,1;60,35,0' --screenshot '%s' --chromium '%s'",
-             s.port, png, shot, chromium);
-    FILE *p = popen(cmd, "r");
-    char *out = NULL;
-    size_t len = 0, cap = 0;
-    char buf[65536];
-    size_t n;
-    while (p && (n = fread(buf, 1, sizeof buf, p)) > 0) {
-        if (len + n + 1 > cap) {
-            cap = (len + n + 1) * 2;
-            out = realloc(out, cap);
-        }
-        memcpy(out + len, buf, n);
-        len += n;
-        out[len] = 0;
-    }
-    int rc = p ? pclose(p) : -1;
-    CHECKF(rc == 0 && out, "page_test.mjs failed (exit %d)", rc);
+    snprintf(shot2, sizeof shot2, "%s/tests/test_server_web_agent.png", b && *b ? b : "build");
+    char *out = run_page(chromium, s.port, png, "60,60,1;130,60,1;60,35,0", NULL, shot);
     cJSON *j = out ? cJSON_Parse(out) : NULL;
     const cJSON *mask = cJSON_GetObjectItemCaseSensitive(j, "mask");
     const cJSON *clicks = cJSON_GetObjectItemCaseSensitive(j, "clicks");
@@ -170,6 +221,26 @@ int main(int argc, char **argv) {
     cJSON_Delete(j);
     free(out);
     CHECK(access(shot, R_OK) == 0);
+
+    /* the agent from the page: steps streamed in, a good mask at the end */
+    out = run_page(chromium, s.port, png, "", "the orange shapes", shot2);
+    j = out ? cJSON_Parse(out) : NULL;
+    mask = cJSON_GetObjectItemCaseSensitive(j, "mask");
+    clicks = cJSON_GetObjectItemCaseSensitive(j, "clicks");
+    const char *agent = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "agent"));
+    sa_mask am = {0};
+    CHECKF(cJSON_IsString(mask) && page_mask(mask->valuestring, &am) == 0 &&
+               cJSON_GetArraySize(clicks) >= 2 && agent && !strncmp(agent, "done", 4),
+           "agent on the page: %s", out ? out : "(none)");
+    double iou = am.data ? sa_mask_iou(&am, &gt, NULL) : 0;
+    CHECKF(iou > 0.85, "agent mask on the page: IoU %g", iou);
+    fprintf(stderr, "page agent: %d clicks, IoU %.3f, %s\n", cJSON_GetArraySize(clicks), iou,
+            agent ? agent : "");
+    sa_mask_free(&am);
+    cJSON_Delete(j);
+    free(out);
+    ts_stop(&pol);
+    sa_mask_free(&gt);
     CHECK(sh_stop(&s) == 0);
     sa_image_free(&img);
     curl_global_cleanup();

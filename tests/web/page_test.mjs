@@ -4,6 +4,8 @@
 // page's state (clicks and the mask it holds) as one JSON line on stdout.
 //   node --experimental-websocket tests/web/page_test.mjs --url http://127.0.0.1:PORT/ --image scene.png \
 //        --clicks 16,24,1;50,24,1;5,5,0 --screenshot out.png [--chromium /usr/bin/chromium]
+// With --describe TEXT it then types TEXT into the description box, presses "Let the agent annotate" and waits
+// for the stream to end (the clicks and mask printed are then the agent's).
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -114,7 +116,14 @@ try {
       return s.requests > before && s.answered === s.requests;
     });
   }
+  if (args.describe) {
+    await evaluate(`document.getElementById('description').value = ${JSON.stringify(args.describe)}`);
+    await evaluate("document.getElementById('agent').click()");
+    await until("the agent's end", () => evaluate("document.getElementById('agent-status').textContent.startsWith('done')"));
+    await until("the page to settle", () => evaluate("!document.getElementById('agent').disabled"));
+  }
   const state = await evaluate("window.segagent.state()");
+  state.agent = await evaluate("document.getElementById('agent-status').textContent");
   const latency = await evaluate("document.getElementById('latency').textContent");
   const shot = await send("Page.captureScreenshot", { format: "png" });
   if (args.screenshot) writeFileSync(args.screenshot, Buffer.from(shot.data, "base64"));
