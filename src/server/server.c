@@ -307,7 +307,8 @@ static enum MHD_Result dispatch(sa__req *r) {
     if (!strcmp(u, "/health"))
         return get ? sa__api_health(r) : sa__reply_error(r, 405, "use GET /health");
     if (!authorized(r)) {
-        const char *hdr[][2] = {{"WWW-Authenticate", "Bearer"}, {NULL, NULL}};
+        const char *hdr[][2] = {{"WWW-Authenticate", "Basic realm=\"segagent\", charset=\"UTF-8\""},
+                                {NULL, NULL}};
         char *s = sa__strdup("{\"error\":\"missing or wrong token\",\"status\":401}");
         if (!s) return MHD_NO;
         return sa__reply(r, 401, "application/json", s, strlen(s), hdr);
