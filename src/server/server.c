@@ -366,6 +366,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             unsigned long long v = strtoull(cl, &end, 10);
             if (errno || end == cl || v > s->p.max_body_bytes) r->too_large = 1;
         }
+        /* a declared body over the limit is refused before it is read (libmicrohttpd then closes
+           the connection instead of reading the rest); a chunked one is drained and refused at its
+           end */
+        if (r->too_large && strcmp(method, "OPTIONS") != 0)
+            return sa__reply_error(r, 413, "request body larger than %zu bytes",
+                                   s->p.max_body_bytes);
         return MHD_YES;
     }
     if (*upload_size) {
