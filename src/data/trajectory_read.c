@@ -18,6 +18,7 @@
 #include "segagent/image.h"
 #include "segagent/rle.h"
 #include "base/files.h"
+#include "base/text.h"
 #include "base/util.h"
 
 void sa_traj_set_free(sa_traj_set *set) {
@@ -374,7 +375,7 @@ int sa_traj_parse(const char *json, size_t len, const char *name, sa_traj_set **
                     goto done;
                 }
                 if (kl == 4 && !memcmp(json + ks, "info", 4) && cJSON_IsObject(v) && !set->info_json) {
-                    set->info_json = cJSON_PrintUnformatted(v);
+                    set->info_json = sa__json_print(v, 0);
                     if (!set->info_json) rc = sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", name);
                 }
                 cJSON_Delete(v);
