@@ -7,6 +7,7 @@
  */
 #include "base/text.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,4 +92,46 @@ char *sa__utf8_fix(char *s) {
 char *sa__json_print(const cJSON *doc, int formatted) {
     if (!doc) return NULL;
     return sa__utf8_fix(formatted ? cJSON_Print(doc) : cJSON_PrintUnformatted(doc));
+}
+
+/* Deepest nesting of [ and { (outside strings) in s[0..n), stopping once above limit. */
+static size_t nesting(const char *s, size_t n, size_t limit) {
+    size_t depth = 0, max = 0;
+    int in_str = 0;
+    for (size_t i = 0; i < n && max <= limit; i++) {
+        char ch = s[i];
+        if (in_str) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_str = 0;
+        } else if (ch == '"') {
+            in_str = 1;
+        } else if (ch == '[' || ch == '{') {
+            if (++depth > max) max = depth;
+        } else if ((ch == ']' || ch == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return max;
+}
+
+int sa__json_error(sa_error *err, const char *name, const char *json, size_t len, const char *end) {
+    if (!name) name = "JSON";
+    if (!json || len == 0) return sa_error_set(err, SA_ERR_PARSE, "%s: not valid JSON (empty)", name);
+    size_t at = end && end >= json && end <= json + len ? (size_t)(end - json) : len;
+    size_t scan = at < len ? at + 1 : len;
+    if (nesting(json, scan, CJSON_NESTING_LIMIT) > CJSON_NESTING_LIMIT)
+        return sa_error_set(err, SA_ERR_PARSE,
+                            "%s: JSON nested deeper than %d levels (the reader's limit) at byte %zu",
+                            name, CJSON_NESTING_LIMIT, at);
+    if (at + 1 >= len)
+        return sa_error_set(err, SA_ERR_PARSE, "%s: not valid JSON (ends early, after %zu bytes)",
+                            name, len);
+    return sa_error_set(err, SA_ERR_PARSE, "%s: not valid JSON (error near byte %zu of %zu)", name,
+                        at, len);
+}
+
+int sa__json_too_deep(const char *s, size_t len) {
+    return s && nesting(s, len, CJSON_NESTING_LIMIT) > CJSON_NESTING_LIMIT;
 }
