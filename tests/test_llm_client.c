@@ -333,6 +333,19 @@ static int parse_body(const char *body, size_t len, int want, int have, sa_llm_r
     return sa__llm_parse_reply("http://h/v1/chat/completions", body, len, want, r, err);
 }
 
+static void test_parse_reply_nested(void) {
+    static char deep[5000];
+    int n = snprintf(deep, sizeof deep, "{\"choices\": ");
+    for (int i = 0; i < 2000; i++) deep[n++] = '[';
+    for (int i = 0; i < 2000; i++) deep[n++] = ']';
+    deep[n++] = '}';
+    sa_llm_reply r;
+    sa_error err = {0};
+    CHECK(parse_body(deep, (size_t)n, 1, 0, &r, &err) == SA_ERR_PARSE);
+    CHECKF(strstr(err.msg, "nested deeper than 1000 levels") != NULL, "%s", err.msg);
+    sa_llm_reply_free(&r);
+}
+
 static void test_parse_reply(void) {
     static const char vllm[] =
         "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"model\":\"segagent-qwen\",\"choices\":[{\"index\":0,"
@@ -465,6 +478,7 @@ static void test_well_formed(void) {
 
 int main(void) {
     test_parse_reply();
+    test_parse_reply_nested();
     make_scene();
     char *dir = tu_tmpdir();
     char gt_path[1024];

@@ -458,6 +458,10 @@ int sa__llm_parse_reply(const char *url, const char *body, size_t len, int want,
     char snip[160];
     body_snippet(body, len, snip, sizeof snip);
     cJSON *root = cJSON_ParseWithLength(body, len);
+    if (!root && sa__json_too_deep(body, len))
+        return sa_error_set(err, SA_ERR_PARSE,
+                            "POST %s: reply JSON nested deeper than %d levels (the reader's limit)", url,
+                            CJSON_NESTING_LIMIT);
     if (!root) return sa_error_set(err, SA_ERR_PARSE, "POST %s: reply is not JSON: %s", url, snip);
     const cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
     int n = cJSON_IsArray(choices) ? cJSON_GetArraySize(choices) : 0;
