@@ -118,13 +118,15 @@ static size_t nesting(const char *s, size_t n, size_t limit) {
 
 int sa__json_error(sa_error *err, const char *name, const char *json, size_t len, const char *end) {
     if (!name) name = "JSON";
-    if (!json || len == 0) return sa_error_set(err, SA_ERR_PARSE, "%s: not valid JSON (empty)", name);
+    if (!json || len == 0)
+        return sa_error_set(err, SA_ERR_PARSE, "%s: not valid JSON (empty)", name);
     size_t at = end && end >= json && end <= json + len ? (size_t)(end - json) : len;
     size_t scan = at < len ? at + 1 : len;
     if (nesting(json, scan, CJSON_NESTING_LIMIT) > CJSON_NESTING_LIMIT)
-        return sa_error_set(err, SA_ERR_PARSE,
-                            "%s: JSON nested deeper than %d levels (the reader's limit) at byte %zu",
-                            name, CJSON_NESTING_LIMIT, at);
+        return sa_error_set(
+            err, SA_ERR_PARSE,
+            "%s: JSON nested deeper than %d levels (the reader's limit) at byte %zu", name,
+            CJSON_NESTING_LIMIT, at);
     if (at + 1 >= len)
         return sa_error_set(err, SA_ERR_PARSE, "%s: not valid JSON (ends early, after %zu bytes)",
                             name, len);

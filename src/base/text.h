@@ -34,10 +34,11 @@ char *sa__utf8_fix(char *s);
  * NULL when out of memory. */
 char *sa__json_print(const cJSON *doc, int formatted);
 
-/* The one message for JSON that does not parse: "NAME: not valid JSON (empty)", "(ends early, after N
- * bytes)", "(error near byte K of N)", or "NAME: JSON nested deeper than 1000 levels (the reader's
- * limit) at byte K" when that is why (cJSON refuses deeper nesting; the text itself may be fine). end is
- * where cJSON stopped (cJSON_ParseWithLengthOpts), NULL when unknown. Returns SA_ERR_PARSE. */
+/* The one message for JSON that does not parse: "NAME: not valid JSON (empty)", "(ends early, after
+ * N bytes)", "(error near byte K of N)", or "NAME: JSON nested deeper than 1000 levels (the
+ * reader's limit) at byte K" when that is why (cJSON refuses deeper nesting; the text itself may be
+ * fine). end is where cJSON stopped (cJSON_ParseWithLengthOpts), NULL when unknown. Returns
+ * SA_ERR_PARSE. */
 int sa__json_error(sa_error *err, const char *name, const char *json, size_t len, const char *end);
 /* 1 when s[0..len) nests [ and { deeper than cJSON accepts (CJSON_NESTING_LIMIT). */
 int sa__json_too_deep(const char *s, size_t len);
