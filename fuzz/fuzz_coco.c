@@ -16,18 +16,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void check_lookups(const sa_coco_set *set) {
     for (int i = 0; i < sa_coco_n_images(set); i++) {
         int j = sa_coco_find_image(set, sa_coco_get_image(set, i)->id);
-        if (j < 0 || j > i || sa_coco_get_image(set, j)->id != sa_coco_get_image(set, i)->id)
+        if (j != i || sa_coco_get_image(set, j)->id != sa_coco_get_image(set, i)->id) /* ids are unique */
             abort();
         if (!sa_coco_get_image(set, i)->file_name) abort();
     }
     for (int i = 0; i < sa_coco_n_categories(set); i++) {
         int j = sa_coco_find_category(set, sa_coco_get_category(set, i)->id);
-        if (j < 0 || j > i || !sa_coco_get_category(set, i)->name) abort();
+        if (j != i || !sa_coco_get_category(set, i)->name) abort();
     }
     for (int i = 0; i < sa_coco_n_anns(set); i++) {
         const sa_coco_ann *a = sa_coco_get_ann(set, i);
         int j = sa_coco_find_ann(set, a->id);
-        if (j < 0 || j > i || sa_coco_get_ann(set, j)->id != a->id) abort();
+        if (j != i || sa_coco_get_ann(set, j)->id != a->id) abort();
         const sa_coco_image *im = sa_coco_get_image(set, a->image);
         if ((a->image >= 0) != (im != NULL) || (im && im->id != a->image_id)) abort();
         if (a->image < 0 && sa_coco_find_image(set, a->image_id) >= 0) abort();

@@ -276,6 +276,8 @@ class Handler(BaseHTTPRequestHandler):
             texts = ["I am not sure where to click."] * n
         elif base == "range":
             texts = ["Positive point: (1500, -20)"] * n
+        elif base == "iou-huge":  # a number past the double range, then one above 100
+            texts = ["Current IOU: 1e309\nPositive point: (500, 500)", "Current IOU: 250\nPositive point: (500, 500)"][:n]
         elif base.startswith("annotator"):
             try:
                 texts = self.annotate(req, base, n, seed)

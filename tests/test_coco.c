@@ -39,7 +39,7 @@ static void make_shape(void) {
     sa_rle_free(&r);
 }
 
-/* The good file: 3 images (one repeated id, one without a size), 2 categories, 9 annotations. */
+/* The good file: 3 images (one without a size), 2 categories, 9 annotations. */
 static char *good_json(void) {
     static char buf[8192];
     snprintf(
@@ -47,7 +47,7 @@ static char *good_json(void) {
         "{\"info\": {\"year\": 2025}, \"licenses\": [],\n"
         " \"images\": [{\"id\": 7, \"file_name\": \"a.png\", \"height\": %d, \"width\": %d},\n"
         "              {\"id\": 8, \"file_name\": \"b.jpg\"},\n"
-        "              {\"id\": 7, \"file_name\": \"dup.png\", \"height\": 1, \"width\": 1}],\n"
+        "              {\"id\": 9, \"file_name\": \"c.png\", \"height\": 1, \"width\": 1}],\n"
         " \"categories\": [{\"id\": 1, \"name\": \"block\", \"supercategory\": \"shape\"},\n"
         "                  {\"id\": 2, \"name\": \"thing\"}],\n"
         " \"annotations\": [\n"
@@ -62,14 +62,14 @@ static char *good_json(void) {
         "\"x\"}]},\n"
         "  {\"id\": 103, \"image_id\": 8, \"category_id\": 2, \"description\": \"described\",\n"
         "   \"segmentation\": [[1, 1, 4, 1, 4, 4], [6, 6, 9, 6, 9, 9, 6, 9]], \"true_iou\": "
-        "\"n/a\"},\n"
+        "null},\n"
         "  {\"id\": 104, \"image_id\": 99, \"category_id\": 1},\n"
         "  {\"id\": 105, \"image_id\": 7, \"segmentation\": [[1, 2, 3, 4, 5]]},\n"
         "  {\"id\": 106, \"image_id\": 7, \"category_id\": 5, \"segmentation\": {\"size\": [%d, "
         "%d], "
         "\"counts\": \"!!\"}},\n"
         "  {\"id\": 107, \"image_id\": 7, \"iscrowd\": true, \"segmentation\": \"polygon\"},\n"
-        "  {\"id\": 100, \"image_id\": 8, \"segmentation\": [], \"caption\": []}\n"
+        "  {\"id\": 108, \"image_id\": 8, \"segmentation\": [], \"caption\": []}\n"
         " ]}\n",
         H, W, H, W, rle_str, H, W, rle_list, H, W);
     return buf;
@@ -102,11 +102,11 @@ static void test_records(const sa_coco_set *set) {
     CHECK(cat && cat->id == 1 && !strcmp(cat->name, "block") &&
           !strcmp(cat->supercategory, "shape"));
     CHECK(sa_coco_get_category(set, 1)->supercategory == NULL);
-    /* lookups: the first record with an id wins */
+    /* lookups by id */
     CHECK(sa_coco_find_image(set, 7) == 0 && sa_coco_find_image(set, 8) == 1 &&
-          sa_coco_find_image(set, 9) < 0);
+          sa_coco_find_image(set, 9) == 2 && sa_coco_find_image(set, 10) < 0);
     CHECK(sa_coco_find_ann(set, 100) == 0 && sa_coco_find_ann(set, 104) == 4 &&
-          sa_coco_find_ann(set, 1) < 0);
+          sa_coco_find_ann(set, 108) == 8 && sa_coco_find_ann(set, 1) < 0);
     CHECK(sa_coco_find_category(set, 2) == 1 && sa_coco_find_category(set, 5) < 0);
     const sa_coco_ann *a = sa_coco_get_ann(set, 0);
     CHECK(a->id == 100 && a->image_id == 7 && a->image == 0 && a->has_category && a->category == 0);
@@ -205,6 +205,14 @@ static void test_malformed(void) {
     expect_bad("{\"annotations\": [", SA_ERR_PARSE, "ends early");
     expect_bad("{\"annotations\": [}]", SA_ERR_PARSE, "near byte");
     expect_bad("[]", F, "top level is not an object");
+    { /* too deeply nested for the reader: said so, not "not valid JSON" */
+        static char deep[4200];
+        int n = snprintf(deep, sizeof deep, "{\"annotations\": [], \"x\": ");
+        for (int i = 0; i < 1500; i++) deep[n++] = '[';
+        for (int i = 0; i < 1500; i++) deep[n++] = ']';
+        snprintf(deep + n, sizeof deep - (size_t)n, "}");
+        expect_bad(deep, SA_ERR_PARSE, "JSON nested deeper than 1000 levels");
+    }
     expect_bad("{\"images\": []}", F, "needs an \"annotations\" array");
     expect_bad("{\"annotations\": {}}", F, "\"annotations\" must be a list (got an object)");
     expect_bad("{\"annotations\": [], \"images\": null}", F,
@@ -224,10 +232,40 @@ static void test_malformed(void) {
                "images[0].file_name: expected a string");
     expect_bad("{\"annotations\": [], \"images\": [{\"id\": 1, \"file_name\": \"a\"}, "
                "{\"id\": 2, \"file_name\": \"b\", \"height\": 0}]}",
-               F, "images[1].height: expected an integer in 1..2147483647 (got 0)");
+               F, "images[1].height: expected an integer in 1..32768 (got 0)");
     expect_bad(
         "{\"annotations\": [], \"images\": [{\"id\": 1, \"file_name\": \"a\", \"width\": 1e10}]}",
         F, "images[0].width");
+    /* sizes beyond the image limits, negative sizes */
+    expect_bad("{\"annotations\": [], \"images\": [{\"id\": 1, \"file_name\": \"a\", "
+               "\"height\": 100000, \"width\": 10}]}",
+               F, "images[0].height: expected an integer in 1..32768 (got 100000)");
+    expect_bad("{\"annotations\": [], \"images\": [{\"id\": 1, \"file_name\": \"a\", "
+               "\"height\": 10, \"width\": -640}]}",
+               F, "images[0].width: expected an integer in 1..32768 (got -640)");
+    expect_bad("{\"annotations\": [], \"images\": [{\"id\": 1, \"file_name\": \"a\", "
+               "\"height\": 30000, \"width\": 30000}]}",
+               F, "images[0]: 30000x30000 is above the image limit of 268435456 pixels");
+    /* repeated ids: an error naming both records */
+    expect_bad("{\"annotations\": [{\"id\": 5, \"image_id\": 1}, {\"id\": 6, \"image_id\": 1}, "
+               "{\"id\": 5, \"image_id\": 2}, {\"id\": 6, \"image_id\": 2}]}",
+               F, "annotations[2].id: 5 is also the id of annotations[0]");
+    expect_bad("{\"annotations\": [], \"images\": [{\"id\": 3, \"file_name\": \"a\"}, "
+               "{\"id\": 3, \"file_name\": \"b\"}]}",
+               F, "images[1].id: 3 is also the id of images[0]");
+    expect_bad("{\"annotations\": [], \"categories\": [{\"id\": 1, \"name\": \"a\"}, "
+               "{\"id\": 1, \"name\": \"b\"}]}",
+               F, "categories[1].id: 1 is also the id of categories[0]");
+    /* the true-IoU field: a number in 0..1 when present */
+    expect_bad("{\"annotations\": [{\"id\": 1, \"image_id\": 1, \"true_iou\": 0.5}, "
+               "{\"id\": 2, \"image_id\": 1, \"true_iou\": \"0.9\"}]}",
+               F, "annotations[1].true_iou: expected a number in 0..1 (got a string)");
+    expect_bad("{\"annotations\": [{\"id\": 1, \"image_id\": 1, \"true_iou\": 7.5}]}", F,
+               "annotations[0].true_iou: expected a number in 0..1 (got 7.5)");
+    expect_bad("{\"annotations\": [{\"id\": 1, \"image_id\": 1, \"true_iou\": -0.1}]}", F,
+               "annotations[0].true_iou: expected a number in 0..1 (got -0.1)");
+    expect_bad("{\"annotations\": [{\"id\": 1, \"image_id\": 1, \"true_iou\": [1]}]}", F,
+               "annotations[0].true_iou: expected a number in 0..1 (got a list)");
     expect_bad("{\"annotations\": [], \"categories\": [{\"id\": 1}]}", F,
                "categories[0]: no \"name\"");
     expect_bad("{\"annotations\": [], \"categories\": [{\"id\": 1, \"name\": \"a\", "
@@ -293,7 +331,7 @@ static void test_truncated(void) {
 static void test_bad_segmentations(void) {
     /* RLE size mismatch against its own counts, an RLE string with a bad byte, runs not adding up:
      * each only spoils its own annotation */
-    char text[1024];
+    char text[2048];
     snprintf(
         text, sizeof text,
         "{\"annotations\": [{\"id\": 1, \"image_id\": 1, \"segmentation\": {\"size\": [%d, %d], "
@@ -303,6 +341,8 @@ static void test_bad_segmentations(void) {
         " {\"id\": 3, \"image_id\": 1, \"segmentation\": {\"size\": [2], \"counts\": [4]}},\n"
         " {\"id\": 4, \"image_id\": 1, \"segmentation\": [[1, 2, 3, 4, 5, \"6\"]]},\n"
         " {\"id\": 5, \"image_id\": 1, \"segmentation\": [[0, 0, 1e300, 0, 1e300, 1e300]]},\n"
+        " {\"id\": 7, \"image_id\": 1, \"segmentation\": [[-1e300, -1e300, 1e300, -1e300, 1e300, "
+        "1e300]]},\n"
         " {\"id\": 6, \"image_id\": 1, \"segmentation\": {\"size\": [2, 2], \"counts\": [0, 4]}}]}",
         H + 1, W, rle_str);
     sa_error err = {0};
@@ -318,10 +358,15 @@ static void test_bad_segmentations(void) {
     }
     CHECK(sa_coco_ann_mask(set, 3, H, W, &m, &err) == SA_ERR_FORMAT &&
           !strcmp(err.msg, "polygon 0: non-number"));
-    CHECK(sa_coco_get_ann(set, 4)->seg ==
-          SA_COCO_SEG_POLYGONS); /* huge coordinates: refused when rasterised */
-    CHECK(sa_coco_ann_mask(set, 4, H, W, &m, &err) == SA_ERR_RANGE && !m.data);
-    CHECK(sa_coco_ann_mask(set, 5, 2, 2, &m, &err) == SA_OK && sa_mask_area(&m) == 4);
+    /* huge coordinates: no pixel of any image; the annotation is unusable, saying why */
+    for (int i = 4; i <= 5; i++) {
+        CHECK(sa_coco_get_ann(set, i)->seg == SA_COCO_SEG_INVALID);
+        CHECK(sa_coco_ann_mask(set, i, H, W, &m, &err) == SA_ERR_FORMAT && !m.data);
+        CHECKF(strstr(err.msg, "coordinate") && strstr(err.msg, "1e+300") &&
+                   strstr(err.msg, "outside -1048576..1048576"),
+               "%s", err.msg);
+    }
+    CHECK(sa_coco_ann_mask(set, 6, 2, 2, &m, &err) == SA_OK && sa_mask_area(&m) == 4);
     sa_mask_free(&m);
     sa_coco_free(set);
 }

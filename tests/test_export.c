@@ -374,6 +374,21 @@ int main(void) {
     CHECK(sa_export_format_from_name("llama-factory", &fm, &err) == SA_OK && fm == SA_EXPORT_LLAMAFACTORY);
     CHECK(sa_export_format_from_name("alpaca", &fm, &err) == SA_ERR_INVALID);
 
+    /* ---- a caption that is not UTF-8: the records are valid UTF-8 (U+FFFD in its place) ---- */
+    free(set->samples[0].captions[0]);
+    set->samples[0].captions[0] = dupstr("the caf\xC3\xA9 \xFF\xFE half");
+    snprintf(out, sizeof out, "%s/utf8", dir);
+    p = sa_export_default_params(SA_EXPORT_LLAMAFACTORY);
+    run_export(set, imgdir, out, &p, &st, &r);
+    snprintf(path, sizeof path, "%s/segagent_sharegpt.json", out);
+    size_t tn = 0;
+    char *t8 = tu_read_file(path, &tn);
+    CHECK(t8 != NULL);
+    for (size_t i = 0; t8 && i < tn; i++)
+        CHECKF((unsigned char)t8[i] != 0xFF && (unsigned char)t8[i] != 0xFE, "raw byte at %zu", i);
+    CHECK(t8 && strstr(t8, "the caf\xC3\xA9 \xEF\xBF\xBD\xEF\xBF\xBD half"));
+    free(t8);
+
     sa_traj_set_free(set);
     tu_rmtree(dir);
     free(dir);

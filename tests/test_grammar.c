@@ -133,8 +133,39 @@ int main(void) {
         float piou = 0;
         CHECK(sa_action_parse("Current IOU: 55", &g, 10, 10, &a, &piou, NULL) == SA_ERR_PARSE);
         CHECK(fabsf(piou - 0.55f) < 1e-6f);
-        CHECK(sa_pred_iou_parse("Current IOU: 140", &piou, NULL) == SA_OK && piou == 1.0f);
         CHECK(sa_pred_iou_parse("Current IOU: none", &piou, NULL) == SA_ERR_PARSE);
+    }
+    /* numbers are read whole; an out-of-range IoU is reported, never clamped, and counts as absent */
+    {
+        sa_action a;
+        float piou = 0;
+        sa_error err = {0};
+        const char *bad[] = {"Current IOU: 140",   "Current IOU: 1e309", "Current IOU: -5",
+                             "Current IOU: 100.5", "Current IOU: 1e3",   "Current IOU: -1e309"};
+        for (int i = 0; i < 6; i++) {
+            piou = 0;
+            CHECKF(sa_pred_iou_parse(bad[i], &piou, &err) == SA_ERR_RANGE && isnan(piou), "%s: %g",
+                   bad[i], piou);
+            CHECKF(strstr(err.msg, bad[i] + 13) && strstr(err.msg, "0..100"), "%s: %s", bad[i],
+                   err.msg);
+        }
+        CHECK(sa_pred_iou_parse("Current IOU: 1e1", &piou, NULL) == SA_OK && fabsf(piou - 0.1f) < 1e-6f);
+        CHECK(sa_pred_iou_parse("Current IOU: 100", &piou, NULL) == SA_OK && piou == 1.0f);
+        CHECK(sa_pred_iou_parse("Current IOU: 0", &piou, NULL) == SA_OK && piou == 0.0f);
+        /* "81e" is 81 followed by a letter, not an exponent */
+        CHECK(sa_pred_iou_parse("Current IOU: 81e", &piou, NULL) == SA_OK && fabsf(piou - 0.81f) < 1e-6f);
+        /* the action stands, the prediction is NAN */
+        piou = 0;
+        CHECK(sa_action_parse("Current IOU: 1e309\nPositive point: (500, 250)", &g, 400, 200, &a, &piou,
+                              NULL) == SA_OK &&
+              isnan(piou) && a.click.y == 100 && a.click.x == 100);
+        CHECK(sa_action_parse("Current IOU: 250, Negative point: (500, 250)", &g, 400, 200, &a, &piou,
+                              NULL) == SA_OK &&
+              isnan(piou));
+        /* coordinates are read whole too: 1e3 is 1000 (in range), 5e2 is 500, 2e3 is out of range */
+        expect_click("Positive point: (5e2, 2.5e2)", g, 400, 200, 100, 100, 1, NAN);
+        expect_fail("Positive point: (2e3, 250)", g, SA_ERR_RANGE);
+        expect_fail("Positive point: (1e309, 250)", g, SA_ERR_RANGE);
     }
     /* formatter output shape */
     {

@@ -981,6 +981,15 @@ static void test_bad_input(void) {
         sa_error he = {0};
         CHECKF(sa_image_decode(ih, m2.n < 64 ? m2.n : 64, &hi, &he) == SA_ERR_FORMAT, "%s", he.msg);
         CHECKF(strstr(he.msg, "16000x16000") != NULL, "huge PNG message: %s", he.msg);
+        /* over the side limit: the message names the limit, as BMP and JPEG do */
+        ih[16] = 0, ih[17] = 0, ih[18] = 0x9C, ih[19] = 0x40; /* width 40000 */
+        ih[20] = 0, ih[21] = 0, ih[22] = 0, ih[23] = 10;      /* height 10 */
+        crc = (uint32_t)crc32(0, ih + 12, 17);
+        ih[29] = (uint8_t)(crc >> 24), ih[30] = (uint8_t)(crc >> 16), ih[31] = (uint8_t)(crc >> 8),
+        ih[32] = (uint8_t)crc;
+        CHECKF(sa_image_decode(ih, m2.n < 64 ? m2.n : 64, &hi, &he) == SA_ERR_RANGE, "%s", he.msg);
+        CHECKF(strstr(he.msg, "40000x10") && strstr(he.msg, "size limit (side 32768"),
+               "PNG over the limit: %s", he.msg);
         free(m2.p);
     }
     {

@@ -333,6 +333,19 @@ static int parse_body(const char *body, size_t len, int want, int have, sa_llm_r
     return sa__llm_parse_reply("http://h/v1/chat/completions", body, len, want, r, err);
 }
 
+static void test_parse_reply_nested(void) {
+    static char deep[5000];
+    int n = snprintf(deep, sizeof deep, "{\"choices\": ");
+    for (int i = 0; i < 2000; i++) deep[n++] = '[';
+    for (int i = 0; i < 2000; i++) deep[n++] = ']';
+    deep[n++] = '}';
+    sa_llm_reply r;
+    sa_error err = {0};
+    CHECK(parse_body(deep, (size_t)n, 1, 0, &r, &err) == SA_ERR_PARSE);
+    CHECKF(strstr(err.msg, "nested deeper than 1000 levels") != NULL, "%s", err.msg);
+    sa_llm_reply_free(&r);
+}
+
 static void test_parse_reply(void) {
     static const char vllm[] =
         "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"model\":\"segagent-qwen\",\"choices\":[{\"index\":0,"
@@ -411,8 +424,61 @@ static void test_request_text(void) {
     sa_policy_free(pol);
 }
 
+/* What goes out is well-formed: a description with bytes that are not UTF-8 still makes a JSON body the
+ * server accepts (Python's json.loads refuses invalid UTF-8 with 400); a key or URL with CR/LF is refused
+ * before any request (no header injection); an out-of-range "Current IOU" is reported, not clamped. */
+static void test_well_formed(void) {
+    sa_llm_params p = params_for("fixed");
+    sa_policy *pol = NULL;
+    sa_error err = {0};
+    CHECK(sa_llm_policy_new(&p, &pol, NULL, &err) == SA_OK);
+    sa_policy_obs o = obs_for(&half, "the \xff\xfe ellipse \xc3");
+    sa_policy_decision d[1];
+    int n = 0;
+    CHECKF(sa_policy_act(pol, &o, 1, d, &n, &err) == SA_OK && n == 1 && d[0].status == SA_OK,
+           "invalid UTF-8 description: %s", err.msg);
+    sa_policy_decisions_free(d, n);
+    sa_policy_free(pol);
+
+    const char *keys[] = {"sekrit\r\nX-Injected: 1", "sekrit\n", "sek\x01rit", "sek\x7frit"};
+    for (int i = 0; i < 4; i++) {
+        p = params_for("auth");
+        p.api_key = keys[i];
+        sa_llm_client *cl = NULL;
+        err = (sa_error){0};
+        CHECKF(sa_llm_client_new(&p, &cl, &err) == SA_ERR_INVALID && !cl, "key %d accepted", i);
+        CHECKF(strstr(err.msg, "API key") && strstr(err.msg, "control character"), "key %d: %s", i,
+               err.msg);
+        sa_llm_client_free(cl);
+    }
+    p = params_for("auth");
+    p.base_url = "http://127.0.0.1:9/v1\r\nX-Injected: 1";
+    sa_llm_client *cl = NULL;
+    CHECK(sa_llm_client_new(&p, &cl, &err) == SA_ERR_INVALID && !cl);
+
+    /* "Current IOU: 1e309" / "250": the action stands, the prediction counts as absent */
+    p = params_for("iou-huge");
+    CHECK(sa_llm_policy_new(&p, &pol, NULL, &err) == SA_OK);
+    sa_policy_decision d2[2];
+    n = 0;
+    CHECKF(sa_policy_act(pol, &o, 2, d2, &n, &err) == SA_OK && n == 2, "iou-huge: %s", err.msg);
+    for (int i = 0; i < n; i++) {
+        CHECKF(d2[i].status == SA_OK, "iou-huge %d: status %d", i, d2[i].status);
+        CHECKF(isnan(d2[i].pred_iou), "iou-huge %d: pred_iou %g, want NAN (out of range)", i,
+               d2[i].pred_iou);
+    }
+    sa_policy_decisions_free(d2, n);
+    float piou = 0;
+    char *text = NULL;
+    CHECK(sa_policy_score(pol, &o, &piou, &text, &err) == SA_ERR_RANGE && isnan(piou));
+    CHECKF(strstr(err.msg, "1e309") != NULL, "score message: %s", err.msg);
+    free(text);
+    sa_policy_free(pol);
+}
+
 int main(void) {
     test_parse_reply();
+    test_parse_reply_nested();
     make_scene();
     char *dir = tu_tmpdir();
     char gt_path[1024];
@@ -429,6 +495,7 @@ int main(void) {
     test_misbehaviour();
     test_score_and_ground();
     test_request_text();
+    test_well_formed();
     ts_stop(&srv);
     sa_image_free(&img);
     sa_mask_free(&gt);

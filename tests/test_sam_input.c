@@ -17,6 +17,10 @@
 #include "testutil.h"
 
 /* Writes a copy of the safetensors file `src` to `dst`, with `edit` applied to the header JSON. */
+/* While an edit runs: the size of the source's data area, and the zero bytes an edit wants appended
+ * to it (tensors may not share bytes, so a re-pointed tensor gets its own). */
+static size_t edit_data_len, edit_extra;
+
 static int rewrite_safetensors(const char *src, const char *dst, void (*edit)(cJSON *hdr)) {
     size_t n = 0;
     char *buf = tu_read_file(src, &n);
@@ -30,6 +34,8 @@ static int rewrite_safetensors(const char *src, const char *dst, void (*edit)(cJ
     cJSON *h = cJSON_Parse(js);
     free(js);
     if (!h) return -1;
+    edit_data_len = n - 8 - hl;
+    edit_extra = 0;
     if (edit) edit(h);
     char *out = cJSON_PrintUnformatted(h);
     size_t ol = strlen(out), padded = (ol + 7) / 8 * 8;
@@ -41,6 +47,7 @@ static int rewrite_safetensors(const char *src, const char *dst, void (*edit)(cJ
     fwrite(out, 1, ol, f);
     for (size_t i = ol; i < padded; i++) fputc(' ', f);
     fwrite(buf + 8 + hl, 1, n - 8 - hl, f);
+    for (size_t i = 0; i < edit_extra; i++) fputc(0, f);
     fclose(f);
     free(out);
     cJSON_Delete(h);
@@ -67,7 +74,8 @@ static void set_u8(cJSON *h, const char *name, const int *dims, int nd) {
     if (!t) return;
     cJSON_ReplaceItemInObjectCaseSensitive(t, "dtype", cJSON_CreateString("U8"));
     cJSON_ReplaceItemInObjectCaseSensitive(t, "shape", cJSON_CreateIntArray(dims, nd));
-    int off[2] = {0, 65536};
+    int off[2] = {(int)(edit_data_len + edit_extra), (int)(edit_data_len + edit_extra + 65536)};
+    edit_extra += 65536;
     cJSON_ReplaceItemInObjectCaseSensitive(t, "data_offsets", cJSON_CreateIntArray(off, 2));
 }
 
@@ -273,6 +281,36 @@ static void loader_errors(const char *tiny) {
         rc = sa_sam_check_fixture(fx, q, NULL, NULL, &fails, &err);
         printf("bad label: %s\n", err.msg);
         CHECK(rc == SA_ERR_FORMAT && strstr(err.msg, "label") != NULL && strstr(err.msg, fx) != NULL);
+        /* the real cases.json, truncated: not valid JSON (not 'no "cases" array') */
+        char orig[4300];
+        snprintf(orig, sizeof orig, "%s/cases.json", tiny);
+        size_t cn = 0;
+        char *cases = tu_read_file(orig, &cn);
+        CHECK(cases && cn > 400);
+        if (cases && cn > 400) {
+            f = fopen(a, "w");
+            fwrite(cases, 1, cn / 2, f);
+            fclose(f);
+            rc = sa_sam_check_fixture(fx, q, NULL, NULL, &fails, &err);
+            printf("truncated cases.json: %s\n", err.msg);
+            CHECK(rc == SA_ERR_PARSE && strstr(err.msg, "not valid JSON (ends early") &&
+                  !strstr(err.msg, "no \"cases\""));
+            /* cases.json naming an image size that is not image.png's: no "parity ok" */
+            char *hw = strstr(cases, "\"image_hw\"");
+            CHECK(hw != NULL);
+            if (hw) {
+                char *open_br = strchr(hw, '['), *close_br = open_br ? strchr(open_br, ']') : NULL;
+                f = fopen(a, "w");
+                fwrite(cases, 1, (size_t)(open_br - cases), f);
+                fputs("[300, 200", f); /* (height, width) swapped */
+                fputs(close_br, f);
+                fclose(f);
+                rc = sa_sam_check_fixture(fx, q, NULL, NULL, &fails, &err);
+                printf("wrong image_hw: %s\n", err.msg);
+                CHECK(rc == SA_ERR_FORMAT && strstr(err.msg, "image_hw") && strstr(err.msg, "300x200"));
+            }
+        }
+        free(cases);
         remove(a);
         for (int i = 0; i < 4; i++) {
             snprintf(b, sizeof b, "%s/%s", fx, links[i]);

@@ -581,6 +581,35 @@ static void test_malformed(void) {
     CHECK(sa_traj_read("/nonexistent/traj.json", &set, &err) == SA_ERR_IO && strstr(err.msg, "/nonexistent"));
 }
 
+/* Names and captions that are not UTF-8 come out as U+FFFD: the file stays readable by any JSON reader. */
+static void test_invalid_utf8(void) {
+    sa_error err = {0};
+    sa_traj_sample a = {0};
+    make_sample(&a, 0);
+    const char *caps[] = {"the caf\xC3\xA9 sign \xFF", "ok"};
+    CHECK(sa_traj_sample_set_meta(&a, "img\xFE.jpg", "3", caps, 2, &err) == SA_OK);
+    char *dir = tu_tmpdir();
+    char path[1024];
+    snprintf(path, sizeof path, "%s/traj.json", dir);
+    sa_traj_writer *w = NULL;
+    CHECK(sa_traj_writer_open(path, "{\"note\": \"bad \xC0 byte\"}", &w, &err) == SA_OK);
+    CHECK(sa_traj_writer_add(w, &a, &err) == SA_OK);
+    CHECK(sa_traj_writer_close(w, &err) == SA_OK);
+    size_t n = 0;
+    char *txt = tu_read_file(path, &n);
+    CHECK(txt != NULL);
+    for (size_t i = 0; txt && i < n; i++) { /* no byte of an invalid sequence is left */
+        unsigned char c = (unsigned char)txt[i];
+        CHECKF(c != 0xFF && c != 0xFE && c != 0xC0, "raw byte 0x%02x at %zu", c, i);
+        if (c == 0xC3) CHECK(i + 1 < n && (unsigned char)txt[i + 1] == 0xA9); /* the valid one stays */
+    }
+    CHECK(txt && strstr(txt, "img\xEF\xBF\xBD.jpg") && strstr(txt, "sign \xEF\xBF\xBD\""));
+    free(txt);
+    sa_traj_sample_free(&a);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void) {
     test_stops_at_first_non_increase();
     test_target_and_max_clicks();
@@ -590,5 +619,6 @@ int main(void) {
     test_json_round_trip();
     test_read_released_style();
     test_malformed();
+    test_invalid_utf8();
     return tu_finish("test_trajectory");
 }

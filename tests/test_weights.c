@@ -186,6 +186,7 @@ static void test_dtypes(void) {
     PUT(i32); /* 68..76 */
     PUT(i64); /* 76..92 */
     PUT(u8);  /* 92..95 */
+    data[95] = 255; /* 95..96: the bool (tensors may not share bytes) */
 #undef PUT
     char header[1024];
     snprintf(header, sizeof header,
@@ -197,9 +198,9 @@ static void test_dtypes(void) {
              "\"i32\":{\"dtype\":\"I32\",\"shape\":[2],\"data_offsets\":[68,76]},"
              "\"i64\":{\"dtype\":\"I64\",\"shape\":[2,1],\"data_offsets\":[76,92]},"
              "\"u8\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[92,95]},"
-             "\"b\":{\"dtype\":\"BOOL\",\"shape\":[1],\"data_offsets\":[93,94]},"
-             "\"scalar\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]},"
-             "\"empty\":{\"dtype\":\"F32\",\"shape\":[0,5],\"data_offsets\":[95,95]}}");
+             "\"b\":{\"dtype\":\"BOOL\",\"shape\":[1],\"data_offsets\":[95,96]},"
+             "\"scalar\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[28,32]},"
+             "\"empty\":{\"dtype\":\"F32\",\"shape\":[0,5],\"data_offsets\":[96,96]}}");
     size_t n;
     uint8_t *buf = make_st(header, data, 96, &n);
     sa_weights *w = NULL;
@@ -300,6 +301,32 @@ static void test_bad_headers(void) {
     expect_st_fail("{\"x\":{\"shape\":[2],\"data_offsets\":[0,8]}}", data, 64, SA_ERR_FORMAT,
                    "dtype");
     expect_st_fail("{\"x\":[1,2]}", data, 64, SA_ERR_FORMAT, "'x'");
+    /* a dtype that is there but not a string is not "missing" */
+    expect_st_fail("{\"x\":{\"dtype\":7,\"shape\":[2],\"data_offsets\":[0,8]}}", data, 64,
+                   SA_ERR_FORMAT, "tensor 'x': dtype must be a string such as \"F32\" (got a number)");
+    /* two tensors over one byte range (or part of one) are refused, naming both */
+    expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                   "\"y\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+                   data, 64, SA_ERR_FORMAT, "share bytes");
+    expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                   "\"z\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[40,41]},"
+                   "\"y\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}",
+                   data, 64, SA_ERR_FORMAT, "tensors 'x' [0, 16) and 'y' [12, 20) share bytes");
+    expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[8],\"data_offsets\":[0,32]},"
+                   "\"y\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
+                   data, 64, SA_ERR_FORMAT, "share bytes"); /* one inside another */
+    {   /* adjacent ranges and empty tensors are fine */
+        size_t n;
+        uint8_t *b = make_st("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                             "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},"
+                             "\"y\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+                             data, 64, &n);
+        sa_weights *w = NULL;
+        sa_error err = {0};
+        CHECKF(sa_weights_from_safetensors_buffer(b, n, &w, &err) == SA_OK, "%s", err.msg);
+        sa_weights_free(w);
+        free(b);
+    }
     expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                    "\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
                    data, 64, SA_ERR_FORMAT, "duplicate");
@@ -448,6 +475,17 @@ static void test_files(void) {
         CHECK(sa_weights_count(w) == 202 && sa_weights_config_json(w) &&
               strcmp(sa_weights_config_json(w), "{\"a\":1}") == 0);
         sa_weights_free(w);
+        /* a config.json that is not a JSON object is an error naming it, not a file to ignore */
+        const char *bad_cfg[] = {"{\"vision_config\": {\"hidden_size\": 768,", "[1, 2]", ""};
+        const int bad_code[] = {SA_ERR_PARSE, SA_ERR_FORMAT, SA_ERR_PARSE};
+        for (int i = 0; i < 3; i++) {
+            write_file(c1, bad_cfg[i], strlen(bad_cfg[i]));
+            w = NULL;
+            rc = sa_weights_open(d1, &w, &err);
+            CHECKF(rc == bad_code[i] && !w && strstr(err.msg, "config.json"), "config %d: %d %s", i,
+                   rc, err.msg);
+        }
+        write_file(c1, "{\"a\":1}", 7);
         /* a second candidate makes the choice ambiguous */
         char *f2 = pjoin(d1, "other.safetensors");
         write_file(f2, m, mlen);
@@ -469,13 +507,13 @@ static void test_files(void) {
     /* Sharded: two shards and an index. */
     char *d3 = pjoin(tmp, "sharded");
     mkdir(d3, 0700);
-    float a[3] = {1, 2, 3}, bq[2] = {4, 5};
+    float a[3] = {1, 2, 3}, bq[3] = {4, 5, 5};
     size_t na, nb;
     uint8_t *sa =
         make_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]}}", a, 12, &na);
     uint8_t *sb = make_st("{\"b\":{\"dtype\":\"F32\",\"shape\":[1,2],\"data_offsets\":[0,8]},"
-                          "\"c\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
-                          bq, 8, &nb);
+                          "\"c\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
+                          bq, 12, &nb);
     char *pa = pjoin(d3, "model-00001-of-00002.safetensors"),
          *pb = pjoin(d3, "model-00002-of-00002.safetensors");
     write_file(pa, sa, na);

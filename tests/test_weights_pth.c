@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <zlib.h>
 
@@ -128,6 +129,42 @@ typedef struct zfile {
     int deflate;
 } zfile;
 
+/* Zero bytes that follow entry i's data in the archives build_zip writes (deflated, streamed): zip
+ * bombs for test_bombs, which sets and clears them. */
+static size_t zip_zeros[16];
+
+/* Raw deflate of data followed by `zeros` zero bytes, fed in 1 MiB pieces: a bomb of any size costs
+ * the test its compressed size only. */
+static void deflate_with_zeros(bb *out, const void *data, size_t len, size_t zeros) {
+    static uint8_t zbuf[1 << 20];
+    z_stream s;
+    memset(&s, 0, sizeof s);
+    deflateInit2(&s, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+    uint8_t chunk[1 << 16];
+    size_t fed = 0, total = len + zeros;
+    int flush = Z_NO_FLUSH;
+    do {
+        if (s.avail_in == 0 && fed < total) {
+            if (fed < len) {
+                s.next_in = (Bytef *)(uintptr_t)data + fed;
+                s.avail_in = (uInt)(len - fed);
+            } else {
+                size_t k = total - fed < sizeof zbuf ? total - fed : sizeof zbuf;
+                s.next_in = zbuf;
+                s.avail_in = (uInt)k;
+            }
+            fed += s.avail_in;
+        }
+        flush = fed == total ? Z_FINISH : Z_NO_FLUSH;
+        s.next_out = chunk;
+        s.avail_out = sizeof chunk;
+        int r = deflate(&s, flush);
+        bb_put(out, chunk, sizeof chunk - s.avail_out);
+        if (r == Z_STREAM_END) break;
+    } while (1);
+    deflateEnd(&s);
+}
+
 static void build_zip(bb *out, const zfile *f, int nf, int zip64) {
     uint64_t offs[16];
     uint32_t crcs[16];
@@ -135,7 +172,9 @@ static void build_zip(bb *out, const zfile *f, int nf, int zip64) {
     memset(comp, 0, sizeof comp);
     for (int i = 0; i < nf; i++) {
         crcs[i] = (uint32_t)crc32(0, f[i].data, (uInt)f[i].len);
-        if (f[i].deflate) {
+        if (zip_zeros[i]) {
+            deflate_with_zeros(&comp[i], f[i].data, f[i].len, zip_zeros[i]);
+        } else if (f[i].deflate) {
             z_stream s;
             memset(&s, 0, sizeof s);
             deflateInit2(&s, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
@@ -159,7 +198,7 @@ static void build_zip(bb *out, const zfile *f, int nf, int zip64) {
         bb_u32(out, 0);
         bb_u32(out, crcs[i]);
         bb_u32(out, (uint32_t)comp[i].n);
-        bb_u32(out, (uint32_t)f[i].len);
+        bb_u32(out, (uint32_t)(f[i].len + zip_zeros[i]));
         bb_u16(out, (unsigned)strlen(f[i].name));
         /* pad so that payloads start on 64-byte boundaries, as torch does */
         size_t hdr_end = out->n + 2 + strlen(f[i].name) + 4;
@@ -182,7 +221,7 @@ static void build_zip(bb *out, const zfile *f, int nf, int zip64) {
         bb_u32(out, 0);
         bb_u32(out, crcs[i]);
         bb_u32(out, zip64 ? 0xffffffffu : (uint32_t)comp[i].n);
-        bb_u32(out, zip64 ? 0xffffffffu : (uint32_t)f[i].len);
+        bb_u32(out, zip64 ? 0xffffffffu : (uint32_t)(f[i].len + zip_zeros[i]));
         bb_u16(out, (unsigned)strlen(f[i].name));
         bb_u16(out, zip64 ? 28 : 0);
         bb_u16(out, 0);
@@ -194,7 +233,7 @@ static void build_zip(bb *out, const zfile *f, int nf, int zip64) {
         if (zip64) {
             bb_u16(out, 1);
             bb_u16(out, 24);
-            bb_u64(out, f[i].len);
+            bb_u64(out, f[i].len + zip_zeros[i]);
             bb_u64(out, comp[i].n);
             bb_u64(out, offs[i]);
         }
@@ -707,6 +746,76 @@ static void test_refusals(void) {
     }
 }
 
+static long max_rss_kb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/* Zip bombs: a small archive whose data.pkl or storage entry inflates to far more than the pickle can
+ * use is refused from its declared sizes, before anything is allocated or inflated (the peak memory
+ * does not grow by the bomb's size); local headers that disagree with the directory are refused. */
+static void test_bombs(void) {
+    bb pk = {0};
+    one_tensor(&pk, 4, 0, 4, 1);
+    float s0[4] = {1, 2, 3, 4};
+    int sanitized = getenv("SEGAGENT_SANITIZED") != NULL; /* ASan's shadow memory blurs the RSS */
+    sa_weights *w = NULL;
+    sa_error err = {0};
+    {   /* data.pkl: the pickle, then 160 MiB of zeros (about 160 KB deflated) */
+        zfile f[2] = {{"a/data.pkl", pk.p, pk.n, 1}, {"a/data/0", s0, 16, 0}};
+        bb z = {0};
+        zip_zeros[0] = (size_t)160 << 20;
+        build_zip(&z, f, 2, 0);
+        zip_zeros[0] = 0;
+        CHECKF(z.n < (1 << 20), "bomb of %zu bytes", z.n);
+        long rss0 = max_rss_kb();
+        int rc = load(&z, &w, &err);
+        CHECKF(rc == SA_ERR_RANGE && !w && strstr(err.msg, "data.pkl") &&
+                   strstr(err.msg, "declares 167772") && strstr(err.msg, "limit"),
+               "data.pkl bomb: rc %d %s", rc, err.msg);
+        if (!sanitized)
+            CHECKF(max_rss_kb() - rss0 < 64 * 1024, "data.pkl bomb raised the peak by %ld KiB",
+                   max_rss_kb() - rss0);
+        free(z.p);
+    }
+    {   /* a storage of 4 floats whose entry inflates to 96 MiB */
+        zfile f[2] = {{"a/data.pkl", pk.p, pk.n, 0}, {"a/data/0", s0, 16, 1}};
+        bb z = {0};
+        zip_zeros[1] = (size_t)96 << 20;
+        build_zip(&z, f, 2, 0);
+        long rss0 = max_rss_kb();
+        int rc = load(&z, &w, &err);
+        CHECKF(rc == SA_ERR_FORMAT && !w && strstr(err.msg, "holds 100663312 bytes") &&
+                   strstr(err.msg, "4 elements take 16"),
+               "storage bomb: rc %d %s", rc, err.msg);
+        if (!sanitized)
+            CHECKF(max_rss_kb() - rss0 < 48 * 1024, "storage bomb raised the peak by %ld KiB",
+                   max_rss_kb() - rss0);
+        free(z.p);
+    }
+    {   /* the same bomb in zip64 form */
+        zfile f[2] = {{"a/data.pkl", pk.p, pk.n, 0}, {"a/data/0", s0, 16, 1}};
+        bb z = {0};
+        build_zip(&z, f, 2, 1);
+        zip_zeros[1] = 0;
+        CHECK(load(&z, &w, &err) == SA_ERR_FORMAT && !w && strstr(err.msg, "holds 100663312"));
+        free(z.p);
+    }
+    {   /* a local header whose size disagrees with the central directory */
+        zfile f[2] = {{"a/data.pkl", pk.p, pk.n, 0}, {"a/data/0", s0, 16, 0}};
+        bb z = {0};
+        build_zip(&z, f, 2, 0);
+        CHECKF(load(&z, &w, &err) == SA_OK, "%s", err.msg);
+        sa_weights_free(w);
+        w = NULL;
+        z.p[22] = 0x7f; /* data.pkl's local uncompressed size (first entry, offset 0) */
+        CHECK(load(&z, &w, &err) == SA_ERR_FORMAT && !w && strstr(err.msg, "local header sizes"));
+        free(z.p);
+    }
+    free(pk.p);
+}
+
 /* Archives whose pickles were written by Python's own pickler (fuzz/make_seeds.py): protocol 2 with
  * the state_dict's _metadata BUILD, and protocol 4 (FRAME, MEMOIZE, STACK_GLOBAL) nested under
  * "model", deflated. */
@@ -751,6 +860,7 @@ int main(void) {
     test_refusals();
     test_sam_map_weights();
     test_python_pickles();
+    test_bombs();
     if (tu_failures) return tu_finish("test_weights_pth");
     tu_require_shared();
     test_fixture();

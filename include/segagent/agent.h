@@ -142,7 +142,8 @@ void sa_agent_result_free(sa_agent_result *r);
 
 /* The trajectory as JSON text (malloc'd): description, image size, the prompt, every step with each
  * candidate's reply, action (pixels and relative), predicted and true IoUs, timings; the returned state.
- * grammar (may be NULL) is used to also write each action in the model's grammar. */
+ * grammar (may be NULL) is used to also write each action in the model's grammar. Valid UTF-8 whatever the
+ * replies held (invalid bytes become U+FFFD). */
 struct sa_grammar;
 char *sa_agent_trajectory_json(const sa_agent_result *r, const sa_env *env, const struct sa_grammar *grammar,
                                sa_error *err);

@@ -28,20 +28,23 @@
  * "annotations" is required; "images" and "categories" may be missing (a ground-truth file matched
  * by annotation id needs neither). Required per record: images: id, file_name; annotations: id,
  * image_id; categories: id, name. Every other listed key is optional, but when present it must have
- * its type: ids are integers of magnitude <= 2^53, height and width integers >= 1, iscrowd 0 or 1
+ * its type: ids are integers of magnitude <= 2^53, unique within their list (a repeated id is an
+ * error naming both records: a lookup would pair with the wrong one), height and width integers in
+ * 1..SA_IMAGE_MAX_SIDE with at most SA_IMAGE_MAX_PIXELS pixels (image.h), iscrowd 0 or 1
  * (or false / true), area a number >= 0, bbox four numbers, caption a string or a list of strings,
  * sentences a list whose first entry is an object with a string "sent", description a string.
  * Unknown keys are ignored. Anything else rejects the whole file with SA_ERR_FORMAT and one line
  * naming the file, the record and the key.
  *
  * The segmentation is the exception: it is the annotation's content, not the file's shape, so one
- * bad segmentation (a polygon with an odd count of numbers, an RLE whose counts do not add up, a
- * string where a list belongs) makes only that annotation unusable: its kind is SA_COCO_SEG_INVALID
+ * bad segmentation (a polygon with an odd count of numbers or a coordinate beyond +-2^20, an RLE
+ * whose counts do not add up, a string where a list belongs) makes only that annotation unusable: its kind is SA_COCO_SEG_INVALID
  * and sa_coco_ann_mask returns the reason. Compressed RLE strings are checked (and decoded to runs)
  * while the file is read.
  *
- * Lookups by id take the first record with that id (a file with repeated ids reads as the first of
- * each). An annotation whose image_id or category_id matches no record keeps the id, with index -1.
+ * Ids are unique, so a lookup by id finds the one record. An annotation whose image_id or
+ * category_id matches no record keeps the id, with index -1. Reading is O(n log n) in the number of
+ * records and linear in the file size (bench/bench_parse).
  *
  * Ownership: the set owns every record and string; pointers returned by the accessors are valid
  * until sa_coco_free. A set is read-only after sa_coco_read / sa_coco_parse and may be shared
@@ -63,9 +66,11 @@ extern "C" {
 
 typedef struct sa_coco_params {
     /* Name of one more per-annotation number to keep in sa_coco_ann.value, e.g. "score" (COCO
-     * results) or a field holding a true IoU. Not part of the COCO shape: a missing or non-number
-     * value is NAN, never an error. NULL (default): none. */
+     * results) or a field holding a true IoU. Absent or null: NAN. Present, it must be a number in
+     * [value_min, value_max]; a string, a list or a number outside is an error naming the record,
+     * like any mistyped key. NULL (default): none. */
     const char *value_key;
+    double value_min, value_max; /* default 0 and 1 (an IoU or a score) */
     int reserved[4];
 } sa_coco_params;
 
@@ -95,10 +100,10 @@ typedef enum sa_coco_seg_kind {
 typedef struct sa_coco_ann {
     int64_t id;
     int64_t image_id;
-    int image;           /* index of the first image with image_id, -1 when there is none */
+    int image;           /* index of the image with image_id, -1 when there is none */
     int has_category;    /* the annotation has a category_id */
     int64_t category_id; /* 0 when absent */
-    int category;        /* index of the first category with that id; -1 when absent or unknown */
+    int category;        /* index of the category with that id; -1 when absent or unknown */
     int iscrowd;         /* 0 or 1 (0 when absent) */
     double area;         /* "area" as written, NAN when absent */
     int has_bbox;        /* bbox holds "bbox" [x, y, w, h] */
@@ -139,7 +144,7 @@ const sa_coco_image *sa_coco_get_image(const sa_coco_set *set, int i);
 const sa_coco_ann *sa_coco_get_ann(const sa_coco_set *set, int i);
 const sa_coco_category *sa_coco_get_category(const sa_coco_set *set, int i);
 
-/* Index of the first record with this id, -1 when there is none. O(log n). */
+/* Index of the record with this id, -1 when there is none. O(log n). */
 int sa_coco_find_image(const sa_coco_set *set, int64_t id);
 int sa_coco_find_ann(const sa_coco_set *set, int64_t id);
 int sa_coco_find_category(const sa_coco_set *set, int64_t id);

@@ -57,7 +57,8 @@ cJSON *sa_eval_sample_json(const sa_eval_sample *s, int max_clicks);
 /* A number rounded to 6 decimals; NAN and infinities become null. */
 cJSON *sa_eval_json_number(double v);
 
-/* The whole document as formatted JSON text (malloc'd), or NULL with err set. */
+/* The whole document as formatted JSON text (malloc'd, valid UTF-8: invalid bytes of names become U+FFFD),
+ * or NULL with err set. */
 char *sa_eval_report_json(const sa_eval_report *r, sa_error *err);
 /* sa_eval_report_json to a file. */
 int sa_eval_report_write_json(const char *path, const sa_eval_report *r, sa_error *err);

@@ -31,6 +31,7 @@
  *                 and dataset_info.json registering it as "segagent" (sharegpt formatting, role/content tags);
  *                 point LLaMA-Factory's dataset_dir (and media_dir) at OUT.
  *   swift         segagent_swift.jsonl: one {"messages":[...same...], "images":[PATH]} per line (absolute paths)
+ * Every file is valid UTF-8: bytes of a name, caption or prompt that are not are written as U+FFFD.
  * The "<image>" placeholder is followed directly by the prompt for LLaMA-Factory and ms-swift: their templates
  * insert the model's own image framing there (for Qwen-VL, "Picture 1: <img>..</img>\n").
  *

@@ -25,7 +25,8 @@ extern "C" {
 int sa_file_write(const char *path, const void *data, size_t len, sa_error *err);
 /* Writes text and a newline to path, all or nothing. */
 int sa_file_write_text(const char *path, const char *text, sa_error *err);
-/* Writes the formatted document (cJSON_Print) and a newline to path, all or nothing. */
+/* Writes the formatted document (cJSON_Print) and a newline to path, all or nothing. The text is valid
+ * UTF-8: bytes of the document's strings that are not are written as U+FFFD (the replacement character). */
 int sa_file_write_json(const char *path, const cJSON *doc, sa_error *err);
 
 /* dir + "/" + name in a malloc'd string (no doubled slash when dir ends with one; dir "" gives name). NULL when

@@ -20,7 +20,8 @@
  * sides have more pixels than the grammar has values, and the formatter then writes the nearest value).
  *
  * The parser is tolerant of what models produce: case of the phrases, extra text around the action, spaces
- * inside the parenthesis, decimals in integer mode ("523.0"), "(a, b)" or "[a, b]". It is strict about
+ * inside the parenthesis, decimals in integer mode ("523.0"), exponents ("5.23e2"), "(a, b)" or "[a, b]";
+ * every number is read whole, as written. It is strict about
  * ranges: a coordinate below 0 or above the top of its scale (1000 or 1) is SA_ERR_RANGE, a reply with no
  * recognisable action is SA_ERR_PARSE. Neither is a crash; the caller ends the episode with the last mask.
  */
@@ -67,14 +68,17 @@ int sa_grammar_value_to_pixel(double value, sa_coord_style coords, int size);
 double sa_grammar_pixel_to_value(int p, sa_coord_style coords, int size, int *decimals);
 
 /* Parses a click reply. On SA_OK, *out is an SA_ACTION_CLICK in pixels of a width x height image. pred_iou
- * (may be NULL) receives the "Current IOU" in [0, 1] (value/100, clamped), or NAN when absent; it is set even
- * when the action itself fails to parse (a scoring reply may carry only the IoU).
+ * (may be NULL) receives the "Current IOU" in [0, 1] (value/100), or NAN when absent or out of range (below 0
+ * or above 100, as "250" or "1e309": the prediction counts as absent -- it is not clamped -- while the action
+ * itself still stands; the agent's trajectory keeps the reply text as written and records pred_iou null). It
+ * is set even when the action itself fails to parse (a scoring reply may carry only the IoU).
  * Returns SA_ERR_PARSE (no action found, malformed numbers) or SA_ERR_RANGE (coordinates outside the scale). */
 int sa_action_parse(const char *text, const sa_grammar *g, int width, int height, sa_action *out,
                     float *pred_iou, sa_error *err);
 
-/* Finds "Current IOU: v" (case-insensitive, v integer or decimal on the 0..100 scale). Returns SA_OK with
- * *pred_iou = v/100 clamped to [0, 1], or SA_ERR_PARSE when absent or malformed. */
+/* Finds "Current IOU: v" (case-insensitive; v an integer, a decimal or a number with an exponent, read
+ * whole, on the 0..100 scale). Returns SA_OK with *pred_iou = v/100; SA_ERR_PARSE when absent or malformed;
+ * SA_ERR_RANGE when v is below 0 or above 100 (the message quotes v as written). *pred_iou is NAN on error. */
 int sa_pred_iou_parse(const char *text, float *pred_iou, sa_error *err);
 
 /* Formats a click in the grammar into buf (NUL-terminated). With pred_iou not NAN, "Current IOU: v" (v =

@@ -14,7 +14,8 @@
  * One request: POST {base_url}/chat/completions with an optional system message and a user message whose
  * content is [image_url (data URL of the overlay), text (the rendered prompt)], plus model, temperature,
  * top_p, max_tokens, seed (when >= 0) and n (when > 1). Replies are read from choices[i].message.content (a
- * string, or an array of {"type":"text"} parts).
+ * string, or an array of {"type":"text"} parts). The body is valid UTF-8 whatever the description or prompt
+ * holds: invalid bytes are sent as U+FFFD (the replacement character).
  *
  * The image: the overlay of the current mask (docs/grammar.md: colour and alpha from params.overlay),
  * resized to model_size x model_size when model_size > 0 (what Qwen-VL's processor does anyway: 448), else sent
@@ -54,7 +55,9 @@ typedef enum sa_llm_image_format { SA_LLM_JPEG = 0, SA_LLM_PNG = 1 } sa_llm_imag
 typedef struct sa_llm_params {
     const char *base_url;     /* e.g. "http://127.0.0.1:8000/v1" ("/chat/completions" is appended) */
     const char *model;        /* model name the server knows */
-    const char *api_key;      /* sent as "Authorization: Bearer ..." when non-NULL and non-empty */
+    const char *api_key;      /* sent as "Authorization: Bearer ..." when non-NULL and non-empty; a key
+                                 holding CR, LF or another control character (tab aside) is refused with
+                                 SA_ERR_INVALID, as is such a base_url: no header can be injected */
     const char *prompt;       /* "qwen" (default), "llava", or a prompt file (see prompt.h) */
     const char *ground_prompt;/* prompt for the grounded first box: "ground" (default) or a file */
     sa_grammar grammar;       /* axis order and coordinate style of the replies */
@@ -118,7 +121,8 @@ const char *sa_llm_client_url(const sa_llm_client *c);
 /* ---- the policy ----
  * act(k): one chat turn with n = k; each choice parsed with the grammar (status SA_ERR_PARSE / SA_ERR_RANGE
  * for bad replies, pred_iou from "Current IOU" when present). score: one turn (n = 1) on the given mask; the
- * reply's "Current IOU" is the predicted IoU (SA_ERR_PARSE when the reply has none); scoring requests are
+ * reply's "Current IOU" is the predicted IoU (SA_ERR_PARSE when the reply has none, SA_ERR_RANGE when its
+ * value is outside 0..100: see sa_pred_iou_parse); scoring requests are
  * always sent with temperature 0, so the estimate is the model's most likely one even during sampled search. */
 int sa_llm_policy_new(const sa_llm_params *p, sa_policy **out, sa_llm_client **client, sa_error *err);
 

@@ -150,7 +150,10 @@ void sa_sam_output_free(sa_sam_output *out);
 /* The parity checker behind `segagent check-sam` and the test suite: runs the fixture folder's cases
  * (model.safetensors or the given weights, image.png, cases.json) and compares every tensor of
  * expected.safetensors within the fixture README's tolerances. report (may be NULL) is called with one line
- * per tensor. Returns SA_OK when the run completed; *n_fail counts tensors out of tolerance (0 = parity). */
+ * per tensor. Returns SA_OK when the run completed; *n_fail counts tensors out of tolerance (0 = parity).
+ * A cases.json that is not valid JSON (truncated, too deeply nested) is SA_ERR_PARSE saying so; one without a
+ * "cases" array, or whose "image_hw" ([height, width]) is not image.png's size, is SA_ERR_FORMAT: outputs made
+ * for another image never pass as parity. */
 typedef struct sa_sam_check_params {
     int threads;
     int kernels;            /* SA_SAM_KERNELS_* */

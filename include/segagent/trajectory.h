@@ -23,6 +23,7 @@
  *     "clicks_list": [{"idx", "coor": [y,x], "is_positive", "mask": <RLE>, "box": [x,y,w,h], "area", "iou"}]}]}
  *   idx is the 0-based click index, coor is (y, x) in pixels, is_positive a JSON boolean, area an integer,
  *   bbox/box floats as pycocotools' toBbox, iou a float. RLE strings are pycocotools' compressed form.
+ *   The file is valid UTF-8: bytes of a name or caption that are not are written as U+FFFD.
  *
  * Reading is tolerant of unknown keys, of object_id as a number or a string, of caption as a string, a list or
  * null, of RLE counts given uncompressed (arrays), and of is_positive given as 0/1. It is strict about shape:

@@ -63,7 +63,11 @@ typedef struct sa_weights sa_weights;
 
 /* Opens path: a directory (model.safetensors.index.json, model.safetensors, or a single *.pth / *.safetensors
  * inside), a .safetensors file, a .safetensors index JSON, or a .pth file (type found from the content).
- * config.json in the same directory is read when present. On failure *out is NULL and err names the file and,
+ * config.json in the same directory is read when present; it must then be a JSON object (SA_ERR_PARSE /
+ * SA_ERR_FORMAT naming it otherwise: a model described by a broken file is not loaded with defaults). A
+ * safetensors file whose tensors share bytes is refused (SA_ERR_FORMAT naming both), and every size in a
+ * .pth (zip entries, storages) is checked against the file and the tensor before anything is inflated.
+ * Reading is O(n log n) in the number of tensors and index entries. On failure *out is NULL and err names the file and,
  * where there is one, the tensor. Returns SA_OK, SA_ERR_IO (cannot open/map), SA_ERR_FORMAT / SA_ERR_PARSE
  * (malformed or truncated), SA_ERR_UNSUPPORTED (unknown dtype, forbidden pickle global, compression method),
  * SA_ERR_NOT_FOUND (no weights file in a directory, tensor of an index in no shard), SA_ERR_RANGE (sizes that

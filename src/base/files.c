@@ -1,6 +1,7 @@
 /* Whole-file reading with a size limit, writing through a temporary file renamed into place (internal
  * sa__out, public sa_file_write*), path joining and mkdir -p. */
 #include "base/files.h"
+#include "base/text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -163,7 +164,7 @@ int sa_file_write_text(const char *path, const char *text, sa_error *err) {
 
 int sa_file_write_json(const char *path, const cJSON *doc, sa_error *err) {
     if (!path || !doc) return sa_error_set(err, SA_ERR_INVALID, "write JSON: NULL argument");
-    char *text = cJSON_Print(doc);
+    char *text = sa__json_print(doc, 1);
     if (!text) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory formatting JSON", path);
     int rc = sa_file_write_text(path, text, err);
     free(text);

@@ -26,6 +26,7 @@ static const command commands[] = {
     {"filter", cli_filter, "score every annotation of a COCO file; agreement metrics with ground truth"},
     {"check-sam", cli_check_sam, "check the SAM engine against a parity fixture folder"},
     {"check-simpleclick", cli_check_simpleclick, "check the SimpleClick engine against a parity fixture folder"},
+    {"serve", cli_serve, "serve the tools and the agent over HTTP (JSON API, Label Studio, web page)"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

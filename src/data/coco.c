@@ -6,7 +6,7 @@
  * runs, polygons to coordinate arrays. A segmentation that cannot be converted is kept as its error
  * message, reported when the mask is asked for: a tool that looks for bad annotations (segagent
  * filter) must be able to read a file with some in it. Lookups by id go through sorted (id, index)
- * arrays; ties keep the file order, so the first record with an id wins.
+ * arrays; a repeated id is an error (it would pair records wrongly).
  */
 #include "segagent/coco.h"
 
@@ -16,10 +16,15 @@
 
 #include <cjson/cJSON.h>
 
+#include "segagent/image.h"
 #include "base/files.h"
+#include "base/text.h"
 #include "base/util.h"
 
 #define MAX_ID 9007199254740992.0 /* 2^53: every integer up to here is exact in a double */
+/* Polygon coordinates beyond this are no pixel of any image the library reads (SA_IMAGE_MAX_SIDE is
+ * 32768): +-1e300 would rasterise to an empty mask without a word. */
+#define MAX_COORD 1048576.0
 
 typedef struct seg_rec {
     int code;    /* SA_COCO_SEG_INVALID: the status sa_coco_ann_rle returns */
@@ -69,6 +74,8 @@ typedef struct ctx {
 sa_coco_params sa_coco_default_params(void) {
     sa_coco_params p;
     memset(&p, 0, sizeof p);
+    p.value_min = 0;
+    p.value_max = 1;
     return p;
 }
 
@@ -177,7 +184,8 @@ static int find_id(const id_ref *ids, int n, int64_t id) {
     return lo < n && ids[lo].id == id ? ids[lo].index : -1;
 }
 
-/* ids[k] = (id of record k, k) sorted, the id read at id_offset in each record of recs. */
+/* ids[k] = (id of record k, k) sorted, the id read at id_offset in each record of recs. Two records
+ * with one id are an error naming both: a lookup by id would silently pair with the wrong one. */
 static int build_index(ctx *c, id_ref **ids, int n, const void *recs, size_t stride,
                        size_t id_offset) {
     *ids = malloc((size_t)(n > 0 ? n : 1) * sizeof **ids);
@@ -188,6 +196,17 @@ static int build_index(ctx *c, id_ref **ids, int n, const void *recs, size_t str
         (*ids)[k].index = k;
     }
     qsort(*ids, (size_t)n, sizeof **ids, cmp_id);
+    int dup = -1; /* the repeat that comes first in the file */
+    for (int k = 1; k < n; k++)
+        if ((*ids)[k].id == (*ids)[k - 1].id && (dup < 0 || (*ids)[k].index < (*ids)[dup].index))
+            dup = k;
+    if (dup >= 0) {
+        int first = dup; /* the first record with that id: ties are in file order */
+        while (first > 0 && (*ids)[first - 1].id == (*ids)[dup].id) first--;
+        return sa_error_set(c->err, SA_ERR_FORMAT, "%s: %s[%d].id: %lld is also the id of %s[%d]",
+                            c->name, c->list, (*ids)[dup].index, (long long)(*ids)[dup].id, c->list,
+                            (*ids)[first].index);
+    }
     return SA_OK;
 }
 
@@ -200,8 +219,12 @@ static int read_image(ctx *c, const cJSON *o, sa_coco_image *im) {
     if (rc == SA_OK) rc = int_field(c, o, "id", 1, -MAX_ID, MAX_ID, &im->id, NULL);
     if (rc == SA_OK) rc = str_field(c, o, "file_name", 1, &fn);
     im->file_name = fn;
-    if (rc == SA_OK) rc = int_field(c, o, "width", 0, 1, 2147483647.0, &w, NULL);
-    if (rc == SA_OK) rc = int_field(c, o, "height", 0, 1, 2147483647.0, &h, NULL);
+    if (rc == SA_OK) rc = int_field(c, o, "width", 0, 1, SA_IMAGE_MAX_SIDE, &w, NULL);
+    if (rc == SA_OK) rc = int_field(c, o, "height", 0, 1, SA_IMAGE_MAX_SIDE, &h, NULL);
+    if (rc == SA_OK && (uint64_t)w * (uint64_t)h > SA_IMAGE_MAX_PIXELS)
+        rc = sa_error_set(c->err, SA_ERR_FORMAT,
+                          "%s: %s[%d]: %lldx%lld is above the image limit of %u pixels", c->name,
+                          c->list, c->index, (long long)w, (long long)h, SA_IMAGE_MAX_PIXELS);
     im->width = (int)w;
     im->height = (int)h;
     return rc;
@@ -326,6 +349,11 @@ static int one_polygon(ctx *c, const cJSON *poly, int k, char *msg, size_t cap) 
             snprintf(msg, cap, "polygon %d: non-number", k);
             return 0;
         }
+        if (!(fabs(v->valuedouble) <= MAX_COORD)) {
+            snprintf(msg, cap, "polygon %d: coordinate %.6g outside -%.0f..%.0f", k, v->valuedouble,
+                     MAX_COORD, MAX_COORD);
+            return 0;
+        }
         s->coords[s->n_coords++] = v->valuedouble;
     }
     s->n_polys++;
@@ -426,7 +454,15 @@ static int read_ann_extras(ctx *c, const cJSON *o, sa_coco_ann *a) {
     if (rc) return rc;
     a->category = a->has_category ? find_id(c->set->cat_ids, c->set->n_cats, a->category_id) : -1;
     const cJSON *val = c->params.value_key ? item(o, c->params.value_key) : NULL;
-    a->value = cJSON_IsNumber(val) ? val->valuedouble : NAN;
+    a->value = NAN;
+    if (!val || cJSON_IsNull(val)) return SA_OK;
+    double lo = c->params.value_min, hi = c->params.value_max;
+    if (!cJSON_IsNumber(val) || !(val->valuedouble >= lo && val->valuedouble <= hi)) {
+        char want[80];
+        snprintf(want, sizeof want, "a number in %g..%g", lo, hi);
+        return bad(c, c->params.value_key, want, val);
+    }
+    a->value = val->valuedouble;
     return SA_OK;
 }
 
@@ -468,17 +504,6 @@ static int read_anns(ctx *c, const cJSON *list, int n) {
 
 /* ---- reading ---- */
 
-static int json_error(const char *name, const char *json, size_t len, const char *end,
-                      sa_error *err) {
-    size_t at = end && end >= json && end <= json + len ? (size_t)(end - json) : 0;
-    if (len == 0) return sa_error_set(err, SA_ERR_PARSE, "%s: not valid JSON (empty)", name);
-    if (at + 1 >= len)
-        return sa_error_set(err, SA_ERR_PARSE, "%s: not valid JSON (ends early, after %zu bytes)",
-                            name, len);
-    return sa_error_set(err, SA_ERR_PARSE, "%s: not valid JSON (error near byte %zu of %zu)", name,
-                        at, len);
-}
-
 static int read_tree(ctx *c, const cJSON *root) {
     if (!cJSON_IsObject(root))
         return sa_error_set(c->err, SA_ERR_FORMAT,
@@ -506,7 +531,7 @@ int sa_coco_parse(const char *json, size_t len, const char *name, sa_coco_params
     if (!name) name = "annotations";
     const char *end = NULL;
     cJSON *root = json ? cJSON_ParseWithLengthOpts(json, len, &end, 0) : NULL;
-    if (!root) return json_error(name, json, len, end, err);
+    if (!root) return sa__json_error(err, name, json, len, end);
     sa_coco_set *set = calloc(1, sizeof *set);
     sa_error local = {0};
     ctx c = {set, name, "", 0, params, err ? err : &local};

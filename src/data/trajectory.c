@@ -21,6 +21,7 @@
 
 #include "segagent/rle.h"
 #include "base/files.h"
+#include "base/text.h"
 #include "base/util.h"
 
 void sa_traj_sample_free(sa_traj_sample *s) {
@@ -200,7 +201,7 @@ int sa_traj_writer_open(const char *path, const char *info_json, sa_traj_writer 
             cJSON_Delete(j);
             return sa_error_set(err, SA_ERR_INVALID, "%s: info is not a JSON object", path);
         }
-        info = cJSON_PrintUnformatted(j);
+        info = sa__json_print(j, 0);
         cJSON_Delete(j);
         if (!info) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", path);
     }
@@ -230,7 +231,7 @@ int sa_traj_writer_open(const char *path, const char *info_json, sa_traj_writer 
 int sa_traj_writer_add(sa_traj_writer *w, const sa_traj_sample *s, sa_error *err) {
     if (!w || !s) return sa_error_set(err, SA_ERR_INVALID, "trajectory writer: NULL argument");
     cJSON *j = sample_json(s);
-    char *txt = j ? cJSON_PrintUnformatted(j) : NULL;
+    char *txt = j ? sa__json_print(j, 0) : NULL;
     cJSON_Delete(j);
     if (!txt) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory formatting a sample", w->path);
     int bad = fputs(w->count ? ",\n" : "\n", w->f) < 0 || fputs(txt, w->f) < 0;

@@ -18,6 +18,7 @@
 #include "segagent/image.h"
 #include "segagent/rle.h"
 #include "base/files.h"
+#include "base/text.h"
 #include "base/util.h"
 
 void sa_traj_set_free(sa_traj_set *set) {
@@ -291,6 +292,10 @@ static int parse_data(scan *c, const char *name, sa_traj_set *set, sa_error *err
         memset(&set->samples[i], 0, sizeof set->samples[i]);
         set->n_samples = i + 1;
         cJSON *o = cJSON_ParseWithLength(c->s + st, c->i - st);
+        if (!o && sa__json_too_deep(c->s + st, c->i - st))
+            return sa_error_set(err, SA_ERR_PARSE,
+                                "%s: data[%d]: JSON nested deeper than %d levels (the reader's limit)",
+                                name, i, CJSON_NESTING_LIMIT);
         if (!o) {
             const char *at = cJSON_GetErrorPtr();
             size_t off = (at && at >= c->s + st && at <= c->s + c->i) ? (size_t)(at - c->s) : st;
@@ -370,11 +375,15 @@ int sa_traj_parse(const char *json, size_t len, const char *name, sa_traj_set **
                 }
                 cJSON *v = cJSON_ParseWithLength(json + vs, c.i - vs);
                 if (!v) {
-                    rc = sa_error_set(err, SA_ERR_PARSE, "%s: not valid JSON (value at byte %zu)", name, vs);
+                    rc = sa__json_too_deep(json + vs, c.i - vs)
+                             ? sa_error_set(err, SA_ERR_PARSE,
+                                            "%s: JSON nested deeper than %d levels (the reader's limit) at byte %zu",
+                                            name, CJSON_NESTING_LIMIT, vs)
+                             : sa_error_set(err, SA_ERR_PARSE, "%s: not valid JSON (value at byte %zu)", name, vs);
                     goto done;
                 }
                 if (kl == 4 && !memcmp(json + ks, "info", 4) && cJSON_IsObject(v) && !set->info_json) {
-                    set->info_json = cJSON_PrintUnformatted(v);
+                    set->info_json = sa__json_print(v, 0);
                     if (!set->info_json) rc = sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", name);
                 }
                 cJSON_Delete(v);

@@ -16,6 +16,7 @@
 #include "segagent/grammar.h"
 #include "segagent/rle.h"
 #include "base/files.h"
+#include "base/text.h"
 
 /* Numbers rounded to 6 decimals (float IoUs would otherwise print as 0.34000000357627869); NAN -> null. */
 static void add_num(cJSON *o, const char *k, double v) {
@@ -125,7 +126,7 @@ char *sa_agent_trajectory_json(const sa_agent_result *r, const sa_env *env, cons
         return NULL;
     }
     cJSON *root = trajectory(r, env, grammar);
-    char *s = root ? cJSON_Print(root) : NULL;
+    char *s = root ? sa__json_print(root, 1) : NULL;
     cJSON_Delete(root);
     if (!s) sa_error_set(err, SA_ERR_NOMEM, "trajectory: out of memory");
     return s;
@@ -172,7 +173,7 @@ int sa_agent_write_outputs(const sa_agent_result *r, const sa_env *env, const ch
         cJSON_AddNumberToObject(o, "area", (double)area);
         add_num(o, "pred_iou", r->best_pred_iou);
         add_num(o, "iou", r->iou);
-        char *txt = cJSON_Print(o);
+        char *txt = sa__json_print(o, 1);
         cJSON_Delete(o);
         if (!txt) return sa_error_set(err, SA_ERR_NOMEM, "mask.json: out of memory");
         snprintf(path, sizeof path, "%s/mask.json", dir);

@@ -195,18 +195,17 @@ static void settle(const sa_env *env, sa_tool_result *res) {
     for (size_t i = 0; i < n; i++) res->mask.data[i] = res->prob[i] > thr ? 1 : 0;
 }
 
-/* The library's one tool request: the prompts given, the previous result, the initial mask on the first step. */
-static int call_tool(sa_env *env, const sa_click *clicks, int n_clicks, const sa_box *box, int from_state,
-                     sa_tool_result *out, sa_error *err) {
+/* The library's one tool request: the prompts given, a previous result and an initial mask (either may be
+ * NULL), thresholded like every step. */
+static int call_tool(sa_env *env, const sa_click *clicks, int n_clicks, const sa_box *box,
+                     const sa_tool_result *prev, const sa_mask *init_mask, sa_tool_result *out, sa_error *err) {
     sa_tool_request req;
     memset(&req, 0, sizeof req);
     req.clicks = clicks;
     req.n_clicks = n_clicks;
     req.box = box;
-    if (from_state) {
-        req.prev = env->has_result ? &env->result : NULL;
-        req.init_mask = (!env->has_result && env->has_init) ? &env->init_mask : NULL;
-    }
+    req.prev = prev;
+    req.init_mask = init_mask;
     int rc = sa_tool_session_predict(env->session, &req, out, err);
     if (rc == SA_OK) settle(env, out);
     return rc;
@@ -215,12 +214,14 @@ static int call_tool(sa_env *env, const sa_click *clicks, int n_clicks, const sa
 /* Predicts the result of a validated action from the current state. */
 static int predict(sa_env *env, const sa_action *a, sa_tool_result *out, sa_error *err) {
     int n = env->n_clicks;
+    const sa_tool_result *prev = env->has_result ? &env->result : NULL;
+    const sa_mask *init = (!env->has_result && env->has_init) ? &env->init_mask : NULL;
     if (a->kind == SA_ACTION_CLICK) {
         /* the new click goes after the recorded ones (the array has room: validate checked the budget) */
         env->clicks[n] = a->click;
-        return call_tool(env, env->clicks, n + 1, env->has_box ? &env->box : NULL, 1, out, err);
+        return call_tool(env, env->clicks, n + 1, env->has_box ? &env->box : NULL, prev, init, out, err);
     }
-    return call_tool(env, env->clicks, n, &a->box, 1, out, err);
+    return call_tool(env, env->clicks, n, &a->box, prev, init, out, err);
 }
 
 /* Makes a validated action and its result the state. Takes ownership of *res (left zeroed). */
@@ -258,20 +259,38 @@ int sa_env_preview(sa_env *env, const sa_action *a, sa_tool_result *out, sa_erro
 
 int sa_env_predict_prompts(sa_env *env, const sa_click *clicks, int n_clicks, const sa_box *box, sa_mask *out,
                            sa_error *err) {
-    if (!env || !out || n_clicks < 0 || (n_clicks > 0 && !clicks))
-        return sa_error_set(err, SA_ERR_INVALID, "env predict: bad arguments");
-    if (!env->session) return sa_error_set(err, SA_ERR_STATE, "env: predict before reset");
-    if (box && !sa_tool_accepts_box(env->tool))
-        return sa_error_set(err, SA_ERR_UNSUPPORTED, "env: tool '%s' does not accept boxes", sa_tool_name(env->tool));
+    if (!out) return sa_error_set(err, SA_ERR_INVALID, "env predict: bad arguments");
     sa_tool_result res;
     memset(&res, 0, sizeof res);
-    int rc = call_tool(env, clicks, n_clicks, box, 0, &res, err);
+    int rc = sa_env_predict_request(env, clicks, n_clicks, box, NULL, &res, err);
     if (rc == SA_OK) {
         *out = res.mask;
         memset(&res.mask, 0, sizeof res.mask);
     }
     sa_tool_result_free(&res);
     return rc;
+}
+
+int sa_env_predict_request(sa_env *env, const sa_click *clicks, int n_clicks, const sa_box *box,
+                           const sa_mask *init_mask, sa_tool_result *out, sa_error *err) {
+    if (!env || !out || n_clicks < 0 || n_clicks > SA_MAX_CLICKS || (n_clicks > 0 && !clicks))
+        return sa_error_set(err, SA_ERR_INVALID, "env predict: bad arguments");
+    if (!env->session) return sa_error_set(err, SA_ERR_STATE, "env: predict before reset");
+    if (box && !sa_tool_accepts_box(env->tool))
+        return sa_error_set(err, SA_ERR_UNSUPPORTED, "env: tool '%s' does not accept boxes", sa_tool_name(env->tool));
+    int rc;
+    if (init_mask && (rc = check_size(init_mask, &env->image, "previous mask", err))) return rc;
+    return call_tool(env, clicks, n_clicks, box, NULL, init_mask, out, err);
+}
+
+int sa_env_set_description(sa_env *env, const char *description, sa_error *err) {
+    if (!env) return sa_error_set(err, SA_ERR_INVALID, "env: NULL env");
+    if (!env->session) return sa_error_set(err, SA_ERR_STATE, "env: set description before reset");
+    char *d = sa__strdup(description ? description : "");
+    if (!d) return sa_error_set(err, SA_ERR_NOMEM, "env: out of memory");
+    free(env->description);
+    env->description = d;
+    return SA_OK;
 }
 
 int sa_env_commit(sa_env *env, const sa_action *a, sa_tool_result *res, sa_env_step_info *info, sa_error *err) {

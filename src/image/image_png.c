@@ -124,7 +124,9 @@ static int png_decode_inner(png_ctx *c) {
     if (setjmp(png_jmpbuf(png))) return SA_ERR_FORMAT;
 
     png_set_read_fn(png, c, png_read_mem);
-    png_set_user_limits(png, SA_IMAGE_MAX_SIDE, SA_IMAGE_MAX_SIDE);
+    /* libpng's own limit would stop at the header with its words; ours is checked right after it,
+     * naming the limit (sa__image_check_dims) */
+    png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
     png_set_chunk_malloc_max(png, 16u << 20);
     png_read_info(png, info);
 

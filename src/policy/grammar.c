@@ -128,32 +128,48 @@ static const char *skip_ws(const char *p) {
     return p;
 }
 
-/* Scans [+-]digits[.digits] (or .digits). Returns the end, or NULL when no number starts at p. */
+/* Scans [+-]digits[.digits][e[+-]digits] (or .digits...): the whole number as written, so "1e309" is not
+ * read as 1. Returns the end, or NULL when no number starts at p. *out may be +-HUGE_VAL for a number past
+ * the double range; callers check their range. */
 static const char *scan_number(const char *p, double *out) {
-    const char *s = p;
     char buf[64];
     size_t n = 0;
-    if (*p == '+' || *p == '-') buf[n++] = *p++;
+    int too_long = 0;
+#define PUT(ch)                                                                                    \
+    do {                                                                                           \
+        char ch_ = (ch); /* evaluated once, always: the scan advances even past the buffer */      \
+        if (n < sizeof buf - 1)                                                                    \
+            buf[n++] = ch_;                                                                        \
+        else                                                                                       \
+            too_long = 1;                                                                          \
+    } while (0)
+    if (*p == '+' || *p == '-') PUT(*p++);
     int digits = 0;
     while (isdigit((unsigned char)*p)) {
-        if (n < sizeof buf - 2) buf[n++] = *p;
-        p++;
+        PUT(*p++);
         digits++;
     }
     if (*p == '.') {
-        if (n < sizeof buf - 2) buf[n++] = '.';
-        p++;
+        PUT(*p++);
         while (isdigit((unsigned char)*p)) {
-            if (n < sizeof buf - 2) buf[n++] = *p;
-            p++;
+            PUT(*p++);
             digits++;
         }
     }
     if (!digits) return NULL;
-    if (n >= sizeof buf - 2) return NULL; /* absurdly long number */
+    const char *e = p;
+    if (*e == 'e' || *e == 'E') { /* an exponent only when digits follow */
+        e++;
+        if (*e == '+' || *e == '-') e++;
+        if (isdigit((unsigned char)*e)) {
+            while (p < e) PUT(*p++);
+            while (isdigit((unsigned char)*p)) PUT(*p++);
+        }
+    }
+#undef PUT
+    if (too_long) return NULL; /* absurdly long number */
     buf[n] = 0;
     *out = strtod(buf, NULL);
-    (void)s;
     return p;
 }
 
@@ -188,15 +204,18 @@ static void snippet(const char *text, char *out, size_t cap) {
 }
 
 int sa_pred_iou_parse(const char *text, float *pred_iou, sa_error *err) {
+    if (pred_iou) *pred_iou = NAN;
     if (!text) return sa_error_set(err, SA_ERR_INVALID, "sa_pred_iou_parse: NULL text");
     const char *p = ci_find(text, "current iou");
     if (!p) return sa_error_set(err, SA_ERR_PARSE, "no \"Current IOU\" in the reply");
     p = skip_ws(p + strlen("current iou"));
     if (*p == ':' || *p == '=') p = skip_ws(p + 1);
     double v;
-    if (!scan_number(p, &v)) return sa_error_set(err, SA_ERR_PARSE, "\"Current IOU\" without a number");
-    if (v < 0) v = 0;
-    if (v > 100) v = 100;
+    const char *end = scan_number(p, &v);
+    if (!end) return sa_error_set(err, SA_ERR_PARSE, "\"Current IOU\" without a number");
+    if (!(v >= 0 && v <= 100)) /* reported, never clamped: 1e309 or 250 is not a confident 100 */
+        return sa_error_set(err, SA_ERR_RANGE, "\"Current IOU\" %.*s is outside 0..100",
+                            (int)(end - p < 40 ? end - p : 40), p);
     if (pred_iou) *pred_iou = (float)(v / 100.0);
     return SA_OK;
 }

@@ -19,6 +19,7 @@
 
 #include "policy/llm_internal.h"
 #include "segagent/llm_policy.h"
+#include "base/text.h"
 #include "base/util.h"
 
 sa_llm_params sa_llm_default_params(void) {
@@ -69,16 +70,39 @@ void sa_llm_client_free(sa_llm_client *c) {
     free(c);
 }
 
+/* 1 when s holds a byte an HTTP header value cannot carry (controls other than tab, DEL); *at is its index. */
+static int bad_header_byte(const char *s, size_t *at) {
+    for (size_t i = 0; s[i]; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+            *at = i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int sa_llm_client_new(const sa_llm_params *p, sa_llm_client **out, sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_llm_client_new: NULL out");
     *out = NULL;
     sa_llm_params def = sa_llm_default_params();
+    size_t bad = 0;
     if (!p) p = &def;
     if (!p->base_url || !*p->base_url) return sa_error_set(err, SA_ERR_INVALID, "policy server URL is empty");
     if (strncmp(p->base_url, "http://", 7) && strncmp(p->base_url, "https://", 8))
         return sa_error_set(err, SA_ERR_INVALID, "policy server URL '%s' must start with http:// or https://",
                             p->base_url);
     if (!p->model || !*p->model) return sa_error_set(err, SA_ERR_INVALID, "no model name for %s", p->base_url);
+    /* header values and the URL go to the server as they are: a CR or LF would start another header */
+    if (bad_header_byte(p->base_url, &bad))
+        return sa_error_set(err, SA_ERR_INVALID,
+                            "policy server URL holds a control character (byte 0x%02x at position %zu)",
+                            (unsigned)(unsigned char)p->base_url[bad], bad);
+    if (p->api_key && bad_header_byte(p->api_key, &bad))
+        return sa_error_set(err, SA_ERR_INVALID,
+                            "API key holds a control character (byte 0x%02x at position %zu): an HTTP header "
+                            "value cannot contain CR, LF or other control characters",
+                            (unsigned)(unsigned char)p->api_key[bad], bad);
     if (p->max_tokens < 1 || p->retries < 0 || p->retries > 20 || !(p->timeout_s > 0) ||
         !(p->connect_timeout_s > 0) || p->jpeg_quality < 1 || p->jpeg_quality > 100 || p->model_size < 0 ||
         p->model_size > 8192 || !(p->temperature >= 0) || !(p->top_p > 0 && p->top_p <= 1) ||
@@ -434,6 +458,10 @@ int sa__llm_parse_reply(const char *url, const char *body, size_t len, int want,
     char snip[160];
     body_snippet(body, len, snip, sizeof snip);
     cJSON *root = cJSON_ParseWithLength(body, len);
+    if (!root && sa__json_too_deep(body, len))
+        return sa_error_set(err, SA_ERR_PARSE,
+                            "POST %s: reply JSON nested deeper than %d levels (the reader's limit)", url,
+                            CJSON_NESTING_LIMIT);
     if (!root) return sa_error_set(err, SA_ERR_PARSE, "POST %s: reply is not JSON: %s", url, snip);
     const cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
     int n = cJSON_IsArray(choices) ? cJSON_GetArraySize(choices) : 0;
@@ -487,7 +515,7 @@ static char *build_body(sa_llm_client *c, const char *data_url, const char *syst
     cJSON_AddNumberToObject(root, "max_tokens", c->params.max_tokens);
     if (seed >= 0) cJSON_AddNumberToObject(root, "seed", (double)seed);
     if (n > 1) cJSON_AddNumberToObject(root, "n", n);
-    char *s = cJSON_PrintUnformatted(root);
+    char *s = sa__json_print(root, 0);
     cJSON_Delete(root);
     return s;
 }

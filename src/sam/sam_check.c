@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/files.h"
+#include "base/text.h"
 #include "sam/sam_internal.h"
 #include "segagent/weights.h"
 
@@ -270,6 +271,22 @@ static int compare(const sa_tensor *t, const got_tensor *g, const sa_weights *ex
     return ok;
 }
 
+/* "image_hw": [h, w] in cases.json is the size the expected outputs were made for: another image would
+ * be checked against outputs of a different input, so a mismatch (or a malformed entry) is an error. */
+static int check_image_hw(const cJSON *cj, const char *cpath, const char *ipath, const sa_image *img,
+                          sa_error *err) {
+    const cJSON *hw = cJSON_GetObjectItemCaseSensitive(cj, "image_hw");
+    if (!hw) return SA_OK;
+    const cJSON *h = cJSON_GetArrayItem(hw, 0), *w = cJSON_GetArrayItem(hw, 1);
+    if (!cJSON_IsArray(hw) || cJSON_GetArraySize(hw) != 2 || !cJSON_IsNumber(h) || !cJSON_IsNumber(w))
+        return sa_error_set(err, SA_ERR_FORMAT, "%s: \"image_hw\" must be [height, width]", cpath);
+    if (h->valuedouble != img->height || w->valuedouble != img->width)
+        return sa_error_set(err, SA_ERR_FORMAT,
+                            "%s: \"image_hw\" is [%g, %g] (height, width) but %s is %dx%d (width x height)", cpath,
+                            h->valuedouble, w->valuedouble, ipath, img->width, img->height);
+    return SA_OK;
+}
+
 int sa_sam_check_fixture(const char *dir, sa_sam_check_params params, sa_sam_report_fn report, void *rctx,
                          int *n_fail, sa_error *err) {
     if (n_fail) *n_fail = 0;
@@ -304,12 +321,18 @@ int sa_sam_check_fixture(const char *dir, sa_sam_check_params params, sa_sam_rep
             a->dec_mlp_dim, (long long)sa_sam_model_param_count(m));
     if ((rc = sa_image_load(ipath, &img, err)) != SA_OK) goto done;
     if ((rc = sa__read_file(cpath, SA__MAX_JSON_BYTES, &cjs, NULL, err)) != SA_OK) goto done;
-    cj = cJSON_Parse(cjs);
-    const cJSON *cases = cj ? cJSON_GetObjectItemCaseSensitive(cj, "cases") : NULL;
-    if (!cJSON_IsArray(cases)) {
-        rc = sa_error_set(err, SA_ERR_PARSE, "%s: no \"cases\" array", cpath);
+    const char *cend = NULL;
+    cj = cJSON_ParseWithOpts(cjs, &cend, 0);
+    if (!cj) { /* truncated or broken: say so, not that the array is missing */
+        rc = sa__json_error(err, cpath, cjs, strlen(cjs), cend);
         goto done;
     }
+    const cJSON *cases = cJSON_GetObjectItemCaseSensitive(cj, "cases");
+    if (!cJSON_IsArray(cases)) {
+        rc = sa_error_set(err, SA_ERR_FORMAT, "%s: no \"cases\" array", cpath);
+        goto done;
+    }
+    if ((rc = check_image_hw(cj, cpath, ipath, &img, err)) != SA_OK) goto done;
     if ((rc = sa_weights_open(epath, &expw, err)) != SA_OK) goto done;
     if ((rc = sa_sam_encode(m, &img, probe_cb, &c, &e, err)) != SA_OK) goto done;
     int ci = 0;

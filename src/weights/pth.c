@@ -4,7 +4,10 @@
  * raw, little-endian storage per key) and "<archive>/version" (maybe "byteorder"). The zip reader
  * walks the central directory (zip64 fields included: official vit_h checkpoints are 2.5 GB) and
  * serves stored entries straight from the mapped file; deflated entries are inflated once with zlib
- * into owned blocks.
+ * into owned blocks. A zip bomb costs nothing: before an entry is touched its sizes are checked
+ * against each other (central directory, local header, the deflate ratio) and against what the
+ * caller needs -- data.pkl at most SA__WEIGHTS_MAX_HEADER bytes, a storage exactly the bytes its
+ * elements take -- and inflation writes into a block of exactly the declared size, never more.
  *
  * The pickle is run on a deliberately tiny virtual machine: only the opcodes a state_dict needs,
  * and only four kinds of GLOBAL (OrderedDict, _rebuild_tensor_v2, _rebuild_parameter[_with_state]
@@ -156,14 +159,10 @@ static zentry *zip_find(zip *z, const char *name, size_t nlen) {
     return bsearch(&key, z->e, z->ne, sizeof *z->e, zcmp);
 }
 
-/* Payload of an entry: stored bytes in place, or inflated into a block owned by w. */
-static int zip_data(zip *z, zentry *e, sa_weights *w, const uint8_t **out, size_t *len,
-                    sa_error *err) {
-    if (e->data) {
-        *out = e->data;
-        *len = (size_t)e->usize;
-        return SA_OK;
-    }
+/* The entry's own sizes against each other and the file, before anything is allocated: the payload
+ * inside the file, the local header repeating the central directory's sizes, a stored entry's two
+ * sizes equal, a deflated one's within deflate's ratio. *src receives the payload. */
+static int zip_check(const zip *z, const zentry *e, const uint8_t **src, sa_error *err) {
     const int nl = e->nlen > 200 ? 200 : (int)e->nlen;
     if (e->flags & 1)
         return sa_error_set(err, SA_ERR_UNSUPPORTED, "%s: zip entry '%.*s' is encrypted", z->what,
@@ -177,22 +176,56 @@ static int zip_data(zip *z, zentry *e, sa_weights *w, const uint8_t **out, size_
         return sa_error_set(err, SA_ERR_FORMAT,
                             "%s: zip entry '%.*s' (%llu bytes) extends beyond the file", z->what,
                             nl, e->name, (unsigned long long)e->csize);
+    /* without a data descriptor (flag 8) the local header repeats the sizes; saturated fields are
+     * zip64's, given in its extra field */
+    uint32_t lcs = rd32(z->buf + e->lho + 18), lus = rd32(z->buf + e->lho + 22);
+    if (!(e->flags & 8) && lcs != 0xffffffffu && lus != 0xffffffffu &&
+        (lcs != e->csize || lus != e->usize))
+        return sa_error_set(err, SA_ERR_FORMAT,
+                            "%s: zip entry '%.*s': local header sizes (%u, %u bytes) differ from "
+                            "the central directory's (%llu, %llu)",
+                            z->what, nl, e->name, lcs, lus, (unsigned long long)e->csize,
+                            (unsigned long long)e->usize);
     if (e->usize > SIZE_MAX / 2)
         return sa_error_set(err, SA_ERR_RANGE, "%s: zip entry '%.*s' too large", z->what, nl,
                             e->name);
-    const uint8_t *src = z->buf + start;
+    if (e->method == 0 && e->csize != e->usize)
+        return sa_error_set(err, SA_ERR_RANGE, "%s: stored zip entry '%.*s' has mismatched sizes",
+                            z->what, nl, e->name);
+    /* deflate expands at most ~1032:1; a larger claim is a lie (and a memory bomb) */
+    if (e->method == 8 && e->usize / 1032 > e->csize + 1)
+        return sa_error_set(err, SA_ERR_FORMAT, "%s: zip entry '%.*s' claims an impossible size",
+                            z->what, nl, e->name);
+    if (e->method != 0 && e->method != 8)
+        return sa_error_set(err, SA_ERR_UNSUPPORTED,
+                            "%s: zip entry '%.*s' uses compression method %d", z->what, nl, e->name,
+                            e->method);
+    *src = z->buf + start;
+    return SA_OK;
+}
+
+/* Payload of an entry: stored bytes in place, or inflated into a block owned by w. Every size is
+ * checked first (zip_check, then the caller's bound max_bytes); inflation fills a block of exactly
+ * the declared size and fails on any more. */
+static int zip_data(zip *z, zentry *e, sa_weights *w, uint64_t max_bytes, const uint8_t **out,
+                    size_t *len, sa_error *err) {
+    if (e->data) {
+        *out = e->data;
+        *len = (size_t)e->usize;
+        return SA_OK;
+    }
+    const int nl = e->nlen > 200 ? 200 : (int)e->nlen;
+    const uint8_t *src = NULL;
+    int zc = zip_check(z, e, &src, err);
+    if (zc != SA_OK) return zc;
+    if (e->usize > max_bytes)
+        return sa_error_set(err, SA_ERR_RANGE,
+                            "%s: zip entry '%.*s' declares %llu bytes, over the %llu-byte limit",
+                            z->what, nl, e->name, (unsigned long long)e->usize,
+                            (unsigned long long)max_bytes);
     if (e->method == 0) {
-        if (e->csize != e->usize)
-            return sa_error_set(err, SA_ERR_RANGE,
-                                "%s: stored zip entry '%.*s' has mismatched sizes", z->what, nl,
-                                e->name);
         e->data = src;
-    } else if (e->method == 8) {
-        /* deflate expands at most ~1032:1; a larger claim is a lie (and a memory bomb) */
-        if (e->usize / 1032 > e->csize + 1)
-            return sa_error_set(err, SA_ERR_FORMAT,
-                                "%s: zip entry '%.*s' claims an impossible size", z->what, nl,
-                                e->name);
+    } else {
         size_t un = (size_t)e->usize;
         uint8_t *dst = malloc(un ? un : 1);
         if (!dst)
@@ -231,10 +264,6 @@ static int zip_data(zip *z, zentry *e, sa_weights *w, const uint8_t **out, size_
         int rc = sa__weights_keep(w, dst, un ? un : 1, 0, err);
         if (rc != SA_OK) return rc;
         e->data = dst;
-    } else {
-        return sa_error_set(err, SA_ERR_UNSUPPORTED,
-                            "%s: zip entry '%.*s' uses compression method %d", z->what, nl, e->name,
-                            e->method);
     }
     *out = e->data;
     *len = (size_t)e->usize;
@@ -826,14 +855,25 @@ static int add_tensor(sa_weights *w, zip *z, const char *prefix, size_t plen, co
                             key->s, st->s);
     const uint8_t *sdata;
     size_t slen;
-    int rc = zip_data(z, e, w, &sdata, &slen, err);
+    /* the storage's bytes are known from the pickle: the entry must hold exactly those (torch
+     * writes them so), checked before it is inflated */
+    const uint8_t *src = NULL;
+    int rc = zip_check(z, e, &src, err);
     if (rc != SA_OK) return rc;
     uint64_t sbytes;
-    if (!sa__mul_u64((uint64_t)st->i, es, &sbytes) || sbytes > slen)
+    if (st->i < 0 || !sa__mul_u64((uint64_t)st->i, es, &sbytes) || sbytes > e->usize)
         return sa_error_set(
             err, SA_ERR_FORMAT,
-            "%s: tensor '%s': storage of %lld elements larger than its %zu-byte entry", what,
-            key->s, (long long)st->i, slen);
+            "%s: tensor '%s': storage of %lld elements larger than its %llu-byte entry", what,
+            key->s, (long long)st->i, (unsigned long long)e->usize);
+    if (e->usize > sbytes)
+        return sa_error_set(err, SA_ERR_FORMAT,
+                            "%s: tensor '%s': storage entry '%.64s' holds %llu bytes but its %lld "
+                            "elements take %llu",
+                            what, key->s, st->s, (unsigned long long)e->usize, (long long)st->i,
+                            (unsigned long long)sbytes);
+    rc = zip_data(z, e, w, sbytes, &sdata, &slen, err);
+    if (rc != SA_OK) return rc;
     uint64_t numel = 1, extent = 0;
     int contiguous = 1;
     uint64_t expect = 1;
@@ -1043,18 +1083,14 @@ int sa__pth_parse_profile(sa_weights *w, const uint8_t *buf, size_t n, const cha
     if (bo) {
         const uint8_t *bd;
         size_t bl;
-        rc = zip_data(&z, bo, w, &bd, &bl, err);
+        rc = zip_data(&z, bo, w, 64, &bd, &bl, err);
         if (rc == SA_OK && !(bl == 6 && memcmp(bd, "little", 6) == 0))
             rc = sa_error_set(err, SA_ERR_UNSUPPORTED, "%s: big-endian checkpoint not supported",
                               what);
         if (rc != SA_OK) goto out_prefix;
     }
-    rc = zip_data(&z, pk, w, &pdata, &plen_data, err);
+    rc = zip_data(&z, pk, w, SA__WEIGHTS_MAX_HEADER, &pdata, &plen_data, err); /* limit first */
     if (rc != SA_OK) goto out_prefix;
-    if (plen_data > SA__WEIGHTS_MAX_HEADER) {
-        rc = sa_error_set(err, SA_ERR_RANGE, "%s: data.pkl larger than the limit", what);
-        goto out_prefix;
-    }
     vm m;
     memset(&m, 0, sizeof m);
     m.what = what;

@@ -2,12 +2,17 @@
  * data_offsets},
  * "__metadata__": {...}}, then the data area. Offsets are relative to the data area. Every number
  * in the header is validated (integral, in range, byte range inside the data area and equal to
- * numel * dtype size) before a tensor pointing into the buffer is added. */
+ * numel * dtype size) before a tensor pointing into the buffer is added. Tensors may not share
+ * bytes: the byte ranges are sorted and checked pairwise-adjacent (O(n log n)) -- two tensors over one
+ * range would load as two weights aliasing each other, which no writer produces. */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
+#include "base/text.h"
 #include "weights/weights_impl.h"
 
 static int parse_dtype(const char *s, sa_dtype *dt) {
@@ -23,6 +28,42 @@ static int parse_dtype(const char *s, sa_dtype *dt) {
             return 1;
         }
     return 0;
+}
+
+typedef struct byte_range {
+    uint64_t b, e;
+    const char *name;
+} byte_range;
+
+static int cmp_range(const void *x, const void *y) {
+    const byte_range *a = x, *b = y;
+    if (a->b != b->b) return a->b < b->b ? -1 : 1;
+    return (a->e > b->e) - (a->e < b->e);
+}
+
+static const char *json_type(const cJSON *v) {
+    if (cJSON_IsNumber(v)) return "a number";
+    if (cJSON_IsArray(v)) return "a list";
+    if (cJSON_IsObject(v)) return "an object";
+    if (cJSON_IsBool(v)) return "true/false";
+    return "null";
+}
+
+/* SA_ERR_FORMAT naming two tensors whose (non-empty) byte ranges overlap, else SA_OK. */
+static int check_overlaps(byte_range *r, size_t n, const char *what, sa_error *err) {
+    qsort(r, n, sizeof *r, cmp_range);
+    size_t last = (size_t)-1; /* the non-empty range reaching furthest so far */
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].e == r[i].b) continue; /* an empty tensor has no bytes to share */
+        if (last != (size_t)-1 && r[i].b < r[last].e)
+            return sa_error_set(err, SA_ERR_FORMAT,
+                                "%s: tensors '%s' [%llu, %llu) and '%s' [%llu, %llu) share bytes",
+                                what, r[last].name, (unsigned long long)r[last].b,
+                                (unsigned long long)r[last].e, r[i].name,
+                                (unsigned long long)r[i].b, (unsigned long long)r[i].e);
+        if (last == (size_t)-1 || r[i].e > r[last].e) last = i;
+    }
+    return SA_OK;
 }
 
 /* A JSON number that is a non-negative integer no larger than 2^53 (exactly representable). */
@@ -55,14 +96,24 @@ int sa__safetensors_parse(sa_weights *w, const uint8_t *buf, size_t n, const cha
                             "%s: not a safetensors file (header is not a JSON object)", what);
     const uint8_t *data = buf + 8 + hn;
     uint64_t dlen = (uint64_t)(n - 8) - hn;
-    cJSON *root = cJSON_ParseWithLength((const char *)buf + 8, (size_t)hn);
-    if (!root || !cJSON_IsObject(root)) {
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts((const char *)buf + 8, (size_t)hn, &end, 0);
+    if (!root) {
+        char label[300];
+        snprintf(label, sizeof label, "%.200s: safetensors header", what);
+        return sa__json_error(err, label, (const char *)buf + 8, (size_t)hn, end);
+    }
+    if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return sa_error_set(err, SA_ERR_PARSE, "%s: safetensors header is not valid JSON", what);
     }
-    int rc = SA_OK;
+    int rc = SA_OK, n_entries = cJSON_GetArraySize(root);
+    byte_range *ranges = malloc((size_t)(n_entries > 0 ? n_entries : 1) * sizeof *ranges);
+    size_t n_ranges = 0;
+    if (!ranges) rc = sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", what);
     const cJSON *e;
     cJSON_ArrayForEach(e, root) {
+        if (rc != SA_OK) break;
         const char *name = e->string;
         if (!name) {
             rc = sa_error_set(err, SA_ERR_FORMAT, "%s: header entry without a name", what);
@@ -84,8 +135,14 @@ int sa__safetensors_parse(sa_weights *w, const uint8_t *buf, size_t n, const cha
         const cJSON *js = cJSON_GetObjectItemCaseSensitive(e, "shape");
         const cJSON *jo = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
         sa_dtype dt;
-        if (!cJSON_IsString(jd)) {
+        if (!jd) {
             rc = sa_error_set(err, SA_ERR_FORMAT, "%s: tensor '%s': missing dtype", what, name);
+            break;
+        }
+        if (!cJSON_IsString(jd)) {
+            rc = sa_error_set(err, SA_ERR_FORMAT,
+                              "%s: tensor '%s': dtype must be a string such as \"F32\" (got %s)",
+                              what, name, json_type(jd));
             break;
         }
         if (!parse_dtype(jd->valuestring, &dt)) {
@@ -135,7 +192,10 @@ int sa__safetensors_parse(sa_weights *w, const uint8_t *buf, size_t n, const cha
         }
         rc = sa__weights_add(w, what, name, dt, nd, shape, data + b, (size_t)(en - b), err);
         if (rc != SA_OK) break;
+        ranges[n_ranges++] = (byte_range){b, en, name};
     }
+    if (rc == SA_OK) rc = check_overlaps(ranges, n_ranges, what, err);
+    free(ranges);
     cJSON_Delete(root);
     return rc;
 }

@@ -21,6 +21,7 @@
 #include <cjson/cJSON.h>
 
 #include "base/files.h"
+#include "base/text.h"
 #include "base/util.h"
 #include "weights/weights_impl.h"
 
@@ -105,16 +106,49 @@ static int sniff(const uint8_t *b, size_t n) {
 
 static int load_file(sa_weights *w, const char *path, int allow_index, sa_error *err);
 
+typedef struct shard_ref {
+    const char *file;
+    int pos; /* entry number in weight_map */
+} shard_ref;
+
+static int cmp_shard(const void *a, const void *b) {
+    const shard_ref *x = a, *y = b;
+    int c = strcmp(x->file, y->file);
+    return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* first[i] = 1 when entry i of weight_map names its shard for the first time. Sorting keeps this
+ * O(n log n): an index with 300,000 entries takes milliseconds, not minutes. */
+static int first_mentions(const cJSON *map, int n, unsigned char *first) {
+    shard_ref *refs = malloc((size_t)(n > 0 ? n : 1) * sizeof *refs);
+    if (!refs) return -1;
+    int k = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, map) {
+        refs[k].file = e->valuestring;
+        refs[k].pos = k;
+        k++;
+    }
+    qsort(refs, (size_t)n, sizeof *refs, cmp_shard);
+    memset(first, 0, (size_t)n);
+    for (int i = 0; i < n; i++)
+        if (i == 0 || strcmp(refs[i].file, refs[i - 1].file) != 0) first[refs[i].pos] = 1;
+    free(refs);
+    return 0;
+}
+
 /* Sharded safetensors: {"weight_map": {tensor: shard file}}; each distinct shard is loaded once and
  * every listed tensor must then be present. */
 static int load_index(sa_weights *w, const char *path, const uint8_t *buf, size_t n,
                       sa_error *err) {
     if (n > SA__MAX_JSON_BYTES)
         return sa_error_set(err, SA_ERR_RANGE, "%s: index JSON too large", path);
-    cJSON *root = cJSON_ParseWithLength((const char *)buf, n);
-    if (!root || !cJSON_IsObject(root)) {
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts((const char *)buf, n, &end, 0);
+    if (!root) return sa__json_error(err, path, (const char *)buf, n, end);
+    if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        return sa_error_set(err, SA_ERR_PARSE,
+        return sa_error_set(err, SA_ERR_FORMAT,
                             "%s: not a valid safetensors index (JSON object expected)", path);
     }
     const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
@@ -127,9 +161,9 @@ static int load_index(sa_weights *w, const char *path, const uint8_t *buf, size_
         cJSON_Delete(root);
         return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", path);
     }
-    int rc = SA_OK;
+    int rc = SA_OK, n_entries = 0;
     const cJSON *e;
-    cJSON_ArrayForEach(e, map) {
+    cJSON_ArrayForEach(e, map) { /* every entry checked before any shard is opened */
         if (!cJSON_IsString(e) || !e->valuestring[0]) {
             rc = sa_error_set(err, SA_ERR_FORMAT, "%s: weight_map entry '%s' is not a file name",
                               path, e->string);
@@ -141,11 +175,16 @@ static int load_index(sa_weights *w, const char *path, const uint8_t *buf, size_
                               path, f);
             break;
         }
-        int seen = 0;
-        for (const cJSON *p = map->child; p != e; p = p->next)
-            if (cJSON_IsString(p) && strcmp(p->valuestring, f) == 0) seen = 1;
-        if (seen) continue;
-        char *sp = sa_path_join(dir, f);
+        n_entries++;
+    }
+    unsigned char *first = rc == SA_OK ? malloc((size_t)n_entries) : NULL;
+    if (rc == SA_OK && (!first || first_mentions(map, n_entries, first)))
+        rc = sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", path);
+    int pos = 0;
+    cJSON_ArrayForEach(e, map) {
+        if (rc != SA_OK) break;
+        if (!first[pos++]) continue;
+        char *sp = sa_path_join(dir, e->valuestring);
         if (!sp) {
             rc = sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", path);
             break;
@@ -155,13 +194,13 @@ static int load_index(sa_weights *w, const char *path, const uint8_t *buf, size_
         if (rc != SA_OK) break;
     }
     free(dir);
+    free(first);
+    /* the caller builds the index again (sa__weights_finish); building it here makes the check
+     * below a hash lookup per entry */
+    if (rc == SA_OK) rc = sa__weights_finish(w, path, err);
     if (rc == SA_OK) {
-        /* the index is built by the caller (sa__weights_finish); the table is searched as it is */
         cJSON_ArrayForEach(e, map) {
-            int found = 0;
-            for (int i = 0; i < sa_weights_count(w) && !found; i++)
-                found = strcmp(sa_weights_at(w, i)->name, e->string) == 0;
-            if (!found) {
+            if (!sa_weights_find(w, e->string)) {
                 rc = sa_error_set(err, SA_ERR_NOT_FOUND,
                                   "%s: tensor '%s' listed in weight_map is in no shard", path,
                                   e->string);
@@ -258,6 +297,18 @@ static char *pick_in_dir(const char *dir, sa_error *err) {
     return pick;
 }
 
+/* config.json beside the weights describes the model: one that is not a JSON object is an error, not
+ * a file to ignore (the loader would silently take defaults where it should have read values). */
+static int check_config(const char *path, const char *json, sa_error *err) {
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(json, &end, 0);
+    int ok = cJSON_IsObject(root);
+    cJSON_Delete(root);
+    if (ok) return SA_OK;
+    if (root) return sa_error_set(err, SA_ERR_FORMAT, "%s: not a JSON object", path);
+    return sa__json_error(err, path, json, strlen(json), end);
+}
+
 int sa_weights_open(const char *path, sa_weights **out, sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_weights_open: NULL output");
     *out = NULL;
@@ -293,7 +344,9 @@ int sa_weights_open(const char *path, sa_weights **out, sa_error *err) {
     if (is_file(cfg)) {
         char *json = NULL;
         rc = sa__read_file(cfg, SA__MAX_JSON_BYTES, &json, NULL, err);
+        if (rc == SA_OK) rc = check_config(cfg, json, err);
         if (rc != SA_OK) {
+            free(json);
             free(cfg);
             goto fail;
         }

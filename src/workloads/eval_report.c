@@ -10,6 +10,7 @@
 
 #include "segagent/fileio.h"
 #include "segagent/chart.h"
+#include "base/text.h"
 
 cJSON *sa_eval_json_number(double v) {
     if (!isfinite(v)) return cJSON_CreateNull();
@@ -127,7 +128,7 @@ char *sa_eval_report_json(const sa_eval_report *r, sa_error *err) {
         return NULL;
     }
     cJSON *doc = report_doc(r);
-    char *text = doc ? cJSON_Print(doc) : NULL;
+    char *text = doc ? sa__json_print(doc, 1) : NULL;
     cJSON_Delete(doc);
     if (!text) sa_error_set(err, SA_ERR_NOMEM, "eval report: out of memory formatting JSON");
     return text;

@@ -22,6 +22,7 @@
 #include "segagent/prompt.h"
 #include "segagent/rle.h"
 #include "base/files.h"
+#include "base/text.h"
 
 static const char *const fmt_names[] = {"llava", "qwen-vl", "llamafactory", "swift"};
 static const char *const fmt_files[] = {"llava.json", "qwen_vl.json", "segagent_sharegpt.json",
@@ -142,7 +143,7 @@ static int out_open(out_file *o, const char *dir, const char *name, int jsonl, s
 }
 
 static int out_add(out_file *o, cJSON *rec, sa_error *err) {
-    char *txt = cJSON_PrintUnformatted(rec);
+    char *txt = sa__json_print(rec, 0);
     if (!txt) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", o->path);
     int bad;
     if (o->jsonl)

@@ -18,6 +18,7 @@
 #include "segagent/agent.h"
 #include "segagent/rle.h"
 #include "segagent/runner.h"
+#include "base/text.h"
 #include "base/util.h"
 #include "workloads/episode_worker.h"
 
@@ -212,7 +213,7 @@ char *sa_traj_info_json(sa_traj_params p, float prob_threshold, const char *tool
     cJSON *ds = ok ? cJSON_AddArrayToObject(o, "datasets") : NULL;
     ok = ds != NULL;
     for (int i = 0; ok && i < n_datasets; i++) ok = cJSON_AddItemToArray(ds, cJSON_CreateString(datasets[i]));
-    char *txt = ok ? cJSON_PrintUnformatted(o) : NULL;
+    char *txt = ok ? sa__json_print(o, 0) : NULL;
     cJSON_Delete(o);
     if (!txt) sa_error_set(err, SA_ERR_NOMEM, "trajectory info: out of memory");
     return txt;
