@@ -33,6 +33,7 @@
 #include "segagent/error.h"
 #include "segagent/image.h"
 #include "segagent/mask.h"
+#include "segagent/policy.h"
 #include "segagent/tool.h"
 
 #ifdef __cplusplus
@@ -114,6 +115,10 @@ const char *sa_env_description(const sa_env *env);
 const sa_mask *sa_env_gt(const sa_env *env);             /* NULL without gt */
 const sa_mask *sa_env_ignore(const sa_env *env);         /* NULL without ignore */
 sa_tool *sa_env_tool(const sa_env *env);
+
+/* What a policy sees of the episode: image, description, current mask, clicks so far, step index, and the
+ * ground truth and ignore map (the caller clears gt for policies that must not see it). */
+sa_policy_obs sa_policy_obs_from_env(const sa_env *env);
 
 #ifdef __cplusplus
 }

@@ -3,7 +3,7 @@
  *
  *   sa_policy *p = NULL;
  *   sa_clicker_policy_new(&p, &err);            // the simulated annotator; needs gt in the observation
- *   sa_policy_obs obs = sa_policy_obs_from_env(env);
+ *   sa_policy_obs obs = sa_policy_obs_from_env(env);   // segagent/env.h builds it from an episode
  *   sa_policy_decision d[1];
  *   int n = 0;
  *   sa_policy_act(p, &obs, 1, d, &n, &err);     // n decisions; d[i].status says whether each parsed
@@ -17,8 +17,10 @@
 #ifndef SEGAGENT_POLICY_H
 #define SEGAGENT_POLICY_H
 
-#include "segagent/env.h"
+#include "segagent/action.h"
 #include "segagent/error.h"
+#include "segagent/image.h"
+#include "segagent/mask.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,7 +37,6 @@ typedef struct sa_policy_obs {
     int step; /* 0-based index of the step about to be taken */
 } sa_policy_obs;
 
-sa_policy_obs sa_policy_obs_from_env(const sa_env *env);
 
 typedef struct sa_policy_decision {
     int status;       /* SA_OK, or the error for this candidate (e.g. SA_ERR_PARSE for an unparseable reply) */

@@ -361,3 +361,17 @@ const sa_mask *sa_env_ignore(const sa_env *env) {
 sa_tool *sa_env_tool(const sa_env *env) {
     return env ? env->tool : NULL;
 }
+
+sa_policy_obs sa_policy_obs_from_env(const sa_env *env) {
+    sa_policy_obs o;
+    memset(&o, 0, sizeof o);
+    o.image = sa_env_image(env);
+    o.description = sa_env_description(env);
+    o.mask = sa_env_mask(env);
+    o.gt = sa_env_gt(env);
+    o.ignore = sa_env_ignore(env);
+    o.clicks = sa_env_clicks(env);
+    o.n_clicks = sa_env_n_clicks(env);
+    o.step = sa_env_steps(env);
+    return o;
+}

@@ -78,20 +78,6 @@ void sa_policy_decisions_free(sa_policy_decision *d, int n) {
     }
 }
 
-sa_policy_obs sa_policy_obs_from_env(const sa_env *env) {
-    sa_policy_obs o;
-    memset(&o, 0, sizeof o);
-    o.image = sa_env_image(env);
-    o.description = sa_env_description(env);
-    o.mask = sa_env_mask(env);
-    o.gt = sa_env_gt(env);
-    o.ignore = sa_env_ignore(env);
-    o.clicks = sa_env_clicks(env);
-    o.n_clicks = sa_env_n_clicks(env);
-    o.step = sa_env_steps(env);
-    return o;
-}
-
 /* ---- the simulated annotator as a policy ---- */
 
 static int clicker_act(void *self, const sa_policy_obs *obs, int k, sa_policy_decision *out, int *n_out,
