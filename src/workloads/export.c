@@ -410,6 +410,10 @@ int sa_export_run(const sa_traj_set *set, const char *const *image_dirs, int n_i
     stats->samples = set->n_samples;
     for (int i = 0; i < set->n_samples; i++) {
         const sa_traj_sample *s = &set->samples[i];
+        if (p->should_stop && p->should_stop(user)) {
+            stats->stopped = 1;
+            goto done; /* the records file is discarded */
+        }
         if (s->n_steps == 0) {
             stats->samples_empty++;
             if (report) report(user, i, set->n_samples, NULL);
@@ -426,6 +430,7 @@ int sa_export_run(const sa_traj_set *set, const char *const *image_dirs, int n_i
             report(user, i, set->n_samples, NULL);
         }
     }
+    if (stats->records == 0 && stats->samples_skipped > 0) goto done; /* nothing exported: no file */
     rc = out_close(&c.out, err);
     if (rc == SA_OK && p->format == SA_EXPORT_LLAMAFACTORY) rc = write_dataset_info(out_dir, err);
 done:
