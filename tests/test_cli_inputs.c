@@ -350,6 +350,18 @@ static void stop_signals(void) {
            "trajectories after SIGHUP: not a complete file");
     free(c);
 
+    /* SIGKILL cannot be handled: the previous file stays under the final name, never a partial one
+     */
+    tu_cli_write_text(&T, "kill.json", "previous\n");
+    snprintf(args, sizeof args, "trajectories --dataset %s/big --out %s/kill.json --jobs 1", T.dir,
+             T.dir);
+    rc = run_and_signal("traj_kill", args, "err", "trajectories: ", SIGKILL);
+    CHECKF(rc == -1, "trajectories after SIGKILL: status %d, want killed", rc);
+    c = slurp_rel("kill.json", NULL);
+    CHECKF(c && !strcmp(c, "previous\n"),
+           "trajectories after SIGKILL: the previous file was replaced");
+    free(c);
+
     /* demo on SIGTERM: stops after the current click, the summary covers what was done */
     snprintf(args, sizeof args, "demo --out %s/dt --no-overlays", T.dir);
     rc = run_and_signal("demo_term", args, "out", " 0.", SIGTERM);

@@ -48,7 +48,8 @@ static const char usage_text[] =
     "  segagent trajectories --dataset GrabCut=../shared/data/GrabCut --out grabcut_traj.json\n"
     "  segagent trajectories --dataset data/Berkeley --start random-clicks --seed 7 --limit 20 --out t.json\n"
     "\n"
-    "Ctrl-C stops after the items in progress and still writes a valid file with the samples recorded so far.\n"
+    "Ctrl-C (or SIGTERM, SIGHUP) stops after the items in progress and still writes a valid file with the samples\n"
+    "recorded so far (exit 130).\n"
     "\n"
     "exit status: 0 when the file was written, 1 on failure, 2 on a usage error, 130 when interrupted.\n";
 

@@ -39,7 +39,8 @@ static void usage(FILE *f) {
                "  segagent eval --dataset GrabCut=../shared/data/GrabCut --tool builtin --max-clicks 20 --json out.json\n"
                "  segagent annotate --image photo.jpg --gt mask.png --out run/\n"
                "\nexit status: 0 success, 1 failure (a message on stderr names the file and the problem),\n"
-               "             2 usage error (unknown option, bad or missing value)\n");
+               "             2 usage error (unknown option, bad or missing value),\n"
+               "             130 stopped by Ctrl-C, SIGTERM or SIGHUP (outputs left consistent)\n");
 }
 
 int main(int argc, char **argv) {
