@@ -247,9 +247,9 @@ static void failed_runs_keep_previous_files(void) {
 }
 
 /* Starts "segagent ARGS" (stdout/stderr in DIR/TAG.out/.err), waits until DIR/TAG.<stream> holds
- * WAIT_FOR (or WAIT_FOR is NULL: half a second), sends SIG, and returns the exit status (-1 when
- * killed by a signal, -2 when WAIT_FOR never appeared within a minute and the run ended or was
- * killed). */
+ * WAIT_FOR (a line the command prints once its stop handlers are installed), sends SIG, and returns
+ * the exit status (-1 when killed by a signal, -2 when WAIT_FOR never appeared within a minute and
+ * the run ended or was killed). */
 static int run_and_signal(const char *tag, const char *args, const char *stream,
                           const char *wait_for, int sig) {
     char cmd[16384];
@@ -262,7 +262,7 @@ static int run_and_signal(const char *tag, const char *args, const char *stream,
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
-    int seen = wait_for == NULL, st = 0;
+    int seen = 0, st = 0;
     char rel[256];
     snprintf(rel, sizeof rel, "%s.%s", tag, stream);
     for (int i = 0; i < 1200 && !seen; i++) {
@@ -272,10 +272,6 @@ static int run_and_signal(const char *tag, const char *args, const char *stream,
         seen = strstr(t, wait_for) != NULL;
         free(t);
         if (waitpid(pid, &st, WNOHANG) == pid) return -2;
-    }
-    if (!wait_for) {
-        struct timespec ts = {0, 500 * 1000 * 1000};
-        nanosleep(&ts, NULL);
     }
     if (!seen) {
         kill(pid, SIGKILL);
@@ -402,7 +398,7 @@ static void stop_signals(void) {
              "filter --annotations %s/coco3.json --images %s/ds/images --out %s/fs.json --policy "
              "%s --model slow",
              T.dir, T.dir, T.dir, srv.base_url);
-    rc = run_and_signal("filter_int", args, "err", NULL, SIGINT);
+    rc = run_and_signal("filter_int", args, "err", "filter: scoring 3 annotations", SIGINT);
     CHECKF(rc == 130, "filter after SIGINT: exit %d, want 130", rc);
     CHECK(path_exists("fs.json"));
     ts_stop(&srv);

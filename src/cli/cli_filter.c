@@ -262,6 +262,9 @@ static void record_ann(filter_run *r, int i, const char *desc, double pred, doub
 static void score_all(filter_run *r) {
     cli_progress_start(&r->prog, "scoring", r->total, r->o->quiet);
     cli_stop_install();
+    if (!r->o->quiet)
+        cli_printf(stderr, "%s: scoring %d annotation%s with %s at %s\n", r->cmd, r->total, r->total == 1 ? "" : "s",
+                   r->o->lp.model, r->o->lp.base_url);
     for (int i = 0; i < r->total && !r->fatal; i++) {
         if (cli_stop_requested()) {
             r->stopped = 1;
