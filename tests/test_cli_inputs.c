@@ -191,6 +191,33 @@ static void outputs_never_destroy_inputs(void) {
         "export_images", "--images", "ds/images",
         "export --trajectories %s/t.json --images %s/ds/images --format llava --out %s/ds --quiet");
 
+    /* export reading its images from inside OUT: a JPEG it would write is one it reads */
+    CHECK(run("export_first",
+              "export --trajectories %s/t.json --images %s/ds/images --format llava --out %s/ex2 "
+              "--size 0 --quiet") == 0);
+    copy_rel("ex2/images/000000_a_t00.jpg", "jpg_before");
+    {
+        /* sample 0 (a.png) writes images/000000_a_t00.jpg, which sample 1 names as its image */
+        char *t = slurp_rel("t.json", NULL);
+        char *open = t ? strchr(strstr(t, "\"data\""), '[') : NULL,
+             *close = open ? strrchr(t, ']') : NULL;
+        char *at = open ? strstr(open, "\"a.png\"") : NULL;
+        CHECK(at != NULL && close > at);
+        char p[8192];
+        snprintf(p, sizeof p, "%s/t2.json", T.dir);
+        FILE *f = at ? fopen(p, "wb") : NULL;
+        if (f) {
+            fprintf(f, "%.*s,%.*s\"images/000000_a_t00.jpg\"%s", (int)(close - t), t,
+                    (int)(at - open - 1), open + 1, at + 7);
+            fclose(f);
+        }
+        free(t);
+    }
+    expect_refused("export_own_jpeg", "ex2/images/000000_a_t00.jpg", "would overwrite",
+                   "export --trajectories %s/t2.json --images %s/ex2 --format llava --out %s/ex2 "
+                   "--size 0 --quiet");
+    CHECK(same_bytes("ex2/images/000000_a_t00.jpg", "jpg_before"));
+
     /* segment / refine --out on the folder of their photo or start mask */
     tu_cli_mkdir(&T, "s");
     copy_rel("src/image.png", "s/mask.png");
