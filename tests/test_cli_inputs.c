@@ -517,6 +517,14 @@ static void option_ranges(void) {
                  "trajectories --dataset %s/ds --out %s/r0.json --jobs -1");
     expect_usage("tokens0", "--max-tokens must be 1..65536 (got 0)",
                  "segment %s/src/image.png cat --out %s/r0 --max-tokens 0");
+    expect_usage("box_inf", "--box 'inf,0,inf,5'",
+                 "segment %s/src/image.png cat --out %s/r0 --box inf,0,inf,5");
+    expect_usage("box_neg", "0 <= X0 <= X1",
+                 "segment %s/src/image.png cat --out %s/r0 --box -5,0,3,5");
+    expect_usage("color_wrap", "--overlay-color '4294967296,0,0'",
+                 "segment %s/src/image.png cat --out %s/r0 --overlay-color 4294967296,0,0");
+    expect_usage("size_wrap", "--size must be WxH with sides 32..4096",
+                 "demo --out %s/r0 --size 4294967360x64");
     expect_usage("notnum", "bad value 'x' for --limit (not a number)",
                  "eval --dataset %s/ds --limit x");
     CHECK(!path_exists("r0") && !path_exists("r0.json"));

@@ -83,6 +83,9 @@ int cli_check_tool_opts(const char *cmd, const cli_tool_opts *o);
  * ... (got V)" and return 2, or return 0. lo_open: lo itself is excluded. */
 int cli_check_int(const char *cmd, const char *opt, long long v, long lo, long hi);
 int cli_check_double(const char *cmd, const char *opt, double v, double lo, double hi, int lo_open);
+/* A list of n integers separated by sep ("64x48", "0,255,0") into v, each in lo..hi, read whole (no sign
+ * tricks, no overflow wrapping to a small value). Returns 0, or -1 when s is not exactly that. */
+int cli_parse_int_list(const char *s, char sep, int *v, int n, long lo, long hi);
 /* --jobs 0: one per CPU, at most 8 (1 for --tool sam, whose model is large). */
 int cli_default_jobs(const char *tool);
 /* Before any work: can an output file be written at PATH (not a folder; its folder exists and is writable)?

@@ -207,6 +207,19 @@ int cli_check_double(const char *cmd, const char *opt, double v, double lo, doub
     return 2;
 }
 
+int cli_parse_int_list(const char *s, char sep, int *v, int n, long lo, long hi) {
+    for (int i = 0; i < n; i++) {
+        if (!(*s >= '0' && *s <= '9') && !(*s == '-' && s[1] >= '0' && s[1] <= '9')) return -1;
+        char *end = NULL;
+        errno = 0;
+        long x = strtol(s, &end, 10);
+        if (errno || x < lo || x > hi || *end != (i + 1 < n ? sep : '\0')) return -1;
+        v[i] = (int)x;
+        s = end + (i + 1 < n);
+    }
+    return 0;
+}
+
 int cli_default_jobs(const char *tool) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (tool && !strcmp(tool, "sam")) return 1;

@@ -134,9 +134,11 @@ static int parse_demo_options(int argc, char **argv, demo_opts *o) {
     };
     int pr = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage);
     if (pr) return pr == 1 ? 0 : 2;
-    char tail = 0;
-    if (sscanf(o->size, "%dx%d%c", &o->w, &o->h, &tail) != 2 || o->w < 32 || o->h < 32 ||
-        o->w > 4096 || o->h > 4096) {
+    int wh[2];
+    if (cli_parse_int_list(o->size, 'x', wh, 2, 32, 4096) == 0) {
+        o->w = wh[0];
+        o->h = wh[1];
+    } else {
         cli_printf(stderr, "demo: --size must be WxH with sides 32..4096 (got '%s')\n", o->size);
         return 2;
     }

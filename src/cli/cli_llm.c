@@ -59,11 +59,10 @@ static int image_params(const cli_llm_opts *o, sa_llm_params *p, sa_error *err) 
     if (!strcmp(o->image_format, "jpeg") || !strcmp(o->image_format, "jpg")) p->image_format = SA_LLM_JPEG;
     else if (!strcmp(o->image_format, "png")) p->image_format = SA_LLM_PNG;
     else return sa_error_set(err, SA_ERR_INVALID, "--image-format '%s': expected jpeg or png", o->image_format);
-    int r, g, b;
-    char tail;
-    if (sscanf(o->overlay_color, "%d,%d,%d%c", &r, &g, &b, &tail) != 3 || r < 0 || r > 255 || g < 0 || g > 255 ||
-        b < 0 || b > 255)
+    int rgb[3];
+    if (cli_parse_int_list(o->overlay_color, ',', rgb, 3, 0, 255))
         return sa_error_set(err, SA_ERR_INVALID, "--overlay-color '%s': expected R,G,B in 0..255", o->overlay_color);
+    int r = rgb[0], g = rgb[1], b = rgb[2];
     p->overlay.color[0] = (uint8_t)r;
     p->overlay.color[1] = (uint8_t)g;
     p->overlay.color[2] = (uint8_t)b;

@@ -196,7 +196,9 @@ static void print_steps(const sa_agent_result *r) {
 
 static int parse_box(const char *s, sa_box *b) {
     char tail;
-    return sscanf(s, "%f,%f,%f,%f%c", &b->x0, &b->y0, &b->x1, &b->y1, &tail) == 4 &&
+    /* pixels: finite, >= 0 (nan, inf and 1e39 are not coordinates); the photo's size is checked later */
+    return sscanf(s, "%f,%f,%f,%f%c", &b->x0, &b->y0, &b->x1, &b->y1, &tail) == 4 && isfinite(b->x0) &&
+           isfinite(b->y0) && isfinite(b->x1) && isfinite(b->y1) && b->x0 >= 0 && b->y0 >= 0 &&
            b->x0 <= b->x1 && b->y0 <= b->y1;
 }
 
@@ -235,7 +237,7 @@ static int agent_option_table(agent_opts *o, cli_opt *opts) {
  */
 static int check_agent_options(const char *cmd, agent_opts *o) {
     if (o->box_s && !parse_box(o->box_s, &o->box)) {
-        cli_printf(stderr, "%s: --box '%s': expected X0,Y0,X1,Y1 with X0 <= X1, Y0 <= Y1\n", cmd,
+        cli_printf(stderr, "%s: --box '%s': expected X0,Y0,X1,Y1 in pixels, 0 <= X0 <= X1, 0 <= Y0 <= Y1\n", cmd,
                 o->box_s);
         return 2;
     }
