@@ -15,7 +15,7 @@ endif
 SAN_FLAGS ?=
 CFLAGS  = $(CFLAGS_BASE) $(OPT) -g $(SAN_FLAGS) -MMD -MP $(EXTRA_CFLAGS)
 OPENBLAS_LIB := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so) -lopenblas)
-LDLIBS  = -lpng -ljpeg -lcjson -lcurl $(OPENBLAS_LIB) -lz -lpthread -lm
+LDLIBS  = -lpng -ljpeg -lcjson -lcurl -lmicrohttpd $(OPENBLAS_LIB) -lz -lpthread -lm
 LDFLAGS = $(SAN_FLAGS) -Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-pthread
 
 LIB_SRC   := $(sort $(shell find src -name "*.c" -not -path "src/cli/*"))

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages segagent builds and tests with. Safe to run twice.
+#   --browser  also Debian's chromium (and nodejs when no node is on the PATH) for the web-page test
+#              (tests/test_server_web.c; node must be 20.10 or newer for its WebSocket)
 set -euo pipefail
 pkgs=(build-essential pkg-config libpng-dev libjpeg-dev zlib1g-dev libcjson-dev
-      libcurl4-openssl-dev libopenblas-dev python3)
+      libcurl4-openssl-dev libopenblas-dev libmicrohttpd-dev python3)
+if [ "${1:-}" = "--browser" ]; then
+  pkgs+=(chromium)
+  command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -392,6 +392,11 @@ static void stop_signals(void) {
     CHECK(err_has("demo_term", "interrupted"));
     CHECK(path_exists("dt/summary.json") && path_exists("dt/chart.svg"));
 
+    /* serve: SIGHUP stops the server like SIGINT and SIGTERM (a clean stop, exit 0) */
+    rc = run_and_signal("serve_hup", "serve --port 0 --quiet", "err", "serve: listening", SIGHUP);
+    CHECKF(rc == 0, "serve after SIGHUP: exit %d, want 0", rc);
+    CHECK(err_has("serve_hup", "SIGHUP, stopping"));
+
     if (!ts_have_python()) {
         printf("note: python3 missing, segment/filter stop cases not run\n");
         return;
@@ -525,6 +530,8 @@ static void option_ranges(void) {
                  "segment %s/src/image.png cat --out %s/r0 --overlay-color 4294967296,0,0");
     expect_usage("size_wrap", "--size must be WxH with sides 32..4096",
                  "demo --out %s/r0 --size 4294967360x64");
+    expect_usage("serve_port", "--port must be 0..65535 (got 70000)", "serve --port 70000");
+    expect_usage("serve_pixels", "--max-pixels must be in [1, ", "serve --max-pixels 1e300");
     expect_usage("notnum", "bad value 'x' for --limit (not a number)",
                  "eval --dataset %s/ds --limit x");
     CHECK(!path_exists("r0") && !path_exists("r0.json"));

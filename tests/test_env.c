@@ -129,6 +129,24 @@ static void test_threshold_restart_prompts(const sa_image *img, const sa_mask *g
     CHECK(sa_env_predict_prompts(plain, NULL, 0, &box, &m, &err) == SA_OK && lg.last_had_box);
     sa_mask_free(&m);
 
+    /* a stateless request: prompts and the client's previous mask as init, the state untouched */
+    sa_tool_result rr = {0};
+    CHECK(sa_env_predict_request(plain, two, 2, NULL, gt, &rr, &err) == SA_OK);
+    CHECK(lg.last_n_clicks == 2 && !lg.last_had_prev && lg.last_had_init && rr.mask.data != NULL);
+    CHECK(sa_env_n_clicks(plain) == 1 && sa_mask_area(sa_env_mask(plain)) == disc);
+    sa_tool_result_free(&rr);
+    CHECK(sa_env_predict_request(thr, two, 2, NULL, NULL, &rr, &err) == SA_OK);
+    CHECK(sa_mask_area(&rr.mask) == 40 * 30); /* thresholded like a step */
+    sa_tool_result_free(&rr);
+    CHECK(sa_env_predict_request(plain, two, -1, NULL, NULL, &rr, &err) == SA_ERR_INVALID);
+    CHECK(sa_env_predict_request(plain, two, SA_MAX_CLICKS + 1, NULL, NULL, &rr, &err) == SA_ERR_INVALID);
+    sa_mask tiny = {0};
+    CHECK(sa_mask_new(&tiny, 3, 3, &err) == SA_OK);
+    CHECK(sa_env_predict_request(plain, two, 2, NULL, &tiny, &rr, &err) == SA_ERR_RANGE && !rr.mask.data);
+    sa_mask_free(&tiny);
+    CHECK(sa_env_set_description(plain, "the dog", &err) == SA_OK);
+    CHECK(strcmp(sa_env_description(plain), "the dog") == 0 && lg.calls > 0);
+
     /* restart: same image and tool session, state from the given mask, next step gets it as init */
     int calls = lg.calls;
     CHECK(sa_env_restart(plain, gt, &err) == SA_OK);
@@ -145,6 +163,8 @@ static void test_threshold_restart_prompts(const sa_image *img, const sa_mask *g
     CHECK(sa_env_new(tool, sa_env_default_params(), &fresh, &err) == SA_OK);
     CHECK(sa_env_restart(fresh, NULL, &err) == SA_ERR_STATE); /* nothing to restart */
     CHECK(sa_env_predict_prompts(fresh, two, 2, NULL, &m, &err) == SA_ERR_STATE);
+    CHECK(sa_env_predict_request(fresh, two, 2, NULL, NULL, &rr, &err) == SA_ERR_STATE);
+    CHECK(sa_env_set_description(fresh, "x", &err) == SA_ERR_STATE);
     sa_env_free(fresh);
     sa_env_free(plain);
     sa_env_free(thr);

@@ -77,6 +77,18 @@ int sa_env_restart(sa_env *env, const sa_mask *init_mask, sa_error *err);
 int sa_env_predict_prompts(sa_env *env, const sa_click *clicks, int n_clicks, const sa_box *box, sa_mask *out,
                            sa_error *err);
 
+/* One stateless prediction for a client that holds its own prompts (an interactive server): the tool's result
+ * for these clicks and box, starting from init_mask (the client's previous mask, may be NULL), thresholded as
+ * every step is; the episode state is unchanged, so calls on one env may come in any order. clicks may be NULL
+ * when n_clicks is 0; n_clicks in [0, SA_MAX_CLICKS]. *out zeroed or freed before; caller frees. */
+int sa_env_predict_request(sa_env *env, const sa_click *clicks, int n_clicks, const sa_box *box,
+                           const sa_mask *init_mask, sa_tool_result *out, sa_error *err);
+
+/* Replaces the description of the current episode (copied), keeping the image and the tool session, for a
+ * caller that reuses one env (and its cached per-image work) for episodes with different descriptions. Use
+ * before sa_env_restart. SA_ERR_STATE before a reset. */
+int sa_env_set_description(sa_env *env, const char *description, sa_error *err);
+
 /* Applies an action and adopts the tool's result. A box is accepted only as the first action and only by tools
  * that accept boxes; a click must be inside the image. On error the state is unchanged. */
 int sa_env_step(sa_env *env, const sa_action *a, sa_env_step_info *info, sa_error *err);

@@ -20,6 +20,7 @@ int cli_refine(int argc, char **argv);
 int cli_score(int argc, char **argv);
 int cli_filter(int argc, char **argv);
 int cli_check_sam(int argc, char **argv);
+int cli_serve(int argc, char **argv);
 
 /* ---- option parsing ----
  * Options are "--name value" or "--name=value"; flags take no value. Anything not starting with "--" is a

@@ -25,6 +25,7 @@ static const command commands[] = {
     {"score", cli_score, "predicted IoU of a mask (process reward)"},
     {"filter", cli_filter, "score every annotation of a COCO file; agreement metrics with ground truth"},
     {"check-sam", cli_check_sam, "check the SAM engine against a parity fixture folder"},
+    {"serve", cli_serve, "serve the tools and the agent over HTTP (JSON API, Label Studio, web page)"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

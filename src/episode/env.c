@@ -274,6 +274,36 @@ int sa_env_predict_prompts(sa_env *env, const sa_click *clicks, int n_clicks, co
     return rc;
 }
 
+int sa_env_predict_request(sa_env *env, const sa_click *clicks, int n_clicks, const sa_box *box,
+                           const sa_mask *init_mask, sa_tool_result *out, sa_error *err) {
+    if (!env || !out || n_clicks < 0 || n_clicks > SA_MAX_CLICKS || (n_clicks > 0 && !clicks))
+        return sa_error_set(err, SA_ERR_INVALID, "env predict: bad arguments");
+    if (!env->session) return sa_error_set(err, SA_ERR_STATE, "env: predict before reset");
+    if (box && !sa_tool_accepts_box(env->tool))
+        return sa_error_set(err, SA_ERR_UNSUPPORTED, "env: tool '%s' does not accept boxes", sa_tool_name(env->tool));
+    int rc;
+    if (init_mask && (rc = check_size(init_mask, &env->image, "previous mask", err))) return rc;
+    sa_tool_request req;
+    memset(&req, 0, sizeof req);
+    req.clicks = clicks;
+    req.n_clicks = n_clicks;
+    req.box = box;
+    req.init_mask = init_mask;
+    rc = sa_tool_session_predict(env->session, &req, out, err);
+    if (rc == SA_OK) settle(env, out);
+    return rc;
+}
+
+int sa_env_set_description(sa_env *env, const char *description, sa_error *err) {
+    if (!env) return sa_error_set(err, SA_ERR_INVALID, "env: NULL env");
+    if (!env->session) return sa_error_set(err, SA_ERR_STATE, "env: set description before reset");
+    char *d = sa__strdup(description ? description : "");
+    if (!d) return sa_error_set(err, SA_ERR_NOMEM, "env: out of memory");
+    free(env->description);
+    env->description = d;
+    return SA_OK;
+}
+
 int sa_env_commit(sa_env *env, const sa_action *a, sa_tool_result *res, sa_env_step_info *info, sa_error *err) {
     if (!env || !a || !res || !res->mask.data) return sa_error_set(err, SA_ERR_INVALID, "env commit: no result");
     if (res->mask.width != env->image.width || res->mask.height != env->image.height)
