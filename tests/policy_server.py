@@ -14,6 +14,8 @@ The model name in each request picks the behaviour:
   auth                                   like fixed, but HTTP 401 unless "Authorization: Bearer sekrit"
   parts                                  like fixed, the content given as an array of text parts
   malformed                              text that is no action
+  escape                                 text that is no action, with terminal escape sequences (ESC, BEL, CR,
+                                         the C1 control U+009B)
   range                                  coordinates out of range
   http500                                always HTTP 500
   die-after-N                            like annotator-iou for N requests, then HTTP 503 for good
@@ -274,6 +276,8 @@ class Handler(BaseHTTPRequestHandler):
             texts = ["Positive point: (500, 500)"] * n
         elif base == "malformed":
             texts = ["I am not sure where to click."] * n
+        elif base == "escape":
+            texts = ["\x1b]0;pwned\x07\x1b[2J\rno \u009b click\x1b[0m"] * n
         elif base == "range":
             texts = ["Positive point: (1500, -20)"] * n
         elif base == "iou-huge":  # a number past the double range, then one above 100

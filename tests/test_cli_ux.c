@@ -95,7 +95,7 @@ int main(int argc, char **argv) {
 
     /* one option named per message, with the value given */
     expect(2, "--max-clicks must be 1..100 (got -3)", "demo_clicks", "demo --out %s/d1 --max-clicks -3");
-    expect(2, "--jobs", "eval_jobs0", "eval --dataset %s --jobs 0");
+    expect(2, "--jobs must be 0..64 (got -1)", "eval_jobs0", "eval --dataset %s --jobs -1");
     expect(2, "--limit", "eval_limit", "eval --dataset %s --limit -1");
     expect(2, "--target-iou", "annotate_target", "annotate --image x --gt y --out %s/a1 --target-iou 2");
     expect(2, "--max-clicks", "traj_clicks", "trajectories --dataset %s --max-clicks -2 --out %s/t.json");

@@ -74,6 +74,8 @@ typedef struct sa_export_params {
     int jpeg_quality;            /* 1..100 */
     const char *default_caption; /* description for samples without a caption; NULL = "the object" */
     int absolute_paths;          /* 1 absolute, 0 relative to OUT, -1 = format default */
+    /* Optional: polled (with the report's user) before each sample; non-zero stops the run (Ctrl-C). */
+    int (*should_stop)(void *user);
     int reserved[4];
 } sa_export_params;
 
@@ -86,6 +88,7 @@ typedef struct sa_export_stats {
     long samples_skipped; /* samples reported and skipped (missing image, size mismatch, ...) */
     long samples_empty;   /* samples with no recorded click (nothing to learn from) */
     long records;         /* supervised records written (= images written) */
+    int stopped;          /* 1 when should_stop ended the run */
 } sa_export_stats;
 
 /* Called once per sample: problem is NULL when the sample was exported, else one line naming the image and
@@ -94,7 +97,12 @@ typedef void (*sa_export_report_fn)(void *user, int index, int n, const char *pr
 
 /* Creates OUT and OUT/images as needed, writes every record and the format's files. report may be NULL.
  * Returns SA_OK when the files were written (even if some samples were skipped; see stats), or an error for
- * bad parameters, an unloadable prompt, or output that cannot be written. */
+ * bad parameters, an unloadable prompt, or output that cannot be written; SA_ERR_INVALID before anything is
+ * written when one of the JPEGs to write is one of the images to read (an image folder inside OUT). The
+ * records file is written under a temporary name and renamed into place only when complete; it is not written
+ * at all (whatever OUT held under that name stays) when the run fails, is stopped (stats->stopped; SA_OK), or
+ * when every sample with clicks was skipped (stats->records 0; SA_OK). The JPEGs already written stay in
+ * OUT/images. */
 int sa_export_run(const sa_traj_set *set, const char *const *image_dirs, int n_image_dirs, const char *out_dir,
                   const sa_export_params *p, sa_export_report_fn report, void *user, sa_export_stats *stats,
                   sa_error *err);

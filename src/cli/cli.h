@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "cli_term.h"
 #include "segagent/error.h"
 #include "segagent/tool.h"
 
@@ -33,11 +34,31 @@ typedef struct cli_multi {
     int n;
 } cli_multi;
 
+/* Every numeric option states its range here, in the command's option table, and cli_parse enforces it on
+ * the value given (defaults and "not given" sentinels are not checked), with one message form for every
+ * command: "--steps must be 1..1024 (got 0)", "--timeout must be in (0, 1e+06] (got 1e+300)". */
 typedef struct cli_opt {
     const char *name; /* without the leading "--" */
     cli_opt_kind kind;
     void *dst;        /* int* for FLAG/INT, const char** for STR, double* for DOUBLE, cli_multi* for MULTI */
+    double lo, hi;    /* INT, DOUBLE: the accepted range, inclusive */
+    int lo_open;      /* DOUBLE: lo itself excluded (> lo) */
 } cli_opt;
+
+#define CLI_O_FLAG(name, dst) {(name), CLI_FLAG, (dst), 0, 0, 0}
+#define CLI_O_STR(name, dst) {(name), CLI_STR, (dst), 0, 0, 0}
+#define CLI_O_MULTI(name, dst) {(name), CLI_MULTI, (dst), 0, 0, 0}
+#define CLI_O_INT(name, dst, lo, hi) {(name), CLI_INT, (dst), (lo), (hi), 0}
+#define CLI_O_DOUBLE(name, dst, lo, hi) {(name), CLI_DOUBLE, (dst), (lo), (hi), 0}
+#define CLI_O_DOUBLE_GT(name, dst, lo, hi) {(name), CLI_DOUBLE, (dst), (lo), (hi), 1} /* lo < v <= hi */
+#define CLI_INT_MAX 2147483647L
+/* The ranges shared by every command that has the option. */
+#define CLI_O_THREADS(dst) CLI_O_INT("threads", (dst), 1, 256)
+#define CLI_O_JOBS(dst) CLI_O_INT("jobs", (dst), 0, 64) /* 0 = one per CPU, at most 8 */
+#define CLI_O_LIMIT(dst) CLI_O_INT("limit", (dst), 0, CLI_INT_MAX)
+#define CLI_O_SEED(dst) CLI_O_INT("seed", (dst), 0, CLI_INT_MAX)
+#define CLI_O_IGNORE(dst) CLI_O_INT("ignore-value", (dst), -1, 255)
+#define CLI_O_JPEG_QUALITY(dst) CLI_O_INT("jpeg-quality", (dst), 1, 100)
 
 /* Returns 0 to go on, 1 when help was printed, 2 on a usage error (message already printed). */
 int cli_parse(int argc, char **argv, const cli_opt *opts, int n_opts, const char **pos, int max_pos, int *n_pos,
@@ -60,10 +81,10 @@ typedef struct cli_tool_opts {
 
 /* Option-table entries for the SimpleClick settings (add to a command's table beside --tool): */
 #define CLI_TOOL_SC_OPTS(t)                                                                                    \
-    {"tool-model", CLI_STR, &(t).model}, {"zoom-in", CLI_STR, &(t).zoom_in}, {"flip", CLI_STR, &(t).flip},     \
-        {"prob-thresh", CLI_STR, &(t).prob_thresh}
+    CLI_O_STR("tool-model", &(t).model), CLI_O_STR("zoom-in", &(t).zoom_in), CLI_O_STR("flip", &(t).flip),     \
+        CLI_O_STR("prob-thresh", &(t).prob_thresh)
 /* ... and --model PATH, in commands where --model does not already name the LLM */
-#define CLI_TOOL_MODEL_OPT(t) {"model", CLI_STR, &(t).model}
+#define CLI_TOOL_MODEL_OPT(t) CLI_O_STR("model", &(t).model)
 
 #define CLI_TOOL_OPTIONS_HELP                                                                                  \
     "  --tool NAME          interactive tool: builtin (graph cut, no weights; default), sam or simpleclick\n" \
@@ -79,15 +100,18 @@ int cli_make_tool(const cli_tool_opts *o, sa_tool **out, sa_error *err);
 /* Checks --tool / --sam-model / --threads before any work: prints ONE line "<cmd>: ..." naming the option and
  * returns 2 (usage error), or returns 0. */
 int cli_check_tool_opts(const char *cmd, const cli_tool_opts *o);
-/* Range checks for option values: print "<cmd>: --<opt> must be ... (got V)" and return 2, or return 0. */
-int cli_check_int(const char *cmd, const char *opt, long v, long lo, long hi);
-int cli_check_double(const char *cmd, const char *opt, double v, double lo, double hi);
+/* Range checks for option values (cli_parse applies them from the option table): print "<cmd>: --<opt> must be
+ * ... (got V)" and return 2, or return 0. lo_open: lo itself is excluded. */
+int cli_check_int(const char *cmd, const char *opt, long long v, long lo, long hi);
+int cli_check_double(const char *cmd, const char *opt, double v, double lo, double hi, int lo_open);
+/* A list of n integers separated by sep ("64x48", "0,255,0") into v, each in lo..hi, read whole (no sign
+ * tricks, no overflow wrapping to a small value). Returns 0, or -1 when s is not exactly that. */
+int cli_parse_int_list(const char *s, char sep, int *v, int n, long lo, long hi);
+/* --jobs 0: one per CPU, at most 8 (1 for --tool sam, whose model is large). */
+int cli_default_jobs(const char *tool);
 /* Before any work: can an output file be written at PATH (not a folder; its folder exists and is writable)?
  * Prints "<cmd>: --<opt> PATH: ..." and returns 1, or returns 0. */
 int cli_check_out_file(const char *cmd, const char *opt, const char *path);
-
-/* Writes text and a newline to path (the small JSON outputs of score and filter). Returns 0, or -1 when the
- * file cannot be opened or written (the caller names it). */
 
 /* ---- progress on stderr: a bar on a terminal, plain lines (every ~5%) otherwise ---- */
 typedef struct cli_progress {
@@ -107,8 +131,10 @@ void cli_progress_end(cli_progress *p);
 double cli_now_s(void); /* monotonic seconds */
 /* Creates a directory and its parents (like mkdir -p). Returns 0 or -1 (errno set). */
 int cli_mkdirs(const char *path);
-/* Removes DIR/step_NN.png left by an earlier run into the same folder (only names the CLI writes), so a
- * shorter run does not leave the old run's later steps beside the new ones. */
+/* Removes DIR/step_NN.png (NN = 00..CLI_MAX_STEP_FILES) left by an earlier run into the same folder (only
+ * names the CLI writes), so a shorter run does not leave the old run's later steps beside the new ones.
+ * cli_io_output_steps (cli_paths.h) checks beforehand that none of them is an input. */
+#define CLI_MAX_STEP_FILES 1024
 void cli_remove_stale_steps(const char *dir);
 
 #endif

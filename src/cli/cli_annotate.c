@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_paths.h"
 #include "cli_report.h"
+#include "cli_stop.h"
 #include "segagent/evaluate.h"
 
 /* the help text is laid out as the user sees it */
@@ -43,7 +45,10 @@ static const char usage[] =
     "  segagent annotate --image photo.jpg --gt mask.png --out run/\n"
     "  segagent annotate --image GrabCut/data_GT/banana1.bmp \\\n"
     "                    --gt GrabCut/boundary_GT/banana1.bmp --ignore-value 128 \\\n"
-    "                    --target-iou 0.95 --out run/\n";
+    "                    --target-iou 0.95 --out run/\n"
+    "\n"
+    "Ctrl-C (or SIGTERM, SIGHUP) stops after the current click; mask.png and\n"
+    "summary.json are written for the clicks made (exit 130).\n";
 /* clang-format on */
 
 typedef struct ann_ctx {
@@ -62,17 +67,15 @@ static int on_step(void *user, const sa_env *env, const sa_eval_step *st) {
         c->failed = 1;
         return 1;
     }
-    printf("step %2d  %s click (y %d, x %d)  IoU %.4f  (%+.4f)  %.1f ms\n", st->step,
+    cli_printf(stdout, "step %2d  %s click (y %d, x %d)  IoU %.4f  (%+.4f)  %.1f ms\n", st->step,
            st->click.positive ? "positive" : "negative", st->click.y, st->click.x, st->iou,
            st->iou - st->prev_iou, st->ms);
     fflush(stdout);
-    if (!c->overlays) return 0;
-    int rc = cli_save_step_overlay(c->out_dir, st->step, c->img, env, &c->err);
-    if (rc != SA_OK) {
+    if (c->overlays && cli_save_step_overlay(c->out_dir, st->step, c->img, env, &c->err) != SA_OK) {
         c->failed = 1;
         return 1;
     }
-    return 0;
+    return cli_stop_requested(); /* Ctrl-C: this click is the last */
 }
 
 typedef struct annotate_opts {
@@ -82,6 +85,23 @@ typedef struct annotate_opts {
     double target;
 } annotate_opts;
 
+/* No output (DIR/mask.png, summary.json, gt.png, the step overlays written or deleted) may be an
+ * input. Returns 0, or 1 with the message printed. */
+static int check_paths(const annotate_opts *o) {
+    static const char *const always[] = {"mask.png", "summary.json", NULL};
+    static const char *const overlays[] = {"gt.png", NULL};
+    cli_io io;
+    cli_io_init(&io, "annotate");
+    cli_io_input(&io, "--image", o->image_path);
+    cli_io_input(&io, "--gt", o->gt_path);
+    cli_io_input(&io, "--sam-model", o->topt.sam_model);
+    int bad = cli_io_outputs_in(&io, "--out", o->out_dir, always) ||
+              (!o->no_overlays && cli_io_outputs_in(&io, "--out", o->out_dir, overlays)) ||
+              cli_io_output_steps(&io, "--out", o->out_dir);
+    cli_io_free(&io);
+    return bad;
+}
+
 /* Parses and checks the command line. Returns -1 to go on, else the exit status. */
 static int parse_annotate_options(int argc, char **argv, annotate_opts *o) {
     memset(o, 0, sizeof *o);
@@ -89,25 +109,21 @@ static int parse_annotate_options(int argc, char **argv, annotate_opts *o) {
     o->max_clicks = 20;
     o->ignore_value = -1;
     const cli_opt opts[] = {
-        {"image", CLI_STR, &o->image_path},     {"gt", CLI_STR, &o->gt_path},
-        {"out", CLI_STR, &o->out_dir},          {"max-clicks", CLI_INT, &o->max_clicks},
-        {"target-iou", CLI_DOUBLE, &o->target}, {"ignore-value", CLI_INT, &o->ignore_value},
-        {"tool", CLI_STR, &o->topt.tool},       {"sam-model", CLI_STR, &o->topt.sam_model},
-        {"threads", CLI_INT, &o->topt.threads}, {"no-overlays", CLI_FLAG, &o->no_overlays},
+        CLI_O_STR("image", &o->image_path),     CLI_O_STR("gt", &o->gt_path),
+        CLI_O_STR("out", &o->out_dir),          CLI_O_INT("max-clicks", &o->max_clicks, 1, SA_METRICS_MAX_CLICKS),
+        CLI_O_DOUBLE("target-iou", &o->target, 0, 1), CLI_O_IGNORE(&o->ignore_value),
+        CLI_O_STR("tool", &o->topt.tool),       CLI_O_STR("sam-model", &o->topt.sam_model),
+        CLI_O_THREADS(&o->topt.threads), CLI_O_FLAG("no-overlays", &o->no_overlays),
         CLI_TOOL_MODEL_OPT(o->topt),            CLI_TOOL_SC_OPTS(o->topt),
     };
     int pr = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage);
     if (pr) return pr == 1 ? 0 : 2;
     if (!o->image_path || !o->gt_path || !o->out_dir) {
-        fprintf(stderr, "annotate: --image, --gt and --out are required (see --help)\n");
+        cli_printf(stderr, "annotate: --image, --gt and --out are required (see --help)\n");
         return 2;
     }
-    if (cli_check_int("annotate", "max-clicks", o->max_clicks, 1, SA_METRICS_MAX_CLICKS) ||
-        cli_check_double("annotate", "target-iou", o->target, 0.0, 1.0) ||
-        cli_check_int("annotate", "ignore-value", o->ignore_value, -1, 255) ||
-        cli_check_tool_opts("annotate", &o->topt))
-        return 2;
-    return -1;
+    if (cli_check_tool_opts("annotate", &o->topt)) return 2; /* numeric ranges: the option table */
+    return check_paths(o) ? 1 : -1;
 }
 
 /* The photo and its ground truth: same size, not empty; an ignore map that ignores nothing is
@@ -116,11 +132,11 @@ static int load_inputs(const annotate_opts *o, sa_image *img, sa_mask *gt, sa_ma
     sa_error err = {0};
     if (sa_image_load(o->image_path, img, &err) != SA_OK ||
         sa_mask_load(o->gt_path, o->ignore_value, gt, ign, &err) != SA_OK) {
-        fprintf(stderr, "annotate: %s\n", err.msg);
+        cli_printf(stderr, "annotate: %s\n", err.msg);
         return -1;
     }
     if (gt->width != img->width || gt->height != img->height) {
-        fprintf(stderr, "annotate: %s: mask is %dx%d but the image %s is %dx%d\n", o->gt_path,
+        cli_printf(stderr, "annotate: %s: mask is %dx%d but the image %s is %dx%d\n", o->gt_path,
                 gt->width, gt->height, o->image_path, img->width, img->height);
         return -1;
     }
@@ -128,7 +144,7 @@ static int load_inputs(const annotate_opts *o, sa_image *img, sa_mask *gt, sa_ma
     uint64_t inter = 0, uni = 0;
     sa_mask_inter_union(gt, gt, ign->data ? ign : NULL, &inter, &uni);
     if (uni == 0) {
-        fprintf(stderr, "annotate: %s: empty ground truth (no object pixels)\n", o->gt_path);
+        cli_printf(stderr, "annotate: %s: empty ground truth (no object pixels)\n", o->gt_path);
         return -1;
     }
     return 0;
@@ -140,11 +156,11 @@ static int prepare_output(const annotate_opts *o, const sa_image *img, const sa_
                           sa_tool **tool) {
     sa_error err = {0};
     if (cli_make_tool(&o->topt, tool, &err) != SA_OK) {
-        fprintf(stderr, "annotate: %s\n", err.msg);
+        cli_printf(stderr, "annotate: %s\n", err.msg);
         return -1;
     }
     if (cli_mkdirs(o->out_dir) != 0) {
-        fprintf(stderr, "annotate: %s: cannot create the folder (%s)\n", o->out_dir,
+        cli_printf(stderr, "annotate: %s: cannot create the folder (%s)\n", o->out_dir,
                 strerror(errno));
         return -1;
     }
@@ -154,7 +170,7 @@ static int prepare_output(const annotate_opts *o, const sa_image *img, const sa_
     int rc = p ? cli_save_gt_overlay(p, img, gt, &err) : SA_ERR_NOMEM;
     free(p);
     if (rc != SA_OK) {
-        fprintf(stderr, "annotate: %s\n", err.msg);
+        cli_printf(stderr, "annotate: %s\n", err.msg);
         return -1;
     }
     return 0;
@@ -171,7 +187,7 @@ static int save_final_mask(const char *out_dir, const sa_image *img, sa_mask *fi
         free(p);
     }
     sa_mask_free(final);
-    if (rc != SA_OK) fprintf(stderr, "annotate: %s\n", err.msg);
+    if (rc != SA_OK) cli_printf(stderr, "annotate: %s\n", err.msg);
     return rc;
 }
 
@@ -212,14 +228,14 @@ static int write_summary(const annotate_opts *o, const char *tool, sa_eval_sampl
     int rc = jp ? sa_file_write_json(jp, doc, &err) : SA_ERR_NOMEM;
     free(jp);
     cJSON_Delete(doc);
-    if (rc != SA_OK) fprintf(stderr, "annotate: %s\n", err.msg);
+    if (rc != SA_OK) cli_printf(stderr, "annotate: %s\n", err.msg);
     return rc;
 }
 
 /* The episode, the final mask, the summary. Returns the exit status. */
 static int annotate(const annotate_opts *o, const sa_image *img, const sa_mask *gt,
                     const sa_mask *ign, sa_tool *tool) {
-    printf("%s (%dx%d), tool %s, up to %d clicks%s\n", o->image_path, img->width, img->height,
+    cli_printf(stdout, "%s (%dx%d), tool %s, up to %d clicks%s\n", o->image_path, img->width, img->height,
            sa_tool_name(tool), o->max_clicks, o->target > 0 ? ", stopping at the target IoU" : "");
     ann_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
@@ -231,21 +247,25 @@ static int annotate(const annotate_opts *o, const sa_image *img, const sa_mask *
     ep.target_iou = o->target;
     sa_eval_sample s;
     sa_error err = {0};
+    cli_stop_install();
     int rc = sa_eval_episode(tool, img, gt, ign->data ? ign : NULL, ep, on_step, &ctx, &s, &err);
+    cli_stop_restore();
+    if (cli_stop_requested()) cli_printf(stderr, "annotate: interrupted after %d click(s)\n", s.n);
     if (ctx.failed) {
-        fprintf(stderr, "annotate: %s\n", ctx.err.msg);
+        cli_printf(stderr, "annotate: %s\n", ctx.err.msg);
         sa_eval_sample_free(&s);
         sa_mask_free(&ctx.final);
         return 1;
     }
-    if (rc != SA_OK) fprintf(stderr, "annotate: %s\n", err.msg);
-    if (s.done_early) printf("nothing left to fix after %d click(s)\n", s.n);
+    if (rc != SA_OK) cli_printf(stderr, "annotate: %s\n", err.msg);
+    if (s.done_early) cli_printf(stdout, "nothing left to fix after %d click(s)\n", s.n);
     int mrc = save_final_mask(o->out_dir, img, &ctx.final);
     double final_iou = s.n > 0 ? s.iou[s.n - 1] : s.iou0;
     int jrc = write_summary(o, sa_tool_name(tool), &s, final_iou);
-    printf("final IoU %.4f after %d click(s); wrote %s/%smask.png, summary.json\n", final_iou, s.n,
+    cli_printf(stdout, "final IoU %.4f after %d click(s); wrote %s/%smask.png, summary.json\n", final_iou, s.n,
            o->out_dir, o->no_overlays ? "" : "step_*.png, ");
     int status = (s.n > 0 || s.done_early) && jrc == SA_OK && mrc == SA_OK ? 0 : 1;
+    if (status == 0 && cli_stop_requested()) status = CLI_EXIT_INTERRUPTED;
     sa_eval_sample_free(&s);
     return status;
 }

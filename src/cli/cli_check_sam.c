@@ -26,7 +26,7 @@ static const char *USAGE =
 
 static void print_line(void *ctx, const char *line) {
     (void)ctx;
-    printf("  %s\n", line);
+    cli_printf(stdout, "  %s\n", line);
 }
 
 static int check_one(const char *dir, const char *weights, int threads, int kernels) {
@@ -36,15 +36,15 @@ static int check_one(const char *dir, const char *weights, int threads, int kern
     p.weights = weights;
     sa_error err = {0};
     int fails = 0;
-    printf("check-sam %s (weights %s, %d threads)\n", dir, weights ? weights : "model.safetensors", threads);
+    cli_printf(stdout, "check-sam %s (weights %s, %d threads)\n", dir, weights ? weights : "model.safetensors", threads);
     fflush(stdout); /* before any error on stderr, also when both go to one pipe */
     double t0 = cli_now_s();
     int rc = sa_sam_check_fixture(dir, p, print_line, NULL, &fails, &err);
     if (rc != SA_OK) {
-        fprintf(stderr, "check-sam: %s\n", err.msg);
+        cli_printf(stderr, "check-sam: %s\n", err.msg);
         return 1;
     }
-    printf("%s (%.1f s)\n", fails ? "PARITY FAILED" : "parity ok", cli_now_s() - t0);
+    cli_printf(stdout, "%s (%.1f s)\n", fails ? "PARITY FAILED" : "parity ok", cli_now_s() - t0);
     return fails ? 1 : 0;
 }
 
@@ -52,9 +52,9 @@ int cli_check_sam(int argc, char **argv) {
     int threads = 2;
     const char *weights = NULL, *kern = "fast";
     cli_opt opts[] = {
-        {"threads", CLI_INT, &threads},
-        {"weights", CLI_STR, &weights},
-        {"kernels", CLI_STR, &kern},
+        CLI_O_THREADS(&threads),
+        CLI_O_STR("weights", &weights),
+        CLI_O_STR("kernels", &kern),
     };
     const char *pos[1];
     int n_pos = 0;
@@ -62,13 +62,12 @@ int cli_check_sam(int argc, char **argv) {
     if (r == 1) return 0;
     if (r) return 2;
     if (n_pos != 1) {
-        fprintf(stderr, "check-sam: need the fixture folder DIR (see --help)\n");
+        cli_printf(stderr, "check-sam: need the fixture folder DIR (see --help)\n");
         return 2;
     }
-    if (cli_check_int("check-sam", "threads", threads, 1, 256)) return 2;
     struct stat st;
     if (stat(pos[0], &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "check-sam: %s: not a folder (expected a parity fixture folder)\n", pos[0]);
+        cli_printf(stderr, "check-sam: %s: not a folder (expected a parity fixture folder)\n", pos[0]);
         return 1;
     }
     int kernels;
@@ -76,7 +75,7 @@ int cli_check_sam(int argc, char **argv) {
     else if (!strcmp(kern, "blas")) kernels = SA_SAM_KERNELS_BLAS;
     else if (!strcmp(kern, "reference")) kernels = SA_SAM_KERNELS_REFERENCE;
     else {
-        fprintf(stderr, "check-sam: unknown --kernels '%s' (fast, blas, reference)\n", kern);
+        cli_printf(stderr, "check-sam: unknown --kernels '%s' (fast, blas, reference)\n", kern);
         return 2;
     }
     const char *dir = pos[0];

@@ -36,9 +36,9 @@ int cli_check_simpleclick(int argc, char **argv) {
     int threads = 2;
     const char *weights = NULL, *kern = "fast";
     cli_opt opts[] = {
-        {"threads", CLI_INT, &threads},
-        {"weights", CLI_STR, &weights},
-        {"kernels", CLI_STR, &kern},
+        CLI_O_THREADS(&threads),
+        CLI_O_STR("weights", &weights),
+        CLI_O_STR("kernels", &kern),
     };
     const char *pos[1];
     int n_pos = 0;

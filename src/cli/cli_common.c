@@ -1,5 +1,6 @@
 /* Helpers shared by the sub-commands: option parsing, tool construction, progress on stderr, mkdir -p. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,21 +19,27 @@ static const cli_opt *find_opt(const cli_opt *opts, int n, const char *name, siz
     return NULL;
 }
 
-static int set_value(const cli_opt *o, const char *v) {
+/* The value v of option o into its destination. Returns 0, -1 for a value that is not a number (the caller
+ * says so), or 2 when it is outside the option's range (message printed). */
+static int set_value(const char *cmd, const cli_opt *o, const char *v) {
     char *end = NULL;
     switch (o->kind) {
     case CLI_STR: *(const char **)o->dst = v; return 0;
     case CLI_INT: {
         errno = 0;
-        long x = strtol(v, &end, 10);
-        if (errno || end == v || *end || x < -2147483647L || x > 2147483647L) return -1;
+        long long x = strtoll(v, &end, 10);
+        if (end == v || *end) return -1;
+        if (errno == ERANGE) x = v[0] == '-' ? LLONG_MIN : LLONG_MAX;
+        if (cli_check_int(cmd, o->name, x, (long)o->lo, (long)o->hi)) return 2;
         *(int *)o->dst = (int)x;
         return 0;
     }
     case CLI_DOUBLE: {
         errno = 0;
         double x = strtod(v, &end);
-        if (errno || end == v || *end) return -1;
+        if (end == v || *end) return -1;
+        /* overflow (1e309) is out of range; underflow (1e-400) is read as the tiny number it is */
+        if (cli_check_double(cmd, o->name, x, o->lo, o->hi, o->lo_open)) return 2;
         *(double *)o->dst = x;
         return 0;
     }
@@ -77,9 +84,9 @@ static void unknown_option(const char *cmd, const char *arg, const cli_opt *opts
         if (d < best_d) best_d = d, best = &opts[i];
     }
     if (best && len > 1)
-        fprintf(stderr, "%s: unknown option '%s' (did you mean --%s? see --help)\n", cmd, arg, best->name);
+        cli_printf(stderr, "%s: unknown option '%s' (did you mean --%s? see --help)\n", cmd, arg, best->name);
     else
-        fprintf(stderr, "%s: unknown option '%s' (see --help)\n", cmd, arg);
+        cli_printf(stderr, "%s: unknown option '%s' (see --help)\n", cmd, arg);
 }
 
 /* "-x", "-foo": a single-dash word that is not a number ("-1") and not "-" alone. */
@@ -94,18 +101,21 @@ static int take_value(int argc, char **argv, int *i, const cli_opt *opts, int n_
                       const char *eq) {
     const char *v = eq ? eq + 1 : (*i + 1 < argc ? argv[++*i] : NULL);
     if (!v) {
-        fprintf(stderr, "%s: option --%s needs a value\n", argv[0], o->name);
+        cli_printf(stderr, "%s: option --%s needs a value\n", argv[0], o->name);
         return 2;
     }
     if (!eq && v[0] == '-' && v[1] == '-' && v[2] != '\0' && find_opt(opts, n_opts, v + 2, strcspn(v + 2, "="))) {
-        fprintf(stderr, "%s: option --%s needs a value (got the option '%s')\n", argv[0], o->name, v);
+        cli_printf(stderr, "%s: option --%s needs a value (got the option '%s')\n", argv[0], o->name, v);
         return 2;
     }
-    if (set_value(o, v) != 0) {
-        fprintf(stderr, "%s: bad value '%s' for --%s\n", argv[0], v, o->name);
-        return 2;
+    int rc = set_value(argv[0], o, v);
+    if (rc == -1) {
+        if (o->kind == CLI_MULTI)
+            cli_printf(stderr, "%s: --%s given more than %d times\n", argv[0], o->name, CLI_MAX_MULTI);
+        else
+            cli_printf(stderr, "%s: bad value '%s' for --%s (not a number)\n", argv[0], v, o->name);
     }
-    return 0;
+    return rc ? 2 : 0;
 }
 
 int cli_parse(int argc, char **argv, const cli_opt *opts, int n_opts, const char **pos, int max_pos, int *n_pos,
@@ -123,7 +133,7 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int n_opts, const char
         }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
             if (np >= max_pos) {
-                fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", argv[0], a);
+                cli_printf(stderr, "%s: unexpected argument '%s' (see --help)\n", argv[0], a);
                 return 2;
             }
             pos[np++] = a;
@@ -139,7 +149,7 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int n_opts, const char
         }
         if (o->kind == CLI_FLAG) {
             if (eq) {
-                fprintf(stderr, "%s: option --%s takes no value\n", argv[0], o->name);
+                cli_printf(stderr, "%s: option --%s takes no value\n", argv[0], o->name);
                 return 2;
             }
             *(int *)o->dst = 1;
@@ -188,7 +198,7 @@ static int check_on_off(const char *cmd, const char *opt, const char *v) {
 int cli_check_tool_opts(const char *cmd, const cli_tool_opts *o) {
     const char *name = o->tool ? o->tool : "builtin";
     if (strcmp(name, "builtin") && strcmp(name, "graphcut") && strcmp(name, "sam") && strcmp(name, "simpleclick")) {
-        fprintf(stderr, "%s: --tool '%s': expected builtin, sam or simpleclick\n", cmd, name);
+        cli_printf(stderr, "%s: --tool '%s': expected builtin, sam or simpleclick\n", cmd, name);
         return 2;
     }
     if (!strcmp(name, "simpleclick") && (!o->model || !*o->model)) {
@@ -206,31 +216,53 @@ int cli_check_tool_opts(const char *cmd, const cli_tool_opts *o) {
         }
     }
     if (!strcmp(name, "sam") && (!o->sam_model || !*o->sam_model)) {
-        fprintf(stderr, "%s: --tool sam needs --sam-model PATH (a SAM checkpoint folder or file)\n", cmd);
+        cli_printf(stderr, "%s: --tool sam needs --sam-model PATH (a SAM checkpoint folder or file)\n", cmd);
         return 2;
     }
-    return cli_check_int(cmd, "threads", o->threads, 1, 256);
+    return 0; /* --threads: its range is in the option table */
 }
 
-int cli_check_int(const char *cmd, const char *opt, long v, long lo, long hi) {
+int cli_check_int(const char *cmd, const char *opt, long long v, long lo, long hi) {
     if (v >= lo && v <= hi) return 0;
-    if (hi == 2147483647L)
-        fprintf(stderr, "%s: --%s must be >= %ld (got %ld)\n", cmd, opt, lo, v);
+    char got[32];
+    if (v == LLONG_MAX || v == LLONG_MIN) snprintf(got, sizeof got, "a number that large");
+    else snprintf(got, sizeof got, "%lld", v);
+    if (hi == CLI_INT_MAX)
+        cli_printf(stderr, "%s: --%s must be >= %ld (got %s)\n", cmd, opt, lo, got);
     else
-        fprintf(stderr, "%s: --%s must be %ld..%ld (got %ld)\n", cmd, opt, lo, hi, v);
+        cli_printf(stderr, "%s: --%s must be %ld..%ld (got %s)\n", cmd, opt, lo, hi, got);
     return 2;
 }
 
-int cli_check_double(const char *cmd, const char *opt, double v, double lo, double hi) {
-    if (v >= lo && v <= hi) return 0; /* NaN fails */
-    fprintf(stderr, "%s: --%s must be in %g..%g (got %g)\n", cmd, opt, lo, hi, v);
+int cli_check_double(const char *cmd, const char *opt, double v, double lo, double hi, int lo_open) {
+    if ((lo_open ? v > lo : v >= lo) && v <= hi) return 0; /* NaN fails */
+    cli_printf(stderr, "%s: --%s must be in %c%g, %g] (got %g)\n", cmd, opt, lo_open ? '(' : '[', lo, hi, v);
     return 2;
+}
+
+int cli_parse_int_list(const char *s, char sep, int *v, int n, long lo, long hi) {
+    for (int i = 0; i < n; i++) {
+        if (!(*s >= '0' && *s <= '9') && !(*s == '-' && s[1] >= '0' && s[1] <= '9')) return -1;
+        char *end = NULL;
+        errno = 0;
+        long x = strtol(s, &end, 10);
+        if (errno || x < lo || x > hi || *end != (i + 1 < n ? sep : '\0')) return -1;
+        v[i] = (int)x;
+        s = end + (i + 1 < n);
+    }
+    return 0;
+}
+
+int cli_default_jobs(const char *tool) {
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (tool && !strcmp(tool, "sam")) return 1;
+    return ncpu < 1 ? 1 : ncpu > 8 ? 8 : (int)ncpu;
 }
 
 int cli_check_out_file(const char *cmd, const char *opt, const char *path) {
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "%s: --%s %s: is a folder (a file name is needed)\n", cmd, opt, path);
+        cli_printf(stderr, "%s: --%s %s: is a folder (a file name is needed)\n", cmd, opt, path);
         return 1;
     }
     const char *slash = strrchr(path, '/');
@@ -239,11 +271,11 @@ int cli_check_out_file(const char *cmd, const char *opt, const char *path) {
     else if (slash == path) snprintf(dir, sizeof dir, "/");
     else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "%s: --%s %s: the folder %s does not exist\n", cmd, opt, path, dir);
+        cli_printf(stderr, "%s: --%s %s: the folder %s does not exist\n", cmd, opt, path, dir);
         return 1;
     }
     if (access(dir, W_OK) != 0) {
-        fprintf(stderr, "%s: --%s %s: the folder %s is not writable\n", cmd, opt, path, dir);
+        cli_printf(stderr, "%s: --%s %s: the folder %s is not writable\n", cmd, opt, path, dir);
         return 1;
     }
     return 0;
@@ -271,29 +303,32 @@ void cli_progress_step(cli_progress *p, const char *item) {
     int pct = (int)(100 * p->done / p->total);
     double el = cli_now_s() - p->t0;
     double eta = p->done ? el / (double)p->done * (double)(p->total - p->done) : 0.0;
+    char name[96]; /* an item name from a file or folder: escaped (cli_term.h) */
+    cli_escape(item ? item : "", 1, name, sizeof name);
     if (p->tty) {
         int width = 30, fill = (int)((long)width * p->done / p->total);
-        char bar[64];
+        char bar[64], label[64];
         for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
         bar[width] = '\0';
-        fprintf(stderr, "\r%s [%s] %ld/%ld %3d%% %.0fs eta %.0fs %-24.24s", p->label, bar, p->done, p->total, pct,
-                el, eta, item ? item : "");
+        /* the bar's own "\r" is written directly, so it cannot go through cli_printf */
+        fprintf(stderr, "\r%s [%s] %ld/%ld %3d%% %.0fs eta %.0fs %-24.24s", cli_escape(p->label, 1, label, sizeof label),
+                bar, p->done, p->total, pct, el, eta, name);
         fflush(stderr);
     } else if (pct / 5 != p->last_pct / 5 || p->done == p->total) {
-        fprintf(stderr, "%s: %ld/%ld (%d%%) %.1fs elapsed, eta %.0fs%s%s\n", p->label, p->done, p->total, pct, el,
-                eta, item ? ", last " : "", item ? item : "");
+        cli_printf(stderr, "%s: %ld/%ld (%d%%) %.1fs elapsed, eta %.0fs%s%s\n", p->label, p->done, p->total, pct, el,
+                eta, item ? ", last " : "", name);
     }
     p->last_pct = pct;
 }
 
 void cli_progress_end(cli_progress *p) {
     if (p->quiet) return;
-    if (p->tty) fprintf(stderr, "\n");
+    if (p->tty) cli_printf(stderr, "\n");
 }
 
 void cli_remove_stale_steps(const char *dir) {
     char p[4200];
-    for (int i = 0; i <= 1024; i++) {
+    for (int i = 0; i <= CLI_MAX_STEP_FILES; i++) {
         if (snprintf(p, sizeof p, "%s/step_%02d.png", dir, i) >= (int)sizeof p) return;
         remove(p); /* most do not exist: fine */
     }

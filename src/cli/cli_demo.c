@@ -8,7 +8,9 @@
 
 #include "segagent/chart.h"
 #include "cli.h"
+#include "cli_paths.h"
 #include "cli_report.h"
+#include "cli_stop.h"
 #include "segagent/evaluate.h"
 #include "segagent/scenes.h"
 
@@ -44,7 +46,10 @@ static const char usage[] =
     "examples:\n"
     "  segagent demo\n"
     "  segagent demo --out /tmp/demo --seed 7 --max-clicks 10\n"
-    "  segagent annotate --image demo-out/star/image.png --gt demo-out/star/gt_mask.png --out star-run\n";
+    "  segagent annotate --image demo-out/star/image.png --gt demo-out/star/gt_mask.png --out star-run\n"
+    "\n"
+    "Ctrl-C (or SIGTERM, SIGHUP) stops after the current click; the table, summary.json and chart.svg\n"
+    "cover the clicks and scenes done so far (exit 130).\n";
 /* clang-format on */
 
 typedef struct demo_ctx {
@@ -57,12 +62,14 @@ typedef struct demo_ctx {
 
 static int on_step(void *user, const sa_env *env, const sa_eval_step *st) {
     demo_ctx *c = user;
-    printf("%s%.3f", st->step % 10 == 1 && st->step > 1 ? "\n               " : " ", st->iou);
+    cli_printf(stdout, "%s%.3f", st->step % 10 == 1 && st->step > 1 ? "\n               " : " ", st->iou);
     fflush(stdout);
-    if (!c->overlays) return 0;
-    int rc = cli_save_step_overlay(c->dir, st->step, c->img, env, &c->err);
-    if (rc != SA_OK) c->failed = 1;
-    return rc != SA_OK;
+    if (c->overlays) {
+        int rc = cli_save_step_overlay(c->dir, st->step, c->img, env, &c->err);
+        if (rc != SA_OK) c->failed = 1;
+        if (rc != SA_OK) return 1;
+    }
+    return cli_stop_requested(); /* Ctrl-C: this click is the scene's last */
 }
 
 static int save_scene_images(const char *dir, const sa_image *img, const sa_mask *gt,
@@ -89,6 +96,24 @@ typedef struct demo_opts {
     int w, h; /* from size */
 } demo_opts;
 
+/* The only input is --sam-model; none of the files written (or stale step overlays deleted) may be it.
+ * Returns 0, or 1 with the message printed. */
+static int check_paths(const demo_opts *o) {
+    static const char *const top[] = {"summary.json", "chart.svg", NULL};
+    static const char *const scene[] = {"image.png", "gt_mask.png", "gt.png", NULL};
+    cli_io io;
+    cli_io_init(&io, "demo");
+    cli_io_input(&io, "--sam-model", o->topt.sam_model);
+    int bad = io.n_in > 0 && cli_io_outputs_in(&io, "--out", o->out, top);
+    for (int i = 0; io.n_in > 0 && !bad && i < sa_scene_count(); i++) {
+        char *dir = sa_path_join(o->out, sa_scene_name(i));
+        bad = dir && (cli_io_outputs_in(&io, "--out", dir, scene) || cli_io_output_steps(&io, "--out", dir));
+        free(dir);
+    }
+    cli_io_free(&io);
+    return bad;
+}
+
 /* Parses and checks the command line. Returns -1 to go on, else the exit status. */
 static int parse_demo_options(int argc, char **argv, demo_opts *o) {
     memset(o, 0, sizeof *o);
@@ -98,30 +123,29 @@ static int parse_demo_options(int argc, char **argv, demo_opts *o) {
     o->max_clicks = 20;
     o->seed = 1;
     const cli_opt opts[] = {
-        {"out", CLI_STR, &o->out},
-        {"tool", CLI_STR, &o->topt.tool},
-        {"sam-model", CLI_STR, &o->topt.sam_model},
-        {"threads", CLI_INT, &o->topt.threads},
-        {"max-clicks", CLI_INT, &o->max_clicks},
-        {"seed", CLI_INT, &o->seed},
-        {"size", CLI_STR, &o->size},
-        {"no-overlays", CLI_FLAG, &o->no_overlays},
+        CLI_O_STR("out", &o->out),
+        CLI_O_STR("tool", &o->topt.tool),
+        CLI_O_STR("sam-model", &o->topt.sam_model),
+        CLI_O_THREADS(&o->topt.threads),
+        CLI_O_INT("max-clicks", &o->max_clicks, 1, SA_METRICS_MAX_CLICKS),
+        CLI_O_SEED(&o->seed),
+        CLI_O_STR("size", &o->size),
+        CLI_O_FLAG("no-overlays", &o->no_overlays),
         CLI_TOOL_MODEL_OPT(o->topt),
         CLI_TOOL_SC_OPTS(o->topt),
     };
     int pr = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage);
     if (pr) return pr == 1 ? 0 : 2;
-    char tail = 0;
-    if (sscanf(o->size, "%dx%d%c", &o->w, &o->h, &tail) != 2 || o->w < 32 || o->h < 32 ||
-        o->w > 4096 || o->h > 4096) {
-        fprintf(stderr, "demo: --size must be WxH with sides 32..4096 (got '%s')\n", o->size);
+    int wh[2];
+    if (cli_parse_int_list(o->size, 'x', wh, 2, 32, 4096) == 0) {
+        o->w = wh[0];
+        o->h = wh[1];
+    } else {
+        cli_printf(stderr, "demo: --size must be WxH with sides 32..4096 (got '%s')\n", o->size);
         return 2;
     }
-    if (cli_check_int("demo", "max-clicks", o->max_clicks, 1, SA_METRICS_MAX_CLICKS) ||
-        cli_check_int("demo", "seed", o->seed, 0, 2147483647L) ||
-        cli_check_tool_opts("demo", &o->topt))
-        return 2;
-    return -1;
+    if (cli_check_tool_opts("demo", &o->topt)) return 2; /* numeric ranges: the option table */
+    return check_paths(o) ? 1 : -1;
 }
 
 typedef struct demo_run {
@@ -139,17 +163,17 @@ typedef struct demo_run {
 static int setup(demo_run *r) {
     sa_error err = {0};
     if (cli_make_tool(&r->o->topt, &r->tool, &err) != SA_OK) {
-        fprintf(stderr, "demo: %s\n", err.msg);
+        cli_printf(stderr, "demo: %s\n", err.msg);
         return -1;
     }
     if (cli_mkdirs(r->o->out) != 0) {
-        fprintf(stderr, "demo: %s: cannot create the folder (%s)\n", r->o->out, strerror(errno));
+        cli_printf(stderr, "demo: %s: cannot create the folder (%s)\n", r->o->out, strerror(errno));
         return -1;
     }
     r->n = sa_scene_count();
     r->samples = calloc((size_t)r->n, sizeof *r->samples);
     if (!r->samples || sa_metrics_new(r->o->max_clicks, &r->m, &err) != SA_OK) {
-        fprintf(stderr, "demo: out of memory\n");
+        cli_printf(stderr, "demo: out of memory\n");
         return -1;
     }
     return 0;
@@ -159,7 +183,7 @@ static int setup(demo_run *r) {
  * line. */
 static int annotate_scene(demo_run *r, int i, const char *dir, const sa_image *img,
                           const sa_mask *gt, sa_error *err) {
-    printf("  %-12s", sa_scene_name(i));
+    cli_printf(stdout, "  %-12s", sa_scene_name(i));
     fflush(stdout);
     demo_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
@@ -170,7 +194,7 @@ static int annotate_scene(demo_run *r, int i, const char *dir, const sa_image *i
     ep.max_clicks = r->o->max_clicks;
     int rc = sa_eval_episode(r->tool, img, gt, NULL, ep, on_step, &ctx, &r->samples[i], err);
     if (ctx.failed) rc = sa_error_set(err, ctx.err.code, "%s", ctx.err.msg);
-    printf("%s\n", r->samples[i].done_early ? "  (nothing left to fix)" : "");
+    cli_printf(stdout, "%s\n", r->samples[i].done_early ? "  (nothing left to fix)" : "");
     return rc;
 }
 
@@ -191,14 +215,14 @@ static void run_scene(demo_run *r, int i) {
     if (rc == SA_OK) rc = save_scene_images(dir, &img, &gt, &err);
     if (rc == SA_OK) rc = annotate_scene(r, i, dir, &img, &gt, &err);
     if (rc != SA_OK) {
-        fprintf(stderr, "demo: %s: %s\n", name, err.msg);
+        cli_printf(stderr, "demo: %s: %s\n", name, err.msg);
         r->status = 1;
     }
     sa_eval_sample *e = &r->samples[i];
     if (e->iou) {
         sa_metrics_curve cv = {e->iou, e->inter, e->uni, e->ms, e->n, e->iou0, e->inter0, e->uni0};
         if (sa_metrics_add(r->m, &cv, &err) != SA_OK) {
-            fprintf(stderr, "demo: %s: %s\n", name, err.msg);
+            cli_printf(stderr, "demo: %s: %s\n", name, err.msg);
             r->status = 1;
         }
     }
@@ -233,7 +257,7 @@ static void write_summary(demo_run *r) {
     sa_error err = {0};
     char *jp = sa_path_join(o->out, "summary.json");
     if (!jp || sa_file_write_json(jp, doc, &err) != SA_OK) {
-        fprintf(stderr, "demo: %s\n", jp ? err.msg : "out of memory");
+        cli_printf(stderr, "demo: %s\n", jp ? err.msg : "out of memory");
         r->status = 1;
     }
     free(jp);
@@ -278,12 +302,12 @@ static void write_chart(demo_run *r) {
         char *cp = sa_path_join(r->o->out, "chart.svg");
         if (!cp ||
             sa_chart_svg_write(cp, "IoU vs number of clicks", sub, series, ns, &err) != SA_OK) {
-            fprintf(stderr, "demo: %s\n", cp ? err.msg : "out of memory");
+            cli_printf(stderr, "demo: %s\n", cp ? err.msg : "out of memory");
             r->status = 1;
         }
         free(cp);
     } else {
-        fprintf(stderr, "demo: out of memory\n");
+        cli_printf(stderr, "demo: out of memory\n");
         r->status = 1;
     }
     free(curves);
@@ -309,26 +333,31 @@ int cli_demo(int argc, char **argv) {
         free_run(&r);
         return 1;
     }
-    printf("segagent demo: %d scenes (%dx%d, seed %d), tool %s, simulated annotator, up to %d "
+    cli_printf(stdout, "segagent demo: %d scenes (%dx%d, seed %d), tool %s, simulated annotator, up to %d "
            "clicks\n",
            r.n, o.w, o.h, o.seed, sa_tool_name(r.tool), o.max_clicks);
-    printf("IoU after each click:\n");
+    cli_printf(stdout, "IoU after each click:\n");
     double t0 = cli_now_s();
-    for (int i = 0; i < r.n; i++)
-        run_scene(&r, i);
+    cli_stop_install();
+    int done = 0;
+    for (; done < r.n && !cli_stop_requested(); done++)
+        run_scene(&r, done);
+    cli_stop_restore();
+    if (cli_stop_requested())
+        cli_printf(stderr, "demo: interrupted; the results cover the %d scene(s) started\n", done);
     sa_metrics_summarize(r.m, &r.s);
-    printf("\n");
+    cli_printf(stdout, "\n");
     cli_metrics_table_header(stdout, o.max_clicks);
     cli_metrics_table_row(stdout, "demo scenes", &r.s, o.max_clicks);
-    printf("  ");
+    cli_printf(stdout, "  ");
     cli_metrics_latency_line(stdout, "demo scenes", &r.s);
-    printf("  total %.1f s\n", cli_now_s() - t0);
+    cli_printf(stdout, "  total %.1f s\n", cli_now_s() - t0);
     write_summary(&r);
     write_chart(&r);
     if (r.status == 0)
-        printf("wrote %s/<scene>/%s, %s/summary.json, %s/chart.svg\n", o.out,
+        cli_printf(stdout, "wrote %s/<scene>/%s, %s/summary.json, %s/chart.svg\n", o.out,
                o.no_overlays ? "image.png, gt_mask.png" : "step_*.png", o.out, o.out);
-    status = r.status;
+    status = r.status ? r.status : cli_stop_requested() ? CLI_EXIT_INTERRUPTED : 0;
     free_run(&r);
     return status;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_paths.h"
 #include "cli_report.h"
 #include "cli_stop.h"
 #include "segagent/dataset.h"
@@ -34,8 +35,8 @@ static const char usage[] =
     "options:\n"
     "  --dataset NAME=DIR   dataset to evaluate (repeatable)\n" CLI_TOOL_OPTIONS_HELP
     "  --max-clicks N       clicks per image (default 20, at most 100)\n"
-    "  --jobs N             images evaluated in parallel (default 1); the\n"
-    "                       results are identical, only faster\n"
+    "  --jobs N             images evaluated in parallel, 1..64 (default 1; 0 =\n"
+    "                       one per CPU, at most 8); the results are identical\n"
     "  --limit N            only the first N images of each dataset (by name;\n"
     "                       default 0 = all)\n"
     "  --ignore-value V     mask value to ignore (default: 128 for the GrabCut\n"
@@ -62,8 +63,11 @@ static const char usage[] =
     "  segagent eval --dataset data/DAVIS --tool sam --sam-model sam-vit-base/ \\\n"
     "                --max-clicks 10 --limit 20\n"
     "\n"
+    "Ctrl-C (or SIGTERM, SIGHUP) stops after the images in flight; the table and\n"
+    "the files cover the images evaluated so far (exit 130).\n"
+    "\n"
     "exit status: 0 when at least one dataset was evaluated, 1 when nothing could\n"
-    "be, 2 on a usage error.\n";
+    "be, 2 on a usage error, 130 when interrupted.\n";
 
 typedef struct ds_run {
     const char *name;
@@ -79,6 +83,7 @@ typedef struct eval_opts {
     cli_tool_opts tool;
     int max_clicks, jobs, limit, quiet, per_image, ignore_value;
     const char *json_path, *chart_path;
+    char *chart_auto; /* beside --json when --chart is not given (malloc'd) */
 } eval_opts;
 
 static void on_progress(void *user, int done, int total, const sa_eval_sample *s) {
@@ -119,30 +124,41 @@ static int parse_opts(int argc, char **argv, eval_opts *o) {
     *o = (eval_opts){.tool = {.tool = "builtin", .threads = 2}, .max_clicks = 20, .jobs = 1,
                      .ignore_value = SA_DATASET_IGNORE_AUTO};
     const cli_opt opts[] = {
-        {"dataset", CLI_MULTI, &o->datasets},     {"tool", CLI_STR, &o->tool.tool},
-        {"sam-model", CLI_STR, &o->tool.sam_model}, {"threads", CLI_INT, &o->tool.threads},
-        {"max-clicks", CLI_INT, &o->max_clicks},  {"jobs", CLI_INT, &o->jobs},
-        {"limit", CLI_INT, &o->limit},            {"json", CLI_STR, &o->json_path},
-        {"chart", CLI_STR, &o->chart_path},       {"quiet", CLI_FLAG, &o->quiet},
-        {"ignore-value", CLI_INT, &o->ignore_value}, {"per-image", CLI_FLAG, &o->per_image},
+        CLI_O_MULTI("dataset", &o->datasets),     CLI_O_STR("tool", &o->tool.tool),
+        CLI_O_STR("sam-model", &o->tool.sam_model), CLI_O_THREADS(&o->tool.threads),
+        CLI_O_INT("max-clicks", &o->max_clicks, 1, SA_METRICS_MAX_CLICKS),  CLI_O_JOBS(&o->jobs),
+        CLI_O_LIMIT(&o->limit),            CLI_O_STR("json", &o->json_path),
+        CLI_O_STR("chart", &o->chart_path),       CLI_O_FLAG("quiet", &o->quiet),
+        CLI_O_IGNORE(&o->ignore_value), CLI_O_FLAG("per-image", &o->per_image),
         CLI_TOOL_MODEL_OPT(o->tool),              CLI_TOOL_SC_OPTS(o->tool),
     };
     int pr = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage);
     if (pr) return pr == 1 ? -1 : 2;
     if (o->datasets.n == 0) {
-        fprintf(stderr, "eval: give at least one --dataset NAME=DIR (see --help)\n");
+        cli_printf(stderr, "eval: give at least one --dataset NAME=DIR (see --help)\n");
         return 2;
     }
-    if (cli_check_int("eval", "max-clicks", o->max_clicks, 1, SA_METRICS_MAX_CLICKS) ||
-        cli_check_int("eval", "jobs", o->jobs, 1, 256) || cli_check_int("eval", "limit", o->limit, 0, 2147483647L) ||
-        (o->ignore_value != SA_DATASET_IGNORE_AUTO &&
-         cli_check_int("eval", "ignore-value", o->ignore_value, -1, 255)) ||
-        cli_check_tool_opts("eval", &o->tool))
-        return 2;
+    if (cli_check_tool_opts("eval", &o->tool)) return 2; /* numeric ranges: the option table */
+    if (o->jobs == 0) o->jobs = cli_default_jobs(o->tool.tool);
     if ((o->json_path && cli_check_out_file("eval", "json", o->json_path)) ||
         (o->chart_path && cli_check_out_file("eval", "chart", o->chart_path)))
         return 1; /* before any work, not after an hour of it */
+    if (!o->chart_path && o->json_path) o->chart_path = o->chart_auto = default_chart_path(o->json_path);
     return 0;
+}
+
+/* Neither output may be an input (an image or mask of a dataset, the SAM checkpoint) or the other
+ * output. Returns 0, or 1 with the message printed. */
+static int check_paths(const eval_opts *o, const ds_run *runs) {
+    cli_io io;
+    cli_io_init(&io, "eval");
+    cli_io_input(&io, "--sam-model", o->tool.sam_model);
+    for (int d = 0; d < o->datasets.n; d++)
+        if (runs[d].ds) cli_io_dataset(&io, runs[d].ds);
+    int bad = cli_io_output(&io, "--json", o->json_path) ||
+              cli_io_output(&io, o->chart_auto ? "--chart (beside --json)" : "--chart", o->chart_path);
+    cli_io_free(&io);
+    return bad;
 }
 
 /* Opens the datasets (a mistyped folder is reported before a large checkpoint is loaded); returns how many
@@ -156,7 +172,7 @@ static int open_datasets(const eval_opts *o, ds_run *runs) {
         sa_error err = {0};
         split_spec(o->datasets.v[d], r->key, sizeof r->key, &r->dir);
         if (sa_dataset_open(r->key[0] ? r->key : NULL, r->dir, dp, &r->ds, &err) != SA_OK) {
-            fprintf(stderr, "eval: %s\n", err.msg);
+            cli_printf(stderr, "eval: %s\n", err.msg);
             continue;
         }
         n_open++;
@@ -168,7 +184,7 @@ static int open_datasets(const eval_opts *o, ds_run *runs) {
                 break;
             }
         for (int w = 0; w < sa_dataset_n_warnings(r->ds); w++)
-            fprintf(stderr, "warning: %s\n", sa_dataset_warning(r->ds, w));
+            cli_printf(stderr, "warning: %s\n", sa_dataset_warning(r->ds, w));
     }
     return n_open;
 }
@@ -195,30 +211,30 @@ static int run_all(const eval_opts *o, sa_tool *tool, ds_run *runs) {
         for (int i = 0; i < r->res.n_samples; i++) {
             const sa_eval_sample *s = &r->res.samples[i];
             if (s->status != SA_OK)
-                fprintf(stderr, "%s: %s\n", s->iou ? "warning: tool failed part-way" : "skipped",
+                cli_printf(stderr, "%s: %s\n", s->iou ? "warning: tool failed part-way" : "skipped",
                         s->error ? s->error : "?");
         }
         if (rc != SA_OK) {
-            fprintf(stderr, "eval: %s\n", err.msg);
+            cli_printf(stderr, "eval: %s\n", err.msg);
             continue;
         }
         r->ok = 1;
         n_ok++;
     }
     cli_stop_restore();
-    if (cli_stop_requested()) fprintf(stderr, "eval: interrupted; the results cover the images evaluated so far\n");
+    if (cli_stop_requested()) cli_printf(stderr, "eval: interrupted; the results cover the images evaluated so far\n");
     return n_ok;
 }
 
 static void print_per_image(const ds_run *r, int max_clicks) {
-    printf("\n%s, per image:\n  %-24s %6s %6s %8s %s\n", r->name, "image", "NoC@85", "NoC@90", "last IoU", "note");
+    cli_printf(stdout, "\n%s, per image:\n  %-24s %6s %6s %8s %s\n", r->name, "image", "NoC@85", "NoC@90", "last IoU", "note");
     for (int i = 0; i < r->res.n_samples; i++) {
         const sa_eval_sample *s = &r->res.samples[i];
         if (!s->iou) {
-            printf("  %-24.24s %6s %6s %8s skipped\n", s->name ? s->name : "?", "-", "-", "-");
+            cli_printf(stdout, "  %-24.24s %6s %6s %8s skipped\n", s->name ? s->name : "?", "-", "-", "-");
             continue;
         }
-        printf("  %-24.24s %6d %6d %8.4f %s\n", s->name ? s->name : "?",
+        cli_printf(stdout, "  %-24.24s %6d %6d %8.4f %s\n", s->name ? s->name : "?",
                sa_metrics_noc(s->iou, s->n, s->iou0, max_clicks, 0.85),
                sa_metrics_noc(s->iou, s->n, s->iou0, max_clicks, 0.90), s->n ? s->iou[s->n - 1] : s->iou0,
                s->status != SA_OK ? "tool failed"
@@ -230,16 +246,16 @@ static void print_per_image(const ds_run *r, int max_clicks) {
 static void print_tables(const eval_opts *o, const char *tool_name, const ds_run *runs) {
     for (int d = 0; o->per_image && d < o->datasets.n; d++)
         if (runs[d].ok) print_per_image(&runs[d], o->max_clicks);
-    printf("\ntool: %s, simulated annotator, %d clicks per image\n", tool_name, o->max_clicks);
+    cli_printf(stdout, "\ntool: %s, simulated annotator, %d clicks per image\n", tool_name, o->max_clicks);
     cli_metrics_table_header(stdout, o->max_clicks);
     for (int d = 0; d < o->datasets.n; d++)
         if (runs[d].ok) cli_metrics_table_row(stdout, runs[d].name, &runs[d].res.summary, o->max_clicks);
     for (int d = 0; d < o->datasets.n; d++) {
         if (!runs[d].ok) continue;
-        printf("  ");
+        cli_printf(stdout, "  ");
         cli_metrics_latency_line(stdout, runs[d].name, &runs[d].res.summary);
         if (runs[d].res.n_skipped)
-            printf("  %s: %d image(s) skipped (see messages above)\n", runs[d].name, runs[d].res.n_skipped);
+            cli_printf(stdout, "  %s: %d image(s) skipped (see messages above)\n", runs[d].name, runs[d].res.n_skipped);
     }
     fflush(stdout);
 }
@@ -267,23 +283,21 @@ static int write_files(const eval_opts *o, const char *tool_name, const ds_run *
     int status = 0;
     if (o->json_path) {
         if (sa_eval_report_write_json(o->json_path, &rep, &err) != SA_OK) {
-            fprintf(stderr, "eval: %s\n", err.msg);
+            cli_printf(stderr, "eval: %s\n", err.msg);
             status = 1;
         } else {
-            printf("wrote %s\n", o->json_path);
+            cli_printf(stdout, "wrote %s\n", o->json_path);
         }
     }
-    char *chart_owned = !o->chart_path && o->json_path ? default_chart_path(o->json_path) : NULL;
-    const char *chart = o->chart_path ? o->chart_path : chart_owned;
+    const char *chart = o->chart_path;
     if (chart) {
         if (sa_eval_report_write_chart(chart, &rep, &err) != SA_OK) {
-            fprintf(stderr, "eval: %s\n", err.msg);
+            cli_printf(stderr, "eval: %s\n", err.msg);
             status = 1;
         } else {
-            printf("wrote %s\n", chart);
+            cli_printf(stdout, "wrote %s\n", chart);
         }
     }
-    free(chart_owned);
     for (int d = 0; d < n; d++) free(warnings[d]);
     return status;
 }
@@ -291,13 +305,17 @@ static int write_files(const eval_opts *o, const char *tool_name, const ds_run *
 int cli_eval(int argc, char **argv) {
     eval_opts o;
     int pr = parse_opts(argc, argv, &o);
-    if (pr) return pr < 0 ? 0 : pr;
+    if (pr) {
+        free(o.chart_auto);
+        return pr < 0 ? 0 : pr;
+    }
     ds_run runs[CLI_MAX_MULTI];
     memset(runs, 0, sizeof runs);
     sa_tool *tool = NULL;
     sa_error err = {0};
-    int n_ok = 0, n_open = open_datasets(&o, runs);
-    if (n_open > 0 && cli_make_tool(&o.tool, &tool, &err) != SA_OK) fprintf(stderr, "eval: %s\n", err.msg);
+    int n_ok = 0, n_open = open_datasets(&o, runs), refused = n_open > 0 && check_paths(&o, runs);
+    if (n_open > 0 && !refused && cli_make_tool(&o.tool, &tool, &err) != SA_OK)
+        cli_printf(stderr, "eval: %s\n", err.msg);
     if (tool) n_ok = run_all(&o, tool, runs);
     int status = n_ok > 0 ? 0 : 1;
     if (n_ok > 0) {
@@ -309,6 +327,8 @@ int cli_eval(int argc, char **argv) {
         sa_dataset_free(runs[d].ds);
     }
     sa_tool_free(tool);
-    if (n_ok == 0 && o.datasets.n > 1) fprintf(stderr, "eval: nothing could be evaluated\n");
+    free(o.chart_auto);
+    if (status == 0 && cli_stop_requested()) status = CLI_EXIT_INTERRUPTED;
+    if (n_ok == 0 && o.datasets.n > 1 && !refused) cli_printf(stderr, "eval: nothing could be evaluated\n");
     return status;
 }

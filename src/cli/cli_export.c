@@ -2,12 +2,16 @@
  * ms-swift), one record per step with the overlaid image written as a JPEG. */
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_paths.h"
+#include "cli_stop.h"
 #include "segagent/export.h"
+#include "segagent/fileio.h"
 
 /* the help text is laid out as the user sees it */
 /* clang-format off */
@@ -41,7 +45,11 @@ static const char usage_text[] =
     "  segagent export --trajectories traj.json --images ../shared/data/GrabCut/data_GT --format llava --out sft/\n"
     "  segagent export --trajectories traj.json --images imgs/ --format qwen-vl --with-iou --out sft_qwen/\n"
     "\n"
-    "exit status: 0 when records were written, 1 on failure (nothing exported), 2 on a usage error.\n";
+    "Ctrl-C (or SIGTERM, SIGHUP) stops after the current sample and writes no records file: OUT keeps the one it\n"
+    "held (a partial training set is never left to be mistaken for a whole one); run again to export everything.\n"
+    "\n"
+    "exit status: 0 when records were written, 1 on failure (nothing exported), 2 on a usage error, 130 when\n"
+    "interrupted.\n";
 /* clang-format on */
 
 typedef struct report_ctx {
@@ -55,7 +63,7 @@ static void on_report(void *user, int index, int n, const char *problem) {
     (void)n;
     if (problem) {
         if (rc->pr->tty && !rc->quiet) fputc('\n', stderr);
-        fprintf(stderr, "skipped %s\n", problem);
+        cli_printf(stderr, "skipped %s\n", problem);
     }
     cli_progress_step(rc->pr, NULL);
 }
@@ -87,7 +95,7 @@ static int parse_color(const char *name, sa_overlay_style *st) {
 static int export_params(const char *cmd, export_opts *o) {
     sa_error err = {0};
     if (sa_export_format_from_name(o->format, &o->f, &err) != SA_OK) {
-        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        cli_printf(stderr, "%s: %s\n", cmd, err.msg);
         return 2;
     }
     sa_export_params *p = &o->p;
@@ -99,22 +107,38 @@ static int export_params(const char *cmd, export_opts *o) {
     p->default_caption = o->caption;
     if ((o->coords && sa_coord_style_from_name(o->coords, &p->grammar.coords, &err) != SA_OK) ||
         sa_axis_order_from_name(o->axis, &p->grammar.axis, &err) != SA_OK) {
-        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        cli_printf(stderr, "%s: %s\n", cmd, err.msg);
         return 2;
     }
     if (parse_color(o->color, &p->style)) {
-        fprintf(stderr, "%s: --color '%s': expected green, red or blue\n", cmd, o->color);
+        cli_printf(stderr, "%s: --color '%s': expected green, red or blue\n", cmd, o->color);
         return 2;
     }
     if (o->paths && strcmp(o->paths, "relative") && strcmp(o->paths, "absolute")) {
-        fprintf(stderr, "%s: --paths '%s': expected relative or absolute\n", cmd, o->paths);
+        cli_printf(stderr, "%s: --paths '%s': expected relative or absolute\n", cmd, o->paths);
         return 2;
     }
     if (o->paths) p->absolute_paths = !strcmp(o->paths, "absolute");
-    if (cli_check_int(cmd, "jpeg-quality", o->quality, 1, 100) ||
-        (o->size != INT_MIN && cli_check_int(cmd, "size", o->size, 0, 8192)))
-        return 2;
-    return -1;
+    return -1; /* numeric ranges: the option table */
+}
+
+/* The records file (and LLaMA-Factory's dataset_info.json) must not be the --trajectories or --prompt
+ * file, and OUT/images (where the JPEGs go) must not be an --images folder. Returns 0, or 1 with the
+ * message printed. */
+static int check_paths(const export_opts *o) {
+    cli_io io;
+    cli_io_init(&io, "export");
+    cli_io_input(&io, "--trajectories", o->traj);
+    cli_io_input(&io, "--prompt", o->prompt);
+    for (int i = 0; i < o->images.n; i++) cli_io_input(&io, "--images", o->images.v[i]);
+    const char *names[] = {sa_export_file_name(o->f),
+                           o->f == SA_EXPORT_LLAMAFACTORY ? "dataset_info.json" : NULL, NULL};
+    char *imgdir = sa_path_join(o->out, "images");
+    int bad = cli_io_outputs_in(&io, "--out", o->out, names) ||
+              (imgdir && cli_io_output_dir(&io, "the image folder of --out", imgdir));
+    free(imgdir);
+    cli_io_free(&io);
+    return bad;
 }
 
 /* Parses and checks the command line; a wrong --images folder is reported before any work (and
@@ -126,26 +150,26 @@ static int parse_export_options(int argc, char **argv, export_opts *o) {
     o->size = INT_MIN;
     o->quality = 75;
     cli_opt opts[] = {
-        {"trajectories", CLI_STR, &o->traj},
-        {"images", CLI_MULTI, &o->images},
-        {"format", CLI_STR, &o->format},
-        {"out", CLI_STR, &o->out},
-        {"size", CLI_INT, &o->size},
-        {"with-iou", CLI_FLAG, &o->with_iou},
-        {"prompt", CLI_STR, &o->prompt},
-        {"coords", CLI_STR, &o->coords},
-        {"axis", CLI_STR, &o->axis},
-        {"color", CLI_STR, &o->color},
-        {"jpeg-quality", CLI_INT, &o->quality},
-        {"caption", CLI_STR, &o->caption},
-        {"paths", CLI_STR, &o->paths},
-        {"quiet", CLI_FLAG, &o->quiet},
+        CLI_O_STR("trajectories", &o->traj),
+        CLI_O_MULTI("images", &o->images),
+        CLI_O_STR("format", &o->format),
+        CLI_O_STR("out", &o->out),
+        CLI_O_INT("size", &o->size, 0, 8192),
+        CLI_O_FLAG("with-iou", &o->with_iou),
+        CLI_O_STR("prompt", &o->prompt),
+        CLI_O_STR("coords", &o->coords),
+        CLI_O_STR("axis", &o->axis),
+        CLI_O_STR("color", &o->color),
+        CLI_O_JPEG_QUALITY(&o->quality),
+        CLI_O_STR("caption", &o->caption),
+        CLI_O_STR("paths", &o->paths),
+        CLI_O_FLAG("quiet", &o->quiet),
     };
     int prc =
         cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage_text);
     if (prc) return prc == 1 ? 0 : 2;
     if (!o->traj || o->images.n == 0 || !o->format || !o->out) {
-        fprintf(stderr,
+        cli_printf(stderr,
                 "%s: --trajectories, --images, --format and --out are required (see --help)\n",
                 argv[0]);
         return 2;
@@ -155,22 +179,16 @@ static int parse_export_options(int argc, char **argv, export_opts *o) {
     for (int i = 0; i < o->images.n; i++) {
         struct stat sb;
         if (stat(o->images.v[i], &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-            fprintf(stderr, "%s: --images %s: not a folder\n", argv[0], o->images.v[i]);
+            cli_printf(stderr, "%s: --images %s: not a folder\n", argv[0], o->images.v[i]);
             return 1;
         }
     }
-    return -1;
+    return check_paths(o) ? 1 : -1;
 }
 
-/* Nothing exported: leave no empty records file (and no empty folders) behind. */
-static void remove_empty_outputs(const char *out, sa_export_format f) {
+/* Nothing exported (the library wrote no records file): leave no empty folders behind. */
+static void remove_empty_folders(const char *out) {
     char path[8192];
-    snprintf(path, sizeof path, "%s/%s", out, sa_export_file_name(f));
-    remove(path);
-    if (f == SA_EXPORT_LLAMAFACTORY) {
-        snprintf(path, sizeof path, "%s/dataset_info.json", out);
-        remove(path);
-    }
     snprintf(path, sizeof path, "%s/images", out);
     rmdir(path); /* only when empty */
     rmdir(out);
@@ -183,22 +201,30 @@ int cli_export(int argc, char **argv) {
     sa_error err = {0};
     sa_traj_set *set = NULL;
     if (sa_traj_read(o.traj, &set, &err) != SA_OK) {
-        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+        cli_printf(stderr, "%s: %s\n", argv[0], err.msg);
         return 1;
     }
     cli_progress pr;
     cli_progress_start(&pr, "export", set->n_samples, o.quiet);
     report_ctx rctx = {&pr, o.quiet};
     sa_export_stats st;
+    o.p.should_stop = cli_stop_hook;
+    cli_stop_install();
     int rc = sa_export_run(set, o.images.v, o.images.n, o.out, &o.p, on_report, &rctx, &st, &err);
+    cli_stop_restore();
     cli_progress_end(&pr);
     sa_traj_set_free(set);
     if (rc != SA_OK) {
-        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+        cli_printf(stderr, "%s: %s\n", argv[0], err.msg);
         return 1;
     }
+    if (st.stopped) {
+        cli_printf(stderr, "%s: interrupted; no records file written (%s/%s keeps what it held), %ld images written "
+                "so far stay in %s/images\n", argv[0], o.out, sa_export_file_name(o.f), st.records, o.out);
+        return CLI_EXIT_INTERRUPTED;
+    }
     if (st.records > 0 || st.samples == st.samples_empty) {
-        fprintf(stderr,
+        cli_printf(stderr,
                 "export: %ld records (%s, %s) from %ld samples (%ld skipped, %ld without clicks) "
                 "-> %s/%s\n",
                 st.records, sa_export_format_name(o.f),
@@ -206,8 +232,8 @@ int cli_export(int argc, char **argv) {
                 st.samples_skipped, st.samples_empty, o.out, sa_export_file_name(o.f));
         return 0;
     }
-    remove_empty_outputs(o.out, o.f);
-    fprintf(
+    remove_empty_folders(o.out);
+    cli_printf(
         stderr,
         "%s: nothing exported: all %ld samples were skipped (see above); no records file written\n",
         argv[0], st.samples_skipped);

@@ -13,7 +13,9 @@
 
 #include "cli.h"
 #include "cli_llm.h"
+#include "cli_paths.h"
 #include "cli_report.h"
+#include "cli_stop.h"
 #include "segagent/coco.h"
 #include "segagent/filter_stats.h"
 
@@ -40,6 +42,9 @@ static const char usage_head[] =
     "  --out PATH           scores and metrics as JSON (default: filter_scores.json)\n"
     "  --limit N            score the first N annotations only\n"
     "  --quiet              no progress\n"
+    "\n"
+    "Ctrl-C (or SIGTERM, SIGHUP) stops after the annotation being scored; --out then holds the scores and\n"
+    "metrics of the annotations scored so far (exit 130).\n"
     "\n";
 static const char usage_llm[] = CLI_LLM_OPTIONS_HELP;
 static const char usage_tail[] =
@@ -68,30 +73,29 @@ static int parse_options(int argc, char **argv, filter_opts *o) {
     cli_opt opts[CLI_LLM_N_OPTS + 7];
     cli_llm_opts_table(&o->lo, opts);
     int n = CLI_LLM_N_OPTS;
-    opts[n++] = (cli_opt){"annotations", CLI_STR, &o->ann_path};
-    opts[n++] = (cli_opt){"images", CLI_STR, &o->img_dir};
-    opts[n++] = (cli_opt){"gt", CLI_STR, &o->gt_path};
-    opts[n++] = (cli_opt){"true-iou-field", CLI_STR, &o->iou_field};
-    opts[n++] = (cli_opt){"out", CLI_STR, &o->out_path};
-    opts[n++] = (cli_opt){"limit", CLI_INT, &o->limit};
-    opts[n++] = (cli_opt){"quiet", CLI_FLAG, &o->quiet};
+    opts[n++] = (cli_opt)CLI_O_STR("annotations", &o->ann_path);
+    opts[n++] = (cli_opt)CLI_O_STR("images", &o->img_dir);
+    opts[n++] = (cli_opt)CLI_O_STR("gt", &o->gt_path);
+    opts[n++] = (cli_opt)CLI_O_STR("true-iou-field", &o->iou_field);
+    opts[n++] = (cli_opt)CLI_O_STR("out", &o->out_path);
+    opts[n++] = (cli_opt)CLI_O_LIMIT(&o->limit);
+    opts[n++] = (cli_opt)CLI_O_FLAG("quiet", &o->quiet);
     char usage[8192];
     snprintf(usage, sizeof usage, "%s%s%s", usage_head, usage_llm, usage_tail);
     int pr = cli_parse(argc, argv, opts, n, NULL, 0, NULL, usage);
     if (pr) return pr == 1 ? 0 : 2;
     if (!o->ann_path || !o->img_dir) {
-        fprintf(stderr, "%s: need --annotations and --images (see --help)\n", argv[0]);
+        cli_printf(stderr, "%s: need --annotations and --images (see --help)\n", argv[0]);
         return 2;
     }
-    if (o->limit != INT_MIN && cli_check_int(argv[0], "limit", o->limit, 0, 2147483647L)) return 2;
     sa_error err = {0};
     if (cli_llm_params(&o->lo, &o->lp, &err)) {
-        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+        cli_printf(stderr, "%s: %s\n", argv[0], err.msg);
         return 2;
     }
     struct stat sb;
     if (stat(o->img_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        fprintf(stderr, "%s: --images %s: not a folder\n", argv[0], o->img_dir);
+        cli_printf(stderr, "%s: --images %s: not a folder\n", argv[0], o->img_dir);
         return 1;
     }
     return cli_check_out_file(argv[0], "out", o->out_path) ? 1 : -1;
@@ -107,13 +111,34 @@ typedef struct filter_run {
     double *preds, *truths; /* of the scored annotations, 0..100 */
     int total, n_scored, n_failed;
     int fatal; /* the run cannot go on (server gone, output unwritable) */
+    int stopped; /* a stop signal ended the scoring */
+    char first_err[SA_ERROR_MSG_LEN + 32]; /* the first annotation's failure, for the final line */
     cJSON *out, *list;
     cli_progress prog;
     sa_error err; /* what ends the run */
 } filter_run;
 
-/* Reads the annotation (and ground-truth) files and connects the policy. Returns 0, or -1 with
- * r->err set. */
+/* --out must not be the annotation, ground-truth or prompt file, nor one of the images the annotation
+ * file names. Returns 0, or 1 with the message printed. */
+static int check_paths(const filter_run *r) {
+    const filter_opts *o = r->o;
+    cli_io io;
+    cli_io_init(&io, r->cmd);
+    cli_io_input(&io, "--annotations", o->ann_path);
+    cli_io_input(&io, "--gt", o->gt_path);
+    cli_io_input(&io, "--prompt", o->lo.prompt);
+    for (int i = 0; i < sa_coco_n_images(r->anns); i++) {
+        char *p = sa_path_join(o->img_dir, sa_coco_get_image(r->anns, i)->file_name);
+        cli_io_input(&io, "(an image of --images)", p);
+        free(p);
+    }
+    int bad = cli_io_output(&io, "--out", o->out_path);
+    cli_io_free(&io);
+    return bad;
+}
+
+/* Reads the annotation (and ground-truth) files, checks the output against them, and connects the
+ * policy. Returns 0, 1 when the output was refused (message printed), or -1 with r->err set. */
 static int open_run(filter_run *r) {
     const filter_opts *o = r->o;
     sa_coco_params cp = sa_coco_default_params();
@@ -126,6 +151,7 @@ static int open_run(filter_run *r) {
                      o->ann_path);
         return -1;
     }
+    if (check_paths(r)) return 1;
     r->total = sa_coco_n_anns(r->anns);
     if (o->limit != INT_MIN && o->limit < r->total) r->total = o->limit;
     r->preds = malloc(((size_t)r->total + 1) * sizeof *r->preds);
@@ -221,9 +247,10 @@ static void record_ann(filter_run *r, int i, const char *desc, double pred, doub
     if (reply) cJSON_AddStringToObject(rec, "reply", reply);
     if (rc) {
         cJSON_AddStringToObject(rec, "error", e->msg);
+        if (!r->n_failed) snprintf(r->first_err, sizeof r->first_err, "annotation %d: %s", i, e->msg);
         r->n_failed++;
         if (!r->o->quiet)
-            fprintf(stderr, "%sannotation %d: %s\n", r->prog.tty ? "\n" : "", i, e->msg);
+            cli_printf(stderr, "%sannotation %d: %s\n", r->prog.tty ? "\n" : "", i, e->msg);
         if (r->fatal) sa_error_set(&r->err, rc, "%s", e->msg);
         return;
     }
@@ -234,7 +261,15 @@ static void record_ann(filter_run *r, int i, const char *desc, double pred, doub
 
 static void score_all(filter_run *r) {
     cli_progress_start(&r->prog, "scoring", r->total, r->o->quiet);
+    cli_stop_install();
+    if (!r->o->quiet)
+        cli_printf(stderr, "%s: scoring %d annotation%s with %s at %s\n", r->cmd, r->total, r->total == 1 ? "" : "s",
+                   r->o->lp.model, r->o->lp.base_url);
     for (int i = 0; i < r->total && !r->fatal; i++) {
+        if (cli_stop_requested()) {
+            r->stopped = 1;
+            break;
+        }
         const char *desc = sa_coco_ann_description(r->anns, i);
         double pred = NAN, truth = NAN;
         char *reply = NULL;
@@ -244,7 +279,11 @@ static void score_all(filter_run *r) {
         free(reply);
         cli_progress_step(&r->prog, desc ? desc : "");
     }
+    cli_stop_restore();
     cli_progress_end(&r->prog);
+    if (r->stopped)
+        cli_printf(stderr, "%s: interrupted after %d of %d annotations; %s holds the scores so far\n", r->cmd,
+                r->n_scored + r->n_failed, r->total, r->o->out_path);
 }
 
 static void add_metrics(filter_run *r, sa_filter_stats *st) {
@@ -264,7 +303,7 @@ static void write_scores(filter_run *r) {
     sa_error we = {0};
     if (sa_file_write_json(r->o->out_path, r->out, &we) == SA_OK) return;
     if (r->err.code)
-        fprintf(stderr, "%s: %s\n", r->cmd, we.msg); /* r->err is printed at the end */
+        cli_printf(stderr, "%s: %s\n", r->cmd, we.msg); /* r->err is printed at the end */
     else
         r->err = we;
     r->fatal = 1;
@@ -272,20 +311,19 @@ static void write_scores(filter_run *r) {
 
 /* Prints the summary; returns the exit status. */
 static int report(filter_run *r, const sa_filter_stats *st) {
-    printf("%d annotation%s scored, %d failed -> %s\n", r->n_scored, r->n_scored == 1 ? "" : "s",
+    cli_printf(stdout, "%d annotation%s scored, %d failed -> %s\n", r->n_scored, r->n_scored == 1 ? "" : "s",
            r->n_failed, r->o->out_path);
     if (st->n > 0)
-        printf("predicted vs true IoU (0-100, n=%zu): MAE %.2f  MSE %.2f  Pearson %.3f  Spearman "
+        cli_printf(stdout, "predicted vs true IoU (0-100, n=%zu): MAE %.2f  MSE %.2f  Pearson %.3f  Spearman "
                "%.3f\n",
                st->n, st->mae, st->mse, st->pearson, st->spearman);
-    if (!r->fatal && r->n_scored == 0 && r->n_failed > 0) {
-        r->fatal = 1;
-        sa_error_set(&r->err, SA_ERR_INVALID,
-                     "none of the %d annotations could be scored (see the messages above)",
-                     r->n_failed);
+    if (!r->fatal && !r->stopped && r->n_scored == 0 && r->n_failed > 0) {
+        r->fatal = 1; /* why, also under --quiet (which hides the per-annotation lines) */
+        sa_error_set(&r->err, SA_ERR_INVALID, "none of the %d annotations could be scored; the first: %.*s",
+                     r->n_failed, SA_ERROR_MSG_LEN / 2, r->first_err);
     }
-    if (r->fatal) fprintf(stderr, "%s: %s\n", r->cmd, r->err.msg);
-    return r->fatal ? 1 : 0;
+    if (r->fatal) cli_printf(stderr, "%s: %s\n", r->cmd, r->err.msg);
+    return r->fatal ? 1 : r->stopped ? CLI_EXIT_INTERRUPTED : 0;
 }
 
 int cli_filter(int argc, char **argv) {
@@ -297,14 +335,17 @@ int cli_filter(int argc, char **argv) {
     r.o = &o;
     r.cmd = argv[0];
     r.img_index = -1;
-    if (open_run(&r) == 0) {
+    int orc = open_run(&r);
+    if (orc == 0) {
         sa_filter_stats st;
         score_all(&r);
         add_metrics(&r, &st);
         write_scores(&r);
         status = report(&r, &st);
+    } else if (orc > 0) {
+        status = 1;
     } else {
-        fprintf(stderr, "%s: %s\n", argv[0], r.err.msg);
+        cli_printf(stderr, "%s: %s\n", argv[0], r.err.msg);
         status = 1;
     }
     close_run(&r);

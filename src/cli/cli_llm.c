@@ -31,25 +31,25 @@ void cli_llm_opts_default(cli_llm_opts *o) {
 
 void cli_llm_opts_table(cli_llm_opts *o, cli_opt *t) {
     const cli_opt tbl[CLI_LLM_N_OPTS] = {
-        {"policy", CLI_STR, &o->policy},
-        {"model", CLI_STR, &o->model},
-        {"api-key-env", CLI_STR, &o->api_key_env},
-        {"prompt", CLI_STR, &o->prompt},
-        {"ground-prompt", CLI_STR, &o->ground_prompt},
-        {"axis", CLI_STR, &o->axis},
-        {"coords", CLI_STR, &o->coords},
-        {"image-format", CLI_STR, &o->image_format},
-        {"overlay-color", CLI_STR, &o->overlay_color},
-        {"temperature", CLI_DOUBLE, &o->temperature},
-        {"top-p", CLI_DOUBLE, &o->top_p},
-        {"timeout", CLI_DOUBLE, &o->timeout},
-        {"connect-timeout", CLI_DOUBLE, &o->connect_timeout},
-        {"overlay-alpha", CLI_DOUBLE, &o->overlay_alpha},
-        {"max-tokens", CLI_INT, &o->max_tokens},
-        {"seed", CLI_INT, &o->seed},
-        {"retries", CLI_INT, &o->retries},
-        {"model-size", CLI_INT, &o->model_size},
-        {"jpeg-quality", CLI_INT, &o->jpeg_quality},
+        CLI_O_STR("policy", &o->policy),
+        CLI_O_STR("model", &o->model),
+        CLI_O_STR("api-key-env", &o->api_key_env),
+        CLI_O_STR("prompt", &o->prompt),
+        CLI_O_STR("ground-prompt", &o->ground_prompt),
+        CLI_O_STR("axis", &o->axis),
+        CLI_O_STR("coords", &o->coords),
+        CLI_O_STR("image-format", &o->image_format),
+        CLI_O_STR("overlay-color", &o->overlay_color),
+        CLI_O_DOUBLE("temperature", &o->temperature, 0, 100),
+        CLI_O_DOUBLE_GT("top-p", &o->top_p, 0, 1),
+        CLI_O_DOUBLE_GT("timeout", &o->timeout, 0, 1e6),
+        CLI_O_DOUBLE_GT("connect-timeout", &o->connect_timeout, 0, 1e6),
+        CLI_O_DOUBLE("overlay-alpha", &o->overlay_alpha, 0, 1),
+        CLI_O_INT("max-tokens", &o->max_tokens, 1, 65536),
+        CLI_O_SEED(&o->seed),
+        CLI_O_INT("retries", &o->retries, 0, 20),
+        CLI_O_INT("model-size", &o->model_size, 0, 8192),
+        CLI_O_JPEG_QUALITY(&o->jpeg_quality),
     };
     memcpy(t, tbl, sizeof tbl);
 }
@@ -59,16 +59,13 @@ static int image_params(const cli_llm_opts *o, sa_llm_params *p, sa_error *err) 
     if (!strcmp(o->image_format, "jpeg") || !strcmp(o->image_format, "jpg")) p->image_format = SA_LLM_JPEG;
     else if (!strcmp(o->image_format, "png")) p->image_format = SA_LLM_PNG;
     else return sa_error_set(err, SA_ERR_INVALID, "--image-format '%s': expected jpeg or png", o->image_format);
-    int r, g, b;
-    char tail;
-    if (sscanf(o->overlay_color, "%d,%d,%d%c", &r, &g, &b, &tail) != 3 || r < 0 || r > 255 || g < 0 || g > 255 ||
-        b < 0 || b > 255)
+    int rgb[3];
+    if (cli_parse_int_list(o->overlay_color, ',', rgb, 3, 0, 255))
         return sa_error_set(err, SA_ERR_INVALID, "--overlay-color '%s': expected R,G,B in 0..255", o->overlay_color);
+    int r = rgb[0], g = rgb[1], b = rgb[2];
     p->overlay.color[0] = (uint8_t)r;
     p->overlay.color[1] = (uint8_t)g;
     p->overlay.color[2] = (uint8_t)b;
-    if (!(o->overlay_alpha >= 0 && o->overlay_alpha <= 1))
-        return sa_error_set(err, SA_ERR_INVALID, "--overlay-alpha must be in [0, 1]");
     p->overlay.alpha = (float)o->overlay_alpha;
     return SA_OK;
 }
@@ -79,25 +76,7 @@ static int check_ranges(const cli_llm_opts *o, sa_error *err) {
         return sa_error_set(err, SA_ERR_INVALID, "--policy '%s': expected a URL starting with http:// or https://",
                             o->policy);
     if (!o->model || !*o->model) return sa_error_set(err, SA_ERR_INVALID, "--model must not be empty");
-    if (!(o->temperature >= 0 && o->temperature <= 100))
-        return sa_error_set(err, SA_ERR_INVALID, "--temperature must be in 0..100 (got %g)", o->temperature);
-    if (!(o->top_p > 0 && o->top_p <= 1))
-        return sa_error_set(err, SA_ERR_INVALID, "--top-p must be in (0, 1] (got %g)", o->top_p);
-    if (!(o->timeout > 0 && o->timeout <= 1e6))
-        return sa_error_set(err, SA_ERR_INVALID, "--timeout must be > 0 seconds (got %g)", o->timeout);
-    if (!(o->connect_timeout > 0 && o->connect_timeout <= 1e6))
-        return sa_error_set(err, SA_ERR_INVALID, "--connect-timeout must be > 0 seconds (got %g)",
-                            o->connect_timeout);
-    if (o->max_tokens < 1)
-        return sa_error_set(err, SA_ERR_INVALID, "--max-tokens must be >= 1 (got %d)", o->max_tokens);
-    if (o->retries < 0 || o->retries > 20)
-        return sa_error_set(err, SA_ERR_INVALID, "--retries must be 0..20 (got %d)", o->retries);
-    if (o->model_size < 0 || o->model_size > 8192)
-        return sa_error_set(err, SA_ERR_INVALID, "--model-size must be 0..8192 (got %d)", o->model_size);
-    if (o->jpeg_quality < 1 || o->jpeg_quality > 100)
-        return sa_error_set(err, SA_ERR_INVALID, "--jpeg-quality must be 1..100 (got %d)", o->jpeg_quality);
-    if (o->seed < -1) return sa_error_set(err, SA_ERR_INVALID, "--seed must be >= 0 (got %d)", o->seed);
-    return SA_OK;
+    return SA_OK; /* the numeric options: their ranges are in the option table (cli_llm_opts_table) */
 }
 
 int cli_llm_params(const cli_llm_opts *o, sa_llm_params *p, sa_error *err) {

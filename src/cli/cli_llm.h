@@ -32,12 +32,12 @@ int cli_llm_params(const cli_llm_opts *o, sa_llm_params *p, sa_error *err);
     "  --ground-prompt FILE prompt for --ground-box (default: a Qwen-VL grounding request)\n"                  \
     "  --axis yx|xy         order of the two numbers in the replies (default yx, as the released model)\n"     \
     "  --coords int1000|float1  integers in [0,1000) (Qwen, default) or decimals in [0,1) (LLaVA variant)\n"    \
-    "  --temperature T      sampling temperature (default 0; use ~0.7 with --search)\n"                        \
+    "  --temperature T      sampling temperature, 0..100 (default 0; ~0.7 with --search)\n"                        \
     "  --top-p P            nucleus sampling (default 1)\n"                                                   \
-    "  --max-tokens N       reply length limit (default 64)\n"                                                \
+    "  --max-tokens N       reply length limit, 1..65536 (default 64)\n"                                          \
     "  --seed N             sampling seed (default: not sent)\n"                                              \
-    "  --timeout S          seconds per request, all included (default 120)\n"                                \
-    "  --connect-timeout S  seconds to connect (default 10)\n"                                                \
+    "  --timeout S          seconds per request, all included, > 0 and <= 1e6 (default 120)\n"                          \
+    "  --connect-timeout S  seconds to connect, > 0 and <= 1e6 (default 10)\n"                                          \
     "  --retries N          retries on connection errors, timeouts, 5xx and 429 (default 2)\n"                 \
     "  --image-format F     jpeg (quality 75, as the original; default) or png\n"                             \
     "  --jpeg-quality Q     1..100 (default 75)\n"                                                            \

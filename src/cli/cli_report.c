@@ -9,29 +9,29 @@
 #include <string.h>
 
 void cli_metrics_table_header(FILE *f, int max_clicks) {
-    fprintf(f, "%-14s %7s %7s %7s %7s %7s %7s", "dataset", "samples", "NoC@80", "NoC@85", "NoC@90",
+    cli_printf(f, "%-14s %7s %7s %7s %7s %7s %7s", "dataset", "samples", "NoC@80", "NoC@85", "NoC@90",
             "NoF@85", "NoF@90");
     for (int i = 0; i < SA_METRICS_N_K; i++) {
         if (sa_metrics_ks[i] > max_clicks) continue;
         char h[16];
         snprintf(h, sizeof h, "mIoU@%d", sa_metrics_ks[i]);
-        fprintf(f, " %8s", h);
+        cli_printf(f, " %8s", h);
     }
-    fprintf(f, " %9s\n", "ms/click");
+    cli_printf(f, " %9s\n", "ms/click");
 }
 
 void cli_metrics_table_row(FILE *f, const char *name, const sa_metrics_summary *s, int max_clicks) {
-    fprintf(f, "%-14.14s %7d %7.2f %7.2f %7.2f %7d %7d", name, s->n_samples, s->noc[SA_TAU_80],
+    cli_printf(f, "%-14.14s %7d %7.2f %7.2f %7.2f %7d %7d", name, s->n_samples, s->noc[SA_TAU_80],
             s->noc[SA_TAU_85], s->noc[SA_TAU_90], s->nof[SA_TAU_85], s->nof[SA_TAU_90]);
     for (int i = 0; i < SA_METRICS_N_K; i++) {
         if (sa_metrics_ks[i] > max_clicks) continue;
-        fprintf(f, " %8.4f", sa_metrics_miou_at(s, sa_metrics_ks[i]));
+        cli_printf(f, " %8.4f", sa_metrics_miou_at(s, sa_metrics_ks[i]));
     }
-    fprintf(f, " %9.1f\n", s->ms_mean);
+    cli_printf(f, " %9.1f\n", s->ms_mean);
 }
 
 void cli_metrics_latency_line(FILE *f, const char *name, const sa_metrics_summary *s) {
-    fprintf(f, "%s: %ld clicks, tool time per click mean %.1f ms, median %.1f ms, p95 %.1f ms\n",
+    cli_printf(f, "%s: %ld clicks, tool time per click mean %.1f ms, median %.1f ms, p95 %.1f ms\n",
             name, s->n_clicks, s->ms_mean, s->ms_median, s->ms_p95);
 }
 

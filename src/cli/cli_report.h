@@ -7,6 +7,8 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 
+#include "cli_term.h"
+
 #include "segagent/eval_report.h"
 #include "segagent/evaluate.h"
 #include "segagent/fileio.h"

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "cli_llm.h"
+#include "cli_paths.h"
 #include "segagent/fileio.h"
 
 /* the help text is laid out as the user sees it */
@@ -49,9 +50,9 @@ static int parse_score_options(int argc, char **argv, score_opts *o) {
     cli_opt opts[CLI_LLM_N_OPTS + 3];
     cli_llm_opts_table(&o->lo, opts);
     int n = CLI_LLM_N_OPTS;
-    opts[n++] = (cli_opt){"gt", CLI_STR, &o->gt_path};
-    opts[n++] = (cli_opt){"ignore-value", CLI_INT, &o->ignore_value};
-    opts[n++] = (cli_opt){"json", CLI_STR, &o->json_path};
+    opts[n++] = (cli_opt)CLI_O_STR("gt", &o->gt_path);
+    opts[n++] = (cli_opt)CLI_O_IGNORE(&o->ignore_value);
+    opts[n++] = (cli_opt)CLI_O_STR("json", &o->json_path);
     char usage[8192];
     snprintf(usage, sizeof usage, "%s%s%s", usage_head, usage_llm, usage_tail);
     const char *pos[3];
@@ -59,26 +60,33 @@ static int parse_score_options(int argc, char **argv, score_opts *o) {
     int pr = cli_parse(argc, argv, opts, n, pos, 3, &n_pos, usage);
     if (pr) return pr == 1 ? 0 : 2;
     if (n_pos != 3) {
-        fprintf(stderr, "%s: need PHOTO MASK DESCRIPTION (see --help)\n", argv[0]);
+        cli_printf(stderr, "%s: need PHOTO MASK DESCRIPTION (see --help)\n", argv[0]);
         return 2;
     }
     o->photo = pos[0];
     o->mask_path = pos[1];
     o->desc = pos[2];
     if (o->desc[strspn(o->desc, " \t\r\n")] == '\0') {
-        fprintf(stderr,
+        cli_printf(stderr,
                 "%s: DESCRIPTION is empty: say which object the mask shows, e.g. \"the cat\"\n",
                 argv[0]);
         return 2;
     }
-    if (cli_check_int(argv[0], "ignore-value", o->ignore_value, -1, 255)) return 2;
     sa_error err = {0};
     if (cli_llm_params(&o->lo, &o->lp, &err)) {
-        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+        cli_printf(stderr, "%s: %s\n", argv[0], err.msg);
         return 2;
     }
     if (o->json_path && cli_check_out_file(argv[0], "json", o->json_path)) return 1;
-    return -1;
+    cli_io io;
+    cli_io_init(&io, argv[0]);
+    cli_io_input(&io, "PHOTO", o->photo);
+    cli_io_input(&io, "MASK", o->mask_path);
+    cli_io_input(&io, "--gt", o->gt_path);
+    cli_io_input(&io, "--prompt", o->lo.prompt);
+    int bad = cli_io_output(&io, "--json", o->json_path);
+    cli_io_free(&io);
+    return bad ? 1 : -1;
 }
 
 typedef struct score_run {
@@ -108,16 +116,12 @@ static int load_inputs(const score_opts *o, score_run *s, sa_error *err) {
     return 0;
 }
 
-/* One line: the error and the reply, its line breaks shown as \n. */
+/* One line: the error and the reply, its line breaks (and any other control character) escaped. */
 static void print_refusal(const char *cmd, const sa_error *err, const char *reply) {
-    fprintf(stderr, "%s: %s; the reply was: \"", cmd, err->msg);
-    for (const char *c = reply; *c; c++) {
-        if (*c == '\n')
-            fputs("\\n", stderr);
-        else if (*c != '\r')
-            fputc(*c, stderr);
-    }
-    fputs("\"\n", stderr);
+    char *buf = malloc(6 * strlen(reply) + 1); /* at most 6 bytes per escaped byte ("\u009b" for 2) */
+    if (buf) cli_escape(reply, 1, buf, 6 * strlen(reply) + 1);
+    cli_printf(stderr, "%s: %s; the reply was: \"%s\"\n", cmd, err->msg, buf ? buf : "(out of memory)");
+    free(buf);
 }
 
 /* {pred_iou, true_iou, reply} into --json. */
@@ -153,13 +157,13 @@ static int score(const score_opts *o, const char *cmd, score_run *s) {
     if (rc && reply)
         print_refusal(cmd, &err, reply);
     else if (rc)
-        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        cli_printf(stderr, "%s: %s\n", cmd, err.msg);
     if (rc == SA_OK) {
-        printf("predicted IoU %.4f", piou);
-        if (!isnan(s->true_iou)) printf("  true IoU %.4f", s->true_iou);
-        printf("\n");
+        cli_printf(stdout, "predicted IoU %.4f", piou);
+        if (!isnan(s->true_iou)) cli_printf(stdout, "  true IoU %.4f", s->true_iou);
+        cli_printf(stdout, "\n");
         status = o->json_path && write_json(o->json_path, piou, s->true_iou, reply, &err) ? 1 : 0;
-        if (status) fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        if (status) cli_printf(stderr, "%s: %s\n", cmd, err.msg);
     }
     free(reply);
     sa_policy_free(pol);
@@ -177,7 +181,7 @@ int cli_score(int argc, char **argv) {
     if (load_inputs(&o, &s, &err) == 0) {
         status = score(&o, argv[0], &s);
     } else {
-        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+        cli_printf(stderr, "%s: %s\n", argv[0], err.msg);
         status = 1;
     }
     sa_image_free(&s.img);

@@ -10,6 +10,8 @@
 
 #include "cli.h"
 #include "cli_llm.h"
+#include "cli_paths.h"
+#include "cli_stop.h"
 #include "segagent/agent.h"
 
 /* the help text is laid out as the user sees it */
@@ -38,10 +40,12 @@ static const char usage_common[] =
     "  trajectory.json      every request's prompt, every reply, parsed action, predicted IoU, true IoU\n"
     "                       (with --gt), timings; the reason the episode ended; kept on errors too\n"
     "  step_00.png ...      the overlay the model saw at the start and after each step\n"
+    "Ctrl-C (or SIGTERM, SIGHUP) stops after the current step (its request is answered first); the files\n"
+    "above are written for the steps done (trajectory.json says \"stopped\"; exit 130).\n"
     "\n"
     "agent options:\n"
     "  --out DIR            output folder (created)\n"
-    "  --steps T            clicks (default 7; SegAgent uses 7 on RefCOCO, 11 with --search 3 on HQ data)\n"
+    "  --steps T            clicks, 1..1024 (default 7; SegAgent uses 7 on RefCOCO, 11 with --search 3 on HQ data)\n"
     "  --search K           PRM-guided search: sample K actions per step, apply each, let the model predict\n"
     "                       the IoU of each result, keep the best (needs a model trained to write\n"
     "                       \"Current IOU\"; default 1 = greedy)\n"
@@ -97,11 +101,11 @@ static void pp_begin(progress_policy *pp, const sa_policy_obs *obs, const char *
     if (step > pp->steps) step = pp->steps;
     char where[64];
     snprintf(where, sizeof where, "step %d/%d", step, pp->steps);
-    if (pp->tty)
+    if (pp->tty) /* the status line's own "\r" and "\033[K" are written directly; the text is the program's */
         fprintf(stderr, "\r%s: %s: %s ... (%.0f s so far)\033[K", pp->cmd, where, what,
                 cli_now_s() - pp->t0);
     else
-        fprintf(stderr, "%s: %s: %s (%.1f s so far)\n", pp->cmd, where, what, cli_now_s() - pp->t0);
+        cli_printf(stderr, "%s: %s: %s (%.1f s so far)\n", pp->cmd, where, what, cli_now_s() - pp->t0);
     fflush(stderr);
 }
 
@@ -166,33 +170,35 @@ static void print_steps(const sa_agent_result *r) {
         const sa_agent_step *s = &r->steps[i];
         if (s->is_box) {
             if (s->committed)
-                printf("box      (%g, %g)-(%g, %g)%s  IoU %s\n", s->box.x0, s->box.y0, s->box.x1,
+                cli_printf(stdout, "box      (%g, %g)-(%g, %g)%s  IoU %s\n", s->box.x0, s->box.y0, s->box.x1,
                        s->box.y1, s->ground_reply ? " grounded by the model" : "",
                        isnan(s->iou_after) ? "-" : "");
             else
-                printf("box      failed: %s\n", s->error ? s->error : "");
+                cli_printf(stdout, "box      failed: %s\n", s->error ? s->error : "");
             continue;
         }
-        printf("step %2d  ", s->index);
+        cli_printf(stdout, "step %2d  ", s->index);
         if (s->committed && s->action.kind == SA_ACTION_CLICK)
-            printf("%s (y %d, x %d)", s->action.click.positive ? "positive" : "negative",
+            cli_printf(stdout, "%s (y %d, x %d)", s->action.click.positive ? "positive" : "negative",
                    s->action.click.y, s->action.click.x);
         else
-            printf("no action");
-        if (s->n_candidates > 1) printf(" [candidate %d of %d]", s->chosen + 1, s->n_candidates);
-        if (!isnan(s->pred_iou_before)) printf("  pred IoU in %.2f", s->pred_iou_before);
-        if (!isnan(s->pred_iou_after)) printf("  out %.2f", s->pred_iou_after);
-        if (!isnan(s->iou_after)) printf("  IoU %.4f", s->iou_after);
-        printf("  policy %.0f ms  tool %.0f ms", s->policy_ms, s->tool_ms);
-        if (s->score_ms > 0) printf("  scoring %.0f ms", s->score_ms);
-        if (s->error) printf("\n         %s", s->error);
-        printf("\n");
+            cli_printf(stdout, "no action");
+        if (s->n_candidates > 1) cli_printf(stdout, " [candidate %d of %d]", s->chosen + 1, s->n_candidates);
+        if (!isnan(s->pred_iou_before)) cli_printf(stdout, "  pred IoU in %.2f", s->pred_iou_before);
+        if (!isnan(s->pred_iou_after)) cli_printf(stdout, "  out %.2f", s->pred_iou_after);
+        if (!isnan(s->iou_after)) cli_printf(stdout, "  IoU %.4f", s->iou_after);
+        cli_printf(stdout, "  policy %.0f ms  tool %.0f ms", s->policy_ms, s->tool_ms);
+        if (s->score_ms > 0) cli_printf(stdout, "  scoring %.0f ms", s->score_ms);
+        if (s->error) cli_printf(stdout, "\n         %s", s->error);
+        cli_printf(stdout, "\n");
     }
 }
 
 static int parse_box(const char *s, sa_box *b) {
     char tail;
-    return sscanf(s, "%f,%f,%f,%f%c", &b->x0, &b->y0, &b->x1, &b->y1, &tail) == 4 &&
+    /* pixels: finite, >= 0 (nan, inf and 1e39 are not coordinates); the photo's size is checked later */
+    return sscanf(s, "%f,%f,%f,%f%c", &b->x0, &b->y0, &b->x1, &b->y1, &tail) == 4 && isfinite(b->x0) &&
+           isfinite(b->y0) && isfinite(b->x1) && isfinite(b->y1) && b->x0 >= 0 && b->y0 >= 0 &&
            b->x0 <= b->x1 && b->y0 <= b->y1;
 }
 
@@ -211,19 +217,19 @@ typedef struct agent_opts {
 static int agent_option_table(agent_opts *o, cli_opt *opts) {
     cli_llm_opts_table(&o->lo, opts);
     int n = CLI_LLM_N_OPTS;
-    opts[n++] = (cli_opt){"out", CLI_STR, &o->out_dir};
-    opts[n++] = (cli_opt){"steps", CLI_INT, &o->steps};
-    opts[n++] = (cli_opt){"search", CLI_INT, &o->search};
-    opts[n++] = (cli_opt){"early-stop", CLI_FLAG, &o->early};
-    opts[n++] = (cli_opt){"no-best", CLI_FLAG, &o->no_best};
-    opts[n++] = (cli_opt){"box", CLI_STR, &o->box_s};
-    opts[n++] = (cli_opt){"ground-box", CLI_FLAG, &o->ground};
-    opts[n++] = (cli_opt){"gt", CLI_STR, &o->gt_path};
-    opts[n++] = (cli_opt){"ignore-value", CLI_INT, &o->ignore_value};
-    opts[n++] = (cli_opt){"quiet", CLI_FLAG, &o->quiet};
-    opts[n++] = (cli_opt){"tool", CLI_STR, &o->topt.tool};
-    opts[n++] = (cli_opt){"sam-model", CLI_STR, &o->topt.sam_model};
-    opts[n++] = (cli_opt){"threads", CLI_INT, &o->topt.threads};
+    opts[n++] = (cli_opt)CLI_O_STR("out", &o->out_dir);
+    opts[n++] = (cli_opt)CLI_O_INT("steps", &o->steps, 1, SA_MAX_CLICKS);
+    opts[n++] = (cli_opt)CLI_O_INT("search", &o->search, 1, 64);
+    opts[n++] = (cli_opt)CLI_O_FLAG("early-stop", &o->early);
+    opts[n++] = (cli_opt)CLI_O_FLAG("no-best", &o->no_best);
+    opts[n++] = (cli_opt)CLI_O_STR("box", &o->box_s);
+    opts[n++] = (cli_opt)CLI_O_FLAG("ground-box", &o->ground);
+    opts[n++] = (cli_opt)CLI_O_STR("gt", &o->gt_path);
+    opts[n++] = (cli_opt)CLI_O_IGNORE(&o->ignore_value);
+    opts[n++] = (cli_opt)CLI_O_FLAG("quiet", &o->quiet);
+    opts[n++] = (cli_opt)CLI_O_STR("tool", &o->topt.tool);
+    opts[n++] = (cli_opt)CLI_O_STR("sam-model", &o->topt.sam_model);
+    opts[n++] = (cli_opt)CLI_O_THREADS(&o->topt.threads);
     const cli_opt sc_opts[] = {CLI_TOOL_SC_OPTS(o->topt)}; /* --model names the LLM here: --tool-model */
     for (size_t i = 0; i < sizeof sc_opts / sizeof sc_opts[0]; i++) opts[n++] = sc_opts[i];
     return n;
@@ -233,25 +239,40 @@ static int agent_option_table(agent_opts *o, cli_opt *opts) {
  */
 static int check_agent_options(const char *cmd, agent_opts *o) {
     if (o->box_s && !parse_box(o->box_s, &o->box)) {
-        fprintf(stderr, "%s: --box '%s': expected X0,Y0,X1,Y1 with X0 <= X1, Y0 <= Y1\n", cmd,
+        cli_printf(stderr, "%s: --box '%s': expected X0,Y0,X1,Y1 in pixels, 0 <= X0 <= X1, 0 <= Y0 <= Y1\n", cmd,
                 o->box_s);
         return 2;
     }
     if (o->box_s && o->ground) {
-        fprintf(stderr, "%s: --box and --ground-box exclude each other\n", cmd);
+        cli_printf(stderr, "%s: --box and --ground-box exclude each other\n", cmd);
         return 2;
     }
-    if (cli_check_int(cmd, "steps", o->steps, 0, 2147483647L) ||
-        cli_check_int(cmd, "search", o->search, 1, 64) ||
-        cli_check_int(cmd, "ignore-value", o->ignore_value, -1, 255) ||
-        cli_check_tool_opts(cmd, &o->topt))
-        return 2;
+    if (cli_check_tool_opts(cmd, &o->topt)) return 2; /* numeric ranges: the option table */
     sa_error err = {0};
     if (cli_llm_params(&o->lo, &o->lp, &err)) {
-        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        cli_printf(stderr, "%s: %s\n", cmd, err.msg);
         return 2;
     }
     return -1;
+}
+
+/* None of the files written into DIR (or stale step overlays deleted there) may be an input. Returns
+ * 0, or 1 with the message printed. */
+static int check_paths(const char *cmd, const agent_opts *o) {
+    static const char *const names[] = {"mask.png", "mask.json", "trajectory.json", "step_00_box.png",
+                                        NULL};
+    cli_io io;
+    cli_io_init(&io, cmd);
+    cli_io_input(&io, "PHOTO", o->photo);
+    cli_io_input(&io, "MASK", o->mask_path);
+    cli_io_input(&io, "--gt", o->gt_path);
+    cli_io_input(&io, "--prompt", o->lo.prompt);
+    cli_io_input(&io, "--ground-prompt", o->lo.ground_prompt);
+    cli_io_input(&io, "--sam-model", o->topt.sam_model);
+    int bad = cli_io_outputs_in(&io, "--out", o->out_dir, names) ||
+              cli_io_output_steps(&io, "--out", o->out_dir);
+    cli_io_free(&io);
+    return bad;
 }
 
 /* Parses and checks the command line into *o. Returns -1 to go on, else the exit status. */
@@ -274,14 +295,16 @@ static int parse_agent_options(int argc, char **argv, int refine, agent_opts *o)
     if (pr) return pr == 1 ? 0 : 2;
     int want_pos = refine ? 3 : 2;
     if (n_pos != want_pos || !o->out_dir) {
-        fprintf(stderr, "%s: need %s and --out DIR (see --help)\n", argv[0],
+        cli_printf(stderr, "%s: need %s and --out DIR (see --help)\n", argv[0],
                 refine ? "PHOTO MASK DESCRIPTION" : "PHOTO DESCRIPTION");
         return 2;
     }
     o->photo = pos[0];
     o->mask_path = refine ? pos[1] : NULL;
     o->desc = pos[want_pos - 1];
-    return check_agent_options(argv[0], o);
+    int st = check_agent_options(argv[0], o);
+    if (st >= 0) return st;
+    return check_paths(argv[0], o) ? 1 : -1;
 }
 
 typedef struct agent_run {
@@ -352,8 +375,17 @@ static int setup(const agent_opts *o, const char *cmd, agent_run *run) {
     return 0;
 }
 
+/* Ends the episode after the step just committed once a stop signal arrived. */
+static int stop_hook(void *ctx, const sa_env *env, const sa_agent_step *step) {
+    (void)ctx;
+    (void)env;
+    (void)step;
+    return cli_stop_requested();
+}
+
 static sa_agent_params agent_params(const agent_opts *o, const agent_run *run) {
     sa_agent_params ap = sa_agent_default_params();
+    ap.on_step = stop_hook;
     ap.steps = o->steps;
     ap.search_k = o->search;
     ap.early_stop = o->early;
@@ -372,18 +404,20 @@ static sa_agent_params agent_params(const agent_opts *o, const agent_run *run) {
 
 /* "DIR/mask.png: the state after step 3, predicted IoU 0.91; 3 clicks, ended by steps; 4.2 s" */
 static void print_result(const char *out_dir, const sa_agent_result *r) {
-    printf("%s/mask.png: ", out_dir);
+    cli_printf(stdout, "%s/mask.png: ", out_dir);
     if (r->best_step < 0)
-        printf("the start mask");
+        cli_printf(stdout, "the start mask");
     else
-        printf("the state after step %d", r->steps[r->best_step].index);
-    if (!isnan(r->best_pred_iou)) printf(", predicted IoU %.2f", r->best_pred_iou);
-    if (!isnan(r->iou)) printf(", true IoU %.4f", r->iou);
+        cli_printf(stdout, "the state after step %d", r->steps[r->best_step].index);
+    if (!isnan(r->best_pred_iou)) cli_printf(stdout, ", predicted IoU %.2f", r->best_pred_iou);
+    if (!isnan(r->iou)) cli_printf(stdout, ", true IoU %.4f", r->iou);
     /* a runaway reply quoted in the reason is cut to keep this one readable line (trajectory.json
      * has it all) */
-    int elen = (int)strlen(r->error);
-    printf("; %d click%s, ended by %s%s%.*s%s; %.1f s\n", r->n_clicks, r->n_clicks == 1 ? "" : "s",
-           r->stop, *r->error ? ": " : "", elen > 160 ? 160 : elen, r->error,
+    char error[200]; /* the reason on one line */
+    cli_escape(r->error, 1, error, sizeof error);
+    int elen = (int)strlen(error);
+    cli_printf(stdout, "; %d click%s, ended by %s%s%.*s%s; %.1f s\n", r->n_clicks, r->n_clicks == 1 ? "" : "s",
+           r->stop, *error ? ": " : "", elen > 160 ? 160 : elen, error,
            elen > 160 ? "..." : "", r->total_ms / 1000.0);
 }
 
@@ -392,24 +426,30 @@ static void print_result(const char *out_dir, const sa_agent_result *r) {
 static int run_episode(const agent_opts *o, const char *cmd, agent_run *run) {
     sa_agent_params ap = agent_params(o, run);
     if (!o->quiet)
-        fprintf(stderr, "%s: %s with %s at %s, tool %s, %d step%s, %s\n", cmd,
+        cli_printf(stderr, "%s: %s with %s at %s, tool %s, %d step%s, %s\n", cmd,
                 o->refine ? "refining" : "segmenting", o->lp.model, sa_llm_client_url(run->cl),
                 sa_tool_name(run->tool), o->steps, o->steps == 1 ? "" : "s",
                 o->search > 1 ? "PRM-guided search" : "greedy");
+    cli_stop_install();
     int rc = sa_agent_run(run->env, run->pol, ap, &run->r, &run->err);
+    cli_stop_restore();
     run->have_result = 1;
     if (!o->quiet) print_steps(&run->r);
     sa_error werr = {0};
     int wrc =
         sa_agent_write_outputs(&run->r, run->env, o->out_dir, &o->lp.grammar, o->lp.overlay, &werr);
-    if (wrc) fprintf(stderr, "%s: writing outputs: %s\n", cmd, werr.msg);
+    if (wrc) cli_printf(stderr, "%s: writing outputs: %s\n", cmd, werr.msg);
     if (rc) {
-        fprintf(stderr, "%s: %s\n", cmd, run->err.msg);
-        fprintf(stderr, "%s: partial trajectory in %s/trajectory.json\n", cmd, o->out_dir);
+        cli_printf(stderr, "%s: %s\n", cmd, run->err.msg);
+        cli_printf(stderr, "%s: partial trajectory in %s/trajectory.json\n", cmd, o->out_dir);
         return 1;
     }
     print_result(o->out_dir, &run->r);
-    return wrc ? 1 : 0;
+    if (wrc) return 1;
+    if (!cli_stop_requested()) return 0;
+    cli_printf(stderr, "%s: interrupted after %d step(s); the outputs in %s cover them\n", cmd, run->r.n_clicks,
+            o->out_dir);
+    return CLI_EXIT_INTERRUPTED;
 }
 
 static void free_run(agent_run *run) {
@@ -433,7 +473,7 @@ int cli_agent_command(int argc, char **argv, int refine) {
     if (load_inputs(&o, &run) == 0 && setup(&o, argv[0], &run) == 0) {
         status = run_episode(&o, argv[0], &run);
     } else {
-        fprintf(stderr, "%s: %s\n", argv[0], run.err.msg);
+        cli_printf(stderr, "%s: %s\n", argv[0], run.err.msg);
         status = 1;
     }
     free_run(&run);

@@ -23,7 +23,7 @@ static const char usage_head[] =
     "and for its\n"
     "own web page at http://HOST:PORT/. One line per request goes to stderr: method, path, status, "
     "ms.\n"
-    "Stop with Ctrl-C (SIGINT) or SIGTERM. Full reference: docs/server.md.\n"
+    "Stop with Ctrl-C (SIGINT), SIGTERM or SIGHUP (exit 0). Full reference: docs/server.md.\n"
     "\n"
     "endpoints:\n"
     "  GET  /health                    {\"status\":\"UP\", ...} (never needs the token)\n"
@@ -94,7 +94,7 @@ static const char usage_tail[] =
 
 static void log_line(void *ctx, const char *line) {
     (void)ctx;
-    fprintf(stderr, "%s\n", line);
+    cli_printf(stderr, "%s\n", line);
 }
 
 /* web/ beside the folder of the executable (build/segagent -> web/), when it holds index.html. */
@@ -133,48 +133,41 @@ int cli_serve(int argc, char **argv) {
     cli_opt opts[CLI_LLM_N_OPTS + 24];
     cli_llm_opts_table(&lo, opts);
     int n = CLI_LLM_N_OPTS;
-    opts[n++] = (cli_opt){"tool", CLI_STR, &topt.tool};
-    opts[n++] = (cli_opt){"sam-model", CLI_STR, &topt.sam_model};
-    opts[n++] = (cli_opt){"threads", CLI_INT, &topt.threads};
+    opts[n++] = (cli_opt)CLI_O_STR("tool", &topt.tool);
+    opts[n++] = (cli_opt)CLI_O_STR("sam-model", &topt.sam_model);
+    opts[n++] = (cli_opt)CLI_O_THREADS(&topt.threads);
     const cli_opt sc_opts[] = {CLI_TOOL_SC_OPTS(topt)}; /* --model names the LLM here: --tool-model */
     for (size_t i = 0; i < sizeof sc_opts / sizeof sc_opts[0]; i++) opts[n++] = sc_opts[i];
-    opts[n++] = (cli_opt){"host", CLI_STR, &sp.host};
-    opts[n++] = (cli_opt){"port", CLI_INT, &port};
-    opts[n++] = (cli_opt){"images-root", CLI_STR, &sp.images_root};
-    opts[n++] = (cli_opt){"token-env", CLI_STR, &token_env};
-    opts[n++] = (cli_opt){"cache-mb", CLI_INT, &cache_mb};
-    opts[n++] = (cli_opt){"max-body-mb", CLI_INT, &body_mb};
-    opts[n++] = (cli_opt){"max-pixels", CLI_DOUBLE, &max_pixels};
-    opts[n++] = (cli_opt){"max-clicks", CLI_INT, &max_clicks};
-    opts[n++] = (cli_opt){"max-agents", CLI_INT, &max_agents};
-    opts[n++] = (cli_opt){"text-field", CLI_STR, &sp.text_field};
-    opts[n++] = (cli_opt){"web-dir", CLI_STR, &web_dir};
-    opts[n++] = (cli_opt){"no-background-encode", CLI_FLAG, &no_bg};
-    opts[n++] = (cli_opt){"quiet", CLI_FLAG, &quiet};
+    opts[n++] = (cli_opt)CLI_O_STR("host", &sp.host);
+    opts[n++] = (cli_opt)CLI_O_INT("port", &port, 0, 65535);
+    opts[n++] = (cli_opt)CLI_O_STR("images-root", &sp.images_root);
+    opts[n++] = (cli_opt)CLI_O_STR("token-env", &token_env);
+    opts[n++] = (cli_opt)CLI_O_INT("cache-mb", &cache_mb, 1, 1 << 20);
+    opts[n++] = (cli_opt)CLI_O_INT("max-body-mb", &body_mb, 1, 4096);
+    opts[n++] = (cli_opt)CLI_O_DOUBLE("max-pixels", &max_pixels, 1, (double)SA_IMAGE_MAX_PIXELS);
+    opts[n++] = (cli_opt)CLI_O_INT("max-clicks", &max_clicks, 1, SA_MAX_CLICKS);
+    opts[n++] = (cli_opt)CLI_O_INT("max-agents", &max_agents, 0, 64);
+    opts[n++] = (cli_opt)CLI_O_STR("text-field", &sp.text_field);
+    opts[n++] = (cli_opt)CLI_O_STR("web-dir", &web_dir);
+    opts[n++] = (cli_opt)CLI_O_FLAG("no-background-encode", &no_bg);
+    opts[n++] = (cli_opt)CLI_O_FLAG("quiet", &quiet);
     char usage[sizeof usage_head + sizeof usage_llm + sizeof usage_tail];
     snprintf(usage, sizeof usage, "%s%s%s", usage_head, usage_llm, usage_tail);
     int n_pos = 0;
     int rc = cli_parse(argc, argv, opts, n, NULL, 0, &n_pos, usage);
     if (rc) return rc == 1 ? 0 : 2;
-    if (cli_check_int("serve", "port", port, 0, 65535) ||
-        cli_check_int("serve", "cache-mb", cache_mb, 1, 1 << 20) ||
-        cli_check_int("serve", "max-body-mb", body_mb, 1, 4096) ||
-        cli_check_double("serve", "max-pixels", max_pixels, 1, (double)SA_IMAGE_MAX_PIXELS) ||
-        cli_check_int("serve", "max-clicks", max_clicks, 1, SA_MAX_CLICKS) ||
-        cli_check_int("serve", "max-agents", max_agents, 0, 64) ||
-        cli_check_tool_opts("serve", &topt))
-        return 2;
+    if (cli_check_tool_opts("serve", &topt)) return 2; /* numeric ranges: the option table */
     if (sp.images_root) {
         struct stat st;
         if (stat(sp.images_root, &st) || !S_ISDIR(st.st_mode)) {
-            fprintf(stderr, "serve: --images-root %s: not a folder\n", sp.images_root);
+            cli_printf(stderr, "serve: --images-root %s: not a folder\n", sp.images_root);
             return 2;
         }
     }
     if (token_env) {
         sp.token = getenv(token_env);
         if (!sp.token || !sp.token[0]) {
-            fprintf(stderr, "serve: --token-env %s: the variable is unset or empty\n", token_env);
+            cli_printf(stderr, "serve: --token-env %s: the variable is unset or empty\n", token_env);
             return 2;
         }
     }
@@ -182,7 +175,7 @@ int cli_serve(int argc, char **argv) {
     sa_llm_params llm;
     if (lo.policy) {
         if (cli_llm_params(&lo, &llm, &err)) {
-            fprintf(stderr, "serve: %s\n", err.msg);
+            cli_printf(stderr, "serve: %s\n", err.msg);
             return 2;
         }
         sp.policy = &llm;
@@ -203,7 +196,7 @@ int cli_serve(int argc, char **argv) {
 
     sa_tool *tool = NULL;
     if (cli_make_tool(&topt, &tool, &err) != SA_OK) {
-        fprintf(stderr, "serve: %s\n", err.msg);
+        cli_printf(stderr, "serve: %s\n", err.msg);
         free(auto_web);
         return 1;
     }
@@ -213,22 +206,23 @@ int cli_serve(int argc, char **argv) {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP); /* the stop signals of every long command (cli_stop.h) */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     sa_server *srv = NULL;
     if (sa_server_start(tool, &sp, &srv, &err) != SA_OK) {
-        fprintf(stderr, "serve: %s\n", err.msg);
+        cli_printf(stderr, "serve: %s\n", err.msg);
         sa_tool_free(tool);
         free(auto_web);
         return 1;
     }
-    fprintf(stderr, "serve: listening on http://%s:%d/ (tool %s%s%s)\n", sp.host,
+    cli_printf(stderr, "serve: listening on http://%s:%d/ (tool %s%s%s)\n", sp.host,
             sa_server_port(srv), sa_tool_name(tool), sp.policy ? ", agent " : "",
             sp.policy ? lo.policy : "");
     fflush(stderr);
     int sig = 0;
     sigwait(&set, &sig);
-    fprintf(stderr, "serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    cli_printf(stderr, "serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM");
     sa_server_stop(srv);
     sa_tool_free(tool);
     free(auto_web);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_paths.h"
 #include "cli_stop.h"
 #include "segagent/dataset.h"
 #include "segagent/record.h"
@@ -47,7 +48,8 @@ static const char usage_text[] =
     "  segagent trajectories --dataset GrabCut=../shared/data/GrabCut --out grabcut_traj.json\n"
     "  segagent trajectories --dataset data/Berkeley --start random-clicks --seed 7 --limit 20 --out t.json\n"
     "\n"
-    "Ctrl-C stops after the items in progress and still writes a valid file with the samples recorded so far.\n"
+    "Ctrl-C (or SIGTERM, SIGHUP) stops after the items in progress and still writes a valid file with the samples\n"
+    "recorded so far (exit 130).\n"
     "\n"
     "exit status: 0 when the file was written, 1 on failure, 2 on a usage error, 130 when interrupted.\n";
 
@@ -64,41 +66,29 @@ static int parse_opts(int argc, char **argv, traj_opts *o, sa_traj_run_params *r
     *o = (traj_opts){.out = "traj.json", .start = "empty", .tool = {.tool = "builtin", .threads = 2}, .target = 0.98,
                      .max_clicks = 20, .random_points = 5};
     cli_opt opts[] = {
-        {"dataset", CLI_MULTI, &o->datasets},   {"out", CLI_STR, &o->out},
-        {"target-iou", CLI_DOUBLE, &o->target}, {"max-clicks", CLI_INT, &o->max_clicks},
-        {"start", CLI_STR, &o->start},          {"random-points", CLI_INT, &o->random_points},
-        {"seed", CLI_INT, &o->seed},            {"caption", CLI_STR, &o->caption},
-        {"limit", CLI_INT, &o->limit},          {"quiet", CLI_FLAG, &o->quiet},
-        {"tool", CLI_STR, &o->tool.tool},       {"sam-model", CLI_STR, &o->tool.sam_model},
-        {"threads", CLI_INT, &o->tool.threads}, {"jobs", CLI_INT, &o->jobs},
+        CLI_O_MULTI("dataset", &o->datasets),   CLI_O_STR("out", &o->out),
+        CLI_O_DOUBLE_GT("target-iou", &o->target, 0, 1), CLI_O_INT("max-clicks", &o->max_clicks, 1, SA_MAX_CLICKS),
+        CLI_O_STR("start", &o->start),          CLI_O_INT("random-points", &o->random_points, 1, SA_MAX_CLICKS),
+        CLI_O_SEED(&o->seed),            CLI_O_STR("caption", &o->caption),
+        CLI_O_LIMIT(&o->limit),          CLI_O_FLAG("quiet", &o->quiet),
+        CLI_O_STR("tool", &o->tool.tool),       CLI_O_STR("sam-model", &o->tool.sam_model),
+        CLI_O_THREADS(&o->tool.threads), CLI_O_JOBS(&o->jobs),
         CLI_TOOL_MODEL_OPT(o->tool),            CLI_TOOL_SC_OPTS(o->tool),
     };
     int prc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage_text);
     if (prc) return prc == 1 ? -1 : 2;
     if (o->datasets.n == 0) {
-        fprintf(stderr, "%s: at least one --dataset NAME=DIR is needed (see --help)\n", argv[0]);
+        cli_printf(stderr, "%s: at least one --dataset NAME=DIR is needed (see --help)\n", argv[0]);
         return 2;
     }
     sa_error err = {0};
     *rp = sa_traj_run_default_params();
     if (sa_traj_start_from_name(o->start, &rp->rec.start, &err) != SA_OK) {
-        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+        cli_printf(stderr, "%s: %s\n", argv[0], err.msg);
         return 2;
     }
-    if (!(o->target > 0.0 && o->target <= 1.0)) {
-        fprintf(stderr, "%s: --target-iou must be in (0, 1] (got %g)\n", argv[0], o->target);
-        return 2;
-    }
-    if (cli_check_int(argv[0], "max-clicks", o->max_clicks, 1, SA_MAX_CLICKS) ||
-        cli_check_int(argv[0], "random-points", o->random_points, 1, SA_MAX_CLICKS) ||
-        cli_check_int(argv[0], "seed", o->seed, 0, 2147483647L) ||
-        cli_check_int(argv[0], "limit", o->limit, 0, 2147483647L) || cli_check_int(argv[0], "jobs", o->jobs, 0, 64) ||
-        cli_check_tool_opts(argv[0], &o->tool))
-        return 2;
-    if (o->jobs == 0) {
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        o->jobs = !strcmp(o->tool.tool, "sam") ? 1 : (ncpu < 1 ? 1 : ncpu > 8 ? 8 : (int)ncpu);
-    }
+    if (cli_check_tool_opts(argv[0], &o->tool)) return 2; /* numeric ranges: the option table */
+    if (o->jobs == 0) o->jobs = cli_default_jobs(o->tool.tool);
     rp->rec.target_iou = o->target;
     rp->rec.max_clicks = o->max_clicks;
     rp->rec.random_points = o->random_points;
@@ -131,14 +121,26 @@ static int open_datasets(const char *cmd, const cli_multi *specs, sa_dataset **d
         }
         sa_error err = {0};
         if (sa_dataset_open(name, dir, sa_dataset_default_params(), &ds[*n_ds], &err) != SA_OK) {
-            fprintf(stderr, "%s: %s\n", cmd, err.msg);
+            cli_printf(stderr, "%s: %s\n", cmd, err.msg);
             return 1;
         }
         for (int k = 0; k < sa_dataset_n_warnings(ds[*n_ds]); k++)
-            fprintf(stderr, "warning: %s\n", sa_dataset_warning(ds[*n_ds], k));
+            cli_printf(stderr, "warning: %s\n", sa_dataset_warning(ds[*n_ds], k));
         (*n_ds)++;
     }
     return 0;
+}
+
+/* --out must not be an image or mask of the datasets (it would be replaced while they are read) nor
+ * the SAM checkpoint. Returns 0, or 1 with the message printed. */
+static int check_paths(const traj_opts *o, sa_dataset *const *ds, int n_ds) {
+    cli_io io;
+    cli_io_init(&io, "trajectories");
+    cli_io_input(&io, "--sam-model", o->tool.sam_model);
+    for (int d = 0; d < n_ds; d++) cli_io_dataset(&io, ds[d]);
+    int bad = cli_io_output(&io, "--out", o->out);
+    cli_io_free(&io);
+    return bad;
 }
 
 typedef struct report_ctx {
@@ -150,7 +152,7 @@ static void on_item(void *user, const sa_dataset *ds, int item, int status, cons
     report_ctx *r = user;
     if (status != SA_OK) {
         if (r->pr.tty && !r->quiet) fputc('\n', stderr);
-        fprintf(stderr, "skipped %s/%s: %s\n", sa_dataset_name(ds), sa_dataset_item_name(ds, item), message);
+        cli_printf(stderr, "skipped %s/%s: %s\n", sa_dataset_name(ds), sa_dataset_item_name(ds, item), message);
     }
     cli_progress_step(&r->pr, sa_dataset_item_name(ds, item));
 }
@@ -163,7 +165,7 @@ static int record(const char *cmd, const traj_opts *o, const sa_traj_run_params 
     char *info = sa_traj_info_json(rp->rec, rp->prob_threshold, sa_tool_name(tool), SEGAGENT_VERSION,
                                    (const char *const *)o->datasets.v, o->datasets.n, &err);
     if (!info || sa_traj_writer_open(o->out, info, &w, &err) != SA_OK) {
-        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        cli_printf(stderr, "%s: %s\n", cmd, err.msg);
         free(info);
         return 1;
     }
@@ -182,28 +184,28 @@ static int record(const char *cmd, const traj_opts *o, const sa_traj_run_params 
     cli_stop_restore();
     cli_progress_end(&rep.pr);
     if (rc != SA_OK) {
-        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        cli_printf(stderr, "%s: %s\n", cmd, err.msg);
         sa_traj_writer_abort(w);
         return 1;
     }
     if (st.stopped)
-        fprintf(stderr, "%s: interrupted after %ld of %ld items; keeping the %ld samples recorded so far\n", cmd,
+        cli_printf(stderr, "%s: interrupted after %ld of %ld items; keeping the %ld samples recorded so far\n", cmd,
                 st.done, st.total, st.samples);
     if (st.samples == 0) { /* no file with an empty "data" list: say so */
         sa_traj_writer_abort(w);
-        fprintf(stderr, "%s: no sample could be recorded (%ld skipped); %s not written\n", cmd, st.skipped, o->out);
+        cli_printf(stderr, "%s: no sample could be recorded (%ld skipped); %s not written\n", cmd, st.skipped, o->out);
         return 1;
     }
     if (sa_traj_writer_close(w, &err) != SA_OK) {
-        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        cli_printf(stderr, "%s: %s\n", cmd, err.msg);
         return 1;
     }
     double n = (double)st.samples;
-    fprintf(stderr,
+    cli_printf(stderr,
             "trajectories: %ld samples (%ld skipped, %ld with no useful click), %ld clicks (%.2f per sample), "
             "mean final IoU %.4f -> %s\n",
             st.samples, st.skipped, st.empty, st.clicks, (double)st.clicks / n, st.iou_sum / n, o->out);
-    return st.stopped ? 130 : 0;
+    return st.stopped ? CLI_EXIT_INTERRUPTED : 0;
 }
 
 int cli_trajectories(int argc, char **argv) {
@@ -212,11 +214,13 @@ int cli_trajectories(int argc, char **argv) {
     int prc = parse_opts(argc, argv, &o, &rp);
     if (prc) return prc < 0 ? 0 : prc;
     sa_dataset *ds[CLI_MAX_MULTI] = {0};
-    int n_ds = 0, rc = open_datasets(argv[0], &o.datasets, ds, &n_ds);
+    int n_ds = 0, rc = cli_check_out_file(argv[0], "out", o.out);
+    if (rc == 0) rc = open_datasets(argv[0], &o.datasets, ds, &n_ds);
+    if (rc == 0) rc = check_paths(&o, ds, n_ds);
     sa_tool *tool = NULL;
     sa_error err = {0};
     if (rc == 0 && cli_make_tool(&o.tool, &tool, &err) != SA_OK) {
-        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+        cli_printf(stderr, "%s: %s\n", argv[0], err.msg);
         rc = 1;
     }
     if (rc == 0) rc = record(argv[0], &o, &rp, tool, ds, n_ds);

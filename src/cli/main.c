@@ -31,17 +31,18 @@ static const command commands[] = {
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
 static void usage(FILE *f) {
-    fprintf(f,
+    cli_printf(f,
             "segagent %s - click-by-click segmentation the way a human annotator works\n\n"
             "usage: segagent <command> [options]      (segagent <command> --help for details)\n\ncommands:\n",
             SEGAGENT_VERSION);
-    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\nexamples:\n"
+    for (int i = 0; i < N_COMMANDS; i++) cli_printf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
+    cli_printf(f, "\nexamples:\n"
                "  segagent demo --out demo-out\n"
                "  segagent eval --dataset GrabCut=../shared/data/GrabCut --tool builtin --max-clicks 20 --json out.json\n"
                "  segagent annotate --image photo.jpg --gt mask.png --out run/\n"
                "\nexit status: 0 success, 1 failure (a message on stderr names the file and the problem),\n"
-               "             2 usage error (unknown option, bad or missing value)\n");
+               "             2 usage error (unknown option, bad or missing value),\n"
+               "             130 stopped by Ctrl-C, SIGTERM or SIGHUP (outputs left consistent)\n");
 }
 
 int main(int argc, char **argv) {
@@ -57,12 +58,12 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
-        printf("segagent %s\n", SEGAGENT_VERSION);
+        cli_printf(stdout, "segagent %s\n", SEGAGENT_VERSION);
         return 0;
     }
     for (int i = 0; i < N_COMMANDS; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "segagent: unknown command '%s'\n\n", argv[1]);
+    cli_printf(stderr, "segagent: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;
 }

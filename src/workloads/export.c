@@ -371,6 +371,51 @@ done:
     return rc;
 }
 
+typedef struct file_id {
+    dev_t dev;
+    ino_t ino;
+} file_id;
+
+static int cmp_file_id(const void *a, const void *b) {
+    const file_id *x = a, *y = b;
+    if (x->dev != y->dev) return x->dev < y->dev ? -1 : 1;
+    return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+/* Before anything is written: none of the JPEGs the run will write (OUT/images/<id>.jpg) may be one of the
+ * images it reads (an image folder inside OUT, an absolute image_name there). Returns SA_OK, or SA_ERR_INVALID
+ * naming both files. */
+static int check_outputs_are_not_inputs(const sa_traj_set *set, const char *const *dirs, int n_dirs,
+                                        const char *out_dir, sa_error *err) {
+    file_id *in = malloc(((size_t)set->n_samples + 1) * sizeof *in);
+    if (!in) return sa_error_set(err, SA_ERR_NOMEM, "export: out of memory");
+    size_t n = 0;
+    char path[PATH_MAX], full[PATH_MAX];
+    struct stat st;
+    for (int i = 0; i < set->n_samples; i++)
+        if (find_image(dirs, n_dirs, set->samples[i].image_name, path, sizeof path) && stat(path, &st) == 0)
+            in[n++] = (file_id){st.st_dev, st.st_ino};
+    qsort(in, n, sizeof *in, cmp_file_id);
+    int rc = SA_OK;
+    for (int i = 0; i < set->n_samples && rc == SA_OK && n > 0; i++) {
+        const sa_traj_sample *s = &set->samples[i];
+        char stem[64];
+        safe_stem(s->image_name, stem, sizeof stem);
+        for (int t = 0; t < s->n_steps && rc == SA_OK; t++) {
+            snprintf(full, sizeof full, "%s/images/%06d_%s_t%02d.jpg", out_dir, i, stem, t);
+            if (stat(full, &st) != 0) continue;
+            file_id key = {st.st_dev, st.st_ino};
+            if (bsearch(&key, in, n, sizeof *in, cmp_file_id))
+                rc = sa_error_set(err, SA_ERR_INVALID,
+                                  "export: %s would overwrite one of the images read (sample %d writes it); nothing "
+                                  "exported (choose another output folder)",
+                                  full, i);
+        }
+    }
+    free(in);
+    return rc;
+}
+
 int sa_export_run(const sa_traj_set *set, const char *const *image_dirs, int n_image_dirs, const char *out_dir,
                   const sa_export_params *p, sa_export_report_fn report, void *user, sa_export_stats *stats,
                   sa_error *err) {
@@ -395,7 +440,9 @@ int sa_export_run(const sa_traj_set *set, const char *const *image_dirs, int n_i
     c.absolute = p->absolute_paths >= 0 ? p->absolute_paths != 0
                                         : (p->format == SA_EXPORT_QWENVL || p->format == SA_EXPORT_SWIFT);
     const char *pname = p->prompt ? p->prompt : (p->format == SA_EXPORT_LLAVA ? "llava" : "qwen");
-    int rc = sa_prompt_load(pname, &c.prompt, err);
+    int rc = check_outputs_are_not_inputs(set, image_dirs, n_image_dirs, out_dir, err);
+    if (rc != SA_OK) return rc;
+    rc = sa_prompt_load(pname, &c.prompt, err);
     if (rc != SA_OK) return rc;
     char imgdir[PATH_MAX];
     if (snprintf(imgdir, sizeof imgdir, "%s/images", out_dir) >= (int)sizeof imgdir) {
@@ -411,6 +458,10 @@ int sa_export_run(const sa_traj_set *set, const char *const *image_dirs, int n_i
     stats->samples = set->n_samples;
     for (int i = 0; i < set->n_samples; i++) {
         const sa_traj_sample *s = &set->samples[i];
+        if (p->should_stop && p->should_stop(user)) {
+            stats->stopped = 1;
+            goto done; /* the records file is discarded */
+        }
         if (s->n_steps == 0) {
             stats->samples_empty++;
             if (report) report(user, i, set->n_samples, NULL);
@@ -427,6 +478,7 @@ int sa_export_run(const sa_traj_set *set, const char *const *image_dirs, int n_i
             report(user, i, set->n_samples, NULL);
         }
     }
+    if (stats->records == 0 && stats->samples_skipped > 0) goto done; /* nothing exported: no file */
     rc = out_close(&c.out, err);
     if (rc == SA_OK && p->format == SA_EXPORT_LLAMAFACTORY) rc = write_dataset_info(out_dir, err);
 done:
