@@ -4,7 +4,7 @@
 #              (tests/test_server_web.c; node must be 20.10 or newer for its WebSocket)
 set -euo pipefail
 pkgs=(build-essential pkg-config libpng-dev libjpeg-dev zlib1g-dev libcjson-dev
-      libcurl4-openssl-dev libopenblas-dev libmicrohttpd-dev python3)
+      libcurl4-openssl-dev libopenblas-dev libmicrohttpd-dev python3 clang-format)
 if [ "${1:-}" = "--browser" ]; then
   pkgs+=(chromium)
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
