@@ -118,90 +118,96 @@ static char *default_web_dir(void) {
     return dir;
 }
 
-int cli_serve(int argc, char **argv) {
-    cli_tool_opts topt = {.tool = "builtin", .threads = 2};
+typedef struct serve_opts {
+    cli_tool_opts topt;
     cli_llm_opts lo;
-    cli_llm_opts_default(&lo);
+    sa_server_params sp;
+    const char *token_env, *web_dir;
+    int port, cache_mb, body_mb, max_clicks, max_agents, no_bg, quiet;
+    double max_pixels;
+} serve_opts;
+
+/* Parses the options into o; 0, -1 after --help, or 2 on a usage error. */
+static int parse_serve_options(int argc, char **argv, serve_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->topt = (cli_tool_opts){.tool = "builtin", .threads = 2};
+    cli_llm_opts_default(&o->lo);
     const char *env_url = getenv("SEGAGENT_POLICY");
-    lo.policy = env_url && *env_url ? env_url : NULL; /* the agent only when asked for */
-    sa_server_params sp = sa_server_default_params();
-    const char *token_env = NULL, *web_dir = NULL;
-    int port = sp.port, cache_mb = 2048, body_mb = 64, max_clicks = sp.max_clicks,
-        max_agents = sp.max_agents;
-    int no_bg = 0, quiet = 0;
-    double max_pixels = (double)sp.max_pixels;
+    o->lo.policy = env_url && *env_url ? env_url : NULL; /* the agent only when asked for */
+    o->sp = sa_server_default_params();
+    o->port = o->sp.port, o->cache_mb = 2048, o->body_mb = 64, o->max_clicks = o->sp.max_clicks;
+    o->max_agents = o->sp.max_agents;
+    o->max_pixels = (double)o->sp.max_pixels;
     cli_opt opts[CLI_LLM_N_OPTS + 24];
-    cli_llm_opts_table(&lo, opts);
+    cli_llm_opts_table(&o->lo, opts);
     int n = CLI_LLM_N_OPTS;
-    opts[n++] = (cli_opt)CLI_O_STR("tool", &topt.tool);
-    opts[n++] = (cli_opt)CLI_O_STR("sam-model", &topt.sam_model);
-    opts[n++] = (cli_opt)CLI_O_THREADS(&topt.threads);
-    const cli_opt sc_opts[] = {CLI_TOOL_SC_OPTS(topt)}; /* --model names the LLM here: --tool-model */
+    opts[n++] = (cli_opt)CLI_O_STR("tool", &o->topt.tool);
+    opts[n++] = (cli_opt)CLI_O_STR("sam-model", &o->topt.sam_model);
+    opts[n++] = (cli_opt)CLI_O_THREADS(&o->topt.threads);
+    const cli_opt sc_opts[] = {CLI_TOOL_SC_OPTS(o->topt)}; /* --model names the LLM here: --tool-model */
     for (size_t i = 0; i < sizeof sc_opts / sizeof sc_opts[0]; i++) opts[n++] = sc_opts[i];
-    opts[n++] = (cli_opt)CLI_O_STR("host", &sp.host);
-    opts[n++] = (cli_opt)CLI_O_INT("port", &port, 0, 65535);
-    opts[n++] = (cli_opt)CLI_O_STR("images-root", &sp.images_root);
-    opts[n++] = (cli_opt)CLI_O_STR("token-env", &token_env);
-    opts[n++] = (cli_opt)CLI_O_INT("cache-mb", &cache_mb, 1, 1 << 20);
-    opts[n++] = (cli_opt)CLI_O_INT("max-body-mb", &body_mb, 1, 4096);
-    opts[n++] = (cli_opt)CLI_O_DOUBLE("max-pixels", &max_pixels, 1, (double)SA_IMAGE_MAX_PIXELS);
-    opts[n++] = (cli_opt)CLI_O_INT("max-clicks", &max_clicks, 1, SA_MAX_CLICKS);
-    opts[n++] = (cli_opt)CLI_O_INT("max-agents", &max_agents, 0, 64);
-    opts[n++] = (cli_opt)CLI_O_STR("text-field", &sp.text_field);
-    opts[n++] = (cli_opt)CLI_O_STR("web-dir", &web_dir);
-    opts[n++] = (cli_opt)CLI_O_FLAG("no-background-encode", &no_bg);
-    opts[n++] = (cli_opt)CLI_O_FLAG("quiet", &quiet);
+    opts[n++] = (cli_opt)CLI_O_STR("host", &o->sp.host);
+    opts[n++] = (cli_opt)CLI_O_INT("port", &o->port, 0, 65535);
+    opts[n++] = (cli_opt)CLI_O_STR("images-root", &o->sp.images_root);
+    opts[n++] = (cli_opt)CLI_O_STR("token-env", &o->token_env);
+    opts[n++] = (cli_opt)CLI_O_INT("cache-mb", &o->cache_mb, 1, 1 << 20);
+    opts[n++] = (cli_opt)CLI_O_INT("max-body-mb", &o->body_mb, 1, 4096);
+    opts[n++] = (cli_opt)CLI_O_DOUBLE("max-pixels", &o->max_pixels, 1, (double)SA_IMAGE_MAX_PIXELS);
+    opts[n++] = (cli_opt)CLI_O_INT("max-clicks", &o->max_clicks, 1, SA_MAX_CLICKS);
+    opts[n++] = (cli_opt)CLI_O_INT("max-agents", &o->max_agents, 0, 64);
+    opts[n++] = (cli_opt)CLI_O_STR("text-field", &o->sp.text_field);
+    opts[n++] = (cli_opt)CLI_O_STR("web-dir", &o->web_dir);
+    opts[n++] = (cli_opt)CLI_O_FLAG("no-background-encode", &o->no_bg);
+    opts[n++] = (cli_opt)CLI_O_FLAG("quiet", &o->quiet);
     char usage[sizeof usage_head + sizeof usage_llm + sizeof usage_tail];
     snprintf(usage, sizeof usage, "%s%s%s", usage_head, usage_llm, usage_tail);
     int n_pos = 0;
     int rc = cli_parse(argc, argv, opts, n, NULL, 0, &n_pos, usage);
-    if (rc) return rc == 1 ? 0 : 2;
-    if (cli_check_tool_opts("serve", &topt)) return 2; /* numeric ranges: the option table */
-    if (sp.images_root) {
-        struct stat st;
-        if (stat(sp.images_root, &st) || !S_ISDIR(st.st_mode)) {
-            cli_printf(stderr, "serve: --images-root %s: not a folder\n", sp.images_root);
-            return 2;
-        }
+    if (rc) return rc == 1 ? -1 : 2;
+    return cli_check_tool_opts("serve", &o->topt) ? 2 : 0; /* numeric ranges: the option table */
+}
+
+/* Checks the folders and variables named and fills the server parameters; 0 or 2. llm receives the policy's
+ * parameters when --policy is given. */
+static int server_params(serve_opts *o, sa_llm_params *llm) {
+    sa_server_params *sp = &o->sp;
+    struct stat st;
+    if (sp->images_root && (stat(sp->images_root, &st) || !S_ISDIR(st.st_mode))) {
+        cli_printf(stderr, "serve: --images-root %s: not a folder\n", sp->images_root);
+        return 2;
     }
-    if (token_env) {
-        sp.token = getenv(token_env);
-        if (!sp.token || !sp.token[0]) {
-            cli_printf(stderr, "serve: --token-env %s: the variable is unset or empty\n", token_env);
+    if (o->token_env) {
+        sp->token = getenv(o->token_env);
+        if (!sp->token || !sp->token[0]) {
+            cli_printf(stderr, "serve: --token-env %s: the variable is unset or empty\n", o->token_env);
             return 2;
         }
     }
     sa_error err = {0};
-    sa_llm_params llm;
-    if (lo.policy) {
-        if (cli_llm_params(&lo, &llm, &err)) {
+    if (o->lo.policy) {
+        if (cli_llm_params(&o->lo, llm, &err)) {
             cli_printf(stderr, "serve: %s\n", err.msg);
             return 2;
         }
-        sp.policy = &llm;
+        sp->policy = llm;
     }
-    char *auto_web = web_dir ? NULL : default_web_dir();
-    sp.web_dir = web_dir ? web_dir : auto_web;
-    sp.port = port;
-    sp.cache_bytes = (size_t)cache_mb << 20;
-    sp.max_body_bytes = (size_t)body_mb << 20;
-    sp.max_pixels = (long)max_pixels;
-    sp.max_clicks = max_clicks;
-    sp.max_agents = max_agents;
-    sp.background_encode = !no_bg;
+    sp->port = o->port;
+    sp->cache_bytes = (size_t)o->cache_mb << 20;
+    sp->max_body_bytes = (size_t)o->body_mb << 20;
+    sp->max_pixels = (long)o->max_pixels;
+    sp->max_clicks = o->max_clicks;
+    sp->max_agents = o->max_agents;
+    sp->background_encode = !o->no_bg;
     const char *ls_url = getenv("LABEL_STUDIO_URL"), *ls_key = getenv("LABEL_STUDIO_API_KEY");
-    sp.ls_url = ls_url && *ls_url ? ls_url : NULL;
-    sp.ls_token = ls_key && *ls_key ? ls_key : NULL;
-    if (!quiet) sp.log = log_line;
+    sp->ls_url = ls_url && *ls_url ? ls_url : NULL;
+    sp->ls_token = ls_key && *ls_key ? ls_key : NULL;
+    if (!o->quiet) sp->log = log_line;
+    return 0;
+}
 
-    sa_tool *tool = NULL;
-    if (cli_make_tool(&topt, &tool, &err) != SA_OK) {
-        cli_printf(stderr, "serve: %s\n", err.msg);
-        free(auto_web);
-        return 1;
-    }
-    /* block the stop signals in every thread the server starts; this thread takes them with sigwait
-     */
+/* Starts the server and waits for a stop signal; returns the exit status. */
+static int run_server(const serve_opts *o, sa_tool *tool) {
+    /* block the stop signals in every thread the server starts; this thread takes them with sigwait */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -210,21 +216,38 @@ int cli_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     sa_server *srv = NULL;
-    if (sa_server_start(tool, &sp, &srv, &err) != SA_OK) {
+    sa_error err = {0};
+    if (sa_server_start(tool, &o->sp, &srv, &err) != SA_OK) {
         cli_printf(stderr, "serve: %s\n", err.msg);
-        sa_tool_free(tool);
-        free(auto_web);
         return 1;
     }
-    cli_printf(stderr, "serve: listening on http://%s:%d/ (tool %s%s%s)\n", sp.host,
-            sa_server_port(srv), sa_tool_name(tool), sp.policy ? ", agent " : "",
-            sp.policy ? lo.policy : "");
+    cli_printf(stderr, "serve: listening on http://%s:%d/ (tool %s%s%s)\n", o->sp.host, sa_server_port(srv),
+               sa_tool_name(tool), o->sp.policy ? ", agent " : "", o->sp.policy ? o->lo.policy : "");
     fflush(stderr);
     int sig = 0;
     sigwait(&set, &sig);
     cli_printf(stderr, "serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM");
     sa_server_stop(srv);
+    return 0;
+}
+
+int cli_serve(int argc, char **argv) {
+    serve_opts o;
+    int rc = parse_serve_options(argc, argv, &o);
+    if (rc) return rc < 0 ? 0 : rc;
+    sa_llm_params llm;
+    if ((rc = server_params(&o, &llm))) return rc;
+    char *auto_web = o.web_dir ? NULL : default_web_dir();
+    o.sp.web_dir = o.web_dir ? o.web_dir : auto_web;
+    sa_tool *tool = NULL;
+    sa_error err = {0};
+    if (cli_make_tool(&o.topt, &tool, &err) != SA_OK) {
+        cli_printf(stderr, "serve: %s\n", err.msg);
+        free(auto_web);
+        return 1;
+    }
+    rc = run_server(&o, tool);
     sa_tool_free(tool);
     free(auto_web);
-    return 0;
+    return rc;
 }
