@@ -130,7 +130,7 @@ int cli_serve(int argc, char **argv) {
         max_agents = sp.max_agents;
     int no_bg = 0, quiet = 0;
     double max_pixels = (double)sp.max_pixels;
-    cli_opt opts[CLI_LLM_N_OPTS + 24];
+    cli_opt opts[CLI_LLM_N_OPTS + 25];
     cli_llm_opts_table(&lo, opts);
     int n = CLI_LLM_N_OPTS;
     opts[n++] = (cli_opt)CLI_O_STR("tool", &topt.tool);
