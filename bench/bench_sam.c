@@ -166,7 +166,7 @@ int main(int argc, char **argv) {
     int n_list = 2;
     if (arch && !strcmp(arch, "all")) list = every, n_list = 5;
     else if (arch) list = &arch, n_list = 1;
-    printf("bench_sam: FP32, kernels=%s, %d image(s) of 640x480, %d clicks per image\n", kern, images, clicks);
+    printf("bench_sam: %s, kernels=%s, %d image(s) of 640x480, %d clicks per image\n", g_bf16 ? "BF16 ViT linear layers" : "FP32", kern, images, clicks);
     for (int a = 0; a < n_list; a++) {
         char buf[64];
         snprintf(buf, sizeof buf, "%s", threads);
