@@ -538,11 +538,12 @@ static BF16_FN void micro_bf16(int mr, int nr, int pc, const uint32_t *ap, const
     }
 }
 
-/* Columns blocked so a block of W panels stays in L2 while every row tile of the call passes over it. */
+/* Columns blocked (1024: measured 10-25% faster than 256 on vit_b shapes, the A tile being packed once per
+ * block) so a block of W panels is reused by every row tile of the call. */
 static BF16_FN void gemm_bf16_avx512(int M, int out, int in, const float *A, int lda, const uint16_t *Wp,
                                      const float *bias, float *C, int ldc) {
     uint32_t ap[BF16_KC * GEMM_MR] __attribute__((aligned(64)));
-    const int kp = (in + 1) / 2, ncb = 256;
+    const int kp = (in + 1) / 2, ncb = 1024;
     for (int p0 = 0; p0 < kp; p0 += BF16_KC) {
         const int pc = kp - p0 < BF16_KC ? kp - p0 : BF16_KC;
         for (int n0 = 0; n0 < out; n0 += ncb) {
