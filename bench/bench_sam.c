@@ -5,7 +5,7 @@
  * per click. Reports GFLOPS (analytic count of the encoder's multiply-adds x 2) and peak RSS.
  *
  *   bench_sam [--arch vit_b|vit_l|vit_h|slimsam50|slimsam77|all] [--threads 1,2] [--images N] [--clicks N]
- *             [--kernels fast|blas|reference]
+ *             [--kernels fast|blas|reference] [--precision fp32|bf16]
  * Default: vit_b and slimsam77, threads 1 and 2, 1 image, 10 clicks. Each configuration runs in its own child
  * process (peak RSS per configuration). Wall times on a shared machine are noisy: CPU time (all threads) is
  * printed beside them. */
@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include "segagent/sam.h"
+
+static int g_bf16; /* --precision bf16 (set once in main, before any child process) */
 
 static double now_s(void) {
     struct timespec ts;
@@ -62,6 +64,7 @@ static int bench_arch(const char *name, int threads, int images, int clicks, int
     sa_sam_params p = sa_sam_default_params();
     p.threads = threads;
     p.kernels = kernels;
+    p.precision = g_bf16 ? SA_SAM_PRECISION_BF16 : 0; /* --precision bf16 */
     sa_sam_model *m = NULL;
     double t0 = now_s();
     if (sa_sam_model_random(&arch, 42, p, &m, &err) != SA_OK) {
@@ -146,6 +149,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--images") && i + 1 < argc) images = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--clicks") && i + 1 < argc) clicks = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--kernels") && i + 1 < argc) kern = argv[++i];
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc) g_bf16 = !strcmp(argv[++i], "bf16");
         else {
             fprintf(stderr, "usage: %s [--arch NAME|all] [--threads 1,2] [--images N] [--clicks N] [--kernels fast|blas|reference]\n",
                     argv[0]);
@@ -162,7 +166,7 @@ int main(int argc, char **argv) {
     int n_list = 2;
     if (arch && !strcmp(arch, "all")) list = every, n_list = 5;
     else if (arch) list = &arch, n_list = 1;
-    printf("bench_sam: FP32, kernels=%s, %d image(s) of 640x480, %d clicks per image\n", kern, images, clicks);
+    printf("bench_sam: %s, kernels=%s, %d image(s) of 640x480, %d clicks per image\n", g_bf16 ? "BF16 ViT linear layers" : "FP32", kern, images, clicks);
     for (int a = 0; a < n_list; a++) {
         char buf[64];
         snprintf(buf, sizeof buf, "%s", threads);

@@ -19,6 +19,8 @@
 
 #include "segagent/simpleclick.h"
 
+static int g_bf16; /* --precision bf16 (set once in main, before any child process) */
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -87,6 +89,7 @@ static int bench_arch(const char *name, int threads, int clicks, int kernels) {
     sa_sc_params p = sa_sc_default_params();
     p.threads = threads;
     p.kernels = kernels;
+    p.precision = g_bf16 ? SA_SC_PRECISION_BF16 : 0; /* --precision bf16 */
     sa_sc_model *m = NULL;
     if (sa_sc_model_random(&arch, 42, p, &m, &err) != SA_OK) {
         fprintf(stderr, "%s\n", err.msg);
@@ -123,10 +126,12 @@ int main(int argc, char **argv) {
             clicks = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--kernels") && i + 1 < argc)
             kern = argv[++i];
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc)
+            g_bf16 = !strcmp(argv[++i], "bf16");
         else {
             fprintf(stderr,
                     "usage: bench_simpleclick [--arch vit_b|vit_l|vit_h|xtiny|all] [--threads N] "
-                    "[--clicks N] [--kernels fast|blas|reference]\n");
+                    "[--clicks N] [--kernels fast|blas|reference] [--precision fp32|bf16]\n");
             return 2;
         }
     }

@@ -176,6 +176,48 @@ static void check_tables(void) {
     sa_sam_model_free(m);
 }
 
+/* BF16 linear layers: the AVX-512 BF16 kernel against the reference BF16 loop (same rounding, same order of
+ * sums: equal up to denormal handling) and both against the exact FP32 product (BF16 operand rounding). */
+static void check_bf16(int n, int out, int in, int threads, int bias) {
+    const int ldx = in + 3, ldy = out + 5;
+    float *x = rand_buf((size_t)n * ldx), *w = rand_buf((size_t)out * in), *b = rand_buf((size_t)out);
+    uint16_t *wb = malloc(sa__bf16_packed_size(out, in) * sizeof(uint16_t));
+    float *y1 = calloc((size_t)n * ldy, sizeof(float)), *y2 = calloc((size_t)n * ldy, sizeof(float));
+    sa__pool *pool = NULL;
+    CHECK(wb && y1 && y2 && sa__pool_new(threads, &pool) == SA_OK);
+    sa__bf16_pack_w(w, out, in, wb);
+    sa__lin l = {.w = w, .b = bias ? b : NULL, .out = out, .in = in, .wb = wb};
+    const sa__kernels *kr = sa__kernels_select_precision(SA_SAM_KERNELS_REFERENCE, SA__PRECISION_BF16);
+    const sa__kernels *kf = sa__kernels_select_precision(SA_SAM_KERNELS_FAST, SA__PRECISION_BF16);
+    CHECK(kr->gemm_bf16 && kf->gemm_bf16 && strcmp(kr->bf16_isa, "reference") == 0);
+    sa__linear_k(kr, threads, pool, &l, x, ldx, n, y1, ldy);
+    sa__linear_k(kf, threads, pool, &l, x, ldx, n, y2, ldy);
+    double worst_fast = 0.0, worst_fp32 = 0.0;
+    for (int i = 0; i < n; i++)
+        for (int o = 0; o < out; o++) {
+            double exact = bias ? b[o] : 0.0, mag = bias ? fabs(b[o]) : 0.0;
+            for (int k = 0; k < in; k++) {
+                exact += (double)x[(size_t)i * ldx + k] * w[(size_t)o * in + k];
+                mag += fabs((double)x[(size_t)i * ldx + k] * w[(size_t)o * in + k]);
+            }
+            double v1 = y1[(size_t)i * ldy + o], v2 = y2[(size_t)i * ldy + o];
+            double e1 = fabs(v1 - v2) / (1e-5 * mag + 1e-30), e2 = fabs(v1 - exact) / (1.0 / 64 * mag + 1e-30);
+            if (e1 > worst_fast) worst_fast = e1;
+            if (e2 > worst_fp32) worst_fp32 = e2;
+        }
+    for (int i = 0; i < n; i++) CHECK(y2[(size_t)i * ldy + out] == 0.0f); /* nothing past the row */
+    CHECKF(worst_fast <= 1.0 && worst_fp32 <= 1.0,
+           "bf16 linear n=%d out=%d in=%d threads=%d (%s): err/tol fast-vs-ref %.3g, vs exact %.3g", n, out, in, threads,
+           kf->bf16_isa, worst_fast, worst_fp32);
+    sa__pool_free(pool);
+    free(x);
+    free(w);
+    free(b);
+    free(wb);
+    free(y1);
+    free(y2);
+}
+
 int main(void) {
     ref = sa__kernels_select(SA_SAM_KERNELS_REFERENCE);
     fast = sa__kernels_select(SA_SAM_KERNELS_FAST);
@@ -202,5 +244,9 @@ int main(void) {
     check_linear(300, 96, 64, 2);
     check_linear(7, 256, 128, 2);
     check_linear(1000, 40, 33, 3);
+    const int bsz[][3] = {{1, 1, 1}, {5, 7, 3}, {13, 33, 17}, {300, 96, 64}, {7, 256, 128}, {64, 2304, 768}, {50, 70, 1500}, {30, 40, 2049}};
+    for (size_t i = 0; i < sizeof bsz / sizeof bsz[0]; i++)
+        for (int t = 1; t <= 2; t++) check_bf16(bsz[i][0], bsz[i][1], bsz[i][2], t, t == 1);
+    printf("bf16 kernels use %s\n", sa__kernels_select_precision(SA_SAM_KERNELS_FAST, SA__PRECISION_BF16)->bf16_isa);
     return tu_finish("test_sam_kernels");
 }

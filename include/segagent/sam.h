@@ -56,13 +56,22 @@ typedef struct sa_sam_image sa_sam_image; /* one encoded image: embedding + per-
  * sa_sam_model_set_kernels), not at every call. */
 enum { SA_SAM_KERNELS_FAST = 0, SA_SAM_KERNELS_BLAS = 1, SA_SAM_KERNELS_REFERENCE = 2 };
 
+/* Precision of the image encoder's ViT linear layers (qkv, proj, MLP: nearly all of its multiply-adds).
+ * SA_SAM_PRECISION_FP32 (default): FP32 throughout. SA_SAM_PRECISION_BF16: those weights converted to BF16 once
+ * at load (round to nearest even; 2 bytes per weight more memory), their inputs rounded to BF16 as the product
+ * reads them, products summed in FP32 (AVX-512 BF16 dot products when the CPU has them, else a plain loop);
+ * attention, LayerNorm, softmax, residuals, the neck and the decoder stay FP32. Masks differ from FP32 in a
+ * small fraction of boundary pixels (docs/sam.md gives the measured difference). */
+enum { SA_SAM_PRECISION_FP32 = 0, SA_SAM_PRECISION_BF16 = 1 };
+
 typedef struct sa_sam_params {
     int threads;    /* worker threads (>= 1; default 2) */
     int multimask;  /* tool only: 1 (default) = multimask output on the first click, keeping the mask with the
                        highest predicted IoU, single-mask output on later clicks (SAM's interactive use);
                        0 = single-mask output always */
     int kernels;    /* SA_SAM_KERNELS_* (default FAST) */
-    int reserved[7];
+    int precision;  /* SA_SAM_PRECISION_* (default FP32) */
+    int reserved[6];
 } sa_sam_params;
 
 /* Architecture, derived from the checkpoint's tensor shapes (and config.json). Also the input of

@@ -50,6 +50,11 @@ typedef struct sa_sc_session sa_sc_session;
  * REFERENCE (plain loops, the baseline). */
 enum { SA_SC_KERNELS_FAST = 0, SA_SC_KERNELS_BLAS = 1, SA_SC_KERNELS_REFERENCE = 2 };
 
+/* Precision of the ViT blocks' linear layers, as SA_SAM_PRECISION_*: FP32 (default) or BF16 (weights
+ * converted once, inputs rounded to BF16 as the product reads them, sums, LayerNorm, softmax and residuals
+ * in FP32). */
+enum { SA_SC_PRECISION_FP32 = 0, SA_SC_PRECISION_BF16 = 1 };
+
 typedef struct sa_sc_params {
     int threads;           /* 1..256 (default 2) */
     int kernels;           /* SA_SC_KERNELS_* (default FAST) */
@@ -64,7 +69,8 @@ typedef struct sa_sc_params {
     float zoom_prob_thresh;    /* ZoomIn's own object threshold on the previous map (0.5) */
     int points_f64; /* 1: network-frame clicks kept in double (SimpleClick's own evaluation, whose
                        clicks are numpy int64); 0 (default): rounded to float32 (SegAgent's) */
-    int reserved[6];
+    int precision;  /* SA_SC_PRECISION_* (default FP32) */
+    int reserved[5];
 } sa_sc_params;
 
 sa_sc_params sa_sc_default_params(void);

@@ -77,12 +77,13 @@ typedef struct cli_tool_opts {
     const char *zoom_in;     /* "on" (default) / "off" */
     const char *flip;        /* "on" (default) / "off" */
     const char *prob_thresh; /* number in [0, 1) (default 0.49) */
+    const char *precision;   /* "fp32" (default) / "bf16": SAM's and SimpleClick's ViT linear layers */
 } cli_tool_opts;
 
 /* Option-table entries for the SimpleClick settings (add to a command's table beside --tool): */
 #define CLI_TOOL_SC_OPTS(t)                                                                                    \
     CLI_O_STR("tool-model", &(t).model), CLI_O_STR("zoom-in", &(t).zoom_in), CLI_O_STR("flip", &(t).flip),     \
-        CLI_O_STR("prob-thresh", &(t).prob_thresh)
+        CLI_O_STR("prob-thresh", &(t).prob_thresh), CLI_O_STR("precision", &(t).precision)
 /* ... and --model PATH, in commands where --model does not already name the LLM */
 #define CLI_TOOL_MODEL_OPT(t) CLI_O_STR("model", &(t).model)
 
@@ -94,6 +95,7 @@ typedef struct cli_tool_opts {
     "  --zoom-in on|off     SimpleClick ZoomIn on the object after the first click (default on)\n"          \
     "  --flip on|off        SimpleClick horizontal-flip averaging (default on)\n"                           \
     "  --prob-thresh X      SimpleClick mask threshold on the probability (default 0.49)\n"                 \
+    "  --precision P        fp32 (default) or bf16: SAM's / SimpleClick's ViT linear layers in BF16\n"       \
     "  --threads N          worker threads for the tool (default 2)\n"
 
 int cli_make_tool(const cli_tool_opts *o, sa_tool **out, sa_error *err);

@@ -169,6 +169,7 @@ int cli_make_tool(const cli_tool_opts *o, sa_tool **out, sa_error *err) {
         if (!o->sam_model) return sa_error_set(err, SA_ERR_INVALID, "--tool sam needs --sam-model PATH");
         sa_sam_params p = sa_sam_default_params();
         if (o->threads > 0) p.threads = o->threads;
+        if (o->precision && !strcmp(o->precision, "bf16")) p.precision = SA_SAM_PRECISION_BF16;
         sa_sam_model *m = NULL;
         int rc = sa_sam_model_load(o->sam_model, p, &m, err);
         if (rc != SA_OK) return rc;
@@ -180,6 +181,7 @@ int cli_make_tool(const cli_tool_opts *o, sa_tool **out, sa_error *err) {
         if (o->threads > 0) p.threads = o->threads;
         if (o->zoom_in) p.zoom_in = !strcmp(o->zoom_in, "on");
         if (o->flip) p.flip = !strcmp(o->flip, "on");
+        if (o->precision && !strcmp(o->precision, "bf16")) p.precision = SA_SC_PRECISION_BF16;
         if (o->prob_thresh) p.prob_thresh = (float)strtod(o->prob_thresh, NULL);
         sa_sc_model *m = NULL;
         int rc = sa_sc_model_load(o->model, p, &m, err);
@@ -207,6 +209,10 @@ int cli_check_tool_opts(const char *cmd, const cli_tool_opts *o) {
         return 2;
     }
     if (check_on_off(cmd, "zoom-in", o->zoom_in) || check_on_off(cmd, "flip", o->flip)) return 2;
+    if (o->precision && strcmp(o->precision, "fp32") && strcmp(o->precision, "bf16")) {
+        cli_printf(stderr, "%s: --precision must be fp32 or bf16 (got '%s')\n", cmd, o->precision);
+        return 2;
+    }
     if (o->prob_thresh) {
         char *end = NULL;
         double t = strtod(o->prob_thresh, &end);

@@ -138,7 +138,7 @@ static int parse_serve_options(int argc, char **argv, serve_opts *o) {
     o->port = o->sp.port, o->cache_mb = 2048, o->body_mb = 64, o->max_clicks = o->sp.max_clicks;
     o->max_agents = o->sp.max_agents;
     o->max_pixels = (double)o->sp.max_pixels;
-    cli_opt opts[CLI_LLM_N_OPTS + 24];
+    cli_opt opts[CLI_LLM_N_OPTS + 25];
     cli_llm_opts_table(&o->lo, opts);
     int n = CLI_LLM_N_OPTS;
     opts[n++] = (cli_opt)CLI_O_STR("tool", &o->topt.tool);

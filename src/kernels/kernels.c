@@ -16,6 +16,7 @@
  * kernel chosen for a product never depends on how it was split). */
 #include <cblas.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -412,6 +413,156 @@ static void gemm_packed_avx512(int M, int N, int K, float alpha, const float *A,
 #endif
 
 /* ------------------------------------------------------------------------------------------------------------ */
+/* BF16 linear layers: W converted once (sa__bf16_pack_w) into panels of BF16_NR output columns holding pairs of
+ * consecutive k (the operand layout of vdpbf16ps); A rounded to BF16 (round to nearest even) as each MR-row tile
+ * is packed; products and sums in FP32, in one order per output element (bias, then k pairs in order, each pair
+ * odd element first: the instruction's order), so the reference loop and the AVX-512 BF16 kernel agree up to the
+ * instruction's treatment of denormals. K is blocked by BF16_KC pairs; blocks accumulate through C exactly. */
+#define BF16_NR 32
+#define BF16_KC 512 /* k pairs per block */
+
+static uint16_t bf16_round(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); /* quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+static float bf16_float(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+size_t sa__bf16_packed_size(int out, int in) {
+    return (size_t)((out + BF16_NR - 1) / BF16_NR * BF16_NR) * (size_t)((in + 1) / 2 * 2);
+}
+
+void sa__bf16_pack_w(const float *W, int out, int in, uint16_t *dst) {
+    const int kp = (in + 1) / 2, np = (out + BF16_NR - 1) / BF16_NR;
+    for (int pn = 0; pn < np; pn++)
+        for (int p = 0; p < kp; p++) {
+            uint16_t *d = dst + ((size_t)pn * kp + p) * 2 * BF16_NR;
+            for (int j = 0; j < BF16_NR; j++) {
+                int o = pn * BF16_NR + j;
+                for (int e = 0; e < 2; e++) {
+                    int k = 2 * p + e;
+                    d[2 * j + e] = (o < out && k < in) ? bf16_round(W[(size_t)o * in + k]) : 0;
+                }
+            }
+        }
+}
+
+/* Reference: y (M x out, ldc) = bias + x (M x in, lda) W^T with W packed, plain loops. */
+static void gemm_bf16_ref(int M, int out, int in, const float *A, int lda, const uint16_t *Wp, const float *bias,
+                          float *C, int ldc) {
+    const int kp = (in + 1) / 2;
+    for (int i = 0; i < M; i++) {
+        const float *a = A + (size_t)i * lda;
+        for (int o = 0; o < out; o++) {
+            const uint16_t *w = Wp + (size_t)(o / BF16_NR) * kp * 2 * BF16_NR + 2 * (o % BF16_NR);
+            float s = bias ? bias[o] : 0.0f;
+            for (int p = 0; p < kp; p++) {
+                float a0 = bf16_float(bf16_round(a[2 * p]));
+                float a1 = 2 * p + 1 < in ? bf16_float(bf16_round(a[2 * p + 1])) : 0.0f;
+                const uint16_t *wp = w + (size_t)p * 2 * BF16_NR;
+                s += a1 * bf16_float(wp[1]);
+                s += a0 * bf16_float(wp[0]);
+            }
+            C[(size_t)i * ldc + o] = s;
+        }
+    }
+}
+
+#if SA_HAVE_X86
+#define BF16_FN __attribute__((target("avx512f,avx512bw,avx512bf16")))
+
+/* A tile: rows [0, mr) of A, k pairs [p0, p0+pc), rounded to BF16 into ap[p*MR + r] (pair as one 32-bit word). */
+static BF16_FN void pack_a_bf16(const float *A, int lda, int mr, int in, int p0, int pc, uint32_t *ap) {
+    for (int r = 0; r < GEMM_MR; r++) {
+        if (r >= mr) {
+            for (int p = 0; p < pc; p++) ap[(size_t)p * GEMM_MR + r] = 0;
+            continue;
+        }
+        const float *a = A + (size_t)r * lda + 2 * (size_t)p0;
+        const int n = in - 2 * p0 < 2 * pc ? in - 2 * p0 : 2 * pc; /* floats in this block */
+        uint32_t tmp[16];
+        for (int k = 0; k < n; k += 32) {
+            int left = n - k;
+            __mmask16 m0 = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+            __mmask16 m1 = left >= 32 ? (__mmask16)0xFFFF : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1u);
+            __m512 lo = _mm512_maskz_loadu_ps(m0, a + k), hi = _mm512_maskz_loadu_ps(m1, a + k + 16);
+            __m512bh v = _mm512_cvtne2ps_pbh(hi, lo); /* 32 BF16: lo then hi */
+            _mm512_storeu_si512((void *)tmp, (__m512i)v);
+            int pairs = (left + 1) / 2 < 16 ? (left + 1) / 2 : 16;
+            for (int q = 0; q < pairs; q++) ap[(size_t)(k / 2 + q) * GEMM_MR + r] = tmp[q];
+        }
+    }
+}
+
+static BF16_FN void micro_bf16(int mr, int nr, int pc, const uint32_t *ap, const uint16_t *bp, const float *bias,
+                               int first, float *C, int ldc) {
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u);
+    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nr - 16)) - 1u);
+    __m512 acc0[GEMM_MR], acc1[GEMM_MR];
+    __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+    __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+#pragma GCC unroll 12
+    for (int r = 0; r < GEMM_MR; r++) {
+        if (first || r >= mr) {
+            acc0[r] = b0;
+            acc1[r] = b1;
+        } else {
+            acc0[r] = _mm512_maskz_loadu_ps(m0, C + (size_t)r * ldc);
+            acc1[r] = _mm512_maskz_loadu_ps(m1, C + (size_t)r * ldc + 16);
+        }
+    }
+    for (int p = 0; p < pc; p++) {
+        __m512bh w0 = (__m512bh)_mm512_loadu_si512((const void *)(bp + (size_t)p * 2 * BF16_NR));
+        __m512bh w1 = (__m512bh)_mm512_loadu_si512((const void *)(bp + (size_t)p * 2 * BF16_NR + 32));
+        const uint32_t *a = ap + (size_t)p * GEMM_MR;
+#pragma GCC unroll 12
+        for (int r = 0; r < GEMM_MR; r++) {
+            __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[r]);
+            acc0[r] = _mm512_dpbf16_ps(acc0[r], av, w0);
+            acc1[r] = _mm512_dpbf16_ps(acc1[r], av, w1);
+        }
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < GEMM_MR; r++) {
+        if (r >= mr) break;
+        _mm512_mask_storeu_ps(C + (size_t)r * ldc, m0, acc0[r]);
+        _mm512_mask_storeu_ps(C + (size_t)r * ldc + 16, m1, acc1[r]);
+    }
+}
+
+/* Columns blocked (1024: measured 10-25% faster than 256 on vit_b shapes, the A tile being packed once per
+ * block) so a block of W panels is reused by every row tile of the call. */
+static BF16_FN void gemm_bf16_avx512(int M, int out, int in, const float *A, int lda, const uint16_t *Wp,
+                                     const float *bias, float *C, int ldc) {
+    uint32_t ap[BF16_KC * GEMM_MR] __attribute__((aligned(64)));
+    const int kp = (in + 1) / 2, ncb = 1024;
+    for (int p0 = 0; p0 < kp; p0 += BF16_KC) {
+        const int pc = kp - p0 < BF16_KC ? kp - p0 : BF16_KC;
+        for (int n0 = 0; n0 < out; n0 += ncb) {
+            const int nc = out - n0 < ncb ? out - n0 : ncb;
+            for (int i0 = 0; i0 < M; i0 += GEMM_MR) {
+                const int mr = M - i0 < GEMM_MR ? M - i0 : GEMM_MR;
+                pack_a_bf16(A + (size_t)i0 * lda, lda, mr, in, p0, pc, ap);
+                for (int j = 0; j < nc; j += BF16_NR) {
+                    const int o = n0 + j, nr = out - o < BF16_NR ? out - o : BF16_NR;
+                    const uint16_t *bp = Wp + ((size_t)(o / BF16_NR) * kp + p0) * 2 * BF16_NR;
+                    micro_bf16(mr, nr, pc, ap, bp, bias ? bias + o : NULL, p0 == 0, C + (size_t)i0 * ldc + o, ldc);
+                }
+            }
+        }
+    }
+}
+#endif
+
+/* ------------------------------------------------------------------------------------------------------------ */
 /* Linear layers */
 
 typedef struct {
@@ -435,6 +586,12 @@ static void linear_task(void *vctx, int t, int worker) {
         o0 = t * c->chunk;
         no = l->out - o0 < c->chunk ? l->out - o0 : c->chunk;
     }
+    if (l->wb && c->k->gemm_bf16) {
+        const int kp = (l->in + 1) / 2; /* o0 is a multiple of the panel width (GEMM_NR == BF16_NR) */
+        c->k->gemm_bf16(nr, no, l->in, c->x + (size_t)r0 * c->ldx, c->ldx, l->wb + (size_t)(o0 / BF16_NR) * kp * 2 * BF16_NR,
+                        l->b ? l->b + o0 : NULL, c->y + (size_t)r0 * c->ldy + o0, c->ldy);
+        return;
+    }
     float *y = c->y + (size_t)r0 * c->ldy + o0;
     float beta = 0.0f;
     if (l->b) {
@@ -457,7 +614,8 @@ void sa__linear_k(const sa__kernels *k, int blas_threads, sa__pool *pool, const 
                   int n, float *y, int ldy) {
     if (n <= 0) return;
     /* BLAS kernel set, or the fast set on a CPU without AVX-512 (our generic micro-kernel is plain C) */
-    if (k->blas_layers && (size_t)n * l->out * l->in >= 65536) {
+    const int bf16 = l->wb && k->gemm_bf16;
+    if (!bf16 && k->blas_layers && (size_t)n * l->out * l->in >= 65536) {
         float beta = 0.0f;
         if (l->b) {
             for (int i = 0; i < n; i++) memcpy(y + (size_t)i * ldy, l->b, (size_t)l->out * sizeof(float));
@@ -489,7 +647,7 @@ void sa__linear_k(const sa__kernels *k, int blas_threads, sa__pool *pool, const 
         c.chunk = per;
         tasks = (n + per - 1) / per;
     }
-    if (k->blas_tasks && c.rows && n > SMALL_M && l->out > 4 * GEMM_NR) {
+    if (!bf16 && k->blas_tasks && c.rows && n > SMALL_M && l->out > 4 * GEMM_NR) {
         /* Large products: OpenBLAS's single-threaded SGEMM measured ~15% faster per core than our AVX-512
          * kernel here (Zen 4 runs 512-bit FMAs at 256-bit width); our pool supplies the parallelism. */
         c.blas_rows = 1;
@@ -774,34 +932,34 @@ void sa__add(float *y, const float *x, size_t n) {
 /* ------------------------------------------------------------------------------------------------------------ */
 /* Kernel tables */
 
-static const sa__kernels k_reference = {
-    .set = SA__KERNELS_REFERENCE, .isa = "reference", .gemm = gemm_reference, .gemm_split = gemm_reference,
-    .gemm_packed = NULL, .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref,
-    .softmax_rel = softmax_rel_ref, .blas_layers = 0, .blas_tasks = 0, .fused_cross = 0};
+#define K_REFERENCE_INIT(bf, bfisa) {.set = SA__KERNELS_REFERENCE, .isa = "reference", .gemm = gemm_reference, .gemm_split = gemm_reference, \
+    .gemm_packed = NULL, .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref, \
+    .softmax_rel = softmax_rel_ref, .blas_layers = 0, .blas_tasks = 0, .fused_cross = 0, .gemm_bf16 = bf, .bf16_isa = bfisa}
+static const sa__kernels k_reference = K_REFERENCE_INIT(NULL, NULL);
 
 /* without AVX-512 the large linear layers go to OpenBLAS whatever the set (our generic micro-kernel is plain C) */
-static const sa__kernels k_fast_generic = {
-    .set = SA__KERNELS_FAST, .isa = "generic", .gemm = gemm_generic, .gemm_split = gemm_generic,
-    .gemm_packed = gemm_packed_generic, .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref,
-    .softmax_rel = softmax_rel_ref, .blas_layers = 1, .blas_tasks = 1, .fused_cross = 1};
+#define K_FAST_GENERIC_INIT(bf, bfisa) {.set = SA__KERNELS_FAST, .isa = "generic", .gemm = gemm_generic, .gemm_split = gemm_generic, \
+    .gemm_packed = gemm_packed_generic, .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref, \
+    .softmax_rel = softmax_rel_ref, .blas_layers = 1, .blas_tasks = 1, .fused_cross = 1, .gemm_bf16 = bf, .bf16_isa = bfisa}
+static const sa__kernels k_fast_generic = K_FAST_GENERIC_INIT(NULL, NULL);
 
-static const sa__kernels k_blas_generic = {
-    .set = SA__KERNELS_BLAS, .isa = "generic", .gemm = gemm_generic, .gemm_split = gemm_generic,
-    .gemm_packed = gemm_packed_generic, .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref,
-    .softmax_rel = softmax_rel_ref, .blas_layers = 1, .blas_tasks = 0, .fused_cross = 1};
+#define K_BLAS_GENERIC_INIT(bf, bfisa) {.set = SA__KERNELS_BLAS, .isa = "generic", .gemm = gemm_generic, .gemm_split = gemm_generic, \
+    .gemm_packed = gemm_packed_generic, .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref, \
+    .softmax_rel = softmax_rel_ref, .blas_layers = 1, .blas_tasks = 0, .fused_cross = 1, .gemm_bf16 = bf, .bf16_isa = bfisa}
+static const sa__kernels k_blas_generic = K_BLAS_GENERIC_INIT(NULL, NULL);
 
 #if SA_HAVE_X86
-static const sa__kernels k_fast_avx512 = {
-    .set = SA__KERNELS_FAST, .isa = "avx512", .gemm = gemm_avx512, .gemm_split = gemm_split_avx512,
-    .gemm_packed = gemm_packed_avx512, .layernorm_rows = layernorm_rows_avx512, .gelu = gelu_avx512,
-    .softmax = softmax_rows_avx512, .softmax_rel = softmax_rel_avx512, .blas_layers = 0, .blas_tasks = 1,
-    .fused_cross = 1};
+#define K_FAST_AVX512_INIT(bf, bfisa) {.set = SA__KERNELS_FAST, .isa = "avx512", .gemm = gemm_avx512, .gemm_split = gemm_split_avx512, \
+    .gemm_packed = gemm_packed_avx512, .layernorm_rows = layernorm_rows_avx512, .gelu = gelu_avx512, \
+    .softmax = softmax_rows_avx512, .softmax_rel = softmax_rel_avx512, .blas_layers = 0, .blas_tasks = 1, \
+    .fused_cross = 1, .gemm_bf16 = bf, .bf16_isa = bfisa}
+static const sa__kernels k_fast_avx512 = K_FAST_AVX512_INIT(NULL, NULL);
 
-static const sa__kernels k_blas_avx512 = {
-    .set = SA__KERNELS_BLAS, .isa = "avx512", .gemm = gemm_avx512, .gemm_split = gemm_split_avx512,
-    .gemm_packed = gemm_packed_avx512, .layernorm_rows = layernorm_rows_avx512, .gelu = gelu_avx512,
-    .softmax = softmax_rows_avx512, .softmax_rel = softmax_rel_avx512, .blas_layers = 1, .blas_tasks = 0,
-    .fused_cross = 1};
+#define K_BLAS_AVX512_INIT(bf, bfisa) {.set = SA__KERNELS_BLAS, .isa = "avx512", .gemm = gemm_avx512, .gemm_split = gemm_split_avx512, \
+    .gemm_packed = gemm_packed_avx512, .layernorm_rows = layernorm_rows_avx512, .gelu = gelu_avx512, \
+    .softmax = softmax_rows_avx512, .softmax_rel = softmax_rel_avx512, .blas_layers = 1, .blas_tasks = 0, \
+    .fused_cross = 1, .gemm_bf16 = bf, .bf16_isa = bfisa}
+static const sa__kernels k_blas_avx512 = K_BLAS_AVX512_INIT(NULL, NULL);
 #endif
 
 const sa__kernels *sa__kernels_select(int set) {
@@ -810,4 +968,28 @@ const sa__kernels *sa__kernels_select(int set) {
     if (__builtin_cpu_supports("avx512f")) return set == SA__KERNELS_BLAS ? &k_blas_avx512 : &k_fast_avx512;
 #endif
     return set == SA__KERNELS_BLAS ? &k_blas_generic : &k_fast_generic;
+}
+
+static const sa__kernels k_reference_bf16 = K_REFERENCE_INIT(gemm_bf16_ref, "reference");
+static const sa__kernels k_fast_generic_bf16 = K_FAST_GENERIC_INIT(gemm_bf16_ref, "reference");
+static const sa__kernels k_blas_generic_bf16 = K_BLAS_GENERIC_INIT(gemm_bf16_ref, "reference");
+#if SA_HAVE_X86
+static const sa__kernels k_fast_avx512_bf16 = K_FAST_AVX512_INIT(gemm_bf16_avx512, "avx512bf16");
+static const sa__kernels k_blas_avx512_bf16 = K_BLAS_AVX512_INIT(gemm_bf16_avx512, "avx512bf16");
+static const sa__kernels k_fast_avx512_bf16ref = K_FAST_AVX512_INIT(gemm_bf16_ref, "reference");
+static const sa__kernels k_blas_avx512_bf16ref = K_BLAS_AVX512_INIT(gemm_bf16_ref, "reference");
+#endif
+
+const sa__kernels *sa__kernels_select_precision(int set, int precision) {
+    if (precision != SA__PRECISION_BF16) return sa__kernels_select(set);
+    if (set == SA__KERNELS_REFERENCE) return &k_reference_bf16;
+#if SA_HAVE_X86
+    if (__builtin_cpu_supports("avx512f")) {
+        const int blas = set == SA__KERNELS_BLAS;
+        if (__builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw"))
+            return blas ? &k_blas_avx512_bf16 : &k_fast_avx512_bf16;
+        return blas ? &k_blas_avx512_bf16ref : &k_fast_avx512_bf16ref;
+    }
+#endif
+    return set == SA__KERNELS_BLAS ? &k_blas_generic_bf16 : &k_fast_generic_bf16;
 }

@@ -6,6 +6,7 @@
 #define SEGAGENT_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/pool.h"
 
@@ -17,6 +18,7 @@ typedef struct sa__lin {
     const float *w; /* (out, in) */
     const float *b; /* (out) or NULL */
     int out, in;
+    const uint16_t *wb; /* W in BF16, packed by sa__bf16_pack_w (BF16 precision), or NULL: FP32 */
 } sa__lin;
 
 typedef struct sa__ln {
@@ -28,6 +30,11 @@ typedef struct sa__ln {
  * (B is N x K, ldb), else B (K x N, ldb). Single-threaded: safe to call from pool workers. */
 typedef void (*sa__gemm_fn)(int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                             const float *B, int ldb, float beta, float *C, int ldc);
+
+/* y (M x out, ldc) = bias + x (M x in, lda) W^T, W packed in BF16 by sa__bf16_pack_w (panel-aligned offsets
+ * only), x rounded to BF16 as it is consumed, FP32 products and sums. Single-threaded. */
+typedef void (*sa__gemm_bf16_fn)(int M, int out, int in, const float *A, int lda, const uint16_t *Wp,
+                                 const float *bias, float *C, int ldc);
 
 /* One kernel set: what SA__KERNELS_* means on this CPU, chosen once per model (sa__kernels_select,
  * at load and by sa_sam_model_set_kernels) and stored on it; the layers call through m->k. The
@@ -58,10 +65,25 @@ typedef struct sa__kernels {
     int blas_tasks;  /* large products inside pool tasks: single-threaded OpenBLAS */
     int fused_cross; /* cross attentions with few tokens re-associated (same math, fewer
                         multiply-adds) */
+    /* BF16 linear layers (those whose sa__lin has wb): NULL in the FP32 tables; the reference loop in the
+     * reference BF16 table and on CPUs without AVX-512 BF16 */
+    sa__gemm_bf16_fn gemm_bf16;
+    const char *bf16_isa; /* "reference" or "avx512bf16" (NULL in the FP32 tables) */
 } sa__kernels;
 
-/* The table for a kernel set on this CPU (any value other than REFERENCE and BLAS gives FAST). */
+/* Precisions; the values are those of the public SA_PRECISION_*. */
+enum { SA__PRECISION_FP32 = 0, SA__PRECISION_BF16 = 1 };
+
+/* The table for a kernel set on this CPU (any value other than REFERENCE and BLAS gives FAST), FP32. */
 const sa__kernels *sa__kernels_select(int set);
+/* The same for a precision: BF16 adds gemm_bf16 (AVX-512 BF16 when the CPU has it, checked here once, and the
+ * set is not REFERENCE); every other kernel is the FP32 table's. */
+const sa__kernels *sa__kernels_select_precision(int set, int precision);
+
+/* BF16 weights for linear layers: sa__bf16_packed_size(out, in) uint16 for W (out, in) converted (round to
+ * nearest even) into the layout of gemm_bf16. */
+size_t sa__bf16_packed_size(int out, int in);
+void sa__bf16_pack_w(const float *W, int out, int in, uint16_t *dst);
 
 /* Packing for gemm_packed: op(B) (K x N) into sa__sgemm_packed_size(N, K) floats (one layout for
  * every set). */

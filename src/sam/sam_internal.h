@@ -55,6 +55,7 @@ struct sa_sam_model {
     int grid;      /* g = S / patch */
     int head_dim;
     float *arena;  /* converted / re-ordered weights, F32 */
+    uint16_t *bf16; /* BF16 precision: the ViT blocks' linear weights, packed (their sa__lin.wb point here) */
     struct sa_weights *weights; /* the open checkpoint when F32 tensors are used in place (else NULL) */
     size_t arena_n;
     int64_t n_params;

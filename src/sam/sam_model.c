@@ -350,6 +350,27 @@ static int check_arch(const sa_sam_arch *a, sa_error *err) {
 }
 
 /* Allocates the model and binds weights (w) or random values (w == NULL). */
+/* BF16 precision: the ViT blocks' four linear layers get BF16 copies of their weights (sa__lin.wb). */
+static int pack_bf16(sa_sam_model *m, const char *what, sa_error *err) {
+    size_t total = 0;
+    for (int d = 0; d < m->arch.depth; d++) {
+        sa__lin *ls[4] = {&m->blocks[d].qkv, &m->blocks[d].proj, &m->blocks[d].lin1, &m->blocks[d].lin2};
+        for (int j = 0; j < 4; j++) total += sa__bf16_packed_size(ls[j]->out, ls[j]->in);
+    }
+    m->bf16 = malloc((total ? total : 1) * sizeof(uint16_t));
+    if (!m->bf16) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory for %zu BF16 weights", what, total);
+    size_t off = 0;
+    for (int d = 0; d < m->arch.depth; d++) {
+        sa__lin *ls[4] = {&m->blocks[d].qkv, &m->blocks[d].proj, &m->blocks[d].lin1, &m->blocks[d].lin2};
+        for (int j = 0; j < 4; j++) {
+            sa__bf16_pack_w(ls[j]->w, ls[j]->out, ls[j]->in, m->bf16 + off);
+            ls[j]->wb = m->bf16 + off;
+            off += sa__bf16_packed_size(ls[j]->out, ls[j]->in);
+        }
+    }
+    return SA_OK;
+}
+
 static int build(const sa_sam_arch *arch, const sa_weights *w, const char *what, const int *rel_rows, uint64_t seed,
                  sa_sam_params params, sa_sam_model **out, sa_error *err) {
     int rc = check_arch(arch, err);
@@ -362,8 +383,10 @@ static int build(const sa_sam_arch *arch, const sa_weights *w, const char *what,
     sa_sam_model *m = calloc(1, sizeof *m);
     if (!m) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", what);
     m->arch = *arch;
+    if (params.precision != SA_SAM_PRECISION_BF16) params.precision = SA_SAM_PRECISION_FP32;
     m->params = params;
-    m->k = sa__kernels_select(params.kernels); /* once per model: the layers call through m->k */
+    /* once per model: the layers call through m->k */
+    m->k = sa__kernels_select_precision(params.kernels, params.precision);
     m->grid = arch->image_size / arch->patch_size;
     m->head_dim = arch->width / arch->heads;
     m->blocks = calloc((size_t)arch->depth, sizeof *m->blocks);
@@ -384,6 +407,7 @@ static int build(const sa_sam_arch *arch, const sa_weights *w, const char *what,
         rc = bind_all(&L2, m, rel_rows);
         m->n_params = L2.n_params;
     }
+    if (rc == SA_OK && params.precision == SA_SAM_PRECISION_BF16) rc = pack_bf16(m, what, err);
     if (rc != SA_OK) {
         sa_sam_model_free(m);
         return rc;
@@ -570,6 +594,7 @@ int sa_sam_model_random(const sa_sam_arch *arch, uint64_t seed, sa_sam_params pa
 void sa_sam_model_free(sa_sam_model *m) {
     if (!m) return;
     free(m->arena);
+    free(m->bf16);
     sa_weights_free(m->weights);
     free(m->blocks);
     free(m->dec_layers);
@@ -595,7 +620,7 @@ int sa_sam_model_set_kernels(sa_sam_model *m, int kernels, sa_error *err) {
     if (!m || kernels < SA_SAM_KERNELS_FAST || kernels > SA_SAM_KERNELS_REFERENCE)
         return sa_error_set(err, SA_ERR_INVALID, "SAM: unknown kernel set %d", kernels);
     m->params.kernels = kernels;
-    m->k = sa__kernels_select(kernels);
+    m->k = sa__kernels_select_precision(kernels, m->params.precision);
     return SA_OK;
 }
 

@@ -35,12 +35,41 @@ sa_sc_params sa_sc_default_params(void) {
     return p;
 }
 
+/* The kernel table for params (kernels, precision); BF16 packs the blocks' linear weights once (a model
+ * switched back to FP32 keeps them; the FP32 tables ignore them). */
+static int select_kernels(sa_sc_model *m, sa_error *err) {
+    if (m->params.precision == SA_SC_PRECISION_BF16 && !m->bf16) {
+        size_t total = 0;
+        for (int d = 0; d < m->arch.depth; d++) {
+            sc_block *b = &m->blocks[d];
+            sa__lin *ls[4] = {&b->qkv, &b->proj, &b->fc1, &b->fc2};
+            for (int j = 0; j < 4; j++) total += sa__bf16_packed_size(ls[j]->out, ls[j]->in);
+        }
+        m->bf16 = malloc((total ? total : 1) * sizeof(uint16_t));
+        if (!m->bf16) return sa_error_set(err, SA_ERR_NOMEM, "SimpleClick: out of memory for %zu BF16 weights", total);
+        size_t off = 0;
+        for (int d = 0; d < m->arch.depth; d++) {
+            sc_block *b = &m->blocks[d];
+            sa__lin *ls[4] = {&b->qkv, &b->proj, &b->fc1, &b->fc2};
+            for (int j = 0; j < 4; j++) {
+                sa__bf16_pack_w(ls[j]->w, ls[j]->out, ls[j]->in, m->bf16 + off);
+                ls[j]->wb = m->bf16 + off;
+                off += sa__bf16_packed_size(ls[j]->out, ls[j]->in);
+            }
+        }
+    }
+    m->k = sa__kernels_select_precision(m->params.kernels, m->params.precision);
+    return SA_OK;
+}
+
 static int check_params(const sa_sc_params *p, sa_error *err) {
     if (p->threads < 1 || p->threads > 256)
         return sa_error_set(err, SA_ERR_INVALID, "SimpleClick: threads must be 1..256 (got %d)",
                             p->threads);
     if (p->kernels < SA_SC_KERNELS_FAST || p->kernels > SA_SC_KERNELS_REFERENCE)
         return sa_error_set(err, SA_ERR_INVALID, "SimpleClick: unknown kernel set %d", p->kernels);
+    if (p->precision != SA_SC_PRECISION_FP32 && p->precision != SA_SC_PRECISION_BF16)
+        return sa_error_set(err, SA_ERR_INVALID, "SimpleClick: unknown precision %d", p->precision);
     if (!(p->prob_thresh >= 0.0f && p->prob_thresh < 1.0f))
         return sa_error_set(err, SA_ERR_INVALID, "SimpleClick: prob_thresh must be in [0, 1)");
     if (p->zoom_target < 16 || p->zoom_target > 4096)
@@ -479,7 +508,7 @@ static int finish(sa_sc_model *m, int mode, uint64_t seed, sa_error *err) {
             if (!wk.used[i]) m->unused[j++] = (char *)sa_weights_at(m->weights, i)->name;
     }
     free(wk.used);
-    if (rc == SA_OK) m->k = sa__kernels_select(m->params.kernels);
+    if (rc == SA_OK) rc = select_kernels(m, err);
     return rc;
 }
 
@@ -591,6 +620,7 @@ void sa_sc_model_free(sa_sc_model *m) {
     sa_weights_free(m->weights);
     free(m->arena);
     free(m->conv_arena);
+    free(m->bf16);
     free(m->unused);
     free(m);
 }
@@ -620,8 +650,7 @@ int sa_sc_model_set_params(sa_sc_model *m, sa_sc_params params, sa_error *err) {
     int rc = check_params(&params, err);
     if (rc != SA_OK) return rc;
     m->params = params;
-    m->k = sa__kernels_select(params.kernels);
-    return SA_OK;
+    return select_kernels(m, err);
 }
 
 double sa_sc_macs(const sa_sc_arch *a, int height, int width) {

@@ -53,7 +53,7 @@ struct sa__mf {
     int time;
     int64_t flow;
     int warm;         /* trees of the last solve are valid and may be reused */
-    uint8_t *changed; /* n: node's capacities changed since the last solve */
+    uint8_t *changed; /* n: what changed since the last solve: CH_T terminal weights, CH_ARCS its arcs */
     int *chlist;      /* n: the changed nodes */
     int n_changed;
 };
@@ -134,11 +134,13 @@ static void freeze(sa__mf *g) {
     g->frozen = 1;
 }
 
-static void mark(sa__mf *g, int i) {
-    if (g->warm && !g->changed[i]) {
-        g->changed[i] = 1;
-        g->chlist[g->n_changed++] = i;
-    }
+#define CH_T 1
+#define CH_ARCS 2
+
+static void mark(sa__mf *g, int i, uint8_t what) {
+    if (!g->warm) return;
+    if (!g->changed[i]) g->chlist[g->n_changed++] = i;
+    g->changed[i] |= what;
 }
 
 void sa__mf_set_edge(sa__mf *g, int e, int32_t cap, int32_t rev_cap) {
@@ -163,8 +165,8 @@ void sa__mf_set_edge(sa__mf *g, int e, int32_t cap, int32_t rev_cap) {
     g->cap[r] = rev_cap;
     g->arcs[a].r_cap = (int32_t)(cap - nf);
     g->arcs[r].r_cap = (int32_t)(rev_cap + nf);
-    mark(g, g->arcs[a].head);
-    mark(g, g->arcs[r].head);
+    mark(g, g->arcs[a].head, CH_ARCS);
+    mark(g, g->arcs[r].head, CH_ARCS);
 }
 
 void sa__mf_set_tweights(sa__mf *g, int i, int32_t cs, int32_t ct) {
@@ -173,7 +175,7 @@ void sa__mf_set_tweights(sa__mf *g, int i, int32_t cs, int32_t ct) {
     int32_t m = cs < ct ? cs : ct;
     g->tmin[i] = m;
     g->nodes[i].tr_cap = (int64_t)cs - ct + g->nodes[i].ex;
-    mark(g, i);
+    mark(g, i, CH_T);
 }
 
 void sa__mf_reset(sa__mf *g) {
@@ -376,11 +378,18 @@ static void reuse_trees(sa__mf *g) {
     for (int k = 0; k < g->n_changed; k++) {
         int i = g->chlist[k];
         int pa = nd[i].parent;
+        const int arcs = g->changed[i] & CH_ARCS;
         if (nd[i].tr_cap != 0) {
+            /* only its terminal weight changed and it is still a root of the same tree: the trees and every
+             * residual arc are as the last solve left them (no contact between the trees), nothing to rescan */
+            if (!arcs && pa == P_TERMINAL && nd[i].in_sink == (nd[i].tr_cap < 0)) continue;
             make_root(g, i); /* an orphan leaves its queue this way: it is skipped there once rooted */
             continue;
         }
         if (pa == P_NONE) continue;
+        /* a node below a tree arc had tr_cap 0 before (only roots carry terminal residuals) and still has: with
+         * its arcs unchanged, nothing changed for it */
+        if (!arcs && pa >= 0) continue;
         /* its arcs changed: scan them again (an orphan is skipped by the queue unless it is adopted) */
         set_active(g, i);
         if (pa == P_ORPHAN) continue;
