@@ -1,0 +1,383 @@
+/* RefCOCO-family datasets: refs(<splitBy>).p + instances.json, images in a COCO folder.
+ *
+ * The pickle goes through the one restricted pickle VM (weights/unpickle.h) to JSON, and the refs
+ * are walked with cJSON; annotations and image records come from the COCO reader (coco.h). Every
+ * check that can be made without pixels is made at open, so a bad ref costs one warning and never
+ * a failed episode later; masks are checked when a sample is loaded (they need the decoded image's
+ * size). Samples of one ref share its strings' owner, the set. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "base/files.h"
+#include "base/text.h"
+#include "base/util.h"
+#include "segagent/refer.h"
+#include "weights/unpickle.h"
+
+#define MAX_WARNINGS 1000 /* then one line saying how many more */
+
+struct sa_refer {
+    char *name, *split, *split_by;
+    sa_coco_set *owned; /* opened by sa_refer_open */
+    const sa_coco_set *coco;
+    sa_refer_sample *s;
+    int n, cap;
+    int n_refs;
+    char **strs; /* every string the samples point to */
+    int nstr, capstr;
+    char **warn;
+    int nwarn, capwarn, extra_warn;
+};
+
+sa_refer_params sa_refer_default_params(void) {
+    sa_refer_params p;
+    memset(&p, 0, sizeof p);
+    return p;
+}
+
+static int grow_arr(void **p, int *cap, int need, size_t elem) {
+    if (need <= *cap) return 1;
+    int nc = *cap ? *cap : 16;
+    while (nc < need) {
+        if (nc > (1 << 28)) return 0;
+        nc *= 2;
+    }
+    void *q = realloc(*p, (size_t)nc * elem);
+    if (!q) return 0;
+    *p = q;
+    *cap = nc;
+    return 1;
+}
+
+/* Keeps s (owned from now on); NULL when out of memory (s is freed). */
+static char *keep(sa_refer *d, char *s) {
+    if (!s || !grow_arr((void **)&d->strs, &d->capstr, d->nstr + 1, sizeof *d->strs)) {
+        free(s);
+        return NULL;
+    }
+    d->strs[d->nstr++] = s;
+    return s;
+}
+
+static void warn(sa_refer *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(sa_refer *d, const char *fmt, ...) {
+    if (d->nwarn >= MAX_WARNINGS) {
+        d->extra_warn++;
+        return;
+    }
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    char *s = sa__strdup(buf);
+    if (!s || !grow_arr((void **)&d->warn, &d->capwarn, d->nwarn + 1, sizeof *d->warn)) {
+        free(s);
+        return;
+    }
+    d->warn[d->nwarn++] = s;
+}
+
+/* An integer-valued JSON number of magnitude <= 2^53. */
+static int get_id(const cJSON *o, const char *key, int64_t *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(v)) return 0;
+    double x = v->valuedouble;
+    if (!(fabs(x) <= 9007199254740992.0) || x != floor(x)) return 0;
+    *out = (int64_t)x;
+    return 1;
+}
+
+static const char *get_str(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static char *path_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    size_t k = a;
+    if (a && dir[a - 1] != '/') p[k++] = '/';
+    memcpy(p + k, name, b + 1);
+    return p;
+}
+
+static int add_sample(sa_refer *d, const sa_refer_sample *s) {
+    if (!grow_arr((void **)&d->s, &d->cap, d->n + 1, sizeof *d->s)) return 0;
+    d->s[d->n++] = *s;
+    return 1;
+}
+
+/* One ref: checked, then its samples appended. Returns SA_ERR_NOMEM or SA_OK (bad refs warn). */
+static int add_ref(sa_refer *d, const cJSON *r, int idx, const char *refs_name,
+                   const char *images_dir, sa_refer_params params) {
+    sa_refer_sample t;
+    memset(&t, 0, sizeof t);
+    t.category_id = -1;
+    t.sent_id = -1;
+    if (!cJSON_IsObject(r) || !get_id(r, "ref_id", &t.ref_id)) {
+        warn(d, "%s: ref %d: not a dict with an integer ref_id; skipped", refs_name, idx);
+        return SA_OK;
+    }
+    const char *split = get_str(r, "split");
+    if (d->split && (!split || strcmp(split, d->split) != 0)) return SA_OK;
+    if (!get_id(r, "ann_id", &t.ann_id) || !get_id(r, "image_id", &t.image_id)) {
+        warn(d, "%s: ref %lld: no integer ann_id / image_id; skipped", refs_name,
+             (long long)t.ref_id);
+        return SA_OK;
+    }
+    get_id(r, "category_id", &t.category_id);
+    t.ann = sa_coco_find_ann(d->coco, t.ann_id);
+    if (t.ann < 0) {
+        warn(d, "%s: ref %lld: annotation %lld is not in %s; skipped", refs_name,
+             (long long)t.ref_id, (long long)t.ann_id, sa_coco_name(d->coco));
+        return SA_OK;
+    }
+    int im = sa_coco_find_image(d->coco, t.image_id);
+    const sa_coco_ann *a = sa_coco_get_ann(d->coco, t.ann);
+    if (im < 0 || a->image != im) {
+        warn(d, "%s: ref %lld: image %lld is not in %s (or not annotation %lld's); skipped",
+             refs_name, (long long)t.ref_id, (long long)t.image_id, sa_coco_name(d->coco),
+             (long long)t.ann_id);
+        return SA_OK;
+    }
+    const char *fname = sa_coco_get_image(d->coco, im)->file_name;
+    char *path = images_dir ? path_join(images_dir, fname) : sa__strdup(fname);
+    if (!(t.image_path = keep(d, path))) return SA_ERR_NOMEM;
+    if (images_dir) {
+        struct stat st;
+        if (stat(t.image_path, &st) != 0 || !S_ISREG(st.st_mode)) {
+            warn(d, "%s: ref %lld: image file %s is missing; skipped", refs_name,
+                 (long long)t.ref_id, t.image_path);
+            return SA_OK;
+        }
+    }
+    if (split && !(t.split = keep(d, sa__strdup(split)))) return SA_ERR_NOMEM;
+    const cJSON *sents = cJSON_GetObjectItemCaseSensitive(r, "sentences");
+    int n_added = 0;
+    const cJSON *se;
+    char idbuf[64];
+    const cJSON *slist = cJSON_IsArray(sents) ? sents : NULL;
+    cJSON_ArrayForEach(se, slist) {
+        const char *txt = cJSON_IsObject(se) ? get_str(se, "sent") : NULL;
+        if (!txt && cJSON_IsObject(se)) txt = get_str(se, "raw");
+        if (!txt || !*txt) continue;
+        sa_refer_sample u = t;
+        if (!get_id(se, "sent_id", &u.sent_id)) u.sent_id = -1;
+        if (!(u.caption = keep(d, sa__utf8_sanitize(txt, strlen(txt), NULL)))) return SA_ERR_NOMEM;
+        if (params.per_ref)
+            snprintf(idbuf, sizeof idbuf, "%lld", (long long)u.ref_id);
+        else
+            snprintf(idbuf, sizeof idbuf, "%lld_%lld", (long long)u.ref_id, (long long)u.sent_id);
+        if (!(u.id = keep(d, sa__strdup(idbuf)))) return SA_ERR_NOMEM;
+        if (params.per_ref) u.sent_id = -1;
+        if (!add_sample(d, &u)) return SA_ERR_NOMEM;
+        n_added++;
+        if (params.per_ref) break;
+    }
+    if (!n_added) {
+        warn(d, "%s: ref %lld: no sentence; skipped", refs_name, (long long)t.ref_id);
+        return SA_OK;
+    }
+    d->n_refs++;
+    return SA_OK;
+}
+
+static const char *default_split_by(const char *name) {
+    return name && strncmp(name, "refcocog", 8) == 0 ? "umd" : "unc";
+}
+
+static int check_split_by(const char *sb, sa_error *err) {
+    if (sb && strcmp(sb, "unc") != 0 && strcmp(sb, "umd") != 0 && strcmp(sb, "google") != 0)
+        return sa_error_set(err, SA_ERR_INVALID, "split_by '%.40s': expected unc, umd or google",
+                            sb);
+    return SA_OK;
+}
+
+static int build(sa_refer *d, const char *name, const uint8_t *refs, size_t n,
+                 const char *refs_name, const char *split, const char *images_dir,
+                 sa_refer_params params, sa_error *err) {
+    d->name = sa__strdup(name ? name : "refer");
+    d->split = (split && *split && strcmp(split, "all") != 0) ? sa__strdup(split) : NULL;
+    d->split_by = sa__strdup(params.split_by ? params.split_by : default_split_by(name));
+    if (!d->name || !d->split_by || (split && *split && strcmp(split, "all") != 0 && !d->split))
+        return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", refs_name);
+    char *json = NULL;
+    size_t jl = 0;
+    int rc = sa__pickle_to_json(refs, n, refs_name, &json, &jl, err);
+    if (rc != SA_OK) return rc;
+    cJSON *root = cJSON_ParseWithLength(json, jl);
+    free(json);
+    if (!root) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", refs_name);
+    if (!cJSON_IsArray(root)) {
+        cJSON_Delete(root);
+        return sa_error_set(err, SA_ERR_FORMAT, "%s: the pickle is not a list of refs", refs_name);
+    }
+    const cJSON *r;
+    int idx = 0;
+    cJSON_ArrayForEach(r, root) {
+        rc = add_ref(d, r, idx++, refs_name, images_dir, params);
+        if (rc != SA_OK) {
+            cJSON_Delete(root);
+            return sa_error_set(err, rc, "%s: out of memory", refs_name);
+        }
+    }
+    cJSON_Delete(root);
+    if (d->extra_warn) warn(d, "%s: %d more warnings", refs_name, d->extra_warn);
+    if (d->n == 0)
+        return sa_error_set(err, SA_ERR_NOT_FOUND, "%s: no sample in split '%s'", refs_name,
+                            d->split ? d->split : "all");
+    return SA_OK;
+}
+
+int sa_refer_from_pickle(const char *name, const uint8_t *refs, size_t n, const char *refs_name,
+                         const sa_coco_set *coco, const char *split, const char *images_dir,
+                         sa_refer_params params, sa_refer **out, sa_error *err) {
+    if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_refer_from_pickle: NULL out");
+    *out = NULL;
+    if (!coco || (!refs && n))
+        return sa_error_set(err, SA_ERR_INVALID, "sa_refer_from_pickle: NULL input");
+    if (!refs_name) refs_name = "refs";
+    int rc = check_split_by(params.split_by, err);
+    if (rc != SA_OK) return rc;
+    sa_refer *d = calloc(1, sizeof *d);
+    if (!d) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", refs_name);
+    d->coco = coco;
+    rc = build(d, name, refs, n, refs_name, split, images_dir, params, err);
+    if (rc != SA_OK) {
+        sa_refer_free(d);
+        return rc;
+    }
+    *out = d;
+    return SA_OK;
+}
+
+int sa_refer_open(const char *name, const char *split, const char *dir, const char *images_dir,
+                  sa_refer_params params, sa_refer **out, sa_error *err) {
+    if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_refer_open: NULL out");
+    *out = NULL;
+    if (!dir) return sa_error_set(err, SA_ERR_INVALID, "sa_refer_open: NULL dir");
+    int rc = check_split_by(params.split_by, err);
+    if (rc != SA_OK) return rc;
+    const char *sb = params.split_by ? params.split_by : default_split_by(name);
+    char fname[32];
+    snprintf(fname, sizeof fname, "refs(%s).p", sb);
+    char *ppath = path_join(dir, fname), *ipath = path_join(dir, "instances.json");
+    char *buf = NULL;
+    size_t n = 0;
+    sa_coco_set *coco = NULL;
+    if (!ppath || !ipath) {
+        rc = sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", dir);
+        goto out;
+    }
+    if ((rc = sa__read_file(ppath, SA__MAX_DATA_BYTES, &buf, &n, err)) != SA_OK) goto out;
+    if ((rc = sa_coco_read(ipath, sa_coco_default_params(), &coco, err)) != SA_OK) goto out;
+    sa_refer_params p = params;
+    p.split_by = sb;
+    rc = sa_refer_from_pickle(name, (const uint8_t *)buf, n, ppath, coco, split, images_dir, p, out,
+                              err);
+    if (rc == SA_OK) {
+        (*out)->owned = coco;
+        coco = NULL;
+    }
+out:
+    sa_coco_free(coco);
+    free(buf);
+    free(ppath);
+    free(ipath);
+    return rc;
+}
+
+void sa_refer_free(sa_refer *d) {
+    if (!d) return;
+    for (int i = 0; i < d->nstr; i++)
+        free(d->strs[i]);
+    for (int i = 0; i < d->nwarn; i++)
+        free(d->warn[i]);
+    free(d->strs);
+    free(d->warn);
+    free(d->s);
+    free(d->name);
+    free(d->split);
+    free(d->split_by);
+    sa_coco_free(d->owned);
+    free(d);
+}
+
+const char *sa_refer_name(const sa_refer *d) {
+    return d ? d->name : NULL;
+}
+const char *sa_refer_split(const sa_refer *d) {
+    return d ? (d->split ? d->split : "all") : NULL;
+}
+const char *sa_refer_split_by(const sa_refer *d) {
+    return d ? d->split_by : NULL;
+}
+int sa_refer_n_refs(const sa_refer *d) {
+    return d ? d->n_refs : 0;
+}
+int sa_refer_count(const sa_refer *d) {
+    return d ? d->n : 0;
+}
+const sa_refer_sample *sa_refer_get(const sa_refer *d, int i) {
+    return d && i >= 0 && i < d->n ? &d->s[i] : NULL;
+}
+const sa_coco_set *sa_refer_coco(const sa_refer *d) {
+    return d ? d->coco : NULL;
+}
+int sa_refer_n_warnings(const sa_refer *d) {
+    return d ? d->nwarn : 0;
+}
+const char *sa_refer_warning(const sa_refer *d, int i) {
+    return d && i >= 0 && i < d->nwarn ? d->warn[i] : NULL;
+}
+
+int sa_refer_load(const sa_refer *d, int i, sa_image *img, sa_mask *gt, sa_error *err) {
+    const sa_refer_sample *s = sa_refer_get(d, i);
+    if (!s || !img || !gt)
+        return sa_error_set(err, SA_ERR_INVALID, "sa_refer_load: bad sample %d", i);
+    memset(gt, 0, sizeof *gt);
+    int rc = sa_image_load(s->image_path, img, err);
+    if (rc != SA_OK) return rc;
+    const sa_coco_ann *a = sa_coco_get_ann(d->coco, s->ann);
+    for (int k = 0; a->seg == SA_COCO_SEG_POLYGONS && k < a->n_polygons; k++) {
+        const double *xy = NULL;
+        size_t np = 0;
+        if (sa_coco_ann_polygon(d->coco, s->ann, k, &xy, &np, NULL) != SA_OK) continue;
+        for (size_t j = 0; j < np; j++)
+            if (xy[2 * j] < -1 || xy[2 * j + 1] < -1 || xy[2 * j] > img->width + 1 ||
+                xy[2 * j + 1] > img->height + 1) {
+                rc = sa_error_set(
+                    err, SA_ERR_FORMAT,
+                    "%s: ref %lld: annotation %lld polygon %d point (%g, %g) lies outside the "
+                    "%dx%d image",
+                    sa_coco_name(d->coco), (long long)s->ref_id, (long long)s->ann_id, k, xy[2 * j],
+                    xy[2 * j + 1], img->width, img->height);
+                sa_image_free(img);
+                return rc;
+            }
+    }
+    sa_error e = {0};
+    rc = sa_coco_ann_mask(d->coco, s->ann, img->height, img->width, gt, &e);
+    if (rc != SA_OK) {
+        sa_image_free(img);
+        return sa_error_set(err, rc, "%s: ref %lld: annotation %lld: %s", sa_coco_name(d->coco),
+                            (long long)s->ref_id, (long long)s->ann_id, e.msg);
+    }
+    if (sa_mask_area(gt) == 0) {
+        sa_image_free(img);
+        sa_mask_free(gt);
+        return sa_error_set(err, SA_ERR_FORMAT, "%s: ref %lld: annotation %lld has an empty mask",
+                            sa_coco_name(d->coco), (long long)s->ref_id, (long long)s->ann_id);
+    }
+    return SA_OK;
+}
