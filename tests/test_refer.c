@@ -12,6 +12,7 @@
 
 #include "segagent/coco.h"
 #include "segagent/refer.h"
+#include "segagent/scenes.h"
 #include "testutil.h"
 #include "weights/unpickle.h"
 
@@ -343,6 +344,140 @@ static void test_bad_items(const char *tmp) {
     sa_coco_free(set);
 }
 
+/* The other sources: a COCO instances file, SegAgent's JSON, a DIS5K layout, the built-in scenes.
+ */
+static void test_other_sources(const char *tmp) {
+    sa_error err = {0};
+    char *inst = tu_shared_path("data/refer_sample/refer/refcoco/instances.json");
+    char *images = tu_shared_path("data/refer_sample/images/train2014");
+    char *sj = tu_shared_path("data/refer_sample/segagent_json/refcoco_val.json");
+    char *exp_path = tu_shared_path("data/refer_sample/expected.json");
+    char *it = tu_read_file(inst, NULL), *et = tu_read_file(exp_path, NULL);
+    cJSON *ij = it ? cJSON_Parse(it) : NULL, *exp = et ? cJSON_Parse(et) : NULL;
+    CHECK(ij && exp);
+    if (!ij || !exp) return;
+    /* independent counts from the JSON: all annotations, person ones, area >= 20000 */
+    int n_all = 0, n_person = 0, n_big = 0;
+    int64_t person_id = -1;
+    const cJSON *c, *a;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(ij, "categories")) {
+        if (strcmp(cJSON_GetObjectItem(c, "name")->valuestring, "person") == 0)
+            person_id = (int64_t)cJSON_GetObjectItem(c, "id")->valuedouble;
+    }
+    cJSON_ArrayForEach(a, cJSON_GetObjectItem(ij, "annotations")) {
+        n_all++;
+        n_person += (int64_t)cJSON_GetObjectItem(a, "category_id")->valuedouble == person_id;
+        n_big += cJSON_GetObjectItem(a, "area")->valuedouble >= 20000;
+    }
+    sa_refer *r = NULL;
+    sa_refer_params p = sa_refer_default_params();
+    CHECKF(sa_refer_open_coco("coco", inst, images, p, &r, &err) == SA_OK, "%s", err.msg);
+    CHECKF(sa_refer_count(r) == n_all && n_all == 17, "%d of %d", sa_refer_count(r), n_all);
+    int crowd_seen = 0;
+    for (int i = 0; i < sa_refer_count(r); i++) {
+        const sa_refer_sample *s = sa_refer_get(r, i);
+        if (s->ann_id != 900100042049LL) continue;
+        sa_image img = {0};
+        sa_mask gt = {0};
+        CHECKF(sa_refer_load(r, i, &img, &gt, &err) == SA_OK, "%s", err.msg);
+        CHECK(sa_mask_area(&gt) == 11014);
+        CHECK(strcmp(s->caption, "bird") == 0);
+        crowd_seen = 1;
+        sa_image_free(&img);
+        sa_mask_free(&gt);
+    }
+    CHECK(crowd_seen);
+    sa_refer_free(r);
+    p.category = "person";
+    CHECK(sa_refer_open_coco("coco", inst, images, p, &r, &err) == SA_OK &&
+          sa_refer_count(r) == n_person);
+    CHECK(r && strcmp(sa_refer_get(r, 0)->caption, "person") == 0);
+    sa_refer_free(r);
+    p.category = NULL;
+    p.min_area = 20000;
+    CHECK(sa_refer_open_coco("coco", inst, images, p, &r, &err) == SA_OK &&
+          sa_refer_count(r) == n_big);
+    sa_refer_free(r);
+    /* SegAgent's JSON: 11 samples over 5 entries, masks as expected */
+    const cJSON *sg = cJSON_GetObjectItem(exp, "segagent");
+    CHECKF(sa_refer_open_segagent("refcoco", sj, images, sa_refer_default_params(), &r, &err) ==
+               SA_OK,
+           "%s", err.msg);
+    CHECK(sa_refer_count(r) == cJSON_GetObjectItem(sg, "samples")->valueint);
+    CHECK(sa_refer_n_refs(r) == cJSON_GetObjectItem(sg, "entries")->valueint);
+    for (int i = 0; i < sa_refer_count(r); i++) {
+        const sa_refer_sample *s = sa_refer_get(r, i);
+        const cJSON *e =
+            cJSON_GetArrayItem(cJSON_GetObjectItem(sg, "entries_list"), (int)s->ref_id);
+        sa_image img = {0};
+        sa_mask gt = {0};
+        CHECKF(sa_refer_load(r, i, &img, &gt, &err) == SA_OK, "%s", err.msg);
+        CHECKF(e && (double)sa_mask_area(&gt) == cJSON_GetObjectItem(e, "area")->valuedouble,
+               "sample %s", s->id);
+        CHECK(e && s->image_id == (int64_t)cJSON_GetObjectItem(e, "image_name")->valuedouble);
+        sa_image_free(&img);
+        sa_mask_free(&gt);
+    }
+    sa_refer_free(r);
+    p = sa_refer_default_params();
+    p.per_ref = 1;
+    CHECK(sa_refer_open_segagent("refcoco", sj, images, p, &r, &err) == SA_OK &&
+          sa_refer_count(r) == 5);
+    sa_refer_free(r);
+    /* DIS5K: DIS-TE1/{im,gt} with the class in the file name */
+    char path[4096];
+    snprintf(path, sizeof path,
+             "mkdir -p %s/dis/DIS-TE1/im %s/dis/DIS-TE1/gt %s/dis/DIS-VD/im %s/dis/DIS-VD/gt", tmp,
+             tmp, tmp, tmp);
+    CHECK(system(path) == 0);
+    sa_image img = {0};
+    sa_mask gt = {0};
+    CHECK(sa_scene_render(0, 1, 64, 48, &img, &gt, &err) == SA_OK);
+    static const char *const names[] = {"DIS-TE1/%s/1#Accessories#1#Bag#2339506821_83cf9f1d22_o",
+                                        "DIS-VD/%s/12#Graphics#5#Kite_Board#123",
+                                        "DIS-VD/%s/orphan"};
+    for (int k = 0; k < 3; k++) {
+        char rel[512];
+        snprintf(rel, sizeof rel, names[k], "im");
+        snprintf(path, sizeof path, "%s/dis/%s.png", tmp, rel);
+        CHECK(sa_image_save_png(path, &img, &err) == SA_OK);
+        if (k == 2) continue; /* an image without a mask: one warning */
+        snprintf(rel, sizeof rel, names[k], "gt");
+        snprintf(path, sizeof path, "%s/dis/%s.png", tmp, rel);
+        CHECK(sa_mask_save_png(path, &gt, &err) == SA_OK);
+    }
+    size_t area = sa_mask_area(&gt);
+    sa_image_free(&img);
+    sa_mask_free(&gt);
+    snprintf(path, sizeof path, "%s/dis", tmp);
+    CHECKF(sa_refer_open_hres("dis5k", path, &r, &err) == SA_OK, "%s", err.msg);
+    CHECK(sa_refer_count(r) == 2);
+    CHECK(sa_refer_n_warnings(r) >= 1);
+    CHECK(r && strcmp(sa_refer_get(r, 0)->caption, "Bag") == 0 &&
+          strcmp(sa_refer_get(r, 0)->split, "DIS-TE1") == 0);
+    CHECK(r && strcmp(sa_refer_get(r, 1)->caption, "Kite Board") == 0);
+    CHECK(r && sa_refer_load(r, 1, &img, &gt, &err) == SA_OK && sa_mask_area(&gt) == area);
+    sa_image_free(&img);
+    sa_mask_free(&gt);
+    sa_refer_free(r);
+    /* the built-in scenes */
+    CHECK(sa_refer_open_scenes(&r, &err) == SA_OK && sa_refer_count(r) == sa_scene_count());
+    CHECK(r && strcmp(sa_refer_get(r, 0)->caption, sa_scene_description(0)) == 0);
+    CHECK(r && sa_refer_load(r, 0, &img, &gt, &err) == SA_OK && img.width == 320 &&
+          sa_mask_area(&gt) > 0);
+    sa_image_free(&img);
+    sa_mask_free(&gt);
+    sa_refer_free(r);
+    cJSON_Delete(ij);
+    cJSON_Delete(exp);
+    free(it);
+    free(et);
+    free(inst);
+    free(images);
+    free(sj);
+    free(exp_path);
+}
+
 int main(void) {
     tu_require_shared();
     if (system("python3 -c 'import pickle' 2>/dev/null") != 0) {
@@ -355,6 +490,7 @@ int main(void) {
     test_python2_text();
     test_sample();
     test_bad_items(tmp);
+    test_other_sources(tmp);
     tu_rmtree(tmp);
     free(tmp);
     return tu_finish("test_refer");

@@ -17,6 +17,9 @@
  *   }
  *   sa_refer_free(ds);
  *
+ * Also SegAgent's released JSON, any COCO instances file, HRES (DIS5K, ThinObject5K) and the
+ * built-in scenes, through the other sa_refer_open_* functions below.
+ *
  * On disk (https://github.com/lichengunc/refer): DIR holds refs(<splitBy>).p and instances.json;
  * the images are in another folder (COCO train2014), named by instances.json's file_name. The
  * pickle is a list of ref dicts {ref_id, ann_id, image_id, category_id, split, sentences: [{sent,
@@ -50,6 +53,10 @@ extern "C" {
 typedef struct sa_refer_params {
     const char *split_by; /* "unc", "umd" or "google"; NULL (default): by the dataset name */
     int per_ref;          /* 1: one sample per ref; 0 (default): one per sentence */
+    /* sa_refer_open_coco only: annotations with "area" below min_area (default 0: all) and, when
+     * category is set, of another category name are left out */
+    double min_area;
+    const char *category;
     int reserved[4];
 } sa_refer_params;
 
@@ -81,6 +88,30 @@ int sa_refer_open(const char *name, const char *split, const char *dir, const ch
 int sa_refer_from_pickle(const char *name, const uint8_t *refs, size_t n, const char *refs_name,
                          const sa_coco_set *coco, const char *split, const char *images_dir,
                          sa_refer_params params, sa_refer **out, sa_error *err);
+
+/* Other sources, as referring datasets with the same accessors (split_by is "" for them):
+ *  - sa_refer_open_coco: any COCO instances file as an interactive set, one sample per annotation
+ *    (polygons, compressed or uncompressed RLE, crowd regions), caption = the category name (else
+ *    the annotation's caption), id = the annotation id; params.min_area and .category filter.
+ *    Annotations whose image is not in the file are skipped with a warning.
+ *  - sa_refer_open_segagent: SegAgent's released JSON (the trajectory format, trajectory.h):
+ *    one sample per caption of each data[] entry (per entry with params.per_ref), the mask its
+ *    gt_ann.segmentation RLE; image_name is a COCO image id (the image is
+ *    images_dir/COCO_train2014_%012d.jpg) or a file name under images_dir. id "<entry>_<caption>".
+ *  - sa_refer_open_hres: DIS5K (DIR holding DIS-TE1..4 / DIS-VD / DIS-TR, each {im, gt}) or one
+ *    {im, gt} folder (one DIS5K part, ThinObject5K): caption = the class of a DIS5K file name
+ *    <g>#<Group>#<c>#<Class>#<name> (underscores as spaces), else the stem without a trailing
+ *    _<digits>; split = the part's folder name.
+ *  - sa_refer_open_scenes: the built-in scenes (scenes.h) at 320x240, seed 1, caption = the
+ *    scene's description: a small referring set with no download.
+ * Errors as sa_refer_open's (the file's reader's for the first three); SA_ERR_NOT_FOUND with no
+ * sample. */
+int sa_refer_open_coco(const char *name, const char *instances, const char *images_dir,
+                       sa_refer_params params, sa_refer **out, sa_error *err);
+int sa_refer_open_segagent(const char *name, const char *json_path, const char *images_dir,
+                           sa_refer_params params, sa_refer **out, sa_error *err);
+int sa_refer_open_hres(const char *name, const char *dir, sa_refer **out, sa_error *err);
+int sa_refer_open_scenes(sa_refer **out, sa_error *err);
 
 /* Frees the set (and the COCO set it opened). NULL is a no-op. */
 void sa_refer_free(sa_refer *ds);
