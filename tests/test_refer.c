@@ -468,6 +468,29 @@ static void test_other_sources(const char *tmp) {
     sa_image_free(&img);
     sa_mask_free(&gt);
     sa_refer_free(r);
+    /* by spec, as the command line gives it */
+    char *refdir = tu_shared_path("data/refer_sample/refer/refcoco");
+    snprintf(path, sizeof path, "refcoco:val=%s", refdir);
+    CHECKF(sa_refer_open_spec(path, images, sa_refer_default_params(), &r, &err) == SA_OK &&
+               sa_refer_count(r) == 11,
+           "%s", err.msg);
+    sa_refer_free(r);
+    snprintf(path, sizeof path, "segagent=%s", sj);
+    CHECK(sa_refer_open_spec(path, images, sa_refer_default_params(), &r, &err) == SA_OK &&
+          sa_refer_count(r) == 11);
+    sa_refer_free(r);
+    CHECK(sa_refer_open_spec("scenes", NULL, sa_refer_default_params(), &r, &err) == SA_OK);
+    sa_refer_free(r);
+    CHECK(sa_refer_open_spec("nosuch=x", NULL, sa_refer_default_params(), &r, &err) ==
+              SA_ERR_INVALID &&
+          !r);
+    CHECK(sa_refer_open_spec("coco:val=x", NULL, sa_refer_default_params(), &r, &err) ==
+              SA_ERR_INVALID &&
+          !r);
+    CHECK(sa_refer_open_spec("refcoco", NULL, sa_refer_default_params(), &r, &err) ==
+              SA_ERR_INVALID &&
+          !r);
+    free(refdir);
     cJSON_Delete(ij);
     cJSON_Delete(exp);
     free(it);

@@ -113,6 +113,13 @@ int sa_refer_open_segagent(const char *name, const char *json_path, const char *
 int sa_refer_open_hres(const char *name, const char *dir, sa_refer **out, sa_error *err);
 int sa_refer_open_scenes(sa_refer **out, sa_error *err);
 
+/* Opens a set named as on the command line: "refcoco:val=DIR" (also refcoco+, refcocog; no split =
+ * every split), "coco=instances.json", "segagent=file.json", "hres=DIR" (or dis5k=, thinobject5k=),
+ * or "scenes". images_dir is passed on where the kind has a separate image folder. SA_ERR_INVALID
+ * for a spec of no known kind; else the errors of the opener it calls. */
+int sa_refer_open_spec(const char *spec, const char *images_dir, sa_refer_params params,
+                       sa_refer **out, sa_error *err);
+
 /* Frees the set (and the COCO set it opened). NULL is a no-op. */
 void sa_refer_free(sa_refer *ds);
 

@@ -720,3 +720,45 @@ int sa_refer_open_scenes(sa_refer **out, sa_error *err) {
     }
     return finish(d, out, "scenes", err);
 }
+
+int sa_refer_open_spec(const char *spec, const char *images_dir, sa_refer_params params,
+                       sa_refer **out, sa_error *err) {
+    if (!out || !spec)
+        return sa_error_set(err, SA_ERR_INVALID, "sa_refer_open_spec: NULL argument");
+    *out = NULL;
+    if (strcmp(spec, "scenes") == 0) return sa_refer_open_scenes(out, err);
+    const char *eq = strchr(spec, '=');
+    if (!eq || eq == spec || !eq[1])
+        return sa_error_set(err, SA_ERR_INVALID,
+                            "dataset '%.200s': expected NAME[:SPLIT]=PATH or scenes", spec);
+    char head[128];
+    size_t hl = (size_t)(eq - spec);
+    if (hl >= sizeof head)
+        return sa_error_set(err, SA_ERR_INVALID, "dataset '%.200s': name too long", spec);
+    memcpy(head, spec, hl);
+    head[hl] = '\0';
+    char *colon = strchr(head, ':');
+    const char *split = NULL;
+    if (colon) {
+        *colon = '\0';
+        split = colon + 1;
+    }
+    const char *path = eq + 1;
+    if (strncmp(head, "refcoco", 7) == 0 || strcmp(head, "refclef") == 0)
+        return sa_refer_open(head, split, path, images_dir, params, out, err);
+    if (split)
+        return sa_error_set(err, SA_ERR_INVALID,
+                            "dataset '%.200s': only the RefCOCO family has splits", spec);
+    if (strcmp(head, "coco") == 0)
+        return sa_refer_open_coco(head, path, images_dir, params, out, err);
+    if (strcmp(head, "segagent") == 0)
+        return sa_refer_open_segagent(head, path, images_dir, params, out, err);
+    if (strcmp(head, "hres") == 0 || strcmp(head, "dis5k") == 0 ||
+        strcmp(head, "thinobject5k") == 0)
+        return sa_refer_open_hres(head, path, out, err);
+    return sa_error_set(
+        err, SA_ERR_INVALID,
+        "dataset '%.200s': unknown kind '%s' (refcoco, refcoco+, refcocog, coco, segagent, hres, "
+        "dis5k, thinobject5k, scenes)",
+        spec, head);
+}
