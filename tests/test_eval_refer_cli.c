@@ -86,6 +86,35 @@ int main(int argc, char **argv) {
     CHECKF(fabs(si / su - ciou) < 1e-5, "cIoU %.6f vs %.6f", ciou, si / su);
     CHECKF(fabs(g / res.n_samples - giou) < 1e-5, "gIoU %.6f vs %.6f", giou, g / res.n_samples);
     sa_eval_result_free(&res);
+    /* 8 episodes in flight: the same numbers */
+    snprintf(args, sizeof args,
+             "eval --dataset scenes --policy %s --model fixed --max-clicks 2 --concurrency 8 "
+             "--quiet --json %s/c8.json",
+             srv.base_url, c.dir);
+    st = tu_cli_run(&c, args, "c8");
+    char *cj = tu_cli_slurp(&c, "c8.json");
+    cJSON *cd = cJSON_Parse(cj);
+    const cJSON *cs = cJSON_GetObjectItem(cJSON_GetObjectItem(cd, "datasets"), "scenes");
+    CHECKF(st == 0 && cs && cJSON_GetObjectItem(cs, "ciou")->valuedouble == ciou &&
+               cJSON_GetObjectItem(cs, "giou")->valuedouble == giou,
+           "--concurrency 8: exit %d", st);
+    cJSON_Delete(cd);
+    free(cj);
+    /* failures by kind: unparseable replies (the last mask stands) and HTTP errors */
+    snprintf(args, sizeof args,
+             "eval --dataset scenes --policy %s --model malformed --max-clicks 2 --quiet --json "
+             "%s/bad.json",
+             srv.base_url, c.dir);
+    st = tu_cli_run(&c, args, "malformed");
+    char *bj = tu_cli_slurp(&c, "bad.json");
+    cJSON *bd = cJSON_Parse(bj);
+    const cJSON *f = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(bd, "datasets"), "scenes"),
+                            "failures"),
+        "unparseable_reply");
+    CHECKF(st == 0 && f && f->valueint == 6, "exit %d, unparseable %d", st, f ? f->valueint : -1);
+    cJSON_Delete(bd);
+    free(bj);
     /* a server that always fails: every sample skipped, exit 1, one line each */
     snprintf(args, sizeof args,
              "eval --dataset scenes --policy %s --model http500 --retries 0 --max-clicks 2 --quiet",

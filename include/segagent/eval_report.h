@@ -58,8 +58,9 @@ typedef struct sa_eval_report {
 cJSON *sa_eval_summary_json(const sa_metrics_summary *s, int n_skipped);
 cJSON *sa_eval_sample_json(const sa_eval_sample *s, int max_clicks);
 /* Adds a referring set's keys to its dataset object o: "n_samples", "n_failed", "ciou", "giou",
- * "miou_by_step" and "ciou_by_step" (arrays of max_clicks numbers, step 1 first). SA_ERR_NOMEM
- * when a key could not be added. */
+ * "miou_by_step" and "ciou_by_step" (arrays of max_clicks numbers, step 1 first), "failures":
+ * {"unparseable_reply", "policy_error", "tool_error", "load_error"}. SA_ERR_NOMEM when a key could
+ * not be added. */
 int sa_eval_refer_summary_add_json(cJSON *o, const sa_eval_refer_summary *s);
 /* A number rounded to 6 decimals; NAN and infinities become null. */
 cJSON *sa_eval_json_number(double v);

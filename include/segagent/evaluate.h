@@ -67,7 +67,16 @@ typedef struct sa_eval_sample {
     double iou0; /* IoU of the starting (empty) mask */
     uint64_t inter0, uni0;
     int done_early; /* 1 when the annotator had nothing left to fix before max_clicks */
+    int end_kind;   /* SA_EVAL_END_*: what cut the episode short, if anything */
 } sa_eval_sample;
+
+enum {
+    SA_EVAL_END_NORMAL = 0,      /* ran its steps, or stopped by a rule (target, done) */
+    SA_EVAL_END_UNPARSEABLE = 1, /* a model reply was no action: the last mask stands */
+    SA_EVAL_END_POLICY = 2,      /* the policy failed (HTTP error, timeout, connection) */
+    SA_EVAL_END_TOOL = 3,        /* the tool failed */
+    SA_EVAL_END_LOAD = 4         /* the sample could not be loaded */
+};
 
 void sa_eval_sample_free(sa_eval_sample *s);
 
@@ -135,6 +144,7 @@ typedef struct sa_eval_refer_summary {
     double miou_by_step[SA_METRICS_MAX_CLICKS]; /* mean IoU after step t+1 (last mask carried
                                                    forward) */
     double ciou_by_step[SA_METRICS_MAX_CLICKS]; /* cIoU after step t+1 */
+    int failures[5]; /* samples by sa_eval_sample.end_kind (failures[SA_EVAL_END_NORMAL]: none) */
 } sa_eval_refer_summary;
 
 /* Fills *out from r over max_clicks steps (1..SA_METRICS_MAX_CLICKS). Skipped samples are counted

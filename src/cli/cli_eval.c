@@ -86,6 +86,9 @@ static const char usage_refer[] =
     "  --split-by S         refs pickle: unc, umd or google (default: umd for\n"
     "                       refcocog, unc otherwise)\n"
     "  --per-ref            one sample per ref instead of per sentence\n"
+    "  --concurrency N      episodes in flight, 1..256, each on its own worker with\n"
+    "                       its own policy client (default: --jobs); results do not\n"
+    "                       depend on it\n"
     "  --policy URL         an LLM policy server clicks instead of the simulated\n"
     "                       annotator, with the policy options of segment (--model\n"
     "                       NAME, --prompt, ...); SimpleClick's checkpoint is then\n"
@@ -109,7 +112,7 @@ typedef struct eval_opts {
     const char *json_path, *chart_path;
     char *chart_auto; /* beside --json when --chart is not given (malloc'd) */
     const char *images, *split_by;
-    int per_ref;
+    int per_ref, concurrency;
     int use_llm; /* --policy given: the LLM options are in the table */
     cli_llm_opts lo;
     sa_llm_params lp;
@@ -189,6 +192,7 @@ static int parse_opts(int argc, char **argv, eval_opts *o) {
         CLI_O_STR("images", &o->images),
         CLI_O_STR("split-by", &o->split_by),
         CLI_O_FLAG("per-ref", &o->per_ref),
+        CLI_O_INT("concurrency", &o->concurrency, 1, 256),
     };
     /* with --policy, --model names the LLM (as in segment); without, SimpleClick's checkpoint */
     for (int i = 1; i < argc; i++)
@@ -298,7 +302,7 @@ static int open_datasets(const eval_opts *o, ds_run *runs) {
 static int run_all(const eval_opts *o, sa_tool *tool, ds_run *runs) {
     sa_eval_params ep = sa_eval_default_params();
     ep.max_clicks = o->max_clicks;
-    ep.threads = o->jobs;
+    ep.threads = o->concurrency > 0 ? o->concurrency : o->jobs;
     ep.limit = o->limit;
     ep.should_stop = cli_stop_hook;
     if (o->use_llm) {
@@ -375,6 +379,15 @@ static void print_tables(const eval_opts *o, const char *tool_name, const ds_run
             for (int t = 0; t < o->max_clicks && t < 10; t++)
                 cli_printf(stdout, " %.3f", r->rsum.miou_by_step[t]);
             cli_printf(stdout, "\n");
+            const int *f = r->rsum.failures;
+            if (f[SA_EVAL_END_UNPARSEABLE] + f[SA_EVAL_END_POLICY] + f[SA_EVAL_END_TOOL] +
+                f[SA_EVAL_END_LOAD])
+                cli_printf(
+                    stdout,
+                    "  %s failures: %d unparseable reply, %d policy (HTTP) error, %d tool error, "
+                    "%d load error\n",
+                    r->name, f[SA_EVAL_END_UNPARSEABLE], f[SA_EVAL_END_POLICY], f[SA_EVAL_END_TOOL],
+                    f[SA_EVAL_END_LOAD]);
         }
     }
     cli_metrics_table_header(stdout, o->max_clicks);

@@ -124,6 +124,12 @@ int sa_eval_refer_summary_add_json(cJSON *o, const sa_eval_refer_summary *s) {
     for (int t = 0; ok && t < s->max_clicks; t++)
         ok = cJSON_AddItemToArray(m, sa_eval_json_number(s->miou_by_step[t])) &&
              cJSON_AddItemToArray(c, sa_eval_json_number(s->ciou_by_step[t]));
+    cJSON *f = cJSON_AddObjectToObject(o, "failures");
+    ok = ok && f &&
+         cJSON_AddNumberToObject(f, "unparseable_reply", s->failures[SA_EVAL_END_UNPARSEABLE]) &&
+         cJSON_AddNumberToObject(f, "policy_error", s->failures[SA_EVAL_END_POLICY]) &&
+         cJSON_AddNumberToObject(f, "tool_error", s->failures[SA_EVAL_END_TOOL]) &&
+         cJSON_AddNumberToObject(f, "load_error", s->failures[SA_EVAL_END_LOAD]);
     return ok ? SA_OK : SA_ERR_NOMEM;
 }
 

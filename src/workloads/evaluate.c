@@ -101,6 +101,10 @@ static void take_steps(const sa_agent_result *r, sa_eval_sample *out) {
         out->ms[k] = s->tool_ms;
     }
     out->done_early = !strcmp(r->stop, "done");
+    out->end_kind = !strcmp(r->stop, "unparseable reply") ? SA_EVAL_END_UNPARSEABLE
+                    : !strcmp(r->stop, "policy error")    ? SA_EVAL_END_POLICY
+                    : !strcmp(r->stop, "tool error")      ? SA_EVAL_END_TOOL
+                                                          : SA_EVAL_END_NORMAL;
 }
 
 int sa_eval_env_episode(sa_env *env, sa_policy *policy, sa_eval_params params, sa_eval_step_fn on_step,
@@ -219,7 +223,10 @@ static int run_item(void *vctx, void *state, int i, void *slot, sa_error *err) {
     sa_mask_free(&gt);
     sa_mask_free(&ign);
     if (rc != SA_OK && s->n == 0) { /* nothing could be measured: the sample is skipped */
+        int kind =
+            s->iou ? s->end_kind : SA_EVAL_END_LOAD; /* no arrays: the episode never started */
         sa_eval_sample_free(s);
+        s->end_kind = kind;
         s->status = rc;
         s->error = sa__strdup(err->msg[0] ? err->msg : sa_strerror(rc));
     }
@@ -356,6 +363,7 @@ int sa_eval_refer_summarize(const sa_eval_result *r, int max_clicks, sa_eval_ref
     double gsum = 0;
     for (int i = 0; i < r->n_samples; i++) {
         const sa_eval_sample *s = &r->samples[i];
+        if (s->end_kind >= 0 && s->end_kind < 5) out->failures[s->end_kind]++;
         if (!s->iou) {
             out->n_failed++;
             continue;
