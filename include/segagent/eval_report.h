@@ -10,7 +10,9 @@
  *
  * JSON: {"tool", "annotator", "max_clicks",
  *        "datasets": {NAME: {"dir", "layout", "summary": <summary>, "samples": [<sample>...],
- *                            "skipped": [{"name", "error"}...], "warnings": ["..."]}}}
+ *                            "skipped": [{"name", "error"}...], "warnings": ["..."]
+ *                            [, for a referring set: "n_samples", "n_failed", "ciou", "giou",
+ *                             "miou_by_step", "ciou_by_step"]}}}
  *   <summary>: {"n_samples", "n_skipped", "max_clicks", "noc@80", "noc@85", "noc@90", "nof@80".., "miou@k"
  *               (every k up to the click limit, plus 1/2/3/5/10/20 always: null beyond the limit), "ciou@k"
  *               (k = 1/2/3/5/10/20), "miou_curve": [..], "ms_per_click_mean", "ms_per_click_median",
@@ -40,6 +42,7 @@ typedef struct sa_eval_report_entry {
     const sa_eval_result *result;
     const char *const *warnings; /* dataset warnings (n_warnings may be 0) */
     int n_warnings;
+    const sa_eval_refer_summary *refer; /* a referring set's metrics, or NULL */
 } sa_eval_report_entry;
 
 typedef struct sa_eval_report {
@@ -54,6 +57,11 @@ typedef struct sa_eval_report {
 /* The summary and sample objects (NULL when out of memory); the caller owns them (cJSON_Delete). */
 cJSON *sa_eval_summary_json(const sa_metrics_summary *s, int n_skipped);
 cJSON *sa_eval_sample_json(const sa_eval_sample *s, int max_clicks);
+/* Adds a referring set's keys to its dataset object o: "n_samples", "n_failed", "ciou", "giou",
+ * "miou_by_step" and "ciou_by_step" (arrays of max_clicks numbers, step 1 first), "failures":
+ * {"unparseable_reply", "policy_error", "tool_error", "load_error"}. SA_ERR_NOMEM when a key could
+ * not be added. */
+int sa_eval_refer_summary_add_json(cJSON *o, const sa_eval_refer_summary *s);
 /* A number rounded to 6 decimals; NAN and infinities become null. */
 cJSON *sa_eval_json_number(double v);
 

@@ -31,6 +31,7 @@
 #include "segagent/error.h"
 #include "segagent/metrics.h"
 #include "segagent/policy.h"
+#include "segagent/refer.h"
 #include "segagent/tool.h"
 
 #ifdef __cplusplus
@@ -66,7 +67,16 @@ typedef struct sa_eval_sample {
     double iou0; /* IoU of the starting (empty) mask */
     uint64_t inter0, uni0;
     int done_early; /* 1 when the annotator had nothing left to fix before max_clicks */
+    int end_kind;   /* SA_EVAL_END_*: what cut the episode short, if anything */
 } sa_eval_sample;
+
+enum {
+    SA_EVAL_END_NORMAL = 0,      /* ran its steps, or stopped by a rule (target, done) */
+    SA_EVAL_END_UNPARSEABLE = 1, /* a model reply was no action: the last mask stands */
+    SA_EVAL_END_POLICY = 2,      /* the policy failed (HTTP error, timeout, connection) */
+    SA_EVAL_END_TOOL = 3,        /* the tool failed */
+    SA_EVAL_END_LOAD = 4         /* the sample could not be loaded */
+};
 
 void sa_eval_sample_free(sa_eval_sample *s);
 
@@ -117,6 +127,30 @@ int sa_eval_episode(sa_tool *tool, const sa_image *img, const sa_mask *gt, const
 /* When params.should_stop ended the run early, r.n_samples counts the samples actually run (a prefix). */
 int sa_eval_run(sa_tool *tool, const sa_dataset *ds, sa_eval_params params,
                 sa_eval_progress_fn progress, void *user, sa_eval_result *out, sa_error *err);
+
+/* The same over a referring set (refer.h): each sample's caption is the episode's description (what
+ * an LLM policy is asked to segment), and its id the sample's name. The result is read as
+ * sa_eval_run's, and sa_eval_refer_summarize gives the referring metrics. */
+int sa_eval_run_refer(sa_tool *tool, const sa_refer *ds, sa_eval_params params,
+                      sa_eval_progress_fn progress, void *user, sa_eval_result *out, sa_error *err);
+
+/* The referring-segmentation metrics (the paper's Tables 1 and 2) of a result. */
+typedef struct sa_eval_refer_summary {
+    int n_samples; /* samples measured */
+    int n_failed;  /* samples skipped (nothing measured) or cut short by a tool or policy error */
+    int max_clicks;
+    double ciou; /* sum over samples of the final intersection / sum of the final unions */
+    double giou; /* mean of the final per-sample IoU; an empty mask of an empty truth scores 1 */
+    double miou_by_step[SA_METRICS_MAX_CLICKS]; /* mean IoU after step t+1 (last mask carried
+                                                   forward) */
+    double ciou_by_step[SA_METRICS_MAX_CLICKS]; /* cIoU after step t+1 */
+    int failures[5]; /* samples by sa_eval_sample.end_kind (failures[SA_EVAL_END_NORMAL]: none) */
+} sa_eval_refer_summary;
+
+/* Fills *out from r over max_clicks steps (1..SA_METRICS_MAX_CLICKS). Skipped samples are counted
+ * in n_failed and left out of every mean; with no sample measured ciou and giou are NAN. Returns
+ * SA_OK, SA_ERR_INVALID (bad arguments) or SA_ERR_NOMEM. */
+int sa_eval_refer_summarize(const sa_eval_result *r, int max_clicks, sa_eval_refer_summary *out);
 
 #ifdef __cplusplus
 }

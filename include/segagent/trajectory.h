@@ -25,8 +25,9 @@
  *   bbox/box floats as pycocotools' toBbox, iou a float. RLE strings are pycocotools' compressed form.
  *   The file is valid UTF-8: bytes of a name or caption that are not are written as U+FFFD.
  *
- * Reading is tolerant of unknown keys, of object_id as a number or a string, of caption as a string, a list or
- * null, of RLE counts given uncompressed (arrays), and of is_positive given as 0/1. It is strict about shape:
+ * Reading is tolerant of unknown keys, of object_id as a number, a string or a short list (SegAgent's [i, 1], kept
+ * as its JSON text), of caption as a string, a list or null, of RLE counts given uncompressed (arrays), and of
+ * is_positive given as 0/1. It is strict about shape:
  * a missing or mistyped required key, an RLE whose size differs from the sample's height/width, or a
  * truncated file is SA_ERR_FORMAT / SA_ERR_PARSE with one line naming the file, the sample index and the key.
  */

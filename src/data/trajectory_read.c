@@ -123,7 +123,12 @@ static int read_sample(const rd *r, const cJSON *o, sa_traj_sample *s) {
     const cJSON *ann = get(o, "gt_ann");
     if (!cJSON_IsObject(ann)) return rd_fail(r, SA_ERR_FORMAT, "missing or non-object key 'gt_ann'");
     v = get(ann, "object_id");
-    s->object_id = (v && !cJSON_IsNull(v)) ? json_scalar_text(v) : sa__strdup("0");
+    /* SegAgent's released files give [index of the ref among the image's refs, 1]: kept as its JSON
+     * text */
+    s->object_id = (v && !cJSON_IsNull(v)) ? (cJSON_IsArray(v) && cJSON_GetArraySize(v) <= 16
+                                                  ? cJSON_PrintUnformatted(v)
+                                                  : json_scalar_text(v))
+                                           : sa__strdup("0");
     if (!s->object_id) return rd_fail(r, SA_ERR_FORMAT, "gt_ann.object_id is neither a number nor a string");
     v = get(ann, "caption");
     if (cJSON_IsString(v)) {

@@ -20,17 +20,24 @@
  * save_checkpoint writes: OrderedDict, _rebuild_tensor_v2 and FloatStorage for the state_dict, and
  * inside `config` only builtins' set and the loss module's CrossEntropyLoss class and cross_entropy
  * function. Those three become inert values (NEWOBJ of the class makes an object whose BUILD state
- * is dropped); the `config` dict is handed back as JSON (sa_weights_config_json). */
+ * is dropped); the `config` dict is handed back as JSON (sa_weights_config_json).
+ *
+ * The plain profile (sa__pickle_to_json, unpickle.h) is the same VM for data pickles such as
+ * RefCOCO's refs(unc).p: no global at all is allowed, so only containers and scalars come out, and
+ * it also takes what Python 2 writes (protocol 0/1 text opcodes INT, LONG, FLOAT, STRING, UNICODE,
+ * PUT, GET) and Python 3's bytes and set opcodes. The result is handed back as JSON. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <zlib.h>
 
+#include "weights/unpickle.h"
 #include "weights/weights_impl.h"
 
 #define MAX_OBJECTS (1u << 22)
 #define MAX_MEMO (1u << 22)
+#define PROFILE_PLAIN 2 /* containers and scalars only: no global is allowed */
 
 /* ------------------------------------------------------------------ zip */
 
@@ -539,6 +546,269 @@ static int memo_put(vm *m, uint64_t idx, size_t pos) {
     return SA_OK;
 }
 
+/* ------------------------------------------------------------------ text opcodes (plain profile)
+ */
+
+/* The line of a protocol-0 opcode's argument: [p + i, nl); *next is the byte after the newline. */
+static int text_line(const uint8_t *p, size_t n, size_t i, size_t *len, size_t *next) {
+    const uint8_t *nl = memchr(p + i, '\n', n - i);
+    if (!nl) return 0;
+    *len = (size_t)(nl - (p + i));
+    *next = *len + i + 1;
+    return 1;
+}
+
+static int parse_int_text(const uint8_t *s, size_t len, int64_t *out) {
+    size_t k = 0;
+    int neg = 0;
+    if (len && (s[0] == '-' || s[0] == '+')) neg = s[k++] == '-';
+    if (len && s[len - 1] == 'L') len--; /* LONG's suffix */
+    if (k >= len) return 0;
+    uint64_t u = 0;
+    for (; k < len; k++) {
+        if (s[k] < '0' || s[k] > '9') return 0;
+        if (u > (UINT64_MAX - 9) / 10) return 0;
+        u = u * 10 + (uint64_t)(s[k] - '0');
+    }
+    if (u > (uint64_t)INT64_MAX + (uint64_t)neg) return 0;
+    *out = neg ? (int64_t)(0 - u) : (int64_t)u;
+    return 1;
+}
+
+static size_t put_utf8(char *o, uint32_t c) {
+    if (c < 0x80) {
+        o[0] = (char)c;
+        return 1;
+    }
+    if (c < 0x800) {
+        o[0] = (char)(0xc0 | c >> 6);
+        o[1] = (char)(0x80 | (c & 0x3f));
+        return 2;
+    }
+    if (c < 0x10000) {
+        o[0] = (char)(0xe0 | c >> 12);
+        o[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (c & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | c >> 18);
+    o[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (c & 0x3f));
+    return 4;
+}
+
+static int hexval(uint8_t c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* STRING's argument is a Python repr ('...' or "..." with \\ \' \" \n \t \r \xhh \ooo escapes): the
+ * bytes as they are. UNICODE's is raw-unicode-escape: \uXXXX, \UXXXXXXXX, every other byte a
+ * Latin-1 character; it comes out as UTF-8. Output is at most 4 bytes per input byte; *o holds it.
+ */
+static int unescape_text(const uint8_t *s, size_t len, int unicode, char **o, size_t *olen) {
+    if (!unicode) {
+        if (len < 2 || (s[0] != '\'' && s[0] != '"') || s[len - 1] != s[0]) return 0;
+        s++;
+        len -= 2;
+    }
+    if (len > SIZE_MAX / 4 - 1) return 0;
+    char *out = malloc(len * 4 + 1);
+    if (!out) return -1;
+    size_t k = 0, j = 0;
+    while (k < len) {
+        uint8_t c = s[k++];
+        if (c != '\\' || k >= len) {
+            if (unicode && c >= 0x80)
+                j += put_utf8(out + j, c);
+            else
+                out[j++] = (char)c;
+            continue;
+        }
+        uint8_t e = s[k];
+        if (unicode) {
+            int nd = e == 'u' ? 4 : e == 'U' ? 8 : 0;
+            if (!nd || len - k - 1 < (size_t)nd) { /* a lone backslash stands for itself */
+                out[j++] = '\\';
+                continue;
+            }
+            uint32_t cp = 0;
+            for (int d = 0; d < nd; d++) {
+                int h = hexval(s[k + 1 + (size_t)d]);
+                if (h < 0 || cp > 0x10ffff) goto bad;
+                cp = cp << 4 | (uint32_t)h;
+            }
+            if (cp > 0x10ffff) goto bad;
+            k += 1 + (size_t)nd;
+            j += put_utf8(out + j, cp);
+            continue;
+        }
+        k++;
+        switch (e) {
+        case 'n':
+            out[j++] = '\n';
+            break;
+        case 't':
+            out[j++] = '\t';
+            break;
+        case 'r':
+            out[j++] = '\r';
+            break;
+        case '\\':
+        case '\'':
+        case '"':
+            out[j++] = (char)e;
+            break;
+        case 'x': {
+            int h1 = k < len ? hexval(s[k]) : -1, h2 = k + 1 < len ? hexval(s[k + 1]) : -1;
+            if (h1 < 0 || h2 < 0) goto bad;
+            out[j++] = (char)(h1 * 16 + h2);
+            k += 2;
+            break;
+        }
+        default:
+            if (e >= '0' && e <= '7') {
+                unsigned v = (unsigned)(e - '0');
+                for (int d = 0; d < 2 && k < len && s[k] >= '0' && s[k] <= '7'; d++)
+                    v = v * 8 + (unsigned)(s[k++] - '0');
+                out[j++] = (char)(v & 0xff);
+            } else {
+                goto bad;
+            }
+        }
+    }
+    out[j] = '\0';
+    *o = out;
+    *olen = j;
+    return 1;
+bad:
+    free(out);
+    return 0;
+}
+
+/* Plain-profile opcodes; *handled is 0 when op is none of them. */
+static int plain_op(vm *m, uint8_t op, const uint8_t *p, size_t n, size_t *ip, size_t pos,
+                    int *handled) {
+    size_t i = *ip, len = 0, next = 0;
+    pv *a;
+    *handled = 1;
+    switch (op) {
+    case 'I': /* INT (protocol 0): decimal, or 00 / 01 for False / True */
+    case 'L': /* LONG (protocol 0): decimal with an L */
+    case 'F': /* FLOAT (protocol 0): repr */
+    case 'p': /* PUT */
+    case 'g': /* GET */
+    case 'S': /* STRING: a quoted repr */
+    case 'V': /* UNICODE: raw-unicode-escape */
+        if (!text_line(p, n, i, &len, &next))
+            return BAD("%s: pickle opcode '%c' at byte %zu truncated", m->what, op, pos);
+        *ip = next;
+        break;
+    default:
+        break;
+    }
+    const uint8_t *t = p + i;
+    switch (op) {
+    case 'I':
+    case 'L': {
+        int64_t v = 0;
+        if (op == 'I' && len == 2 && t[0] == '0' && (t[1] == '0' || t[1] == '1')) {
+            if (!(a = vm_new(m, PV_BOOL))) return m->err->code;
+            a->i = t[1] == '1';
+            return push(m, a);
+        }
+        if (!parse_int_text(t, len, &v))
+            return BAD("%s: pickle integer at byte %zu is not a 64-bit decimal", m->what, pos);
+        if (!(a = vm_new(m, PV_INT))) return m->err->code;
+        a->i = v;
+        return push(m, a);
+    }
+    case 'F': {
+        char buf[64];
+        char *end = NULL;
+        if (len == 0 || len >= sizeof buf)
+            return BAD("%s: pickle FLOAT at byte %zu malformed", m->what, pos);
+        memcpy(buf, t, len);
+        buf[len] = '\0';
+        double d = strtod(buf, &end);
+        if (end != buf + len) return BAD("%s: pickle FLOAT at byte %zu malformed", m->what, pos);
+        if (!(a = vm_new(m, PV_FLOAT))) return m->err->code;
+        a->f = d;
+        return push(m, a);
+    }
+    case 'p':
+    case 'g': {
+        int64_t idx = 0;
+        if (!parse_int_text(t, len, &idx) || idx < 0 || (uint64_t)idx >= MAX_MEMO)
+            return BAD("%s: pickle memo index at byte %zu malformed", m->what, pos);
+        if (op == 'p') return memo_put(m, (uint64_t)idx, pos);
+        if ((size_t)idx >= m->nmemo || !m->memo[idx])
+            return BAD("%s: pickle memo index %lld at byte %zu was never stored", m->what,
+                       (long long)idx, pos);
+        return push(m, m->memo[idx]);
+    }
+    case 'S':
+    case 'V': {
+        char *o = NULL;
+        size_t olen = 0;
+        int r = unescape_text(t, len, op == 'V', &o, &olen);
+        if (r < 0) return sa_error_set(m->err, SA_ERR_NOMEM, "%s: out of memory", m->what);
+        if (r == 0) return BAD("%s: pickle string at byte %zu malformed", m->what, pos);
+        if (!(a = vm_new(m, PV_STR))) {
+            free(o);
+            return m->err->code;
+        }
+        a->s = o;
+        a->slen = olen;
+        return push(m, a);
+    }
+    case 'B':  /* BINBYTES */
+    case 'C':  /* SHORT_BINBYTES */
+    case 0x8e: /* BINBYTES8 */
+    {
+        size_t k = op == 'C' ? 1 : op == 'B' ? 4 : 8;
+        if (n - i < k) return BAD("%s: pickle truncated at byte %zu", m->what, pos);
+        uint64_t bl = k == 1 ? p[i] : k == 4 ? rd32(p + i) : rd64(p + i);
+        i += k;
+        if (bl > n - i) return BAD("%s: pickle bytes at byte %zu run past the end", m->what, pos);
+        if (!(a = vm_new(m, PV_STR))) return m->err->code;
+        a->s = malloc((size_t)bl + 1);
+        if (!a->s) return sa_error_set(m->err, SA_ERR_NOMEM, "%s: out of memory", m->what);
+        memcpy(a->s, p + i, (size_t)bl);
+        a->s[bl] = '\0';
+        a->slen = (size_t)bl;
+        *ip = i + (size_t)bl;
+        return push(m, a);
+    }
+    case 0x8f: /* EMPTY_SET */
+        return push(m, vm_new(m, PV_SET));
+    case 0x90: /* ADDITEMS */
+    case 0x91: /* FROZENSET */
+    {
+        size_t base;
+        int rc = pop_mark(m, &base, pos);
+        if (rc != SA_OK) return rc;
+        if (op == 0x90) {
+            if (base == 0 || m->stack[base - 1]->type != PV_SET)
+                return BAD("%s: pickle ADDITEMS at byte %zu on a non-set", m->what, pos);
+            a = m->stack[base - 1];
+        } else if (!(a = vm_new(m, PV_SET))) {
+            return m->err->code;
+        }
+        for (size_t j = base; j < m->sp; j++)
+            if ((rc = add_item(m, a, m->stack[j])) != SA_OK) return rc;
+        m->sp = base;
+        return op == 0x91 ? push(m, a) : SA_OK;
+    }
+    default:
+        *handled = 0;
+        return SA_OK;
+    }
+}
+
 /* Runs the pickle; *result is the object STOP returns. */
 static int run_pickle(vm *m, const uint8_t *p, size_t n, pv **result) {
     size_t i = 0;
@@ -820,10 +1090,15 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, pv **result) {
                 return BAD("%s: pickle DUP at byte %zu on an empty stack", m->what, pos);
             rc = push(m, m->stack[m->sp - 1]);
             break;
-        default:
-            return sa_error_set(m->err, SA_ERR_UNSUPPORTED,
-                                "%s: pickle opcode 0x%02x at byte %zu not supported", m->what, op,
-                                pos);
+        default: {
+            int handled = 0;
+            if (m->profile == PROFILE_PLAIN) rc = plain_op(m, op, p, n, &i, pos, &handled);
+            if (!handled)
+                return sa_error_set(m->err, SA_ERR_UNSUPPORTED,
+                                    "%s: pickle opcode 0x%02x at byte %zu not supported", m->what,
+                                    op, pos);
+            break;
+        }
         }
         if (rc != SA_OK) return rc;
     }
@@ -944,10 +1219,16 @@ typedef struct jbuf {
     char *s;
     size_t n, cap;
     int oom;
+    size_t limit; /* 0: none */
+    int over;     /* the output passed limit */
 } jbuf;
 
 static void jput(jbuf *j, const char *t, size_t len) {
-    if (j->oom) return;
+    if (j->oom || j->over) return;
+    if (j->limit && j->n + len > j->limit) {
+        j->over = 1;
+        return;
+    }
     if (!grow((void **)&j->s, &j->cap, j->n + len + 1, 1)) {
         j->oom = 1;
         return;
@@ -980,6 +1261,7 @@ static void jstr(jbuf *j, const char *s, size_t len) {
 static int jvalue(jbuf *j, const pv *v, int depth) {
     char t[64];
     if (depth > 32) return 0;
+    if (j->over) return 1;
     switch (v->type) {
     case PV_NONE:
         jput(j, "null", 4);
@@ -1146,5 +1428,43 @@ int sa__pth_parse_profile(sa_weights *w, const uint8_t *buf, size_t n, const cha
 out_prefix:
     free(prefix);
     free(z.e);
+    return rc;
+}
+
+int sa__pickle_to_json(const uint8_t *buf, size_t n, const char *what, char **json, size_t *len,
+                       sa_error *err) {
+    *json = NULL;
+    if (len) *len = 0;
+    if (!buf && n) return sa_error_set(err, SA_ERR_INVALID, "%s: NULL pickle", what);
+    vm m;
+    memset(&m, 0, sizeof m);
+    m.what = what;
+    m.profile = PROFILE_PLAIN;
+    sa_error local;
+    m.err = err ? err : &local;
+    pv *root = NULL;
+    int rc = run_pickle(&m, buf ? buf : (const uint8_t *)"", n, &root);
+    if (rc == SA_OK) {
+        jbuf j = {0};
+        j.limit =
+            64 * (size_t)n + 65536; /* memo references may repeat a subtree: bound the output */
+        if (!jvalue(&j, root, 0))
+            rc = sa_error_set(err, SA_ERR_FORMAT, "%s: pickle nests too deeply", what);
+        else if (j.over)
+            rc = sa_error_set(err, SA_ERR_RANGE,
+                              "%s: pickle expands to more than %zu bytes of JSON", what, j.limit);
+        else if (j.oom)
+            rc = sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", what);
+        if (rc == SA_OK) {
+            *json = j.s ? j.s : sa__strdup("null");
+            if (!*json)
+                rc = sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", what);
+            else if (len)
+                *len = j.s ? j.n : 4;
+        } else {
+            free(j.s);
+        }
+    }
+    vm_free(&m);
     return rc;
 }

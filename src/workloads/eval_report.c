@@ -107,7 +107,30 @@ static cJSON *entry_json(const sa_eval_report_entry *e, int max_clicks) {
         cJSON_AddItemToArray(skipped, k);
     }
     for (int w = 0; w < e->n_warnings; w++) cJSON_AddItemToArray(warnings, cJSON_CreateString(e->warnings[w]));
+    if (e->refer) sa_eval_refer_summary_add_json(o, e->refer);
     return o;
+}
+
+int sa_eval_refer_summary_add_json(cJSON *o, const sa_eval_refer_summary *s) {
+    if (!o || !s || s->max_clicks < 1 || s->max_clicks > SA_METRICS_MAX_CLICKS)
+        return SA_ERR_INVALID;
+    int ok = cJSON_AddNumberToObject(o, "n_samples", s->n_samples) &&
+             cJSON_AddNumberToObject(o, "n_failed", s->n_failed);
+    ok = ok && cJSON_AddItemToObject(o, "ciou", sa_eval_json_number(s->ciou));
+    ok = ok && cJSON_AddItemToObject(o, "giou", sa_eval_json_number(s->giou));
+    cJSON *m = cJSON_AddArrayToObject(o, "miou_by_step"),
+          *c = cJSON_AddArrayToObject(o, "ciou_by_step");
+    ok = ok && m && c;
+    for (int t = 0; ok && t < s->max_clicks; t++)
+        ok = cJSON_AddItemToArray(m, sa_eval_json_number(s->miou_by_step[t])) &&
+             cJSON_AddItemToArray(c, sa_eval_json_number(s->ciou_by_step[t]));
+    cJSON *f = cJSON_AddObjectToObject(o, "failures");
+    ok = ok && f &&
+         cJSON_AddNumberToObject(f, "unparseable_reply", s->failures[SA_EVAL_END_UNPARSEABLE]) &&
+         cJSON_AddNumberToObject(f, "policy_error", s->failures[SA_EVAL_END_POLICY]) &&
+         cJSON_AddNumberToObject(f, "tool_error", s->failures[SA_EVAL_END_TOOL]) &&
+         cJSON_AddNumberToObject(f, "load_error", s->failures[SA_EVAL_END_LOAD]);
+    return ok ? SA_OK : SA_ERR_NOMEM;
 }
 
 static cJSON *report_doc(const sa_eval_report *r) {

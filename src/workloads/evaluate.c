@@ -101,6 +101,10 @@ static void take_steps(const sa_agent_result *r, sa_eval_sample *out) {
         out->ms[k] = s->tool_ms;
     }
     out->done_early = !strcmp(r->stop, "done");
+    out->end_kind = !strcmp(r->stop, "unparseable reply") ? SA_EVAL_END_UNPARSEABLE
+                    : !strcmp(r->stop, "policy error")    ? SA_EVAL_END_POLICY
+                    : !strcmp(r->stop, "tool error")      ? SA_EVAL_END_TOOL
+                                                          : SA_EVAL_END_NORMAL;
 }
 
 int sa_eval_env_episode(sa_env *env, sa_policy *policy, sa_eval_params params, sa_eval_step_fn on_step,
@@ -176,6 +180,7 @@ int sa_eval_episode(sa_tool *tool, const sa_image *img, const sa_mask *gt, const
 typedef struct run_ctx {
     sa_tool *tool;
     const sa_dataset *ds;
+    const sa_refer *refer; /* instead of ds: a referring set (the caption is the description) */
     sa_eval_params params;
     sa_eval_progress_fn progress;
     void *user;
@@ -203,8 +208,12 @@ static int run_item(void *vctx, void *state, int i, void *slot, sa_error *err) {
     sa_eval_sample *s = &c->res->samples[i];
     sa_image img = {0};
     sa_mask gt = {0}, ign = {0};
-    int rc = sa_dataset_load(c->ds, i, &img, &gt, &ign, err);
-    if (rc == SA_OK) rc = sa_env_reset(w->env, &img, "", &gt, ign.data ? &ign : NULL, NULL, err);
+    const sa_refer_sample *rs = c->refer ? sa_refer_get(c->refer, i) : NULL;
+    int rc = rs ? sa_refer_load(c->refer, i, &img, &gt, err)
+                : sa_dataset_load(c->ds, i, &img, &gt, &ign, err);
+    if (rc == SA_OK)
+        rc = sa_env_reset(w->env, &img, rs ? rs->caption : "", &gt, ign.data ? &ign : NULL, NULL,
+                          err);
     if (rc == SA_OK) {
         sa_eval_params p = c->params;
         p.threads = 1;
@@ -214,11 +223,14 @@ static int run_item(void *vctx, void *state, int i, void *slot, sa_error *err) {
     sa_mask_free(&gt);
     sa_mask_free(&ign);
     if (rc != SA_OK && s->n == 0) { /* nothing could be measured: the sample is skipped */
+        int kind =
+            s->iou ? s->end_kind : SA_EVAL_END_LOAD; /* no arrays: the episode never started */
         sa_eval_sample_free(s);
+        s->end_kind = kind;
         s->status = rc;
         s->error = sa__strdup(err->msg[0] ? err->msg : sa_strerror(rc));
     }
-    s->name = sa__strdup(sa_dataset_item_name(c->ds, i));
+    s->name = sa__strdup(rs ? rs->id : sa_dataset_item_name(c->ds, i));
     return rc;
 }
 
@@ -274,21 +286,30 @@ static int summarize(sa_eval_result *out, int max_clicks, sa_error *err) {
     return SA_OK;
 }
 
-int sa_eval_run(sa_tool *tool, const sa_dataset *ds, sa_eval_params params, sa_eval_progress_fn progress_fn,
-                void *user, sa_eval_result *out, sa_error *err) {
+static int run_set(sa_tool *tool, const sa_dataset *ds, const sa_refer *refer,
+                   sa_eval_params params, sa_eval_progress_fn progress_fn, void *user,
+                   sa_eval_result *out, sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_eval_run: NULL output");
     memset(out, 0, sizeof *out);
     int rc = check_params(&params, err);
     if (rc != SA_OK) return rc;
-    if (!tool || !ds) return sa_error_set(err, SA_ERR_INVALID, "sa_eval_run: NULL argument");
-    int total = sa_dataset_count(ds);
+    if (!tool || (!ds && !refer))
+        return sa_error_set(err, SA_ERR_INVALID, "sa_eval_run: NULL argument");
+    const char *set_name = refer ? sa_refer_name(refer) : sa_dataset_name(ds);
+    int total = refer ? sa_refer_count(refer) : sa_dataset_count(ds);
     if (params.limit > 0 && params.limit < total) total = params.limit;
-    if (total <= 0) return sa_error_set(err, SA_ERR_NOT_FOUND, "%s: no items", sa_dataset_name(ds));
+    if (total <= 0) return sa_error_set(err, SA_ERR_NOT_FOUND, "%s: no items", set_name);
     out->samples = calloc((size_t)total, sizeof(sa_eval_sample));
     if (!out->samples) return sa_error_set(err, SA_ERR_NOMEM, "evaluation: out of memory");
     out->n_samples = total;
 
-    run_ctx c = {.tool = tool, .ds = ds, .params = params, .progress = progress_fn, .user = user, .res = out};
+    run_ctx c = {.tool = tool,
+                 .ds = ds,
+                 .refer = refer,
+                 .params = params,
+                 .progress = progress_fn,
+                 .user = user,
+                 .res = out};
     sa_runner_ops ops = {
         .worker_new = worker_new,
         .worker_free = worker_free,
@@ -306,7 +327,73 @@ int sa_eval_run(sa_tool *tool, const sa_dataset *ds, sa_eval_params params, sa_e
     if (c.nomem) return sa_error_set(err, SA_ERR_NOMEM, "evaluation: out of memory");
     if ((rc = summarize(out, params.max_clicks, err)) != SA_OK) return rc;
     if (out->n_samples > 0 && out->n_skipped == out->n_samples)
-        return sa_error_set(err, SA_ERR_NOT_FOUND, "%s: none of the %d items could be evaluated", sa_dataset_name(ds),
-                            out->n_samples);
+        return sa_error_set(err, SA_ERR_NOT_FOUND, "%s: none of the %d items could be evaluated",
+                            set_name, out->n_samples);
+    return SA_OK;
+}
+
+int sa_eval_run(sa_tool *tool, const sa_dataset *ds, sa_eval_params params,
+                sa_eval_progress_fn progress_fn, void *user, sa_eval_result *out, sa_error *err) {
+    return run_set(tool, ds, NULL, params, progress_fn, user, out, err);
+}
+
+int sa_eval_run_refer(sa_tool *tool, const sa_refer *ds, sa_eval_params params,
+                      sa_eval_progress_fn progress_fn, void *user, sa_eval_result *out,
+                      sa_error *err) {
+    return run_set(tool, NULL, ds, params, progress_fn, user, out, err);
+}
+
+static double ratio_or_one(uint64_t inter, uint64_t uni) {
+    return uni ? (double)inter / (double)uni
+               : 1.0; /* empty prediction of an empty truth is right */
+}
+
+int sa_eval_refer_summarize(const sa_eval_result *r, int max_clicks, sa_eval_refer_summary *out) {
+    if (!r || !out || max_clicks < 1 || max_clicks > SA_METRICS_MAX_CLICKS) return SA_ERR_INVALID;
+    memset(out, 0, sizeof *out);
+    out->max_clicks = max_clicks;
+    uint64_t si = 0, su = 0;
+    uint64_t *sti = calloc((size_t)max_clicks, sizeof *sti),
+             *stu = calloc((size_t)max_clicks, sizeof *stu);
+    if (!sti || !stu) {
+        free(sti);
+        free(stu);
+        return SA_ERR_NOMEM;
+    }
+    double gsum = 0;
+    for (int i = 0; i < r->n_samples; i++) {
+        const sa_eval_sample *s = &r->samples[i];
+        if (s->end_kind >= 0 && s->end_kind < 5) out->failures[s->end_kind]++;
+        if (!s->iou) {
+            out->n_failed++;
+            continue;
+        }
+        if (s->status != SA_OK) out->n_failed++;
+        out->n_samples++;
+        for (int t = 0; t < max_clicks; t++) { /* the last mask carries forward */
+            uint64_t in = s->n > 0 ? s->inter[t < s->n ? t : s->n - 1] : s->inter0;
+            uint64_t un = s->n > 0 ? s->uni[t < s->n ? t : s->n - 1] : s->uni0;
+            sti[t] += in;
+            stu[t] += un;
+            out->miou_by_step[t] += ratio_or_one(in, un);
+        }
+        uint64_t in = s->n > 0 ? s->inter[s->n - 1] : s->inter0,
+                 un = s->n > 0 ? s->uni[s->n - 1] : s->uni0;
+        si += in;
+        su += un;
+        gsum += ratio_or_one(in, un);
+    }
+    if (out->n_samples > 0) {
+        out->ciou = ratio_or_one(si, su);
+        out->giou = gsum / out->n_samples;
+        for (int t = 0; t < max_clicks; t++) {
+            out->miou_by_step[t] /= out->n_samples;
+            out->ciou_by_step[t] = ratio_or_one(sti[t], stu[t]);
+        }
+    } else {
+        out->ciou = out->giou = NAN;
+    }
+    free(sti);
+    free(stu);
     return SA_OK;
 }
