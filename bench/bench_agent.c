@@ -78,9 +78,10 @@ static void serve_conn(int fd) {
         have = 0;
         /* one send: two small writes would meet Nagle + delayed ACK and add ~40 ms that is not ours */
         char msg[1024];
-        int hn = snprintf(msg, sizeof msg,
-                          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                          sizeof reply_body - 1, reply_body);
+        int hn = snprintf(
+            msg, sizeof msg,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+            sizeof reply_body - 1, reply_body);
         if (send(fd, msg, (size_t)hn, 0) < 0) return;
     }
 }
@@ -134,7 +135,8 @@ static int load_input(const char *path, sa_image *img, sa_mask *mask, const char
     char def[1024];
     if (!path) {
         const char *sh = getenv("SEGAGENT_SHARED");
-        snprintf(def, sizeof def, "%s/data/Berkeley/images/101087.jpg", sh && *sh ? sh : "../shared");
+        snprintf(def, sizeof def, "%s/data/Berkeley/images/101087.jpg",
+                 sh && *sh ? sh : "../shared");
         if (access(def, R_OK) == 0) path = def;
     }
     *shown = path ? path : "synthetic";
@@ -149,7 +151,8 @@ static int load_input(const char *path, sa_image *img, sa_mask *mask, const char
     }
     sa_mask_new(mask, img->width, img->height, NULL);
     for (int y = img->height / 3; y < 2 * img->height / 3; y++)
-        for (int x = img->width / 3; x < 2 * img->width / 3; x++) mask->data[y * img->width + x] = 1;
+        for (int x = img->width / 3; x < 2 * img->width / 3; x++)
+            mask->data[y * img->width + x] = 1;
     return 0;
 }
 
@@ -193,8 +196,8 @@ static void time_pieces(const sa_image *img, const sa_mask *mask, int reps, doub
 }
 
 /* A whole act() against the instant server with one image format and size; the median in ms, or -1. */
-static double time_act(const char *url, const char *name, sa_llm_image_format fmt, int size, const sa_image *img,
-                       const sa_mask *mask, int reps, double *t) {
+static double time_act(const char *url, const char *name, sa_llm_image_format fmt, int size,
+                       const sa_image *img, const sa_mask *mask, int reps, double *t) {
     sa_error err = {0};
     sa_llm_params p = sa_llm_default_params();
     p.base_url = url;
@@ -259,8 +262,10 @@ int main(int argc, char **argv) {
     const char *path = NULL, *shown = NULL;
     int reps = 30;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-        else path = argv[i];
+        if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else
+            path = argv[i];
     }
     if (reps < 3) reps = 3;
     sa_image img = {0};
@@ -278,13 +283,14 @@ int main(int argc, char **argv) {
     if (!t) return 1;
     time_pieces(&img, &mask, reps, t);
     double act_ms = time_act(url, "act, JPEG full size", SA_LLM_JPEG, 0, &img, &mask, reps, t);
-    int ok = act_ms >= 0 && time_act(url, "act, JPEG 448x448", SA_LLM_JPEG, 448, &img, &mask, reps, t) >= 0 &&
+    int ok = act_ms >= 0 &&
+             time_act(url, "act, JPEG 448x448", SA_LLM_JPEG, 448, &img, &mask, reps, t) >= 0 &&
              time_act(url, "act, PNG full size", SA_LLM_PNG, 0, &img, &mask, reps, t) >= 0;
     double tool_ms = ok ? time_tool(&img, reps, t) : -1;
     if (tool_ms > 0) {
         printf("  tool: graph cut, one click      %8.3f ms\n", tool_ms);
-        printf("agent overhead per step (JPEG, full size): %.2f ms = %.3f x the tool time\n", act_ms,
-               act_ms / tool_ms);
+        printf("agent overhead per step (JPEG, full size): %.2f ms = %.3f x the tool time\n",
+               act_ms, act_ms / tool_ms);
     }
     free(t);
     sa_image_free(&img);

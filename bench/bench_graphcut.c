@@ -49,8 +49,8 @@ static int on_step_cpu(void *user, const sa_env *env, const sa_eval_step *st) {
 
 /* One episode on the episode engine with the simulated annotator (the same code `segagent eval` runs); fills
  * iou[0..n-1] and ms[0..n-1] (tool wall time, or step CPU time with BENCH_CPU); returns clicks made or -1. */
-static int episode(sa_tool *tool, const sa_image *img, const sa_mask *gt, const sa_mask *ign, int max_clicks,
-                   double *iou, double *ms, sa_error *err) {
+static int episode(sa_tool *tool, const sa_image *img, const sa_mask *gt, const sa_mask *ign,
+                   int max_clicks, double *iou, double *ms, sa_error *err) {
     sa_eval_params p = sa_eval_default_params();
     p.max_clicks = max_clicks;
     sa_eval_sample smp;
@@ -66,8 +66,8 @@ static int episode(sa_tool *tool, const sa_image *img, const sa_mask *gt, const 
     return n;
 }
 
-static int run_set(sa_tool *tool, const char *name, const char *dir, int offset, int every, int max_clicks,
-                   int verbose) {
+static int run_set(sa_tool *tool, const char *name, const char *dir, int offset, int every,
+                   int max_clicks, int verbose) {
     sa_error err = {0};
     sa_dataset *ds = NULL;
     if (sa_dataset_open(name, dir, sa_dataset_default_params(), &ds, &err)) {
@@ -96,11 +96,13 @@ static int run_set(sa_tool *tool, const char *name, const char *dir, int offset,
             sa_metrics_curve c = {.iou = iou, .ms = ms, .n = n, .iou0 = 0};
             sa_metrics_add(m, &c, &err);
             if (verbose) {
-                printf("%-12s NoC85 %2d NoC90 %2d  IoU@1 %.3f @5 %.3f @20 %.3f\n", sa_dataset_item_name(ds, i),
-                       sa_metrics_noc(iou, n, 0, max_clicks, 0.85), sa_metrics_noc(iou, n, 0, max_clicks, 0.9), n > 0 ? iou[0] : 0,
+                printf("%-12s NoC85 %2d NoC90 %2d  IoU@1 %.3f @5 %.3f @20 %.3f\n",
+                       sa_dataset_item_name(ds, i), sa_metrics_noc(iou, n, 0, max_clicks, 0.85),
+                       sa_metrics_noc(iou, n, 0, max_clicks, 0.9), n > 0 ? iou[0] : 0,
                        n > 4 ? iou[4] : (n ? iou[n - 1] : 0), n ? iou[n - 1] : 0);
                 if (verbose > 1) {
-                    for (int k = 0; k < n; k++) printf(" %.3f", iou[k]);
+                    for (int k = 0; k < n; k++)
+                        printf(" %.3f", iou[k]);
                     printf("\n");
                 }
                 fflush(stdout);
@@ -112,12 +114,13 @@ static int run_set(sa_tool *tool, const char *name, const char *dir, int offset,
     }
     sa_metrics_summary s;
     sa_metrics_summarize(m, &s);
-    printf("%-9s n=%3d NoC@80 %5.2f NoC@85 %5.2f NoC@90 %5.2f NoF@85 %3d NoF@90 %3d | mIoU@1 %.4f @2 %.4f @3 %.4f "
-           "@5 %.4f @10 %.4f @20 %.4f | ms/click %.1f (p95 %.1f) total %.1fs\n",
-           name, s.n_samples, s.noc[SA_TAU_80], s.noc[SA_TAU_85], s.noc[SA_TAU_90], s.nof[SA_TAU_85],
-           s.nof[SA_TAU_90], sa_metrics_miou_at(&s, 1), sa_metrics_miou_at(&s, 2), sa_metrics_miou_at(&s, 3),
-           sa_metrics_miou_at(&s, 5), sa_metrics_miou_at(&s, 10), sa_metrics_miou_at(&s, 20), s.ms_mean,
-           s.ms_p95, (now_ms() - t_all) / 1e3);
+    printf(
+        "%-9s n=%3d NoC@80 %5.2f NoC@85 %5.2f NoC@90 %5.2f NoF@85 %3d NoF@90 %3d | mIoU@1 %.4f @2 %.4f @3 %.4f "
+        "@5 %.4f @10 %.4f @20 %.4f | ms/click %.1f (p95 %.1f) total %.1fs\n",
+        name, s.n_samples, s.noc[SA_TAU_80], s.noc[SA_TAU_85], s.noc[SA_TAU_90], s.nof[SA_TAU_85],
+        s.nof[SA_TAU_90], sa_metrics_miou_at(&s, 1), sa_metrics_miou_at(&s, 2),
+        sa_metrics_miou_at(&s, 3), sa_metrics_miou_at(&s, 5), sa_metrics_miou_at(&s, 10),
+        sa_metrics_miou_at(&s, 20), s.ms_mean, s.ms_p95, (now_ms() - t_all) / 1e3);
     fflush(stdout);
     sa_metrics_free(m);
     sa_dataset_free(ds);
@@ -186,24 +189,39 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-v")) verbose = 1;
-        else if (!strcmp(a, "-vv")) verbose = 2; /* also the IoU after every click */
-        else if (!strcmp(a, "--latency")) lat = 1;
+        if (!strcmp(a, "-v"))
+            verbose = 1;
+        else if (!strcmp(a, "-vv"))
+            verbose = 2; /* also the IoU after every click */
+        else if (!strcmp(a, "--latency"))
+            lat = 1;
         else if (!v) {
             fprintf(stderr, "bench_graphcut: %s needs a value\n", a);
             return 2;
-        } else if (!strcmp(a, "--data")) data = v, i++;
-        else if (!strcmp(a, "--set")) set = v, i++;
-        else if (!strcmp(a, "--every")) every = atoi(v), i++;
-        else if (!strcmp(a, "--offset")) offset = atoi(v), i++;
-        else if (!strcmp(a, "--clicks")) clicks = atoi(v), i++;
-        else if (!strcmp(a, "--lambda")) p.lambda = (float)atof(v), i++;
-        else if (!strcmp(a, "--radius")) p.click_radius = (float)atof(v), i++;
-        else if (!strcmp(a, "--keep")) p.keep = (float)atof(v), i++;
-        else if (!strcmp(a, "--iters")) p.iterations = atoi(v), i++;
-        else if (!strcmp(a, "--star")) p.star_convexity = atoi(v), i++;
-        else if (!strcmp(a, "--comp")) p.components = atoi(v), i++;
-        else if (!strcmp(a, "--dw")) p.data_weight = (float)atof(v), i++;
+        } else if (!strcmp(a, "--data"))
+            data = v, i++;
+        else if (!strcmp(a, "--set"))
+            set = v, i++;
+        else if (!strcmp(a, "--every"))
+            every = atoi(v), i++;
+        else if (!strcmp(a, "--offset"))
+            offset = atoi(v), i++;
+        else if (!strcmp(a, "--clicks"))
+            clicks = atoi(v), i++;
+        else if (!strcmp(a, "--lambda"))
+            p.lambda = (float)atof(v), i++;
+        else if (!strcmp(a, "--radius"))
+            p.click_radius = (float)atof(v), i++;
+        else if (!strcmp(a, "--keep"))
+            p.keep = (float)atof(v), i++;
+        else if (!strcmp(a, "--iters"))
+            p.iterations = atoi(v), i++;
+        else if (!strcmp(a, "--star"))
+            p.star_convexity = atoi(v), i++;
+        else if (!strcmp(a, "--comp"))
+            p.components = atoi(v), i++;
+        else if (!strcmp(a, "--dw"))
+            p.data_weight = (float)atof(v), i++;
         else {
             fprintf(stderr, "bench_graphcut: unknown option %s\n", a);
             return 2;

@@ -31,7 +31,8 @@ static double now_s(void) {
 static double cpu_s(void) { /* user + system time of all threads */
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + 1e-6 * ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec + 1e-6 * ru.ru_stime.tv_usec;
+    return (double)ru.ru_utime.tv_sec + 1e-6 * ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+           1e-6 * ru.ru_stime.tv_usec;
 }
 
 static double peak_rss_mib(void) {
@@ -79,7 +80,8 @@ static int bench_arch(const char *name, int threads, int images, int clicks, int
     for (int y = 0; y < img.height; y++)
         for (int x = 0; x < img.width; x++)
             for (int c = 0; c < 3; c++)
-                img.data[((size_t)y * img.width + x) * 3 + c] = (uint8_t)((x * (c + 1) + y * (3 - c) + (x * y) % 17) & 255);
+                img.data[((size_t)y * img.width + x) * 3 + c] =
+                    (uint8_t)((x * (c + 1) + y * (3 - c) + (x * y) % 17) & 255);
     double lin = 0, macs = encoder_macs(&arch, &lin);
     double enc_best = 1e30, enc_sum = 0, dec_sum = 0, dec_best = 1e30, enc_cpu = 0, dec_cpu = 0;
     int n_dec = 0;
@@ -129,11 +131,12 @@ static int bench_arch(const char *name, int threads, int images, int clicks, int
         sa_tool_session_free(s);
     }
     double enc_mean = enc_sum / images;
-    printf("%-10s threads=%d  encoder %.2f s/image (best %.2f)  %.1f GFLOPS (%.0f GFLOP, linear %.0f)  decoder %.1f ms/click "
-           "(best %.1f, %d clicks)  CPU time: encoder %.2f s, decoder %.1f ms  weights %.0f MiB  peak RSS %.0f MiB (weights + %.0f)  init %.1f s\n",
-           name, threads, enc_mean, enc_best, 2 * macs / enc_best / 1e9, 2 * macs / 1e9, 2 * lin / 1e9,
-           1e3 * dec_sum / (n_dec ? n_dec : 1), 1e3 * dec_best, n_dec, enc_cpu / images, 1e3 * dec_cpu / (n_dec ? n_dec : 1), wmib, peak_rss_mib(), peak_rss_mib() - wmib,
-           t_load);
+    printf(
+        "%-10s threads=%d  encoder %.2f s/image (best %.2f)  %.1f GFLOPS (%.0f GFLOP, linear %.0f)  decoder %.1f ms/click "
+        "(best %.1f, %d clicks)  CPU time: encoder %.2f s, decoder %.1f ms  weights %.0f MiB  peak RSS %.0f MiB (weights + %.0f)  init %.1f s\n",
+        name, threads, enc_mean, enc_best, 2 * macs / enc_best / 1e9, 2 * macs / 1e9, 2 * lin / 1e9,
+        1e3 * dec_sum / (n_dec ? n_dec : 1), 1e3 * dec_best, n_dec, enc_cpu / images,
+        1e3 * dec_cpu / (n_dec ? n_dec : 1), wmib, peak_rss_mib(), peak_rss_mib() - wmib, t_load);
     fflush(stdout);
     sa_image_free(&img);
     sa_tool_free(tool);
@@ -144,29 +147,41 @@ int main(int argc, char **argv) {
     const char *arch = NULL, *threads = "1,2", *kern = "fast";
     int images = 1, clicks = 10;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--arch") && i + 1 < argc) arch = argv[++i];
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = argv[++i];
-        else if (!strcmp(argv[i], "--images") && i + 1 < argc) images = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--clicks") && i + 1 < argc) clicks = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--kernels") && i + 1 < argc) kern = argv[++i];
-        else if (!strcmp(argv[i], "--precision") && i + 1 < argc) g_bf16 = !strcmp(argv[++i], "bf16");
+        if (!strcmp(argv[i], "--arch") && i + 1 < argc)
+            arch = argv[++i];
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = argv[++i];
+        else if (!strcmp(argv[i], "--images") && i + 1 < argc)
+            images = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--clicks") && i + 1 < argc)
+            clicks = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--kernels") && i + 1 < argc)
+            kern = argv[++i];
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc)
+            g_bf16 = !strcmp(argv[++i], "bf16");
         else {
-            fprintf(stderr, "usage: %s [--arch NAME|all] [--threads 1,2] [--images N] [--clicks N] [--kernels fast|blas|reference]\n",
-                    argv[0]);
+            fprintf(
+                stderr,
+                "usage: %s [--arch NAME|all] [--threads 1,2] [--images N] [--clicks N] [--kernels fast|blas|reference]\n",
+                argv[0]);
             return 2;
         }
     }
     if (images < 1) images = 1;
     if (clicks < 1) clicks = 1;
-    int kernels = !strcmp(kern, "blas") ? SA_SAM_KERNELS_BLAS : !strcmp(kern, "reference") ? SA_SAM_KERNELS_REFERENCE
-                                                                                              : SA_SAM_KERNELS_FAST;
+    int kernels = !strcmp(kern, "blas")        ? SA_SAM_KERNELS_BLAS
+                  : !strcmp(kern, "reference") ? SA_SAM_KERNELS_REFERENCE
+                                               : SA_SAM_KERNELS_FAST;
     const char *all[] = {"vit_b", "slimsam77"};
     const char *every[] = {"vit_b", "vit_l", "vit_h", "slimsam50", "slimsam77"};
     const char **list = all;
     int n_list = 2;
-    if (arch && !strcmp(arch, "all")) list = every, n_list = 5;
-    else if (arch) list = &arch, n_list = 1;
-    printf("bench_sam: %s, kernels=%s, %d image(s) of 640x480, %d clicks per image\n", g_bf16 ? "BF16 ViT linear layers" : "FP32", kern, images, clicks);
+    if (arch && !strcmp(arch, "all"))
+        list = every, n_list = 5;
+    else if (arch)
+        list = &arch, n_list = 1;
+    printf("bench_sam: %s, kernels=%s, %d image(s) of 640x480, %d clicks per image\n",
+           g_bf16 ? "BF16 ViT linear layers" : "FP32", kern, images, clicks);
     for (int a = 0; a < n_list; a++) {
         char buf[64];
         snprintf(buf, sizeof buf, "%s", threads);
@@ -174,9 +189,11 @@ int main(int argc, char **argv) {
             /* one child process per configuration, so that peak RSS is that configuration's own */
             fflush(stdout);
             pid_t pid = fork();
-            if (pid == 0) _exit(bench_arch(list[a], atoi(tok) > 0 ? atoi(tok) : 1, images, clicks, kernels));
+            if (pid == 0)
+                _exit(bench_arch(list[a], atoi(tok) > 0 ? atoi(tok) : 1, images, clicks, kernels));
             int st = 0;
-            if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) return 1;
+            if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                return 1;
         }
     }
     return 0;

@@ -16,7 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void check_lookups(const sa_coco_set *set) {
     for (int i = 0; i < sa_coco_n_images(set); i++) {
         int j = sa_coco_find_image(set, sa_coco_get_image(set, i)->id);
-        if (j != i || sa_coco_get_image(set, j)->id != sa_coco_get_image(set, i)->id) /* ids are unique */
+        if (j != i ||
+            sa_coco_get_image(set, j)->id != sa_coco_get_image(set, i)->id) /* ids are unique */
             abort();
         if (!sa_coco_get_image(set, i)->file_name) abort();
     }

@@ -31,13 +31,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             sa_action b;
             float piou2;
             if (sa_action_parse(buf, &g, w, h, &b, &piou2, NULL) != SA_OK) abort();
-            if (b.click.y != a.click.y || b.click.x != a.click.x || b.click.positive != a.click.positive) abort();
+            if (b.click.y != a.click.y || b.click.x != a.click.x ||
+                b.click.positive != a.click.positive)
+                abort();
         }
         if (!isnan(piou) && !(piou >= 0.0f && piou <= 1.0f)) abort();
     }
     sa_box box;
     if (sa_box_parse(text, w, h, &box, NULL) == SA_OK &&
-        !(box.x0 >= 0 && box.x0 <= box.x1 && box.x1 <= w - 1 && box.y0 >= 0 && box.y0 <= box.y1 && box.y1 <= h - 1))
+        !(box.x0 >= 0 && box.x0 <= box.x1 && box.x1 <= w - 1 && box.y0 >= 0 && box.y0 <= box.y1 &&
+          box.y1 <= h - 1))
         abort();
     free(text);
     return 0;

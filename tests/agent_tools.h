@@ -25,7 +25,8 @@ static inline int disc_session_new(void *model, const sa_image *img, void **stat
     return SA_OK;
 }
 
-static inline int disc_predict(void *state, const sa_tool_request *req, sa_tool_result *out, sa_error *err) {
+static inline int disc_predict(void *state, const sa_tool_request *req, sa_tool_result *out,
+                               sa_error *err) {
     disc_state *s = state;
     int rc = sa_mask_new(&out->mask, s->w, s->h, err);
     if (rc) return rc;
@@ -46,7 +47,9 @@ static inline int disc_predict(void *state, const sa_tool_request *req, sa_tool_
     return SA_OK;
 }
 
-static inline void disc_session_free(void *state) { free(state); }
+static inline void disc_session_free(void *state) {
+    free(state);
+}
 
 static const sa_tool_ops disc_tool_ops = {
     .name = "disc",

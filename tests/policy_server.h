@@ -54,8 +54,10 @@ static inline int ts_start(test_server *s, const char *gt_png) {
         dup2(fd[1], 1);
         close(fd[0]);
         close(fd[1]);
-        if (gt_png) execlp("python3", "python3", script, "--gt", gt_png, (char *)NULL);
-        else execlp("python3", "python3", script, (char *)NULL);
+        if (gt_png)
+            execlp("python3", "python3", script, "--gt", gt_png, (char *)NULL);
+        else
+            execlp("python3", "python3", script, (char *)NULL);
         _exit(127);
     }
     close(fd[1]);

@@ -38,7 +38,9 @@ static int sh(const char *fmt, ...) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static char *log_text(void) { return tu_read_file(logp, NULL); }
+static char *log_text(void) {
+    return tu_read_file(logp, NULL);
+}
 
 static int log_has(const char *s) {
     char *t = log_text();
@@ -101,13 +103,15 @@ int main(int argc, char **argv) {
             px[2] = (uint8_t)(in ? 60 : 150);
         }
     for (int y = 0; y < H; y++)
-        for (int x = 4; x < W; x++) shifted.data[y * W + x] = gt.data[y * W + x - 4];
+        for (int x = 4; x < W; x++)
+            shifted.data[y * W + x] = gt.data[y * W + x - 4];
     char photo[700], gtp[700], halfp[700];
     snprintf(photo, sizeof photo, "%s/photo.png", dir);
     snprintf(gtp, sizeof gtp, "%s/gt.png", dir);
     snprintf(halfp, sizeof halfp, "%s/half.png", dir);
     sa_error err = {0};
-    if (sa_image_save_png(photo, &img, &err) || sa_mask_save_png(gtp, &gt, &err) || sa_mask_save_png(halfp, &half, &err)) {
+    if (sa_image_save_png(photo, &img, &err) || sa_mask_save_png(gtp, &gt, &err) ||
+        sa_mask_save_png(halfp, &half, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
@@ -117,46 +121,55 @@ int main(int argc, char **argv) {
     /* segment, greedy */
     char out[800];
     snprintf(out, sizeof out, "%s/run1", dir);
-    int rc = sh("%s segment %s 'the blob' --policy %s --model annotator-iou --image-format png --steps 4 --gt %s "
-                "--out %s",
-                bin, photo, pol, gtp, out);
+    int rc = sh(
+        "%s segment %s 'the blob' --policy %s --model annotator-iou --image-format png --steps 4 --gt %s "
+        "--out %s",
+        bin, photo, pol, gtp, out);
     CHECKF(rc == 0, "segment exit %d", rc);
     CHECK(log_has("mask.png: the state after step"));
     /* the graph cut gets this easy scene in one click; the server then has nothing to fix and says so */
-    const char *files[] = {"mask.png", "mask.json", "trajectory.json", "step_00.png", "step_01.png"};
-    for (int i = 0; i < 5; i++) CHECKF(exists(out, files[i]), "segment: no %s", files[i]);
+    const char *files[] = {"mask.png", "mask.json", "trajectory.json", "step_00.png",
+                           "step_01.png"};
+    for (int i = 0; i < 5; i++)
+        CHECKF(exists(out, files[i]), "segment: no %s", files[i]);
     char tp[900];
     snprintf(tp, sizeof tp, "%s/trajectory.json", out);
     cJSON *tj = load_json(tp);
     CHECK(tj && cJSON_GetArraySize(cJSON_GetObjectItem(tj, "steps")) >= 1);
     if (tj) {
         cJSON *res = cJSON_GetObjectItem(tj, "result");
-        CHECK(cJSON_IsNumber(cJSON_GetObjectItem(res, "iou")) && cJSON_GetObjectItem(res, "iou")->valuedouble > 0.3);
-        CHECK(strstr(cJSON_GetObjectItem(tj, "request")->valuestring, "<ref>the blob</ref>") != NULL);
+        CHECK(cJSON_IsNumber(cJSON_GetObjectItem(res, "iou")) &&
+              cJSON_GetObjectItem(res, "iou")->valuedouble > 0.3);
+        CHECK(strstr(cJSON_GetObjectItem(tj, "request")->valuestring, "<ref>the blob</ref>") !=
+              NULL);
     }
     cJSON_Delete(tj);
 
     /* segment with search and early stop */
     snprintf(out, sizeof out, "%s/run2", dir);
-    rc = sh("%s segment %s 'the blob' --policy %s --model annotator-iou --image-format png --steps 3 --search 3 "
-            "--temperature 0.7 --early-stop --out %s --quiet",
-            bin, photo, pol, out);
+    rc = sh(
+        "%s segment %s 'the blob' --policy %s --model annotator-iou --image-format png --steps 3 --search 3 "
+        "--temperature 0.7 --early-stop --out %s --quiet",
+        bin, photo, pol, out);
     CHECKF(rc == 0, "search exit %d", rc);
     CHECK(exists(out, "mask.png"));
 
     /* refine from a half mask */
     snprintf(out, sizeof out, "%s/run3", dir);
-    rc = sh("%s refine %s %s 'the blob' --policy %s --model annotator-iou --image-format png --steps 2 --out %s",
-            bin, photo, halfp, pol, out);
+    rc = sh(
+        "%s refine %s %s 'the blob' --policy %s --model annotator-iou --image-format png --steps 2 --out %s",
+        bin, photo, halfp, pol, out);
     CHECKF(rc == 0, "refine exit %d", rc);
     snprintf(tp, sizeof tp, "%s/trajectory.json", out);
     tj = load_json(tp);
-    CHECK(tj && cJSON_GetObjectItem(cJSON_GetObjectItem(tj, "start"), "area")->valuedouble == (double)sa_mask_area(&half));
+    CHECK(tj && cJSON_GetObjectItem(cJSON_GetObjectItem(tj, "start"), "area")->valuedouble ==
+                    (double)sa_mask_area(&half));
     cJSON_Delete(tj);
 
     /* score */
-    rc = sh("%s score %s %s 'the blob' --policy %s --model annotator-iou --image-format png --gt %s", bin, photo,
-            halfp, pol, gtp);
+    rc =
+        sh("%s score %s %s 'the blob' --policy %s --model annotator-iou --image-format png --gt %s",
+           bin, photo, halfp, pol, gtp);
     CHECKF(rc == 0, "score exit %d", rc);
     {
         char want[64];
@@ -164,7 +177,8 @@ int main(int argc, char **argv) {
         snprintf(want, sizeof want, "predicted IoU %.4f", floor(t * 100 + 0.5) / 100);
         CHECK(log_has(want));
     }
-    rc = sh("%s score %s %s 'the blob' --policy %s --model annotator --image-format png", bin, photo, halfp, pol);
+    rc = sh("%s score %s %s 'the blob' --policy %s --model annotator --image-format png", bin,
+            photo, halfp, pol);
     CHECK(rc == 1 && log_has("Current IOU")); /* a model without the process reward cannot score */
 
     /* filter: four annotations, truth from a gt file matched by id; one polygon; one broken */
@@ -192,7 +206,8 @@ int main(int argc, char **argv) {
             cJSON_AddNumberToObject(a, "id", 100 + i);
             cJSON_AddNumberToObject(a, "image_id", 7);
             cJSON_AddNumberToObject(a, "category_id", 1);
-            if (i < 4) cJSON_AddItemToObject(a, "segmentation", rle_json(ms[i]));
+            if (i < 4)
+                cJSON_AddItemToObject(a, "segmentation", rle_json(ms[i]));
             else { /* a polygon: the rectangle x 10..30, y 8..28 */
                 cJSON *polys = cJSON_AddArrayToObject(a, "segmentation");
                 double xy[8] = {10, 8, 30, 8, 30, 28, 10, 28};
@@ -225,9 +240,10 @@ int main(int argc, char **argv) {
         free(t2);
         cJSON_Delete(coco);
         cJSON_Delete(gtc);
-        rc = sh("%s filter --annotations %s --images %s --gt %s --out %s --policy %s --model annotator-iou "
-                "--image-format png --quiet",
-                bin, cp, dir, gp, op, pol);
+        rc = sh(
+            "%s filter --annotations %s --images %s --gt %s --out %s --policy %s --model annotator-iou "
+            "--image-format png --quiet",
+            bin, cp, dir, gp, op, pol);
         CHECKF(rc == 0, "filter exit %d", rc);
         CHECK(log_has("5 annotations scored, 1 failed"));
         cJSON *sj = load_json(op);
@@ -240,7 +256,8 @@ int main(int argc, char **argv) {
             CHECK(cJSON_GetObjectItem(met, "with_truth")->valueint == 5);
             cJSON *a = cJSON_GetObjectItem(sj, "annotations");
             CHECK(cJSON_GetArraySize(a) == 6);
-            CHECK(!strcmp(cJSON_GetObjectItem(cJSON_GetArrayItem(a, 1), "description")->valuestring, "blob"));
+            CHECK(!strcmp(cJSON_GetObjectItem(cJSON_GetArrayItem(a, 1), "description")->valuestring,
+                          "blob"));
             CHECK(cJSON_IsString(cJSON_GetObjectItem(cJSON_GetArrayItem(a, 5), "error")));
             cJSON_Delete(sj);
         }
@@ -249,22 +266,27 @@ int main(int argc, char **argv) {
 
     /* the API key comes from the environment variable --api-key-env names */
     snprintf(out, sizeof out, "%s/auth", dir);
-    rc = sh("MY_KEY=sekrit %s segment %s 'the blob' --policy %s --model auth --api-key-env MY_KEY --steps 1 --out %s",
-            bin, photo, pol, out);
+    rc = sh(
+        "MY_KEY=sekrit %s segment %s 'the blob' --policy %s --model auth --api-key-env MY_KEY --steps 1 --out %s",
+        bin, photo, pol, out);
     CHECKF(rc == 0, "auth exit %d", rc);
-    rc = sh("%s segment %s 'the blob' --policy %s --model auth --api-key-env MY_UNSET_KEY --steps 1 --out %s", bin,
-            photo, pol, out);
+    rc = sh(
+        "%s segment %s 'the blob' --policy %s --model auth --api-key-env MY_UNSET_KEY --steps 1 --out %s",
+        bin, photo, pol, out);
     CHECK(rc == 1 && log_has("HTTP 401"));
 
     /* error paths */
     snprintf(out, sizeof out, "%s/err1", dir);
-    rc = sh("%s segment %s 'the blob' --policy http://127.0.0.1:9/v1 --retries 0 --out %s", bin, photo, out);
-    CHECK(rc == 1 && log_has("127.0.0.1:9") && exists(out, "trajectory.json") && exists(out, "mask.png"));
+    rc = sh("%s segment %s 'the blob' --policy http://127.0.0.1:9/v1 --retries 0 --out %s", bin,
+            photo, out);
+    CHECK(rc == 1 && log_has("127.0.0.1:9") && exists(out, "trajectory.json") &&
+          exists(out, "mask.png"));
     snprintf(out, sizeof out, "%s/err2", dir);
     rc = sh("%s segment %s 'the blob' --policy %s --model nope --out %s", bin, photo, pol, out);
     CHECK(rc == 1 && log_has("HTTP 404") && exists(out, "trajectory.json"));
     snprintf(out, sizeof out, "%s/err3", dir);
-    rc = sh("%s segment %s '' --policy %s --model annotator --image-format png --out %s", bin, photo, pol, out);
+    rc = sh("%s segment %s '' --policy %s --model annotator --image-format png --out %s", bin,
+            photo, pol, out);
     CHECK(rc == 1 && log_has("empty object description") && exists(out, "trajectory.json"));
     rc = sh("%s segment %s/nonexistent.jpg 'x' --policy %s --out %s/err4", bin, dir, pol, dir);
     CHECK(rc == 1 && log_has("nonexistent.jpg"));
@@ -279,10 +301,12 @@ int main(int argc, char **argv) {
     rc = sh("%s segment %s 'x'", bin, photo);
     CHECK(rc == 2 && log_has("--out"));
     snprintf(out, sizeof out, "%s/err7", dir);
-    rc = sh("%s segment %s 'the blob' --policy %s --model malformed --out %s", bin, photo, pol, out);
+    rc =
+        sh("%s segment %s 'the blob' --policy %s --model malformed --out %s", bin, photo, pol, out);
     CHECK(rc == 0 && log_has("unparseable reply") && exists(out, "mask.png"));
     rc = sh("%s segment --help", bin);
-    CHECK(rc == 0 && log_has("llama-server") && log_has("Ollama") && log_has("vLLM") && log_has("SGLang"));
+    CHECK(rc == 0 && log_has("llama-server") && log_has("Ollama") && log_has("vLLM") &&
+          log_has("SGLang"));
 
     ts_stop(&srv);
     sa_image_free(&img);

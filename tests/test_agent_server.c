@@ -37,14 +37,16 @@ static sa_llm_params params_for(const char *model) {
     return p;
 }
 
-static int run(sa_tool *tool, sa_policy *pol, sa_agent_params ap, sa_agent_result *r, sa_env **env_out,
-               sa_error *err) {
+static int run(sa_tool *tool, sa_policy *pol, sa_agent_params ap, sa_agent_result *r,
+               sa_env **env_out, sa_error *err) {
     sa_env *env = NULL;
     sa_env_new(tool, sa_env_default_params(), &env, NULL);
     sa_env_reset(env, &img, "the blob", &gt, NULL, NULL, NULL);
     int rc = sa_agent_run(env, pol, ap, r, err);
-    if (env_out) *env_out = env;
-    else sa_env_free(env);
+    if (env_out)
+        *env_out = env;
+    else
+        sa_env_free(env);
     return rc;
 }
 
@@ -70,7 +72,8 @@ static void same_masks(const char *what, const sa_agent_result *ref, const sa_ag
     int n = 0;
     for (int i = 0; i < ref->n_steps; i++)
         if (ref->steps[i].committed) n++;
-    CHECKF(r->n_clicks == n, "%s: %d clicks, reference %d (stop %s: %s)", what, r->n_clicks, n, r->stop, r->error);
+    CHECKF(r->n_clicks == n, "%s: %d clicks, reference %d (stop %s: %s)", what, r->n_clicks, n,
+           r->stop, r->error);
     int j = 0;
     for (int i = 0; i < r->n_steps && j < ref->n_steps; i++) {
         if (!r->steps[i].committed || r->steps[i].is_box) continue;
@@ -78,7 +81,8 @@ static void same_masks(const char *what, const sa_agent_result *ref, const sa_ag
                    r->steps[i].action.click.y == ref->steps[j].action.click.y &&
                    r->steps[i].action.click.x == ref->steps[j].action.click.x,
                "%s: step %d differs: (%d,%d) vs (%d,%d)", what, i + 1, r->steps[i].action.click.y,
-               r->steps[i].action.click.x, ref->steps[j].action.click.y, ref->steps[j].action.click.x);
+               r->steps[i].action.click.x, ref->steps[j].action.click.y,
+               ref->steps[j].action.click.x);
         j++;
     }
 }
@@ -105,7 +109,8 @@ static void test_greedy_matches_annotator(sa_tool *tool, const char *tname) {
         if (strstr(models[mi], "-iou")) /* the server's estimate is the true IoU of what it saw */
             for (int i = 0; i < r.n_steps; i++)
                 CHECK(isnan(r.steps[i].pred_iou_before) ||
-                      fabs(r.steps[i].pred_iou_before - floor(r.steps[i].iou_before * 100 + 0.5) / 100) < 1e-6);
+                      fabs(r.steps[i].pred_iou_before -
+                           floor(r.steps[i].iou_before * 100 + 0.5) / 100) < 1e-6);
         sa_agent_result_free(&r);
         sa_policy_free(pol);
     }
@@ -131,17 +136,19 @@ static void test_search(sa_tool *tool) {
         int want = mi == 0 ? 2 : 0; /* n honoured: annotator last; seeds: seed 0 is the annotator */
         for (int i = 0; i < r.n_steps; i++)
             if (r.steps[i].committed)
-                CHECKF(r.steps[i].chosen == want && r.steps[i].n_candidates == 3, "search %s step %d chose %d",
-                       models[mi], i + 1, r.steps[i].chosen);
+                CHECKF(r.steps[i].chosen == want && r.steps[i].n_candidates == 3,
+                       "search %s step %d chose %d", models[mi], i + 1, r.steps[i].chosen);
         same_masks(models[mi], &ref, &r);
-        CHECK(!isnan(r.best_pred_iou) && fabs(r.best_pred_iou - floor(r.iou * 100 + 0.5) / 100) < 1e-6);
+        CHECK(!isnan(r.best_pred_iou) &&
+              fabs(r.best_pred_iou - floor(r.iou * 100 + 0.5) / 100) < 1e-6);
         sa_agent_result_free(&r);
         sa_policy_free(pol);
     }
     sa_agent_result_free(&ref);
 }
 
-static int ground_hook(void *ctx, const sa_image *im, const char *desc, sa_box *box, char **reply, sa_error *err) {
+static int ground_hook(void *ctx, const sa_image *im, const char *desc, sa_box *box, char **reply,
+                       sa_error *err) {
     return sa_llm_ground((sa_llm_client *)ctx, im, desc, box, reply, err);
 }
 
@@ -161,9 +168,10 @@ static void test_ground(sa_tool *tool) {
     int bb[4];
     sa_mask_bbox(&gt, bb);
     CHECK(r.n_steps >= 1 && r.steps[0].is_box && r.steps[0].committed);
-    CHECKF(r.steps[0].box.x0 == bb[0] && r.steps[0].box.y0 == bb[1] && r.steps[0].box.x1 == bb[0] + bb[2] - 1 &&
-               r.steps[0].box.y1 == bb[1] + bb[3] - 1,
-           "grounded box %g,%g,%g,%g", r.steps[0].box.x0, r.steps[0].box.y0, r.steps[0].box.x1, r.steps[0].box.y1);
+    CHECKF(r.steps[0].box.x0 == bb[0] && r.steps[0].box.y0 == bb[1] &&
+               r.steps[0].box.x1 == bb[0] + bb[2] - 1 && r.steps[0].box.y1 == bb[1] + bb[3] - 1,
+           "grounded box %g,%g,%g,%g", r.steps[0].box.x0, r.steps[0].box.y0, r.steps[0].box.x1,
+           r.steps[0].box.y1);
     CHECK(r.steps[0].iou_after > 0.5);
     sa_agent_result_free(&r);
     sa_policy_free(pol);
@@ -196,10 +204,12 @@ static void test_misbehaving(sa_tool *tool) {
         sa_agent_result r;
         sa_env *env = NULL;
         int rc = run(tool, pol, ap, &r, &env, &err);
-        CHECKF(rc == cases[i].rc && !strcmp(r.stop, cases[i].stop) && r.n_clicks == cases[i].min_clicks,
+        CHECKF(rc == cases[i].rc && !strcmp(r.stop, cases[i].stop) &&
+                   r.n_clicks == cases[i].min_clicks,
                "%s: rc %d stop %s clicks %d (%s)", cases[i].model, rc, r.stop, r.n_clicks, err.msg);
-        if (rc) CHECKF(strstr(err.msg, srv.base_url) != NULL, "%s: error does not name the server: %s",
-                       cases[i].model, err.msg);
+        if (rc)
+            CHECKF(strstr(err.msg, srv.base_url) != NULL, "%s: error does not name the server: %s",
+                   cases[i].model, err.msg);
         CHECK(r.mask.data != NULL && r.n_steps == r.n_clicks + 1);
         /* the partial trajectory is written and says what happened */
         char sub[1024], path[1100];
@@ -234,7 +244,9 @@ int main(void) {
             gt.data[y * W + x] = (uint8_t)in;
             uint8_t *px = img.data + 3 * (y * W + x);
             px[0] = (uint8_t)(in ? 200 : 40 + (x * 3) % 30);
-            px[1] = (uint8_t)(in ? 90 : 20 + (y * 5) % 40); /* green below 127: the overlay decodes exactly */
+            px[1] = (uint8_t)(in ? 90
+                                 : 20 + (y * 5) %
+                                            40); /* green below 127: the overlay decodes exactly */
             px[2] = (uint8_t)(in ? 60 : 150);
         }
     char *dir = tu_tmpdir();
@@ -248,7 +260,8 @@ int main(void) {
     if (ts_start(&srv, gt_path)) return 1;
     sa_tool *disc = disc_tool_new();
     sa_tool *gc = NULL;
-    CHECKF(sa_graphcut_tool_new(sa_graphcut_default_params(), &gc, &err) == SA_OK, "graphcut: %s", err.msg);
+    CHECKF(sa_graphcut_tool_new(sa_graphcut_default_params(), &gc, &err) == SA_OK, "graphcut: %s",
+           err.msg);
     test_greedy_matches_annotator(disc, "disc");
     if (gc) test_greedy_matches_annotator(gc, "graphcut");
     test_search(disc);

@@ -31,8 +31,6 @@ static void write_text(const char *rel, const char *text) {
     tu_cli_write_text(&T, rel, text);
 }
 
-
-
 static int exists(const char *rel) {
     char p[8192];
     snprintf(p, sizeof p, "%s/%s", tmp, rel);
@@ -49,8 +47,6 @@ static void save(const char *rel, const sa_image *img) {
         exit(1);
     }
 }
-
-
 
 /* Flat blue disc on a flat beige background, and its mask (0/255). */
 static void trivial_scene(sa_image *img, sa_image *mask, int w, int h) {

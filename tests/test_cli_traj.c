@@ -31,10 +31,6 @@ static void write_text(const char *rel, const char *text) {
     tu_cli_write_text(&T, rel, text);
 }
 
-
-
-
-
 static void make_dataset(void) {
     mk("ds");
     mk("ds/images");
@@ -44,8 +40,10 @@ static void make_dataset(void) {
         sa_mask gt = {0};
         sa_error err = {0};
         char p[8192];
-        if (sa_scene_render(s, 5, 96, 72, &img, &gt, &err) || sa_image_new(&m, 96, 72, 1, &err)) exit(1);
-        for (int i = 0; i < 96 * 72; i++) m.data[i] = gt.data[i] ? 255 : 0;
+        if (sa_scene_render(s, 5, 96, 72, &img, &gt, &err) || sa_image_new(&m, 96, 72, 1, &err))
+            exit(1);
+        for (int i = 0; i < 96 * 72; i++)
+            m.data[i] = gt.data[i] ? 255 : 0;
         snprintf(p, sizeof p, "%s/ds/images/s%d.png", tmp, s);
         if (sa_image_save_png(p, &img, &err)) exit(1);
         snprintf(p, sizeof p, "%s/ds/masks/s%d.png", tmp, s);
@@ -63,7 +61,8 @@ static int count_records(const char *rel, int jsonl) {
     char *txt = slurp(rel);
     int n = 0;
     if (jsonl) {
-        for (char *p = txt; *p; p++) n += *p == '\n';
+        for (char *p = txt; *p; p++)
+            n += *p == '\n';
     } else {
         cJSON *j = cJSON_Parse(txt);
         n = cJSON_IsArray(j) ? cJSON_GetArraySize(j) : -1;
@@ -81,20 +80,22 @@ int main(int argc, char **argv) {
     char args[8192];
 
     /* record: two samples, the corrupt pair reported and skipped; same file for 1 and 2 jobs */
-    snprintf(args, sizeof args,
-             "trajectories --dataset Tiny=%s/ds --out %s/t1.json --max-clicks 6 --start random-clicks --seed 9 "
-             "--caption 'the object' --jobs 1 --quiet",
-             tmp, tmp);
+    snprintf(
+        args, sizeof args,
+        "trajectories --dataset Tiny=%s/ds --out %s/t1.json --max-clicks 6 --start random-clicks --seed 9 "
+        "--caption 'the object' --jobs 1 --quiet",
+        tmp, tmp);
     CHECK(run(args, "traj1") == 0);
     char *e = slurp("traj1.err");
     CHECKF(strstr(e, "trajectories: 2 samples (1 skipped") != NULL, "summary: %s", e);
     CHECKF(strstr(e, "broken") && strstr(e, "skipped"), "skip line: %s", e);
     CHECK(strstr(e, "mean final IoU") != NULL);
     free(e);
-    snprintf(args, sizeof args,
-             "trajectories --dataset Tiny=%s/ds --out %s/t2.json --max-clicks 6 --start random-clicks --seed 9 "
-             "--caption 'the object' --jobs 2 --quiet",
-             tmp, tmp);
+    snprintf(
+        args, sizeof args,
+        "trajectories --dataset Tiny=%s/ds --out %s/t2.json --max-clicks 6 --start random-clicks --seed 9 "
+        "--caption 'the object' --jobs 2 --quiet",
+        tmp, tmp);
     CHECK(run(args, "traj2") == 0);
     char *a = slurp("t1.json"), *b = slurp("t2.json");
     const char *da = strstr(a, "\"data\""), *db = strstr(b, "\"data\"");
@@ -115,7 +116,8 @@ int main(int argc, char **argv) {
             clicks += s->n_steps;
             CHECK(s->n_steps <= 6 && s->init_mask && !strcmp(s->init_kind, "random-clicks"));
             CHECK(s->n_captions == 1 && !strcmp(s->captions[0], "the object"));
-            for (int t = 1; t < s->n_steps; t++) CHECK(s->steps[t].iou > s->steps[t - 1].iou);
+            for (int t = 1; t < s->n_steps; t++)
+                CHECK(s->steps[t].iou > s->steps[t - 1].iou);
             if (s->n_steps) CHECK(s->steps[0].iou > s->init_iou);
         }
         CHECK(!strcmp(set->samples[0].image_name, "s0.png"));
@@ -132,8 +134,9 @@ int main(int argc, char **argv) {
               {"llamafactory", "segagent_sharegpt.json", 0},
               {"swift", "segagent_swift.jsonl", 1}};
     for (int k = 0; k < 4; k++) {
-        snprintf(args, sizeof args, "export --trajectories %s/t1.json --images %s/ds/images --format %s --out %s/x%d "
-                                    "--with-iou --size 64 --quiet",
+        snprintf(args, sizeof args,
+                 "export --trajectories %s/t1.json --images %s/ds/images --format %s --out %s/x%d "
+                 "--with-iou --size 64 --quiet",
                  tmp, tmp, fm[k].fmt, tmp, k);
         CHECKF(run(args, "export") == 0, "export %s", fm[k].fmt);
         char rel[64];
@@ -157,19 +160,22 @@ int main(int argc, char **argv) {
     snprintf(args, sizeof args, "trajectories --dataset X=%s/ds --start sideways", tmp);
     CHECK(run(args, "u3") == 2);
     write_text("trunc.json", "{\"info\":{},\"data\":[{\"image_name\":\"s0.png\",\"height\":72");
-    snprintf(args, sizeof args, "export --trajectories %s/trunc.json --images %s/ds/images --format swift --out %s/y",
+    snprintf(args, sizeof args,
+             "export --trajectories %s/trunc.json --images %s/ds/images --format swift --out %s/y",
              tmp, tmp, tmp);
     CHECK(run(args, "u4") == 1);
     e = slurp("u4.err");
     CHECKF(strstr(e, "trunc.json") && strstr(e, "truncated"), "%s", e);
     free(e);
-    snprintf(args, sizeof args, "export --trajectories %s/t1.json --images %s/ds --format swift --out %s/y --quiet",
+    snprintf(args, sizeof args,
+             "export --trajectories %s/t1.json --images %s/ds --format swift --out %s/y --quiet",
              tmp, tmp, tmp);
     CHECK(run(args, "u5") == 1); /* no image found: every sample skipped, nothing written */
     e = slurp("u5.err");
     CHECKF(strstr(e, "s0.png") && strstr(e, "not found"), "%s", e);
     free(e);
-    snprintf(args, sizeof args, "export --trajectories %s/t1.json --images %s/ds/images --format alpaca --out %s/y",
+    snprintf(args, sizeof args,
+             "export --trajectories %s/t1.json --images %s/ds/images --format alpaca --out %s/y",
              tmp, tmp, tmp);
     CHECK(run(args, "u6") == 2);
 

@@ -19,7 +19,8 @@ static int err_lines(const char *tag) {
     snprintf(rel, sizeof rel, "%s.err", tag);
     char *s = tu_cli_slurp(&T, rel);
     int n = 0;
-    for (const char *p = s; *p; p++) n += *p == '\n';
+    for (const char *p = s; *p; p++)
+        n += *p == '\n';
     free(s);
     return n;
 }
@@ -68,8 +69,8 @@ int main(int argc, char **argv) {
     tu_cli_write_text(&T, "tr.json", "{\"info\": {}, \"data\": []}\n");
 
     /* --help: exit 0, usage on stdout, examples shown */
-    const char *cmds[] = {"demo", "eval", "annotate", "trajectories", "export", "segment", "refine", "score", "filter",
-                          "check-sam"};
+    const char *cmds[] = {"demo",    "eval",   "annotate", "trajectories", "export",
+                          "segment", "refine", "score",    "filter",       "check-sam"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char args[128], tag[64];
         snprintf(args, sizeof args, "%s --help", cmds[i]);
@@ -87,20 +88,25 @@ int main(int argc, char **argv) {
     CHECK(!path_exists("d1"));
     expect(2, "--tool", "demo_badtool", "demo --out %s/d1 --tool foo");
     expect(2, "--sam-model", "demo_sam_nomodel", "demo --out %s/d1 --tool sam");
-    expect(2, "--threads", "annotate_threads", "annotate --image x.png --gt y.png --out %s/a1 --threads -1");
+    expect(2, "--threads", "annotate_threads",
+           "annotate --image x.png --gt y.png --out %s/a1 --threads -1");
     expect(2, "--tool", "eval_badtool", "eval --dataset %s --tool foo");
     expect(2, "--tool", "traj_badtool", "trajectories --dataset %s --tool foo --out %s/t.json");
     CHECK(!path_exists("t.json"));
     expect(2, "--threads", "segment_threads", "segment p.png cat --out %s/s1 --threads 0");
 
     /* one option named per message, with the value given */
-    expect(2, "--max-clicks must be 1..100 (got -3)", "demo_clicks", "demo --out %s/d1 --max-clicks -3");
+    expect(2, "--max-clicks must be 1..100 (got -3)", "demo_clicks",
+           "demo --out %s/d1 --max-clicks -3");
     expect(2, "--jobs must be 0..64 (got -1)", "eval_jobs0", "eval --dataset %s --jobs -1");
     expect(2, "--limit", "eval_limit", "eval --dataset %s --limit -1");
-    expect(2, "--target-iou", "annotate_target", "annotate --image x --gt y --out %s/a1 --target-iou 2");
-    expect(2, "--max-clicks", "traj_clicks", "trajectories --dataset %s --max-clicks -2 --out %s/t.json");
-    expect(2, "--size", "export_size", "export --trajectories %s/tr.json --images %s --format llava --out %s/e1 "
-                                       "--size -1");
+    expect(2, "--target-iou", "annotate_target",
+           "annotate --image x --gt y --out %s/a1 --target-iou 2");
+    expect(2, "--max-clicks", "traj_clicks",
+           "trajectories --dataset %s --max-clicks -2 --out %s/t.json");
+    expect(2, "--size", "export_size",
+           "export --trajectories %s/tr.json --images %s --format llava --out %s/e1 "
+           "--size -1");
     expect(2, "--steps", "segment_steps", "segment p.png cat --out %s/s1 --steps -1");
     CHECK(!path_exists("d1") && !path_exists("a1") && !path_exists("e1") && !path_exists("s1"));
 
@@ -108,7 +114,8 @@ int main(int argc, char **argv) {
     expect(2, "--temperature", "llm_temp", "score %s/afile %s/afile cat --temperature -1");
     expect(2, "--top-p", "llm_topp", "score %s/afile %s/afile cat --top-p 2");
     expect(2, "--timeout", "llm_timeout", "segment p.png cat --out %s/s1 --timeout 0");
-    expect(2, "--retries", "llm_retries", "filter --annotations %s/tr.json --images %s --retries -1");
+    expect(2, "--retries", "llm_retries",
+           "filter --annotations %s/tr.json --images %s --retries -1");
     expect(2, "--jpeg-quality", "llm_q", "refine p.png m.png cat --out %s/s1 --jpeg-quality 0");
     expect(2, "--policy", "llm_url", "segment p.png cat --out %s/s1 --policy notaurl");
     CHECK(!path_exists("s1"));
@@ -129,7 +136,8 @@ int main(int argc, char **argv) {
     expect(2, "see --help", "refine_noargs", "refine p.png \"the cat\" --out %s/r1");
 
     /* an existing file where a folder is wanted */
-    expect(1, "Not a directory", "demo_out_file", "demo --out %s/afile --max-clicks 1 --no-overlays");
+    expect(1, "Not a directory", "demo_out_file",
+           "demo --out %s/afile --max-clicks 1 --no-overlays");
     CHECK(!path_exists("afile/summary.json"));
     expect(1, "--images", "export_images_missing",
            "export --trajectories %s/tr.json --images %s/nowhere --format llava --out %s/e2");
@@ -145,8 +153,9 @@ int main(int argc, char **argv) {
     /* output files that cannot be written are reported before any work */
     expect(1, "--json", "eval_json_nodir", "eval --dataset %s --json %s/nowhere/out.json");
     expect(1, "--chart", "eval_chart_dir", "eval --dataset %s --json %s/ok.json --chart %s");
-    expect(1, "--out", "filter_out_nodir",
-           "filter --annotations %s/tr.json --images %s --out %s/nowhere/s.json --policy http://127.0.0.1:1/v1");
+    expect(
+        1, "--out", "filter_out_nodir",
+        "filter --annotations %s/tr.json --images %s --out %s/nowhere/s.json --policy http://127.0.0.1:1/v1");
     expect(1, "--images", "filter_images",
            "filter --annotations %s/tr.json --images %s/afile --policy http://127.0.0.1:1/v1");
     expect(2, "--limit", "filter_limit", "filter --annotations %s/tr.json --images %s --limit -1");
@@ -155,14 +164,16 @@ int main(int argc, char **argv) {
                       "{\"images\": [{\"id\": 1, \"file_name\": \"a.png\"}], \"annotations\": "
                       "[{\"id\": 1, \"image_id\": 1}, {\"id\": 2, \"image_id\": \"1\"}]}\n");
     tu_cli_write_text(&T, "cut.json", "{\"images\": [], \"annotations\": [{\"id\": 1,");
-    expect(1, "badshape.json: annotations[1].image_id: expected an integer (got a string)", "filter_badshape",
+    expect(1, "badshape.json: annotations[1].image_id: expected an integer (got a string)",
+           "filter_badshape",
            "filter --annotations %s/badshape.json --images %s --policy http://127.0.0.1:1/v1");
     expect(1, "cut.json: not valid JSON (ends early", "filter_cut",
            "filter --annotations %s/cut.json --images %s --policy http://127.0.0.1:1/v1");
     expect(1, "tr.json: needs an \"annotations\" array", "filter_notcoco",
            "filter --annotations %s/tr.json --images %s --policy http://127.0.0.1:1/v1");
     CHECK(!path_exists("filter_scores.json"));
-    expect(1, "--json", "score_json_dir", "score %s/afile %s/afile cat --json %s --policy http://127.0.0.1:1/v1");
+    expect(1, "--json", "score_json_dir",
+           "score %s/afile %s/afile cat --json %s --policy http://127.0.0.1:1/v1");
     CHECK(!path_exists("ok.json"));
 
     /* a setup failure leaves no empty output folder */
@@ -177,7 +188,8 @@ int main(int argc, char **argv) {
     tu_cli_write_text(&T, "bad/masks/a.png", "not a mask\n");
     {
         char args[8192];
-        snprintf(args, sizeof args, "trajectories --dataset %s/bad --out %s/bad.json --quiet", T.dir, T.dir);
+        snprintf(args, sizeof args, "trajectories --dataset %s/bad --out %s/bad.json --quiet",
+                 T.dir, T.dir);
         int rc = tu_cli_run(&T, args, "traj_nothing");
         CHECKF(rc == 1, "trajectories with only corrupt images: exit %d", rc);
         CHECK(!path_exists("bad.json"));
@@ -185,41 +197,48 @@ int main(int argc, char **argv) {
     }
 
     /* export where no image is found: exit 1, no records file, no empty folders */
-    tu_cli_write_text(&T, "one.json",
-                      "{\"info\": {}, \"data\": [{\"image_name\": \"missing.png\", \"height\": 8, \"width\": 8, "
-                      "\"gt_ann\": {\"segmentation\": {\"size\": [8, 8], \"counts\": \"P2\"}}, "
-                      "\"clicks_list\": [{\"idx\": 0, "
-                      "\"coor\": [2, 2], \"is_positive\": true, \"iou\": 0.5, \"mask\": {\"size\": [8, 8], "
-                      "\"counts\": \"P2\"}}]}]}\n");
+    tu_cli_write_text(
+        &T, "one.json",
+        "{\"info\": {}, \"data\": [{\"image_name\": \"missing.png\", \"height\": 8, \"width\": 8, "
+        "\"gt_ann\": {\"segmentation\": {\"size\": [8, 8], \"counts\": \"P2\"}}, "
+        "\"clicks_list\": [{\"idx\": 0, "
+        "\"coor\": [2, 2], \"is_positive\": true, \"iou\": 0.5, \"mask\": {\"size\": [8, 8], "
+        "\"counts\": \"P2\"}}]}]}\n");
     tu_cli_mkdir(&T, "noimg");
     {
         char args[8192];
-        snprintf(args, sizeof args, "export --trajectories %s/one.json --images %s/noimg --format llamafactory --out "
-                 "%s/e3 --quiet", T.dir, T.dir, T.dir);
+        snprintf(args, sizeof args,
+                 "export --trajectories %s/one.json --images %s/noimg --format llamafactory --out "
+                 "%s/e3 --quiet",
+                 T.dir, T.dir, T.dir);
         int rc = tu_cli_run(&T, args, "export_nothing");
         CHECKF(rc == 1, "export with no image found: exit %d", rc);
         CHECK(!path_exists("e3/segagent_sharegpt.json") && !path_exists("e3"));
         CHECK(err_has("export_nothing", "nothing exported"));
     }
-    CHECK(tu_cli_run(&T, "help eval", "help_eval") == 0 && out_has("help_eval", "usage: segagent eval"));
+    CHECK(tu_cli_run(&T, "help eval", "help_eval") == 0 &&
+          out_has("help_eval", "usage: segagent eval"));
 
     /* the demo's ground truth can be fed straight back to the other commands */
     {
         char args[8192];
-        snprintf(args, sizeof args, "demo --out %s/d4 --max-clicks 1 --no-overlays --size 64x48", T.dir);
+        snprintf(args, sizeof args, "demo --out %s/d4 --max-clicks 1 --no-overlays --size 64x48",
+                 T.dir);
         CHECK(tu_cli_run(&T, args, "demo_small") == 0);
         CHECK(path_exists("d4/ellipse/gt_mask.png"));
-        snprintf(args, sizeof args,
-                 "annotate --image %s/d4/ellipse/image.png --gt %s/d4/ellipse/gt_mask.png --out %s/a4 --max-clicks 2",
-                 T.dir, T.dir, T.dir);
+        snprintf(
+            args, sizeof args,
+            "annotate --image %s/d4/ellipse/image.png --gt %s/d4/ellipse/gt_mask.png --out %s/a4 --max-clicks 2",
+            T.dir, T.dir, T.dir);
         int rc = tu_cli_run(&T, args, "annotate_demo");
         CHECKF(rc == 0, "annotate on the demo's gt_mask.png: exit %d", rc);
         CHECK(path_exists("a4/summary.json"));
         CHECK(path_exists("a4/step_02.png"));
         /* a shorter second run into the same folder leaves no stale step overlays of the first */
-        snprintf(args, sizeof args,
-                 "annotate --image %s/d4/ellipse/image.png --gt %s/d4/ellipse/gt_mask.png --out %s/a4 --max-clicks 1",
-                 T.dir, T.dir, T.dir);
+        snprintf(
+            args, sizeof args,
+            "annotate --image %s/d4/ellipse/image.png --gt %s/d4/ellipse/gt_mask.png --out %s/a4 --max-clicks 1",
+            T.dir, T.dir, T.dir);
         rc = tu_cli_run(&T, args, "annotate_demo2");
         CHECKF(rc == 0, "second annotate: exit %d", rc);
         CHECK(path_exists("a4/step_01.png") && !path_exists("a4/step_02.png"));
@@ -228,33 +247,37 @@ int main(int argc, char **argv) {
     const char *shared = tu_shared_dir();
     if (shared) {
         char args[8192];
-        snprintf(args, sizeof args,
-                 "annotate --image %s/data/GrabCut/data_GT/banana1.bmp --gt %s/data/GrabCut/boundary_GT/banana1.bmp "
-                 "--out %s/a3 --tool sam --sam-model %s/nowhere",
-                 shared, shared, T.dir, T.dir);
+        snprintf(
+            args, sizeof args,
+            "annotate --image %s/data/GrabCut/data_GT/banana1.bmp --gt %s/data/GrabCut/boundary_GT/banana1.bmp "
+            "--out %s/a3 --tool sam --sam-model %s/nowhere",
+            shared, shared, T.dir, T.dir);
         int rc = tu_cli_run(&T, args, "annotate_sam_missing");
         CHECKF(rc == 1, "annotate with a missing SAM model: exit %d", rc);
         CHECK(err_lines("annotate_sam_missing") == 1);
         CHECK(!path_exists("a3"));
         snprintf(args, sizeof args,
-                 "segment %s/data/GrabCut/data_GT/banana1.bmp cat --out %s/s3 --policy notaurl", shared, T.dir);
+                 "segment %s/data/GrabCut/data_GT/banana1.bmp cat --out %s/s3 --policy notaurl",
+                 shared, T.dir);
         rc = tu_cli_run(&T, args, "segment_badurl2");
         CHECKF(rc == 2, "segment with a bad URL: exit %d", rc);
         CHECK(err_has("segment_badurl2", "notaurl"));
         CHECK(!path_exists("s3"));
         /* progress while waiting for the model: a plain line per request off a terminal (none with --quiet) */
-        snprintf(args, sizeof args,
-                 "segment %s/data/GrabCut/data_GT/banana1.bmp cat --out %s/s4 --steps 3 --retries 0 "
-                 "--policy http://127.0.0.1:1/v1",
-                 shared, T.dir);
+        snprintf(
+            args, sizeof args,
+            "segment %s/data/GrabCut/data_GT/banana1.bmp cat --out %s/s4 --steps 3 --retries 0 "
+            "--policy http://127.0.0.1:1/v1",
+            shared, T.dir);
         rc = tu_cli_run(&T, args, "segment_unreachable");
         CHECKF(rc == 1, "segment with an unreachable server: exit %d", rc);
         CHECK(err_has("segment_unreachable", "step 1/3: asking the model"));
         CHECK(err_has("segment_unreachable", "127.0.0.1:1"));
-        snprintf(args, sizeof args,
-                 "segment %s/data/GrabCut/data_GT/banana1.bmp cat --out %s/s5 --steps 3 --retries 0 --quiet "
-                 "--policy http://127.0.0.1:1/v1",
-                 shared, T.dir);
+        snprintf(
+            args, sizeof args,
+            "segment %s/data/GrabCut/data_GT/banana1.bmp cat --out %s/s5 --steps 3 --retries 0 --quiet "
+            "--policy http://127.0.0.1:1/v1",
+            shared, T.dir);
         rc = tu_cli_run(&T, args, "segment_unreachable_q");
         CHECKF(rc == 1, "segment --quiet with an unreachable server: exit %d", rc);
         char *e = tu_cli_slurp(&T, "segment_unreachable_q.err");

@@ -208,8 +208,10 @@ static void test_malformed(void) {
     { /* too deeply nested for the reader: said so, not "not valid JSON" */
         static char deep[4200];
         int n = snprintf(deep, sizeof deep, "{\"annotations\": [], \"x\": ");
-        for (int i = 0; i < 1500; i++) deep[n++] = '[';
-        for (int i = 0; i < 1500; i++) deep[n++] = ']';
+        for (int i = 0; i < 1500; i++)
+            deep[n++] = '[';
+        for (int i = 0; i < 1500; i++)
+            deep[n++] = ']';
         snprintf(deep + n, sizeof deep - (size_t)n, "}");
         expect_bad(deep, SA_ERR_PARSE, "JSON nested deeper than 1000 levels");
     }

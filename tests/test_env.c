@@ -22,7 +22,8 @@ static int disc_session_new(void *model, const sa_image *img, void **state, sa_e
     return SA_OK;
 }
 
-static int disc_predict(void *state, const sa_tool_request *req, sa_tool_result *out, sa_error *err) {
+static int disc_predict(void *state, const sa_tool_request *req, sa_tool_result *out,
+                        sa_error *err) {
     disc_state *s = state;
     int rc = sa_mask_new(&out->mask, s->w, s->h, err);
     if (rc) return rc;
@@ -54,7 +55,8 @@ static int prob_session_new(void *model, const sa_image *img, void **state, sa_e
     return SA_OK;
 }
 
-static int prob_predict(void *state, const sa_tool_request *req, sa_tool_result *out, sa_error *err) {
+static int prob_predict(void *state, const sa_tool_request *req, sa_tool_result *out,
+                        sa_error *err) {
     prob_log *lg = state;
     lg->calls++;
     lg->last_n_clicks = req->n_clicks;
@@ -65,14 +67,18 @@ static int prob_predict(void *state, const sa_tool_request *req, sa_tool_result 
     if (rc) return rc;
     out->prob = malloc(40 * 30 * sizeof(float));
     if (!out->prob) return sa_error_set(err, SA_ERR_NOMEM, "oom");
-    for (int i = 0; i < 40 * 30; i++) out->prob[i] = 0.45f;
+    for (int i = 0; i < 40 * 30; i++)
+        out->prob[i] = 0.45f;
     for (int i = 0; i < req->n_clicks; i++)
         for (int y = 0; y < 30; y++)
             for (int x = 0; x < 40; x++)
                 if (req->clicks[i].positive &&
-                    (y - req->clicks[i].y) * (y - req->clicks[i].y) + (x - req->clicks[i].x) * (x - req->clicks[i].x) <= 36)
+                    (y - req->clicks[i].y) * (y - req->clicks[i].y) +
+                            (x - req->clicks[i].x) * (x - req->clicks[i].x) <=
+                        36)
                     out->prob[y * 40 + x] = 0.6f;
-    for (int i = 0; i < 40 * 30; i++) out->mask.data[i] = out->prob[i] > 0.5f;
+    for (int i = 0; i < 40 * 30; i++)
+        out->mask.data[i] = out->prob[i] > 0.5f;
     return SA_OK;
 }
 
@@ -112,9 +118,11 @@ static void test_threshold_restart_prompts(const sa_image *img, const sa_mask *g
     CHECK(disc > 100 && disc < 120);
     uint64_t in = 0, un = 0;
     sa_env_inter_union(plain, &in, &un);
-    CHECK(in == info.inter && un == info.uni && un == 15 * 22 && info.iou == (double)in / (double)un);
+    CHECK(in == info.inter && un == info.uni && un == 15 * 22 &&
+          info.iou == (double)in / (double)un);
     CHECK(sa_env_step(thr, &a, &info, &err) == SA_OK);
-    CHECK(sa_mask_area(sa_env_mask(thr)) == 40 * 30 && info.inter == 15 * 22 && info.uni == 40 * 30);
+    CHECK(sa_mask_area(sa_env_mask(thr)) == 40 * 30 && info.inter == 15 * 22 &&
+          info.uni == 40 * 30);
     /* the thresholded mask is what the tool gets back as prev */
     CHECK(sa_env_result(thr)->mask.data[0] == 1);
 
@@ -139,10 +147,12 @@ static void test_threshold_restart_prompts(const sa_image *img, const sa_mask *g
     CHECK(sa_mask_area(&rr.mask) == 40 * 30); /* thresholded like a step */
     sa_tool_result_free(&rr);
     CHECK(sa_env_predict_request(plain, two, -1, NULL, NULL, &rr, &err) == SA_ERR_INVALID);
-    CHECK(sa_env_predict_request(plain, two, SA_MAX_CLICKS + 1, NULL, NULL, &rr, &err) == SA_ERR_INVALID);
+    CHECK(sa_env_predict_request(plain, two, SA_MAX_CLICKS + 1, NULL, NULL, &rr, &err) ==
+          SA_ERR_INVALID);
     sa_mask tiny = {0};
     CHECK(sa_mask_new(&tiny, 3, 3, &err) == SA_OK);
-    CHECK(sa_env_predict_request(plain, two, 2, NULL, &tiny, &rr, &err) == SA_ERR_RANGE && !rr.mask.data);
+    CHECK(sa_env_predict_request(plain, two, 2, NULL, &tiny, &rr, &err) == SA_ERR_RANGE &&
+          !rr.mask.data);
     sa_mask_free(&tiny);
     CHECK(sa_env_set_description(plain, "the dog", &err) == SA_OK);
     CHECK(strcmp(sa_env_description(plain), "the dog") == 0 && lg.calls > 0);
@@ -188,7 +198,8 @@ int main(void) {
     sa_mask gt = {0};
     CHECK(sa_mask_new(&gt, 40, 30, &err) == SA_OK);
     for (int y = 5; y < 20; y++)
-        for (int x = 8; x < 30; x++) gt.data[y * 40 + x] = 1;
+        for (int x = 8; x < 30; x++)
+            gt.data[y * 40 + x] = 1;
 
     sa_env *env = NULL;
     CHECK(sa_env_new(tool, sa_env_default_params(), &env, &err) == SA_OK);
@@ -250,8 +261,10 @@ int main(void) {
         CHECK(rc == SA_OK && n == 1 && d[0].status == SA_OK);
         if (t == 0) {
             /* The deepest gt pixel (distance 8 to the padded border), first in row-major order: (12, 15). */
-            CHECKF(d[0].action.click.y == 12 && d[0].action.click.x == 15 && d[0].action.click.positive,
-                   "first click (%d, %d, %d)", d[0].action.click.y, d[0].action.click.x, d[0].action.click.positive);
+            CHECKF(d[0].action.click.y == 12 && d[0].action.click.x == 15 &&
+                       d[0].action.click.positive,
+                   "first click (%d, %d, %d)", d[0].action.click.y, d[0].action.click.x,
+                   d[0].action.click.positive);
         }
         CHECK(sa_env_step(env, &d[0].action, &info, &err) == SA_OK);
         if (info.iou > best) best = info.iou;

@@ -323,8 +323,8 @@ typedef struct script_policy {
 
 static const sa_click script_clicks[] = {{18, 20, 1}, {18, 40, 1}, {30, 20, 1}};
 
-static int script_act(void *self, const sa_policy_obs *obs, int k, sa_policy_decision *out, int *n_out,
-                      sa_error *err) {
+static int script_act(void *self, const sa_policy_obs *obs, int k, sa_policy_decision *out,
+                      int *n_out, sa_error *err) {
     (void)k;
     (void)err;
     script_policy *sp = self;
@@ -371,7 +371,8 @@ static void test_other_policy(void) {
     sa_mask gt = {0};
     if (sa_image_new(&img, 64, 48, 3, &err) || sa_mask_new(&gt, 64, 48, &err)) exit(1);
     for (int y = 8; y < 30; y++)
-        for (int x = 8; x < 40; x++) gt.data[y * 64 + x] = 1;
+        for (int x = 8; x < 40; x++)
+            gt.data[y * 64 + x] = 1;
     sa_tool *tool = disc_tool(10);
     sa_policy *pol = NULL;
     CHECK(script_new(NULL, &pol, &err) == SA_OK);
@@ -379,7 +380,8 @@ static void test_other_policy(void) {
     CHECK(sa_env_new(tool, sa_env_default_params(), &env, &err) == SA_OK);
     CHECK(sa_env_reset(env, &img, "the box", &gt, NULL, NULL, &err) == SA_OK);
     sa_eval_sample s;
-    CHECKF(sa_eval_env_episode(env, pol, sa_eval_default_params(), NULL, NULL, &s, &err) == SA_OK, "%s", err.msg);
+    CHECKF(sa_eval_env_episode(env, pol, sa_eval_default_params(), NULL, NULL, &s, &err) == SA_OK,
+           "%s", err.msg);
     CHECK(s.n == 3 && !s.done_early && s.status == SA_OK);
     for (int i = 0; i < s.n && i < 3; i++) {
         CHECK(s.clicks[i].y == script_clicks[i].y && s.clicks[i].x == script_clicks[i].x);

@@ -42,13 +42,15 @@ static char *cols_rle(int x0, int x1) {
     sa_error err = {0};
     CHECK(sa_mask_new(&m, W, H, &err) == SA_OK);
     for (int y = 0; y < H; y++)
-        for (int x = x0; x < x1; x++) m.data[y * W + x] = 1;
+        for (int x = x0; x < x1; x++)
+            m.data[y * W + x] = 1;
     char *s = rle_of(&m);
     sa_mask_free(&m);
     return s;
 }
 
-static void make_sample(sa_traj_sample *s, const char *image, const char *caption, int n_steps, int init_cols) {
+static void make_sample(sa_traj_sample *s, const char *image, const char *caption, int n_steps,
+                        int init_cols) {
     memset(s, 0, sizeof *s);
     s->image_name = dupstr(image);
     s->object_id = dupstr("1");
@@ -86,9 +88,9 @@ static sa_traj_set *make_set(void) {
     set->n_samples = 4;
     set->samples = calloc(4, sizeof *set->samples);
     make_sample(&set->samples[0], "grey.png", "the left half", 3, 0);
-    make_sample(&set->samples[1], "missing.png", "x", 2, 0);  /* image absent: reported, skipped */
-    make_sample(&set->samples[2], "grey", NULL, 0, 0);        /* no clicks: counted as empty */
-    make_sample(&set->samples[3], "grey", NULL, 2, 4);        /* init mask, no caption, name without ext */
+    make_sample(&set->samples[1], "missing.png", "x", 2, 0); /* image absent: reported, skipped */
+    make_sample(&set->samples[2], "grey", NULL, 0, 0);       /* no clicks: counted as empty */
+    make_sample(&set->samples[3], "grey", NULL, 2, 4); /* init mask, no caption, name without ext */
     return set;
 }
 
@@ -130,16 +132,19 @@ static const sa_traj_step *expected_step(const sa_traj_set *set, int r, int *sam
     return &set->samples[*sample].steps[r < 3 ? r : r - 3];
 }
 
-static void check_target(const sa_traj_set *set, int r, const char *target, const sa_grammar *g, int with_iou) {
+static void check_target(const sa_traj_set *set, int r, const char *target, const sa_grammar *g,
+                         int with_iou) {
     int si;
     const sa_traj_step *st = expected_step(set, r, &si);
     sa_action a;
     float piou = NAN;
     sa_error err = {0};
-    CHECKF(sa_action_parse(target, g, W, H, &a, &piou, &err) == SA_OK, "record %d: '%s': %s", r, target, err.msg);
-    CHECKF(a.click.y == st->click.y && a.click.x == st->click.x && a.click.positive == st->click.positive,
-           "record %d: '%s' parses to (%d, %d, %d), recorded (%d, %d, %d)", r, target, a.click.y, a.click.x,
-           a.click.positive, st->click.y, st->click.x, st->click.positive);
+    CHECKF(sa_action_parse(target, g, W, H, &a, &piou, &err) == SA_OK, "record %d: '%s': %s", r,
+           target, err.msg);
+    CHECKF(a.click.y == st->click.y && a.click.x == st->click.x &&
+               a.click.positive == st->click.positive,
+           "record %d: '%s' parses to (%d, %d, %d), recorded (%d, %d, %d)", r, target, a.click.y,
+           a.click.x, a.click.positive, st->click.y, st->click.x, st->click.positive);
     int t = si == 0 ? r : r - 3;
     double iou_in = sa_traj_state_iou(&set->samples[si], t);
     if (with_iou) {
@@ -156,30 +161,34 @@ static void check_image(const char *path, int side, int t_has_mask) {
     sa_error err = {0};
     CHECKF(sa_image_load(path, &img, &err) == SA_OK, "%s: %s", path, err.msg);
     if (!img.data) return;
-    CHECKF(img.width == side && img.height == side, "%s is %dx%d, expected %d", path, img.width, img.height, side);
+    CHECKF(img.width == side && img.height == side, "%s is %dx%d, expected %d", path, img.width,
+           img.height, side);
     /* grey 100 everywhere; painted pixels become (50, 177, 50). Probe the far left (inside every mask with
      * columns) and the far right (never painted). JPEG is lossy: compare with margins. */
     const uint8_t *l = img.data + 3 * (size_t)(img.width * (img.height / 2) + 1);
     const uint8_t *rr = img.data + 3 * (size_t)(img.width * (img.height / 2) + img.width - 2);
     if (t_has_mask)
-        CHECKF(l[1] > 150 && l[0] < 80 && l[2] < 80, "%s: left pixel (%d,%d,%d) not painted", path, l[0], l[1], l[2]);
+        CHECKF(l[1] > 150 && l[0] < 80 && l[2] < 80, "%s: left pixel (%d,%d,%d) not painted", path,
+               l[0], l[1], l[2]);
     else
-        CHECKF(abs(l[0] - 100) < 12 && abs(l[1] - 100) < 12, "%s: left pixel (%d,%d,%d) painted", path, l[0], l[1],
-               l[2]);
-    CHECKF(abs(rr[0] - 100) < 12 && abs(rr[1] - 100) < 12 && abs(rr[2] - 100) < 12, "%s: right pixel (%d,%d,%d)", path,
-           rr[0], rr[1], rr[2]);
+        CHECKF(abs(l[0] - 100) < 12 && abs(l[1] - 100) < 12, "%s: left pixel (%d,%d,%d) painted",
+               path, l[0], l[1], l[2]);
+    CHECKF(abs(rr[0] - 100) < 12 && abs(rr[1] - 100) < 12 && abs(rr[2] - 100) < 12,
+           "%s: right pixel (%d,%d,%d)", path, rr[0], rr[1], rr[2]);
     sa_image_free(&img);
 }
 
-static int run_export(const sa_traj_set *set, const char *imgdir, const char *out, sa_export_params *p,
-                      sa_export_stats *st, rep *r) {
+static int run_export(const sa_traj_set *set, const char *imgdir, const char *out,
+                      sa_export_params *p, sa_export_stats *st, rep *r) {
     sa_error err = {0};
     memset(r, 0, sizeof *r);
     const char *dirs[2] = {"/nonexistent-first", imgdir};
     int rc = sa_export_run(set, dirs, 2, out, p, on_report, r, st, &err);
     CHECKF(rc == SA_OK, "export %s: %s", sa_export_format_name(p->format), err.msg);
-    CHECK(st->samples == 4 && st->samples_skipped == 1 && st->samples_empty == 1 && st->records == 5);
-    CHECK(r->calls == 4 && r->problems == 1 && strstr(r->last, "missing.png") && strstr(r->last, "not found"));
+    CHECK(st->samples == 4 && st->samples_skipped == 1 && st->samples_empty == 1 &&
+          st->records == 5);
+    CHECK(r->calls == 4 && r->problems == 1 && strstr(r->last, "missing.png") &&
+          strstr(r->last, "not found"));
     return rc;
 }
 
@@ -224,19 +233,25 @@ int main(void) {
         CHECKF(access(img_path, R_OK) == 0, "record %d image %s missing", i, img_path);
         char expect[1024];
         snprintf(expect, sizeof expect, QWEN_PROMPT_FMT, i < 3 ? "the left half" : "the object");
-        CHECKF(!strcmp(close + 7, expect), "record %d prompt:\n%s\nexpected:\n%s", i, close + 7, expect);
+        CHECKF(!strcmp(close + 7, expect), "record %d prompt:\n%s\nexpected:\n%s", i, close + 7,
+               expect);
         sa_grammar g = sa_grammar_default();
         check_target(set, i, str(a, "value"), &g, 1);
         check_image(img_path, 448, !(i == 0));
     }
     /* the exact text of the first target: (15, 10) on 30x40 -> (500, 250), IoU of the empty start 0 */
     if (j && cJSON_GetArraySize(j) == 5) {
-        const cJSON *a = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, 0), "conversations"), 1);
-        CHECKF(!strcmp(str(a, "value"), "Current IOU: 0\nPositive point: (500, 250)"), "'%s'", str(a, "value"));
-        a = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, 1), "conversations"), 1);
-        CHECKF(!strcmp(str(a, "value"), "Current IOU: 20\nNegative point: (533, 325)"), "'%s'", str(a, "value"));
+        const cJSON *a = cJSON_GetArrayItem(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, 0), "conversations"), 1);
+        CHECKF(!strcmp(str(a, "value"), "Current IOU: 0\nPositive point: (500, 250)"), "'%s'",
+               str(a, "value"));
+        a = cJSON_GetArrayItem(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, 1), "conversations"), 1);
+        CHECKF(!strcmp(str(a, "value"), "Current IOU: 20\nNegative point: (533, 325)"), "'%s'",
+               str(a, "value"));
         /* the sample with an init mask: its first record shows M_0 (4 columns, IoU .2) */
-        a = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, 3), "conversations"), 1);
+        a = cJSON_GetArrayItem(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, 3), "conversations"), 1);
         CHECKF(!strncmp(str(a, "value"), "Current IOU: 20\n", 16), "'%s'", str(a, "value"));
     }
     cJSON_Delete(j);
@@ -295,18 +310,21 @@ int main(void) {
         check_target(set, i, str(a, "content"), &g, 0);
     }
     if (j && cJSON_GetArraySize(j) == 5) {
-        const cJSON *a = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, 0), "messages"), 1);
+        const cJSON *a = cJSON_GetArrayItem(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, 0), "messages"), 1);
         CHECKF(!strcmp(str(a, "content"), "Positive point: (250, 500)"), "'%s'", str(a, "content"));
     }
     cJSON_Delete(j);
     j = load_json(out, "dataset_info.json");
     const cJSON *ds = cJSON_GetObjectItemCaseSensitive(j, "segagent");
-    CHECK(!strcmp(str(ds, "file_name"), "segagent_sharegpt.json") && !strcmp(str(ds, "formatting"), "sharegpt"));
+    CHECK(!strcmp(str(ds, "file_name"), "segagent_sharegpt.json") &&
+          !strcmp(str(ds, "formatting"), "sharegpt"));
     const cJSON *cols = cJSON_GetObjectItemCaseSensitive(ds, "columns");
     CHECK(!strcmp(str(cols, "messages"), "messages") && !strcmp(str(cols, "images"), "images"));
     const cJSON *tags = cJSON_GetObjectItemCaseSensitive(ds, "tags");
     CHECK(!strcmp(str(tags, "role_tag"), "role") && !strcmp(str(tags, "content_tag"), "content") &&
-          !strcmp(str(tags, "user_tag"), "user") && !strcmp(str(tags, "assistant_tag"), "assistant"));
+          !strcmp(str(tags, "user_tag"), "user") &&
+          !strcmp(str(tags, "assistant_tag"), "assistant"));
     cJSON_Delete(j);
 
     /* ---- ms-swift: JSONL, one record per line, absolute image paths ---- */
@@ -324,11 +342,13 @@ int main(void) {
         cJSON *rec = cJSON_Parse(line);
         CHECKF(rec != NULL, "line %d does not parse", lines + 1);
         const cJSON *imgs = cJSON_GetObjectItemCaseSensitive(rec, "images");
-        const char *im = cJSON_GetArrayItem(imgs, 0) ? cJSON_GetArrayItem(imgs, 0)->valuestring : NULL;
+        const char *im =
+            cJSON_GetArrayItem(imgs, 0) ? cJSON_GetArrayItem(imgs, 0)->valuestring : NULL;
         CHECK(im && im[0] == '/' && access(im, R_OK) == 0);
         const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(rec, "messages");
         char expect[1024];
-        snprintf(expect, sizeof expect, QWEN_PROMPT_FMT, lines < 3 ? "the left half" : "the object");
+        snprintf(expect, sizeof expect, QWEN_PROMPT_FMT,
+                 lines < 3 ? "the left half" : "the object");
         const char *u = str(cJSON_GetArrayItem(msgs, 0), "content");
         CHECKF(!strncmp(u, "<image>", 7) && !strcmp(u + 7, expect), "line %d: '%s'", lines + 1, u);
         sa_grammar g = sa_grammar_default();
@@ -350,15 +370,18 @@ int main(void) {
     run_export(set, imgdir, out, &p, &st, &r);
     j = load_json(out, "llava.json");
     if (j && cJSON_GetArraySize(j) == 5) {
-        const cJSON *u = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, 4), "conversations"), 0);
-        CHECKF(!strcmp(str(u, "value"), "<image>\nMask check for [thing] now."), "'%s'", str(u, "value"));
+        const cJSON *u = cJSON_GetArrayItem(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, 4), "conversations"), 0);
+        CHECKF(!strcmp(str(u, "value"), "<image>\nMask check for [thing] now."), "'%s'",
+               str(u, "value"));
     }
     cJSON_Delete(j);
     f = fopen(path, "w");
     fputs("No slot here.\n", f);
     fclose(f);
     const char *dirs[1] = {imgdir};
-    CHECK(sa_export_run(set, dirs, 1, out, &p, NULL, NULL, &st, &err) == SA_ERR_FORMAT && strstr(err.msg, "slot"));
+    CHECK(sa_export_run(set, dirs, 1, out, &p, NULL, NULL, &st, &err) == SA_ERR_FORMAT &&
+          strstr(err.msg, "slot"));
 
     /* ---- bad parameters and a size mismatch ---- */
     p = sa_export_default_params(SA_EXPORT_SWIFT);
@@ -371,7 +394,8 @@ int main(void) {
     CHECK(st.samples_skipped == 2 && st.records == 2 && r.problems == 2);
     set->samples[0].height = H;
     sa_export_format fm;
-    CHECK(sa_export_format_from_name("llama-factory", &fm, &err) == SA_OK && fm == SA_EXPORT_LLAMAFACTORY);
+    CHECK(sa_export_format_from_name("llama-factory", &fm, &err) == SA_OK &&
+          fm == SA_EXPORT_LLAMAFACTORY);
     CHECK(sa_export_format_from_name("alpaca", &fm, &err) == SA_ERR_INVALID);
 
     /* ---- a caption that is not UTF-8: the records are valid UTF-8 (U+FFFD in its place) ---- */

@@ -28,11 +28,14 @@ static void test_read(const char *dir) {
     size_t n = 0;
     CHECK(sa__read_file(path, 5, &data, &n, &err) == SA_OK && n == 5 && !strcmp(data, "hello"));
     free(data);
-    CHECK(sa__read_file(path, 4, &data, &n, &err) == SA_ERR_RANGE && !data && strstr(err.msg, "a.txt"));
-    CHECK(sa__read_file("/nonexistent/x", 10, &data, NULL, &err) == SA_ERR_IO && strstr(err.msg, "/nonexistent/x"));
+    CHECK(sa__read_file(path, 4, &data, &n, &err) == SA_ERR_RANGE && !data &&
+          strstr(err.msg, "a.txt"));
+    CHECK(sa__read_file("/nonexistent/x", 10, &data, NULL, &err) == SA_ERR_IO &&
+          strstr(err.msg, "/nonexistent/x"));
     CHECK(sa__read_file(dir, 10, &data, NULL, &err) == SA_ERR_IO); /* a folder */
     /* a pipe-like file with no size up front: /proc files report 0 bytes */
-    CHECK(sa__read_file("/proc/self/status", 1 << 20, &data, &n, &err) == SA_OK && n > 0 && strstr(data, "Name:"));
+    CHECK(sa__read_file("/proc/self/status", 1 << 20, &data, &n, &err) == SA_OK && n > 0 &&
+          strstr(data, "Name:"));
     free(data);
     CHECK(sa__read_file("/proc/self/status", 8, &data, &n, &err) == SA_ERR_RANGE);
     /* empty file */
@@ -58,7 +61,8 @@ static void test_atomic_write(const char *dir) {
     free(data);
     sa__out_abort(&o);
     data = tu_read_file(path, NULL);
-    CHECK(data && !strcmp(data, "old") && count_entries(dir) == before); /* abort: old file, no temp left */
+    CHECK(data && !strcmp(data, "old") &&
+          count_entries(dir) == before); /* abort: old file, no temp left */
     free(data);
     CHECK(sa__out_open(&o, path, &err) == SA_OK);
     fputs("new", o.f);
@@ -68,7 +72,8 @@ static void test_atomic_write(const char *dir) {
     free(data);
     sa__out_abort(&o); /* safe after commit */
     /* a folder that does not exist: an error naming the path, nothing created */
-    CHECK(sa__out_open(&o, "/nonexistent/dir/f.json", &err) == SA_ERR_IO && strstr(err.msg, "/nonexistent/dir"));
+    CHECK(sa__out_open(&o, "/nonexistent/dir/f.json", &err) == SA_ERR_IO &&
+          strstr(err.msg, "/nonexistent/dir"));
     /* a write error (device full) is reported at commit and the old file survives */
     if (access("/dev/full", W_OK) == 0) {
         CHECK(sa__out_open(&o, path, &err) == SA_OK);

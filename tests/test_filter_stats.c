@@ -5,7 +5,9 @@
 #include "segagent/filter_stats.h"
 #include "testutil.h"
 
-static int near(double a, double b, double tol) { return fabs(a - b) <= tol; }
+static int near(double a, double b, double tol) {
+    return fabs(a - b) <= tol;
+}
 
 int main(void) {
     sa_filter_stats s;
@@ -30,18 +32,21 @@ int main(void) {
     /* reversed: -1 */
     double t3[] = {40, 30, 20, 10};
     CHECK(sa_filter_stats_compute(p2, t3, 4, &s, &err) == SA_OK);
-    CHECK(near(s.pearson, -1.0, 1e-12) && near(s.spearman, -1.0, 1e-12) && near(s.mae, 20.0, 1e-12));
+    CHECK(near(s.pearson, -1.0, 1e-12) && near(s.spearman, -1.0, 1e-12) &&
+          near(s.mae, 20.0, 1e-12));
     /* constant side: correlations undefined */
     double c[] = {50, 50, 50, 50};
     CHECK(sa_filter_stats_compute(p2, c, 4, &s, &err) == SA_OK);
-    CHECK(isnan(s.pearson) && isnan(s.spearman) && near(s.mae, 25.0, 1e-12) && near(s.mse, 750.0, 1e-12));
+    CHECK(isnan(s.pearson) && isnan(s.spearman) && near(s.mae, 25.0, 1e-12) &&
+          near(s.mse, 750.0, 1e-12));
     /* NAN pairs skipped */
     double p4[] = {1, NAN, 3, 4}, t4[] = {1, 2, NAN, 5};
     CHECK(sa_filter_stats_compute(p4, t4, 4, &s, &err) == SA_OK);
     CHECK(s.n == 2 && s.n_skipped == 2 && near(s.mae, 0.5, 1e-12) && near(s.pearson, 1.0, 1e-12));
     /* empty and single */
     CHECK(sa_filter_stats_compute(NULL, NULL, 0, &s, &err) == SA_OK && s.n == 0 && isnan(s.mae));
-    CHECK(sa_filter_stats_compute(p1, t1, 1, &s, &err) == SA_OK && near(s.mae, 1.0, 0) && isnan(s.pearson));
+    CHECK(sa_filter_stats_compute(p1, t1, 1, &s, &err) == SA_OK && near(s.mae, 1.0, 0) &&
+          isnan(s.pearson));
     CHECK(sa_filter_stats_compute(NULL, t1, 3, &s, &err) == SA_ERR_INVALID);
     /* average ranks with a three-way tie */
     double v[] = {7, 3, 7, 1, 7}, r[5];

@@ -29,12 +29,16 @@ static void round_trip(int w, int h, sa_axis_order ax, sa_coord_style cs, int wi
                 }
                 sa_action a;
                 float piou;
-                if (sa_action_parse(buf, &g, w, h, &a, &piou, &err) != SA_OK || a.kind != SA_ACTION_CLICK ||
-                    a.click.y != y || a.click.x != x || a.click.positive != pos ||
+                if (sa_action_parse(buf, &g, w, h, &a, &piou, &err) != SA_OK ||
+                    a.kind != SA_ACTION_CLICK || a.click.y != y || a.click.x != x ||
+                    a.click.positive != pos ||
                     (with_iou ? fabsf(piou - iou_in) > 0.006f : !isnan(piou))) {
                     if (bad < 5)
-                        fprintf(stderr, "round trip %dx%d ax=%d cs=%d (%d,%d,%d): \"%s\" -> (%d,%d,%d) %s\n", w, h,
-                                ax, cs, y, x, pos, buf, a.click.y, a.click.x, a.click.positive, err.msg);
+                        fprintf(
+                            stderr,
+                            "round trip %dx%d ax=%d cs=%d (%d,%d,%d): \"%s\" -> (%d,%d,%d) %s\n", w,
+                            h, ax, cs, y, x, pos, buf, a.click.y, a.click.x, a.click.positive,
+                            err.msg);
                     bad++;
                 }
                 if (x == w - 1) break;
@@ -46,17 +50,21 @@ static void round_trip(int w, int h, sa_axis_order ax, sa_coord_style cs, int wi
     CHECKF(bad == 0, "%d round-trip failures at %dx%d axis=%d coords=%d", bad, w, h, ax, cs);
 }
 
-static void expect_click(const char *text, sa_grammar g, int w, int h, int y, int x, int pos, float piou_exp) {
+static void expect_click(const char *text, sa_grammar g, int w, int h, int y, int x, int pos,
+                         float piou_exp) {
     sa_action a;
     float piou;
     sa_error err = {0};
     int rc = sa_action_parse(text, &g, w, h, &a, &piou, &err);
     CHECKF(rc == SA_OK, "\"%s\": %s", text, err.msg);
     if (rc) return;
-    CHECKF(a.click.y == y && a.click.x == x && a.click.positive == pos, "\"%s\" -> (%d,%d,%d), want (%d,%d,%d)",
-           text, a.click.y, a.click.x, a.click.positive, y, x, pos);
-    if (isnan(piou_exp)) CHECKF(isnan(piou), "\"%s\": unexpected IoU %f", text, piou);
-    else CHECKF(fabsf(piou - piou_exp) < 1e-6f, "\"%s\": IoU %f want %f", text, piou, piou_exp);
+    CHECKF(a.click.y == y && a.click.x == x && a.click.positive == pos,
+           "\"%s\" -> (%d,%d,%d), want (%d,%d,%d)", text, a.click.y, a.click.x, a.click.positive, y,
+           x, pos);
+    if (isnan(piou_exp))
+        CHECKF(isnan(piou), "\"%s\": unexpected IoU %f", text, piou);
+    else
+        CHECKF(fabsf(piou - piou_exp) < 1e-6f, "\"%s\": IoU %f want %f", text, piou, piou_exp);
 }
 
 static void expect_fail(const char *text, sa_grammar g, int code) {
@@ -70,21 +78,24 @@ static void expect_fail(const char *text, sa_grammar g, int code) {
 int main(void) {
     sa_axis_order axes[2] = {SA_AXIS_YX, SA_AXIS_XY};
     sa_coord_style styles[2] = {SA_COORDS_INT1000, SA_COORDS_FLOAT1};
-    int sizes[][2] = {{1, 1}, {7, 3}, {100, 100}, {333, 251}, {640, 480}, {1000, 999}, {999, 1000}, {2, 1000}};
+    int sizes[][2] = {{1, 1},     {7, 3},      {100, 100},  {333, 251},
+                      {640, 480}, {1000, 999}, {999, 1000}, {2, 1000}};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
         for (int a = 0; a < 2; a++)
             for (int c = 0; c < 2; c++)
-                for (int iou = 0; iou < 3; iou++) round_trip(sizes[s][0], sizes[s][1], axes[a], styles[c], iou);
+                for (int iou = 0; iou < 3; iou++)
+                    round_trip(sizes[s][0], sizes[s][1], axes[a], styles[c], iou);
     /* beyond 1000 pixels only FLOAT1 can be exact */
     round_trip(4000, 2500, SA_AXIS_YX, SA_COORDS_FLOAT1, 1);
 
     /* SPEC rule: pixel = round(rel * size) clamped to [0, size-1] */
-    CHECK(sa_grammar_value_to_pixel(999, SA_COORDS_INT1000, 480) == 479); /* round(479.52) = 480 -> clamped */
+    CHECK(sa_grammar_value_to_pixel(999, SA_COORDS_INT1000, 480) ==
+          479); /* round(479.52) = 480 -> clamped */
     CHECK(sa_grammar_value_to_pixel(500, SA_COORDS_INT1000, 480) == 240);
-    CHECK(sa_grammar_value_to_pixel(1, SA_COORDS_INT1000, 500) == 1);     /* 0.5 rounds up */
-    CHECK(sa_grammar_value_to_pixel(3, SA_COORDS_INT1000, 500) == 2);     /* 1.5 -> 2 */
+    CHECK(sa_grammar_value_to_pixel(1, SA_COORDS_INT1000, 500) == 1); /* 0.5 rounds up */
+    CHECK(sa_grammar_value_to_pixel(3, SA_COORDS_INT1000, 500) == 2); /* 1.5 -> 2 */
     CHECK(sa_grammar_value_to_pixel(0.999, SA_COORDS_FLOAT1, 640) == 639);
-    CHECK(sa_grammar_value_to_pixel(0.5, SA_COORDS_FLOAT1, 3) == 2);      /* 1.5 -> 2 */
+    CHECK(sa_grammar_value_to_pixel(0.5, SA_COORDS_FLOAT1, 3) == 2); /* 1.5 -> 2 */
     CHECK(sa_grammar_value_to_pixel(0, SA_COORDS_FLOAT1, 3) == 0);
 
     sa_grammar g = sa_grammar_default();
@@ -97,9 +108,11 @@ int main(void) {
     expect_click("  Sure! Positive Point: ( 500 , 250 ).", g, 400, 200, 100, 100, 1, NAN);
     expect_click("Positive point: [500, 250]", g, 400, 200, 100, 100, 1, NAN);
     expect_click("Positive point: (500.0, 250.0)", g, 400, 200, 100, 100, 1, NAN);
-    expect_click("Positive point: (1000, 1000)", g, 400, 200, 199, 399, 1, NAN); /* top of scale clamps */
+    expect_click("Positive point: (1000, 1000)", g, 400, 200, 199, 399, 1,
+                 NAN); /* top of scale clamps */
     /* the last "point:" wins */
-    expect_click("Negative point: (1, 1) no wait, Positive point: (500, 250)", g, 400, 200, 100, 100, 1, NAN);
+    expect_click("Negative point: (1, 1) no wait, Positive point: (500, 250)", g, 400, 200, 100,
+                 100, 1, NAN);
     sa_grammar gx = g;
     gx.axis = SA_AXIS_XY;
     expect_click("Positive point: (500, 250)", gx, 400, 200, 50, 200, 1, NAN);
@@ -149,18 +162,20 @@ int main(void) {
             CHECKF(strstr(err.msg, bad[i] + 13) && strstr(err.msg, "0..100"), "%s: %s", bad[i],
                    err.msg);
         }
-        CHECK(sa_pred_iou_parse("Current IOU: 1e1", &piou, NULL) == SA_OK && fabsf(piou - 0.1f) < 1e-6f);
+        CHECK(sa_pred_iou_parse("Current IOU: 1e1", &piou, NULL) == SA_OK &&
+              fabsf(piou - 0.1f) < 1e-6f);
         CHECK(sa_pred_iou_parse("Current IOU: 100", &piou, NULL) == SA_OK && piou == 1.0f);
         CHECK(sa_pred_iou_parse("Current IOU: 0", &piou, NULL) == SA_OK && piou == 0.0f);
         /* "81e" is 81 followed by a letter, not an exponent */
-        CHECK(sa_pred_iou_parse("Current IOU: 81e", &piou, NULL) == SA_OK && fabsf(piou - 0.81f) < 1e-6f);
+        CHECK(sa_pred_iou_parse("Current IOU: 81e", &piou, NULL) == SA_OK &&
+              fabsf(piou - 0.81f) < 1e-6f);
         /* the action stands, the prediction is NAN */
         piou = 0;
-        CHECK(sa_action_parse("Current IOU: 1e309\nPositive point: (500, 250)", &g, 400, 200, &a, &piou,
-                              NULL) == SA_OK &&
+        CHECK(sa_action_parse("Current IOU: 1e309\nPositive point: (500, 250)", &g, 400, 200, &a,
+                              &piou, NULL) == SA_OK &&
               isnan(piou) && a.click.y == 100 && a.click.x == 100);
-        CHECK(sa_action_parse("Current IOU: 250, Negative point: (500, 250)", &g, 400, 200, &a, &piou,
-                              NULL) == SA_OK &&
+        CHECK(sa_action_parse("Current IOU: 250, Negative point: (500, 250)", &g, 400, 200, &a,
+                              &piou, NULL) == SA_OK &&
               isnan(piou));
         /* coordinates are read whole too: 1e3 is 1000 (in range), 5e2 is 500, 2e3 is out of range */
         expect_click("Positive point: (5e2, 2.5e2)", g, 400, 200, 100, 100, 1, NAN);
@@ -196,11 +211,14 @@ int main(void) {
     /* grounded boxes (0..1000, (x, y)) */
     {
         sa_box b;
-        CHECK(sa_box_parse("<ref>the cat</ref><box>(100,200),(500,900)</box>", 400, 200, &b, NULL) == SA_OK);
-        CHECKF(b.x0 == 40 && b.y0 == 40 && b.x1 == 200 && b.y1 == 180, "%g %g %g %g", b.x0, b.y0, b.x1, b.y1);
+        CHECK(sa_box_parse("<ref>the cat</ref><box>(100,200),(500,900)</box>", 400, 200, &b,
+                           NULL) == SA_OK);
+        CHECKF(b.x0 == 40 && b.y0 == 40 && b.x1 == 200 && b.y1 == 180, "%g %g %g %g", b.x0, b.y0,
+               b.x1, b.y1);
         CHECK(sa_box_parse("<box>(500,900),(100,200)</box>", 400, 200, &b, NULL) == SA_OK);
         CHECK(b.x0 == 40 && b.y0 == 40 && b.x1 == 200 && b.y1 == 180);
-        CHECK(sa_box_parse("(0,0),(1000,1000)", 400, 200, &b, NULL) == SA_OK && b.x1 == 399 && b.y1 == 199);
+        CHECK(sa_box_parse("(0,0),(1000,1000)", 400, 200, &b, NULL) == SA_OK && b.x1 == 399 &&
+              b.y1 == 199);
         CHECK(sa_box_parse("<box>(100,200)</box>", 400, 200, &b, NULL) == SA_ERR_PARSE);
         CHECK(sa_box_parse("no box here", 400, 200, &b, NULL) == SA_ERR_PARSE);
         CHECK(sa_box_parse("<box>(100,200),(1100,900)</box>", 400, 200, &b, NULL) == SA_ERR_RANGE);

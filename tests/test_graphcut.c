@@ -54,7 +54,6 @@ static void make_scene(sa_image *img, sa_mask *gt, int bar) {
         }
 }
 
-
 /* Two well separated colour clusters: the fit finds both means, scores points by their cluster, treats a
  * weight as a repeat count, is deterministic, and falls back to a broad model with no weight. */
 static void test_gmm(void) {
@@ -63,11 +62,13 @@ static void test_gmm(void) {
     static int lab[2 * N];
     for (int i = 0; i < N; i++) {
         const float *m = i < N / 4 ? (const float[]){200, 40, 40} : (const float[]){40, 160, 60};
-        for (int c = 0; c < 3; c++) x[3 * i + c] = m[c] + (float)noise(10);
+        for (int c = 0; c < 3; c++)
+            x[3 * i + c] = m[c] + (float)noise(10);
         wt[i] = 2.0f;
     }
     for (int i = 0; i < 2 * N; i++)
-        for (int c = 0; c < 3; c++) x2[3 * i + c] = x[3 * (i / 2) + c];
+        for (int c = 0; c < 3; c++)
+            x2[3 * i + c] = x[3 * (i / 2) + c];
     sa__gmm g, g2, g3;
     CHECK(sa__gmm_fit(&g, 2, x, NULL, N, 4.0f, lab) == 0);
     CHECK(g.k == 2);
@@ -93,11 +94,13 @@ static void test_gmm(void) {
     CHECK(sa__gmm_fit(&g3, 2, x, NULL, N, 4.0f, lab) == 0);
     CHECK(memcmp(&g, &g3, sizeof g) == 0);
     /* more components than distinct colours, and identical samples: still a proper density */
-    for (int i = 0; i < 3 * N; i++) x[i] = 100;
+    for (int i = 0; i < 3 * N; i++)
+        x[i] = 100;
     CHECK(sa__gmm_fit(&g, 5, x, NULL, N, 4.0f, lab) == 0);
     CHECK(g.k >= 1 && isfinite(sa__gmm_logpdf(&g, x)) && isfinite(sa__gmm_logpdf(&g, blue)));
     /* no weight at all / bad arguments */
-    for (int i = 0; i < N; i++) wt[i] = 0;
+    for (int i = 0; i < N; i++)
+        wt[i] = 0;
     CHECK(sa__gmm_fit(&g, 3, x, wt, N, 4.0f, lab) == -1);
     CHECK(g.k == 1 && isfinite(sa__gmm_logpdf(&g, red)));
     CHECK(sa__gmm_fit(&g, 0, x, NULL, N, 4.0f, lab) == -1);
@@ -171,7 +174,8 @@ static void test_determinism(sa_tool *tool) {
     sa_tool_session *a = NULL, *b = NULL;
     CHECK(sa_tool_session_new(tool, &img, &a, NULL) == SA_OK);
     CHECK(sa_tool_session_new(tool, &img, &b, NULL) == SA_OK);
-    sa_click c[3] = {{.y = 60, .x = 80, .positive = 1}, {.y = 60, .x = 135, .positive = 0},
+    sa_click c[3] = {{.y = 60, .x = 80, .positive = 1},
+                     {.y = 60, .x = 135, .positive = 0},
                      {.y = 20, .x = 20, .positive = 1}};
     sa_tool_result ra, rb, tmp1, tmp2;
     predict_iou(a, c, 2, NULL, &gt, &ra);
@@ -209,13 +213,15 @@ static void test_refine_and_empty(sa_tool *tool) {
     /* refinement: a shifted box as the initial mask, one negative click outside the disc inside the box */
     CHECK(sa_mask_new(&init, W, H, NULL) == SA_OK);
     for (int y = 25; y < 95; y++)
-        for (int x = 40; x < 125; x++) init.data[y * W + x] = 1;
+        for (int x = 40; x < 125; x++)
+            init.data[y * W + x] = 1;
     double iou0 = sa_mask_iou(&init, &gt, NULL);
     sa_click c[1] = {{.y = 88, .x = 120, .positive = 0}};
     sa_tool_request req = {.clicks = c, .n_clicks = 1, .init_mask = &init};
     CHECK(sa_tool_session_predict(s, &req, &r, &err) == SA_OK);
     double iou1 = r.mask.data ? sa_mask_iou(&r.mask, &gt, NULL) : 0;
-    CHECKF(iou1 > 0.9 && iou1 > iou0, "refinement with a negative click: IoU %.3f -> %.3f", iou0, iou1);
+    CHECKF(iou1 > 0.9 && iou1 > iou0, "refinement with a negative click: IoU %.3f -> %.3f", iou0,
+           iou1);
     if (r.mask.data) CHECK(r.mask.data[88 * W + 120] == 0);
     sa_tool_result_free(&r);
     sa_mask_free(&init);
@@ -234,9 +240,11 @@ static void test_positive_click_local(sa_tool *tool) {
     sa_tool_session *s = NULL;
     CHECK(sa_tool_session_new(tool, &img, &s, NULL) == SA_OK);
     CHECK(sa_mask_new(&init, W, H, NULL) == SA_OK);
-    for (int p = 0; p < W * H; p++) init.data[p] = gt.data[p];
+    for (int p = 0; p < W * H; p++)
+        init.data[p] = gt.data[p];
     for (int y = 52; y < 68; y++)
-        for (int x = 100; x < 150; x++) init.data[y * W + x] = 1;
+        for (int x = 100; x < 150; x++)
+            init.data[y * W + x] = 1;
     sa_click c[1] = {{.y = 60, .x = 80, .positive = 1}};
     sa_tool_request req = {.clicks = c, .n_clicks = 1, .init_mask = &init};
     sa_tool_result r = {0};
@@ -245,8 +253,10 @@ static void test_positive_click_local(sa_tool *tool) {
     if (r.mask.data) {
         int kept = 0;
         for (int y = 52; y < 68; y++)
-            for (int x = 112; x < 150; x++) kept += r.mask.data[y * W + x];
-        CHECKF(kept == 16 * 38, "far previous object removed by a positive click: %d of %d pixels kept", kept,
+            for (int x = 112; x < 150; x++)
+                kept += r.mask.data[y * W + x];
+        CHECKF(kept == 16 * 38,
+               "far previous object removed by a positive click: %d of %d pixels kept", kept,
                16 * 38);
         CHECK(r.mask.data[60 * W + 80] == 1);
     }
@@ -262,7 +272,8 @@ static void test_bad_input(sa_tool *tool) {
     sa_tool *t = NULL;
     sa_graphcut_params p = sa_graphcut_default_params();
     p.lambda = -1;
-    CHECK(sa_graphcut_tool_new(p, &t, &err) == SA_ERR_RANGE && t == NULL && strstr(err.msg, "lambda"));
+    CHECK(sa_graphcut_tool_new(p, &t, &err) == SA_ERR_RANGE && t == NULL &&
+          strstr(err.msg, "lambda"));
     p = sa_graphcut_default_params();
     p.components = 0;
     CHECK(sa_graphcut_tool_new(p, &t, &err) == SA_ERR_RANGE && strstr(err.msg, "components"));
@@ -314,7 +325,8 @@ static void test_tiny(sa_tool *tool) {
         sa_image img = {0};
         int w = sizes[k][0], h = sizes[k][1];
         CHECK(sa_image_new(&img, w, h, 3, NULL) == SA_OK);
-        for (int i = 0; i < w * h * 3; i++) img.data[i] = (uint8_t)(i * 37);
+        for (int i = 0; i < w * h * 3; i++)
+            img.data[i] = (uint8_t)(i * 37);
         sa_tool_session *s = NULL;
         CHECK(sa_tool_session_new(tool, &img, &s, NULL) == SA_OK);
         sa_click c[2] = {{.y = h / 2, .x = w / 2, .positive = 1}, {.y = 0, .x = 0, .positive = 0}};

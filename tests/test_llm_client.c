@@ -28,7 +28,8 @@ static void make_scene(void) {
         for (int x = 0; x < W; x++) {
             uint8_t *p = img.data + 3 * (y * W + x);
             p[0] = (uint8_t)(x * 6);
-            p[1] = (uint8_t)((x + 2 * y) % 100); /* green stays below 127: the overlay is decodable */
+            p[1] =
+                (uint8_t)((x + 2 * y) % 100); /* green stays below 127: the overlay is decodable */
             p[2] = (uint8_t)(y * 8);
         }
     sa_mask_new(&gt, W, H, NULL);
@@ -62,8 +63,8 @@ static sa_policy_obs obs_for(const sa_mask *m, const char *desc) {
 }
 
 /* act on one model; returns rc, fills d / n; *requests gets the client's request count */
-static int act(const char *model, sa_llm_params *pp, const sa_mask *m, int k, sa_policy_decision *d, int *n,
-               long *requests, sa_error *err) {
+static int act(const char *model, sa_llm_params *pp, const sa_mask *m, int k, sa_policy_decision *d,
+               int *n, long *requests, sa_error *err) {
     sa_llm_params p = pp ? *pp : params_for(model);
     sa_policy *pol = NULL;
     sa_llm_client *cl = NULL;
@@ -93,7 +94,8 @@ static void test_base64(void) {
 }
 
 static void test_grammar_variants(void) {
-    const char *models[] = {"annotator", "annotator-iou", "annotator-iou-comma", "annotator-xy-float"};
+    const char *models[] = {"annotator", "annotator-iou", "annotator-iou-comma",
+                            "annotator-xy-float"};
     const sa_mask *masks[] = {&empty, &half};
     for (int mi = 0; mi < 4; mi++)
         for (int k = 0; k < 2; k++) {
@@ -108,13 +110,15 @@ static void test_grammar_variants(void) {
             CHECKF(rc == SA_OK && n == 1, "%s: %s", models[mi], err.msg);
             if (rc || n != 1) continue;
             sa_clicker_click c = expected_click(masks[k]);
-            CHECKF(d[0].status == SA_OK && d[0].action.click.y == c.y && d[0].action.click.x == c.x &&
-                       d[0].action.click.positive == c.positive,
+            CHECKF(d[0].status == SA_OK && d[0].action.click.y == c.y &&
+                       d[0].action.click.x == c.x && d[0].action.click.positive == c.positive,
                    "%s: reply \"%s\" -> (%d,%d,%d), annotator (%d,%d,%d)", models[mi], d[0].text,
-                   d[0].action.click.y, d[0].action.click.x, d[0].action.click.positive, c.y, c.x, c.positive);
+                   d[0].action.click.y, d[0].action.click.x, d[0].action.click.positive, c.y, c.x,
+                   c.positive);
             if (strstr(models[mi], "-iou")) {
                 double t = sa_mask_iou(masks[k], &gt, NULL);
-                CHECKF(fabs(d[0].pred_iou - floor(t * 100 + 0.5) / 100) < 1e-6, "pred %f true %f", d[0].pred_iou, t);
+                CHECKF(fabs(d[0].pred_iou - floor(t * 100 + 0.5) / 100) < 1e-6, "pred %f true %f",
+                       d[0].pred_iou, t);
             } else {
                 CHECK(isnan(d[0].pred_iou));
             }
@@ -145,17 +149,20 @@ static void test_samples(void) {
             long reqs = sa_llm_client_requests(cl) - r0;
             /* after the server showed it does not honour n, the client asks one sample per request */
             long want = round == 0 ? want_req[mi] : (mi == 0 ? 1 : 3);
-            CHECKF(reqs == want, "%s round %d: %ld requests, want %ld", models[mi], round, reqs, want);
+            CHECKF(reqs == want, "%s round %d: %ld requests, want %ld", models[mi], round, reqs,
+                   want);
             sa_clicker_click c = expected_click(&half);
             int found = 0, distinct = 0;
             for (int i = 0; i < n; i++) {
                 CHECK(d[i].status == SA_OK);
                 if (d[i].action.click.y == c.y && d[i].action.click.x == c.x) found++;
                 for (int j = 0; j < i; j++)
-                    if (d[i].action.click.y != d[j].action.click.y || d[i].action.click.x != d[j].action.click.x)
+                    if (d[i].action.click.y != d[j].action.click.y ||
+                        d[i].action.click.x != d[j].action.click.x)
                         distinct++;
             }
-            CHECKF(found == 1 && distinct > 0, "%s: the annotator's click must be among distinct samples", models[mi]);
+            CHECKF(found == 1 && distinct > 0,
+                   "%s: the annotator's click must be among distinct samples", models[mi]);
             if (mi == 0) CHECK(d[2].action.click.y == c.y && d[2].action.click.x == c.x);
             sa_policy_decisions_free(d, n);
         }
@@ -163,7 +170,8 @@ static void test_samples(void) {
     }
 }
 
-static void expect_error(const char *model, sa_llm_params *p, int code, const char *needle, long want_req) {
+static void expect_error(const char *model, sa_llm_params *p, int code, const char *needle,
+                         long want_req) {
     sa_policy_decision d[2];
     int n = -1;
     long req = 0;
@@ -171,7 +179,8 @@ static void expect_error(const char *model, sa_llm_params *p, int code, const ch
     int rc = act(model, p, &half, 2, d, &n, &req, &err);
     CHECKF(rc == code, "%s: rc %d (%s), want %d", model, rc, err.msg, code);
     CHECKF(n == 0, "%s: %d decisions on error", model, n);
-    CHECKF(strstr(err.msg, needle) != NULL, "%s: message \"%s\" lacks \"%s\"", model, err.msg, needle);
+    CHECKF(strstr(err.msg, needle) != NULL, "%s: message \"%s\" lacks \"%s\"", model, err.msg,
+           needle);
     CHECKF(strchr(err.msg, '\n') == NULL, "%s: multi-line message", model);
     if (want_req >= 0) CHECKF(req == want_req, "%s: %ld requests, want %ld", model, req, want_req);
 }
@@ -215,7 +224,8 @@ static void test_misbehaviour(void) {
         sa_error err = {0};
         p = params_for("flaky");
         p.retries = 3;
-        CHECKF(act("flaky", &p, &half, 1, d, &n, &req, &err) == SA_OK && n == 1, "flaky: %s", err.msg);
+        CHECKF(act("flaky", &p, &half, 1, d, &n, &req, &err) == SA_OK && n == 1, "flaky: %s",
+               err.msg);
         CHECK(req == 2);
         if (n == 1) CHECK(d[0].status == SA_OK);
         sa_policy_decisions_free(d, n);
@@ -227,8 +237,9 @@ static void test_misbehaviour(void) {
         sa_error err = {0};
         p = params_for("auth");
         p.api_key = "sekrit";
-        CHECKF(act("auth", &p, &half, 1, d, &n, NULL, &err) == SA_OK && n == 1 && d[0].status == SA_OK, "auth: %s",
-               err.msg);
+        CHECKF(act("auth", &p, &half, 1, d, &n, NULL, &err) == SA_OK && n == 1 &&
+                   d[0].status == SA_OK,
+               "auth: %s", err.msg);
         sa_policy_decisions_free(d, n);
         p = params_for("auth");
         expect_error("auth", &p, SA_ERR_NETWORK, "HTTP 401", 1);
@@ -238,9 +249,11 @@ static void test_misbehaviour(void) {
         sa_policy_decision d[2];
         int n = 0;
         sa_error err = {0};
-        CHECKF(act("parts", NULL, &half, 2, d, &n, NULL, &err) == SA_OK && n == 2, "parts: %s", err.msg);
+        CHECKF(act("parts", NULL, &half, 2, d, &n, NULL, &err) == SA_OK && n == 2, "parts: %s",
+               err.msg);
         for (int j = 0; j < n; j++)
-            CHECKF(d[j].status == SA_OK && d[j].text && !strcmp(d[j].text, "Positive point: (500, 500)") &&
+            CHECKF(d[j].status == SA_OK && d[j].text &&
+                       !strcmp(d[j].text, "Positive point: (500, 500)") &&
                        d[j].action.click.y == H / 2 && d[j].action.click.x == W / 2,
                    "parts: \"%s\"", d[j].text ? d[j].text : "(null)");
         sa_policy_decisions_free(d, n);
@@ -254,7 +267,8 @@ static void test_misbehaviour(void) {
             int n = 0;
             sa_error err = {0};
             CHECK(act(models[i], NULL, &half, 2, d, &n, NULL, &err) == SA_OK && n == 2);
-            for (int j = 0; j < n; j++) CHECK(d[j].status == codes[i] && d[j].text && strlen(d[j].text) > 0);
+            for (int j = 0; j < n; j++)
+                CHECK(d[j].status == codes[i] && d[j].text && strlen(d[j].text) > 0);
             sa_policy_decisions_free(d, n);
         }
     }
@@ -275,7 +289,8 @@ static void test_misbehaviour(void) {
         sa_policy_obs o = obs_for(&half, "");
         sa_policy_decision d[1];
         int n = 0;
-        CHECK(sa_policy_act(pol, &o, 1, d, &n, &err) == SA_ERR_INVALID && strstr(err.msg, "description"));
+        CHECK(sa_policy_act(pol, &o, 1, d, &n, &err) == SA_ERR_INVALID &&
+              strstr(err.msg, "description"));
         sa_mask small = {0};
         sa_mask_new(&small, 5, 5, NULL);
         o = obs_for(&small, "x");
@@ -306,12 +321,13 @@ static void test_score_and_ground(void) {
     }
     sa_box b;
     char *reply = NULL;
-    CHECKF(sa_llm_ground(cl, &img, "the ellipse", &b, &reply, &err) == SA_OK, "ground: %s", err.msg);
+    CHECKF(sa_llm_ground(cl, &img, "the ellipse", &b, &reply, &err) == SA_OK, "ground: %s",
+           err.msg);
     int bb[4];
     sa_mask_bbox(&gt, bb);
     CHECKF(b.x0 == bb[0] && b.y0 == bb[1] && b.x1 == bb[0] + bb[2] - 1 && b.y1 == bb[1] + bb[3] - 1,
-           "box %g %g %g %g vs bbox %d %d %d %d (%s)", b.x0, b.y0, b.x1, b.y1, bb[0], bb[1], bb[2], bb[3],
-           reply ? reply : "");
+           "box %g %g %g %g vs bbox %d %d %d %d (%s)", b.x0, b.y0, b.x1, b.y1, bb[0], bb[1], bb[2],
+           bb[3], reply ? reply : "");
     free(reply);
     sa_policy_free(pol);
     /* a policy without IoU in its replies cannot score */
@@ -326,7 +342,8 @@ static void test_score_and_ground(void) {
 }
 
 /* Parses body with room for want texts, have of them already taken. */
-static int parse_body(const char *body, size_t len, int want, int have, sa_llm_reply *r, sa_error *err) {
+static int parse_body(const char *body, size_t len, int want, int have, sa_llm_reply *r,
+                      sa_error *err) {
     memset(r, 0, sizeof *r);
     r->texts = calloc((size_t)want, sizeof *r->texts);
     r->n = have;
@@ -336,8 +353,10 @@ static int parse_body(const char *body, size_t len, int want, int have, sa_llm_r
 static void test_parse_reply_nested(void) {
     static char deep[5000];
     int n = snprintf(deep, sizeof deep, "{\"choices\": ");
-    for (int i = 0; i < 2000; i++) deep[n++] = '[';
-    for (int i = 0; i < 2000; i++) deep[n++] = ']';
+    for (int i = 0; i < 2000; i++)
+        deep[n++] = '[';
+    for (int i = 0; i < 2000; i++)
+        deep[n++] = ']';
     deep[n++] = '}';
     sa_llm_reply r;
     sa_error err = {0};
@@ -361,44 +380,57 @@ static void test_parse_reply(void) {
     static const char three[] =
         "{\"choices\":[{\"message\":{\"content\":\"a\"}},{\"message\":{\"content\":\"b\"}},"
         "{\"message\":{\"content\":\"c\"}}],\"timings\":{\"prompt_n\":3},\"system_fingerprint\":\"b1\"}";
-    CHECK(parse_body(three, strlen(three), 2, 0, &r, &err) == SA_OK && r.n == 2 && !strcmp(r.texts[1], "b"));
+    CHECK(parse_body(three, strlen(three), 2, 0, &r, &err) == SA_OK && r.n == 2 &&
+          !strcmp(r.texts[1], "b"));
     sa_llm_reply_free(&r);
-    CHECK(parse_body(three, strlen(three), 3, 2, &r, &err) == SA_OK && r.n == 3 && !strcmp(r.texts[2], "a"));
+    CHECK(parse_body(three, strlen(three), 3, 2, &r, &err) == SA_OK && r.n == 3 &&
+          !strcmp(r.texts[2], "a"));
     CHECK(!r.texts[0] && !r.texts[1]);
     sa_llm_reply_free(&r);
     /* content as parts, completions-style text, no content: NULL texts, still a reply */
-    static const char parts[] = "{\"choices\":[{\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"Positive "
-                                "point: \"},{\"type\":\"image_url\"},{\"type\":\"text\",\"text\":\"(5, 7)\"}]}},"
-                                "{\"text\":\"Negative point: (1, 2)\"},{\"message\":{\"content\":null}}]}";
+    static const char parts[] =
+        "{\"choices\":[{\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"Positive "
+        "point: \"},{\"type\":\"image_url\"},{\"type\":\"text\",\"text\":\"(5, 7)\"}]}},"
+        "{\"text\":\"Negative point: (1, 2)\"},{\"message\":{\"content\":null}}]}";
     CHECK(parse_body(parts, strlen(parts), 3, 0, &r, &err) == SA_OK && r.n == 3);
     CHECK(r.texts[0] && !strcmp(r.texts[0], "Positive point: (5, 7)"));
     CHECK(r.texts[1] && !strcmp(r.texts[1], "Negative point: (1, 2)") && r.texts[2] == NULL);
     sa_llm_reply_free(&r);
     /* the body need not end with a NUL: only len bytes are read */
     static const char tail[] = "{\"choices\":[{\"text\":\"x\"}]}GARBAGE";
-    CHECK(parse_body(tail, strlen(tail) - 7, 1, 0, &r, &err) == SA_OK && r.n == 1 && !strcmp(r.texts[0], "x"));
+    CHECK(parse_body(tail, strlen(tail) - 7, 1, 0, &r, &err) == SA_OK && r.n == 1 &&
+          !strcmp(r.texts[0], "x"));
     sa_llm_reply_free(&r);
     /* refusals: one line naming the URL and quoting the body */
-    static const char oai_err[] = "{\"error\":{\"message\":\"The model `nope` does not exist\",\"code\":404}}";
+    static const char oai_err[] =
+        "{\"error\":{\"message\":\"The model `nope` does not exist\",\"code\":404}}";
     CHECK(parse_body(oai_err, strlen(oai_err), 1, 0, &r, &err) == SA_ERR_PARSE && r.n == 0);
-    CHECKF(strstr(err.msg, "POST http://h/v1/chat/completions: reply has no choices (server error): {\"error\"") ==
-               err.msg, "%s", err.msg);
+    CHECKF(
+        strstr(
+            err.msg,
+            "POST http://h/v1/chat/completions: reply has no choices (server error): {\"error\"") ==
+            err.msg,
+        "%s", err.msg);
     sa_llm_reply_free(&r);
-    static const char vllm_err[] = "{\"object\":\"error\",\"message\":\"bad\",\"type\":\"NotFoundError\",\"code\":404}";
+    static const char vllm_err[] =
+        "{\"object\":\"error\",\"message\":\"bad\",\"type\":\"NotFoundError\",\"code\":404}";
     CHECK(parse_body(vllm_err, strlen(vllm_err), 1, 0, &r, &err) == SA_ERR_PARSE);
     CHECK(strstr(err.msg, "reply has no choices: {\"object\":\"error\"") != NULL);
     sa_llm_reply_free(&r);
-    static const char html[] = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n</html>\r\n";
+    static const char html[] =
+        "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n</html>\r\n";
     CHECK(parse_body(html, strlen(html), 1, 0, &r, &err) == SA_ERR_PARSE && !strchr(err.msg, '\n'));
     CHECKF(strstr(err.msg, "reply is not JSON: <html>  <head><title>502") != NULL, "%s", err.msg);
     sa_llm_reply_free(&r);
-    CHECK(parse_body(vllm, 60, 1, 0, &r, &err) == SA_ERR_PARSE && strstr(err.msg, "not JSON")); /* truncated */
+    CHECK(parse_body(vllm, 60, 1, 0, &r, &err) == SA_ERR_PARSE &&
+          strstr(err.msg, "not JSON")); /* truncated */
     sa_llm_reply_free(&r);
     CHECK(parse_body(NULL, 0, 1, 0, &r, &err) == SA_ERR_PARSE && r.n == 0);
     sa_llm_reply_free(&r);
     char big[400];
     memset(big, 'x', sizeof big);
-    CHECK(parse_body(big, sizeof big, 1, 0, &r, &err) == SA_ERR_PARSE && strstr(err.msg, "xxx...") &&
+    CHECK(parse_body(big, sizeof big, 1, 0, &r, &err) == SA_ERR_PARSE &&
+          strstr(err.msg, "xxx...") &&
           strlen(err.msg) < 250); /* a long body is cut in the message */
     sa_llm_reply_free(&r);
 }

@@ -150,15 +150,18 @@ static void test_unexpected_values(const char *tmp) {
     sa_error err = {0};
     sa_image img = {0};
     CHECK(sa_image_new(&img, 40, 30, 1, &err) == SA_OK);
-    for (int i = 0; i < 40 * 30; i++) img.data[i] = (uint8_t)(i % 200);
+    for (int i = 0; i < 40 * 30; i++)
+        img.data[i] = (uint8_t)(i % 200);
     char *p = path_in(tmp, "photo_as_mask.png");
     CHECK(sa_image_save_png(p, &img, &err) == SA_OK);
     sa_mask m = {0}, ign = {0};
     CHECK(sa_mask_load(p, -1, &m, &ign, &err) == SA_ERR_FORMAT);
-    CHECKF(strstr(err.msg, p) != NULL && strstr(err.msg, "200 distinct") != NULL, "message: %s", err.msg);
+    CHECKF(strstr(err.msg, p) != NULL && strstr(err.msg, "200 distinct") != NULL, "message: %s",
+           err.msg);
     CHECK(m.data == NULL && ign.data == NULL);
     free(p);
-    for (int i = 0; i < 40 * 30; i++) img.data[i] = (uint8_t)(i < 600 ? 0 : (i % 3 == 0 ? 197 : 255));
+    for (int i = 0; i < 40 * 30; i++)
+        img.data[i] = (uint8_t)(i < 600 ? 0 : (i % 3 == 0 ? 197 : 255));
     p = path_in(tmp, "stray_values.png");
     CHECK(sa_image_save_png(p, &img, &err) == SA_OK);
     CHECK(sa_mask_load(p, -1, &m, NULL, &err) == SA_OK);

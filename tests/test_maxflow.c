@@ -28,7 +28,8 @@ static void dn_init(dinic *d, int n, int max_edges) {
     d->level = malloc(sizeof(int) * (size_t)n);
     d->it = malloc(sizeof(int) * (size_t)n);
     d->queue = malloc(sizeof(int) * (size_t)n);
-    for (int i = 0; i < n; i++) d->head[i] = -1;
+    for (int i = 0; i < n; i++)
+        d->head[i] = -1;
 }
 
 static void dn_free(dinic *d) {
@@ -47,7 +48,8 @@ static void dn_edge(dinic *d, int u, int v, int64_t c, int64_t rc) {
 }
 
 static int dn_bfs(dinic *d) {
-    for (int i = 0; i < d->n; i++) d->level[i] = -1;
+    for (int i = 0; i < d->n; i++)
+        d->level[i] = -1;
     int qh = 0, qt = 0;
     d->queue[qt++] = 0;
     d->level[0] = 0;
@@ -81,9 +83,11 @@ static int64_t dn_dfs(dinic *d, int u, int64_t f) {
 static int64_t dn_maxflow(dinic *d) {
     int64_t flow = 0;
     while (dn_bfs(d)) {
-        for (int i = 0; i < d->n; i++) d->it[i] = d->head[i];
+        for (int i = 0; i < d->n; i++)
+            d->it[i] = d->head[i];
         int64_t f;
-        while ((f = dn_dfs(d, 0, INT64_MAX)) > 0) flow += f;
+        while ((f = dn_dfs(d, 0, INT64_MAX)) > 0)
+            flow += f;
     }
     return flow;
 }
@@ -116,8 +120,8 @@ static void make_problem(problem *p, int n, int m, int maxcap, int grid_w) {
     if (grid_w > 0) {
         for (int i = 0; i < n; i++) {
             int x = i % grid_w;
-            int nb[4] = {x + 1 < grid_w ? i + 1 : -1, i + grid_w, x + 1 < grid_w ? i + grid_w + 1 : -1,
-                         x > 0 ? i + grid_w - 1 : -1};
+            int nb[4] = {x + 1 < grid_w ? i + 1 : -1, i + grid_w,
+                         x + 1 < grid_w ? i + grid_w + 1 : -1, x > 0 ? i + grid_w - 1 : -1};
             for (int k = 0; k < 4; k++) {
                 if (nb[k] < 0 || nb[k] >= n) continue;
                 p->eu[p->m] = i, p->ev[p->m] = nb[k];
@@ -155,7 +159,8 @@ static void free_problem(problem *p) {
 static int64_t reference_flow(const problem *p) {
     dinic d;
     dn_init(&d, p->n + 2, p->m + 2 * p->n);
-    for (int k = 0; k < p->m; k++) dn_edge(&d, p->eu[k] + 2, p->ev[k] + 2, p->ec[k], p->erc[k]);
+    for (int k = 0; k < p->m; k++)
+        dn_edge(&d, p->eu[k] + 2, p->ev[k] + 2, p->ec[k], p->erc[k]);
     for (int i = 0; i < p->n; i++) {
         if (p->cs[i]) dn_edge(&d, 0, i + 2, p->cs[i], 0);
         if (p->ct[i]) dn_edge(&d, i + 2, 1, p->ct[i], 0);
@@ -183,7 +188,8 @@ static int64_t cut_value(const problem *p, const sa__mf *g) {
 }
 
 static void load(sa__mf *g, const problem *p) {
-    for (int i = 0; i < p->n; i++) sa__mf_set_tweights(g, i, p->cs[i], p->ct[i]);
+    for (int i = 0; i < p->n; i++)
+        sa__mf_set_tweights(g, i, p->cs[i], p->ct[i]);
 }
 
 static void run_case(int n, int m, int maxcap, int grid_w, int *cases) {
@@ -195,28 +201,30 @@ static void run_case(int n, int m, int maxcap, int grid_w, int *cases) {
         free_problem(&p);
         return;
     }
-    for (int k = 0; k < p.m; k++) CHECK(sa__mf_add_edge(g, p.eu[k], p.ev[k], p.ec[k], p.erc[k]) == k);
+    for (int k = 0; k < p.m; k++)
+        CHECK(sa__mf_add_edge(g, p.eu[k], p.ev[k], p.ec[k], p.erc[k]) == k);
     load(g, &p);
     int64_t ref = reference_flow(&p);
     int64_t got = sa__mf_solve(g);
     int64_t cut = cut_value(&p, g);
-    CHECKF(got == ref, "n=%d m=%d grid=%d: flow %lld, reference %lld", n, p.m, grid_w, (long long)got,
-           (long long)ref);
-    CHECKF(cut == ref, "n=%d m=%d grid=%d: cut %lld, reference flow %lld", n, p.m, grid_w, (long long)cut,
-           (long long)ref);
+    CHECKF(got == ref, "n=%d m=%d grid=%d: flow %lld, reference %lld", n, p.m, grid_w,
+           (long long)got, (long long)ref);
+    CHECKF(cut == ref, "n=%d m=%d grid=%d: cut %lld, reference flow %lld", n, p.m, grid_w,
+           (long long)cut, (long long)ref);
     /* reuse: reset, change some capacities, solve again */
     sa__mf_reset(g);
     for (int k = 0; k < p.m; k += 3) {
         p.ec[k] = (int32_t)(rnd() % (uint32_t)(maxcap + 1));
         sa__mf_set_edge(g, k, p.ec[k], p.erc[k]);
     }
-    for (int i = 0; i < n; i += 2) p.cs[i] = (int32_t)(rnd() % (uint32_t)(maxcap + 1));
+    for (int i = 0; i < n; i += 2)
+        p.cs[i] = (int32_t)(rnd() % (uint32_t)(maxcap + 1));
     load(g, &p);
     ref = reference_flow(&p);
     got = sa__mf_solve(g);
     cut = cut_value(&p, g);
-    CHECKF(got == ref && cut == ref, "reuse n=%d: flow %lld cut %lld reference %lld", n, (long long)got,
-           (long long)cut, (long long)ref);
+    CHECKF(got == ref && cut == ref, "reuse n=%d: flow %lld cut %lld reference %lld", n,
+           (long long)got, (long long)cut, (long long)ref);
     /* warm start: solve, then change some edges and terminal weights without a reset, solve again */
     for (int round = 0; round < 3; round++) {
         for (int k = (int)(rnd() % 3); k < p.m; k += 1 + (int)(rnd() % 4)) {
@@ -232,14 +240,13 @@ static void run_case(int n, int m, int maxcap, int grid_w, int *cases) {
         sa__mf_solve(g);
         ref = reference_flow(&p);
         cut = cut_value(&p, g);
-        CHECKF(cut == ref, "warm start round %d n=%d grid=%d: cut %lld reference %lld", round, n, grid_w,
-               (long long)cut, (long long)ref);
+        CHECKF(cut == ref, "warm start round %d n=%d grid=%d: cut %lld reference %lld", round, n,
+               grid_w, (long long)cut, (long long)ref);
     }
     sa__mf_free(g);
     free_problem(&p);
     (*cases)++;
 }
-
 
 /* Tiny graphs, exhaustive minimum cut, many warm-started rounds with few changes each (the case where the
  * search trees of the last solve are reused and must be repaired exactly). */
@@ -254,7 +261,8 @@ static void brute_force_warm(int *cases) {
         if (!g) return;
         for (int k = 0; k < m; k++) {
             eu[k] = (int)(rnd() % (uint32_t)n);
-            do ev[k] = (int)(rnd() % (uint32_t)n);
+            do
+                ev[k] = (int)(rnd() % (uint32_t)n);
             while (ev[k] == eu[k]);
             c[k] = (int32_t)(rnd() % 5), rc[k] = (int32_t)(rnd() % 5);
             sa__mf_add_edge(g, eu[k], ev[k], c[k], rc[k]);
@@ -282,10 +290,12 @@ static void brute_force_warm(int *cases) {
                 int set = s;
                 if (s == (1 << n)) { /* the solver's cut */
                     set = 0;
-                    for (int q = 0; q < n; q++) set |= sa__mf_is_source(g, q) << q;
+                    for (int q = 0; q < n; q++)
+                        set |= sa__mf_is_source(g, q) << q;
                 }
                 long v = 0;
-                for (int q = 0; q < n; q++) v += ((set >> q) & 1) ? ct[q] : cs[q];
+                for (int q = 0; q < n; q++)
+                    v += ((set >> q) & 1) ? ct[q] : cs[q];
                 for (int e = 0; e < m; e++) {
                     int su = (set >> eu[e]) & 1, sv = (set >> ev[e]) & 1;
                     if (su && !sv) v += c[e];
@@ -296,7 +306,8 @@ static void brute_force_warm(int *cases) {
                 else if (best < 0 || v < best)
                     best = v;
             }
-            CHECKF(got == best, "tiny graph %d round %d: cut %ld, minimum %ld", t, round, got, best);
+            CHECKF(got == best, "tiny graph %d round %d: cut %ld, minimum %ld", t, round, got,
+                   best);
         }
         sa__mf_free(g);
         (*cases)++;

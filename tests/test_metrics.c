@@ -117,7 +117,7 @@ static void test_chart(void) {
     for (int i = 0; i < 10; i++)
         y2[i] = i == 4 ? NAN : 0.75 + 0.02 * i;
     sa_chart_series s[2] = {{"GrabCut", y1, 20, "NoC@90 4.20", 0},
-                             {"A<B & \"C\"", y2, 10, NULL, 1}};
+                            {"A<B & \"C\"", y2, 10, NULL, 1}};
     sa_error err = {0};
     char *svg = sa_chart_svg_render("mIoU vs clicks", "builtin tool", s, 2, &err);
     CHECKF(svg != NULL, "%s", err.msg);

@@ -33,8 +33,9 @@ int main(void) {
 
     CHECK(sa_prompt_load("llava", &p, &err) == SA_OK);
     t = sa_prompt_render(p, "zebra on the left", NULL);
-    CHECK(t && strstr(t, "Object description: zebra on the left") && strstr(t, "Positive Point (x, y)") &&
-          strstr(t, "Negative Point (x, y)") && !strstr(t, "{"));
+    CHECK(t && strstr(t, "Object description: zebra on the left") &&
+          strstr(t, "Positive Point (x, y)") && strstr(t, "Negative Point (x, y)") &&
+          !strstr(t, "{"));
     CHECK(sa_prompt_system(p) == NULL);
     free(t);
     sa_prompt_free(p);
@@ -70,7 +71,8 @@ int main(void) {
         snprintf(path, sizeof path, "%s/p3.txt", dir);
         write_file(path, "No slot here.\n");
         p = (sa_prompt *)1;
-        CHECK(sa_prompt_load(path, &p, &err) == SA_ERR_FORMAT && p == NULL && strstr(err.msg, "p3.txt"));
+        CHECK(sa_prompt_load(path, &p, &err) == SA_ERR_FORMAT && p == NULL &&
+              strstr(err.msg, "p3.txt"));
         snprintf(path, sizeof path, "%s/missing.txt", dir);
         CHECK(sa_prompt_load(path, &p, &err) == SA_ERR_IO && strstr(err.msg, "missing.txt"));
         free(dir);

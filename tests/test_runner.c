@@ -11,18 +11,18 @@
 #define N_ITEMS 200
 
 typedef struct ctx {
-    int ran[N_ITEMS];      /* run_item calls per item */
+    int ran[N_ITEMS]; /* run_item calls per item */
     int delivered[N_ITEMS];
-    int order[N_ITEMS];    /* delivery order */
+    int order[N_ITEMS]; /* delivery order */
     int n_delivered;
-    int in_deliver;        /* >0 while a deliver runs: must never overlap */
+    int in_deliver; /* >0 while a deliver runs: must never overlap */
     int overlap;
     int bad_slot;
-    int fail_every;        /* items i with i % fail_every == 3 fail */
-    int stop_after;        /* should_stop once this many items were delivered (0 = never) */
-    int refuse_at;         /* deliver returns 1 at this item (-1 = never) */
+    int fail_every; /* items i with i % fail_every == 3 fail */
+    int stop_after; /* should_stop once this many items were delivered (0 = never) */
+    int refuse_at;  /* deliver returns 1 at this item (-1 = never) */
     int workers_made, workers_freed, bad_state;
-    int fail_worker_new;   /* worker_new fails for every worker */
+    int fail_worker_new; /* worker_new fails for every worker */
     pthread_mutex_t mu;
 } ctx;
 
@@ -66,7 +66,8 @@ static int run_item(void *vctx, void *state, int item, void *vslot, sa_error *er
     }
     s->item = item;
     s->square = item * item;
-    if (c->fail_every && item % c->fail_every == 3) return sa_error_set(err, SA_ERR_FORMAT, "item %d is bad", item);
+    if (c->fail_every && item % c->fail_every == 3)
+        return sa_error_set(err, SA_ERR_FORMAT, "item %d is bad", item);
     return SA_OK;
 }
 
@@ -76,7 +77,8 @@ static int deliver(void *vctx, int item, int status, const char *error, void *vs
     if (__atomic_fetch_add(&c->in_deliver, 1, __ATOMIC_SEQ_CST) != 0) c->overlap = 1;
     if (s->item != item || s->square != item * item) c->bad_slot = 1;
     int expect_fail = c->fail_every && item % c->fail_every == 3;
-    CHECKF(expect_fail ? status == SA_ERR_FORMAT && strstr(error, "is bad") : status == SA_OK && !error[0],
+    CHECKF(expect_fail ? status == SA_ERR_FORMAT && strstr(error, "is bad")
+                       : status == SA_OK && !error[0],
            "item %d: status %d '%s'", item, status, error);
     c->delivered[item]++;
     c->order[c->n_delivered++] = item;
@@ -119,11 +121,13 @@ static void test_order_and_errors(void) {
             sa_error err = {0};
             CHECKF(sa_runner_run(&ops, &c, N_ITEMS, p, &st, &err) == SA_OK, "%s", err.msg);
             int ok = st.delivered == N_ITEMS && st.failed == N_ITEMS / 10 && !st.stopped;
-            for (int i = 0; i < N_ITEMS; i++) ok &= c.ran[i] == 1 && c.delivered[i] == 1 && c.order[i] == i;
-            CHECKF(ok, "workers %d window %d: delivered %d failed %d", workers[a], windows[b], st.delivered,
-                   st.failed);
+            for (int i = 0; i < N_ITEMS; i++)
+                ok &= c.ran[i] == 1 && c.delivered[i] == 1 && c.order[i] == i;
+            CHECKF(ok, "workers %d window %d: delivered %d failed %d", workers[a], windows[b],
+                   st.delivered, st.failed);
             CHECK(!c.overlap && !c.bad_slot && !c.bad_state);
-            CHECK(c.workers_made >= 1 && c.workers_made <= workers[a] && c.workers_freed == c.workers_made);
+            CHECK(c.workers_made >= 1 && c.workers_made <= workers[a] &&
+                  c.workers_freed == c.workers_made);
             pthread_mutex_destroy(&c.mu);
         }
 }
@@ -137,10 +141,11 @@ static void test_stop_leaves_prefix(void) {
         p.workers = w;
         sa_runner_stats st;
         CHECK(sa_runner_run(&ops, &c, N_ITEMS, p, &st, NULL) == SA_OK);
-        CHECKF(st.stopped && st.delivered >= 17 && st.delivered < N_ITEMS, "workers %d: delivered %d", w,
-               st.delivered);
+        CHECKF(st.stopped && st.delivered >= 17 && st.delivered < N_ITEMS,
+               "workers %d: delivered %d", w, st.delivered);
         int ok = 1;
-        for (int i = 0; i < N_ITEMS; i++) ok &= c.delivered[i] == (i < st.delivered) && c.ran[i] == c.delivered[i];
+        for (int i = 0; i < N_ITEMS; i++)
+            ok &= c.delivered[i] == (i < st.delivered) && c.ran[i] == c.delivered[i];
         CHECK(ok); /* a prefix, nothing run twice, nothing run and dropped */
         pthread_mutex_destroy(&c.mu);
 
@@ -148,7 +153,8 @@ static void test_stop_leaves_prefix(void) {
         ctx_init(&c);
         c.refuse_at = 40;
         CHECK(sa_runner_run(&ops, &c, N_ITEMS, p, &st, NULL) == SA_OK);
-        CHECKF(st.stopped && st.delivered >= 41 && st.delivered < N_ITEMS, "refuse: delivered %d", st.delivered);
+        CHECKF(st.stopped && st.delivered >= 41 && st.delivered < N_ITEMS, "refuse: delivered %d",
+               st.delivered);
         pthread_mutex_destroy(&c.mu);
     }
 }

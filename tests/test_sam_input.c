@@ -26,7 +26,8 @@ static int rewrite_safetensors(const char *src, const char *dst, void (*edit)(cJ
     char *buf = tu_read_file(src, &n);
     if (!buf || n < 8) return -1;
     uint64_t hl = 0;
-    for (int i = 7; i >= 0; i--) hl = hl << 8 | (uint8_t)buf[i];
+    for (int i = 7; i >= 0; i--)
+        hl = hl << 8 | (uint8_t)buf[i];
     if (hl > n - 8) return -1;
     char *js = malloc(hl + 1);
     memcpy(js, buf + 8, hl);
@@ -42,12 +43,15 @@ static int rewrite_safetensors(const char *src, const char *dst, void (*edit)(cJ
     FILE *f = fopen(dst, "wb");
     if (!f) return -1;
     uint8_t len[8];
-    for (int i = 0; i < 8; i++) len[i] = (uint8_t)(padded >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        len[i] = (uint8_t)(padded >> (8 * i));
     fwrite(len, 1, 8, f);
     fwrite(out, 1, ol, f);
-    for (size_t i = ol; i < padded; i++) fputc(' ', f);
+    for (size_t i = ol; i < padded; i++)
+        fputc(' ', f);
     fwrite(buf + 8 + hl, 1, n - 8 - hl, f);
-    for (size_t i = 0; i < edit_extra; i++) fputc(0, f);
+    for (size_t i = 0; i < edit_extra; i++)
+        fputc(0, f);
     fclose(f);
     free(out);
     cJSON_Delete(h);
@@ -56,12 +60,14 @@ static int rewrite_safetensors(const char *src, const char *dst, void (*edit)(cJ
 }
 
 static void edit_missing(cJSON *h) {
-    cJSON *t = cJSON_DetachItemFromObjectCaseSensitive(h, "vision_encoder.layers.1.mlp.lin1.weight");
+    cJSON *t =
+        cJSON_DetachItemFromObjectCaseSensitive(h, "vision_encoder.layers.1.mlp.lin1.weight");
     cJSON_AddItemToObject(h, "vision_encoder.layers.1.mlp.renamed.weight", t);
 }
 
 static void edit_shape(cJSON *h) {
-    cJSON *t = cJSON_GetObjectItemCaseSensitive(h, "mask_decoder.transformer.layers.1.mlp.lin1.weight");
+    cJSON *t =
+        cJSON_GetObjectItemCaseSensitive(h, "mask_decoder.transformer.layers.1.mlp.lin1.weight");
     cJSON *shape = cJSON_GetObjectItemCaseSensitive(t, "shape");
     cJSON_ReplaceItemInArray(shape, 0, cJSON_CreateNumber(64));
     cJSON_ReplaceItemInArray(shape, 1, cJSON_CreateNumber(128));
@@ -85,7 +91,8 @@ static void edit_huge_grid(cJSON *h) {
     set_u8(h, "vision_encoder.patch_embed.projection.weight", patch, 4);
 }
 
-static uint16_t f32_to_f16(float f) { /* round to nearest even, finite normal range of the weights only */
+static uint16_t
+f32_to_f16(float f) { /* round to nearest even, finite normal range of the weights only */
     union {
         float f;
         uint32_t u;
@@ -105,7 +112,8 @@ static int write_f16(const char *src, const char *dst) {
     char *buf = tu_read_file(src, &n);
     if (!buf || n < 8) return -1;
     uint64_t hl = 0;
-    for (int i = 7; i >= 0; i--) hl = hl << 8 | (uint8_t)buf[i];
+    for (int i = 7; i >= 0; i--)
+        hl = hl << 8 | (uint8_t)buf[i];
     char *js = malloc(hl + 1);
     memcpy(js, buf + 8, hl);
     js[hl] = 0;
@@ -119,7 +127,8 @@ static int write_f16(const char *src, const char *dst) {
         cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "dtype");
         cJSON *offs = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
         if (!dt || !offs) continue;
-        size_t b0 = (size_t)cJSON_GetArrayItem(offs, 0)->valuedouble, b1 = (size_t)cJSON_GetArrayItem(offs, 1)->valuedouble;
+        size_t b0 = (size_t)cJSON_GetArrayItem(offs, 0)->valuedouble,
+               b1 = (size_t)cJSON_GetArrayItem(offs, 1)->valuedouble;
         size_t cnt = (b1 - b0) / 4;
         for (size_t i = 0; i < cnt; i++) {
             float f;
@@ -137,10 +146,12 @@ static int write_f16(const char *src, const char *dst) {
     size_t ol = strlen(hs), padded = (ol + 7) / 8 * 8;
     FILE *f = fopen(dst, "wb");
     uint8_t len[8];
-    for (int i = 0; i < 8; i++) len[i] = (uint8_t)(padded >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        len[i] = (uint8_t)(padded >> (8 * i));
     fwrite(len, 1, 8, f);
     fwrite(hs, 1, ol, f);
-    for (size_t i = ol; i < padded; i++) fputc(' ', f);
+    for (size_t i = ol; i < padded; i++)
+        fputc(' ', f);
     fwrite(out, 1, off, f);
     fclose(f);
     free(hs);
@@ -222,7 +233,8 @@ static void loader_errors(const char *tiny) {
     rc = sa_sam_model_load(dst, sa_sam_default_params(), &m, &err);
     printf("huge grid: %s\n", err.msg);
     CHECK(rc == SA_ERR_FORMAT && m == NULL);
-    CHECK(strstr(err.msg, "huge.safetensors") != NULL && strstr(err.msg, "patch size 65536") != NULL);
+    CHECK(strstr(err.msg, "huge.safetensors") != NULL &&
+          strstr(err.msg, "patch size 65536") != NULL);
     remove(dst);
 
     /* a config.json asking for a decoder head count the widths cannot split: refused, naming the checkpoint */
@@ -241,7 +253,8 @@ static void loader_errors(const char *tiny) {
         }
         rc = sa_sam_model_load(st, sa_sam_default_params(), &m, &err);
         printf("bad config: %s\n", err.msg);
-        CHECK(rc == SA_ERR_FORMAT && m == NULL && strstr(err.msg, "badcfg/model.safetensors") != NULL);
+        CHECK(rc == SA_ERR_FORMAT && m == NULL &&
+              strstr(err.msg, "badcfg/model.safetensors") != NULL);
         remove(cfg);
         remove(st);
         remove(sub);
@@ -261,7 +274,8 @@ static void loader_errors(const char *tiny) {
         char fx[4200], a[4300], b[4300];
         snprintf(fx, sizeof fx, "%s/fx", tmp);
         CHECK(mkdir(fx, 0700) == 0);
-        const char *links[] = {"image.png", "expected.safetensors", "model.safetensors", "config.json"};
+        const char *links[] = {"image.png", "expected.safetensors", "model.safetensors",
+                               "config.json"};
         char *abs_tiny = realpath(tiny, NULL); /* symlink targets resolve from the link's folder */
         CHECK(abs_tiny != NULL);
         for (int i = 0; i < 4 && abs_tiny; i++) {
@@ -274,13 +288,16 @@ static void loader_errors(const char *tiny) {
         FILE *f = fopen(a, "w");
         CHECK(f != NULL);
         if (f) {
-            fputs("{\"cases\": [{\"name\": \"big_label\", \"points\": [[10, 10]], \"labels\": [1e10]}]}", f);
+            fputs(
+                "{\"cases\": [{\"name\": \"big_label\", \"points\": [[10, 10]], \"labels\": [1e10]}]}",
+                f);
             fclose(f);
         }
         sa_sam_check_params q = sa_sam_check_default_params();
         rc = sa_sam_check_fixture(fx, q, NULL, NULL, &fails, &err);
         printf("bad label: %s\n", err.msg);
-        CHECK(rc == SA_ERR_FORMAT && strstr(err.msg, "label") != NULL && strstr(err.msg, fx) != NULL);
+        CHECK(rc == SA_ERR_FORMAT && strstr(err.msg, "label") != NULL &&
+              strstr(err.msg, fx) != NULL);
         /* the real cases.json, truncated: not valid JSON (not 'no "cases" array') */
         char orig[4300];
         snprintf(orig, sizeof orig, "%s/cases.json", tiny);
@@ -307,7 +324,8 @@ static void loader_errors(const char *tiny) {
                 fclose(f);
                 rc = sa_sam_check_fixture(fx, q, NULL, NULL, &fails, &err);
                 printf("wrong image_hw: %s\n", err.msg);
-                CHECK(rc == SA_ERR_FORMAT && strstr(err.msg, "image_hw") && strstr(err.msg, "300x200"));
+                CHECK(rc == SA_ERR_FORMAT && strstr(err.msg, "image_hw") &&
+                      strstr(err.msg, "300x200"));
             }
         }
         free(cases);
@@ -391,7 +409,9 @@ static void tool_flow(const char *tiny, const sa_image *img) {
     CHECK(sa_tool_session_new(tool, img, &s, &err) == SA_OK);
     const int lr = sa_sam_low_res_size(m2);
     /* first click: multimask, best predicted IoU -- equal to the direct API */
-    sa_click clicks[3] = {{.y = 49, .x = 72, .positive = 1}, {.y = 150, .x = 200, .positive = 0}, {.y = 100, .x = 120, .positive = 1}};
+    sa_click clicks[3] = {{.y = 49, .x = 72, .positive = 1},
+                          {.y = 150, .x = 200, .positive = 0},
+                          {.y = 100, .x = 120, .positive = 1}};
     sa_tool_request req = {.clicks = clicks, .n_clicks = 1};
     sa_tool_result r1 = {0}, r2 = {0}, bad = {0};
     CHECK(sa_tool_session_predict(s, &req, &r1, &err) == SA_OK);
@@ -410,7 +430,8 @@ static void tool_flow(const char *tiny, const sa_image *img) {
     CHECK(fabsf(o.iou_pred[best] - r1.score) < 1e-6f);
     long diff = 0;
     size_t plane = (size_t)img->width * img->height;
-    for (size_t i = 0; i < plane; i++) diff += (o.mask_logits[best * plane + i] > 0) != r1.mask.data[i];
+    for (size_t i = 0; i < plane; i++)
+        diff += (o.mask_logits[best * plane + i] > 0) != r1.mask.data[i];
     CHECKF(diff == 0, "tool mask differs from the direct API in %ld pixels", diff);
     sa_sam_output_free(&o);
     /* later clicks: single mask with the previous logits */
@@ -419,10 +440,15 @@ static void tool_flow(const char *tiny, const sa_image *img) {
     CHECK(sa_tool_session_predict(s, &req, &r2, &err) == SA_OK);
     float pts3[6] = {72, 49, 200, 150, 120, 100};
     int labs3[3] = {1, 0, 1};
-    sa_sam_prompt p3 = {.points = pts3, .labels = labs3, .n_points = 3, .mask_input = r1.aux, .mask_input_size = lr};
+    sa_sam_prompt p3 = {.points = pts3,
+                        .labels = labs3,
+                        .n_points = 3,
+                        .mask_input = r1.aux,
+                        .mask_input_size = lr};
     CHECK(sa_sam_predict(e, &p3, &o, &err) == SA_OK && o.n_masks == 1);
     diff = 0;
-    for (size_t i = 0; i < plane; i++) diff += (o.mask_logits[i] > 0) != r2.mask.data[i];
+    for (size_t i = 0; i < plane; i++)
+        diff += (o.mask_logits[i] > 0) != r2.mask.data[i];
     CHECKF(diff == 0, "second step differs from the direct API in %ld pixels", diff);
     CHECK(fabsf(o.iou_pred[0] - r2.score) < 1e-6f);
     sa_sam_output_free(&o);

@@ -20,7 +20,8 @@ static float frand(void) {
 
 static float *rand_buf(size_t n) {
     float *p = malloc((n ? n : 1) * sizeof(float));
-    for (size_t i = 0; i < n; i++) p[i] = frand();
+    for (size_t i = 0; i < n; i++)
+        p[i] = frand();
     return p;
 }
 
@@ -29,7 +30,8 @@ static void check_gemm(int trans_b, int M, int N, int K, float alpha, float beta
     int lda = K + pad, ldb = (trans_b ? K : N) + pad, ldc = N + pad;
     size_t nb = trans_b ? (size_t)N * ldb : (size_t)K * ldb;
     float *A = rand_buf((size_t)M * lda), *B = rand_buf(nb), *C0 = rand_buf((size_t)M * ldc);
-    float *C1 = malloc((size_t)M * ldc * sizeof(float)), *C2 = malloc((size_t)M * ldc * sizeof(float));
+    float *C1 = malloc((size_t)M * ldc * sizeof(float)),
+          *C2 = malloc((size_t)M * ldc * sizeof(float));
     float *C3 = malloc((size_t)M * ldc * sizeof(float));
     memcpy(C1, C0, (size_t)M * ldc * sizeof(float));
     memcpy(C2, C0, (size_t)M * ldc * sizeof(float));
@@ -53,8 +55,9 @@ static void check_gemm(int trans_b, int M, int N, int K, float alpha, float beta
             worst = fmax(worst, fabs(C0[o] - C3[o]) / tol);
             worst_p = fmax(worst_p, fabs(C0[o] - C2[o]) / tol);
         }
-    CHECKF(worst <= 1.0 && worst_p <= 1.0, "gemm trans_b=%d M=%d N=%d K=%d alpha=%g beta=%g pad=%d: err/tol %.3g %.3g",
-           trans_b, M, N, K, alpha, beta, pad, worst, worst_p);
+    CHECKF(worst <= 1.0 && worst_p <= 1.0,
+           "gemm trans_b=%d M=%d N=%d K=%d alpha=%g beta=%g pad=%d: err/tol %.3g %.3g", trans_b, M,
+           N, K, alpha, beta, pad, worst, worst_p);
     free(A);
     free(B);
     free(C0);
@@ -66,22 +69,27 @@ static void check_gemm(int trans_b, int M, int N, int K, float alpha, float beta
 
 static void check_softmax(int rows, int S) {
     int T = S * S;
-    float *x = rand_buf((size_t)rows * T), *rh = rand_buf((size_t)rows * S), *rw = rand_buf((size_t)rows * S);
-    for (size_t i = 0; i < (size_t)rows * T; i++) x[i] *= 8.0f; /* wide range */
-    float *y0 = malloc((size_t)rows * T * sizeof(float)), *y1 = malloc((size_t)rows * T * sizeof(float));
+    float *x = rand_buf((size_t)rows * T), *rh = rand_buf((size_t)rows * S),
+          *rw = rand_buf((size_t)rows * S);
+    for (size_t i = 0; i < (size_t)rows * T; i++)
+        x[i] *= 8.0f; /* wide range */
+    float *y0 = malloc((size_t)rows * T * sizeof(float)),
+          *y1 = malloc((size_t)rows * T * sizeof(float));
     memcpy(y0, x, (size_t)rows * T * sizeof(float));
     memcpy(y1, x, (size_t)rows * T * sizeof(float));
     ref->softmax(y0, rows, T, T);
     fast->softmax(y1, rows, T, T);
     double worst = 0;
-    for (size_t i = 0; i < (size_t)rows * T; i++) worst = fmax(worst, fabs(y0[i] - y1[i]) / (1e-6 + y0[i]));
+    for (size_t i = 0; i < (size_t)rows * T; i++)
+        worst = fmax(worst, fabs(y0[i] - y1[i]) / (1e-6 + y0[i]));
     CHECKF(worst < 1e-5, "softmax rows=%d cols=%d: worst relative error %.3g", rows, T, worst);
     memcpy(y0, x, (size_t)rows * T * sizeof(float));
     memcpy(y1, x, (size_t)rows * T * sizeof(float));
     ref->softmax_rel(y0, rows, S, rh, rw);
     fast->softmax_rel(y1, rows, S, rh, rw);
     worst = 0;
-    for (size_t i = 0; i < (size_t)rows * T; i++) worst = fmax(worst, fabs(y0[i] - y1[i]) / (1e-6 + y0[i]));
+    for (size_t i = 0; i < (size_t)rows * T; i++)
+        worst = fmax(worst, fabs(y0[i] - y1[i]) / (1e-6 + y0[i]));
     CHECKF(worst < 1e-5, "softmax_rel rows=%d S=%d: worst relative error %.3g", rows, S, worst);
     free(x);
     free(rh);
@@ -92,21 +100,26 @@ static void check_softmax(int rows, int S) {
 
 static void check_rowops(int rows, int c) {
     float *x = rand_buf((size_t)rows * c), *w = rand_buf((size_t)c), *b = rand_buf((size_t)c);
-    for (size_t i = 0; i < (size_t)rows * c; i++) x[i] = x[i] * 5.0f + 3.0f;
-    float *y0 = malloc((size_t)rows * c * sizeof(float)), *y1 = malloc((size_t)rows * c * sizeof(float));
+    for (size_t i = 0; i < (size_t)rows * c; i++)
+        x[i] = x[i] * 5.0f + 3.0f;
+    float *y0 = malloc((size_t)rows * c * sizeof(float)),
+          *y1 = malloc((size_t)rows * c * sizeof(float));
     sa__ln ln = {.w = w, .b = b, .n = c};
     sa__layernorm(ref, NULL, &ln, 1e-6f, x, y0, rows);
     sa__layernorm(fast, NULL, &ln, 1e-6f, x, y1, rows);
     double worst = 0;
-    for (size_t i = 0; i < (size_t)rows * c; i++) worst = fmax(worst, fabs(y0[i] - y1[i]));
+    for (size_t i = 0; i < (size_t)rows * c; i++)
+        worst = fmax(worst, fabs(y0[i] - y1[i]));
     CHECKF(worst < 1e-5, "layernorm rows=%d c=%d: max |diff| %.3g", rows, c, worst);
     memcpy(y0, x, (size_t)rows * c * sizeof(float));
-    for (size_t i = 0; i < (size_t)rows * c; i++) y0[i] = (x[i] - 3.0f) * 1.7f; /* around 0, both signs */
+    for (size_t i = 0; i < (size_t)rows * c; i++)
+        y0[i] = (x[i] - 3.0f) * 1.7f; /* around 0, both signs */
     memcpy(y1, y0, (size_t)rows * c * sizeof(float));
     sa__gelu(ref, NULL, y0, (size_t)rows * c);
     sa__gelu(fast, NULL, y1, (size_t)rows * c);
     worst = 0;
-    for (size_t i = 0; i < (size_t)rows * c; i++) worst = fmax(worst, fabs(y0[i] - y1[i]) / (1.0 + fabs(y0[i])));
+    for (size_t i = 0; i < (size_t)rows * c; i++)
+        worst = fmax(worst, fabs(y0[i] - y1[i]) / (1.0 + fabs(y0[i])));
     CHECKF(worst < 1e-6, "gelu n=%d: max rel diff %.3g", rows * c, worst);
     free(x);
     free(w);
@@ -127,7 +140,8 @@ static void check_linear(int n, int out, int in, int threads) {
         CHECKF(0, "random model: %s", err.msg);
         return;
     }
-    float *W = rand_buf((size_t)out * in), *b = rand_buf((size_t)out), *x = rand_buf((size_t)n * in);
+    float *W = rand_buf((size_t)out * in), *b = rand_buf((size_t)out),
+          *x = rand_buf((size_t)n * in);
     float *y[3];
     sa__lin l = {.w = W, .b = b, .out = out, .in = in};
     sa__pool *pool = NULL;
@@ -140,9 +154,12 @@ static void check_linear(int n, int out, int in, int threads) {
     }
     double worst = 0;
     for (size_t i = 0; i < (size_t)n * out; i++)
-        for (int k = 0; k < 2; k++) worst = fmax(worst, fabs(y[k][i] - y[2][i]) / (1e-6 * (in + 1)));
-    CHECKF(worst <= 1.0, "linear n=%d out=%d in=%d threads=%d: err/tol %.3g", n, out, in, threads, worst);
-    for (int k = 0; k < 3; k++) free(y[k]);
+        for (int k = 0; k < 2; k++)
+            worst = fmax(worst, fabs(y[k][i] - y[2][i]) / (1e-6 * (in + 1)));
+    CHECKF(worst <= 1.0, "linear n=%d out=%d in=%d threads=%d: err/tol %.3g", n, out, in, threads,
+           worst);
+    for (int k = 0; k < 3; k++)
+        free(y[k]);
     sa__pool_free(pool);
     free(W);
     free(b);
@@ -155,8 +172,8 @@ static void check_tables(void) {
     CHECK(ref && fast && blas && ref != fast && fast != blas && ref != blas);
     CHECK(ref->set == SA_SAM_KERNELS_REFERENCE && fast->set == SA_SAM_KERNELS_FAST &&
           blas->set == SA_SAM_KERNELS_BLAS);
-    CHECK(strcmp(ref->isa, "reference") == 0 && !ref->gemm_packed && !ref->blas_layers && !ref->blas_tasks &&
-          !ref->fused_cross);
+    CHECK(strcmp(ref->isa, "reference") == 0 && !ref->gemm_packed && !ref->blas_layers &&
+          !ref->blas_tasks && !ref->fused_cross);
     CHECK(strcmp(fast->isa, blas->isa) == 0 && fast->gemm_packed && blas->gemm_packed);
     CHECK(blas->blas_layers && !blas->blas_tasks && fast->blas_tasks);
     CHECK(sa__kernels_select(SA_SAM_KERNELS_FAST) == fast); /* the same static table every time */
@@ -180,14 +197,17 @@ static void check_tables(void) {
  * sums: equal up to denormal handling) and both against the exact FP32 product (BF16 operand rounding). */
 static void check_bf16(int n, int out, int in, int threads, int bias) {
     const int ldx = in + 3, ldy = out + 5;
-    float *x = rand_buf((size_t)n * ldx), *w = rand_buf((size_t)out * in), *b = rand_buf((size_t)out);
+    float *x = rand_buf((size_t)n * ldx), *w = rand_buf((size_t)out * in),
+          *b = rand_buf((size_t)out);
     uint16_t *wb = malloc(sa__bf16_packed_size(out, in) * sizeof(uint16_t));
-    float *y1 = calloc((size_t)n * ldy, sizeof(float)), *y2 = calloc((size_t)n * ldy, sizeof(float));
+    float *y1 = calloc((size_t)n * ldy, sizeof(float)),
+          *y2 = calloc((size_t)n * ldy, sizeof(float));
     sa__pool *pool = NULL;
     CHECK(wb && y1 && y2 && sa__pool_new(threads, &pool) == SA_OK);
     sa__bf16_pack_w(w, out, in, wb);
     sa__lin l = {.w = w, .b = bias ? b : NULL, .out = out, .in = in, .wb = wb};
-    const sa__kernels *kr = sa__kernels_select_precision(SA_SAM_KERNELS_REFERENCE, SA__PRECISION_BF16);
+    const sa__kernels *kr =
+        sa__kernels_select_precision(SA_SAM_KERNELS_REFERENCE, SA__PRECISION_BF16);
     const sa__kernels *kf = sa__kernels_select_precision(SA_SAM_KERNELS_FAST, SA__PRECISION_BF16);
     CHECK(kr->gemm_bf16 && kf->gemm_bf16 && strcmp(kr->bf16_isa, "reference") == 0);
     sa__linear_k(kr, threads, pool, &l, x, ldx, n, y1, ldy);
@@ -201,14 +221,16 @@ static void check_bf16(int n, int out, int in, int threads, int bias) {
                 mag += fabs((double)x[(size_t)i * ldx + k] * w[(size_t)o * in + k]);
             }
             double v1 = y1[(size_t)i * ldy + o], v2 = y2[(size_t)i * ldy + o];
-            double e1 = fabs(v1 - v2) / (1e-5 * mag + 1e-30), e2 = fabs(v1 - exact) / (1.0 / 64 * mag + 1e-30);
+            double e1 = fabs(v1 - v2) / (1e-5 * mag + 1e-30),
+                   e2 = fabs(v1 - exact) / (1.0 / 64 * mag + 1e-30);
             if (e1 > worst_fast) worst_fast = e1;
             if (e2 > worst_fp32) worst_fp32 = e2;
         }
-    for (int i = 0; i < n; i++) CHECK(y2[(size_t)i * ldy + out] == 0.0f); /* nothing past the row */
+    for (int i = 0; i < n; i++)
+        CHECK(y2[(size_t)i * ldy + out] == 0.0f); /* nothing past the row */
     CHECKF(worst_fast <= 1.0 && worst_fp32 <= 1.0,
-           "bf16 linear n=%d out=%d in=%d threads=%d (%s): err/tol fast-vs-ref %.3g, vs exact %.3g", n, out, in, threads,
-           kf->bf16_isa, worst_fast, worst_fp32);
+           "bf16 linear n=%d out=%d in=%d threads=%d (%s): err/tol fast-vs-ref %.3g, vs exact %.3g",
+           n, out, in, threads, kf->bf16_isa, worst_fast, worst_fp32);
     sa__pool_free(pool);
     free(x);
     free(w);
@@ -224,8 +246,10 @@ int main(void) {
     blas = sa__kernels_select(SA_SAM_KERNELS_BLAS);
     printf("fast kernels use %s\n", fast->isa);
     check_tables();
-    const int sizes[][3] = {{1, 1, 1},   {5, 7, 3},     {12, 32, 16}, {13, 33, 17},  {37, 100, 300},
-                            {64, 14, 196}, {196, 196, 14}, {25, 600, 257}, {200, 40, 513}, {3, 1030, 64}, {16, 2048, 256}, {9, 16, 4096}, {10, 4096, 16}, {2, 3, 40}};
+    const int sizes[][3] = {{1, 1, 1},      {5, 7, 3},     {12, 32, 16},    {13, 33, 17},
+                            {37, 100, 300}, {64, 14, 196}, {196, 196, 14},  {25, 600, 257},
+                            {200, 40, 513}, {3, 1030, 64}, {16, 2048, 256}, {9, 16, 4096},
+                            {10, 4096, 16}, {2, 3, 40}};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         for (int tb = 0; tb < 2; tb++) {
             check_gemm(tb, sizes[i][0], sizes[i][1], sizes[i][2], 1.0f, 0.0f, 0);
@@ -244,9 +268,12 @@ int main(void) {
     check_linear(300, 96, 64, 2);
     check_linear(7, 256, 128, 2);
     check_linear(1000, 40, 33, 3);
-    const int bsz[][3] = {{1, 1, 1}, {5, 7, 3}, {13, 33, 17}, {300, 96, 64}, {7, 256, 128}, {64, 2304, 768}, {50, 70, 1500}, {30, 40, 2049}};
+    const int bsz[][3] = {{1, 1, 1},     {5, 7, 3},       {13, 33, 17},   {300, 96, 64},
+                          {7, 256, 128}, {64, 2304, 768}, {50, 70, 1500}, {30, 40, 2049}};
     for (size_t i = 0; i < sizeof bsz / sizeof bsz[0]; i++)
-        for (int t = 1; t <= 2; t++) check_bf16(bsz[i][0], bsz[i][1], bsz[i][2], t, t == 1);
-    printf("bf16 kernels use %s\n", sa__kernels_select_precision(SA_SAM_KERNELS_FAST, SA__PRECISION_BF16)->bf16_isa);
+        for (int t = 1; t <= 2; t++)
+            check_bf16(bsz[i][0], bsz[i][1], bsz[i][2], t, t == 1);
+    printf("bf16 kernels use %s\n",
+           sa__kernels_select_precision(SA_SAM_KERNELS_FAST, SA__PRECISION_BF16)->bf16_isa);
     return tu_finish("test_sam_kernels");
 }

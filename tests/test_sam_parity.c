@@ -21,10 +21,12 @@ static void parity(const char *dir, const char *weights, int threads, int kernel
     p.weights = weights;
     sa_error err = {0};
     int fails = -1;
-    printf("parity %s weights=%s threads=%d kernels=%d\n", dir, weights ? weights : "model.safetensors", threads, kernels);
+    printf("parity %s weights=%s threads=%d kernels=%d\n", dir,
+           weights ? weights : "model.safetensors", threads, kernels);
     int rc = sa_sam_check_fixture(dir, p, print_line, NULL, &fails, &err);
     CHECKF(rc == SA_OK, "%s: %s", dir, err.msg);
-    CHECKF(fails == 0, "%s (%s): %d tensors out of tolerance", dir, weights ? weights : "model.safetensors", fails);
+    CHECKF(fails == 0, "%s (%s): %d tensors out of tolerance", dir,
+           weights ? weights : "model.safetensors", fails);
 }
 
 /* The checker must be able to fail: b1024's expectations against tiny's weights. */
@@ -50,9 +52,10 @@ static float *run_threads(sa_sam_model *m, const sa_image *img, int threads, siz
     float pts[6] = {70.5f, 40.f, 150.f, 120.f, 220.f, 60.f};
     int labels[3] = {1, 0, 1};
     float box[4] = {30, 20, 200, 180};
-    sa_sam_prompt pr[3] = {{.points = pts, .labels = labels, .n_points = 1, .multimask = 1},
-                           {.points = pts, .labels = labels, .n_points = 3, .multimask = 0},
-                           {.points = pts, .labels = labels, .n_points = 2, .box = box, .multimask = 1}};
+    sa_sam_prompt pr[3] = {
+        {.points = pts, .labels = labels, .n_points = 1, .multimask = 1},
+        {.points = pts, .labels = labels, .n_points = 3, .multimask = 0},
+        {.points = pts, .labels = labels, .n_points = 2, .box = box, .multimask = 1}};
     size_t cap = 0, n = 0;
     float *all = NULL;
     for (int i = 0; i < 3; i++) {
@@ -61,7 +64,8 @@ static float *run_threads(sa_sam_model *m, const sa_image *img, int threads, siz
             CHECKF(0, "predict: %s", err.msg);
             break;
         }
-        size_t nl = (size_t)o.n_masks * o.low_res * o.low_res, nf = (size_t)o.n_masks * o.width * o.height;
+        size_t nl = (size_t)o.n_masks * o.low_res * o.low_res,
+               nf = (size_t)o.n_masks * o.width * o.height;
         if (n + nl + nf > cap) {
             cap = (n + nl + nf) * 2;
             all = realloc(all, cap * sizeof(float));
@@ -89,7 +93,8 @@ static void thread_independence(const char *dir) {
     sa_image img = {0};
     CHECKF(sa_image_load(path, &img, &err) == SA_OK, "%s", err.msg);
     size_t n1 = 0, n2 = 0, n3 = 0;
-    float *a = run_threads(m, &img, 1, &n1), *b = run_threads(m, &img, 2, &n2), *c = run_threads(m, &img, 3, &n3);
+    float *a = run_threads(m, &img, 1, &n1), *b = run_threads(m, &img, 2, &n2),
+          *c = run_threads(m, &img, 3, &n3);
     CHECK(a && b && c && n1 == n2 && n1 == n3 && n1 > 0);
     if (a && b && c && n1 == n2 && n1 == n3) {
         double worst = 0;
@@ -99,7 +104,8 @@ static void thread_independence(const char *dir) {
             worst = fmax(worst, fabs((double)a[i] - c[i]));
             if ((a[i] > 0) != (b[i] > 0) || (a[i] > 0) != (c[i] > 0)) sign++;
         }
-        printf("threads 1/2/3: %zu logits, max |diff| %.3g, %ld mask pixels differ\n", n1, worst, sign);
+        printf("threads 1/2/3: %zu logits, max |diff| %.3g, %ld mask pixels differ\n", n1, worst,
+               sign);
         CHECKF(worst <= 1e-5, "logits differ by %g between thread counts", worst);
         CHECKF(sign == 0, "%ld mask pixels differ between thread counts", sign);
     }
@@ -125,7 +131,8 @@ int main(void) {
     parity_must_fail(b1024, tiny_st);
     free(tiny_st);
     thread_independence(tiny);
-    thread_independence(b1024); /* the real decoder width: the re-associated cross attentions run there */
+    thread_independence(
+        b1024); /* the real decoder width: the re-associated cross attentions run there */
     free(tiny);
     free(b1024);
     free(pth);

@@ -22,9 +22,9 @@
 #define MAXCALLS 32
 
 typedef struct script {
-    int rows[MAXCALLS];    /* rows of the gt square covered by the k-th prediction */
+    int rows[MAXCALLS]; /* rows of the gt square covered by the k-th prediction */
     int n_rows;
-    int use_prob;          /* return a probability map (mask all zero, prob 0.5 / 0.45) */
+    int use_prob; /* return a probability map (mask all zero, prob 0.5 / 0.45) */
     int accepts_box;
     /* log */
     int calls;
@@ -65,7 +65,8 @@ static int sc_predict(void *state, const sa_tool_request *req, sa_tool_result *o
     if (s->use_prob) {
         out->prob = malloc(W * H * sizeof(float));
         if (!out->prob) return sa_error_set(err, SA_ERR_NOMEM, "oom");
-        for (int i = 0; i < W * H; i++) out->prob[i] = 0.45f;
+        for (int i = 0; i < W * H; i++)
+            out->prob[i] = 0.45f;
     }
     for (int y = 10; y < 10 + r; y++)
         for (int x = 10; x < 30; x++) {
@@ -81,8 +82,10 @@ static void sc_session_free(void *state) {
     (void)state;
 }
 
-static const sa_tool_ops ops_nobox = {"scripted", 0, sc_session_new, sc_predict, sc_session_free, NULL};
-static const sa_tool_ops ops_box = {"scripted-box", 1, sc_session_new, sc_predict, sc_session_free, NULL};
+static const sa_tool_ops ops_nobox = {"scripted",      0,   sc_session_new, sc_predict,
+                                      sc_session_free, NULL};
+static const sa_tool_ops ops_box = {"scripted-box",  1,   sc_session_new, sc_predict,
+                                    sc_session_free, NULL};
 
 typedef struct rig {
     sa_tool *tool;
@@ -125,8 +128,8 @@ static int record_thr(rig *g, const sa_mask *gt, const sa_mask *ign, sa_traj_par
     return rc;
 }
 
-static int record(rig *g, const sa_mask *gt, const sa_mask *ign, sa_traj_params p, sa_traj_sample *smp,
-                  sa_error *err) {
+static int record(rig *g, const sa_mask *gt, const sa_mask *ign, sa_traj_params p,
+                  sa_traj_sample *smp, sa_error *err) {
     return record_thr(g, gt, ign, p, SA_TRAJ_PROB_THRESHOLD, smp, err);
 }
 
@@ -154,8 +157,10 @@ static void test_stops_at_first_non_increase(void) {
         CHECK(smp.steps[1].box[0] == 10 && smp.steps[1].box[1] == 10 && smp.steps[1].box[2] == 20 &&
               smp.steps[1].box[3] == 10);
         /* first click: the centre of the square (first max of the distance transform in row-major order) */
-        CHECKF(smp.steps[0].click.y == 19 && smp.steps[0].click.x == 19 && smp.steps[0].click.positive,
-               "click (%d, %d, %d)", smp.steps[0].click.y, smp.steps[0].click.x, smp.steps[0].click.positive);
+        CHECKF(smp.steps[0].click.y == 19 && smp.steps[0].click.x == 19 &&
+                   smp.steps[0].click.positive,
+               "click (%d, %d, %d)", smp.steps[0].click.y, smp.steps[0].click.x,
+               smp.steps[0].click.positive);
         /* the second click is what the annotator places on M_1 */
         sa_mask m1 = {0};
         CHECK(sa_traj_state_mask(&smp, 1, &m1, &err) == SA_OK);
@@ -248,7 +253,8 @@ static void test_probability_threshold(void) {
     script s;
     const int rows[] = {10, 10};
     set_rows(&s, rows, 2);
-    s.use_prob = 1; /* mask all zero; prob 0.5 on 10 gt rows, 0.45 elsewhere: > 0.49 keeps exactly the rows */
+    s.use_prob =
+        1; /* mask all zero; prob 0.5 on 10 gt rows, 0.45 elsewhere: > 0.49 keeps exactly the rows */
     rig g;
     rig_open(&g, &s, 0);
     sa_error err = {0};
@@ -280,7 +286,8 @@ static void test_ignore_map(void) {
     sa_mask ign = {0};
     CHECK(sa_mask_new(&ign, W, H, &err) == SA_OK);
     for (int y = 20; y < 30; y++)
-        for (int x = 0; x < W; x++) ign.data[y * W + x] = 1;
+        for (int x = 0; x < W; x++)
+            ign.data[y * W + x] = 1;
     sa_traj_sample smp = {0};
     CHECK(record(&g, &g.gt, &ign, sa_traj_default_params(), &smp, &err) == SA_OK);
     CHECK(smp.n_steps == 1 && s.calls == 1);
@@ -305,12 +312,14 @@ static void test_starts(void) {
     CHECK(record(&g, &g.gt, NULL, p, &smp, &err) == SA_OK);
     CHECK(smp.init_mask != NULL && smp.init_kind && !strcmp(smp.init_kind, "box"));
     CHECKF(fabs(smp.init_iou - 0.75) < 1e-12, "init iou %g", smp.init_iou);
-    CHECK(s.calls >= 1 && s.had_init[0] && !s.had_box[0] && s.n_clicks[0] == 1 && s.init_area == 400);
+    CHECK(s.calls >= 1 && s.had_init[0] && !s.had_box[0] && s.n_clicks[0] == 1 &&
+          s.init_area == 400);
     /* the scripted tool returns the full square again: IoU .75 is no rise, so nothing is recorded */
     CHECK(smp.n_steps == 0);
     sa_mask m0 = {0};
     CHECK(sa_traj_state_mask(&smp, 0, &m0, &err) == SA_OK);
-    CHECK(sa_mask_area(&m0) == 400 && m0.data[10 * W + 10] && m0.data[29 * W + 29] && !m0.data[9 * W + 10]);
+    CHECK(sa_mask_area(&m0) == 400 && m0.data[10 * W + 10] && m0.data[29 * W + 29] &&
+          !m0.data[9 * W + 10]);
     sa_mask_free(&m0);
     CHECK(sa_traj_state_iou(&smp, 0) == smp.init_iou);
     sa_traj_sample_free(&smp);
@@ -322,10 +331,11 @@ static void test_starts(void) {
     s.accepts_box = 1;
     rig_open(&g, &s, 0);
     CHECK(record(&g, &g.gt, NULL, p, &smp, &err) == SA_OK);
-    CHECK(s.had_box[0] && s.n_clicks[0] == 0 && s.box.x0 == 10 && s.box.y0 == 10 && s.box.x1 == 29 &&
-          s.box.y1 == 29);
+    CHECK(s.had_box[0] && s.n_clicks[0] == 0 && s.box.x0 == 10 && s.box.y0 == 10 &&
+          s.box.x1 == 29 && s.box.y1 == 29);
     CHECK(fabs(smp.init_iou - 0.5) < 1e-12);
-    CHECK(smp.n_steps == 1 && s.n_clicks[1] == 1 && s.had_init[1] && !s.had_prev[1] && !s.had_box[1]);
+    CHECK(smp.n_steps == 1 && s.n_clicks[1] == 1 && s.had_init[1] && !s.had_prev[1] &&
+          !s.had_box[1]);
     sa_traj_sample_free(&smp);
     rig_close(&g);
 
@@ -346,8 +356,10 @@ static void test_starts(void) {
             CHECK(c->y >= 10 && c->y < 30 && c->x >= 10 && c->x < 30);
             CHECK(c->positive == g.gt.data[c->y * W + c->x]);
             npos += c->positive;
-            if (rep == 0) first[i] = *c;
-            else CHECK(c->y == first[i].y && c->x == first[i].x);
+            if (rep == 0)
+                first[i] = *c;
+            else
+                CHECK(c->y == first[i].y && c->x == first[i].x);
         }
         CHECK(npos > 0);
         CHECK(smp.init_kind && !strcmp(smp.init_kind, "random-clicks"));
@@ -356,7 +368,8 @@ static void test_starts(void) {
         sa_traj_sample_free(&smp);
         rig_close(&g);
     }
-    CHECK(sa_traj_start_from_name("random-clicks", &p.start, &err) == SA_OK && p.start == SA_TRAJ_START_RANDOM_CLICKS);
+    CHECK(sa_traj_start_from_name("random-clicks", &p.start, &err) == SA_OK &&
+          p.start == SA_TRAJ_START_RANDOM_CLICKS);
     CHECK(sa_traj_start_from_name("boxes", &p.start, &err) == SA_ERR_INVALID);
 }
 
@@ -376,24 +389,30 @@ static void make_sample(sa_traj_sample *smp, int with_init) {
     }
     CHECK(record(&g, &g.gt, NULL, p, smp, &err) == SA_OK);
     const char *caps[] = {"the \"grey\" square", "box\nline two"};
-    CHECK(sa_traj_sample_set_meta(smp, "img_001.jpg", with_init ? "obj-7" : "12", caps, 2, &err) == SA_OK);
+    CHECK(sa_traj_sample_set_meta(smp, "img_001.jpg", with_init ? "obj-7" : "12", caps, 2, &err) ==
+          SA_OK);
     rig_close(&g);
 }
 
 static int same_sample(const sa_traj_sample *a, const sa_traj_sample *b) {
-    int ok = !strcmp(a->image_name, b->image_name) && a->height == b->height && a->width == b->width &&
-             !strcmp(a->object_id, b->object_id) && a->n_captions == b->n_captions && !strcmp(a->gt, b->gt) &&
-             a->gt_area == b->gt_area && a->n_steps == b->n_steps && !a->init_mask == !b->init_mask;
-    for (int k = 0; ok && k < 4; k++) ok = a->gt_bbox[k] == b->gt_bbox[k];
-    for (int i = 0; ok && i < a->n_captions; i++) ok = !strcmp(a->captions[i], b->captions[i]);
-    if (ok && a->init_mask) ok = !strcmp(a->init_mask, b->init_mask) && a->init_iou == b->init_iou &&
-                                 !strcmp(a->init_kind, b->init_kind);
+    int ok = !strcmp(a->image_name, b->image_name) && a->height == b->height &&
+             a->width == b->width && !strcmp(a->object_id, b->object_id) &&
+             a->n_captions == b->n_captions && !strcmp(a->gt, b->gt) && a->gt_area == b->gt_area &&
+             a->n_steps == b->n_steps && !a->init_mask == !b->init_mask;
+    for (int k = 0; ok && k < 4; k++)
+        ok = a->gt_bbox[k] == b->gt_bbox[k];
+    for (int i = 0; ok && i < a->n_captions; i++)
+        ok = !strcmp(a->captions[i], b->captions[i]);
+    if (ok && a->init_mask)
+        ok = !strcmp(a->init_mask, b->init_mask) && a->init_iou == b->init_iou &&
+             !strcmp(a->init_kind, b->init_kind);
     for (int i = 0; ok && i < a->n_steps; i++) {
         const sa_traj_step *x = &a->steps[i], *y = &b->steps[i];
         ok = x->idx == y->idx && x->click.y == y->click.y && x->click.x == y->click.x &&
-             x->click.positive == y->click.positive && !strcmp(x->mask, y->mask) && x->area == y->area &&
-             x->iou == y->iou;
-        for (int k = 0; ok && k < 4; k++) ok = x->box[k] == y->box[k];
+             x->click.positive == y->click.positive && !strcmp(x->mask, y->mask) &&
+             x->area == y->area && x->iou == y->iou;
+        for (int k = 0; ok && k < 4; k++)
+            ok = x->box[k] == y->box[k];
     }
     return ok;
 }
@@ -437,14 +456,18 @@ static void test_json_round_trip(void) {
     cJSON *doc = txt ? cJSON_Parse(txt) : NULL;
     CHECK(doc != NULL);
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(doc, "data");
-    CHECK(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "info")) && cJSON_GetArraySize(data) == 2);
+    CHECK(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "info")) &&
+          cJSON_GetArraySize(data) == 2);
     const cJSON *s0 = cJSON_GetArrayItem(data, 0);
     const char *top[] = {"image_name", "height", "width", "gt_ann", "clicks_list"};
-    for (int i = 0; i < 5; i++) CHECKF(cJSON_GetObjectItemCaseSensitive(s0, top[i]) != NULL, "key %s", top[i]);
-    CHECK(cJSON_GetObjectItemCaseSensitive(s0, "init_mask") == NULL); /* only for non-empty starts */
+    for (int i = 0; i < 5; i++)
+        CHECKF(cJSON_GetObjectItemCaseSensitive(s0, top[i]) != NULL, "key %s", top[i]);
+    CHECK(cJSON_GetObjectItemCaseSensitive(s0, "init_mask") ==
+          NULL); /* only for non-empty starts */
     const cJSON *ann = cJSON_GetObjectItemCaseSensitive(s0, "gt_ann");
     const char *annk[] = {"object_id", "caption", "segmentation", "bbox", "area"};
-    for (int i = 0; i < 5; i++) CHECKF(cJSON_GetObjectItemCaseSensitive(ann, annk[i]) != NULL, "key %s", annk[i]);
+    for (int i = 0; i < 5; i++)
+        CHECKF(cJSON_GetObjectItemCaseSensitive(ann, annk[i]) != NULL, "key %s", annk[i]);
     CHECK(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(ann, "object_id")));
     CHECK(cJSON_GetObjectItemCaseSensitive(ann, "object_id")->valuedouble == 12);
     CHECK(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(ann, "caption")));
@@ -455,7 +478,8 @@ static void test_json_round_trip(void) {
     CHECK(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(seg, "counts")));
     const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(s0, "clicks_list"), 0);
     const char *ck[] = {"idx", "coor", "is_positive", "mask", "box", "area", "iou"};
-    for (int i = 0; i < 7; i++) CHECKF(cJSON_GetObjectItemCaseSensitive(c0, ck[i]) != NULL, "key %s", ck[i]);
+    for (int i = 0; i < 7; i++)
+        CHECKF(cJSON_GetObjectItemCaseSensitive(c0, ck[i]) != NULL, "key %s", ck[i]);
     CHECK(cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(c0, "is_positive")));
     const cJSON *coor = cJSON_GetObjectItemCaseSensitive(c0, "coor");
     CHECK(cJSON_GetArrayItem(coor, 0)->valueint == a.steps[0].click.y &&
@@ -465,12 +489,13 @@ static void test_json_round_trip(void) {
     sa_rle r = {0};
     sa_mask dm = {0};
     CHECK(sa_rle_from_json(m, &r, &err) == SA_OK && sa_rle_decode(&r, &dm, &err) == SA_OK);
-    CHECK(sa_mask_area(&dm) == 100 && dm.data[10 * W + 10] && dm.data[14 * W + 29] && !dm.data[15 * W + 10]);
+    CHECK(sa_mask_area(&dm) == 100 && dm.data[10 * W + 10] && dm.data[14 * W + 29] &&
+          !dm.data[15 * W + 10]);
     sa_mask_free(&dm);
     sa_rle_free(&r);
     const cJSON *s1 = cJSON_GetArrayItem(data, 1);
-    CHECK(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(s1, "gt_ann"),
-                                                          "object_id")));
+    CHECK(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(s1, "gt_ann"), "object_id")));
     CHECK(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(s1, "init_mask")));
     cJSON_Delete(doc);
     free(txt);
@@ -499,10 +524,12 @@ static void test_read_released_style(void) {
     CHECK(!strcmp(s->image_name, "581857") && !strcmp(s->object_id, "1709") && s->n_captions == 0);
     CHECK(s->gt_area == 3 && s->gt_bbox[1] == 1.0 && s->n_steps == 1);
     if (s->n_steps == 1) {
-        CHECK(s->steps[0].click.positive == 1 && s->steps[0].area == 1 && !strcmp(s->steps[0].mask, "312"));
+        CHECK(s->steps[0].click.positive == 1 && s->steps[0].area == 1 &&
+              !strcmp(s->steps[0].mask, "312"));
         sa_mask m = {0};
         CHECK(sa_traj_state_mask(s, 1, &m, &err) == SA_OK);
-        CHECK(sa_mask_area(&m) == 1 && m.data[1 * 3 + 1] == 1); /* column-major run 3..3 = (y 1, x 1) */
+        CHECK(sa_mask_area(&m) == 1 &&
+              m.data[1 * 3 + 1] == 1); /* column-major run 3..3 = (y 1, x 1) */
         sa_mask_free(&m);
         CHECK(sa_traj_state_mask(s, 0, &m, &err) == SA_OK && sa_mask_area(&m) == 0);
         sa_mask_free(&m);
@@ -518,46 +545,61 @@ static void expect_error(const char *txt, int code, const char *needle) {
     int rc = sa_traj_parse(txt, strlen(txt), "bad.json", &set, &err);
     CHECKF(rc == code, "rc %d for %s (%s)", rc, needle, err.msg);
     CHECK(set == NULL);
-    CHECKF(strstr(err.msg, "bad.json") && strstr(err.msg, needle), "message '%s' lacks '%s'", err.msg, needle);
+    CHECKF(strstr(err.msg, "bad.json") && strstr(err.msg, needle), "message '%s' lacks '%s'",
+           err.msg, needle);
 }
 
 static void test_malformed(void) {
-    const char *ok_head = "{\"data\":[{\"image_name\":\"a.jpg\",\"height\":2,\"width\":3,\"gt_ann\":{\"segmentation\":"
-                          "{\"size\":[2,3],\"counts\":\"111000\"}},\"clicks_list\":[";
+    const char *ok_head =
+        "{\"data\":[{\"image_name\":\"a.jpg\",\"height\":2,\"width\":3,\"gt_ann\":{\"segmentation\":"
+        "{\"size\":[2,3],\"counts\":\"111000\"}},\"clicks_list\":[";
     char buf[1024];
     expect_error("{\"data\":[{\"image_name\":\"a.jpg\",", SA_ERR_PARSE, "truncated");
     expect_error("[1,2]", SA_ERR_FORMAT, "top level");
     expect_error("{\"info\":{}}", SA_ERR_FORMAT, "'data'");
     expect_error("{\"data\":[{\"height\":2,\"width\":3}]}", SA_ERR_FORMAT, "image_name");
-    expect_error("{\"data\":[{\"image_name\":\"a\",\"height\":0,\"width\":3}]}", SA_ERR_FORMAT, "height");
-    expect_error("{\"data\":[{\"image_name\":\"a\",\"height\":2,\"width\":3,\"gt_ann\":{}}]}", SA_ERR_FORMAT,
-                 "segmentation");
+    expect_error("{\"data\":[{\"image_name\":\"a\",\"height\":0,\"width\":3}]}", SA_ERR_FORMAT,
+                 "height");
+    expect_error("{\"data\":[{\"image_name\":\"a\",\"height\":2,\"width\":3,\"gt_ann\":{}}]}",
+                 SA_ERR_FORMAT, "segmentation");
     snprintf(buf, sizeof buf, "%s]}]}", ok_head);
     sa_traj_set *set = NULL;
     sa_error err = {0};
     CHECKF(sa_traj_parse(buf, strlen(buf), "ok.json", &set, &err) == SA_OK, "%s", err.msg);
     sa_traj_set_free(set);
-    expect_error("{\"data\":[{\"image_name\":\"a\",\"height\":2,\"width\":3,\"gt_ann\":{\"segmentation\":"
-                 "{\"size\":[2,3],\"counts\":\"111000\"}}}]}",
-                 SA_ERR_FORMAT, "clicks_list");
-    expect_error("{\"data\":[{\"image_name\":\"a\",\"height\":2,\"width\":3,\"gt_ann\":{\"segmentation\":"
-                 "{\"size\":[3,2],\"counts\":\"111000\"}},\"clicks_list\":[]}]}",
-                 SA_ERR_FORMAT, "differs");
-    snprintf(buf, sizeof buf, "%s{\"coor\":[2,0],\"is_positive\":true,\"mask\":{\"size\":[2,3],\"counts\":\"6\"},"
-                              "\"iou\":0.5}]}]}", ok_head);
-    expect_error(buf, SA_ERR_FORMAT, "coor");
-    snprintf(buf, sizeof buf, "%s{\"coor\":[1,0],\"is_positive\":\"yes\",\"mask\":{\"size\":[2,3],\"counts\":\"6\"},"
-                              "\"iou\":0.5}]}]}", ok_head);
-    expect_error(buf, SA_ERR_FORMAT, "is_positive");
-    snprintf(buf, sizeof buf, "%s{\"coor\":[1,0],\"is_positive\":true,\"mask\":{\"size\":[2,3],\"counts\":\"6\"}}]}]}",
+    expect_error(
+        "{\"data\":[{\"image_name\":\"a\",\"height\":2,\"width\":3,\"gt_ann\":{\"segmentation\":"
+        "{\"size\":[2,3],\"counts\":\"111000\"}}}]}",
+        SA_ERR_FORMAT, "clicks_list");
+    expect_error(
+        "{\"data\":[{\"image_name\":\"a\",\"height\":2,\"width\":3,\"gt_ann\":{\"segmentation\":"
+        "{\"size\":[3,2],\"counts\":\"111000\"}},\"clicks_list\":[]}]}",
+        SA_ERR_FORMAT, "differs");
+    snprintf(buf, sizeof buf,
+             "%s{\"coor\":[2,0],\"is_positive\":true,\"mask\":{\"size\":[2,3],\"counts\":\"6\"},"
+             "\"iou\":0.5}]}]}",
              ok_head);
+    expect_error(buf, SA_ERR_FORMAT, "coor");
+    snprintf(buf, sizeof buf,
+             "%s{\"coor\":[1,0],\"is_positive\":\"yes\",\"mask\":{\"size\":[2,3],\"counts\":\"6\"},"
+             "\"iou\":0.5}]}]}",
+             ok_head);
+    expect_error(buf, SA_ERR_FORMAT, "is_positive");
+    snprintf(
+        buf, sizeof buf,
+        "%s{\"coor\":[1,0],\"is_positive\":true,\"mask\":{\"size\":[2,3],\"counts\":\"6\"}}]}]}",
+        ok_head);
     expect_error(buf, SA_ERR_FORMAT, "iou");
-    snprintf(buf, sizeof buf, "%s{\"coor\":[1,0],\"is_positive\":true,\"mask\":{\"size\":[2,3],\"counts\":\"7\"},"
-                              "\"iou\":0.5}]}]}", ok_head);
+    snprintf(buf, sizeof buf,
+             "%s{\"coor\":[1,0],\"is_positive\":true,\"mask\":{\"size\":[2,3],\"counts\":\"7\"},"
+             "\"iou\":0.5}]}]}",
+             ok_head);
     expect_error(buf, SA_ERR_FORMAT, "clicks_list[0].mask");
     /* the second sample is broken: the message names its index */
-    snprintf(buf, sizeof buf, "{\"data\":[{\"image_name\":\"a\",\"height\":2,\"width\":3,\"gt_ann\":{\"segmentation\":"
-                              "{\"size\":[2,3],\"counts\":\"111000\"}},\"clicks_list\":[]}, {\"image_name\":\"b\"}]}");
+    snprintf(
+        buf, sizeof buf,
+        "{\"data\":[{\"image_name\":\"a\",\"height\":2,\"width\":3,\"gt_ann\":{\"segmentation\":"
+        "{\"size\":[2,3],\"counts\":\"111000\"}},\"clicks_list\":[]}, {\"image_name\":\"b\"}]}");
     expect_error(buf, SA_ERR_FORMAT, "data[1]");
 
     /* the scanner around the samples */
@@ -573,12 +615,13 @@ static void test_malformed(void) {
     expect_error("{\"data\":[] \"info\":{}}", SA_ERR_PARSE, "expected ','");
     expect_error("{\"data\":[{\"image_name\":\"a\\\"}]}", SA_ERR_PARSE, "truncated");
     snprintf(buf, sizeof buf, "  {\"x\":\"}{][\",\"info\":{\"k\":\"v\"},\"data\":[]}  \n");
-    CHECK(sa_traj_parse(buf, strlen(buf), "ok.json", &set, &err) == SA_OK && set && set->n_samples == 0 &&
-          !strcmp(set->info_json, "{\"k\":\"v\"}"));
+    CHECK(sa_traj_parse(buf, strlen(buf), "ok.json", &set, &err) == SA_OK && set &&
+          set->n_samples == 0 && !strcmp(set->info_json, "{\"k\":\"v\"}"));
     sa_traj_set_free(set);
 
     /* a missing file */
-    CHECK(sa_traj_read("/nonexistent/traj.json", &set, &err) == SA_ERR_IO && strstr(err.msg, "/nonexistent"));
+    CHECK(sa_traj_read("/nonexistent/traj.json", &set, &err) == SA_ERR_IO &&
+          strstr(err.msg, "/nonexistent"));
 }
 
 /* Names and captions that are not UTF-8 come out as U+FFFD: the file stays readable by any JSON reader. */
@@ -601,7 +644,8 @@ static void test_invalid_utf8(void) {
     for (size_t i = 0; txt && i < n; i++) { /* no byte of an invalid sequence is left */
         unsigned char c = (unsigned char)txt[i];
         CHECKF(c != 0xFF && c != 0xFE && c != 0xC0, "raw byte 0x%02x at %zu", c, i);
-        if (c == 0xC3) CHECK(i + 1 < n && (unsigned char)txt[i + 1] == 0xA9); /* the valid one stays */
+        if (c == 0xC3)
+            CHECK(i + 1 < n && (unsigned char)txt[i + 1] == 0xA9); /* the valid one stays */
     }
     CHECK(txt && strstr(txt, "img\xEF\xBF\xBD.jpg") && strstr(txt, "sign \xEF\xBF\xBD\""));
     free(txt);

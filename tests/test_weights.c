@@ -183,9 +183,9 @@ static void test_dtypes(void) {
     PUT(dv); /* 40..64 */
     PUT(i8); /* 64..67 */
     off = 68;
-    PUT(i32); /* 68..76 */
-    PUT(i64); /* 76..92 */
-    PUT(u8);  /* 92..95 */
+    PUT(i32);       /* 68..76 */
+    PUT(i64);       /* 76..92 */
+    PUT(u8);        /* 92..95 */
     data[95] = 255; /* 95..96: the bool (tensors may not share bytes) */
 #undef PUT
     char header[1024];
@@ -303,7 +303,8 @@ static void test_bad_headers(void) {
     expect_st_fail("{\"x\":[1,2]}", data, 64, SA_ERR_FORMAT, "'x'");
     /* a dtype that is there but not a string is not "missing" */
     expect_st_fail("{\"x\":{\"dtype\":7,\"shape\":[2],\"data_offsets\":[0,8]}}", data, 64,
-                   SA_ERR_FORMAT, "tensor 'x': dtype must be a string such as \"F32\" (got a number)");
+                   SA_ERR_FORMAT,
+                   "tensor 'x': dtype must be a string such as \"F32\" (got a number)");
     /* two tensors over one byte range (or part of one) are refused, naming both */
     expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                    "\"y\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
@@ -315,7 +316,7 @@ static void test_bad_headers(void) {
     expect_st_fail("{\"x\":{\"dtype\":\"F32\",\"shape\":[8],\"data_offsets\":[0,32]},"
                    "\"y\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
                    data, 64, SA_ERR_FORMAT, "share bytes"); /* one inside another */
-    {   /* adjacent ranges and empty tensors are fine */
+    { /* adjacent ranges and empty tensors are fine */
         size_t n;
         uint8_t *b = make_st("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                              "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},"

@@ -741,8 +741,8 @@ static void test_refusals(void) {
         /* the start of a PNG: no zip directory anywhere */
         uint8_t png[64] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n',
                            0,    0,   0,   13,  'I',  'H',  'D',  'R'};
-        CHECK(sa_weights_from_pth_buffer(png, sizeof png, &w, &err) == SA_ERR_FORMAT &&
-              !w && strstr(err.msg, "end-of-central-directory"));
+        CHECK(sa_weights_from_pth_buffer(png, sizeof png, &w, &err) == SA_ERR_FORMAT && !w &&
+              strstr(err.msg, "end-of-central-directory"));
     }
 }
 
@@ -762,7 +762,7 @@ static void test_bombs(void) {
     int sanitized = getenv("SEGAGENT_SANITIZED") != NULL; /* ASan's shadow memory blurs the RSS */
     sa_weights *w = NULL;
     sa_error err = {0};
-    {   /* data.pkl: the pickle, then 160 MiB of zeros (about 160 KB deflated) */
+    { /* data.pkl: the pickle, then 160 MiB of zeros (about 160 KB deflated) */
         zfile f[2] = {{"a/data.pkl", pk.p, pk.n, 1}, {"a/data/0", s0, 16, 0}};
         bb z = {0};
         zip_zeros[0] = (size_t)160 << 20;
@@ -779,7 +779,7 @@ static void test_bombs(void) {
                    max_rss_kb() - rss0);
         free(z.p);
     }
-    {   /* a storage of 4 floats whose entry inflates to 96 MiB */
+    { /* a storage of 4 floats whose entry inflates to 96 MiB */
         zfile f[2] = {{"a/data.pkl", pk.p, pk.n, 0}, {"a/data/0", s0, 16, 1}};
         bb z = {0};
         zip_zeros[1] = (size_t)96 << 20;
@@ -794,7 +794,7 @@ static void test_bombs(void) {
                    max_rss_kb() - rss0);
         free(z.p);
     }
-    {   /* the same bomb in zip64 form */
+    { /* the same bomb in zip64 form */
         zfile f[2] = {{"a/data.pkl", pk.p, pk.n, 0}, {"a/data/0", s0, 16, 1}};
         bb z = {0};
         build_zip(&z, f, 2, 1);
@@ -802,7 +802,7 @@ static void test_bombs(void) {
         CHECK(load(&z, &w, &err) == SA_ERR_FORMAT && !w && strstr(err.msg, "holds 100663312"));
         free(z.p);
     }
-    {   /* a local header whose size disagrees with the central directory */
+    { /* a local header whose size disagrees with the central directory */
         zfile f[2] = {{"a/data.pkl", pk.p, pk.n, 0}, {"a/data/0", s0, 16, 0}};
         bb z = {0};
         build_zip(&z, f, 2, 0);

@@ -9,22 +9,22 @@
 
 extern int tu_failures;
 
-#define CHECK(cond)                                                                                            \
-    do {                                                                                                       \
-        if (!(cond)) {                                                                                         \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                           \
-            tu_failures++;                                                                                     \
-        }                                                                                                      \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+            tu_failures++;                                                                         \
+        }                                                                                          \
     } while (0)
 
-#define CHECKF(cond, ...)                                                                                      \
-    do {                                                                                                       \
-        if (!(cond)) {                                                                                         \
-            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);                           \
-            fprintf(stderr, __VA_ARGS__);                                                                      \
-            fputc('\n', stderr);                                                                               \
-            tu_failures++;                                                                                     \
-        }                                                                                                      \
+#define CHECKF(cond, ...)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);               \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+            tu_failures++;                                                                         \
+        }                                                                                          \
     } while (0)
 
 /* Path of the shared folder ($SEGAGENT_SHARED, else ../shared relative to the repository root, else
@@ -59,7 +59,7 @@ void tu_cli_init(tu_cli *c, const char *argv0);
 int tu_cli_run(const tu_cli *c, const char *args, const char *tag);
 /* The contents of DIR/REL (malloc'd; an empty string when unreadable). */
 char *tu_cli_slurp(const tu_cli *c, const char *rel);
-void tu_cli_mkdir(const tu_cli *c, const char *rel);                      /* exits 1 on failure */
+void tu_cli_mkdir(const tu_cli *c, const char *rel);                        /* exits 1 on failure */
 void tu_cli_write_text(const tu_cli *c, const char *rel, const char *text); /* exits 1 on failure */
 
 #endif

@@ -25,7 +25,8 @@ void tu_cli_init(tu_cli *c, const char *argv0) {
 
 int tu_cli_run(const tu_cli *c, const char *args, const char *tag) {
     char cmd[16384];
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s/%s.out' 2>'%s/%s.err'", c->bin, args, c->dir, tag, c->dir, tag);
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s/%s.out' 2>'%s/%s.err'", c->bin, args, c->dir, tag,
+             c->dir, tag);
     int st = system(cmd);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

@@ -40,10 +40,13 @@ const char *tu_require_shared(void) {
     const char *d = tu_shared_dir();
     if (d) return d;
     if (getenv("SEGAGENT_REQUIRE_SHARED")) {
-        fprintf(stderr, "shared folder missing: set SEGAGENT_SHARED or place it at ../shared (required here)\n");
+        fprintf(
+            stderr,
+            "shared folder missing: set SEGAGENT_SHARED or place it at ../shared (required here)\n");
         exit(1);
     }
-    fprintf(stderr, "SKIP: shared folder not found (set SEGAGENT_SHARED or place it at ../shared)\n");
+    fprintf(stderr,
+            "SKIP: shared folder not found (set SEGAGENT_SHARED or place it at ../shared)\n");
     exit(77);
 }
 

@@ -25,9 +25,9 @@ typedef struct sa_chart_series {
 
 /* Returns a malloc'd NUL-terminated SVG document, or NULL (err set). */
 char *sa_chart_svg_render(const char *title, const char *subtitle, const sa_chart_series *s,
-                           int n_series, sa_error *err);
+                          int n_series, sa_error *err);
 /* Renders and writes path all or nothing (a failed write leaves no partial file). SA_ERR_IO names path. */
 int sa_chart_svg_write(const char *path, const char *title, const char *subtitle,
-                        const sa_chart_series *s, int n_series, sa_error *err);
+                       const sa_chart_series *s, int n_series, sa_error *err);
 
 #endif

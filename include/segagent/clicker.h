@@ -28,8 +28,8 @@ typedef struct sa_clicker_click {
 
 /* gt, pred: same size. ignore may be NULL. clicked: already-clicked pixels (their distance is zeroed).
  * Returns SA_OK with *out filled, SA_ERR_DONE when both maxima are 0, or an error for bad sizes. */
-int sa_clicker_next(const sa_mask *gt, const sa_mask *ignore, const sa_mask *pred, const sa_click *clicked,
-                    int n_clicked, sa_clicker_click *out, sa_error *err);
+int sa_clicker_next(const sa_mask *gt, const sa_mask *ignore, const sa_mask *pred,
+                    const sa_click *clicked, int n_clicked, sa_clicker_click *out, sa_error *err);
 
 /* The same with reusable scratch buffers, for callers that ask for many clicks (the simulated-annotator
  * policy keeps one per instance):

@@ -41,7 +41,8 @@ extern "C" {
 #endif
 
 typedef struct sa_env_params {
-    float prob_threshold; /* state = prob > threshold when the tool has a probability map; NAN (default) = the
+    float
+        prob_threshold; /* state = prob > threshold when the tool has a probability map; NAN (default) = the
                              tool's own binary mask */
     int reserved[4];
 } sa_env_params;
@@ -49,12 +50,14 @@ typedef struct sa_env_params {
 sa_env_params sa_env_default_params(void);
 
 typedef struct sa_env_step_info {
-    double iou;      /* IoU of the new mask with gt (ignore excluded; 1 when both are empty), NAN without gt */
+    double
+        iou; /* IoU of the new mask with gt (ignore excluded; 1 when both are empty), NAN without gt */
     double prev_iou; /* IoU before the step, NAN without gt */
     uint64_t inter;  /* |new mask & gt| outside the ignore map (0 without gt) */
     uint64_t uni;    /* |new mask | gt| outside the ignore map (0 without gt) */
-    double tool_ms;  /* wall time of the tool call (0 for sa_env_commit: the caller timed its preview) */
-    int step;        /* 1-based index of this step */
+    double
+        tool_ms; /* wall time of the tool call (0 for sa_env_commit: the caller timed its preview) */
+    int step;    /* 1-based index of this step */
 } sa_env_step_info;
 
 typedef struct sa_env sa_env;
@@ -75,8 +78,8 @@ int sa_env_restart(sa_env *env, const sa_mask *init_mask, sa_error *err);
 /* The tool's mask (thresholded as every step is) for these prompts alone, from nothing: no previous result, no
  * init mask, the state unchanged. For building starting states (a box, random clicks). clicks may be NULL
  * when n_clicks is 0; box may be NULL (a box needs a tool that accepts boxes). *out zeroed or freed before. */
-int sa_env_predict_prompts(sa_env *env, const sa_click *clicks, int n_clicks, const sa_box *box, sa_mask *out,
-                           sa_error *err);
+int sa_env_predict_prompts(sa_env *env, const sa_click *clicks, int n_clicks, const sa_box *box,
+                           sa_mask *out, sa_error *err);
 
 /* One stateless prediction for a client that holds its own prompts (an interactive server): the tool's result
  * for these clicks and box, starting from init_mask (the client's previous mask, may be NULL), thresholded as
@@ -99,21 +102,23 @@ int sa_env_preview(sa_env *env, const sa_action *a, sa_tool_result *out, sa_erro
 
 /* Adopts a result produced by sa_env_preview(env, a, res) in the current state; takes ownership of *res
  * (left zeroed). */
-int sa_env_commit(sa_env *env, const sa_action *a, sa_tool_result *res, sa_env_step_info *info, sa_error *err);
+int sa_env_commit(sa_env *env, const sa_action *a, sa_tool_result *res, sa_env_step_info *info,
+                  sa_error *err);
 
-const sa_mask *sa_env_mask(const sa_env *env);           /* current mask (never NULL after reset) */
-const sa_tool_result *sa_env_result(const sa_env *env);  /* last tool result, NULL before the first step */
+const sa_mask *sa_env_mask(const sa_env *env); /* current mask (never NULL after reset) */
+const sa_tool_result *
+sa_env_result(const sa_env *env); /* last tool result, NULL before the first step */
 const sa_click *sa_env_clicks(const sa_env *env);
 int sa_env_n_clicks(const sa_env *env);
-const sa_box *sa_env_box(const sa_env *env);             /* NULL when no box was given */
-int sa_env_steps(const sa_env *env);                     /* actions taken since reset */
-double sa_env_iou(const sa_env *env);                    /* IoU of the current mask, NAN without gt */
+const sa_box *sa_env_box(const sa_env *env); /* NULL when no box was given */
+int sa_env_steps(const sa_env *env);         /* actions taken since reset */
+double sa_env_iou(const sa_env *env);        /* IoU of the current mask, NAN without gt */
 /* Intersection and union of the current mask with gt (0, 0 without gt). */
 void sa_env_inter_union(const sa_env *env, uint64_t *inter, uint64_t *uni);
 const sa_image *sa_env_image(const sa_env *env);
 const char *sa_env_description(const sa_env *env);
-const sa_mask *sa_env_gt(const sa_env *env);             /* NULL without gt */
-const sa_mask *sa_env_ignore(const sa_env *env);         /* NULL without ignore */
+const sa_mask *sa_env_gt(const sa_env *env);     /* NULL without gt */
+const sa_mask *sa_env_ignore(const sa_env *env); /* NULL without ignore */
 sa_tool *sa_env_tool(const sa_env *env);
 
 /* What a policy sees of the episode: image, description, current mask, clicks so far, step index, and the

@@ -36,7 +36,7 @@ typedef enum sa_status {
 #define SA_ERROR_MSG_LEN 512
 
 typedef struct sa_error {
-    int code;                  /* last status written, SA_OK when none */
+    int code;                   /* last status written, SA_OK when none */
     char msg[SA_ERROR_MSG_LEN]; /* one line, no trailing newline */
 } sa_error;
 

@@ -44,9 +44,11 @@ typedef struct sa_eval_params {
     int limit;         /* evaluate only the first limit items (0 = all) */
     double target_iou; /* stop a sample once IoU >= target_iou (0 = run all clicks, the benchmark
                           rule) */
-    sa_policy_new_fn policy_new; /* makes each worker's policy; NULL (default) = the simulated annotator */
+    sa_policy_new_fn
+        policy_new; /* makes each worker's policy; NULL (default) = the simulated annotator */
     void *policy_ctx;
-    int (*should_stop)(void *user); /* sa_eval_run: polled before each sample (user is the progress user);
+    int (*should_stop)(
+        void *user); /* sa_eval_run: polled before each sample (user is the progress user);
                                        non-zero ends the run after the samples in flight (NULL = never) */
     int reserved[4];
 } sa_eval_params;
@@ -111,8 +113,8 @@ typedef void (*sa_eval_progress_fn)(void *user, int done, int total, const sa_ev
 /* Runs one episode on an env that has been reset with ground truth, with the given policy (params.policy_new
  * is not used here). on_step may be NULL. *out receives the sample (name left NULL); on a tool or policy
  * error the sample keeps the clicks made so far and the error is returned too. */
-int sa_eval_env_episode(sa_env *env, sa_policy *policy, sa_eval_params params, sa_eval_step_fn on_step,
-                        void *user, sa_eval_sample *out, sa_error *err);
+int sa_eval_env_episode(sa_env *env, sa_policy *policy, sa_eval_params params,
+                        sa_eval_step_fn on_step, void *user, sa_eval_sample *out, sa_error *err);
 
 /* The same on an image: makes the environment (default parameters) and the policy (params.policy_new, or the
  * simulated annotator), runs, frees them. ignore may be NULL. */

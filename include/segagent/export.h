@@ -66,14 +66,15 @@ const char *sa_export_format_name(sa_export_format f);
 
 typedef struct sa_export_params {
     sa_export_format format;
-    int size;                    /* square side of the exported images; 0 = original size */
-    int with_iou;                /* prefix targets with "Current IOU: v" (process-reward data) */
-    const char *prompt;          /* "qwen", "llava" or a template file (prompt.h); NULL = format default */
-    sa_grammar grammar;          /* coordinate style and axis order of the targets */
-    sa_overlay_style style;      /* mask colour and weight */
-    int jpeg_quality;            /* 1..100 */
-    const char *default_caption; /* description for samples without a caption; NULL = "the object" */
-    int absolute_paths;          /* 1 absolute, 0 relative to OUT, -1 = format default */
+    int size;           /* square side of the exported images; 0 = original size */
+    int with_iou;       /* prefix targets with "Current IOU: v" (process-reward data) */
+    const char *prompt; /* "qwen", "llava" or a template file (prompt.h); NULL = format default */
+    sa_grammar grammar; /* coordinate style and axis order of the targets */
+    sa_overlay_style style; /* mask colour and weight */
+    int jpeg_quality;       /* 1..100 */
+    const char
+        *default_caption; /* description for samples without a caption; NULL = "the object" */
+    int absolute_paths;   /* 1 absolute, 0 relative to OUT, -1 = format default */
     /* Optional: polled (with the report's user) before each sample; non-zero stops the run (Ctrl-C). */
     int (*should_stop)(void *user);
     int reserved[4];
@@ -103,9 +104,9 @@ typedef void (*sa_export_report_fn)(void *user, int index, int n, const char *pr
  * at all (whatever OUT held under that name stays) when the run fails, is stopped (stats->stopped; SA_OK), or
  * when every sample with clicks was skipped (stats->records 0; SA_OK). The JPEGs already written stay in
  * OUT/images. */
-int sa_export_run(const sa_traj_set *set, const char *const *image_dirs, int n_image_dirs, const char *out_dir,
-                  const sa_export_params *p, sa_export_report_fn report, void *user, sa_export_stats *stats,
-                  sa_error *err);
+int sa_export_run(const sa_traj_set *set, const char *const *image_dirs, int n_image_dirs,
+                  const char *out_dir, const sa_export_params *p, sa_export_report_fn report,
+                  void *user, sa_export_stats *stats, sa_error *err);
 
 /* Path of the main file the format writes, relative to OUT ("llava.json", ...). */
 const char *sa_export_file_name(sa_export_format f);

@@ -27,7 +27,8 @@ typedef struct sa_filter_stats {
 } sa_filter_stats;
 
 /* Returns SA_ERR_INVALID for NULL arrays with n > 0; with no usable pair all four figures are NAN. */
-int sa_filter_stats_compute(const double *pred, const double *truth, size_t n, sa_filter_stats *out, sa_error *err);
+int sa_filter_stats_compute(const double *pred, const double *truth, size_t n, sa_filter_stats *out,
+                            sa_error *err);
 
 /* Pearson's r of two arrays (no NAN handling); NAN when a side has no variance or n < 2. */
 double sa_pearson(const double *a, const double *b, size_t n);

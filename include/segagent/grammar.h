@@ -52,7 +52,8 @@ typedef enum sa_coord_style {
 typedef struct sa_grammar {
     sa_axis_order axis;
     sa_coord_style coords;
-    const char *iou_sep; /* between "Current IOU: v" and the action when formatting; "\n" by default */
+    const char
+        *iou_sep; /* between "Current IOU: v" and the action when formatting; "\n" by default */
 } sa_grammar;
 
 sa_grammar sa_grammar_default(void);
@@ -84,8 +85,8 @@ int sa_pred_iou_parse(const char *text, float *pred_iou, sa_error *err);
 /* Formats a click in the grammar into buf (NUL-terminated). With pred_iou not NAN, "Current IOU: v" (v =
  * pred_iou*100 rounded to an integer) and g->iou_sep come first. The click must be inside the image.
  * Returns SA_ERR_RANGE when buf is too small or the click is outside. */
-int sa_action_format(const sa_click *c, const sa_grammar *g, int width, int height, float pred_iou, char *buf,
-                     size_t cap, sa_error *err);
+int sa_action_format(const sa_click *c, const sa_grammar *g, int width, int height, float pred_iou,
+                     char *buf, size_t cap, sa_error *err);
 
 /* Parses the first "<box>(x1,y1),(x2,y2)</box>" (Qwen-VL grounding, 0..1000 scale, (x, y) order regardless
  * of the click grammar's axis order) into a pixel box of a width x height image: x = v/1000*width, clamped to

@@ -24,18 +24,19 @@ extern "C" {
 #endif
 
 typedef struct sa_graphcut_params {
-    float lambda;        /* weight of the smoothness term, in nats per unit edge weight (default 10) */
-    float click_radius;  /* radius in pixels of the hard seed disc around each click (default 3) */
-    int max_side;        /* images whose longer side exceeds this are segmented at that size and the mask is
+    float lambda; /* weight of the smoothness term, in nats per unit edge weight (default 10) */
+    float click_radius; /* radius in pixels of the hard seed disc around each click (default 3) */
+    int max_side; /* images whose longer side exceeds this are segmented at that size and the mask is
                             scaled back (nearest neighbour); 0 = always full resolution. Memory is about
                             400 bytes per working pixel. Default 1024; 16..32768 or 0 */
-    int components;      /* Gaussians per colour model, 1..8 (default 5) */
-    int iterations;      /* colour-model / cut alternations per click, >= 1 (default 2) */
-    int star_convexity;  /* non-zero: every object pixel sees its nearest positive click along a straight
+    int components;     /* Gaussians per colour model, 1..8 (default 5) */
+    int iterations;     /* colour-model / cut alternations per click, >= 1 (default 2) */
+    int star_convexity; /* non-zero: every object pixel sees its nearest positive click along a straight
                             digital ray of object pixels (Veksler's star prior); 0: off (default 1) */
-    float keep;          /* price (nats) of changing a previous label far from the newest click (default 1) */
-    float data_weight;   /* weight of the colour term (default 1) */
-    int reserved[4];     /* zero */
+    float
+        keep; /* price (nats) of changing a previous label far from the newest click (default 1) */
+    float data_weight; /* weight of the colour term (default 1) */
+    int reserved[4];   /* zero */
 } sa_graphcut_params;
 
 sa_graphcut_params sa_graphcut_default_params(void);

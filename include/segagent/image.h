@@ -54,7 +54,8 @@ int sa_image_load_values(const char *path, sa_image *img, sa_error *err);
 int sa_image_save_png(const char *path, const sa_image *img, sa_error *err);
 int sa_image_save_jpeg(const char *path, const sa_image *img, int quality, sa_error *err);
 int sa_image_encode_png(const sa_image *img, uint8_t **out, size_t *out_len, sa_error *err);
-int sa_image_encode_jpeg(const sa_image *img, int quality, uint8_t **out, size_t *out_len, sa_error *err);
+int sa_image_encode_jpeg(const sa_image *img, int quality, uint8_t **out, size_t *out_len,
+                         sa_error *err);
 
 /* Overlay as SegAgent draws it (docs/grammar.md): on pixels where mask[i] != 0,
  * out = floor(alpha*pixel + (1-alpha)*color) per channel with alpha = 0.5 by default; other pixels unchanged.
@@ -65,8 +66,8 @@ typedef struct sa_overlay_style {
     float alpha;      /* weight of the image pixel, default 0.5 */
 } sa_overlay_style;
 sa_overlay_style sa_overlay_default_style(void);
-int sa_image_overlay(const sa_image *src, const uint8_t *mask, sa_overlay_style style, sa_image *dst,
-                     sa_error *err);
+int sa_image_overlay(const sa_image *src, const uint8_t *mask, sa_overlay_style style,
+                     sa_image *dst, sa_error *err);
 
 /* Copies src into a new image (dst must be zeroed or freed). */
 int sa_image_copy(const sa_image *src, sa_image *dst, sa_error *err);
@@ -74,7 +75,8 @@ int sa_image_copy(const sa_image *src, sa_image *dst, sa_error *err);
 /* Resizes an RGB image with bilinear interpolation to (new_w, new_h); exact Pillow (PIL.Image.resize with
  * BILINEAR) arithmetic, antialiased when shrinking. dst must be zeroed. Used by SAM pre-processing and for
  * the policy's model input size. */
-int sa_image_resize_bilinear(const sa_image *src, int new_w, int new_h, sa_image *dst, sa_error *err);
+int sa_image_resize_bilinear(const sa_image *src, int new_w, int new_h, sa_image *dst,
+                             sa_error *err);
 
 #ifdef __cplusplus
 }

@@ -53,26 +53,26 @@ extern "C" {
 typedef enum sa_llm_image_format { SA_LLM_JPEG = 0, SA_LLM_PNG = 1 } sa_llm_image_format;
 
 typedef struct sa_llm_params {
-    const char *base_url;     /* e.g. "http://127.0.0.1:8000/v1" ("/chat/completions" is appended) */
-    const char *model;        /* model name the server knows */
-    const char *api_key;      /* sent as "Authorization: Bearer ..." when non-NULL and non-empty; a key
+    const char *base_url; /* e.g. "http://127.0.0.1:8000/v1" ("/chat/completions" is appended) */
+    const char *model;    /* model name the server knows */
+    const char *api_key;  /* sent as "Authorization: Bearer ..." when non-NULL and non-empty; a key
                                  holding CR, LF or another control character (tab aside) is refused with
                                  SA_ERR_INVALID, as is such a base_url: no header can be injected */
-    const char *prompt;       /* "qwen" (default), "llava", or a prompt file (see prompt.h) */
-    const char *ground_prompt;/* prompt for the grounded first box: "ground" (default) or a file */
-    sa_grammar grammar;       /* axis order and coordinate style of the replies */
-    double temperature;       /* default 0 (greedy); search wants > 0, e.g. 0.7 */
-    double top_p;             /* default 1 */
-    int max_tokens;           /* default 64 */
-    long seed;                /* default -1: not sent */
-    double connect_timeout_s; /* default 10 */
-    double timeout_s;         /* whole request, default 120 */
-    int retries;              /* default 2 */
-    double backoff_s;         /* first retry delay, default 0.5 */
-    size_t max_response_bytes;/* default 8 MiB */
+    const char *prompt;   /* "qwen" (default), "llava", or a prompt file (see prompt.h) */
+    const char *ground_prompt; /* prompt for the grounded first box: "ground" (default) or a file */
+    sa_grammar grammar;        /* axis order and coordinate style of the replies */
+    double temperature;        /* default 0 (greedy); search wants > 0, e.g. 0.7 */
+    double top_p;              /* default 1 */
+    int max_tokens;            /* default 64 */
+    long seed;                 /* default -1: not sent */
+    double connect_timeout_s;  /* default 10 */
+    double timeout_s;          /* whole request, default 120 */
+    int retries;               /* default 2 */
+    double backoff_s;          /* first retry delay, default 0.5 */
+    size_t max_response_bytes; /* default 8 MiB */
     sa_llm_image_format image_format; /* default JPEG */
-    int jpeg_quality;         /* default 75 */
-    int model_size;           /* resize the overlay to model_size^2 before sending; 0 (default) = full size */
+    int jpeg_quality;                 /* default 75 */
+    int model_size; /* resize the overlay to model_size^2 before sending; 0 (default) = full size */
     sa_overlay_style overlay; /* default green, alpha 0.5 */
 } sa_llm_params;
 
@@ -87,9 +87,9 @@ void sa_llm_client_free(sa_llm_client *c);
 /* The replies to one chat turn. texts[i] is malloc'd or NULL (a choice without content). */
 typedef struct sa_llm_reply {
     char **texts;
-    int n;          /* number of texts (may be < the n asked for when the server gave fewer, even after fallback) */
-    double ms;      /* wall time, all requests and retries included */
-    int requests;   /* HTTP requests made (retries and fallbacks included) */
+    int n; /* number of texts (may be < the n asked for when the server gave fewer, even after fallback) */
+    double ms;    /* wall time, all requests and retries included */
+    int requests; /* HTTP requests made (retries and fallbacks included) */
 } sa_llm_reply;
 void sa_llm_reply_free(sa_llm_reply *r);
 
@@ -97,12 +97,12 @@ void sa_llm_reply_free(sa_llm_reply *r);
  * n >= 1 samples. Returns SA_OK when at least one choice came back; otherwise the error of the last attempt
  * (SA_ERR_NETWORK, SA_ERR_TIMEOUT, SA_ERR_PARSE for a non-JSON or choice-less body, SA_ERR_RANGE for an
  * oversized body). */
-int sa_llm_chat(sa_llm_client *c, const uint8_t *image, size_t image_len, const char *mime, const char *system,
-                const char *text, int n, sa_llm_reply *out, sa_error *err);
+int sa_llm_chat(sa_llm_client *c, const uint8_t *image, size_t image_len, const char *mime,
+                const char *system, const char *text, int n, sa_llm_reply *out, sa_error *err);
 
 /* Encodes the overlay of mask on img as the client sends it (resize + JPEG/PNG). *out is malloc'd. */
-int sa_llm_encode_observation(const sa_llm_client *c, const sa_image *img, const sa_mask *mask, uint8_t **out,
-                              size_t *out_len, const char **mime, sa_error *err);
+int sa_llm_encode_observation(const sa_llm_client *c, const sa_image *img, const sa_mask *mask,
+                              uint8_t **out, size_t *out_len, const char **mime, sa_error *err);
 
 /* Base64 (standard alphabet, padded). Returns a malloc'd NUL-terminated string or NULL (overflow/memory). */
 char *sa_base64_encode(const uint8_t *data, size_t n);
@@ -124,12 +124,13 @@ const char *sa_llm_client_url(const sa_llm_client *c);
  * reply's "Current IOU" is the predicted IoU (SA_ERR_PARSE when the reply has none, SA_ERR_RANGE when its
  * value is outside 0..100: see sa_pred_iou_parse); scoring requests are
  * always sent with temperature 0, so the estimate is the model's most likely one even during sampled search. */
-int sa_llm_policy_new(const sa_llm_params *p, sa_policy **out, sa_llm_client **client, sa_error *err);
+int sa_llm_policy_new(const sa_llm_params *p, sa_policy **out, sa_llm_client **client,
+                      sa_error *err);
 
 /* Asks the model for a box around the description (grounding prompt, plain image without overlay) and parses
  * "<box>(x1,y1),(x2,y2)</box>". *reply (may be NULL) receives the raw text (malloc'd), even on a parse error. */
-int sa_llm_ground(sa_llm_client *c, const sa_image *img, const char *description, sa_box *box, char **reply,
-                  sa_error *err);
+int sa_llm_ground(sa_llm_client *c, const sa_image *img, const char *description, sa_box *box,
+                  char **reply, sa_error *err);
 
 #ifdef __cplusplus
 }

@@ -29,17 +29,16 @@ extern "C" {
 typedef struct sa_policy_obs {
     const sa_image *image;
     const char *description;
-    const sa_mask *mask;   /* current mask M_t */
-    const sa_mask *gt;     /* NULL unless the policy is allowed to see ground truth */
-    const sa_mask *ignore; /* NULL when none */
+    const sa_mask *mask;    /* current mask M_t */
+    const sa_mask *gt;      /* NULL unless the policy is allowed to see ground truth */
+    const sa_mask *ignore;  /* NULL when none */
     const sa_click *clicks; /* clicks so far */
     int n_clicks;
     int step; /* 0-based index of the step about to be taken */
 } sa_policy_obs;
 
-
 typedef struct sa_policy_decision {
-    int status;       /* SA_OK, or the error for this candidate (e.g. SA_ERR_PARSE for an unparseable reply) */
+    int status; /* SA_OK, or the error for this candidate (e.g. SA_ERR_PARSE for an unparseable reply) */
     sa_action action; /* valid when status == SA_OK */
     float pred_iou;   /* policy's predicted IoU of the *input* mask, in [0,1]; NAN when none */
     char *text;       /* raw policy output (malloc'd) or NULL; freed by sa_policy_decisions_free */
@@ -51,7 +50,8 @@ typedef struct sa_policy_ops {
     int needs_gt; /* 1 when the policy reads obs->gt (the simulated annotator); the agent then passes it */
     /* Fills up to k decisions (k >= 1) into out and sets *n_out. Returns an error only when nothing at all
      * could be produced (e.g. server unreachable); per-candidate failures go in out[i].status. */
-    int (*act)(void *self, const sa_policy_obs *obs, int k, sa_policy_decision *out, int *n_out, sa_error *err);
+    int (*act)(void *self, const sa_policy_obs *obs, int k, sa_policy_decision *out, int *n_out,
+               sa_error *err);
     /* Optional: predicted IoU in [0,1] of obs->mask (process reward). NULL when the policy has none. */
     int (*score)(void *self, const sa_policy_obs *obs, float *pred_iou, char **text, sa_error *err);
     void (*reset)(void *self);
@@ -67,9 +67,10 @@ int sa_policy_can_score(const sa_policy *p);
 /* 1 when the policy must see the ground truth (ops->needs_gt). */
 int sa_policy_needs_gt(const sa_policy *p);
 void sa_policy_reset(sa_policy *p);
-int sa_policy_act(sa_policy *p, const sa_policy_obs *obs, int k, sa_policy_decision *out, int *n_out,
-                  sa_error *err);
-int sa_policy_score(sa_policy *p, const sa_policy_obs *obs, float *pred_iou, char **text, sa_error *err);
+int sa_policy_act(sa_policy *p, const sa_policy_obs *obs, int k, sa_policy_decision *out,
+                  int *n_out, sa_error *err);
+int sa_policy_score(sa_policy *p, const sa_policy_obs *obs, float *pred_iou, char **text,
+                    sa_error *err);
 void sa_policy_decisions_free(sa_policy_decision *d, int n);
 
 /* A policy factory: makes one policy instance (the runner calls it once per worker, on that worker's thread, so

@@ -51,7 +51,7 @@ char *sa_prompt_render(const sa_prompt *p, const char *description, sa_error *er
 
 const char *sa_prompt_system(const sa_prompt *p);   /* NULL when none */
 const char *sa_prompt_template(const sa_prompt *p); /* the raw template */
-const char *sa_prompt_name(const sa_prompt *p);     /* "qwen", "llava", "ground", or the file path */
+const char *sa_prompt_name(const sa_prompt *p); /* "qwen", "llava", "ground", or the file path */
 
 #ifdef __cplusplus
 }

@@ -81,13 +81,15 @@ const char *sa_traj_start_name(sa_traj_start s);
  * and steps; image_name, object_id and captions stay NULL (sa_traj_sample_set_meta). Errors: bad parameters
  * (SA_ERR_INVALID), no or empty gt (SA_ERR_FORMAT), tool and policy failures (passed on). A trajectory that
  * stops at once (first click does not help) is valid and has n_steps == 0. */
-int sa_traj_record(sa_env *env, sa_policy *policy, sa_traj_params p, sa_traj_sample *out, sa_error *err);
+int sa_traj_record(sa_env *env, sa_policy *policy, sa_traj_params p, sa_traj_sample *out,
+                   sa_error *err);
 
 /* The info object our recorder writes: {"generator":"segagent","version","date" (UTC ISO 8601),"tool",
  * "target_iou","max_clicks","start","random_points","seed","prob_threshold","click_rule","datasets":[...]}.
  * datasets (n may be 0) are free-form labels such as "Berkeley=/data/Berkeley". Returns malloc'd text or NULL. */
-char *sa_traj_info_json(sa_traj_params p, float prob_threshold, const char *tool_name, const char *version,
-                        const char *const *datasets, int n_datasets, sa_error *err);
+char *sa_traj_info_json(sa_traj_params p, float prob_threshold, const char *tool_name,
+                        const char *version, const char *const *datasets, int n_datasets,
+                        sa_error *err);
 
 /* ---- over datasets, on the dataset runner ---- */
 
@@ -127,9 +129,9 @@ typedef struct sa_traj_run_stats {
  * image folder, object ids "1". Failing items are reported through hooks and skipped. Returns SA_OK (also
  * when stopped, or when every item was skipped: see stats), or the error that ends the run (bad parameters,
  * a write error on w). */
-int sa_traj_record_datasets(sa_tool *tool, sa_dataset *const *datasets, int n_datasets, sa_traj_run_params p,
-                            sa_traj_writer *w, const sa_traj_run_hooks *hooks, sa_traj_run_stats *stats,
-                            sa_error *err);
+int sa_traj_record_datasets(sa_tool *tool, sa_dataset *const *datasets, int n_datasets,
+                            sa_traj_run_params p, sa_traj_writer *w, const sa_traj_run_hooks *hooks,
+                            sa_traj_run_stats *stats, sa_error *err);
 
 #ifdef __cplusplus
 }

@@ -41,14 +41,15 @@ extern "C" {
 
 typedef struct sa_runner_params {
     int workers; /* threads running items, 1..256 (default 1) */
-    int window;  /* most items started beyond the oldest undelivered one; 0 (default) = 4 * workers */
+    int window; /* most items started beyond the oldest undelivered one; 0 (default) = 4 * workers */
     int reserved[4];
 } sa_runner_params;
 
 sa_runner_params sa_runner_default_params(void);
 
 typedef struct sa_runner_ops {
-    size_t slot_size; /* bytes of one item's result; the slot is zeroed before run_item (may be 0) */
+    size_t
+        slot_size; /* bytes of one item's result; the slot is zeroed before run_item (may be 0) */
     /* Optional per-worker state, made on the worker's own thread before its first item. A failure keeps that
      * worker out of the run; the run fails only when no worker could start. */
     int (*worker_new)(void *ctx, int worker, void **state, sa_error *err);

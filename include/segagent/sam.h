@@ -65,12 +65,12 @@ enum { SA_SAM_KERNELS_FAST = 0, SA_SAM_KERNELS_BLAS = 1, SA_SAM_KERNELS_REFERENC
 enum { SA_SAM_PRECISION_FP32 = 0, SA_SAM_PRECISION_BF16 = 1 };
 
 typedef struct sa_sam_params {
-    int threads;    /* worker threads (>= 1; default 2) */
-    int multimask;  /* tool only: 1 (default) = multimask output on the first click, keeping the mask with the
+    int threads; /* worker threads (>= 1; default 2) */
+    int multimask; /* tool only: 1 (default) = multimask output on the first click, keeping the mask with the
                        highest predicted IoU, single-mask output on later clicks (SAM's interactive use);
                        0 = single-mask output always */
-    int kernels;    /* SA_SAM_KERNELS_* (default FAST) */
-    int precision;  /* SA_SAM_PRECISION_* (default FP32) */
+    int kernels;   /* SA_SAM_KERNELS_* (default FAST) */
+    int precision; /* SA_SAM_PRECISION_* (default FP32) */
     int reserved[6];
 } sa_sam_params;
 
@@ -78,23 +78,23 @@ typedef struct sa_sam_params {
  * sa_sam_model_random (benchmarks, tests). */
 #define SA_SAM_MAX_LAYERS 64
 typedef struct sa_sam_arch {
-    int image_size;   /* S, input side (1024 for the published models) */
-    int patch_size;   /* 16 */
-    int width;        /* encoder width C */
-    int depth;        /* encoder blocks */
-    int heads;        /* encoder heads (head dim = width / heads) */
-    int mlp_dim;      /* encoder MLP hidden width */
-    int window;       /* window side of the windowed blocks (14) */
+    int image_size;                /* S, input side (1024 for the published models) */
+    int patch_size;                /* 16 */
+    int width;                     /* encoder width C */
+    int depth;                     /* encoder blocks */
+    int heads;                     /* encoder heads (head dim = width / heads) */
+    int mlp_dim;                   /* encoder MLP hidden width */
+    int window;                    /* window side of the windowed blocks (14) */
     int global[SA_SAM_MAX_LAYERS]; /* 1 when block i attends globally */
-    int out_chans;    /* neck output = decoder width D */
-    int dec_depth;    /* two-way transformer layers (2) */
-    int dec_heads;    /* decoder attention heads (8) */
-    int dec_mlp_dim;  /* decoder MLP hidden width (2048) */
-    int dec_downsample; /* cross-attention downsample rate (2) */
-    int n_mask_tokens; /* multimask outputs + 1 (4) */
-    int iou_hidden;   /* IoU head hidden width (256) */
-    int iou_depth;    /* IoU head layers (3) */
-    int mask_in_chans; /* mask-prompt embedding channels (16) */
+    int out_chans;                 /* neck output = decoder width D */
+    int dec_depth;                 /* two-way transformer layers (2) */
+    int dec_heads;                 /* decoder attention heads (8) */
+    int dec_mlp_dim;               /* decoder MLP hidden width (2048) */
+    int dec_downsample;            /* cross-attention downsample rate (2) */
+    int n_mask_tokens;             /* multimask outputs + 1 (4) */
+    int iou_hidden;                /* IoU head hidden width (256) */
+    int iou_depth;                 /* IoU head layers (3) */
+    int mask_in_chans;             /* mask-prompt embedding channels (16) */
 } sa_sam_arch;
 
 sa_sam_params sa_sam_default_params(void);
@@ -106,8 +106,8 @@ int sa_sam_model_load(const char *path, sa_sam_params params, sa_sam_model **out
  * Returns SA_ERR_NOT_FOUND for an unknown name. */
 int sa_sam_arch_preset(const char *name, sa_sam_arch *out, sa_error *err);
 /* A model with deterministic pseudo-random weights of the given architecture (no file). */
-int sa_sam_model_random(const sa_sam_arch *arch, uint64_t seed, sa_sam_params params, sa_sam_model **out,
-                        sa_error *err);
+int sa_sam_model_random(const sa_sam_arch *arch, uint64_t seed, sa_sam_params params,
+                        sa_sam_model **out, sa_error *err);
 void sa_sam_model_free(sa_sam_model *m);
 const sa_sam_arch *sa_sam_model_arch(const sa_sam_model *m);
 /* Parameter count (all tensors the engine uses). */
@@ -120,21 +120,22 @@ int sa_sam_model_set_kernels(sa_sam_model *m, int kernels, sa_error *err);
 /* Optional probe called with intermediate tensors during encoding (for parity checks):
  * "resized_image" (u8 data passed as floats, [h', w', 3]), "encoder.patch_embed" and "encoder.layerN"
  * ([g, g, C]), "image_embeddings" ([D, g, g]), "dense_pe" ([D, g, g]). data is only valid during the call. */
-typedef void (*sa_sam_probe_fn)(void *ctx, const char *name, const float *data, const int64_t *shape, int ndim);
+typedef void (*sa_sam_probe_fn)(void *ctx, const char *name, const float *data,
+                                const int64_t *shape, int ndim);
 
 /* Pre-processing + image encoder. img must be RGB. The result keeps a pointer to m (m must outlive it). */
-int sa_sam_encode(const sa_sam_model *m, const sa_image *img, sa_sam_probe_fn probe, void *probe_ctx,
-                  sa_sam_image **out, sa_error *err);
+int sa_sam_encode(const sa_sam_model *m, const sa_image *img, sa_sam_probe_fn probe,
+                  void *probe_ctx, sa_sam_image **out, sa_error *err);
 void sa_sam_image_free(sa_sam_image *e);
 /* Low-res logit side (4 * grid, 256 for the published models). */
 int sa_sam_low_res_size(const sa_sam_model *m);
 
 /* A prompt in original-image pixels. */
 typedef struct sa_sam_prompt {
-    const float *points;     /* n_points * 2 floats (x, y), may be NULL when n_points == 0 */
-    const int *labels;       /* n_points labels: 1 positive, 0 negative, -1 padding (ignored point) */
-    int n_points;            /* 0 .. SA_MAX_CLICKS */
-    const float *box;        /* (x0, y0, x1, y1) or NULL; x0 <= x1, y0 <= y1 */
+    const float *points; /* n_points * 2 floats (x, y), may be NULL when n_points == 0 */
+    const int *labels;   /* n_points labels: 1 positive, 0 negative, -1 padding (ignored point) */
+    int n_points;        /* 0 .. SA_MAX_CLICKS */
+    const float *box;    /* (x0, y0, x1, y1) or NULL; x0 <= x1, y0 <= y1 */
     const float *mask_input; /* previous low-res logits, mask_input_size^2 floats, or NULL */
     int mask_input_size;     /* must equal sa_sam_low_res_size() when mask_input is given */
     int multimask;           /* 1: masks 1..3 of the decoder; 0: mask 0 */
@@ -142,9 +143,9 @@ typedef struct sa_sam_prompt {
 
 /* Results of one prediction; release with sa_sam_output_free. */
 typedef struct sa_sam_output {
-    int n_masks;          /* 3 multimask, 1 otherwise */
-    int low_res;          /* side of the low-res logits */
-    int width, height;    /* original image size */
+    int n_masks;           /* 3 multimask, 1 otherwise */
+    int low_res;           /* side of the low-res logits */
+    int width, height;     /* original image size */
     float *low_res_logits; /* n_masks * low_res * low_res */
     float *iou_pred;       /* n_masks */
     float *mask_logits;    /* n_masks * height * width */
@@ -165,13 +166,13 @@ void sa_sam_output_free(sa_sam_output *out);
  * for another image never pass as parity. */
 typedef struct sa_sam_check_params {
     int threads;
-    int kernels;            /* SA_SAM_KERNELS_* */
-    const char *weights;    /* NULL: DIR/model.safetensors */
+    int kernels;         /* SA_SAM_KERNELS_* */
+    const char *weights; /* NULL: DIR/model.safetensors */
 } sa_sam_check_params;
 typedef void (*sa_sam_report_fn)(void *ctx, const char *line);
 sa_sam_check_params sa_sam_check_default_params(void);
-int sa_sam_check_fixture(const char *dir, sa_sam_check_params params, sa_sam_report_fn report, void *report_ctx,
-                         int *n_fail, sa_error *err);
+int sa_sam_check_fixture(const char *dir, sa_sam_check_params params, sa_sam_report_fn report,
+                         void *report_ctx, int *n_fail, sa_error *err);
 
 /* Wraps the model as an interactive tool; the tool owns the model afterwards (also on failure).
  * session_new encodes the image once; predict feeds the clicks as points (labels 1/0), the box if any, and the

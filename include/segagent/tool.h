@@ -33,19 +33,23 @@ extern "C" {
 
 /* The output of one prediction. Owned by the caller; release with sa_tool_result_free. */
 typedef struct sa_tool_result {
-    sa_mask mask;    /* binary mask at the image size */
-    float *prob;     /* width*height per-pixel object probability in [0,1], or NULL if the tool has none */
-    float *aux;      /* tool-private state to feed back through sa_tool_request.prev (SAM: low-res logits) */
+    sa_mask mask; /* binary mask at the image size */
+    float *
+        prob; /* width*height per-pixel object probability in [0,1], or NULL if the tool has none */
+    float *
+        aux; /* tool-private state to feed back through sa_tool_request.prev (SAM: low-res logits) */
     size_t n_aux;
-    float score;     /* tool's own quality estimate (SAM: predicted IoU), NAN when none */
+    float score; /* tool's own quality estimate (SAM: predicted IoU), NAN when none */
 } sa_tool_result;
 
 typedef struct sa_tool_request {
     const sa_click *clicks; /* all clicks so far, in order */
     int n_clicks;
-    const sa_box *box;            /* optional, NULL when none */
-    const sa_tool_result *prev;   /* optional previous result (mask / prob / aux), NULL on the first step */
-    const sa_mask *init_mask;     /* optional starting mask when no prev exists (refinement), else NULL */
+    const sa_box *box; /* optional, NULL when none */
+    const sa_tool_result
+        *prev; /* optional previous result (mask / prob / aux), NULL on the first step */
+    const sa_mask
+        *init_mask; /* optional starting mask when no prev exists (refinement), else NULL */
 } sa_tool_request;
 
 typedef struct sa_tool sa_tool;

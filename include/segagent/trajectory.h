@@ -51,30 +51,32 @@ extern "C" {
 typedef struct sa_traj_step {
     int idx;        /* 0-based click index */
     sa_click click; /* (y, x) pixels, positive flag */
-    char *mask;     /* compressed COCO RLE counts of the mask after the click (size = sample height, width) */
-    double box[4];  /* [x, y, w, h] of that mask */
-    uint64_t area;  /* pixels in that mask */
-    double iou;     /* IoU of that mask with gt */
+    char *
+        mask; /* compressed COCO RLE counts of the mask after the click (size = sample height, width) */
+    double box[4]; /* [x, y, w, h] of that mask */
+    uint64_t area; /* pixels in that mask */
+    double iou;    /* IoU of that mask with gt */
 } sa_traj_step;
 
 /* One object's trajectory. All strings malloc'd and owned; free with sa_traj_sample_free. */
 typedef struct sa_traj_sample {
     char *image_name;
     int height, width;
-    char *object_id;        /* text of the id; written as a JSON number when it is an integer literal */
-    char **captions;        /* n_captions strings (may be 0) */
+    char *object_id; /* text of the id; written as a JSON number when it is an integer literal */
+    char **captions; /* n_captions strings (may be 0) */
     int n_captions;
-    char *gt;               /* compressed RLE of the ground truth */
+    char *gt; /* compressed RLE of the ground truth */
     double gt_bbox[4];
     uint64_t gt_area;
-    char *init_mask;        /* compressed RLE of a non-empty starting state M_0, or NULL (empty start) */
-    double init_iou;        /* IoU(M_0, gt); 0 for the empty start */
-    char *init_kind;        /* "box" / "random-clicks" (or what a file says), NULL for the empty start */
+    char *init_mask; /* compressed RLE of a non-empty starting state M_0, or NULL (empty start) */
+    double init_iou; /* IoU(M_0, gt); 0 for the empty start */
+    char *init_kind; /* "box" / "random-clicks" (or what a file says), NULL for the empty start */
     sa_traj_step *steps;
     int n_steps;
 } sa_traj_sample;
 
-void sa_traj_sample_free(sa_traj_sample *s); /* frees contents and zeroes; safe on a zeroed struct */
+void sa_traj_sample_free(
+    sa_traj_sample *s); /* frees contents and zeroes; safe on a zeroed struct */
 
 /* Sets (copies) image_name, object_id (NULL -> "0") and captions (n may be 0). */
 int sa_traj_sample_set_meta(sa_traj_sample *s, const char *image_name, const char *object_id,
@@ -91,7 +93,8 @@ typedef struct sa_traj_writer sa_traj_writer;
 
 /* Starts writing path (to a temporary file in the same folder) and writes the header. info_json is a JSON
  * object text placed under "info" (NULL -> {}); it is validated. */
-int sa_traj_writer_open(const char *path, const char *info_json, sa_traj_writer **out, sa_error *err);
+int sa_traj_writer_open(const char *path, const char *info_json, sa_traj_writer **out,
+                        sa_error *err);
 int sa_traj_writer_add(sa_traj_writer *w, const sa_traj_sample *s, sa_error *err);
 long sa_traj_writer_count(const sa_traj_writer *w);
 /* Writes the closing brackets, flushes, and renames the file into place (reports any write error since open;
@@ -102,7 +105,7 @@ void sa_traj_writer_abort(sa_traj_writer *w);
 
 /* ---- reading ---- */
 typedef struct sa_traj_set {
-    char *info_json;         /* the "info" object as compact JSON text ("{}" when absent) */
+    char *info_json; /* the "info" object as compact JSON text ("{}" when absent) */
     sa_traj_sample *samples;
     int n_samples;
 } sa_traj_set;

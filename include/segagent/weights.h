@@ -74,7 +74,8 @@ typedef struct sa_weights sa_weights;
  * do not match, e.g. a tensor's bytes and its shape; files or counts over a limit). */
 int sa_weights_open(const char *path, sa_weights **out, sa_error *err);
 /* Parses a safetensors image held in memory (the buffer must outlive the weights). For tests and fuzzing. */
-int sa_weights_from_safetensors_buffer(const uint8_t *buf, size_t n, sa_weights **out, sa_error *err);
+int sa_weights_from_safetensors_buffer(const uint8_t *buf, size_t n, sa_weights **out,
+                                       sa_error *err);
 /* Parses a .pth (zip) image held in memory (the buffer must outlive the weights). For tests and fuzzing. */
 int sa_weights_from_pth_buffer(const uint8_t *buf, size_t n, sa_weights **out, sa_error *err);
 void sa_weights_free(sa_weights *w);

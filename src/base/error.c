@@ -7,20 +7,34 @@
 
 const char *sa_strerror(int code) {
     switch (code) {
-    case SA_OK: return "ok";
-    case SA_ERR_INVALID: return "invalid argument";
-    case SA_ERR_IO: return "i/o error";
-    case SA_ERR_FORMAT: return "malformed input";
-    case SA_ERR_NOMEM: return "out of memory";
-    case SA_ERR_RANGE: return "value out of range";
-    case SA_ERR_UNSUPPORTED: return "unsupported";
-    case SA_ERR_NETWORK: return "network error";
-    case SA_ERR_PARSE: return "parse error";
-    case SA_ERR_STATE: return "invalid state";
-    case SA_ERR_NOT_FOUND: return "not found";
-    case SA_ERR_TIMEOUT: return "timed out";
-    case SA_ERR_DONE: return "nothing left to do";
-    default: return "unknown error";
+    case SA_OK:
+        return "ok";
+    case SA_ERR_INVALID:
+        return "invalid argument";
+    case SA_ERR_IO:
+        return "i/o error";
+    case SA_ERR_FORMAT:
+        return "malformed input";
+    case SA_ERR_NOMEM:
+        return "out of memory";
+    case SA_ERR_RANGE:
+        return "value out of range";
+    case SA_ERR_UNSUPPORTED:
+        return "unsupported";
+    case SA_ERR_NETWORK:
+        return "network error";
+    case SA_ERR_PARSE:
+        return "parse error";
+    case SA_ERR_STATE:
+        return "invalid state";
+    case SA_ERR_NOT_FOUND:
+        return "not found";
+    case SA_ERR_TIMEOUT:
+        return "timed out";
+    case SA_ERR_DONE:
+        return "nothing left to do";
+    default:
+        return "unknown error";
     }
 }
 

@@ -25,8 +25,8 @@ int sa__read_file(const char *path, size_t max_bytes, char **data, size_t *len, 
     if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
         if ((uint64_t)st.st_size > (uint64_t)max_bytes) {
             fclose(f);
-            return sa_error_set(err, SA_ERR_RANGE, "%s: %lld bytes, more than the %zu accepted", path,
-                                (long long)st.st_size, max_bytes);
+            return sa_error_set(err, SA_ERR_RANGE, "%s: %lld bytes, more than the %zu accepted",
+                                path, (long long)st.st_size, max_bytes);
         }
         cap = (size_t)st.st_size;
     }
@@ -41,7 +41,8 @@ int sa__read_file(const char *path, size_t max_bytes, char **data, size_t *len, 
                 /* at the limit: one more byte means the file is too large */
                 int c = fgetc(f);
                 if (c == EOF) break;
-                rc = sa_error_set(err, SA_ERR_RANGE, "%s: more than the %zu bytes accepted", path, max_bytes);
+                rc = sa_error_set(err, SA_ERR_RANGE, "%s: more than the %zu bytes accepted", path,
+                                  max_bytes);
                 break;
             }
             size_t nc = cap > max_bytes / 2 ? max_bytes : cap * 2;
@@ -56,7 +57,8 @@ int sa__read_file(const char *path, size_t max_bytes, char **data, size_t *len, 
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;
         if (got == 0) {
-            if (ferror(f)) rc = sa_error_set(err, SA_ERR_IO, "%s: %s", path, strerror(errno ? errno : EIO));
+            if (ferror(f))
+                rc = sa_error_set(err, SA_ERR_IO, "%s: %s", path, strerror(errno ? errno : EIO));
             break;
         }
     }

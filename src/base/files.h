@@ -26,10 +26,10 @@
 #include "segagent/fileio.h"
 
 /* Limits shared by the readers of one kind of file. */
-#define SA__MAX_JSON_BYTES ((size_t)64 << 20)  /* config, index, cases and other small JSON files */
-#define SA__MAX_TEXT_BYTES ((size_t)1 << 20)   /* prompt templates and other short text files */
-#define SA__MAX_IMAGE_BYTES ((size_t)1 << 30)  /* an encoded image file */
-#define SA__MAX_DATA_BYTES ((size_t)4 << 30)   /* trajectory and annotation files (whole splits) */
+#define SA__MAX_JSON_BYTES ((size_t)64 << 20) /* config, index, cases and other small JSON files */
+#define SA__MAX_TEXT_BYTES ((size_t)1 << 20)  /* prompt templates and other short text files */
+#define SA__MAX_IMAGE_BYTES ((size_t)1 << 30) /* an encoded image file */
+#define SA__MAX_DATA_BYTES ((size_t)4 << 30)  /* trajectory and annotation files (whole splits) */
 
 /* Reads all of path into a malloc'd buffer with a NUL after the last byte (*len excludes it; len may be NULL).
  * Errors: SA_ERR_IO (cannot open or read, message names the file and the reason), SA_ERR_RANGE (larger than

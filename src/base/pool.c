@@ -16,13 +16,13 @@ struct sa__pool {
     int started;
     pthread_mutex_t mu;
     pthread_cond_t cv_work, cv_done;
-    unsigned long gen;   /* incremented per run */
+    unsigned long gen; /* incremented per run */
     int stop;
     sa__task_fn fn;
     void *ctx;
     int n_tasks;
-    int next;            /* next task index (under mu) */
-    int busy;            /* workers still inside the current run */
+    int next; /* next task index (under mu) */
+    int busy; /* workers still inside the current run */
 };
 
 typedef struct {
@@ -48,7 +48,8 @@ static void *pool_main(void *arg) {
     unsigned long seen = 0;
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        while (!p->stop && p->gen == seen) pthread_cond_wait(&p->cv_work, &p->mu);
+        while (!p->stop && p->gen == seen)
+            pthread_cond_wait(&p->cv_work, &p->mu);
         if (p->stop) {
             pthread_mutex_unlock(&p->mu);
             return NULL;
@@ -79,7 +80,8 @@ int sa__pool_new(int threads, sa__pool **out) {
         }
         pthread_attr_t attr;
         pthread_attr_init(&attr);
-        pthread_attr_setstacksize(&attr, (size_t)4 << 20); /* the GEMM packs B on the stack (<= 1 MiB) */
+        pthread_attr_setstacksize(&attr,
+                                  (size_t)4 << 20); /* the GEMM packs B on the stack (<= 1 MiB) */
         for (int i = 1; i < threads; i++) {
             worker_arg *wa = malloc(sizeof *wa);
             if (wa) {
@@ -107,7 +109,8 @@ void sa__pool_free(sa__pool *p) {
     p->stop = 1;
     pthread_cond_broadcast(&p->cv_work);
     pthread_mutex_unlock(&p->mu);
-    for (int i = 1; i <= p->started; i++) pthread_join(p->tid[i], NULL);
+    for (int i = 1; i <= p->started; i++)
+        pthread_join(p->tid[i], NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv_work);
     pthread_cond_destroy(&p->cv_done);
@@ -122,7 +125,8 @@ int sa__pool_threads(const sa__pool *p) {
 void sa__pool_run(sa__pool *p, int n_tasks, sa__task_fn fn, void *ctx) {
     if (n_tasks <= 0) return;
     if (!p || p->started == 0 || n_tasks == 1) {
-        for (int t = 0; t < n_tasks; t++) fn(ctx, t, 0);
+        for (int t = 0; t < n_tasks; t++)
+            fn(ctx, t, 0);
         return;
     }
     pthread_mutex_lock(&p->mu);
@@ -136,7 +140,8 @@ void sa__pool_run(sa__pool *p, int n_tasks, sa__task_fn fn, void *ctx) {
     pthread_mutex_unlock(&p->mu);
     pool_work(p, 0);
     pthread_mutex_lock(&p->mu);
-    while (p->busy > 0) pthread_cond_wait(&p->cv_done, &p->mu);
+    while (p->busy > 0)
+        pthread_cond_wait(&p->cv_done, &p->mu);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -165,4 +170,3 @@ void sa__pool_for(sa__pool *p, size_t n, size_t min_chunk, sa__range_fn fn, void
     for_ctx c = {.fn = fn, .ctx = ctx, .n = n, .per = per};
     sa__pool_run(p, (int)((n + per - 1) / per), for_task, &c);
 }
-

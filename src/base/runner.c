@@ -54,7 +54,8 @@ static void deliver_ready(run_state *r) {
         slot_info *si = &r->info[item % r->window];
         pthread_mutex_unlock(&r->mu);
         int stop = 0;
-        if (r->ops->deliver) stop = r->ops->deliver(r->ctx, item, si->status, si->msg, slot_at(r, item));
+        if (r->ops->deliver)
+            stop = r->ops->deliver(r->ctx, item, si->status, si->msg, slot_at(r, item));
         pthread_mutex_lock(&r->mu);
         if (si->status != SA_OK) r->failed++;
         si->done = 0;
@@ -116,8 +117,10 @@ static void worker_task(void *vctx, int task, int worker) {
         int rc = r->ops->run_item(r->ctx, state, item, slot, &e);
         pthread_mutex_lock(&r->mu);
         si->status = rc;
-        if (rc != SA_OK) memcpy(si->msg, e.msg[0] ? e.msg : sa_strerror(rc), sizeof si->msg);
-        else si->msg[0] = '\0';
+        if (rc != SA_OK)
+            memcpy(si->msg, e.msg[0] ? e.msg : sa_strerror(rc), sizeof si->msg);
+        else
+            si->msg[0] = '\0';
         si->msg[sizeof si->msg - 1] = '\0';
         si->done = 1;
         deliver_ready(r);
@@ -130,11 +133,13 @@ static void worker_task(void *vctx, int task, int worker) {
 int sa_runner_run(const sa_runner_ops *ops, void *ctx, int n_items, sa_runner_params params,
                   sa_runner_stats *stats, sa_error *err) {
     if (stats) memset(stats, 0, sizeof *stats);
-    if (!ops || !ops->run_item) return sa_error_set(err, SA_ERR_INVALID, "runner: no run_item callback");
+    if (!ops || !ops->run_item)
+        return sa_error_set(err, SA_ERR_INVALID, "runner: no run_item callback");
     if (n_items < 0) return sa_error_set(err, SA_ERR_RANGE, "runner: %d items", n_items);
     if (params.workers < 1 || params.workers > 256)
         return sa_error_set(err, SA_ERR_RANGE, "runner: workers %d outside 1..256", params.workers);
-    if (params.window < 0) return sa_error_set(err, SA_ERR_RANGE, "runner: window %d is negative", params.window);
+    if (params.window < 0)
+        return sa_error_set(err, SA_ERR_RANGE, "runner: window %d is negative", params.window);
     if (n_items == 0) return SA_OK;
     int workers = params.workers < n_items ? params.workers : n_items;
     run_state r;
@@ -166,6 +171,7 @@ int sa_runner_run(const sa_runner_ops *ops, void *ctx, int n_items, sa_runner_pa
         stats->failed = r.failed;
         stats->stopped = r.delivered < n_items;
     }
-    if (r.workers_up == 0) return sa_error_set(err, r.first_rc ? r.first_rc : SA_ERR_STATE, "%s", r.first_msg);
+    if (r.workers_up == 0)
+        return sa_error_set(err, r.first_rc ? r.first_rc : SA_ERR_STATE, "%s", r.first_msg);
     return SA_OK;
 }

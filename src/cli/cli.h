@@ -40,17 +40,24 @@ typedef struct cli_multi {
 typedef struct cli_opt {
     const char *name; /* without the leading "--" */
     cli_opt_kind kind;
-    void *dst;        /* int* for FLAG/INT, const char** for STR, double* for DOUBLE, cli_multi* for MULTI */
-    double lo, hi;    /* INT, DOUBLE: the accepted range, inclusive */
-    int lo_open;      /* DOUBLE: lo itself excluded (> lo) */
+    void *
+        dst; /* int* for FLAG/INT, const char** for STR, double* for DOUBLE, cli_multi* for MULTI */
+    double lo, hi; /* INT, DOUBLE: the accepted range, inclusive */
+    int lo_open;   /* DOUBLE: lo itself excluded (> lo) */
 } cli_opt;
 
-#define CLI_O_FLAG(name, dst) {(name), CLI_FLAG, (dst), 0, 0, 0}
-#define CLI_O_STR(name, dst) {(name), CLI_STR, (dst), 0, 0, 0}
-#define CLI_O_MULTI(name, dst) {(name), CLI_MULTI, (dst), 0, 0, 0}
-#define CLI_O_INT(name, dst, lo, hi) {(name), CLI_INT, (dst), (lo), (hi), 0}
-#define CLI_O_DOUBLE(name, dst, lo, hi) {(name), CLI_DOUBLE, (dst), (lo), (hi), 0}
-#define CLI_O_DOUBLE_GT(name, dst, lo, hi) {(name), CLI_DOUBLE, (dst), (lo), (hi), 1} /* lo < v <= hi */
+#define CLI_O_FLAG(name, dst)                                                                      \
+    { (name), CLI_FLAG, (dst), 0, 0, 0 }
+#define CLI_O_STR(name, dst)                                                                       \
+    { (name), CLI_STR, (dst), 0, 0, 0 }
+#define CLI_O_MULTI(name, dst)                                                                     \
+    { (name), CLI_MULTI, (dst), 0, 0, 0 }
+#define CLI_O_INT(name, dst, lo, hi)                                                               \
+    { (name), CLI_INT, (dst), (lo), (hi), 0 }
+#define CLI_O_DOUBLE(name, dst, lo, hi)                                                            \
+    { (name), CLI_DOUBLE, (dst), (lo), (hi), 0 }
+#define CLI_O_DOUBLE_GT(name, dst, lo, hi)                                                         \
+    { (name), CLI_DOUBLE, (dst), (lo), (hi), 1 } /* lo < v <= hi */
 #define CLI_INT_MAX 2147483647L
 /* The ranges shared by every command that has the option. */
 #define CLI_O_THREADS(dst) CLI_O_INT("threads", (dst), 1, 256)
@@ -61,8 +68,8 @@ typedef struct cli_opt {
 #define CLI_O_JPEG_QUALITY(dst) CLI_O_INT("jpeg-quality", (dst), 1, 100)
 
 /* Returns 0 to go on, 1 when help was printed, 2 on a usage error (message already printed). */
-int cli_parse(int argc, char **argv, const cli_opt *opts, int n_opts, const char **pos, int max_pos, int *n_pos,
-              const char *usage);
+int cli_parse(int argc, char **argv, const cli_opt *opts, int n_opts, const char **pos, int max_pos,
+              int *n_pos, const char *usage);
 
 /* ---- tools ----
  * --tool builtin|sam|simpleclick, --sam-model PATH, --threads N, and for SimpleClick --model PATH (or
@@ -77,25 +84,27 @@ typedef struct cli_tool_opts {
     const char *zoom_in;     /* "on" (default) / "off" */
     const char *flip;        /* "on" (default) / "off" */
     const char *prob_thresh; /* number in [0, 1) (default 0.49) */
-    const char *precision;   /* "fp32" (default) / "bf16": SAM's and SimpleClick's ViT linear layers */
+    const char
+        *precision; /* "fp32" (default) / "bf16": SAM's and SimpleClick's ViT linear layers */
 } cli_tool_opts;
 
 /* Option-table entries for the SimpleClick settings (add to a command's table beside --tool): */
-#define CLI_TOOL_SC_OPTS(t)                                                                                    \
-    CLI_O_STR("tool-model", &(t).model), CLI_O_STR("zoom-in", &(t).zoom_in), CLI_O_STR("flip", &(t).flip),     \
-        CLI_O_STR("prob-thresh", &(t).prob_thresh), CLI_O_STR("precision", &(t).precision)
+#define CLI_TOOL_SC_OPTS(t)                                                                        \
+    CLI_O_STR("tool-model", &(t).model), CLI_O_STR("zoom-in", &(t).zoom_in),                       \
+        CLI_O_STR("flip", &(t).flip), CLI_O_STR("prob-thresh", &(t).prob_thresh),                  \
+        CLI_O_STR("precision", &(t).precision)
 /* ... and --model PATH, in commands where --model does not already name the LLM */
 #define CLI_TOOL_MODEL_OPT(t) CLI_O_STR("model", &(t).model)
 
-#define CLI_TOOL_OPTIONS_HELP                                                                                  \
-    "  --tool NAME          interactive tool: builtin (graph cut, no weights; default), sam or simpleclick\n" \
-    "  --sam-model PATH     SAM checkpoint: HF directory/model.safetensors or official .pth (--tool sam)\n"   \
+#define CLI_TOOL_OPTIONS_HELP                                                                                   \
+    "  --tool NAME          interactive tool: builtin (graph cut, no weights; default), sam or simpleclick\n"   \
+    "  --sam-model PATH     SAM checkpoint: HF directory/model.safetensors or official .pth (--tool sam)\n"     \
     "  --model PATH         SimpleClick checkpoint .pth (--tool simpleclick; --tool-model PATH where --model\n" \
-    "                       names the LLM)\n"                                                                 \
-    "  --zoom-in on|off     SimpleClick ZoomIn on the object after the first click (default on)\n"          \
-    "  --flip on|off        SimpleClick horizontal-flip averaging (default on)\n"                           \
-    "  --prob-thresh X      SimpleClick mask threshold on the probability (default 0.49)\n"                 \
-    "  --precision P        fp32 (default) or bf16: SAM's / SimpleClick's ViT linear layers in BF16\n"       \
+    "                       names the LLM)\n"                                                                   \
+    "  --zoom-in on|off     SimpleClick ZoomIn on the object after the first click (default on)\n"              \
+    "  --flip on|off        SimpleClick horizontal-flip averaging (default on)\n"                               \
+    "  --prob-thresh X      SimpleClick mask threshold on the probability (default 0.49)\n"                     \
+    "  --precision P        fp32 (default) or bf16: SAM's / SimpleClick's ViT linear layers in BF16\n"          \
     "  --threads N          worker threads for the tool (default 2)\n"
 
 int cli_make_tool(const cli_tool_opts *o, sa_tool **out, sa_error *err);

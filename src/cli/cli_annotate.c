@@ -68,8 +68,8 @@ static int on_step(void *user, const sa_env *env, const sa_eval_step *st) {
         return 1;
     }
     cli_printf(stdout, "step %2d  %s click (y %d, x %d)  IoU %.4f  (%+.4f)  %.1f ms\n", st->step,
-           st->click.positive ? "positive" : "negative", st->click.y, st->click.x, st->iou,
-           st->iou - st->prev_iou, st->ms);
+               st->click.positive ? "positive" : "negative", st->click.y, st->click.x, st->iou,
+               st->iou - st->prev_iou, st->ms);
     fflush(stdout);
     if (c->overlays && cli_save_step_overlay(c->out_dir, st->step, c->img, env, &c->err) != SA_OK) {
         c->failed = 1;
@@ -109,12 +109,18 @@ static int parse_annotate_options(int argc, char **argv, annotate_opts *o) {
     o->max_clicks = 20;
     o->ignore_value = -1;
     const cli_opt opts[] = {
-        CLI_O_STR("image", &o->image_path),     CLI_O_STR("gt", &o->gt_path),
-        CLI_O_STR("out", &o->out_dir),          CLI_O_INT("max-clicks", &o->max_clicks, 1, SA_METRICS_MAX_CLICKS),
-        CLI_O_DOUBLE("target-iou", &o->target, 0, 1), CLI_O_IGNORE(&o->ignore_value),
-        CLI_O_STR("tool", &o->topt.tool),       CLI_O_STR("sam-model", &o->topt.sam_model),
-        CLI_O_THREADS(&o->topt.threads), CLI_O_FLAG("no-overlays", &o->no_overlays),
-        CLI_TOOL_MODEL_OPT(o->topt),            CLI_TOOL_SC_OPTS(o->topt),
+        CLI_O_STR("image", &o->image_path),
+        CLI_O_STR("gt", &o->gt_path),
+        CLI_O_STR("out", &o->out_dir),
+        CLI_O_INT("max-clicks", &o->max_clicks, 1, SA_METRICS_MAX_CLICKS),
+        CLI_O_DOUBLE("target-iou", &o->target, 0, 1),
+        CLI_O_IGNORE(&o->ignore_value),
+        CLI_O_STR("tool", &o->topt.tool),
+        CLI_O_STR("sam-model", &o->topt.sam_model),
+        CLI_O_THREADS(&o->topt.threads),
+        CLI_O_FLAG("no-overlays", &o->no_overlays),
+        CLI_TOOL_MODEL_OPT(o->topt),
+        CLI_TOOL_SC_OPTS(o->topt),
     };
     int pr = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage);
     if (pr) return pr == 1 ? 0 : 2;
@@ -137,7 +143,7 @@ static int load_inputs(const annotate_opts *o, sa_image *img, sa_mask *gt, sa_ma
     }
     if (gt->width != img->width || gt->height != img->height) {
         cli_printf(stderr, "annotate: %s: mask is %dx%d but the image %s is %dx%d\n", o->gt_path,
-                gt->width, gt->height, o->image_path, img->width, img->height);
+                   gt->width, gt->height, o->image_path, img->width, img->height);
         return -1;
     }
     if (ign->data && sa_mask_area(ign) == 0) sa_mask_free(ign);
@@ -161,7 +167,7 @@ static int prepare_output(const annotate_opts *o, const sa_image *img, const sa_
     }
     if (cli_mkdirs(o->out_dir) != 0) {
         cli_printf(stderr, "annotate: %s: cannot create the folder (%s)\n", o->out_dir,
-                strerror(errno));
+                   strerror(errno));
         return -1;
     }
     cli_remove_stale_steps(o->out_dir);
@@ -235,8 +241,9 @@ static int write_summary(const annotate_opts *o, const char *tool, sa_eval_sampl
 /* The episode, the final mask, the summary. Returns the exit status. */
 static int annotate(const annotate_opts *o, const sa_image *img, const sa_mask *gt,
                     const sa_mask *ign, sa_tool *tool) {
-    cli_printf(stdout, "%s (%dx%d), tool %s, up to %d clicks%s\n", o->image_path, img->width, img->height,
-           sa_tool_name(tool), o->max_clicks, o->target > 0 ? ", stopping at the target IoU" : "");
+    cli_printf(stdout, "%s (%dx%d), tool %s, up to %d clicks%s\n", o->image_path, img->width,
+               img->height, sa_tool_name(tool), o->max_clicks,
+               o->target > 0 ? ", stopping at the target IoU" : "");
     ann_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.out_dir = o->out_dir;
@@ -262,8 +269,8 @@ static int annotate(const annotate_opts *o, const sa_image *img, const sa_mask *
     int mrc = save_final_mask(o->out_dir, img, &ctx.final);
     double final_iou = s.n > 0 ? s.iou[s.n - 1] : s.iou0;
     int jrc = write_summary(o, sa_tool_name(tool), &s, final_iou);
-    cli_printf(stdout, "final IoU %.4f after %d click(s); wrote %s/%smask.png, summary.json\n", final_iou, s.n,
-           o->out_dir, o->no_overlays ? "" : "step_*.png, ");
+    cli_printf(stdout, "final IoU %.4f after %d click(s); wrote %s/%smask.png, summary.json\n",
+               final_iou, s.n, o->out_dir, o->no_overlays ? "" : "step_*.png, ");
     int status = (s.n > 0 || s.done_early) && jrc == SA_OK && mrc == SA_OK ? 0 : 1;
     if (status == 0 && cli_stop_requested()) status = CLI_EXIT_INTERRUPTED;
     sa_eval_sample_free(&s);

@@ -36,7 +36,8 @@ static int check_one(const char *dir, const char *weights, int threads, int kern
     p.weights = weights;
     sa_error err = {0};
     int fails = 0;
-    cli_printf(stdout, "check-sam %s (weights %s, %d threads)\n", dir, weights ? weights : "model.safetensors", threads);
+    cli_printf(stdout, "check-sam %s (weights %s, %d threads)\n", dir,
+               weights ? weights : "model.safetensors", threads);
     fflush(stdout); /* before any error on stderr, also when both go to one pipe */
     double t0 = cli_now_s();
     int rc = sa_sam_check_fixture(dir, p, print_line, NULL, &fails, &err);
@@ -67,13 +68,17 @@ int cli_check_sam(int argc, char **argv) {
     }
     struct stat st;
     if (stat(pos[0], &st) != 0 || !S_ISDIR(st.st_mode)) {
-        cli_printf(stderr, "check-sam: %s: not a folder (expected a parity fixture folder)\n", pos[0]);
+        cli_printf(stderr, "check-sam: %s: not a folder (expected a parity fixture folder)\n",
+                   pos[0]);
         return 1;
     }
     int kernels;
-    if (!strcmp(kern, "fast")) kernels = SA_SAM_KERNELS_FAST;
-    else if (!strcmp(kern, "blas")) kernels = SA_SAM_KERNELS_BLAS;
-    else if (!strcmp(kern, "reference")) kernels = SA_SAM_KERNELS_REFERENCE;
+    if (!strcmp(kern, "fast"))
+        kernels = SA_SAM_KERNELS_FAST;
+    else if (!strcmp(kern, "blas"))
+        kernels = SA_SAM_KERNELS_BLAS;
+    else if (!strcmp(kern, "reference"))
+        kernels = SA_SAM_KERNELS_REFERENCE;
     else {
         cli_printf(stderr, "check-sam: unknown --kernels '%s' (fast, blas, reference)\n", kern);
         return 2;

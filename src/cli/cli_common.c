@@ -24,7 +24,9 @@ static const cli_opt *find_opt(const cli_opt *opts, int n, const char *name, siz
 static int set_value(const char *cmd, const cli_opt *o, const char *v) {
     char *end = NULL;
     switch (o->kind) {
-    case CLI_STR: *(const char **)o->dst = v; return 0;
+    case CLI_STR:
+        *(const char **)o->dst = v;
+        return 0;
     case CLI_INT: {
         errno = 0;
         long long x = strtoll(v, &end, 10);
@@ -49,7 +51,8 @@ static int set_value(const char *cmd, const cli_opt *o, const char *v) {
         m->v[m->n++] = v;
         return 0;
     }
-    default: return -1;
+    default:
+        return -1;
     }
 }
 
@@ -58,8 +61,10 @@ static int near_miss(const char *a, size_t la, const char *b) {
     size_t lb = strlen(b);
     if (la > 40 || lb > 40) return 3;
     int d[41][41];
-    for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
-    for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (int)j;
     for (size_t i = 1; i <= la; i++)
         for (size_t j = 1; j <= lb; j++) {
             int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
@@ -72,54 +77,60 @@ static int near_miss(const char *a, size_t la, const char *b) {
 
 static void unknown_option(const char *cmd, const char *arg, const cli_opt *opts, int n_opts) {
     const char *name = arg;
-    while (*name == '-') name++;
+    while (*name == '-')
+        name++;
     size_t len = strcspn(name, "=");
     const cli_opt *best = NULL;
     int best_d = 3;
     for (int i = 0; i < n_opts; i++) {
         size_t ol = strlen(opts[i].name);
         int d = near_miss(name, len, opts[i].name);
-        if (len >= 3 && ol > len && !strncmp(opts[i].name, name, len)) d = 1; /* a prefix: --max -> --max-clicks */
+        if (len >= 3 && ol > len && !strncmp(opts[i].name, name, len))
+            d = 1;                      /* a prefix: --max -> --max-clicks */
         if (d > 1 && len < 6) continue; /* short names: one typo at most (--foo is not --tool) */
         if (d < best_d) best_d = d, best = &opts[i];
     }
     if (best && len > 1)
-        cli_printf(stderr, "%s: unknown option '%s' (did you mean --%s? see --help)\n", cmd, arg, best->name);
+        cli_printf(stderr, "%s: unknown option '%s' (did you mean --%s? see --help)\n", cmd, arg,
+                   best->name);
     else
         cli_printf(stderr, "%s: unknown option '%s' (see --help)\n", cmd, arg);
 }
 
 /* "-x", "-foo": a single-dash word that is not a number ("-1") and not "-" alone. */
 static int looks_like_short_option(const char *a) {
-    return a[0] == '-' && a[1] != '\0' && a[1] != '-' && !(a[1] >= '0' && a[1] <= '9') && a[1] != '.' &&
-           !strchr(a, ' ');
+    return a[0] == '-' && a[1] != '\0' && a[1] != '-' && !(a[1] >= '0' && a[1] <= '9') &&
+           a[1] != '.' && !strchr(a, ' ');
 }
 
 /* The value of option o -- after its '=' (eq), else the next argument, which *i then skips -- into its
  * destination. Returns 0, or 2 with the message printed. */
-static int take_value(int argc, char **argv, int *i, const cli_opt *opts, int n_opts, const cli_opt *o,
-                      const char *eq) {
+static int take_value(int argc, char **argv, int *i, const cli_opt *opts, int n_opts,
+                      const cli_opt *o, const char *eq) {
     const char *v = eq ? eq + 1 : (*i + 1 < argc ? argv[++*i] : NULL);
     if (!v) {
         cli_printf(stderr, "%s: option --%s needs a value\n", argv[0], o->name);
         return 2;
     }
-    if (!eq && v[0] == '-' && v[1] == '-' && v[2] != '\0' && find_opt(opts, n_opts, v + 2, strcspn(v + 2, "="))) {
-        cli_printf(stderr, "%s: option --%s needs a value (got the option '%s')\n", argv[0], o->name, v);
+    if (!eq && v[0] == '-' && v[1] == '-' && v[2] != '\0' &&
+        find_opt(opts, n_opts, v + 2, strcspn(v + 2, "="))) {
+        cli_printf(stderr, "%s: option --%s needs a value (got the option '%s')\n", argv[0],
+                   o->name, v);
         return 2;
     }
     int rc = set_value(argv[0], o, v);
     if (rc == -1) {
         if (o->kind == CLI_MULTI)
-            cli_printf(stderr, "%s: --%s given more than %d times\n", argv[0], o->name, CLI_MAX_MULTI);
+            cli_printf(stderr, "%s: --%s given more than %d times\n", argv[0], o->name,
+                       CLI_MAX_MULTI);
         else
             cli_printf(stderr, "%s: bad value '%s' for --%s (not a number)\n", argv[0], v, o->name);
     }
     return rc ? 2 : 0;
 }
 
-int cli_parse(int argc, char **argv, const cli_opt *opts, int n_opts, const char **pos, int max_pos, int *n_pos,
-              const char *usage) {
+int cli_parse(int argc, char **argv, const cli_opt *opts, int n_opts, const char **pos, int max_pos,
+              int *n_pos, const char *usage) {
     int np = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -166,7 +177,8 @@ int cli_make_tool(const cli_tool_opts *o, sa_tool **out, sa_error *err) {
     if (!strcmp(name, "builtin") || !strcmp(name, "graphcut"))
         return sa_graphcut_tool_new(sa_graphcut_default_params(), out, err);
     if (!strcmp(name, "sam")) {
-        if (!o->sam_model) return sa_error_set(err, SA_ERR_INVALID, "--tool sam needs --sam-model PATH");
+        if (!o->sam_model)
+            return sa_error_set(err, SA_ERR_INVALID, "--tool sam needs --sam-model PATH");
         sa_sam_params p = sa_sam_default_params();
         if (o->threads > 0) p.threads = o->threads;
         if (o->precision && !strcmp(o->precision, "bf16")) p.precision = SA_SAM_PRECISION_BF16;
@@ -176,7 +188,9 @@ int cli_make_tool(const cli_tool_opts *o, sa_tool **out, sa_error *err) {
         return sa_sam_tool_new(m, out, err);
     }
     if (!strcmp(name, "simpleclick")) {
-        if (!o->model) return sa_error_set(err, SA_ERR_INVALID, "--tool simpleclick needs --model PATH (or --tool-model PATH)");
+        if (!o->model)
+            return sa_error_set(err, SA_ERR_INVALID,
+                                "--tool simpleclick needs --model PATH (or --tool-model PATH)");
         sa_sc_params p = sa_sc_default_params();
         if (o->threads > 0) p.threads = o->threads;
         if (o->zoom_in) p.zoom_in = !strcmp(o->zoom_in, "on");
@@ -188,7 +202,8 @@ int cli_make_tool(const cli_tool_opts *o, sa_tool **out, sa_error *err) {
         if (rc != SA_OK) return rc;
         return sa_sc_tool_new(m, out, err);
     }
-    return sa_error_set(err, SA_ERR_INVALID, "unknown tool '%s' (expected builtin, sam or simpleclick)", name);
+    return sa_error_set(err, SA_ERR_INVALID,
+                        "unknown tool '%s' (expected builtin, sam or simpleclick)", name);
 }
 
 static int check_on_off(const char *cmd, const char *opt, const char *v) {
@@ -199,13 +214,16 @@ static int check_on_off(const char *cmd, const char *opt, const char *v) {
 
 int cli_check_tool_opts(const char *cmd, const cli_tool_opts *o) {
     const char *name = o->tool ? o->tool : "builtin";
-    if (strcmp(name, "builtin") && strcmp(name, "graphcut") && strcmp(name, "sam") && strcmp(name, "simpleclick")) {
+    if (strcmp(name, "builtin") && strcmp(name, "graphcut") && strcmp(name, "sam") &&
+        strcmp(name, "simpleclick")) {
         cli_printf(stderr, "%s: --tool '%s': expected builtin, sam or simpleclick\n", cmd, name);
         return 2;
     }
     if (!strcmp(name, "simpleclick") && (!o->model || !*o->model)) {
-        fprintf(stderr, "%s: --tool simpleclick needs --model PATH (a SimpleClick checkpoint .pth; "
-                        "--tool-model PATH in segment and refine)\n", cmd);
+        fprintf(stderr,
+                "%s: --tool simpleclick needs --model PATH (a SimpleClick checkpoint .pth; "
+                "--tool-model PATH in segment and refine)\n",
+                cmd);
         return 2;
     }
     if (check_on_off(cmd, "zoom-in", o->zoom_in) || check_on_off(cmd, "flip", o->flip)) return 2;
@@ -217,12 +235,15 @@ int cli_check_tool_opts(const char *cmd, const cli_tool_opts *o) {
         char *end = NULL;
         double t = strtod(o->prob_thresh, &end);
         if (end == o->prob_thresh || *end || !(t >= 0.0 && t < 1.0)) {
-            fprintf(stderr, "%s: --prob-thresh must be a number in [0, 1) (got '%s')\n", cmd, o->prob_thresh);
+            fprintf(stderr, "%s: --prob-thresh must be a number in [0, 1) (got '%s')\n", cmd,
+                    o->prob_thresh);
             return 2;
         }
     }
     if (!strcmp(name, "sam") && (!o->sam_model || !*o->sam_model)) {
-        cli_printf(stderr, "%s: --tool sam needs --sam-model PATH (a SAM checkpoint folder or file)\n", cmd);
+        cli_printf(stderr,
+                   "%s: --tool sam needs --sam-model PATH (a SAM checkpoint folder or file)\n",
+                   cmd);
         return 2;
     }
     return 0; /* --threads: its range is in the option table */
@@ -231,8 +252,10 @@ int cli_check_tool_opts(const char *cmd, const cli_tool_opts *o) {
 int cli_check_int(const char *cmd, const char *opt, long long v, long lo, long hi) {
     if (v >= lo && v <= hi) return 0;
     char got[32];
-    if (v == LLONG_MAX || v == LLONG_MIN) snprintf(got, sizeof got, "a number that large");
-    else snprintf(got, sizeof got, "%lld", v);
+    if (v == LLONG_MAX || v == LLONG_MIN)
+        snprintf(got, sizeof got, "a number that large");
+    else
+        snprintf(got, sizeof got, "%lld", v);
     if (hi == CLI_INT_MAX)
         cli_printf(stderr, "%s: --%s must be >= %ld (got %s)\n", cmd, opt, lo, got);
     else
@@ -240,9 +263,11 @@ int cli_check_int(const char *cmd, const char *opt, long long v, long lo, long h
     return 2;
 }
 
-int cli_check_double(const char *cmd, const char *opt, double v, double lo, double hi, int lo_open) {
+int cli_check_double(const char *cmd, const char *opt, double v, double lo, double hi,
+                     int lo_open) {
     if ((lo_open ? v > lo : v >= lo) && v <= hi) return 0; /* NaN fails */
-    cli_printf(stderr, "%s: --%s must be in %c%g, %g] (got %g)\n", cmd, opt, lo_open ? '(' : '[', lo, hi, v);
+    cli_printf(stderr, "%s: --%s must be in %c%g, %g] (got %g)\n", cmd, opt, lo_open ? '(' : '[',
+               lo, hi, v);
     return 2;
 }
 
@@ -273,9 +298,12 @@ int cli_check_out_file(const char *cmd, const char *opt, const char *path) {
     }
     const char *slash = strrchr(path, '/');
     char dir[4096];
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == path) snprintf(dir, sizeof dir, "/");
-    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         cli_printf(stderr, "%s: --%s %s: the folder %s does not exist\n", cmd, opt, path, dir);
         return 1;
@@ -314,15 +342,17 @@ void cli_progress_step(cli_progress *p, const char *item) {
     if (p->tty) {
         int width = 30, fill = (int)((long)width * p->done / p->total);
         char bar[64], label[64];
-        for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+        for (int i = 0; i < width; i++)
+            bar[i] = i < fill ? '#' : '.';
         bar[width] = '\0';
         /* the bar's own "\r" is written directly, so it cannot go through cli_printf */
-        fprintf(stderr, "\r%s [%s] %ld/%ld %3d%% %.0fs eta %.0fs %-24.24s", cli_escape(p->label, 1, label, sizeof label),
-                bar, p->done, p->total, pct, el, eta, name);
+        fprintf(stderr, "\r%s [%s] %ld/%ld %3d%% %.0fs eta %.0fs %-24.24s",
+                cli_escape(p->label, 1, label, sizeof label), bar, p->done, p->total, pct, el, eta,
+                name);
         fflush(stderr);
     } else if (pct / 5 != p->last_pct / 5 || p->done == p->total) {
-        cli_printf(stderr, "%s: %ld/%ld (%d%%) %.1fs elapsed, eta %.0fs%s%s\n", p->label, p->done, p->total, pct, el,
-                eta, item ? ", last " : "", name);
+        cli_printf(stderr, "%s: %ld/%ld (%d%%) %.1fs elapsed, eta %.0fs%s%s\n", p->label, p->done,
+                   p->total, pct, el, eta, item ? ", last " : "", name);
     }
     p->last_pct = pct;
 }

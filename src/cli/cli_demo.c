@@ -62,7 +62,8 @@ typedef struct demo_ctx {
 
 static int on_step(void *user, const sa_env *env, const sa_eval_step *st) {
     demo_ctx *c = user;
-    cli_printf(stdout, "%s%.3f", st->step % 10 == 1 && st->step > 1 ? "\n               " : " ", st->iou);
+    cli_printf(stdout, "%s%.3f", st->step % 10 == 1 && st->step > 1 ? "\n               " : " ",
+               st->iou);
     fflush(stdout);
     if (c->overlays) {
         int rc = cli_save_step_overlay(c->dir, st->step, c->img, env, &c->err);
@@ -79,7 +80,7 @@ static int save_scene_images(const char *dir, const sa_image *img, const sa_mask
     free(p);
     if (rc != SA_OK) return rc;
     p = sa_path_join(dir,
-                      "gt_mask.png"); /* the mask itself, for --gt of annotate / segment / score */
+                     "gt_mask.png"); /* the mask itself, for --gt of annotate / segment / score */
     rc = p ? sa_mask_save_png(p, gt, err) : SA_ERR_NOMEM;
     free(p);
     if (rc != SA_OK) return rc;
@@ -107,7 +108,8 @@ static int check_paths(const demo_opts *o) {
     int bad = io.n_in > 0 && cli_io_outputs_in(&io, "--out", o->out, top);
     for (int i = 0; io.n_in > 0 && !bad && i < sa_scene_count(); i++) {
         char *dir = sa_path_join(o->out, sa_scene_name(i));
-        bad = dir && (cli_io_outputs_in(&io, "--out", dir, scene) || cli_io_output_steps(&io, "--out", dir));
+        bad = dir && (cli_io_outputs_in(&io, "--out", dir, scene) ||
+                      cli_io_output_steps(&io, "--out", dir));
         free(dir);
     }
     cli_io_free(&io);
@@ -333,9 +335,10 @@ int cli_demo(int argc, char **argv) {
         free_run(&r);
         return 1;
     }
-    cli_printf(stdout, "segagent demo: %d scenes (%dx%d, seed %d), tool %s, simulated annotator, up to %d "
-           "clicks\n",
-           r.n, o.w, o.h, o.seed, sa_tool_name(r.tool), o.max_clicks);
+    cli_printf(stdout,
+               "segagent demo: %d scenes (%dx%d, seed %d), tool %s, simulated annotator, up to %d "
+               "clicks\n",
+               r.n, o.w, o.h, o.seed, sa_tool_name(r.tool), o.max_clicks);
     cli_printf(stdout, "IoU after each click:\n");
     double t0 = cli_now_s();
     cli_stop_install();
@@ -356,7 +359,7 @@ int cli_demo(int argc, char **argv) {
     write_chart(&r);
     if (r.status == 0)
         cli_printf(stdout, "wrote %s/<scene>/%s, %s/summary.json, %s/chart.svg\n", o.out,
-               o.no_overlays ? "image.png, gt_mask.png" : "step_*.png", o.out, o.out);
+                   o.no_overlays ? "image.png, gt_mask.png" : "step_*.png", o.out, o.out);
     status = r.status ? r.status : cli_stop_requested() ? CLI_EXIT_INTERRUPTED : 0;
     free_run(&r);
     return status;

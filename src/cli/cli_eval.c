@@ -173,7 +173,9 @@ static char *default_chart_path(const char *json) {
 
 /* Parses and checks the options; 0, -1 after --help, or the exit status of a usage error. */
 static int parse_opts(int argc, char **argv, eval_opts *o) {
-    *o = (eval_opts){.tool = {.tool = "builtin", .threads = 2}, .max_clicks = 20, .jobs = 1,
+    *o = (eval_opts){.tool = {.tool = "builtin", .threads = 2},
+                     .max_clicks = 20,
+                     .jobs = 1,
                      .ignore_value = SA_DATASET_IGNORE_AUTO};
     const cli_opt base[] = {
         CLI_O_MULTI("dataset", &o->datasets),
@@ -230,7 +232,8 @@ static int parse_opts(int argc, char **argv, eval_opts *o) {
     if ((o->json_path && cli_check_out_file("eval", "json", o->json_path)) ||
         (o->chart_path && cli_check_out_file("eval", "chart", o->chart_path)))
         return 1; /* before any work, not after an hour of it */
-    if (!o->chart_path && o->json_path) o->chart_path = o->chart_auto = default_chart_path(o->json_path);
+    if (!o->chart_path && o->json_path)
+        o->chart_path = o->chart_auto = default_chart_path(o->json_path);
     return 0;
 }
 
@@ -244,8 +247,9 @@ static int check_paths(const eval_opts *o, const ds_run *runs) {
         if (runs[d].ds) cli_io_dataset(&io, runs[d].ds);
         if (runs[d].refer) cli_io_input(&io, "--dataset", runs[d].dir);
     }
-    int bad = cli_io_output(&io, "--json", o->json_path) ||
-              cli_io_output(&io, o->chart_auto ? "--chart (beside --json)" : "--chart", o->chart_path);
+    int bad =
+        cli_io_output(&io, "--json", o->json_path) ||
+        cli_io_output(&io, o->chart_auto ? "--chart (beside --json)" : "--chart", o->chart_path);
     cli_io_free(&io);
     return bad;
 }
@@ -329,7 +333,7 @@ static int run_all(const eval_opts *o, sa_tool *tool, ds_run *runs) {
             const sa_eval_sample *s = &r->res.samples[i];
             if (s->status != SA_OK)
                 cli_printf(stderr, "%s: %s\n", s->iou ? "warning: tool failed part-way" : "skipped",
-                        s->error ? s->error : "?");
+                           s->error ? s->error : "?");
         }
         if (rc != SA_OK) {
             cli_printf(stderr, "eval: %s\n", err.msg);
@@ -339,24 +343,28 @@ static int run_all(const eval_opts *o, sa_tool *tool, ds_run *runs) {
         n_ok++;
     }
     cli_stop_restore();
-    if (cli_stop_requested()) cli_printf(stderr, "eval: interrupted; the results cover the images evaluated so far\n");
+    if (cli_stop_requested())
+        cli_printf(stderr, "eval: interrupted; the results cover the images evaluated so far\n");
     return n_ok;
 }
 
 static void print_per_image(const ds_run *r, int max_clicks) {
-    cli_printf(stdout, "\n%s, per image:\n  %-24s %6s %6s %8s %s\n", r->name, "image", "NoC@85", "NoC@90", "last IoU", "note");
+    cli_printf(stdout, "\n%s, per image:\n  %-24s %6s %6s %8s %s\n", r->name, "image", "NoC@85",
+               "NoC@90", "last IoU", "note");
     for (int i = 0; i < r->res.n_samples; i++) {
         const sa_eval_sample *s = &r->res.samples[i];
         if (!s->iou) {
-            cli_printf(stdout, "  %-24.24s %6s %6s %8s skipped\n", s->name ? s->name : "?", "-", "-", "-");
+            cli_printf(stdout, "  %-24.24s %6s %6s %8s skipped\n", s->name ? s->name : "?", "-",
+                       "-", "-");
             continue;
         }
         cli_printf(stdout, "  %-24.24s %6d %6d %8.4f %s\n", s->name ? s->name : "?",
-               sa_metrics_noc(s->iou, s->n, s->iou0, max_clicks, 0.85),
-               sa_metrics_noc(s->iou, s->n, s->iou0, max_clicks, 0.90), s->n ? s->iou[s->n - 1] : s->iou0,
-               s->status != SA_OK ? "tool failed"
-               : s->done_early    ? "nothing left to fix"
-                                  : "");
+                   sa_metrics_noc(s->iou, s->n, s->iou0, max_clicks, 0.85),
+                   sa_metrics_noc(s->iou, s->n, s->iou0, max_clicks, 0.90),
+                   s->n ? s->iou[s->n - 1] : s->iou0,
+                   s->status != SA_OK ? "tool failed"
+                   : s->done_early    ? "nothing left to fix"
+                                      : "");
     }
 }
 
@@ -392,13 +400,15 @@ static void print_tables(const eval_opts *o, const char *tool_name, const ds_run
     }
     cli_metrics_table_header(stdout, o->max_clicks);
     for (int d = 0; d < o->datasets.n; d++)
-        if (runs[d].ok) cli_metrics_table_row(stdout, runs[d].name, &runs[d].res.summary, o->max_clicks);
+        if (runs[d].ok)
+            cli_metrics_table_row(stdout, runs[d].name, &runs[d].res.summary, o->max_clicks);
     for (int d = 0; d < o->datasets.n; d++) {
         if (!runs[d].ok) continue;
         cli_printf(stdout, "  ");
         cli_metrics_latency_line(stdout, runs[d].name, &runs[d].res.summary);
         if (runs[d].res.n_skipped)
-            cli_printf(stdout, "  %s: %d image(s) skipped (see messages above)\n", runs[d].name, runs[d].res.n_skipped);
+            cli_printf(stdout, "  %s: %d image(s) skipped (see messages above)\n", runs[d].name,
+                       runs[d].res.n_skipped);
     }
     fflush(stdout);
 }
@@ -450,7 +460,8 @@ static int write_files(const eval_opts *o, const char *tool_name, const ds_run *
             cli_printf(stdout, "wrote %s\n", chart);
         }
     }
-    for (int d = 0; d < n; d++) free(warnings[d]);
+    for (int d = 0; d < n; d++)
+        free(warnings[d]);
     return status;
 }
 
@@ -482,6 +493,7 @@ int cli_eval(int argc, char **argv) {
     sa_tool_free(tool);
     free(o.chart_auto);
     if (status == 0 && cli_stop_requested()) status = CLI_EXIT_INTERRUPTED;
-    if (n_ok == 0 && o.datasets.n > 1 && !refused) cli_printf(stderr, "eval: nothing could be evaluated\n");
+    if (n_ok == 0 && o.datasets.n > 1 && !refused)
+        cli_printf(stderr, "eval: nothing could be evaluated\n");
     return status;
 }

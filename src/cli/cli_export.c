@@ -130,7 +130,8 @@ static int check_paths(const export_opts *o) {
     cli_io_init(&io, "export");
     cli_io_input(&io, "--trajectories", o->traj);
     cli_io_input(&io, "--prompt", o->prompt);
-    for (int i = 0; i < o->images.n; i++) cli_io_input(&io, "--images", o->images.v[i]);
+    for (int i = 0; i < o->images.n; i++)
+        cli_io_input(&io, "--images", o->images.v[i]);
     const char *names[] = {sa_export_file_name(o->f),
                            o->f == SA_EXPORT_LLAMAFACTORY ? "dataset_info.json" : NULL, NULL};
     char *imgdir = sa_path_join(o->out, "images");
@@ -150,28 +151,21 @@ static int parse_export_options(int argc, char **argv, export_opts *o) {
     o->size = INT_MIN;
     o->quality = 75;
     cli_opt opts[] = {
-        CLI_O_STR("trajectories", &o->traj),
-        CLI_O_MULTI("images", &o->images),
-        CLI_O_STR("format", &o->format),
-        CLI_O_STR("out", &o->out),
-        CLI_O_INT("size", &o->size, 0, 8192),
-        CLI_O_FLAG("with-iou", &o->with_iou),
-        CLI_O_STR("prompt", &o->prompt),
-        CLI_O_STR("coords", &o->coords),
-        CLI_O_STR("axis", &o->axis),
-        CLI_O_STR("color", &o->color),
-        CLI_O_JPEG_QUALITY(&o->quality),
-        CLI_O_STR("caption", &o->caption),
-        CLI_O_STR("paths", &o->paths),
-        CLI_O_FLAG("quiet", &o->quiet),
+        CLI_O_STR("trajectories", &o->traj),  CLI_O_MULTI("images", &o->images),
+        CLI_O_STR("format", &o->format),      CLI_O_STR("out", &o->out),
+        CLI_O_INT("size", &o->size, 0, 8192), CLI_O_FLAG("with-iou", &o->with_iou),
+        CLI_O_STR("prompt", &o->prompt),      CLI_O_STR("coords", &o->coords),
+        CLI_O_STR("axis", &o->axis),          CLI_O_STR("color", &o->color),
+        CLI_O_JPEG_QUALITY(&o->quality),      CLI_O_STR("caption", &o->caption),
+        CLI_O_STR("paths", &o->paths),        CLI_O_FLAG("quiet", &o->quiet),
     };
     int prc =
         cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage_text);
     if (prc) return prc == 1 ? 0 : 2;
     if (!o->traj || o->images.n == 0 || !o->format || !o->out) {
         cli_printf(stderr,
-                "%s: --trajectories, --images, --format and --out are required (see --help)\n",
-                argv[0]);
+                   "%s: --trajectories, --images, --format and --out are required (see --help)\n",
+                   argv[0]);
         return 2;
     }
     int st = export_params(argv[0], o);
@@ -219,17 +213,21 @@ int cli_export(int argc, char **argv) {
         return 1;
     }
     if (st.stopped) {
-        cli_printf(stderr, "%s: interrupted; no records file written (%s/%s keeps what it held), %ld images written "
-                "so far stay in %s/images\n", argv[0], o.out, sa_export_file_name(o.f), st.records, o.out);
+        cli_printf(
+            stderr,
+            "%s: interrupted; no records file written (%s/%s keeps what it held), %ld images written "
+            "so far stay in %s/images\n",
+            argv[0], o.out, sa_export_file_name(o.f), st.records, o.out);
         return CLI_EXIT_INTERRUPTED;
     }
     if (st.records > 0 || st.samples == st.samples_empty) {
-        cli_printf(stderr,
-                "export: %ld records (%s, %s) from %ld samples (%ld skipped, %ld without clicks) "
-                "-> %s/%s\n",
-                st.records, sa_export_format_name(o.f),
-                o.p.grammar.coords == SA_COORDS_INT1000 ? "int1000" : "float1", st.samples,
-                st.samples_skipped, st.samples_empty, o.out, sa_export_file_name(o.f));
+        cli_printf(
+            stderr,
+            "export: %ld records (%s, %s) from %ld samples (%ld skipped, %ld without clicks) "
+            "-> %s/%s\n",
+            st.records, sa_export_format_name(o.f),
+            o.p.grammar.coords == SA_COORDS_INT1000 ? "int1000" : "float1", st.samples,
+            st.samples_skipped, st.samples_empty, o.out, sa_export_file_name(o.f));
         return 0;
     }
     remove_empty_folders(o.out);

@@ -110,7 +110,7 @@ typedef struct filter_run {
     int img_index;          /* its index in anns' images, -1 when none is loaded */
     double *preds, *truths; /* of the scored annotations, 0..100 */
     int total, n_scored, n_failed;
-    int fatal; /* the run cannot go on (server gone, output unwritable) */
+    int fatal;   /* the run cannot go on (server gone, output unwritable) */
     int stopped; /* a stop signal ended the scoring */
     char first_err[SA_ERROR_MSG_LEN + 32]; /* the first annotation's failure, for the final line */
     cJSON *out, *list;
@@ -247,7 +247,8 @@ static void record_ann(filter_run *r, int i, const char *desc, double pred, doub
     if (reply) cJSON_AddStringToObject(rec, "reply", reply);
     if (rc) {
         cJSON_AddStringToObject(rec, "error", e->msg);
-        if (!r->n_failed) snprintf(r->first_err, sizeof r->first_err, "annotation %d: %s", i, e->msg);
+        if (!r->n_failed)
+            snprintf(r->first_err, sizeof r->first_err, "annotation %d: %s", i, e->msg);
         r->n_failed++;
         if (!r->o->quiet)
             cli_printf(stderr, "%sannotation %d: %s\n", r->prog.tty ? "\n" : "", i, e->msg);
@@ -263,8 +264,8 @@ static void score_all(filter_run *r) {
     cli_progress_start(&r->prog, "scoring", r->total, r->o->quiet);
     cli_stop_install();
     if (!r->o->quiet)
-        cli_printf(stderr, "%s: scoring %d annotation%s with %s at %s\n", r->cmd, r->total, r->total == 1 ? "" : "s",
-                   r->o->lp.model, r->o->lp.base_url);
+        cli_printf(stderr, "%s: scoring %d annotation%s with %s at %s\n", r->cmd, r->total,
+                   r->total == 1 ? "" : "s", r->o->lp.model, r->o->lp.base_url);
     for (int i = 0; i < r->total && !r->fatal; i++) {
         if (cli_stop_requested()) {
             r->stopped = 1;
@@ -282,8 +283,9 @@ static void score_all(filter_run *r) {
     cli_stop_restore();
     cli_progress_end(&r->prog);
     if (r->stopped)
-        cli_printf(stderr, "%s: interrupted after %d of %d annotations; %s holds the scores so far\n", r->cmd,
-                r->n_scored + r->n_failed, r->total, r->o->out_path);
+        cli_printf(stderr,
+                   "%s: interrupted after %d of %d annotations; %s holds the scores so far\n",
+                   r->cmd, r->n_scored + r->n_failed, r->total, r->o->out_path);
 }
 
 static void add_metrics(filter_run *r, sa_filter_stats *st) {
@@ -311,16 +313,19 @@ static void write_scores(filter_run *r) {
 
 /* Prints the summary; returns the exit status. */
 static int report(filter_run *r, const sa_filter_stats *st) {
-    cli_printf(stdout, "%d annotation%s scored, %d failed -> %s\n", r->n_scored, r->n_scored == 1 ? "" : "s",
-           r->n_failed, r->o->out_path);
+    cli_printf(stdout, "%d annotation%s scored, %d failed -> %s\n", r->n_scored,
+               r->n_scored == 1 ? "" : "s", r->n_failed, r->o->out_path);
     if (st->n > 0)
-        cli_printf(stdout, "predicted vs true IoU (0-100, n=%zu): MAE %.2f  MSE %.2f  Pearson %.3f  Spearman "
-               "%.3f\n",
-               st->n, st->mae, st->mse, st->pearson, st->spearman);
+        cli_printf(
+            stdout,
+            "predicted vs true IoU (0-100, n=%zu): MAE %.2f  MSE %.2f  Pearson %.3f  Spearman "
+            "%.3f\n",
+            st->n, st->mae, st->mse, st->pearson, st->spearman);
     if (!r->fatal && !r->stopped && r->n_scored == 0 && r->n_failed > 0) {
         r->fatal = 1; /* why, also under --quiet (which hides the per-annotation lines) */
-        sa_error_set(&r->err, SA_ERR_INVALID, "none of the %d annotations could be scored; the first: %.*s",
-                     r->n_failed, SA_ERROR_MSG_LEN / 2, r->first_err);
+        sa_error_set(&r->err, SA_ERR_INVALID,
+                     "none of the %d annotations could be scored; the first: %.*s", r->n_failed,
+                     SA_ERROR_MSG_LEN / 2, r->first_err);
     }
     if (r->fatal) cli_printf(stderr, "%s: %s\n", r->cmd, r->err.msg);
     return r->fatal ? 1 : r->stopped ? CLI_EXIT_INTERRUPTED : 0;

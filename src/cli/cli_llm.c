@@ -56,12 +56,17 @@ void cli_llm_opts_table(cli_llm_opts *o, cli_opt *t) {
 
 /* --image-format, --overlay-color and --overlay-alpha into p. */
 static int image_params(const cli_llm_opts *o, sa_llm_params *p, sa_error *err) {
-    if (!strcmp(o->image_format, "jpeg") || !strcmp(o->image_format, "jpg")) p->image_format = SA_LLM_JPEG;
-    else if (!strcmp(o->image_format, "png")) p->image_format = SA_LLM_PNG;
-    else return sa_error_set(err, SA_ERR_INVALID, "--image-format '%s': expected jpeg or png", o->image_format);
+    if (!strcmp(o->image_format, "jpeg") || !strcmp(o->image_format, "jpg"))
+        p->image_format = SA_LLM_JPEG;
+    else if (!strcmp(o->image_format, "png"))
+        p->image_format = SA_LLM_PNG;
+    else
+        return sa_error_set(err, SA_ERR_INVALID, "--image-format '%s': expected jpeg or png",
+                            o->image_format);
     int rgb[3];
     if (cli_parse_int_list(o->overlay_color, ',', rgb, 3, 0, 255))
-        return sa_error_set(err, SA_ERR_INVALID, "--overlay-color '%s': expected R,G,B in 0..255", o->overlay_color);
+        return sa_error_set(err, SA_ERR_INVALID, "--overlay-color '%s': expected R,G,B in 0..255",
+                            o->overlay_color);
     int r = rgb[0], g = rgb[1], b = rgb[2];
     p->overlay.color[0] = (uint8_t)r;
     p->overlay.color[1] = (uint8_t)g;
@@ -73,9 +78,11 @@ static int image_params(const cli_llm_opts *o, sa_llm_params *p, sa_error *err) 
 /* The ranges the client accepts, checked here so the message names the option. */
 static int check_ranges(const cli_llm_opts *o, sa_error *err) {
     if (strncmp(o->policy, "http://", 7) && strncmp(o->policy, "https://", 8))
-        return sa_error_set(err, SA_ERR_INVALID, "--policy '%s': expected a URL starting with http:// or https://",
+        return sa_error_set(err, SA_ERR_INVALID,
+                            "--policy '%s': expected a URL starting with http:// or https://",
                             o->policy);
-    if (!o->model || !*o->model) return sa_error_set(err, SA_ERR_INVALID, "--model must not be empty");
+    if (!o->model || !*o->model)
+        return sa_error_set(err, SA_ERR_INVALID, "--model must not be empty");
     return SA_OK; /* the numeric options: their ranges are in the option table (cli_llm_opts_table) */
 }
 

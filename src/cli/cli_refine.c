@@ -2,4 +2,6 @@
 #include "cli.h"
 #include "cli_llm.h"
 
-int cli_refine(int argc, char **argv) { return cli_agent_command(argc, argv, 1); }
+int cli_refine(int argc, char **argv) {
+    return cli_agent_command(argc, argv, 1);
+}

@@ -9,8 +9,8 @@
 #include <string.h>
 
 void cli_metrics_table_header(FILE *f, int max_clicks) {
-    cli_printf(f, "%-14s %7s %7s %7s %7s %7s %7s", "dataset", "samples", "NoC@80", "NoC@85", "NoC@90",
-            "NoF@85", "NoF@90");
+    cli_printf(f, "%-14s %7s %7s %7s %7s %7s %7s", "dataset", "samples", "NoC@80", "NoC@85",
+               "NoC@90", "NoF@85", "NoF@90");
     for (int i = 0; i < SA_METRICS_N_K; i++) {
         if (sa_metrics_ks[i] > max_clicks) continue;
         char h[16];
@@ -22,7 +22,7 @@ void cli_metrics_table_header(FILE *f, int max_clicks) {
 
 void cli_metrics_table_row(FILE *f, const char *name, const sa_metrics_summary *s, int max_clicks) {
     cli_printf(f, "%-14.14s %7d %7.2f %7.2f %7.2f %7d %7d", name, s->n_samples, s->noc[SA_TAU_80],
-            s->noc[SA_TAU_85], s->noc[SA_TAU_90], s->nof[SA_TAU_85], s->nof[SA_TAU_90]);
+               s->noc[SA_TAU_85], s->noc[SA_TAU_90], s->nof[SA_TAU_85], s->nof[SA_TAU_90]);
     for (int i = 0; i < SA_METRICS_N_K; i++) {
         if (sa_metrics_ks[i] > max_clicks) continue;
         cli_printf(f, " %8.4f", sa_metrics_miou_at(s, sa_metrics_ks[i]));
@@ -32,7 +32,7 @@ void cli_metrics_table_row(FILE *f, const char *name, const sa_metrics_summary *
 
 void cli_metrics_latency_line(FILE *f, const char *name, const sa_metrics_summary *s) {
     cli_printf(f, "%s: %ld clicks, tool time per click mean %.1f ms, median %.1f ms, p95 %.1f ms\n",
-            name, s->n_clicks, s->ms_mean, s->ms_median, s->ms_p95);
+               name, s->n_clicks, s->ms_mean, s->ms_median, s->ms_p95);
 }
 
 static void put_px(sa_image *img, int y, int x, const uint8_t c[3]) {
@@ -93,13 +93,14 @@ int cli_save_gt_overlay(const char *path, const sa_image *img, const sa_mask *gt
     return rc;
 }
 
-int cli_save_step_overlay(const char *dir, int step, const sa_image *img, const sa_env *env, sa_error *err) {
+int cli_save_step_overlay(const char *dir, int step, const sa_image *img, const sa_env *env,
+                          sa_error *err) {
     char name[32];
     snprintf(name, sizeof name, "step_%02d.png", step);
     char *path = sa_path_join(dir, name);
     if (!path) return sa_error_set(err, SA_ERR_NOMEM, "out of memory");
-    int rc = cli_save_overlay(path, img, sa_env_mask(env), sa_env_clicks(env), sa_env_n_clicks(env), err);
+    int rc = cli_save_overlay(path, img, sa_env_mask(env), sa_env_clicks(env), sa_env_n_clicks(env),
+                              err);
     free(path);
     return rc;
 }
-

@@ -30,7 +30,7 @@ int cli_save_overlay(const char *path, const sa_image *img, const sa_mask *mask,
 int cli_save_gt_overlay(const char *path, const sa_image *img, const sa_mask *gt, sa_error *err);
 
 /* cli_save_overlay of the env's current mask and clicks as DIR/step_NN.png. */
-int cli_save_step_overlay(const char *dir, int step, const sa_image *img, const sa_env *env, sa_error *err);
-
+int cli_save_step_overlay(const char *dir, int step, const sa_image *img, const sa_env *env,
+                          sa_error *err);
 
 #endif

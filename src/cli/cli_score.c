@@ -68,8 +68,8 @@ static int parse_score_options(int argc, char **argv, score_opts *o) {
     o->desc = pos[2];
     if (o->desc[strspn(o->desc, " \t\r\n")] == '\0') {
         cli_printf(stderr,
-                "%s: DESCRIPTION is empty: say which object the mask shows, e.g. \"the cat\"\n",
-                argv[0]);
+                   "%s: DESCRIPTION is empty: say which object the mask shows, e.g. \"the cat\"\n",
+                   argv[0]);
         return 2;
     }
     sa_error err = {0};
@@ -118,9 +118,11 @@ static int load_inputs(const score_opts *o, score_run *s, sa_error *err) {
 
 /* One line: the error and the reply, its line breaks (and any other control character) escaped. */
 static void print_refusal(const char *cmd, const sa_error *err, const char *reply) {
-    char *buf = malloc(6 * strlen(reply) + 1); /* at most 6 bytes per escaped byte ("\u009b" for 2) */
+    char *buf =
+        malloc(6 * strlen(reply) + 1); /* at most 6 bytes per escaped byte ("\u009b" for 2) */
     if (buf) cli_escape(reply, 1, buf, 6 * strlen(reply) + 1);
-    cli_printf(stderr, "%s: %s; the reply was: \"%s\"\n", cmd, err->msg, buf ? buf : "(out of memory)");
+    cli_printf(stderr, "%s: %s; the reply was: \"%s\"\n", cmd, err->msg,
+               buf ? buf : "(out of memory)");
     free(buf);
 }
 

@@ -105,7 +105,8 @@ static void pp_begin(progress_policy *pp, const sa_policy_obs *obs, const char *
         fprintf(stderr, "\r%s: %s: %s ... (%.0f s so far)\033[K", pp->cmd, where, what,
                 cli_now_s() - pp->t0);
     else
-        cli_printf(stderr, "%s: %s: %s (%.1f s so far)\n", pp->cmd, where, what, cli_now_s() - pp->t0);
+        cli_printf(stderr, "%s: %s: %s (%.1f s so far)\n", pp->cmd, where, what,
+                   cli_now_s() - pp->t0);
     fflush(stderr);
 }
 
@@ -170,21 +171,24 @@ static void print_steps(const sa_agent_result *r) {
         const sa_agent_step *s = &r->steps[i];
         if (s->is_box) {
             if (s->committed)
-                cli_printf(stdout, "box      (%g, %g)-(%g, %g)%s  IoU %s\n", s->box.x0, s->box.y0, s->box.x1,
-                       s->box.y1, s->ground_reply ? " grounded by the model" : "",
-                       isnan(s->iou_after) ? "-" : "");
+                cli_printf(stdout, "box      (%g, %g)-(%g, %g)%s  IoU %s\n", s->box.x0, s->box.y0,
+                           s->box.x1, s->box.y1, s->ground_reply ? " grounded by the model" : "",
+                           isnan(s->iou_after) ? "-" : "");
             else
                 cli_printf(stdout, "box      failed: %s\n", s->error ? s->error : "");
             continue;
         }
         cli_printf(stdout, "step %2d  ", s->index);
         if (s->committed && s->action.kind == SA_ACTION_CLICK)
-            cli_printf(stdout, "%s (y %d, x %d)", s->action.click.positive ? "positive" : "negative",
-                   s->action.click.y, s->action.click.x);
+            cli_printf(stdout, "%s (y %d, x %d)",
+                       s->action.click.positive ? "positive" : "negative", s->action.click.y,
+                       s->action.click.x);
         else
             cli_printf(stdout, "no action");
-        if (s->n_candidates > 1) cli_printf(stdout, " [candidate %d of %d]", s->chosen + 1, s->n_candidates);
-        if (!isnan(s->pred_iou_before)) cli_printf(stdout, "  pred IoU in %.2f", s->pred_iou_before);
+        if (s->n_candidates > 1)
+            cli_printf(stdout, " [candidate %d of %d]", s->chosen + 1, s->n_candidates);
+        if (!isnan(s->pred_iou_before))
+            cli_printf(stdout, "  pred IoU in %.2f", s->pred_iou_before);
         if (!isnan(s->pred_iou_after)) cli_printf(stdout, "  out %.2f", s->pred_iou_after);
         if (!isnan(s->iou_after)) cli_printf(stdout, "  IoU %.4f", s->iou_after);
         cli_printf(stdout, "  policy %.0f ms  tool %.0f ms", s->policy_ms, s->tool_ms);
@@ -197,9 +201,9 @@ static void print_steps(const sa_agent_result *r) {
 static int parse_box(const char *s, sa_box *b) {
     char tail;
     /* pixels: finite, >= 0 (nan, inf and 1e39 are not coordinates); the photo's size is checked later */
-    return sscanf(s, "%f,%f,%f,%f%c", &b->x0, &b->y0, &b->x1, &b->y1, &tail) == 4 && isfinite(b->x0) &&
-           isfinite(b->y0) && isfinite(b->x1) && isfinite(b->y1) && b->x0 >= 0 && b->y0 >= 0 &&
-           b->x0 <= b->x1 && b->y0 <= b->y1;
+    return sscanf(s, "%f,%f,%f,%f%c", &b->x0, &b->y0, &b->x1, &b->y1, &tail) == 4 &&
+           isfinite(b->x0) && isfinite(b->y0) && isfinite(b->x1) && isfinite(b->y1) && b->x0 >= 0 &&
+           b->y0 >= 0 && b->x0 <= b->x1 && b->y0 <= b->y1;
 }
 
 typedef struct agent_opts {
@@ -230,8 +234,10 @@ static int agent_option_table(agent_opts *o, cli_opt *opts) {
     opts[n++] = (cli_opt)CLI_O_STR("tool", &o->topt.tool);
     opts[n++] = (cli_opt)CLI_O_STR("sam-model", &o->topt.sam_model);
     opts[n++] = (cli_opt)CLI_O_THREADS(&o->topt.threads);
-    const cli_opt sc_opts[] = {CLI_TOOL_SC_OPTS(o->topt)}; /* --model names the LLM here: --tool-model */
-    for (size_t i = 0; i < sizeof sc_opts / sizeof sc_opts[0]; i++) opts[n++] = sc_opts[i];
+    const cli_opt sc_opts[] = {
+        CLI_TOOL_SC_OPTS(o->topt)}; /* --model names the LLM here: --tool-model */
+    for (size_t i = 0; i < sizeof sc_opts / sizeof sc_opts[0]; i++)
+        opts[n++] = sc_opts[i];
     return n;
 }
 
@@ -239,8 +245,9 @@ static int agent_option_table(agent_opts *o, cli_opt *opts) {
  */
 static int check_agent_options(const char *cmd, agent_opts *o) {
     if (o->box_s && !parse_box(o->box_s, &o->box)) {
-        cli_printf(stderr, "%s: --box '%s': expected X0,Y0,X1,Y1 in pixels, 0 <= X0 <= X1, 0 <= Y0 <= Y1\n", cmd,
-                o->box_s);
+        cli_printf(stderr,
+                   "%s: --box '%s': expected X0,Y0,X1,Y1 in pixels, 0 <= X0 <= X1, 0 <= Y0 <= Y1\n",
+                   cmd, o->box_s);
         return 2;
     }
     if (o->box_s && o->ground) {
@@ -259,8 +266,8 @@ static int check_agent_options(const char *cmd, agent_opts *o) {
 /* None of the files written into DIR (or stale step overlays deleted there) may be an input. Returns
  * 0, or 1 with the message printed. */
 static int check_paths(const char *cmd, const agent_opts *o) {
-    static const char *const names[] = {"mask.png", "mask.json", "trajectory.json", "step_00_box.png",
-                                        NULL};
+    static const char *const names[] = {"mask.png", "mask.json", "trajectory.json",
+                                        "step_00_box.png", NULL};
     cli_io io;
     cli_io_init(&io, cmd);
     cli_io_input(&io, "PHOTO", o->photo);
@@ -296,7 +303,7 @@ static int parse_agent_options(int argc, char **argv, int refine, agent_opts *o)
     int want_pos = refine ? 3 : 2;
     if (n_pos != want_pos || !o->out_dir) {
         cli_printf(stderr, "%s: need %s and --out DIR (see --help)\n", argv[0],
-                refine ? "PHOTO MASK DESCRIPTION" : "PHOTO DESCRIPTION");
+                   refine ? "PHOTO MASK DESCRIPTION" : "PHOTO DESCRIPTION");
         return 2;
     }
     o->photo = pos[0];
@@ -416,9 +423,9 @@ static void print_result(const char *out_dir, const sa_agent_result *r) {
     char error[200]; /* the reason on one line */
     cli_escape(r->error, 1, error, sizeof error);
     int elen = (int)strlen(error);
-    cli_printf(stdout, "; %d click%s, ended by %s%s%.*s%s; %.1f s\n", r->n_clicks, r->n_clicks == 1 ? "" : "s",
-           r->stop, *error ? ": " : "", elen > 160 ? 160 : elen, error,
-           elen > 160 ? "..." : "", r->total_ms / 1000.0);
+    cli_printf(stdout, "; %d click%s, ended by %s%s%.*s%s; %.1f s\n", r->n_clicks,
+               r->n_clicks == 1 ? "" : "s", r->stop, *error ? ": " : "", elen > 160 ? 160 : elen,
+               error, elen > 160 ? "..." : "", r->total_ms / 1000.0);
 }
 
 /* Runs the episode and writes the outputs (also after an error: the partial trajectory). Returns
@@ -427,9 +434,9 @@ static int run_episode(const agent_opts *o, const char *cmd, agent_run *run) {
     sa_agent_params ap = agent_params(o, run);
     if (!o->quiet)
         cli_printf(stderr, "%s: %s with %s at %s, tool %s, %d step%s, %s\n", cmd,
-                o->refine ? "refining" : "segmenting", o->lp.model, sa_llm_client_url(run->cl),
-                sa_tool_name(run->tool), o->steps, o->steps == 1 ? "" : "s",
-                o->search > 1 ? "PRM-guided search" : "greedy");
+                   o->refine ? "refining" : "segmenting", o->lp.model, sa_llm_client_url(run->cl),
+                   sa_tool_name(run->tool), o->steps, o->steps == 1 ? "" : "s",
+                   o->search > 1 ? "PRM-guided search" : "greedy");
     cli_stop_install();
     int rc = sa_agent_run(run->env, run->pol, ap, &run->r, &run->err);
     cli_stop_restore();
@@ -447,8 +454,8 @@ static int run_episode(const agent_opts *o, const char *cmd, agent_run *run) {
     print_result(o->out_dir, &run->r);
     if (wrc) return 1;
     if (!cli_stop_requested()) return 0;
-    cli_printf(stderr, "%s: interrupted after %d step(s); the outputs in %s cover them\n", cmd, run->r.n_clicks,
-            o->out_dir);
+    cli_printf(stderr, "%s: interrupted after %d step(s); the outputs in %s cover them\n", cmd,
+               run->r.n_clicks, o->out_dir);
     return CLI_EXIT_INTERRUPTED;
 }
 

@@ -144,8 +144,10 @@ static int parse_serve_options(int argc, char **argv, serve_opts *o) {
     opts[n++] = (cli_opt)CLI_O_STR("tool", &o->topt.tool);
     opts[n++] = (cli_opt)CLI_O_STR("sam-model", &o->topt.sam_model);
     opts[n++] = (cli_opt)CLI_O_THREADS(&o->topt.threads);
-    const cli_opt sc_opts[] = {CLI_TOOL_SC_OPTS(o->topt)}; /* --model names the LLM here: --tool-model */
-    for (size_t i = 0; i < sizeof sc_opts / sizeof sc_opts[0]; i++) opts[n++] = sc_opts[i];
+    const cli_opt sc_opts[] = {
+        CLI_TOOL_SC_OPTS(o->topt)}; /* --model names the LLM here: --tool-model */
+    for (size_t i = 0; i < sizeof sc_opts / sizeof sc_opts[0]; i++)
+        opts[n++] = sc_opts[i];
     opts[n++] = (cli_opt)CLI_O_STR("host", &o->sp.host);
     opts[n++] = (cli_opt)CLI_O_INT("port", &o->port, 0, 65535);
     opts[n++] = (cli_opt)CLI_O_STR("images-root", &o->sp.images_root);
@@ -179,7 +181,8 @@ static int server_params(serve_opts *o, sa_llm_params *llm) {
     if (o->token_env) {
         sp->token = getenv(o->token_env);
         if (!sp->token || !sp->token[0]) {
-            cli_printf(stderr, "serve: --token-env %s: the variable is unset or empty\n", o->token_env);
+            cli_printf(stderr, "serve: --token-env %s: the variable is unset or empty\n",
+                       o->token_env);
             return 2;
         }
     }
@@ -221,12 +224,16 @@ static int run_server(const serve_opts *o, sa_tool *tool) {
         cli_printf(stderr, "serve: %s\n", err.msg);
         return 1;
     }
-    cli_printf(stderr, "serve: listening on http://%s:%d/ (tool %s%s%s)\n", o->sp.host, sa_server_port(srv),
-               sa_tool_name(tool), o->sp.policy ? ", agent " : "", o->sp.policy ? o->lo.policy : "");
+    cli_printf(stderr, "serve: listening on http://%s:%d/ (tool %s%s%s)\n", o->sp.host,
+               sa_server_port(srv), sa_tool_name(tool), o->sp.policy ? ", agent " : "",
+               o->sp.policy ? o->lo.policy : "");
     fflush(stderr);
     int sig = 0;
     sigwait(&set, &sig);
-    cli_printf(stderr, "serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM");
+    cli_printf(stderr, "serve: %s, stopping\n",
+               sig == SIGINT   ? "SIGINT"
+               : sig == SIGHUP ? "SIGHUP"
+                               : "SIGTERM");
     sa_server_stop(srv);
     return 0;
 }

@@ -20,11 +20,13 @@ void cli_stop_install(void) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
-    for (int i = 0; i < 3; i++) sigaction(stop_signals[i], &sa, &saved[i]);
+    for (int i = 0; i < 3; i++)
+        sigaction(stop_signals[i], &sa, &saved[i]);
 }
 
 void cli_stop_restore(void) {
-    for (int i = 0; i < 3; i++) sigaction(stop_signals[i], &saved[i], NULL);
+    for (int i = 0; i < 3; i++)
+        sigaction(stop_signals[i], &saved[i], NULL);
 }
 
 int cli_stop_requested(void) {

@@ -39,8 +39,7 @@ static const char usage_text[] =
     "  --caption TEXT       description stored as the caption of every sample (default: none)\n"
     "  --limit N            record at most N items per dataset (default 0 = all)\n"
     "  --jobs N             items recorded in parallel (default 0 = CPU count, at most 8; 1 for --tool sam)\n"
-    "  --quiet              no progress on stderr\n" CLI_TOOL_OPTIONS_HELP
-    "\n"
+    "  --quiet              no progress on stderr\n" CLI_TOOL_OPTIONS_HELP "\n"
     "Image names are stored as the file name inside the dataset's image folder (as the released files do);\n"
     "give that folder (or several) to `segagent export --images`.\n"
     "\n"
@@ -63,19 +62,32 @@ typedef struct traj_opts {
 
 /* Parses and checks the options into o and the run parameters; 0, or the exit status of a usage error. */
 static int parse_opts(int argc, char **argv, traj_opts *o, sa_traj_run_params *rp) {
-    *o = (traj_opts){.out = "traj.json", .start = "empty", .tool = {.tool = "builtin", .threads = 2}, .target = 0.98,
-                     .max_clicks = 20, .random_points = 5};
+    *o = (traj_opts){.out = "traj.json",
+                     .start = "empty",
+                     .tool = {.tool = "builtin", .threads = 2},
+                     .target = 0.98,
+                     .max_clicks = 20,
+                     .random_points = 5};
     cli_opt opts[] = {
-        CLI_O_MULTI("dataset", &o->datasets),   CLI_O_STR("out", &o->out),
-        CLI_O_DOUBLE_GT("target-iou", &o->target, 0, 1), CLI_O_INT("max-clicks", &o->max_clicks, 1, SA_MAX_CLICKS),
-        CLI_O_STR("start", &o->start),          CLI_O_INT("random-points", &o->random_points, 1, SA_MAX_CLICKS),
-        CLI_O_SEED(&o->seed),            CLI_O_STR("caption", &o->caption),
-        CLI_O_LIMIT(&o->limit),          CLI_O_FLAG("quiet", &o->quiet),
-        CLI_O_STR("tool", &o->tool.tool),       CLI_O_STR("sam-model", &o->tool.sam_model),
-        CLI_O_THREADS(&o->tool.threads), CLI_O_JOBS(&o->jobs),
-        CLI_TOOL_MODEL_OPT(o->tool),            CLI_TOOL_SC_OPTS(o->tool),
+        CLI_O_MULTI("dataset", &o->datasets),
+        CLI_O_STR("out", &o->out),
+        CLI_O_DOUBLE_GT("target-iou", &o->target, 0, 1),
+        CLI_O_INT("max-clicks", &o->max_clicks, 1, SA_MAX_CLICKS),
+        CLI_O_STR("start", &o->start),
+        CLI_O_INT("random-points", &o->random_points, 1, SA_MAX_CLICKS),
+        CLI_O_SEED(&o->seed),
+        CLI_O_STR("caption", &o->caption),
+        CLI_O_LIMIT(&o->limit),
+        CLI_O_FLAG("quiet", &o->quiet),
+        CLI_O_STR("tool", &o->tool.tool),
+        CLI_O_STR("sam-model", &o->tool.sam_model),
+        CLI_O_THREADS(&o->tool.threads),
+        CLI_O_JOBS(&o->jobs),
+        CLI_TOOL_MODEL_OPT(o->tool),
+        CLI_TOOL_SC_OPTS(o->tool),
     };
-    int prc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage_text);
+    int prc =
+        cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage_text);
     if (prc) return prc == 1 ? -1 : 2;
     if (o->datasets.n == 0) {
         cli_printf(stderr, "%s: at least one --dataset NAME=DIR is needed (see --help)\n", argv[0]);
@@ -137,7 +149,8 @@ static int check_paths(const traj_opts *o, sa_dataset *const *ds, int n_ds) {
     cli_io io;
     cli_io_init(&io, "trajectories");
     cli_io_input(&io, "--sam-model", o->tool.sam_model);
-    for (int d = 0; d < n_ds; d++) cli_io_dataset(&io, ds[d]);
+    for (int d = 0; d < n_ds; d++)
+        cli_io_dataset(&io, ds[d]);
     int bad = cli_io_output(&io, "--out", o->out);
     cli_io_free(&io);
     return bad;
@@ -152,7 +165,8 @@ static void on_item(void *user, const sa_dataset *ds, int item, int status, cons
     report_ctx *r = user;
     if (status != SA_OK) {
         if (r->pr.tty && !r->quiet) fputc('\n', stderr);
-        cli_printf(stderr, "skipped %s/%s: %s\n", sa_dataset_name(ds), sa_dataset_item_name(ds, item), message);
+        cli_printf(stderr, "skipped %s/%s: %s\n", sa_dataset_name(ds),
+                   sa_dataset_item_name(ds, item), message);
     }
     cli_progress_step(&r->pr, sa_dataset_item_name(ds, item));
 }
@@ -162,8 +176,9 @@ static int record(const char *cmd, const traj_opts *o, const sa_traj_run_params 
                   sa_dataset *const *ds, int n_ds) {
     sa_error err = {0};
     sa_traj_writer *w = NULL;
-    char *info = sa_traj_info_json(rp->rec, rp->prob_threshold, sa_tool_name(tool), SEGAGENT_VERSION,
-                                   (const char *const *)o->datasets.v, o->datasets.n, &err);
+    char *info =
+        sa_traj_info_json(rp->rec, rp->prob_threshold, sa_tool_name(tool), SEGAGENT_VERSION,
+                          (const char *const *)o->datasets.v, o->datasets.n, &err);
     if (!info || sa_traj_writer_open(o->out, info, &w, &err) != SA_OK) {
         cli_printf(stderr, "%s: %s\n", cmd, err.msg);
         free(info);
@@ -189,11 +204,14 @@ static int record(const char *cmd, const traj_opts *o, const sa_traj_run_params 
         return 1;
     }
     if (st.stopped)
-        cli_printf(stderr, "%s: interrupted after %ld of %ld items; keeping the %ld samples recorded so far\n", cmd,
-                st.done, st.total, st.samples);
+        cli_printf(
+            stderr,
+            "%s: interrupted after %ld of %ld items; keeping the %ld samples recorded so far\n",
+            cmd, st.done, st.total, st.samples);
     if (st.samples == 0) { /* no file with an empty "data" list: say so */
         sa_traj_writer_abort(w);
-        cli_printf(stderr, "%s: no sample could be recorded (%ld skipped); %s not written\n", cmd, st.skipped, o->out);
+        cli_printf(stderr, "%s: no sample could be recorded (%ld skipped); %s not written\n", cmd,
+                   st.skipped, o->out);
         return 1;
     }
     if (sa_traj_writer_close(w, &err) != SA_OK) {
@@ -201,10 +219,11 @@ static int record(const char *cmd, const traj_opts *o, const sa_traj_run_params 
         return 1;
     }
     double n = (double)st.samples;
-    cli_printf(stderr,
-            "trajectories: %ld samples (%ld skipped, %ld with no useful click), %ld clicks (%.2f per sample), "
-            "mean final IoU %.4f -> %s\n",
-            st.samples, st.skipped, st.empty, st.clicks, (double)st.clicks / n, st.iou_sum / n, o->out);
+    cli_printf(
+        stderr,
+        "trajectories: %ld samples (%ld skipped, %ld with no useful click), %ld clicks (%.2f per sample), "
+        "mean final IoU %.4f -> %s\n",
+        st.samples, st.skipped, st.empty, st.clicks, (double)st.clicks / n, st.iou_sum / n, o->out);
     return st.stopped ? CLI_EXIT_INTERRUPTED : 0;
 }
 
@@ -225,6 +244,7 @@ int cli_trajectories(int argc, char **argv) {
     }
     if (rc == 0) rc = record(argv[0], &o, &rp, tool, ds, n_ds);
     sa_tool_free(tool);
-    for (int d = 0; d < n_ds; d++) sa_dataset_free(ds[d]);
+    for (int d = 0; d < n_ds; d++)
+        sa_dataset_free(ds[d]);
     return rc;
 }

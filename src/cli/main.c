@@ -17,32 +17,41 @@ typedef struct command {
 static const command commands[] = {
     {"demo", cli_demo, "annotate the built-in sample scenes end to end (no downloads, no weights)"},
     {"eval", cli_eval, "NoC / NoF / mIoU@k benchmark of a tool with the simulated annotator"},
-    {"annotate", cli_annotate, "annotate one image with the simulated annotator; overlays per step"},
+    {"annotate", cli_annotate,
+     "annotate one image with the simulated annotator; overlays per step"},
     {"trajectories", cli_trajectories, "record training trajectories (SegAgent JSON format)"},
-    {"export", cli_export, "convert trajectories to LLaVA / Qwen-VL / LLaMA-Factory / ms-swift samples"},
+    {"export", cli_export,
+     "convert trajectories to LLaVA / Qwen-VL / LLaMA-Factory / ms-swift samples"},
     {"segment", cli_segment, "segment an image from a description with an LLM policy over HTTP"},
     {"refine", cli_refine, "refine an existing mask with an LLM policy"},
     {"score", cli_score, "predicted IoU of a mask (process reward)"},
-    {"filter", cli_filter, "score every annotation of a COCO file; agreement metrics with ground truth"},
+    {"filter", cli_filter,
+     "score every annotation of a COCO file; agreement metrics with ground truth"},
     {"check-sam", cli_check_sam, "check the SAM engine against a parity fixture folder"},
-    {"check-simpleclick", cli_check_simpleclick, "check the SimpleClick engine against a parity fixture folder"},
-    {"serve", cli_serve, "serve the tools and the agent over HTTP (JSON API, Label Studio, web page)"},
+    {"check-simpleclick", cli_check_simpleclick,
+     "check the SimpleClick engine against a parity fixture folder"},
+    {"serve", cli_serve,
+     "serve the tools and the agent over HTTP (JSON API, Label Studio, web page)"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
 static void usage(FILE *f) {
-    cli_printf(f,
-            "segagent %s - click-by-click segmentation the way a human annotator works\n\n"
-            "usage: segagent <command> [options]      (segagent <command> --help for details)\n\ncommands:\n",
-            SEGAGENT_VERSION);
-    for (int i = 0; i < N_COMMANDS; i++) cli_printf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
-    cli_printf(f, "\nexamples:\n"
-               "  segagent demo --out demo-out\n"
-               "  segagent eval --dataset GrabCut=../shared/data/GrabCut --tool builtin --max-clicks 20 --json out.json\n"
-               "  segagent annotate --image photo.jpg --gt mask.png --out run/\n"
-               "\nexit status: 0 success, 1 failure (a message on stderr names the file and the problem),\n"
-               "             2 usage error (unknown option, bad or missing value),\n"
-               "             130 stopped by Ctrl-C, SIGTERM or SIGHUP (outputs left consistent)\n");
+    cli_printf(
+        f,
+        "segagent %s - click-by-click segmentation the way a human annotator works\n\n"
+        "usage: segagent <command> [options]      (segagent <command> --help for details)\n\ncommands:\n",
+        SEGAGENT_VERSION);
+    for (int i = 0; i < N_COMMANDS; i++)
+        cli_printf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
+    cli_printf(
+        f,
+        "\nexamples:\n"
+        "  segagent demo --out demo-out\n"
+        "  segagent eval --dataset GrabCut=../shared/data/GrabCut --tool builtin --max-clicks 20 --json out.json\n"
+        "  segagent annotate --image photo.jpg --gt mask.png --out run/\n"
+        "\nexit status: 0 success, 1 failure (a message on stderr names the file and the problem),\n"
+        "             2 usage error (unknown option, bad or missing value),\n"
+        "             130 stopped by Ctrl-C, SIGTERM or SIGHUP (outputs left consistent)\n");
 }
 
 int main(int argc, char **argv) {
@@ -53,7 +62,8 @@ int main(int argc, char **argv) {
                 return commands[i].run(2, args);
             }
     }
-    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "help")) {
         usage(stdout);
         return argc < 2 ? 2 : 0;
     }

@@ -202,7 +202,8 @@ static int build_index(ctx *c, id_ref **ids, int n, const void *recs, size_t str
             dup = k;
     if (dup >= 0) {
         int first = dup; /* the first record with that id: ties are in file order */
-        while (first > 0 && (*ids)[first - 1].id == (*ids)[dup].id) first--;
+        while (first > 0 && (*ids)[first - 1].id == (*ids)[dup].id)
+            first--;
         return sa_error_set(c->err, SA_ERR_FORMAT, "%s: %s[%d].id: %lld is also the id of %s[%d]",
                             c->name, c->list, (*ids)[dup].index, (long long)(*ids)[dup].id, c->list,
                             (*ids)[first].index);

@@ -58,7 +58,6 @@ sa_dataset_params sa_dataset_default_params(void) {
     return p;
 }
 
-
 static char *join_path(const char *a, const char *b) {
     size_t na = strlen(a), nb = strlen(b);
     while (na > 1 && a[na - 1] == '/')

@@ -52,21 +52,26 @@ int sa_average_ranks(const double *v, size_t n, double *ranks) {
     qsort(iv, n, sizeof *iv, cmp_iv);
     for (size_t s = 0; s < n;) {
         size_t e = s + 1;
-        while (e < n && iv[e].v == iv[s].v) e++;
+        while (e < n && iv[e].v == iv[s].v)
+            e++;
         double r = ((double)(s + 1) + (double)e) / 2.0; /* mean of ranks s+1 .. e */
-        for (size_t k = s; k < e; k++) ranks[iv[k].i] = r;
+        for (size_t k = s; k < e; k++)
+            ranks[iv[k].i] = r;
         s = e;
     }
     free(iv);
     return SA_OK;
 }
 
-int sa_filter_stats_compute(const double *pred, const double *truth, size_t n, sa_filter_stats *out, sa_error *err) {
-    if (!out || (n > 0 && (!pred || !truth))) return sa_error_set(err, SA_ERR_INVALID, "filter stats: NULL input");
+int sa_filter_stats_compute(const double *pred, const double *truth, size_t n, sa_filter_stats *out,
+                            sa_error *err) {
+    if (!out || (n > 0 && (!pred || !truth)))
+        return sa_error_set(err, SA_ERR_INVALID, "filter stats: NULL input");
     out->n = out->n_skipped = 0;
     out->mae = out->mse = out->pearson = out->spearman = NAN;
     if (n == 0) return SA_OK;
-    if (n > ((size_t)-1) / (4 * sizeof(double))) return sa_error_set(err, SA_ERR_NOMEM, "filter stats: too many pairs");
+    if (n > ((size_t)-1) / (4 * sizeof(double)))
+        return sa_error_set(err, SA_ERR_NOMEM, "filter stats: too many pairs");
     double *buf = malloc(4 * n * sizeof *buf);
     if (!buf) return sa_error_set(err, SA_ERR_NOMEM, "filter stats: out of memory");
     double *p = buf, *t = buf + n, *rp = buf + 2 * n, *rt = buf + 3 * n;

@@ -28,12 +28,14 @@ void sa_traj_sample_free(sa_traj_sample *s) {
     if (!s) return;
     free(s->image_name);
     free(s->object_id);
-    for (int i = 0; i < s->n_captions; i++) free(s->captions[i]);
+    for (int i = 0; i < s->n_captions; i++)
+        free(s->captions[i]);
     free(s->captions);
     free(s->gt);
     free(s->init_mask);
     free(s->init_kind);
-    for (int i = 0; i < s->n_steps; i++) free(s->steps[i].mask);
+    for (int i = 0; i < s->n_steps; i++)
+        free(s->steps[i].mask);
     free(s->steps);
     memset(s, 0, sizeof *s);
 }
@@ -46,17 +48,20 @@ int sa_traj_sample_set_meta(sa_traj_sample *s, const char *image_name, const cha
     char *oid = sa__strdup(object_id ? object_id : "0");
     char **caps = n_captions ? calloc((size_t)n_captions, sizeof *caps) : NULL;
     int ok = name && oid && (n_captions == 0 || caps);
-    for (int i = 0; ok && i < n_captions; i++) ok = (caps[i] = sa__strdup(captions[i] ? captions[i] : "")) != NULL;
+    for (int i = 0; ok && i < n_captions; i++)
+        ok = (caps[i] = sa__strdup(captions[i] ? captions[i] : "")) != NULL;
     if (!ok) {
         free(name);
         free(oid);
-        for (int i = 0; caps && i < n_captions; i++) free(caps[i]);
+        for (int i = 0; caps && i < n_captions; i++)
+            free(caps[i]);
         free(caps);
         return sa_error_set(err, SA_ERR_NOMEM, "trajectory meta: out of memory");
     }
     free(s->image_name);
     free(s->object_id);
-    for (int i = 0; i < s->n_captions; i++) free(s->captions[i]);
+    for (int i = 0; i < s->n_captions; i++)
+        free(s->captions[i]);
     free(s->captions);
     s->image_name = name;
     s->object_id = oid;
@@ -75,9 +80,11 @@ static int decode_rle_str(const char *s, int h, int w, sa_mask *out, sa_error *e
 
 int sa_traj_state_mask(const sa_traj_sample *s, int t, sa_mask *out, sa_error *err) {
     if (!s || !out || t < 0 || t > s->n_steps)
-        return sa_error_set(err, SA_ERR_INVALID, "trajectory state %d: outside 0..%d", t, s ? s->n_steps : 0);
+        return sa_error_set(err, SA_ERR_INVALID, "trajectory state %d: outside 0..%d", t,
+                            s ? s->n_steps : 0);
     if (t == 0 && !s->init_mask) return sa_mask_new(out, s->width, s->height, err);
-    return decode_rle_str(t == 0 ? s->init_mask : s->steps[t - 1].mask, s->height, s->width, out, err);
+    return decode_rle_str(t == 0 ? s->init_mask : s->steps[t - 1].mask, s->height, s->width, out,
+                          err);
 }
 
 double sa_traj_state_iou(const sa_traj_sample *s, int t) {
@@ -129,15 +136,19 @@ static cJSON *sample_json(const sa_traj_sample *s) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
     int ok = cJSON_AddStringToObject(o, "image_name", s->image_name ? s->image_name : "") != NULL;
-    ok = ok && cJSON_AddNumberToObject(o, "height", s->height) && cJSON_AddNumberToObject(o, "width", s->width);
+    ok = ok && cJSON_AddNumberToObject(o, "height", s->height) &&
+         cJSON_AddNumberToObject(o, "width", s->width);
     cJSON *ann = ok ? cJSON_AddObjectToObject(o, "gt_ann") : NULL;
     ok = ann != NULL;
     const char *oid = s->object_id ? s->object_id : "0";
-    if (ok) ok = is_int_literal(oid) ? cJSON_AddNumberToObject(ann, "object_id", strtod(oid, NULL)) != NULL
-                                     : cJSON_AddStringToObject(ann, "object_id", oid) != NULL;
+    if (ok)
+        ok = is_int_literal(oid)
+                 ? cJSON_AddNumberToObject(ann, "object_id", strtod(oid, NULL)) != NULL
+                 : cJSON_AddStringToObject(ann, "object_id", oid) != NULL;
     cJSON *caps = ok ? cJSON_AddArrayToObject(ann, "caption") : NULL;
     ok = caps != NULL;
-    for (int i = 0; ok && i < s->n_captions; i++) ok = cJSON_AddItemToArray(caps, cJSON_CreateString(s->captions[i]));
+    for (int i = 0; ok && i < s->n_captions; i++)
+        ok = cJSON_AddItemToArray(caps, cJSON_CreateString(s->captions[i]));
     cJSON *seg = ok ? rle_json(s->gt ? s->gt : "", s->height, s->width) : NULL;
     ok = seg && cJSON_AddItemToObject(ann, "segmentation", seg);
     if (!ok) cJSON_Delete(seg);
@@ -164,7 +175,8 @@ static cJSON *sample_json(const sa_traj_sample *s) {
         }
         int yx[2] = {st->click.y, st->click.x};
         cJSON *coor = cJSON_CreateIntArray(yx, 2);
-        ok = cJSON_AddNumberToObject(c, "idx", st->idx) && coor && cJSON_AddItemToObject(c, "coor", coor);
+        ok = cJSON_AddNumberToObject(c, "idx", st->idx) && coor &&
+             cJSON_AddItemToObject(c, "coor", coor);
         if (!ok) {
             cJSON_Delete(coor);
             break;
@@ -182,7 +194,8 @@ static cJSON *sample_json(const sa_traj_sample *s) {
             cJSON_Delete(b);
             break;
         }
-        ok = cJSON_AddNumberToObject(c, "area", (double)st->area) && cJSON_AddNumberToObject(c, "iou", st->iou);
+        ok = cJSON_AddNumberToObject(c, "area", (double)st->area) &&
+             cJSON_AddNumberToObject(c, "iou", st->iou);
     }
     if (!ok) {
         cJSON_Delete(o);
@@ -191,7 +204,8 @@ static cJSON *sample_json(const sa_traj_sample *s) {
     return o;
 }
 
-int sa_traj_writer_open(const char *path, const char *info_json, sa_traj_writer **out, sa_error *err) {
+int sa_traj_writer_open(const char *path, const char *info_json, sa_traj_writer **out,
+                        sa_error *err) {
     if (!path || !out) return sa_error_set(err, SA_ERR_INVALID, "trajectory writer: no path");
     *out = NULL;
     char *info = NULL;
@@ -233,7 +247,8 @@ int sa_traj_writer_add(sa_traj_writer *w, const sa_traj_sample *s, sa_error *err
     cJSON *j = sample_json(s);
     char *txt = j ? sa__json_print(j, 0) : NULL;
     cJSON_Delete(j);
-    if (!txt) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory formatting a sample", w->path);
+    if (!txt)
+        return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory formatting a sample", w->path);
     int bad = fputs(w->count ? ",\n" : "\n", w->f) < 0 || fputs(txt, w->f) < 0;
     free(txt);
     if (bad) return sa_error_set(err, SA_ERR_IO, "%s: write failed: %s", w->path, strerror(errno));

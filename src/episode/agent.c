@@ -33,8 +33,6 @@ sa_agent_params sa_agent_default_params(void) {
     return p;
 }
 
-
-
 static void step_free(sa_agent_step *s) {
     for (int i = 0; i < s->n_candidates; i++) {
         free(s->cands[i].text);
@@ -49,7 +47,8 @@ static void step_free(sa_agent_step *s) {
 
 void sa_agent_result_free(sa_agent_result *r) {
     if (!r) return;
-    for (int i = 0; i < r->n_steps; i++) step_free(&r->steps[i]);
+    for (int i = 0; i < r->n_steps; i++)
+        step_free(&r->steps[i]);
     free(r->steps);
     sa_mask_free(&r->start_mask);
     sa_mask_free(&r->mask);
@@ -89,7 +88,9 @@ static double true_iou(const sa_env *env, const sa_mask *m) {
 }
 
 /* Predicted IoU of the state the step started from: the one stored on the previous state, if any. */
-static float *state_pred(sa_agent_result *r, int state) { return state < 0 ? &r->start_pred_iou : &r->steps[state].pred_iou_after; }
+static float *state_pred(sa_agent_result *r, int state) {
+    return state < 0 ? &r->start_pred_iou : &r->steps[state].pred_iou_after;
+}
 
 /* The committed state before state idx (-1 = the start). */
 static int prev_committed(const sa_agent_result *r, int idx) {
@@ -111,7 +112,8 @@ static int keep_state(const sa_env *env, int keep, sa_agent_step *s, sa_error *e
     return sa_mask_copy(sa_env_mask(env), &s->mask, err);
 }
 
-static int do_first_action(sa_env *env, const sa_agent_params *p, sa_agent_result *r, sa_error *err) {
+static int do_first_action(sa_env *env, const sa_agent_params *p, sa_agent_result *r,
+                           sa_error *err) {
     sa_agent_step *s = push_step(r, 0);
     if (!s) return sa_error_set(err, SA_ERR_NOMEM, "agent: out of memory");
     s->index = 0;
@@ -122,10 +124,12 @@ static int do_first_action(sa_env *env, const sa_agent_params *p, sa_agent_resul
     s->iou_before = sa_env_iou(env);
     if (p->first == SA_FIRST_GROUND) {
         if (!p->ground) {
-            set_step_error(s, SA_ERR_INVALID, "grounded first box asked for, but the policy cannot ground");
+            set_step_error(s, SA_ERR_INVALID,
+                           "grounded first box asked for, but the policy cannot ground");
             return SA_OK;
         }
-        int rc = p->ground(p->ground_ctx, sa_env_image(env), sa_env_description(env), &box, &s->ground_reply, &e);
+        int rc = p->ground(p->ground_ctx, sa_env_image(env), sa_env_description(env), &box,
+                           &s->ground_reply, &e);
         s->policy_ms = sa__now_ms() - t0;
         if (rc) {
             set_step_error(s, rc, e.msg); /* recorded; go on without a box */
@@ -164,8 +168,8 @@ static int same_action(const sa_action *a, const sa_action *b) {
 }
 
 /* One search step: preview each parsed candidate, score its mask, commit the best. */
-static int search_step(sa_env *env, sa_policy *policy, sa_agent_step *s, sa_policy_obs obs, sa_agent_result *r,
-                       int keep, sa_error *err) {
+static int search_step(sa_env *env, sa_policy *policy, sa_agent_step *s, sa_policy_obs obs,
+                       sa_agent_result *r, int keep, sa_error *err) {
     int k = s->n_candidates;
     sa_tool_result *res = calloc((size_t)k, sizeof *res);
     if (!res) return sa_error_set(err, SA_ERR_NOMEM, "agent: out of memory");
@@ -178,7 +182,8 @@ static int search_step(sa_env *env, sa_policy *policy, sa_agent_step *s, sa_poli
         if (c->status != SA_OK) continue;
         int dup = -1;
         for (int j = 0; j < i; j++)
-            if (s->cands[j].status == SA_OK && same_action(&s->cands[j].action, &c->action)) dup = j;
+            if (s->cands[j].status == SA_OK && same_action(&s->cands[j].action, &c->action))
+                dup = j;
         if (dup >= 0) { /* same action, same mask: reuse the score */
             c->pred_iou_out = s->cands[dup].pred_iou_out;
             c->iou_out = s->cands[dup].iou_out;
@@ -207,10 +212,13 @@ static int search_step(sa_env *env, sa_policy *policy, sa_agent_step *s, sa_poli
         int src = sa_policy_score(policy, &so, &piou, &c->score_text, &e);
         c->score_ms = sa__now_ms() - t0;
         s->score_ms += c->score_ms;
-        if (src == SA_OK) c->pred_iou_out = piou;
-        else if (src != SA_ERR_PARSE && src != SA_ERR_RANGE) rc = sa_error_set(err, src, "%s", e.msg);
-        if (best < 0 || (!isnan(c->pred_iou_out) && (isnan(s->cands[best].pred_iou_out) ||
-                                                      c->pred_iou_out > s->cands[best].pred_iou_out)))
+        if (src == SA_OK)
+            c->pred_iou_out = piou;
+        else if (src != SA_ERR_PARSE && src != SA_ERR_RANGE)
+            rc = sa_error_set(err, src, "%s", e.msg);
+        if (best < 0 ||
+            (!isnan(c->pred_iou_out) &&
+             (isnan(s->cands[best].pred_iou_out) || c->pred_iou_out > s->cands[best].pred_iou_out)))
             best = i;
     }
     if (rc == SA_OK && best < 0) { /* every preview failed: a tool error */
@@ -236,19 +244,21 @@ static int search_step(sa_env *env, sa_policy *policy, sa_agent_step *s, sa_poli
             rc = keep_state(env, keep, s, err);
         }
     }
-    for (int i = 0; i < k; i++) sa_tool_result_free(&res[i]);
+    for (int i = 0; i < k; i++)
+        sa_tool_result_free(&res[i]);
     free(res);
     return rc;
 }
 
 /* Picks the returned state. */
-static int finish(sa_env *env, sa_policy *policy, const sa_agent_params *p, sa_agent_result *r, int score_last,
-                  sa_error *err) {
+static int finish(sa_env *env, sa_policy *policy, const sa_agent_params *p, sa_agent_result *r,
+                  int score_last, sa_error *err) {
     int last = current_state(r);
     /* the last state's prediction, if the loop did not produce one */
     if (p->best_of && score_last && isnan(*state_pred(r, last)) && sa_policy_can_score(policy)) {
         int any = !isnan(r->start_pred_iou);
-        for (int i = 0; i < r->n_steps; i++) any |= !isnan(r->steps[i].pred_iou_after) | !isnan(r->steps[i].pred_iou_before);
+        for (int i = 0; i < r->n_steps; i++)
+            any |= !isnan(r->steps[i].pred_iou_after) | !isnan(r->steps[i].pred_iou_before);
         if (any) {
             sa_policy_obs obs = sa_policy_obs_from_env(env);
             if (!sa_policy_needs_gt(policy)) obs.gt = NULL;
@@ -285,7 +295,9 @@ static int finish(sa_env *env, sa_policy *policy, const sa_agent_params *p, sa_a
     r->best_step = best;
     r->best_pred_iou = best_pred;
     /* the last state is the env's own; earlier ones were kept by keep_state (best_of implies keep_masks) */
-    const sa_mask *m = best == last ? sa_env_mask(env) : best < 0 ? &r->start_mask : &r->steps[best].mask;
+    const sa_mask *m = best == last ? sa_env_mask(env)
+                       : best < 0   ? &r->start_mask
+                                    : &r->steps[best].mask;
     sa_mask_free(&r->mask);
     int rc = sa_mask_copy(m, &r->mask, err);
     r->iou = best < 0 ? r->start_iou : r->steps[best].iou_after;
@@ -294,7 +306,8 @@ static int finish(sa_env *env, sa_policy *policy, const sa_agent_params *p, sa_a
 }
 
 /* The per-step endings that follow a commit: the caller's hook, no gain, target reached. Returns 1 to end. */
-static int after_commit(sa_env *env, const sa_agent_params *p, sa_agent_step *s, sa_agent_result *r) {
+static int after_commit(sa_env *env, const sa_agent_params *p, sa_agent_step *s,
+                        sa_agent_result *r) {
     if (p->stop_without_gain && !isnan(s->iou_after) && !(s->iou_after > s->iou_before)) {
         end_episode(r, "no gain", SA_OK, "");
         return 1;
@@ -320,23 +333,27 @@ static int check_run(sa_env *env, sa_policy *policy, const sa_agent_params *p, s
         return sa_error_set(err, SA_ERR_INVALID, "agent: env not reset or no policy");
     }
     if (p->steps < 0 || p->steps > SA_MAX_CLICKS || p->search_k < 1 || p->search_k > 64) {
-        end_episode(out, "invalid", SA_ERR_INVALID, "agent: steps must be 0..1024 and search K 1..64");
-        return sa_error_set(err, SA_ERR_INVALID, "agent: steps must be 0..%d and search K 1..64 (got %d, %d)",
+        end_episode(out, "invalid", SA_ERR_INVALID,
+                    "agent: steps must be 0..1024 and search K 1..64");
+        return sa_error_set(err, SA_ERR_INVALID,
+                            "agent: steps must be 0..%d and search K 1..64 (got %d, %d)",
                             SA_MAX_CLICKS, p->steps, p->search_k);
     }
     if (p->search_k > 1 && !sa_policy_can_score(policy)) {
         end_episode(out, "invalid", SA_ERR_UNSUPPORTED, "search needs a policy that predicts IoU");
-        return sa_error_set(err, SA_ERR_UNSUPPORTED,
-                            "agent: search (K = %d) needs a policy that predicts IoU; policy '%s' cannot", p->search_k,
-                            sa_policy_name(policy));
+        return sa_error_set(
+            err, SA_ERR_UNSUPPORTED,
+            "agent: search (K = %d) needs a policy that predicts IoU; policy '%s' cannot",
+            p->search_k, sa_policy_name(policy));
     }
     return SA_OK;
 }
 
 /* Asks the policy for K actions and records them as the step's candidates; the reply's estimate of the state it
  * saw is kept unless that state already has one (from scoring). */
-static int ask_policy(sa_env *env, sa_policy *policy, const sa_agent_params *p, sa_agent_step *s, int prev_state,
-                      sa_policy_decision *dec, sa_agent_result *out, int *rc, sa_error *err) {
+static int ask_policy(sa_env *env, sa_policy *policy, const sa_agent_params *p, sa_agent_step *s,
+                      int prev_state, sa_policy_decision *dec, sa_agent_result *out, int *rc,
+                      sa_error *err) {
     double t0 = sa__now_ms();
     sa_policy_obs obs = sa_policy_obs_from_env(env);
     if (!sa_policy_needs_gt(policy)) obs.gt = NULL;
@@ -376,7 +393,8 @@ static int ask_policy(sa_env *env, sa_policy *policy, const sa_agent_params *p, 
     }
     sa_policy_decisions_free(dec, n);
     float pin = NAN;
-    for (int i = 0; i < n && isnan(pin); i++) pin = s->cands[i].pred_iou_in;
+    for (int i = 0; i < n && isnan(pin); i++)
+        pin = s->cands[i].pred_iou_in;
     if (isnan(s->pred_iou_before) && !isnan(pin)) {
         s->pred_iou_before = pin;
         *state_pred(out, prev_state) = pin;
@@ -386,20 +404,23 @@ static int ask_policy(sa_env *env, sa_policy *policy, const sa_agent_params *p, 
 
 /* Greedy early stop, before spending a tool call: the state we are in is predicted no better than the state
  * before it. Then: a reply with no usable action ends the episode with the last good mask. */
-static int check_candidates(const sa_agent_params *p, sa_agent_step *s, int prev_state, sa_agent_result *out) {
+static int check_candidates(const sa_agent_params *p, sa_agent_step *s, int prev_state,
+                            sa_agent_result *out) {
     if (p->early_stop && p->search_k == 1 && prev_state != -1) {
         float newer = *state_pred(out, prev_state);
         float older = *state_pred(out, prev_committed(out, prev_state));
         if (!isnan(newer) && !isnan(older) && !(newer > older)) {
             char msg[128];
-            snprintf(msg, sizeof msg, "early stop: predicted IoU %.2f is not above %.2f", newer, older);
+            snprintf(msg, sizeof msg, "early stop: predicted IoU %.2f is not above %.2f", newer,
+                     older);
             set_step_error(s, SA_ERR_DONE, msg);
             end_episode(out, "early stop", SA_OK, "");
             return STEP_END_UNSCORED;
         }
     }
     int n = s->n_candidates, any_ok = 0;
-    for (int i = 0; i < n; i++) any_ok |= s->cands[i].status == SA_OK;
+    for (int i = 0; i < n; i++)
+        any_ok |= s->cands[i].status == SA_OK;
     if (any_ok) return STEP_ON;
     const char *why = n > 0 && s->cands[0].text ? s->cands[0].text : "(no reply)";
     char msg[SA_ERROR_MSG_LEN];
@@ -412,10 +433,11 @@ static int check_candidates(const sa_agent_params *p, sa_agent_step *s, int prev
 }
 
 /* K = 1: applies the first usable candidate with the tool. */
-static int greedy_step(sa_env *env, const sa_agent_params *p, sa_agent_step *s, sa_agent_result *out,
-                       sa_error *err) {
+static int greedy_step(sa_env *env, const sa_agent_params *p, sa_agent_step *s,
+                       sa_agent_result *out, sa_error *err) {
     int ci = 0;
-    while (s->cands[ci].status != SA_OK) ci++;
+    while (s->cands[ci].status != SA_OK)
+        ci++;
     sa_agent_candidate *c = &s->cands[ci];
     sa_env_step_info info;
     sa_error e = {0};
@@ -441,8 +463,8 @@ static int greedy_step(sa_env *env, const sa_agent_params *p, sa_agent_step *s, 
 }
 
 /* K > 1: search_step, with its failure turned into the episode's ending. */
-static int search(sa_env *env, sa_policy *policy, const sa_agent_params *p, sa_agent_step *s, sa_agent_result *out,
-                  sa_error *err) {
+static int search(sa_env *env, sa_policy *policy, const sa_agent_params *p, sa_agent_step *s,
+                  sa_agent_result *out, sa_error *err) {
     sa_policy_obs obs = sa_policy_obs_from_env(env);
     if (!sa_policy_needs_gt(policy)) obs.gt = NULL;
     sa_error e = {0};
@@ -457,8 +479,8 @@ static int search(sa_env *env, sa_policy *policy, const sa_agent_params *p, sa_a
 }
 
 /* One step t: ask, check, apply (greedy or search), then the endings that follow a commit. */
-static int run_step(sa_env *env, sa_policy *policy, const sa_agent_params *p, int t, sa_policy_decision *dec,
-                    sa_agent_result *out, int *rc, sa_error *err) {
+static int run_step(sa_env *env, sa_policy *policy, const sa_agent_params *p, int t,
+                    sa_policy_decision *dec, sa_agent_result *out, int *rc, sa_error *err) {
     int prev_state = current_state(out);
     sa_agent_step *s = push_step(out, p->steps);
     if (!s) {
@@ -483,15 +505,16 @@ static int run_step(sa_env *env, sa_policy *policy, const sa_agent_params *p, in
     if (*rc) return STEP_FAIL;
     if (after_commit(env, p, s, out)) return STEP_END_UNSCORED;
     /* search early stop: the new state is predicted no better than the one it came from */
-    if (p->early_stop && p->search_k > 1 && !isnan(s->pred_iou_after) && !isnan(s->pred_iou_before) &&
-        !(s->pred_iou_after > s->pred_iou_before)) {
+    if (p->early_stop && p->search_k > 1 && !isnan(s->pred_iou_after) &&
+        !isnan(s->pred_iou_before) && !(s->pred_iou_after > s->pred_iou_before)) {
         end_episode(out, "early stop", SA_OK, "");
         return STEP_END_UNSCORED;
     }
     return STEP_ON;
 }
 
-int sa_agent_run(sa_env *env, sa_policy *policy, sa_agent_params p, sa_agent_result *out, sa_error *err) {
+int sa_agent_run(sa_env *env, sa_policy *policy, sa_agent_params p, sa_agent_result *out,
+                 sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "agent: NULL result");
     memset(out, 0, sizeof *out);
     out->start_pred_iou = NAN;
@@ -516,7 +539,8 @@ int sa_agent_run(sa_env *env, sa_policy *policy, sa_agent_params p, sa_agent_res
     sa_policy_decision *dec = calloc((size_t)p.search_k, sizeof *dec);
     if (!dec) return sa_error_set(err, SA_ERR_NOMEM, "agent: out of memory");
     int how = STEP_ON;
-    for (int t = 0; t < p.steps && how == STEP_ON; t++) how = run_step(env, policy, &p, t, dec, out, &rc, err);
+    for (int t = 0; t < p.steps && how == STEP_ON; t++)
+        how = run_step(env, policy, &p, t, dec, out, &rc, err);
     free(dec);
     /* after a policy error, no more requests: the last state stays unscored */
     int score_last = how != STEP_END_UNSCORED && out->status == SA_OK;

@@ -20,8 +20,10 @@
 
 /* Numbers rounded to 6 decimals (float IoUs would otherwise print as 0.34000000357627869); NAN -> null. */
 static void add_num(cJSON *o, const char *k, double v) {
-    if (!isfinite(v)) cJSON_AddNullToObject(o, k);
-    else cJSON_AddNumberToObject(o, k, round(v * 1e6) / 1e6);
+    if (!isfinite(v))
+        cJSON_AddNullToObject(o, k);
+    else
+        cJSON_AddNumberToObject(o, k, round(v * 1e6) / 1e6);
 }
 
 static cJSON *action_json(const sa_action *a, const sa_env *env, const sa_grammar *g) {
@@ -37,27 +39,34 @@ static cJSON *action_json(const sa_action *a, const sa_env *env, const sa_gramma
     cJSON_AddStringToObject(o, "kind", "click");
     cJSON_AddBoolToObject(o, "positive", a->click.positive != 0);
     int yx[2] = {a->click.y, a->click.x};
-    cJSON_AddItemToObject(o, "coor", cJSON_CreateIntArray(yx, 2)); /* (y, x) pixels, as the released data */
+    cJSON_AddItemToObject(o, "coor",
+                          cJSON_CreateIntArray(yx, 2)); /* (y, x) pixels, as the released data */
     if (g && img) {
         char buf[SA_ACTION_TEXT_MAX];
-        if (sa_action_format(&a->click, g, img->width, img->height, NAN, buf, sizeof buf, NULL) == SA_OK)
+        if (sa_action_format(&a->click, g, img->width, img->height, NAN, buf, sizeof buf, NULL) ==
+            SA_OK)
             cJSON_AddStringToObject(o, "text", buf);
     }
     return o;
 }
 
-static const char *status_name(int st) { return st == SA_OK ? "ok" : sa_strerror(st); }
+static const char *status_name(int st) {
+    return st == SA_OK ? "ok" : sa_strerror(st);
+}
 
 static cJSON *trajectory(const sa_agent_result *r, const sa_env *env, const sa_grammar *g) {
     cJSON *root = cJSON_CreateObject();
     if (!root) return NULL;
     const sa_image *img = sa_env_image(env);
     cJSON_AddStringToObject(root, "format", "segagent-agent-trajectory-1");
-    cJSON_AddStringToObject(root, "description", sa_env_description(env) ? sa_env_description(env) : "");
+    cJSON_AddStringToObject(root, "description",
+                            sa_env_description(env) ? sa_env_description(env) : "");
     cJSON_AddNumberToObject(root, "width", img ? img->width : 0);
     cJSON_AddNumberToObject(root, "height", img ? img->height : 0);
-    if (r->request_text) cJSON_AddStringToObject(root, "request", r->request_text);
-    else cJSON_AddNullToObject(root, "request");
+    if (r->request_text)
+        cJSON_AddStringToObject(root, "request", r->request_text);
+    else
+        cJSON_AddNullToObject(root, "request");
     cJSON *st = cJSON_AddObjectToObject(root, "start");
     add_num(st, "pred_iou", r->start_pred_iou);
     add_num(st, "iou", r->start_iou);
@@ -78,10 +87,13 @@ static cJSON *trajectory(const sa_agent_result *r, const sa_env *env, const sa_g
             const sa_agent_candidate *c = &s->cands[j];
             cJSON *co = cJSON_CreateObject();
             cJSON_AddItemToArray(cands, co);
-            if (c->text) cJSON_AddStringToObject(co, "reply", c->text);
-            else cJSON_AddNullToObject(co, "reply");
+            if (c->text)
+                cJSON_AddStringToObject(co, "reply", c->text);
+            else
+                cJSON_AddNullToObject(co, "reply");
             cJSON_AddStringToObject(co, "status", status_name(c->status));
-            if (c->status == SA_OK) cJSON_AddItemToObject(co, "action", action_json(&c->action, env, g));
+            if (c->status == SA_OK)
+                cJSON_AddItemToObject(co, "action", action_json(&c->action, env, g));
             add_num(co, "pred_iou_in", c->pred_iou_in);
             add_num(co, "pred_iou_out", c->pred_iou_out);
             if (c->score_text) cJSON_AddStringToObject(co, "score_reply", c->score_text);
@@ -102,8 +114,10 @@ static cJSON *trajectory(const sa_agent_result *r, const sa_env *env, const sa_g
         add_num(o, "total_ms", s->total_ms);
     }
     cJSON *res = cJSON_AddObjectToObject(root, "result");
-    if (r->best_step < 0) cJSON_AddStringToObject(res, "state", "start");
-    else cJSON_AddNumberToObject(res, "state", r->steps[r->best_step].index);
+    if (r->best_step < 0)
+        cJSON_AddStringToObject(res, "state", "start");
+    else
+        cJSON_AddNumberToObject(res, "state", r->steps[r->best_step].index);
     add_num(res, "pred_iou", r->best_pred_iou);
     add_num(res, "iou", r->iou);
     add_num(res, "final_iou", r->final_iou);
@@ -119,8 +133,8 @@ static cJSON *trajectory(const sa_agent_result *r, const sa_env *env, const sa_g
     return root;
 }
 
-char *sa_agent_trajectory_json(const sa_agent_result *r, const sa_env *env, const struct sa_grammar *grammar,
-                               sa_error *err) {
+char *sa_agent_trajectory_json(const sa_agent_result *r, const sa_env *env,
+                               const struct sa_grammar *grammar, sa_error *err) {
     if (!r || !env) {
         sa_error_set(err, SA_ERR_INVALID, "trajectory: NULL argument");
         return NULL;
@@ -132,8 +146,8 @@ char *sa_agent_trajectory_json(const sa_agent_result *r, const sa_env *env, cons
     return s;
 }
 
-static int write_overlay(const char *path, const sa_env *env, const sa_mask *m, sa_overlay_style style,
-                         sa_error *err) {
+static int write_overlay(const char *path, const sa_env *env, const sa_mask *m,
+                         sa_overlay_style style, sa_error *err) {
     sa_image ov = {0};
     const sa_image *img = sa_env_image(env);
     int rc = sa_image_copy(img, &ov, err);
@@ -144,12 +158,14 @@ static int write_overlay(const char *path, const sa_env *env, const sa_mask *m, 
 }
 
 int sa_agent_write_outputs(const sa_agent_result *r, const sa_env *env, const char *dir,
-                           const struct sa_grammar *grammar, sa_overlay_style style, sa_error *err) {
+                           const struct sa_grammar *grammar, sa_overlay_style style,
+                           sa_error *err) {
     if (!r || !env || !dir || !sa_env_image(env))
         return sa_error_set(err, SA_ERR_INVALID, "agent outputs: NULL argument");
     char path[4096];
     if (strlen(dir) > sizeof path - 32)
-        return sa_error_set(err, SA_ERR_RANGE, "agent outputs: folder name too long (%zu bytes)", strlen(dir));
+        return sa_error_set(err, SA_ERR_RANGE, "agent outputs: folder name too long (%zu bytes)",
+                            strlen(dir));
     int rc = SA_OK;
     if (r->mask.data) {
         snprintf(path, sizeof path, "%s/mask.png", dir);
@@ -167,7 +183,8 @@ int sa_agent_write_outputs(const sa_agent_result *r, const sa_env *env, const ch
             cJSON_Delete(seg);
             return sa_error_set(err, SA_ERR_NOMEM, "mask.json: out of memory");
         }
-        cJSON_AddStringToObject(o, "description", sa_env_description(env) ? sa_env_description(env) : "");
+        cJSON_AddStringToObject(o, "description",
+                                sa_env_description(env) ? sa_env_description(env) : "");
         cJSON_AddItemToObject(o, "segmentation", seg);
         cJSON_AddItemToObject(o, "bbox", cJSON_CreateDoubleArray(bb, 4));
         cJSON_AddNumberToObject(o, "area", (double)area);
@@ -194,8 +211,10 @@ int sa_agent_write_outputs(const sa_agent_result *r, const sa_env *env, const ch
     for (int i = 0; i < r->n_steps; i++) {
         const sa_agent_step *s = &r->steps[i];
         if (!s->committed) continue;
-        if (s->is_box) snprintf(path, sizeof path, "%s/step_00_box.png", dir);
-        else snprintf(path, sizeof path, "%s/step_%02d.png", dir, s->index);
+        if (s->is_box)
+            snprintf(path, sizeof path, "%s/step_00_box.png", dir);
+        else
+            snprintf(path, sizeof path, "%s/step_%02d.png", dir, s->index);
         if ((rc = write_overlay(path, env, &s->mask, style, err))) return rc;
     }
     return SA_OK;

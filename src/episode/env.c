@@ -43,7 +43,8 @@ sa_env_params sa_env_default_params(void) {
 int sa_env_new(sa_tool *tool, sa_env_params params, sa_env **out, sa_error *err) {
     if (!tool || !out) return sa_error_set(err, SA_ERR_INVALID, "sa_env_new: NULL argument");
     *out = NULL;
-    if (!isnan(params.prob_threshold) && !(params.prob_threshold >= 0.0f && params.prob_threshold < 1.0f))
+    if (!isnan(params.prob_threshold) &&
+        !(params.prob_threshold >= 0.0f && params.prob_threshold < 1.0f))
         return sa_error_set(err, SA_ERR_RANGE, "env: probability threshold %g outside [0, 1)",
                             (double)params.prob_threshold);
     sa_env *e = calloc(1, sizeof *e);
@@ -88,15 +89,17 @@ void sa_env_free(sa_env *env) {
 static int check_size(const sa_mask *m, const sa_image *img, const char *what, sa_error *err) {
     if (!m->data) return sa_error_set(err, SA_ERR_INVALID, "env: %s has no data", what);
     if (m->width != img->width || m->height != img->height)
-        return sa_error_set(err, SA_ERR_RANGE, "env: %s is %dx%d but the image is %dx%d", what, m->width,
-                            m->height, img->width, img->height);
+        return sa_error_set(err, SA_ERR_RANGE, "env: %s is %dx%d but the image is %dx%d", what,
+                            m->width, m->height, img->width, img->height);
     return SA_OK;
 }
 
 /* Measures the current mask once. */
 static void measure(sa_env *e) {
     e->inter = e->uni = 0;
-    if (e->has_gt) sa_mask_inter_union(&e->current, &e->gt, e->has_ignore ? &e->ignore : NULL, &e->inter, &e->uni);
+    if (e->has_gt)
+        sa_mask_inter_union(&e->current, &e->gt, e->has_ignore ? &e->ignore : NULL, &e->inter,
+                            &e->uni);
 }
 
 static double iou_of(uint64_t inter, uint64_t uni) {
@@ -152,7 +155,8 @@ fail:
 
 int sa_env_restart(sa_env *env, const sa_mask *init_mask, sa_error *err) {
     if (!env) return sa_error_set(err, SA_ERR_INVALID, "env restart: NULL env");
-    if (!env->session) return sa_error_set(err, SA_ERR_STATE, "env restart: no episode to restart (reset first)");
+    if (!env->session)
+        return sa_error_set(err, SA_ERR_STATE, "env restart: no episode to restart (reset first)");
     int rc;
     if (init_mask && (rc = check_size(init_mask, &env->image, "initial mask", err))) return rc;
     clear_state(env);
@@ -168,15 +172,19 @@ int sa_env_restart(sa_env *env, const sa_mask *init_mask, sa_error *err) {
 static int validate(const sa_env *env, const sa_action *a, sa_error *err) {
     if (!env->session) return sa_error_set(err, SA_ERR_STATE, "env: step before reset");
     if (a->kind == SA_ACTION_CLICK) {
-        if (a->click.x < 0 || a->click.y < 0 || a->click.x >= env->image.width || a->click.y >= env->image.height)
-            return sa_error_set(err, SA_ERR_RANGE, "env: click (y=%d, x=%d) is outside the %dx%d image", a->click.y,
+        if (a->click.x < 0 || a->click.y < 0 || a->click.x >= env->image.width ||
+            a->click.y >= env->image.height)
+            return sa_error_set(err, SA_ERR_RANGE,
+                                "env: click (y=%d, x=%d) is outside the %dx%d image", a->click.y,
                                 a->click.x, env->image.width, env->image.height);
         if (env->n_clicks >= SA_MAX_CLICKS)
             return sa_error_set(err, SA_ERR_RANGE, "env: more than %d clicks", SA_MAX_CLICKS);
         return SA_OK;
     }
     if (a->kind == SA_ACTION_BOX) {
-        if (env->steps > 0) return sa_error_set(err, SA_ERR_STATE, "env: a box is accepted only as the first action");
+        if (env->steps > 0)
+            return sa_error_set(err, SA_ERR_STATE,
+                                "env: a box is accepted only as the first action");
         if (!sa_tool_accepts_box(env->tool))
             return sa_error_set(err, SA_ERR_UNSUPPORTED, "env: tool '%s' does not accept boxes",
                                 sa_tool_name(env->tool));
@@ -192,13 +200,15 @@ static void settle(const sa_env *env, sa_tool_result *res) {
     float thr = env->params.prob_threshold;
     if (isnan(thr) || !res->prob) return;
     size_t n = (size_t)res->mask.width * (size_t)res->mask.height;
-    for (size_t i = 0; i < n; i++) res->mask.data[i] = res->prob[i] > thr ? 1 : 0;
+    for (size_t i = 0; i < n; i++)
+        res->mask.data[i] = res->prob[i] > thr ? 1 : 0;
 }
 
 /* The library's one tool request: the prompts given, a previous result and an initial mask (either may be
  * NULL), thresholded like every step. */
 static int call_tool(sa_env *env, const sa_click *clicks, int n_clicks, const sa_box *box,
-                     const sa_tool_result *prev, const sa_mask *init_mask, sa_tool_result *out, sa_error *err) {
+                     const sa_tool_result *prev, const sa_mask *init_mask, sa_tool_result *out,
+                     sa_error *err) {
     sa_tool_request req;
     memset(&req, 0, sizeof req);
     req.clicks = clicks;
@@ -219,7 +229,8 @@ static int predict(sa_env *env, const sa_action *a, sa_tool_result *out, sa_erro
     if (a->kind == SA_ACTION_CLICK) {
         /* the new click goes after the recorded ones (the array has room: validate checked the budget) */
         env->clicks[n] = a->click;
-        return call_tool(env, env->clicks, n + 1, env->has_box ? &env->box : NULL, prev, init, out, err);
+        return call_tool(env, env->clicks, n + 1, env->has_box ? &env->box : NULL, prev, init, out,
+                         err);
     }
     return call_tool(env, env->clicks, n, &a->box, prev, init, out, err);
 }
@@ -238,7 +249,8 @@ static void adopt(sa_env *env, const sa_action *a, sa_tool_result *res, sa_env_s
     memset(res, 0, sizeof *res);
     res->score = NAN;
     env->has_result = 1;
-    memcpy(env->current.data, env->result.mask.data, (size_t)env->image.width * (size_t)env->image.height);
+    memcpy(env->current.data, env->result.mask.data,
+           (size_t)env->image.width * (size_t)env->image.height);
     env->steps++;
     measure(env);
     if (info) {
@@ -257,8 +269,8 @@ int sa_env_preview(sa_env *env, const sa_action *a, sa_tool_result *out, sa_erro
     return rc == SA_OK ? predict(env, a, out, err) : rc;
 }
 
-int sa_env_predict_prompts(sa_env *env, const sa_click *clicks, int n_clicks, const sa_box *box, sa_mask *out,
-                           sa_error *err) {
+int sa_env_predict_prompts(sa_env *env, const sa_click *clicks, int n_clicks, const sa_box *box,
+                           sa_mask *out, sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "env predict: bad arguments");
     sa_tool_result res;
     memset(&res, 0, sizeof res);
@@ -277,7 +289,8 @@ int sa_env_predict_request(sa_env *env, const sa_click *clicks, int n_clicks, co
         return sa_error_set(err, SA_ERR_INVALID, "env predict: bad arguments");
     if (!env->session) return sa_error_set(err, SA_ERR_STATE, "env: predict before reset");
     if (box && !sa_tool_accepts_box(env->tool))
-        return sa_error_set(err, SA_ERR_UNSUPPORTED, "env: tool '%s' does not accept boxes", sa_tool_name(env->tool));
+        return sa_error_set(err, SA_ERR_UNSUPPORTED, "env: tool '%s' does not accept boxes",
+                            sa_tool_name(env->tool));
     int rc;
     if (init_mask && (rc = check_size(init_mask, &env->image, "previous mask", err))) return rc;
     return call_tool(env, clicks, n_clicks, box, NULL, init_mask, out, err);
@@ -293,8 +306,10 @@ int sa_env_set_description(sa_env *env, const char *description, sa_error *err) 
     return SA_OK;
 }
 
-int sa_env_commit(sa_env *env, const sa_action *a, sa_tool_result *res, sa_env_step_info *info, sa_error *err) {
-    if (!env || !a || !res || !res->mask.data) return sa_error_set(err, SA_ERR_INVALID, "env commit: no result");
+int sa_env_commit(sa_env *env, const sa_action *a, sa_tool_result *res, sa_env_step_info *info,
+                  sa_error *err) {
+    if (!env || !a || !res || !res->mask.data)
+        return sa_error_set(err, SA_ERR_INVALID, "env commit: no result");
     if (res->mask.width != env->image.width || res->mask.height != env->image.height)
         return sa_error_set(err, SA_ERR_RANGE, "env commit: result is not of the image size");
     /* a commit must not record an action the tool could not have been asked about */

@@ -81,7 +81,7 @@ static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e"
 #define N_PALETTE ((int)(sizeof palette / sizeof palette[0]))
 
 char *sa_chart_svg_render(const char *title, const char *subtitle, const sa_chart_series *s,
-                           int n_series, sa_error *err) {
+                          int n_series, sa_error *err) {
     if (n_series < 0 || (n_series > 0 && !s)) {
         sa_error_set(err, SA_ERR_INVALID, "chart: bad series");
         return NULL;
@@ -212,7 +212,7 @@ char *sa_chart_svg_render(const char *title, const char *subtitle, const sa_char
 }
 
 int sa_chart_svg_write(const char *path, const char *title, const char *subtitle,
-                        const sa_chart_series *s, int n_series, sa_error *err) {
+                       const sa_chart_series *s, int n_series, sa_error *err) {
     char *doc = sa_chart_svg_render(title, subtitle, s, n_series, err);
     if (!doc) return err ? err->code : SA_ERR_NOMEM;
     int rc = sa_file_write(path, doc, strlen(doc), err);

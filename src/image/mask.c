@@ -12,7 +12,8 @@ int sa_mask_new(sa_mask *m, int width, int height, sa_error *err) {
         (size_t)width * (size_t)height > 256u * 1024u * 1024u)
         return sa_error_set(err, SA_ERR_RANGE, "mask size %dx%d out of range", width, height);
     m->data = calloc((size_t)width * (size_t)height, 1);
-    if (!m->data) return sa_error_set(err, SA_ERR_NOMEM, "mask %dx%d: out of memory", width, height);
+    if (!m->data)
+        return sa_error_set(err, SA_ERR_NOMEM, "mask %dx%d: out of memory", width, height);
     m->width = width;
     m->height = height;
     return SA_OK;
@@ -25,7 +26,8 @@ void sa_mask_free(sa_mask *m) {
 }
 
 int sa_mask_copy(const sa_mask *src, sa_mask *dst, sa_error *err) {
-    if (!src || !dst || !src->data) return sa_error_set(err, SA_ERR_INVALID, "sa_mask_copy: empty source");
+    if (!src || !dst || !src->data)
+        return sa_error_set(err, SA_ERR_INVALID, "sa_mask_copy: empty source");
     int rc = sa_mask_new(dst, src->width, src->height, err);
     if (rc != SA_OK) return rc;
     memcpy(dst->data, src->data, (size_t)src->width * (size_t)src->height);
@@ -39,7 +41,8 @@ int sa_mask_same_size(const sa_mask *a, const sa_mask *b) {
 size_t sa_mask_area(const sa_mask *m) {
     if (!m || !m->data) return 0;
     size_t n = (size_t)m->width * (size_t)m->height, a = 0;
-    for (size_t i = 0; i < n; i++) a += m->data[i] != 0;
+    for (size_t i = 0; i < n; i++)
+        a += m->data[i] != 0;
     return a;
 }
 
@@ -69,7 +72,8 @@ void sa_mask_inter_union(const sa_mask *a, const sa_mask *b, const sa_mask *igno
     uint64_t in = 0, un = 0;
     if (sa_mask_same_size(a, b) && a->data && b->data) {
         size_t n = (size_t)a->width * (size_t)a->height;
-        const uint8_t *ig = (ignore && ignore->data && sa_mask_same_size(a, ignore)) ? ignore->data : NULL;
+        const uint8_t *ig =
+            (ignore && ignore->data && sa_mask_same_size(a, ignore)) ? ignore->data : NULL;
         for (size_t i = 0; i < n; i++) {
             if (ig && ig[i]) continue;
             int x = a->data[i] != 0, y = b->data[i] != 0;

@@ -43,10 +43,11 @@ int sa_mask_load(const char *path, int ignore_value, sa_mask *mask, sa_mask *ign
         sa_image_free(&img);
         sa_mask_free(mask);
         if (ignore) sa_mask_free(ignore);
-        return sa_error_set(err, SA_ERR_FORMAT,
-                            "%s: %d distinct pixel values, not a label mask (expected 0 = background, "
-                            "other values = object; lossy JPEG masks must be converted to PNG)",
-                            path, distinct);
+        return sa_error_set(
+            err, SA_ERR_FORMAT,
+            "%s: %d distinct pixel values, not a label mask (expected 0 = background, "
+            "other values = object; lossy JPEG masks must be converted to PNG)",
+            path, distinct);
     }
     for (size_t i = 0; i < n; i++) {
         int v = img.data[i];

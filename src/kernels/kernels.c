@@ -35,17 +35,19 @@ void openblas_set_num_threads(int num_threads);
 /* ------------------------------------------------------------------------------------------------------------ */
 /* SGEMM */
 
-static void sgemm_ref(int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
-                      float beta, float *C, int ldc) {
+static void sgemm_ref(int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc) {
     for (int i = 0; i < M; i++) {
         const float *a = A + (size_t)i * lda;
         for (int j = 0; j < N; j++) {
             float s = 0.0f;
             if (trans_b) {
                 const float *b = B + (size_t)j * ldb;
-                for (int k = 0; k < K; k++) s += a[k] * b[k];
+                for (int k = 0; k < K; k++)
+                    s += a[k] * b[k];
             } else {
-                for (int k = 0; k < K; k++) s += a[k] * B[(size_t)k * ldb + j];
+                for (int k = 0; k < K; k++)
+                    s += a[k] * B[(size_t)k * ldb + j];
             }
             float *c = &C[(size_t)i * ldc + j];
             *c = beta == 0.0f ? alpha * s : alpha * s + beta * *c;
@@ -65,14 +67,16 @@ static int round_nr(int n) {
     return (n + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
 }
 
-static void pack_b(int trans_b, const float *B, int ldb, int k0, int kc, int n0, int nc, float *dst) {
+static void pack_b(int trans_b, const float *B, int ldb, int k0, int kc, int n0, int nc,
+                   float *dst) {
     for (int p = 0; p < nc; p += GEMM_NR) {
         int nr = nc - p < GEMM_NR ? nc - p : GEMM_NR;
         float *d = dst + (size_t)p * kc;
         if (trans_b) {
             for (int j = 0; j < nr; j++) {
                 const float *b = B + (size_t)(n0 + p + j) * ldb + k0;
-                for (int k = 0; k < kc; k++) d[(size_t)k * GEMM_NR + j] = b[k];
+                for (int k = 0; k < kc; k++)
+                    d[(size_t)k * GEMM_NR + j] = b[k];
             }
         } else {
             for (int k = 0; k < kc; k++) {
@@ -81,37 +85,43 @@ static void pack_b(int trans_b, const float *B, int ldb, int k0, int kc, int n0,
             }
         }
         if (nr < GEMM_NR)
-            for (int k = 0; k < kc; k++) memset(d + (size_t)k * GEMM_NR + nr, 0, (size_t)(GEMM_NR - nr) * sizeof(float));
+            for (int k = 0; k < kc; k++)
+                memset(d + (size_t)k * GEMM_NR + nr, 0, (size_t)(GEMM_NR - nr) * sizeof(float));
     }
 }
 
 static void pack_a(const float *A, int lda, int mr, int kc, float *dst) {
     for (int r = 0; r < mr; r++) {
         const float *a = A + (size_t)r * lda;
-        for (int k = 0; k < kc; k++) dst[(size_t)k * GEMM_MR + r] = a[k];
+        for (int k = 0; k < kc; k++)
+            dst[(size_t)k * GEMM_MR + r] = a[k];
     }
     for (int r = mr; r < GEMM_MR; r++)
-        for (int k = 0; k < kc; k++) dst[(size_t)k * GEMM_MR + r] = 0.0f;
+        for (int k = 0; k < kc; k++)
+            dst[(size_t)k * GEMM_MR + r] = 0.0f;
 }
 
 /* Generic micro-kernel: C[mr x nr] (=|+=) alpha * Ap[kc x MR]^T * Bp[kc x NR]. first: apply beta. */
-static void micro_generic(int mr, int nr, int kc, float alpha, const float *Ap, const float *Bp, float beta, int first,
-                          float *C, int ldc) {
+static void micro_generic(int mr, int nr, int kc, float alpha, const float *Ap, const float *Bp,
+                          float beta, int first, float *C, int ldc) {
     float acc[GEMM_MR][GEMM_NR];
     memset(acc, 0, sizeof acc);
     for (int k = 0; k < kc; k++) {
         const float *b = Bp + (size_t)k * GEMM_NR;
         for (int r = 0; r < GEMM_MR; r++) {
             float a = Ap[(size_t)k * GEMM_MR + r];
-            for (int j = 0; j < GEMM_NR; j++) acc[r][j] += a * b[j];
+            for (int j = 0; j < GEMM_NR; j++)
+                acc[r][j] += a * b[j];
         }
     }
     for (int r = 0; r < mr; r++) {
         float *c = C + (size_t)r * ldc;
         for (int j = 0; j < nr; j++) {
             float v = alpha * acc[r][j];
-            if (!first) v += c[j];
-            else if (beta != 0.0f) v += beta * c[j];
+            if (!first)
+                v += c[j];
+            else if (beta != 0.0f)
+                v += beta * c[j];
             c[j] = v;
         }
     }
@@ -122,11 +132,13 @@ static void micro_generic(int mr, int nr, int kc, float alpha, const float *Ap, 
 
 /* C[mr x nr] = alpha * acc (+ C when accumulating over K blocks, + beta * C on the first block): the common
  * epilogue of the micro-kernels, masked for partial tiles. */
-static inline __attribute__((always_inline)) AVX512_FN void store_tile(const __m512 *acc0, const __m512 *acc1, int mr,
-                                                                       int nr, float alpha, float beta, int first,
-                                                                       float *C, int ldc) {
+static inline __attribute__((always_inline)) AVX512_FN void
+store_tile(const __m512 *acc0, const __m512 *acc1, int mr, int nr, float alpha, float beta,
+           int first, float *C, int ldc) {
     __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u);
-    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nr - 16)) - 1u);
+    __mmask16 m1 = nr >= 32   ? (__mmask16)0xFFFF
+                   : nr <= 16 ? (__mmask16)0
+                              : (__mmask16)((1u << (nr - 16)) - 1u);
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 12
     for (int r = 0; r < GEMM_MR; r++) {
@@ -145,8 +157,8 @@ static inline __attribute__((always_inline)) AVX512_FN void store_tile(const __m
     }
 }
 
-static AVX512_FN void micro_avx512(int mr, int nr, int kc, float alpha, const float *Ap, const float *Bp, float beta,
-                                   int first, float *C, int ldc) {
+static AVX512_FN void micro_avx512(int mr, int nr, int kc, float alpha, const float *Ap,
+                                   const float *Bp, float beta, int first, float *C, int ldc) {
     __m512 acc0[GEMM_MR], acc1[GEMM_MR];
 #pragma GCC unroll 12
     for (int r = 0; r < GEMM_MR; r++) {
@@ -169,9 +181,9 @@ static AVX512_FN void micro_avx512(int mr, int nr, int kc, float alpha, const fl
 
 /* Same with A read in place (rows at lda; rows past mr alias row 0 and are not stored): for narrow B (few
  * panels), where packing A would cost as much as the product. */
-static inline __attribute__((always_inline)) AVX512_FN void micro_ua_t(const int nv, int mr, int nr, int kc, float alpha,
-                                                                       const float *A, int lda, const float *Bp,
-                                                                       float beta, int first, float *C, int ldc) {
+static inline __attribute__((always_inline)) AVX512_FN void
+micro_ua_t(const int nv, int mr, int nr, int kc, float alpha, const float *A, int lda,
+           const float *Bp, float beta, int first, float *C, int ldc) {
     __m512 acc0[GEMM_MR], acc1[GEMM_MR];
     const float *rows[GEMM_MR];
 #pragma GCC unroll 12
@@ -194,8 +206,8 @@ static inline __attribute__((always_inline)) AVX512_FN void micro_ua_t(const int
 }
 
 /* nr <= 16: half the work (one vector per row) */
-static AVX512_FN void micro_avx512_ua(int mr, int nr, int kc, float alpha, const float *A, int lda, const float *Bp,
-                                      float beta, int first, float *C, int ldc) {
+static AVX512_FN void micro_avx512_ua(int mr, int nr, int kc, float alpha, const float *A, int lda,
+                                      const float *Bp, float beta, int first, float *C, int ldc) {
     if (nr <= 16)
         micro_ua_t(1, mr, nr, kc, alpha, A, lda, Bp, beta, first, C, ldc);
     else
@@ -204,8 +216,8 @@ static AVX512_FN void micro_avx512_ua(int mr, int nr, int kc, float alpha, const
 #endif
 
 /* C[:, 0:nc] over one packed (kc x nc) block of B, all M rows. */
-static void gemm_block(int avx, int M, int nc, int kc, float alpha, const float *A, int lda, const float *bblk,
-                       float beta, int first, float *C, int ldc) {
+static void gemm_block(int avx, int M, int nc, int kc, float alpha, const float *A, int lda,
+                       const float *bblk, float beta, int first, float *C, int ldc) {
     float ap[GEMM_KC * GEMM_MR] __attribute__((aligned(64)));
     const int narrow = nc <= 4 * GEMM_NR;
     for (int i0 = 0; i0 < M; i0 += GEMM_MR) {
@@ -217,7 +229,8 @@ static void gemm_block(int avx, int M, int nc, int kc, float alpha, const float 
             const float *bp = bblk + (size_t)p * kc;
 #if SA_HAVE_X86
             if (avx && narrow) {
-                micro_avx512_ua(mr, nr, kc, alpha, A + (size_t)i0 * lda, lda, bp, beta, first, c, ldc);
+                micro_avx512_ua(mr, nr, kc, alpha, A + (size_t)i0 * lda, lda, bp, beta, first, c,
+                                ldc);
                 continue;
             }
             if (avx) {
@@ -233,7 +246,8 @@ static void gemm_block(int avx, int M, int nc, int kc, float alpha, const float 
 
 static void scale_c(int M, int N, float beta, float *C, int ldc) {
     for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        for (int j = 0; j < N; j++)
+            C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
 }
 
 #define SMALL_M 16
@@ -241,13 +255,15 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
 #if SA_HAVE_X86
 /* Few rows (M <= SMALL_M, decoder tokens): no packing, B streamed once per 8 rows. Rows past M alias row 0 and
  * are not stored. */
-static AVX512_FN void small_m_avx512(int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-                                     const float *B, int ldb, float beta, float *C, int ldc) {
+static AVX512_FN void small_m_avx512(int trans_b, int M, int N, int K, float alpha, const float *A,
+                                     int lda, const float *B, int ldb, float beta, float *C,
+                                     int ldc) {
     for (int r0 = 0; r0 < M; r0 += 8) {
         const int mr = M - r0 < 8 ? M - r0 : 8;
         const float *a[8];
 #pragma GCC unroll 8
-        for (int r = 0; r < 8; r++) a[r] = A + (size_t)(r0 + (r < mr ? r : 0)) * lda;
+        for (int r = 0; r < 8; r++)
+            a[r] = A + (size_t)(r0 + (r < mr ? r : 0)) * lda;
         if (trans_b) { /* C[i][j] = A_i . B_j */
             const int K16 = K / 16 * 16;
             const __mmask16 tail = (__mmask16)((1u << (K - K16)) - 1u);
@@ -255,16 +271,20 @@ static AVX512_FN void small_m_avx512(int trans_b, int M, int N, int K, float alp
                 const float *b = B + (size_t)j * ldb;
                 __m512 acc[8];
 #pragma GCC unroll 8
-                for (int r = 0; r < 8; r++) acc[r] = _mm512_setzero_ps();
+                for (int r = 0; r < 8; r++)
+                    acc[r] = _mm512_setzero_ps();
                 for (int k = 0; k < K16; k += 16) {
                     __m512 bv = _mm512_loadu_ps(b + k);
 #pragma GCC unroll 8
-                    for (int r = 0; r < 8; r++) acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(a[r] + k), bv, acc[r]);
+                    for (int r = 0; r < 8; r++)
+                        acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(a[r] + k), bv, acc[r]);
                 }
                 if (tail) {
                     __m512 bv = _mm512_maskz_loadu_ps(tail, b + K16);
 #pragma GCC unroll 8
-                    for (int r = 0; r < 8; r++) acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a[r] + K16), bv, acc[r]);
+                    for (int r = 0; r < 8; r++)
+                        acc[r] =
+                            _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a[r] + K16), bv, acc[r]);
                 }
                 for (int r = 0; r < mr; r++) {
                     float *c = C + (size_t)(r0 + r) * ldc + j;
@@ -274,14 +294,17 @@ static AVX512_FN void small_m_avx512(int trans_b, int M, int N, int K, float alp
             }
         } else { /* C[i][n:n+16] = sum_k A[i][k] B[k][n:n+16] */
             for (int n0 = 0; n0 < N; n0 += 16) {
-                const __mmask16 m = N - n0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (N - n0)) - 1u);
+                const __mmask16 m =
+                    N - n0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (N - n0)) - 1u);
                 __m512 acc[8];
 #pragma GCC unroll 8
-                for (int r = 0; r < 8; r++) acc[r] = _mm512_setzero_ps();
+                for (int r = 0; r < 8; r++)
+                    acc[r] = _mm512_setzero_ps();
                 for (int k = 0; k < K; k++) {
                     __m512 bv = _mm512_maskz_loadu_ps(m, B + (size_t)k * ldb + n0);
 #pragma GCC unroll 8
-                    for (int r = 0; r < 8; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r][k]), bv, acc[r]);
+                    for (int r = 0; r < 8; r++)
+                        acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r][k]), bv, acc[r]);
                 }
                 __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
                 for (int r = 0; r < mr; r++) {
@@ -299,8 +322,9 @@ static AVX512_FN void small_m_avx512(int trans_b, int M, int N, int K, float alp
 /* avx: the AVX-512 micro-kernels (else generic C). allow_small: the few-rows kernel sums in a different order,
  * so callers that split rows among tasks must make the same choice for every split (results must not depend on
  * the thread count). */
-static void sgemm_fast(int avx, int allow_small, int trans_b, int M, int N, int K, float alpha, const float *A,
-                       int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+static void sgemm_fast(int avx, int allow_small, int trans_b, int M, int N, int K, float alpha,
+                       const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                       int ldc) {
     float pack[GEMM_KC * GEMM_NC] __attribute__((aligned(64)));
     if (K == 0) {
         scale_c(M, N, beta, C, ldc);
@@ -316,7 +340,9 @@ static void sgemm_fast(int avx, int allow_small, int trans_b, int M, int N, int 
             sgemm_fast(avx, 0, 1, nn, M, K, alpha, B + (size_t)n0 * ldb, ldb, A, lda, 0.0f, ct, M);
             for (int i = 0; i < M; i++) {
                 float *c = C + (size_t)i * ldc + n0;
-                for (int j = 0; j < nn; j++) c[j] = beta == 0.0f ? ct[(size_t)j * M + i] : ct[(size_t)j * M + i] + beta * c[j];
+                for (int j = 0; j < nn; j++)
+                    c[j] =
+                        beta == 0.0f ? ct[(size_t)j * M + i] : ct[(size_t)j * M + i] + beta * c[j];
             }
         }
         return;
@@ -350,8 +376,8 @@ void sa__sgemm_pack_b(int trans_b, int N, int K, const float *B, int ldb, float 
     }
 }
 
-static void sgemm_packed(int avx, int M, int N, int K, float alpha, const float *A, int lda, const float *Bp,
-                         float beta, float *C, int ldc) {
+static void sgemm_packed(int avx, int M, int N, int K, float alpha, const float *A, int lda,
+                         const float *Bp, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (K == 0) {
         scale_c(M, N, beta, C, ldc);
@@ -361,53 +387,53 @@ static void sgemm_packed(int avx, int M, int N, int K, float alpha, const float 
         int nc = N - n0 < GEMM_NC ? N - n0 : GEMM_NC, ncp = round_nr(nc);
         for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
             int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
-            gemm_block(avx, M, nc, kc, alpha, A + k0, lda, Bp + (size_t)n0 * K + (size_t)k0 * ncp, beta, k0 == 0, C + n0,
-                       ldc);
+            gemm_block(avx, M, nc, kc, alpha, A + k0, lda, Bp + (size_t)n0 * K + (size_t)k0 * ncp,
+                       beta, k0 == 0, C + n0, ldc);
         }
     }
 }
 
-void sa__blas_sgemm1(int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
-                     int ldc) {
+void sa__blas_sgemm1(int trans_b, int M, int N, int K, const float *A, int lda, const float *B,
+                     int ldb, float *C, int ldc) {
     openblas_set_num_threads(1);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C,
-                ldc);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A,
+                lda, B, ldb, 0.0f, C, ldc);
 }
 
 /* The GEMM entries of the kernel tables (sa__gemm_fn). */
-static void gemm_reference(int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-                           int ldb, float beta, float *C, int ldc) {
+static void gemm_reference(int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                           const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     sgemm_ref(trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 /* without AVX-512 there is no few-rows kernel: one entry serves as gemm and gemm_split */
-static void gemm_generic(int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-                         int ldb, float beta, float *C, int ldc) {
+static void gemm_generic(int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                         const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     sgemm_fast(0, 1, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-static void gemm_packed_generic(int M, int N, int K, float alpha, const float *A, int lda, const float *Bp,
-                                float beta, float *C, int ldc) {
+static void gemm_packed_generic(int M, int N, int K, float alpha, const float *A, int lda,
+                                const float *Bp, float beta, float *C, int ldc) {
     sgemm_packed(0, M, N, K, alpha, A, lda, Bp, beta, C, ldc);
 }
 
 #if SA_HAVE_X86
-static void gemm_avx512(int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-                        int ldb, float beta, float *C, int ldc) {
+static void gemm_avx512(int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                        const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     sgemm_fast(1, 1, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-static void gemm_split_avx512(int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-                              const float *B, int ldb, float beta, float *C, int ldc) {
+static void gemm_split_avx512(int trans_b, int M, int N, int K, float alpha, const float *A,
+                              int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     sgemm_fast(1, 0, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-static void gemm_packed_avx512(int M, int N, int K, float alpha, const float *A, int lda, const float *Bp,
-                               float beta, float *C, int ldc) {
+static void gemm_packed_avx512(int M, int N, int K, float alpha, const float *A, int lda,
+                               const float *Bp, float beta, float *C, int ldc) {
     sgemm_packed(1, M, N, K, alpha, A, lda, Bp, beta, C, ldc);
 }
 #endif
@@ -456,8 +482,8 @@ void sa__bf16_pack_w(const float *W, int out, int in, uint16_t *dst) {
 }
 
 /* Reference: y (M x out, ldc) = bias + x (M x in, lda) W^T with W packed, plain loops. */
-static void gemm_bf16_ref(int M, int out, int in, const float *A, int lda, const uint16_t *Wp, const float *bias,
-                          float *C, int ldc) {
+static void gemm_bf16_ref(int M, int out, int in, const float *A, int lda, const uint16_t *Wp,
+                          const float *bias, float *C, int ldc) {
     const int kp = (in + 1) / 2;
     for (int i = 0; i < M; i++) {
         const float *a = A + (size_t)i * lda;
@@ -480,10 +506,12 @@ static void gemm_bf16_ref(int M, int out, int in, const float *A, int lda, const
 #define BF16_FN __attribute__((target("avx512f,avx512bw,avx512bf16")))
 
 /* A tile: rows [0, mr) of A, k pairs [p0, p0+pc), rounded to BF16 into ap[p*MR + r] (pair as one 32-bit word). */
-static BF16_FN void pack_a_bf16(const float *A, int lda, int mr, int in, int p0, int pc, uint32_t *ap) {
+static BF16_FN void pack_a_bf16(const float *A, int lda, int mr, int in, int p0, int pc,
+                                uint32_t *ap) {
     for (int r = 0; r < GEMM_MR; r++) {
         if (r >= mr) {
-            for (int p = 0; p < pc; p++) ap[(size_t)p * GEMM_MR + r] = 0;
+            for (int p = 0; p < pc; p++)
+                ap[(size_t)p * GEMM_MR + r] = 0;
             continue;
         }
         const float *a = A + (size_t)r * lda + 2 * (size_t)p0;
@@ -492,20 +520,26 @@ static BF16_FN void pack_a_bf16(const float *A, int lda, int mr, int in, int p0,
         for (int k = 0; k < n; k += 32) {
             int left = n - k;
             __mmask16 m0 = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
-            __mmask16 m1 = left >= 32 ? (__mmask16)0xFFFF : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1u);
-            __m512 lo = _mm512_maskz_loadu_ps(m0, a + k), hi = _mm512_maskz_loadu_ps(m1, a + k + 16);
+            __mmask16 m1 = left >= 32   ? (__mmask16)0xFFFF
+                           : left <= 16 ? 0
+                                        : (__mmask16)((1u << (left - 16)) - 1u);
+            __m512 lo = _mm512_maskz_loadu_ps(m0, a + k),
+                   hi = _mm512_maskz_loadu_ps(m1, a + k + 16);
             __m512bh v = _mm512_cvtne2ps_pbh(hi, lo); /* 32 BF16: lo then hi */
             _mm512_storeu_si512((void *)tmp, (__m512i)v);
             int pairs = (left + 1) / 2 < 16 ? (left + 1) / 2 : 16;
-            for (int q = 0; q < pairs; q++) ap[(size_t)(k / 2 + q) * GEMM_MR + r] = tmp[q];
+            for (int q = 0; q < pairs; q++)
+                ap[(size_t)(k / 2 + q) * GEMM_MR + r] = tmp[q];
         }
     }
 }
 
-static BF16_FN void micro_bf16(int mr, int nr, int pc, const uint32_t *ap, const uint16_t *bp, const float *bias,
-                               int first, float *C, int ldc) {
+static BF16_FN void micro_bf16(int mr, int nr, int pc, const uint32_t *ap, const uint16_t *bp,
+                               const float *bias, int first, float *C, int ldc) {
     __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u);
-    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nr - 16)) - 1u);
+    __mmask16 m1 = nr >= 32   ? (__mmask16)0xFFFF
+                   : nr <= 16 ? (__mmask16)0
+                              : (__mmask16)((1u << (nr - 16)) - 1u);
     __m512 acc0[GEMM_MR], acc1[GEMM_MR];
     __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
     __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
@@ -521,7 +555,8 @@ static BF16_FN void micro_bf16(int mr, int nr, int pc, const uint32_t *ap, const
     }
     for (int p = 0; p < pc; p++) {
         __m512bh w0 = (__m512bh)_mm512_loadu_si512((const void *)(bp + (size_t)p * 2 * BF16_NR));
-        __m512bh w1 = (__m512bh)_mm512_loadu_si512((const void *)(bp + (size_t)p * 2 * BF16_NR + 32));
+        __m512bh w1 =
+            (__m512bh)_mm512_loadu_si512((const void *)(bp + (size_t)p * 2 * BF16_NR + 32));
         const uint32_t *a = ap + (size_t)p * GEMM_MR;
 #pragma GCC unroll 12
         for (int r = 0; r < GEMM_MR; r++) {
@@ -540,8 +575,8 @@ static BF16_FN void micro_bf16(int mr, int nr, int pc, const uint32_t *ap, const
 
 /* Columns blocked (1024: measured 10-25% faster than 256 on vit_b shapes, the A tile being packed once per
  * block) so a block of W panels is reused by every row tile of the call. */
-static BF16_FN void gemm_bf16_avx512(int M, int out, int in, const float *A, int lda, const uint16_t *Wp,
-                                     const float *bias, float *C, int ldc) {
+static BF16_FN void gemm_bf16_avx512(int M, int out, int in, const float *A, int lda,
+                                     const uint16_t *Wp, const float *bias, float *C, int ldc) {
     uint32_t ap[BF16_KC * GEMM_MR] __attribute__((aligned(64)));
     const int kp = (in + 1) / 2, ncb = 1024;
     for (int p0 = 0; p0 < kp; p0 += BF16_KC) {
@@ -554,7 +589,8 @@ static BF16_FN void gemm_bf16_avx512(int M, int out, int in, const float *A, int
                 for (int j = 0; j < nc; j += BF16_NR) {
                     const int o = n0 + j, nr = out - o < BF16_NR ? out - o : BF16_NR;
                     const uint16_t *bp = Wp + ((size_t)(o / BF16_NR) * kp + p0) * 2 * BF16_NR;
-                    micro_bf16(mr, nr, pc, ap, bp, bias ? bias + o : NULL, p0 == 0, C + (size_t)i0 * ldc + o, ldc);
+                    micro_bf16(mr, nr, pc, ap, bp, bias ? bias + o : NULL, p0 == 0,
+                               C + (size_t)i0 * ldc + o, ldc);
                 }
             }
         }
@@ -587,43 +623,48 @@ static void linear_task(void *vctx, int t, int worker) {
         no = l->out - o0 < c->chunk ? l->out - o0 : c->chunk;
     }
     if (l->wb && c->k->gemm_bf16) {
-        const int kp = (l->in + 1) / 2; /* o0 is a multiple of the panel width (GEMM_NR == BF16_NR) */
-        c->k->gemm_bf16(nr, no, l->in, c->x + (size_t)r0 * c->ldx, c->ldx, l->wb + (size_t)(o0 / BF16_NR) * kp * 2 * BF16_NR,
-                        l->b ? l->b + o0 : NULL, c->y + (size_t)r0 * c->ldy + o0, c->ldy);
+        const int kp =
+            (l->in + 1) / 2; /* o0 is a multiple of the panel width (GEMM_NR == BF16_NR) */
+        c->k->gemm_bf16(nr, no, l->in, c->x + (size_t)r0 * c->ldx, c->ldx,
+                        l->wb + (size_t)(o0 / BF16_NR) * kp * 2 * BF16_NR, l->b ? l->b + o0 : NULL,
+                        c->y + (size_t)r0 * c->ldy + o0, c->ldy);
         return;
     }
     float *y = c->y + (size_t)r0 * c->ldy + o0;
     float beta = 0.0f;
     if (l->b) {
-        for (int i = 0; i < nr; i++) memcpy(y + (size_t)i * c->ldy, l->b + o0, (size_t)no * sizeof(float));
+        for (int i = 0; i < nr; i++)
+            memcpy(y + (size_t)i * c->ldy, l->b + o0, (size_t)no * sizeof(float));
         beta = 1.0f;
     }
     if (c->blas_rows) { /* single-threaded OpenBLAS inside our task (its thread count was set to 1) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, no, l->in, 1.0f, c->x + (size_t)r0 * c->ldx, c->ldx,
-                    l->w + (size_t)o0 * l->in, l->in, beta, y, c->ldy);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, no, l->in, 1.0f,
+                    c->x + (size_t)r0 * c->ldx, c->ldx, l->w + (size_t)o0 * l->in, l->in, beta, y,
+                    c->ldy);
         return;
     }
     /* the few-rows kernel only when the whole product has few rows, whatever the split */
     const sa__kernels *k = c->k;
     sa__gemm_fn gemm = c->n <= SMALL_M ? k->gemm : k->gemm_split;
-    gemm(1, nr, no, l->in, 1.0f, c->x + (size_t)r0 * c->ldx, c->ldx, l->w + (size_t)o0 * l->in, l->in, beta, y,
-         c->ldy);
+    gemm(1, nr, no, l->in, 1.0f, c->x + (size_t)r0 * c->ldx, c->ldx, l->w + (size_t)o0 * l->in,
+         l->in, beta, y, c->ldy);
 }
 
-void sa__linear_k(const sa__kernels *k, int blas_threads, sa__pool *pool, const sa__lin *l, const float *x, int ldx,
-                  int n, float *y, int ldy) {
+void sa__linear_k(const sa__kernels *k, int blas_threads, sa__pool *pool, const sa__lin *l,
+                  const float *x, int ldx, int n, float *y, int ldy) {
     if (n <= 0) return;
     /* BLAS kernel set, or the fast set on a CPU without AVX-512 (our generic micro-kernel is plain C) */
     const int bf16 = l->wb && k->gemm_bf16;
     if (!bf16 && k->blas_layers && (size_t)n * l->out * l->in >= 65536) {
         float beta = 0.0f;
         if (l->b) {
-            for (int i = 0; i < n; i++) memcpy(y + (size_t)i * ldy, l->b, (size_t)l->out * sizeof(float));
+            for (int i = 0; i < n; i++)
+                memcpy(y + (size_t)i * ldy, l->b, (size_t)l->out * sizeof(float));
             beta = 1.0f;
         }
         openblas_set_num_threads(blas_threads);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, l->out, l->in, 1.0f, x, ldx, l->w, l->in, beta, y,
-                    ldy);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, l->out, l->in, 1.0f, x, ldx, l->w,
+                    l->in, beta, y, ldy);
         return;
     }
     linear_ctx c = {.k = k, .l = l, .x = x, .ldx = ldx, .n = n, .ldy = ldy, .y = y};
@@ -662,7 +703,8 @@ void sa__linear_k(const sa__kernels *k, int blas_threads, sa__pool *pool, const 
 static inline __attribute__((always_inline)) AVX512_FN __m512 exp512(__m512 x) {
     x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
     x = _mm512_min_ps(x, _mm512_set1_ps(88.7f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
     r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
     __m512 p = _mm512_set1_ps(1.9875691500E-4f);
@@ -696,7 +738,8 @@ static void layernorm_rows(const sa__ln *ln, float eps, const float *x, float *y
         const float *xr = x + (size_t)r * c;
         float *yr = y + (size_t)r * c;
         double s = 0.0;
-        for (int i = 0; i < c; i++) s += xr[i];
+        for (int i = 0; i < c; i++)
+            s += xr[i];
         float mean = (float)(s / c);
         double v = 0.0;
         for (int i = 0; i < c; i++) {
@@ -704,20 +747,23 @@ static void layernorm_rows(const sa__ln *ln, float eps, const float *x, float *y
             v += d * d;
         }
         float rstd = (float)(1.0 / sqrt(v / c + (double)eps));
-        for (int i = 0; i < c; i++) yr[i] = (xr[i] - mean) * rstd * ln->w[i] + ln->b[i];
+        for (int i = 0; i < c; i++)
+            yr[i] = (xr[i] - mean) * rstd * ln->w[i] + ln->b[i];
     }
 }
 
 #if SA_HAVE_X86
 /* Same with 16-lane float sums (two passes: mean, then centred variance). */
-static AVX512_FN void layernorm_rows_avx512(const sa__ln *ln, float eps, const float *x, float *y, int r0, int r1) {
+static AVX512_FN void layernorm_rows_avx512(const sa__ln *ln, float eps, const float *x, float *y,
+                                            int r0, int r1) {
     const int c = ln->n, c16 = c / 16 * 16;
     const __mmask16 tail = (__mmask16)((1u << (c - c16)) - 1u);
     for (int r = r0; r < r1; r++) {
         const float *xr = x + (size_t)r * c;
         float *yr = y + (size_t)r * c;
         __m512 s = _mm512_setzero_ps();
-        for (int i = 0; i < c16; i += 16) s = _mm512_add_ps(s, _mm512_loadu_ps(xr + i));
+        for (int i = 0; i < c16; i += 16)
+            s = _mm512_add_ps(s, _mm512_loadu_ps(xr + i));
         if (tail) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(tail, xr + c16));
         __m512 mean = _mm512_set1_ps(_mm512_reduce_add_ps(s) / (float)c);
         __m512 v = _mm512_setzero_ps();
@@ -732,12 +778,15 @@ static AVX512_FN void layernorm_rows_avx512(const sa__ln *ln, float eps, const f
         __m512 rstd = _mm512_set1_ps(1.0f / sqrtf(_mm512_reduce_add_ps(v) / (float)c + eps));
         for (int i = 0; i < c16; i += 16) {
             __m512 t = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(xr + i), mean), rstd);
-            _mm512_storeu_ps(yr + i, _mm512_fmadd_ps(t, _mm512_loadu_ps(ln->w + i), _mm512_loadu_ps(ln->b + i)));
+            _mm512_storeu_ps(
+                yr + i, _mm512_fmadd_ps(t, _mm512_loadu_ps(ln->w + i), _mm512_loadu_ps(ln->b + i)));
         }
         if (tail) {
-            __m512 t = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, xr + c16), mean), rstd);
+            __m512 t =
+                _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, xr + c16), mean), rstd);
             _mm512_mask_storeu_ps(yr + c16, tail,
-                                  _mm512_fmadd_ps(t, _mm512_maskz_loadu_ps(tail, ln->w + c16), _mm512_maskz_loadu_ps(tail, ln->b + c16)));
+                                  _mm512_fmadd_ps(t, _mm512_maskz_loadu_ps(tail, ln->w + c16),
+                                                  _mm512_maskz_loadu_ps(tail, ln->b + c16)));
         }
     }
 }
@@ -750,14 +799,20 @@ static void ln_task(void *vctx, int t, int worker) {
     c->k->layernorm_rows(c->ln, c->eps, c->x, c->y, r0, r1);
 }
 
-void sa__layernorm(const sa__kernels *k, sa__pool *pool, const sa__ln *ln, float eps, const float *x, float *y,
-                   int n) {
+void sa__layernorm(const sa__kernels *k, sa__pool *pool, const sa__ln *ln, float eps,
+                   const float *x, float *y, int n) {
     int threads = sa__pool_threads(pool);
     if (threads == 1 || n < 64) {
         k->layernorm_rows(ln, eps, x, y, 0, n);
         return;
     }
-    ln_ctx c = {.k = k, .ln = ln, .eps = eps, .x = x, .y = y, .n = n, .per = (n + 4 * threads - 1) / (4 * threads)};
+    ln_ctx c = {.k = k,
+                .ln = ln,
+                .eps = eps,
+                .x = x,
+                .y = y,
+                .n = n,
+                .per = (n + 4 * threads - 1) / (4 * threads)};
     sa__pool_run(pool, (n + c.per - 1) / c.per, ln_task, &c);
 }
 
@@ -770,9 +825,11 @@ typedef struct {
 #if SA_HAVE_X86
 /* GELU with erf from Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7), odd-extended. */
 static AVX512_FN void gelu_avx512(float *x, size_t n) {
-    const __m512 p = _mm512_set1_ps(0.3275911f), a1 = _mm512_set1_ps(0.254829592f), a2 = _mm512_set1_ps(-0.284496736f),
-                 a3 = _mm512_set1_ps(1.421413741f), a4 = _mm512_set1_ps(-1.453152027f), a5 = _mm512_set1_ps(1.061405429f);
-    const __m512 one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f), rs2 = _mm512_set1_ps((float)M_SQRT1_2);
+    const __m512 p = _mm512_set1_ps(0.3275911f), a1 = _mm512_set1_ps(0.254829592f),
+                 a2 = _mm512_set1_ps(-0.284496736f), a3 = _mm512_set1_ps(1.421413741f),
+                 a4 = _mm512_set1_ps(-1.453152027f), a5 = _mm512_set1_ps(1.061405429f);
+    const __m512 one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f),
+                 rs2 = _mm512_set1_ps((float)M_SQRT1_2);
     size_t i = 0;
     for (; i < n; i += 16) {
         __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
@@ -789,7 +846,8 @@ static AVX512_FN void gelu_avx512(float *x, size_t n) {
         __m512 erf_abs = _mm512_fnmadd_ps(poly, e, one);
         /* copy the sign of z */
         __m512 erf = _mm512_castsi512_ps(_mm512_or_si512(
-            _mm512_castps_si512(erf_abs), _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32((int)0x80000000u))));
+            _mm512_castps_si512(erf_abs),
+            _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32((int)0x80000000u))));
         __m512 g = _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_add_ps(one, erf));
         _mm512_mask_storeu_ps(x + i, m, g);
     }
@@ -797,7 +855,8 @@ static AVX512_FN void gelu_avx512(float *x, size_t n) {
 #endif
 
 static void gelu_ref(float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+    for (size_t i = 0; i < n; i++)
+        x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
 }
 
 static void gelu_task(void *vctx, int t, int worker) {
@@ -813,7 +872,8 @@ void sa__gelu(const sa__kernels *k, sa__pool *pool, float *x, size_t n) {
         k->gelu(x, n);
         return;
     }
-    gelu_ctx c = {.k = k, .x = x, .n = n, .per = (n + 8 * (size_t)threads - 1) / (8 * (size_t)threads)};
+    gelu_ctx c = {
+        .k = k, .x = x, .n = n, .per = (n + 8 * (size_t)threads - 1) / (8 * (size_t)threads)};
     sa__pool_run(pool, (int)((n + c.per - 1) / c.per), gelu_task, &c);
 }
 
@@ -828,7 +888,8 @@ static AVX512_FN void softmax_rows_avx512(float *x, int rows, int cols, int ld) 
         float *v = x + (size_t)r * ld;
         __m512 vmax = _mm512_set1_ps(-INFINITY);
         int i = 0;
-        for (; i + 16 <= cols; i += 16) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(v + i));
+        for (; i + 16 <= cols; i += 16)
+            vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(v + i));
         __mmask16 tail = (__mmask16)((1u << (cols - i)) - 1u);
         if (tail) vmax = _mm512_mask_max_ps(vmax, tail, vmax, _mm512_maskz_loadu_ps(tail, v + i));
         __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
@@ -845,15 +906,19 @@ static AVX512_FN void softmax_rows_avx512(float *x, int rows, int cols, int ld) 
             vsum = _mm512_add_ps(vsum, e);
         }
         __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
-        for (i = 0; i + 16 <= cols; i += 16) _mm512_storeu_ps(v + i, _mm512_mul_ps(_mm512_loadu_ps(v + i), inv));
-        if (tail) _mm512_mask_storeu_ps(v + i, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, v + i), inv));
+        for (i = 0; i + 16 <= cols; i += 16)
+            _mm512_storeu_ps(v + i, _mm512_mul_ps(_mm512_loadu_ps(v + i), inv));
+        if (tail)
+            _mm512_mask_storeu_ps(v + i, tail,
+                                  _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, v + i), inv));
     }
 }
 #endif
 
 #if SA_HAVE_X86
 /* Row i of x (T = S*S keys): x[kh*S + kw] = (x + rh[i][kh]) + rw[i][kw], then softmax. */
-static AVX512_FN void softmax_rel_avx512(float *x, int rows, int S, const float *rh, const float *rw) {
+static AVX512_FN void softmax_rel_avx512(float *x, int rows, int S, const float *rh,
+                                         const float *rw) {
     const int T = S * S;
     for (int r = 0; r < rows; r++) {
         float *v = x + (size_t)r * T;
@@ -864,13 +929,15 @@ static AVX512_FN void softmax_rel_avx512(float *x, int rows, int S, const float 
             float *row = v + (size_t)kh * S;
             int kw = 0;
             for (; kw + 16 <= S; kw += 16) {
-                __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_loadu_ps(row + kw), hv), _mm512_loadu_ps(w + kw));
+                __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_loadu_ps(row + kw), hv),
+                                         _mm512_loadu_ps(w + kw));
                 _mm512_storeu_ps(row + kw, t);
                 vmax = _mm512_max_ps(vmax, t);
             }
             if (kw < S) {
                 __mmask16 m = (__mmask16)((1u << (S - kw)) - 1u);
-                __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_maskz_loadu_ps(m, row + kw), hv), _mm512_maskz_loadu_ps(m, w + kw));
+                __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_maskz_loadu_ps(m, row + kw), hv),
+                                         _mm512_maskz_loadu_ps(m, w + kw));
                 _mm512_mask_storeu_ps(row + kw, m, t);
                 vmax = _mm512_mask_max_ps(vmax, m, vmax, t);
             }
@@ -885,13 +952,17 @@ static AVX512_FN void softmax_rel_avx512(float *x, int rows, int S, const float 
         }
         __mmask16 tail = (__mmask16)((1u << (T - i)) - 1u);
         if (tail) {
-            __m512 e = _mm512_maskz_mov_ps(tail, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, v + i), mx)));
+            __m512 e = _mm512_maskz_mov_ps(
+                tail, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, v + i), mx)));
             _mm512_mask_storeu_ps(v + i, tail, e);
             vsum = _mm512_add_ps(vsum, e);
         }
         __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
-        for (i = 0; i + 16 <= T; i += 16) _mm512_storeu_ps(v + i, _mm512_mul_ps(_mm512_loadu_ps(v + i), inv));
-        if (tail) _mm512_mask_storeu_ps(v + i, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, v + i), inv));
+        for (i = 0; i + 16 <= T; i += 16)
+            _mm512_storeu_ps(v + i, _mm512_mul_ps(_mm512_loadu_ps(v + i), inv));
+        if (tail)
+            _mm512_mask_storeu_ps(v + i, tail,
+                                  _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, v + i), inv));
     }
 }
 #endif
@@ -908,7 +979,8 @@ static void softmax_ref(float *x, int rows, int cols, int ld) {
             s += v[i];
         }
         float inv = 1.0f / s;
-        for (int i = 0; i < cols; i++) v[i] *= inv;
+        for (int i = 0; i < cols; i++)
+            v[i] *= inv;
     }
 }
 
@@ -919,53 +991,78 @@ static void softmax_rel_ref(float *x, int rows, int S, const float *rh, const fl
         const float *h = rh + (size_t)i * S, *w = rw + (size_t)i * S;
         for (int kh = 0; kh < S; kh++) {
             float *r = row + (size_t)kh * S;
-            for (int kw = 0; kw < S; kw++) r[kw] = (r[kw] + h[kh]) + w[kw];
+            for (int kw = 0; kw < S; kw++)
+                r[kw] = (r[kw] + h[kh]) + w[kw];
         }
     }
     softmax_ref(x, rows, T, T);
 }
 
 void sa__add(float *y, const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] += x[i];
+    for (size_t i = 0; i < n; i++)
+        y[i] += x[i];
 }
 
 /* ------------------------------------------------------------------------------------------------------------ */
 /* Kernel tables */
 
-#define K_REFERENCE_INIT(bf, bfisa) {.set = SA__KERNELS_REFERENCE, .isa = "reference", .gemm = gemm_reference, .gemm_split = gemm_reference, \
-    .gemm_packed = NULL, .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref, \
-    .softmax_rel = softmax_rel_ref, .blas_layers = 0, .blas_tasks = 0, .fused_cross = 0, .gemm_bf16 = bf, .bf16_isa = bfisa}
+#define K_REFERENCE_INIT(bf, bfisa)                                                                \
+    {                                                                                              \
+        .set = SA__KERNELS_REFERENCE, .isa = "reference", .gemm = gemm_reference,                  \
+        .gemm_split = gemm_reference, .gemm_packed = NULL, .layernorm_rows = layernorm_rows,       \
+        .gelu = gelu_ref, .softmax = softmax_ref, .softmax_rel = softmax_rel_ref,                  \
+        .blas_layers = 0, .blas_tasks = 0, .fused_cross = 0, .gemm_bf16 = bf, .bf16_isa = bfisa    \
+    }
 static const sa__kernels k_reference = K_REFERENCE_INIT(NULL, NULL);
 
 /* without AVX-512 the large linear layers go to OpenBLAS whatever the set (our generic micro-kernel is plain C) */
-#define K_FAST_GENERIC_INIT(bf, bfisa) {.set = SA__KERNELS_FAST, .isa = "generic", .gemm = gemm_generic, .gemm_split = gemm_generic, \
-    .gemm_packed = gemm_packed_generic, .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref, \
-    .softmax_rel = softmax_rel_ref, .blas_layers = 1, .blas_tasks = 1, .fused_cross = 1, .gemm_bf16 = bf, .bf16_isa = bfisa}
+#define K_FAST_GENERIC_INIT(bf, bfisa)                                                             \
+    {                                                                                              \
+        .set = SA__KERNELS_FAST, .isa = "generic", .gemm = gemm_generic,                           \
+        .gemm_split = gemm_generic, .gemm_packed = gemm_packed_generic,                            \
+        .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref,                \
+        .softmax_rel = softmax_rel_ref, .blas_layers = 1, .blas_tasks = 1, .fused_cross = 1,       \
+        .gemm_bf16 = bf, .bf16_isa = bfisa                                                         \
+    }
 static const sa__kernels k_fast_generic = K_FAST_GENERIC_INIT(NULL, NULL);
 
-#define K_BLAS_GENERIC_INIT(bf, bfisa) {.set = SA__KERNELS_BLAS, .isa = "generic", .gemm = gemm_generic, .gemm_split = gemm_generic, \
-    .gemm_packed = gemm_packed_generic, .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref, \
-    .softmax_rel = softmax_rel_ref, .blas_layers = 1, .blas_tasks = 0, .fused_cross = 1, .gemm_bf16 = bf, .bf16_isa = bfisa}
+#define K_BLAS_GENERIC_INIT(bf, bfisa)                                                             \
+    {                                                                                              \
+        .set = SA__KERNELS_BLAS, .isa = "generic", .gemm = gemm_generic,                           \
+        .gemm_split = gemm_generic, .gemm_packed = gemm_packed_generic,                            \
+        .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref,                \
+        .softmax_rel = softmax_rel_ref, .blas_layers = 1, .blas_tasks = 0, .fused_cross = 1,       \
+        .gemm_bf16 = bf, .bf16_isa = bfisa                                                         \
+    }
 static const sa__kernels k_blas_generic = K_BLAS_GENERIC_INIT(NULL, NULL);
 
 #if SA_HAVE_X86
-#define K_FAST_AVX512_INIT(bf, bfisa) {.set = SA__KERNELS_FAST, .isa = "avx512", .gemm = gemm_avx512, .gemm_split = gemm_split_avx512, \
-    .gemm_packed = gemm_packed_avx512, .layernorm_rows = layernorm_rows_avx512, .gelu = gelu_avx512, \
-    .softmax = softmax_rows_avx512, .softmax_rel = softmax_rel_avx512, .blas_layers = 0, .blas_tasks = 1, \
-    .fused_cross = 1, .gemm_bf16 = bf, .bf16_isa = bfisa}
+#define K_FAST_AVX512_INIT(bf, bfisa)                                                              \
+    {                                                                                              \
+        .set = SA__KERNELS_FAST, .isa = "avx512", .gemm = gemm_avx512,                             \
+        .gemm_split = gemm_split_avx512, .gemm_packed = gemm_packed_avx512,                        \
+        .layernorm_rows = layernorm_rows_avx512, .gelu = gelu_avx512,                              \
+        .softmax = softmax_rows_avx512, .softmax_rel = softmax_rel_avx512, .blas_layers = 0,       \
+        .blas_tasks = 1, .fused_cross = 1, .gemm_bf16 = bf, .bf16_isa = bfisa                      \
+    }
 static const sa__kernels k_fast_avx512 = K_FAST_AVX512_INIT(NULL, NULL);
 
-#define K_BLAS_AVX512_INIT(bf, bfisa) {.set = SA__KERNELS_BLAS, .isa = "avx512", .gemm = gemm_avx512, .gemm_split = gemm_split_avx512, \
-    .gemm_packed = gemm_packed_avx512, .layernorm_rows = layernorm_rows_avx512, .gelu = gelu_avx512, \
-    .softmax = softmax_rows_avx512, .softmax_rel = softmax_rel_avx512, .blas_layers = 1, .blas_tasks = 0, \
-    .fused_cross = 1, .gemm_bf16 = bf, .bf16_isa = bfisa}
+#define K_BLAS_AVX512_INIT(bf, bfisa)                                                              \
+    {                                                                                              \
+        .set = SA__KERNELS_BLAS, .isa = "avx512", .gemm = gemm_avx512,                             \
+        .gemm_split = gemm_split_avx512, .gemm_packed = gemm_packed_avx512,                        \
+        .layernorm_rows = layernorm_rows_avx512, .gelu = gelu_avx512,                              \
+        .softmax = softmax_rows_avx512, .softmax_rel = softmax_rel_avx512, .blas_layers = 1,       \
+        .blas_tasks = 0, .fused_cross = 1, .gemm_bf16 = bf, .bf16_isa = bfisa                      \
+    }
 static const sa__kernels k_blas_avx512 = K_BLAS_AVX512_INIT(NULL, NULL);
 #endif
 
 const sa__kernels *sa__kernels_select(int set) {
     if (set == SA__KERNELS_REFERENCE) return &k_reference;
 #if SA_HAVE_X86
-    if (__builtin_cpu_supports("avx512f")) return set == SA__KERNELS_BLAS ? &k_blas_avx512 : &k_fast_avx512;
+    if (__builtin_cpu_supports("avx512f"))
+        return set == SA__KERNELS_BLAS ? &k_blas_avx512 : &k_fast_avx512;
 #endif
     return set == SA__KERNELS_BLAS ? &k_blas_generic : &k_fast_generic;
 }

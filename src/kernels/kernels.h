@@ -33,8 +33,8 @@ typedef void (*sa__gemm_fn)(int trans_b, int M, int N, int K, float alpha, const
 
 /* y (M x out, ldc) = bias + x (M x in, lda) W^T, W packed in BF16 by sa__bf16_pack_w (panel-aligned offsets
  * only), x rounded to BF16 as it is consumed, FP32 products and sums. Single-threaded. */
-typedef void (*sa__gemm_bf16_fn)(int M, int out, int in, const float *A, int lda, const uint16_t *Wp,
-                                 const float *bias, float *C, int ldc);
+typedef void (*sa__gemm_bf16_fn)(int M, int out, int in, const float *A, int lda,
+                                 const uint16_t *Wp, const float *bias, float *C, int ldc);
 
 /* One kernel set: what SA__KERNELS_* means on this CPU, chosen once per model (sa__kernels_select,
  * at load and by sa_sam_model_set_kernels) and stored on it; the layers call through m->k. The

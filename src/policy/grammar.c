@@ -33,7 +33,8 @@ int sa_axis_order_from_name(const char *name, sa_axis_order *out, sa_error *err)
         *out = SA_AXIS_XY;
         return SA_OK;
     }
-    return sa_error_set(err, SA_ERR_INVALID, "axis order '%s': expected yx or xy", name ? name : "(null)");
+    return sa_error_set(err, SA_ERR_INVALID, "axis order '%s': expected yx or xy",
+                        name ? name : "(null)");
 }
 
 int sa_coord_style_from_name(const char *name, sa_coord_style *out, sa_error *err) {
@@ -59,7 +60,9 @@ int sa_grammar_value_to_pixel(double value, sa_coord_style coords, int size) {
 }
 
 /* Value text -> double, through the same path the parser uses. */
-static double reparse(const char *s) { return strtod(s, NULL); }
+static double reparse(const char *s) {
+    return strtod(s, NULL);
+}
 
 double sa_grammar_pixel_to_value(int p, sa_coord_style coords, int size, int *decimals) {
     if (size < 1) size = 1;
@@ -108,7 +111,8 @@ static const char *ci_find(const char *hay, const char *needle) {
     size_t n = strlen(needle);
     for (const char *p = hay; *p; p++) {
         size_t i = 0;
-        while (i < n && p[i] && tolower((unsigned char)p[i]) == tolower((unsigned char)needle[i])) i++;
+        while (i < n && p[i] && tolower((unsigned char)p[i]) == tolower((unsigned char)needle[i]))
+            i++;
         if (i == n) return p;
     }
     return NULL;
@@ -124,7 +128,8 @@ static const char *ci_find_last(const char *hay, const char *needle) {
 }
 
 static const char *skip_ws(const char *p) {
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
     return p;
 }
 
@@ -162,8 +167,10 @@ static const char *scan_number(const char *p, double *out) {
         e++;
         if (*e == '+' || *e == '-') e++;
         if (isdigit((unsigned char)*e)) {
-            while (p < e) PUT(*p++);
-            while (isdigit((unsigned char)*p)) PUT(*p++);
+            while (p < e)
+                PUT(*p++);
+            while (isdigit((unsigned char)*p))
+                PUT(*p++);
         }
     }
 #undef PUT
@@ -175,7 +182,8 @@ static const char *scan_number(const char *p, double *out) {
 
 /* Parses "(a, b)" or "[a, b]" starting at the first bracket at or after p. */
 static int scan_pair(const char *p, double *a, double *b, const char **end) {
-    while (*p && *p != '(' && *p != '[') p++;
+    while (*p && *p != '(' && *p != '[')
+        p++;
     if (!*p) return -1;
     char close = *p == '(' ? ')' : ']';
     p = skip_ws(p + 1);
@@ -194,7 +202,8 @@ static int scan_pair(const char *p, double *a, double *b, const char **end) {
 
 static void snippet(const char *text, char *out, size_t cap) {
     size_t n = 0;
-    for (const char *p = text; *p && n + 4 < cap; p++) out[n++] = (*p == '\n' || *p == '\r') ? ' ' : *p;
+    for (const char *p = text; *p && n + 4 < cap; p++)
+        out[n++] = (*p == '\n' || *p == '\r') ? ' ' : *p;
     if (text[n] && n + 4 >= cap) {
         out[n++] = '.';
         out[n++] = '.';
@@ -238,26 +247,36 @@ int sa_action_parse(const char *text, const sa_grammar *g, int width, int height
         const char *r = skip_ws(q + 5);
         if (*r == ':') pt = q;
     }
-    if (!pt) return sa_error_set(err, SA_ERR_PARSE, "no \"Positive/Negative point:\" in the reply \"%s\"", snip);
+    if (!pt)
+        return sa_error_set(err, SA_ERR_PARSE,
+                            "no \"Positive/Negative point:\" in the reply \"%s\"", snip);
     int positive = -1;
     /* word right before "point" */
     const char *w = pt;
-    while (w > text && (w[-1] == ' ' || w[-1] == '\t')) w--;
-    if (w - text >= 8 && !strncasecmp(w - 8, "positive", 8)) positive = 1;
-    else if (w - text >= 8 && !strncasecmp(w - 8, "negative", 8)) positive = 0;
+    while (w > text && (w[-1] == ' ' || w[-1] == '\t'))
+        w--;
+    if (w - text >= 8 && !strncasecmp(w - 8, "positive", 8))
+        positive = 1;
+    else if (w - text >= 8 && !strncasecmp(w - 8, "negative", 8))
+        positive = 0;
     else {
-        int has_pos = ci_find_last(text, "positive") != NULL, has_neg = ci_find_last(text, "negative") != NULL;
+        int has_pos = ci_find_last(text, "positive") != NULL,
+            has_neg = ci_find_last(text, "negative") != NULL;
         if (has_pos != has_neg) positive = has_pos;
     }
-    if (positive < 0) return sa_error_set(err, SA_ERR_PARSE, "reply names no sign (positive/negative): \"%s\"", snip);
+    if (positive < 0)
+        return sa_error_set(err, SA_ERR_PARSE, "reply names no sign (positive/negative): \"%s\"",
+                            snip);
     double a, b;
     if (scan_pair(skip_ws(pt + 5) + 1, &a, &b, NULL))
-        return sa_error_set(err, SA_ERR_PARSE, "reply has no \"(a, b)\" coordinate pair after \"point:\": \"%s\"",
+        return sa_error_set(err, SA_ERR_PARSE,
+                            "reply has no \"(a, b)\" coordinate pair after \"point:\": \"%s\"",
                             snip);
     double top = g->coords == SA_COORDS_INT1000 ? 1000.0 : 1.0;
     if (a < 0 || b < 0 || a > top || b > top)
-        return sa_error_set(err, SA_ERR_RANGE, "coordinates (%g, %g) outside [0, %g] in the reply \"%s\"", a, b,
-                            top, snip);
+        return sa_error_set(err, SA_ERR_RANGE,
+                            "coordinates (%g, %g) outside [0, %g] in the reply \"%s\"", a, b, top,
+                            snip);
     double yv = g->axis == SA_AXIS_YX ? a : b;
     double xv = g->axis == SA_AXIS_YX ? b : a;
     *out = sa_action_click(sa_grammar_value_to_pixel(yv, g->coords, height),
@@ -272,16 +291,17 @@ static int fmt_value(char *buf, size_t cap, int p, sa_coord_style coords, int si
     return snprintf(buf, cap, "%.*f", dec, v);
 }
 
-int sa_action_format(const sa_click *c, const sa_grammar *g, int width, int height, float pred_iou, char *buf,
-                     size_t cap, sa_error *err) {
+int sa_action_format(const sa_click *c, const sa_grammar *g, int width, int height, float pred_iou,
+                     char *buf, size_t cap, sa_error *err) {
     sa_grammar def = sa_grammar_default();
     if (!g) g = &def;
     if (!c || !buf || cap == 0 || width < 1 || height < 1)
         return sa_error_set(err, SA_ERR_INVALID, "sa_action_format: invalid argument");
     buf[0] = 0;
     if (c->y < 0 || c->y >= height || c->x < 0 || c->x >= width)
-        return sa_error_set(err, SA_ERR_RANGE, "sa_action_format: click (%d, %d) outside the %dx%d image", c->y,
-                            c->x, width, height);
+        return sa_error_set(err, SA_ERR_RANGE,
+                            "sa_action_format: click (%d, %d) outside the %dx%d image", c->y, c->x,
+                            width, height);
     char ys[32], xs[32], pre[64] = "";
     fmt_value(ys, sizeof ys, c->y, g->coords, height);
     fmt_value(xs, sizeof xs, c->x, g->coords, width);
@@ -295,7 +315,8 @@ int sa_action_format(const sa_click *c, const sa_grammar *g, int width, int heig
                      g->axis == SA_AXIS_YX ? ys : xs, g->axis == SA_AXIS_YX ? xs : ys);
     if (n < 0 || (size_t)n >= cap) {
         buf[0] = 0;
-        return sa_error_set(err, SA_ERR_RANGE, "sa_action_format: buffer of %zu bytes too small", cap);
+        return sa_error_set(err, SA_ERR_RANGE, "sa_action_format: buffer of %zu bytes too small",
+                            cap);
     }
     return SA_OK;
 }
@@ -309,16 +330,19 @@ int sa_box_parse(const char *text, int width, int height, sa_box *out, sa_error 
     p = p ? p + 5 : text;
     double x1, y1, x2, y2;
     const char *e;
-    if (scan_pair(p, &x1, &y1, &e)) return sa_error_set(err, SA_ERR_PARSE, "no box \"(x1,y1),(x2,y2)\" in \"%s\"", snip);
+    if (scan_pair(p, &x1, &y1, &e))
+        return sa_error_set(err, SA_ERR_PARSE, "no box \"(x1,y1),(x2,y2)\" in \"%s\"", snip);
     e = skip_ws(e);
     if (*e == ',') e++;
     e = skip_ws(e);
     if ((*e != '(' && *e != '[') || scan_pair(e, &x2, &y2, NULL))
-        return sa_error_set(err, SA_ERR_PARSE, "box needs two corners \"(x1,y1),(x2,y2)\": \"%s\"", snip);
+        return sa_error_set(err, SA_ERR_PARSE, "box needs two corners \"(x1,y1),(x2,y2)\": \"%s\"",
+                            snip);
     double v[4] = {x1, y1, x2, y2};
     for (int i = 0; i < 4; i++)
         if (v[i] < 0 || v[i] > 1000)
-            return sa_error_set(err, SA_ERR_RANGE, "box coordinate %g outside [0, 1000] in \"%s\"", v[i], snip);
+            return sa_error_set(err, SA_ERR_RANGE, "box coordinate %g outside [0, 1000] in \"%s\"",
+                                v[i], snip);
     int ax = sa_grammar_value_to_pixel(x1, SA_COORDS_INT1000, width);
     int bx = sa_grammar_value_to_pixel(x2, SA_COORDS_INT1000, width);
     int ay = sa_grammar_value_to_pixel(y1, SA_COORDS_INT1000, height);

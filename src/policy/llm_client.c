@@ -46,8 +46,6 @@ sa_llm_params sa_llm_default_params(void) {
     return p;
 }
 
-
-
 static void sleep_s(double s) {
     if (!(s > 0)) return;
     struct timespec ts;
@@ -88,33 +86,40 @@ int sa_llm_client_new(const sa_llm_params *p, sa_llm_client **out, sa_error *err
     sa_llm_params def = sa_llm_default_params();
     size_t bad = 0;
     if (!p) p = &def;
-    if (!p->base_url || !*p->base_url) return sa_error_set(err, SA_ERR_INVALID, "policy server URL is empty");
+    if (!p->base_url || !*p->base_url)
+        return sa_error_set(err, SA_ERR_INVALID, "policy server URL is empty");
     if (strncmp(p->base_url, "http://", 7) && strncmp(p->base_url, "https://", 8))
-        return sa_error_set(err, SA_ERR_INVALID, "policy server URL '%s' must start with http:// or https://",
+        return sa_error_set(err, SA_ERR_INVALID,
+                            "policy server URL '%s' must start with http:// or https://",
                             p->base_url);
-    if (!p->model || !*p->model) return sa_error_set(err, SA_ERR_INVALID, "no model name for %s", p->base_url);
+    if (!p->model || !*p->model)
+        return sa_error_set(err, SA_ERR_INVALID, "no model name for %s", p->base_url);
     /* header values and the URL go to the server as they are: a CR or LF would start another header */
     if (bad_header_byte(p->base_url, &bad))
-        return sa_error_set(err, SA_ERR_INVALID,
-                            "policy server URL holds a control character (byte 0x%02x at position %zu)",
-                            (unsigned)(unsigned char)p->base_url[bad], bad);
+        return sa_error_set(
+            err, SA_ERR_INVALID,
+            "policy server URL holds a control character (byte 0x%02x at position %zu)",
+            (unsigned)(unsigned char)p->base_url[bad], bad);
     if (p->api_key && bad_header_byte(p->api_key, &bad))
-        return sa_error_set(err, SA_ERR_INVALID,
-                            "API key holds a control character (byte 0x%02x at position %zu): an HTTP header "
-                            "value cannot contain CR, LF or other control characters",
-                            (unsigned)(unsigned char)p->api_key[bad], bad);
+        return sa_error_set(
+            err, SA_ERR_INVALID,
+            "API key holds a control character (byte 0x%02x at position %zu): an HTTP header "
+            "value cannot contain CR, LF or other control characters",
+            (unsigned)(unsigned char)p->api_key[bad], bad);
     if (p->max_tokens < 1 || p->retries < 0 || p->retries > 20 || !(p->timeout_s > 0) ||
-        !(p->connect_timeout_s > 0) || p->jpeg_quality < 1 || p->jpeg_quality > 100 || p->model_size < 0 ||
-        p->model_size > 8192 || !(p->temperature >= 0) || !(p->top_p > 0 && p->top_p <= 1) ||
-        p->max_response_bytes < 64)
-        return sa_error_set(err, SA_ERR_INVALID,
-                            "policy parameters out of range (max_tokens >= 1, retries 0..20, timeouts > 0, "
-                            "jpeg quality 1..100, model size 0..8192, temperature >= 0, top_p in (0, 1])");
+        !(p->connect_timeout_s > 0) || p->jpeg_quality < 1 || p->jpeg_quality > 100 ||
+        p->model_size < 0 || p->model_size > 8192 || !(p->temperature >= 0) ||
+        !(p->top_p > 0 && p->top_p <= 1) || p->max_response_bytes < 64)
+        return sa_error_set(
+            err, SA_ERR_INVALID,
+            "policy parameters out of range (max_tokens >= 1, retries 0..20, timeouts > 0, "
+            "jpeg quality 1..100, model size 0..8192, temperature >= 0, top_p in (0, 1])");
     sa_llm_client *c = calloc(1, sizeof *c);
     if (!c) return sa_error_set(err, SA_ERR_NOMEM, "policy client: out of memory");
     c->params = *p;
     size_t bl = strlen(p->base_url);
-    while (bl > 0 && p->base_url[bl - 1] == '/') bl--;
+    while (bl > 0 && p->base_url[bl - 1] == '/')
+        bl--;
     c->base_url = malloc(bl + 1);
     c->url = malloc(bl + sizeof "/chat/completions");
     c->model = sa__strdup(p->model);
@@ -125,7 +130,8 @@ int sa_llm_client_new(const sa_llm_params *p, sa_llm_client **out, sa_error *err
         c->auth_header = malloc(hl);
         if (c->auth_header) snprintf(c->auth_header, hl, "Authorization: Bearer %s", p->api_key);
     }
-    if (!c->base_url || !c->url || !c->model || !c->last_prompt || (p->api_key && *p->api_key && !c->auth_header)) {
+    if (!c->base_url || !c->url || !c->model || !c->last_prompt ||
+        (p->api_key && *p->api_key && !c->auth_header)) {
         sa_llm_client_free(c);
         return sa_error_set(err, SA_ERR_NOMEM, "policy client: out of memory");
     }
@@ -139,7 +145,8 @@ int sa_llm_client_new(const sa_llm_params *p, sa_llm_client **out, sa_error *err
     c->params.prompt = NULL;
     c->params.ground_prompt = NULL;
     int rc = sa_prompt_load(p->prompt ? p->prompt : "qwen", &c->prompt, err);
-    if (!rc) rc = sa_prompt_load(p->ground_prompt ? p->ground_prompt : "ground", &c->ground_prompt, err);
+    if (!rc)
+        rc = sa_prompt_load(p->ground_prompt ? p->ground_prompt : "ground", &c->ground_prompt, err);
     if (rc) {
         sa_llm_client_free(c);
         return rc;
@@ -153,8 +160,12 @@ int sa_llm_client_new(const sa_llm_params *p, sa_llm_client **out, sa_error *err
     return SA_OK;
 }
 
-const char *sa_llm_client_last_prompt(const sa_llm_client *c) { return c && c->last_prompt ? c->last_prompt : ""; }
-long sa_llm_client_requests(const sa_llm_client *c) { return c ? c->requests : 0; }
+const char *sa_llm_client_last_prompt(const sa_llm_client *c) {
+    return c && c->last_prompt ? c->last_prompt : "";
+}
+long sa_llm_client_requests(const sa_llm_client *c) {
+    return c ? c->requests : 0;
+}
 
 char *sa_llm_client_request_text(const sa_llm_client *c, const char *description, sa_error *err) {
     if (!c) {
@@ -163,11 +174,14 @@ char *sa_llm_client_request_text(const sa_llm_client *c, const char *description
     }
     return sa_prompt_render(c->prompt, description, err); /* as llm_policy.c's act and score */
 }
-const char *sa_llm_client_url(const sa_llm_client *c) { return c ? c->url : ""; }
+const char *sa_llm_client_url(const sa_llm_client *c) {
+    return c ? c->url : "";
+}
 
 void sa_llm_reply_free(sa_llm_reply *r) {
     if (!r) return;
-    for (int i = 0; i < r->n; i++) free(r->texts[i]);
+    for (int i = 0; i < r->n; i++)
+        free(r->texts[i]);
     free(r->texts);
     memset(r, 0, sizeof *r);
 }
@@ -201,8 +215,8 @@ char *sa_base64_encode(const uint8_t *data, size_t n) {
 
 /* ---- observation encoding ---- */
 
-int sa__llm_encode_image(const sa_llm_client *c, const sa_image *src, uint8_t **out, size_t *out_len,
-                         const char **mime, sa_error *err) {
+int sa__llm_encode_image(const sa_llm_client *c, const sa_image *src, uint8_t **out,
+                         size_t *out_len, const char **mime, sa_error *err) {
     const sa_llm_params *p = &c->params;
     sa_image resized = {0};
     const sa_image *img = src;
@@ -223,14 +237,15 @@ int sa__llm_encode_image(const sa_llm_client *c, const sa_image *src, uint8_t **
     return rc;
 }
 
-int sa_llm_encode_observation(const sa_llm_client *c, const sa_image *img, const sa_mask *mask, uint8_t **out,
-                              size_t *out_len, const char **mime, sa_error *err) {
+int sa_llm_encode_observation(const sa_llm_client *c, const sa_image *img, const sa_mask *mask,
+                              uint8_t **out, size_t *out_len, const char **mime, sa_error *err) {
     if (!c || !img || !img->data || img->channels != 3 || !out || !out_len)
         return sa_error_set(err, SA_ERR_INVALID, "encode observation: need an RGB image");
     *out = NULL;
     *out_len = 0;
     if (mask && (mask->width != img->width || mask->height != img->height || !mask->data))
-        return sa_error_set(err, SA_ERR_INVALID, "encode observation: mask %dx%d does not match image %dx%d",
+        return sa_error_set(err, SA_ERR_INVALID,
+                            "encode observation: mask %dx%d does not match image %dx%d",
                             mask->width, mask->height, img->width, img->height);
     sa_image ov = {0};
     int rc = sa_image_copy(img, &ov, err);
@@ -258,7 +273,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
     }
     if (b->len + n + 1 > b->cap) {
         size_t nc = b->cap ? b->cap : 4096;
-        while (nc < b->len + n + 1) nc *= 2;
+        while (nc < b->len + n + 1)
+            nc *= 2;
         char *d = realloc(b->data, nc);
         if (!d) return 0;
         b->data = d;
@@ -295,7 +311,8 @@ static struct curl_slist *make_headers(const sa_llm_client *c) {
     return hdr;
 }
 
-static void setup_easy(sa_llm_client *c, CURL *h, const char *json, struct curl_slist *hdr, body_buf *b) {
+static void setup_easy(sa_llm_client *c, CURL *h, const char *json, struct curl_slist *hdr,
+                       body_buf *b) {
     memset(b, 0, sizeof *b);
     b->limit = c->params.max_response_bytes;
     curl_easy_setopt(h, CURLOPT_URL, c->url);
@@ -313,8 +330,8 @@ static void setup_easy(sa_llm_client *c, CURL *h, const char *json, struct curl_
 
 /* Classifies a finished transfer. On TRY_OK, *body holds the 2xx response (caller frees); on an HTTP error the
  * body is kept in *body too (for the n-refusal check); b's buffer is consumed either way. */
-static int finish_post(const sa_llm_client *c, CURL *h, CURLcode cc, body_buf *b, long *status, char **body,
-                       size_t *body_len, sa_error *err) {
+static int finish_post(const sa_llm_client *c, CURL *h, CURLcode cc, body_buf *b, long *status,
+                       char **body, size_t *body_len, sa_error *err) {
     long code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     *status = code;
@@ -329,13 +346,15 @@ static int finish_post(const sa_llm_client *c, CURL *h, CURLcode cc, body_buf *b
         free(b->data);
         int timeout = cc == CURLE_OPERATION_TIMEDOUT;
         sa_error_set(err, timeout ? SA_ERR_TIMEOUT : SA_ERR_NETWORK, "POST %s: %s%s", c->url,
-                     curl_easy_strerror(cc), timeout ? " (raise --timeout if the model is slow)" : "");
+                     curl_easy_strerror(cc),
+                     timeout ? " (raise --timeout if the model is slow)" : "");
         return TRY_RETRY;
     }
     if (code < 200 || code >= 300) {
         char snip[200];
         body_snippet(b->data ? b->data : "", b->len, snip, sizeof snip);
-        sa_error_set(err, SA_ERR_NETWORK, "POST %s: HTTP %ld: %s", c->url, code, *snip ? snip : "(empty body)");
+        sa_error_set(err, SA_ERR_NETWORK, "POST %s: HTTP %ld: %s", c->url, code,
+                     *snip ? snip : "(empty body)");
         *body = b->data;
         *body_len = b->len;
         return (code >= 500 || code == 429) ? TRY_RETRY : TRY_FAIL;
@@ -346,8 +365,8 @@ static int finish_post(const sa_llm_client *c, CURL *h, CURLcode cc, body_buf *b
 }
 
 /* One POST on the client's own handle (keep-alive between steps). */
-static int http_post(sa_llm_client *c, const char *json, long *status, char **body, size_t *body_len,
-                     sa_error *err) {
+static int http_post(sa_llm_client *c, const char *json, long *status, char **body,
+                     size_t *body_len, sa_error *err) {
     CURL *h = c->curl;
     body_buf b;
     curl_easy_reset(h);
@@ -360,12 +379,14 @@ static int http_post(sa_llm_client *c, const char *json, long *status, char **bo
 
 /* m POSTs at once (the samples a server would not give with n). ok[i] = 1 with bodies[i] for each 2xx;
  * the others are left for the caller to retry one by one. */
-static void post_parallel(sa_llm_client *c, char **jsons, int m, char **bodies, size_t *lens, int *ok) {
+static void post_parallel(sa_llm_client *c, char **jsons, int m, char **bodies, size_t *lens,
+                          int *ok) {
     CURLM *multi = curl_multi_init();
     CURL **hs = calloc((size_t)m, sizeof *hs);
     body_buf *bufs = calloc((size_t)m, sizeof *bufs);
     struct curl_slist *hdr = make_headers(c);
-    for (int i = 0; i < m; i++) ok[i] = 0, bodies[i] = NULL;
+    for (int i = 0; i < m; i++)
+        ok[i] = 0, bodies[i] = NULL;
     if (!multi || !hs || !bufs || !hdr) goto out;
     for (int i = 0; i < m; i++) {
         hs[i] = curl_easy_init();
@@ -387,9 +408,11 @@ static void post_parallel(sa_llm_client *c, char **jsons, int m, char **bodies, 
             if (hs[k] == msg->easy_handle) i = k;
         if (i < 0) continue;
         long status;
-        int r = finish_post(c, hs[i], msg->data.result, &bufs[i], &status, &bodies[i], &lens[i], NULL);
+        int r =
+            finish_post(c, hs[i], msg->data.result, &bufs[i], &status, &bodies[i], &lens[i], NULL);
         bufs[i].data = NULL;
-        if (r == TRY_OK) ok[i] = 1;
+        if (r == TRY_OK)
+            ok[i] = 1;
         else {
             free(bodies[i]);
             bodies[i] = NULL;
@@ -409,7 +432,8 @@ out:
 }
 
 /* POST with retries. Returns SA_OK with the 2xx body, or the error; *status is the last HTTP status. */
-static int post_retry(sa_llm_client *c, const char *json, long *status, char **body, size_t *len, sa_error *err) {
+static int post_retry(sa_llm_client *c, const char *json, long *status, char **body, size_t *len,
+                      sa_error *err) {
     double delay = c->params.backoff_s;
     for (int attempt = 0;; attempt++) {
         int r = http_post(c, json, status, body, len, err);
@@ -460,8 +484,8 @@ int sa__llm_parse_reply(const char *url, const char *body, size_t len, int want,
     cJSON *root = cJSON_ParseWithLength(body, len);
     if (!root && sa__json_too_deep(body, len))
         return sa_error_set(err, SA_ERR_PARSE,
-                            "POST %s: reply JSON nested deeper than %d levels (the reader's limit)", url,
-                            CJSON_NESTING_LIMIT);
+                            "POST %s: reply JSON nested deeper than %d levels (the reader's limit)",
+                            url, CJSON_NESTING_LIMIT);
     if (!root) return sa_error_set(err, SA_ERR_PARSE, "POST %s: reply is not JSON: %s", url, snip);
     const cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
     int n = cJSON_IsArray(choices) ? cJSON_GetArraySize(choices) : 0;
@@ -476,15 +500,16 @@ int sa__llm_parse_reply(const char *url, const char *body, size_t len, int want,
         if (out->n >= want) break;
         const cJSON *msg = cJSON_GetObjectItemCaseSensitive(ch, "message");
         const cJSON *content = msg ? cJSON_GetObjectItemCaseSensitive(msg, "content") : NULL;
-        if (!content) content = cJSON_GetObjectItemCaseSensitive(ch, "text"); /* completions-style servers */
+        if (!content)
+            content = cJSON_GetObjectItemCaseSensitive(ch, "text"); /* completions-style servers */
         out->texts[out->n++] = content_text(content);
     }
     cJSON_Delete(root);
     return SA_OK;
 }
 
-static char *build_body(sa_llm_client *c, const char *data_url, const char *system, const char *text, int n,
-                        long seed) {
+static char *build_body(sa_llm_client *c, const char *data_url, const char *system,
+                        const char *text, int n, long seed) {
     cJSON *root = cJSON_CreateObject();
     if (!root) return NULL;
     cJSON_AddStringToObject(root, "model", c->model);
@@ -522,11 +547,12 @@ static char *build_body(sa_llm_client *c, const char *data_url, const char *syst
 
 /* Does a 4xx body look like a refusal of n > 1? Any 4xx other than auth / not-found / rate-limit counts. */
 static int refuses_n(long status) {
-    return status >= 400 && status < 500 && status != 401 && status != 403 && status != 404 && status != 429;
+    return status >= 400 && status < 500 && status != 401 && status != 403 && status != 404 &&
+           status != 429;
 }
 
-int sa_llm_chat(sa_llm_client *c, const uint8_t *image, size_t image_len, const char *mime, const char *system,
-                const char *text, int n, sa_llm_reply *out, sa_error *err) {
+int sa_llm_chat(sa_llm_client *c, const uint8_t *image, size_t image_len, const char *mime,
+                const char *system, const char *text, int n, sa_llm_reply *out, sa_error *err) {
     if (!c || !text || !out || n < 1 || n > 64 || (image && !mime))
         return sa_error_set(err, SA_ERR_INVALID, "sa_llm_chat: invalid arguments (n in 1..64)");
     memset(out, 0, sizeof *out);
@@ -546,7 +572,8 @@ int sa_llm_chat(sa_llm_client *c, const uint8_t *image, size_t image_len, const 
         if (!data_url) {
             free(out->texts);
             out->texts = NULL;
-            return sa_error_set(err, SA_ERR_NOMEM, "chat: out of memory for the image (%zu bytes)", image_len);
+            return sa_error_set(err, SA_ERR_NOMEM, "chat: out of memory for the image (%zu bytes)",
+                                image_len);
         }
     }
     int rc = SA_OK;
@@ -583,7 +610,9 @@ int sa_llm_chat(sa_llm_client *c, const uint8_t *image, size_t image_len, const 
         int *ok = calloc((size_t)m, sizeof *ok);
         if (jsons && bodies && lens && ok) {
             int built = 1;
-            for (int i = 0; i < m; i++) built &= (jsons[i] = build_body(c, data_url, system, text, 1, s0 + base + i)) != NULL;
+            for (int i = 0; i < m; i++)
+                built &=
+                    (jsons[i] = build_body(c, data_url, system, text, 1, s0 + base + i)) != NULL;
             if (built) post_parallel(c, jsons, m, bodies, lens, ok);
             for (int i = 0; i < m && built; i++) {
                 sa_error e2 = {0};

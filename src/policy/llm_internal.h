@@ -18,8 +18,8 @@ struct sa_llm_client {
 };
 
 /* Resizes (model_size) and encodes an RGB image as the client sends it. */
-int sa__llm_encode_image(const sa_llm_client *c, const sa_image *src, uint8_t **out, size_t *out_len,
-                         const char **mime, sa_error *err);
+int sa__llm_encode_image(const sa_llm_client *c, const sa_image *src, uint8_t **out,
+                         size_t *out_len, const char **mime, sa_error *err);
 
 /* Reads a chat-completions reply body (len bytes, need not be NUL-terminated; untrusted): appends the text of
  * each of choices[] -- message.content as a string or the concatenated "text" of its parts, else the

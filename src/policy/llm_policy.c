@@ -15,14 +15,16 @@
 #include "segagent/llm_policy.h"
 
 /* Renders the prompt and encodes the overlay; both malloc'd. */
-static int prepare(sa_llm_client *c, const sa_prompt *prompt, const sa_policy_obs *obs, int overlay, char **text,
-                   uint8_t **img, size_t *img_len, const char **mime, sa_error *err) {
+static int prepare(sa_llm_client *c, const sa_prompt *prompt, const sa_policy_obs *obs, int overlay,
+                   char **text, uint8_t **img, size_t *img_len, const char **mime, sa_error *err) {
     *text = NULL;
     *img = NULL;
-    if (!obs->image || !obs->image->data) return sa_error_set(err, SA_ERR_INVALID, "policy: no image");
+    if (!obs->image || !obs->image->data)
+        return sa_error_set(err, SA_ERR_INVALID, "policy: no image");
     *text = sa_prompt_render(prompt, obs->description, err);
     if (!*text) return err ? err->code : SA_ERR_INVALID;
-    int rc = sa_llm_encode_observation(c, obs->image, overlay ? obs->mask : NULL, img, img_len, mime, err);
+    int rc = sa_llm_encode_observation(c, obs->image, overlay ? obs->mask : NULL, img, img_len,
+                                       mime, err);
     if (rc) {
         free(*text);
         *text = NULL;
@@ -64,7 +66,8 @@ static int llm_act(void *self, const sa_policy_obs *obs, int k, sa_policy_decisi
     return SA_OK;
 }
 
-static int llm_score(void *self, const sa_policy_obs *obs, float *pred_iou, char **text_out, sa_error *err) {
+static int llm_score(void *self, const sa_policy_obs *obs, float *pred_iou, char **text_out,
+                     sa_error *err) {
     sa_llm_client *c = self;
     char *text;
     uint8_t *img;
@@ -93,7 +96,9 @@ static int llm_score(void *self, const sa_policy_obs *obs, float *pred_iou, char
     return rc;
 }
 
-static void llm_free(void *self) { sa_llm_client_free(self); }
+static void llm_free(void *self) {
+    sa_llm_client_free(self);
+}
 
 static const sa_policy_ops llm_ops = {
     .name = "llm",
@@ -103,7 +108,8 @@ static const sa_policy_ops llm_ops = {
     .free = llm_free,
 };
 
-int sa_llm_policy_new(const sa_llm_params *p, sa_policy **out, sa_llm_client **client, sa_error *err) {
+int sa_llm_policy_new(const sa_llm_params *p, sa_policy **out, sa_llm_client **client,
+                      sa_error *err) {
     if (client) *client = NULL;
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_llm_policy_new: NULL out");
     *out = NULL;
@@ -116,10 +122,11 @@ int sa_llm_policy_new(const sa_llm_params *p, sa_policy **out, sa_llm_client **c
     return SA_OK;
 }
 
-int sa_llm_ground(sa_llm_client *c, const sa_image *img, const char *description, sa_box *box, char **reply,
-                  sa_error *err) {
+int sa_llm_ground(sa_llm_client *c, const sa_image *img, const char *description, sa_box *box,
+                  char **reply, sa_error *err) {
     if (reply) *reply = NULL;
-    if (!c || !img || !box) return sa_error_set(err, SA_ERR_INVALID, "sa_llm_ground: invalid arguments");
+    if (!c || !img || !box)
+        return sa_error_set(err, SA_ERR_INVALID, "sa_llm_ground: invalid arguments");
     sa_policy_obs obs;
     memset(&obs, 0, sizeof obs);
     obs.image = img;

@@ -14,7 +14,8 @@ struct sa_policy {
 };
 
 int sa_policy_new(const sa_policy_ops *ops, void *self, sa_policy **out, sa_error *err) {
-    if (!ops || !ops->act || !out) return sa_error_set(err, SA_ERR_INVALID, "sa_policy_new: incomplete policy table");
+    if (!ops || !ops->act || !out)
+        return sa_error_set(err, SA_ERR_INVALID, "sa_policy_new: incomplete policy table");
     *out = NULL;
     sa_policy *p = calloc(1, sizeof *p);
     if (!p) {
@@ -49,9 +50,10 @@ void sa_policy_reset(sa_policy *p) {
     if (p && p->ops->reset) p->ops->reset(p->self);
 }
 
-int sa_policy_act(sa_policy *p, const sa_policy_obs *obs, int k, sa_policy_decision *out, int *n_out,
-                  sa_error *err) {
-    if (!p || !obs || !out || !n_out || k < 1) return sa_error_set(err, SA_ERR_INVALID, "policy act: bad arguments");
+int sa_policy_act(sa_policy *p, const sa_policy_obs *obs, int k, sa_policy_decision *out,
+                  int *n_out, sa_error *err) {
+    if (!p || !obs || !out || !n_out || k < 1)
+        return sa_error_set(err, SA_ERR_INVALID, "policy act: bad arguments");
     *n_out = 0;
     for (int i = 0; i < k; i++) {
         memset(&out[i], 0, sizeof out[i]);
@@ -62,11 +64,14 @@ int sa_policy_act(sa_policy *p, const sa_policy_obs *obs, int k, sa_policy_decis
     return rc;
 }
 
-int sa_policy_score(sa_policy *p, const sa_policy_obs *obs, float *pred_iou, char **text, sa_error *err) {
+int sa_policy_score(sa_policy *p, const sa_policy_obs *obs, float *pred_iou, char **text,
+                    sa_error *err) {
     if (text) *text = NULL;
-    if (!p || !obs || !pred_iou) return sa_error_set(err, SA_ERR_INVALID, "policy score: bad arguments");
+    if (!p || !obs || !pred_iou)
+        return sa_error_set(err, SA_ERR_INVALID, "policy score: bad arguments");
     if (!p->ops->score)
-        return sa_error_set(err, SA_ERR_UNSUPPORTED, "policy '%s' cannot predict IoU", p->ops->name);
+        return sa_error_set(err, SA_ERR_UNSUPPORTED, "policy '%s' cannot predict IoU",
+                            p->ops->name);
     return p->ops->score(p->self, obs, pred_iou, text, err);
 }
 
@@ -80,12 +85,14 @@ void sa_policy_decisions_free(sa_policy_decision *d, int n) {
 
 /* ---- the simulated annotator as a policy ---- */
 
-static int clicker_act(void *self, const sa_policy_obs *obs, int k, sa_policy_decision *out, int *n_out,
-                       sa_error *err) {
+static int clicker_act(void *self, const sa_policy_obs *obs, int k, sa_policy_decision *out,
+                       int *n_out, sa_error *err) {
     (void)k;
-    if (!obs->gt) return sa_error_set(err, SA_ERR_INVALID, "simulated annotator: needs ground truth");
+    if (!obs->gt)
+        return sa_error_set(err, SA_ERR_INVALID, "simulated annotator: needs ground truth");
     sa_clicker_click c;
-    int rc = sa_clicker_run(self, obs->gt, obs->ignore, obs->mask, obs->clicks, obs->n_clicks, &c, err);
+    int rc =
+        sa_clicker_run(self, obs->gt, obs->ignore, obs->mask, obs->clicks, obs->n_clicks, &c, err);
     if (rc != SA_OK) return rc;
     out[0].status = SA_OK;
     out[0].action = sa_action_click(c.y, c.x, c.positive);

@@ -44,10 +44,12 @@ struct sa_prompt {
     char *system;
 };
 
+static int has_slot(const char *t) {
+    return strstr(t, "{description}") || strstr(t, "{caption}");
+}
 
-static int has_slot(const char *t) { return strstr(t, "{description}") || strstr(t, "{caption}"); }
-
-static int prompt_make(const char *name, const char *text, const char *system, sa_prompt **out, sa_error *err) {
+static int prompt_make(const char *name, const char *text, const char *system, sa_prompt **out,
+                       sa_error *err) {
     sa_prompt *p = calloc(1, sizeof *p);
     if (!p) return sa_error_set(err, SA_ERR_NOMEM, "prompt: out of memory");
     p->name = sa__strdup(name);
@@ -73,14 +75,18 @@ int sa_prompt_new(const char *template_text, const char *system, sa_prompt **out
 int sa_prompt_load(const char *name, sa_prompt **out, sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_prompt_load: NULL out");
     *out = NULL;
-    if (!name || !*name) return sa_error_set(err, SA_ERR_INVALID, "sa_prompt_load: empty prompt name");
-    if (!strcmp(name, "qwen")) return prompt_make("qwen", SA_PROMPT_QWEN, SA_PROMPT_QWEN_SYSTEM, out, err);
+    if (!name || !*name)
+        return sa_error_set(err, SA_ERR_INVALID, "sa_prompt_load: empty prompt name");
+    if (!strcmp(name, "qwen"))
+        return prompt_make("qwen", SA_PROMPT_QWEN, SA_PROMPT_QWEN_SYSTEM, out, err);
     if (!strcmp(name, "llava")) return prompt_make("llava", SA_PROMPT_LLAVA, NULL, out, err);
-    if (!strcmp(name, "ground")) return prompt_make("ground", SA_PROMPT_GROUND, SA_PROMPT_QWEN_SYSTEM, out, err);
+    if (!strcmp(name, "ground"))
+        return prompt_make("ground", SA_PROMPT_GROUND, SA_PROMPT_QWEN_SYSTEM, out, err);
     FILE *f = fopen(name, "rb");
     if (!f)
-        return sa_error_set(err, SA_ERR_IO, "%s: cannot open prompt file (%s); built-in prompts: qwen, llava",
-                            name, strerror(errno));
+        return sa_error_set(err, SA_ERR_IO,
+                            "%s: cannot open prompt file (%s); built-in prompts: qwen, llava", name,
+                            strerror(errno));
     char *buf = malloc(SA_PROMPT_MAX_BYTES + 1);
     if (!buf) {
         fclose(f);
@@ -95,7 +101,8 @@ int sa_prompt_load(const char *name, sa_prompt **out, sa_error *err) {
     }
     if (n > SA_PROMPT_MAX_BYTES) {
         free(buf);
-        return sa_error_set(err, SA_ERR_RANGE, "%s: prompt file larger than %d bytes", name, SA_PROMPT_MAX_BYTES);
+        return sa_error_set(err, SA_ERR_RANGE, "%s: prompt file larger than %d bytes", name,
+                            SA_PROMPT_MAX_BYTES);
     }
     buf[n] = 0;
     if (strlen(buf) != n) {
@@ -112,12 +119,14 @@ int sa_prompt_load(const char *name, sa_prompt **out, sa_error *err) {
         *nl = 0;
         if (nl > buf && nl[-1] == '\r') nl[-1] = 0;
         system = buf + 7;
-        while (*system == ' ') system++;
+        while (*system == ' ')
+            system++;
         text = nl + 1;
     }
     /* a trailing newline is an editor artefact, not part of the prompt */
     size_t tl = strlen(text);
-    while (tl && (text[tl - 1] == '\n' || text[tl - 1] == '\r')) text[--tl] = 0;
+    while (tl && (text[tl - 1] == '\n' || text[tl - 1] == '\r'))
+        text[--tl] = 0;
     if (!has_slot(text)) {
         free(buf);
         return sa_error_set(err, SA_ERR_FORMAT, "%s: prompt has no {description} slot", name);
@@ -178,6 +187,12 @@ char *sa_prompt_render(const sa_prompt *p, const char *description, sa_error *er
     return out;
 }
 
-const char *sa_prompt_system(const sa_prompt *p) { return p ? p->system : NULL; }
-const char *sa_prompt_template(const sa_prompt *p) { return p ? p->text : NULL; }
-const char *sa_prompt_name(const sa_prompt *p) { return p ? p->name : NULL; }
+const char *sa_prompt_system(const sa_prompt *p) {
+    return p ? p->system : NULL;
+}
+const char *sa_prompt_template(const sa_prompt *p) {
+    return p ? p->text : NULL;
+}
+const char *sa_prompt_name(const sa_prompt *p) {
+    return p ? p->name : NULL;
+}

@@ -7,13 +7,14 @@
 
 #include "sam/sam_internal.h"
 
-int sa_sam_encode(const sa_sam_model *m, const sa_image *img, sa_sam_probe_fn probe, void *probe_ctx,
-                  sa_sam_image **out, sa_error *err) {
+int sa_sam_encode(const sa_sam_model *m, const sa_image *img, sa_sam_probe_fn probe,
+                  void *probe_ctx, sa_sam_image **out, sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_sam_encode: out is NULL");
     *out = NULL;
     if (!m || !img || !img->data || img->width <= 0 || img->height <= 0)
         return sa_error_set(err, SA_ERR_INVALID, "sa_sam_encode: no model or no image");
-    if (img->channels != 3) return sa_error_set(err, SA_ERR_INVALID, "sa_sam_encode: image must be RGB");
+    if (img->channels != 3)
+        return sa_error_set(err, SA_ERR_INVALID, "sa_sam_encode: image must be RGB");
     sa_sam_image *e = calloc(1, sizeof *e);
     if (!e) return sa_error_set(err, SA_ERR_NOMEM, "sa_sam_encode: out of memory");
     e->m = m;
@@ -22,10 +23,14 @@ int sa_sam_encode(const sa_sam_model *m, const sa_image *img, sa_sam_probe_fn pr
     const size_t n = (size_t)m->grid * m->grid * (size_t)m->arch.out_chans;
     e->embed = malloc(n * sizeof(float));
     e->dense_pe = malloc(n * sizeof(float));
-    int rc = (!e->embed || !e->dense_pe) ? sa_error_set(err, SA_ERR_NOMEM, "sa_sam_encode: out of memory") : SA_OK;
+    int rc = (!e->embed || !e->dense_pe)
+                 ? sa_error_set(err, SA_ERR_NOMEM, "sa_sam_encode: out of memory")
+                 : SA_OK;
     if (rc == SA_OK && sa__pool_new(m->params.threads, &e->pool) != SA_OK)
-        rc = sa_error_set(err, SA_ERR_NOMEM, "sa_sam_encode: cannot start %d threads", m->params.threads);
-    if (rc == SA_OK) rc = sa__sam_encode(m, e->pool, img, probe, probe_ctx, e->embed, &e->new_w, &e->new_h, err);
+        rc = sa_error_set(err, SA_ERR_NOMEM, "sa_sam_encode: cannot start %d threads",
+                          m->params.threads);
+    if (rc == SA_OK)
+        rc = sa__sam_encode(m, e->pool, img, probe, probe_ctx, e->embed, &e->new_w, &e->new_h, err);
     if (rc == SA_OK) {
         sa__sam_dense_pe(m, e->dense_pe);
         if (probe) {
@@ -33,7 +38,8 @@ int sa_sam_encode(const sa_sam_model *m, const sa_image *img, sa_sam_probe_fn pr
             float *t = malloc(n * sizeof(float)); /* (D, g, g) for the probe only */
             if (t) {
                 for (size_t i = 0; i < HW; i++)
-                    for (size_t c = 0; c < D; c++) t[c * HW + i] = e->dense_pe[i * D + c];
+                    for (size_t c = 0; c < D; c++)
+                        t[c * HW + i] = e->dense_pe[i * D + c];
                 int64_t shape[3] = {(int64_t)D, m->grid, m->grid};
                 probe(probe_ctx, "dense_pe", t, shape, 3);
                 free(t);
@@ -93,7 +99,7 @@ _Static_assert((int)SA_SAM_KERNELS_FAST == (int)SA__KERNELS_FAST &&
                    (int)SA_SAM_KERNELS_REFERENCE == (int)SA__KERNELS_REFERENCE,
                "public kernel-set values are the shared kernels' values");
 
-void sa__linear(const sa_sam_model *m, sa__pool *pool, const sa__lin *l, const float *x, int ldx, int n, float *y,
-                int ldy) {
+void sa__linear(const sa_sam_model *m, sa__pool *pool, const sa__lin *l, const float *x, int ldx,
+                int n, float *y, int ldy) {
     sa__linear_k(m->k, m->params.threads, pool, l, x, ldx, n, y, ldy);
 }

@@ -35,11 +35,13 @@ typedef struct check_ctx {
     int oom;
 } check_ctx;
 
-static void record(check_ctx *c, const char *name, const float *data, const int64_t *shape, int ndim) {
+static void record(check_ctx *c, const char *name, const float *data, const int64_t *shape,
+                   int ndim) {
     if (c->n_got >= MAX_GOT || ndim > 4) return;
     got_tensor *t = &c->got[c->n_got];
     size_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    for (int i = 0; i < ndim; i++)
+        n *= (size_t)shape[i];
     t->data = malloc((n ? n : 1) * sizeof(float));
     if (!t->data) {
         c->oom = 1;
@@ -48,12 +50,14 @@ static void record(check_ctx *c, const char *name, const float *data, const int6
     memcpy(t->data, data, n * sizeof(float));
     snprintf(t->name, sizeof t->name, "%s", name);
     t->ndim = ndim;
-    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    for (int i = 0; i < ndim; i++)
+        t->shape[i] = shape[i];
     t->n = n;
     c->n_got++;
 }
 
-static void probe_cb(void *ctx, const char *name, const float *data, const int64_t *shape, int ndim) {
+static void probe_cb(void *ctx, const char *name, const float *data, const int64_t *shape,
+                     int ndim) {
     record(ctx, name, data, shape, ndim);
 }
 
@@ -63,7 +67,8 @@ static const got_tensor *find_got(const check_ctx *c, const char *name) {
     return NULL;
 }
 
-static void reportf(sa_sam_report_fn report, void *rctx, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void reportf(sa_sam_report_fn report, void *rctx, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void reportf(sa_sam_report_fn report, void *rctx, const char *fmt, ...) {
     if (!report) return;
     char line[512];
@@ -100,10 +105,11 @@ static int json_floats(const cJSON *arr, float *dst, int max) {
 }
 
 /* Runs one case; records its outputs. prev_low: low-res logits per case (for mask_input_from). */
-static int run_case(sa_sam_image *e, const cJSON *cs, const cJSON *cases, float **case_low, int ci, check_ctx *c,
-                    sa_error *err) {
+static int run_case(sa_sam_image *e, const cJSON *cs, const cJSON *cases, float **case_low, int ci,
+                    check_ctx *c, sa_error *err) {
     const cJSON *jn = cJSON_GetObjectItemCaseSensitive(cs, "name");
-    if (!cJSON_IsString(jn)) return sa_error_set(err, SA_ERR_FORMAT, "cases.json: case %d has no name", ci);
+    if (!cJSON_IsString(jn))
+        return sa_error_set(err, SA_ERR_FORMAT, "cases.json: case %d has no name", ci);
     const char *name = jn->valuestring;
     static const int max_pts = SA_MAX_CLICKS;
     float *pts = malloc((size_t)max_pts * 2 * sizeof(float));
@@ -127,8 +133,10 @@ static int run_case(sa_sam_image *e, const cJSON *cs, const cJSON *cases, float 
         }
         p.n_points = nl;
         for (int i = 0; i < nl; i++) {
-            if (labf[i] != -1.0f && labf[i] != 0.0f && labf[i] != 1.0f) { /* (int) of a huge float is undefined */
-                rc = sa_error_set(err, SA_ERR_FORMAT, "cases.json: case '%s': label %g is not -1, 0 or 1", name,
+            if (labf[i] != -1.0f && labf[i] != 0.0f &&
+                labf[i] != 1.0f) { /* (int) of a huge float is undefined */
+                rc = sa_error_set(err, SA_ERR_FORMAT,
+                                  "cases.json: case '%s': label %g is not -1, 0 or 1", name,
                                   (double)labf[i]);
                 goto done;
             }
@@ -157,7 +165,8 @@ static int run_case(sa_sam_image *e, const cJSON *cs, const cJSON *cases, float 
             k++;
         }
         if (src < 0 || !case_low[src]) {
-            rc = sa_error_set(err, SA_ERR_FORMAT, "cases.json: case '%s': mask_input_from '%s' is not an earlier case",
+            rc = sa_error_set(err, SA_ERR_FORMAT,
+                              "cases.json: case '%s': mask_input_from '%s' is not an earlier case",
                               name, jm->valuestring);
             goto done;
         }
@@ -181,7 +190,8 @@ static int run_case(sa_sam_image *e, const cJSON *cs, const cJSON *cases, float 
     snprintf(tn, sizeof tn, "%s.mask_logits", name);
     record(c, tn, out.mask_logits, sm, 3);
     size_t plane = (size_t)n * out.height * out.width;
-    for (size_t i = 0; i < plane; i++) out.mask_logits[i] = out.mask_logits[i] > 0.0f ? 1.0f : 0.0f;
+    for (size_t i = 0; i < plane; i++)
+        out.mask_logits[i] = out.mask_logits[i] > 0.0f ? 1.0f : 0.0f;
     snprintf(tn, sizeof tn, "%s.masks", name);
     record(c, tn, out.mask_logits, sm, 3);
     /* the mask prompt of a later case: the only mask, or the one with the highest predicted IoU */
@@ -193,7 +203,8 @@ static int run_case(sa_sam_image *e, const cJSON *cs, const cJSON *cases, float 
         rc = sa_error_set(err, SA_ERR_NOMEM, "out of memory");
         goto done;
     }
-    memcpy(case_low[ci], out.low_res_logits + (size_t)best * lr * lr, (size_t)lr * lr * sizeof(float));
+    memcpy(case_low[ci], out.low_res_logits + (size_t)best * lr * lr,
+           (size_t)lr * lr * sizeof(float));
 done:
     sa_sam_output_free(&out);
     free(pts);
@@ -203,18 +214,19 @@ done:
 }
 
 /* Compares one expected tensor; returns 1 when within tolerance. */
-static int compare(const sa_tensor *t, const got_tensor *g, const sa_weights *expw, const check_ctx *c,
-                   sa_sam_report_fn report, void *rctx) {
+static int compare(const sa_tensor *t, const got_tensor *g, const sa_weights *expw,
+                   const check_ctx *c, sa_sam_report_fn report, void *rctx) {
     int64_t numel = sa_tensor_numel(t);
     if (!g) {
         reportf(report, rctx, "FAIL %-44s not produced by the engine", t->name);
         return 0;
     }
     int same = g->ndim == t->ndim && (size_t)numel == g->n;
-    for (int i = 0; same && i < t->ndim; i++) same = g->shape[i] == t->shape[i];
+    for (int i = 0; same && i < t->ndim; i++)
+        same = g->shape[i] == t->shape[i];
     if (!same) {
-        reportf(report, rctx, "FAIL %-44s shape differs (%zu values produced, %lld expected)", t->name, g->n,
-                (long long)numel);
+        reportf(report, rctx, "FAIL %-44s shape differs (%zu values produced, %lld expected)",
+                t->name, g->n, (long long)numel);
         return 0;
     }
     float *exp = malloc((size_t)(numel ? numel : 1) * sizeof(float));
@@ -227,15 +239,18 @@ static int compare(const sa_tensor *t, const got_tensor *g, const sa_weights *ex
     int ok;
     if (!strcmp(t->name, "resized_image")) {
         float worst = 0;
-        for (int64_t i = 0; i < numel; i++) worst = fmaxf(worst, fabsf(exp[i] - g->data[i]));
+        for (int64_t i = 0; i < numel; i++)
+            worst = fmaxf(worst, fabsf(exp[i] - g->data[i]));
         ok = worst <= 1.0f;
-        reportf(report, rctx, "%s %-44s max |diff| %.0f grey levels (tol 1)", ok ? "ok  " : "FAIL", t->name, worst);
+        reportf(report, rctx, "%s %-44s max |diff| %.0f grey levels (tol 1)", ok ? "ok  " : "FAIL",
+                t->name, worst);
     } else if (nl > 6 && !strcmp(t->name + nl - 6, ".masks")) {
         /* masks: equal except where |expected logit| < 1e-3 */
         char ln[200];
         snprintf(ln, sizeof ln, "%.*s.mask_logits", (int)(nl - 6), t->name);
         const sa_tensor *lt = sa_weights_find(expw, ln);
-        float *el = lt && sa_tensor_numel(lt) == numel ? malloc((size_t)numel * sizeof(float)) : NULL;
+        float *el =
+            lt && sa_tensor_numel(lt) == numel ? malloc((size_t)numel * sizeof(float)) : NULL;
         if (el && sa_tensor_to_f32(lt, el, numel, NULL) != SA_OK) {
             free(el);
             el = NULL;
@@ -243,12 +258,14 @@ static int compare(const sa_tensor *t, const got_tensor *g, const sa_weights *ex
         long bad = 0, near = 0;
         for (int64_t i = 0; i < numel; i++) {
             if ((exp[i] != 0.0f) == (g->data[i] != 0.0f)) continue;
-            if (el && fabsf(el[i]) < 1e-3f) near++;
-            else bad++;
+            if (el && fabsf(el[i]) < 1e-3f)
+                near++;
+            else
+                bad++;
         }
         ok = bad == 0;
-        reportf(report, rctx, "%s %-44s %ld differing pixels (+%ld with |logit| < 1e-3, allowed)%s", ok ? "ok  " : "FAIL",
-                t->name, bad, near, el ? "" : " [no expected logits]");
+        reportf(report, rctx, "%s %-44s %ld differing pixels (+%ld with |logit| < 1e-3, allowed)%s",
+                ok ? "ok  " : "FAIL", t->name, bad, near, el ? "" : " [no expected logits]");
         free(el);
     } else {
         float worst = 0, mx = 0;
@@ -263,8 +280,8 @@ static int compare(const sa_tensor *t, const got_tensor *g, const sa_weights *ex
         }
         float tol = 1e-4f * (1.0f + mx);
         ok = worst <= tol;
-        reportf(report, rctx, "%s %-44s max |err| %.3g (tol %.3g, rel %.3g) at %lld", ok ? "ok  " : "FAIL", t->name, worst,
-                tol, worst / (1.0f + mx), (long long)at);
+        reportf(report, rctx, "%s %-44s max |err| %.3g (tol %.3g, rel %.3g) at %lld",
+                ok ? "ok  " : "FAIL", t->name, worst, tol, worst / (1.0f + mx), (long long)at);
     }
     (void)c;
     free(exp);
@@ -273,22 +290,24 @@ static int compare(const sa_tensor *t, const got_tensor *g, const sa_weights *ex
 
 /* "image_hw": [h, w] in cases.json is the size the expected outputs were made for: another image would
  * be checked against outputs of a different input, so a mismatch (or a malformed entry) is an error. */
-static int check_image_hw(const cJSON *cj, const char *cpath, const char *ipath, const sa_image *img,
-                          sa_error *err) {
+static int check_image_hw(const cJSON *cj, const char *cpath, const char *ipath,
+                          const sa_image *img, sa_error *err) {
     const cJSON *hw = cJSON_GetObjectItemCaseSensitive(cj, "image_hw");
     if (!hw) return SA_OK;
     const cJSON *h = cJSON_GetArrayItem(hw, 0), *w = cJSON_GetArrayItem(hw, 1);
-    if (!cJSON_IsArray(hw) || cJSON_GetArraySize(hw) != 2 || !cJSON_IsNumber(h) || !cJSON_IsNumber(w))
+    if (!cJSON_IsArray(hw) || cJSON_GetArraySize(hw) != 2 || !cJSON_IsNumber(h) ||
+        !cJSON_IsNumber(w))
         return sa_error_set(err, SA_ERR_FORMAT, "%s: \"image_hw\" must be [height, width]", cpath);
     if (h->valuedouble != img->height || w->valuedouble != img->width)
-        return sa_error_set(err, SA_ERR_FORMAT,
-                            "%s: \"image_hw\" is [%g, %g] (height, width) but %s is %dx%d (width x height)", cpath,
-                            h->valuedouble, w->valuedouble, ipath, img->width, img->height);
+        return sa_error_set(
+            err, SA_ERR_FORMAT,
+            "%s: \"image_hw\" is [%g, %g] (height, width) but %s is %dx%d (width x height)", cpath,
+            h->valuedouble, w->valuedouble, ipath, img->width, img->height);
     return SA_OK;
 }
 
-int sa_sam_check_fixture(const char *dir, sa_sam_check_params params, sa_sam_report_fn report, void *rctx,
-                         int *n_fail, sa_error *err) {
+int sa_sam_check_fixture(const char *dir, sa_sam_check_params params, sa_sam_report_fn report,
+                         void *rctx, int *n_fail, sa_error *err) {
     if (n_fail) *n_fail = 0;
     if (!dir) return sa_error_set(err, SA_ERR_INVALID, "check-sam: no fixture folder");
     int rc = SA_OK;
@@ -315,10 +334,13 @@ int sa_sam_check_fixture(const char *dir, sa_sam_check_params params, sa_sam_rep
     if ((rc = sa_sam_model_load(weights, mp, &m, err)) != SA_OK) goto done;
     const sa_sam_arch *a = sa_sam_model_arch(m);
     int n_global = 0;
-    for (int i = 0; i < a->depth; i++) n_global += a->global[i];
-    reportf(report, rctx, "model %s: S=%d width=%d depth=%d heads=%d mlp=%d window=%d global=%d decoder D=%d mlp=%d, %lld params",
-            weights, a->image_size, a->width, a->depth, a->heads, a->mlp_dim, a->window, n_global, a->out_chans,
-            a->dec_mlp_dim, (long long)sa_sam_model_param_count(m));
+    for (int i = 0; i < a->depth; i++)
+        n_global += a->global[i];
+    reportf(
+        report, rctx,
+        "model %s: S=%d width=%d depth=%d heads=%d mlp=%d window=%d global=%d decoder D=%d mlp=%d, %lld params",
+        weights, a->image_size, a->width, a->depth, a->heads, a->mlp_dim, a->window, n_global,
+        a->out_chans, a->dec_mlp_dim, (long long)sa_sam_model_param_count(m));
     if ((rc = sa_image_load(ipath, &img, err)) != SA_OK) goto done;
     if ((rc = sa__read_file(cpath, SA__MAX_JSON_BYTES, &cjs, NULL, err)) != SA_OK) goto done;
     const char *cend = NULL;
@@ -364,9 +386,11 @@ int sa_sam_check_fixture(const char *dir, sa_sam_check_params params, sa_sam_rep
     reportf(report, rctx, "%s: %d tensors compared, %d out of tolerance", dir, n, fails);
     if (n_fail) *n_fail = fails;
 done:
-    for (int i = 0; i < MAX_CASES; i++) free(case_low[i]);
+    for (int i = 0; i < MAX_CASES; i++)
+        free(case_low[i]);
     if (c.got)
-        for (int i = 0; i < c.n_got; i++) free(c.got[i].data);
+        for (int i = 0; i < c.n_got; i++)
+            free(c.got[i].data);
     free(c.got);
     sa_sam_image_free(e);
     sa_image_free(&img);

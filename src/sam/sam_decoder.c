@@ -10,8 +10,8 @@
 
 #include "sam/sam_internal.h"
 
-#define DEC_LN_EPS 1e-5f  /* nn.LayerNorm default in the reference TwoWayTransformer */
-#define LN2D_EPS 1e-6f    /* LayerNorm2d */
+#define DEC_LN_EPS 1e-5f /* nn.LayerNorm default in the reference TwoWayTransformer */
+#define LN2D_EPS 1e-6f   /* LayerNorm2d */
 
 /* ---- Fourier positional encoding (PositionEmbeddingRandom._pe_encoding): pe (D) for normalised (x, y) ---- */
 static void pe_encode(const sa_sam_model *m, float x, float y, float *pe) {
@@ -32,40 +32,52 @@ void sa__sam_dense_pe(const sa_sam_model *m, float *pe) {
     const int g = m->grid, D = m->arch.out_chans;
     for (int i = 0; i < g; i++)
         for (int j = 0; j < g; j++)
-            pe_encode(m, ((float)j + 0.5f) / (float)g, ((float)i + 0.5f) / (float)g, pe + ((size_t)i * g + j) * D);
+            pe_encode(m, ((float)j + 0.5f) / (float)g, ((float)i + 0.5f) / (float)g,
+                      pe + ((size_t)i * g + j) * D);
 }
 
 int sa__sam_validate_prompt(const sa_sam_image *e, const sa_sam_prompt *p, sa_error *err) {
     const int lr = 4 * e->m->grid;
     if (p->n_points < 0 || p->n_points > SA_MAX_CLICKS)
-        return sa_error_set(err, SA_ERR_RANGE, "SAM prompt: %d points (allowed 0..%d)", p->n_points, SA_MAX_CLICKS);
+        return sa_error_set(err, SA_ERR_RANGE, "SAM prompt: %d points (allowed 0..%d)", p->n_points,
+                            SA_MAX_CLICKS);
     if (p->n_points > 0 && (!p->points || !p->labels))
         return sa_error_set(err, SA_ERR_INVALID, "SAM prompt: points or labels missing");
     for (int i = 0; i < p->n_points; i++) {
         float x = p->points[2 * i], y = p->points[2 * i + 1];
-        if (!isfinite(x) || !isfinite(y) || x < 0 || y < 0 || x > (float)e->width || y > (float)e->height)
-            return sa_error_set(err, SA_ERR_RANGE, "SAM prompt: point %d (x=%g, y=%g) is outside the %dx%d image", i + 1,
-                                x, y, e->width, e->height);
+        if (!isfinite(x) || !isfinite(y) || x < 0 || y < 0 || x > (float)e->width ||
+            y > (float)e->height)
+            return sa_error_set(err, SA_ERR_RANGE,
+                                "SAM prompt: point %d (x=%g, y=%g) is outside the %dx%d image",
+                                i + 1, x, y, e->width, e->height);
         if (p->labels[i] < -1 || p->labels[i] > 1)
-            return sa_error_set(err, SA_ERR_RANGE, "SAM prompt: point %d has label %d (allowed -1, 0, 1)", i + 1,
+            return sa_error_set(err, SA_ERR_RANGE,
+                                "SAM prompt: point %d has label %d (allowed -1, 0, 1)", i + 1,
                                 p->labels[i]);
     }
     if (p->box) {
         const float *b = p->box;
         for (int i = 0; i < 4; i++)
-            if (!isfinite(b[i])) return sa_error_set(err, SA_ERR_RANGE, "SAM prompt: box has a non-finite coordinate");
+            if (!isfinite(b[i]))
+                return sa_error_set(err, SA_ERR_RANGE,
+                                    "SAM prompt: box has a non-finite coordinate");
         if (b[2] < b[0] || b[3] < b[1])
-            return sa_error_set(err, SA_ERR_RANGE, "SAM prompt: box (%g,%g)-(%g,%g) has x1 < x0 or y1 < y0", b[0], b[1],
-                                b[2], b[3]);
+            return sa_error_set(err, SA_ERR_RANGE,
+                                "SAM prompt: box (%g,%g)-(%g,%g) has x1 < x0 or y1 < y0", b[0],
+                                b[1], b[2], b[3]);
         if (b[2] < 0 || b[3] < 0 || b[0] > (float)e->width || b[1] > (float)e->height)
-            return sa_error_set(err, SA_ERR_RANGE, "SAM prompt: box (%g,%g)-(%g,%g) lies outside the %dx%d image", b[0],
-                                b[1], b[2], b[3], e->width, e->height);
+            return sa_error_set(err, SA_ERR_RANGE,
+                                "SAM prompt: box (%g,%g)-(%g,%g) lies outside the %dx%d image",
+                                b[0], b[1], b[2], b[3], e->width, e->height);
     }
     if (p->mask_input && p->mask_input_size != lr)
-        return sa_error_set(err, SA_ERR_RANGE, "SAM prompt: mask input is %dx%d, the model needs %dx%d",
+        return sa_error_set(err, SA_ERR_RANGE,
+                            "SAM prompt: mask input is %dx%d, the model needs %dx%d",
                             p->mask_input_size, p->mask_input_size, lr, lr);
     if (!p->mask_input && p->mask_input_size != 0)
-        return sa_error_set(err, SA_ERR_INVALID, "SAM prompt: mask_input_size %d given without a mask", p->mask_input_size);
+        return sa_error_set(err, SA_ERR_INVALID,
+                            "SAM prompt: mask_input_size %d given without a mask",
+                            p->mask_input_size);
     if (p->n_points == 0 && !p->box && !p->mask_input)
         return sa_error_set(err, SA_ERR_INVALID, "SAM prompt: no point, box or mask");
     return SA_OK;
@@ -77,7 +89,8 @@ static int sparse_embed(const sa_sam_image *e, const sa_sam_prompt *p, float *ou
     const int D = m->arch.out_chans;
     const float S = (float)m->arch.image_size;
     /* ResizeLongestSide.apply_coords in float64, then float32 as the predictor's torch.as_tensor */
-    const double sx = (double)e->new_w / (double)e->width, sy = (double)e->new_h / (double)e->height;
+    const double sx = (double)e->new_w / (double)e->width,
+                 sy = (double)e->new_h / (double)e->height;
     int n = 0;
     for (int i = 0; i < p->n_points; i++, n++) {
         float *o = out + (size_t)n * D;
@@ -86,7 +99,8 @@ static int sparse_embed(const sa_sam_image *e, const sa_sam_prompt *p, float *ou
             memcpy(o, m->not_a_point, (size_t)D * sizeof(float));
             continue;
         }
-        float x = (float)((double)p->points[2 * i] * sx) + 0.5f, y = (float)((double)p->points[2 * i + 1] * sy) + 0.5f;
+        float x = (float)((double)p->points[2 * i] * sx) + 0.5f,
+              y = (float)((double)p->points[2 * i + 1] * sy) + 0.5f;
         pe_encode(m, x / S, y / S, o);
         sa__add(o, m->point_embed[lab], (size_t)D);
     }
@@ -96,7 +110,8 @@ static int sparse_embed(const sa_sam_image *e, const sa_sam_prompt *p, float *ou
     } else {
         for (int c = 0; c < 2; c++, n++) {
             float *o = out + (size_t)n * D;
-            float x = (float)((double)p->box[2 * c] * sx) + 0.5f, y = (float)((double)p->box[2 * c + 1] * sy) + 0.5f;
+            float x = (float)((double)p->box[2 * c] * sx) + 0.5f,
+                  y = (float)((double)p->box[2 * c + 1] * sy) + 0.5f;
             pe_encode(m, x / S, y / S, o);
             sa__add(o, m->point_embed[2 + c], (size_t)D);
         }
@@ -121,7 +136,8 @@ static void me_conv1_rows(void *vctx, size_t ya, size_t yb) {
                 const float *w = m->me_c1_w + (size_t)o * 4;
                 float s = m->me_c1_b[o];
                 for (int ky = 0; ky < 2; ky++)
-                    for (int kx = 0; kx < 2; kx++) s += w[ky * 2 + kx] * c->in[(size_t)(2 * y + ky) * g4 + 2 * x + kx];
+                    for (int kx = 0; kx < 2; kx++)
+                        s += w[ky * 2 + kx] * c->in[(size_t)(2 * y + ky) * g4 + 2 * x + kx];
                 c->t1[((size_t)y * g2 + x) * c4 + o] = s;
             }
 }
@@ -139,13 +155,15 @@ static void me_conv2_rows(void *vctx, size_t ya, size_t yb) {
                 for (int i = 0; i < c4; i++)
                     for (int ky = 0; ky < 2; ky++)
                         for (int kx = 0; kx < 2; kx++)
-                            s += w[i * 4 + ky * 2 + kx] * c->t1[((size_t)(2 * y + ky) * g2 + 2 * x + kx) * c4 + i];
+                            s += w[i * 4 + ky * 2 + kx] *
+                                 c->t1[((size_t)(2 * y + ky) * g2 + 2 * x + kx) * c4 + i];
                 c->t2[((size_t)y * g + x) * c16 + o] = s;
             }
 }
 
 /* Dense prompt from a low-res mask (PromptEncoder.mask_downscaling); in (4g, 4g); out (g*g, D) */
-static void mask_embed(const sa_sam_model *m, sa__pool *pool, const float *in, float *t1, float *t2, float *out) {
+static void mask_embed(const sa_sam_model *m, sa__pool *pool, const float *in, float *t1, float *t2,
+                       float *out) {
     const int g = m->grid, g2 = 2 * g, c16 = m->arch.mask_in_chans, c4 = c16 / 4;
     me_ctx c = {.m = m, .in = in, .t1 = t1, .t2 = t2};
     sa__pool_for(pool, (size_t)g2, 8, me_conv1_rows, &c);
@@ -162,7 +180,7 @@ typedef struct dec_scratch {
     float *Q, *K, *V, *O; /* (max(HW, Nt), I) */
     float *sc;            /* per worker (HW * Nt) */
     size_t sc_per;
-    float *c;             /* (I) per-(head, token) score offsets of the fused cross attentions */
+    float *c; /* (I) per-(head, token) score offsets of the fused cross attentions */
 } dec_scratch;
 
 typedef struct head_ctx {
@@ -178,26 +196,37 @@ static void head_task(void *vctx, int h, int worker) {
     head_ctx *c = vctx;
     const sa__kernels *k = c->m->k;
     float *s = c->sc + (size_t)worker * c->per; /* (nq, nk) */
-    k->gemm(1, c->nq, c->nk, c->dh, 1.0f, c->Q + (size_t)h * c->dh, c->I, c->K + (size_t)h * c->dh, c->I, 0.0f, s,
-            c->nk);
+    k->gemm(1, c->nq, c->nk, c->dh, 1.0f, c->Q + (size_t)h * c->dh, c->I, c->K + (size_t)h * c->dh,
+            c->I, 0.0f, s, c->nk);
     const float div = sqrtf((float)c->dh);
-    for (size_t i = 0; i < (size_t)c->nq * c->nk; i++) s[i] /= div;
+    for (size_t i = 0; i < (size_t)c->nq * c->nk; i++)
+        s[i] /= div;
     k->softmax(s, c->nq, c->nk, c->nk);
-    k->gemm(0, c->nq, c->dh, c->nk, 1.0f, s, c->nk, c->V + (size_t)h * c->dh, c->I, 0.0f, c->O + (size_t)h * c->dh,
-            c->I);
+    k->gemm(0, c->nq, c->dh, c->nk, 1.0f, s, c->nk, c->V + (size_t)h * c->dh, c->I, 0.0f,
+            c->O + (size_t)h * c->dh, c->I);
 }
 
 /* out (nq, D) = attention(q (nq, D), k (nk, D), v (nk, D)). kv_cached: K and V already hold the projections. */
-static void dec_attention(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, const float *q, int nq,
-                          const float *k, const float *v, int nk, int kv_cached, dec_scratch *S, float *out) {
+static void dec_attention(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, const float *q,
+                          int nq, const float *k, const float *v, int nk, int kv_cached,
+                          dec_scratch *S, float *out) {
     const int D = m->arch.out_chans, I = a->q.out;
     sa__linear(m, pool, &a->q, q, D, nq, S->Q, I);
     if (!kv_cached) {
         sa__linear(m, pool, &a->k, k, D, nk, S->K, I);
         sa__linear(m, pool, &a->v, v, D, nk, S->V, I);
     }
-    head_ctx hc = {.m = m, .Q = S->Q, .K = S->K, .V = S->V, .O = S->O, .nq = nq, .nk = nk, .I = I, .dh = I / a->heads,
-                   .sc = S->sc, .per = S->sc_per};
+    head_ctx hc = {.m = m,
+                   .Q = S->Q,
+                   .K = S->K,
+                   .V = S->V,
+                   .O = S->O,
+                   .nq = nq,
+                   .nk = nk,
+                   .I = I,
+                   .dh = I / a->heads,
+                   .sc = S->sc,
+                   .per = S->sc_per};
     sa__pool_run(pool, a->heads, head_task, &hc);
     sa__linear(m, pool, &a->o, S->O, I, nq, out, D);
 }
@@ -214,7 +243,8 @@ typedef struct cols_ctx {
     int chunk, N;
 } cols_ctx;
 
-static void cols_task(void *vctx, int t, int worker) { /* C[:, cols] = A (M x K) * B[:, cols] (K x N) */
+static void cols_task(void *vctx, int t,
+                      int worker) { /* C[:, cols] = A (M x K) * B[:, cols] (K x N) */
     (void)worker;
     cols_ctx *c = vctx;
     int c0 = t * c->chunk, n = c->N - c0 < c->chunk ? c->N - c0 : c->chunk;
@@ -244,7 +274,8 @@ static void t2i_softmax_rows(void *vctx, size_t ra, size_t rb) {
     for (int j0 = 0; j0 < HW; j0 += 16) { /* blocked transpose */
         const int j1 = j0 + 16 < HW ? j0 + 16 : HW;
         for (int r = (int)ra; r < (int)rb; r++)
-            for (int j = j0; j < j1; j++) c->Sc[(size_t)r * HW + j] = c->St[(size_t)j * R + r] / c->div;
+            for (int j = j0; j < j1; j++)
+                c->Sc[(size_t)r * HW + j] = c->St[(size_t)j * R + r] / c->div;
     }
     c->k->softmax(c->Sc + ra * (size_t)HW, (int)(rb - ra), HW, HW);
 }
@@ -260,22 +291,28 @@ typedef struct ism_ctx {
 static void i2t_softmax_rows(void *vctx, size_t ia, size_t ib) {
     const ism_ctx *c = vctx;
     float *base = c->Sc + ia * (size_t)c->R;
-    for (size_t i = 0; i < (ib - ia) * (size_t)c->R; i++) base[i] /= c->div;
-    for (int h = 0; h < c->H; h++) c->k->softmax(base + h * c->Nt, (int)(ib - ia), c->Nt, c->R);
+    for (size_t i = 0; i < (ib - ia) * (size_t)c->R; i++)
+        base[i] /= c->div;
+    for (int h = 0; h < c->H; h++)
+        c->k->softmax(base + h * c->Nt, (int)(ib - ia), c->Nt, c->R);
 }
 
 /* tokens (Nt, D) attend to the image: k_in, v_in (HW, D); out (Nt, D); tmp: HW * D floats */
-static void t2i_fused(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, const float *q_in, int Nt,
-                      const float *k_in, const float *v_in, dec_scratch *S, float *tmp, float *out) {
-    const int D = m->arch.out_chans, HW = m->grid * m->grid, I = a->q.out, H = a->heads, dh = I / H, R = H * Nt;
+static void t2i_fused(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, const float *q_in,
+                      int Nt, const float *k_in, const float *v_in, dec_scratch *S, float *tmp,
+                      float *out) {
+    const int D = m->arch.out_chans, HW = m->grid * m->grid, I = a->q.out, H = a->heads, dh = I / H,
+              R = H * Nt;
     const sa__kernels *k = m->k;
     float *Qt = S->K, *O = S->V, *Hm = S->O, *Z = S->O + (size_t)R * D, *Sc = S->Q, *c = S->c;
-    sa__linear(m, NULL, &a->q, q_in, D, Nt, Qt, I);                                   /* (Nt, I) */
-    for (int h = 0; h < H; h++) {                                                     /* Hm (R, D) */
-        k->gemm(0, Nt, D, dh, 1.0f, Qt + h * dh, I, a->k.w + (size_t)h * dh * D, D, 0.0f, Hm + (size_t)h * Nt * D, D);
+    sa__linear(m, NULL, &a->q, q_in, D, Nt, Qt, I); /* (Nt, I) */
+    for (int h = 0; h < H; h++) {                   /* Hm (R, D) */
+        k->gemm(0, Nt, D, dh, 1.0f, Qt + h * dh, I, a->k.w + (size_t)h * dh * D, D, 0.0f,
+                Hm + (size_t)h * Nt * D, D);
         for (int t = 0; t < Nt; t++) {
             float v = 0.0f;
-            for (int i = 0; i < dh; i++) v += Qt[(size_t)t * I + h * dh + i] * a->k.b[h * dh + i];
+            for (int i = 0; i < dh; i++)
+                v += Qt[(size_t)t * I + h * dh + i] * a->k.b[h * dh + i];
             c[h * Nt + t] = v;
         }
     }
@@ -285,51 +322,62 @@ static void t2i_fused(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, 
     sa__linear(m, pool, &lh, k_in, D, HW, St, R);
     const float div = sqrtf((float)dh);
     tsm_ctx tc = {.k = k, .St = St, .Sc = Sc, .R = R, .HW = HW, .div = div};
-    sa__pool_for(pool, (size_t)R, 4, t2i_softmax_rows, &tc); /* Sc (R, HW) = softmax(St^T / sqrt(dh)) */
+    sa__pool_for(pool, (size_t)R, 4, t2i_softmax_rows,
+                 &tc); /* Sc (R, HW) = softmax(St^T / sqrt(dh)) */
     int threads = sa__pool_threads(pool), chunk = (D + 2 * threads - 1) / (2 * threads);
     chunk = (chunk + 31) / 32 * 32;
-    cols_ctx cc = {.k = k, .M = R, .K = HW, .ldb = D, .A = Sc, .B = v_in, .C = Z, .chunk = chunk, .N = D};
-    sa__pool_run(pool, (D + chunk - 1) / chunk, cols_task, &cc);                     /* Z (R, D) */
-    for (int h = 0; h < H; h++) {                                                     /* O (Nt, I) */
-        k->gemm(1, Nt, dh, D, 1.0f, Z + (size_t)h * Nt * D, D, a->v.w + (size_t)h * dh * D, D, 0.0f, O + h * dh, I);
+    cols_ctx cc = {
+        .k = k, .M = R, .K = HW, .ldb = D, .A = Sc, .B = v_in, .C = Z, .chunk = chunk, .N = D};
+    sa__pool_run(pool, (D + chunk - 1) / chunk, cols_task, &cc); /* Z (R, D) */
+    for (int h = 0; h < H; h++) {                                /* O (Nt, I) */
+        k->gemm(1, Nt, dh, D, 1.0f, Z + (size_t)h * Nt * D, D, a->v.w + (size_t)h * dh * D, D, 0.0f,
+                O + h * dh, I);
         for (int t = 0; t < Nt; t++)
-            for (int i = 0; i < dh; i++) O[(size_t)t * I + h * dh + i] += a->v.b[h * dh + i];
+            for (int i = 0; i < dh; i++)
+                O[(size_t)t * I + h * dh + i] += a->v.b[h * dh + i];
     }
     sa__linear(m, NULL, &a->o, O, I, Nt, out, D);
 }
 
 /* the image (HW, D) attends to the tokens: k_in, v_in (Nt, D); out (HW, D) */
-static void i2t_fused(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, const float *q_in, const float *k_in,
-                      const float *v_in, int Nt, dec_scratch *S, float *out) {
-    const int D = m->arch.out_chans, HW = m->grid * m->grid, I = a->q.out, H = a->heads, dh = I / H, R = H * Nt;
+static void i2t_fused(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, const float *q_in,
+                      const float *k_in, const float *v_in, int Nt, dec_scratch *S, float *out) {
+    const int D = m->arch.out_chans, HW = m->grid * m->grid, I = a->q.out, H = a->heads, dh = I / H,
+              R = H * Nt;
     const sa__kernels *k = m->k;
-    float *K = S->K, *V = S->V, *G = S->O, *U = S->O + (size_t)R * D, *Ut = U + (size_t)R * D, *Sc = S->Q, *c = S->c;
+    float *K = S->K, *V = S->V, *G = S->O, *U = S->O + (size_t)R * D, *Ut = U + (size_t)R * D,
+          *Sc = S->Q, *c = S->c;
     sa__linear(m, NULL, &a->k, k_in, D, Nt, K, I);
     sa__linear(m, NULL, &a->v, v_in, D, Nt, V, I);
     for (int h = 0; h < H; h++) {
         /* G (R, D): row (h,t) = K_h[t] Wq_h; c = bq_h . K_h[t] */
-        k->gemm(0, Nt, D, dh, 1.0f, K + h * dh, I, a->q.w + (size_t)h * dh * D, D, 0.0f, G + (size_t)h * Nt * D, D);
+        k->gemm(0, Nt, D, dh, 1.0f, K + h * dh, I, a->q.w + (size_t)h * dh * D, D, 0.0f,
+                G + (size_t)h * Nt * D, D);
         for (int t = 0; t < Nt; t++) {
             float v = 0.0f;
-            for (int i = 0; i < dh; i++) v += a->q.b[h * dh + i] * K[(size_t)t * I + h * dh + i];
+            for (int i = 0; i < dh; i++)
+                v += a->q.b[h * dh + i] * K[(size_t)t * I + h * dh + i];
             c[h * Nt + t] = v;
         }
         /* U (R, D): row (h,t) = Wo_h V_h[t] */
-        k->gemm(1, Nt, D, dh, 1.0f, V + h * dh, I, a->o.w + h * dh, I, 0.0f, U + (size_t)h * Nt * D, D);
+        k->gemm(1, Nt, D, dh, 1.0f, V + h * dh, I, a->o.w + h * dh, I, 0.0f, U + (size_t)h * Nt * D,
+                D);
     }
     sa__lin lg = {.w = G, .b = c, .out = R, .in = D};
-    sa__linear(m, pool, &lg, q_in, D, HW, Sc, R);                                   /* (HW, R) */
+    sa__linear(m, pool, &lg, q_in, D, HW, Sc, R); /* (HW, R) */
     const float div = sqrtf((float)dh);
     ism_ctx ic = {.k = k, .Sc = Sc, .R = R, .Nt = Nt, .H = H, .div = div};
     sa__pool_for(pool, (size_t)HW, 256, i2t_softmax_rows, &ic);
     for (int r = 0; r < R; r++)
-        for (int d = 0; d < D; d++) Ut[(size_t)d * R + r] = U[(size_t)r * D + d];
+        for (int d = 0; d < D; d++)
+            Ut[(size_t)d * R + r] = U[(size_t)r * D + d];
     sa__lin lu = {.w = Ut, .b = a->o.b, .out = D, .in = R};
-    sa__linear(m, pool, &lu, Sc, R, HW, out, D);                                      /* (HW, D) */
+    sa__linear(m, pool, &lu, Sc, R, HW, out, D); /* (HW, D) */
 }
 
 static void add_to(float *dst, const float *a, const float *b, size_t n) {
-    for (size_t i = 0; i < n; i++) dst[i] = a[i] + b[i];
+    for (size_t i = 0; i < n; i++)
+        dst[i] = a[i] + b[i];
 }
 
 typedef struct add_ctx {
@@ -362,7 +410,8 @@ static void bilinear_rows(void *vctx, size_t ya, size_t yb) {
     const bil_ctx *c = vctx;
     int cx0[BIL_COLS], cx1[BIL_COLS];
     float cl0[BIL_COLS], cl1[BIL_COLS];
-    for (int xb = 0; xb < c->ow; xb += BIL_COLS) { /* column weights computed once per block of columns */
+    for (int xb = 0; xb < c->ow;
+         xb += BIL_COLS) { /* column weights computed once per block of columns */
         const int xe = xb + BIL_COLS < c->ow ? xb + BIL_COLS : c->ow;
         for (int x = xb; x < xe; x++) {
             float fx = ((float)x + 0.5f) * c->sw - 0.5f;
@@ -382,7 +431,8 @@ static void bilinear_rows(void *vctx, size_t ya, size_t yb) {
             float *o = c->out + (size_t)y * c->ow;
             for (int x = xb; x < xe; x++) {
                 const int i = x - xb;
-                o[x] = ly0 * (cl0[i] * r0[cx0[i]] + cl1[i] * r0[cx1[i]]) + ly1 * (cl0[i] * r1[cx0[i]] + cl1[i] * r1[cx1[i]]);
+                o[x] = ly0 * (cl0[i] * r0[cx0[i]] + cl1[i] * r0[cx1[i]]) +
+                       ly1 * (cl0[i] * r1[cx0[i]] + cl1[i] * r1[cx1[i]]);
             }
         }
     }
@@ -393,10 +443,17 @@ static void bilinear_rows(void *vctx, size_t ya, size_t yb) {
 void sa__sam_postprocess(const sa_sam_image *e, const float *low, float *out, float *tmp) {
     const int lr = 4 * e->m->grid, S = e->m->arch.image_size;
     const float s = (float)lr / (float)S;
-    bil_ctx c1 = {.in = low, .ih = lr, .iw = lr, .in_ld = lr, .sh = s, .sw = s, .out = tmp, .ow = e->new_w};
+    bil_ctx c1 = {
+        .in = low, .ih = lr, .iw = lr, .in_ld = lr, .sh = s, .sw = s, .out = tmp, .ow = e->new_w};
     sa__pool_for(e->pool, (size_t)e->new_h, 32, bilinear_rows, &c1);
-    bil_ctx c2 = {.in = tmp, .ih = e->new_h, .iw = e->new_w, .in_ld = e->new_w, .sh = (float)e->new_h / (float)e->height,
-                  .sw = (float)e->new_w / (float)e->width, .out = out, .ow = e->width};
+    bil_ctx c2 = {.in = tmp,
+                  .ih = e->new_h,
+                  .iw = e->new_w,
+                  .in_ld = e->new_w,
+                  .sh = (float)e->new_h / (float)e->height,
+                  .sw = (float)e->new_w / (float)e->width,
+                  .out = out,
+                  .ow = e->width};
     sa__pool_for(e->pool, (size_t)e->height, 32, bilinear_rows, &c2);
 }
 
@@ -423,10 +480,10 @@ static size_t layout(const sa_sam_image *e, int Nt, float *base, dec_layout *L) 
     size_t hid = (size_t)a->iou_hidden > D ? (size_t)a->iou_hidden : D;
     size_t threads = (size_t)sa__pool_threads(e->pool);
     size_t off = 0;
-#define TAKE(ptr, n)                                                                                           \
-    do {                                                                                                       \
-        if (base) (ptr) = base + off;                                                                          \
-        off += ((size_t)(n) + 15) / 16 * 16;                                                                   \
+#define TAKE(ptr, n)                                                                               \
+    do {                                                                                           \
+        if (base) (ptr) = base + off;                                                              \
+        off += ((size_t)(n) + 15) / 16 * 16;                                                       \
     } while (0)
     TAKE(L->tok, nt * D);
     TAKE(L->qpe, nt * D);
@@ -458,7 +515,8 @@ static size_t layout(const sa_sam_image *e, int Nt, float *base, dec_layout *L) 
     return off;
 }
 
-static void mlp_forward(const sa_sam_model *m, const sa__mlp *mlp, const float *x, float *t0, float *t1, float *out) {
+static void mlp_forward(const sa_sam_model *m, const sa__mlp *mlp, const float *x, float *t0,
+                        float *t1, float *out) {
     const float *cur = x;
     for (int i = 0; i < mlp->n; i++) {
         float *dst = i == mlp->n - 1 ? out : (i % 2 ? t1 : t0);
@@ -487,12 +545,14 @@ static void convT_rows(void *vctx, size_t ya, size_t yb) {
             for (int ky = 0; ky < 2; ky++)
                 for (int kx = 0; kx < 2; kx++) {
                     float *o = out + ((size_t)(2 * y + ky) * 2 * w + 2 * x + kx) * co;
-                    for (int ch = 0; ch < co; ch++) o[ch] = r[ch * 4 + ky * 2 + kx] + bias[ch];
+                    for (int ch = 0; ch < co; ch++)
+                        o[ch] = r[ch * 4 + ky * 2 + kx] + bias[ch];
                 }
         }
 }
 
-static void convT_scatter(sa__pool *pool, const float *in, int h, int w, int co, const float *bias, float *out) {
+static void convT_scatter(sa__pool *pool, const float *in, int h, int w, int co, const float *bias,
+                          float *out) {
     scatter_ctx c = {.in = in, .bias = bias, .w = w, .co = co, .out = out};
     sa__pool_for(pool, (size_t)h, 8, convT_rows, &c);
 }
@@ -506,19 +566,22 @@ typedef struct tr_ctx {
 static void transpose_rows(void *vctx, size_t a, size_t b) {
     const tr_ctx *c = vctx;
     for (size_t p = a; p < b; p++)
-        for (int k = 0; k < c->cols; k++) c->dst[(size_t)k * c->rows + p] = c->src[p * (size_t)c->cols + k];
+        for (int k = 0; k < c->cols; k++)
+            c->dst[(size_t)k * c->rows + p] = c->src[p * (size_t)c->cols + k];
 }
 
 /* ---- one TwoWayAttentionBlock (transformer.py): the tokens and the image attend to each other ----
  * tok (Nt, D) and src (HW, D) are updated in place; qpe (Nt, D) is the tokens' positional part (the original
  * prompt tokens), pos (HW, D) the image's dense PE. skip_pe (the first layer): self attention without PE and
  * without residual. Scratch from L: tq, ta (Nt, D), mlp (Nt, mlp), kp, sa (HW, D), S. */
-static void two_way_layer(float *tok, float *src, const sa_sam_model *m, sa__pool *pool, const sa__dec_layer *l,
-                          int skip_pe, const float *qpe, const float *pos, int Nt, dec_layout *L) {
+static void two_way_layer(float *tok, float *src, const sa_sam_model *m, sa__pool *pool,
+                          const sa__dec_layer *l, int skip_pe, const float *qpe, const float *pos,
+                          int Nt, dec_layout *L) {
     const int D = m->arch.out_chans, HW = m->grid * m->grid, mlp = m->arch.dec_mlp_dim;
     /* self attention of the tokens */
     if (skip_pe) {
-        dec_attention(m, pool, &l->self_attn, tok, Nt, tok, tok, Nt, 0, &L->S, L->ta); /* ta (Nt, D) */
+        dec_attention(m, pool, &l->self_attn, tok, Nt, tok, tok, Nt, 0, &L->S,
+                      L->ta); /* ta (Nt, D) */
         memcpy(tok, L->ta, (size_t)Nt * D * sizeof(float));
     } else {
         add_to(L->tq, tok, qpe, (size_t)Nt * D); /* tq (Nt, D) */
@@ -546,7 +609,8 @@ static void two_way_layer(float *tok, float *src, const sa_sam_model *m, sa__poo
     if (fused_ok(m, &l->i2t, Nt))
         i2t_fused(m, pool, &l->i2t, L->kp, L->tq, tok, Nt, &L->S, L->sa);
     else
-        dec_attention(m, pool, &l->i2t, L->kp, HW, L->tq, tok, Nt, 0, &L->S, L->sa); /* sa (HW, D) */
+        dec_attention(m, pool, &l->i2t, L->kp, HW, L->tq, tok, Nt, 0, &L->S,
+                      L->sa); /* sa (HW, D) */
     add_pool(pool, src, src, L->sa, (size_t)HW * D);
     sa__layernorm(m->k, pool, &l->n4, DEC_LN_EPS, src, src, HW);
 }
@@ -554,25 +618,27 @@ static void two_way_layer(float *tok, float *src, const sa_sam_model *m, sa__poo
 /* ---- TwoWayTransformer's final token -> image attention and LayerNorm: rows 0..Nq-1 of tok (Nt, D) updated;
  * only the IoU and mask tokens are used afterwards, so only they query (the prompt tokens' rows would be
  * discarded). src (HW, D), qpe, pos as for two_way_layer. ---- */
-static void final_attention(float *tok, const sa_sam_model *m, sa__pool *pool, const float *src, const float *qpe,
-                            const float *pos, int Nq, dec_layout *L) {
+static void final_attention(float *tok, const sa_sam_model *m, sa__pool *pool, const float *src,
+                            const float *qpe, const float *pos, int Nq, dec_layout *L) {
     const int D = m->arch.out_chans, HW = m->grid * m->grid;
     add_to(L->tq, tok, qpe, (size_t)Nq * D);         /* tq (Nq, D) */
     add_pool(pool, L->kp, src, pos, (size_t)HW * D); /* kp (HW, D) */
     if (fused_ok(m, &m->final_attn, Nq))
         t2i_fused(m, pool, &m->final_attn, L->tq, Nq, L->kp, src, &L->S, L->sa, L->ta);
     else
-        dec_attention(m, pool, &m->final_attn, L->tq, Nq, L->kp, src, HW, 0, &L->S, L->ta); /* ta (Nq, D) */
+        dec_attention(m, pool, &m->final_attn, L->tq, Nq, L->kp, src, HW, 0, &L->S,
+                      L->ta); /* ta (Nq, D) */
     sa__add(tok, L->ta, (size_t)Nq * D);
     sa__layernorm(m->k, NULL, &m->final_ln, DEC_LN_EPS, tok, tok, Nq);
 }
 
-int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, float *iou, int only, float *mask_logits,
-                   sa_error *err) {
+int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, float *iou, int only,
+                   float *mask_logits, sa_error *err) {
     const sa_sam_model *m = e->m;
     const sa_sam_arch *a = &m->arch;
     sa__pool *pool = e->pool;
-    const int D = a->out_chans, g = m->grid, HW = g * g, D4 = D / 4, D8 = D / 8, nm = a->n_mask_tokens;
+    const int D = a->out_chans, g = m->grid, HW = g * g, D4 = D / 4, D8 = D / 8,
+              nm = a->n_mask_tokens;
     const int n_sparse = p->n_points + (p->box ? 2 : 1);
     const int Nt = 1 + nm + n_sparse;
     dec_layout L;
@@ -595,14 +661,17 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
         mask_embed(m, pool, p->mask_input, L.me1, L.me2, L.src);
         add_pool(pool, L.src, L.src, e->embed, (size_t)HW * D);
     } else {
-        for (int i = 0; i < HW; i++) add_to(L.src + (size_t)i * D, e->embed + (size_t)i * D, m->no_mask, (size_t)D);
+        for (int i = 0; i < HW; i++)
+            add_to(L.src + (size_t)i * D, e->embed + (size_t)i * D, m->no_mask, (size_t)D);
     }
     const float *pos = e->dense_pe;
 
     /* TwoWayTransformer: the layers, then the final token -> image attention */
     for (int li = 0; li < a->dec_depth; li++)
-        two_way_layer(L.tok, L.src, m, pool, &m->dec_layers[li], li == 0, L.qpe, pos, Nt, &L); /* tok, src */
-    final_attention(L.tok, m, pool, L.src, L.qpe, pos, 1 + nm, &L); /* tok rows 0..nm (IoU, mask tokens) */
+        two_way_layer(L.tok, L.src, m, pool, &m->dec_layers[li], li == 0, L.qpe, pos, Nt,
+                      &L); /* tok, src */
+    final_attention(L.tok, m, pool, L.src, L.qpe, pos, 1 + nm,
+                    &L); /* tok rows 0..nm (IoU, mask tokens) */
 
     /* output upscaling: (g, g, D) -> (2g, 2g, D/4) -> LN2d, GELU -> (4g, 4g, D/8), GELU */
     sa__linear(m, pool, &m->up1, L.src, D, HW, L.up1, 4 * D4);
@@ -615,9 +684,10 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
 
     /* hypernetwork MLPs on the mask tokens; masks = hyper (nm, D8) x upscaled^T */
     for (int i = 0; i < nm; i++)
-        mlp_forward(m, &m->hyper[i], L.tok + (size_t)(1 + i) * D, L.hyp_t, L.hyp_t + (a->iou_hidden > D ? a->iou_hidden : D),
-                    L.hyp + (size_t)i * D8);
-    if (D8 >= nm) { /* as a linear layer over the 16*HW pixels (threaded, no packing of the big operand) */
+        mlp_forward(m, &m->hyper[i], L.tok + (size_t)(1 + i) * D, L.hyp_t,
+                    L.hyp_t + (a->iou_hidden > D ? a->iou_hidden : D), L.hyp + (size_t)i * D8);
+    if (D8 >=
+        nm) { /* as a linear layer over the 16*HW pixels (threaded, no packing of the big operand) */
         sa__lin hl = {.w = L.hyp, .out = nm, .in = D8};
         float *lt = L.up2; /* (16HW, nm), free now */
         sa__linear(m, pool, &hl, L.u2, D8, 16 * HW, lt, nm);
@@ -626,12 +696,15 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
     } else {
         m->k->gemm(1, nm, 16 * HW, D8, 1.0f, L.hyp, D8, L.u2, D8, 0.0f, L.low, 16 * HW);
     }
-    mlp_forward(m, &m->iou_head, L.tok, L.hyp_t, L.hyp_t + (a->iou_hidden > D ? a->iou_hidden : D), L.iou);
+    mlp_forward(m, &m->iou_head, L.tok, L.hyp_t, L.hyp_t + (a->iou_hidden > D ? a->iou_hidden : D),
+                L.iou);
 
     /* selection: multimask -> masks 1..nm-1, else mask 0 */
     int first = p->multimask ? 1 : 0, n_out = p->multimask ? nm - 1 : 1;
     for (int k = 0; k < n_out; k++) {
-        if (low_res) memcpy(low_res + (size_t)k * 16 * HW, L.low + (size_t)(first + k) * 16 * HW, (size_t)16 * HW * sizeof(float));
+        if (low_res)
+            memcpy(low_res + (size_t)k * 16 * HW, L.low + (size_t)(first + k) * 16 * HW,
+                   (size_t)16 * HW * sizeof(float));
         if (iou) iou[k] = L.iou[first + k];
     }
     if (mask_logits) {

@@ -34,8 +34,8 @@ typedef struct enc_buf {
 } enc_buf;
 
 /* ---- pre-processing (segment_anything/utils/transforms.py ResizeLongestSide + Sam.preprocess) ---- */
-static int preprocess(const sa_sam_model *m, const sa_image *img, sa_sam_probe_fn probe, void *pctx, float *input,
-                      int *new_w, int *new_h, sa_error *err) {
+static int preprocess(const sa_sam_model *m, const sa_image *img, sa_sam_probe_fn probe, void *pctx,
+                      float *input, int *new_w, int *new_h, sa_error *err) {
     const int S = m->arch.image_size;
     double scale = (double)S / (double)(img->width > img->height ? img->width : img->height);
     int nh = (int)((double)img->height * scale + 0.5), nw = (int)((double)img->width * scale + 0.5);
@@ -51,7 +51,8 @@ static int preprocess(const sa_sam_model *m, const sa_image *img, sa_sam_probe_f
         float *dst = input + (size_t)c * S * S;
         for (int y = 0; y < nh; y++)
             for (int x = 0; x < nw; x++)
-                dst[(size_t)y * S + x] = ((float)r.data[((size_t)y * nw + x) * 3 + c] - PIXEL_MEAN[c]) / PIXEL_STD[c];
+                dst[(size_t)y * S + x] =
+                    ((float)r.data[((size_t)y * nw + x) * 3 + c] - PIXEL_MEAN[c]) / PIXEL_STD[c];
     }
     if (probe) {
         /* debug path only: the probe takes floats */
@@ -59,7 +60,8 @@ static int preprocess(const sa_sam_model *m, const sa_image *img, sa_sam_probe_f
         size_t n = (size_t)nh * nw * 3;
         float *tmp = malloc(n * sizeof(float));
         if (tmp) {
-            for (size_t i = 0; i < n; i++) tmp[i] = r.data[i];
+            for (size_t i = 0; i < n; i++)
+                tmp[i] = r.data[i];
             probe(pctx, "resized_image", tmp, shape, 3);
             free(tmp);
         }
@@ -69,14 +71,16 @@ static int preprocess(const sa_sam_model *m, const sa_image *img, sa_sam_probe_f
 }
 
 /* ---- patch embedding: conv PxP stride P as im2col + linear; x (N, C) ---- */
-static void patch_embed(const sa_sam_model *m, sa__pool *pool, const float *input, float *cols, float *x) {
+static void patch_embed(const sa_sam_model *m, sa__pool *pool, const float *input, float *cols,
+                        float *x) {
     const int S = m->arch.image_size, P = m->arch.patch_size, g = m->grid, K = 3 * P * P;
     for (int gy = 0; gy < g; gy++)
         for (int gx = 0; gx < g; gx++) {
             float *col = cols + ((size_t)gy * g + gx) * K; /* (c, ky, kx) as the conv weight */
             for (int c = 0; c < 3; c++)
                 for (int ky = 0; ky < P; ky++)
-                    memcpy(col + ((size_t)c * P + ky) * P, input + (size_t)c * S * S + (size_t)(gy * P + ky) * S + gx * P,
+                    memcpy(col + ((size_t)c * P + ky) * P,
+                           input + (size_t)c * S * S + (size_t)(gy * P + ky) * S + gx * P,
                            (size_t)P * sizeof(float));
         }
     sa__lin l = {.w = m->patch_w, .b = m->patch_b, .out = m->arch.width, .in = K};
@@ -104,19 +108,19 @@ static void attn_task(void *vctx, int t, int worker) {
     const float *Q = c->qkv + (size_t)win * T * ld + (size_t)h * hd;
     const float *K = Q + C, *V = Q + 2 * C;
     float *ws = c->scratch + (size_t)worker * c->per;
-    float *relh = ws;                      /* (T, S) */
-    float *relw = relh + (size_t)T * S;    /* (T, S) */
-    float *sc = relw + (size_t)T * S;      /* (B, T) */
-    float *ob = sc + (size_t)ATTN_BLOCK * T; /* (B, hd) */
-    float *kp = ob + (size_t)ATTN_BLOCK * hd;  /* packed K^T */
+    float *relh = ws;                              /* (T, S) */
+    float *relw = relh + (size_t)T * S;            /* (T, S) */
+    float *sc = relw + (size_t)T * S;              /* (B, T) */
+    float *ob = sc + (size_t)ATTN_BLOCK * T;       /* (B, hd) */
+    float *kp = ob + (size_t)ATTN_BLOCK * hd;      /* packed K^T */
     float *vp = kp + sa__sgemm_packed_size(T, hd); /* packed V */
     /* rel_h[(qh,qw), kh] = q . Rh[qh-kh+S-1]: per query row qh, (S queries) x (S tables) */
     for (int qh = 0; qh < S; qh++)
-        k->gemm(1, S, S, hd, 1.0f, Q + (size_t)qh * S * ld, ld, c->b->rel_h + (size_t)(S - 1 - qh) * hd, hd, 0.0f,
-                relh + (size_t)qh * S * S, S);
+        k->gemm(1, S, S, hd, 1.0f, Q + (size_t)qh * S * ld, ld,
+                c->b->rel_h + (size_t)(S - 1 - qh) * hd, hd, 0.0f, relh + (size_t)qh * S * S, S);
     for (int qw = 0; qw < S; qw++)
-        k->gemm(1, S, S, hd, 1.0f, Q + (size_t)qw * ld, S * ld, c->b->rel_w + (size_t)(S - 1 - qw) * hd, hd, 0.0f,
-                relw + (size_t)qw * S, S * S);
+        k->gemm(1, S, S, hd, 1.0f, Q + (size_t)qw * ld, S * ld,
+                c->b->rel_w + (size_t)(S - 1 - qw) * hd, hd, 0.0f, relw + (size_t)qw * S, S * S);
     const float scale = 1.0f / sqrtf((float)hd);
     const int wy = win / c->n_win_side, wx = win % c->n_win_side;
     const int packed = k->gemm_packed != NULL;
@@ -127,7 +131,8 @@ static void attn_task(void *vctx, int t, int worker) {
     for (int q0 = 0; q0 < T; q0 += ATTN_BLOCK) {
         const int B = T - q0 < ATTN_BLOCK ? T - q0 : ATTN_BLOCK;
         if (packed)
-            k->gemm_packed(B, T, hd, scale, Q + (size_t)q0 * ld, ld, kp, 0.0f, sc, T); /* sc (B, T) */
+            k->gemm_packed(B, T, hd, scale, Q + (size_t)q0 * ld, ld, kp, 0.0f, sc,
+                           T); /* sc (B, T) */
         else
             k->gemm(1, B, T, hd, scale, Q + (size_t)q0 * ld, ld, K, ld, 0.0f, sc, T);
         k->softmax_rel(sc, B, S, relh + (size_t)q0 * S, relw + (size_t)q0 * S);
@@ -139,14 +144,15 @@ static void attn_task(void *vctx, int t, int worker) {
             int q = q0 + i, ty = q / S, tx = q % S;
             int gy = wy * S + ty, gx = wx * S + tx;
             if (gy >= g || gx >= g) continue; /* padding token of a window */
-            memcpy(c->out + ((size_t)gy * g + gx) * C + (size_t)h * hd, ob + (size_t)i * hd, (size_t)hd * sizeof(float));
+            memcpy(c->out + ((size_t)gy * g + gx) * C + (size_t)h * hd, ob + (size_t)i * hd,
+                   (size_t)hd * sizeof(float));
         }
     }
 }
 
 static size_t attn_scratch_per(int T, int S, int hd) {
-    return (size_t)T * S * 2 + (size_t)ATTN_BLOCK * T + (size_t)ATTN_BLOCK * hd + sa__sgemm_packed_size(T, hd) +
-           sa__sgemm_packed_size(hd, T);
+    return (size_t)T * S * 2 + (size_t)ATTN_BLOCK * T + (size_t)ATTN_BLOCK * hd +
+           sa__sgemm_packed_size(T, hd) + sa__sgemm_packed_size(hd, T);
 }
 
 typedef struct add_ctx {
@@ -187,7 +193,8 @@ static void partition_rows(void *vctx, size_t ya, size_t yb) {
 }
 
 /* ---- one ViT block (Block.forward): x (N, C) updated in place; B holds the block's scratch ---- */
-static void vit_block(float *x, const sa_sam_model *m, sa__pool *pool, const sa__vit_block *b, enc_buf *B) {
+static void vit_block(float *x, const sa_sam_model *m, sa__pool *pool, const sa__vit_block *b,
+                      enc_buf *B) {
     const int C = m->arch.width, g = m->grid, N = g * g;
     int side, nws, T;
     if (b->global) {
@@ -205,12 +212,20 @@ static void vit_block(float *x, const sa_sam_model *m, sa__pool *pool, const sa_
     T = side * side;
     const int n_win = nws * nws;
     sa__linear(m, pool, &b->qkv, B->xn, C, n_win * T, B->qkv, 3 * C); /* qkv (n_win*T, 3C) */
-    attn_ctx ac = {.m = m, .b = b, .qkv = B->qkv, .out = B->ao, .scratch = B->attn, .per = B->attn_per,
-                   .side = side, .T = T, .n_win_side = nws, .heads = m->arch.heads};
+    attn_ctx ac = {.m = m,
+                   .b = b,
+                   .qkv = B->qkv,
+                   .out = B->ao,
+                   .scratch = B->attn,
+                   .per = B->attn_per,
+                   .side = side,
+                   .T = T,
+                   .n_win_side = nws,
+                   .heads = m->arch.heads};
     sa__pool_run(pool, n_win * m->arch.heads, attn_task, &ac); /* ao (N, C) */
-    sa__linear(m, pool, &b->proj, B->ao, C, N, B->y, C);    /* y (N, C) */
+    sa__linear(m, pool, &b->proj, B->ao, C, N, B->y, C);       /* y (N, C) */
     add_pool(pool, x, B->y, (size_t)N * C);
-    sa__layernorm(m->k, pool, &b->ln2, SAM_LN_EPS, x, B->xn, N); /* xn (N, C) */
+    sa__layernorm(m->k, pool, &b->ln2, SAM_LN_EPS, x, B->xn, N);       /* xn (N, C) */
     sa__linear(m, pool, &b->lin1, B->xn, C, N, B->h, m->arch.mlp_dim); /* h (N, mlp) */
     sa__gelu(m->k, pool, B->h, (size_t)N * m->arch.mlp_dim);
     sa__linear(m, pool, &b->lin2, B->h, m->arch.mlp_dim, N, B->y, C); /* y (N, C) */
@@ -231,7 +246,9 @@ static void neck(const sa_sam_model *m, sa__pool *pool, enc_buf *B, float *out) 
                 for (int ky = 0; ky < 3; ky++)
                     for (int kx = 0; kx < 3; kx++) {
                         int sy = y + ky - 1, sx = x + kx - 1;
-                        col[c * 9 + ky * 3 + kx] = (sy < 0 || sx < 0 || sy >= g || sx >= g) ? 0.0f : B->y[((size_t)sy * g + sx) * D + c];
+                        col[c * 9 + ky * 3 + kx] = (sy < 0 || sx < 0 || sy >= g || sx >= g)
+                                                       ? 0.0f
+                                                       : B->y[((size_t)sy * g + sx) * D + c];
                     }
         }
     sa__lin c2 = {.w = m->neck2_w, .out = D, .in = D * 9};
@@ -239,12 +256,15 @@ static void neck(const sa_sam_model *m, sa__pool *pool, enc_buf *B, float *out) 
     sa__layernorm(m->k, pool, &m->neck_ln2, SAM_LN_EPS, out, out, N);
 }
 
-int sa__sam_encode(const sa_sam_model *m, sa__pool *pool, const sa_image *img, sa_sam_probe_fn probe, void *pctx,
-                   float *embed, int *new_w, int *new_h, sa_error *err) {
+int sa__sam_encode(const sa_sam_model *m, sa__pool *pool, const sa_image *img,
+                   sa_sam_probe_fn probe, void *pctx, float *embed, int *new_w, int *new_h,
+                   sa_error *err) {
     const sa_sam_arch *a = &m->arch;
-    const size_t S = (size_t)a->image_size, C = (size_t)a->width, D = (size_t)a->out_chans, g = (size_t)m->grid;
+    const size_t S = (size_t)a->image_size, C = (size_t)a->width, D = (size_t)a->out_chans,
+                 g = (size_t)m->grid;
     const size_t N = g * g;
-    size_t nws = (g + (size_t)a->window - 1) / (size_t)a->window, Nw = nws * nws * (size_t)a->window * (size_t)a->window;
+    size_t nws = (g + (size_t)a->window - 1) / (size_t)a->window,
+           Nw = nws * nws * (size_t)a->window * (size_t)a->window;
     if (Nw < N) Nw = N;
     size_t hid = (size_t)a->mlp_dim > 9 * D ? (size_t)a->mlp_dim : 9 * D;
     size_t P = (size_t)a->patch_size;
@@ -255,9 +275,11 @@ int sa__sam_encode(const sa_sam_model *m, sa__pool *pool, const sa_image *img, s
     if (perw > per) per = perw;
     per = (per + 15) / 16 * 16;
     size_t sizes[8], total = 0;
-    int ok = sa__mul_size(3 * S, S, &sizes[0]) && sa__mul_size(N, C, &sizes[1]) && sa__mul_size(Nw, C, &sizes[2]) &&
-             sa__mul_size(Nw, 3 * C, &sizes[3]) && sa__mul_size(N, C, &sizes[4]) && sa__mul_size(N, hid, &sizes[5]) &&
-             sa__mul_size(N, yw, &sizes[6]) && sa__mul_size(per, (size_t)sa__pool_threads(pool), &sizes[7]);
+    int ok = sa__mul_size(3 * S, S, &sizes[0]) && sa__mul_size(N, C, &sizes[1]) &&
+             sa__mul_size(Nw, C, &sizes[2]) && sa__mul_size(Nw, 3 * C, &sizes[3]) &&
+             sa__mul_size(N, C, &sizes[4]) && sa__mul_size(N, hid, &sizes[5]) &&
+             sa__mul_size(N, yw, &sizes[6]) &&
+             sa__mul_size(per, (size_t)sa__pool_threads(pool), &sizes[7]);
     for (int i = 0; ok && i < 8; i++) {
         sizes[i] = (sizes[i] + 15) / 16 * 16;
         ok = total + sizes[i] >= total && total + sizes[i] < ((size_t)1 << 40);
@@ -265,8 +287,10 @@ int sa__sam_encode(const sa_sam_model *m, sa__pool *pool, const sa_image *img, s
     }
     if (!ok) return sa_error_set(err, SA_ERR_NOMEM, "SAM encoder: activation size overflows");
     float *mem = malloc(total * sizeof(float));
-    if (!mem) return sa_error_set(err, SA_ERR_NOMEM, "SAM encoder: out of memory for %zu MiB of activations",
-                                  total * sizeof(float) >> 20);
+    if (!mem)
+        return sa_error_set(err, SA_ERR_NOMEM,
+                            "SAM encoder: out of memory for %zu MiB of activations",
+                            total * sizeof(float) >> 20);
     enc_buf B;
     float *p = mem;
     B.input = p, p += sizes[0];
@@ -300,7 +324,8 @@ int sa__sam_encode(const sa_sam_model *m, sa__pool *pool, const sa_image *img, s
     if (probe) {
         float *t = B.h; /* (D, g, g) */
         for (size_t i = 0; i < N; i++)
-            for (size_t c = 0; c < D; c++) t[c * N + i] = embed[i * D + c];
+            for (size_t c = 0; c < D; c++)
+                t[c * N + i] = embed[i * D + c];
         int64_t s2[3] = {(int64_t)D, (int64_t)g, (int64_t)g};
         probe(pctx, "image_embeddings", t, s2, 3);
     }

@@ -15,17 +15,18 @@
 /* ---- kernels (kernels/kernels.h) ---- */
 /* y (n x lin.out, ldy) = x (n x lin.in, ldx) W^T + b with m's kernels, threaded over the pool (or BLAS
  * threads). */
-void sa__linear(const sa_sam_model *m, sa__pool *pool, const sa__lin *l, const float *x, int ldx, int n, float *y,
-                int ldy);
+void sa__linear(const sa_sam_model *m, sa__pool *pool, const sa__lin *l, const float *x, int ldx,
+                int n, float *y, int ldy);
 
 /* ---- model ---- */
 typedef struct sa__vit_block {
     sa__ln ln1, ln2;
     sa__lin qkv, proj, lin1, lin2;
-    const float *rel_h, *rel_w; /* (2*S-1, head_dim), REVERSED (row j = table row 2S-2-j) and resampled to this
+    const float *rel_h,
+        *rel_w; /* (2*S-1, head_dim), REVERSED (row j = table row 2S-2-j) and resampled to this
                                    block's attention side S: row kh of (rel_h + (S-1-qh)*hd) is the reference's
                                    rel_pos_h[qh - kh + S - 1], so each query row meets a contiguous slice */
-    int side;                   /* S: window side or grid side */
+    int side;   /* S: window side or grid side */
     int global;
 } sa__vit_block;
 
@@ -52,11 +53,13 @@ struct sa_sam_model {
     sa_sam_arch arch;
     sa_sam_params params;
     const sa__kernels *k; /* params.kernels on this CPU */
-    int grid;      /* g = S / patch */
+    int grid;             /* g = S / patch */
     int head_dim;
-    float *arena;  /* converted / re-ordered weights, F32 */
-    uint16_t *bf16; /* BF16 precision: the ViT blocks' linear weights, packed (their sa__lin.wb point here) */
-    struct sa_weights *weights; /* the open checkpoint when F32 tensors are used in place (else NULL) */
+    float *arena; /* converted / re-ordered weights, F32 */
+    uint16_t *
+        bf16; /* BF16 precision: the ViT blocks' linear weights, packed (their sa__lin.wb point here) */
+    struct sa_weights
+        *weights; /* the open checkpoint when F32 tensors are used in place (else NULL) */
     size_t arena_n;
     int64_t n_params;
 
@@ -70,15 +73,15 @@ struct sa_sam_model {
     const float *neck2_w; /* (D, D*9) */
 
     /* prompt encoder */
-    const float *pe_gauss;      /* (2, D/2) */
-    const float *point_embed[4]; /* (D) each */
-    const float *not_a_point;   /* (D) */
-    const float *no_mask;       /* (D) */
+    const float *pe_gauss;          /* (2, D/2) */
+    const float *point_embed[4];    /* (D) each */
+    const float *not_a_point;       /* (D) */
+    const float *no_mask;           /* (D) */
     const float *me_c1_w, *me_c1_b; /* (c4, 1*2*2), (c4) */
     sa__ln me_ln1;
     const float *me_c2_w, *me_c2_b; /* (c16, c4*2*2), (c16) */
     sa__ln me_ln2;
-    sa__lin me_c3;                   /* (D, c16) */
+    sa__lin me_c3; /* (D, c16) */
 
     /* mask decoder */
     const float *iou_token;   /* (D) */
@@ -86,7 +89,8 @@ struct sa_sam_model {
     sa__dec_layer *dec_layers;
     sa__attn final_attn;
     sa__ln final_ln;
-    sa__lin up1; /* (D/4*4, D) after re-ordering ConvTranspose (in, out, 2, 2) to ((out, ky, kx), in) */
+    sa__lin
+        up1; /* (D/4*4, D) after re-ordering ConvTranspose (in, out, 2, 2) to ((out, ky, kx), in) */
     const float *up1_b;
     sa__ln up_ln;
     sa__lin up2; /* (D/8*4, D/4) */
@@ -98,19 +102,20 @@ struct sa_sam_model {
 /* Per encoded image. */
 struct sa_sam_image {
     const sa_sam_model *m;
-    sa__pool *pool;      /* this image's own workers (params.threads at encoding) */
-    int width, height;   /* original */
-    int new_w, new_h;    /* resized (longest side S) */
-    float *embed;        /* (g*g, D) token-major */
-    float *dense_pe;     /* (g*g, D) */
+    sa__pool *pool;    /* this image's own workers (params.threads at encoding) */
+    int width, height; /* original */
+    int new_w, new_h;  /* resized (longest side S) */
+    float *embed;      /* (g*g, D) token-major */
+    float *dense_pe;   /* (g*g, D) */
     /* decoder scratch: sized by the first prediction, grown only for a prompt with more tokens */
     float *scratch;
     size_t scratch_n;
 };
 
 /* encoder / decoder internals (sam_encoder.c, sam_decoder.c) */
-int sa__sam_encode(const sa_sam_model *m, sa__pool *pool, const sa_image *img, sa_sam_probe_fn probe, void *ctx,
-                   float *embed, int *new_w, int *new_h, sa_error *err);
+int sa__sam_encode(const sa_sam_model *m, sa__pool *pool, const sa_image *img,
+                   sa_sam_probe_fn probe, void *ctx, float *embed, int *new_w, int *new_h,
+                   sa_error *err);
 void sa__sam_dense_pe(const sa_sam_model *m, float *pe);
 /* Runs the decoder; writes low-res logits / iou of the selected masks; when mask_logits is non-NULL, the
  * full-size logits of mask `only` (or all masks when only < 0). */

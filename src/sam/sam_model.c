@@ -38,7 +38,7 @@ typedef struct loader {
     const sa_weights *w; /* NULL: random values */
     const char *what;    /* source name for messages */
     uint64_t rng;
-    float *arena;        /* NULL in the sizing pass */
+    float *arena; /* NULL in the sizing pass */
     size_t off;
     int64_t n_params;
     int rc;
@@ -58,7 +58,8 @@ static const sa_tensor *find_tensor(const sa_weights *w, const char *name) {
 static void shape_str(char *buf, size_t n, int ndim, const int64_t *d) {
     size_t o = 0;
     o += (size_t)snprintf(buf + o, n - o, "[");
-    for (int i = 0; i < ndim && o < n; i++) o += (size_t)snprintf(buf + o, n - o, "%s%lld", i ? ", " : "", (long long)d[i]);
+    for (int i = 0; i < ndim && o < n; i++)
+        o += (size_t)snprintf(buf + o, n - o, "%s%lld", i ? ", " : "", (long long)d[i]);
     if (o < n) snprintf(buf + o, n - o, "]");
 }
 
@@ -69,7 +70,8 @@ static float *take_n(loader *L, int kind, const char *name, int ndim, const int6
     int64_t numel = 1;
     for (int i = 0; i < ndim; i++) {
         if (dims[i] <= 0 || numel > ((int64_t)1 << 40) / dims[i]) {
-            L->rc = sa_error_set(L->err, SA_ERR_RANGE, "%s: tensor '%s' has an impossible expected size", L->what, name);
+            L->rc = sa_error_set(L->err, SA_ERR_RANGE,
+                                 "%s: tensor '%s' has an impossible expected size", L->what, name);
             return NULL;
         }
         numel *= dims[i];
@@ -77,16 +79,19 @@ static float *take_n(loader *L, int kind, const char *name, int ndim, const int6
     if (L->w) {
         const sa_tensor *t = find_tensor(L->w, name);
         if (!t) {
-            L->rc = sa_error_set(L->err, SA_ERR_NOT_FOUND, "%s: tensor '%s' is missing", L->what, name);
+            L->rc =
+                sa_error_set(L->err, SA_ERR_NOT_FOUND, "%s: tensor '%s' is missing", L->what, name);
             return NULL;
         }
         int same = t->ndim == ndim;
-        for (int i = 0; same && i < ndim; i++) same = t->shape[i] == dims[i];
+        for (int i = 0; same && i < ndim; i++)
+            same = t->shape[i] == dims[i];
         if (!same) {
             char a[128], b[128];
             shape_str(a, sizeof a, t->ndim, t->shape);
             shape_str(b, sizeof b, ndim, dims);
-            L->rc = sa_error_set(L->err, SA_ERR_RANGE, "%s: tensor '%s' has shape %s, expected %s", L->what, name, a, b);
+            L->rc = sa_error_set(L->err, SA_ERR_RANGE, "%s: tensor '%s' has shape %s, expected %s",
+                                 L->what, name, a, b);
             return NULL;
         }
     }
@@ -99,7 +104,8 @@ static float *take_n(loader *L, int kind, const char *name, int ndim, const int6
             float *p = (float *)(uintptr_t)t->data;
             for (int64_t i = 0; i < numel; i++)
                 if (!isfinite(p[i])) {
-                    L->rc = sa_error_set(L->err, SA_ERR_RANGE, "%s: tensor '%s' holds a non-finite value at %lld",
+                    L->rc = sa_error_set(L->err, SA_ERR_RANGE,
+                                         "%s: tensor '%s' holds a non-finite value at %lld",
                                          L->what, name, (long long)i);
                     return NULL;
                 }
@@ -118,7 +124,8 @@ static float *take_n(loader *L, int kind, const char *name, int ndim, const int6
         }
         for (int64_t i = 0; i < numel; i++)
             if (!isfinite(dst[i])) {
-                L->rc = sa_error_set(L->err, SA_ERR_RANGE, "%s: tensor '%s' holds a non-finite value at %lld", L->what,
+                L->rc = sa_error_set(L->err, SA_ERR_RANGE,
+                                     "%s: tensor '%s' holds a non-finite value at %lld", L->what,
                                      name, (long long)i);
                 return NULL;
             }
@@ -131,10 +138,10 @@ static float *take_n(loader *L, int kind, const char *name, int ndim, const int6
     return dst;
 }
 
-static float *take(loader *L, int kind, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt,
-                   ...) __attribute__((format(printf, 8, 9)));
-static float *take(loader *L, int kind, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt,
-                   ...) {
+static float *take(loader *L, int kind, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
+                   const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+static float *take(loader *L, int kind, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
+                   const char *fmt, ...) {
     char name[256];
     va_list ap;
     va_start(ap, fmt);
@@ -202,7 +209,8 @@ static sa__lin take_convT(loader *L, int in, int out, const char *name) {
     float *t = reserve(L, (size_t)in * out * 4);
     if (w && t)
         for (int i = 0; i < in; i++)
-            for (int o = 0; o < out * 4; o++) t[(size_t)o * in + i] = w[(size_t)i * out * 4 + o];
+            for (int o = 0; o < out * 4; o++)
+                t[(size_t)o * in + i] = w[(size_t)i * out * 4 + o];
     l.w = t;
     return l;
 }
@@ -215,7 +223,9 @@ static const float *take_rel(loader *L, int rows, int hd, int side, const char *
     float *rev = reserve(L, (size_t)want * hd);
     if (rows == want) {
         if (t && rev)
-            for (int i = 0; i < want; i++) memcpy(rev + (size_t)(want - 1 - i) * hd, t + (size_t)i * hd, (size_t)hd * sizeof(float));
+            for (int i = 0; i < want; i++)
+                memcpy(rev + (size_t)(want - 1 - i) * hd, t + (size_t)i * hd,
+                       (size_t)hd * sizeof(float));
         return rev;
     }
     float *r = reserve(L, (size_t)want * hd);
@@ -227,9 +237,11 @@ static const float *take_rel(loader *L, int rows, int hd, int side, const char *
         int i0 = (int)src;
         int i1 = i0 + (i0 < rows - 1);
         float l1 = src - (float)i0, l0 = 1.0f - l1;
-        for (int c = 0; c < hd; c++) r[(size_t)i * hd + c] = l0 * t[(size_t)i0 * hd + c] + l1 * t[(size_t)i1 * hd + c];
+        for (int c = 0; c < hd; c++)
+            r[(size_t)i * hd + c] = l0 * t[(size_t)i0 * hd + c] + l1 * t[(size_t)i1 * hd + c];
     }
-    for (int i = 0; i < want; i++) memcpy(rev + (size_t)(want - 1 - i) * hd, r + (size_t)i * hd, (size_t)hd * sizeof(float));
+    for (int i = 0; i < want; i++)
+        memcpy(rev + (size_t)(want - 1 - i) * hd, r + (size_t)i * hd, (size_t)hd * sizeof(float));
     return rev;
 }
 
@@ -269,7 +281,9 @@ static int bind_all(loader *L, sa_sam_model *m, const int *rel_rows) {
     m->neck_ln2 = take_ln(L, D, "vision_encoder.neck.layer_norm2");
 
     m->pe_gauss = take(L, T_NORM_W, 2, 2, D / 2, 0, 0, SA__SAM_PE_SHARED);
-    for (int i = 0; i < 4; i++) m->point_embed[i] = take(L, T_BIAS, 2, 1, D, 0, 0, "prompt_encoder.point_embed.%d.weight", i);
+    for (int i = 0; i < 4; i++)
+        m->point_embed[i] =
+            take(L, T_BIAS, 2, 1, D, 0, 0, "prompt_encoder.point_embed.%d.weight", i);
     m->not_a_point = take(L, T_BIAS, 2, 1, D, 0, 0, "prompt_encoder.not_a_point_embed.weight");
     m->no_mask = take(L, T_BIAS, 2, 1, D, 0, 0, "prompt_encoder.no_mask_embed.weight");
     const int c16 = a->mask_in_chans, c4 = a->mask_in_chans / 4;
@@ -285,7 +299,8 @@ static int bind_all(loader *L, sa_sam_model *m, const int *rel_rows) {
     m->me_c3.b = take(L, T_BIAS, 1, D, 0, 0, 0, "prompt_encoder.mask_embed.conv3.bias");
 
     m->iou_token = take(L, T_BIAS, 2, 1, D, 0, 0, "mask_decoder.iou_token.weight");
-    m->mask_tokens = take(L, T_BIAS, 2, a->n_mask_tokens, D, 0, 0, "mask_decoder.mask_tokens.weight");
+    m->mask_tokens =
+        take(L, T_BIAS, 2, a->n_mask_tokens, D, 0, 0, "mask_decoder.mask_tokens.weight");
     const int inner = D / a->dec_downsample;
     for (int i = 0; i < a->dec_depth; i++) {
         sa__dec_layer *l = &m->dec_layers[i];
@@ -308,7 +323,8 @@ static int bind_all(loader *L, sa_sam_model *m, const int *rel_rows) {
         snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d.mlp.lin2", i);
         l->mlp2 = take_lin(L, D, a->dec_mlp_dim, 1, p);
     }
-    m->final_attn = take_attn(L, D, inner, a->dec_heads, "mask_decoder.transformer.final_attn_token_to_image");
+    m->final_attn =
+        take_attn(L, D, inner, a->dec_heads, "mask_decoder.transformer.final_attn_token_to_image");
     m->final_ln = take_ln(L, D, "mask_decoder.transformer.layer_norm_final_attn");
     m->up1 = take_convT(L, D, D / 4, "mask_decoder.upscale_conv1.weight");
     m->up1_b = take(L, T_BIAS, 1, D / 4, 0, 0, 0, "mask_decoder.upscale_conv1.bias");
@@ -319,33 +335,47 @@ static int bind_all(loader *L, sa_sam_model *m, const int *rel_rows) {
         snprintf(p, sizeof p, "mask_decoder.output_hypernetworks_mlps.%d", i);
         m->hyper[i] = take_mlp(L, D, D, D / 8, 3, p);
     }
-    m->iou_head = take_mlp(L, D, a->iou_hidden, a->n_mask_tokens, a->iou_depth, "mask_decoder.iou_prediction_head");
+    m->iou_head = take_mlp(L, D, a->iou_hidden, a->n_mask_tokens, a->iou_depth,
+                           "mask_decoder.iou_prediction_head");
     return L->rc;
 }
 
 static int check_arch(const sa_sam_arch *a, sa_error *err) {
-    if (a->patch_size <= 0 || a->image_size <= 0 || a->image_size % a->patch_size || a->image_size / a->patch_size > 1024)
-        return sa_error_set(err, SA_ERR_FORMAT, "SAM: image size %d / patch size %d unusable", a->image_size, a->patch_size);
+    if (a->patch_size <= 0 || a->image_size <= 0 || a->image_size % a->patch_size ||
+        a->image_size / a->patch_size > 1024)
+        return sa_error_set(err, SA_ERR_FORMAT, "SAM: image size %d / patch size %d unusable",
+                            a->image_size, a->patch_size);
     if (a->width <= 0 || a->heads <= 0 || a->width % a->heads || a->width > 65536)
-        return sa_error_set(err, SA_ERR_FORMAT, "SAM: width %d not divisible into %d heads", a->width, a->heads);
+        return sa_error_set(err, SA_ERR_FORMAT, "SAM: width %d not divisible into %d heads",
+                            a->width, a->heads);
     if (a->depth <= 0 || a->depth > SA_SAM_MAX_LAYERS)
-        return sa_error_set(err, SA_ERR_FORMAT, "SAM: encoder depth %d (allowed 1..%d)", a->depth, SA_SAM_MAX_LAYERS);
+        return sa_error_set(err, SA_ERR_FORMAT, "SAM: encoder depth %d (allowed 1..%d)", a->depth,
+                            SA_SAM_MAX_LAYERS);
     if (a->mlp_dim <= 0 || a->mlp_dim > 1 << 20 || a->window <= 0 || a->window > 1024)
-        return sa_error_set(err, SA_ERR_FORMAT, "SAM: MLP width %d / window %d unusable", a->mlp_dim, a->window);
+        return sa_error_set(err, SA_ERR_FORMAT, "SAM: MLP width %d / window %d unusable",
+                            a->mlp_dim, a->window);
     if (a->out_chans <= 0 || a->out_chans % 8 || a->out_chans > 65536)
-        return sa_error_set(err, SA_ERR_FORMAT, "SAM: decoder width %d (must be a multiple of 8)", a->out_chans);
-    if (a->dec_depth <= 0 || a->dec_depth > SA_SAM_MAX_LAYERS || a->dec_heads <= 0 || a->dec_downsample <= 0 ||
-        a->out_chans % a->dec_downsample || (a->out_chans / a->dec_downsample) % a->dec_heads || a->out_chans % a->dec_heads)
-        return sa_error_set(err, SA_ERR_FORMAT, "SAM: decoder depth %d / heads %d / downsample %d unusable", a->dec_depth,
-                            a->dec_heads, a->dec_downsample);
+        return sa_error_set(err, SA_ERR_FORMAT, "SAM: decoder width %d (must be a multiple of 8)",
+                            a->out_chans);
+    if (a->dec_depth <= 0 || a->dec_depth > SA_SAM_MAX_LAYERS || a->dec_heads <= 0 ||
+        a->dec_downsample <= 0 || a->out_chans % a->dec_downsample ||
+        (a->out_chans / a->dec_downsample) % a->dec_heads || a->out_chans % a->dec_heads)
+        return sa_error_set(err, SA_ERR_FORMAT,
+                            "SAM: decoder depth %d / heads %d / downsample %d unusable",
+                            a->dec_depth, a->dec_heads, a->dec_downsample);
     if (a->dec_mlp_dim <= 0 || a->dec_mlp_dim > 1 << 20)
-        return sa_error_set(err, SA_ERR_FORMAT, "SAM: decoder MLP width %d unusable", a->dec_mlp_dim);
+        return sa_error_set(err, SA_ERR_FORMAT, "SAM: decoder MLP width %d unusable",
+                            a->dec_mlp_dim);
     if (a->n_mask_tokens < 2 || a->n_mask_tokens > SA__MAX_MASK_TOKENS)
-        return sa_error_set(err, SA_ERR_FORMAT, "SAM: %d mask tokens (allowed 2..%d)", a->n_mask_tokens, SA__MAX_MASK_TOKENS);
-    if (a->iou_depth < 2 || a->iou_depth > SA__MAX_MLP || a->iou_hidden <= 0 || a->iou_hidden > 1 << 20)
-        return sa_error_set(err, SA_ERR_FORMAT, "SAM: IoU head depth %d / width %d unusable", a->iou_depth, a->iou_hidden);
+        return sa_error_set(err, SA_ERR_FORMAT, "SAM: %d mask tokens (allowed 2..%d)",
+                            a->n_mask_tokens, SA__MAX_MASK_TOKENS);
+    if (a->iou_depth < 2 || a->iou_depth > SA__MAX_MLP || a->iou_hidden <= 0 ||
+        a->iou_hidden > 1 << 20)
+        return sa_error_set(err, SA_ERR_FORMAT, "SAM: IoU head depth %d / width %d unusable",
+                            a->iou_depth, a->iou_hidden);
     if (a->mask_in_chans < 4 || a->mask_in_chans % 4 || a->mask_in_chans > 65536)
-        return sa_error_set(err, SA_ERR_FORMAT, "SAM: mask embedding width %d unusable", a->mask_in_chans);
+        return sa_error_set(err, SA_ERR_FORMAT, "SAM: mask embedding width %d unusable",
+                            a->mask_in_chans);
     return SA_OK;
 }
 
@@ -354,14 +384,19 @@ static int check_arch(const sa_sam_arch *a, sa_error *err) {
 static int pack_bf16(sa_sam_model *m, const char *what, sa_error *err) {
     size_t total = 0;
     for (int d = 0; d < m->arch.depth; d++) {
-        sa__lin *ls[4] = {&m->blocks[d].qkv, &m->blocks[d].proj, &m->blocks[d].lin1, &m->blocks[d].lin2};
-        for (int j = 0; j < 4; j++) total += sa__bf16_packed_size(ls[j]->out, ls[j]->in);
+        sa__lin *ls[4] = {&m->blocks[d].qkv, &m->blocks[d].proj, &m->blocks[d].lin1,
+                          &m->blocks[d].lin2};
+        for (int j = 0; j < 4; j++)
+            total += sa__bf16_packed_size(ls[j]->out, ls[j]->in);
     }
     m->bf16 = malloc((total ? total : 1) * sizeof(uint16_t));
-    if (!m->bf16) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory for %zu BF16 weights", what, total);
+    if (!m->bf16)
+        return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory for %zu BF16 weights", what,
+                            total);
     size_t off = 0;
     for (int d = 0; d < m->arch.depth; d++) {
-        sa__lin *ls[4] = {&m->blocks[d].qkv, &m->blocks[d].proj, &m->blocks[d].lin1, &m->blocks[d].lin2};
+        sa__lin *ls[4] = {&m->blocks[d].qkv, &m->blocks[d].proj, &m->blocks[d].lin1,
+                          &m->blocks[d].lin2};
         for (int j = 0; j < 4; j++) {
             sa__bf16_pack_w(ls[j]->w, ls[j]->out, ls[j]->in, m->bf16 + off);
             ls[j]->wb = m->bf16 + off;
@@ -371,11 +406,13 @@ static int pack_bf16(sa_sam_model *m, const char *what, sa_error *err) {
     return SA_OK;
 }
 
-static int build(const sa_sam_arch *arch, const sa_weights *w, const char *what, const int *rel_rows, uint64_t seed,
-                 sa_sam_params params, sa_sam_model **out, sa_error *err) {
+static int build(const sa_sam_arch *arch, const sa_weights *w, const char *what,
+                 const int *rel_rows, uint64_t seed, sa_sam_params params, sa_sam_model **out,
+                 sa_error *err) {
     int rc = check_arch(arch, err);
     if (rc != SA_OK) {
-        sa_error_prefix(err, "%s: ", what); /* the architecture came from this file (or its config.json) */
+        sa_error_prefix(
+            err, "%s: ", what); /* the architecture came from this file (or its config.json) */
         return rc;
     }
     if (params.threads < 1) params.threads = 1;
@@ -400,7 +437,8 @@ static int build(const sa_sam_arch *arch, const sa_weights *w, const char *what,
     if (rc == SA_OK) {
         m->arena_n = L.off;
         m->arena = malloc((L.off ? L.off : 1) * sizeof(float));
-        if (!m->arena) rc = sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory for %zu weights", what, L.off);
+        if (!m->arena)
+            rc = sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory for %zu weights", what, L.off);
     }
     if (rc == SA_OK) {
         loader L2 = {.w = w, .what = what, .rng = seed, .arena = m->arena, .err = err};
@@ -422,12 +460,13 @@ static int64_t dim_of(const sa_weights *w, const char *name, int ndim, int axis)
     return t->shape[axis];
 }
 
-static int need_dim(const sa_weights *w, const char *what, const char *name, int ndim, int axis, int *dst,
-                    sa_error *err) {
+static int need_dim(const sa_weights *w, const char *what, const char *name, int ndim, int axis,
+                    int *dst, sa_error *err) {
     const sa_tensor *t = find_tensor(w, name);
     if (!t) return sa_error_set(err, SA_ERR_NOT_FOUND, "%s: tensor '%s' is missing", what, name);
     if (t->ndim != ndim || t->shape[axis] <= 0 || t->shape[axis] > (1 << 24))
-        return sa_error_set(err, SA_ERR_RANGE, "%s: tensor '%s' has an unexpected shape (%d dims)", what, name, t->ndim);
+        return sa_error_set(err, SA_ERR_RANGE, "%s: tensor '%s' has an unexpected shape (%d dims)",
+                            what, name, t->ndim);
     *dst = (int)t->shape[axis];
     return SA_OK;
 }
@@ -438,7 +477,8 @@ static int json_int(const cJSON *obj, const char *key, int def) {
 }
 
 /* Derives the architecture from tensor shapes; config.json only fills what shapes cannot give. */
-static int derive_arch(const sa_weights *w, const char *what, sa_sam_arch *a, int *rel_rows, sa_error *err) {
+static int derive_arch(const sa_weights *w, const char *what, sa_sam_arch *a, int *rel_rows,
+                       sa_error *err) {
     memset(a, 0, sizeof *a);
     cJSON *cfg = NULL;
     const char *js = sa_weights_config_json(w);
@@ -448,10 +488,15 @@ static int derive_arch(const sa_weights *w, const char *what, sa_sam_arch *a, in
     int rc, g = 0, hd = 0;
     char name[200];
     if ((rc = need_dim(w, what, "vision_encoder.pos_embed", 4, 1, &g, err)) != SA_OK) goto done;
-    if ((rc = need_dim(w, what, "vision_encoder.pos_embed", 4, 3, &a->width, err)) != SA_OK) goto done;
-    if ((rc = need_dim(w, what, "vision_encoder.patch_embed.projection.weight", 4, 2, &a->patch_size, err)) != SA_OK) goto done;
-    if (g > 1024 || (int64_t)a->patch_size * g > 65536) { /* check_arch's limits; the product must not wrap */
-        rc = sa_error_set(err, SA_ERR_FORMAT, "%s: position grid %d x patch size %d is not a usable image size", what,
+    if ((rc = need_dim(w, what, "vision_encoder.pos_embed", 4, 3, &a->width, err)) != SA_OK)
+        goto done;
+    if ((rc = need_dim(w, what, "vision_encoder.patch_embed.projection.weight", 4, 2,
+                       &a->patch_size, err)) != SA_OK)
+        goto done;
+    if (g > 1024 ||
+        (int64_t)a->patch_size * g > 65536) { /* check_arch's limits; the product must not wrap */
+        rc = sa_error_set(err, SA_ERR_FORMAT,
+                          "%s: position grid %d x patch size %d is not a usable image size", what,
                           g, a->patch_size);
         goto done;
     }
@@ -462,17 +507,22 @@ static int derive_arch(const sa_weights *w, const char *what, sa_sam_arch *a, in
         a->depth++;
     }
     if (a->depth == 0) {
-        rc = sa_error_set(err, SA_ERR_NOT_FOUND, "%s: tensor 'vision_encoder.layers.0.attn.qkv.weight' is missing", what);
+        rc = sa_error_set(err, SA_ERR_NOT_FOUND,
+                          "%s: tensor 'vision_encoder.layers.0.attn.qkv.weight' is missing", what);
         goto done;
     }
-    if ((rc = need_dim(w, what, "vision_encoder.layers.0.attn.rel_pos_h", 2, 1, &hd, err)) != SA_OK) goto done;
+    if ((rc = need_dim(w, what, "vision_encoder.layers.0.attn.rel_pos_h", 2, 1, &hd, err)) != SA_OK)
+        goto done;
     if (a->width % hd) {
-        rc = sa_error_set(err, SA_ERR_RANGE, "%s: width %d is not a multiple of the head dim %d (rel_pos_h)", what,
+        rc = sa_error_set(err, SA_ERR_RANGE,
+                          "%s: width %d is not a multiple of the head dim %d (rel_pos_h)", what,
                           a->width, hd);
         goto done;
     }
     a->heads = a->width / hd;
-    if ((rc = need_dim(w, what, "vision_encoder.layers.0.mlp.lin1.weight", 2, 0, &a->mlp_dim, err)) != SA_OK) goto done;
+    if ((rc = need_dim(w, what, "vision_encoder.layers.0.mlp.lin1.weight", 2, 0, &a->mlp_dim,
+                       err)) != SA_OK)
+        goto done;
     /* global layers: rel_pos rows == 2*grid-1; windowed rows give the window; config.json when it says */
     a->window = json_int(vc, "window_size", 0);
     for (int i = 0; i < a->depth; i++) {
@@ -485,45 +535,62 @@ static int derive_arch(const sa_weights *w, const char *what, sa_sam_arch *a, in
     }
     const cJSON *gi = vc ? cJSON_GetObjectItemCaseSensitive(vc, "global_attn_indexes") : NULL;
     if (cJSON_IsArray(gi)) {
-        for (int i = 0; i < a->depth; i++) a->global[i] = 0;
+        for (int i = 0; i < a->depth; i++)
+            a->global[i] = 0;
         const cJSON *e;
         cJSON_ArrayForEach(e, gi) {
-            if (cJSON_IsNumber(e) && e->valueint >= 0 && e->valueint < a->depth) a->global[e->valueint] = 1;
+            if (cJSON_IsNumber(e) && e->valueint >= 0 && e->valueint < a->depth)
+                a->global[e->valueint] = 1;
         }
     }
     if (a->window == 0) a->window = 14;
-    if ((rc = need_dim(w, what, "vision_encoder.neck.conv1.weight", 4, 0, &a->out_chans, err)) != SA_OK) goto done;
+    if ((rc = need_dim(w, what, "vision_encoder.neck.conv1.weight", 4, 0, &a->out_chans, err)) !=
+        SA_OK)
+        goto done;
     while (a->dec_depth < SA_SAM_MAX_LAYERS) {
-        snprintf(name, sizeof name, "mask_decoder.transformer.layers.%d.self_attn.q_proj.weight", a->dec_depth);
+        snprintf(name, sizeof name, "mask_decoder.transformer.layers.%d.self_attn.q_proj.weight",
+                 a->dec_depth);
         if (!find_tensor(w, name)) break;
         a->dec_depth++;
     }
     if (a->dec_depth == 0) {
-        rc = sa_error_set(err, SA_ERR_NOT_FOUND,
-                          "%s: tensor 'mask_decoder.transformer.layers.0.self_attn.q_proj.weight' is missing", what);
+        rc = sa_error_set(
+            err, SA_ERR_NOT_FOUND,
+            "%s: tensor 'mask_decoder.transformer.layers.0.self_attn.q_proj.weight' is missing",
+            what);
         goto done;
     }
     a->dec_heads = json_int(dc, "num_attention_heads", 8);
-    if ((rc = need_dim(w, what, "mask_decoder.transformer.layers.0.mlp.lin1.weight", 2, 0, &a->dec_mlp_dim, err)) != SA_OK)
+    if ((rc = need_dim(w, what, "mask_decoder.transformer.layers.0.mlp.lin1.weight", 2, 0,
+                       &a->dec_mlp_dim, err)) != SA_OK)
         goto done;
     int inner = 0;
-    if ((rc = need_dim(w, what, "mask_decoder.transformer.layers.0.cross_attn_token_to_image.q_proj.weight", 2, 0, &inner,
-                       err)) != SA_OK)
+    if ((rc = need_dim(w, what,
+                       "mask_decoder.transformer.layers.0.cross_attn_token_to_image.q_proj.weight",
+                       2, 0, &inner, err)) != SA_OK)
         goto done;
     a->dec_downsample = inner > 0 && a->out_chans % inner == 0 ? a->out_chans / inner : 0;
-    if ((rc = need_dim(w, what, "mask_decoder.mask_tokens.weight", 2, 0, &a->n_mask_tokens, err)) != SA_OK) goto done;
-    if ((rc = need_dim(w, what, "mask_decoder.iou_prediction_head.proj_in.weight", 2, 0, &a->iou_hidden, err)) != SA_OK)
+    if ((rc = need_dim(w, what, "mask_decoder.mask_tokens.weight", 2, 0, &a->n_mask_tokens, err)) !=
+        SA_OK)
+        goto done;
+    if ((rc = need_dim(w, what, "mask_decoder.iou_prediction_head.proj_in.weight", 2, 0,
+                       &a->iou_hidden, err)) != SA_OK)
         goto done;
     a->iou_depth = 2;
     for (;;) {
-        snprintf(name, sizeof name, "mask_decoder.iou_prediction_head.layers.%d.weight", a->iou_depth - 2);
+        snprintf(name, sizeof name, "mask_decoder.iou_prediction_head.layers.%d.weight",
+                 a->iou_depth - 2);
         if (!find_tensor(w, name) || a->iou_depth >= SA__MAX_MLP) break;
         a->iou_depth++;
     }
-    if ((rc = need_dim(w, what, "prompt_encoder.mask_embed.conv2.weight", 4, 0, &a->mask_in_chans, err)) != SA_OK) goto done;
+    if ((rc = need_dim(w, what, "prompt_encoder.mask_embed.conv2.weight", 4, 0, &a->mask_in_chans,
+                       err)) != SA_OK)
+        goto done;
     if (dim_of(w, "mask_decoder.iou_token.weight", 2, 1) != a->out_chans) {
-        rc = sa_error_set(err, SA_ERR_RANGE, "%s: tensor 'mask_decoder.iou_token.weight' does not match the neck width %d",
-                          what, a->out_chans);
+        rc = sa_error_set(
+            err, SA_ERR_RANGE,
+            "%s: tensor 'mask_decoder.iou_token.weight' does not match the neck width %d", what,
+            a->out_chans);
         goto done;
     }
     rc = SA_OK;
@@ -558,12 +625,18 @@ int sa_sam_model_load(const char *path, sa_sam_params params, sa_sam_model **out
 int sa_sam_arch_preset(const char *name, sa_sam_arch *out, sa_error *err) {
     memset(out, 0, sizeof *out);
     int C, depth, heads, mlp;
-    if (!strcmp(name, "vit_b")) C = 768, depth = 12, heads = 12, mlp = 3072;
-    else if (!strcmp(name, "vit_l")) C = 1024, depth = 24, heads = 16, mlp = 4096;
-    else if (!strcmp(name, "vit_h")) C = 1280, depth = 32, heads = 16, mlp = 5120;
-    else if (!strcmp(name, "slimsam50")) C = 384, depth = 12, heads = 12, mlp = 1536;
-    else if (!strcmp(name, "slimsam77")) C = 168, depth = 12, heads = 12, mlp = 696;
-    else return sa_error_set(err, SA_ERR_NOT_FOUND, "unknown SAM architecture '%s'", name);
+    if (!strcmp(name, "vit_b"))
+        C = 768, depth = 12, heads = 12, mlp = 3072;
+    else if (!strcmp(name, "vit_l"))
+        C = 1024, depth = 24, heads = 16, mlp = 4096;
+    else if (!strcmp(name, "vit_h"))
+        C = 1280, depth = 32, heads = 16, mlp = 5120;
+    else if (!strcmp(name, "slimsam50"))
+        C = 384, depth = 12, heads = 12, mlp = 1536;
+    else if (!strcmp(name, "slimsam77"))
+        C = 168, depth = 12, heads = 12, mlp = 696;
+    else
+        return sa_error_set(err, SA_ERR_NOT_FOUND, "unknown SAM architecture '%s'", name);
     out->image_size = 1024;
     out->patch_size = 16;
     out->width = C;
@@ -571,7 +644,8 @@ int sa_sam_arch_preset(const char *name, sa_sam_arch *out, sa_error *err) {
     out->heads = heads;
     out->mlp_dim = mlp;
     out->window = 14;
-    for (int k = 1; k <= 4; k++) out->global[k * depth / 4 - 1] = 1;
+    for (int k = 1; k <= 4; k++)
+        out->global[k * depth / 4 - 1] = 1;
     out->out_chans = 256;
     out->dec_depth = 2;
     out->dec_heads = 8;
@@ -584,9 +658,10 @@ int sa_sam_arch_preset(const char *name, sa_sam_arch *out, sa_error *err) {
     return SA_OK;
 }
 
-int sa_sam_model_random(const sa_sam_arch *arch, uint64_t seed, sa_sam_params params, sa_sam_model **out,
-                        sa_error *err) {
-    if (!arch || !out) return sa_error_set(err, SA_ERR_INVALID, "sa_sam_model_random: NULL argument");
+int sa_sam_model_random(const sa_sam_arch *arch, uint64_t seed, sa_sam_params params,
+                        sa_sam_model **out, sa_error *err) {
+    if (!arch || !out)
+        return sa_error_set(err, SA_ERR_INVALID, "sa_sam_model_random: NULL argument");
     *out = NULL;
     return build(arch, NULL, "random SAM", NULL, seed, params, out, err);
 }

@@ -44,7 +44,8 @@ struct sa_sc_model {
     sa_weights *weights; /* the checkpoint (tensors used in place), NULL for a random model */
     float *arena;        /* random weights, or NULL */
     float *conv_arena;   /* re-ordered transposed-convolution weights and repeated biases */
-    uint16_t *bf16;      /* BF16 copies of the blocks' linear weights (sa__lin.wb), made when first needed */
+    uint16_t
+        *bf16; /* BF16 copies of the blocks' linear weights (sa__lin.wb), made when first needed */
     int64_t n_params;
     char **unused;
     int n_unused;

@@ -43,10 +43,13 @@ static int select_kernels(sa_sc_model *m, sa_error *err) {
         for (int d = 0; d < m->arch.depth; d++) {
             sc_block *b = &m->blocks[d];
             sa__lin *ls[4] = {&b->qkv, &b->proj, &b->fc1, &b->fc2};
-            for (int j = 0; j < 4; j++) total += sa__bf16_packed_size(ls[j]->out, ls[j]->in);
+            for (int j = 0; j < 4; j++)
+                total += sa__bf16_packed_size(ls[j]->out, ls[j]->in);
         }
         m->bf16 = malloc((total ? total : 1) * sizeof(uint16_t));
-        if (!m->bf16) return sa_error_set(err, SA_ERR_NOMEM, "SimpleClick: out of memory for %zu BF16 weights", total);
+        if (!m->bf16)
+            return sa_error_set(err, SA_ERR_NOMEM,
+                                "SimpleClick: out of memory for %zu BF16 weights", total);
         size_t off = 0;
         for (int d = 0; d < m->arch.depth; d++) {
             sc_block *b = &m->blocks[d];

@@ -11,7 +11,8 @@ typedef struct stats {
 
 static void stats_add(stats *st, const float *x, double w) {
     st->w += w;
-    for (int c = 0; c < 3; c++) st->s[c] += w * x[c];
+    for (int c = 0; c < 3; c++)
+        st->s[c] += w * x[c];
     st->ss[0] += w * x[0] * x[0];
     st->ss[1] += w * x[0] * x[1];
     st->ss[2] += w * x[0] * x[2];
@@ -22,10 +23,12 @@ static void stats_add(stats *st, const float *x, double w) {
 
 /* mean and full covariance (row-major 3x3) */
 static void stats_moments(const stats *st, double mu[3], double cov[9]) {
-    for (int c = 0; c < 3; c++) mu[c] = st->s[c] / st->w;
+    for (int c = 0; c < 3; c++)
+        mu[c] = st->s[c] / st->w;
     const int idx[9] = {0, 1, 2, 1, 3, 4, 2, 4, 5};
     for (int r = 0; r < 3; r++)
-        for (int c = 0; c < 3; c++) cov[3 * r + c] = st->ss[idx[3 * r + c]] / st->w - mu[r] * mu[c];
+        for (int c = 0; c < 3; c++)
+            cov[3 * r + c] = st->ss[idx[3 * r + c]] / st->w - mu[r] * mu[c];
 }
 
 static double top_eigen(const double cov[9], double v[3]) {
@@ -33,11 +36,13 @@ static double top_eigen(const double cov[9], double v[3]) {
     double lam = 0;
     for (int it = 0; it < 60; it++) {
         double y[3];
-        for (int r = 0; r < 3; r++) y[r] = cov[3 * r] * x[0] + cov[3 * r + 1] * x[1] + cov[3 * r + 2] * x[2];
+        for (int r = 0; r < 3; r++)
+            y[r] = cov[3 * r] * x[0] + cov[3 * r + 1] * x[1] + cov[3 * r + 2] * x[2];
         double nrm = sqrt(y[0] * y[0] + y[1] * y[1] + y[2] * y[2]);
         if (nrm < 1e-12) break;
         lam = nrm;
-        for (int c = 0; c < 3; c++) x[c] = y[c] / nrm;
+        for (int c = 0; c < 3; c++)
+            x[c] = y[c] / nrm;
     }
     memcpy(v, x, sizeof x);
     return lam;
@@ -48,7 +53,8 @@ static int set_component(sa__gmm *g, int j, const stats *st, double total, float
     if (st->w <= 0) return -1;
     double cov[9];
     stats_moments(st, g->mu[j], cov);
-    for (int c = 0; c < 3; c++) cov[4 * c] += var_floor;
+    for (int c = 0; c < 3; c++)
+        cov[4 * c] += var_floor;
     double a = cov[0], b = cov[1], c = cov[2], d = cov[4], e = cov[5], f = cov[8];
     double A = d * f - e * e, B = -(b * f - c * e), C = b * e - c * d;
     double det = a * A + b * B + c * C;
@@ -71,8 +77,8 @@ static int set_component(sa__gmm *g, int j, const stats *st, double total, float
 static double comp_logpdf(const sa__gmm *g, int j, const float *x) {
     double d0 = x[0] - g->mu[j][0], d1 = x[1] - g->mu[j][1], d2 = x[2] - g->mu[j][2];
     const double *ic = g->icov[j];
-    double m = d0 * (ic[0] * d0 + 2 * ic[1] * d1 + 2 * ic[2] * d2) + d1 * (ic[4] * d1 + 2 * ic[5] * d2) +
-               d2 * ic[8] * d2;
+    double m = d0 * (ic[0] * d0 + 2 * ic[1] * d1 + 2 * ic[2] * d2) +
+               d1 * (ic[4] * d1 + 2 * ic[5] * d2) + d2 * ic[8] * d2;
     return g->lnorm[j] - 0.5 * m;
 }
 
@@ -83,7 +89,8 @@ double sa__gmm_logpdf(const sa__gmm *g, const float *x) {
         if (l[j] > mx) mx = l[j];
     }
     double s = 0;
-    for (int j = 0; j < g->k; j++) s += exp(l[j] - mx);
+    for (int j = 0; j < g->k; j++)
+        s += exp(l[j] - mx);
     return mx + log(s);
 }
 
@@ -95,7 +102,8 @@ static void broad(sa__gmm *g, float var_floor) {
     set_component(g, 0, &st, 1.0, var_floor + 128.0f * 128.0f);
 }
 
-int sa__gmm_fit(sa__gmm *g, int k, const float *x, const float *wt, int n, float var_floor, int *label) {
+int sa__gmm_fit(sa__gmm *g, int k, const float *x, const float *wt, int n, float var_floor,
+                int *label) {
     memset(g, 0, sizeof *g);
     if (k < 1 || k > SA__GMM_MAX_K || n <= 0 || !x || !label) {
         broad(g, var_floor);

@@ -23,7 +23,8 @@ typedef struct sa__gmm {
 
 /* Fits up to k (1..SA__GMM_MAX_K) components. label: scratch of n ints. Returns 0, or -1 when the total
  * weight is zero or the arguments are bad (g is then a single broad component centred at 128). */
-int sa__gmm_fit(sa__gmm *g, int k, const float *x, const float *wt, int n, float var_floor, int *label);
+int sa__gmm_fit(sa__gmm *g, int k, const float *x, const float *wt, int n, float var_floor,
+                int *label);
 double sa__gmm_logpdf(const sa__gmm *g, const float *x);
 
 #endif

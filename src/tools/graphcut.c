@@ -40,11 +40,11 @@
 #include "tools/gmm.h"
 #include "tools/maxflow.h"
 
-#define SCALE 10.0f         /* integer capacity units per nat */
-#define HARD (1 << 30)      /* "infinite" capacity; arcs hold at most HARD plus a finite part */
-#define DATA_CLIP 30.0f     /* |colour term| is clipped (nats) so no finite cut can reach HARD */
-#define NBINS (1 << 15)     /* 5 bits per channel */
-#define VAR_FLOOR 8.0f      /* within-bin variance (bin width 8) plus a little */
+#define SCALE 10.0f     /* integer capacity units per nat */
+#define HARD (1 << 30)  /* "infinite" capacity; arcs hold at most HARD plus a finite part */
+#define DATA_CLIP 30.0f /* |colour term| is clipped (nats) so no finite cut can reach HARD */
+#define NBINS (1 << 15) /* 5 bits per channel */
+#define VAR_FLOOR 8.0f  /* within-bin variance (bin width 8) plus a little */
 
 typedef struct gc_model {
     sa_graphcut_params p;
@@ -54,13 +54,13 @@ typedef struct gc_model {
  * edge (p, p + off[k]) is stored at p. */
 typedef struct gc_level {
     int w, h, n;
-    float *nw;      /* 4n: contrast weights (0 where the neighbour is outside) */
-    int *eid;       /* 4n: max-flow edge index or -1 */
-    int *star;      /* n: star parent whose arc is currently infinite, -1 none */
-    int32_t *tdiff; /* n: terminal capacity difference (source - sink) given to the graph */
-    int *parent;    /* n: star parents wanted for this request */
-    float *d;       /* n: terminal difference in nats being summed (coarse level) */
-    int8_t *seed;   /* n: seeds (coarse level) */
+    float *nw;        /* 4n: contrast weights (0 where the neighbour is outside) */
+    int *eid;         /* 4n: max-flow edge index or -1 */
+    int *star;        /* n: star parent whose arc is currently infinite, -1 none */
+    int32_t *tdiff;   /* n: terminal capacity difference (source - sink) given to the graph */
+    int *parent;      /* n: star parents wanted for this request */
+    float *d;         /* n: terminal difference in nats being summed (coarse level) */
+    int8_t *seed;     /* n: seeds (coarse level) */
     int64_t *near_d2; /* n: squared distance to the nearest positive click of pos[] */
     int *near_i;      /* n: its index in pos[] */
     int *pos;         /* 2 * SA_MAX_CLICKS: the positive clicks (x, y) the parents were made for */
@@ -72,22 +72,22 @@ typedef struct gc_state {
     const gc_model *m;
     const sa_image *img;
     int w, h, n;
-    uint16_t *slot;  /* n: compact colour-bin index of each pixel */
+    uint16_t *slot; /* n: compact colour-bin index of each pixel */
     int nslots;
     float *slot_col; /* nslots x 3: mean colour of the pixels in the bin */
     float *wf, *wb;  /* nslots: training weights */
     float *uf, *ub;  /* nslots: -log p(colour | object / background) */
     int *scratch;    /* nslots */
     gc_level f;      /* the pixel grid */
-    gc_level c;      /* 2x2 blocks (c.n == 0 when the image is too small): the intermediate colour-model
+    gc_level c; /* 2x2 blocks (c.n == 0 when the image is too small): the intermediate colour-model
                         iterations cut here, on the fine energy restricted to block-constant labelings */
-    int8_t *seed;    /* n: -1 free, 0 background seed, 1 object seed */
-    uint8_t *cur;    /* n: current labels */
-    uint8_t *tmp;    /* n: scratch */
-    int *stack;      /* n: scratch for flood fills */
-    sa_image small;  /* the working image when the input was larger than max_side */
-    int resized;     /* 1 when working on `small` */
-    int ow, oh;      /* input image size */
+    int8_t *seed;   /* n: -1 free, 0 background seed, 1 object seed */
+    uint8_t *cur;   /* n: current labels */
+    uint8_t *tmp;   /* n: scratch */
+    int *stack;     /* n: scratch for flood fills */
+    sa_image small; /* the working image when the input was larger than max_side */
+    int resized;    /* 1 when working on `small` */
+    int ow, oh;     /* input image size */
 } gc_state;
 
 sa_graphcut_params sa_graphcut_default_params(void) {
@@ -141,8 +141,8 @@ static int level_build(gc_level *L, float lambda) {
     L->near_i = malloc((size_t)n * sizeof *L->near_i);
     L->pos = malloc(2 * SA_MAX_CLICKS * sizeof *L->pos);
     L->n_pos = -1;
-    if (!L->eid || !L->star || !L->tdiff || !L->parent || !L->d || !L->seed || !L->near_d2 || !L->near_i ||
-        !L->pos)
+    if (!L->eid || !L->star || !L->tdiff || !L->parent || !L->d || !L->seed || !L->near_d2 ||
+        !L->near_i || !L->pos)
         return -1;
     L->g = sa__mf_new(n, 4 * n); /* at most 4 edges per node */
     if (!L->g) return -1;
@@ -156,7 +156,8 @@ static int level_build(gc_level *L, float lambda) {
                 int32_t c = quant(lambda * L->nw[i]);
                 L->eid[i] = sa__mf_add_edge(L->g, y * w + x, yy * w + xx, c, c);
             }
-    for (int p = 0; p < n; p++) L->star[p] = -1;
+    for (int p = 0; p < n; p++)
+        L->star[p] = -1;
     return 0;
 }
 
@@ -188,7 +189,8 @@ static int colour_bins(gc_state *s, const uint8_t *px) {
     const int n = s->n;
     int *binslot = malloc(NBINS * sizeof *binslot);
     if (!binslot) return -1;
-    for (int b = 0; b < NBINS; b++) binslot[b] = -1;
+    for (int b = 0; b < NBINS; b++)
+        binslot[b] = -1;
     int ns = 0;
     for (int p = 0; p < n; p++) {
         const uint8_t *c = px + 3 * (size_t)p;
@@ -215,7 +217,8 @@ static int colour_bins(gc_state *s, const uint8_t *px) {
         a[0] += c[0], a[1] += c[1], a[2] += c[2], a[3] += 1;
     }
     for (int i = 0; i < ns; i++)
-        for (int c = 0; c < 3; c++) s->slot_col[3 * i + c] = (float)(acc[4 * i + c] / acc[4 * i + 3]);
+        for (int c = 0; c < 3; c++)
+            s->slot_col[3 * i + c] = (float)(acc[4 * i + c] / acc[4 * i + 3]);
     free(acc);
     return 0;
 }
@@ -230,9 +233,11 @@ static void contrast_weights(gc_state *s, const uint8_t *px) {
             for (int k = 0; k < 4; k++) {
                 int xx = x + nb_dx[k], yy = y + nb_dy[k];
                 if (xx < 0 || xx >= w || yy >= h) continue;
-                const uint8_t *a = px + 3 * ((size_t)y * w + x), *b = px + 3 * ((size_t)yy * w + xx);
+                const uint8_t *a = px + 3 * ((size_t)y * w + x),
+                              *b = px + 3 * ((size_t)yy * w + xx);
                 double d = 0;
-                for (int c = 0; c < 3; c++) d += ((double)a[c] - b[c]) * ((double)a[c] - b[c]);
+                for (int c = 0; c < 3; c++)
+                    d += ((double)a[c] - b[c]) * ((double)a[c] - b[c]);
                 s->f.nw[4 * ((size_t)y * w + x) + k] = (float)d; /* squared difference for now */
                 sum += d;
                 cnt++;
@@ -273,7 +278,8 @@ static int block_level(gc_state *s) {
                 }
                 int ddx = bx - ax, ddy = by - ay;
                 int k2 = ddy == 0 ? 0 : ddx == 0 ? 1 : ddx == 1 ? 2 : 3;
-                c->nw[4 * ((size_t)ay * c->w + ax) + (size_t)k2] += s->f.nw[4 * ((size_t)y * w + x) + k];
+                c->nw[4 * ((size_t)ay * c->w + ax) + (size_t)k2] +=
+                    s->f.nw[4 * ((size_t)y * w + x) + k];
             }
     return level_build(c, s->m->p.lambda);
 }
@@ -316,7 +322,8 @@ static int session_new(void *model, const sa_image *img_in, void **out, sa_error
     s->cur = malloc((size_t)n);
     s->tmp = malloc((size_t)n);
     s->stack = malloc((size_t)n * sizeof *s->stack);
-    int ok = s->slot && s->f.nw && s->seed && s->cur && s->tmp && s->stack && colour_bins(s, img->data) == 0;
+    int ok = s->slot && s->f.nw && s->seed && s->cur && s->tmp && s->stack &&
+             colour_bins(s, img->data) == 0;
     if (ok) {
         contrast_weights(s, img->data);
         ok = level_build(&s->f, m->p.lambda) == 0 && (w < 8 || h < 8 || block_level(s) == 0);
@@ -344,7 +351,8 @@ static void fit_models(gc_state *s) {
 /* Edge between p and its 8-neighbour q: its index, whether p is the edge's first node, its base capacity. */
 static int edge_of(const gc_level *L, float lambda, int p, int q, int *p_first, int32_t *base) {
     const int w = L->w;
-    int dx = q % w - p % w, dy = q / w - p / w; /* by coordinates: on thin grids p + 1 may be p + w */
+    int dx = q % w - p % w,
+        dy = q / w - p / w; /* by coordinates: on thin grids p + 1 may be p + w */
     int a = p;
     if (dy < 0 || (dy == 0 && dx < 0)) dx = -dx, dy = -dy, a = q;
     int k = dy == 0 ? 0 : dx == 0 ? 1 : dx == 1 ? 2 : 3;
@@ -406,14 +414,16 @@ static void star_parents(gc_level *L, const sa_tool_request *req, int div) {
         const sa_click *c = &req->clicks[i];
         if (!c->positive) continue;
         int cx = c->x / div, cy = c->y / div;
-        if (np >= L->n_pos || L->pos[2 * np] != cx || L->pos[2 * np + 1] != cy) prefix = prefix && np >= L->n_pos;
+        if (np >= L->n_pos || L->pos[2 * np] != cx || L->pos[2 * np + 1] != cy)
+            prefix = prefix && np >= L->n_pos;
         L->pos[2 * np] = cx, L->pos[2 * np + 1] = cy;
         np++;
     }
     if (np < L->n_pos) prefix = 0;
     int from = prefix ? L->n_pos : 0;
     if (from == 0)
-        for (int p = 0; p < L->n; p++) L->near_d2[p] = INT64_MAX, L->near_i[p] = -1;
+        for (int p = 0; p < L->n; p++)
+            L->near_d2[p] = INT64_MAX, L->near_i[p] = -1;
     for (int j = from; j < np; j++) {
         const int cx = L->pos[2 * j], cy = L->pos[2 * j + 1];
         for (int y = 0; y < L->h; y++) {
@@ -470,7 +480,8 @@ static void add_disc(gc_state *s, float *wts, int cx, int cy, float r, float wpx
         if (y < 0 || y >= s->h) continue;
         for (int x = cx - ri; x <= cx + ri; x++) {
             if (x < 0 || x >= s->w) continue;
-            if ((float)((x - cx) * (x - cx) + (y - cy) * (y - cy)) <= r * r) wts[s->slot[y * s->w + x]] += wpx;
+            if ((float)((x - cx) * (x - cx) + (y - cy) * (y - cy)) <= r * r)
+                wts[s->slot[y * s->w + x]] += wpx;
         }
     }
 }
@@ -543,7 +554,8 @@ static void keep_local_change(gc_state *s, const uint8_t *prev, const float *kee
  * *reach receives the click's reach (its distance to the nearest pixel already carrying its label), 0 when
  * there are no weights. */
 static int consistency_weights(const gc_state *s, const sa_tool_request *req, const uint8_t *prev,
-                               size_t prev_area, float **keep_out, float *reach_out, sa_error *err) {
+                               size_t prev_area, float **keep_out, float *reach_out,
+                               sa_error *err) {
     const sa_graphcut_params *prm = &s->m->p;
     const int w = s->w, h = s->h, n = s->n;
     *keep_out = NULL;
@@ -564,7 +576,8 @@ static int consistency_weights(const gc_state *s, const sa_tool_request *req, co
     if (reach < 2) reach = 2;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
-            double d = sqrt((double)(c->x - x) * (c->x - x) + (double)(c->y - y) * (c->y - y)) / reach;
+            double d =
+                sqrt((double)(c->x - x) * (c->x - x) + (double)(c->y - y) * (c->y - y)) / reach;
             double k = prm->keep * (d > 2 ? 1 : d > 1 ? d - 1 : 0);
             keep[y * w + x] = (float)(k < DATA_CLIP ? k : DATA_CLIP);
         }
@@ -574,10 +587,12 @@ static int consistency_weights(const gc_state *s, const sa_tool_request *req, co
 }
 
 /* Initial training labels: the previous mask, or discs around the positive clicks. */
-static void initial_labels(gc_state *s, const sa_tool_request *req, const uint8_t *prev, size_t prev_area) {
+static void initial_labels(gc_state *s, const sa_tool_request *req, const uint8_t *prev,
+                           size_t prev_area) {
     const int w = s->w, h = s->h, n = s->n;
     if (prev_area > 0) {
-        for (int p = 0; p < n; p++) s->cur[p] = prev[p] != 0;
+        for (int p = 0; p < n; p++)
+            s->cur[p] = prev[p] != 0;
         return;
     }
     memset(s->cur, 0, (size_t)n);
@@ -586,13 +601,16 @@ static void initial_labels(gc_state *s, const sa_tool_request *req, const uint8_
     int8_t *tmp8 = (int8_t *)s->tmp;
     memset(tmp8, 0, (size_t)n);
     for (int i = 0; i < req->n_clicks; i++)
-        if (req->clicks[i].positive) paint_disc(tmp8, w, h, req->clicks[i].x, req->clicks[i].y, r0, 1);
-    for (int p = 0; p < n; p++) s->cur[p] = tmp8[p] == 1;
+        if (req->clicks[i].positive)
+            paint_disc(tmp8, w, h, req->clicks[i].x, req->clicks[i].y, r0, 1);
+    for (int p = 0; p < n; p++)
+        s->cur[p] = tmp8[p] == 1;
 }
 
 /* Radius of each click's evidence disc: the neighbourhood of a click is a sample of its label's appearance,
  * up to half the distance to an opposite click (and, for the newest, half its reach). */
-static void evidence_radii(const gc_state *s, const sa_tool_request *req, float newest_reach, float *rho) {
+static void evidence_radii(const gc_state *s, const sa_tool_request *req, float newest_reach,
+                           float *rho) {
     const sa_graphcut_params *prm = &s->m->p;
     float r_train = 0.03f * sqrtf((float)s->n);
     if (r_train < prm->click_radius) r_train = prm->click_radius;
@@ -602,10 +620,12 @@ static void evidence_radii(const gc_state *s, const sa_tool_request *req, float 
         for (int j = 0; j < req->n_clicks; j++) {
             const sa_click *o = &req->clicks[j];
             if ((o->positive != 0) == (c->positive != 0)) continue;
-            float d = 0.5f * sqrtf((float)((o->x - c->x) * (o->x - c->x) + (o->y - c->y) * (o->y - c->y)));
+            float d = 0.5f *
+                      sqrtf((float)((o->x - c->x) * (o->x - c->x) + (o->y - c->y) * (o->y - c->y)));
             if (d < r) r = d;
         }
-        if (i == req->n_clicks - 1 && newest_reach > 0 && 0.5f * newest_reach < r) r = 0.5f * newest_reach;
+        if (i == req->n_clicks - 1 && newest_reach > 0 && 0.5f * newest_reach < r)
+            r = 0.5f * newest_reach;
         if (r < prm->click_radius) r = prm->click_radius;
         rho[i] = r;
     }
@@ -613,8 +633,8 @@ static void evidence_radii(const gc_state *s, const sa_tool_request *req, float 
 
 /* Colour-model training weights of one iteration: the current labels (outside the other label's discs) share
  * half the mass with the click discs. */
-static void training_weights(gc_state *s, const sa_tool_request *req, const float *rho, int n_pos, int it,
-                             size_t prev_area) {
+static void training_weights(gc_state *s, const sa_tool_request *req, const float *rho, int n_pos,
+                             int it, size_t prev_area) {
     const int w = s->w, h = s->h, n = s->n;
     const int n_neg = req->n_clicks - n_pos;
     uint8_t *disc = s->tmp; /* bit 0: in a positive disc, bit 1: in a negative disc */
@@ -681,7 +701,8 @@ static void cut(gc_state *s, const uint8_t *prev, const float *keep, int coarse)
     }
     if (!coarse) {
         sa__mf_solve(s->f.g);
-        for (int p = 0; p < n; p++) s->cur[p] = (uint8_t)sa__mf_is_source(s->f.g, p);
+        for (int p = 0; p < n; p++)
+            s->cur[p] = (uint8_t)sa__mf_is_source(s->f.g, p);
         return;
     }
     for (int b = 0; b < c->n; b++) {
@@ -694,10 +715,12 @@ static void cut(gc_state *s, const uint8_t *prev, const float *keep, int coarse)
             set_t(c, b, quant(d > 0 ? d : 0), quant(d < 0 ? -d : 0));
     }
     sa__mf_solve(c->g);
-    for (int p = 0; p < n; p++) s->cur[p] = (uint8_t)sa__mf_is_source(c->g, (p / w / 2) * c->w + (p % w) / 2);
+    for (int p = 0; p < n; p++)
+        s->cur[p] = (uint8_t)sa__mf_is_source(c->g, (p / w / 2) * c->w + (p % w) / 2);
 }
 
-static int predict_full(gc_state *s, const sa_tool_request *req, sa_tool_result *out, sa_error *err) {
+static int predict_full(gc_state *s, const sa_tool_request *req, sa_tool_result *out,
+                        sa_error *err) {
     const sa_graphcut_params *prm = &s->m->p;
     const int w = s->w, h = s->h, n = s->n;
     const uint8_t *prev = NULL;
@@ -709,10 +732,12 @@ static int predict_full(gc_state *s, const sa_tool_request *req, sa_tool_result 
     if (rc != SA_OK) return rc;
 
     int n_pos = 0;
-    for (int i = 0; i < req->n_clicks; i++) n_pos += req->clicks[i].positive != 0;
+    for (int i = 0; i < req->n_clicks; i++)
+        n_pos += req->clicks[i].positive != 0;
     size_t prev_area = 0;
     if (prev)
-        for (int p = 0; p < n; p++) prev_area += prev[p] != 0;
+        for (int p = 0; p < n; p++)
+            prev_area += prev[p] != 0;
     if (n_pos == 0 && prev_area == 0) return SA_OK; /* nothing marks the object */
 
     memset(s->seed, -1, (size_t)n);
@@ -729,7 +754,8 @@ static int predict_full(gc_state *s, const sa_tool_request *req, sa_tool_result 
     if (s->c.n) update_star(&s->c, prm->lambda, use_star ? s->c.parent : NULL);
 
     float *keep = NULL, newest_reach = 0;
-    if ((rc = consistency_weights(s, req, prev, prev_area, &keep, &newest_reach, err)) != SA_OK) return rc;
+    if ((rc = consistency_weights(s, req, prev, prev_area, &keep, &newest_reach, err)) != SA_OK)
+        return rc;
     initial_labels(s, req, prev, prev_area);
     float *rho = malloc((size_t)(req->n_clicks ? req->n_clicks : 1) * sizeof *rho);
     if (!rho) {
@@ -743,7 +769,8 @@ static int predict_full(gc_state *s, const sa_tool_request *req, sa_tool_result 
         fit_models(s);
         cut(s, prev, keep, it < n_iter - 1 && s->c.n > 0);
     }
-    if (keep && req->clicks[req->n_clicks - 1].positive) keep_local_change(s, prev, keep, fminf(prm->keep, DATA_CLIP));
+    if (keep && req->clicks[req->n_clicks - 1].positive)
+        keep_local_change(s, prev, keep, fminf(prm->keep, DATA_CLIP));
     free(keep);
     free(rho);
     keep_seeded_components(s);
@@ -775,7 +802,8 @@ static int predict(void *sp, const sa_tool_request *req, sa_tool_result *out, sa
         for (int y = 0; rc == SA_OK && y < h; y++) {
             int sy = (int)(((int64_t)2 * y + 1) * oh / (2 * h));
             for (int x = 0; x < w; x++)
-                pr.mask.data[y * w + x] = src->data[(size_t)sy * ow + (size_t)(((int64_t)2 * x + 1) * ow / (2 * w))];
+                pr.mask.data[y * w + x] =
+                    src->data[(size_t)sy * ow + (size_t)(((int64_t)2 * x + 1) * ow / (2 * w))];
         }
     }
     if (rc == SA_OK) {
@@ -786,7 +814,8 @@ static int predict(void *sp, const sa_tool_request *req, sa_tool_result *out, sa
     if (rc == SA_OK)
         for (int y = 0; y < oh; y++) {
             const uint8_t *row = small.mask.data + (size_t)((int64_t)y * h / oh) * w;
-            for (int x = 0; x < ow; x++) out->mask.data[(size_t)y * ow + x] = row[(int64_t)x * w / ow];
+            for (int x = 0; x < ow; x++)
+                out->mask.data[(size_t)y * ow + x] = row[(int64_t)x * w / ow];
         }
     free(cl);
     sa_tool_result_free(&pr);
@@ -811,20 +840,24 @@ int sa_graphcut_tool_new(sa_graphcut_params p, sa_tool **out, sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "graph cut: NULL output");
     *out = NULL;
     if (!(p.lambda >= 0 && p.lambda <= 1e4f))
-        return sa_error_set(err, SA_ERR_RANGE, "graph cut: lambda %g outside [0, 10000]", (double)p.lambda);
+        return sa_error_set(err, SA_ERR_RANGE, "graph cut: lambda %g outside [0, 10000]",
+                            (double)p.lambda);
     if (!(p.click_radius >= 0 && p.click_radius <= 1000))
         return sa_error_set(err, SA_ERR_RANGE, "graph cut: click_radius %g outside [0, 1000]",
                             (double)p.click_radius);
     if (p.max_side != 0 && (p.max_side < 16 || p.max_side > SA_IMAGE_MAX_SIDE))
-        return sa_error_set(err, SA_ERR_RANGE, "graph cut: max_side %d outside 16..%d (or 0 for never)", p.max_side,
+        return sa_error_set(err, SA_ERR_RANGE,
+                            "graph cut: max_side %d outside 16..%d (or 0 for never)", p.max_side,
                             SA_IMAGE_MAX_SIDE);
     if (p.components < 1 || p.components > SA__GMM_MAX_K)
-        return sa_error_set(err, SA_ERR_RANGE, "graph cut: components %d outside [1, %d]", p.components,
-                            SA__GMM_MAX_K);
+        return sa_error_set(err, SA_ERR_RANGE, "graph cut: components %d outside [1, %d]",
+                            p.components, SA__GMM_MAX_K);
     if (p.iterations < 1 || p.iterations > 20)
-        return sa_error_set(err, SA_ERR_RANGE, "graph cut: iterations %d outside [1, 20]", p.iterations);
+        return sa_error_set(err, SA_ERR_RANGE, "graph cut: iterations %d outside [1, 20]",
+                            p.iterations);
     if (!(p.keep >= 0 && p.keep <= 1e3f))
-        return sa_error_set(err, SA_ERR_RANGE, "graph cut: keep %g outside [0, 1000]", (double)p.keep);
+        return sa_error_set(err, SA_ERR_RANGE, "graph cut: keep %g outside [0, 1000]",
+                            (double)p.keep);
     if (!(p.data_weight >= 0 && p.data_weight <= 1e3f))
         return sa_error_set(err, SA_ERR_RANGE, "graph cut: data_weight %g outside [0, 1000]",
                             (double)p.data_weight);

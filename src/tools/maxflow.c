@@ -39,7 +39,7 @@ typedef struct mf_arc {
 
 struct sa__mf {
     int n, n_arcs, max_arcs;
-    int frozen;    /* arcs laid out (first solve done); no more edges */
+    int frozen; /* arcs laid out (first solve done); no more edges */
     mf_node *nodes;
     int *eu, *ev;  /* edge endpoints, as added */
     int *start;    /* n+1 (after freezing) */
@@ -47,14 +47,16 @@ struct sa__mf {
     mf_arc *arcs;  /* after freezing */
     int32_t *cap;  /* capacities as set: per edge pair (2e, 2e+1) before freezing, per arc after */
     int32_t *tmin; /* min(cs, ct) per node: flow that never enters the graph */
-    int *orphan;   /* ring buffer of 2n entries (a node re-rooted by a warm start may leave a stale entry) */
+    int *
+        orphan; /* ring buffer of 2n entries (a node re-rooted by a warm start may leave a stale entry) */
     int o_head, o_count;
     int q_first, q_last;
     int time;
     int64_t flow;
-    int warm;         /* trees of the last solve are valid and may be reused */
-    uint8_t *changed; /* n: what changed since the last solve: CH_T terminal weights, CH_ARCS its arcs */
-    int *chlist;      /* n: the changed nodes */
+    int warm; /* trees of the last solve are valid and may be reused */
+    uint8_t *
+        changed; /* n: what changed since the last solve: CH_T terminal weights, CH_ARCS its arcs */
+    int *chlist; /* n: the changed nodes */
     int n_changed;
 };
 
@@ -76,8 +78,8 @@ sa__mf *sa__mf_new(int n_nodes, int max_edges) {
     g->chlist = malloc((size_t)n_nodes * sizeof *g->chlist);
     g->tmin = calloc((size_t)n_nodes, sizeof *g->tmin);
     g->orphan = malloc(2 * (size_t)n_nodes * sizeof *g->orphan);
-    if (!g->nodes || !g->arcs || !g->cap || !g->tmin || !g->orphan || !g->eu || !g->ev || !g->e2a || !g->start || !g->changed ||
-        !g->chlist) {
+    if (!g->nodes || !g->arcs || !g->cap || !g->tmin || !g->orphan || !g->eu || !g->ev || !g->e2a ||
+        !g->start || !g->changed || !g->chlist) {
         sa__mf_free(g);
         return NULL;
     }
@@ -105,7 +107,8 @@ int sa__mf_n_nodes(const sa__mf *g) {
 }
 
 int sa__mf_add_edge(sa__mf *g, int i, int j, int32_t cap, int32_t rev_cap) {
-    if (g->frozen || g->n_arcs + 2 > g->max_arcs || i < 0 || j < 0 || i >= g->n || j >= g->n || i == j)
+    if (g->frozen || g->n_arcs + 2 > g->max_arcs || i < 0 || j < 0 || i >= g->n || j >= g->n ||
+        i == j)
         return -1;
     int a = g->n_arcs, e = a / 2;
     g->n_arcs += 2;
@@ -120,9 +123,11 @@ int sa__mf_add_edge(sa__mf *g, int i, int j, int32_t cap, int32_t rev_cap) {
 
 static void freeze(sa__mf *g) {
     int n = g->n;
-    for (int i = 0; i < n; i++) g->start[i + 1] += g->start[i];
+    for (int i = 0; i < n; i++)
+        g->start[i + 1] += g->start[i];
     int *fill = g->orphan; /* free until the first solve */
-    for (int i = 0; i < n; i++) fill[i] = g->start[i];
+    for (int i = 0; i < n; i++)
+        fill[i] = g->start[i];
     for (int e = 0; e < g->n_arcs / 2; e++) {
         int a = fill[g->eu[e]]++, b = fill[g->ev[e]]++;
         g->arcs[a] = (mf_arc){.head = g->ev[e], .sister = b, .r_cap = g->cap[2 * e]};
@@ -130,7 +135,8 @@ static void freeze(sa__mf *g) {
         g->e2a[e] = a;
     }
     /* cap switches from edge order to arc order (all reads above are done) */
-    for (int a = 0; a < g->n_arcs; a++) g->cap[a] = g->arcs[a].r_cap;
+    for (int a = 0; a < g->n_arcs; a++)
+        g->cap[a] = g->arcs[a].r_cap;
     g->frozen = 1;
 }
 
@@ -180,7 +186,8 @@ void sa__mf_set_tweights(sa__mf *g, int i, int32_t cs, int32_t ct) {
 
 void sa__mf_reset(sa__mf *g) {
     if (g->frozen)
-        for (int a = 0; a < g->n_arcs; a++) g->arcs[a].r_cap = g->cap[a];
+        for (int a = 0; a < g->n_arcs; a++)
+            g->arcs[a].r_cap = g->cap[a];
     for (int i = 0; i < g->n; i++) {
         g->nodes[i].tr_cap = 0;
         g->nodes[i].ex = 0;
@@ -383,7 +390,8 @@ static void reuse_trees(sa__mf *g) {
             /* only its terminal weight changed and it is still a root of the same tree: the trees and every
              * residual arc are as the last solve left them (no contact between the trees), nothing to rescan */
             if (!arcs && pa == P_TERMINAL && nd[i].in_sink == (nd[i].tr_cap < 0)) continue;
-            make_root(g, i); /* an orphan leaves its queue this way: it is skipped there once rooted */
+            make_root(g,
+                      i); /* an orphan leaves its queue this way: it is skipped there once rooted */
             continue;
         }
         if (pa == P_NONE) continue;
@@ -424,7 +432,8 @@ int64_t sa__mf_solve(sa__mf *g) {
             }
         }
     }
-    for (int k = 0; k < g->n_changed; k++) g->changed[g->chlist[k]] = 0;
+    for (int k = 0; k < g->n_changed; k++)
+        g->changed[g->chlist[k]] = 0;
     g->n_changed = 0;
     g->warm = 1;
     process_orphans(g);
@@ -485,7 +494,8 @@ int64_t sa__mf_solve(sa__mf *g) {
             cur = P_NONE;
             continue;
         }
-        nd[i].next = i; /* keep i current: it is not re-queued while its arcs are being scanned again */
+        nd[i].next =
+            i; /* keep i current: it is not re-queued while its arcs are being scanned again */
         cur = i;
         augment(g, found);
         process_orphans(g);

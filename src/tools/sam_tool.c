@@ -65,7 +65,8 @@ static void prob_range(void *vctx, size_t a, size_t b) {
     }
 }
 
-static int tool_predict(void *state, const sa_tool_request *req, sa_tool_result *out, sa_error *err) {
+static int tool_predict(void *state, const sa_tool_request *req, sa_tool_result *out,
+                        sa_error *err) {
     sa_sam_image *e = state;
     const sa_sam_model *m = e->m;
     const int lr = 4 * m->grid, w = e->width, h = e->height;
@@ -78,7 +79,8 @@ static int tool_predict(void *state, const sa_tool_request *req, sa_tool_result 
     memset(&p, 0, sizeof p);
     if (req->prev && req->prev->aux) {
         if (req->prev->n_aux != lplane) {
-            rc = sa_error_set(err, SA_ERR_RANGE, "SAM tool: previous logits hold %zu values, the model needs %dx%d",
+            rc = sa_error_set(err, SA_ERR_RANGE,
+                              "SAM tool: previous logits hold %zu values, the model needs %dx%d",
                               req->prev->n_aux, lr, lr);
             goto done;
         }

@@ -76,14 +76,15 @@ void sa_tool_session_free(sa_tool_session *s) {
 static int check_request(const sa_tool_session *s, const sa_tool_request *req, sa_error *err) {
     const int w = s->image.width, h = s->image.height;
     if (req->n_clicks < 0 || req->n_clicks > SA_MAX_CLICKS)
-        return sa_error_set(err, SA_ERR_RANGE, "tool request: %d clicks (allowed 0..%d)", req->n_clicks,
-                            SA_MAX_CLICKS);
+        return sa_error_set(err, SA_ERR_RANGE, "tool request: %d clicks (allowed 0..%d)",
+                            req->n_clicks, SA_MAX_CLICKS);
     if (req->n_clicks > 0 && !req->clicks)
         return sa_error_set(err, SA_ERR_INVALID, "tool request: clicks missing");
     for (int i = 0; i < req->n_clicks; i++) {
         const sa_click *c = &req->clicks[i];
         if (c->x < 0 || c->y < 0 || c->x >= w || c->y >= h)
-            return sa_error_set(err, SA_ERR_RANGE, "tool request: click %d at (y=%d, x=%d) is outside the %dx%d image",
+            return sa_error_set(err, SA_ERR_RANGE,
+                                "tool request: click %d at (y=%d, x=%d) is outside the %dx%d image",
                                 i + 1, c->y, c->x, w, h);
     }
     if (req->box) {
@@ -91,17 +92,23 @@ static int check_request(const sa_tool_session *s, const sa_tool_request *req, s
         if (!isfinite(b->x0) || !isfinite(b->y0) || !isfinite(b->x1) || !isfinite(b->y1))
             return sa_error_set(err, SA_ERR_RANGE, "tool request: box has a non-finite coordinate");
         if (b->x1 < b->x0 || b->y1 < b->y0)
-            return sa_error_set(err, SA_ERR_RANGE, "tool request: box (%g,%g)-(%g,%g) has x1 < x0 or y1 < y0",
-                                b->x0, b->y0, b->x1, b->y1);
+            return sa_error_set(err, SA_ERR_RANGE,
+                                "tool request: box (%g,%g)-(%g,%g) has x1 < x0 or y1 < y0", b->x0,
+                                b->y0, b->x1, b->y1);
         if (b->x1 < 0 || b->y1 < 0 || b->x0 > w || b->y0 > h)
-            return sa_error_set(err, SA_ERR_RANGE, "tool request: box (%g,%g)-(%g,%g) lies outside the %dx%d image",
+            return sa_error_set(err, SA_ERR_RANGE,
+                                "tool request: box (%g,%g)-(%g,%g) lies outside the %dx%d image",
                                 b->x0, b->y0, b->x1, b->y1, w, h);
     }
-    if (req->prev && req->prev->mask.data && (req->prev->mask.width != w || req->prev->mask.height != h))
-        return sa_error_set(err, SA_ERR_RANGE, "tool request: previous mask is %dx%d, image is %dx%d",
+    if (req->prev && req->prev->mask.data &&
+        (req->prev->mask.width != w || req->prev->mask.height != h))
+        return sa_error_set(err, SA_ERR_RANGE,
+                            "tool request: previous mask is %dx%d, image is %dx%d",
                             req->prev->mask.width, req->prev->mask.height, w, h);
-    if (req->init_mask && req->init_mask->data && (req->init_mask->width != w || req->init_mask->height != h))
-        return sa_error_set(err, SA_ERR_RANGE, "tool request: initial mask is %dx%d, image is %dx%d",
+    if (req->init_mask && req->init_mask->data &&
+        (req->init_mask->width != w || req->init_mask->height != h))
+        return sa_error_set(err, SA_ERR_RANGE,
+                            "tool request: initial mask is %dx%d, image is %dx%d",
                             req->init_mask->width, req->init_mask->height, w, h);
     return SA_OK;
 }
@@ -118,9 +125,11 @@ int sa_tool_session_predict(sa_tool_session *s, const sa_tool_request *req, sa_t
         sa_tool_result_free(out);
         return rc;
     }
-    if (!out->mask.data || out->mask.width != s->image.width || out->mask.height != s->image.height) {
+    if (!out->mask.data || out->mask.width != s->image.width ||
+        out->mask.height != s->image.height) {
         sa_tool_result_free(out);
-        return sa_error_set(err, SA_ERR_STATE, "tool '%s' returned no mask of the image size", s->tool->ops->name);
+        return sa_error_set(err, SA_ERR_STATE, "tool '%s' returned no mask of the image size",
+                            s->tool->ops->name);
     }
     return SA_OK;
 }

@@ -226,10 +226,9 @@ static int zip_data(zip *z, zentry *e, sa_weights *w, uint64_t max_bytes, const 
     int zc = zip_check(z, e, &src, err);
     if (zc != SA_OK) return zc;
     if (e->usize > max_bytes)
-        return sa_error_set(err, SA_ERR_RANGE,
-                            "%s: zip entry '%.*s' declares %llu bytes, over the %llu-byte limit",
-                            z->what, nl, e->name, (unsigned long long)e->usize,
-                            (unsigned long long)max_bytes);
+        return sa_error_set(
+            err, SA_ERR_RANGE, "%s: zip entry '%.*s' declares %llu bytes, over the %llu-byte limit",
+            z->what, nl, e->name, (unsigned long long)e->usize, (unsigned long long)max_bytes);
     if (e->method == 0) {
         e->data = src;
     } else {
@@ -438,7 +437,8 @@ static int make_global(vm *m, const char *mod, size_t ml, const char *name, size
             if (!g) return m->err ? m->err->code : SA_ERR_NOMEM;
             g->glob = k_globals[i].glob;
             g->dt = k_globals[i].dt;
-            if (g->glob == G_CLASS || g->glob == G_FUNCTION) { /* kept by name, for the config JSON */
+            if (g->glob == G_CLASS ||
+                g->glob == G_FUNCTION) { /* kept by name, for the config JSON */
                 g->slen = ml + 1 + nl;
                 g->s = malloc(g->slen + 1);
                 if (!g->s) return sa_error_set(m->err, SA_ERR_NOMEM, "%s: out of memory", m->what);
@@ -487,8 +487,8 @@ static int reduce(vm *m, pv *fn, pv *args, size_t pos) {
     }
     case G_CLASS:
     case G_FUNCTION:
-        return sa_error_set(m->err, SA_ERR_UNSUPPORTED, "%s: pickle calls '%s' at byte %zu (not allowed)",
-                            m->what, fn->s, pos);
+        return sa_error_set(m->err, SA_ERR_UNSUPPORTED,
+                            "%s: pickle calls '%s' at byte %zu (not allowed)", m->what, fn->s, pos);
     case G_REBUILD_PARAMETER:
         if (args->n < 1 || args->items[0]->type != PV_TENSOR)
             return BAD("%s: pickle _rebuild_parameter at byte %zu without a tensor", m->what, pos);
@@ -1042,8 +1042,9 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, pv **result) {
             POP1(b);
             POP1(a);
             if (a->type != PV_GLOBAL || a->glob != G_CLASS || b->type != PV_TUPLE)
-                return BAD("%s: pickle NEWOBJ at byte %zu on something that is not an allowed class", m->what,
-                           pos);
+                return BAD(
+                    "%s: pickle NEWOBJ at byte %zu on something that is not an allowed class",
+                    m->what, pos);
             if (!(c = vm_new(m, PV_OBJECT))) return m->err->code;
             c->s = sa__strdup(a->s);
             if (!c->s) return sa_error_set(m->err, SA_ERR_NOMEM, "%s: out of memory", m->what);
@@ -1067,7 +1068,8 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, pv **result) {
                 a->items[4]->type != PV_INT || a->items[4]->i < 0)
                 return BAD("%s: pickle persistent id at byte %zu is not a storage reference",
                            m->what, pos);
-            if (memchr(a->items[2]->s, 0, a->items[2]->slen)) /* the key names a zip entry: no NUL inside */
+            if (memchr(a->items[2]->s, 0,
+                       a->items[2]->slen)) /* the key names a zip entry: no NUL inside */
                 return BAD("%s: pickle storage key at byte %zu contains a NUL byte", m->what, pos);
             if (!(b = vm_new(m, PV_STORAGE))) return m->err->code;
             b->dt = a->items[1]->dt;
@@ -1328,8 +1330,8 @@ int sa__pth_parse(sa_weights *w, const uint8_t *buf, size_t n, const char *what,
     return sa__pth_parse_profile(w, buf, n, what, SA_PTH_STATE_DICT, err);
 }
 
-int sa__pth_parse_profile(sa_weights *w, const uint8_t *buf, size_t n, const char *what, int profile,
-                          sa_error *err) {
+int sa__pth_parse_profile(sa_weights *w, const uint8_t *buf, size_t n, const char *what,
+                          int profile, sa_error *err) {
     if (profile != SA_PTH_STATE_DICT && profile != SA_PTH_SIMPLECLICK)
         return sa_error_set(err, SA_ERR_INVALID, "%s: unknown .pth profile %d", what, profile);
     zip z;
@@ -1386,9 +1388,10 @@ int sa__pth_parse_profile(sa_weights *w, const uint8_t *buf, size_t n, const cha
         const pv *sd = root->type == PV_DICT ? dict_get(root, "state_dict") : NULL;
         const pv *cfg = root->type == PV_DICT ? dict_get(root, "config") : NULL;
         if (!sd || sd->type != PV_DICT || !cfg || cfg->type != PV_DICT) {
-            rc = sa_error_set(err, SA_ERR_FORMAT,
-                              "%s: not a SimpleClick checkpoint (no 'state_dict' and 'config' dicts at the top)",
-                              what);
+            rc = sa_error_set(
+                err, SA_ERR_FORMAT,
+                "%s: not a SimpleClick checkpoint (no 'state_dict' and 'config' dicts at the top)",
+                what);
         } else {
             jbuf j = {0};
             if (!jvalue(&j, cfg, 0))

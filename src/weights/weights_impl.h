@@ -43,7 +43,7 @@ int sa__safetensors_parse(sa_weights *w, const uint8_t *buf, size_t n, const cha
 int sa__pth_parse(sa_weights *w, const uint8_t *buf, size_t n, const char *what, sa_error *err);
 /* The same with a pickle profile (SA_PTH_*): its allowlist of globals and, for SA_PTH_SIMPLECLICK, the
  * top-level 'config' dict kept as the collection's config JSON. */
-int sa__pth_parse_profile(sa_weights *w, const uint8_t *buf, size_t n, const char *what, int profile,
-                          sa_error *err);
+int sa__pth_parse_profile(sa_weights *w, const uint8_t *buf, size_t n, const char *what,
+                          int profile, sa_error *err);
 
 #endif

@@ -390,8 +390,11 @@ int sa_weights_from_pth_buffer(const uint8_t *buf, size_t n, sa_weights **out, s
 int sa_weights_open_pth(const char *path, int profile, sa_weights **out, sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_weights_open_pth: NULL output");
     *out = NULL;
-    if (!path || !*path) return sa_error_set(err, SA_ERR_INVALID, "sa_weights_open_pth: empty path");
-    if (is_dir(path)) return sa_error_set(err, SA_ERR_INVALID, "%s: a directory where a .pth file was expected", path);
+    if (!path || !*path)
+        return sa_error_set(err, SA_ERR_INVALID, "sa_weights_open_pth: empty path");
+    if (is_dir(path))
+        return sa_error_set(err, SA_ERR_INVALID, "%s: a directory where a .pth file was expected",
+                            path);
     sa_weights *w = sa__weights_new();
     if (!w) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", path);
     const uint8_t *buf = NULL;

@@ -13,8 +13,8 @@ typedef struct sa__episode_worker {
 } sa__episode_worker;
 
 /* policy_new NULL = the simulated annotator. Returns SA_OK with *out set, or the error (nothing allocated). */
-int sa__episode_worker_new(sa_tool *tool, sa_env_params env_params, sa_policy_new_fn policy_new, void *policy_ctx,
-                           sa__episode_worker **out, sa_error *err);
+int sa__episode_worker_new(sa_tool *tool, sa_env_params env_params, sa_policy_new_fn policy_new,
+                           void *policy_ctx, sa__episode_worker **out, sa_error *err);
 void sa__episode_worker_free(sa__episode_worker *w);
 
 #endif

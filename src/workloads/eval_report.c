@@ -54,7 +54,8 @@ cJSON *sa_eval_summary_json(const sa_metrics_summary *s, int n_skipped) {
         add_num(o, key, sa_metrics_ciou_at(s, sa_metrics_ks[i]));
     }
     cJSON *curve = cJSON_AddArrayToObject(o, "miou_curve");
-    for (int k = 1; curve && k <= s->max_clicks; k++) cJSON_AddItemToArray(curve, sa_eval_json_number(s->miou[k]));
+    for (int k = 1; curve && k <= s->max_clicks; k++)
+        cJSON_AddItemToArray(curve, sa_eval_json_number(s->miou[k]));
     add_num(o, "ms_per_click_mean", s->ms_mean);
     add_num(o, "ms_per_click_median", s->ms_median);
     add_num(o, "ms_per_click_p95", s->ms_p95);
@@ -106,7 +107,8 @@ static cJSON *entry_json(const sa_eval_report_entry *e, int max_clicks) {
         cJSON_AddStringToObject(k, "error", s->error ? s->error : "");
         cJSON_AddItemToArray(skipped, k);
     }
-    for (int w = 0; w < e->n_warnings; w++) cJSON_AddItemToArray(warnings, cJSON_CreateString(e->warnings[w]));
+    for (int w = 0; w < e->n_warnings; w++)
+        cJSON_AddItemToArray(warnings, cJSON_CreateString(e->warnings[w]));
     if (e->refer) sa_eval_refer_summary_add_json(o, e->refer);
     return o;
 }
@@ -178,7 +180,8 @@ int sa_eval_report_write_chart(const char *path, const sa_eval_report *r, sa_err
     }
     for (int d = 0; d < r->n_entries; d++) {
         const sa_metrics_summary *s = &r->entries[d].result->summary;
-        snprintf(notes[d], sizeof notes[d], "NoC@85 %.2f, NoC@90 %.2f", s->noc[SA_TAU_85], s->noc[SA_TAU_90]);
+        snprintf(notes[d], sizeof notes[d], "NoC@85 %.2f, NoC@90 %.2f", s->noc[SA_TAU_85],
+                 s->noc[SA_TAU_90]);
         series[d].name = r->entries[d].name;
         series[d].y = s->miou + 1;
         series[d].n = s->max_clicks;
@@ -186,7 +189,9 @@ int sa_eval_report_write_chart(const char *path, const sa_eval_report *r, sa_err
     }
     char sub[160];
     snprintf(sub, sizeof sub, "tool: %s; %s; %d clicks per image", r->tool ? r->tool : "?",
-             r->annotator_label ? r->annotator_label : r->annotator ? r->annotator : "?",
+             r->annotator_label ? r->annotator_label
+             : r->annotator     ? r->annotator
+                                : "?",
              r->max_clicks);
     int rc = sa_chart_svg_write(path, "mIoU vs number of clicks", sub, series, r->n_entries, err);
     free(series);

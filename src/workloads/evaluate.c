@@ -40,7 +40,8 @@ void sa_eval_sample_free(sa_eval_sample *s) {
 
 void sa_eval_result_free(sa_eval_result *r) {
     if (!r) return;
-    for (int i = 0; i < r->n_samples; i++) sa_eval_sample_free(&r->samples[i]);
+    for (int i = 0; i < r->n_samples; i++)
+        sa_eval_sample_free(&r->samples[i]);
     free(r->samples);
     memset(r, 0, sizeof *r);
 }
@@ -107,12 +108,13 @@ static void take_steps(const sa_agent_result *r, sa_eval_sample *out) {
                                                           : SA_EVAL_END_NORMAL;
 }
 
-int sa_eval_env_episode(sa_env *env, sa_policy *policy, sa_eval_params params, sa_eval_step_fn on_step,
-                        void *user, sa_eval_sample *out, sa_error *err) {
+int sa_eval_env_episode(sa_env *env, sa_policy *policy, sa_eval_params params,
+                        sa_eval_step_fn on_step, void *user, sa_eval_sample *out, sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "evaluation: NULL output");
     memset(out, 0, sizeof *out);
     if (!env || !policy || !sa_env_gt(env))
-        return sa_error_set(err, SA_ERR_INVALID, "evaluation: needs an environment reset with ground truth");
+        return sa_error_set(err, SA_ERR_INVALID,
+                            "evaluation: needs an environment reset with ground truth");
     int rc = check_params(&params, err);
     if (rc != SA_OK) return rc;
     const sa_image *img = sa_env_image(env);
@@ -156,14 +158,16 @@ int sa_eval_episode(sa_tool *tool, const sa_image *img, const sa_mask *gt, const
                     sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_eval_episode: NULL output");
     memset(out, 0, sizeof *out);
-    if (!tool || !img || !gt || !gt->data) return sa_error_set(err, SA_ERR_INVALID, "sa_eval_episode: NULL argument");
+    if (!tool || !img || !gt || !gt->data)
+        return sa_error_set(err, SA_ERR_INVALID, "sa_eval_episode: NULL argument");
     int rc = check_params(&params, err);
     if (rc != SA_OK) return rc;
     sa_env *env = NULL;
     sa_policy *policy = NULL;
     rc = sa_env_new(tool, sa_env_default_params(), &env, err);
     if (rc == SA_OK) rc = make_policy(&params, &policy, err);
-    if (rc == SA_OK) rc = sa_env_reset(env, img, "", gt, ignore && ignore->data ? ignore : NULL, NULL, err);
+    if (rc == SA_OK)
+        rc = sa_env_reset(env, img, "", gt, ignore && ignore->data ? ignore : NULL, NULL, err);
     if (rc == SA_OK) {
         rc = sa_eval_env_episode(env, policy, params, on_step, user, out, err);
     } else {
@@ -191,8 +195,8 @@ typedef struct run_ctx {
 static int worker_new(void *vctx, int index, void **state, sa_error *err) {
     (void)index;
     run_ctx *c = vctx;
-    return sa__episode_worker_new(c->tool, sa_env_default_params(), c->params.policy_new, c->params.policy_ctx,
-                                  (sa__episode_worker **)state, err);
+    return sa__episode_worker_new(c->tool, sa_env_default_params(), c->params.policy_new,
+                                  c->params.policy_ctx, (sa__episode_worker **)state, err);
 }
 
 static void worker_free(void *vctx, void *state) {

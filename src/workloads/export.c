@@ -32,17 +32,22 @@ int sa_export_format_from_name(const char *name, sa_export_format *out, sa_error
     static const struct {
         const char *n;
         sa_export_format f;
-    } names[] = {{"llava", SA_EXPORT_LLAVA},         {"qwen-vl", SA_EXPORT_QWENVL},
-                 {"qwenvl", SA_EXPORT_QWENVL},       {"qwen", SA_EXPORT_QWENVL},
-                 {"llamafactory", SA_EXPORT_LLAMAFACTORY}, {"llama-factory", SA_EXPORT_LLAMAFACTORY},
-                 {"sharegpt", SA_EXPORT_LLAMAFACTORY}, {"swift", SA_EXPORT_SWIFT},
+    } names[] = {{"llava", SA_EXPORT_LLAVA},
+                 {"qwen-vl", SA_EXPORT_QWENVL},
+                 {"qwenvl", SA_EXPORT_QWENVL},
+                 {"qwen", SA_EXPORT_QWENVL},
+                 {"llamafactory", SA_EXPORT_LLAMAFACTORY},
+                 {"llama-factory", SA_EXPORT_LLAMAFACTORY},
+                 {"sharegpt", SA_EXPORT_LLAMAFACTORY},
+                 {"swift", SA_EXPORT_SWIFT},
                  {"ms-swift", SA_EXPORT_SWIFT}};
     for (size_t i = 0; name && i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(name, names[i].n)) {
             *out = names[i].f;
             return SA_OK;
         }
-    return sa_error_set(err, SA_ERR_INVALID, "export format '%s': expected llava, qwen-vl, llamafactory or swift",
+    return sa_error_set(err, SA_ERR_INVALID,
+                        "export format '%s': expected llava, qwen-vl, llamafactory or swift",
                         name ? name : "(null)");
 }
 
@@ -86,11 +91,14 @@ static int find_image_in(const char *dir, const char *name, char *buf, size_t ca
     if (!strchr(base, '.')) {
         static const char *const exts[] = {".jpg", ".png", ".jpeg", ".bmp", ".JPG", ".PNG"};
         for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
-            if (snprintf(buf, cap, "%s/%s%s", dir, name, exts[i]) < (int)cap && file_exists(buf)) return 1;
+            if (snprintf(buf, cap, "%s/%s%s", dir, name, exts[i]) < (int)cap && file_exists(buf))
+                return 1;
         size_t k = 0;
-        while (name[k] >= '0' && name[k] <= '9') k++;
+        while (name[k] >= '0' && name[k] <= '9')
+            k++;
         if (k > 0 && k <= 12 && name[k] == '\0' &&
-            snprintf(buf, cap, "%s/COCO_train2014_%012lld.jpg", dir, atoll(name)) < (int)cap && file_exists(buf))
+            snprintf(buf, cap, "%s/COCO_train2014_%012lld.jpg", dir, atoll(name)) < (int)cap &&
+            file_exists(buf))
             return 1;
     }
     return 0;
@@ -113,7 +121,8 @@ static void safe_stem(const char *name, char *out, size_t cap) {
     if (n >= cap) n = cap - 1;
     for (size_t i = 0; i < n; i++) {
         char c = base[i];
-        out[i] = ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_')
+        out[i] = ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_')
                      ? c
                      : '_';
     }
@@ -177,17 +186,18 @@ static int write_dataset_info(const char *dir, sa_error *err) {
     int rc = sa__out_open(&o, path, err);
     if (rc != SA_OK) return rc;
     FILE *f = o.f;
-    fprintf(f,
-                      "{\n"
-                      "  \"segagent\": {\n"
-                      "    \"file_name\": \"%s\",\n"
-                      "    \"formatting\": \"sharegpt\",\n"
-                      "    \"columns\": {\"messages\": \"messages\", \"images\": \"images\"},\n"
-                      "    \"tags\": {\"role_tag\": \"role\", \"content_tag\": \"content\", \"user_tag\": \"user\","
-                      " \"assistant_tag\": \"assistant\"}\n"
-                      "  }\n"
-                      "}\n",
-                      fmt_files[SA_EXPORT_LLAMAFACTORY]);
+    fprintf(
+        f,
+        "{\n"
+        "  \"segagent\": {\n"
+        "    \"file_name\": \"%s\",\n"
+        "    \"formatting\": \"sharegpt\",\n"
+        "    \"columns\": {\"messages\": \"messages\", \"images\": \"images\"},\n"
+        "    \"tags\": {\"role_tag\": \"role\", \"content_tag\": \"content\", \"user_tag\": \"user\","
+        " \"assistant_tag\": \"assistant\"}\n"
+        "  }\n"
+        "}\n",
+        fmt_files[SA_EXPORT_LLAMAFACTORY]);
     return sa__out_commit(&o, err);
 }
 
@@ -203,8 +213,8 @@ static int add_turn(cJSON *arr, const char *k1, const char *v1, const char *k2, 
 }
 
 /* Builds one record. img_path is what the record names; prompt the rendered prompt; target the action text. */
-static cJSON *make_record(sa_export_format f, const char *id, const char *img_path, const char *prompt,
-                          const char *target) {
+static cJSON *make_record(sa_export_format f, const char *id, const char *img_path,
+                          const char *prompt, const char *target) {
     cJSON *r = cJSON_CreateObject();
     if (!r) return NULL;
     int ok = 1;
@@ -219,7 +229,8 @@ static cJSON *make_record(sa_export_format f, const char *id, const char *img_pa
             snprintf(user, ul, "<image>\n%s", prompt);
         else
             snprintf(user, ul, "Picture 1: <img>%s</img>\n%s", img_path, prompt);
-        ok = conv && add_turn(conv, "from", f == SA_EXPORT_LLAVA ? "human" : "user", "value", user) &&
+        ok = conv &&
+             add_turn(conv, "from", f == SA_EXPORT_LLAVA ? "human" : "user", "value", user) &&
              add_turn(conv, "from", f == SA_EXPORT_LLAVA ? "gpt" : "assistant", "value", target);
     } else {
         cJSON *msgs = cJSON_AddArrayToObject(r, "messages");
@@ -239,7 +250,8 @@ fail:
 #if defined(__GNUC__)
 __attribute__((format(printf, 5, 6)))
 #endif
-static void report_problem(sa_export_report_fn report, void *user, int i, int n, const char *fmt, ...) {
+static void
+report_problem(sa_export_report_fn report, void *user, int i, int n, const char *fmt, ...) {
     if (!report) return;
     char buf[SA_ERROR_MSG_LEN + 256];
     va_list ap;
@@ -270,8 +282,8 @@ typedef struct ctx {
     const sa_export_params *p;
     const char *const *image_dirs;
     int n_image_dirs;
-    const char *out_dir;     /* as given */
-    char abs_out[PATH_MAX];  /* realpath of out_dir */
+    const char *out_dir;    /* as given */
+    char abs_out[PATH_MAX]; /* realpath of out_dir */
     int absolute;
     sa_prompt *prompt;
     out_file out;
@@ -281,8 +293,8 @@ typedef struct ctx {
 static int export_sample(ctx *c, const sa_traj_sample *s, int si, sa_error *perr, sa_error *err) {
     char path[PATH_MAX];
     if (!find_image(c->image_dirs, c->n_image_dirs, s->image_name, path, sizeof path)) {
-        sa_error_set(perr, SA_ERR_NOT_FOUND, "image '%s' not found in %s%s", s->image_name, c->image_dirs[0],
-                     c->n_image_dirs > 1 ? " (or the other image folders)" : "");
+        sa_error_set(perr, SA_ERR_NOT_FOUND, "image '%s' not found in %s%s", s->image_name,
+                     c->image_dirs[0], c->n_image_dirs > 1 ? " (or the other image folders)" : "");
         return SKIP;
     }
     sa_image img = {0}, work = {0}, small = {0};
@@ -291,8 +303,8 @@ static int export_sample(ctx *c, const sa_traj_sample *s, int si, sa_error *perr
     int rc = SA_OK;
     if (sa_image_load(path, &img, perr) != SA_OK) return SKIP;
     if (img.width != s->width || img.height != s->height) {
-        sa_error_set(perr, SA_ERR_RANGE, "%s: image is %dx%d but the trajectory says %dx%d", path, img.width,
-                     img.height, s->width, s->height);
+        sa_error_set(perr, SA_ERR_RANGE, "%s: image is %dx%d but the trajectory says %dx%d", path,
+                     img.width, img.height, s->width, s->height);
         rc = SKIP;
         goto done;
     }
@@ -342,8 +354,8 @@ static int export_sample(ctx *c, const sa_traj_sample *s, int si, sa_error *perr
             if (!isfinite(iou)) iou = measure_iou(s, &m); /* a file without init_iou: measure it */
         }
         char target[SA_ACTION_TEXT_MAX];
-        if (sa_action_format(&s->steps[t].click, &c->p->grammar, s->width, s->height, (float)iou, target,
-                             sizeof target, perr) != SA_OK) {
+        if (sa_action_format(&s->steps[t].click, &c->p->grammar, s->width, s->height, (float)iou,
+                             target, sizeof target, perr) != SA_OK) {
             rc = SKIP;
             goto done;
         }
@@ -393,7 +405,8 @@ static int check_outputs_are_not_inputs(const sa_traj_set *set, const char *cons
     char path[PATH_MAX], full[PATH_MAX];
     struct stat st;
     for (int i = 0; i < set->n_samples; i++)
-        if (find_image(dirs, n_dirs, set->samples[i].image_name, path, sizeof path) && stat(path, &st) == 0)
+        if (find_image(dirs, n_dirs, set->samples[i].image_name, path, sizeof path) &&
+            stat(path, &st) == 0)
             in[n++] = (file_id){st.st_dev, st.st_ino};
     qsort(in, n, sizeof *in, cmp_file_id);
     int rc = SA_OK;
@@ -406,30 +419,35 @@ static int check_outputs_are_not_inputs(const sa_traj_set *set, const char *cons
             if (stat(full, &st) != 0) continue;
             file_id key = {st.st_dev, st.st_ino};
             if (bsearch(&key, in, n, sizeof *in, cmp_file_id))
-                rc = sa_error_set(err, SA_ERR_INVALID,
-                                  "export: %s would overwrite one of the images read (sample %d writes it); nothing "
-                                  "exported (choose another output folder)",
-                                  full, i);
+                rc = sa_error_set(
+                    err, SA_ERR_INVALID,
+                    "export: %s would overwrite one of the images read (sample %d writes it); nothing "
+                    "exported (choose another output folder)",
+                    full, i);
         }
     }
     free(in);
     return rc;
 }
 
-int sa_export_run(const sa_traj_set *set, const char *const *image_dirs, int n_image_dirs, const char *out_dir,
-                  const sa_export_params *p, sa_export_report_fn report, void *user, sa_export_stats *stats,
-                  sa_error *err) {
+int sa_export_run(const sa_traj_set *set, const char *const *image_dirs, int n_image_dirs,
+                  const char *out_dir, const sa_export_params *p, sa_export_report_fn report,
+                  void *user, sa_export_stats *stats, sa_error *err) {
     sa_export_stats local;
     if (!stats) stats = &local;
     memset(stats, 0, sizeof *stats);
     if (!set || !out_dir || !p || n_image_dirs < 1 || !image_dirs)
-        return sa_error_set(err, SA_ERR_INVALID, "export: missing trajectories, image folder or output folder");
+        return sa_error_set(err, SA_ERR_INVALID,
+                            "export: missing trajectories, image folder or output folder");
     for (int i = 0; i < n_image_dirs; i++)
         if (!image_dirs[i]) return sa_error_set(err, SA_ERR_INVALID, "export: NULL image folder");
-    if ((unsigned)p->format > 3u) return sa_error_set(err, SA_ERR_INVALID, "export: unknown format");
-    if (p->size < 0 || p->size > 8192) return sa_error_set(err, SA_ERR_INVALID, "export: size %d outside 0..8192", p->size);
+    if ((unsigned)p->format > 3u)
+        return sa_error_set(err, SA_ERR_INVALID, "export: unknown format");
+    if (p->size < 0 || p->size > 8192)
+        return sa_error_set(err, SA_ERR_INVALID, "export: size %d outside 0..8192", p->size);
     if (p->jpeg_quality < 1 || p->jpeg_quality > 100)
-        return sa_error_set(err, SA_ERR_INVALID, "export: JPEG quality %d outside 1..100", p->jpeg_quality);
+        return sa_error_set(err, SA_ERR_INVALID, "export: JPEG quality %d outside 1..100",
+                            p->jpeg_quality);
     ctx c;
     memset(&c, 0, sizeof c);
     c.p = p;
@@ -437,8 +455,9 @@ int sa_export_run(const sa_traj_set *set, const char *const *image_dirs, int n_i
     c.n_image_dirs = n_image_dirs;
     c.out_dir = out_dir;
     c.st = stats;
-    c.absolute = p->absolute_paths >= 0 ? p->absolute_paths != 0
-                                        : (p->format == SA_EXPORT_QWENVL || p->format == SA_EXPORT_SWIFT);
+    c.absolute = p->absolute_paths >= 0
+                     ? p->absolute_paths != 0
+                     : (p->format == SA_EXPORT_QWENVL || p->format == SA_EXPORT_SWIFT);
     const char *pname = p->prompt ? p->prompt : (p->format == SA_EXPORT_LLAVA ? "llava" : "qwen");
     int rc = check_outputs_are_not_inputs(set, image_dirs, n_image_dirs, out_dir, err);
     if (rc != SA_OK) return rc;
@@ -454,7 +473,9 @@ int sa_export_run(const sa_traj_set *set, const char *const *image_dirs, int n_i
         rc = sa_error_set(err, SA_ERR_IO, "%s: %s", out_dir, strerror(errno));
         goto done;
     }
-    if ((rc = out_open(&c.out, out_dir, fmt_files[p->format], p->format == SA_EXPORT_SWIFT, err)) != SA_OK) goto done;
+    if ((rc = out_open(&c.out, out_dir, fmt_files[p->format], p->format == SA_EXPORT_SWIFT, err)) !=
+        SA_OK)
+        goto done;
     stats->samples = set->n_samples;
     for (int i = 0; i < set->n_samples; i++) {
         const sa_traj_sample *s = &set->samples[i];
@@ -472,13 +493,15 @@ int sa_export_run(const sa_traj_set *set, const char *const *image_dirs, int n_i
         if (rc < 0) goto done;
         if (rc == SKIP) {
             stats->samples_skipped++;
-            report_problem(report, user, i, set->n_samples, "sample %d (%s): %s", i, s->image_name, perr.msg);
+            report_problem(report, user, i, set->n_samples, "sample %d (%s): %s", i, s->image_name,
+                           perr.msg);
             rc = SA_OK;
         } else if (report) {
             report(user, i, set->n_samples, NULL);
         }
     }
-    if (stats->records == 0 && stats->samples_skipped > 0) goto done; /* nothing exported: no file */
+    if (stats->records == 0 && stats->samples_skipped > 0)
+        goto done; /* nothing exported: no file */
     rc = out_close(&c.out, err);
     if (rc == SA_OK && p->format == SA_EXPORT_LLAMAFACTORY) rc = write_dataset_info(out_dir, err);
 done:

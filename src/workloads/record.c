@@ -41,7 +41,8 @@ int sa_traj_start_from_name(const char *name, sa_traj_start *out, sa_error *err)
             *out = (sa_traj_start)i;
             return SA_OK;
         }
-    return sa_error_set(err, SA_ERR_INVALID, "starting state '%s': expected empty, box or random-clicks",
+    return sa_error_set(err, SA_ERR_INVALID,
+                        "starting state '%s': expected empty, box or random-clicks",
                         name ? name : "(null)");
 }
 
@@ -51,19 +52,23 @@ const char *sa_traj_start_name(sa_traj_start s) {
 
 static int check_params(const sa_traj_params *p, sa_error *err) {
     if (!(p->target_iou > 0.0) || p->target_iou > 1.0)
-        return sa_error_set(err, SA_ERR_INVALID, "trajectory: target IoU %g outside (0, 1]", p->target_iou);
+        return sa_error_set(err, SA_ERR_INVALID, "trajectory: target IoU %g outside (0, 1]",
+                            p->target_iou);
     if (p->max_clicks < 1 || p->max_clicks > SA_MAX_CLICKS)
-        return sa_error_set(err, SA_ERR_INVALID, "trajectory: max clicks %d outside 1..%d", p->max_clicks,
-                            SA_MAX_CLICKS);
-    if ((unsigned)p->start > 2u) return sa_error_set(err, SA_ERR_INVALID, "trajectory: unknown starting state");
-    if (p->start == SA_TRAJ_START_RANDOM_CLICKS && (p->random_points < 1 || p->random_points > SA_MAX_CLICKS))
-        return sa_error_set(err, SA_ERR_INVALID, "trajectory: random points %d outside 1..%d", p->random_points,
-                            SA_MAX_CLICKS);
+        return sa_error_set(err, SA_ERR_INVALID, "trajectory: max clicks %d outside 1..%d",
+                            p->max_clicks, SA_MAX_CLICKS);
+    if ((unsigned)p->start > 2u)
+        return sa_error_set(err, SA_ERR_INVALID, "trajectory: unknown starting state");
+    if (p->start == SA_TRAJ_START_RANDOM_CLICKS &&
+        (p->random_points < 1 || p->random_points > SA_MAX_CLICKS))
+        return sa_error_set(err, SA_ERR_INVALID, "trajectory: random points %d outside 1..%d",
+                            p->random_points, SA_MAX_CLICKS);
     return SA_OK;
 }
 
 /* Mask -> compressed RLE string, bbox and area (pycocotools' encode / toBbox / area). */
-static int encode_mask(const sa_mask *m, char **rle_str, double bbox[4], uint64_t *area, sa_error *err) {
+static int encode_mask(const sa_mask *m, char **rle_str, double bbox[4], uint64_t *area,
+                       sa_error *err) {
     sa_rle r = {0};
     int rc = sa_rle_encode(m, &r, err);
     if (rc != SA_OK) return rc;
@@ -89,13 +94,14 @@ static int box_start(sa_env *env, const sa_mask *gt, const int bb[4], sa_mask *m
             memset(m0->data + (size_t)y * (size_t)gt->width + (size_t)bb[0], 1, (size_t)bb[2]);
         return SA_OK;
     }
-    sa_box box = {(float)bb[0], (float)bb[1], (float)(bb[0] + bb[2] - 1), (float)(bb[1] + bb[3] - 1)};
+    sa_box box = {(float)bb[0], (float)bb[1], (float)(bb[0] + bb[2] - 1),
+                  (float)(bb[1] + bb[3] - 1)};
     return sa_env_predict_prompts(env, NULL, 0, &box, m0, err);
 }
 
 /* M_0 for the random-clicks start: the tool's mask for seeded points inside the gt box. */
-static int random_start(sa_env *env, const sa_mask *gt, const int bb[4], const sa_traj_params *p, sa_mask *m0,
-                        sa_error *err) {
+static int random_start(sa_env *env, const sa_mask *gt, const int bb[4], const sa_traj_params *p,
+                        sa_mask *m0, sa_error *err) {
     const sa_mask *ignore = sa_env_ignore(env);
     const int W = gt->width;
     int n = p->random_points;
@@ -128,7 +134,8 @@ static int start_episode(sa_env *env, const sa_traj_params *p, sa_traj_sample *o
     sa_mask m0 = {0};
     int rc = sa_env_restart(env, NULL, err); /* the start is made from nothing */
     if (rc == SA_OK)
-        rc = p->start == SA_TRAJ_START_BOX ? box_start(env, gt, bb, &m0, err) : random_start(env, gt, bb, p, &m0, err);
+        rc = p->start == SA_TRAJ_START_BOX ? box_start(env, gt, bb, &m0, err)
+                                           : random_start(env, gt, bb, p, &m0, err);
     if (rc == SA_OK) rc = sa_env_restart(env, &m0, err);
     if (rc == SA_OK) rc = encode_mask(&m0, &out->init_mask, NULL, NULL, err);
     if (rc == SA_OK && !(out->init_kind = sa__strdup(sa_traj_start_name(p->start))))
@@ -140,13 +147,15 @@ static int start_episode(sa_env *env, const sa_traj_params *p, sa_traj_sample *o
 /* The recorded part of an episode: committed clicks up to the first that did not raise IoU. */
 static int take_steps(const sa_agent_result *r, sa_traj_sample *out, sa_error *err) {
     int n = 0;
-    for (int i = 0; i < r->n_steps; i++) n += r->steps[i].committed;
+    for (int i = 0; i < r->n_steps; i++)
+        n += r->steps[i].committed;
     out->steps = n ? calloc((size_t)n, sizeof *out->steps) : NULL;
     if (n && !out->steps) return sa_error_set(err, SA_ERR_NOMEM, "trajectory: out of memory");
     for (int i = 0; i < r->n_steps; i++) {
         const sa_agent_step *s = &r->steps[i];
         if (!s->committed) continue;
-        if (!(s->iou_after > s->iou_before)) break; /* the released rule: this click ends the trajectory */
+        if (!(s->iou_after > s->iou_before))
+            break; /* the released rule: this click ends the trajectory */
         sa_traj_step *st = &out->steps[out->n_steps];
         int rc = encode_mask(&s->mask, &st->mask, st->box, &st->area, err);
         if (rc != SA_OK) return rc;
@@ -158,16 +167,20 @@ static int take_steps(const sa_agent_result *r, sa_traj_sample *out, sa_error *e
     return SA_OK;
 }
 
-int sa_traj_record(sa_env *env, sa_policy *policy, sa_traj_params p, sa_traj_sample *out, sa_error *err) {
+int sa_traj_record(sa_env *env, sa_policy *policy, sa_traj_params p, sa_traj_sample *out,
+                   sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "trajectory: NULL output");
     memset(out, 0, sizeof *out);
     if (!env || !policy || !sa_env_image(env))
-        return sa_error_set(err, SA_ERR_INVALID, "trajectory: needs a reset environment and a policy");
+        return sa_error_set(err, SA_ERR_INVALID,
+                            "trajectory: needs a reset environment and a policy");
     const sa_mask *gt = sa_env_gt(env);
-    if (!gt) return sa_error_set(err, SA_ERR_FORMAT, "trajectory: the environment has no ground truth");
+    if (!gt)
+        return sa_error_set(err, SA_ERR_FORMAT, "trajectory: the environment has no ground truth");
     int rc = check_params(&p, err);
     if (rc != SA_OK) return rc;
-    if (sa_mask_area(gt) == 0) return sa_error_set(err, SA_ERR_FORMAT, "trajectory: ground truth is empty");
+    if (sa_mask_area(gt) == 0)
+        return sa_error_set(err, SA_ERR_FORMAT, "trajectory: ground truth is empty");
 
     out->height = gt->height;
     out->width = gt->width;
@@ -191,28 +204,33 @@ fail:
     return rc;
 }
 
-char *sa_traj_info_json(sa_traj_params p, float prob_threshold, const char *tool_name, const char *version,
-                        const char *const *datasets, int n_datasets, sa_error *err) {
+char *sa_traj_info_json(sa_traj_params p, float prob_threshold, const char *tool_name,
+                        const char *version, const char *const *datasets, int n_datasets,
+                        sa_error *err) {
     cJSON *o = cJSON_CreateObject();
     char date[32] = "";
     time_t now = time(NULL);
     struct tm tmv;
     if (gmtime_r(&now, &tmv)) strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tmv);
     int rp = p.start == SA_TRAJ_START_RANDOM_CLICKS ? p.random_points : 0;
-    int ok = o && cJSON_AddStringToObject(o, "generator", "segagent") &&
-             cJSON_AddStringToObject(o, "version", version ? version : "") &&
-             cJSON_AddStringToObject(o, "date", date) &&
-             cJSON_AddStringToObject(o, "tool", tool_name ? tool_name : "") &&
-             cJSON_AddNumberToObject(o, "target_iou", p.target_iou) &&
-             cJSON_AddNumberToObject(o, "max_clicks", p.max_clicks) &&
-             cJSON_AddStringToObject(o, "start", sa_traj_start_name(p.start)) &&
-             cJSON_AddNumberToObject(o, "random_points", rp) && cJSON_AddNumberToObject(o, "seed", (double)p.seed) &&
-             cJSON_AddNumberToObject(o, "prob_threshold", round((double)prob_threshold * 1e6) / 1e6) &&
-             cJSON_AddStringToObject(o, "click_rule",
-                                     "keep a click only if IoU strictly rises; stop at the first that does not");
+    int ok =
+        o && cJSON_AddStringToObject(o, "generator", "segagent") &&
+        cJSON_AddStringToObject(o, "version", version ? version : "") &&
+        cJSON_AddStringToObject(o, "date", date) &&
+        cJSON_AddStringToObject(o, "tool", tool_name ? tool_name : "") &&
+        cJSON_AddNumberToObject(o, "target_iou", p.target_iou) &&
+        cJSON_AddNumberToObject(o, "max_clicks", p.max_clicks) &&
+        cJSON_AddStringToObject(o, "start", sa_traj_start_name(p.start)) &&
+        cJSON_AddNumberToObject(o, "random_points", rp) &&
+        cJSON_AddNumberToObject(o, "seed", (double)p.seed) &&
+        cJSON_AddNumberToObject(o, "prob_threshold", round((double)prob_threshold * 1e6) / 1e6) &&
+        cJSON_AddStringToObject(
+            o, "click_rule",
+            "keep a click only if IoU strictly rises; stop at the first that does not");
     cJSON *ds = ok ? cJSON_AddArrayToObject(o, "datasets") : NULL;
     ok = ds != NULL;
-    for (int i = 0; ok && i < n_datasets; i++) ok = cJSON_AddItemToArray(ds, cJSON_CreateString(datasets[i]));
+    for (int i = 0; ok && i < n_datasets; i++)
+        ok = cJSON_AddItemToArray(ds, cJSON_CreateString(datasets[i]));
     char *txt = ok ? sa__json_print(o, 0) : NULL;
     cJSON_Delete(o);
     if (!txt) sa_error_set(err, SA_ERR_NOMEM, "trajectory info: out of memory");
@@ -245,7 +263,8 @@ typedef struct run_ctx {
 
 static void locate(const run_ctx *c, int k, int *d, int *i) {
     int j = 0;
-    while (j + 1 < c->n_ds && k >= c->first[j + 1]) j++;
+    while (j + 1 < c->n_ds && k >= c->first[j + 1])
+        j++;
     *d = j;
     *i = k - c->first[j];
 }
@@ -311,7 +330,8 @@ static int deliver(void *vctx, int k, int status, const char *error, void *slot)
         }
     }
     sa_traj_sample_free(smp);
-    if (c->hooks && c->hooks->on_item) c->hooks->on_item(c->hooks->user, c->ds[d], i, status, error);
+    if (c->hooks && c->hooks->on_item)
+        c->hooks->on_item(c->hooks->user, c->ds[d], i, status, error);
     return c->write_rc != SA_OK; /* a write error ends the run */
 }
 
@@ -320,9 +340,9 @@ static int should_stop(void *vctx) {
     return c->hooks && c->hooks->should_stop && c->hooks->should_stop(c->hooks->user);
 }
 
-int sa_traj_record_datasets(sa_tool *tool, sa_dataset *const *datasets, int n_datasets, sa_traj_run_params p,
-                            sa_traj_writer *w, const sa_traj_run_hooks *hooks, sa_traj_run_stats *stats,
-                            sa_error *err) {
+int sa_traj_record_datasets(sa_tool *tool, sa_dataset *const *datasets, int n_datasets,
+                            sa_traj_run_params p, sa_traj_writer *w, const sa_traj_run_hooks *hooks,
+                            sa_traj_run_stats *stats, sa_error *err) {
     sa_traj_run_stats local;
     sa_traj_run_stats *st = stats ? stats : &local;
     memset(st, 0, sizeof *st);
@@ -330,7 +350,8 @@ int sa_traj_record_datasets(sa_tool *tool, sa_dataset *const *datasets, int n_da
         return sa_error_set(err, SA_ERR_INVALID, "trajectories: bad arguments");
     int rc = check_params(&p.rec, err);
     if (rc != SA_OK) return rc;
-    if (p.limit < 0) return sa_error_set(err, SA_ERR_RANGE, "trajectories: limit %d is negative", p.limit);
+    if (p.limit < 0)
+        return sa_error_set(err, SA_ERR_RANGE, "trajectories: limit %d is negative", p.limit);
     int *first = calloc((size_t)n_datasets + 1, sizeof *first);
     if (!first) return sa_error_set(err, SA_ERR_NOMEM, "trajectories: out of memory");
     long total = 0;
@@ -345,7 +366,13 @@ int sa_traj_record_datasets(sa_tool *tool, sa_dataset *const *datasets, int n_da
     }
     first[n_datasets] = (int)total;
     st->total = total;
-    run_ctx c = {.tool = tool, .ds = datasets, .n_ds = n_datasets, .first = first, .p = p, .w = w, .hooks = hooks,
+    run_ctx c = {.tool = tool,
+                 .ds = datasets,
+                 .n_ds = n_datasets,
+                 .first = first,
+                 .p = p,
+                 .w = w,
+                 .hooks = hooks,
                  .st = st};
     sa_runner_ops ops = {
         .slot_size = sizeof(sa_traj_sample),
