@@ -183,7 +183,7 @@ static int run_export(const sa_traj_set *set, const char *imgdir, const char *ou
     sa_error err = {0};
     memset(r, 0, sizeof *r);
     const char *dirs[2] = {"/nonexistent-first", imgdir};
-    int rc = sa_export_run(set, dirs, 2, out, p, on_report, r, st, &err);
+    int rc = sa_export_run(set, dirs, 2, out, *p, on_report, r, st, &err);
     CHECKF(rc == SA_OK, "export %s: %s", sa_export_format_name(p->format), err.msg);
     CHECK(st->samples == 4 && st->samples_skipped == 1 && st->samples_empty == 1 &&
           st->records == 5);
@@ -380,17 +380,17 @@ int main(void) {
     fputs("No slot here.\n", f);
     fclose(f);
     const char *dirs[1] = {imgdir};
-    CHECK(sa_export_run(set, dirs, 1, out, &p, NULL, NULL, &st, &err) == SA_ERR_FORMAT &&
+    CHECK(sa_export_run(set, dirs, 1, out, p, NULL, NULL, &st, &err) == SA_ERR_FORMAT &&
           strstr(err.msg, "slot"));
 
     /* ---- bad parameters and a size mismatch ---- */
     p = sa_export_default_params(SA_EXPORT_SWIFT);
     p.jpeg_quality = 0;
-    CHECK(sa_export_run(set, dirs, 1, out, &p, NULL, NULL, &st, &err) == SA_ERR_INVALID);
+    CHECK(sa_export_run(set, dirs, 1, out, p, NULL, NULL, &st, &err) == SA_ERR_INVALID);
     p = sa_export_default_params(SA_EXPORT_SWIFT);
     set->samples[0].height = 31; /* the file says 31 rows, the image has 30 */
     memset(&r, 0, sizeof r);
-    CHECK(sa_export_run(set, dirs, 1, out, &p, on_report, &r, &st, &err) == SA_OK);
+    CHECK(sa_export_run(set, dirs, 1, out, p, on_report, &r, &st, &err) == SA_OK);
     CHECK(st.samples_skipped == 2 && st.records == 2 && r.problems == 2);
     set->samples[0].height = H;
     sa_export_format fm;

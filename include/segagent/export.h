@@ -6,7 +6,7 @@
  *   sa_export_params p = sa_export_default_params(SA_EXPORT_QWENVL);
  *   sa_export_stats st;
  *   const char *dirs[] = {"/data/images"};
- *   sa_export_run(set, dirs, 1, "sft-out", &p, report_cb, NULL, &st, &err);
+ *   sa_export_run(set, dirs, 1, "sft-out", p, report_cb, NULL, &st, &err);
  *
  * One record per trajectory step t (0 <= t < n_steps): the input is the image with the state M_t painted on
  * it (M_0 = the empty mask or the sample's init_mask; M_t = the mask after click t-1), written as a JPEG under
@@ -105,8 +105,8 @@ typedef void (*sa_export_report_fn)(void *user, int index, int n, const char *pr
  * when every sample with clicks was skipped (stats->records 0; SA_OK). The JPEGs already written stay in
  * OUT/images. */
 int sa_export_run(const sa_traj_set *set, const char *const *image_dirs, int n_image_dirs,
-                  const char *out_dir, const sa_export_params *p, sa_export_report_fn report,
-                  void *user, sa_export_stats *stats, sa_error *err);
+                  const char *out_dir, sa_export_params p, sa_export_report_fn report, void *user,
+                  sa_export_stats *stats, sa_error *err);
 
 /* Path of the main file the format writes, relative to OUT ("llava.json", ...). */
 const char *sa_export_file_name(sa_export_format f);

@@ -171,6 +171,8 @@ static char *default_chart_path(const char *json) {
     return p;
 }
 
+static int check_opts(eval_opts *o);
+
 /* Parses and checks the options; 0, -1 after --help, or the exit status of a usage error. */
 static int parse_opts(int argc, char **argv, eval_opts *o) {
     *o = (eval_opts){.tool = {.tool = "builtin", .threads = 2},
@@ -216,6 +218,12 @@ static int parse_opts(int argc, char **argv, eval_opts *o) {
     snprintf(help, sizeof help, "%s%s", usage, usage_refer);
     int pr = cli_parse(argc, argv, opts, n, NULL, 0, NULL, help);
     if (pr) return pr == 1 ? -1 : 2;
+    return check_opts(o);
+}
+
+/* What the option table cannot check: the policy's parameters, at least one dataset, the tool options, the
+ * output files (before any work, not after an hour of it). 0, or the exit status. */
+static int check_opts(eval_opts *o) {
     if (o->use_llm) {
         sa_error err = {0};
         if (cli_llm_params(&o->lo, &o->lp, &err)) {

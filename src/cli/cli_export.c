@@ -204,7 +204,7 @@ int cli_export(int argc, char **argv) {
     sa_export_stats st;
     o.p.should_stop = cli_stop_hook;
     cli_stop_install();
-    int rc = sa_export_run(set, o.images.v, o.images.n, o.out, &o.p, on_report, &rctx, &st, &err);
+    int rc = sa_export_run(set, o.images.v, o.images.n, o.out, o.p, on_report, &rctx, &st, &err);
     cli_stop_restore();
     cli_progress_end(&pr);
     sa_traj_set_free(set);

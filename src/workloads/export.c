@@ -431,12 +431,13 @@ static int check_outputs_are_not_inputs(const sa_traj_set *set, const char *cons
 }
 
 int sa_export_run(const sa_traj_set *set, const char *const *image_dirs, int n_image_dirs,
-                  const char *out_dir, const sa_export_params *p, sa_export_report_fn report,
+                  const char *out_dir, sa_export_params params, sa_export_report_fn report,
                   void *user, sa_export_stats *stats, sa_error *err) {
+    const sa_export_params *p = &params;
     sa_export_stats local;
     if (!stats) stats = &local;
     memset(stats, 0, sizeof *stats);
-    if (!set || !out_dir || !p || n_image_dirs < 1 || !image_dirs)
+    if (!set || !out_dir || n_image_dirs < 1 || !image_dirs)
         return sa_error_set(err, SA_ERR_INVALID,
                             "export: missing trajectories, image folder or output folder");
     for (int i = 0; i < n_image_dirs; i++)
