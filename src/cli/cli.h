@@ -113,6 +113,16 @@ int cli_make_tool(const cli_tool_opts *o, sa_tool **out, sa_error *err);
 int cli_check_tool_opts(const char *cmd, const cli_tool_opts *o);
 /* Range checks for option values (cli_parse applies them from the option table): print "<cmd>: --<opt> must be
  * ... (got V)" and return 2, or return 0. lo_open: lo itself is excluded. */
+/* The options every parity checker takes (check-sam, check-simpleclick): DIR [--threads N] [--weights FILE]
+ * [--kernels fast|blas|reference]. kernels receives 0/1/2 (the SA_SAM_KERNELS_* / SA_SC_KERNELS_* values).
+ * Returns 0, -1 after --help, or the exit status of an error (printed, naming cmd). */
+typedef struct cli_check_opts {
+    const char *dir, *weights, *kernels_name;
+    int threads, kernels;
+} cli_check_opts;
+int cli_parse_check_opts(const char *cmd, int argc, char **argv, const char *usage,
+                         cli_check_opts *o);
+
 int cli_check_int(const char *cmd, const char *opt, long long v, long lo, long hi);
 int cli_check_double(const char *cmd, const char *opt, double v, double lo, double hi, int lo_open);
 /* A list of n integers separated by sep ("64x48", "0,255,0") into v, each in lo..hi, read whole (no sign

@@ -50,40 +50,11 @@ static int check_one(const char *dir, const char *weights, int threads, int kern
 }
 
 int cli_check_sam(int argc, char **argv) {
-    int threads = 2;
-    const char *weights = NULL, *kern = "fast";
-    cli_opt opts[] = {
-        CLI_O_THREADS(&threads),
-        CLI_O_STR("weights", &weights),
-        CLI_O_STR("kernels", &kern),
-    };
-    const char *pos[1];
-    int n_pos = 0;
-    int r = cli_parse(argc, argv, opts, 3, pos, 1, &n_pos, USAGE);
-    if (r == 1) return 0;
-    if (r) return 2;
-    if (n_pos != 1) {
-        cli_printf(stderr, "check-sam: need the fixture folder DIR (see --help)\n");
-        return 2;
-    }
-    struct stat st;
-    if (stat(pos[0], &st) != 0 || !S_ISDIR(st.st_mode)) {
-        cli_printf(stderr, "check-sam: %s: not a folder (expected a parity fixture folder)\n",
-                   pos[0]);
-        return 1;
-    }
-    int kernels;
-    if (!strcmp(kern, "fast"))
-        kernels = SA_SAM_KERNELS_FAST;
-    else if (!strcmp(kern, "blas"))
-        kernels = SA_SAM_KERNELS_BLAS;
-    else if (!strcmp(kern, "reference"))
-        kernels = SA_SAM_KERNELS_REFERENCE;
-    else {
-        cli_printf(stderr, "check-sam: unknown --kernels '%s' (fast, blas, reference)\n", kern);
-        return 2;
-    }
-    const char *dir = pos[0];
+    cli_check_opts o;
+    int r = cli_parse_check_opts("check-sam", argc, argv, USAGE, &o);
+    if (r) return r < 0 ? 0 : r;
+    const char *dir = o.dir, *weights = o.weights;
+    int threads = o.threads, kernels = o.kernels;
     if (weights) return check_one(dir, weights, threads, kernels);
     int status = check_one(dir, NULL, threads, kernels);
     char pth[4096];

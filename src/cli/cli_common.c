@@ -373,3 +373,40 @@ void cli_remove_stale_steps(const char *dir) {
 int cli_mkdirs(const char *path) {
     return sa_make_dirs(path, NULL) == SA_OK ? 0 : -1; /* errno says why */
 }
+
+int cli_parse_check_opts(const char *cmd, int argc, char **argv, const char *usage,
+                         cli_check_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->threads = 2;
+    o->kernels_name = "fast";
+    cli_opt opts[] = {
+        CLI_O_THREADS(&o->threads),
+        CLI_O_STR("weights", &o->weights),
+        CLI_O_STR("kernels", &o->kernels_name),
+    };
+    const char *pos[1];
+    int n_pos = 0;
+    int r = cli_parse(argc, argv, opts, 3, pos, 1, &n_pos, usage);
+    if (r) return r == 1 ? -1 : 2;
+    if (n_pos != 1) {
+        cli_printf(stderr, "%s: need the fixture folder DIR (see --help)\n", cmd);
+        return 2;
+    }
+    static const char *const names[3] = {"fast", "blas", "reference"};
+    o->kernels = -1;
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(o->kernels_name, names[i])) o->kernels = i;
+    if (o->kernels < 0) {
+        cli_printf(stderr, "%s: unknown --kernels '%s' (fast, blas, reference)\n", cmd,
+                   o->kernels_name);
+        return 2;
+    }
+    struct stat st;
+    if (stat(pos[0], &st) != 0 || !S_ISDIR(st.st_mode)) {
+        cli_printf(stderr, "%s: %s: not a folder (expected a parity fixture folder)\n", cmd,
+                   pos[0]);
+        return 1;
+    }
+    o->dir = pos[0];
+    return 0;
+}
