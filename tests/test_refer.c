@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "segagent/coco.h"
+#include "segagent/fileio.h"
 #include "segagent/refer.h"
 #include "segagent/scenes.h"
 #include "testutil.h"
@@ -450,7 +451,8 @@ static void test_other_sources(const char *tmp) {
     sa_image_free(&img);
     sa_mask_free(&gt);
     snprintf(path, sizeof path, "%s/dis", tmp);
-    CHECKF(sa_refer_open_hres("dis5k", path, &r, &err) == SA_OK, "%s", err.msg);
+    CHECKF(sa_refer_open_hres("dis5k", path, sa_refer_default_params(), &r, &err) == SA_OK, "%s",
+           err.msg);
     CHECK(sa_refer_count(r) == 2);
     CHECK(sa_refer_n_warnings(r) >= 1);
     CHECK(r && strcmp(sa_refer_get(r, 0)->caption, "Bag") == 0 &&
@@ -460,6 +462,40 @@ static void test_other_sources(const char *tmp) {
     sa_image_free(&img);
     sa_mask_free(&gt);
     sa_refer_free(r);
+    /* a captions file: a part-prefixed name, a bare name, a name of no image (a warning) */
+    char caps[600];
+    snprintf(caps, sizeof caps, "%s/caps.tsv", tmp);
+    CHECK(sa_file_write_text(caps,
+                             "# captions\n\nDIS-VD/12#Graphics#5#Kite_Board#123\tthe kite board\r\n"
+                             "1#Accessories#1#Bag#2339506821_83cf9f1d22_o\t a red bag \nnosuch\tx",
+                             &err) == SA_OK);
+    sa_refer_params cp = sa_refer_default_params();
+    cp.captions = caps;
+    CHECKF(sa_refer_open_hres("dis5k", path, cp, &r, &err) == SA_OK, "%s", err.msg);
+    CHECK(r && !strcmp(sa_refer_get(r, 0)->caption, "a red bag"));
+    CHECK(r && !strcmp(sa_refer_get(r, 1)->caption, "the kite board"));
+    int warned = 0;
+    for (int k = 0; r && k < sa_refer_n_warnings(r); k++)
+        warned += strstr(sa_refer_warning(r, k), "1 of its 3 captions name no image") != NULL;
+    CHECK(warned == 1);
+    sa_refer_free(r);
+    CHECK(sa_file_write_text(caps, "{\"12#Graphics#5#Kite_Board#123\": \"kite\"}", &err) == SA_OK);
+    CHECK(sa_refer_open_hres("dis5k", path, cp, &r, &err) == SA_OK && r &&
+          !strcmp(sa_refer_get(r, 1)->caption, "kite") &&
+          !strcmp(sa_refer_get(r, 0)->caption, "Bag"));
+    sa_refer_free(r);
+    static const char *const bad_caps[] = {"a b\n",  "{\"a\": 3}", "a\tx\na\ty\n",
+                                           "\ta\n",  "{\"a\": ",   "# only a comment\n",
+                                           "[\"a\"]"};
+    for (size_t k = 0; k < sizeof bad_caps / sizeof *bad_caps; k++) {
+        CHECK(sa_file_write_text(caps, bad_caps[k], &err) == SA_OK);
+        r = NULL;
+        CHECKF(sa_refer_open_hres("dis5k", path, cp, &r, &err) == SA_ERR_PARSE && !r &&
+                   strstr(err.msg, "caps.tsv"),
+               "captions '%s': %s", bad_caps[k], err.msg);
+    }
+    cp.captions = "/nonexistent/caps.tsv";
+    CHECK(sa_refer_open_hres("dis5k", path, cp, &r, &err) == SA_ERR_IO && !r);
     /* the built-in scenes */
     CHECK(sa_refer_open_scenes(&r, &err) == SA_OK && sa_refer_count(r) == sa_scene_count());
     CHECK(r && strcmp(sa_refer_get(r, 0)->caption, sa_scene_description(0)) == 0);

@@ -57,6 +57,10 @@ typedef struct sa_refer_params {
      * category is set, of another category name are left out */
     double min_area;
     const char *category;
+    /* sa_refer_open_hres only: a captions file (name<TAB>caption lines, or a JSON object of name: caption;
+     * a name is a file name without extension, optionally "PART/name"). A listed image takes that caption;
+     * the others keep the caption from the file name. NULL (default): none. */
+    const char *captions;
     int reserved[4];
 } sa_refer_params;
 
@@ -101,7 +105,9 @@ int sa_refer_from_pickle(const char *name, const uint8_t *refs, size_t n, const 
  *  - sa_refer_open_hres: DIS5K (DIR holding DIS-TE1..4 / DIS-VD / DIS-TR, each {im, gt}) or one
  *    {im, gt} folder (one DIS5K part, ThinObject5K): caption = the class of a DIS5K file name
  *    <g>#<Group>#<c>#<Class>#<name> (underscores as spaces), else the stem without a trailing
- *    _<digits>; split = the part's folder name.
+ *    _<digits>; split = the part's folder name. params.captions names a captions file whose
+ *    entries take precedence (an unreadable or malformed one is an error, SA_ERR_IO/SA_ERR_PARSE;
+ *    a listed name that matches no image is a warning).
  *  - sa_refer_open_scenes: the built-in scenes (scenes.h) at 320x240, seed 1, caption = the
  *    scene's description: a small referring set with no download.
  * Errors as sa_refer_open's (the file's reader's for the first three); SA_ERR_NOT_FOUND with no
@@ -110,7 +116,8 @@ int sa_refer_open_coco(const char *name, const char *instances, const char *imag
                        sa_refer_params params, sa_refer **out, sa_error *err);
 int sa_refer_open_segagent(const char *name, const char *json_path, const char *images_dir,
                            sa_refer_params params, sa_refer **out, sa_error *err);
-int sa_refer_open_hres(const char *name, const char *dir, sa_refer **out, sa_error *err);
+int sa_refer_open_hres(const char *name, const char *dir, sa_refer_params params, sa_refer **out,
+                       sa_error *err);
 int sa_refer_open_scenes(sa_refer **out, sa_error *err);
 
 /* Opens a set named as on the command line: "refcoco:val=DIR" (also refcoco+, refcocog; no split =

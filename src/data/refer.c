@@ -18,6 +18,7 @@
 #include "base/files.h"
 #include "base/text.h"
 #include "base/util.h"
+#include "data/captions.h"
 #include "segagent/dataset.h"
 #include "segagent/refer.h"
 #include "segagent/rle.h"
@@ -623,7 +624,8 @@ static char *caption_from_stem(const char *stem) {
     return c;
 }
 
-static int add_pairs(sa_refer *d, const char *label, const char *dir, sa_error *err) {
+static int add_pairs(sa_refer *d, const char *label, const char *dir, const sa__captions *caps,
+                     int *used, sa_error *err) {
     sa_dataset *ds = NULL;
     sa_dataset_params dp = sa_dataset_default_params();
     dp.ignore_value = SA_DATASET_IGNORE_NONE;
@@ -651,7 +653,9 @@ static int add_pairs(sa_refer *d, const char *label, const char *dir, sa_error *
         src r = {SRC_PAIR, di, i, NULL, 0, 0};
         u.image_path = sa_dataset_image_path(ds, i);
         u.split = label;
-        char *cap = caption_from_stem(sa_dataset_item_name(ds, i));
+        const char *listed = sa__captions_find(caps, label, sa_dataset_item_name(ds, i));
+        if (listed) (*used)++;
+        char *cap = listed ? sa__strdup(listed) : caption_from_stem(sa_dataset_item_name(ds, i));
         if (!(u.caption = keep(d, cap)) || !(u.id = keep(d, sa__strdup(idbuf))) ||
             !add_sample_src(d, &u, r))
             return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", dir);
@@ -660,11 +664,21 @@ static int add_pairs(sa_refer *d, const char *label, const char *dir, sa_error *
     return SA_OK;
 }
 
-int sa_refer_open_hres(const char *name, const char *dir, sa_refer **out, sa_error *err) {
+int sa_refer_open_hres(const char *name, const char *dir, sa_refer_params params, sa_refer **out,
+                       sa_error *err) {
     if (!out || !dir) return sa_error_set(err, SA_ERR_INVALID, "sa_refer_open_hres: NULL argument");
     *out = NULL;
+    sa__captions *caps = NULL;
+    int used = 0;
+    if (params.captions) {
+        int crc = sa__captions_load(params.captions, &caps, err);
+        if (crc != SA_OK) return crc;
+    }
     sa_refer *d = new_set(name, "hres");
-    if (!d) return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", dir);
+    if (!d) {
+        sa__captions_free(caps);
+        return sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", dir);
+    }
     static const char *const parts[] = {"DIS-TE1", "DIS-TE2", "DIS-TE3",
                                         "DIS-TE4", "DIS-VD",  "DIS-TR"};
     int found = 0, rc = SA_OK;
@@ -676,7 +690,7 @@ int sa_refer_open_hres(const char *name, const char *dir, sa_refer **out, sa_err
         else if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode)) {
             found++;
             const char *label = keep(d, sa__strdup(parts[k]));
-            rc = label ? add_pairs(d, label, sub, err)
+            rc = label ? add_pairs(d, label, sub, caps, &used, err)
                        : sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", dir);
         }
         free(sub);
@@ -684,9 +698,13 @@ int sa_refer_open_hres(const char *name, const char *dir, sa_refer **out, sa_err
     if (rc == SA_OK && !found) { /* one {im, gt} folder (a DIS5K part, ThinObject5K) */
         const char *base = strrchr(dir, '/');
         const char *label = keep(d, sa__strdup(base && base[1] ? base + 1 : dir));
-        rc = label ? add_pairs(d, label, dir, err)
+        rc = label ? add_pairs(d, label, dir, caps, &used, err)
                    : sa_error_set(err, SA_ERR_NOMEM, "%s: out of memory", dir);
     }
+    if (rc == SA_OK && caps && used < sa__captions_count(caps))
+        warn(d, "%s: %d of its %d captions name no image of %s", params.captions,
+             sa__captions_count(caps) - used, sa__captions_count(caps), dir);
+    sa__captions_free(caps);
     if (rc != SA_OK) {
         sa_refer_free(d);
         return rc;
@@ -755,7 +773,7 @@ int sa_refer_open_spec(const char *spec, const char *images_dir, sa_refer_params
         return sa_refer_open_segagent(head, path, images_dir, params, out, err);
     if (strcmp(head, "hres") == 0 || strcmp(head, "dis5k") == 0 ||
         strcmp(head, "thinobject5k") == 0)
-        return sa_refer_open_hres(head, path, out, err);
+        return sa_refer_open_hres(head, path, params, out, err);
     return sa_error_set(
         err, SA_ERR_INVALID,
         "dataset '%.200s': unknown kind '%s' (refcoco, refcoco+, refcocog, coco, segagent, hres, "

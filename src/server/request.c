@@ -156,7 +156,7 @@ int sa__parse_predict(const char *body, size_t len, int max_clicks, sa__predict_
         }
         double v[4];
         for (int i = 0; i < 4; i++) {
-            char what[16];
+            char what[24];
             snprintf(what, sizeof what, "box[%d]", i);
             if ((rc = get_num(cJSON_GetArrayItem(box, i), what, -COORD_MAX, COORD_MAX, &v[i], err)))
                 goto done;
