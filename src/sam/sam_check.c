@@ -8,75 +8,22 @@
 #include <cjson/cJSON.h>
 #include <float.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/files.h"
-#include "base/text.h"
+#include "segagent/fileio.h"
 #include "sam/sam_internal.h"
 #include "segagent/weights.h"
+#include "weights/parity.h"
 
 #define MAX_CASES 256
 #define MAX_GOT 4096
-
-typedef struct got_tensor {
-    char name[160];
-    int ndim;
-    int64_t shape[4];
-    float *data;
-    size_t n;
-} got_tensor;
-
-typedef struct check_ctx {
-    got_tensor *got;
-    int n_got;
-    int oom;
-} check_ctx;
-
-static void record(check_ctx *c, const char *name, const float *data, const int64_t *shape,
-                   int ndim) {
-    if (c->n_got >= MAX_GOT || ndim > 4) return;
-    got_tensor *t = &c->got[c->n_got];
-    size_t n = 1;
-    for (int i = 0; i < ndim; i++)
-        n *= (size_t)shape[i];
-    t->data = malloc((n ? n : 1) * sizeof(float));
-    if (!t->data) {
-        c->oom = 1;
-        return;
-    }
-    memcpy(t->data, data, n * sizeof(float));
-    snprintf(t->name, sizeof t->name, "%s", name);
-    t->ndim = ndim;
-    for (int i = 0; i < ndim; i++)
-        t->shape[i] = shape[i];
-    t->n = n;
-    c->n_got++;
-}
+#define NAME_WIDTH 44 /* report column of tensor names */
 
 static void probe_cb(void *ctx, const char *name, const float *data, const int64_t *shape,
                      int ndim) {
-    record(ctx, name, data, shape, ndim);
-}
-
-static const got_tensor *find_got(const check_ctx *c, const char *name) {
-    for (int i = 0; i < c->n_got; i++)
-        if (!strcmp(c->got[i].name, name)) return &c->got[i];
-    return NULL;
-}
-
-static void reportf(sa_sam_report_fn report, void *rctx, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void reportf(sa_sam_report_fn report, void *rctx, const char *fmt, ...) {
-    if (!report) return;
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    report(rctx, line);
+    sa__probes_put(ctx, name, data, NULL, shape, ndim);
 }
 
 sa_sam_check_params sa_sam_check_default_params(void) {
@@ -106,7 +53,7 @@ static int json_floats(const cJSON *arr, float *dst, int max) {
 
 /* Runs one case; records its outputs. prev_low: low-res logits per case (for mask_input_from). */
 static int run_case(sa_sam_image *e, const cJSON *cs, const cJSON *cases, float **case_low, int ci,
-                    check_ctx *c, sa_error *err) {
+                    sa__probes *c, sa_error *err) {
     const cJSON *jn = cJSON_GetObjectItemCaseSensitive(cs, "name");
     if (!cJSON_IsString(jn))
         return sa_error_set(err, SA_ERR_FORMAT, "cases.json: case %d has no name", ci);
@@ -182,18 +129,18 @@ static int run_case(sa_sam_image *e, const cJSON *cs, const cJSON *cases, float 
     char tn[200];
     int64_t s3[3] = {n, lr, lr};
     snprintf(tn, sizeof tn, "%s.low_res_logits", name);
-    record(c, tn, out.low_res_logits, s3, 3);
+    sa__probes_put(c, tn, out.low_res_logits, NULL, s3, 3);
     int64_t s1[1] = {n};
     snprintf(tn, sizeof tn, "%s.iou_pred", name);
-    record(c, tn, out.iou_pred, s1, 1);
+    sa__probes_put(c, tn, out.iou_pred, NULL, s1, 1);
     int64_t sm[3] = {n, out.height, out.width};
     snprintf(tn, sizeof tn, "%s.mask_logits", name);
-    record(c, tn, out.mask_logits, sm, 3);
+    sa__probes_put(c, tn, out.mask_logits, NULL, sm, 3);
     size_t plane = (size_t)n * out.height * out.width;
     for (size_t i = 0; i < plane; i++)
         out.mask_logits[i] = out.mask_logits[i] > 0.0f ? 1.0f : 0.0f;
     snprintf(tn, sizeof tn, "%s.masks", name);
-    record(c, tn, out.mask_logits, sm, 3);
+    sa__probes_put(c, tn, out.mask_logits, NULL, sm, 3);
     /* the mask prompt of a later case: the only mask, or the one with the highest predicted IoU */
     int best = 0;
     for (int k = 1; k < n; k++)
@@ -214,25 +161,13 @@ done:
 }
 
 /* Compares one expected tensor; returns 1 when within tolerance. */
-static int compare(const sa_tensor *t, const got_tensor *g, const sa_weights *expw,
-                   const check_ctx *c, sa_sam_report_fn report, void *rctx) {
+static int compare(const sa_tensor *t, const sa__probe_tensor *g, const sa_weights *expw,
+                   sa_sam_report_fn report, void *rctx) {
     int64_t numel = sa_tensor_numel(t);
-    if (!g) {
-        reportf(report, rctx, "FAIL %-44s not produced by the engine", t->name);
-        return 0;
-    }
-    int same = g->ndim == t->ndim && (size_t)numel == g->n;
-    for (int i = 0; same && i < t->ndim; i++)
-        same = g->shape[i] == t->shape[i];
-    if (!same) {
-        reportf(report, rctx, "FAIL %-44s shape differs (%zu values produced, %lld expected)",
-                t->name, g->n, (long long)numel);
-        return 0;
-    }
-    float *exp = malloc((size_t)(numel ? numel : 1) * sizeof(float));
-    if (!exp || sa_tensor_to_f32(t, exp, numel, NULL) != SA_OK) {
-        free(exp);
-        reportf(report, rctx, "FAIL %-44s cannot read the expected values", t->name);
+    if (!sa__parity_shape(t, g, NAME_WIDTH, report, rctx)) return 0;
+    float *exp = sa__expected_f32(expw, t->name, numel);
+    if (!exp) {
+        sa__reportf(report, rctx, "FAIL %-*s cannot read the expected values", NAME_WIDTH, t->name);
         return 0;
     }
     size_t nl = strlen(t->name);
@@ -242,48 +177,23 @@ static int compare(const sa_tensor *t, const got_tensor *g, const sa_weights *ex
         for (int64_t i = 0; i < numel; i++)
             worst = fmaxf(worst, fabsf(exp[i] - g->data[i]));
         ok = worst <= 1.0f;
-        reportf(report, rctx, "%s %-44s max |diff| %.0f grey levels (tol 1)", ok ? "ok  " : "FAIL",
-                t->name, worst);
+        sa__reportf(report, rctx, "%s %-*s max |diff| %.0f grey levels (tol 1)",
+                    ok ? "ok  " : "FAIL", NAME_WIDTH, t->name, worst);
     } else if (nl > 6 && !strcmp(t->name + nl - 6, ".masks")) {
         /* masks: equal except where |expected logit| < 1e-3 */
         char ln[200];
         snprintf(ln, sizeof ln, "%.*s.mask_logits", (int)(nl - 6), t->name);
-        const sa_tensor *lt = sa_weights_find(expw, ln);
-        float *el =
-            lt && sa_tensor_numel(lt) == numel ? malloc((size_t)numel * sizeof(float)) : NULL;
-        if (el && sa_tensor_to_f32(lt, el, numel, NULL) != SA_OK) {
-            free(el);
-            el = NULL;
-        }
-        long bad = 0, near = 0;
-        for (int64_t i = 0; i < numel; i++) {
-            if ((exp[i] != 0.0f) == (g->data[i] != 0.0f)) continue;
-            if (el && fabsf(el[i]) < 1e-3f)
-                near++;
-            else
-                bad++;
-        }
+        float *el = sa__expected_f32(expw, ln, numel);
+        long near = 0, bad = sa__parity_mask_diff(exp, g->data, numel, el, 0.0f, 1e-3f, &near);
         ok = bad == 0;
-        reportf(report, rctx, "%s %-44s %ld differing pixels (+%ld with |logit| < 1e-3, allowed)%s",
-                ok ? "ok  " : "FAIL", t->name, bad, near, el ? "" : " [no expected logits]");
+        sa__reportf(report, rctx,
+                    "%s %-*s %ld differing pixels (+%ld with |logit| < 1e-3, allowed)%s",
+                    ok ? "ok  " : "FAIL", NAME_WIDTH, t->name, bad, near,
+                    el ? "" : " [no expected logits]");
         free(el);
     } else {
-        float worst = 0, mx = 0;
-        int64_t at = 0;
-        for (int64_t i = 0; i < numel; i++) {
-            float d = fabsf(exp[i] - g->data[i]);
-            if (!(d <= worst)) { /* also catches NaN */
-                worst = isnan(d) ? INFINITY : d;
-                at = i;
-            }
-            mx = fmaxf(mx, fabsf(exp[i]));
-        }
-        float tol = 1e-4f * (1.0f + mx);
-        ok = worst <= tol;
-        reportf(report, rctx, "%s %-44s max |err| %.3g (tol %.3g, rel %.3g) at %lld",
-                ok ? "ok  " : "FAIL", t->name, worst, tol, worst / (1.0f + mx), (long long)at);
+        ok = sa__parity_close(t->name, exp, g->data, numel, 0.0f, 1e-4f, NAME_WIDTH, report, rctx);
     }
-    (void)c;
     free(exp);
     return ok;
 }
@@ -314,16 +224,15 @@ int sa_sam_check_fixture(const char *dir, sa_sam_check_params params, sa_sam_rep
     char *wpath = params.weights ? NULL : sa_path_join(dir, "model.safetensors");
     char *ipath = sa_path_join(dir, "image.png"), *cpath = sa_path_join(dir, "cases.json");
     char *epath = sa_path_join(dir, "expected.safetensors");
-    char *cjs = NULL;
     cJSON *cj = NULL;
     sa_sam_model *m = NULL;
     sa_weights *expw = NULL;
     sa_image img = {0};
     sa_sam_image *e = NULL;
     float *case_low[MAX_CASES] = {0};
-    check_ctx c = {0};
-    c.got = calloc(MAX_GOT, sizeof *c.got);
-    if (!ipath || !cpath || !epath || (!params.weights && !wpath) || !c.got) {
+    sa__probes *c = NULL;
+    if (!ipath || !cpath || !epath || (!params.weights && !wpath) ||
+        sa__probes_new(MAX_GOT, &c) != SA_OK) {
         rc = sa_error_set(err, SA_ERR_NOMEM, "check-sam: out of memory");
         goto done;
     }
@@ -336,27 +245,17 @@ int sa_sam_check_fixture(const char *dir, sa_sam_check_params params, sa_sam_rep
     int n_global = 0;
     for (int i = 0; i < a->depth; i++)
         n_global += a->global[i];
-    reportf(
+    sa__reportf(
         report, rctx,
         "model %s: S=%d width=%d depth=%d heads=%d mlp=%d window=%d global=%d decoder D=%d mlp=%d, %lld params",
         weights, a->image_size, a->width, a->depth, a->heads, a->mlp_dim, a->window, n_global,
         a->out_chans, a->dec_mlp_dim, (long long)sa_sam_model_param_count(m));
     if ((rc = sa_image_load(ipath, &img, err)) != SA_OK) goto done;
-    if ((rc = sa__read_file(cpath, SA__MAX_JSON_BYTES, &cjs, NULL, err)) != SA_OK) goto done;
-    const char *cend = NULL;
-    cj = cJSON_ParseWithOpts(cjs, &cend, 0);
-    if (!cj) { /* truncated or broken: say so, not that the array is missing */
-        rc = sa__json_error(err, cpath, cjs, strlen(cjs), cend);
-        goto done;
-    }
-    const cJSON *cases = cJSON_GetObjectItemCaseSensitive(cj, "cases");
-    if (!cJSON_IsArray(cases)) {
-        rc = sa_error_set(err, SA_ERR_FORMAT, "%s: no \"cases\" array", cpath);
-        goto done;
-    }
+    const cJSON *cases = NULL;
+    if ((rc = sa__parity_cases(cpath, &cj, &cases, err)) != SA_OK) goto done;
     if ((rc = check_image_hw(cj, cpath, ipath, &img, err)) != SA_OK) goto done;
     if ((rc = sa_weights_open(epath, &expw, err)) != SA_OK) goto done;
-    if ((rc = sa_sam_encode(m, &img, probe_cb, &c, &e, err)) != SA_OK) goto done;
+    if ((rc = sa_sam_encode(m, &img, probe_cb, c, &e, err)) != SA_OK) goto done;
     int ci = 0;
     const cJSON *cs;
     cJSON_ArrayForEach(cs, cases) {
@@ -364,40 +263,36 @@ int sa_sam_check_fixture(const char *dir, sa_sam_check_params params, sa_sam_rep
             rc = sa_error_set(err, SA_ERR_RANGE, "%s: more than %d cases", cpath, MAX_CASES);
             goto done;
         }
-        if ((rc = run_case(e, cs, cases, case_low, ci, &c, err)) != SA_OK) {
+        if ((rc = run_case(e, cs, cases, case_low, ci, c, err)) != SA_OK) {
             if (!strncmp(err ? err->msg : "", "cases.json:", 11)) sa_error_prefix(err, "%s/", dir);
             goto done;
         }
         ci++;
     }
-    if (c.oom) {
+    if (sa__probes_oom(c)) {
         rc = sa_error_set(err, SA_ERR_NOMEM, "check-sam: out of memory recording outputs");
         goto done;
     }
     int fails = 0, n = sa_weights_count(expw);
     for (int i = 0; i < n; i++) {
         const sa_tensor *t = sa_weights_at(expw, i);
-        if (!compare(t, find_got(&c, t->name), expw, &c, report, rctx)) fails++;
+        if (!compare(t, sa__probes_find(c, t->name), expw, report, rctx)) fails++;
     }
     if (n == 0) {
-        reportf(report, rctx, "FAIL expected.safetensors holds no tensor");
+        sa__reportf(report, rctx, "FAIL expected.safetensors holds no tensor");
         fails++;
     }
-    reportf(report, rctx, "%s: %d tensors compared, %d out of tolerance", dir, n, fails);
+    sa__reportf(report, rctx, "%s: %d tensors compared, %d out of tolerance", dir, n, fails);
     if (n_fail) *n_fail = fails;
 done:
     for (int i = 0; i < MAX_CASES; i++)
         free(case_low[i]);
-    if (c.got)
-        for (int i = 0; i < c.n_got; i++)
-            free(c.got[i].data);
-    free(c.got);
+    sa__probes_free(c);
     sa_sam_image_free(e);
     sa_image_free(&img);
     sa_weights_free(expw);
     sa_sam_model_free(m);
     cJSON_Delete(cj);
-    free(cjs);
     free(wpath);
     free(ipath);
     free(cpath);

@@ -12,62 +12,25 @@
  * Dimensions all come from the files. */
 #include <cjson/cJSON.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "segagent/fileio.h"
 
-#include "base/files.h"
 #include "simpleclick/sc_internal.h"
+#include "weights/parity.h"
 
 #define MAX_GOT 4096
 #define MAX_CLICKS_CASE 256
 
-typedef struct got {
-    char name[160];
-    int ndim;
-    int64_t shape[4];
-    float *data;
-    double *ddata;
-    size_t n;
-} got;
+#define NAME_WIDTH 40 /* report column of tensor names */
 
 typedef struct ctx {
-    got *g;
-    int n;
-    int oom;
+    sa__probes *got;
     char prefix[128];      /* "<case>.<k>.net." while probing */
     const sa_weights *exp; /* only intermediates the fixture expects are kept */
 } ctx;
-
-static void put(ctx *c, const char *name, const float *data, const double *ddata,
-                const int64_t *shape, int ndim) {
-    if (c->n >= MAX_GOT || ndim > 4) return;
-    got *t = &c->g[c->n];
-    size_t n = 1;
-    for (int i = 0; i < ndim; i++)
-        n *= (size_t)shape[i];
-    if (data) t->data = malloc((n ? n : 1) * sizeof(float));
-    if (ddata) t->ddata = malloc((n ? n : 1) * sizeof(double));
-    if ((data && !t->data) || (ddata && !t->ddata)) {
-        free(t->data);
-        free(t->ddata);
-        t->data = NULL;
-        t->ddata = NULL;
-        c->oom = 1;
-        return;
-    }
-    if (data) memcpy(t->data, data, n * sizeof(float));
-    if (ddata) memcpy(t->ddata, ddata, n * sizeof(double));
-    snprintf(t->name, sizeof t->name, "%s", name);
-    t->ndim = ndim;
-    for (int i = 0; i < ndim; i++)
-        t->shape[i] = shape[i];
-    t->n = n;
-    c->n++;
-}
 
 static void probe_cb(void *vc, const char *name, const float *data, const double *ddata,
                      const int64_t *shape, int ndim) {
@@ -75,25 +38,7 @@ static void probe_cb(void *vc, const char *name, const float *data, const double
     char full[200];
     snprintf(full, sizeof full, "%s%s", c->prefix, name);
     if (strcmp(name, "net_points") && !sa_weights_find(c->exp, full)) return;
-    put(c, full, data, ddata, shape, ndim);
-}
-
-static const got *find(const ctx *c, const char *name) {
-    for (int i = c->n - 1; i >= 0; i--)
-        if (!strcmp(c->g[i].name, name)) return &c->g[i];
-    return NULL;
-}
-
-static void reportf(sa_sc_report_fn report, void *rctx, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void reportf(sa_sc_report_fn report, void *rctx, const char *fmt, ...) {
-    if (!report) return;
-    char line[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    report(rctx, line);
+    sa__probes_put(c->got, full, data, ddata, shape, ndim);
 }
 
 static double num(const cJSON *o, const char *k, double dflt) {
@@ -131,28 +76,16 @@ static int case_params(const cJSON *cs, const sa_sc_params *base, float thresh, 
     return SA_OK;
 }
 
-/* The expected tensor as floats (malloc'd) or NULL. */
-static float *expected_f32(const sa_weights *w, const char *name, int64_t n_want) {
-    const sa_tensor *t = sa_weights_find(w, name);
-    if (!t || sa_tensor_numel(t) != n_want) return NULL;
-    float *v = malloc((size_t)(n_want ? n_want : 1) * sizeof(float));
-    if (v && sa_tensor_to_f32(t, v, n_want, NULL) != SA_OK) {
-        free(v);
-        return NULL;
-    }
-    return v;
-}
-
 /* Net points of click 0 against cases.json, exact in their dtype. */
-static int check_points(const cJSON *click, const got *g, const char *name, sa_sc_report_fn report,
-                        void *rctx) {
+static int check_points(const cJSON *click, const sa__probe_tensor *g, const char *name,
+                        sa_sc_report_fn report, void *rctx) {
     const cJSON *np = cJSON_GetObjectItemCaseSensitive(click, "net_points");
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(click, "net_points_dtype");
     const char *dts = cJSON_IsString(dt) ? dt->valuestring : "float32";
     int rows = cJSON_GetArraySize(np);
     if (!g || !g->ddata || (size_t)rows * 3 != g->n) {
-        reportf(report, rctx, "FAIL %-40s %d rows expected, %zu produced", name, rows,
-                g ? g->n / 3 : 0);
+        sa__reportf(report, rctx, "FAIL %-40s %d rows expected, %zu produced", name, rows,
+                    g ? g->n / 3 : 0);
         return 0;
     }
     int bad = 0;
@@ -163,29 +96,18 @@ static int check_points(const cJSON *click, const got *g, const char *name, sa_s
             int same = !strcmp(dts, "float64") ? e == o : (float)e == (float)o;
             bad += !same;
         }
-    reportf(report, rctx, "%s %-40s %d rows (%s), %d values differ (exact)", bad ? "FAIL" : "ok  ",
-            name, rows, dts, bad);
+    sa__reportf(report, rctx, "%s %-40s %d rows (%s), %d values differ (exact)",
+                bad ? "FAIL" : "ok  ", name, rows, dts, bad);
     return bad == 0;
 }
 
-static int compare(const sa_tensor *t, const got *g, const sa_weights *expw, float thresh,
-                   sa_sc_report_fn report, void *rctx) {
+static int compare(const sa_tensor *t, const sa__probe_tensor *g, const sa_weights *expw,
+                   float thresh, sa_sc_report_fn report, void *rctx) {
     int64_t numel = sa_tensor_numel(t);
-    if (!g || !g->data) {
-        reportf(report, rctx, "FAIL %-40s not produced by the engine", t->name);
-        return 0;
-    }
-    int same = g->ndim == t->ndim && (size_t)numel == g->n;
-    for (int i = 0; same && i < t->ndim; i++)
-        same = g->shape[i] == t->shape[i];
-    if (!same) {
-        reportf(report, rctx, "FAIL %-40s shape differs (%zu values produced, %lld expected)",
-                t->name, g->n, (long long)numel);
-        return 0;
-    }
-    float *e = expected_f32(expw, t->name, numel);
+    if (!sa__parity_shape(t, g, NAME_WIDTH, report, rctx)) return 0;
+    float *e = sa__expected_f32(expw, t->name, numel);
     if (!e) {
-        reportf(report, rctx, "FAIL %-40s cannot read the expected values", t->name);
+        sa__reportf(report, rctx, "FAIL %-*s cannot read the expected values", NAME_WIDTH, t->name);
         return 0;
     }
     size_t nl = strlen(t->name);
@@ -194,19 +116,12 @@ static int compare(const sa_tensor *t, const got *g, const sa_weights *expw, flo
     if (ENDS(".mask")) {
         char pn[200];
         snprintf(pn, sizeof pn, "%.*s.prob", (int)(nl - 5), t->name);
-        float *ep = expected_f32(expw, pn, numel);
-        long bad = 0, near = 0;
-        for (int64_t i = 0; i < numel; i++) {
-            if ((e[i] != 0.0f) == (g->data[i] != 0.0f)) continue;
-            if (ep && fabsf(ep[i] - thresh) < 1e-4f)
-                near++;
-            else
-                bad++;
-        }
+        float *ep = sa__expected_f32(expw, pn, numel);
+        long near = 0, bad = sa__parity_mask_diff(e, g->data, numel, ep, thresh, 1e-4f, &near);
         ok = bad == 0;
-        reportf(report, rctx,
-                "%s %-40s %ld pixels differ (+%ld within 1e-4 of the threshold, allowed)",
-                ok ? "ok  " : "FAIL", t->name, bad, near);
+        sa__reportf(report, rctx,
+                    "%s %-*s %ld pixels differ (+%ld within 1e-4 of the threshold, allowed)",
+                    ok ? "ok  " : "FAIL", NAME_WIDTH, t->name, bad, near);
         free(ep);
     } else if (ENDS(".roi") || ENDS(".coord_features")) {
         long bad = 0;
@@ -214,28 +129,16 @@ static int compare(const sa_tensor *t, const got *g, const sa_weights *expw, flo
             bad += e[i] != g->data[i];
         ok = bad == 0;
         if (ENDS(".roi"))
-            reportf(report, rctx, "%s %-40s (%g, %g, %g, %g) vs expected (%g, %g, %g, %g)",
-                    ok ? "ok  " : "FAIL", t->name, g->data[0], g->data[1], g->data[2], g->data[3],
-                    e[0], e[1], e[2], e[3]);
+            sa__reportf(report, rctx, "%s %-*s (%g, %g, %g, %g) vs expected (%g, %g, %g, %g)",
+                        ok ? "ok  " : "FAIL", NAME_WIDTH, t->name, g->data[0], g->data[1],
+                        g->data[2], g->data[3], e[0], e[1], e[2], e[3]);
         else
-            reportf(report, rctx, "%s %-40s %ld values differ (exact)", ok ? "ok  " : "FAIL",
-                    t->name, bad);
+            sa__reportf(report, rctx, "%s %-*s %ld values differ (exact)", ok ? "ok  " : "FAIL",
+                        NAME_WIDTH, t->name, bad);
+    } else if (ENDS(".prob")) { /* probabilities: absolute */
+        ok = sa__parity_close(t->name, e, g->data, numel, 1e-4f, 0.0f, NAME_WIDTH, report, rctx);
     } else {
-        const int is_prob = ENDS(".prob");
-        float worst = 0, mx = 0;
-        int64_t at = 0;
-        for (int64_t i = 0; i < numel; i++) {
-            float d = fabsf(e[i] - g->data[i]);
-            if (!(d <= worst)) {
-                worst = isnan(d) ? INFINITY : d;
-                at = i;
-            }
-            mx = fmaxf(mx, fabsf(e[i]));
-        }
-        float tol = is_prob ? 1e-4f : 1e-4f * (1.0f + mx);
-        ok = worst <= tol;
-        reportf(report, rctx, "%s %-40s max |err| %.3g (tol %.3g) at %lld", ok ? "ok  " : "FAIL",
-                t->name, worst, tol, (long long)at);
+        ok = sa__parity_close(t->name, e, g->data, numel, 0.0f, 1e-4f, NAME_WIDTH, report, rctx);
     }
 #undef ENDS
     free(e);
@@ -275,14 +178,14 @@ static int run_case(sa_sc_session *s, const cJSON *cs, const char *cname, const 
         if (k > 0) {
             snprintf(name, sizeof name, "%s.%d.prob", cname, k - 1);
             free(prev);
-            prev = expected_f32(expw, name, (int64_t)HW);
+            prev = sa__expected_f32(expw, name, (int64_t)HW);
             if (!prev) {
                 rc = sa_error_set(err, SA_ERR_FORMAT,
                                   "expected.safetensors: %s missing or of the wrong size", name);
                 goto out;
             }
             snprintf(name, sizeof name, "%s.%d.roi", cname, k - 1);
-            float *er = expected_f32(expw, name, 4);
+            float *er = sa__expected_f32(expw, name, 4);
             have_roi = er != NULL;
             for (int i = 0; er && i < 4; i++)
                 prev_roi[i] = (int)er[i];
@@ -296,15 +199,16 @@ static int run_case(sa_sc_session *s, const cJSON *cs, const char *cname, const 
             mask[i] = prob[i] > thresh ? 1.0f : 0.0f;
         int64_t shp[2] = {H, W};
         snprintf(name, sizeof name, "%s.%d.prob", cname, k);
-        put(c, name, prob, NULL, shp, 2);
+        sa__probes_put(c->got, name, prob, NULL, shp, 2);
         snprintf(name, sizeof name, "%s.%d.mask", cname, k);
-        put(c, name, mask, NULL, shp, 2);
+        sa__probes_put(c->got, name, mask, NULL, shp, 2);
         float rf[4] = {(float)roi[0], (float)roi[1], (float)roi[2], (float)roi[3]};
         int64_t r4 = 4;
         snprintf(name, sizeof name, "%s.%d.roi", cname, k);
-        put(c, name, rf, NULL, &r4, 1);
+        sa__probes_put(c->got, name, rf, NULL, &r4, 1);
         snprintf(name, sizeof name, "%s.%d.net.net_points", cname, k);
-        if (!check_points(cJSON_GetArrayItem(clicks, k), find(c, name), name, report, rctx))
+        if (!check_points(cJSON_GetArrayItem(clicks, k), sa__probes_find(c->got, name), name,
+                          report, rctx))
             (*fails)++;
     }
     /* free-running: ROIs and masks must come out as expected */
@@ -314,20 +218,20 @@ static int run_case(sa_sc_session *s, const cJSON *cs, const char *cname, const 
         rc = sa_sc_predict(s, ck, k + 1, k ? free_prob : NULL, k ? roi : NULL, free_prob, roi, err);
         if (rc != SA_OK) goto out;
         snprintf(name, sizeof name, "%s.%d.roi", cname, k);
-        float *er = expected_f32(expw, name, 4);
+        float *er = sa__expected_f32(expw, name, 4);
         for (int i = 0; er && i < 4; i++)
             bad_roi += (int)er[i] != roi[i];
         free(er);
         snprintf(name, sizeof name, "%s.%d.prob", cname, k);
-        float *ep = expected_f32(expw, name, (int64_t)HW);
+        float *ep = sa__expected_f32(expw, name, (int64_t)HW);
         for (size_t i = 0; ep && i < HW; i++)
             if ((ep[i] > thresh) != (free_prob[i] > thresh) && fabsf(ep[i] - thresh) >= 1e-4f)
                 bad_mask++;
         free(ep);
     }
     int ok = bad_roi == 0 && bad_mask == 0;
-    reportf(report, rctx, "%s %-40s %d clicks: %d ROI values and %ld mask pixels differ",
-            ok ? "ok  " : "FAIL", cname, nc, bad_roi, bad_mask);
+    sa__reportf(report, rctx, "%s %-40s %d clicks: %d ROI values and %ld mask pixels differ",
+                ok ? "ok  " : "FAIL", cname, nc, bad_roi, bad_mask);
     if (!ok) (*fails)++;
 out:
     c->prefix[0] = '\0';
@@ -352,7 +256,6 @@ int sa_sc_check_fixture(const char *dir, sa_sc_check_params params, sa_sc_report
     char *wpath = sa_path_join(dir, "model.pth"), *ipath = sa_path_join(dir, "image.png");
     char *cpath = sa_path_join(dir, "cases.json"),
          *epath = sa_path_join(dir, "expected.safetensors");
-    char *cjs = NULL;
     cJSON *cj = NULL;
     sa_sc_model *own = NULL;
     sa_sc_model *m = (sa_sc_model *)(uintptr_t)params.model;
@@ -361,8 +264,7 @@ int sa_sc_check_fixture(const char *dir, sa_sc_check_params params, sa_sc_report
     sa_image img = {0};
     sa_sc_session *s = NULL;
     ctx c = {0};
-    c.g = calloc(MAX_GOT, sizeof *c.g);
-    if (!wpath || !ipath || !cpath || !epath || !c.g) {
+    if (!wpath || !ipath || !cpath || !epath || sa__probes_new(MAX_GOT, &c.got) != SA_OK) {
         rc = sa_error_set(err, SA_ERR_NOMEM, "check-simpleclick: out of memory");
         goto done;
     }
@@ -378,13 +280,14 @@ int sa_sc_check_fixture(const char *dir, sa_sc_check_params params, sa_sc_report
         if ((rc = sa_sc_model_set_params(m, base, err)) != SA_OK) goto done;
     }
     const sa_sc_arch *a = &m->arch;
-    reportf(report, rctx,
-            "model %s: patch %d, width %d, depth %d, heads %d, mlp %d, crop grid %dx%d, neck "
-            "%d/%d/%d/%d, head %d, "
-            "%lld params, %d checkpoint tensors unused",
-            params.model ? "(given)" : weights, a->patch, a->width, a->depth, a->heads, a->mlp,
-            a->crop_h, a->crop_w, a->neck_out[0], a->neck_out[1], a->neck_out[2], a->neck_out[3],
-            a->head, (long long)sa_sc_model_param_count(m), sa_sc_model_unused_count(m));
+    sa__reportf(report, rctx,
+                "model %s: patch %d, width %d, depth %d, heads %d, mlp %d, crop grid %dx%d, neck "
+                "%d/%d/%d/%d, head %d, "
+                "%lld params, %d checkpoint tensors unused",
+                params.model ? "(given)" : weights, a->patch, a->width, a->depth, a->heads, a->mlp,
+                a->crop_h, a->crop_w, a->neck_out[0], a->neck_out[1], a->neck_out[2],
+                a->neck_out[3], a->head, (long long)sa_sc_model_param_count(m),
+                sa_sc_model_unused_count(m));
     if (sa_sc_model_unused_count(m) >
         0) { /* the checkpoint tensors the engine does not use, by name */
         char names[480];
@@ -395,17 +298,12 @@ int sa_sc_check_fixture(const char *dir, sa_sc_check_params params, sa_sc_report
                              sa_sc_model_unused_name(m, i));
             k = w < 0 || (size_t)w >= sizeof names - k ? sizeof names : k + (size_t)w;
         }
-        reportf(report, rctx, "unused checkpoint tensors: %s%s", names,
-                k >= sizeof names ? "..." : "");
+        sa__reportf(report, rctx, "unused checkpoint tensors: %s%s", names,
+                    k >= sizeof names ? "..." : "");
     }
     if ((rc = sa_image_load(ipath, &img, err)) != SA_OK) goto done;
-    if ((rc = sa__read_file(cpath, SA__MAX_JSON_BYTES, &cjs, NULL, err)) != SA_OK) goto done;
-    cj = cJSON_Parse(cjs);
-    const cJSON *cases = cj ? cJSON_GetObjectItemCaseSensitive(cj, "cases") : NULL;
-    if (!cJSON_IsArray(cases)) {
-        rc = sa_error_set(err, SA_ERR_PARSE, "%s: no \"cases\" array", cpath);
-        goto done;
-    }
+    const cJSON *cases = NULL;
+    if ((rc = sa__parity_cases(cpath, &cj, &cases, err)) != SA_OK) goto done;
     const float thresh = (float)num(cj, "prob_thresh", 0.49);
     if ((rc = sa_weights_open(epath, &expw, err)) != SA_OK) goto done;
     c.exp = expw;
@@ -430,35 +328,29 @@ int sa_sc_check_fixture(const char *dir, sa_sc_check_params params, sa_sc_report
             goto done;
         }
     }
-    if (c.oom) {
+    if (sa__probes_oom(c.got)) {
         rc = sa_error_set(err, SA_ERR_NOMEM, "check-simpleclick: out of memory recording outputs");
         goto done;
     }
     int n = sa_weights_count(expw);
     for (int i = 0; i < n; i++) {
         const sa_tensor *t = sa_weights_at(expw, i);
-        if (!compare(t, find(&c, t->name), expw, thresh, report, rctx)) fails++;
+        if (!compare(t, sa__probes_find(c.got, t->name), expw, thresh, report, rctx)) fails++;
     }
     if (n == 0) {
-        reportf(report, rctx, "FAIL expected.safetensors holds no tensor");
+        sa__reportf(report, rctx, "FAIL expected.safetensors holds no tensor");
         fails++;
     }
-    reportf(report, rctx, "%s: %d tensors compared, %d checks out of tolerance", dir, n, fails);
+    sa__reportf(report, rctx, "%s: %d tensors compared, %d checks out of tolerance", dir, n, fails);
     if (n_fail) *n_fail = fails;
 done:
     if (params.model && m && saved.threads) sa_sc_model_set_params(m, saved, NULL);
-    if (c.g)
-        for (int i = 0; i < c.n; i++) {
-            free(c.g[i].data);
-            free(c.g[i].ddata);
-        }
-    free(c.g);
+    sa__probes_free(c.got);
     sa_sc_session_free(s);
     sa_image_free(&img);
     sa_weights_free(expw);
     sa_sc_model_free(own);
     cJSON_Delete(cj);
-    free(cjs);
     free(wpath);
     free(ipath);
     free(cpath);
