@@ -164,12 +164,8 @@ done:
 static int compare(const sa_tensor *t, const sa__probe_tensor *g, const sa_weights *expw,
                    sa_sam_report_fn report, void *rctx) {
     int64_t numel = sa_tensor_numel(t);
-    if (!sa__parity_shape(t, g, NAME_WIDTH, report, rctx)) return 0;
-    float *exp = sa__expected_f32(expw, t->name, numel);
-    if (!exp) {
-        sa__reportf(report, rctx, "FAIL %-*s cannot read the expected values", NAME_WIDTH, t->name);
-        return 0;
-    }
+    float *exp = sa__parity_expected(t, g, expw, NAME_WIDTH, report, rctx);
+    if (!exp) return 0;
     size_t nl = strlen(t->name);
     int ok;
     if (!strcmp(t->name, "resized_image")) {

@@ -104,12 +104,8 @@ static int check_points(const cJSON *click, const sa__probe_tensor *g, const cha
 static int compare(const sa_tensor *t, const sa__probe_tensor *g, const sa_weights *expw,
                    float thresh, sa_sc_report_fn report, void *rctx) {
     int64_t numel = sa_tensor_numel(t);
-    if (!sa__parity_shape(t, g, NAME_WIDTH, report, rctx)) return 0;
-    float *e = sa__expected_f32(expw, t->name, numel);
-    if (!e) {
-        sa__reportf(report, rctx, "FAIL %-*s cannot read the expected values", NAME_WIDTH, t->name);
-        return 0;
-    }
+    float *e = sa__parity_expected(t, g, expw, NAME_WIDTH, report, rctx);
+    if (!e) return 0;
     size_t nl = strlen(t->name);
     int ok;
 #define ENDS(s) (nl > strlen(s) && !strcmp(t->name + nl - strlen(s), s))

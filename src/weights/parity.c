@@ -112,6 +112,14 @@ int sa__parity_shape(const sa_tensor *t, const sa__probe_tensor *g, int width, s
     return same;
 }
 
+float *sa__parity_expected(const sa_tensor *t, const sa__probe_tensor *g, const sa_weights *w,
+                           int width, sa__report_fn report, void *ctx) {
+    if (!sa__parity_shape(t, g, width, report, ctx)) return NULL;
+    float *v = sa__expected_f32(w, t->name, sa_tensor_numel(t));
+    if (!v) sa__reportf(report, ctx, "FAIL %-*s cannot read the expected values", width, t->name);
+    return v;
+}
+
 int sa__parity_close(const char *name, const float *expected, const float *got, int64_t n,
                      float abs_tol, float rel_tol, int width, sa__report_fn report, void *ctx) {
     float worst = 0, mx = 0;

@@ -60,6 +60,11 @@ float *sa__expected_f32(const sa_weights *w, const char *name, int64_t n_want);
 int sa__parity_shape(const sa_tensor *t, const sa__probe_tensor *g, int width, sa__report_fn report,
                      void *ctx);
 
+/* The expected values of t as floats (malloc'd) when g was produced with t's shape and t can be read; else
+ * reports why (as sa__parity_shape, or "cannot read the expected values") and returns NULL. */
+float *sa__parity_expected(const sa_tensor *t, const sa__probe_tensor *g, const sa_weights *w,
+                           int width, sa__report_fn report, void *ctx);
+
 /* Largest |expected - got| against the tolerance abs_tol + rel_tol * (1 + max|expected|); a NaN anywhere fails.
  * Reports "ok"/"FAIL" with the error, the tolerance and where the worst one is; returns 1 when within. */
 int sa__parity_close(const char *name, const float *expected, const float *got, int64_t n,
