@@ -152,8 +152,9 @@ int sa_traj_record_datasets(sa_tool *tool, sa_dataset *const *datasets, int n_da
  * the unsharded run. A shard writes one part-file record per item of its own, in item order:
  *   {"i": k, "data": [<the sample, exactly as the trajectory JSON holds it>]}
  *   {"i": k, "data": [], "skipped": "<why the item failed>"}
- * and the part's header (command "trajectories") holds {"info": <info without "date">, "limit", "caption",
- * "key"}: every option that decides the samples, so parts of different runs never merge or resume. */
+ * and the part's header (command "trajectories") holds {"info": <info without "date">, "run": {the
+ * parameters, limit, caption, the key rule}}: every option that decides the samples, so parts of different
+ * runs never merge or resume. */
 
 typedef struct sa_traj_shard_params {
     sa_shard shard;   /* which items (sa_shard_whole() for all of them) */

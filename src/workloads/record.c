@@ -478,7 +478,8 @@ static int shard_items(const run_ctx *c, int total, sa_shard sh, int **items, in
     return SA_OK;
 }
 
-/* The part header's config: the options that decide the samples (info without its date, limit, caption). */
+/* The part header's config: the options that decide the samples (info without its date, and the run's
+ * parameters). */
 static cJSON *part_config(const sa_traj_run_params *p, const char *info_json, sa_error *err) {
     cJSON *cfg = cJSON_CreateObject();
     cJSON *info = info_json ? cJSON_Parse(info_json) : cJSON_CreateObject();
@@ -492,10 +493,19 @@ static cJSON *part_config(const sa_traj_run_params *p, const char *info_json, sa
     cJSON_DeleteItemFromObjectCaseSensitive(info, "date"); /* shards start at different times */
     int ok = cJSON_AddItemToObject(cfg, "info", info);
     if (!ok) cJSON_Delete(info);
-    ok = ok && cJSON_AddNumberToObject(cfg, "limit", p->limit) &&
-         (p->caption ? cJSON_AddStringToObject(cfg, "caption", p->caption)
-                     : cJSON_AddNullToObject(cfg, "caption")) &&
-         cJSON_AddStringToObject(cfg, "key", "dataset/item");
+    /* the parameters themselves too, so that a stale info cannot hide a change */
+    const sa_traj_params *r = &p->rec;
+    cJSON *run = ok ? cJSON_AddObjectToObject(cfg, "run") : NULL;
+    ok = run && cJSON_AddNumberToObject(run, "target_iou", r->target_iou) &&
+         cJSON_AddNumberToObject(run, "max_clicks", r->max_clicks) &&
+         cJSON_AddStringToObject(run, "start", sa_traj_start_name(r->start)) &&
+         cJSON_AddNumberToObject(run, "random_points", r->random_points) &&
+         cJSON_AddNumberToObject(run, "seed", (double)r->seed) &&
+         cJSON_AddNumberToObject(run, "prob_threshold", (double)p->prob_threshold) &&
+         cJSON_AddNumberToObject(run, "limit", p->limit) &&
+         (p->caption ? cJSON_AddStringToObject(run, "caption", p->caption)
+                     : cJSON_AddNullToObject(run, "caption")) &&
+         cJSON_AddStringToObject(run, "key", "dataset/item");
     if (!ok) {
         cJSON_Delete(cfg);
         sa_error_set(err, SA_ERR_NOMEM, "trajectories: out of memory");
