@@ -42,14 +42,14 @@ static const char usage_text[] =
     "into exactly what one unsharded run of the same command writes: the same items in the same order\n"
     "(only the date differs). Each shard wrote OUT.shard-IIII-of-NNNN.jsonl; give all N of them, in any order:\n"
     "\n"
-    "  PARTS                part files, folders (every *.shard-*-of-*.jsonl in them) or quoted globs\n"
+    "  PARTS                part files, quoted globs, or folders: the parts of FILE in them (for --out\n"
+    "                       runs/g.json, every g.shard-IIII-of-NNNN.jsonl of the folder)\n"
     "  --out FILE           the merged output (written under a temporary name, renamed when all is well)\n"
     "  --quiet              no summary line\n"
     "\n"
     "The merge refuses, naming the shard and its file: a missing shard, the same shard twice, a shard that\n"
     "has not finished (no end record: it is still running, or was stopped; run it again with --resume),\n"
     "parts of different commands or runs (other options), and an item that is in two parts or in none.\n"
-    "A folder that holds the parts of several outputs gives those named like --out.\n"
     "\n"
     "The first part's header says which command wrote it; this build merges:\n"
     "%s"
@@ -123,63 +123,37 @@ static const char *base_name(const char *p) {
     return s ? s + 1 : p;
 }
 
-/* The part files in folder dir; when they belong to several outputs, those of out's name. 0, or 1 after a
- * message. */
+/* The part files of out in folder dir: those named like out ("g.json": g.shard-IIII-of-NNNN.jsonl or
+ * g.part.jsonl), sorted. 0, or 1 after a message. */
 static int add_folder(const char *cmd, const char *dir, const char *out, path_list *l) {
     DIR *d = opendir(dir);
     if (!d) {
         cli_printf(stderr, "%s: cannot read folder %s\n", cmd, dir);
         return 1;
     }
-    path_list found = {0};
+    const char *ob = base_name(out), *dot = strrchr(ob, '.');
+    size_t ol = dot && dot != ob ? (size_t)(dot - ob) : strlen(ob);
+    int first = l->n, bad = 0;
     struct dirent *e;
-    int bad = 0;
     while (!bad && (e = readdir(d)) != NULL) {
-        if (!part_stem(e->d_name)) continue;
+        if (part_stem(e->d_name) != ol || strncmp(e->d_name, ob, ol)) continue;
         size_t n = strlen(dir) + strlen(e->d_name) + 2;
         char *p = malloc(n);
-        bad = !p;
         if (p) snprintf(p, n, "%s/%s", dir, e->d_name);
-        bad = bad || list_add(&found, p);
+        bad = !p || list_add(l, p);
         free(p);
     }
     closedir(d);
     if (bad) {
-        list_free(&found);
         cli_printf(stderr, "%s: out of memory\n", cmd);
         return 1;
     }
-    qsort(found.v, (size_t)found.n, sizeof *found.v, by_name);
-    /* one output's parts, or several: then keep those named like --out */
-    const char *first = found.n ? base_name(found.v[0]) : "";
-    size_t fl = part_stem(first);
-    int mixed = 0;
-    for (int i = 1; i < found.n; i++) {
-        const char *b = base_name(found.v[i]);
-        mixed |= part_stem(b) != fl || strncmp(b, first, fl);
-    }
-    const char *ob = base_name(out), *dot = strrchr(ob, '.');
-    size_t ol = dot && dot != ob ? (size_t)(dot - ob) : strlen(ob);
-    int kept = 0;
-    for (int i = 0; i < found.n && !bad; i++) {
-        const char *b = base_name(found.v[i]);
-        if (mixed && (part_stem(b) != ol || strncmp(b, ob, ol))) continue;
-        bad = list_add(l, found.v[i]);
-        kept++;
-    }
-    list_free(&found);
-    if (bad) {
-        cli_printf(stderr, "%s: out of memory\n", cmd);
+    if (l->n == first) {
+        cli_printf(stderr, "%s: no part file of --out %s in %s (%.*s.shard-IIII-of-NNNN.jsonl)\n",
+                   cmd, out, dir, (int)ol, ob);
         return 1;
     }
-    if (kept == 0) {
-        cli_printf(stderr,
-                   mixed ? "%s: %s holds the parts of several outputs, none named like --out %s; "
-                           "give the parts themselves\n"
-                         : "%s: no part file (*.shard-IIII-of-NNNN.jsonl) in %s%.0s\n",
-                   cmd, dir, out);
-        return 1;
-    }
+    qsort(l->v + first, (size_t)(l->n - first), sizeof *l->v, by_name);
     return 0;
 }
 
