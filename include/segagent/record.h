@@ -179,7 +179,7 @@ int sa_traj_record_shard(sa_tool *tool, sa_dataset *const *datasets, int n_datas
  * unsharded run of the same command writes, with the same samples in the same order; only info.date differs
  * (the time of the merge). Every check of sa_parts_merge applies (a missing, duplicate or incomplete shard, an
  * item twice or in no part: SA_ERR_STATE naming the shard's file), and every sample is read back with the
- * trajectory reader's checks (SA_ERR_FORMAT naming the part and item). out is written under a temporary name
+ * trajectory reader's checks (SA_ERR_FORMAT naming the item and the key). out is written under a temporary name
  * and appears only when the whole merge succeeded. A run whose items were all skipped gives a file with an
  * empty "data" list. */
 int sa_traj_merge(const char *const *parts, int n_parts, const char *out, sa_error *err);

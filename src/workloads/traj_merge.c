@@ -5,7 +5,7 @@
  * turns them back into the file. The run's info comes from the parts' shared header (stored without its date)
  * with the merge's date put back in its place, so the info reads as the unsharded run's. Each sample goes
  * through the trajectory reader and then the one trajectory writer: the parts are checked like any
- * trajectory file (a record edited by hand is refused, naming its part and item), and the samples are written
+ * trajectory file (a record edited by hand is refused, naming its item and key), and the samples are written
  * by the same code, in the same bytes, as an unsharded run. */
 #include <stdio.h>
 #include <stdlib.h>
