@@ -127,19 +127,16 @@ start() {
   mkdir -p "$dir/state" "$dir/spool" "$dir/log"
   : >"$dir/pids"
   write_conf "$dir"
-  # On any failure below, stop what was already started.
-  trap 'stop "$dir" >/dev/null 2>&1 || true' ERR
+  # On any failure below (die exits), stop what was already started.
+  trap 'stop "$dir" >/dev/null 2>&1 || true' EXIT
   start_munge "$dir"
   export SLURM_CONF="$dir/slurm.conf"
   setsid slurmctld -D -i -f "$SLURM_CONF" </dev/null >>"$dir/log/slurmctld.out" 2>&1 &
   echo "slurmctld $!" >>"$dir/pids"
   setsid slurmd -D -f "$SLURM_CONF" -N "$(hostname -s)" </dev/null >>"$dir/log/slurmd.out" 2>&1 &
   echo "slurmd $!" >>"$dir/pids"
-  if ! wait_node "$dir"; then
-    stop "$dir" >/dev/null 2>&1 || true
-    exit 1
-  fi
-  trap - ERR
+  wait_node "$dir" || exit 1
+  trap - EXIT
   echo "export SLURM_CONF=$dir/slurm.conf"
 }
 
