@@ -20,7 +20,6 @@
 #include "cli_paths.h"
 #include "cli_stop.h"
 #include "segagent/dataset.h"
-#include "segagent/partfile.h"
 #include "segagent/record.h"
 #include "segagent/shard.h"
 #include "segagent/trajectory.h"
