@@ -38,7 +38,7 @@ write_conf() {
   hw=$(slurmd -C | head -n1)
   cpus=$(sed -n 's/.*CPUs=\([0-9]*\).*/\1/p' <<<"$hw")
   mem=$(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$hw")
-  [ -n "$cpus" ] && [ -n "$mem" ] || die "cannot read CPUs/RealMemory from: slurmd -C -> $hw"
+  if [ -z "$cpus" ] || [ -z "$mem" ]; then die "cannot read CPUs/RealMemory from: slurmd -C -> $hw"; fi
   mem=$((mem * 9 / 10)) # leave the system some room; slurmd refuses a node with less than configured
   cat >"$dir/slurm.conf" <<CONF
 # Written by tests/slurm/cluster.sh: a one-node cluster under $dir

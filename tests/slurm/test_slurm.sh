@@ -123,7 +123,7 @@ check_partway() {
   local n
   n=$(records "$1")
   has_end "$1" && fail "$1 has its end record: the task was not interrupted part-way"
-  [ "$n" -ge 2 ] && [ "$n" -lt "$most" ] || fail "$1 holds $n of $most records after the interruption"
+  if [ "$n" -lt 2 ] || [ "$n" -ge "$most" ]; then fail "$1 holds $n of $most records after the interruption"; fi
   echo "$n"
 }
 
