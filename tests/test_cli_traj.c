@@ -72,6 +72,152 @@ static int count_records(const char *rel, int jsonl) {
     return n;
 }
 
+/* The file without its info.date, the one field two runs of the same command differ in. */
+static char *normalised(const char *rel) {
+    char *s = slurp(rel);
+    char *d = strstr(s, "\"date\":\"");
+    if (d) {
+        char *v = d + 8, *e = strchr(v, '"');
+        if (e) memmove(v, e, strlen(e) + 1);
+    }
+    return s;
+}
+
+static int same_traj(const char *a, const char *b) {
+    char *x = normalised(a), *y = normalised(b);
+    int same = *x && !strcmp(x, y);
+    free(x);
+    free(y);
+    return same;
+}
+
+static int has(const char *rel, const char *text) {
+    char *s = slurp(rel);
+    int yes = strstr(s, text) != NULL;
+    if (!yes) fprintf(stderr, "%s lacks '%s':\n%s\n", rel, text, s);
+    free(s);
+    return yes;
+}
+
+/* --shard I/N, the Slurm and Kubernetes variables, --resume and segagent merge, as a user runs them. */
+static void check_shards(void) {
+    char args[8192];
+    const char *opts = "--max-clicks 6 --start random-clicks --seed 9 --jobs 2 --quiet";
+    snprintf(args, sizeof args, "trajectories --dataset Tiny=%s/ds --out %s/ref.json %s", tmp, tmp,
+             opts);
+    CHECK(run(args, "ref") == 0);
+    mk("sh");
+    for (int i = 0; i < 3; i++) {
+        snprintf(args, sizeof args,
+                 "trajectories --dataset Tiny=%s/ds --out %s/sh/t.json --shard %d/3 %s", tmp, tmp,
+                 i, opts);
+        CHECKF(run(args, "shard") == 0, "shard %d", i);
+        CHECK(has("shard.err", "from --shard"));
+    }
+    char p[8192];
+    snprintf(p, sizeof p, "%s/sh/t.json", tmp);
+    CHECK(access(p, F_OK) != 0); /* a shard writes only its part */
+    snprintf(args, sizeof args, "merge %s/sh/t.shard-0000-of-0003.jsonl --out %s/m1.json", tmp,
+             tmp);
+    CHECK(run(args, "m1") == 1); /* two shards missing */
+    CHECK(has("m1.err", "all 3 are needed"));
+    snprintf(args, sizeof args, "merge %s/sh/t.shard-000*-of-0003.jsonl --out %s/m2.json", tmp,
+             tmp);
+    CHECK(run(args, "m2") == 0); /* the shell's glob */
+    CHECK(has("m2.err", "merge: 3 parts of 'trajectories'"));
+    CHECK(same_traj("ref.json", "m2.json"));
+    snprintf(args, sizeof args, "merge '%s/sh/t.shard-*.jsonl' --out %s/m3.json --quiet", tmp, tmp);
+    CHECK(run(args, "m3") == 0); /* a quoted glob, expanded by merge */
+    CHECK(same_traj("ref.json", "m3.json"));
+    snprintf(args, sizeof args, "merge %s/sh --out %s/sh/t.json", tmp, tmp);
+    CHECK(run(args, "m4") == 0); /* a folder: the parts named like --out */
+    CHECK(same_traj("ref.json", "sh/t.json"));
+    snprintf(args, sizeof args, "merge %s/sh --out %s/other.json", tmp, tmp);
+    CHECK(run(args, "m5") == 1);
+    CHECK(has("m5.err", "no part file of --out"));
+    snprintf(args, sizeof args, "merge %s/ref.json --out %s/m6.json", tmp, tmp);
+    CHECK(run(args, "m6") == 1);
+    CHECK(has("m6.err", "not a segagent part file"));
+    CHECK(run("merge --out x.json", "m7") == 2);
+    CHECK(run("merge --help", "m8") == 0);
+    CHECK(has("m8.out", "trajectories") && has("m8.out", "--out FILE"));
+
+    /* a Slurm array task takes its shard from the environment; so does an Indexed Job with --shards */
+    mk("env");
+    /* the children inherit this process's environment; ids 4..6 are shards 0..2 of --array=4-6 */
+    setenv("SLURM_ARRAY_TASK_MIN", "4", 1);
+    setenv("SLURM_ARRAY_TASK_MAX", "6", 1);
+    for (int i = 0; i < 2; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "%d", i + 4);
+        setenv("SLURM_ARRAY_TASK_ID", id, 1);
+        snprintf(args, sizeof args, "trajectories --dataset Tiny=%s/ds --out %s/env/t.json %s", tmp,
+                 tmp, opts);
+        CHECKF(run(args, "env") == 0, "Slurm task %d", i + 4);
+        CHECK(has("env.err", "from Slurm array"));
+    }
+    snprintf(args, sizeof args,
+             "trajectories --dataset Tiny=%s/ds --out %s/env/t.json --shards 4 %s", tmp, tmp, opts);
+    CHECK(run(args, "env") == 2); /* --shards disagrees with the array */
+    CHECK(has("env.err", "disagrees"));
+    unsetenv("SLURM_ARRAY_TASK_ID");
+    unsetenv("SLURM_ARRAY_TASK_MIN");
+    unsetenv("SLURM_ARRAY_TASK_MAX");
+    setenv("JOB_COMPLETION_INDEX", "2", 1);
+    snprintf(args, sizeof args, "trajectories --dataset Tiny=%s/ds --out %s/env/t.json %s", tmp,
+             tmp, opts);
+    CHECK(run(args, "k8s") == 2); /* the index alone does not say how many */
+    CHECK(has("k8s.err", "--shards N"));
+    snprintf(args, sizeof args,
+             "trajectories --dataset Tiny=%s/ds --out %s/env/t.json --shards 3 %s", tmp, tmp, opts);
+    CHECK(run(args, "k8s") == 0);
+    CHECK(has("k8s.err", "from JOB_COMPLETION_INDEX"));
+    unsetenv("JOB_COMPLETION_INDEX");
+    snprintf(args, sizeof args, "merge %s/env --out %s/env/t.json", tmp, tmp);
+    CHECK(run(args, "menv") == 0);
+    CHECK(same_traj("ref.json", "env/t.json"));
+
+    /* --resume: an unfinished part (cut after its first record, a torn line after it) is finished */
+    char *part = slurp("sh/t.shard-0001-of-0003.jsonl");
+    char *nl = strchr(part, '\n');
+    nl = nl ? strchr(nl + 1, '\n') : NULL; /* end of the first record */
+    CHECK(nl != NULL);
+    if (nl) {
+        memcpy(nl + 1, "{\"i\":", 5);
+        nl[6] = '\0';
+        write_text("sh/t.shard-0001-of-0003.jsonl", part);
+    }
+    free(part);
+    snprintf(args, sizeof args, "merge %s/sh/t.shard-*.jsonl --out %s/m9.json", tmp, tmp);
+    CHECK(run(args, "m9") == 1);
+    CHECK(has("m9.err", "incomplete") && has("m9.err", "--resume"));
+    snprintf(args, sizeof args,
+             "trajectories --dataset Tiny=%s/ds --out %s/sh/t.json --shard 1/3 --resume %s", tmp,
+             tmp, opts);
+    CHECK(run(args, "resume") == 0);
+    CHECK(has("resume.err", "1 resumed"));
+    snprintf(args, sizeof args, "merge %s/sh/t.shard-*.jsonl --out %s/m10.json", tmp, tmp);
+    CHECK(run(args, "m10") == 0);
+    CHECK(same_traj("ref.json", "m10.json"));
+    snprintf(args, sizeof args,
+             "trajectories --dataset Tiny=%s/ds --out %s/sh/t.json --shard 1/3 --resume --seed 3 "
+             "--quiet",
+             tmp, tmp);
+    CHECK(run(args, "resume2") == 1); /* another run's part */
+    CHECK(has("resume2.err", "different run"));
+
+    /* unsharded --resume: through t.part.jsonl, which becomes the file */
+    snprintf(args, sizeof args, "trajectories --dataset Tiny=%s/ds --out %s/whole.json --resume %s",
+             tmp, tmp, opts);
+    CHECK(run(args, "whole") == 0);
+    CHECK(same_traj("ref.json", "whole.json"));
+    snprintf(p, sizeof p, "%s/whole.part.jsonl", tmp);
+    CHECK(access(p, F_OK) != 0); /* turned into whole.json */
+    snprintf(args, sizeof args, "trajectories --dataset Tiny=%s/ds --shard 3/3", tmp);
+    CHECK(run(args, "bad") == 2);
+    CHECK(has("bad.err", "0..2"));
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     tu_cli_init(&T, argv[0]);
@@ -149,6 +295,8 @@ int main(int argc, char **argv) {
     }
     snprintf(p, sizeof p, "%s/x2/dataset_info.json", tmp);
     CHECK(access(p, R_OK) == 0);
+
+    check_shards();
 
     /* bad input: one clear line and a non-zero exit */
     CHECK(run("trajectories --out x.json", "u1") == 2);

@@ -13,6 +13,11 @@
  *   sa_traj_run_params rp = sa_traj_run_default_params();
  *   sa_traj_record_datasets(tool, datasets, n, rp, writer, &hooks, &stats, &err);
  *
+ *   // or one shard of that run into its part file (docs/parts.md), then all parts into the same JSON:
+ *   sa_traj_shard_params sp = {.shard = sh, .part = "t.shard-0001-of-0004.jsonl", .resume = 1, .info_json = info};
+ *   sa_traj_record_shard(tool, datasets, n, rp, sp, &hooks, &stats, &err);
+ *   sa_traj_merge(parts, 4, "t.json", &err);
+ *
  * Rules (one episode of the agent loop, segagent/agent.h, with these stopping rules):
  *   M_0 = the empty mask, or the starting mask (below); prev_iou = IoU(M_0, gt); if prev_iou >= target, no click
  *   repeat: click = the policy's next click on M_t  (nothing left to fix: stop)
@@ -44,6 +49,7 @@
 #include "segagent/env.h"
 #include "segagent/error.h"
 #include "segagent/policy.h"
+#include "segagent/shard.h"
 #include "segagent/tool.h"
 #include "segagent/trajectory.h"
 
@@ -111,6 +117,9 @@ typedef struct sa_traj_run_hooks {
     void (*on_item)(void *user, const sa_dataset *ds, int item, int status, const char *message);
     /* Polled before each item starts; non-zero stops the run after the items in flight (Ctrl-C). */
     int (*should_stop)(void *user);
+    /* Once, before the first item: the items of the run (of the shard) and how many of them were found
+     * finished in the part file (resume; 0 otherwise), which on_item will not see. */
+    void (*on_plan)(void *user, long total, long resumed);
 } sa_traj_run_hooks;
 
 typedef struct sa_traj_run_stats {
@@ -122,6 +131,8 @@ typedef struct sa_traj_run_stats {
     long clicks;    /* recorded clicks */
     double iou_sum; /* sum of the final IoUs of the samples */
     int stopped;    /* should_stop ended the run early */
+    long
+        resumed; /* sa_traj_record_shard: items found finished in the part file (counted in done too) */
 } sa_traj_run_stats;
 
 /* Records every item of the datasets (in order, dataset by dataset) with the simulated annotator and appends
@@ -132,6 +143,46 @@ typedef struct sa_traj_run_stats {
 int sa_traj_record_datasets(sa_tool *tool, sa_dataset *const *datasets, int n_datasets,
                             sa_traj_run_params p, sa_traj_writer *w, const sa_traj_run_hooks *hooks,
                             sa_traj_run_stats *stats, sa_error *err);
+
+/* ---- one shard of a run, and merging the shards (docs/parts.md, docs/cluster.md) ----
+ *
+ * A run's items are numbered 0..total-1 in the order sa_traj_record_datasets writes them (dataset by dataset,
+ * item by item, limit applied). Item k belongs to shard sa_shard_owns(shard, "<dataset name>/<item name>")
+ * (the item name is the file stem, sa_dataset_item_name) and is recorded with seed rec.seed + k, exactly as in
+ * the unsharded run. A shard writes one part-file record per item of its own, in item order:
+ *   {"i": k, "data": [<the sample, exactly as the trajectory JSON holds it>]}
+ *   {"i": k, "data": [], "skipped": "<why the item failed>"}
+ * and the part's header (command "trajectories") holds {"info": <info without "date">, "run": {the
+ * parameters, limit, caption, the key rule}}: every option that decides the samples, so parts of different
+ * runs never merge or resume. */
+
+typedef struct sa_traj_shard_params {
+    sa_shard shard;   /* which items (sa_shard_whole() for all of them) */
+    const char *part; /* the part file (normally sa_shard_part_path(out, shard)); required */
+    int resume; /* 1: keep the records of an existing part and run only the items after them */
+    const char *info_json; /* the run's info object (sa_traj_info_json); its "date" is not stored */
+    int reserved[4];
+} sa_traj_shard_params;
+
+/* Records the items of one shard into its part file. Resuming checks that the part's header is this run's and
+ * that its records are this shard's items in order, drops a torn last record, and runs the items after the
+ * last complete record (the ones that were in flight when the shard was killed, and those never started). The
+ * end record is written when every item of the shard is in the part; stopped early (should_stop), the part is
+ * left without it and can be resumed. stats count this shard: total = its items, resumed = records kept.
+ * Errors: as sa_traj_record_datasets, and sa_part_open's (SA_ERR_STATE: the part belongs to another run or
+ * shard, or holds items that are not this shard's; SA_ERR_FORMAT: a damaged part; SA_ERR_IO). */
+int sa_traj_record_shard(sa_tool *tool, sa_dataset *const *datasets, int n_datasets,
+                         sa_traj_run_params p, sa_traj_shard_params sp,
+                         const sa_traj_run_hooks *hooks, sa_traj_run_stats *stats, sa_error *err);
+
+/* Merges the part files of every shard of one trajectory run (any order) into out: the trajectory JSON an
+ * unsharded run of the same command writes, with the same samples in the same order; only info.date differs
+ * (the time of the merge). Every check of sa_parts_merge applies (a missing, duplicate or incomplete shard, an
+ * item twice or in no part: SA_ERR_STATE naming the shard's file), and every sample is read back with the
+ * trajectory reader's checks (SA_ERR_FORMAT naming the item and the key). out is written under a temporary name
+ * and appears only when the whole merge succeeded. A run whose items were all skipped gives a file with an
+ * empty "data" list. */
+int sa_traj_merge(const char *const *parts, int n_parts, const char *out, sa_error *err);
 
 #ifdef __cplusplus
 }

@@ -5,7 +5,12 @@
  *
  * Ctrl-C (SIGINT), SIGTERM or SIGHUP stop after the items in progress and close the file properly: a valid JSON
  * file with the samples recorded so far (exit 130). A second signal kills at once. The file is written under a
- * temporary name and renamed into place, so a failed run leaves the previous file untouched. */
+ * temporary name and renamed into place, so a failed run leaves the previous file untouched.
+ *
+ * Sharded (--shard I/N, a Slurm array task, a Kubernetes Indexed Job with --shards N; docs/cluster.md), the
+ * run records only its shard's items into its part file (sa_traj_record_shard) and `segagent merge` joins the
+ * parts. --resume keeps what a killed run finished; unsharded, --resume records into OUT's part file
+ * (out.part.jsonl) and turns it into OUT at the end, so a long single-machine run can be resumed too. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +21,7 @@
 #include "cli_stop.h"
 #include "segagent/dataset.h"
 #include "segagent/record.h"
+#include "segagent/shard.h"
 #include "segagent/trajectory.h"
 
 #ifndef SEGAGENT_VERSION
@@ -39,13 +45,23 @@ static const char usage_text[] =
     "  --caption TEXT       description stored as the caption of every sample (default: none)\n"
     "  --limit N            record at most N items per dataset (default 0 = all)\n"
     "  --jobs N             items recorded in parallel (default 0 = CPU count, at most 8; 1 for --tool sam)\n"
-    "  --quiet              no progress on stderr\n" CLI_TOOL_OPTIONS_HELP "\n"
+    "  --quiet              no progress on stderr\n"
+    "  --shard I/N          record only shard I of N (0-based) into its part file OUT.shard-IIII-of-NNNN.jsonl;\n"
+    "                       without it, a Slurm array task (SLURM_ARRAY_TASK_ID) is its own shard\n"
+    "  --shards N           the number of shards with Kubernetes' JOB_COMPLETION_INDEX (an Indexed Job)\n"
+    "  --resume             keep the items an earlier, killed run of this shard finished; run the rest\n"
+    "                       (unsharded: through OUT.part.jsonl, turned into OUT at the end)\n" CLI_TOOL_OPTIONS_HELP
+    "\n"
     "Image names are stored as the file name inside the dataset's image folder (as the released files do);\n"
     "give that folder (or several) to `segagent export --images`.\n"
     "\n"
     "examples:\n"
     "  segagent trajectories --dataset GrabCut=../shared/data/GrabCut --out grabcut_traj.json\n"
     "  segagent trajectories --dataset data/Berkeley --start random-clicks --seed 7 --limit 20 --out t.json\n"
+    "  # four shards, anywhere and in any order, then one file (docs/cluster.md: Slurm, Kubernetes):\n"
+    "  for i in 0 1 2 3; do segagent trajectories --dataset GrabCut=../shared/data/GrabCut --out g.json \\\n"
+    "      --shard $i/4 --resume; done\n"
+    "  segagent merge g.shard-*-of-0004.jsonl --out g.json\n"
     "\n"
     "Ctrl-C (or SIGTERM, SIGHUP) stops after the items in progress and still writes a valid file with the samples\n"
     "recorded so far (exit 130).\n"
@@ -54,10 +70,12 @@ static const char usage_text[] =
 
 typedef struct traj_opts {
     cli_multi datasets;
-    const char *out, *start, *caption;
+    const char *out, *start, *caption, *shard;
     cli_tool_opts tool;
     double target;
-    int max_clicks, random_points, seed, limit, quiet, jobs;
+    int max_clicks, random_points, seed, limit, quiet, jobs, shards, resume;
+    sa_shard sh;   /* from --shard, --shards and the scheduler's environment */
+    char from[64]; /* where sh came from */
 } traj_opts;
 
 /* Parses and checks the options into o and the run parameters; 0, or the exit status of a usage error. */
@@ -79,6 +97,9 @@ static int parse_opts(int argc, char **argv, traj_opts *o, sa_traj_run_params *r
         CLI_O_STR("caption", &o->caption),
         CLI_O_LIMIT(&o->limit),
         CLI_O_FLAG("quiet", &o->quiet),
+        CLI_O_STR("shard", &o->shard),
+        CLI_O_INT("shards", &o->shards, 1, SA_SHARD_MAX),
+        CLI_O_FLAG("resume", &o->resume),
         CLI_O_STR("tool", &o->tool.tool),
         CLI_O_STR("sam-model", &o->tool.sam_model),
         CLI_O_THREADS(&o->tool.threads),
@@ -100,6 +121,10 @@ static int parse_opts(int argc, char **argv, traj_opts *o, sa_traj_run_params *r
         return 2;
     }
     if (cli_check_tool_opts(argv[0], &o->tool)) return 2; /* numeric ranges: the option table */
+    if (sa_shard_resolve(o->shard, o->shards, &o->sh, o->from, sizeof o->from, &err) != SA_OK) {
+        cli_printf(stderr, "%s: %s\n", argv[0], err.msg);
+        return 2;
+    }
     if (o->jobs == 0) o->jobs = cli_default_jobs(o->tool.tool);
     rp->rec.target_iou = o->target;
     rp->rec.max_clicks = o->max_clicks;
@@ -152,6 +177,11 @@ static int check_paths(const traj_opts *o, sa_dataset *const *ds, int n_ds) {
     for (int d = 0; d < n_ds; d++)
         cli_io_dataset(&io, ds[d]);
     int bad = cli_io_output(&io, "--out", o->out);
+    if (!bad && (o->sh.count > 1 || o->resume)) {
+        char *part = sa_shard_part_path(o->out, o->sh);
+        bad = part ? cli_io_output(&io, "--out's part file", part) : 1;
+        free(part);
+    }
     cli_io_free(&io);
     return bad;
 }
@@ -160,6 +190,11 @@ typedef struct report_ctx {
     cli_progress pr;
     int quiet;
 } report_ctx;
+
+static void on_plan(void *user, long total, long resumed) {
+    report_ctx *r = user;
+    cli_progress_start(&r->pr, "trajectories", total - resumed, r->quiet);
+}
 
 static void on_item(void *user, const sa_dataset *ds, int item, int status, const char *message) {
     report_ctx *r = user;
@@ -171,29 +206,31 @@ static void on_item(void *user, const sa_dataset *ds, int item, int status, cons
     cli_progress_step(&r->pr, sa_dataset_item_name(ds, item));
 }
 
-/* Opens the writer, records, and closes or discards the file. Returns the exit status. */
-static int record(const char *cmd, const traj_opts *o, const sa_traj_run_params *rp, sa_tool *tool,
-                  sa_dataset *const *ds, int n_ds) {
+static void print_summary(const sa_traj_run_stats *st, const char *dest) {
+    double n = st->samples > 0 ? (double)st->samples : 1.0;
+    char resumed[48] = "";
+    if (st->resumed) snprintf(resumed, sizeof resumed, ", %ld resumed", st->resumed);
+    cli_printf(
+        stderr,
+        "trajectories: %ld samples (%ld skipped, %ld with no useful click%s), %ld clicks (%.2f per sample), "
+        "mean final IoU %.4f -> %s\n",
+        st->samples, st->skipped, st->empty, resumed, st->clicks, (double)st->clicks / n,
+        st->iou_sum / n, dest);
+}
+
+/* Records into the trajectory file o->out (today's unsharded run). Returns the exit status. */
+static int record_file(const char *cmd, const traj_opts *o, const sa_traj_run_params *rp,
+                       sa_tool *tool, sa_dataset *const *ds, int n_ds, const char *info) {
     sa_error err = {0};
     sa_traj_writer *w = NULL;
-    char *info =
-        sa_traj_info_json(rp->rec, rp->prob_threshold, sa_tool_name(tool), SEGAGENT_VERSION,
-                          (const char *const *)o->datasets.v, o->datasets.n, &err);
-    if (!info || sa_traj_writer_open(o->out, info, &w, &err) != SA_OK) {
+    if (sa_traj_writer_open(o->out, info, &w, &err) != SA_OK) {
         cli_printf(stderr, "%s: %s\n", cmd, err.msg);
-        free(info);
         return 1;
     }
-    free(info);
     report_ctx rep = {.quiet = o->quiet};
-    sa_traj_run_hooks hooks = {.user = &rep, .on_item = on_item, .should_stop = cli_stop_hook};
+    sa_traj_run_hooks hooks = {
+        .user = &rep, .on_item = on_item, .should_stop = cli_stop_hook, .on_plan = on_plan};
     sa_traj_run_stats st;
-    long total = 0;
-    for (int d = 0; d < n_ds; d++) {
-        int cnt = sa_dataset_count(ds[d]);
-        total += (o->limit > 0 && cnt > o->limit) ? o->limit : cnt;
-    }
-    cli_progress_start(&rep.pr, "trajectories", total, o->quiet);
     cli_stop_install();
     int rc = sa_traj_record_datasets(tool, ds, n_ds, *rp, w, &hooks, &st, &err);
     cli_stop_restore();
@@ -218,13 +255,91 @@ static int record(const char *cmd, const traj_opts *o, const sa_traj_run_params 
         cli_printf(stderr, "%s: %s\n", cmd, err.msg);
         return 1;
     }
-    double n = (double)st.samples;
-    cli_printf(
-        stderr,
-        "trajectories: %ld samples (%ld skipped, %ld with no useful click), %ld clicks (%.2f per sample), "
-        "mean final IoU %.4f -> %s\n",
-        st.samples, st.skipped, st.empty, st.clicks, (double)st.clicks / n, st.iou_sum / n, o->out);
+    print_summary(&st, o->out);
     return st.stopped ? CLI_EXIT_INTERRUPTED : 0;
+}
+
+/* The whole run resumed through its part file: the finished part becomes o->out. Returns the exit status. */
+static int finish_whole(const char *cmd, const traj_opts *o, const char *part,
+                        const sa_traj_run_stats *st) {
+    sa_error err = {0};
+    if (st->samples == 0) {
+        cli_printf(stderr, "%s: no sample could be recorded (%ld skipped); %s not written\n", cmd,
+                   st->skipped, o->out);
+        return 1;
+    }
+    if (sa_traj_merge(&part, 1, o->out, &err) != SA_OK) {
+        cli_printf(stderr, "%s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    remove(part); /* its content is in o->out now */
+    print_summary(st, o->out);
+    return 0;
+}
+
+/* Records one shard (or, with --resume, the whole run) into its part file. Returns the exit status. */
+static int record_part(const char *cmd, const traj_opts *o, const sa_traj_run_params *rp,
+                       sa_tool *tool, sa_dataset *const *ds, int n_ds, const char *info) {
+    sa_error err = {0};
+    char *part = sa_shard_part_path(o->out, o->sh);
+    if (!part) {
+        cli_printf(stderr, "%s: out of memory\n", cmd);
+        return 1;
+    }
+    if (o->sh.count > 1)
+        cli_printf(stderr, "%s: shard %d of %d (from %s) -> %s\n", cmd, o->sh.index, o->sh.count,
+                   o->from, part);
+    report_ctx rep = {.quiet = o->quiet};
+    sa_traj_run_hooks hooks = {
+        .user = &rep, .on_item = on_item, .should_stop = cli_stop_hook, .on_plan = on_plan};
+    sa_traj_shard_params sp = {
+        .shard = o->sh, .part = part, .resume = o->resume, .info_json = info};
+    sa_traj_run_stats st;
+    cli_stop_install();
+    int rc = sa_traj_record_shard(tool, ds, n_ds, *rp, sp, &hooks, &st, &err);
+    cli_stop_restore();
+    cli_progress_end(&rep.pr);
+    int status = 0;
+    if (rc != SA_OK) {
+        cli_printf(stderr, "%s: %s\n", cmd, err.msg);
+        status = 1;
+    } else if (st.stopped) {
+        cli_printf(stderr,
+                   "%s: interrupted after %ld of %ld items of this shard; %s keeps them: run the "
+                   "same command with --resume to finish it\n",
+                   cmd, st.done, st.total, part);
+        status = CLI_EXIT_INTERRUPTED;
+    } else if (o->sh.count == 1) {
+        status = finish_whole(cmd, o, part, &st);
+    } else {
+        print_summary(&st, part);
+        const char *tag =
+            strstr(base_name(part), ".shard-"); /* the part's name: OUT.shard-...jsonl */
+        cli_printf(stderr,
+                   "%s: shard %d of %d complete; once all %d are: segagent merge "
+                   "'%.*s.shard-*-of-%04d.jsonl' --out %s\n",
+                   cmd, o->sh.index, o->sh.count, o->sh.count, (int)(tag - part), part, o->sh.count,
+                   o->out);
+    }
+    free(part);
+    return status;
+}
+
+/* Records the run as the options say. Returns the exit status. */
+static int record(const char *cmd, const traj_opts *o, const sa_traj_run_params *rp, sa_tool *tool,
+                  sa_dataset *const *ds, int n_ds) {
+    sa_error err = {0};
+    char *info =
+        sa_traj_info_json(rp->rec, rp->prob_threshold, sa_tool_name(tool), SEGAGENT_VERSION,
+                          (const char *const *)o->datasets.v, o->datasets.n, &err);
+    if (!info) {
+        cli_printf(stderr, "%s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    int rc = o->sh.count > 1 || o->resume ? record_part(cmd, o, rp, tool, ds, n_ds, info)
+                                          : record_file(cmd, o, rp, tool, ds, n_ds, info);
+    free(info);
+    return rc;
 }
 
 int cli_trajectories(int argc, char **argv) {

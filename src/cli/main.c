@@ -20,6 +20,8 @@ static const command commands[] = {
     {"annotate", cli_annotate,
      "annotate one image with the simulated annotator; overlays per step"},
     {"trajectories", cli_trajectories, "record training trajectories (SegAgent JSON format)"},
+    {"merge", cli_merge,
+     "join the part files of a sharded run (--shard, Slurm array) into one output"},
     {"export", cli_export,
      "convert trajectories to LLaVA / Qwen-VL / LLaMA-Factory / ms-swift samples"},
     {"segment", cli_segment, "segment an image from a description with an LLM policy over HTTP"},

@@ -23,6 +23,7 @@
 #include "base/files.h"
 #include "base/text.h"
 #include "base/util.h"
+#include "data/trajectory_json.h"
 
 void sa_traj_sample_free(sa_traj_sample *s) {
     if (!s) return;
@@ -132,7 +133,7 @@ static cJSON *box_json(const double b[4]) {
     return cJSON_CreateDoubleArray(b, 4);
 }
 
-static cJSON *sample_json(const sa_traj_sample *s) {
+cJSON *sa__traj_sample_json(const sa_traj_sample *s) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
     int ok = cJSON_AddStringToObject(o, "image_name", s->image_name ? s->image_name : "") != NULL;
@@ -244,7 +245,7 @@ int sa_traj_writer_open(const char *path, const char *info_json, sa_traj_writer 
 
 int sa_traj_writer_add(sa_traj_writer *w, const sa_traj_sample *s, sa_error *err) {
     if (!w || !s) return sa_error_set(err, SA_ERR_INVALID, "trajectory writer: NULL argument");
-    cJSON *j = sample_json(s);
+    cJSON *j = sa__traj_sample_json(s);
     char *txt = j ? sa__json_print(j, 0) : NULL;
     cJSON_Delete(j);
     if (!txt)

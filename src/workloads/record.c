@@ -9,6 +9,7 @@
 #include "segagent/record.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,10 +17,12 @@
 #include <cjson/cJSON.h>
 
 #include "segagent/agent.h"
+#include "segagent/partfile.h"
 #include "segagent/rle.h"
 #include "segagent/runner.h"
 #include "base/text.h"
 #include "base/util.h"
+#include "data/trajectory_json.h"
 #include "workloads/episode_worker.h"
 
 sa_traj_params sa_traj_default_params(void) {
@@ -253,8 +256,10 @@ typedef struct run_ctx {
     sa_dataset *const *ds;
     int n_ds;
     const int *first; /* first[d]: run index of dataset d's first item; first[n_ds] = total */
+    const int *items; /* runner item -> run item number (a shard's items); NULL: the same number */
     sa_traj_run_params p;
-    sa_traj_writer *w;
+    sa_traj_writer *w; /* the sink: the trajectory file, or */
+    sa_part *part;     /* one shard's part file */
     const sa_traj_run_hooks *hooks;
     sa_traj_run_stats *st;
     int write_rc;
@@ -267,6 +272,10 @@ static void locate(const run_ctx *c, int k, int *d, int *i) {
         j++;
     *d = j;
     *i = k - c->first[j];
+}
+
+static int run_index(const run_ctx *c, int item) {
+    return c->items ? c->items[item] : item;
 }
 
 static int worker_new(void *vctx, int index, void **state, sa_error *err) {
@@ -287,11 +296,11 @@ static const char *base_name(const char *p) {
     return s ? s + 1 : p ? p : "";
 }
 
-static int run_item(void *vctx, void *state, int k, void *slot, sa_error *err) {
+static int run_item(void *vctx, void *state, int item, void *slot, sa_error *err) {
     const run_ctx *c = vctx;
     sa__episode_worker *w = state;
     sa_traj_sample *smp = slot;
-    int d, i;
+    int k = run_index(c, item), d, i;
     locate(c, k, &d, &i);
     sa_image img = {0};
     sa_mask gt = {0}, ign = {0};
@@ -312,23 +321,46 @@ static int run_item(void *vctx, void *state, int k, void *slot, sa_error *err) {
     return rc;
 }
 
-static int deliver(void *vctx, int k, int status, const char *error, void *slot) {
+/* The part record of item k: {"i", "data": [sample]} or {"i", "data": [], "skipped": why}. */
+static int append_record(run_ctx *c, int k, int status, const char *error,
+                         const sa_traj_sample *smp) {
+    cJSON *rec = cJSON_CreateObject();
+    cJSON *data =
+        rec && cJSON_AddNumberToObject(rec, "i", k) ? cJSON_AddArrayToObject(rec, "data") : NULL;
+    int ok = data != NULL;
+    if (ok && status == SA_OK) {
+        cJSON *o = sa__traj_sample_json(smp);
+        ok = o && cJSON_AddItemToArray(data, o);
+        if (!ok) cJSON_Delete(o);
+    } else if (ok) {
+        ok = cJSON_AddStringToObject(rec, "skipped", error ? error : "") != NULL;
+    }
+    int rc = ok ? sa_part_append(c->part, rec, &c->write_err)
+                : sa_error_set(&c->write_err, SA_ERR_NOMEM, "trajectories: out of memory");
+    cJSON_Delete(rec);
+    return rc;
+}
+
+static void count_sample(sa_traj_run_stats *st, int clicks, double final_iou) {
+    st->samples++;
+    st->clicks += clicks;
+    if (clicks == 0) st->empty++;
+    st->iou_sum += final_iou;
+}
+
+static int deliver(void *vctx, int item, int status, const char *error, void *slot) {
     run_ctx *c = vctx;
     sa_traj_sample *smp = slot;
-    int d, i;
+    int k = run_index(c, item), d, i;
     locate(c, k, &d, &i);
     c->st->done++;
-    if (status != SA_OK) {
-        c->st->skipped++;
-    } else if (c->write_rc == SA_OK) {
+    if (status != SA_OK) c->st->skipped++;
+    if (c->write_rc == SA_OK && c->part)
+        c->write_rc = append_record(c, k, status, error, smp);
+    else if (c->write_rc == SA_OK && status == SA_OK)
         c->write_rc = sa_traj_writer_add(c->w, smp, &c->write_err);
-        if (c->write_rc == SA_OK) {
-            c->st->samples++;
-            c->st->clicks += smp->n_steps;
-            if (smp->n_steps == 0) c->st->empty++;
-            c->st->iou_sum += sa_traj_state_iou(smp, smp->n_steps);
-        }
-    }
+    if (c->write_rc == SA_OK && status == SA_OK)
+        count_sample(c->st, smp->n_steps, sa_traj_state_iou(smp, smp->n_steps));
     sa_traj_sample_free(smp);
     if (c->hooks && c->hooks->on_item)
         c->hooks->on_item(c->hooks->user, c->ds[d], i, status, error);
@@ -340,40 +372,38 @@ static int should_stop(void *vctx) {
     return c->hooks && c->hooks->should_stop && c->hooks->should_stop(c->hooks->user);
 }
 
-int sa_traj_record_datasets(sa_tool *tool, sa_dataset *const *datasets, int n_datasets,
-                            sa_traj_run_params p, sa_traj_writer *w, const sa_traj_run_hooks *hooks,
-                            sa_traj_run_stats *stats, sa_error *err) {
-    sa_traj_run_stats local;
-    sa_traj_run_stats *st = stats ? stats : &local;
-    memset(st, 0, sizeof *st);
-    if (!tool || !w || n_datasets < 0 || (n_datasets > 0 && !datasets))
+/* Checks the parameters and numbers the run's items: *first (malloc'd, n_datasets + 1 entries) and *total. */
+static int plan(sa_tool *tool, sa_dataset *const *datasets, int n_datasets,
+                const sa_traj_run_params *p, int **first, int *total, sa_error *err) {
+    *first = NULL;
+    if (!tool || n_datasets < 0 || (n_datasets > 0 && !datasets))
         return sa_error_set(err, SA_ERR_INVALID, "trajectories: bad arguments");
-    int rc = check_params(&p.rec, err);
+    int rc = check_params(&p->rec, err);
     if (rc != SA_OK) return rc;
-    if (p.limit < 0)
-        return sa_error_set(err, SA_ERR_RANGE, "trajectories: limit %d is negative", p.limit);
-    int *first = calloc((size_t)n_datasets + 1, sizeof *first);
-    if (!first) return sa_error_set(err, SA_ERR_NOMEM, "trajectories: out of memory");
-    long total = 0;
+    if (p->limit < 0)
+        return sa_error_set(err, SA_ERR_RANGE, "trajectories: limit %d is negative", p->limit);
+    int *f = calloc((size_t)n_datasets + 1, sizeof *f);
+    if (!f) return sa_error_set(err, SA_ERR_NOMEM, "trajectories: out of memory");
+    long n = 0;
     for (int d = 0; d < n_datasets; d++) {
-        first[d] = (int)total;
+        f[d] = (int)n;
         int cnt = sa_dataset_count(datasets[d]);
-        total += (p.limit > 0 && cnt > p.limit) ? p.limit : cnt;
-        if (total > 0x7fffffffL) {
-            free(first);
+        n += (p->limit > 0 && cnt > p->limit) ? p->limit : cnt;
+        if (n > 0x7fffffffL) {
+            free(f);
             return sa_error_set(err, SA_ERR_RANGE, "trajectories: more than 2^31 items");
         }
     }
-    first[n_datasets] = (int)total;
-    st->total = total;
-    run_ctx c = {.tool = tool,
-                 .ds = datasets,
-                 .n_ds = n_datasets,
-                 .first = first,
-                 .p = p,
-                 .w = w,
-                 .hooks = hooks,
-                 .st = st};
+    f[n_datasets] = (int)n;
+    *first = f;
+    *total = (int)n;
+    return SA_OK;
+}
+
+/* Runs n items of c (c->items, or 0..n-1) on the dataset runner; *stopped: ended before every item ran. */
+static int run_items(run_ctx *c, int n, int *stopped, sa_error *err) {
+    if (c->hooks && c->hooks->on_plan)
+        c->hooks->on_plan(c->hooks->user, c->st->total, c->st->resumed);
     sa_runner_ops ops = {
         .slot_size = sizeof(sa_traj_sample),
         .worker_new = worker_new,
@@ -383,15 +413,196 @@ int sa_traj_record_datasets(sa_tool *tool, sa_dataset *const *datasets, int n_da
         .should_stop = should_stop,
     };
     sa_runner_params rp = sa_runner_default_params();
-    rp.workers = p.workers;
+    rp.workers = c->p.workers;
     sa_runner_stats rs;
-    rc = sa_runner_run(&ops, &c, (int)total, rp, &rs, err);
-    free(first);
+    *stopped = 0;
+    int rc = sa_runner_run(&ops, c, n, rp, &rs, err);
     if (rc != SA_OK) return rc;
-    st->stopped = rs.stopped && c.write_rc == SA_OK;
-    if (c.write_rc != SA_OK) {
-        if (err) *err = c.write_err;
-        return c.write_rc;
+    if (c->write_rc != SA_OK) {
+        if (err) *err = c->write_err;
+        return c->write_rc;
+    }
+    *stopped = rs.stopped;
+    return SA_OK;
+}
+
+int sa_traj_record_datasets(sa_tool *tool, sa_dataset *const *datasets, int n_datasets,
+                            sa_traj_run_params p, sa_traj_writer *w, const sa_traj_run_hooks *hooks,
+                            sa_traj_run_stats *stats, sa_error *err) {
+    sa_traj_run_stats local;
+    sa_traj_run_stats *st = stats ? stats : &local;
+    memset(st, 0, sizeof *st);
+    if (!w) return sa_error_set(err, SA_ERR_INVALID, "trajectories: bad arguments");
+    int *first = NULL, total = 0;
+    int rc = plan(tool, datasets, n_datasets, &p, &first, &total, err);
+    if (rc != SA_OK) return rc;
+    st->total = total;
+    run_ctx c = {.tool = tool,
+                 .ds = datasets,
+                 .n_ds = n_datasets,
+                 .first = first,
+                 .p = p,
+                 .w = w,
+                 .hooks = hooks,
+                 .st = st};
+    rc = run_items(&c, total, &st->stopped, err);
+    free(first);
+    return rc;
+}
+
+/* ---- one shard ---- */
+
+/* The shard rule's key of run item k: "<dataset name>/<item name>". malloc'd, NULL when out of memory. */
+static char *item_key(const run_ctx *c, int k) {
+    int d, i;
+    locate(c, k, &d, &i);
+    const char *a = sa_dataset_name(c->ds[d]), *b = sa_dataset_item_name(c->ds[d], i);
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *key = malloc(n);
+    if (key) snprintf(key, n, "%s/%s", a, b);
+    return key;
+}
+
+/* The run items of shard sh, in order: *items (malloc'd) and *n. */
+static int shard_items(const run_ctx *c, int total, sa_shard sh, int **items, int *n,
+                       sa_error *err) {
+    *items = malloc(((size_t)total + 1) * sizeof **items);
+    *n = 0;
+    if (!*items) return sa_error_set(err, SA_ERR_NOMEM, "trajectories: out of memory");
+    for (int k = 0; k < total; k++) {
+        char *key = item_key(c, k);
+        if (!key) return sa_error_set(err, SA_ERR_NOMEM, "trajectories: out of memory");
+        if (sa_shard_owns(sh, key)) (*items)[(*n)++] = k;
+        free(key);
     }
     return SA_OK;
+}
+
+/* The part header's config: the options that decide the samples (info without its date, and the run's
+ * parameters). */
+static cJSON *part_config(const sa_traj_run_params *p, const char *info_json, sa_error *err) {
+    cJSON *cfg = cJSON_CreateObject();
+    cJSON *info = info_json ? cJSON_Parse(info_json) : cJSON_CreateObject();
+    if (!cfg || !cJSON_IsObject(info)) {
+        cJSON_Delete(cfg);
+        cJSON_Delete(info);
+        sa_error_set(err, info_json ? SA_ERR_INVALID : SA_ERR_NOMEM,
+                     "trajectories: the run's info is not a JSON object");
+        return NULL;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(info, "date"); /* shards start at different times */
+    int ok = cJSON_AddItemToObject(cfg, "info", info);
+    if (!ok) cJSON_Delete(info);
+    /* the parameters themselves too, so that a stale info cannot hide a change */
+    const sa_traj_params *r = &p->rec;
+    cJSON *run = ok ? cJSON_AddObjectToObject(cfg, "run") : NULL;
+    ok = run && cJSON_AddNumberToObject(run, "target_iou", r->target_iou) &&
+         cJSON_AddNumberToObject(run, "max_clicks", r->max_clicks) &&
+         cJSON_AddStringToObject(run, "start", sa_traj_start_name(r->start)) &&
+         cJSON_AddNumberToObject(run, "random_points", r->random_points) &&
+         cJSON_AddNumberToObject(run, "seed", (double)r->seed) &&
+         cJSON_AddNumberToObject(run, "prob_threshold", (double)p->prob_threshold) &&
+         cJSON_AddNumberToObject(run, "limit", p->limit) &&
+         (p->caption ? cJSON_AddStringToObject(run, "caption", p->caption)
+                     : cJSON_AddNullToObject(run, "caption")) &&
+         cJSON_AddStringToObject(run, "key", "dataset/item");
+    if (!ok) {
+        cJSON_Delete(cfg);
+        sa_error_set(err, SA_ERR_NOMEM, "trajectories: out of memory");
+        return NULL;
+    }
+    return cfg;
+}
+
+typedef struct resume_ctx {
+    const int *items; /* the shard's items */
+    int n_items;
+    int kept; /* records seen so far: they must be items[0..kept-1] */
+    const char *path;
+    sa_traj_run_stats *st;
+} resume_ctx;
+
+/* The final IoU of a sample object as written: its last click's iou, else init_iou, else 0. */
+static double final_iou(const cJSON *smp) {
+    const cJSON *clicks = cJSON_GetObjectItemCaseSensitive(smp, "clicks_list");
+    const cJSON *last = cJSON_GetArrayItem(clicks, cJSON_GetArraySize(clicks) - 1);
+    const cJSON *iou = last ? cJSON_GetObjectItemCaseSensitive(last, "iou")
+                            : cJSON_GetObjectItemCaseSensitive(smp, "init_iou");
+    return cJSON_IsNumber(iou) ? iou->valuedouble : 0.0;
+}
+
+/* A record found in the part when resuming: it must be the shard's next item; counted in the stats. */
+static int on_resumed(void *user, const cJSON *rec, sa_error *err) {
+    resume_ctx *r = user;
+    const cJSON *i = cJSON_GetObjectItemCaseSensitive(rec, "i");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(rec, "data");
+    int want = r->kept < r->n_items ? r->items[r->kept] : -1;
+    if (!cJSON_IsArray(data))
+        return sa_error_set(err, SA_ERR_FORMAT, "%s: record of item %d has no \"data\" list",
+                            r->path, (int)i->valuedouble);
+    if ((int)i->valuedouble != want)
+        return sa_error_set(
+            err, SA_ERR_STATE,
+            "%s: holds item %d where this shard's next item is %d (the datasets "
+            "changed since the part was written?); remove it to start the shard again",
+            r->path, (int)i->valuedouble, want);
+    r->kept++;
+    r->st->resumed++;
+    r->st->done++;
+    if (cJSON_GetObjectItemCaseSensitive(rec, "skipped")) r->st->skipped++;
+    const cJSON *smp;
+    cJSON_ArrayForEach(smp, data) {
+        count_sample(r->st,
+                     cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(smp, "clicks_list")),
+                     final_iou(smp));
+    }
+    return SA_OK;
+}
+
+/* Opens (or resumes) the part of c's shard; the items still to run are items[*kept..]. */
+static int open_part(run_ctx *c, const sa_traj_shard_params *sp, int total, const int *items,
+                     int n_items, int *kept, sa_error *err) {
+    cJSON *cfg = part_config(&c->p, sp->info_json, err);
+    if (!cfg) return err ? err->code : SA_ERR_NOMEM;
+    sa_part_header h = {
+        .command = "trajectories", .shard = sp->shard, .total = total, .config = cfg};
+    resume_ctx r = {.items = items, .n_items = n_items, .path = sp->part, .st = c->st};
+    int rc = sa_part_open(sp->part, h, sp->resume, on_resumed, &r, NULL, &c->part, err);
+    cJSON_Delete(cfg);
+    *kept = r.kept;
+    return rc;
+}
+
+int sa_traj_record_shard(sa_tool *tool, sa_dataset *const *datasets, int n_datasets,
+                         sa_traj_run_params p, sa_traj_shard_params sp,
+                         const sa_traj_run_hooks *hooks, sa_traj_run_stats *stats, sa_error *err) {
+    sa_traj_run_stats local;
+    sa_traj_run_stats *st = stats ? stats : &local;
+    memset(st, 0, sizeof *st);
+    if (!sp.part || sp.shard.count < 1 || sp.shard.index < 0 || sp.shard.index >= sp.shard.count)
+        return sa_error_set(err, SA_ERR_INVALID, "trajectories: bad shard or no part file");
+    int *first = NULL, total = 0, *items = NULL, n_items = 0, kept = 0;
+    int rc = plan(tool, datasets, n_datasets, &p, &first, &total, err);
+    run_ctx c = {.tool = tool,
+                 .ds = datasets,
+                 .n_ds = n_datasets,
+                 .first = first,
+                 .p = p,
+                 .hooks = hooks,
+                 .st = st};
+    if (rc == SA_OK) rc = shard_items(&c, total, sp.shard, &items, &n_items, err);
+    st->total = n_items;
+    if (rc == SA_OK) rc = open_part(&c, &sp, total, items, n_items, &kept, err);
+    if (rc == SA_OK) {
+        c.items = items + kept;
+        rc = run_items(&c, n_items - kept, &st->stopped, err);
+        if (rc == SA_OK && !st->stopped) {
+            rc = sa_part_finish(c.part, err); /* every item of the shard is in the part */
+            c.part = NULL;
+        }
+    }
+    sa_part_close(c.part); /* stopped or failed: resumable */
+    free(items);
+    free(first);
+    return rc;
 }
