@@ -33,6 +33,7 @@
 
 typedef struct sam_tool {
     sa_sam_model *m;
+    float *dense_pe; /* (g*g, D): the same for every image, computed once */
     sa__embed_cache *cache;
     int has_dir;
     uint64_t weights_id[2]; /* hash of the encoder's weights (has_dir only; else 0) */
@@ -133,8 +134,8 @@ static int encode_fn(void *vctx, sa__embed *out, sa_error *err) {
 }
 
 /* A session from a kept embedding: what sa_sam_encode leaves, without running the encoder. */
-static int image_from_embed(const sa_sam_model *m, const sa__embed *x, sa_sam_image **out,
-                            sa_error *err) {
+static int image_from_embed(const sa_sam_model *m, const float *dense_pe, const sa__embed *x,
+                            sa_sam_image **out, sa_error *err) {
     const size_t n = (size_t)m->grid * m->grid * (size_t)m->arch.out_chans;
     sa_sam_image *e = calloc(1, sizeof *e);
     if (!e) return sa_error_set(err, SA_ERR_NOMEM, "SAM tool: out of memory");
@@ -150,7 +151,7 @@ static int image_from_embed(const sa_sam_model *m, const sa__embed *x, sa_sam_im
         return sa_error_set(err, SA_ERR_NOMEM, "SAM tool: out of memory");
     }
     memcpy(e->embed, x->data, n * sizeof(float));
-    sa__sam_dense_pe(m, e->dense_pe);
+    memcpy(e->dense_pe, dense_pe, n * sizeof(float));
     if (sa__pool_new(m->params.threads, &e->pool) != SA_OK) {
         sa_sam_image_free(e);
         return sa_error_set(err, SA_ERR_NOMEM, "SAM tool: cannot start %d threads",
@@ -190,7 +191,7 @@ static int tool_session_new(void *model, const sa_image *img, void **state, sa_e
         *state = ctx.encoded;
     } else {
         sa_sam_image *e = NULL;
-        rc = image_from_embed(t->m, x, &e, err);
+        rc = image_from_embed(t->m, t->dense_pe, x, &e, err);
         *state = e;
     }
     sa__embed_cache_release(t->cache, x);
@@ -206,6 +207,7 @@ static void tool_model_free(void *model) {
     if (!t) return;
     sa__embed_cache_free(t->cache);
     sa_sam_model_free(t->m);
+    free(t->dense_pe);
     free(t);
 }
 
@@ -379,6 +381,12 @@ int sa_sam_tool_new(sa_sam_model *m, sa_tool **out, sa_error *err) {
         return sa_error_set(err, SA_ERR_NOMEM, "sa_sam_tool_new: out of memory");
     }
     t->m = m;
+    t->dense_pe = malloc((size_t)m->grid * m->grid * (size_t)m->arch.out_chans * sizeof(float));
+    if (!t->dense_pe) {
+        tool_model_free(t);
+        return sa_error_set(err, SA_ERR_NOMEM, "sa_sam_tool_new: out of memory");
+    }
+    sa__sam_dense_pe(m, t->dense_pe);
     int rc = sa__embed_cache_new(SA_TOOL_CACHE_DEFAULT_BYTES, NULL, NULL, NULL, &t->cache, err);
     if (rc != SA_OK) {
         tool_model_free(t);
