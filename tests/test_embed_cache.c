@@ -239,10 +239,28 @@ static void *race_main(void *arg) {
     return NULL;
 }
 
+typedef struct hook_count {
+    pthread_mutex_t mu;
+    int begins, ends, open;
+} hook_count;
+
+static void count_hook(void *user, int begin) {
+    hook_count *h = user;
+    pthread_mutex_lock(&h->mu);
+    if (begin)
+        h->begins++, h->open++;
+    else
+        h->ends++, h->open--;
+    pthread_mutex_unlock(&h->mu);
+}
+
 static void test_inflight(void) {
     sa__embed_cache *c = NULL;
     sa_error err = {0};
     CHECK(sa__embed_cache_new(1 << 20, NULL, NULL, NULL, &c, &err) == SA_OK);
+    hook_count hc = {.begins = 0};
+    pthread_mutex_init(&hc.mu, NULL);
+    sa__embed_cache_set_wait_hook(c, count_hook, &hc);
     fake_ctx f = {.sleep_ms = 100, .value = 7.0f};
     pthread_mutex_init(&f.mu, NULL);
     enum { N = 8 };
@@ -261,6 +279,7 @@ static void test_inflight(void) {
     CHECKF(f.calls == 2 && st.computed == 2, "%d computations for 2 images", f.calls);
     CHECK(st.mem_hits == N - 2);
     CHECK(st.waits >= 1 && st.waits <= N - 2);
+    CHECK(hc.begins == st.waits && hc.ends == st.waits && hc.open == 0); /* one pair per wait */
     /* in flight and failing: every waiter tries itself, one at a time; all see the failure */
     f.fail = 1;
     f.calls = 0;
@@ -273,8 +292,10 @@ static void test_inflight(void) {
     for (int i = 0; i < 4; i++)
         CHECK(r[i].rc == SA_ERR_IO);
     CHECK(f.calls == 4);
+    CHECK(hc.begins == hc.ends && hc.open == 0);
     sa__embed_cache_free(c);
     pthread_mutex_destroy(&f.mu);
+    pthread_mutex_destroy(&hc.mu);
 }
 
 /* ---- the disk folder ---- */

@@ -11,6 +11,7 @@
 #include "segagent/graphcut.h"
 #include "segagent/refer.h"
 #include "testutil.h"
+#include "tools/tool_internal.h"
 
 /* A tool whose calls take 5 ms and record how many run at once. */
 typedef struct slow_model {
@@ -111,6 +112,69 @@ static int run_threads(int n, sa_tool_stats *st) {
     return m.most;
 }
 
+/* A tool whose session start waits 30 ms on "another thread" with its gate slot given back. */
+typedef struct pausing_model {
+    sa_tool *owner;
+    pthread_mutex_t mu;
+    int inside, most;
+} pausing_model;
+
+static int pausing_session_new(void *model, const sa_image *img, void **state, sa_error *err) {
+    (void)img;
+    (void)err;
+    pausing_model *m = model;
+    pthread_mutex_lock(&m->mu);
+    if (++m->inside > m->most) m->most = m->inside;
+    pthread_mutex_unlock(&m->mu);
+    sa__tool_gate_pause(m->owner);
+    struct timespec ts = {0, 30 * 1000000L};
+    nanosleep(&ts, NULL);
+    sa__tool_gate_resume(m->owner);
+    pthread_mutex_lock(&m->mu);
+    m->inside--;
+    pthread_mutex_unlock(&m->mu);
+    *state = NULL;
+    return SA_OK;
+}
+
+static int pausing_predict(void *state, const sa_tool_request *req, sa_tool_result *out,
+                           sa_error *err) {
+    (void)state;
+    (void)req;
+    return sa_mask_new(&out->mask, 16, 16, err);
+}
+
+static const sa_tool_ops pausing_ops = {
+    .name = "pausing", .session_new = pausing_session_new, .predict = pausing_predict};
+
+static void test_pause(void) {
+    pausing_model m = {.owner = NULL};
+    pthread_mutex_init(&m.mu, NULL);
+    sa_tool *tool = NULL;
+    sa_error err = {0};
+    CHECK(sa_tool_new(&pausing_ops, &m, &tool, &err) == SA_OK);
+    m.owner = tool;
+    CHECK(sa_tool_set_max_parallel(tool, 1, &err) == SA_OK);
+    enum { T = 4 };
+    worker w[T];
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) {
+        w[i] = (worker){.tool = tool};
+        pthread_create(&th[i], NULL, worker_main, &w[i]);
+    }
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(w[i].rc == SA_OK);
+    }
+    sa_tool_stats st;
+    sa_tool_get_stats(tool, &st);
+    CHECKF(st.peak_parallel == 1, "peak %d behind a gate of 1", st.peak_parallel);
+    /* the waits overlapped: a paused call does not hold the only slot (4 x 30 ms apart would be 1) */
+    CHECKF(m.most >= 2, "%d session starts waited at once", m.most);
+    sa_tool_free(tool);
+    pthread_mutex_destroy(&m.mu);
+}
+
 static void test_gate(void) {
     sa_tool_stats st;
     for (int n = 1; n <= 3; n++) {
@@ -161,6 +225,7 @@ static void test_eval_gated(void) {
 
 int main(void) {
     test_gate();
+    test_pause();
     test_eval_gated();
     return tu_finish("test_tool_gate");
 }

@@ -223,6 +223,8 @@ struct sa__embed_cache {
     char *dir;
     sa__embed_warn_fn warn;
     void *warn_user;
+    sa__embed_wait_fn wait_hook;
+    void *wait_user;
     entry *bucket[N_BUCKETS];
     entry *lru_head, *lru_tail; /* head = most recently released */
     int write_warned;
@@ -253,6 +255,11 @@ int sa__embed_cache_new(size_t max_bytes, const char *dir, sa__embed_warn_fn war
     pthread_cond_init(&c->cv, NULL);
     *out = c;
     return SA_OK;
+}
+
+void sa__embed_cache_set_wait_hook(sa__embed_cache *c, sa__embed_wait_fn fn, void *user) {
+    c->wait_hook = fn;
+    c->wait_user = user;
 }
 
 static void entry_free(entry *x) {
@@ -434,8 +441,18 @@ int sa__embed_cache_get(sa__embed_cache *c, const sa__embed_key *key, const sa__
         /* in flight: wait for it, holding a reference so a failed entry outlives our look */
         c->st.waits++;
         x->refs++;
+        if (c->wait_hook) {
+            pthread_mutex_unlock(&c->mu);
+            c->wait_hook(c->wait_user, 1);
+            pthread_mutex_lock(&c->mu);
+        }
         while (x->state == E_COMPUTING)
             pthread_cond_wait(&c->cv, &c->mu);
+        if (c->wait_hook) { /* x's state is final: it may be read after re-locking */
+            pthread_mutex_unlock(&c->mu);
+            c->wait_hook(c->wait_user, 0);
+            pthread_mutex_lock(&c->mu);
+        }
         if (x->state == E_READY) {
             c->st.mem_hits++;
             pthread_mutex_unlock(&c->mu);

@@ -102,6 +102,10 @@ typedef struct sa__embed_cache sa__embed_cache;
 int sa__embed_cache_new(size_t max_bytes, const char *dir, sa__embed_warn_fn warn, void *warn_user,
                         sa__embed_cache **out, sa_error *err);
 void sa__embed_cache_free(sa__embed_cache *c); /* no entry may be in use */
+/* Called by a thread around its wait for another thread's work in flight: begin = 1 before, 0 after (e.g. to
+ * give back a slot of a tool's gate meanwhile). No lock of the cache is held during the calls. Set before use. */
+typedef void (*sa__embed_wait_fn)(void *user, int begin);
+void sa__embed_cache_set_wait_hook(sa__embed_cache *c, sa__embed_wait_fn fn, void *user);
 
 /* The embedding for key (shape as in *want): from memory, else from the disk folder, else compute(ctx). *out
  * stays valid until sa__embed_cache_release. Errors are compute()'s, SA_ERR_NOMEM, or SA_ERR_INVALID. */

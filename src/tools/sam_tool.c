@@ -35,6 +35,8 @@ typedef struct sam_tool {
     sa_sam_model *m;
     float *dense_pe; /* (g*g, D): the same for every image, computed once */
     sa__embed_cache *cache;
+    sa_tool *
+        owner; /* the sa_tool wrapping this: its gate is given back while waiting on another encode */
     int has_dir;
     uint64_t weights_id[2]; /* hash of the encoder's weights (has_dir only; else 0) */
 } sam_tool;
@@ -211,6 +213,15 @@ static void tool_model_free(void *model) {
     free(t);
 }
 
+/* Waiting for another worker's encode of the same image uses no core: the gate slot goes back meanwhile. */
+static void wait_hook(void *user, int begin) {
+    sam_tool *t = user;
+    if (begin)
+        sa__tool_gate_pause(t->owner);
+    else
+        sa__tool_gate_resume(t->owner);
+}
+
 static int tool_set_cache(void *model, const sa_tool_cache_params *p, sa_error *err) {
     sam_tool *t = model;
     sa__embed_cache *c = NULL;
@@ -218,6 +229,7 @@ static int tool_set_cache(void *model, const sa_tool_cache_params *p, sa_error *
     if (rc != SA_OK) return rc;
     sa__embed_cache_free(t->cache);
     t->cache = c;
+    sa__embed_cache_set_wait_hook(c, wait_hook, t);
     t->has_dir = p->dir != NULL;
     if (t->has_dir)
         hash_encoder_weights(t->m, t->weights_id);
@@ -393,6 +405,10 @@ int sa_sam_tool_new(sa_sam_model *m, sa_tool **out, sa_error *err) {
         return rc;
     }
     rc = sa_tool_new(&sam_ops, t, out, err);
-    if (rc == SA_OK) sa__tool_set_cache_ops(*out, &sam_cache_ops);
+    if (rc == SA_OK) {
+        t->owner = *out;
+        sa__embed_cache_set_wait_hook(t->cache, wait_hook, t);
+        sa__tool_set_cache_ops(*out, &sam_cache_ops);
+    }
     return rc;
 }

@@ -97,15 +97,20 @@ void sa_tool_get_stats(const sa_tool *tool, sa_tool_stats *out) {
     pthread_mutex_unlock(&t->mu);
 }
 
-static void gate_enter(sa_tool *t, long *counter) {
-    pthread_mutex_lock(&t->mu);
-    ++*counter;
+/* Takes a slot, waiting for one. mu held. */
+static void take_slot(sa_tool *t) {
     if (t->max_parallel > 0 && t->active >= t->max_parallel) {
         t->gate_waits++;
         while (t->max_parallel > 0 && t->active >= t->max_parallel)
             pthread_cond_wait(&t->cv, &t->mu);
     }
     if (++t->active > t->peak) t->peak = t->active;
+}
+
+static void gate_enter(sa_tool *t, long *counter) {
+    pthread_mutex_lock(&t->mu);
+    ++*counter;
+    take_slot(t);
     pthread_mutex_unlock(&t->mu);
 }
 
@@ -114,6 +119,16 @@ static void gate_leave(sa_tool *t) {
     t->active--;
     pthread_cond_signal(&t->cv);
     pthread_mutex_unlock(&t->mu);
+}
+
+void sa__tool_gate_pause(sa_tool *tool) {
+    gate_leave(tool);
+}
+
+void sa__tool_gate_resume(sa_tool *tool) {
+    pthread_mutex_lock(&tool->mu);
+    take_slot(tool);
+    pthread_mutex_unlock(&tool->mu);
 }
 
 const char *sa_tool_name(const sa_tool *tool) {

@@ -13,4 +13,10 @@ typedef struct sa__tool_cache_ops {
 /* ops must outlive the tool (a static table). */
 void sa__tool_set_cache_ops(sa_tool *tool, const sa__tool_cache_ops *ops);
 
+/* For a tool about to block on another thread's work (not use a core) from inside its session_new or predict:
+ * pause gives the call's gate slot back for the wait, resume takes one again (waiting for it like a new call).
+ * Only between the two may the tool wait; only from inside those two calls. */
+void sa__tool_gate_pause(sa_tool *tool);
+void sa__tool_gate_resume(sa_tool *tool);
+
 #endif
