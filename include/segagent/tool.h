@@ -14,8 +14,19 @@
  *   sa_tool_session_free(s);
  *   sa_tool_free(tool);
  *
- * A sa_tool is immutable after creation and may be shared by threads; each thread uses its own sessions.
- * Tools are implemented by filling a sa_tool_ops table (see sa_tool_new); users never see the table.
+ * A sa_tool may be shared by threads; each thread uses its own sessions. Its settings (sa_tool_set_max_parallel,
+ * sa_tool_set_cache) are made before it is shared; after that only its internal counters and caches change, under
+ * their own locks. Tools are implemented by filling a sa_tool_ops table (see sa_tool_new); users never see the
+ * table.
+ *
+ * Two things are shared by all threads of one tool:
+ *   - a gate: at most max_parallel session starts and predictions run at once (the others wait their turn), so
+ *     many episodes in flight (each waiting on a model server most of the time) do not run many tool calls on
+ *     few cores;
+ *   - for tools with per-image work worth keeping (SAM: the image embedding), a cache of it: in memory (an LRU
+ *     bounded by bytes, on by default), optionally on disk, with work in flight de-duplicated (two threads
+ *     starting sessions on the same image at once: one computes, the other waits and reuses the result).
+ *     Results are bit-identical to computing anew.
  */
 #ifndef SEGAGENT_TOOL_H
 #define SEGAGENT_TOOL_H
@@ -71,6 +82,52 @@ int sa_tool_new(const sa_tool_ops *ops, void *model, sa_tool **out, sa_error *er
 void sa_tool_free(sa_tool *tool);
 const char *sa_tool_name(const sa_tool *tool);
 int sa_tool_accepts_box(const sa_tool *tool);
+
+/* At most n session starts and predictions of this tool at once, over all threads (n >= 1), or no limit (n = 0,
+ * the default). Set it before the tool is shared. SA_ERR_INVALID for n < 0. */
+int sa_tool_set_max_parallel(sa_tool *tool, int n, sa_error *err);
+
+/* The per-image cache (for the tools that have one: SAM). */
+#define SA_TOOL_CACHE_DEFAULT_BYTES ((size_t)256 << 20)
+typedef struct sa_tool_cache_params {
+    size_t
+        max_bytes; /* memory budget of the LRU (default SA_TOOL_CACHE_DEFAULT_BYTES); 0 keeps nothing once
+                         the sessions using it end (work in flight is still shared) */
+    const char *
+        dir; /* on-disk cache folder, created when missing (NULL: none, the default). Files are keyed
+                         by the model's content (weights, architecture, kernels, precision: not its path) and the
+                         image's pixels; a corrupt, truncated or mismatched file is reported through warn,
+                         counted and recomputed, never used (docs/sam.md) */
+    void (*warn)(void *user,
+                 const char *msg); /* one line per problem met (may be NULL); called from the
+                                                  thread that met it, so it must be thread-safe */
+    void *warn_user;
+} sa_tool_cache_params;
+sa_tool_cache_params sa_tool_cache_default_params(void);
+/* Replaces the tool's cache (what it held is dropped). Call before the tool is shared and with no session
+ * open. SA_ERR_UNSUPPORTED for a tool without per-image work to keep (the built-in graph cut, SimpleClick);
+ * SA_ERR_IO when dir cannot be created; SA_ERR_NOMEM. On error the old cache stays. */
+int sa_tool_set_cache(sa_tool *tool, sa_tool_cache_params params, sa_error *err);
+
+/* Counters since the tool was made. The cache fields are 0 for a tool without a cache. */
+typedef struct sa_tool_stats {
+    long sessions;     /* sessions started */
+    long predicts;     /* predictions made */
+    long gate_waits;   /* calls that had to wait at the max_parallel gate */
+    int max_parallel;  /* the gate (0 = none) */
+    int peak_parallel; /* most calls seen running at once */
+    long image_work;   /* per-image work actually done (SAM: image encoder runs) */
+    long mem_hits; /* sessions served from memory (including those that waited on another thread) */
+    long
+        inflight_waits; /* of those, sessions that waited for another thread's work on the same image */
+    long disk_hits;     /* sessions served from a valid cache file */
+    long disk_writes;   /* cache files written */
+    long disk_rejected; /* cache files found but not used (reported through warn) */
+    long disk_errors;   /* cache files that could not be written */
+    size_t cache_bytes; /* bytes held in memory now */
+    long cache_entries; /* images held in memory now */
+} sa_tool_stats;
+void sa_tool_get_stats(const sa_tool *tool, sa_tool_stats *out);
 
 /* Starts a session on one image. The image is copied; the caller may free it afterwards. */
 int sa_tool_session_new(sa_tool *tool, const sa_image *img, sa_tool_session **out, sa_error *err);

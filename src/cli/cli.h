@@ -87,13 +87,16 @@ typedef struct cli_tool_opts {
     const char *prob_thresh; /* number in [0, 1) (default 0.49) */
     const char
         *precision; /* "fp32" (default) / "bf16": SAM's and SimpleClick's ViT linear layers */
+    const char
+        *embed_cache; /* --embed-cache DIR: SAM image embeddings kept on disk (NULL: memory only) */
 } cli_tool_opts;
 
-/* Option-table entries for the SimpleClick settings (add to a command's table beside --tool): */
+/* Option-table entries for the SimpleClick settings and --embed-cache (add to a command's table beside
+ * --tool): */
 #define CLI_TOOL_SC_OPTS(t)                                                                        \
     CLI_O_STR("tool-model", &(t).model), CLI_O_STR("zoom-in", &(t).zoom_in),                       \
         CLI_O_STR("flip", &(t).flip), CLI_O_STR("prob-thresh", &(t).prob_thresh),                  \
-        CLI_O_STR("precision", &(t).precision)
+        CLI_O_STR("precision", &(t).precision), CLI_O_STR("embed-cache", &(t).embed_cache)
 /* ... and --model PATH, in commands where --model does not already name the LLM */
 #define CLI_TOOL_MODEL_OPT(t) CLI_O_STR("model", &(t).model)
 
@@ -106,9 +109,14 @@ typedef struct cli_tool_opts {
     "  --flip on|off        SimpleClick horizontal-flip averaging (default on)\n"                               \
     "  --prob-thresh X      SimpleClick mask threshold on the probability (default 0.49)\n"                     \
     "  --precision P        fp32 (default) or bf16: SAM's / SimpleClick's ViT linear layers in BF16\n"          \
+    "  --embed-cache DIR    keep SAM image embeddings on disk in DIR (keyed by the weights and the image's\n"   \
+    "                       pixels), so a later run on the same images encodes nothing (--tool sam)\n"          \
     "  --threads N          worker threads for the tool (default 2)\n"
 
 int cli_make_tool(const cli_tool_opts *o, sa_tool **out, sa_error *err);
+/* One line on stderr for a tool with an image-embedding cache (SAM): encoder runs, sessions served from memory
+ * and from disk, cache files written / rejected. Nothing for other tools or when quiet. */
+void cli_tool_report(const char *cmd, const sa_tool *tool, int quiet);
 /* Checks --tool / --sam-model / --threads before any work: prints ONE line "<cmd>: ..." naming the option and
  * returns 2 (usage error), or returns 0. */
 int cli_check_tool_opts(const char *cmd, const cli_tool_opts *o);

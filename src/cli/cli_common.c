@@ -172,6 +172,23 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int n_opts, const char
     return 0;
 }
 
+/* The embedding cache's problems (a rejected file, the first failed write): one line each, from any thread. */
+static void cache_warning(void *user, const char *msg) {
+    (void)user;
+    cli_printf(stderr, "warning: %s\n", msg);
+}
+
+void cli_tool_report(const char *cmd, const sa_tool *tool, int quiet) {
+    sa_tool_stats st;
+    sa_tool_get_stats(tool, &st);
+    if (quiet || !tool || strcmp(sa_tool_name(tool), "sam") != 0) return;
+    cli_printf(stderr,
+               "%s: %ld image encoding(s) for %ld session(s): %ld from memory (%ld waited for "
+               "another worker), %ld from disk; cache files: %ld written, %ld rejected\n",
+               cmd, st.image_work, st.sessions, st.mem_hits, st.inflight_waits, st.disk_hits,
+               st.disk_writes, st.disk_rejected);
+}
+
 int cli_make_tool(const cli_tool_opts *o, sa_tool **out, sa_error *err) {
     const char *name = o->tool ? o->tool : "builtin";
     if (!strcmp(name, "builtin") || !strcmp(name, "graphcut"))
@@ -184,8 +201,18 @@ int cli_make_tool(const cli_tool_opts *o, sa_tool **out, sa_error *err) {
         if (o->precision && !strcmp(o->precision, "bf16")) p.precision = SA_SAM_PRECISION_BF16;
         sa_sam_model *m = NULL;
         int rc = sa_sam_model_load(o->sam_model, p, &m, err);
-        if (rc != SA_OK) return rc;
-        return sa_sam_tool_new(m, out, err);
+        if (rc == SA_OK) rc = sa_sam_tool_new(m, out, err);
+        if (rc == SA_OK && o->embed_cache) {
+            sa_tool_cache_params cp = sa_tool_cache_default_params();
+            cp.dir = o->embed_cache;
+            cp.warn = cache_warning;
+            rc = sa_tool_set_cache(*out, cp, err);
+            if (rc != SA_OK) {
+                sa_tool_free(*out);
+                *out = NULL;
+            }
+        }
+        return rc;
     }
     if (!strcmp(name, "simpleclick")) {
         if (!o->model)
@@ -239,6 +266,11 @@ int cli_check_tool_opts(const char *cmd, const cli_tool_opts *o) {
                     o->prob_thresh);
             return 2;
         }
+    }
+    if (o->embed_cache && (strcmp(name, "sam") || !*o->embed_cache)) {
+        cli_printf(stderr, "%s: --embed-cache DIR is for --tool sam (it keeps SAM's embeddings)\n",
+                   cmd);
+        return 2;
     }
     if (!strcmp(name, "sam") && (!o->sam_model || !*o->sam_model)) {
         cli_printf(stderr,

@@ -1,6 +1,9 @@
 /* segagent demo: the whole annotation loop on the built-in sample scenes (generated, so nothing to
  * download): per scene the simulated annotator clicks, the tool segments, overlays are written per
- * step; then the NoC / mIoU table, a JSON summary in the eval format, and a chart. */
+ * step; then the NoC / mIoU table, a JSON summary in the eval format, and a chart. Last, the agent
+ * benchmark (the referring benchmark of `eval`, SegAgent's Tables 1-2) over the same scenes: the
+ * simulated annotator as the policy, or a served model with --policy URL; its cIoU / gIoU / mIoU by
+ * step are printed and added to the summary. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -8,10 +11,13 @@
 
 #include "segagent/chart.h"
 #include "cli.h"
+#include "cli_llm.h"
 #include "cli_paths.h"
 #include "cli_report.h"
 #include "cli_stop.h"
+#include "segagent/eval_report.h"
 #include "segagent/evaluate.h"
+#include "segagent/refer.h"
 #include "segagent/scenes.h"
 
 /* the help text is laid out as the user sees it */
@@ -36,12 +42,21 @@ static const char usage[] =
     "                                 mIoU@k (the eval JSON format)\n"
     "  DIR/chart.svg                  IoU vs clicks per scene and their mean\n"
     "\n"
+    "Then the agent benchmark: the referring benchmark of `segagent eval` over the\n"
+    "same scenes (320x240, seed 1; each scene's description is the expression):\n"
+    "cIoU, gIoU and mIoU / cIoU after each step, also in summary.json under\n"
+    "\"agent_benchmark\". The policy is the simulated annotator, or with --policy\n"
+    "URL a served model (the policy options of segment: --model NAME, --prompt,\n"
+    "...; SimpleClick's checkpoint is then --tool-model).\n"
+    "\n"
     "options:\n"
     "  --out DIR            output folder (default demo-out)\n" CLI_TOOL_OPTIONS_HELP
     "  --max-clicks N       clicks per scene (default 20)\n"
     "  --seed N             scene variation (default 1)\n"
     "  --size WxH           scene size in pixels (default 320x240)\n"
     "  --no-overlays        skip the per-step PNGs\n"
+    "  --agent-steps N      steps of the agent benchmark, 0..20 (default 7; 0 = skip)\n"
+    "  --policy URL         run the agent benchmark with a served model\n"
     "\n"
     "examples:\n"
     "  segagent demo\n"
@@ -95,6 +110,10 @@ typedef struct demo_opts {
     cli_tool_opts topt;
     int max_clicks, seed, no_overlays;
     int w, h; /* from size */
+    int agent_steps;
+    int use_llm; /* --policy given: the LLM options are in the table, --model names the LLM */
+    cli_llm_opts lo;
+    sa_llm_params lp;
 } demo_opts;
 
 /* The only input is --sam-model; none of the files written (or stale step overlays deleted) may be it.
@@ -124,7 +143,8 @@ static int parse_demo_options(int argc, char **argv, demo_opts *o) {
     o->topt = (cli_tool_opts){.tool = "builtin", .threads = 2};
     o->max_clicks = 20;
     o->seed = 1;
-    const cli_opt opts[] = {
+    o->agent_steps = 7;
+    const cli_opt base[] = {
         CLI_O_STR("out", &o->out),
         CLI_O_STR("tool", &o->topt.tool),
         CLI_O_STR("sam-model", &o->topt.sam_model),
@@ -133,11 +153,32 @@ static int parse_demo_options(int argc, char **argv, demo_opts *o) {
         CLI_O_SEED(&o->seed),
         CLI_O_STR("size", &o->size),
         CLI_O_FLAG("no-overlays", &o->no_overlays),
-        CLI_TOOL_MODEL_OPT(o->topt),
+        CLI_O_INT("agent-steps", &o->agent_steps, 0, 20),
         CLI_TOOL_SC_OPTS(o->topt),
     };
-    int pr = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage);
+    /* with --policy, --model names the LLM (as in eval); without, SimpleClick's checkpoint */
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--policy") == 0 || strncmp(argv[i], "--policy=", 9) == 0)
+            o->use_llm = 1;
+    cli_llm_opts_default(&o->lo);
+    const cli_opt model_opt[] = {CLI_TOOL_MODEL_OPT(o->topt)};
+    cli_opt opts[sizeof base / sizeof base[0] + CLI_LLM_N_OPTS + 1];
+    int n = 0;
+    for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
+        opts[n++] = base[i];
+    if (o->use_llm) {
+        cli_llm_opts_table(&o->lo, opts + n);
+        n += CLI_LLM_N_OPTS;
+    } else {
+        opts[n++] = model_opt[0];
+    }
+    int pr = cli_parse(argc, argv, opts, n, NULL, 0, NULL, usage);
     if (pr) return pr == 1 ? 0 : 2;
+    sa_error err = {0};
+    if (o->use_llm && cli_llm_params(&o->lo, &o->lp, &err) != SA_OK) {
+        cli_printf(stderr, "demo: %s\n", err.msg);
+        return 2;
+    }
     int wh[2];
     if (cli_parse_int_list(o->size, 'x', wh, 2, 32, 4096) == 0) {
         o->w = wh[0];
@@ -158,6 +199,8 @@ typedef struct demo_run {
     sa_metrics *m;
     sa_metrics_summary s; /* after all scenes */
     int status;
+    int has_agent; /* the agent benchmark ran: agent holds its metrics */
+    sa_eval_refer_summary agent;
 } demo_run;
 
 /* The tool (before the folder: no empty folder on failure), the folder, the per-scene results.
@@ -235,7 +278,71 @@ static void run_scene(demo_run *r, int i) {
     sa_mask_free(&gt);
 }
 
-/* DIR/summary.json in the eval layout, plus the scene descriptions. */
+static int make_llm_policy(void *ctx, sa_policy **out, sa_error *err) {
+    return sa_llm_policy_new(ctx, out, NULL, err);
+}
+
+static void print_agent_table(const demo_run *r) {
+    const demo_opts *o = r->o;
+    const sa_eval_refer_summary *a = &r->agent;
+    cli_printf(stdout,
+               "\nagent benchmark (referring, built-in scenes, policy: %s, %d steps):\n"
+               "  %7s %6s %7s %7s\n  %7d %6d %7.4f %7.4f\n  step  ",
+               o->use_llm ? o->lp.model : "simulated annotator", o->agent_steps, "samples",
+               "failed", "cIoU", "gIoU", a->n_samples, a->n_failed, a->ciou, a->giou);
+    for (int t = 0; t < o->agent_steps; t++)
+        cli_printf(stdout, " %6d", t + 1);
+    cli_printf(stdout, "\n  mIoU  ");
+    for (int t = 0; t < o->agent_steps; t++)
+        cli_printf(stdout, " %6.3f", a->miou_by_step[t]);
+    cli_printf(stdout, "\n  cIoU  ");
+    for (int t = 0; t < o->agent_steps; t++)
+        cli_printf(stdout, " %6.3f", a->ciou_by_step[t]);
+    cli_printf(stdout, "\n");
+}
+
+/* The referring benchmark over the built-in scenes with the demo's tool; prints its table. A failure is
+ * reported and makes the exit status 1. */
+static void run_agent_benchmark(demo_run *r) {
+    const demo_opts *o = r->o;
+    sa_refer *ds = NULL;
+    sa_error err = {0};
+    sa_eval_result res;
+    memset(&res, 0, sizeof res);
+    int rc = sa_refer_open_scenes(&ds, &err);
+    if (rc == SA_OK) {
+        sa_eval_params ep = sa_eval_default_params();
+        ep.max_clicks = o->agent_steps;
+        ep.threads =
+            o->use_llm ? sa_refer_count(ds) : 2; /* a served model: every episode in flight */
+        ep.should_stop = cli_stop_hook;
+        if (o->use_llm) {
+            ep.policy_new = make_llm_policy;
+            ep.policy_ctx = (void *)&o->lp;
+            sa_tool_set_max_parallel(r->tool, 2, NULL); /* tool work on 2 threads */
+        }
+        rc = sa_eval_run_refer(r->tool, ds, ep, NULL, NULL, &res, &err);
+        sa_tool_set_max_parallel(r->tool, 0, NULL);
+    }
+    if (rc == SA_OK && sa_eval_refer_summarize(&res, o->agent_steps, &r->agent) != SA_OK)
+        rc = sa_error_set(&err, SA_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < res.n_samples; i++)
+        if (res.samples[i].status != SA_OK)
+            cli_printf(stderr, "demo: agent benchmark: %s: %s\n",
+                       res.samples[i].name ? res.samples[i].name : "?",
+                       res.samples[i].error ? res.samples[i].error : "?");
+    if (rc != SA_OK) {
+        cli_printf(stderr, "demo: agent benchmark: %s\n", err.msg);
+        r->status = 1;
+    } else {
+        r->has_agent = 1;
+        print_agent_table(r);
+    }
+    sa_eval_result_free(&res);
+    sa_refer_free(ds);
+}
+
+/* DIR/summary.json in the eval layout, plus the scene descriptions (and the agent benchmark). */
 static void write_summary(demo_run *r) {
     const demo_opts *o = r->o;
     cJSON *doc = cJSON_CreateObject();
@@ -255,6 +362,14 @@ static void write_summary(demo_run *r) {
             if (js) cJSON_AddStringToObject(js, "description", sa_scene_description(i));
             cJSON_AddItemToArray(arr, js);
         }
+    }
+    cJSON *ab = r->has_agent ? cJSON_AddObjectToObject(doc, "agent_benchmark") : NULL;
+    if (ab) {
+        cJSON_AddStringToObject(ab, "dataset", "scenes");
+        cJSON_AddStringToObject(ab, "policy",
+                                o->use_llm ? o->lp.model : "simulated (docs/annotator.md)");
+        cJSON_AddNumberToObject(ab, "steps", o->agent_steps);
+        sa_eval_refer_summary_add_json(ab, &r->agent);
     }
     sa_error err = {0};
     char *jp = sa_path_join(o->out, "summary.json");
@@ -355,6 +470,11 @@ int cli_demo(int argc, char **argv) {
     cli_printf(stdout, "  ");
     cli_metrics_latency_line(stdout, "demo scenes", &r.s);
     cli_printf(stdout, "  total %.1f s\n", cli_now_s() - t0);
+    if (o.agent_steps > 0 && !cli_stop_requested()) {
+        cli_stop_install();
+        run_agent_benchmark(&r);
+        cli_stop_restore();
+    }
     write_summary(&r);
     write_chart(&r);
     if (r.status == 0)

@@ -87,8 +87,8 @@ static const char usage_refer[] =
     "                       refcocog, unc otherwise)\n"
     "  --per-ref            one sample per ref instead of per sentence\n"
     "  --concurrency N      episodes in flight, 1..256, each on its own worker with\n"
-    "                       its own policy client (default: --jobs); results do not\n"
-    "                       depend on it\n"
+    "                       its own policy client (default: --jobs); the tool runs\n"
+    "                       at most --jobs calls at once; results do not depend on it\n"
     "  --policy URL         an LLM policy server clicks instead of the simulated\n"
     "                       annotator, with the policy options of segment (--model\n"
     "                       NAME, --prompt, ...); SimpleClick's checkpoint is then\n"
@@ -315,6 +315,8 @@ static int run_all(const eval_opts *o, sa_tool *tool, ds_run *runs) {
     sa_eval_params ep = sa_eval_default_params();
     ep.max_clicks = o->max_clicks;
     ep.threads = o->concurrency > 0 ? o->concurrency : o->jobs;
+    if (o->concurrency > 0) /* episodes in flight, tool work on --jobs threads */
+        sa_tool_set_max_parallel(tool, o->jobs, NULL);
     ep.limit = o->limit;
     ep.should_stop = cli_stop_hook;
     if (o->use_llm) {
@@ -353,6 +355,7 @@ static int run_all(const eval_opts *o, sa_tool *tool, ds_run *runs) {
     cli_stop_restore();
     if (cli_stop_requested())
         cli_printf(stderr, "eval: interrupted; the results cover the images evaluated so far\n");
+    cli_tool_report("eval", tool, o->quiet);
     return n_ok;
 }
 

@@ -1,14 +1,26 @@
 /* The interactive tool contract: a thin dispatch layer over sa_tool_ops that owns the model and the per-image
- * session, and validates every request once so each tool can trust its inputs. */
-#include "segagent/tool.h"
+ * session, and validates every request once so each tool can trust its inputs.
+ *
+ * The gate is a counting semaphore (mutex + condition variable) around the two calls that do real work,
+ * session_new and predict; its mutex also guards the call counters. Waiting for the gate happens before the
+ * tool's own code runs, so a tool never holds its locks while queued here. */
+#include "tools/tool_internal.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct sa_tool {
     const sa_tool_ops *ops;
+    const sa__tool_cache_ops *cache_ops; /* NULL: no per-image cache */
     void *model;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a gate slot was freed */
+    int max_parallel;  /* 0 = no limit */
+    int active;        /* calls inside the gate */
+    int peak;
+    long sessions, predicts, gate_waits;
 };
 
 struct sa_tool_session {
@@ -28,6 +40,8 @@ int sa_tool_new(const sa_tool_ops *ops, void *model, sa_tool **out, sa_error *er
     }
     t->ops = ops;
     t->model = model;
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, NULL);
     *out = t;
     return SA_OK;
 }
@@ -35,7 +49,86 @@ int sa_tool_new(const sa_tool_ops *ops, void *model, sa_tool **out, sa_error *er
 void sa_tool_free(sa_tool *tool) {
     if (!tool) return;
     if (tool->ops->model_free) tool->ops->model_free(tool->model);
+    pthread_mutex_destroy(&tool->mu);
+    pthread_cond_destroy(&tool->cv);
     free(tool);
+}
+
+int sa_tool_set_max_parallel(sa_tool *tool, int n, sa_error *err) {
+    if (!tool || n < 0)
+        return sa_error_set(err, SA_ERR_INVALID, "tool: max parallel calls %d (allowed >= 0)", n);
+    pthread_mutex_lock(&tool->mu);
+    tool->max_parallel = n;
+    pthread_cond_broadcast(&tool->cv);
+    pthread_mutex_unlock(&tool->mu);
+    return SA_OK;
+}
+
+sa_tool_cache_params sa_tool_cache_default_params(void) {
+    sa_tool_cache_params p;
+    memset(&p, 0, sizeof p);
+    p.max_bytes = SA_TOOL_CACHE_DEFAULT_BYTES;
+    return p;
+}
+
+int sa_tool_set_cache(sa_tool *tool, sa_tool_cache_params params, sa_error *err) {
+    if (!tool) return sa_error_set(err, SA_ERR_INVALID, "sa_tool_set_cache: no tool");
+    if (!tool->cache_ops)
+        return sa_error_set(err, SA_ERR_UNSUPPORTED, "tool '%s' keeps no per-image cache",
+                            tool->ops->name);
+    return tool->cache_ops->set_cache(tool->model, &params, err);
+}
+
+void sa__tool_set_cache_ops(sa_tool *tool, const sa__tool_cache_ops *ops) {
+    tool->cache_ops = ops;
+}
+
+void sa_tool_get_stats(const sa_tool *tool, sa_tool_stats *out) {
+    memset(out, 0, sizeof *out);
+    if (!tool) return;
+    sa_tool *t = (sa_tool *)tool; /* the counters' lock; nothing else changes */
+    if (t->cache_ops) t->cache_ops->stats(t->model, out);
+    pthread_mutex_lock(&t->mu);
+    out->sessions = t->sessions;
+    out->predicts = t->predicts;
+    out->gate_waits = t->gate_waits;
+    out->max_parallel = t->max_parallel;
+    out->peak_parallel = t->peak;
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* Takes a slot, waiting for one. mu held. */
+static void take_slot(sa_tool *t) {
+    if (t->max_parallel > 0 && t->active >= t->max_parallel) {
+        t->gate_waits++;
+        while (t->max_parallel > 0 && t->active >= t->max_parallel)
+            pthread_cond_wait(&t->cv, &t->mu);
+    }
+    if (++t->active > t->peak) t->peak = t->active;
+}
+
+static void gate_enter(sa_tool *t, long *counter) {
+    pthread_mutex_lock(&t->mu);
+    ++*counter;
+    take_slot(t);
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void gate_leave(sa_tool *t) {
+    pthread_mutex_lock(&t->mu);
+    t->active--;
+    pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
+void sa__tool_gate_pause(sa_tool *tool) {
+    gate_leave(tool);
+}
+
+void sa__tool_gate_resume(sa_tool *tool) {
+    pthread_mutex_lock(&tool->mu);
+    take_slot(tool);
+    pthread_mutex_unlock(&tool->mu);
 }
 
 const char *sa_tool_name(const sa_tool *tool) {
@@ -56,7 +149,11 @@ int sa_tool_session_new(sa_tool *tool, const sa_image *img, sa_tool_session **ou
     if (!s) return sa_error_set(err, SA_ERR_NOMEM, "tool session: out of memory");
     s->tool = tool;
     int rc = sa_image_copy(img, &s->image, err);
-    if (rc == SA_OK) rc = tool->ops->session_new(tool->model, &s->image, &s->state, err);
+    if (rc == SA_OK) {
+        gate_enter(tool, &tool->sessions);
+        rc = tool->ops->session_new(tool->model, &s->image, &s->state, err);
+        gate_leave(tool);
+    }
     if (rc != SA_OK) {
         sa_image_free(&s->image);
         free(s);
@@ -120,7 +217,9 @@ int sa_tool_session_predict(sa_tool_session *s, const sa_tool_request *req, sa_t
     out->score = NAN;
     int rc = check_request(s, req, err);
     if (rc != SA_OK) return rc;
+    gate_enter(s->tool, &s->tool->predicts);
     rc = s->tool->ops->predict(s->state, req, out, err);
+    gate_leave(s->tool);
     if (rc != SA_OK) {
         sa_tool_result_free(out);
         return rc;
