@@ -89,6 +89,8 @@ typedef struct cli_tool_opts {
         *precision; /* "fp32" (default) / "bf16": SAM's and SimpleClick's ViT linear layers */
     const char
         *embed_cache; /* --embed-cache DIR: SAM image embeddings kept on disk (NULL: memory only) */
+    int no_embed_memory; /* set by the program, not an option: keep no SAM embedding in memory beyond the
+                            sessions using it (serve: its own store holds sessions under --cache-mb) */
 } cli_tool_opts;
 
 /* Option-table entries for the SimpleClick settings and --embed-cache (add to a command's table beside

@@ -202,9 +202,10 @@ int cli_make_tool(const cli_tool_opts *o, sa_tool **out, sa_error *err) {
         sa_sam_model *m = NULL;
         int rc = sa_sam_model_load(o->sam_model, p, &m, err);
         if (rc == SA_OK) rc = sa_sam_tool_new(m, out, err);
-        if (rc == SA_OK && o->embed_cache) {
+        if (rc == SA_OK && (o->embed_cache || o->no_embed_memory)) {
             sa_tool_cache_params cp = sa_tool_cache_default_params();
             cp.dir = o->embed_cache;
+            if (o->no_embed_memory) cp.max_bytes = 0;
             cp.warn = cache_warning;
             rc = sa_tool_set_cache(*out, cp, err);
             if (rc != SA_OK) {

@@ -217,7 +217,7 @@ typedef struct agent_opts {
     sa_box box; /* --box, parsed */
 } agent_opts;
 
-/* Fills opts[] for o; returns the number of entries (at most CLI_LLM_N_OPTS + 18). */
+/* Fills opts[] for o; returns the number of entries (at most CLI_LLM_N_OPTS + 19). */
 static int agent_option_table(agent_opts *o, cli_opt *opts) {
     cli_llm_opts_table(&o->lo, opts);
     int n = CLI_LLM_N_OPTS;

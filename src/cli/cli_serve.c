@@ -248,6 +248,8 @@ int cli_serve(int argc, char **argv) {
     o.sp.web_dir = o.web_dir ? o.web_dir : auto_web;
     sa_tool *tool = NULL;
     sa_error err = {0};
+    o.topt.no_embed_memory =
+        1; /* the image store keeps sessions (embeddings included) under --cache-mb */
     if (cli_make_tool(&o.topt, &tool, &err) != SA_OK) {
         cli_printf(stderr, "serve: %s\n", err.msg);
         free(auto_web);
