@@ -523,10 +523,10 @@ static int open_records(const eval_opts *o, const char *tool_name, ds_run *runs,
         cli_printf(stderr, "eval: %s\n", err.msg);
         return 1;
     }
-    if (o->shard.count > 1 && !o->quiet)
+    if (o->shard.count > 1)
         cli_printf(stderr, "eval: shard %d of %d (%s), records in %s\n", o->shard.index,
                    o->shard.count, o->shard_from, o->part_path);
-    if (o->resume && !o->quiet)
+    if (o->resume)
         cli_printf(stderr, "eval: resuming %s: %d sample(s) already done%s%s\n", o->part_path,
                    info.records, info.torn ? ", a torn last record dropped" : "",
                    info.ended ? " (the part was complete)" : "");
@@ -734,6 +734,16 @@ static int write_files(const eval_opts *o, sa_eval_book *b) {
     return 0;
 }
 
+/* A shard that owns no item at all has nothing to do: that is a success (an array job's task). */
+static int empty_shard(const eval_opts *o, const ds_run *runs, const eval_recs *er) {
+    if (o->shard.count < 2 || !er->book || cli_stop_requested()) return 0;
+    for (int d = 0; d < o->datasets.n; d++)
+        if (runs[d].set < 0 || sa_eval_book_result(er->book, runs[d].set)->n_samples > 0) return 0;
+    cli_printf(stderr, "eval: shard %d of %d holds none of the items\n", o->shard.index,
+               o->shard.count);
+    return 1;
+}
+
 int cli_eval(int argc, char **argv) {
     eval_opts o;
     int pr = parse_opts(argc, argv, &o);
@@ -752,7 +762,7 @@ int cli_eval(int argc, char **argv) {
         cli_printf(stderr, "eval: %s\n", err.msg);
     if (tool && open_records(&o, sa_tool_name(tool), runs, &er) == 0)
         n_ok = run_all(&o, tool, runs, &er);
-    int status = n_ok > 0 ? 0 : 1;
+    int status = n_ok > 0 || empty_shard(&o, runs, &er) ? 0 : 1;
     if (n_ok > 0) {
         print_tables(&o, sa_tool_name(tool), runs, er.book);
         status |= write_files(&o, er.book);
