@@ -49,7 +49,8 @@ static const char usage[] =
     "                       layout, none otherwise; -1 = none)\n"
     "  --json PATH          write summary + per-image curves and clicks as JSON\n"
     "  --chart PATH         write the mIoU-vs-clicks chart as SVG\n"
-    "                       (default: beside --json, with .svg)\n"
+    "                       (default: beside --json, with .svg); the cIoU-by-step\n"
+    "                       chart goes beside it (.ciou.svg)\n"
     "  --per-image          also print one line per image\n"
     "  --quiet              no progress on stderr\n"
     "\n"
@@ -75,6 +76,28 @@ static const char usage[] =
     "exit status: 0 when at least one dataset was evaluated, 1 when nothing could\n"
     "be, 2 on a usage error, 130 when interrupted.\n";
 
+static const char usage_records[] =
+    "\n"
+    "records, resume and shards:\n"
+    "  --samples PATH       the per-sample records (JSON Lines, docs/eval-records.md):\n"
+    "                       clicks, replies, predicted and true IoU per step, final\n"
+    "                       mask as COCO RLE; every number printed is computed from\n"
+    "                       them. Default beside --json (out.json ->\n"
+    "                       out.part.jsonl); without either they stay in memory\n"
+    "  --resume             keep the samples already in the records file (a killed,\n"
+    "                       preempted or interrupted run) and run only the rest; a\n"
+    "                       torn last record is dropped and redone. The options\n"
+    "                       must be those of the first run (else it refuses)\n"
+    "  --shard I/N          run shard I of N (0-based): the samples whose key (set\n"
+    "                       name/sample id) hashes to I mod N (docs/parts.md). The\n"
+    "                       records go to out.shard-IIII-of-NNNN.jsonl (or PATH's\n"
+    "                       shard name), this shard's summary beside them (.json,\n"
+    "                       .svg, .ciou.svg); `segagent merge` joins the parts into\n"
+    "                       what one run writes. Without --shard, a Slurm array\n"
+    "                       task (SLURM_ARRAY_TASK_ID) or a Kubernetes Indexed Job\n"
+    "                       (JOB_COMPLETION_INDEX, with --shards) picks the shard\n"
+    "  --shards N           number of shards for JOB_COMPLETION_INDEX\n";
+
 static const char usage_refer[] =
     "\n"
     "referring sets (--dataset; one sample per sentence; the table gives cIoU =\n"
@@ -95,7 +118,14 @@ static const char usage_refer[] =
     "  --policy URL         an LLM policy server clicks instead of the simulated\n"
     "                       annotator, with the policy options of segment (--model\n"
     "                       NAME, --prompt, ...); SimpleClick's checkpoint is then\n"
-    "                       --tool-model\n";
+    "                       --tool-model\n"
+    "  PRMcIoU / PRMgIoU    the same for the PRM choice: per sample, the mask with\n"
+    "                       the highest predicted IoU (the reply's \"Current IOU\"\n"
+    "                       scores the mask it was shown) among those seen so far;\n"
+    "                       ties go to the later mask; no prediction = the last\n"
+    "  latency              p50 / p90 / p99 of the policy's time per step (an HTTP\n"
+    "                       request for --policy)\n"
+    "  segagent prm-select RECORDS.jsonl redoes the PRM choice offline.\n";
 
 typedef struct ds_run {
     const char *name;
@@ -274,8 +304,8 @@ static int parse_opts(int argc, char **argv, eval_opts *o) {
     } else {
         opts[n++] = model_opt[0];
     }
-    char help[sizeof usage + sizeof usage_refer];
-    snprintf(help, sizeof help, "%s%s", usage, usage_refer);
+    char help[sizeof usage + sizeof usage_records + sizeof usage_refer];
+    snprintf(help, sizeof help, "%s%s%s", usage, usage_records, usage_refer);
     int pr = cli_parse(argc, argv, opts, n, NULL, 0, NULL, help);
     if (pr) return pr == 1 ? -1 : 2;
     return check_opts(o);
