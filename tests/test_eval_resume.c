@@ -352,6 +352,37 @@ int main(int argc, char **argv) {
     cJSON *g_recs = load_records(&c, "g.part.jsonl", &ended);
     CHECK(g && cJSON_GetArraySize(g_recs) == 6);
     shards_and_merge(&c, common, 2, "gs", g, g_recs);
+    /* the shard from a Slurm array task's environment, or a Kubernetes Indexed Job's: the same part as
+     * --shard I/2 gives */
+    const char *envs[2][4] = {{"SLURM_ARRAY_TASK_ID", "1", "SLURM_ARRAY_TASK_COUNT", "2"},
+                              {"JOB_COMPLETION_INDEX", "1", NULL, NULL}};
+    for (int e = 0; e < 2; e++) {
+        setenv(envs[e][0], envs[e][1], 1);
+        if (envs[e][2]) setenv(envs[e][2], envs[e][3], 1);
+        if (e == 0) setenv("SLURM_ARRAY_TASK_MIN", "0", 1);
+        snprintf(args, sizeof args, "%s --json %s/env%d.json%s", common, c.dir, e,
+                 e == 1 ? " --shards 2" : "");
+        st = tu_cli_run(&c, args, "env");
+        unsetenv(envs[e][0]);
+        if (envs[e][2]) unsetenv(envs[e][2]);
+        unsetenv("SLURM_ARRAY_TASK_MIN");
+        char rel[64];
+        snprintf(rel, sizeof rel, "env%d.shard-0001-of-0002.jsonl", e);
+        int ended2 = 0;
+        cJSON *a = load_records(&c, rel, &ended);
+        cJSON *b = load_records(&c, "gs.shard-0001-of-0002.jsonl", &ended2);
+        CHECKF(st == 0 && ended && ended2 && cJSON_GetArraySize(a) > 0 && cJSON_Compare(a, b, 1),
+               "shard from %s: exit %d, %d records", envs[e][0], st, cJSON_GetArraySize(a));
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+    }
+    /* usage errors: a shard or --resume with nowhere to keep the records, a shard past the count */
+    const char *bad[] = {"--shard 1/2", "--resume", "--shard 2/2 --json x.json"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(args, sizeof args, "%s %s", common, bad[k]);
+        st = tu_cli_run(&c, args, "usage");
+        CHECKF(st == 2, "eval %s: exit %d", bad[k], st);
+    }
     /* resuming a finished part runs nothing and writes the same summary */
     snprintf(args, sizeof args, "%s --json %s/g.json --resume", common, c.dir);
     st = tu_cli_run(&c, args, "g2");

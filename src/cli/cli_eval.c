@@ -588,9 +588,15 @@ static int *pending_items(const eval_opts *o, const eval_recs *er, const ds_run 
     for (int j = 0; v && j < total; j++) {
         if (sa_eval_book_has(er->book, first + j)) continue;
         const char *id = item_id(er, r->set, j);
-        char key[512];
-        snprintf(key, sizeof key, "%s/%s", r->name, id ? id : "");
+        size_t kn = strlen(r->name) + (id ? strlen(id) : 0) + 2;
+        char *key = malloc(kn);
+        if (!key) {
+            free(v);
+            return NULL;
+        }
+        snprintf(key, kn, "%s/%s", r->name, id ? id : ""); /* the record's key (eval_records.h) */
         if (sa_shard_owns(o->shard, key)) v[(*n)++] = j;
+        free(key);
     }
     return v;
 }
