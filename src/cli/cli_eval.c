@@ -631,7 +631,9 @@ static int run_set(const eval_opts *o, sa_tool *tool, sa_eval_params ep, ds_run 
         cli_printf(stderr, "eval: %s\n", er->err.msg);
         return 1;
     }
-    if (rc != SA_OK && rc != SA_ERR_NOT_FOUND) cli_printf(stderr, "eval: %s\n", err.msg);
+    /* "none could be evaluated" is said from the records (resumed ones may have been) */
+    if (rc != SA_OK && !(rc == SA_ERR_NOT_FOUND && r->res.n_samples > 0))
+        cli_printf(stderr, "eval: %s\n", err.msg);
     return 0;
 }
 
