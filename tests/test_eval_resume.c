@@ -213,6 +213,31 @@ static void kill_and_resume(const tu_cli *c, const char *common, const cJSON *fu
            cJSON_GetArraySize(full_recs), items_in_order(recs));
     cJSON_Delete(recs);
     cJSON_Delete(k);
+    /* Ctrl-C (SIGINT): the samples in flight finish, exit 130, the part is left without its end record;
+     * --resume completes it */
+    snprintf(args, sizeof args, "%s --jobs 1 --json %s/int.json", common, c->dir);
+    snprintf(part, sizeof part, "%s/int.part.jsonl", c->dir);
+    pid = spawn(c, args, "int");
+    for (int w = 0; w < 3000 && count_lines(part) < 1 + 3; w++)
+        sleep_ms(10);
+    kill(pid, SIGINT);
+    waitpid(pid, &st, 0);
+    cJSON *part_recs = load_records(c, "int.part.jsonl", &done);
+    CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 130 && !done &&
+               cJSON_GetArraySize(part_recs) < cJSON_GetArraySize(full_recs) &&
+               items_in_order(part_recs),
+           "SIGINT: status %d, %d records, ended %d", st, cJSON_GetArraySize(part_recs), done);
+    cJSON_Delete(part_recs);
+    snprintf(args, sizeof args, "%s --jobs 2 --json %s/int.json --resume", common, c->dir);
+    st = tu_cli_run(c, args, "int2");
+    cJSON *ij = load_json(c, "int.json");
+    recs = load_records(c, "int.part.jsonl", &done);
+    CHECKF(st == 0 && done && ij && cJSON_Compare(recs, full_recs, 1) &&
+               cJSON_Compare(cJSON_GetObjectItem(ij, "datasets"),
+                             cJSON_GetObjectItem(full, "datasets"), 1),
+           "resumed after SIGINT: exit %d, ended %d", st, done);
+    cJSON_Delete(recs);
+    cJSON_Delete(ij);
     /* the same part with other options is another run: refused, nothing appended */
     snprintf(
         args, sizeof args,
