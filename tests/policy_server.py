@@ -27,6 +27,9 @@ The model name in each request picks the behaviour:
   nonjson                                200 with an HTML body
   nochoices                              200 with "choices": []
   huge                                   200 with a 2 MB body
+  hash                                   after 40 ms, "Current IOU: <v>" and a positive or negative point, all
+                                         taken from a CRC of the image sent: a deterministic walk on any image
+                                         (same state, same reply), with predicted IoUs for the PRM columns
   anything else                          HTTP 404 "model not found"
 With n > 1 the annotator answers candidates in reverse order: choice n-1 is the annotator's click, the others
 are deliberately bad clicks; a single request with seed s answers candidate s (0 = the annotator's click).
@@ -282,6 +285,12 @@ class Handler(BaseHTTPRequestHandler):
             texts = ["Positive point: (1500, -20)"] * n
         elif base == "iou-huge":  # a number past the double range, then one above 100
             texts = ["Current IOU: 1e309\nPositive point: (500, 500)", "Current IOU: 250\nPositive point: (500, 500)"][:n]
+        elif base == "hash":
+            time.sleep(0.04)
+            url = [p for p in req["messages"][-1]["content"] if p["type"] == "image_url"][0]["image_url"]["url"]
+            h = zlib.crc32(url.encode())
+            kind = "Negative" if h % 4 == 3 else "Positive"
+            texts = ["Current IOU: %d\n%s point: (%d, %d)" % (h % 101, kind, (h >> 8) % 1000, (h >> 18) % 1000)] * n
         elif base.startswith("annotator"):
             try:
                 texts = self.annotate(req, base, n, seed)

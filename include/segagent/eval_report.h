@@ -12,7 +12,8 @@
  *        "datasets": {NAME: {"dir", "layout", "summary": <summary>, "samples": [<sample>...],
  *                            "skipped": [{"name", "error"}...], "warnings": ["..."]
  *                            [, for a referring set: "n_samples", "n_failed", "ciou", "giou",
- *                             "miou_by_step", "ciou_by_step"]}}}
+ *                             "miou_by_step", "ciou_by_step", the same four with a "prm_" prefix,
+ *                             "failures", "request_ms": {"n", "p50", "p90", "p99"}]}}}
  *   <summary>: {"n_samples", "n_skipped", "max_clicks", "noc@80", "noc@85", "noc@90", "nof@80".., "miou@k"
  *               (every k up to the click limit, plus 1/2/3/5/10/20 always: null beyond the limit), "ciou@k"
  *               (k = 1/2/3/5/10/20), "miou_curve": [..], "ms_per_click_mean", "ms_per_click_median",
@@ -72,6 +73,18 @@ char *sa_eval_report_json(const sa_eval_report *r, sa_error *err);
 int sa_eval_report_write_json(const char *path, const sa_eval_report *r, sa_error *err);
 /* The mIoU-vs-clicks chart of every entry (legend notes NoC@85/NoC@90) as an SVG file. */
 int sa_eval_report_write_chart(const char *path, const sa_eval_report *r, sa_error *err);
+/* The cIoU-by-step chart: a referring entry's ciou_by_step (legend notes cIoU and the PRM choice's cIoU), an
+ * interactive entry's cIoU after each click. */
+int sa_eval_report_write_ciou_chart(const char *path, const sa_eval_report *r, sa_error *err);
+
+/* Merges the part files of a sharded `segagent eval` run (docs/parts.md, docs/eval-records.md) into what one
+ * unsharded `eval --json out` writes: out (the summary JSON, recomputed from the per-sample records), its
+ * charts beside it (out's extension replaced by ".svg" and ".ciou.svg") and the merged per-sample file as a
+ * one-shard part file (sa_shard_part_path(out, whole): "out.part.jsonl"), written under a temporary name and
+ * renamed only when every check passed. parts: the part files of all shards, any order. Errors: those of
+ * sa_parts_merge (a missing, duplicate or unfinished shard, parts of another run, an item twice or in none,
+ * named with its file), SA_ERR_FORMAT for a damaged record, SA_ERR_IO, SA_ERR_NOMEM. */
+int sa_eval_merge(const char *const *parts, int n_parts, const char *out, sa_error *err);
 
 #ifdef __cplusplus
 }

@@ -38,6 +38,9 @@
 extern "C" {
 #endif
 
+struct sa_eval_sample;
+typedef struct sa_eval_sample sa_eval_sample;
+
 typedef struct sa_eval_params {
     int max_clicks;    /* clicks per sample, 1..SA_METRICS_MAX_CLICKS (default 20) */
     int threads;       /* worker threads over samples (default 1) */
@@ -50,13 +53,20 @@ typedef struct sa_eval_params {
     int (*should_stop)(
         void *user); /* sa_eval_run: polled before each sample (user is the progress user);
                                        non-zero ends the run after the samples in flight (NULL = never) */
+    /* sa_eval_run: run only these items of the set (strictly increasing indices below its count, after
+     * limit), e.g. one shard's items not yet in a resumed part file; NULL (default) = every item. */
+    const int *items;
+    int n_items;
+    /* sa_eval_run: called once per finished sample, in item order, never two at once (before the progress
+     * callback), with sample_ctx; a record writer (eval_records.h). Non-zero stops the run like
+     * should_stop. NULL = none. */
+    int (*on_sample)(void *sample_ctx, const sa_eval_sample *s);
+    void *sample_ctx;
     int reserved[4];
 } sa_eval_params;
 
-sa_eval_params sa_eval_default_params(void);
-
-/* One evaluated sample. Arrays have n entries (clicks made). */
-typedef struct sa_eval_sample {
+/* One evaluated sample. Arrays have n entries (clicks made), except the policy's per-step arrays (n_asked). */
+struct sa_eval_sample {
     char *name;  /* item name (stem) */
     int status;  /* SA_OK; or why the sample was skipped (load error) or cut short (tool error) */
     char *error; /* one-line message when status != SA_OK, else NULL */
@@ -70,7 +80,22 @@ typedef struct sa_eval_sample {
     uint64_t inter0, uni0;
     int done_early; /* 1 when the annotator had nothing left to fix before max_clicks */
     int end_kind;   /* SA_EVAL_END_*: what cut the episode short, if anything */
-} sa_eval_sample;
+    int item;       /* the item's index in its set */
+    /* The policy's side of each step asked: the n clicks, plus one step that ended the episode without a
+     * click (an unparseable reply, "nothing to fix", a policy error) when there was one. */
+    int n_asked;
+    double
+        *pred_iou; /* the policy's predicted IoU ("Current IOU") of the mask entering each step, NAN
+                         when the reply had none */
+    double *req_ms; /* the policy's time for each step (for an LLM policy: the HTTP request) */
+    char **
+        replies; /* the policy's raw reply of each step, NULL when none (the simulated annotator) */
+    char
+        *mask_rle; /* the final mask as a COCO compressed RLE string (height x width), NULL when the
+                         sample was skipped */
+};
+
+sa_eval_params sa_eval_default_params(void);
 
 enum {
     SA_EVAL_END_NORMAL = 0,      /* ran its steps, or stopped by a rule (target, done) */
@@ -126,7 +151,8 @@ int sa_eval_episode(sa_tool *tool, const sa_image *img, const sa_mask *gt, const
  * run. Returns an error only for bad parameters, out of memory, or when no sample at all could be
  * evaluated (then *out is still filled, so the per-sample errors can be reported, and must be
  * freed). */
-/* When params.should_stop ended the run early, r.n_samples counts the samples actually run (a prefix). */
+/* When params.should_stop ended the run early, r.n_samples counts the samples actually run (a prefix).
+ * With params.items, r.samples[k] is item params.items[k] (sa_eval_sample.item says which). */
 int sa_eval_run(sa_tool *tool, const sa_dataset *ds, sa_eval_params params,
                 sa_eval_progress_fn progress, void *user, sa_eval_result *out, sa_error *err);
 
@@ -135,6 +161,11 @@ int sa_eval_run(sa_tool *tool, const sa_dataset *ds, sa_eval_params params,
  * sa_eval_run's, and sa_eval_refer_summarize gives the referring metrics. */
 int sa_eval_run_refer(sa_tool *tool, const sa_refer *ds, sa_eval_params params,
                       sa_eval_progress_fn progress, void *user, sa_eval_result *out, sa_error *err);
+
+/* Fills r->summary, r->n_skipped and r->n_failed from r->samples (in their order) over max_clicks: what
+ * sa_eval_run does after running, for a result assembled elsewhere (from records: eval_records.h). The
+ * counters are reset first. SA_OK, SA_ERR_INVALID, SA_ERR_NOMEM. */
+int sa_eval_result_summarize(sa_eval_result *r, int max_clicks, sa_error *err);
 
 /* The referring-segmentation metrics (the paper's Tables 1 and 2) of a result. */
 typedef struct sa_eval_refer_summary {
@@ -147,7 +178,21 @@ typedef struct sa_eval_refer_summary {
                                                    forward) */
     double ciou_by_step[SA_METRICS_MAX_CLICKS]; /* cIoU after step t+1 */
     int failures[5]; /* samples by sa_eval_sample.end_kind (failures[SA_EVAL_END_NORMAL]: none) */
+    /* The same with the PRM choice (sa_eval_prm_state): per sample, the state with the highest predicted
+     * IoU among those seen up to the step. Equal to the plain numbers when no reply predicted an IoU. */
+    double prm_ciou, prm_giou;
+    double prm_miou_by_step[SA_METRICS_MAX_CLICKS];
+    double prm_ciou_by_step[SA_METRICS_MAX_CLICKS];
+    long n_requests; /* policy steps timed (sa_eval_sample.req_ms), all samples */
+    double req_ms_p50, req_ms_p90, req_ms_p99; /* their percentiles (nearest rank); NAN with none */
 } sa_eval_refer_summary;
+
+/* The PRM choice of a sample after step t (1..): among the states 0..min(t, n) (0 = the starting mask,
+ * k = after click k) whose predicted IoU is known -- state k's comes with the reply of step k+1, so
+ * pred_iou[k] for k < n_asked -- the one with the highest prediction; ties go to the later state (as the
+ * agent loop's best-of); with no prediction at all, the last state min(t, n). Returns the state, or -1 for a
+ * skipped sample (no arrays). */
+int sa_eval_prm_state(const sa_eval_sample *s, int t);
 
 /* Fills *out from r over max_clicks steps (1..SA_METRICS_MAX_CLICKS). Skipped samples are counted
  * in n_failed and left out of every mean; with no sample measured ciou and giou are NAN. Returns

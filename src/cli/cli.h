@@ -12,6 +12,7 @@
 /* Sub-commands: each returns the process exit status (0 ok, 1 failure, 2 usage error). */
 int cli_demo(int argc, char **argv);
 int cli_eval(int argc, char **argv);
+int cli_prm_select(int argc, char **argv);
 int cli_annotate(int argc, char **argv);
 int cli_trajectories(int argc, char **argv);
 int cli_merge(int argc, char **argv);

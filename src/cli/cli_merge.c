@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "cli_paths.h"
+#include "segagent/eval_report.h"
 #include "segagent/partfile.h"
 #include "segagent/record.h"
 
@@ -27,11 +28,8 @@ typedef struct merger {
 
 static const merger mergers[] = {
     {"trajectories", sa_traj_merge, "the trajectory JSON (segagent trajectories --out)"},
-    /* ---- LEAD: add at merge time, once those functions exist (declared in their public headers): ----
-     * {"eval", sa_eval_merge, "the evaluation JSON and summary (segagent eval --json)"},
-     *     // segagent/eval_report.h
-     * {"starplus", sa_starplus_merge, "..."},
-     * ---- end of the lines to add ---- */
+    {"eval", sa_eval_merge,
+     "the evaluation JSON, its charts and the merged per-sample records (segagent eval --json)"},
 };
 #define N_MERGERS ((int)(sizeof mergers / sizeof mergers[0]))
 

@@ -16,7 +16,10 @@ typedef struct command {
 
 static const command commands[] = {
     {"demo", cli_demo, "annotate the built-in sample scenes end to end (no downloads, no weights)"},
-    {"eval", cli_eval, "NoC / NoF / mIoU@k benchmark of a tool with the simulated annotator"},
+    {"eval", cli_eval,
+     "benchmark a tool and a policy (simulated annotator or LLM): NoC / NoF / mIoU@k, cIoU / gIoU"},
+    {"prm-select", cli_prm_select,
+     "offline PRM selection over eval's per-sample records: cIoU / gIoU of the best-predicted masks"},
     {"annotate", cli_annotate,
      "annotate one image with the simulated annotator; overlays per step"},
     {"trajectories", cli_trajectories, "record training trajectories (SegAgent JSON format)"},

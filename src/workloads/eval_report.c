@@ -10,6 +10,8 @@
 
 #include "segagent/fileio.h"
 #include "segagent/chart.h"
+#include "segagent/eval_records.h"
+#include "segagent/partfile.h"
 #include "base/text.h"
 
 cJSON *sa_eval_json_number(double v) {
@@ -126,6 +128,18 @@ int sa_eval_refer_summary_add_json(cJSON *o, const sa_eval_refer_summary *s) {
     for (int t = 0; ok && t < s->max_clicks; t++)
         ok = cJSON_AddItemToArray(m, sa_eval_json_number(s->miou_by_step[t])) &&
              cJSON_AddItemToArray(c, sa_eval_json_number(s->ciou_by_step[t]));
+    cJSON *pm = cJSON_AddArrayToObject(o, "prm_miou_by_step"),
+          *pc = cJSON_AddArrayToObject(o, "prm_ciou_by_step");
+    ok = ok && pm && pc && cJSON_AddItemToObject(o, "prm_ciou", sa_eval_json_number(s->prm_ciou)) &&
+         cJSON_AddItemToObject(o, "prm_giou", sa_eval_json_number(s->prm_giou));
+    for (int t = 0; ok && t < s->max_clicks; t++)
+        ok = cJSON_AddItemToArray(pm, sa_eval_json_number(s->prm_miou_by_step[t])) &&
+             cJSON_AddItemToArray(pc, sa_eval_json_number(s->prm_ciou_by_step[t]));
+    cJSON *lat = cJSON_AddObjectToObject(o, "request_ms");
+    ok = ok && lat && cJSON_AddNumberToObject(lat, "n", (double)s->n_requests) &&
+         cJSON_AddItemToObject(lat, "p50", sa_eval_json_number(s->req_ms_p50)) &&
+         cJSON_AddItemToObject(lat, "p90", sa_eval_json_number(s->req_ms_p90)) &&
+         cJSON_AddItemToObject(lat, "p99", sa_eval_json_number(s->req_ms_p99));
     cJSON *f = cJSON_AddObjectToObject(o, "failures");
     ok = ok && f &&
          cJSON_AddNumberToObject(f, "unparseable_reply", s->failures[SA_EVAL_END_UNPARSEABLE]) &&
@@ -168,7 +182,8 @@ int sa_eval_report_write_json(const char *path, const sa_eval_report *r, sa_erro
     return rc;
 }
 
-int sa_eval_report_write_chart(const char *path, const sa_eval_report *r, sa_error *err) {
+/* One line per entry: mIoU after each click (ciou 0) or cIoU by step (ciou 1). */
+static int write_chart(const char *path, const sa_eval_report *r, int ciou, sa_error *err) {
     if (!path || !r || r->n_entries < 0 || (r->n_entries > 0 && !r->entries))
         return sa_error_set(err, SA_ERR_INVALID, "eval chart: NULL argument");
     sa_chart_series *series = calloc((size_t)(r->n_entries ? r->n_entries : 1), sizeof *series);
@@ -180,10 +195,14 @@ int sa_eval_report_write_chart(const char *path, const sa_eval_report *r, sa_err
     }
     for (int d = 0; d < r->n_entries; d++) {
         const sa_metrics_summary *s = &r->entries[d].result->summary;
-        snprintf(notes[d], sizeof notes[d], "NoC@85 %.2f, NoC@90 %.2f", s->noc[SA_TAU_85],
-                 s->noc[SA_TAU_90]);
+        const sa_eval_refer_summary *rf = r->entries[d].refer;
+        if (ciou && rf)
+            snprintf(notes[d], sizeof notes[d], "cIoU %.4f, PRM %.4f", rf->ciou, rf->prm_ciou);
+        else
+            snprintf(notes[d], sizeof notes[d], "NoC@85 %.2f, NoC@90 %.2f", s->noc[SA_TAU_85],
+                     s->noc[SA_TAU_90]);
         series[d].name = r->entries[d].name;
-        series[d].y = s->miou + 1;
+        series[d].y = !ciou ? s->miou + 1 : rf ? rf->ciou_by_step : s->ciou + 1;
         series[d].n = s->max_clicks;
         series[d].note = notes[d];
     }
@@ -193,8 +212,86 @@ int sa_eval_report_write_chart(const char *path, const sa_eval_report *r, sa_err
              : r->annotator     ? r->annotator
                                 : "?",
              r->max_clicks);
-    int rc = sa_chart_svg_write(path, "mIoU vs number of clicks", sub, series, r->n_entries, err);
+    int rc =
+        sa_chart_svg_write(path, ciou ? "cIoU vs number of clicks" : "mIoU vs number of clicks",
+                           sub, series, r->n_entries, err);
     free(series);
     free(notes);
+    return rc;
+}
+
+int sa_eval_report_write_chart(const char *path, const sa_eval_report *r, sa_error *err) {
+    return write_chart(path, r, 0, err);
+}
+
+int sa_eval_report_write_ciou_chart(const char *path, const sa_eval_report *r, sa_error *err) {
+    return write_chart(path, r, 1, err);
+}
+
+/* ---- merging the part files of a sharded run ---- */
+
+typedef struct merge_ctx {
+    sa_eval_book *book;
+    sa_part *part; /* the merged per-sample file, under its temporary name */
+    char *tmp;
+} merge_ctx;
+
+static int merge_header(void *user, const cJSON *header, sa_error *err) {
+    merge_ctx *m = user;
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(header, "config");
+    int rc = sa_eval_book_new(cfg, &m->book, err);
+    if (rc != SA_OK) return rc;
+    sa_part_header h = {.command = "eval",
+                        .shard = sa_shard_whole(),
+                        .total = sa_eval_book_total(m->book),
+                        .config = cfg};
+    const cJSON *total = cJSON_GetObjectItemCaseSensitive(header, "total");
+    if (!cJSON_IsNumber(total) || total->valueint != h.total)
+        return sa_error_set(err, SA_ERR_FORMAT,
+                            "merge: the parts count %d items, their config's sets %d",
+                            cJSON_IsNumber(total) ? total->valueint : -1, h.total);
+    return sa_part_open(m->tmp, h, 0, NULL, NULL, NULL, &m->part, err);
+}
+
+static int merge_record(void *user, const cJSON *rec, sa_error *err) {
+    merge_ctx *m = user;
+    int rc = sa_eval_book_add(m->book, rec, err);
+    if (rc == SA_OK) rc = sa_part_append(m->part, rec, err);
+    return rc;
+}
+
+int sa_eval_merge(const char *const *parts, int n_parts, const char *out, sa_error *err) {
+    if (!parts || n_parts < 1 || !out)
+        return sa_error_set(err, SA_ERR_INVALID, "eval merge: no parts or no output");
+    merge_ctx m = {0};
+    char *part_path = sa_shard_part_path(out, sa_shard_whole());
+    char *chart = sa_eval_side_path(out, ".svg"), *ciou = sa_eval_side_path(out, ".ciou.svg");
+    size_t n = part_path ? strlen(part_path) : 0;
+    m.tmp = part_path ? malloc(n + 5) : NULL;
+    if (!m.tmp || !chart || !ciou) {
+        free(part_path);
+        free(chart);
+        free(ciou);
+        free(m.tmp);
+        return sa_error_set(err, SA_ERR_NOMEM, "eval merge: out of memory");
+    }
+    snprintf(m.tmp, n + 5, "%s.tmp", part_path);
+    sa_parts_merge_ops ops = {.on_header = merge_header, .on_record = merge_record};
+    int rc = sa_parts_merge(parts, n_parts, "eval", ops, &m, err);
+    if (rc == SA_OK) {
+        sa_part *p = m.part;
+        m.part = NULL;
+        rc = sa_part_finish(p, err);
+    }
+    if (rc == SA_OK) rc = sa_eval_book_write(m.book, out, chart, ciou, err);
+    if (rc == SA_OK && rename(m.tmp, part_path) != 0)
+        rc = sa_error_set(err, SA_ERR_IO, "%s: cannot rename into place", part_path);
+    sa_part_close(m.part);
+    if (rc != SA_OK) remove(m.tmp);
+    sa_eval_book_free(m.book);
+    free(part_path);
+    free(chart);
+    free(ciou);
+    free(m.tmp);
     return rc;
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "segagent/agent.h"
+#include "segagent/rle.h"
 #include "segagent/runner.h"
 #include "base/util.h"
 #include "workloads/episode_worker.h"
@@ -35,6 +36,12 @@ void sa_eval_sample_free(sa_eval_sample *s) {
     free(s->ms);
     free(s->inter);
     free(s->uni);
+    for (int i = 0; s->replies && i < s->n_asked; i++)
+        free(s->replies[i]);
+    free(s->replies);
+    free(s->pred_iou);
+    free(s->req_ms);
+    free(s->mask_rle);
     memset(s, 0, sizeof *s);
 }
 
@@ -86,14 +93,34 @@ static int alloc_sample(sa_eval_sample *out, int n_max) {
     out->ms = calloc((size_t)n_max, sizeof(double));
     out->inter = calloc((size_t)n_max, sizeof(uint64_t));
     out->uni = calloc((size_t)n_max, sizeof(uint64_t));
-    return out->clicks && out->iou && out->ms && out->inter && out->uni;
+    out->pred_iou = calloc((size_t)n_max, sizeof(double));
+    out->req_ms = calloc((size_t)n_max, sizeof(double));
+    out->replies = calloc((size_t)n_max, sizeof(char *));
+    return out->clicks && out->iou && out->ms && out->inter && out->uni && out->pred_iou &&
+           out->req_ms && out->replies;
 }
 
-/* The sample an episode's record describes: one entry per committed click. */
-static void take_steps(const sa_agent_result *r, sa_eval_sample *out) {
+/* The policy's side of a step: its reply, its estimate of the mask it saw, its time. */
+static int take_asked(const sa_agent_step *s, int n_max, sa_eval_sample *out) {
+    if (out->n_asked >= n_max) return 1;
+    int k = out->n_asked++;
+    out->pred_iou[k] = isnan(s->pred_iou_before) ? NAN : (double)s->pred_iou_before;
+    out->req_ms[k] = s->policy_ms;
+    const sa_agent_candidate *c =
+        s->n_candidates > 0 ? &s->cands[s->chosen >= 0 ? s->chosen : 0] : NULL;
+    if (c && c->text && !(out->replies[k] = sa__strdup(c->text))) return 0;
+    return 1;
+}
+
+/* The sample an episode's record describes: one entry per committed click, and the policy's side of every
+ * step asked (the committed ones, then the one that ended the episode, if any). 0 when out of memory. */
+static int take_steps(const sa_agent_result *r, int n_max, sa_eval_sample *out) {
+    int ok = 1;
     for (int i = 0; i < r->n_steps; i++) {
         const sa_agent_step *s = &r->steps[i];
-        if (!s->committed || s->is_box) continue;
+        if (s->is_box) continue;
+        ok &= take_asked(s, n_max, out);
+        if (!s->committed) continue;
         int k = out->n++;
         out->clicks[k] = s->action.click;
         out->iou[k] = iou_of(s->inter, s->uni);
@@ -106,6 +133,16 @@ static void take_steps(const sa_agent_result *r, sa_eval_sample *out) {
                     : !strcmp(r->stop, "policy error")    ? SA_EVAL_END_POLICY
                     : !strcmp(r->stop, "tool error")      ? SA_EVAL_END_TOOL
                                                           : SA_EVAL_END_NORMAL;
+    return ok;
+}
+
+/* The env's mask (the last state: no best-of in a benchmark) as a compressed RLE string. */
+static int take_mask(const sa_env *env, sa_eval_sample *out, sa_error *err) {
+    sa_rle rle = {0};
+    int rc = sa_rle_encode(sa_env_mask(env), &rle, err);
+    if (rc == SA_OK) rc = sa_rle_to_string(&rle, &out->mask_rle, err);
+    sa_rle_free(&rle);
+    return rc;
 }
 
 int sa_eval_env_episode(sa_env *env, sa_policy *policy, sa_eval_params params,
@@ -139,8 +176,16 @@ int sa_eval_env_episode(sa_env *env, sa_policy *policy, sa_eval_params params,
     }
     sa_agent_result r;
     rc = sa_agent_run(env, policy, ap, &r, err);
-    take_steps(&r, out);
+    int ok = take_steps(&r, params.max_clicks, out);
     sa_agent_result_free(&r);
+    if (rc == SA_OK && !ok) rc = sa_error_set(err, SA_ERR_NOMEM, "evaluation: out of memory");
+    if (rc == SA_OK) {
+        rc = take_mask(env, out, err);
+    } else {
+        sa_error e = {0};
+        take_mask(env, out,
+                  &e); /* the partial sample's mask; the episode's error is the one to report */
+    }
     if (rc != SA_OK) {
         out->status = rc;
         out->error = sa__strdup(err ? err->msg : sa_strerror(rc));
@@ -210,6 +255,7 @@ static int run_item(void *vctx, void *state, int i, void *slot, sa_error *err) {
     run_ctx *c = vctx;
     sa__episode_worker *w = state;
     sa_eval_sample *s = &c->res->samples[i];
+    i = c->params.items ? c->params.items[i] : i; /* from here on: the item in its set */
     sa_image img = {0};
     sa_mask gt = {0}, ign = {0};
     const sa_refer_sample *rs = c->refer ? sa_refer_get(c->refer, i) : NULL;
@@ -235,6 +281,7 @@ static int run_item(void *vctx, void *state, int i, void *slot, sa_error *err) {
         s->error = sa__strdup(err->msg[0] ? err->msg : sa_strerror(rc));
     }
     s->name = sa__strdup(rs ? rs->id : sa_dataset_item_name(c->ds, i));
+    s->item = i;
     return rc;
 }
 
@@ -244,6 +291,7 @@ static int deliver(void *vctx, int i, int status, const char *error, void *slot)
     run_ctx *c = vctx;
     sa_eval_sample *s = &c->res->samples[i];
     if (!s->name || (status != SA_OK && !s->error)) c->nomem = 1;
+    if (c->params.on_sample && !c->nomem) return c->params.on_sample(c->params.sample_ctx, s);
     return 0;
 }
 
@@ -258,7 +306,10 @@ static int should_stop(void *vctx) {
 }
 
 /* Metrics over the samples that were not skipped, in dataset order. */
-static int summarize(sa_eval_result *out, int max_clicks, sa_error *err) {
+int sa_eval_result_summarize(sa_eval_result *out, int max_clicks, sa_error *err) {
+    if (!out || (out->n_samples > 0 && !out->samples))
+        return sa_error_set(err, SA_ERR_INVALID, "evaluation summary: NULL result");
+    out->n_skipped = out->n_failed = 0;
     sa_metrics *m = NULL;
     int rc = sa_metrics_new(max_clicks, &m, err);
     if (rc != SA_OK) return rc;
@@ -303,6 +354,16 @@ static int run_set(sa_tool *tool, const sa_dataset *ds, const sa_refer *refer,
     int total = refer ? sa_refer_count(refer) : sa_dataset_count(ds);
     if (params.limit > 0 && params.limit < total) total = params.limit;
     if (total <= 0) return sa_error_set(err, SA_ERR_NOT_FOUND, "%s: no items", set_name);
+    if (params.items) {
+        for (int k = 0; k < params.n_items; k++)
+            if (params.items[k] < 0 || params.items[k] >= total ||
+                (k > 0 && params.items[k] <= params.items[k - 1]))
+                return sa_error_set(err, SA_ERR_INVALID,
+                                    "%s: item list not increasing within 0..%d (entry %d)",
+                                    set_name, total - 1, k);
+        total = params.n_items;
+        if (total == 0) return SA_OK; /* nothing left to run (a resumed or small shard) */
+    }
     out->samples = calloc((size_t)total, sizeof(sa_eval_sample));
     if (!out->samples) return sa_error_set(err, SA_ERR_NOMEM, "evaluation: out of memory");
     out->n_samples = total;
@@ -329,7 +390,7 @@ static int run_set(sa_tool *tool, const sa_dataset *ds, const sa_refer *refer,
     if (rc != SA_OK) return rc;
     out->n_samples = st.delivered; /* a stopped run keeps the prefix it ran */
     if (c.nomem) return sa_error_set(err, SA_ERR_NOMEM, "evaluation: out of memory");
-    if ((rc = summarize(out, params.max_clicks, err)) != SA_OK) return rc;
+    if ((rc = sa_eval_result_summarize(out, params.max_clicks, err)) != SA_OK) return rc;
     if (out->n_samples > 0 && out->n_skipped == out->n_samples)
         return sa_error_set(err, SA_ERR_NOT_FOUND, "%s: none of the %d items could be evaluated",
                             set_name, out->n_samples);
@@ -352,20 +413,106 @@ static double ratio_or_one(uint64_t inter, uint64_t uni) {
                : 1.0; /* empty prediction of an empty truth is right */
 }
 
+/* Intersection and union of state k (0 = the start, k = after click k) of a measured sample. */
+static void state_iu(const sa_eval_sample *s, int k, uint64_t *in, uint64_t *un) {
+    *in = k > 0 ? s->inter[k - 1] : s->inter0;
+    *un = k > 0 ? s->uni[k - 1] : s->uni0;
+}
+
+int sa_eval_prm_state(const sa_eval_sample *s, int t) {
+    if (!s || !s->iou || t < 0) return -1;
+    int last = t < s->n ? t : s->n, best = last;
+    double best_pred = NAN;
+    for (int k = 0; k <= last; k++) {
+        double v = k < s->n_asked && s->pred_iou ? s->pred_iou[k] : NAN;
+        if (isnan(v)) continue;
+        if (isnan(best_pred) || v >= best_pred) { /* >=: ties go to the later state */
+            best = k;
+            best_pred = v;
+        }
+    }
+    return best;
+}
+
+/* Sums of one way of choosing the state at each step (plain: the last; PRM: the best predicted). */
+typedef struct step_sums {
+    uint64_t *inter, *uni; /* [max_clicks] */
+    double *miou;          /* [max_clicks], summed */
+    uint64_t fin_inter, fin_uni;
+    double gsum;
+} step_sums;
+
+static void add_choice(step_sums *ss, int t, uint64_t in, uint64_t un, int final) {
+    ss->inter[t] += in;
+    ss->uni[t] += un;
+    ss->miou[t] += ratio_or_one(in, un);
+    if (final) {
+        ss->fin_inter += in;
+        ss->fin_uni += un;
+        ss->gsum += ratio_or_one(in, un);
+    }
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted v[n]. */
+static double nearest_rank(const double *v, long n, double pct) {
+    if (n <= 0) return NAN;
+    long r = (long)ceil(pct / 100.0 * (double)n);
+    return v[r < 1 ? 0 : r > n ? n - 1 : r - 1];
+}
+
+static int latency(const sa_eval_result *r, sa_eval_refer_summary *out) {
+    long n = 0;
+    for (int i = 0; i < r->n_samples; i++)
+        if (r->samples[i].req_ms) n += r->samples[i].n_asked;
+    out->n_requests = n;
+    out->req_ms_p50 = out->req_ms_p90 = out->req_ms_p99 = NAN;
+    if (n == 0) return SA_OK;
+    double *v = malloc((size_t)n * sizeof *v);
+    if (!v) return SA_ERR_NOMEM;
+    long k = 0;
+    for (int i = 0; i < r->n_samples; i++)
+        for (int j = 0; r->samples[i].req_ms && j < r->samples[i].n_asked; j++)
+            v[k++] = r->samples[i].req_ms[j];
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    out->req_ms_p50 = nearest_rank(v, n, 50);
+    out->req_ms_p90 = nearest_rank(v, n, 90);
+    out->req_ms_p99 = nearest_rank(v, n, 99);
+    free(v);
+    return SA_OK;
+}
+
+static void finish_sums(const step_sums *ss, int n, int max_clicks, double *ciou, double *giou,
+                        double *miou_by_step, double *ciou_by_step) {
+    if (n == 0) {
+        *ciou = *giou = NAN;
+        return;
+    }
+    *ciou = ratio_or_one(ss->fin_inter, ss->fin_uni);
+    *giou = ss->gsum / n;
+    for (int t = 0; t < max_clicks; t++) {
+        miou_by_step[t] = ss->miou[t] / n;
+        ciou_by_step[t] = ratio_or_one(ss->inter[t], ss->uni[t]);
+    }
+}
+
 int sa_eval_refer_summarize(const sa_eval_result *r, int max_clicks, sa_eval_refer_summary *out) {
     if (!r || !out || max_clicks < 1 || max_clicks > SA_METRICS_MAX_CLICKS) return SA_ERR_INVALID;
     memset(out, 0, sizeof *out);
     out->max_clicks = max_clicks;
-    uint64_t si = 0, su = 0;
-    uint64_t *sti = calloc((size_t)max_clicks, sizeof *sti),
-             *stu = calloc((size_t)max_clicks, sizeof *stu);
-    if (!sti || !stu) {
-        free(sti);
-        free(stu);
-        return SA_ERR_NOMEM;
+    step_sums ss[2] = {{0}}; /* [0] the last state, [1] the PRM choice */
+    int ok = 1;
+    for (int w = 0; w < 2; w++) {
+        ss[w].inter = calloc((size_t)max_clicks, sizeof(uint64_t));
+        ss[w].uni = calloc((size_t)max_clicks, sizeof(uint64_t));
+        ss[w].miou = calloc((size_t)max_clicks, sizeof(double));
+        ok &= ss[w].inter && ss[w].uni && ss[w].miou;
     }
-    double gsum = 0;
-    for (int i = 0; i < r->n_samples; i++) {
+    for (int i = 0; ok && i < r->n_samples; i++) {
         const sa_eval_sample *s = &r->samples[i];
         if (s->end_kind >= 0 && s->end_kind < 5) out->failures[s->end_kind]++;
         if (!s->iou) {
@@ -375,29 +522,24 @@ int sa_eval_refer_summarize(const sa_eval_result *r, int max_clicks, sa_eval_ref
         if (s->status != SA_OK) out->n_failed++;
         out->n_samples++;
         for (int t = 0; t < max_clicks; t++) { /* the last mask carries forward */
-            uint64_t in = s->n > 0 ? s->inter[t < s->n ? t : s->n - 1] : s->inter0;
-            uint64_t un = s->n > 0 ? s->uni[t < s->n ? t : s->n - 1] : s->uni0;
-            sti[t] += in;
-            stu[t] += un;
-            out->miou_by_step[t] += ratio_or_one(in, un);
+            uint64_t in, un;
+            state_iu(s, t + 1 < s->n ? t + 1 : s->n, &in, &un);
+            add_choice(&ss[0], t, in, un, t == max_clicks - 1);
+            state_iu(s, sa_eval_prm_state(s, t + 1), &in, &un);
+            add_choice(&ss[1], t, in, un, t == max_clicks - 1);
         }
-        uint64_t in = s->n > 0 ? s->inter[s->n - 1] : s->inter0,
-                 un = s->n > 0 ? s->uni[s->n - 1] : s->uni0;
-        si += in;
-        su += un;
-        gsum += ratio_or_one(in, un);
     }
-    if (out->n_samples > 0) {
-        out->ciou = ratio_or_one(si, su);
-        out->giou = gsum / out->n_samples;
-        for (int t = 0; t < max_clicks; t++) {
-            out->miou_by_step[t] /= out->n_samples;
-            out->ciou_by_step[t] = ratio_or_one(sti[t], stu[t]);
-        }
-    } else {
-        out->ciou = out->giou = NAN;
+    if (ok) {
+        finish_sums(&ss[0], out->n_samples, max_clicks, &out->ciou, &out->giou, out->miou_by_step,
+                    out->ciou_by_step);
+        finish_sums(&ss[1], out->n_samples, max_clicks, &out->prm_ciou, &out->prm_giou,
+                    out->prm_miou_by_step, out->prm_ciou_by_step);
+        ok = latency(r, out) == SA_OK;
     }
-    free(sti);
-    free(stu);
-    return SA_OK;
+    for (int w = 0; w < 2; w++) {
+        free(ss[w].inter);
+        free(ss[w].uni);
+        free(ss[w].miou);
+    }
+    return ok ? SA_OK : SA_ERR_NOMEM;
 }
