@@ -14,6 +14,8 @@ int cli_demo(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_annotate(int argc, char **argv);
 int cli_trajectories(int argc, char **argv);
+int cli_starplus(int argc, char **argv);
+int cli_perturb(int argc, char **argv);
 int cli_export(int argc, char **argv);
 int cli_segment(int argc, char **argv);
 int cli_refine(int argc, char **argv);
