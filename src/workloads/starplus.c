@@ -25,6 +25,7 @@
 #include "base/text.h"
 #include "base/util.h"
 #include "workloads/episode_worker.h"
+#include "workloads/sample_set.h"
 
 #define COMMAND "starplus"
 
@@ -624,21 +625,13 @@ static void locate(const run_ctx *c, int k, int *s, int *i) {
     *i = k - c->first[j];
 }
 
-static const char *item_name(const sa_starplus_set *set, int i) {
-    if (set->refer) {
-        const sa_refer_sample *rs = sa_refer_get(set->refer, i);
-        return rs ? rs->id : "";
-    }
-    return sa_dataset_item_name(set->dataset, i);
+static sa__sample_set as_set(const sa_starplus_set *s) {
+    return (sa__sample_set){.label = s->label, .dataset = s->dataset, .refer = s->refer};
 }
 
-/* "<label>/<item name>": the item's identity for sharding and in the records. malloc'd. */
 static char *item_key(const sa_starplus_set *set, int i) {
-    const char *label = set->label ? set->label : "", *name = item_name(set, i);
-    size_t n = strlen(label) + strlen(name) + 2;
-    char *k = malloc(n);
-    if (k) snprintf(k, n, "%s/%s", label, name);
-    return k;
+    sa__sample_set ss = as_set(set);
+    return sa__set_item_key(&ss, i);
 }
 
 static int worker_new(void *vctx, int index, void **state, sa_error *err) {
@@ -673,56 +666,36 @@ static const char *base_name(const char *p) {
     return s ? s + 1 : p ? p : "";
 }
 
-/* Loads item i of set with its description, image name and object id. */
-static int load_item(const run_ctx *c, const sa_starplus_set *set, int i, sa_image *img,
-                     sa_mask *gt, sa_mask *ign, const char **desc, const char **image_name,
-                     char oid[32], sa_error *err) {
-    if (set->refer) {
-        const sa_refer_sample *rs = sa_refer_get(set->refer, i);
-        if (!rs) return sa_error_set(err, SA_ERR_RANGE, "starplus: no sample %d", i);
-        *desc = rs->caption && *rs->caption ? rs->caption : c->p.caption;
-        *image_name = base_name(rs->image_path);
-        snprintf(oid, 32, "%lld", (long long)rs->ann_id);
-        return sa_refer_load(set->refer, i, img, gt, err);
-    }
-    *desc = c->p.caption;
-    *image_name = base_name(sa_dataset_image_path(set->dataset, i));
-    snprintf(oid, 32, "1");
-    return sa_dataset_load(set->dataset, i, img, gt, ign, err);
-}
-
 static int run_item(void *vctx, void *state, int k, void *vslot, sa_error *err) {
     const run_ctx *c = vctx;
     worker *w = state;
     slot *sl = vslot;
     int s, i;
     locate(c, c->todo[k], &s, &i);
-    sa_image img = {0};
-    sa_mask gt = {0}, ign = {0};
-    const char *desc = NULL, *image_name = NULL;
-    char oid[32];
-    int rc = load_item(c, &c->sets[s], i, &img, &gt, &ign, &desc, &image_name, oid, err);
-    if (rc == SA_OK && (!desc || !*desc))
+    sa__sample_set ss = as_set(&c->sets[s]);
+    sa__sample in;
+    int rc = sa__set_load(&ss, i, c->p.caption, &in, err);
+    if (rc == SA_OK && (!in.desc || !*in.desc))
         rc = sa_error_set(err, SA_ERR_INVALID,
                           "starplus: no description for the policy (give a caption)");
     if (rc == SA_OK)
-        rc = sa_env_reset(w->ew->env, &img, desc, &gt, ign.data ? &ign : NULL, NULL, err);
+        rc = sa_env_reset(w->ew->env, &in.img, in.desc, &in.gt, in.ignore.data ? &in.ignore : NULL,
+                          NULL, err);
     if (rc == SA_OK) {
         rc =
             sa_starplus_episode(w->ew->env, w->ew->policy, w->expert, c->p, &sl->smp, &sl->st, err);
         sl->policy_failed = rc == SA_ERR_NETWORK || rc == SA_ERR_TIMEOUT;
     }
     if (rc == SA_OK) {
-        const char *caps[1] = {desc};
-        rc = sa_traj_sample_set_meta(&sl->smp, image_name, oid, caps, 1, err);
+        const char *caps[1] = {in.desc};
+        rc =
+            sa_traj_sample_set_meta(&sl->smp, base_name(in.image_path), in.object_id, caps, 1, err);
     }
     if (rc != SA_OK) {
         sa_traj_sample_free(&sl->smp);
         sa_starplus_sample_stats_free(&sl->st);
     }
-    sa_image_free(&img);
-    sa_mask_free(&gt);
-    sa_mask_free(&ign);
+    sa__sample_free(&in);
     return rc;
 }
 
