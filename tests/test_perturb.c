@@ -221,5 +221,6 @@ int main(int argc, char **argv) {
     sa_tool_free(tool);
     int rc = tu_finish("test_perturb");
     if (rc == 0) tu_rmtree(c.dir);
+    free(c.dir);
     return rc;
 }

@@ -281,5 +281,6 @@ int main(int argc, char **argv) {
     ts_stop(&srv);
     int rc = tu_finish("test_starplus_cli");
     if (rc == 0) tu_rmtree(c.dir);
+    free(c.dir);
     return rc;
 }
