@@ -7,7 +7,9 @@
  *    from a part cut in the middle of a record);
  *  - two shards merged with sa_starplus_merge write the same bytes; a missing shard is refused;
  *  - an HTTP error stops the run (exit 1, "--resume" suggested) with nothing written but the part;
- *  - a resume with other options is refused. */
+ *  - a resume with other options is refused;
+ *  - a policy that never answers with a click ("malformed") gives exactly the clicks `trajectories` records on
+ *    the same GrabCut images, all marked "expert". */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -253,6 +255,62 @@ static void test_policy_error(const tu_cli *c, const char *url) {
     CHECK(count_lines(path) == 1); /* the header only: no item recorded */
 }
 
+/* Every reply unusable: each action is replaced, so the output is the recorder's, click for click. */
+static void test_all_replaced(const tu_cli *c, const char *url) {
+    char *gc = tu_shared_path("data/GrabCut");
+    if (!gc || access(gc, R_OK) != 0) {
+        printf("skip the GrabCut comparison: no shared data\n");
+        free(gc);
+        return;
+    }
+    char args[8192];
+    snprintf(
+        args, sizeof args,
+        "starplus --dataset GrabCut=%s --limit 2 --max-clicks 4 --policy %s --model malformed --quiet --out %s/g.json",
+        gc, url, c->dir);
+    int st = tu_cli_run(c, args, "gstar");
+    CHECKF(st == 0, "starplus exit %d", st);
+    snprintf(args, sizeof args,
+             "trajectories --dataset GrabCut=%s --limit 2 --max-clicks 4 --quiet --out %s/gt.json",
+             gc, c->dir);
+    st = tu_cli_run(c, args, "gtraj");
+    CHECKF(st == 0, "trajectories exit %d", st);
+    char a[4096], b[4096];
+    snprintf(a, sizeof a, "%s/g.json", c->dir);
+    snprintf(b, sizeof b, "%s/gt.json", c->dir);
+    sa_traj_set *x = NULL, *y = NULL;
+    sa_error err = {0};
+    CHECK(sa_traj_read(a, &x, &err) == SA_OK && sa_traj_read(b, &y, &err) == SA_OK);
+    CHECK(x && y && x->n_samples == 2 && y->n_samples == 2);
+    int clicks = 0;
+    for (int i = 0; x && y && i < 2 && i < x->n_samples && i < y->n_samples; i++) {
+        const sa_traj_sample *p = &x->samples[i], *q = &y->samples[i];
+        CHECKF(p->n_steps == q->n_steps && !strcmp(p->image_name, q->image_name),
+               "sample %d: %d vs %d clicks", i, p->n_steps, q->n_steps);
+        for (int t = 0; t < p->n_steps && t < q->n_steps; t++) {
+            CHECK(p->steps[t].click.y == q->steps[t].click.y &&
+                  p->steps[t].click.x == q->steps[t].click.x &&
+                  p->steps[t].click.positive == q->steps[t].click.positive);
+            CHECK(!strcmp(p->steps[t].mask, q->steps[t].mask) &&
+                  !strcmp(p->steps[t].source, "expert"));
+            CHECK(q->steps[t].source[0] == '\0'); /* the recorder writes no source */
+            clicks++;
+        }
+    }
+    CHECK(clicks > 0);
+    char *sj = tu_cli_slurp(c, "g.stats.json");
+    cJSON *stats = cJSON_Parse(sj);
+    const cJSON *tot = cJSON_GetObjectItem(stats, "totals");
+    CHECK(tot && cJSON_GetObjectItem(tot, "kept")->valueint == 0 &&
+          cJSON_GetObjectItem(tot, "unusable")->valueint ==
+              cJSON_GetObjectItem(tot, "policy_actions")->valueint);
+    cJSON_Delete(stats);
+    free(sj);
+    sa_traj_set_free(x);
+    sa_traj_set_free(y);
+    free(gc);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     tu_cli c;
@@ -277,6 +335,7 @@ int main(int argc, char **argv) {
         test_shards(&c, srv.base_url);
     }
     test_policy_error(&c, srv.base_url);
+    test_all_replaced(&c, srv.base_url);
     sa_tool_free(tool);
     ts_stop(&srv);
     int rc = tu_finish("test_starplus_cli");
