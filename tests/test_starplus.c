@@ -9,15 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "segagent/clicker.h"
+#include "segagent/dataset.h"
 #include "segagent/env.h"
+#include "segagent/fileio.h"
 #include "segagent/graphcut.h"
 #include "segagent/record.h"
 #include "segagent/scenes.h"
 #include "segagent/starplus.h"
 #include "testutil.h"
 
-enum { MODE_MIX = 0, MODE_GOOD = 1, MODE_UNUSABLE = 2 };
+enum { MODE_MIX = 0, MODE_GOOD = 1, MODE_UNUSABLE = 2, MODE_BLIND = 3 };
 
 /* A scripted policy: on call t, MIX gives the annotator's click (t % 3 == 0), a positive click in the top-left
  * corner (t % 3 == 1) or an unparseable reply (t % 3 == 2); GOOD always the annotator's click; UNUSABLE never
@@ -30,7 +34,10 @@ typedef struct script {
 /* What the script proposes at call t on state (mask, clicks): 1 with *c, 0 for an unusable reply. */
 static int propose(int mode, int t, const sa_mask *gt, const sa_mask *mask, const sa_click *clicks,
                    int n, sa_click *c) {
-    int kind = mode == MODE_GOOD ? 0 : mode == MODE_UNUSABLE ? 2 : t % 3;
+    int kind = mode == MODE_GOOD       ? 0
+               : mode == MODE_UNUSABLE ? 2
+               : mode == MODE_BLIND    ? 1 + t % 2
+                                       : t % 3;
     if (kind == 2) return 0;
     if (kind == 1) {
         *c = (sa_click){.y = 0, .x = 0, .positive = 1};
@@ -231,6 +238,104 @@ static void test_stats_path(void) {
     }
 }
 
+/* ---- a dataset run (sa_starplus_run) with a broken item, then a resume ---- */
+
+static int make_blind(void *ctx, sa_policy **out, sa_error *err) {
+    (void)ctx;
+    script *s = calloc(1, sizeof *s);
+    if (!s) return sa_error_set(err, SA_ERR_NOMEM, "oom");
+    s->mode = MODE_BLIND;
+    static const sa_policy_ops ops = {
+        .name = "blind", .act = script_act, .reset = script_reset, .free = free};
+    return sa_policy_new(&ops, s, out, err);
+}
+
+typedef struct counter {
+    int items, failed;
+} counter;
+
+static void count_item(void *user, const sa_starplus_set *set, int item, int status,
+                       const char *message, const sa_starplus_sample_stats *st) {
+    (void)set;
+    (void)item;
+    (void)message;
+    counter *c = user;
+    c->items++;
+    c->failed += status != SA_OK;
+    if (status == SA_OK) CHECK(st && st->kept + st->replaced == st->policy_actions);
+}
+
+static void test_run(sa_tool *tool) {
+    char *dir = tu_tmpdir();
+    char path[4096];
+    sa_error err = {0};
+    snprintf(path, sizeof path, "%s/images", dir);
+    CHECK(sa_make_dirs(path, &err) == SA_OK);
+    snprintf(path, sizeof path, "%s/masks", dir);
+    CHECK(sa_make_dirs(path, &err) == SA_OK);
+    const char *names[3] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        sa_image img = {0};
+        sa_mask gt = {0};
+        CHECK(sa_scene_render(i, 4, 80, 60, &img, &gt, &err) == SA_OK);
+        snprintf(path, sizeof path, "%s/images/%s.png", dir, names[i]);
+        if (i == 1) { /* a broken image: reported, recorded as an error, the run goes on */
+            FILE *f = fopen(path, "wb");
+            if (f) {
+                fputs("\x89PNG broken", f);
+                fclose(f);
+            }
+        } else {
+            CHECK(sa_image_save_png(path, &img, &err) == SA_OK);
+        }
+        snprintf(path, sizeof path, "%s/masks/%s.png", dir, names[i]);
+        CHECK(sa_mask_save_png(path, &gt, &err) == SA_OK);
+        sa_image_free(&img);
+        sa_mask_free(&gt);
+    }
+    sa_dataset *ds = NULL;
+    CHECKF(sa_dataset_open("mini", dir, sa_dataset_default_params(), &ds, &err) == SA_OK, "%s",
+           err.msg);
+    if (!ds) goto done;
+    sa_starplus_set set = {.label = "mini", .dataset = ds};
+    sa_starplus_params p = sa_starplus_default_params();
+    p.max_clicks = 4;
+    p.workers = 2;
+    char out[4096];
+    snprintf(out, sizeof out, "%s/star.json", dir);
+    sa_starplus_run_opts o = {.out = out, .shard = sa_shard_whole(), .resume = 0};
+    counter cnt = {0};
+    sa_starplus_hooks hooks = {.user = &cnt, .on_item = count_item};
+    sa_starplus_totals t;
+    CHECKF(sa_starplus_run(tool, &set, 1, make_blind, NULL, p, o, &hooks, &t, &err) == SA_OK, "%s",
+           err.msg);
+    CHECK(cnt.items == 3 && cnt.failed == 1);
+    CHECK(t.items == 3 && t.done == 3 && t.samples == 2 && t.failed == 1 && t.merged && !t.stopped);
+    CHECK(t.kept + t.replaced == t.policy_actions && t.unusable > 0);
+    char *first = tu_read_file(out, NULL);
+    snprintf(path, sizeof path, "%s/star.stats.json", dir);
+    char *stats = tu_read_file(path, NULL);
+    cJSON *sj = stats ? cJSON_Parse(stats) : NULL;
+    const cJSON *b = cJSON_GetArrayItem(cJSON_GetObjectItem(sj, "samples"), 1);
+    CHECK(b && cJSON_IsString(cJSON_GetObjectItem(b, "error")) &&
+          !strcmp(cJSON_GetObjectItem(b, "key")->valuestring, "mini/b"));
+    cJSON_Delete(sj);
+    /* resume of a finished run: nothing is run again, the same file is written */
+    o.resume = 1;
+    cnt = (counter){0};
+    CHECK(sa_starplus_run(tool, &set, 1, make_blind, NULL, p, o, &hooks, &t, &err) == SA_OK);
+    CHECK(cnt.items == 0 && t.resumed == 3 && t.merged);
+    char *second = tu_read_file(out, NULL);
+    CHECK(first && second && !strcmp(first, second));
+    free(first);
+    free(second);
+    free(stats);
+    sa_dataset_free(ds);
+done:
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void) {
     sa_tool *tool = NULL;
     sa_error err = {0};
@@ -248,6 +353,7 @@ int main(void) {
            kept, replaced);
     test_refusals(tool);
     test_stats_path();
+    test_run(tool);
     sa_tool_free(tool);
     return tu_finish("test_starplus");
 }
