@@ -123,6 +123,11 @@ static void replay(sa_tool *tool, const sa_image *img, const sa_mask *gt, int mo
             CHECKF(fabs(s->iou - info.iou) < 1e-12, "%s: click %d IoU %.6f, replay %.6f", name,
                    written, s->iou, info.iou);
         }
+        if (t < st->policy_actions)
+            CHECKF(fabs(st->actions[t].iou_after - info.iou) < 1e-12 &&
+                       fabs(st->actions[t].iou_before - before) < 1e-12,
+                   "%s: action %d IoU %.6f -> %.6f, replay %.6f -> %.6f", name, t,
+                   st->actions[t].iou_before, st->actions[t].iou_after, before, info.iou);
         written++;
         last_iou = info.iou;
     }

@@ -69,6 +69,9 @@ typedef struct sa_starplus_action {
     double iou_before;     /* IoU(M_t) */
     double policy_iou;     /* IoU the policy's click gives from M_t; NAN when not usable */
     int kept;              /* 1: kept ("policy"); 0: replaced by the expert */
+    double
+        iou_after; /* IoU of the state the step committed (the policy's or the expert's click); NAN
+                              when nothing was committed (the expert had nothing left to fix) */
 } sa_starplus_action;
 
 typedef struct sa_starplus_sample_stats {

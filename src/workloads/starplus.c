@@ -196,6 +196,12 @@ static void fill_stats(judge *j, const sa_agent_result *r, const sa_traj_sample 
     st->actions = j->log;
     j->log = NULL;
     j->n_log = j->cap = 0;
+    for (int i = 0; i < st->policy_actions; i++)
+        st->actions[i].iou_after = NAN;
+    for (int i = 0; i < r->n_steps; i++)
+        if (r->steps[i].committed && r->steps[i].index >= 1 &&
+            r->steps[i].index <= st->policy_actions)
+            st->actions[r->steps[i].index - 1].iou_after = r->steps[i].iou_after;
     for (int i = 0; i < st->policy_actions; i++) {
         const sa_starplus_action *a = &st->actions[i];
         double gain = a->policy_iou - a->iou_before;
@@ -320,6 +326,7 @@ static cJSON *actions_json(const sa_starplus_sample_stats *st) {
                               a->usable ? click_json(a->policy_click) : cJSON_CreateNull());
         cJSON_AddItemToObject(o, "iou_before", json_num(a->iou_before));
         cJSON_AddItemToObject(o, "policy_iou", json_num(a->policy_iou));
+        cJSON_AddItemToObject(o, "iou_after", json_num(a->iou_after));
     }
     return list;
 }
