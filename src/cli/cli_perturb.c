@@ -93,6 +93,15 @@ static int parse_opts(int argc, char **argv, pt_opts *o, sa_perturb_params *p) {
         return 2;
     }
     o->dataset = ds.v[0];
+    if (!strcmp(o->dataset,
+                "scenes")) { /* rendered in memory: filter would have no image to read */
+        cli_printf(
+            stderr,
+            "%s: the built-in scenes have no image files for filter to read; give a folder or a "
+            "COCO file\n",
+            argv[0]);
+        return 2;
+    }
     if (o->clicks_min > o->clicks_max) {
         cli_printf(stderr, "%s: --clicks-min %d is above --clicks-max %d\n", argv[0], o->clicks_min,
                    o->clicks_max);
