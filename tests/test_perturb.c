@@ -98,6 +98,45 @@ static void check_file(sa_tool *tool, const sa_refer *rf, const char *path, int 
     sa_coco_free(set);
 }
 
+/* Masks must not share click streams: no two consecutive clicks of one mask reappear in another mask of the
+ * same object (a generator seeded one step apart would repeat them shifted). */
+static void test_independent_streams(void) {
+    sa_mask gt = {0};
+    sa_error err = {0};
+    CHECK(sa_mask_new(&gt, 200, 150, &err) == SA_OK);
+    for (int y = 20; y < 130; y++)
+        for (int x = 30; x < 170; x++)
+            gt.data[y * 200 + x] = (x + y) % 3 != 0;
+    sa_perturb_params p = sa_perturb_default_params();
+    p.per_object = 6;
+    p.clicks_min = 4;
+    p.clicks_max = 8;
+    int repeats = 0;
+    for (long obj = 0; obj < 4; obj++) {
+        sa_click c[6][32];
+        int n[6];
+        for (int k = 0; k < 6; k++)
+            CHECK(sa_perturb_clicks(&gt, NULL, p, obj, k, c[k], &n[k], &err) == SA_OK &&
+                  n[k] >= 4 && n[k] <= 8);
+        for (int a = 0; a < 6; a++)
+            for (int b = 0; b < 6; b++)
+                for (int i = 0; a != b && i + 1 < n[a]; i++)
+                    for (int j = 0; j + 1 < n[b]; j++)
+                        repeats += c[a][i].y == c[b][j].y && c[a][i].x == c[b][j].x &&
+                                   c[a][i + 1].y == c[b][j + 1].y && c[a][i + 1].x == c[b][j + 1].x;
+    }
+    CHECKF(repeats == 0, "%d click pairs shared between masks", repeats);
+    sa_click one[32];
+    int n1 = 0, n2 = 0;
+    sa_click two[32];
+    CHECK(sa_perturb_clicks(&gt, NULL, p, 2, 3, one, &n1, &err) == SA_OK);
+    CHECK(sa_perturb_clicks(&gt, NULL, p, 2, 3, two, &n2, &err) == SA_OK);
+    CHECK(n1 == n2 && !memcmp(one, two, (size_t)n1 * sizeof one[0])); /* reproducible */
+    CHECK(sa_perturb_clicks(&gt, NULL, p, 2, 6, one, &n1, &err) ==
+          SA_ERR_INVALID); /* k beyond per_object */
+    sa_mask_free(&gt);
+}
+
 static int same_bytes(const char *a, const char *b) {
     char *x = tu_read_file(a, NULL), *y = tu_read_file(b, NULL);
     int same = x && y && !strcmp(x, y);
@@ -216,6 +255,7 @@ int main(int argc, char **argv) {
     sa_tool *tool = NULL;
     sa_error err = {0};
     CHECK(sa_graphcut_tool_new(sa_graphcut_default_params(), &tool, &err) == SA_OK);
+    test_independent_streams();
     test_refer_sample(tool, c.dir);
     test_filter(&c);
     sa_tool_free(tool);

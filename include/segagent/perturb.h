@@ -8,7 +8,8 @@
  *   sa_perturb_run(tool, NULL, refer, "coco", "images/", p, "perturbed.json", &hooks, &st, &err);
  *
  * One mask (object i of the run, mask k of it):
- *   seed_ik = splitmix64 mix of (p.seed, i * per_object + k), so the file is the same for any worker count;
+ *   the generator of mask k of object i starts from a splitmix64 output of (p.seed, i * per_object + k), so
+ *   masks do not share click streams and the file is the same for any worker count;
  *   n = clicks_min + (a draw below clicks_max - clicks_min + 1);
  *   n pixels drawn uniformly inside the ground truth's bounding box (ignored pixels redrawn, up to 1000
  *   tries), each a positive click where the ground truth is 1 and a negative one where it is 0;

@@ -47,12 +47,15 @@ static int check_params(const sa_perturb_params *p, sa_error *err) {
     return SA_OK;
 }
 
-/* The generator of mask k of object i: the run seed mixed with the mask's number (splitmix64 finaliser). */
+/* The generator of mask k of object i: its state is a splitmix64 output of the run seed and the mask's number,
+ * so neighbouring masks start far apart (splitmix64 states one step apart would give shifted copies of one
+ * stream). */
 static uint64_t mask_seed(const sa_perturb_params *p, long object, int k) {
-    uint64_t st = p->seed ^ (0x9E3779B97F4A7C15ull *
-                             ((uint64_t)object * (uint64_t)p->per_object + (uint64_t)k + 1));
-    sa__rng_next(&st);
-    return st;
+    uint64_t n = (uint64_t)object * (uint64_t)p->per_object + (uint64_t)k;
+    uint64_t st = p->seed;
+    uint64_t a = sa__rng_next(&st); /* mixes the seed */
+    st = a ^ (n * 0xD1B54A32D192ED03ull);
+    return sa__rng_next(&st);
 }
 
 int sa_perturb_clicks(const sa_mask *gt, const sa_mask *ignore, sa_perturb_params p, long object,
