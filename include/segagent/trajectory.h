@@ -57,7 +57,8 @@ typedef struct sa_traj_step {
     double box[4]; /* [x, y, w, h] of that mask */
     uint64_t area; /* pixels in that mask */
     double iou;    /* IoU of that mask with gt */
-    char source[8]; /* who chose the click: "policy" or "expert" (StaR+, starplus.h); "" = not recorded,
+    char source
+        [8]; /* who chose the click: "policy" or "expert" (StaR+, starplus.h); "" = not recorded,
                        and then no "source" key is written */
 } sa_traj_step;
 

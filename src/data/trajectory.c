@@ -261,8 +261,9 @@ char *sa_traj_sample_json(const sa_traj_sample *s, sa_error *err) {
     cJSON *j = s ? sample_json(s) : NULL;
     char *txt = j ? sa__json_print(j, 0) : NULL;
     cJSON_Delete(j);
-    if (!txt) sa_error_set(err, s ? SA_ERR_NOMEM : SA_ERR_INVALID, "trajectory sample: %s",
-                           s ? "out of memory" : "NULL sample");
+    if (!txt)
+        sa_error_set(err, s ? SA_ERR_NOMEM : SA_ERR_INVALID, "trajectory sample: %s",
+                     s ? "out of memory" : "NULL sample");
     return txt;
 }
 
