@@ -303,7 +303,7 @@ static int run(const char *cmd, const sp_opts *o, const sa_starplus_params *p, s
         return 1;
     }
     if (t.resumed) cli_printf(stderr, "%s: %ld items resumed from %s\n", cmd, t.resumed, part);
-    print_totals(cmd, &t);
+    if (t.done > 0) print_totals(cmd, &t);
     if (t.stopped) {
         cli_printf(
             stderr,
