@@ -20,7 +20,8 @@
  *     "gt_ann": {"object_id", "caption": [...], "segmentation": {"size":[h,w],"counts":"..."},
  *                "bbox": [x,y,w,h], "area"},
  *     "init_mask": <RLE>, "init_iou", "init_kind",          (ours, only for a non-empty starting state)
- *     "clicks_list": [{"idx", "coor": [y,x], "is_positive", "mask": <RLE>, "box": [x,y,w,h], "area", "iou"}]}]}
+ *     "clicks_list": [{"idx", "coor": [y,x], "is_positive", "mask": <RLE>, "box": [x,y,w,h], "area", "iou",
+ *                      "source" (ours, StaR+ only: "policy" / "expert")}]}]}
  *   idx is the 0-based click index, coor is (y, x) in pixels, is_positive a JSON boolean, area an integer,
  *   bbox/box floats as pycocotools' toBbox, iou a float. RLE strings are pycocotools' compressed form.
  *   The file is valid UTF-8: bytes of a name or caption that are not are written as U+FFFD.
@@ -56,6 +57,9 @@ typedef struct sa_traj_step {
     double box[4]; /* [x, y, w, h] of that mask */
     uint64_t area; /* pixels in that mask */
     double iou;    /* IoU of that mask with gt */
+    char source
+        [8]; /* who chose the click: "policy" or "expert" (StaR+, starplus.h); "" = not recorded,
+                       and then no "source" key is written */
 } sa_traj_step;
 
 /* One object's trajectory. All strings malloc'd and owned; free with sa_traj_sample_free. */
@@ -96,6 +100,9 @@ typedef struct sa_traj_writer sa_traj_writer;
 int sa_traj_writer_open(const char *path, const char *info_json, sa_traj_writer **out,
                         sa_error *err);
 int sa_traj_writer_add(sa_traj_writer *w, const sa_traj_sample *s, sa_error *err);
+/* One sample as the writer writes it (a compact JSON object, malloc'd), e.g. to keep it in a part file;
+ * sa_traj_parse of {"data": [<it>]} reads it back. NULL with err set when out of memory. */
+char *sa_traj_sample_json(const sa_traj_sample *s, sa_error *err);
 long sa_traj_writer_count(const sa_traj_writer *w);
 /* Writes the closing brackets, flushes, and renames the file into place (reports any write error since open;
  * then nothing is left at the path but what was there before); frees w. w may be NULL. */

@@ -16,6 +16,8 @@ int cli_prm_select(int argc, char **argv);
 int cli_annotate(int argc, char **argv);
 int cli_trajectories(int argc, char **argv);
 int cli_merge(int argc, char **argv);
+int cli_starplus(int argc, char **argv);
+int cli_perturb(int argc, char **argv);
 int cli_export(int argc, char **argv);
 int cli_segment(int argc, char **argv);
 int cli_refine(int argc, char **argv);

@@ -16,6 +16,7 @@
 #include "segagent/eval_report.h"
 #include "segagent/partfile.h"
 #include "segagent/record.h"
+#include "segagent/starplus.h"
 
 /* One merger per command that writes part files; each has the signature of sa_traj_merge. */
 typedef int (*merge_fn)(const char *const *parts, int n_parts, const char *out, sa_error *err);
@@ -30,6 +31,8 @@ static const merger mergers[] = {
     {"trajectories", sa_traj_merge, "the trajectory JSON (segagent trajectories --out)"},
     {"eval", sa_eval_merge,
      "the evaluation JSON, its charts and the merged per-sample records (segagent eval --json)"},
+    {"starplus", sa_starplus_merge,
+     "the refined trajectory JSON and its .stats.json (segagent starplus --out)"},
 };
 #define N_MERGERS ((int)(sizeof mergers / sizeof mergers[0]))
 

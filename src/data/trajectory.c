@@ -197,6 +197,7 @@ cJSON *sa__traj_sample_json(const sa_traj_sample *s) {
         }
         ok = cJSON_AddNumberToObject(c, "area", (double)st->area) &&
              cJSON_AddNumberToObject(c, "iou", st->iou);
+        if (ok && st->source[0]) ok = cJSON_AddStringToObject(c, "source", st->source) != NULL;
     }
     if (!ok) {
         cJSON_Delete(o);
@@ -255,6 +256,16 @@ int sa_traj_writer_add(sa_traj_writer *w, const sa_traj_sample *s, sa_error *err
     if (bad) return sa_error_set(err, SA_ERR_IO, "%s: write failed: %s", w->path, strerror(errno));
     w->count++;
     return SA_OK;
+}
+
+char *sa_traj_sample_json(const sa_traj_sample *s, sa_error *err) {
+    cJSON *j = s ? sa__traj_sample_json(s) : NULL;
+    char *txt = j ? sa__json_print(j, 0) : NULL;
+    cJSON_Delete(j);
+    if (!txt)
+        sa_error_set(err, s ? SA_ERR_NOMEM : SA_ERR_INVALID, "trajectory sample: %s",
+                     s ? "out of memory" : "NULL sample");
+    return txt;
 }
 
 long sa_traj_writer_count(const sa_traj_writer *w) {

@@ -237,6 +237,9 @@ static int read_sample(const rd *r, const cJSON *o, sa_traj_sample *s) {
             return rd_fail(r, SA_ERR_FORMAT,
                            "clicks_list[%d].iou missing or not a number in [0, 1]", k);
         st->iou = v->valuedouble;
+        v = get(c, "source"); /* ours (StaR+); an unknown or long value is not kept */
+        if (cJSON_IsString(v) && strlen(v->valuestring) < sizeof st->source)
+            memcpy(st->source, v->valuestring, strlen(v->valuestring) + 1);
     }
     if (!s->init_mask) s->init_iou = 0.0;
     return SA_OK;
