@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "segagent/image.h"
+#include "segagent/refer.h"
 #include "segagent/scenes.h"
 #include "segagent/trajectory.h"
 #include "testutil.h"
@@ -218,6 +219,58 @@ static void check_shards(void) {
     CHECK(has("bad.err", "0..2"));
 }
 
+/* Referring sets: the refer sample (one sample per sentence, the sentence as its caption, the annotation id as
+ * the object id, the COCO file name as the image name) and the built-in scenes; two shards merge to it. */
+static void check_referring(void) {
+    const char *shared = tu_shared_dir();
+    if (!shared) {
+        printf("referring sets: skipped (no shared folder)\n");
+        return;
+    }
+    char args[8192];
+    snprintf(
+        args, sizeof args,
+        "trajectories --dataset refcoco:val=%s/data/refer_sample/refer/refcoco --images "
+        "%s/data/refer_sample/images/train2014 --dataset scenes --max-clicks 4 --quiet --out %s/r.json",
+        shared, shared, tmp);
+    CHECK(run(args, "refer") == 0);
+    sa_refer *rf = NULL;
+    sa_error err = {0};
+    char spec[4096], imgs[4096];
+    snprintf(spec, sizeof spec, "refcoco:val=%s/data/refer_sample/refer/refcoco", shared);
+    snprintf(imgs, sizeof imgs, "%s/data/refer_sample/images/train2014", shared);
+    CHECK(sa_refer_open_spec(spec, imgs, sa_refer_default_params(), &rf, &err) == SA_OK);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/r.json", tmp);
+    sa_traj_set *ts = NULL;
+    CHECKF(sa_traj_read(path, &ts, &err) == SA_OK, "%s", err.msg);
+    int n_ref = rf ? sa_refer_count(rf) : 0;
+    CHECKF(ts && ts->n_samples == n_ref + sa_scene_count(), "%d samples", ts ? ts->n_samples : -1);
+    for (int i = 0; ts && rf && i < n_ref && i < ts->n_samples; i++) {
+        const sa_traj_sample *t = &ts->samples[i];
+        const sa_refer_sample *r = sa_refer_get(rf, i);
+        const char *base = strrchr(r->image_path, '/');
+        char id[32];
+        snprintf(id, sizeof id, "%lld", (long long)r->ann_id);
+        CHECKF(t->n_captions == 1 && !strcmp(t->captions[0], r->caption), "sample %d caption", i);
+        CHECKF(!strcmp(t->image_name, base ? base + 1 : r->image_path), "sample %d image %s", i,
+               t->image_name);
+        CHECKF(!strcmp(t->object_id, id), "sample %d object %s, want %s", i, t->object_id, id);
+    }
+    sa_traj_set_free(ts);
+    sa_refer_free(rf);
+    for (int k = 0; k < 2; k++) {
+        char a2[8300];
+        snprintf(a2, sizeof a2, "%s --shard %d/2", args, k);
+        CHECK(run(a2, "refer_shard") == 0);
+    }
+    snprintf(args, sizeof args,
+             "merge %s/r.shard-0000-of-0002.jsonl %s/r.shard-0001-of-0002.jsonl --out %s/rm.json",
+             tmp, tmp, tmp);
+    CHECK(run(args, "refer_merge") == 0);
+    CHECK(same_traj("r.json", "rm.json"));
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     tu_cli_init(&T, argv[0]);
@@ -297,6 +350,7 @@ int main(int argc, char **argv) {
     CHECK(access(p, R_OK) == 0);
 
     check_shards();
+    check_referring();
 
     /* bad input: one clear line and a non-zero exit */
     CHECK(run("trajectories --out x.json", "u1") == 2);

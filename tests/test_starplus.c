@@ -259,7 +259,7 @@ typedef struct counter {
     int items, failed;
 } counter;
 
-static void count_item(void *user, const sa_starplus_set *set, int item, int status,
+static void count_item(void *user, const sa_sample_set *set, int item, int status,
                        const char *message, const sa_starplus_sample_stats *st) {
     (void)set;
     (void)item;
@@ -302,7 +302,7 @@ static void test_run(sa_tool *tool) {
     CHECKF(sa_dataset_open("mini", dir, sa_dataset_default_params(), &ds, &err) == SA_OK, "%s",
            err.msg);
     if (!ds) goto done;
-    sa_starplus_set set = {.label = "mini", .dataset = ds};
+    sa_sample_set set = {.label = "mini", .dataset = ds};
     sa_starplus_params p = sa_starplus_default_params();
     p.max_clicks = 4;
     p.workers = 2;

@@ -96,8 +96,9 @@ typedef struct stopper {
     int seen;
 } stopper;
 
-static void on_item(void *user, const sa_dataset *ds, int item, int status, const char *message) {
-    (void)ds, (void)item, (void)status, (void)message;
+static void on_item(void *user, const sa_sample_set *set, int item, int status,
+                    const char *message) {
+    (void)set, (void)item, (void)status, (void)message;
     ((stopper *)user)->seen++;
 }
 
@@ -108,6 +109,7 @@ static int should_stop(void *user) {
 
 static sa_tool *tool;
 static sa_dataset *ds;
+static sa_sample_set set; /* ds as the run's one set (its dataset name as the label) */
 static char *info;
 
 static sa_traj_run_params params(int workers) {
@@ -129,7 +131,7 @@ static int shard(int i, int n, const char *rel, sa_traj_run_params p, int resume
         .user = stop ? stop : &none, .on_item = on_item, .should_stop = should_stop};
     sa_traj_shard_params sp = {
         .shard = {i, n}, .part = path(rel), .resume = resume, .info_json = info};
-    return sa_traj_record_shard(tool, &ds, 1, p, sp, &hooks, st, err);
+    return sa_traj_record_shard(tool, &set, 1, p, sp, &hooks, st, err);
 }
 
 static int merge(const char *const *rels, int n, const char *out, sa_error *err) {
@@ -168,6 +170,7 @@ int main(void) {
         fprintf(stderr, "setup: %s\n", err.msg);
         return 1;
     }
+    set = (sa_sample_set){.label = NULL, .dataset = ds}; /* no label: keyed by the dataset's name */
     sa_traj_run_params p = params(2);
     const char *labels[1] = {"Tiny=ds"};
     info = sa_traj_info_json(p.rec, p.prob_threshold, sa_tool_name(tool), "test", labels, 1, &err);
@@ -177,7 +180,7 @@ int main(void) {
     sa_traj_writer *w = NULL;
     sa_traj_run_stats st;
     CHECK(sa_traj_writer_open(path("whole.json"), info, &w, &err) == SA_OK);
-    CHECK(sa_traj_record_datasets(tool, &ds, 1, p, w, NULL, &st, &err) == SA_OK);
+    CHECK(sa_traj_record_datasets(tool, &set, 1, p, w, NULL, &st, &err) == SA_OK);
     CHECK(sa_traj_writer_close(w, &err) == SA_OK);
     CHECKF(st.samples == N_ITEMS && st.skipped == 1, "%ld samples, %ld skipped", st.samples,
            st.skipped);

@@ -49,6 +49,7 @@
 #include "segagent/env.h"
 #include "segagent/error.h"
 #include "segagent/policy.h"
+#include "segagent/sample_set.h"
 #include "segagent/shard.h"
 #include "segagent/tool.h"
 #include "segagent/trajectory.h"
@@ -114,7 +115,8 @@ sa_traj_run_params sa_traj_run_default_params(void);
 typedef struct sa_traj_run_hooks {
     void *user;
     /* After each item: status SA_OK (sample written) or the reason it was skipped (message). */
-    void (*on_item)(void *user, const sa_dataset *ds, int item, int status, const char *message);
+    void (*on_item)(void *user, const sa_sample_set *set, int item, int status,
+                    const char *message);
     /* Polled before each item starts; non-zero stops the run after the items in flight (Ctrl-C). */
     int (*should_stop)(void *user);
     /* Once, before the first item: the items of the run (of the shard) and how many of them were found
@@ -135,20 +137,23 @@ typedef struct sa_traj_run_stats {
         resumed; /* sa_traj_record_shard: items found finished in the part file (counted in done too) */
 } sa_traj_run_stats;
 
-/* Records every item of the datasets (in order, dataset by dataset) with the simulated annotator and appends
- * the samples to w in that order, whatever p.workers is. Image names are the file names inside each dataset's
- * image folder, object ids "1". Failing items are reported through hooks and skipped. Returns SA_OK (also
+/* Records every item of the sets (in order, set by set: interactive folders and referring sets, see
+ * segagent/sample_set.h) with the simulated annotator and appends the samples to w in that order, whatever
+ * p.workers is. Image names are the image's file name (inside a folder's image folder; for RefCOCO-family sets
+ * the COCO file name); object ids "1" for a folder's item, the annotation id of a referring sample; captions
+ * the referring sentence, else p.caption. Failing items are reported through hooks and skipped. Returns SA_OK (also
  * when stopped, or when every item was skipped: see stats), or the error that ends the run (bad parameters,
  * a write error on w). */
-int sa_traj_record_datasets(sa_tool *tool, sa_dataset *const *datasets, int n_datasets,
+int sa_traj_record_datasets(sa_tool *tool, const sa_sample_set *datasets, int n_datasets,
                             sa_traj_run_params p, sa_traj_writer *w, const sa_traj_run_hooks *hooks,
                             sa_traj_run_stats *stats, sa_error *err);
 
 /* ---- one shard of a run, and merging the shards (docs/parts.md, docs/cluster.md) ----
  *
  * A run's items are numbered 0..total-1 in the order sa_traj_record_datasets writes them (dataset by dataset,
- * item by item, limit applied). Item k belongs to shard sa_shard_owns(shard, "<dataset name>/<item name>")
- * (the item name is the file stem, sa_dataset_item_name) and is recorded with seed rec.seed + k, exactly as in
+ * item by item, limit applied). Item k belongs to shard sa_shard_owns(shard, "<set label>/<item name>")
+ * (sa_sample_set_item_key; a folder without a label uses its dataset name; the item name is the file stem or
+ * the referring sample id) and is recorded with seed rec.seed + k, exactly as in
  * the unsharded run. A shard writes one part-file record per item of its own, in item order:
  *   {"i": k, "data": [<the sample, exactly as the trajectory JSON holds it>]}
  *   {"i": k, "data": [], "skipped": "<why the item failed>"}
@@ -171,7 +176,7 @@ typedef struct sa_traj_shard_params {
  * left without it and can be resumed. stats count this shard: total = its items, resumed = records kept.
  * Errors: as sa_traj_record_datasets, and sa_part_open's (SA_ERR_STATE: the part belongs to another run or
  * shard, or holds items that are not this shard's; SA_ERR_FORMAT: a damaged part; SA_ERR_IO). */
-int sa_traj_record_shard(sa_tool *tool, sa_dataset *const *datasets, int n_datasets,
+int sa_traj_record_shard(sa_tool *tool, const sa_sample_set *datasets, int n_datasets,
                          sa_traj_run_params p, sa_traj_shard_params sp,
                          const sa_traj_run_hooks *hooks, sa_traj_run_stats *stats, sa_error *err);
 

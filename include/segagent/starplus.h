@@ -10,7 +10,7 @@
  *   sa_starplus_episode(env, llm_policy, p, &smp, &st, NULL, &err);   // smp.steps[t].source "policy"/"expert"
  *
  *   // a whole run over datasets, resumable and shardable (docs/parts.md):
- *   sa_starplus_set sets[] = {{.label = "GrabCut", .dataset = ds}, {.label = "refcoco:val", .refer = rf}};
+ *   sa_sample_set sets[] = {{.label = "GrabCut", .dataset = ds}, {.label = "refcoco:val", .refer = rf}};
  *   sa_starplus_run_opts o = {.out = "star.json", .shard = sa_shard_whole(), .resume = 1};
  *   sa_starplus_run(tool, sets, 2, make_policy, &llm_params, p, o, &hooks, &totals, &err);
  *   // unsharded: writes star.part.jsonl, star.json and star.stats.json; sharded: the shard's part only, then
@@ -37,6 +37,7 @@
 #include "segagent/error.h"
 #include "segagent/policy.h"
 #include "segagent/refer.h"
+#include "segagent/sample_set.h"
 #include "segagent/shard.h"
 #include "segagent/tool.h"
 #include "segagent/trajectory.h"
@@ -107,12 +108,8 @@ int sa_starplus_episode(sa_env *env, sa_policy *policy, sa_policy *expert, sa_st
 
 /* ---- over datasets ---- */
 
-/* One input set: an interactive folder (captioned with params.caption) or a referring set (its captions). */
-typedef struct sa_starplus_set {
-    const char *label; /* names the set in item keys and reports, e.g. "GrabCut", "refcoco:val" */
-    const sa_dataset *dataset; /* exactly one of dataset and refer */
-    const sa_refer *refer;
-} sa_starplus_set;
+/* The input sets are segagent/sample_set.h's: an interactive folder (captioned with params.caption) or a
+ * referring set (its captions). */
 
 typedef struct sa_starplus_run_opts {
     const char *out; /* the trajectories JSON; its part file is sa_shard_part_path(out, shard) */
@@ -141,8 +138,8 @@ typedef struct sa_starplus_hooks {
     void *user;
     /* After each item run now, in item order: its set and index in it, SA_OK or why it was skipped, and its
      * stats (NULL when skipped). */
-    void (*on_item)(void *user, const sa_starplus_set *set, int item, int status,
-                    const char *message, const sa_starplus_sample_stats *st);
+    void (*on_item)(void *user, const sa_sample_set *set, int item, int status, const char *message,
+                    const sa_starplus_sample_stats *st);
     int (*should_stop)(
         void *user); /* polled before each item; non-zero stops after those in flight */
 } sa_starplus_hooks;
@@ -156,7 +153,7 @@ typedef struct sa_starplus_hooks {
  * (also when stopped: totals->stopped says so; then err holds the reason when it was a policy error), or the
  * error that ends the run: bad parameters, a part file of another run (SA_ERR_STATE), I/O. totals may be
  * NULL. */
-int sa_starplus_run(sa_tool *tool, const sa_starplus_set *sets, int n_sets,
+int sa_starplus_run(sa_tool *tool, const sa_sample_set *sets, int n_sets,
                     sa_policy_new_fn policy_new, void *policy_ctx, sa_starplus_params p,
                     sa_starplus_run_opts o, const sa_starplus_hooks *hooks,
                     sa_starplus_totals *totals, sa_error *err);

@@ -112,6 +112,8 @@ static const char usage_refer[] =
     "  --split-by S         refs pickle: unc, umd or google (default: umd for\n"
     "                       refcocog, unc otherwise)\n"
     "  --per-ref            one sample per ref instead of per sentence\n"
+    "  --captions FILE      captions of an hres= set: NAME<TAB>caption lines or a JSON\n"
+    "                       object (docs/metrics.md#datasets)\n"
     "  --concurrency N      episodes in flight, 1..256, each on its own worker with\n"
     "                       its own policy client (default: --jobs); the tool runs\n"
     "                       at most --jobs calls at once; results do not depend on it\n"
@@ -143,7 +145,7 @@ typedef struct eval_opts {
     cli_tool_opts tool;
     int max_clicks, jobs, limit, quiet, per_image, ignore_value;
     const char *json_path, *chart_path;
-    const char *images, *split_by;
+    const char *images, *split_by, *captions;
     int per_ref, concurrency;
     int use_llm; /* --policy given: the LLM options are in the table */
     cli_llm_opts lo;
@@ -281,6 +283,7 @@ static int parse_opts(int argc, char **argv, eval_opts *o) {
         CLI_TOOL_SC_OPTS(o->tool),
         CLI_O_STR("images", &o->images),
         CLI_O_STR("split-by", &o->split_by),
+        CLI_O_STR("captions", &o->captions),
         CLI_O_FLAG("per-ref", &o->per_ref),
         CLI_O_INT("concurrency", &o->concurrency, 1, 256),
         CLI_O_STR("samples", &o->samples_path),
@@ -381,6 +384,7 @@ static int open_datasets(const eval_opts *o, ds_run *runs) {
         if (is_refer_spec(o->datasets.v[d])) {
             sa_refer_params rp = sa_refer_default_params();
             rp.split_by = o->split_by;
+            rp.captions = o->captions;
             rp.per_ref = o->per_ref;
             const char *eq = strchr(o->datasets.v[d], '=');
             r->dir = eq ? eq + 1 : NULL;
@@ -421,8 +425,8 @@ static int open_datasets(const eval_opts *o, ds_run *runs) {
 static cJSON *run_options(const eval_opts *o) {
     cJSON *c = cJSON_CreateObject();
     if (!c) return NULL;
-    const char *keys[] = {"tool",        "sam_model", "tool_model", "zoom_in", "flip",
-                          "prob_thresh", "precision", "split_by",   "model",   "prompt"};
+    const char *keys[] = {"tool",      "sam_model", "tool_model", "zoom_in", "flip",  "prob_thresh",
+                          "precision", "split_by",  "captions",   "model",   "prompt"};
     const char *vals[] = {o->tool.tool,
                           o->tool.sam_model,
                           o->tool.model,
@@ -431,6 +435,7 @@ static cJSON *run_options(const eval_opts *o) {
                           o->tool.prob_thresh,
                           o->tool.precision,
                           o->split_by,
+                          o->captions,
                           o->use_llm ? o->lp.model : NULL,
                           o->use_llm ? o->lp.prompt : NULL};
     int ok = 1;

@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "cli_sets.h"
 #include "cli_llm.h"
 #include "cli_paths.h"
 #include "cli_stop.h"
@@ -39,8 +40,7 @@ static const char usage_head[] =
     "  --dataset SPEC       NAME=DIR (an interactive folder: GrabCut layout or images/ + masks/), or a\n"
     "                       referring set: refcoco:SPLIT=DIR (also refcoco+, refcocog), coco=FILE,\n"
     "                       segagent=FILE, hres=DIR, scenes; repeatable\n"
-    "  --images DIR         image folder of a referring set\n"
-    "  --per-ref            one sample per ref (first sentence) instead of one per sentence\n"
+    CLI_SETS_HELP
     "  --caption TEXT       description for interactive folders (default \"the object\")\n"
     "  --out PATH           trajectories JSON (default starplus.json); stats in PATH's .stats.json\n"
     "  --target-iou X       stop once IoU >= X (default 0.98)\n"
@@ -75,7 +75,7 @@ typedef struct sp_opts {
     cli_llm_opts lo;
     sa_llm_params lp;
     cli_multi datasets;
-    const char *images, *out, *caption, *shard;
+    const char *images, *split_by, *captions, *out, *caption, *shard;
     cli_tool_opts tool;
     double target, min_gain;
     int max_clicks, limit, jobs, shards, resume, quiet, per_ref;
@@ -91,6 +91,8 @@ static int parse_opts(int argc, char **argv, sp_opts *o, sa_starplus_params *p) 
     const cli_opt base[] = {
         CLI_O_MULTI("dataset", &o->datasets),
         CLI_O_STR("images", &o->images),
+        CLI_O_STR("split-by", &o->split_by),
+        CLI_O_STR("captions", &o->captions),
         CLI_O_FLAG("per-ref", &o->per_ref),
         CLI_O_STR("caption", &o->caption),
         CLI_O_STR("out", &o->out),
@@ -160,72 +162,13 @@ static cJSON *policy_config(const sp_opts *o) {
     return c;
 }
 
-typedef struct sp_sets {
-    sa_starplus_set set[CLI_MAX_MULTI];
-    sa_dataset *ds[CLI_MAX_MULTI];
-    sa_refer *rf[CLI_MAX_MULTI];
-    char label[CLI_MAX_MULTI][128];
-    int n;
-} sp_sets;
-
-static void free_sets(sp_sets *s) {
-    for (int i = 0; i < s->n; i++) {
-        sa_dataset_free(s->ds[i]);
-        sa_refer_free(s->rf[i]);
-    }
-}
-
-/* A referring spec first; a spec of no referring kind is an interactive folder NAME=DIR (or DIR). */
-static int open_one(const char *cmd, const sp_opts *o, const char *spec, sp_sets *s) {
-    int k = s->n;
-    sa_error err = {0};
-    sa_refer_params rp = sa_refer_default_params();
-    rp.per_ref = o->per_ref;
-    int rc = sa_refer_open_spec(spec, o->images, rp, &s->rf[k], &err);
-    if (rc == SA_OK) {
-        const char *split = sa_refer_split(s->rf[k]);
-        if (strcmp(split, "all"))
-            snprintf(s->label[k], sizeof s->label[k], "%.60s:%.60s", sa_refer_name(s->rf[k]),
-                     split);
-        else
-            snprintf(s->label[k], sizeof s->label[k], "%.120s", sa_refer_name(s->rf[k]));
-        for (int w = 0; w < sa_refer_n_warnings(s->rf[k]); w++)
-            cli_printf(stderr, "warning: %s\n", sa_refer_warning(s->rf[k], w));
-        s->set[k] = (sa_starplus_set){.label = s->label[k], .refer = s->rf[k]};
-        s->n++;
-        return 0;
-    }
-    if (rc != SA_ERR_INVALID) {
-        cli_printf(stderr, "%s: %s\n", cmd, err.msg);
-        return 1;
-    }
-    const char *eq = strchr(spec, '='), *dir = eq ? eq + 1 : spec;
-    if (eq) snprintf(s->label[k], sizeof s->label[k], "%.*s", (int)(eq - spec), spec);
-    if (sa_dataset_open(eq ? s->label[k] : NULL, dir, sa_dataset_default_params(), &s->ds[k],
-                        &err)) {
-        cli_printf(stderr, "%s: %s\n", cmd, err.msg);
-        return 1;
-    }
-    snprintf(s->label[k], sizeof s->label[k], "%.120s", sa_dataset_name(s->ds[k]));
-    for (int w = 0; w < sa_dataset_n_warnings(s->ds[k]); w++)
-        cli_printf(stderr, "warning: %s\n", sa_dataset_warning(s->ds[k], w));
-    s->set[k] = (sa_starplus_set){.label = s->label[k], .dataset = s->ds[k]};
-    s->n++;
-    return 0;
-}
-
 /* --out, its stats and its part must not be inputs of the run. Returns 0, or 1 with the message printed. */
-static int check_paths(const sp_opts *o, const sp_sets *s, const char *part) {
+static int check_paths(const sp_opts *o, const cli_sets *s, const char *part) {
     cli_io io;
     cli_io_init(&io, "starplus");
     cli_io_input(&io, "--sam-model", o->tool.sam_model);
     cli_io_input(&io, "--prompt", o->lo.prompt);
-    for (int i = 0; i < s->n; i++)
-        if (s->ds[i]) cli_io_dataset(&io, s->ds[i]);
-    for (int i = 0; i < o->datasets.n; i++) {
-        const char *eq = strchr(o->datasets.v[i], '=');
-        if (eq) cli_io_input(&io, "--dataset", eq + 1);
-    }
+    cli_sets_inputs(&io, s, &o->datasets);
     char *stats = sa_starplus_stats_path(o->out);
     int bad = cli_io_output(&io, "--out", o->out) ||
               cli_io_output(&io, "(the stats beside --out)", stats) ||
@@ -240,8 +183,8 @@ typedef struct report_ctx {
     int quiet;
 } report_ctx;
 
-static void on_item(void *user, const sa_starplus_set *set, int item, int status,
-                    const char *message, const sa_starplus_sample_stats *st) {
+static void on_item(void *user, const sa_sample_set *set, int item, int status, const char *message,
+                    const sa_starplus_sample_stats *st) {
     (void)st;
     report_ctx *r = user;
     const char *name =
@@ -271,7 +214,7 @@ static void print_totals(const char *cmd, const sa_starplus_totals *t) {
 }
 
 static int run(const char *cmd, const sp_opts *o, const sa_starplus_params *p, sa_tool *tool,
-               const sp_sets *s, sa_shard shard, const char *part) {
+               const cli_sets *s, sa_shard shard, const char *part) {
     cJSON *pc = policy_config(o);
     sa_starplus_run_opts ro = {.out = o->out,
                                .shard = shard,
@@ -334,11 +277,12 @@ int cli_starplus(int argc, char **argv) {
         return 2;
     }
     char *part = sa_shard_part_path(o.out, shard);
-    sp_sets s;
+    cli_sets s;
     memset(&s, 0, sizeof s);
     int rc = part ? cli_check_out_file(argv[0], "out", o.out) : 1;
-    for (int i = 0; rc == 0 && i < o.datasets.n; i++)
-        rc = open_one(argv[0], &o, o.datasets.v[i], &s);
+    cli_sets_opts so = {
+        .images = o.images, .split_by = o.split_by, .captions = o.captions, .per_ref = o.per_ref};
+    if (rc == 0) rc = cli_sets_open(argv[0], &so, &o.datasets, &s);
     if (rc == 0) rc = check_paths(&o, &s, part);
     sa_tool *tool = NULL;
     if (rc == 0 && cli_make_tool(&o.tool, &tool, &err) != SA_OK) {
@@ -347,7 +291,7 @@ int cli_starplus(int argc, char **argv) {
     }
     if (rc == 0) rc = run(argv[0], &o, &p, tool, &s, shard, part);
     sa_tool_free(tool);
-    free_sets(&s);
+    cli_sets_free(&s);
     free(part);
     return rc;
 }

@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "cli_paths.h"
+#include "cli_sets.h"
 #include "cli_stop.h"
 #include "segagent/dataset.h"
 #include "segagent/record.h"
@@ -29,23 +30,27 @@
 #endif
 
 static const char usage_text[] =
-    "usage: segagent trajectories --dataset NAME=DIR [--dataset ...] [options]\n"
+    "usage: segagent trajectories --dataset SPEC [--dataset ...] [options]\n"
     "\n"
     "Records one trajectory per image: the simulated annotator clicks, the tool recomputes the mask from all\n"
     "clicks, and a click is kept only while IoU strictly rises (docs/trajectories.md). Output: the released\n"
     "SegAgent JSON format ({\"info\", \"data\": [{image_name, height, width, gt_ann, clicks_list}]}).\n"
     "\n"
-    "  --dataset NAME=DIR   a dataset folder (GrabCut layout or images/ + masks/ paired by stem); repeatable\n"
+    "  --dataset SPEC       NAME=DIR: a dataset folder (GrabCut layout or images/ + masks/ paired by stem);\n"
+    "                       or a referring set: refcoco:SPLIT=DIR (also refcoco+, refcocog; with --images),\n"
+    "                       coco=FILE, segagent=FILE, hres=DIR, scenes: one sample per sentence, the\n"
+    "                       sentence as its caption; repeatable\n" CLI_SETS_HELP
     "  --out PATH           output JSON (default traj.json)\n"
     "  --target-iou X       stop once IoU >= X (default 0.98)\n"
     "  --max-clicks N       at most N recorded clicks (default 20)\n"
     "  --start KIND         starting state: empty (default), box, random-clicks\n"
     "  --random-points N    points for --start random-clicks (default 5)\n"
     "  --seed S             seed for the random points (default 0; item i of the run uses S + i)\n"
-    "  --caption TEXT       description stored as the caption of every sample (default: none)\n"
+    "  --caption TEXT       caption of every sample of a folder (default: none; referring sets keep theirs)\n"
     "  --limit N            record at most N items per dataset (default 0 = all)\n"
     "  --jobs N             items recorded in parallel (default 0 = CPU count, at most 8; 1 for --tool sam)\n"
-    "  --quiet              no progress on stderr\n"
+    "  --quiet              no progress on stderr\n";
+static const char usage_more[] =
     "  --shard I/N          record only shard I of N (0-based) into its part file OUT.shard-IIII-of-NNNN.jsonl;\n"
     "                       without it, a Slurm array task (SLURM_ARRAY_TASK_ID) is its own shard\n"
     "  --shards N           the number of shards with Kubernetes' JOB_COMPLETION_INDEX (an Indexed Job)\n"
@@ -58,6 +63,8 @@ static const char usage_text[] =
     "examples:\n"
     "  segagent trajectories --dataset GrabCut=../shared/data/GrabCut --out grabcut_traj.json\n"
     "  segagent trajectories --dataset data/Berkeley --start random-clicks --seed 7 --limit 20 --out t.json\n"
+    "  segagent trajectories --dataset refcoco:train=refer/refcoco --images coco/train2014 --shard 3/16 \\\n"
+    "                        --resume --out refcoco_train.json\n"
     "  # four shards, anywhere and in any order, then one file (docs/cluster.md: Slurm, Kubernetes):\n"
     "  for i in 0 1 2 3; do segagent trajectories --dataset GrabCut=../shared/data/GrabCut --out g.json \\\n"
     "      --shard $i/4 --resume; done\n"
@@ -71,9 +78,10 @@ static const char usage_text[] =
 typedef struct traj_opts {
     cli_multi datasets;
     const char *out, *start, *caption, *shard;
+    const char *images, *split_by, *captions; /* of referring sets */
     cli_tool_opts tool;
     double target;
-    int max_clicks, random_points, seed, limit, quiet, jobs, shards, resume;
+    int max_clicks, random_points, seed, limit, quiet, jobs, shards, resume, per_ref;
     sa_shard sh;   /* from --shard, --shards and the scheduler's environment */
     char from[64]; /* where sh came from */
 } traj_opts;
@@ -95,6 +103,10 @@ static int parse_opts(int argc, char **argv, traj_opts *o, sa_traj_run_params *r
         CLI_O_INT("random-points", &o->random_points, 1, SA_MAX_CLICKS),
         CLI_O_SEED(&o->seed),
         CLI_O_STR("caption", &o->caption),
+        CLI_O_STR("images", &o->images),
+        CLI_O_STR("split-by", &o->split_by),
+        CLI_O_STR("captions", &o->captions),
+        CLI_O_FLAG("per-ref", &o->per_ref),
         CLI_O_LIMIT(&o->limit),
         CLI_O_FLAG("quiet", &o->quiet),
         CLI_O_STR("shard", &o->shard),
@@ -107,11 +119,15 @@ static int parse_opts(int argc, char **argv, traj_opts *o, sa_traj_run_params *r
         CLI_TOOL_MODEL_OPT(o->tool),
         CLI_TOOL_SC_OPTS(o->tool),
     };
-    int prc =
-        cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, usage_text);
+    char help[sizeof usage_text + sizeof usage_more];
+    snprintf(help, sizeof help, "%s%s", usage_text, usage_more);
+    int prc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL, help);
     if (prc) return prc == 1 ? -1 : 2;
     if (o->datasets.n == 0) {
-        cli_printf(stderr, "%s: at least one --dataset NAME=DIR is needed (see --help)\n", argv[0]);
+        cli_printf(
+            stderr,
+            "%s: at least one --dataset SPEC (NAME=DIR, refcoco:val=DIR, ...) is needed (see --help)\n",
+            argv[0]);
         return 2;
     }
     sa_error err = {0};
@@ -141,41 +157,13 @@ static const char *base_name(const char *p) {
     return s ? s + 1 : p;
 }
 
-/* Opens every dataset ("NAME=DIR" or "DIR"): a wrong folder is reported before any work. */
-static int open_datasets(const char *cmd, const cli_multi *specs, sa_dataset **ds, int *n_ds) {
-    *n_ds = 0;
-    for (int d = 0; d < specs->n; d++) {
-        const char *spec = specs->v[d], *eq = strchr(spec, '='), *dir = spec;
-        char name[256];
-        if (eq) {
-            size_t nl = (size_t)(eq - spec);
-            if (nl >= sizeof name) nl = sizeof name - 1;
-            memcpy(name, spec, nl);
-            name[nl] = '\0';
-            dir = eq + 1;
-        } else {
-            snprintf(name, sizeof name, "%s", base_name(spec));
-        }
-        sa_error err = {0};
-        if (sa_dataset_open(name, dir, sa_dataset_default_params(), &ds[*n_ds], &err) != SA_OK) {
-            cli_printf(stderr, "%s: %s\n", cmd, err.msg);
-            return 1;
-        }
-        for (int k = 0; k < sa_dataset_n_warnings(ds[*n_ds]); k++)
-            cli_printf(stderr, "warning: %s\n", sa_dataset_warning(ds[*n_ds], k));
-        (*n_ds)++;
-    }
-    return 0;
-}
-
 /* --out must not be an image or mask of the datasets (it would be replaced while they are read) nor
  * the SAM checkpoint. Returns 0, or 1 with the message printed. */
-static int check_paths(const traj_opts *o, sa_dataset *const *ds, int n_ds) {
+static int check_paths(const traj_opts *o, const cli_sets *sets) {
     cli_io io;
     cli_io_init(&io, "trajectories");
     cli_io_input(&io, "--sam-model", o->tool.sam_model);
-    for (int d = 0; d < n_ds; d++)
-        cli_io_dataset(&io, ds[d]);
+    cli_sets_inputs(&io, sets, &o->datasets);
     int bad = cli_io_output(&io, "--out", o->out);
     if (!bad && (o->sh.count > 1 || o->resume)) {
         char *part = sa_shard_part_path(o->out, o->sh);
@@ -196,14 +184,15 @@ static void on_plan(void *user, long total, long resumed) {
     cli_progress_start(&r->pr, "trajectories", total - resumed, r->quiet);
 }
 
-static void on_item(void *user, const sa_dataset *ds, int item, int status, const char *message) {
+static void on_item(void *user, const sa_sample_set *set, int item, int status,
+                    const char *message) {
     report_ctx *r = user;
     if (status != SA_OK) {
         if (r->pr.tty && !r->quiet) fputc('\n', stderr);
-        cli_printf(stderr, "skipped %s/%s: %s\n", sa_dataset_name(ds),
-                   sa_dataset_item_name(ds, item), message);
+        cli_printf(stderr, "skipped %s/%s: %s\n", set->label, sa_sample_set_item_name(set, item),
+                   message);
     }
-    cli_progress_step(&r->pr, sa_dataset_item_name(ds, item));
+    cli_progress_step(&r->pr, sa_sample_set_item_name(set, item));
 }
 
 static void print_summary(const sa_traj_run_stats *st, const char *dest) {
@@ -220,7 +209,7 @@ static void print_summary(const sa_traj_run_stats *st, const char *dest) {
 
 /* Records into the trajectory file o->out (today's unsharded run). Returns the exit status. */
 static int record_file(const char *cmd, const traj_opts *o, const sa_traj_run_params *rp,
-                       sa_tool *tool, sa_dataset *const *ds, int n_ds, const char *info) {
+                       sa_tool *tool, const cli_sets *sets, const char *info) {
     sa_error err = {0};
     sa_traj_writer *w = NULL;
     if (sa_traj_writer_open(o->out, info, &w, &err) != SA_OK) {
@@ -232,7 +221,7 @@ static int record_file(const char *cmd, const traj_opts *o, const sa_traj_run_pa
         .user = &rep, .on_item = on_item, .should_stop = cli_stop_hook, .on_plan = on_plan};
     sa_traj_run_stats st;
     cli_stop_install();
-    int rc = sa_traj_record_datasets(tool, ds, n_ds, *rp, w, &hooks, &st, &err);
+    int rc = sa_traj_record_datasets(tool, sets->set, sets->n, *rp, w, &hooks, &st, &err);
     cli_stop_restore();
     cli_progress_end(&rep.pr);
     if (rc != SA_OK) {
@@ -279,7 +268,7 @@ static int finish_whole(const char *cmd, const traj_opts *o, const char *part,
 
 /* Records one shard (or, with --resume, the whole run) into its part file. Returns the exit status. */
 static int record_part(const char *cmd, const traj_opts *o, const sa_traj_run_params *rp,
-                       sa_tool *tool, sa_dataset *const *ds, int n_ds, const char *info) {
+                       sa_tool *tool, const cli_sets *sets, const char *info) {
     sa_error err = {0};
     char *part = sa_shard_part_path(o->out, o->sh);
     if (!part) {
@@ -296,7 +285,7 @@ static int record_part(const char *cmd, const traj_opts *o, const sa_traj_run_pa
         .shard = o->sh, .part = part, .resume = o->resume, .info_json = info};
     sa_traj_run_stats st;
     cli_stop_install();
-    int rc = sa_traj_record_shard(tool, ds, n_ds, *rp, sp, &hooks, &st, &err);
+    int rc = sa_traj_record_shard(tool, sets->set, sets->n, *rp, sp, &hooks, &st, &err);
     cli_stop_restore();
     cli_progress_end(&rep.pr);
     int status = 0;
@@ -327,7 +316,7 @@ static int record_part(const char *cmd, const traj_opts *o, const sa_traj_run_pa
 
 /* Records the run as the options say. Returns the exit status. */
 static int record(const char *cmd, const traj_opts *o, const sa_traj_run_params *rp, sa_tool *tool,
-                  sa_dataset *const *ds, int n_ds) {
+                  const cli_sets *sets) {
     sa_error err = {0};
     char *info =
         sa_traj_info_json(rp->rec, rp->prob_threshold, sa_tool_name(tool), SEGAGENT_VERSION,
@@ -336,8 +325,8 @@ static int record(const char *cmd, const traj_opts *o, const sa_traj_run_params 
         cli_printf(stderr, "%s: %s\n", cmd, err.msg);
         return 1;
     }
-    int rc = o->sh.count > 1 || o->resume ? record_part(cmd, o, rp, tool, ds, n_ds, info)
-                                          : record_file(cmd, o, rp, tool, ds, n_ds, info);
+    int rc = o->sh.count > 1 || o->resume ? record_part(cmd, o, rp, tool, sets, info)
+                                          : record_file(cmd, o, rp, tool, sets, info);
     free(info);
     return rc;
 }
@@ -347,19 +336,21 @@ int cli_trajectories(int argc, char **argv) {
     sa_traj_run_params rp;
     int prc = parse_opts(argc, argv, &o, &rp);
     if (prc) return prc < 0 ? 0 : prc;
-    sa_dataset *ds[CLI_MAX_MULTI] = {0};
-    int n_ds = 0, rc = cli_check_out_file(argv[0], "out", o.out);
-    if (rc == 0) rc = open_datasets(argv[0], &o.datasets, ds, &n_ds);
-    if (rc == 0) rc = check_paths(&o, ds, n_ds);
+    cli_sets sets;
+    memset(&sets, 0, sizeof sets);
+    int rc = cli_check_out_file(argv[0], "out", o.out);
+    cli_sets_opts so = {
+        .images = o.images, .split_by = o.split_by, .captions = o.captions, .per_ref = o.per_ref};
+    if (rc == 0) rc = cli_sets_open(argv[0], &so, &o.datasets, &sets);
+    if (rc == 0) rc = check_paths(&o, &sets);
     sa_tool *tool = NULL;
     sa_error err = {0};
     if (rc == 0 && cli_make_tool(&o.tool, &tool, &err) != SA_OK) {
         cli_printf(stderr, "%s: %s\n", argv[0], err.msg);
         rc = 1;
     }
-    if (rc == 0) rc = record(argv[0], &o, &rp, tool, ds, n_ds);
+    if (rc == 0) rc = record(argv[0], &o, &rp, tool, &sets);
     sa_tool_free(tool);
-    for (int d = 0; d < n_ds; d++)
-        sa_dataset_free(ds[d]);
+    cli_sets_free(&sets);
     return rc;
 }

@@ -20,7 +20,7 @@
 #include "base/files.h"
 #include "base/text.h"
 #include "base/util.h"
-#include "workloads/sample_set.h"
+#include "segagent/sample_set.h"
 
 sa_perturb_params sa_perturb_default_params(void) {
     sa_perturb_params p;
@@ -113,7 +113,7 @@ static void slot_free(slot *s, int k) {
 
 typedef struct run_ctx {
     sa_tool *tool;
-    sa__sample_set set;
+    sa_sample_set set;
     const char *images_root;
     sa_perturb_params p;
     const sa_perturb_hooks *hooks;
@@ -154,7 +154,7 @@ static int encode(const sa_mask *m, pmask *pm, sa_error *err) {
     return rc;
 }
 
-static int make_masks(const run_ctx *c, sa_env *env, const sa__sample *in, int item, slot *sl,
+static int make_masks(const run_ctx *c, sa_env *env, const sa_sample *in, int item, slot *sl,
                       sa_error *err) {
     int K = c->p.per_object;
     if (!(sl->m = calloc((size_t)K, sizeof *sl->m)))
@@ -178,8 +178,8 @@ static int make_masks(const run_ctx *c, sa_env *env, const sa__sample *in, int i
 static int run_item(void *vctx, void *state, int item, void *vslot, sa_error *err) {
     const run_ctx *c = vctx;
     slot *sl = vslot;
-    sa__sample in;
-    int rc = sa__set_load(&c->set, item, c->p.caption, &in, err);
+    sa_sample in;
+    int rc = sa_sample_set_load(&c->set, item, c->p.caption, &in, err);
     if (rc != SA_OK) return rc;
     sl->image_path = in.image_path;
     sl->desc = in.desc;
@@ -193,7 +193,7 @@ static int run_item(void *vctx, void *state, int item, void *vslot, sa_error *er
                       err);
     if (rc == SA_OK) rc = make_masks(c, state, &in, item, sl, err);
     if (rc != SA_OK) slot_free(sl, c->p.per_object);
-    sa__sample_free(&in);
+    sa_sample_free(&in);
     return rc;
 }
 
@@ -295,7 +295,7 @@ static int deliver(void *vctx, int item, int status, const char *error, void *vs
         c->st->skipped++;
     } else {
         int img = image_id(c, sl->image_path ? sl->image_path : "", sl->height, sl->width);
-        char *key = sa__set_item_key(&c->set, item);
+        char *key = sa_sample_set_item_key(&c->set, item);
         c->oom |= !img || !key;
         for (int k = 0; !c->oom && k < c->p.per_object; k++) {
             cJSON *a = ann_json(c, sl, &sl->m[k], c->n_written + 1, img, key);
@@ -319,7 +319,8 @@ static int deliver(void *vctx, int item, int status, const char *error, void *vs
     }
     slot_free(sl, c->p.per_object);
     if (c->hooks && c->hooks->on_item)
-        c->hooks->on_item(c->hooks->user, item, sa__set_item_name(&c->set, item), status, error);
+        c->hooks->on_item(c->hooks->user, item, sa_sample_set_item_name(&c->set, item), status,
+                          error);
     return c->oom;
 }
 
@@ -413,7 +414,7 @@ int sa_perturb_run(sa_tool *tool, const sa_dataset *dataset, const sa_refer *ref
                  .p = p,
                  .hooks = hooks,
                  .st = st};
-    int total = sa__set_count(&c.set);
+    int total = sa_sample_set_count(&c.set);
     if (p.limit > 0 && total > p.limit) total = p.limit;
     st->objects = total;
     sa__out o;

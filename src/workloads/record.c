@@ -253,7 +253,7 @@ sa_traj_run_params sa_traj_run_default_params(void) {
 
 typedef struct run_ctx {
     sa_tool *tool;
-    sa_dataset *const *ds;
+    const sa_sample_set *sets;
     int n_ds;
     const int *first; /* first[d]: run index of dataset d's first item; first[n_ds] = total */
     const int *items; /* runner item -> run item number (a shard's items); NULL: the same number */
@@ -302,22 +302,21 @@ static int run_item(void *vctx, void *state, int item, void *slot, sa_error *err
     sa_traj_sample *smp = slot;
     int k = run_index(c, item), d, i;
     locate(c, k, &d, &i);
-    sa_image img = {0};
-    sa_mask gt = {0}, ign = {0};
     sa_traj_params p = c->p.rec;
     p.seed = c->p.rec.seed + (uint64_t)k;
-    int rc = sa_dataset_load(c->ds[d], i, &img, &gt, &ign, err);
-    if (rc == SA_OK) rc = sa_env_reset(w->env, &img, "", &gt, ign.data ? &ign : NULL, NULL, err);
+    sa_sample in;
+    int rc = sa_sample_set_load(&c->sets[d], i, c->p.caption, &in, err);
+    if (rc == SA_OK)
+        rc = sa_env_reset(w->env, &in.img, "", &in.gt, in.ignore.data ? &in.ignore : NULL, NULL,
+                          err);
     if (rc == SA_OK) rc = sa_traj_record(w->env, w->policy, p, smp, err);
     if (rc == SA_OK) {
-        const char *caps[1] = {c->p.caption};
-        rc = sa_traj_sample_set_meta(smp, base_name(sa_dataset_image_path(c->ds[d], i)), "1", caps,
-                                     c->p.caption ? 1 : 0, err);
+        const char *caps[1] = {in.desc};
+        rc = sa_traj_sample_set_meta(smp, base_name(in.image_path), in.object_id, caps,
+                                     in.desc ? 1 : 0, err);
     }
     if (rc != SA_OK) sa_traj_sample_free(smp);
-    sa_image_free(&img);
-    sa_mask_free(&gt);
-    sa_mask_free(&ign);
+    sa_sample_free(&in);
     return rc;
 }
 
@@ -363,7 +362,7 @@ static int deliver(void *vctx, int item, int status, const char *error, void *sl
         count_sample(c->st, smp->n_steps, sa_traj_state_iou(smp, smp->n_steps));
     sa_traj_sample_free(smp);
     if (c->hooks && c->hooks->on_item)
-        c->hooks->on_item(c->hooks->user, c->ds[d], i, status, error);
+        c->hooks->on_item(c->hooks->user, &c->sets[d], i, status, error);
     return c->write_rc != SA_OK; /* a write error ends the run */
 }
 
@@ -373,7 +372,7 @@ static int should_stop(void *vctx) {
 }
 
 /* Checks the parameters and numbers the run's items: *first (malloc'd, n_datasets + 1 entries) and *total. */
-static int plan(sa_tool *tool, sa_dataset *const *datasets, int n_datasets,
+static int plan(sa_tool *tool, const sa_sample_set *datasets, int n_datasets,
                 const sa_traj_run_params *p, int **first, int *total, sa_error *err) {
     *first = NULL;
     if (!tool || n_datasets < 0 || (n_datasets > 0 && !datasets))
@@ -387,7 +386,12 @@ static int plan(sa_tool *tool, sa_dataset *const *datasets, int n_datasets,
     long n = 0;
     for (int d = 0; d < n_datasets; d++) {
         f[d] = (int)n;
-        int cnt = sa_dataset_count(datasets[d]);
+        if (!datasets[d].dataset == !datasets[d].refer) {
+            free(f);
+            return sa_error_set(err, SA_ERR_INVALID, "trajectories: set %d has no (or two) sources",
+                                d);
+        }
+        int cnt = sa_sample_set_count(&datasets[d]);
         n += (p->limit > 0 && cnt > p->limit) ? p->limit : cnt;
         if (n > 0x7fffffffL) {
             free(f);
@@ -426,7 +430,7 @@ static int run_items(run_ctx *c, int n, int *stopped, sa_error *err) {
     return SA_OK;
 }
 
-int sa_traj_record_datasets(sa_tool *tool, sa_dataset *const *datasets, int n_datasets,
+int sa_traj_record_datasets(sa_tool *tool, const sa_sample_set *datasets, int n_datasets,
                             sa_traj_run_params p, sa_traj_writer *w, const sa_traj_run_hooks *hooks,
                             sa_traj_run_stats *stats, sa_error *err) {
     sa_traj_run_stats local;
@@ -438,7 +442,7 @@ int sa_traj_record_datasets(sa_tool *tool, sa_dataset *const *datasets, int n_da
     if (rc != SA_OK) return rc;
     st->total = total;
     run_ctx c = {.tool = tool,
-                 .ds = datasets,
+                 .sets = datasets,
                  .n_ds = n_datasets,
                  .first = first,
                  .p = p,
@@ -452,15 +456,16 @@ int sa_traj_record_datasets(sa_tool *tool, sa_dataset *const *datasets, int n_da
 
 /* ---- one shard ---- */
 
-/* The shard rule's key of run item k: "<dataset name>/<item name>". malloc'd, NULL when out of memory. */
+/* The shard rule's key of run item k: "<set label>/<item name>" (a folder without a label: its dataset name).
+ * malloc'd, NULL when out of memory. */
 static char *item_key(const run_ctx *c, int k) {
     int d, i;
     locate(c, k, &d, &i);
-    const char *a = sa_dataset_name(c->ds[d]), *b = sa_dataset_item_name(c->ds[d], i);
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *key = malloc(n);
-    if (key) snprintf(key, n, "%s/%s", a, b);
-    return key;
+    const sa_sample_set *set = &c->sets[d];
+    if (set->label || !set->dataset) return sa_sample_set_item_key(set, i);
+    sa_sample_set named = *set;
+    named.label = sa_dataset_name(set->dataset);
+    return sa_sample_set_item_key(&named, i);
 }
 
 /* The run items of shard sh, in order: *items (malloc'd) and *n. */
@@ -573,7 +578,7 @@ static int open_part(run_ctx *c, const sa_traj_shard_params *sp, int total, cons
     return rc;
 }
 
-int sa_traj_record_shard(sa_tool *tool, sa_dataset *const *datasets, int n_datasets,
+int sa_traj_record_shard(sa_tool *tool, const sa_sample_set *datasets, int n_datasets,
                          sa_traj_run_params p, sa_traj_shard_params sp,
                          const sa_traj_run_hooks *hooks, sa_traj_run_stats *stats, sa_error *err) {
     sa_traj_run_stats local;
@@ -584,7 +589,7 @@ int sa_traj_record_shard(sa_tool *tool, sa_dataset *const *datasets, int n_datas
     int *first = NULL, total = 0, *items = NULL, n_items = 0, kept = 0;
     int rc = plan(tool, datasets, n_datasets, &p, &first, &total, err);
     run_ctx c = {.tool = tool,
-                 .ds = datasets,
+                 .sets = datasets,
                  .n_ds = n_datasets,
                  .first = first,
                  .p = p,

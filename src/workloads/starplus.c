@@ -25,7 +25,7 @@
 #include "base/text.h"
 #include "base/util.h"
 #include "workloads/episode_worker.h"
-#include "workloads/sample_set.h"
+#include "segagent/sample_set.h"
 
 #define COMMAND "starplus"
 
@@ -597,7 +597,7 @@ int sa_starplus_merge(const char *const *parts, int n_parts, const char *out, sa
 
 typedef struct run_ctx {
     sa_tool *tool;
-    const sa_starplus_set *sets;
+    const sa_sample_set *sets;
     int n_sets;
     int *first; /* first[s]: run index of set s's first item; first[n_sets] = total */
     int *todo;  /* run indices this process runs, increasing */
@@ -632,13 +632,13 @@ static void locate(const run_ctx *c, int k, int *s, int *i) {
     *i = k - c->first[j];
 }
 
-static sa__sample_set as_set(const sa_starplus_set *s) {
-    return (sa__sample_set){.label = s->label, .dataset = s->dataset, .refer = s->refer};
+static sa_sample_set as_set(const sa_sample_set *s) {
+    return (sa_sample_set){.label = s->label, .dataset = s->dataset, .refer = s->refer};
 }
 
-static char *item_key(const sa_starplus_set *set, int i) {
-    sa__sample_set ss = as_set(set);
-    return sa__set_item_key(&ss, i);
+static char *item_key(const sa_sample_set *set, int i) {
+    sa_sample_set ss = as_set(set);
+    return sa_sample_set_item_key(&ss, i);
 }
 
 static int worker_new(void *vctx, int index, void **state, sa_error *err) {
@@ -679,9 +679,9 @@ static int run_item(void *vctx, void *state, int k, void *vslot, sa_error *err) 
     slot *sl = vslot;
     int s, i;
     locate(c, c->todo[k], &s, &i);
-    sa__sample_set ss = as_set(&c->sets[s]);
-    sa__sample in;
-    int rc = sa__set_load(&ss, i, c->p.caption, &in, err);
+    sa_sample_set ss = as_set(&c->sets[s]);
+    sa_sample in;
+    int rc = sa_sample_set_load(&ss, i, c->p.caption, &in, err);
     if (rc == SA_OK && (!in.desc || !*in.desc))
         rc = sa_error_set(err, SA_ERR_INVALID,
                           "starplus: no description for the policy (give a caption)");
@@ -702,7 +702,7 @@ static int run_item(void *vctx, void *state, int k, void *vslot, sa_error *err) 
         sa_traj_sample_free(&sl->smp);
         sa_starplus_sample_stats_free(&sl->st);
     }
-    sa__sample_free(&in);
+    sa_sample_free(&in);
     return rc;
 }
 
@@ -743,7 +743,7 @@ static int should_stop(void *vctx) {
 }
 
 /* What decides the results: compared exactly when resuming and merging. */
-static cJSON *run_config(const sa_tool *tool, const sa_starplus_set *sets, int n_sets,
+static cJSON *run_config(const sa_tool *tool, const sa_sample_set *sets, int n_sets,
                          const sa_starplus_params *p, const sa_starplus_run_opts *o) {
     cJSON *c = cJSON_CreateObject();
     if (!c) return NULL;
@@ -809,7 +809,7 @@ static int plan(run_ctx *c, sa_shard shard, int *total, sa_error *err) {
     return SA_OK;
 }
 
-static int check_run_args(const sa_tool *tool, const sa_starplus_set *sets, int n_sets,
+static int check_run_args(const sa_tool *tool, const sa_sample_set *sets, int n_sets,
                           sa_policy_new_fn policy_new, const sa_starplus_params *p,
                           const sa_starplus_run_opts *o, sa_error *err) {
     if (!tool || !policy_new || !o->out || n_sets < 0 || (n_sets > 0 && !sets))
@@ -856,7 +856,7 @@ static int run_todo(run_ctx *c, int done_before, sa_error *err) {
     return SA_OK;
 }
 
-int sa_starplus_run(sa_tool *tool, const sa_starplus_set *sets, int n_sets,
+int sa_starplus_run(sa_tool *tool, const sa_sample_set *sets, int n_sets,
                     sa_policy_new_fn policy_new, void *policy_ctx, sa_starplus_params p,
                     sa_starplus_run_opts o, const sa_starplus_hooks *hooks,
                     sa_starplus_totals *totals, sa_error *err) {

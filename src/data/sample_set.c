@@ -1,15 +1,15 @@
-/* The items of an interactive folder or a referring set behind one interface (sample_set.h). */
-#include "workloads/sample_set.h"
+/* The items of an interactive folder or a referring set behind one interface (segagent/sample_set.h). */
+#include "segagent/sample_set.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int sa__set_count(const sa__sample_set *s) {
+int sa_sample_set_count(const sa_sample_set *s) {
     return s->refer ? sa_refer_count(s->refer) : sa_dataset_count(s->dataset);
 }
 
-const char *sa__set_item_name(const sa__sample_set *s, int i) {
+const char *sa_sample_set_item_name(const sa_sample_set *s, int i) {
     if (s->refer) {
         const sa_refer_sample *rs = sa_refer_get(s->refer, i);
         return rs ? rs->id : "";
@@ -18,16 +18,16 @@ const char *sa__set_item_name(const sa__sample_set *s, int i) {
     return n ? n : "";
 }
 
-char *sa__set_item_key(const sa__sample_set *s, int i) {
-    const char *label = s->label ? s->label : "", *name = sa__set_item_name(s, i);
+char *sa_sample_set_item_key(const sa_sample_set *s, int i) {
+    const char *label = s->label ? s->label : "", *name = sa_sample_set_item_name(s, i);
     size_t n = strlen(label) + strlen(name) + 2;
     char *k = malloc(n);
     if (k) snprintf(k, n, "%s/%s", label, name);
     return k;
 }
 
-int sa__set_load(const sa__sample_set *s, int i, const char *caption_default, sa__sample *out,
-                 sa_error *err) {
+int sa_sample_set_load(const sa_sample_set *s, int i, const char *caption_default, sa_sample *out,
+                       sa_error *err) {
     memset(out, 0, sizeof *out);
     int rc;
     if (s->refer) {
@@ -45,11 +45,11 @@ int sa__set_load(const sa__sample_set *s, int i, const char *caption_default, sa
         snprintf(out->object_id, sizeof out->object_id, "1");
         rc = sa_dataset_load(s->dataset, i, &out->img, &out->gt, &out->ignore, err);
     }
-    if (rc != SA_OK) sa__sample_free(out);
+    if (rc != SA_OK) sa_sample_free(out);
     return rc;
 }
 
-void sa__sample_free(sa__sample *smp) {
+void sa_sample_free(sa_sample *smp) {
     sa_image_free(&smp->img);
     sa_mask_free(&smp->gt);
     sa_mask_free(&smp->ignore);
