@@ -241,15 +241,23 @@ static void contrast_weights(gc_state *s, const uint8_t *px) {
                 cnt++;
             }
     double beta = (cnt > 0 && sum > 0) ? 1.0 / (2.0 * sum / cnt) : 0.0;
+    /* squared differences are integers and mostly small: their exponentials are tabulated (same values) */
+    enum { NTAB = 2048 };
+    double etab[NTAB];
+    for (int d = 0; d < NTAB; d++)
+        etab[d] = exp(-beta * d);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
             for (int k = 0; k < 4; k++) {
                 int xx = x + nb_dx[k], yy = y + nb_dy[k];
                 size_t i = 4 * ((size_t)y * w + x) + (size_t)k;
-                if (xx < 0 || xx >= w || yy >= h)
+                if (xx < 0 || xx >= w || yy >= h) {
                     s->f.nw[i] = 0;
-                else
-                    s->f.nw[i] = (float)(exp(-beta * s->f.nw[i]) / (k >= 2 ? M_SQRT2 : 1.0));
+                    continue;
+                }
+                const float d2 = s->f.nw[i];
+                const double e = d2 < NTAB ? etab[(int)d2] : exp(-beta * d2);
+                s->f.nw[i] = (float)(e / (k >= 2 ? M_SQRT2 : 1.0));
             }
 }
 

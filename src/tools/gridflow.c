@@ -204,6 +204,15 @@ static int next_active(sa__gf *g) {
     return P_NONE;
 }
 
+/* An orphan made by an augmentation goes to the front of the queue (Kolmogorov's order: the orphans of one
+ * path are adopted top-down), the others to the back. */
+static void push_orphan_front(sa__gf *g, int i) {
+    g->nodes[i].parent = P_ORPHAN;
+    if (--g->o_head < 0) g->o_head += 2 * g->n;
+    g->orphan[g->o_head] = i;
+    g->o_count++;
+}
+
 static void push_orphan(sa__gf *g, int i) {
     g->nodes[i].parent = P_ORPHAN;
     int at = g->o_head + g->o_count;
@@ -248,13 +257,13 @@ static void augment(sa__gf *g, int s, int k) {
         if (pa == P_TERMINAL) {
             nd[x].tr_cap -= b;
             nd[x].ex -= b;
-            if (nd[x].tr_cap == 0) push_orphan(g, x);
+            if (nd[x].tr_cap == 0) push_orphan_front(g, x);
             break;
         }
         int up = x + off[pa];
         nd[x].rc[pa] += (int32_t)b;
         nd[up].rc[7 - pa] -= (int32_t)b;
-        if (nd[up].rc[7 - pa] == 0) push_orphan(g, x);
+        if (nd[up].rc[7 - pa] == 0) push_orphan_front(g, x);
         x = up;
     }
     for (int x = t;;) {
@@ -262,13 +271,13 @@ static void augment(sa__gf *g, int s, int k) {
         if (pa == P_TERMINAL) {
             nd[x].tr_cap += b;
             nd[x].ex += b;
-            if (nd[x].tr_cap == 0) push_orphan(g, x);
+            if (nd[x].tr_cap == 0) push_orphan_front(g, x);
             break;
         }
         int up = x + off[pa];
         nd[up].rc[7 - pa] += (int32_t)b;
         nd[x].rc[pa] -= (int32_t)b;
-        if (nd[x].rc[pa] == 0) push_orphan(g, x);
+        if (nd[x].rc[pa] == 0) push_orphan_front(g, x);
         x = up;
     }
     g->flow += b;
@@ -337,10 +346,15 @@ static void process_orphans(sa__gf *g) {
     }
 }
 
-static void make_root(sa__gf *g, int i) {
+/* Makes node i a root of the tree its terminal residual points to. It must be scanned again (made active) when
+ * it was free, changes trees or had its arcs changed; a node that stays in its tree with the same arcs keeps
+ * the property every passive tree node has after a solve (its residual arcs lead into its own tree). */
+static void make_root(sa__gf *g, int i, int arcs_changed) {
     gf_node *nd = g->nodes;
     const int sink = nd[i].tr_cap < 0;
+    int scan = arcs_changed || nd[i].parent == P_NONE;
     if (nd[i].parent != P_NONE && nd[i].in_sink != sink) {
+        scan = 1;
         const int old = nd[i].in_sink;
         for (int k = 0; k < 8; k++) {
             int j = i + g->off[k];
@@ -353,7 +367,7 @@ static void make_root(sa__gf *g, int i) {
     nd[i].parent = P_TERMINAL;
     nd[i].ts = g->time;
     nd[i].dist = 1;
-    set_active(g, i);
+    if (scan) set_active(g, i);
 }
 
 static void reuse_trees(sa__gf *g) {
@@ -365,7 +379,7 @@ static void reuse_trees(sa__gf *g) {
         const int arcs = nd[i].changed & CH_ARCS;
         if (nd[i].tr_cap != 0) {
             if (!arcs && pa == P_TERMINAL && nd[i].in_sink == (nd[i].tr_cap < 0)) continue;
-            make_root(g, i);
+            make_root(g, i, arcs);
             continue;
         }
         if (pa == P_NONE) continue;
