@@ -483,6 +483,11 @@ static void add_disc(gc_state *s, float *wts, int cx, int cy, float r, float wpx
     }
 }
 
+/* Flood-fill stacks hold (x, y) packed in one int (sides are at most 32768), so a pop needs no division. */
+static int xy_pack(int x, int y) {
+    return y << 16 | x;
+}
+
 /* Keeps only object components (8-connected) that hold an object seed; when there is no object seed, keeps
  * everything. */
 static void keep_seeded_components(gc_state *s) {
@@ -498,18 +503,17 @@ static void keep_seeded_components(gc_state *s) {
     for (int p0 = 0; p0 < n; p0++) {
         if (s->seed[p0] != 1 || !s->cur[p0] || s->tmp[p0]) continue;
         int top = 0;
-        s->stack[top++] = p0;
+        s->stack[top++] = xy_pack(p0 % w, p0 / w);
         s->tmp[p0] = 1;
         while (top > 0) {
-            int p = s->stack[--top];
-            int x = p % w, y = p / w;
+            const int xy = s->stack[--top], x = xy & 0xffff, y = xy >> 16;
             for (int yy = y - 1; yy <= y + 1; yy++)
                 for (int xx = x - 1; xx <= x + 1; xx++) {
                     if (xx < 0 || yy < 0 || xx >= w || yy >= h) continue;
                     int q = yy * w + xx;
                     if (s->cur[q] && !s->tmp[q]) {
                         s->tmp[q] = 1;
-                        s->stack[top++] = q;
+                        s->stack[top++] = xy_pack(xx, yy);
                     }
                 }
         }
@@ -525,21 +529,23 @@ static void keep_local_change(gc_state *s, const uint8_t *prev, const float *kee
     const int w = s->w, h = s->h, n = s->n;
     memset(s->tmp, 0, (size_t)n);
     int top = 0;
-    for (int p = 0; p < n; p++)
-        if (keep[p] < kmax && (s->cur[p] != 0) != (prev[p] != 0)) {
-            s->tmp[p] = 1;
-            s->stack[top++] = p;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            const int p = y * w + x;
+            if (keep[p] < kmax && (s->cur[p] != 0) != (prev[p] != 0)) {
+                s->tmp[p] = 1;
+                s->stack[top++] = xy_pack(x, y);
+            }
         }
     while (top > 0) {
-        int p = s->stack[--top];
-        int x = p % w, y = p / w;
+        const int xy = s->stack[--top], x = xy & 0xffff, y = xy >> 16;
         for (int yy = y - 1; yy <= y + 1; yy++)
             for (int xx = x - 1; xx <= x + 1; xx++) {
                 if (xx < 0 || yy < 0 || xx >= w || yy >= h) continue;
                 int q = yy * w + xx;
                 if (!s->tmp[q] && (s->cur[q] != 0) != (prev[q] != 0)) {
                     s->tmp[q] = 1;
-                    s->stack[top++] = q;
+                    s->stack[top++] = xy_pack(xx, yy);
                 }
             }
     }
@@ -571,10 +577,18 @@ static int consistency_weights(const gc_state *s, const sa_tool_request *req, co
         }
     double reach = reach2 < 0 ? (double)(w > h ? w : h) : sqrt((double)reach2);
     if (reach < 2) reach = 2;
+    /* beyond twice the reach (with a margin far above rounding) the price is flat: no square root needed */
+    const double far2 = 4.0 * reach * reach * (1.0 + 1e-9);
+    const double kfar = prm->keep;
+    const float keep_far = (float)(kfar < DATA_CLIP ? kfar : DATA_CLIP);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
-            double d =
-                sqrt((double)(c->x - x) * (c->x - x) + (double)(c->y - y) * (c->y - y)) / reach;
+            const double d2 = (double)(c->x - x) * (c->x - x) + (double)(c->y - y) * (c->y - y);
+            if (d2 > far2) {
+                keep[y * w + x] = keep_far;
+                continue;
+            }
+            double d = sqrt(d2) / reach;
             double k = prm->keep * (d > 2 ? 1 : d > 1 ? d - 1 : 0);
             keep[y * w + x] = (float)(k < DATA_CLIP ? k : DATA_CLIP);
         }
