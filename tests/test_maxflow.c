@@ -340,10 +340,13 @@ static void grid_case(int w, int h, int maxcap, int rounds, int *cases) {
     sa__gf *gf = sa__gf_new(w, h);
     sa__mf *mf = sa__mf_new(n, 4 * n);
     int *mid = malloc(sizeof(int) * 4 * (size_t)n);
+    int32_t *cap =
+        malloc(sizeof(int32_t) * 8 * (size_t)n); /* current capacities, for fresh solves */
+    uint8_t *fresh = malloc((size_t)n);
     int32_t *diff = malloc(sizeof(int32_t) * (size_t)n);
     uint8_t *mask = malloc((size_t)n);
-    CHECK(gf && mf && mid && diff && mask);
-    if (gf && mf && mid && diff && mask) {
+    CHECK(gf && mf && mid && diff && mask && cap && fresh);
+    if (gf && mf && mid && diff && mask && cap && fresh) {
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++)
                 for (int k = 0; k < 4; k++) {
@@ -356,6 +359,7 @@ static void grid_case(int w, int h, int maxcap, int rounds, int *cases) {
                     int32_t c = grid_cap(maxcap), rc = grid_cap(maxcap);
                     sa__gf_set_edge(gf, i, c, rc);
                     mid[i] = sa__mf_add_edge(mf, y * w + x, yy * w + xx, c, rc);
+                    cap[2 * i] = c, cap[2 * i + 1] = rc;
                 }
         for (int p = 0; p < n; p++) {
             diff[p] = (int32_t)(rnd() % (uint32_t)(6 * maxcap + 1)) - 3 * maxcap;
@@ -373,6 +377,7 @@ static void grid_case(int w, int h, int maxcap, int rounds, int *cases) {
                 int32_t c = grid_cap(maxcap), rc = grid_cap(maxcap);
                 sa__gf_set_edge(gf, i, c, rc);
                 sa__mf_set_edge(mf, mid[i], c, rc);
+                cap[2 * i] = c, cap[2 * i + 1] = rc;
             }
             if (r % 2) { /* a few pixels one by one, with both terminal capacities positive */
                 for (int p = (int)(rnd() % 3); p < n; p += 1 + (int)(rnd() % 5)) {
@@ -394,6 +399,19 @@ static void grid_case(int w, int h, int maxcap, int rounds, int *cases) {
             sa__mf_solve(mf);
             CHECKF(same_partition(gf, mf, n, mask), "grid %dx%d warm round %d: partitions differ",
                    w, h, r);
+            /* the warm-started cut equals a fresh solve of the changed graph */
+            sa__gf *g2 = sa__gf_new(w, h);
+            CHECK(g2 != NULL);
+            if (g2) {
+                for (int i = 0; i < 4 * n; i++)
+                    if (mid[i] >= 0) sa__gf_set_edge(g2, i, cap[2 * i], cap[2 * i + 1]);
+                sa__gf_set_tdiff(g2, diff);
+                sa__gf_solve(g2);
+                sa__gf_source_mask(g2, fresh);
+                CHECKF(memcmp(fresh, mask, (size_t)n) == 0,
+                       "grid %dx%d warm round %d: warm cut differs from a fresh solve", w, h, r);
+                sa__gf_free(g2);
+            }
         }
         /* reset: edges keep their capacities, flows and terminal weights go */
         sa__gf_reset(gf);
@@ -410,6 +428,8 @@ static void grid_case(int w, int h, int maxcap, int rounds, int *cases) {
         (*cases)++;
     }
     free(mid);
+    free(cap);
+    free(fresh);
     free(diff);
     free(mask);
     sa__gf_free(gf);
