@@ -320,6 +320,7 @@ static void adopt(sa__gf *g, int x) {
             nd[y].ts = g->time;
             nd[y].dist = d--;
         }
+        if (dmin == 1) break; /* a root: no candidate can be nearer (and ties keep the first) */
     }
     if (best != P_NONE) {
         nd[x].parent = (int8_t)best;
