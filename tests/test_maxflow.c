@@ -1,11 +1,13 @@
 /* Max-flow exactness: the Boykov-Kolmogorov solver against a plain Dinic reference on random graphs (sparse,
  * dense, grids, with terminal weights on both sides), and the returned partition is checked to be a cut whose
- * capacity equals the flow (so it is a minimum cut). Also covers reset/reuse and changed edge capacities. */
+ * capacity equals the flow (so it is a minimum cut). Also covers reset/reuse and changed edge capacities, and
+ * the grid solver (gridflow.h) against this one: same flow, same partition, cold and warm-started. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tools/gridflow.h"
 #include "tools/maxflow.h"
 #include "testutil.h"
 
@@ -314,6 +316,150 @@ static void brute_force_warm(int *cases) {
     }
 }
 
+/* ---- the grid solver (gridflow.h) against the general one on the same 8-connected grids ---- */
+/* "Infinite" capacities as the graph cut uses them, small enough that the sum entering any node stays
+ * below 2^31 (the solvers' contract) with all eight arcs and the terminal arc infinite. */
+#define GRID_HARD (1 << 26)
+
+static int32_t grid_cap(int maxcap) {
+    return (rnd() % 6 == 0) ? GRID_HARD : (int32_t)(rnd() % (uint32_t)(maxcap + 1));
+}
+
+/* Both solvers report the source side reachable in the residual graph, which does not depend on the maximum
+ * flow found: the partitions must be identical, on cold and on warm-started solves. */
+static int same_partition(const sa__gf *gf, const sa__mf *mf, int n, uint8_t *mask) {
+    sa__gf_source_mask(gf, mask);
+    for (int p = 0; p < n; p++)
+        if (mask[p] != sa__mf_is_source(mf, p) || mask[p] != sa__gf_is_source(gf, p)) return 0;
+    return 1;
+}
+
+static void grid_case(int w, int h, int maxcap, int rounds, int *cases) {
+    static const int gdx[4] = {1, 0, 1, -1}, gdy[4] = {0, 1, 1, 1};
+    const int n = w * h;
+    sa__gf *gf = sa__gf_new(w, h);
+    sa__mf *mf = sa__mf_new(n, 4 * n);
+    int *mid = malloc(sizeof(int) * 4 * (size_t)n);
+    int32_t *cap =
+        malloc(sizeof(int32_t) * 8 * (size_t)n); /* current capacities, for fresh solves */
+    uint8_t *fresh = malloc((size_t)n);
+    int32_t *diff = malloc(sizeof(int32_t) * (size_t)n);
+    uint8_t *mask = malloc((size_t)n);
+    CHECK(gf && mf && mid && diff && mask && cap && fresh);
+    if (gf && mf && mid && diff && mask && cap && fresh) {
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                for (int k = 0; k < 4; k++) {
+                    int i = 4 * (y * w + x) + k, xx = x + gdx[k], yy = y + gdy[k];
+                    int e = sa__gf_edge(gf, x, y, k), inside = xx >= 0 && xx < w && yy < h;
+                    CHECKF(e == (inside ? i : -1), "edge (%d,%d,%d) of %dx%d: %d", x, y, k, w, h,
+                           e);
+                    mid[i] = -1;
+                    if (!inside) continue;
+                    int32_t c = grid_cap(maxcap), rc = grid_cap(maxcap);
+                    sa__gf_set_edge(gf, i, c, rc);
+                    mid[i] = sa__mf_add_edge(mf, y * w + x, yy * w + xx, c, rc);
+                    cap[2 * i] = c, cap[2 * i + 1] = rc;
+                }
+        for (int p = 0; p < n; p++) {
+            diff[p] = (int32_t)(rnd() % (uint32_t)(6 * maxcap + 1)) - 3 * maxcap;
+            if (rnd() % 8 == 0) diff[p] = (rnd() & 1) ? GRID_HARD : -GRID_HARD;
+            sa__mf_set_tweights(mf, p, diff[p] > 0 ? diff[p] : 0, diff[p] < 0 ? -diff[p] : 0);
+        }
+        sa__gf_set_tdiff(gf, diff);
+        int64_t fg = sa__gf_solve(gf), fm = sa__mf_solve(mf);
+        CHECKF(fg == fm, "grid %dx%d: flow %lld, general solver %lld", w, h, (long long)fg,
+               (long long)fm);
+        CHECKF(same_partition(gf, mf, n, mask), "grid %dx%d: partitions differ", w, h);
+        for (int r = 0; r < rounds; r++) {
+            for (int i = (int)(rnd() % 5); i < 4 * n; i += 1 + (int)(rnd() % 9)) {
+                if (mid[i] < 0) continue;
+                int32_t c = grid_cap(maxcap), rc = grid_cap(maxcap);
+                sa__gf_set_edge(gf, i, c, rc);
+                sa__mf_set_edge(mf, mid[i], c, rc);
+                cap[2 * i] = c, cap[2 * i + 1] = rc;
+            }
+            if (r % 2) { /* a few pixels one by one, with both terminal capacities positive */
+                for (int p = (int)(rnd() % 3); p < n; p += 1 + (int)(rnd() % 5)) {
+                    int32_t cs = (int32_t)(rnd() % (uint32_t)(3 * maxcap + 1)),
+                            ct = (int32_t)(rnd() % (uint32_t)(3 * maxcap + 1));
+                    sa__gf_set_tweights(gf, p, cs, ct);
+                    sa__mf_set_tweights(mf, p, cs, ct);
+                    diff[p] = cs - ct;
+                }
+            } else { /* everything at once, most pixels unchanged */
+                for (int p = (int)(rnd() % 4); p < n; p += 1 + (int)(rnd() % 7))
+                    diff[p] = (int32_t)(rnd() % (uint32_t)(6 * maxcap + 1)) - 3 * maxcap;
+                sa__gf_set_tdiff(gf, diff);
+                for (int p = 0; p < n; p++)
+                    sa__mf_set_tweights(mf, p, diff[p] > 0 ? diff[p] : 0,
+                                        diff[p] < 0 ? -diff[p] : 0);
+            }
+            sa__gf_solve(gf);
+            sa__mf_solve(mf);
+            CHECKF(same_partition(gf, mf, n, mask), "grid %dx%d warm round %d: partitions differ",
+                   w, h, r);
+            /* the warm-started cut equals a fresh solve of the changed graph */
+            sa__gf *g2 = sa__gf_new(w, h);
+            CHECK(g2 != NULL);
+            if (g2) {
+                for (int i = 0; i < 4 * n; i++)
+                    if (mid[i] >= 0) sa__gf_set_edge(g2, i, cap[2 * i], cap[2 * i + 1]);
+                sa__gf_set_tdiff(g2, diff);
+                sa__gf_solve(g2);
+                sa__gf_source_mask(g2, fresh);
+                CHECKF(memcmp(fresh, mask, (size_t)n) == 0,
+                       "grid %dx%d warm round %d: warm cut differs from a fresh solve", w, h, r);
+                sa__gf_free(g2);
+            }
+        }
+        /* reset: edges keep their capacities, flows and terminal weights go */
+        sa__gf_reset(gf);
+        sa__mf_reset(mf);
+        for (int p = 0; p < n; p++) {
+            diff[p] = (int32_t)(rnd() % (uint32_t)(6 * maxcap + 1)) - 3 * maxcap;
+            sa__mf_set_tweights(mf, p, diff[p] > 0 ? diff[p] : 0, diff[p] < 0 ? -diff[p] : 0);
+        }
+        sa__gf_set_tdiff(gf, diff);
+        fg = sa__gf_solve(gf), fm = sa__mf_solve(mf);
+        CHECKF(fg == fm, "grid %dx%d after reset: flow %lld, general solver %lld", w, h,
+               (long long)fg, (long long)fm);
+        CHECKF(same_partition(gf, mf, n, mask), "grid %dx%d after reset: partitions differ", w, h);
+        (*cases)++;
+    }
+    free(mid);
+    free(cap);
+    free(fresh);
+    free(diff);
+    free(mask);
+    sa__gf_free(gf);
+    sa__mf_free(mf);
+}
+
+static void grid_cases(int *cases) {
+    for (int t = 0; t < 300; t++) {
+        int w = 1 + (int)(rnd() % 24), h = 1 + (int)(rnd() % 24);
+        grid_case(w, h, 1 + (int)(rnd() % 100), 6, cases);
+    }
+    grid_case(1, 1, 10, 3, cases);
+    grid_case(160, 120, 100, 8, cases);
+    /* a hand-made 2x1 grid: s->a 3, s->b 2, a->b 1, a->t 2, b->t 3: flow 5 */
+    sa__gf *g = sa__gf_new(2, 1);
+    CHECK(g != NULL);
+    if (g) {
+        CHECK(sa__gf_edge(g, 0, 0, 0) == 0 && sa__gf_edge(g, 0, 0, 1) == -1 &&
+              sa__gf_edge(g, 1, 0, 0) == -1 && sa__gf_edge(g, 2, 0, 0) == -1);
+        sa__gf_set_edge(g, 0, 1, 0);
+        sa__gf_set_tweights(g, 0, 3, 2);
+        sa__gf_set_tweights(g, 1, 2, 3);
+        CHECK(sa__gf_solve(g) == 5);
+        sa__gf_free(g);
+    }
+    CHECK(sa__gf_new(0, 5) == NULL && sa__gf_new(5, 0) == NULL &&
+          sa__gf_new(1 << 15, 1 << 14) == NULL);
+    sa__gf_free(NULL);
+}
+
 int main(void) {
     int cases = 0;
     for (int t = 0; t < 400; t++) {
@@ -330,6 +476,7 @@ int main(void) {
     }
     run_case(200 * 150, 0, 1000, 200, &cases);
     brute_force_warm(&cases);
+    grid_cases(&cases);
 
     /* a hand-made case: s->a 3, s->b 2, a->b 1, a->t 2, b->t 3: flow 5 */
     sa__mf *g = sa__mf_new(2, 1);

@@ -28,7 +28,7 @@ typedef struct sa_graphcut_params {
     float click_radius; /* radius in pixels of the hard seed disc around each click (default 3) */
     int max_side; /* images whose longer side exceeds this are segmented at that size and the mask is
                             scaled back (nearest neighbour); 0 = always full resolution. Memory is about
-                            400 bytes per working pixel. Default 1024; 16..32768 or 0 */
+                            230 bytes per working pixel. Default 1024; 16..32768 or 0 */
     int components;     /* Gaussians per colour model, 1..8 (default 5) */
     int iterations;     /* colour-model / cut alternations per click, >= 1 (default 2) */
     int star_convexity; /* non-zero: every object pixel sees its nearest positive click along a straight

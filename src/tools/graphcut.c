@@ -25,7 +25,7 @@
  * Capacities are integers (energies times SCALE), so the minimum cut is exact for the quantised energy.
  *
  * Speed: the graph is built once per image and solved warm (flows and search trees of the previous solve are
- * kept, see maxflow.h). The intermediate colour-model iterations only provide training labels, so they cut a
+ * kept) by the grid max-flow of gridflow.h, whose implicit 8-neighbour arcs keep a node in one cache line. The intermediate colour-model iterations only provide training labels, so they cut a
  * 2x2-block grid whose energy is the pixel energy restricted to block-constant labelings (block unary = sum of
  * its pixels' unaries, block edge = sum of the pixel edges joining the two blocks); the final cut of every
  * click is exact on the full pixel grid.
@@ -38,7 +38,7 @@
 #include <string.h>
 
 #include "tools/gmm.h"
-#include "tools/maxflow.h"
+#include "tools/gridflow.h"
 
 #define SCALE 10.0f     /* integer capacity units per nat */
 #define HARD (1 << 30)  /* "infinite" capacity; arcs hold at most HARD plus a finite part */
@@ -57,7 +57,7 @@ typedef struct gc_level {
     float *nw;        /* 4n: contrast weights (0 where the neighbour is outside) */
     int *eid;         /* 4n: max-flow edge index or -1 */
     int *star;        /* n: star parent whose arc is currently infinite, -1 none */
-    int32_t *tdiff;   /* n: terminal capacity difference (source - sink) given to the graph */
+    int32_t *tdiff;   /* n: terminal capacity difference (source - sink) for the graph */
     int *parent;      /* n: star parents wanted for this request */
     float *d;         /* n: terminal difference in nats being summed (coarse level) */
     int8_t *seed;     /* n: seeds (coarse level) */
@@ -65,7 +65,7 @@ typedef struct gc_level {
     int *near_i;      /* n: its index in pos[] */
     int *pos;         /* 2 * SA_MAX_CLICKS: the positive clicks (x, y) the parents were made for */
     int n_pos;        /* -1: none made yet */
-    sa__mf *g;
+    sa__gf *g;
 } gc_level;
 
 typedef struct gc_state {
@@ -124,13 +124,12 @@ static void level_free(gc_level *L) {
     free(L->near_d2);
     free(L->near_i);
     free(L->pos);
-    sa__mf_free(L->g);
+    sa__gf_free(L->g);
 }
 
 /* Allocates the per-node arrays of a level whose nw is filled, and its graph with capacities lambda * nw. */
 static int level_build(gc_level *L, float lambda) {
     const int w = L->w, h = L->h, n = L->n;
-    const int dx[4] = {1, 0, 1, -1}, dy[4] = {0, 1, 1, 1};
     L->eid = malloc((size_t)n * 4 * sizeof *L->eid);
     L->star = malloc((size_t)n * sizeof *L->star);
     L->tdiff = calloc((size_t)n, sizeof *L->tdiff);
@@ -144,17 +143,16 @@ static int level_build(gc_level *L, float lambda) {
     if (!L->eid || !L->star || !L->tdiff || !L->parent || !L->d || !L->seed || !L->near_d2 ||
         !L->near_i || !L->pos)
         return -1;
-    L->g = sa__mf_new(n, 4 * n); /* at most 4 edges per node */
+    L->g = sa__gf_new(w, h);
     if (!L->g) return -1;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
             for (int k = 0; k < 4; k++) {
-                int xx = x + dx[k], yy = y + dy[k];
                 size_t i = 4 * ((size_t)y * w + x) + (size_t)k;
-                L->eid[i] = -1;
-                if (xx < 0 || xx >= w || yy >= h) continue;
+                L->eid[i] = sa__gf_edge(L->g, x, y, k);
+                if (L->eid[i] < 0) continue;
                 int32_t c = quant(lambda * L->nw[i]);
-                L->eid[i] = sa__mf_add_edge(L->g, y * w + x, yy * w + xx, c, c);
+                sa__gf_set_edge(L->g, L->eid[i], c, c);
             }
     for (int p = 0; p < n; p++)
         L->star[p] = -1;
@@ -243,15 +241,23 @@ static void contrast_weights(gc_state *s, const uint8_t *px) {
                 cnt++;
             }
     double beta = (cnt > 0 && sum > 0) ? 1.0 / (2.0 * sum / cnt) : 0.0;
+    /* squared differences are integers and mostly small: their exponentials are tabulated (same values) */
+    enum { NTAB = 2048 };
+    double etab[NTAB];
+    for (int d = 0; d < NTAB; d++)
+        etab[d] = exp(-beta * d);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
             for (int k = 0; k < 4; k++) {
                 int xx = x + nb_dx[k], yy = y + nb_dy[k];
                 size_t i = 4 * ((size_t)y * w + x) + (size_t)k;
-                if (xx < 0 || xx >= w || yy >= h)
+                if (xx < 0 || xx >= w || yy >= h) {
                     s->f.nw[i] = 0;
-                else
-                    s->f.nw[i] = (float)(exp(-beta * s->f.nw[i]) / (k >= 2 ? M_SQRT2 : 1.0));
+                    continue;
+                }
+                const float d2 = s->f.nw[i];
+                const double e = d2 < NTAB ? etab[(int)d2] : exp(-beta * d2);
+                s->f.nw[i] = (float)(e / (k >= 2 ? M_SQRT2 : 1.0));
             }
 }
 
@@ -370,7 +376,7 @@ static void update_star(gc_level *L, float lambda, const int *parent) {
         int pf;
         int32_t base;
         int e = edge_of(L, lambda, p, L->star[p], &pf, &base);
-        if (e >= 0) sa__mf_set_edge(L->g, e, base, base);
+        if (e >= 0) sa__gf_set_edge(L->g, e, base, base);
     }
     for (int p = 0; p < L->n; p++) {
         int np = parent ? parent[p] : -1;
@@ -382,9 +388,9 @@ static void update_star(gc_level *L, float lambda, const int *parent) {
         int e = edge_of(L, lambda, p, np, &pf, &base);
         if (e < 0) continue;
         if (pf)
-            sa__mf_set_edge(L->g, e, HARD, base);
+            sa__gf_set_edge(L->g, e, HARD, base);
         else
-            sa__mf_set_edge(L->g, e, base, HARD);
+            sa__gf_set_edge(L->g, e, base, HARD);
     }
 }
 
@@ -442,15 +448,6 @@ static void star_parents(gc_level *L, const sa_tool_request *req, int div) {
     L->n_pos = np;
 }
 
-/* Only the difference of the terminal capacities matters for the cut; unchanged nodes are not touched, so
- * the max-flow's warm start revisits only the nodes whose capacities moved. */
-static void set_t(gc_level *L, int p, int32_t cs, int32_t ct) {
-    int32_t d = cs - ct;
-    if (d == L->tdiff[p]) return;
-    L->tdiff[p] = d;
-    sa__mf_set_tweights(L->g, p, d > 0 ? d : 0, d < 0 ? -d : 0);
-}
-
 static void paint_disc(int8_t *seed, int w, int h, int cx, int cy, float r, int8_t v) {
     int ri = (int)ceilf(r);
     for (int y = cy - ri; y <= cy + ri; y++) {
@@ -486,6 +483,11 @@ static void add_disc(gc_state *s, float *wts, int cx, int cy, float r, float wpx
     }
 }
 
+/* Flood-fill stacks hold (x, y) packed in one int (sides are at most 32768), so a pop needs no division. */
+static int xy_pack(int x, int y) {
+    return y << 16 | x;
+}
+
 /* Keeps only object components (8-connected) that hold an object seed; when there is no object seed, keeps
  * everything. */
 static void keep_seeded_components(gc_state *s) {
@@ -501,18 +503,17 @@ static void keep_seeded_components(gc_state *s) {
     for (int p0 = 0; p0 < n; p0++) {
         if (s->seed[p0] != 1 || !s->cur[p0] || s->tmp[p0]) continue;
         int top = 0;
-        s->stack[top++] = p0;
+        s->stack[top++] = xy_pack(p0 % w, p0 / w);
         s->tmp[p0] = 1;
         while (top > 0) {
-            int p = s->stack[--top];
-            int x = p % w, y = p / w;
+            const int xy = s->stack[--top], x = xy & 0xffff, y = xy >> 16;
             for (int yy = y - 1; yy <= y + 1; yy++)
                 for (int xx = x - 1; xx <= x + 1; xx++) {
                     if (xx < 0 || yy < 0 || xx >= w || yy >= h) continue;
                     int q = yy * w + xx;
                     if (s->cur[q] && !s->tmp[q]) {
                         s->tmp[q] = 1;
-                        s->stack[top++] = q;
+                        s->stack[top++] = xy_pack(xx, yy);
                     }
                 }
         }
@@ -528,21 +529,23 @@ static void keep_local_change(gc_state *s, const uint8_t *prev, const float *kee
     const int w = s->w, h = s->h, n = s->n;
     memset(s->tmp, 0, (size_t)n);
     int top = 0;
-    for (int p = 0; p < n; p++)
-        if (keep[p] < kmax && (s->cur[p] != 0) != (prev[p] != 0)) {
-            s->tmp[p] = 1;
-            s->stack[top++] = p;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            const int p = y * w + x;
+            if (keep[p] < kmax && (s->cur[p] != 0) != (prev[p] != 0)) {
+                s->tmp[p] = 1;
+                s->stack[top++] = xy_pack(x, y);
+            }
         }
     while (top > 0) {
-        int p = s->stack[--top];
-        int x = p % w, y = p / w;
+        const int xy = s->stack[--top], x = xy & 0xffff, y = xy >> 16;
         for (int yy = y - 1; yy <= y + 1; yy++)
             for (int xx = x - 1; xx <= x + 1; xx++) {
                 if (xx < 0 || yy < 0 || xx >= w || yy >= h) continue;
                 int q = yy * w + xx;
                 if (!s->tmp[q] && (s->cur[q] != 0) != (prev[q] != 0)) {
                     s->tmp[q] = 1;
-                    s->stack[top++] = q;
+                    s->stack[top++] = xy_pack(xx, yy);
                 }
             }
     }
@@ -574,10 +577,18 @@ static int consistency_weights(const gc_state *s, const sa_tool_request *req, co
         }
     double reach = reach2 < 0 ? (double)(w > h ? w : h) : sqrt((double)reach2);
     if (reach < 2) reach = 2;
+    /* beyond twice the reach (with a margin far above rounding) the price is flat: no square root needed */
+    const double far2 = 4.0 * reach * reach * (1.0 + 1e-9);
+    const double kfar = prm->keep;
+    const float keep_far = (float)(kfar < DATA_CLIP ? kfar : DATA_CLIP);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
-            double d =
-                sqrt((double)(c->x - x) * (c->x - x) + (double)(c->y - y) * (c->y - y)) / reach;
+            const double d2 = (double)(c->x - x) * (c->x - x) + (double)(c->y - y) * (c->y - y);
+            if (d2 > far2) {
+                keep[y * w + x] = keep_far;
+                continue;
+            }
+            double d = sqrt(d2) / reach;
             double k = prm->keep * (d > 2 ? 1 : d > 1 ? d - 1 : 0);
             keep[y * w + x] = (float)(k < DATA_CLIP ? k : DATA_CLIP);
         }
@@ -670,53 +681,59 @@ static void training_weights(gc_state *s, const sa_tool_request *req, const floa
 
 /* t-links from the fitted colour models, the seeds and the consistency weights, then the cut: at the block
  * level for the intermediate iterations (they only train the colour models), at full resolution for the last. */
+static int32_t tdiff_of(float d) {
+    return quant(d > 0 ? d : 0) - quant(d < 0 ? -d : 0);
+}
+
 static void cut(gc_state *s, const uint8_t *prev, const float *keep, int coarse) {
     const sa_graphcut_params *prm = &s->m->p;
-    const int w = s->w, n = s->n;
-    gc_level *c = &s->c;
+    const int w = s->w, h = s->h;
+    gc_level *c = &s->c, *L = coarse ? &s->c : &s->f;
     if (coarse) {
         memset(c->d, 0, (size_t)c->n * sizeof *c->d);
         memset(c->seed, -1, (size_t)c->n);
     }
-    for (int p = 0; p < n; p++) {
-        int8_t sd = s->seed[p];
-        float d = 0;
-        if (sd < 0) {
-            d = prm->data_weight * (s->ub[s->slot[p]] - s->uf[s->slot[p]]); /* > 0: object colour */
-            if (d > DATA_CLIP) d = DATA_CLIP;
-            if (d < -DATA_CLIP) d = -DATA_CLIP;
-            if (keep) d += prev[p] ? keep[p] : -keep[p]; /* cost of leaving the previous label */
-        }
-        if (coarse) {
-            int b = (p / w / 2) * c->w + (p % w) / 2;
-            if (sd == 1 || (sd == 0 && c->seed[b] < 0)) c->seed[b] = sd;
-            c->d[b] += d;
-        } else if (sd == 1) {
-            set_t(&s->f, p, HARD, 0);
-        } else if (sd == 0) {
-            set_t(&s->f, p, 0, HARD);
-        } else {
-            set_t(&s->f, p, quant(d > 0 ? d : 0), quant(d < 0 ? -d : 0));
+    for (int y = 0; y < h; y++) {
+        const size_t row = (size_t)y * w, brow = (size_t)(y / 2) * c->w;
+        for (int x = 0; x < w; x++) {
+            const size_t p = row + (size_t)x;
+            int8_t sd = s->seed[p];
+            float d = 0;
+            if (sd < 0) {
+                d = prm->data_weight *
+                    (s->ub[s->slot[p]] - s->uf[s->slot[p]]); /* > 0: object colour */
+                if (d > DATA_CLIP) d = DATA_CLIP;
+                if (d < -DATA_CLIP) d = -DATA_CLIP;
+                if (keep)
+                    d += prev[p] ? keep[p] : -keep[p]; /* cost of leaving the previous label */
+            }
+            if (coarse) {
+                const size_t b = brow + (size_t)(x / 2);
+                if (sd == 1 || (sd == 0 && c->seed[b] < 0)) c->seed[b] = sd;
+                c->d[b] += d;
+            } else {
+                L->tdiff[p] = sd == 1 ? HARD : sd == 0 ? -HARD : tdiff_of(d);
+            }
         }
     }
+    if (coarse)
+        for (int b = 0; b < c->n; b++)
+            c->tdiff[b] = c->seed[b] == 1 ? HARD : c->seed[b] == 0 ? -HARD : tdiff_of(c->d[b]);
+    sa__gf_set_tdiff(L->g, L->tdiff);
+    sa__gf_solve(L->g);
     if (!coarse) {
-        sa__mf_solve(s->f.g);
-        for (int p = 0; p < n; p++)
-            s->cur[p] = (uint8_t)sa__mf_is_source(s->f.g, p);
+        sa__gf_source_mask(L->g, s->cur);
         return;
     }
-    for (int b = 0; b < c->n; b++) {
-        float d = c->d[b];
-        if (c->seed[b] == 1)
-            set_t(c, b, HARD, 0);
-        else if (c->seed[b] == 0)
-            set_t(c, b, 0, HARD);
-        else
-            set_t(c, b, quant(d > 0 ? d : 0), quant(d < 0 ? -d : 0));
+    uint8_t *lab =
+        (uint8_t *)c->seed; /* the block labels; the block seeds are not needed any more */
+    sa__gf_source_mask(c->g, lab);
+    for (int y = 0; y < h; y++) {
+        const uint8_t *brow = lab + (size_t)(y / 2) * c->w;
+        uint8_t *row = s->cur + (size_t)y * w;
+        for (int x = 0; x < w; x++)
+            row[x] = brow[x / 2];
     }
-    sa__mf_solve(c->g);
-    for (int p = 0; p < n; p++)
-        s->cur[p] = (uint8_t)sa__mf_is_source(c->g, (p / w / 2) * c->w + (p % w) / 2);
 }
 
 static int predict_full(gc_state *s, const sa_tool_request *req, sa_tool_result *out,
