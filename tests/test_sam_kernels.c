@@ -240,6 +240,75 @@ static void check_bf16(int n, int out, int in, int threads, int bias) {
     free(y2);
 }
 
+/* Fused attention of one head: the fast entry against the plain loops, FP32 and BF16, with and without
+ * relative positions, a subset of queries in scrambled order, padding-like shared token rows, tails of
+ * every tile size; BF16 also against the FP32 result (operand rounding only). */
+static void check_attention(int T, int hd, int S, int nq, int bf16) {
+    const int C = hd + 7, ld = 3 * C; /* token rows: q at 0, k at C, v at 2C */
+    float *rows = rand_buf((size_t)T * ld), *rel = rand_buf((size_t)2 * (2 * (S > 0 ? S : 1)) * hd);
+    const float **tok = malloc(sizeof *tok * (size_t)T);
+    int *qi = malloc(sizeof *qi * (size_t)nq);
+    float *o[3], **op[3];
+    for (int t = 0; t < T; t++) /* the last tokens share one row, as SAM's padding tokens do */
+        tok[t] = rows + (size_t)(t >= T - 3 && T > 8 ? T - 3 : t) * ld;
+    for (int i = 0; i < nq; i++)
+        qi[i] = (int)(((long)i * 7 + 3) % T);
+    const sa__kernels *kr =
+        sa__kernels_select_precision(SA_SAM_KERNELS_REFERENCE, bf16 ? SA__PRECISION_BF16 : 0);
+    const sa__kernels *kf =
+        sa__kernels_select_precision(SA_SAM_KERNELS_FAST, bf16 ? SA__PRECISION_BF16 : 0);
+    float *scratch =
+        aligned_alloc(64, (sa__attn_scratch_size(T, hd, S) * sizeof(float) + 63) / 64 * 64);
+    for (int k = 0; k < 3; k++) {
+        o[k] = malloc(sizeof(float) * (size_t)nq * (hd + 1));
+        op[k] = malloc(sizeof(float *) * (size_t)nq);
+        for (int i = 0; i < nq; i++) {
+            op[k][i] = o[k] + (size_t)i * (hd + 1);
+            op[k][i][hd] = 12345.0f; /* past the row: untouched */
+        }
+        sa__attn_head h = {.T = T,
+                           .hd = hd,
+                           .nq = nq,
+                           .tok = tok,
+                           .koff = C,
+                           .voff = 2 * C,
+                           .qi = qi,
+                           .out = op[k],
+                           .scale = 2.0f / sqrtf((float)hd),
+                           .S = S,
+                           .rel_h = S > 0 ? rel : NULL,
+                           .rel_w = S > 0 ? rel + (size_t)(2 * S - 1) * hd : NULL};
+        const sa__kernels *kk = k == 0   ? kr
+                                : k == 1 ? kf
+                                         : sa__kernels_select(SA_SAM_KERNELS_REFERENCE);
+        kk->attention(&h, scratch);
+    }
+    double worst = 0, worst32 = 0;
+    int untouched = 1;
+    for (int i = 0; i < nq; i++)
+        for (int d = 0; d <= hd; d++) {
+            if (d == hd) {
+                untouched &= op[0][i][d] == 12345.0f && op[1][i][d] == 12345.0f;
+                continue;
+            }
+            worst = fmax(worst, fabs(op[0][i][d] - op[1][i][d]));
+            worst32 = fmax(worst32, fabs(op[2][i][d] - op[1][i][d]));
+        }
+    /* outputs are convex combinations of values in [-1, 1] */
+    CHECKF(untouched && worst < (bf16 ? 2e-3 : 1e-5) && worst32 < (bf16 ? 0.08 : 1e-5),
+           "attention T=%d hd=%d S=%d nq=%d bf16=%d: max |fast-ref| %.3g, |fast-fp32| %.3g", T, hd,
+           S, nq, bf16, worst, worst32);
+    for (int k = 0; k < 3; k++) {
+        free(o[k]);
+        free(op[k]);
+    }
+    free(scratch);
+    free(rows);
+    free(rel);
+    free(tok);
+    free(qi);
+}
+
 int main(void) {
     ref = sa__kernels_select(SA_SAM_KERNELS_REFERENCE);
     fast = sa__kernels_select(SA_SAM_KERNELS_FAST);
@@ -261,6 +330,13 @@ int main(void) {
     check_softmax(7, 14);
     check_softmax(5, 16);
     check_softmax(4, 64);
+    const int att[][4] = {{1, 16, 1, 1},      {5, 3, 0, 5},       {196, 64, 14, 196},
+                          {196, 64, 14, 113}, {49, 80, 7, 49},    {100, 33, 10, 37},
+                          {300, 64, 0, 300},  {1024, 64, 32, 70}, {784, 64, 0, 45},
+                          {13, 130, 0, 9}};
+    for (size_t i = 0; i < sizeof att / sizeof att[0]; i++)
+        for (int bf = 0; bf < 2; bf++)
+            check_attention(att[i][0], att[i][1], att[i][2], att[i][3], bf);
     check_rowops(33, 64);
     check_rowops(7, 168);
     check_rowops(5, 20);

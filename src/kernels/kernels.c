@@ -27,7 +27,11 @@
 #define SA_HAVE_X86 0
 #endif
 
+#include "kernels/attention.h"
 #include "kernels/kernels.h"
+#if SA_HAVE_X86
+#include "kernels/exp512.h"
+#endif
 
 /* OpenBLAS extension (declared in its cblas.h, repeated here in case of another cblas header). */
 void openblas_set_num_threads(int num_threads);
@@ -697,29 +701,6 @@ void sa__linear_k(const sa__kernels *k, int blas_threads, sa__pool *pool, const 
     sa__pool_run(pool, tasks, linear_task, &c);
 }
 
-#if SA_HAVE_X86
-/* exp on 16 lanes: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial (Cephes expf coefficients, ~1 ulp), 2^n by
- * scalef (which also flushes very negative inputs to 0). */
-static inline __attribute__((always_inline)) AVX512_FN __m512 exp512(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
-    x = _mm512_min_ps(x, _mm512_set1_ps(88.7f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500E-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
-    __m512 r2 = _mm512_mul_ps(r, r);
-    __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, r2, r), _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(y, n);
-}
-
-#endif
-
 /* ------------------------------------------------------------------------------------------------------------ */
 /* Element-wise and row-wise ops */
 
@@ -842,7 +823,7 @@ static AVX512_FN void gelu_avx512(float *x, size_t n) {
         poly = _mm512_fmadd_ps(poly, t, a2);
         poly = _mm512_fmadd_ps(poly, t, a1);
         poly = _mm512_mul_ps(poly, t);
-        __m512 e = exp512(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), az), az));
+        __m512 e = sa__exp512(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), az), az));
         __m512 erf_abs = _mm512_fnmadd_ps(poly, e, one);
         /* copy the sign of z */
         __m512 erf = _mm512_castsi512_ps(_mm512_or_si512(
@@ -895,12 +876,12 @@ static AVX512_FN void softmax_rows_avx512(float *x, int rows, int cols, int ld) 
         __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
         __m512 vsum = _mm512_setzero_ps();
         for (i = 0; i + 16 <= cols; i += 16) {
-            __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(v + i), mx));
+            __m512 e = sa__exp512(_mm512_sub_ps(_mm512_loadu_ps(v + i), mx));
             _mm512_storeu_ps(v + i, e);
             vsum = _mm512_add_ps(vsum, e);
         }
         if (tail) {
-            __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, v + i), mx));
+            __m512 e = sa__exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, v + i), mx));
             e = _mm512_maskz_mov_ps(tail, e);
             _mm512_mask_storeu_ps(v + i, tail, e);
             vsum = _mm512_add_ps(vsum, e);
@@ -946,14 +927,14 @@ static AVX512_FN void softmax_rel_avx512(float *x, int rows, int S, const float 
         __m512 vsum = _mm512_setzero_ps();
         int i = 0;
         for (; i + 16 <= T; i += 16) {
-            __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(v + i), mx));
+            __m512 e = sa__exp512(_mm512_sub_ps(_mm512_loadu_ps(v + i), mx));
             _mm512_storeu_ps(v + i, e);
             vsum = _mm512_add_ps(vsum, e);
         }
         __mmask16 tail = (__mmask16)((1u << (T - i)) - 1u);
         if (tail) {
             __m512 e = _mm512_maskz_mov_ps(
-                tail, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, v + i), mx)));
+                tail, sa__exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, v + i), mx)));
             _mm512_mask_storeu_ps(v + i, tail, e);
             vsum = _mm512_add_ps(vsum, e);
         }
@@ -1006,56 +987,57 @@ void sa__add(float *y, const float *x, size_t n) {
 /* ------------------------------------------------------------------------------------------------------------ */
 /* Kernel tables */
 
-#define K_REFERENCE_INIT(bf, bfisa)                                                                \
+#define K_REFERENCE_INIT(bf, bfisa, attn)                                                          \
     {                                                                                              \
         .set = SA__KERNELS_REFERENCE, .isa = "reference", .gemm = gemm_reference,                  \
         .gemm_split = gemm_reference, .gemm_packed = NULL, .layernorm_rows = layernorm_rows,       \
         .gelu = gelu_ref, .softmax = softmax_ref, .softmax_rel = softmax_rel_ref,                  \
-        .blas_layers = 0, .blas_tasks = 0, .fused_cross = 0, .gemm_bf16 = bf, .bf16_isa = bfisa    \
+        .blas_layers = 0, .blas_tasks = 0, .fused_cross = 0, .gemm_bf16 = bf, .bf16_isa = bfisa,   \
+        .attention = attn                                                                          \
     }
-static const sa__kernels k_reference = K_REFERENCE_INIT(NULL, NULL);
+static const sa__kernels k_reference = K_REFERENCE_INIT(NULL, NULL, sa__attention_ref);
 
 /* without AVX-512 the large linear layers go to OpenBLAS whatever the set (our generic micro-kernel is plain C) */
-#define K_FAST_GENERIC_INIT(bf, bfisa)                                                             \
+#define K_FAST_GENERIC_INIT(bf, bfisa, attn)                                                       \
     {                                                                                              \
         .set = SA__KERNELS_FAST, .isa = "generic", .gemm = gemm_generic,                           \
         .gemm_split = gemm_generic, .gemm_packed = gemm_packed_generic,                            \
         .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref,                \
         .softmax_rel = softmax_rel_ref, .blas_layers = 1, .blas_tasks = 1, .fused_cross = 1,       \
-        .gemm_bf16 = bf, .bf16_isa = bfisa                                                         \
+        .gemm_bf16 = bf, .bf16_isa = bfisa, .attention = attn                                      \
     }
-static const sa__kernels k_fast_generic = K_FAST_GENERIC_INIT(NULL, NULL);
+static const sa__kernels k_fast_generic = K_FAST_GENERIC_INIT(NULL, NULL, sa__attention_ref);
 
-#define K_BLAS_GENERIC_INIT(bf, bfisa)                                                             \
+#define K_BLAS_GENERIC_INIT(bf, bfisa, attn)                                                       \
     {                                                                                              \
         .set = SA__KERNELS_BLAS, .isa = "generic", .gemm = gemm_generic,                           \
         .gemm_split = gemm_generic, .gemm_packed = gemm_packed_generic,                            \
         .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref,                \
         .softmax_rel = softmax_rel_ref, .blas_layers = 1, .blas_tasks = 0, .fused_cross = 1,       \
-        .gemm_bf16 = bf, .bf16_isa = bfisa                                                         \
+        .gemm_bf16 = bf, .bf16_isa = bfisa, .attention = attn                                      \
     }
-static const sa__kernels k_blas_generic = K_BLAS_GENERIC_INIT(NULL, NULL);
+static const sa__kernels k_blas_generic = K_BLAS_GENERIC_INIT(NULL, NULL, sa__attention_ref);
 
 #if SA_HAVE_X86
-#define K_FAST_AVX512_INIT(bf, bfisa)                                                              \
+#define K_FAST_AVX512_INIT(bf, bfisa, attn)                                                        \
     {                                                                                              \
         .set = SA__KERNELS_FAST, .isa = "avx512", .gemm = gemm_avx512,                             \
         .gemm_split = gemm_split_avx512, .gemm_packed = gemm_packed_avx512,                        \
         .layernorm_rows = layernorm_rows_avx512, .gelu = gelu_avx512,                              \
         .softmax = softmax_rows_avx512, .softmax_rel = softmax_rel_avx512, .blas_layers = 0,       \
-        .blas_tasks = 1, .fused_cross = 1, .gemm_bf16 = bf, .bf16_isa = bfisa                      \
+        .blas_tasks = 1, .fused_cross = 1, .gemm_bf16 = bf, .bf16_isa = bfisa, .attention = attn   \
     }
-static const sa__kernels k_fast_avx512 = K_FAST_AVX512_INIT(NULL, NULL);
+static const sa__kernels k_fast_avx512 = K_FAST_AVX512_INIT(NULL, NULL, sa__attention_avx512);
 
-#define K_BLAS_AVX512_INIT(bf, bfisa)                                                              \
+#define K_BLAS_AVX512_INIT(bf, bfisa, attn)                                                        \
     {                                                                                              \
         .set = SA__KERNELS_BLAS, .isa = "avx512", .gemm = gemm_avx512,                             \
         .gemm_split = gemm_split_avx512, .gemm_packed = gemm_packed_avx512,                        \
         .layernorm_rows = layernorm_rows_avx512, .gelu = gelu_avx512,                              \
         .softmax = softmax_rows_avx512, .softmax_rel = softmax_rel_avx512, .blas_layers = 1,       \
-        .blas_tasks = 0, .fused_cross = 1, .gemm_bf16 = bf, .bf16_isa = bfisa                      \
+        .blas_tasks = 0, .fused_cross = 1, .gemm_bf16 = bf, .bf16_isa = bfisa, .attention = attn   \
     }
-static const sa__kernels k_blas_avx512 = K_BLAS_AVX512_INIT(NULL, NULL);
+static const sa__kernels k_blas_avx512 = K_BLAS_AVX512_INIT(NULL, NULL, sa__attention_avx512);
 #endif
 
 const sa__kernels *sa__kernels_select(int set) {
@@ -1067,14 +1049,21 @@ const sa__kernels *sa__kernels_select(int set) {
     return set == SA__KERNELS_BLAS ? &k_blas_generic : &k_fast_generic;
 }
 
-static const sa__kernels k_reference_bf16 = K_REFERENCE_INIT(gemm_bf16_ref, "reference");
-static const sa__kernels k_fast_generic_bf16 = K_FAST_GENERIC_INIT(gemm_bf16_ref, "reference");
-static const sa__kernels k_blas_generic_bf16 = K_BLAS_GENERIC_INIT(gemm_bf16_ref, "reference");
+static const sa__kernels k_reference_bf16 =
+    K_REFERENCE_INIT(gemm_bf16_ref, "reference", sa__attention_bf16_ref);
+static const sa__kernels k_fast_generic_bf16 =
+    K_FAST_GENERIC_INIT(gemm_bf16_ref, "reference", sa__attention_bf16_ref);
+static const sa__kernels k_blas_generic_bf16 =
+    K_BLAS_GENERIC_INIT(gemm_bf16_ref, "reference", sa__attention_bf16_ref);
 #if SA_HAVE_X86
-static const sa__kernels k_fast_avx512_bf16 = K_FAST_AVX512_INIT(gemm_bf16_avx512, "avx512bf16");
-static const sa__kernels k_blas_avx512_bf16 = K_BLAS_AVX512_INIT(gemm_bf16_avx512, "avx512bf16");
-static const sa__kernels k_fast_avx512_bf16ref = K_FAST_AVX512_INIT(gemm_bf16_ref, "reference");
-static const sa__kernels k_blas_avx512_bf16ref = K_BLAS_AVX512_INIT(gemm_bf16_ref, "reference");
+static const sa__kernels k_fast_avx512_bf16 =
+    K_FAST_AVX512_INIT(gemm_bf16_avx512, "avx512bf16", sa__attention_bf16_avx512);
+static const sa__kernels k_blas_avx512_bf16 =
+    K_BLAS_AVX512_INIT(gemm_bf16_avx512, "avx512bf16", sa__attention_bf16_avx512);
+static const sa__kernels k_fast_avx512_bf16ref =
+    K_FAST_AVX512_INIT(gemm_bf16_ref, "reference", sa__attention_bf16_ref);
+static const sa__kernels k_blas_avx512_bf16ref =
+    K_BLAS_AVX512_INIT(gemm_bf16_ref, "reference", sa__attention_bf16_ref);
 #endif
 
 const sa__kernels *sa__kernels_select_precision(int set, int precision) {
