@@ -367,28 +367,56 @@ AT_FN void sa__attention_avx512(const sa__attn_head *h, float *scratch) {
 
 /* ---- BF16 ---- */
 
-static uint32_t pair(float lo, float hi) {
-    return (uint32_t)bf16_round(lo) | (uint32_t)bf16_round(hi) << 16;
+/* 16 words dst[j * stride] = BF16 pairs of row[2j], row[2j+1] for the channel pairs [p0, p0 + 16) */
+static inline __attribute__((always_inline)) BF_FN void
+row_pairs(const float *row, int hd, int hp, int p0, uint32_t *dst, int stride) {
+    const int left = hd - 2 * p0;
+    const __mmask16 m0 = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+    const __mmask16 m1 = left >= 32   ? (__mmask16)0xFFFF
+                         : left <= 16 ? (__mmask16)0
+                                      : (__mmask16)((1u << (left - 16)) - 1u);
+    uint32_t tmp[16] __attribute__((aligned(64)));
+    const __m512 lo = _mm512_maskz_loadu_ps(m0, row + 2 * p0),
+                 hi = _mm512_maskz_loadu_ps(m1, row + 2 * p0 + 16);
+    _mm512_store_si512((void *)tmp, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    const int n = hp - p0 < 16 ? hp - p0 : 16;
+    for (int j = 0; j < n; j++)
+        dst[(size_t)j * stride] = tmp[j];
+}
+
+static BF_FN __m512i interleave_idx(void) {
+    return _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
+                            6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
 }
 
 /* K as KT-key tiles of channel pairs, V as key pairs of channels (both one 32-bit word per pair) */
-static void pack_kv_bf16(const sa__attn_head *h, const layout *L) {
+static BF_FN void pack_kv_bf16(const sa__attn_head *h, const layout *L) {
     const int T = h->T, hd = h->hd, hp = (hd + 1) / 2, hdp = L->hdp;
     uint32_t *kp = (uint32_t *)(void *)L->kp, *vp = (uint32_t *)(void *)L->vp;
     for (int t0 = 0; t0 < L->ntile * KT; t0 += KT) {
         uint32_t *tile = kp + (size_t)t0 * hp;
         for (int r = 0; r < KT; r++) {
-            const float *k = t0 + r < T ? h->tok[t0 + r] + h->koff : NULL;
-            for (int p = 0; p < hp; p++)
-                tile[(size_t)p * KT + r] =
-                    k ? pair(k[2 * p], 2 * p + 1 < hd ? k[2 * p + 1] : 0.0f) : 0u;
+            if (t0 + r >= T) {
+                for (int p = 0; p < hp; p++)
+                    tile[(size_t)p * KT + r] = 0u;
+                continue;
+            }
+            for (int p0 = 0; p0 < hp; p0 += 16)
+                row_pairs(h->tok[t0 + r] + h->koff, hd, hp, p0, tile + (size_t)p0 * KT + r, KT);
         }
     }
+    const __m512i idx = interleave_idx();
     for (int t = 0; t < T; t += 2) {
         const float *v0 = h->tok[t] + h->voff, *v1 = t + 1 < T ? h->tok[t + 1] + h->voff : NULL;
         uint32_t *dst = vp + (size_t)(t / 2) * hdp;
-        for (int d = 0; d < hdp; d++)
-            dst[d] = d < hd ? pair(v0[d], v1 ? v1[d] : 0.0f) : 0u;
+        for (int d0 = 0; d0 < hdp; d0 += 16) {
+            const __mmask16 m =
+                hd - d0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (hd - d0)) - 1u);
+            const __m512 lo = _mm512_maskz_loadu_ps(m, v0 + d0),
+                         hi = v1 ? _mm512_maskz_loadu_ps(m, v1 + d0) : _mm512_setzero_ps();
+            _mm512_storeu_si512((void *)(dst + d0), _mm512_permutexvar_epi16(
+                                                        idx, (__m512i)_mm512_cvtne2ps_pbh(hi, lo)));
+        }
     }
 }
 
@@ -428,8 +456,7 @@ static BF_FN void scores_bf16(const sa__attn_head *h, const layout *L, __m512 *m
  * place: pair row p (32 words) over rows 2p, 2p+1, which are read first */
 static BF_FN void softmax_cols_bf16(const sa__attn_head *h, const layout *L, __m512 mx0,
                                     __m512 mx1) {
-    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24,
-                                         8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i idx = interleave_idx();
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
     const int T = h->T;
     for (int t = 0; t < T; t += 2) {
@@ -520,10 +547,13 @@ BF_FN void sa__attention_bf16_avx512(const sa__attn_head *h, float *scratch) {
     for (int base = 0; base < h->nq; base += QP) {
         const int nv = h->nq - base < QP ? h->nq - base : QP;
         for (int l = 0; l < QP; l++) {
-            const float *q = l < nv ? h->tok[h->qi[base + l]] : NULL;
-            for (int p = 0; p < hp; p++)
-                qt[(size_t)p * QP + l] =
-                    q ? pair(q[2 * p], 2 * p + 1 < hd ? q[2 * p + 1] : 0.0f) : 0u;
+            if (l >= nv) {
+                for (int p = 0; p < hp; p++)
+                    qt[(size_t)p * QP + l] = 0u;
+                continue;
+            }
+            for (int p0 = 0; p0 < hp; p0 += 16)
+                row_pairs(h->tok[h->qi[base + l]], hd, hp, p0, qt + (size_t)p0 * QP + l, QP);
         }
         if (h->S > 0) rel_panel(h, &L, base, nv);
         __m512 mx0 = _mm512_set1_ps(-INFINITY), mx1 = mx0;
