@@ -223,7 +223,11 @@ static AVX512_FN void micro_avx512_ua(int mr, int nr, int kc, float alpha, const
 static void gemm_block(int avx, int M, int nc, int kc, float alpha, const float *A, int lda,
                        const float *bblk, float beta, int first, float *C, int ldc) {
     float ap[GEMM_KC * GEMM_MR] __attribute__((aligned(64)));
-    const int narrow = nc <= 4 * GEMM_NR;
+    /* A read in place for narrow B (packing would cost as much as the product), unless its rows are a
+     * multiple of 2 KiB apart: 12 rows at such a stride share one or two L1 sets and thrash it (the decoder's
+     * scores over 4096 image tokens, 16 KiB apart: packed, measured 1.6x faster). Both micro-kernels sum in the
+     * same order. */
+    const int narrow = nc <= 4 * GEMM_NR && lda % 512 != 0;
     for (int i0 = 0; i0 < M; i0 += GEMM_MR) {
         int mr = M - i0 < GEMM_MR ? M - i0 : GEMM_MR;
         if (!(avx && narrow)) pack_a(A + (size_t)i0 * lda, lda, mr, kc, ap);
