@@ -309,6 +309,70 @@ static void check_attention(int T, int hd, int S, int nq, int bf16) {
     free(qi);
 }
 
+/* Linear-layer epilogues: GELU and the residual add, BF16 (in registers, fast against reference) and FP32
+ * (GELU per task block: bit-identical to the separate pass; ADD against y + (x W^T + b)). */
+static void check_epilogues(int n, int out, int in, int threads) {
+    const int ldx = in + 1, ldy = out + 3;
+    float *x = rand_buf((size_t)n * ldx), *w = rand_buf((size_t)out * in),
+          *b = rand_buf((size_t)out), *y0 = rand_buf((size_t)n * ldy);
+    float *y[4];
+    uint16_t *wb = malloc(sa__bf16_packed_size(out, in) * sizeof(uint16_t));
+    sa__bf16_pack_w(w, out, in, wb);
+    sa__pool *pool = NULL;
+    CHECK(sa__pool_new(threads, &pool) == SA_OK);
+    const sa__kernels *kr =
+        sa__kernels_select_precision(SA_SAM_KERNELS_REFERENCE, SA__PRECISION_BF16);
+    const sa__kernels *kf = sa__kernels_select_precision(SA_SAM_KERNELS_FAST, SA__PRECISION_BF16);
+    for (int ep = SA__EP_GELU; ep <= SA__EP_ADD; ep++) {
+        sa__lin lb = {.w = w, .b = b, .out = out, .in = in, .wb = wb}, lf = lb;
+        lf.wb = NULL;
+        for (int k = 0; k < 4; k++) {
+            y[k] = malloc(sizeof(float) * (size_t)n * ldy);
+            memcpy(y[k], y0, sizeof(float) * (size_t)n * ldy);
+        }
+        CHECK(sa__linear_fuses(kf, &lb) && !sa__linear_fuses(fast, &lf));
+        sa__linear_ep(kr, threads, pool, &lb, x, ldx, n, y[0], ldy, ep);
+        sa__linear_ep(kf, threads, pool, &lb, x, ldx, n, y[1], ldy, ep);
+        sa__linear_ep(fast, threads, pool, &lf, x, ldx, n, y[2], ldy, ep);
+        if (ep == SA__EP_GELU) { /* FP32: the product then the separate pass */
+            sa__linear_k(fast, threads, pool, &lf, x, ldx, n, y[3], ldy);
+            for (int i = 0; i < n; i++)
+                sa__gelu(fast, NULL, y[3] + (size_t)i * ldy, (size_t)out);
+        } else {
+            float *t = malloc(sizeof(float) * (size_t)n * ldy);
+            sa__linear_k(ref, threads, pool, &lf, x, ldx, n, t, ldy);
+            for (int i = 0; i < n; i++)
+                for (int o = 0; o < out; o++)
+                    y[3][(size_t)i * ldy + o] += t[(size_t)i * ldy + o];
+            free(t);
+        }
+        double wb16 = 0, w32 = 0;
+        int pad = 1;
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < ldy; o++) {
+                size_t q = (size_t)i * ldy + o;
+                if (o >= out) {
+                    pad &= y[1][q] == y0[q] && y[2][q] == y0[q];
+                    continue;
+                }
+                wb16 = fmax(wb16, fabs(y[0][q] - y[1][q]) / (1e-5 * (in + 1)));
+                w32 = fmax(w32, ep == SA__EP_GELU ? (y[2][q] == y[3][q] ? 0.0 : 2.0)
+                                                  : fabs(y[2][q] - y[3][q]) / (1e-6 * (in + 1)));
+            }
+        CHECKF(pad && wb16 <= 1.0 && w32 <= 1.0,
+               "linear epilogue %d n=%d out=%d in=%d threads=%d: bf16 err/tol %.3g, fp32 %.3g", ep,
+               n, out, in, threads, wb16, w32);
+        for (int k = 0; k < 4; k++)
+            free(y[k]);
+    }
+    sa__pool_free(pool);
+    free(x);
+    free(w);
+    free(b);
+    free(y0);
+    free(wb);
+}
+
 int main(void) {
     ref = sa__kernels_select(SA_SAM_KERNELS_REFERENCE);
     fast = sa__kernels_select(SA_SAM_KERNELS_FAST);
@@ -349,6 +413,10 @@ int main(void) {
     for (size_t i = 0; i < sizeof bsz / sizeof bsz[0]; i++)
         for (int t = 1; t <= 2; t++)
             check_bf16(bsz[i][0], bsz[i][1], bsz[i][2], t, t == 1);
+    check_epilogues(5, 7, 3, 1);
+    check_epilogues(300, 96, 64, 2);
+    check_epilogues(70, 300, 1100, 2);
+    check_epilogues(200, 768, 3072, 2);
     printf("bf16 kernels use %s\n",
            sa__kernels_select_precision(SA_SAM_KERNELS_FAST, SA__PRECISION_BF16)->bf16_isa);
     return tu_finish("test_sam_kernels");

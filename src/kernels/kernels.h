@@ -31,10 +31,15 @@ typedef struct sa__ln {
 typedef void (*sa__gemm_fn)(int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                             const float *B, int ldb, float beta, float *C, int ldc);
 
+/* Epilogues of a linear layer applied while its output is still in registers (BF16 layers): none, erf GELU
+ * (y = gelu(x W^T + b)), or a residual add (y += x W^T + b, summed as (y + b) + products). */
+enum { SA__EP_NONE = 0, SA__EP_GELU = 1, SA__EP_ADD = 2 };
+
 /* y (M x out, ldc) = bias + x (M x in, lda) W^T, W packed in BF16 by sa__bf16_pack_w (panel-aligned offsets
- * only), x rounded to BF16 as it is consumed, FP32 products and sums. Single-threaded. */
+ * only), x rounded to BF16 as it is consumed, FP32 products and sums, then the epilogue ep (SA__EP_*).
+ * Single-threaded. */
 typedef void (*sa__gemm_bf16_fn)(int M, int out, int in, const float *A, int lda,
-                                 const uint16_t *Wp, const float *bias, float *C, int ldc);
+                                 const uint16_t *Wp, const float *bias, float *C, int ldc, int ep);
 
 /* One head of scaled dot-product attention over T tokens (a window or a whole grid), for nq of its
  * queries: out[i] (hd floats) = softmax_t(scale * q_{qi[i]} . k_t [+ rel]) v_t, softmax and sums in
@@ -121,6 +126,13 @@ void sa__blas_sgemm1(int trans_b, int M, int N, int K, const float *A, int lda, 
  * for the blas_layers sets, one cblas call on blas_threads OpenBLAS threads). */
 void sa__linear_k(const sa__kernels *k, int blas_threads, sa__pool *pool, const sa__lin *l,
                   const float *x, int ldx, int n, float *y, int ldy);
+/* The same with an epilogue (SA__EP_*). GELU works for every layer (FP32 layers: applied to each task's
+ * block right after its product); ADD needs a BF16 layer (sa__linear_fuses) and is a no-op request
+ * otherwise: callers keep their own y + add for FP32, whose order of sums is the reference parity's. */
+void sa__linear_ep(const sa__kernels *k, int blas_threads, sa__pool *pool, const sa__lin *l,
+                   const float *x, int ldx, int n, float *y, int ldy, int ep);
+/* Whether layer l runs through the BF16 kernel of k (and so takes every epilogue in registers). */
+int sa__linear_fuses(const sa__kernels *k, const sa__lin *l);
 /* Row-wise LayerNorm of n rows of width ln.n (x and y may alias), split over the pool. */
 void sa__layernorm(const sa__kernels *k, sa__pool *pool, const sa__ln *ln, float eps,
                    const float *x, float *y, int n);

@@ -164,6 +164,18 @@ static void add_pool(sa__pool *pool, float *y, const float *x, size_t n) {
     sa__pool_for(pool, n, 65536, add_range, &c);
 }
 
+/* x (n, l.out) += l(in): in the BF16 kernel's registers, else through y (n, l.out) and a pooled add (the
+ * FP32 reference order: (products + bias) + x) */
+static void residual_linear(const sa_sam_model *m, sa__pool *pool, const sa__lin *l,
+                            const float *in, int n, float *x, float *y) {
+    if (sa__linear_fuses(m->k, l)) {
+        sa__linear_ep(m->k, m->params.threads, pool, l, in, l->in, n, x, l->out, SA__EP_ADD);
+        return;
+    }
+    sa__linear(m, pool, l, in, l->in, n, y, l->out);
+    add_pool(pool, x, y, (size_t)n * l->out);
+}
+
 /* ---- one ViT block (Block.forward): x (N, C) updated in place; B holds the block's scratch ---- */
 static void vit_block(float *x, const sa_sam_model *m, sa__pool *pool, const sa__vit_block *b,
                       enc_buf *B) {
@@ -183,13 +195,11 @@ static void vit_block(float *x, const sa_sam_model *m, sa__pool *pool, const sa_
                    .n_win_side = nws,
                    .heads = m->arch.heads};
     sa__pool_run(pool, nws * nws * m->arch.heads, attn_task, &ac); /* ao (N, C) */
-    sa__linear(m, pool, &b->proj, B->ao, C, N, B->y, C);           /* y (N, C) */
-    add_pool(pool, x, B->y, (size_t)N * C);
-    sa__layernorm(m->k, pool, &b->ln2, SAM_LN_EPS, x, B->xn, N);       /* xn (N, C) */
-    sa__linear(m, pool, &b->lin1, B->xn, C, N, B->h, m->arch.mlp_dim); /* h (N, mlp) */
-    sa__gelu(m->k, pool, B->h, (size_t)N * m->arch.mlp_dim);
-    sa__linear(m, pool, &b->lin2, B->h, m->arch.mlp_dim, N, B->y, C); /* y (N, C) */
-    add_pool(pool, x, B->y, (size_t)N * C);
+    residual_linear(m, pool, &b->proj, B->ao, N, x, B->y);         /* x += proj(ao) */
+    sa__layernorm(m->k, pool, &b->ln2, SAM_LN_EPS, x, B->xn, N);   /* xn (N, C) */
+    sa__linear_ep(m->k, m->params.threads, pool, &b->lin1, B->xn, C, N, B->h, m->arch.mlp_dim,
+                  SA__EP_GELU);                           /* h (N, mlp) = gelu(lin1(xn)) */
+    residual_linear(m, pool, &b->lin2, B->h, N, x, B->y); /* x += lin2(h) */
 }
 
 /* ---- neck: conv1x1 -> LN2d -> conv3x3 pad 1 -> LN2d; out (N, D) ---- */

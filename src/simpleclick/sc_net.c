@@ -356,6 +356,18 @@ typedef struct bufs {
     double *part;   /* GroupNorm partial sums */
 } bufs;
 
+/* x (rows, l.out) += l(in): in the BF16 kernel's registers, else through y and an add (the FP32 order) */
+static void residual_linear(const net *n, const sa__lin *l, const float *in, int rows, float *x,
+                            float *y) {
+    if (sa__linear_fuses(n->m->k, l)) {
+        sa__linear_ep(n->m->k, n->m->params.threads, n->pool, l, in, l->in, rows, x, l->out,
+                      SA__EP_ADD);
+        return;
+    }
+    linear(n, l, in, rows, y);
+    sa__add(x, y, (size_t)rows * l->out);
+}
+
 /* One ViT block, x (B*N, C) in place. Reference: models_vit.py Block.forward. */
 static void vit_block(const net *n, const sc_block *blk, bufs *bf, int nwh, int nww) {
     const sa_sc_arch *a = &n->m->arch;
@@ -374,13 +386,11 @@ static void vit_block(const net *n, const sc_block *blk, bufs *bf, int nwh, int 
     ac.sh = n->gh / ac.nwh;
     ac.sw = n->gw / ac.nww;
     sa__pool_run(n->pool, n->B * ac.nwh * ac.nww * a->heads, attn_task, &ac); /* ao (B*N, C) */
-    linear(n, &blk->proj, bf->ao, rows, bf->xn);                              /* xn (B*N, C) */
-    sa__add(bf->x, bf->xn, (size_t)rows * C);
+    residual_linear(n, &blk->proj, bf->ao, rows, bf->x, bf->xn);              /* x += proj(ao) */
     sa__layernorm(n->m->k, n->pool, &blk->ln2, LN_EPS, bf->x, bf->xn, rows);
-    linear(n, &blk->fc1, bf->xn, rows, bf->hid); /* hid (B*N, mlp) */
-    sa__gelu(n->m->k, n->pool, bf->hid, (size_t)rows * a->mlp);
-    linear(n, &blk->fc2, bf->hid, rows, bf->xn);
-    sa__add(bf->x, bf->xn, (size_t)rows * C);
+    sa__linear_ep(n->m->k, n->m->params.threads, n->pool, &blk->fc1, bf->xn, C, rows, bf->hid,
+                  a->mlp, SA__EP_GELU); /* hid (B*N, mlp) = gelu(fc1(xn)) */
+    residual_linear(n, &blk->fc2, bf->hid, rows, bf->x, bf->xn); /* x += fc2(hid) */
 }
 
 static void probe_tokens(sa_sc_session *s, const char *name, const float *x, int h, int w, int C) {
