@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "base/util.h"
 #include "sam/sam_internal.h"
@@ -33,6 +34,18 @@ typedef struct enc_buf {
     float *attn;  /* per-worker attention scratch (64-byte aligned) */
     size_t attn_per;
 } enc_buf;
+
+/* n floats for one image's activations, touched first by the layers: 2 MiB aligned and marked for
+ * transparent huge pages where the system offers them (some 40 000 4 KiB page faults per image otherwise,
+ * measured ~3% of the BF16 encoder's CPU time) */
+static float *alloc_activations(size_t n) {
+    const size_t huge = (size_t)2 << 20, bytes = (n * sizeof(float) + huge - 1) / huge * huge;
+    float *p = aligned_alloc(huge, bytes);
+#ifdef MADV_HUGEPAGE
+    if (p) madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure changes nothing */
+#endif
+    return p;
+}
 
 /* ---- pre-processing (segment_anything/utils/transforms.py ResizeLongestSide + Sam.preprocess) ---- */
 static int preprocess(const sa_sam_model *m, const sa_image *img, sa_sam_probe_fn probe, void *pctx,
@@ -254,7 +267,7 @@ int sa__sam_encode(const sa_sam_model *m, sa__pool *pool, const sa_image *img,
         total += sizes[i];
     }
     if (!ok) return sa_error_set(err, SA_ERR_NOMEM, "SAM encoder: activation size overflows");
-    float *mem = aligned_alloc(64, total * sizeof(float)); /* every region 64-byte aligned */
+    float *mem = alloc_activations(total); /* every region 64-byte aligned */
     if (!mem)
         return sa_error_set(err, SA_ERR_NOMEM,
                             "SAM encoder: out of memory for %zu MiB of activations",
