@@ -215,6 +215,30 @@ static void vit_block(float *x, const sa_sam_model *m, sa__pool *pool, const sa_
     residual_linear(m, pool, &b->lin2, B->h, N, x, B->y); /* x += lin2(h) */
 }
 
+typedef struct im2col_ctx {
+    const float *src; /* (g*g, D) */
+    float *cols;      /* (g*g, D*9) */
+    int g, D;
+} im2col_ctx;
+
+/* 3x3 pad 1 im2col of grid rows [ya, yb) */
+static void im2col_rows(void *vctx, size_t ya, size_t yb) {
+    const im2col_ctx *c = vctx;
+    const int g = c->g, D = c->D;
+    for (int y = (int)ya; y < (int)yb; y++)
+        for (int x = 0; x < g; x++) {
+            float *col = c->cols + ((size_t)y * g + x) * D * 9;
+            for (int ky = 0; ky < 3; ky++)
+                for (int kx = 0; kx < 3; kx++) {
+                    const int sy = y + ky - 1, sx = x + kx - 1,
+                              in = sy >= 0 && sx >= 0 && sy < g && sx < g;
+                    const float *s = in ? c->src + ((size_t)sy * g + sx) * D : NULL;
+                    for (int ch = 0; ch < D; ch++)
+                        col[ch * 9 + ky * 3 + kx] = in ? s[ch] : 0.0f;
+                }
+        }
+}
+
 /* ---- neck: conv1x1 -> LN2d -> conv3x3 pad 1 -> LN2d; out (N, D) ---- */
 static void neck(const sa_sam_model *m, sa__pool *pool, enc_buf *B, float *out) {
     const int C = m->arch.width, D = m->arch.out_chans, g = m->grid, N = g * g;
@@ -222,18 +246,8 @@ static void neck(const sa_sam_model *m, sa__pool *pool, enc_buf *B, float *out) 
     sa__linear(m, pool, &c1, B->x, C, N, B->y, D); /* y (N, D) */
     sa__layernorm(m->k, pool, &m->neck_ln1, SAM_LN_EPS, B->y, B->y, N);
     float *cols = B->h; /* (N, D*9) im2col in the conv weight's (c, ky, kx) order */
-    for (int y = 0; y < g; y++)
-        for (int x = 0; x < g; x++) {
-            float *col = cols + ((size_t)y * g + x) * D * 9;
-            for (int c = 0; c < D; c++)
-                for (int ky = 0; ky < 3; ky++)
-                    for (int kx = 0; kx < 3; kx++) {
-                        int sy = y + ky - 1, sx = x + kx - 1;
-                        col[c * 9 + ky * 3 + kx] = (sy < 0 || sx < 0 || sy >= g || sx >= g)
-                                                       ? 0.0f
-                                                       : B->y[((size_t)sy * g + sx) * D + c];
-                    }
-        }
+    im2col_ctx ic = {.src = B->y, .cols = cols, .g = g, .D = D};
+    sa__pool_for(pool, (size_t)g, 4, im2col_rows, &ic);
     sa__lin c2 = {.w = m->neck2_w, .out = D, .in = D * 9};
     sa__linear(m, pool, &c2, cols, D * 9, N, out, D);
     sa__layernorm(m->k, pool, &m->neck_ln2, SAM_LN_EPS, out, out, N);
