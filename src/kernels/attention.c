@@ -15,7 +15,8 @@
  * are packed, pairs along the summed dimension (head channels for the scores, keys for the values),
  * all sums, the softmax and the relative positions in FP32.
  *
- * The plain loops compute the same things query by query, as the reference the tests compare with. */
+ * The plain loops compute the same things query by query, as the reference the tests compare with; a
+ * portable C version of the panel scheme serves CPUs without AVX-512. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -126,14 +127,6 @@ void sa__attention_bf16_ref(const sa__attn_head *h, float *scratch) {
     attention_ref(h, scratch, 1);
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-
-#include "kernels/exp512.h"
-
-#define AT_FN __attribute__((target("avx512f")))
-#define BF_FN __attribute__((target("avx512f,avx512bw,avx512bf16")))
-
 typedef struct layout {
     float *kp, *vp, *qt, *st, *o, *mx, *sum;
     float *rhT, *rwT;   /* (S, QP): rel terms of the panel's queries, per key row / column */
@@ -167,6 +160,100 @@ static void carve(const sa__attn_head *h, float *p, layout *L) {
             }
     }
 }
+
+/* ---- portable C over the fast kernels' layout (CPUs without AVX-512): the loops over the panel's
+ * lanes are independent, so the compiler vectorises them with whatever vector width it targets ---- */
+
+static void pack_kv_plain(const sa__attn_head *h, const layout *L) {
+    for (int t = 0; t < h->T; t++) {
+        memcpy(L->kp + (size_t)t * h->hd, h->tok[t] + h->koff, (size_t)h->hd * sizeof(float));
+        memcpy(L->vp + (size_t)t * h->hd, h->tok[t] + h->voff, (size_t)h->hd * sizeof(float));
+    }
+}
+
+static void panel_plain(const sa__attn_head *h, const layout *L, int base, int nv) {
+    const int T = h->T, hd = h->hd, S = h->S;
+    float *qt = L->qt, *st = L->st, *mx = L->mx, *sum = L->sum, *o = L->o;
+    for (int l = 0; l < QP; l++) {
+        const float *q = l < nv ? h->tok[h->qi[base + l]] : NULL;
+        for (int d = 0; d < hd; d++)
+            qt[(size_t)d * QP + l] = q ? q[d] : 0.0f;
+    }
+    if (S > 0)
+        for (int l = 0; l < QP; l++) {
+            float *rh = L->rhT, *rw = L->rwT;
+            if (l >= nv) {
+                for (int j = 0; j < S; j++)
+                    rh[(size_t)j * QP + l] = rw[(size_t)j * QP + l] = 0.0f;
+                continue;
+            }
+            const int tq = h->qi[base + l];
+            rel_ref(h, h->tok[tq], tq, L->tabh,
+                    L->tabw); /* the transposed tables are not used here */
+            for (int j = 0; j < S; j++) {
+                rh[(size_t)j * QP + l] = L->tabh[j];
+                rw[(size_t)j * QP + l] = L->tabw[j];
+            }
+        }
+    for (int l = 0; l < QP; l++)
+        mx[l] = -INFINITY;
+    for (int t = 0; t < T; t++) {
+        float acc[QP];
+        const float *k = L->kp + (size_t)t * hd;
+        for (int l = 0; l < QP; l++)
+            acc[l] = 0.0f;
+        for (int d = 0; d < hd; d++)
+            for (int l = 0; l < QP; l++)
+                acc[l] += k[d] * qt[(size_t)d * QP + l];
+        float *row = st + (size_t)t * QP;
+        for (int l = 0; l < QP; l++) {
+            float v = h->scale * acc[l];
+            if (S > 0)
+                v = (v + L->rhT[(size_t)(t / S) * QP + l]) + L->rwT[(size_t)(t % S) * QP + l];
+            row[l] = v;
+            mx[l] = v > mx[l] ? v : mx[l];
+        }
+    }
+    for (int l = 0; l < QP; l++)
+        sum[l] = 0.0f;
+    for (int t = 0; t < T; t++) {
+        float *row = st + (size_t)t * QP;
+        for (int l = 0; l < QP; l++) {
+            row[l] = expf(row[l] - mx[l]);
+            sum[l] += row[l];
+        }
+    }
+    for (int l = 0; l < nv; l++) {
+        float *ol = o + (size_t)l * L->hdp;
+        for (int d = 0; d < hd; d++)
+            ol[d] = 0.0f;
+        for (int t = 0; t < T; t++) {
+            const float p = st[(size_t)t * QP + l], *v = L->vp + (size_t)t * hd;
+            for (int d = 0; d < hd; d++)
+                ol[d] += p * v[d];
+        }
+        const float inv = 1.0f / sum[l];
+        float *dst = h->out[base + l];
+        for (int d = 0; d < hd; d++)
+            dst[d] = ol[d] * inv;
+    }
+}
+
+void sa__attention_plain(const sa__attn_head *h, float *scratch) {
+    layout L;
+    carve(h, scratch, &L);
+    pack_kv_plain(h, &L);
+    for (int base = 0; base < h->nq; base += QP)
+        panel_plain(h, &L, base, h->nq - base < QP ? h->nq - base : QP);
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#include "kernels/exp512.h"
+
+#define AT_FN __attribute__((target("avx512f")))
+#define BF_FN __attribute__((target("avx512f,avx512bw,avx512bf16")))
 
 /* rel terms of the panel's queries (FP32, q unscaled), transposed into rhT/rwT (S, QP) */
 static AT_FN void rel_panel(const sa__attn_head *h, const layout *L, int base, int nv) {

@@ -5,9 +5,11 @@
 
 #include "kernels/kernels.h"
 
-void sa__attention_ref(const sa__attn_head *h, float *scratch); /* plain loops, FP32 */
-void sa__attention_bf16_ref(const sa__attn_head *h,
-                            float *scratch); /* plain loops, BF16 operands */
+/* plain loops, query by query: FP32, and with BF16 operands */
+void sa__attention_ref(const sa__attn_head *h, float *scratch);
+void sa__attention_bf16_ref(const sa__attn_head *h, float *scratch);
+/* the 32-query panels in portable C (CPUs without AVX-512), FP32 */
+void sa__attention_plain(const sa__attn_head *h, float *scratch);
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 void sa__attention_avx512(const sa__attn_head *h, float *scratch);      /* needs avx512f */
 void sa__attention_bf16_avx512(const sa__attn_head *h, float *scratch); /* + avx512bw, avx512bf16 */

@@ -1044,7 +1044,7 @@ static const sa__kernels k_reference = K_REFERENCE_INIT(NULL, NULL, sa__attentio
         .softmax_rel = softmax_rel_ref, .blas_layers = 1, .blas_tasks = 1, .fused_cross = 1,       \
         .gemm_bf16 = bf, .bf16_isa = bfisa, .attention = attn                                      \
     }
-static const sa__kernels k_fast_generic = K_FAST_GENERIC_INIT(NULL, NULL, sa__attention_ref);
+static const sa__kernels k_fast_generic = K_FAST_GENERIC_INIT(NULL, NULL, sa__attention_plain);
 
 #define K_BLAS_GENERIC_INIT(bf, bfisa, attn)                                                       \
     {                                                                                              \
@@ -1054,7 +1054,7 @@ static const sa__kernels k_fast_generic = K_FAST_GENERIC_INIT(NULL, NULL, sa__at
         .softmax_rel = softmax_rel_ref, .blas_layers = 1, .blas_tasks = 0, .fused_cross = 1,       \
         .gemm_bf16 = bf, .bf16_isa = bfisa, .attention = attn                                      \
     }
-static const sa__kernels k_blas_generic = K_BLAS_GENERIC_INIT(NULL, NULL, sa__attention_ref);
+static const sa__kernels k_blas_generic = K_BLAS_GENERIC_INIT(NULL, NULL, sa__attention_plain);
 
 #if SA_HAVE_X86
 #define K_FAST_AVX512_INIT(bf, bfisa, attn)                                                        \
