@@ -745,9 +745,11 @@ void sa__linear_ep(const sa__kernels *k, int blas_threads, sa__pool *pool, const
         c.chunk = per;
         tasks = (l->out + per - 1) / per;
     } else {
-        /* row blocks: each task packs W once and reuses every packed A tile over all columns */
+        /* row blocks: each task packs W once and reuses every packed A tile over all columns; four per
+         * thread, taken in turn, so that a thread slowed by the shared host leaves less behind (a task
+         * re-reads W, a few percent of its time) */
         c.rows = 1;
-        int per = (n + 2 * threads - 1) / (2 * threads);
+        int per = (n + 4 * threads - 1) / (4 * threads);
         per = (per + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
         c.chunk = per;
         tasks = (n + per - 1) / per;
