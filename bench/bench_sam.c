@@ -2,7 +2,9 @@
  * memory by sa_sam_model_random), driven through the interactive tool (sa_sam_tool_new): the session start
  * (pre-processing + image encoder) per image and each prediction (prompt encoder + mask decoder +
  * post-processing of the kept mask, all clicks so far, previous logits fed back, multimask on the first click)
- * per click. Reports GFLOPS (analytic count of the encoder's multiply-adds x 2) and peak RSS.
+ * per click. Reports GFLOPS (analytic count of the encoder's multiply-adds x 2, the windows' padding tokens
+ * counted as the reference computes them, although the encoder skips the padding queries and their qkv rows)
+ * and peak RSS.
  *
  *   bench_sam [--arch vit_b|vit_l|vit_h|slimsam50|slimsam77|all] [--threads 1,2] [--images N] [--clicks N]
  *             [--kernels fast|blas|reference] [--precision fp32|bf16]
@@ -181,7 +183,7 @@ int main(int argc, char **argv) {
     else if (arch)
         list = &arch, n_list = 1;
     printf("bench_sam: %s, kernels=%s, %d image(s) of 640x480, %d clicks per image\n",
-           g_bf16 ? "BF16 ViT linear layers" : "FP32", kern, images, clicks);
+           g_bf16 ? "BF16 ViT linear layers and attention" : "FP32", kern, images, clicks);
     for (int a = 0; a < n_list; a++) {
         char buf[64];
         snprintf(buf, sizeof buf, "%s", threads);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/attention.h"
 #include "sam/sam_internal.h"
 #include "testutil.h"
 
@@ -240,6 +241,152 @@ static void check_bf16(int n, int out, int in, int threads, int bias) {
     free(y2);
 }
 
+/* Fused attention of one head: the fast entry against the plain loops, FP32 and BF16, with and without
+ * relative positions, a subset of queries in scrambled order, padding-like shared token rows, tails of
+ * every tile size; BF16 also against the FP32 result (operand rounding only). */
+static void check_attention(int T, int hd, int S, int nq, int bf16) {
+    const int C = hd + 7, ld = 3 * C; /* token rows: q at 0, k at C, v at 2C */
+    float *rows = rand_buf((size_t)T * ld), *rel = rand_buf((size_t)2 * (2 * (S > 0 ? S : 1)) * hd);
+    const float **tok = malloc(sizeof *tok * (size_t)T);
+    int *qi = malloc(sizeof *qi * (size_t)nq);
+    float *o[3], **op[3];
+    for (int t = 0; t < T; t++) /* the last tokens share one row, as SAM's padding tokens do */
+        tok[t] = rows + (size_t)(t >= T - 3 && T > 8 ? T - 3 : t) * ld;
+    for (int i = 0; i < nq; i++)
+        qi[i] = (int)(((long)i * 7 + 3) % T);
+    const sa__kernels *kr =
+        sa__kernels_select_precision(SA_SAM_KERNELS_REFERENCE, bf16 ? SA__PRECISION_BF16 : 0);
+    const sa__kernels *kf =
+        sa__kernels_select_precision(SA_SAM_KERNELS_FAST, bf16 ? SA__PRECISION_BF16 : 0);
+    double worst_plain = 0;
+    float *scratch =
+        aligned_alloc(64, (sa__attn_scratch_size(T, hd, S) * sizeof(float) + 63) / 64 * 64);
+    for (int k = 0; k < 3; k++) {
+        o[k] = malloc(sizeof(float) * (size_t)nq * (hd + 1));
+        op[k] = malloc(sizeof(float *) * (size_t)nq);
+        for (int i = 0; i < nq; i++) {
+            op[k][i] = o[k] + (size_t)i * (hd + 1);
+            op[k][i][hd] = 12345.0f; /* past the row: untouched */
+        }
+        sa__attn_head h = {.T = T,
+                           .hd = hd,
+                           .nq = nq,
+                           .tok = tok,
+                           .koff = C,
+                           .voff = 2 * C,
+                           .qi = qi,
+                           .out = op[k],
+                           .scale = 2.0f / sqrtf((float)hd),
+                           .S = S,
+                           .rel_h = S > 0 ? rel : NULL,
+                           .rel_w = S > 0 ? rel + (size_t)(2 * S - 1) * hd : NULL};
+        const sa__kernels *kk = k == 0   ? kr
+                                : k == 1 ? kf
+                                         : sa__kernels_select(SA_SAM_KERNELS_REFERENCE);
+        kk->attention(&h, scratch);
+        if (k == 2) { /* the portable panels (CPUs without AVX-512) against the FP32 loops */
+            float *keep = malloc(sizeof(float) * (size_t)nq * hd);
+            for (int i = 0; i < nq; i++)
+                memcpy(keep + (size_t)i * hd, op[k][i], sizeof(float) * (size_t)hd);
+            sa__attention_plain(&h, scratch);
+            for (int i = 0; i < nq; i++)
+                for (int d = 0; d < hd; d++)
+                    worst_plain = fmax(worst_plain, fabs(keep[(size_t)i * hd + d] - op[k][i][d]));
+            free(keep);
+        }
+    }
+    double worst = 0, worst32 = 0;
+    int untouched = 1;
+    for (int i = 0; i < nq; i++)
+        for (int d = 0; d <= hd; d++) {
+            if (d == hd) {
+                untouched &= op[0][i][d] == 12345.0f && op[1][i][d] == 12345.0f;
+                continue;
+            }
+            worst = fmax(worst, fabs(op[0][i][d] - op[1][i][d]));
+            worst32 = fmax(worst32, fabs(op[2][i][d] - op[1][i][d]));
+        }
+    /* outputs are convex combinations of values in [-1, 1] */
+    CHECKF(untouched && worst < (bf16 ? 2e-3 : 1e-5) && worst32 < (bf16 ? 0.08 : 1e-5) &&
+               worst_plain < 1e-5,
+           "attention T=%d hd=%d S=%d nq=%d bf16=%d: max |fast-ref| %.3g, |fast-fp32| %.3g, "
+           "|plain-fp32| %.3g",
+           T, hd, S, nq, bf16, worst, worst32, worst_plain);
+    for (int k = 0; k < 3; k++) {
+        free(o[k]);
+        free(op[k]);
+    }
+    free(scratch);
+    free(rows);
+    free(rel);
+    free(tok);
+    free(qi);
+}
+
+/* Linear-layer epilogues: GELU and the residual add, BF16 (in registers, fast against reference) and FP32
+ * (GELU per task block: bit-identical to the separate pass; ADD against y + (x W^T + b)). */
+static void check_epilogues(int n, int out, int in, int threads) {
+    const int ldx = in + 1, ldy = out + 3;
+    float *x = rand_buf((size_t)n * ldx), *w = rand_buf((size_t)out * in),
+          *b = rand_buf((size_t)out), *y0 = rand_buf((size_t)n * ldy);
+    float *y[4];
+    uint16_t *wb = malloc(sa__bf16_packed_size(out, in) * sizeof(uint16_t));
+    sa__bf16_pack_w(w, out, in, wb);
+    sa__pool *pool = NULL;
+    CHECK(sa__pool_new(threads, &pool) == SA_OK);
+    const sa__kernels *kr =
+        sa__kernels_select_precision(SA_SAM_KERNELS_REFERENCE, SA__PRECISION_BF16);
+    const sa__kernels *kf = sa__kernels_select_precision(SA_SAM_KERNELS_FAST, SA__PRECISION_BF16);
+    for (int ep = SA__EP_GELU; ep <= SA__EP_ADD; ep++) {
+        sa__lin lb = {.w = w, .b = b, .out = out, .in = in, .wb = wb}, lf = lb;
+        lf.wb = NULL;
+        for (int k = 0; k < 4; k++) {
+            y[k] = malloc(sizeof(float) * (size_t)n * ldy);
+            memcpy(y[k], y0, sizeof(float) * (size_t)n * ldy);
+        }
+        CHECK(sa__linear_fuses(kf, &lb) && !sa__linear_fuses(fast, &lf));
+        sa__linear_ep(kr, threads, pool, &lb, x, ldx, n, y[0], ldy, ep);
+        sa__linear_ep(kf, threads, pool, &lb, x, ldx, n, y[1], ldy, ep);
+        sa__linear_ep(fast, threads, pool, &lf, x, ldx, n, y[2], ldy, ep);
+        if (ep == SA__EP_GELU) { /* FP32: the product then the separate pass */
+            sa__linear_k(fast, threads, pool, &lf, x, ldx, n, y[3], ldy);
+            for (int i = 0; i < n; i++)
+                sa__gelu(fast, NULL, y[3] + (size_t)i * ldy, (size_t)out);
+        } else {
+            float *t = malloc(sizeof(float) * (size_t)n * ldy);
+            sa__linear_k(ref, threads, pool, &lf, x, ldx, n, t, ldy);
+            for (int i = 0; i < n; i++)
+                for (int o = 0; o < out; o++)
+                    y[3][(size_t)i * ldy + o] += t[(size_t)i * ldy + o];
+            free(t);
+        }
+        double wb16 = 0, w32 = 0;
+        int pad = 1;
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < ldy; o++) {
+                size_t q = (size_t)i * ldy + o;
+                if (o >= out) {
+                    pad &= y[1][q] == y0[q] && y[2][q] == y0[q];
+                    continue;
+                }
+                wb16 = fmax(wb16, fabs(y[0][q] - y[1][q]) / (1e-5 * (in + 1)));
+                w32 = fmax(w32, ep == SA__EP_GELU ? (y[2][q] == y[3][q] ? 0.0 : 2.0)
+                                                  : fabs(y[2][q] - y[3][q]) / (1e-6 * (in + 1)));
+            }
+        CHECKF(pad && wb16 <= 1.0 && w32 <= 1.0,
+               "linear epilogue %d n=%d out=%d in=%d threads=%d: bf16 err/tol %.3g, fp32 %.3g", ep,
+               n, out, in, threads, wb16, w32);
+        for (int k = 0; k < 4; k++)
+            free(y[k]);
+    }
+    sa__pool_free(pool);
+    free(x);
+    free(w);
+    free(b);
+    free(y0);
+    free(wb);
+}
+
 int main(void) {
     ref = sa__kernels_select(SA_SAM_KERNELS_REFERENCE);
     fast = sa__kernels_select(SA_SAM_KERNELS_FAST);
@@ -261,6 +408,13 @@ int main(void) {
     check_softmax(7, 14);
     check_softmax(5, 16);
     check_softmax(4, 64);
+    const int att[][4] = {{1, 16, 1, 1},      {5, 3, 0, 5},       {196, 64, 14, 196},
+                          {196, 64, 14, 113}, {49, 80, 7, 49},    {100, 33, 10, 37},
+                          {300, 64, 0, 300},  {1024, 64, 32, 70}, {784, 64, 0, 45},
+                          {13, 130, 0, 9}};
+    for (size_t i = 0; i < sizeof att / sizeof att[0]; i++)
+        for (int bf = 0; bf < 2; bf++)
+            check_attention(att[i][0], att[i][1], att[i][2], att[i][3], bf);
     check_rowops(33, 64);
     check_rowops(7, 168);
     check_rowops(5, 20);
@@ -273,6 +427,10 @@ int main(void) {
     for (size_t i = 0; i < sizeof bsz / sizeof bsz[0]; i++)
         for (int t = 1; t <= 2; t++)
             check_bf16(bsz[i][0], bsz[i][1], bsz[i][2], t, t == 1);
+    check_epilogues(5, 7, 3, 1);
+    check_epilogues(300, 96, 64, 2);
+    check_epilogues(70, 300, 1100, 2);
+    check_epilogues(200, 768, 3072, 2);
     printf("bf16 kernels use %s\n",
            sa__kernels_select_precision(SA_SAM_KERNELS_FAST, SA__PRECISION_BF16)->bf16_isa);
     return tu_finish("test_sam_kernels");

@@ -27,7 +27,11 @@
 #define SA_HAVE_X86 0
 #endif
 
+#include "kernels/attention.h"
 #include "kernels/kernels.h"
+#if SA_HAVE_X86
+#include "kernels/exp512.h"
+#endif
 
 /* OpenBLAS extension (declared in its cblas.h, repeated here in case of another cblas header). */
 void openblas_set_num_threads(int num_threads);
@@ -130,6 +134,29 @@ static void micro_generic(int mr, int nr, int kc, float alpha, const float *Ap, 
 #if SA_HAVE_X86
 #define AVX512_FN __attribute__((target("avx512f")))
 
+/* erf GELU on 16 lanes: erf from Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7), odd-extended */
+static inline __attribute__((always_inline)) AVX512_FN __m512 gelu16(__m512 v) {
+    const __m512 p = _mm512_set1_ps(0.3275911f), a1 = _mm512_set1_ps(0.254829592f),
+                 a2 = _mm512_set1_ps(-0.284496736f), a3 = _mm512_set1_ps(1.421413741f),
+                 a4 = _mm512_set1_ps(-1.453152027f), a5 = _mm512_set1_ps(1.061405429f);
+    const __m512 one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f),
+                 rs2 = _mm512_set1_ps((float)M_SQRT1_2);
+    __m512 z = _mm512_mul_ps(v, rs2);
+    __m512 az = _mm512_abs_ps(z);
+    __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(p, az, one));
+    __m512 poly = _mm512_fmadd_ps(a5, t, a4);
+    poly = _mm512_fmadd_ps(poly, t, a3);
+    poly = _mm512_fmadd_ps(poly, t, a2);
+    poly = _mm512_fmadd_ps(poly, t, a1);
+    poly = _mm512_mul_ps(poly, t);
+    __m512 e = sa__exp512(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), az), az));
+    __m512 erf_abs = _mm512_fnmadd_ps(poly, e, one);
+    __m512 erf = _mm512_castsi512_ps(_mm512_or_si512(
+        _mm512_castps_si512(erf_abs),
+        _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32((int)0x80000000u))));
+    return _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_add_ps(one, erf));
+}
+
 /* C[mr x nr] = alpha * acc (+ C when accumulating over K blocks, + beta * C on the first block): the common
  * epilogue of the micro-kernels, masked for partial tiles. */
 static inline __attribute__((always_inline)) AVX512_FN void
@@ -219,7 +246,11 @@ static AVX512_FN void micro_avx512_ua(int mr, int nr, int kc, float alpha, const
 static void gemm_block(int avx, int M, int nc, int kc, float alpha, const float *A, int lda,
                        const float *bblk, float beta, int first, float *C, int ldc) {
     float ap[GEMM_KC * GEMM_MR] __attribute__((aligned(64)));
-    const int narrow = nc <= 4 * GEMM_NR;
+    /* A read in place for narrow B (packing would cost as much as the product), unless its rows are a
+     * multiple of 2 KiB apart: 12 rows at such a stride share one or two L1 sets and thrash it (the decoder's
+     * scores over 4096 image tokens, 16 KiB apart: packed, measured 1.6x faster). Both micro-kernels sum in the
+     * same order. */
+    const int narrow = nc <= 4 * GEMM_NR && lda % 512 != 0;
     for (int i0 = 0; i0 < M; i0 += GEMM_MR) {
         int mr = M - i0 < GEMM_MR ? M - i0 : GEMM_MR;
         if (!(avx && narrow)) pack_a(A + (size_t)i0 * lda, lda, mr, kc, ap);
@@ -483,13 +514,14 @@ void sa__bf16_pack_w(const float *W, int out, int in, uint16_t *dst) {
 
 /* Reference: y (M x out, ldc) = bias + x (M x in, lda) W^T with W packed, plain loops. */
 static void gemm_bf16_ref(int M, int out, int in, const float *A, int lda, const uint16_t *Wp,
-                          const float *bias, float *C, int ldc) {
+                          const float *bias, float *C, int ldc, int ep) {
     const int kp = (in + 1) / 2;
     for (int i = 0; i < M; i++) {
         const float *a = A + (size_t)i * lda;
         for (int o = 0; o < out; o++) {
             const uint16_t *w = Wp + (size_t)(o / BF16_NR) * kp * 2 * BF16_NR + 2 * (o % BF16_NR);
             float s = bias ? bias[o] : 0.0f;
+            if (ep == SA__EP_ADD) s = C[(size_t)i * ldc + o] + s;
             for (int p = 0; p < kp; p++) {
                 float a0 = bf16_float(bf16_round(a[2 * p]));
                 float a1 = 2 * p + 1 < in ? bf16_float(bf16_round(a[2 * p + 1])) : 0.0f;
@@ -497,7 +529,8 @@ static void gemm_bf16_ref(int M, int out, int in, const float *A, int lda, const
                 s += a1 * bf16_float(wp[1]);
                 s += a0 * bf16_float(wp[0]);
             }
-            C[(size_t)i * ldc + o] = s;
+            C[(size_t)i * ldc + o] =
+                ep == SA__EP_GELU ? 0.5f * s * (1.0f + erff(s * (float)M_SQRT1_2)) : s;
         }
     }
 }
@@ -535,7 +568,7 @@ static BF16_FN void pack_a_bf16(const float *A, int lda, int mr, int in, int p0,
 }
 
 static BF16_FN void micro_bf16(int mr, int nr, int pc, const uint32_t *ap, const uint16_t *bp,
-                               const float *bias, int first, float *C, int ldc) {
+                               const float *bias, int first, int last, int ep, float *C, int ldc) {
     __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u);
     __mmask16 m1 = nr >= 32   ? (__mmask16)0xFFFF
                    : nr <= 16 ? (__mmask16)0
@@ -545,9 +578,12 @@ static BF16_FN void micro_bf16(int mr, int nr, int pc, const uint32_t *ap, const
     __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
 #pragma GCC unroll 12
     for (int r = 0; r < GEMM_MR; r++) {
-        if (first || r >= mr) {
+        if (r >= mr || (first && ep != SA__EP_ADD)) {
             acc0[r] = b0;
             acc1[r] = b1;
+        } else if (first) { /* residual: (y + b) + products */
+            acc0[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, C + (size_t)r * ldc), b0);
+            acc1[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, C + (size_t)r * ldc + 16), b1);
         } else {
             acc0[r] = _mm512_maskz_loadu_ps(m0, C + (size_t)r * ldc);
             acc1[r] = _mm512_maskz_loadu_ps(m1, C + (size_t)r * ldc + 16);
@@ -568,6 +604,10 @@ static BF16_FN void micro_bf16(int mr, int nr, int pc, const uint32_t *ap, const
 #pragma GCC unroll 12
     for (int r = 0; r < GEMM_MR; r++) {
         if (r >= mr) break;
+        if (last && ep == SA__EP_GELU) {
+            acc0[r] = gelu16(acc0[r]);
+            acc1[r] = gelu16(acc1[r]);
+        }
         _mm512_mask_storeu_ps(C + (size_t)r * ldc, m0, acc0[r]);
         _mm512_mask_storeu_ps(C + (size_t)r * ldc + 16, m1, acc1[r]);
     }
@@ -576,7 +616,8 @@ static BF16_FN void micro_bf16(int mr, int nr, int pc, const uint32_t *ap, const
 /* Columns blocked (1024: measured 10-25% faster than 256 on vit_b shapes, the A tile being packed once per
  * block) so a block of W panels is reused by every row tile of the call. */
 static BF16_FN void gemm_bf16_avx512(int M, int out, int in, const float *A, int lda,
-                                     const uint16_t *Wp, const float *bias, float *C, int ldc) {
+                                     const uint16_t *Wp, const float *bias, float *C, int ldc,
+                                     int ep) {
     uint32_t ap[BF16_KC * GEMM_MR] __attribute__((aligned(64)));
     const int kp = (in + 1) / 2, ncb = 1024;
     for (int p0 = 0; p0 < kp; p0 += BF16_KC) {
@@ -589,8 +630,8 @@ static BF16_FN void gemm_bf16_avx512(int M, int out, int in, const float *A, int
                 for (int j = 0; j < nc; j += BF16_NR) {
                     const int o = n0 + j, nr = out - o < BF16_NR ? out - o : BF16_NR;
                     const uint16_t *bp = Wp + ((size_t)(o / BF16_NR) * kp + p0) * 2 * BF16_NR;
-                    micro_bf16(mr, nr, pc, ap, bp, bias ? bias + o : NULL, p0 == 0,
-                               C + (size_t)i0 * ldc + o, ldc);
+                    micro_bf16(mr, nr, pc, ap, bp, bias ? bias + o : NULL, p0 == 0, p0 + pc == kp,
+                               ep, C + (size_t)i0 * ldc + o, ldc);
                 }
             }
         }
@@ -605,9 +646,30 @@ typedef struct {
     const sa__kernels *k;
     const sa__lin *l;
     const float *x;
-    int ldx, n, ldy, chunk, rows, blas_rows;
+    int ldx, n, ldy, chunk, rows, blas_rows, ep;
     float *y;
 } linear_ctx;
+
+/* y (nr x no, ldy) before a product with beta = 1: the bias (or y + bias for a residual add); returns beta */
+static float linear_init(const sa__lin *l, int o0, int nr, int no, int ep, float *y, int ldy) {
+    if (ep == SA__EP_ADD) {
+        if (l->b)
+            for (int i = 0; i < nr; i++)
+                for (int j = 0; j < no; j++)
+                    y[(size_t)i * ldy + j] += l->b[o0 + j];
+        return 1.0f;
+    }
+    if (!l->b) return 0.0f;
+    for (int i = 0; i < nr; i++)
+        memcpy(y + (size_t)i * ldy, l->b + o0, (size_t)no * sizeof(float));
+    return 1.0f;
+}
+
+/* GELU over a block just computed (still in cache) */
+static void linear_gelu(const sa__kernels *k, int nr, int no, float *y, int ldy) {
+    for (int i = 0; i < nr; i++)
+        k->gelu(y + (size_t)i * ldy, (size_t)no);
+}
 
 /* One task = a block of output columns (and all rows) or, for few columns, a block of rows. */
 static void linear_task(void *vctx, int t, int worker) {
@@ -627,20 +689,16 @@ static void linear_task(void *vctx, int t, int worker) {
             (l->in + 1) / 2; /* o0 is a multiple of the panel width (GEMM_NR == BF16_NR) */
         c->k->gemm_bf16(nr, no, l->in, c->x + (size_t)r0 * c->ldx, c->ldx,
                         l->wb + (size_t)(o0 / BF16_NR) * kp * 2 * BF16_NR, l->b ? l->b + o0 : NULL,
-                        c->y + (size_t)r0 * c->ldy + o0, c->ldy);
+                        c->y + (size_t)r0 * c->ldy + o0, c->ldy, c->ep);
         return;
     }
     float *y = c->y + (size_t)r0 * c->ldy + o0;
-    float beta = 0.0f;
-    if (l->b) {
-        for (int i = 0; i < nr; i++)
-            memcpy(y + (size_t)i * c->ldy, l->b + o0, (size_t)no * sizeof(float));
-        beta = 1.0f;
-    }
+    const float beta = linear_init(l, o0, nr, no, c->ep, y, c->ldy);
     if (c->blas_rows) { /* single-threaded OpenBLAS inside our task (its thread count was set to 1) */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, no, l->in, 1.0f,
                     c->x + (size_t)r0 * c->ldx, c->ldx, l->w + (size_t)o0 * l->in, l->in, beta, y,
                     c->ldy);
+        if (c->ep == SA__EP_GELU) linear_gelu(c->k, nr, no, y, c->ldy);
         return;
     }
     /* the few-rows kernel only when the whole product has few rows, whatever the split */
@@ -648,26 +706,32 @@ static void linear_task(void *vctx, int t, int worker) {
     sa__gemm_fn gemm = c->n <= SMALL_M ? k->gemm : k->gemm_split;
     gemm(1, nr, no, l->in, 1.0f, c->x + (size_t)r0 * c->ldx, c->ldx, l->w + (size_t)o0 * l->in,
          l->in, beta, y, c->ldy);
+    if (c->ep == SA__EP_GELU) linear_gelu(k, nr, no, y, c->ldy);
+}
+
+int sa__linear_fuses(const sa__kernels *k, const sa__lin *l) {
+    return l->wb && k->gemm_bf16;
 }
 
 void sa__linear_k(const sa__kernels *k, int blas_threads, sa__pool *pool, const sa__lin *l,
                   const float *x, int ldx, int n, float *y, int ldy) {
+    sa__linear_ep(k, blas_threads, pool, l, x, ldx, n, y, ldy, SA__EP_NONE);
+}
+
+void sa__linear_ep(const sa__kernels *k, int blas_threads, sa__pool *pool, const sa__lin *l,
+                   const float *x, int ldx, int n, float *y, int ldy, int ep) {
     if (n <= 0) return;
     /* BLAS kernel set, or the fast set on a CPU without AVX-512 (our generic micro-kernel is plain C) */
     const int bf16 = l->wb && k->gemm_bf16;
     if (!bf16 && k->blas_layers && (size_t)n * l->out * l->in >= 65536) {
-        float beta = 0.0f;
-        if (l->b) {
-            for (int i = 0; i < n; i++)
-                memcpy(y + (size_t)i * ldy, l->b, (size_t)l->out * sizeof(float));
-            beta = 1.0f;
-        }
+        const float beta = linear_init(l, 0, n, l->out, ep, y, ldy);
         openblas_set_num_threads(blas_threads);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, l->out, l->in, 1.0f, x, ldx, l->w,
                     l->in, beta, y, ldy);
+        if (ep == SA__EP_GELU) linear_gelu(k, n, l->out, y, ldy);
         return;
     }
-    linear_ctx c = {.k = k, .l = l, .x = x, .ldx = ldx, .n = n, .ldy = ldy, .y = y};
+    linear_ctx c = {.k = k, .l = l, .x = x, .ldx = ldx, .n = n, .ldy = ldy, .y = y, .ep = ep};
     int threads = sa__pool_threads(pool);
     int tasks;
     if ((size_t)n * l->out * l->in < 65536 || threads == 1) {
@@ -681,9 +745,11 @@ void sa__linear_k(const sa__kernels *k, int blas_threads, sa__pool *pool, const 
         c.chunk = per;
         tasks = (l->out + per - 1) / per;
     } else {
-        /* row blocks: each task packs W once and reuses every packed A tile over all columns */
+        /* row blocks: each task packs W once and reuses every packed A tile over all columns; four per
+         * thread, taken in turn, so that a thread slowed by the shared host leaves less behind (a task
+         * re-reads W, a few percent of its time) */
         c.rows = 1;
-        int per = (n + 2 * threads - 1) / (2 * threads);
+        int per = (n + 4 * threads - 1) / (4 * threads);
         per = (per + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
         c.chunk = per;
         tasks = (n + per - 1) / per;
@@ -696,29 +762,6 @@ void sa__linear_k(const sa__kernels *k, int blas_threads, sa__pool *pool, const 
     }
     sa__pool_run(pool, tasks, linear_task, &c);
 }
-
-#if SA_HAVE_X86
-/* exp on 16 lanes: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial (Cephes expf coefficients, ~1 ulp), 2^n by
- * scalef (which also flushes very negative inputs to 0). */
-static inline __attribute__((always_inline)) AVX512_FN __m512 exp512(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
-    x = _mm512_min_ps(x, _mm512_set1_ps(88.7f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500E-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
-    __m512 r2 = _mm512_mul_ps(r, r);
-    __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, r2, r), _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(y, n);
-}
-
-#endif
 
 /* ------------------------------------------------------------------------------------------------------------ */
 /* Element-wise and row-wise ops */
@@ -825,31 +868,9 @@ typedef struct {
 #if SA_HAVE_X86
 /* GELU with erf from Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7), odd-extended. */
 static AVX512_FN void gelu_avx512(float *x, size_t n) {
-    const __m512 p = _mm512_set1_ps(0.3275911f), a1 = _mm512_set1_ps(0.254829592f),
-                 a2 = _mm512_set1_ps(-0.284496736f), a3 = _mm512_set1_ps(1.421413741f),
-                 a4 = _mm512_set1_ps(-1.453152027f), a5 = _mm512_set1_ps(1.061405429f);
-    const __m512 one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f),
-                 rs2 = _mm512_set1_ps((float)M_SQRT1_2);
-    size_t i = 0;
-    for (; i < n; i += 16) {
+    for (size_t i = 0; i < n; i += 16) {
         __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
-        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-        __m512 z = _mm512_mul_ps(v, rs2);
-        __m512 az = _mm512_abs_ps(z);
-        __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(p, az, one));
-        __m512 poly = _mm512_fmadd_ps(a5, t, a4);
-        poly = _mm512_fmadd_ps(poly, t, a3);
-        poly = _mm512_fmadd_ps(poly, t, a2);
-        poly = _mm512_fmadd_ps(poly, t, a1);
-        poly = _mm512_mul_ps(poly, t);
-        __m512 e = exp512(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), az), az));
-        __m512 erf_abs = _mm512_fnmadd_ps(poly, e, one);
-        /* copy the sign of z */
-        __m512 erf = _mm512_castsi512_ps(_mm512_or_si512(
-            _mm512_castps_si512(erf_abs),
-            _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32((int)0x80000000u))));
-        __m512 g = _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_add_ps(one, erf));
-        _mm512_mask_storeu_ps(x + i, m, g);
+        _mm512_mask_storeu_ps(x + i, m, gelu16(_mm512_maskz_loadu_ps(m, x + i)));
     }
 }
 #endif
@@ -895,12 +916,12 @@ static AVX512_FN void softmax_rows_avx512(float *x, int rows, int cols, int ld) 
         __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
         __m512 vsum = _mm512_setzero_ps();
         for (i = 0; i + 16 <= cols; i += 16) {
-            __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(v + i), mx));
+            __m512 e = sa__exp512(_mm512_sub_ps(_mm512_loadu_ps(v + i), mx));
             _mm512_storeu_ps(v + i, e);
             vsum = _mm512_add_ps(vsum, e);
         }
         if (tail) {
-            __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, v + i), mx));
+            __m512 e = sa__exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, v + i), mx));
             e = _mm512_maskz_mov_ps(tail, e);
             _mm512_mask_storeu_ps(v + i, tail, e);
             vsum = _mm512_add_ps(vsum, e);
@@ -946,14 +967,14 @@ static AVX512_FN void softmax_rel_avx512(float *x, int rows, int S, const float 
         __m512 vsum = _mm512_setzero_ps();
         int i = 0;
         for (; i + 16 <= T; i += 16) {
-            __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(v + i), mx));
+            __m512 e = sa__exp512(_mm512_sub_ps(_mm512_loadu_ps(v + i), mx));
             _mm512_storeu_ps(v + i, e);
             vsum = _mm512_add_ps(vsum, e);
         }
         __mmask16 tail = (__mmask16)((1u << (T - i)) - 1u);
         if (tail) {
             __m512 e = _mm512_maskz_mov_ps(
-                tail, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, v + i), mx)));
+                tail, sa__exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, v + i), mx)));
             _mm512_mask_storeu_ps(v + i, tail, e);
             vsum = _mm512_add_ps(vsum, e);
         }
@@ -1006,56 +1027,57 @@ void sa__add(float *y, const float *x, size_t n) {
 /* ------------------------------------------------------------------------------------------------------------ */
 /* Kernel tables */
 
-#define K_REFERENCE_INIT(bf, bfisa)                                                                \
+#define K_REFERENCE_INIT(bf, bfisa, attn)                                                          \
     {                                                                                              \
         .set = SA__KERNELS_REFERENCE, .isa = "reference", .gemm = gemm_reference,                  \
         .gemm_split = gemm_reference, .gemm_packed = NULL, .layernorm_rows = layernorm_rows,       \
         .gelu = gelu_ref, .softmax = softmax_ref, .softmax_rel = softmax_rel_ref,                  \
-        .blas_layers = 0, .blas_tasks = 0, .fused_cross = 0, .gemm_bf16 = bf, .bf16_isa = bfisa    \
+        .blas_layers = 0, .blas_tasks = 0, .fused_cross = 0, .gemm_bf16 = bf, .bf16_isa = bfisa,   \
+        .attention = attn                                                                          \
     }
-static const sa__kernels k_reference = K_REFERENCE_INIT(NULL, NULL);
+static const sa__kernels k_reference = K_REFERENCE_INIT(NULL, NULL, sa__attention_ref);
 
 /* without AVX-512 the large linear layers go to OpenBLAS whatever the set (our generic micro-kernel is plain C) */
-#define K_FAST_GENERIC_INIT(bf, bfisa)                                                             \
+#define K_FAST_GENERIC_INIT(bf, bfisa, attn)                                                       \
     {                                                                                              \
         .set = SA__KERNELS_FAST, .isa = "generic", .gemm = gemm_generic,                           \
         .gemm_split = gemm_generic, .gemm_packed = gemm_packed_generic,                            \
         .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref,                \
         .softmax_rel = softmax_rel_ref, .blas_layers = 1, .blas_tasks = 1, .fused_cross = 1,       \
-        .gemm_bf16 = bf, .bf16_isa = bfisa                                                         \
+        .gemm_bf16 = bf, .bf16_isa = bfisa, .attention = attn                                      \
     }
-static const sa__kernels k_fast_generic = K_FAST_GENERIC_INIT(NULL, NULL);
+static const sa__kernels k_fast_generic = K_FAST_GENERIC_INIT(NULL, NULL, sa__attention_plain);
 
-#define K_BLAS_GENERIC_INIT(bf, bfisa)                                                             \
+#define K_BLAS_GENERIC_INIT(bf, bfisa, attn)                                                       \
     {                                                                                              \
         .set = SA__KERNELS_BLAS, .isa = "generic", .gemm = gemm_generic,                           \
         .gemm_split = gemm_generic, .gemm_packed = gemm_packed_generic,                            \
         .layernorm_rows = layernorm_rows, .gelu = gelu_ref, .softmax = softmax_ref,                \
         .softmax_rel = softmax_rel_ref, .blas_layers = 1, .blas_tasks = 0, .fused_cross = 1,       \
-        .gemm_bf16 = bf, .bf16_isa = bfisa                                                         \
+        .gemm_bf16 = bf, .bf16_isa = bfisa, .attention = attn                                      \
     }
-static const sa__kernels k_blas_generic = K_BLAS_GENERIC_INIT(NULL, NULL);
+static const sa__kernels k_blas_generic = K_BLAS_GENERIC_INIT(NULL, NULL, sa__attention_plain);
 
 #if SA_HAVE_X86
-#define K_FAST_AVX512_INIT(bf, bfisa)                                                              \
+#define K_FAST_AVX512_INIT(bf, bfisa, attn)                                                        \
     {                                                                                              \
         .set = SA__KERNELS_FAST, .isa = "avx512", .gemm = gemm_avx512,                             \
         .gemm_split = gemm_split_avx512, .gemm_packed = gemm_packed_avx512,                        \
         .layernorm_rows = layernorm_rows_avx512, .gelu = gelu_avx512,                              \
         .softmax = softmax_rows_avx512, .softmax_rel = softmax_rel_avx512, .blas_layers = 0,       \
-        .blas_tasks = 1, .fused_cross = 1, .gemm_bf16 = bf, .bf16_isa = bfisa                      \
+        .blas_tasks = 1, .fused_cross = 1, .gemm_bf16 = bf, .bf16_isa = bfisa, .attention = attn   \
     }
-static const sa__kernels k_fast_avx512 = K_FAST_AVX512_INIT(NULL, NULL);
+static const sa__kernels k_fast_avx512 = K_FAST_AVX512_INIT(NULL, NULL, sa__attention_avx512);
 
-#define K_BLAS_AVX512_INIT(bf, bfisa)                                                              \
+#define K_BLAS_AVX512_INIT(bf, bfisa, attn)                                                        \
     {                                                                                              \
         .set = SA__KERNELS_BLAS, .isa = "avx512", .gemm = gemm_avx512,                             \
         .gemm_split = gemm_split_avx512, .gemm_packed = gemm_packed_avx512,                        \
         .layernorm_rows = layernorm_rows_avx512, .gelu = gelu_avx512,                              \
         .softmax = softmax_rows_avx512, .softmax_rel = softmax_rel_avx512, .blas_layers = 1,       \
-        .blas_tasks = 0, .fused_cross = 1, .gemm_bf16 = bf, .bf16_isa = bfisa                      \
+        .blas_tasks = 0, .fused_cross = 1, .gemm_bf16 = bf, .bf16_isa = bfisa, .attention = attn   \
     }
-static const sa__kernels k_blas_avx512 = K_BLAS_AVX512_INIT(NULL, NULL);
+static const sa__kernels k_blas_avx512 = K_BLAS_AVX512_INIT(NULL, NULL, sa__attention_avx512);
 #endif
 
 const sa__kernels *sa__kernels_select(int set) {
@@ -1067,14 +1089,21 @@ const sa__kernels *sa__kernels_select(int set) {
     return set == SA__KERNELS_BLAS ? &k_blas_generic : &k_fast_generic;
 }
 
-static const sa__kernels k_reference_bf16 = K_REFERENCE_INIT(gemm_bf16_ref, "reference");
-static const sa__kernels k_fast_generic_bf16 = K_FAST_GENERIC_INIT(gemm_bf16_ref, "reference");
-static const sa__kernels k_blas_generic_bf16 = K_BLAS_GENERIC_INIT(gemm_bf16_ref, "reference");
+static const sa__kernels k_reference_bf16 =
+    K_REFERENCE_INIT(gemm_bf16_ref, "reference", sa__attention_bf16_ref);
+static const sa__kernels k_fast_generic_bf16 =
+    K_FAST_GENERIC_INIT(gemm_bf16_ref, "reference", sa__attention_bf16_ref);
+static const sa__kernels k_blas_generic_bf16 =
+    K_BLAS_GENERIC_INIT(gemm_bf16_ref, "reference", sa__attention_bf16_ref);
 #if SA_HAVE_X86
-static const sa__kernels k_fast_avx512_bf16 = K_FAST_AVX512_INIT(gemm_bf16_avx512, "avx512bf16");
-static const sa__kernels k_blas_avx512_bf16 = K_BLAS_AVX512_INIT(gemm_bf16_avx512, "avx512bf16");
-static const sa__kernels k_fast_avx512_bf16ref = K_FAST_AVX512_INIT(gemm_bf16_ref, "reference");
-static const sa__kernels k_blas_avx512_bf16ref = K_BLAS_AVX512_INIT(gemm_bf16_ref, "reference");
+static const sa__kernels k_fast_avx512_bf16 =
+    K_FAST_AVX512_INIT(gemm_bf16_avx512, "avx512bf16", sa__attention_bf16_avx512);
+static const sa__kernels k_blas_avx512_bf16 =
+    K_BLAS_AVX512_INIT(gemm_bf16_avx512, "avx512bf16", sa__attention_bf16_avx512);
+static const sa__kernels k_fast_avx512_bf16ref =
+    K_FAST_AVX512_INIT(gemm_bf16_ref, "reference", sa__attention_bf16_ref);
+static const sa__kernels k_blas_avx512_bf16ref =
+    K_BLAS_AVX512_INIT(gemm_bf16_ref, "reference", sa__attention_bf16_ref);
 #endif
 
 const sa__kernels *sa__kernels_select_precision(int set, int precision) {

@@ -31,10 +31,36 @@ typedef struct sa__ln {
 typedef void (*sa__gemm_fn)(int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                             const float *B, int ldb, float beta, float *C, int ldc);
 
+/* Epilogues of a linear layer applied while its output is still in registers (BF16 layers): none, erf GELU
+ * (y = gelu(x W^T + b)), or a residual add (y += x W^T + b, summed as (y + b) + products). */
+enum { SA__EP_NONE = 0, SA__EP_GELU = 1, SA__EP_ADD = 2 };
+
 /* y (M x out, ldc) = bias + x (M x in, lda) W^T, W packed in BF16 by sa__bf16_pack_w (panel-aligned offsets
- * only), x rounded to BF16 as it is consumed, FP32 products and sums. Single-threaded. */
+ * only), x rounded to BF16 as it is consumed, FP32 products and sums, then the epilogue ep (SA__EP_*).
+ * Single-threaded. */
 typedef void (*sa__gemm_bf16_fn)(int M, int out, int in, const float *A, int lda,
-                                 const uint16_t *Wp, const float *bias, float *C, int ldc);
+                                 const uint16_t *Wp, const float *bias, float *C, int ldc, int ep);
+
+/* One head of scaled dot-product attention over T tokens (a window or a whole grid), for nq of its
+ * queries: out[i] (hd floats) = softmax_t(scale * q_{qi[i]} . k_t [+ rel]) v_t, softmax and sums in
+ * FP32. Token t's query, key and value are hd floats at tok[t], tok[t] + koff and tok[t] + voff (rows
+ * of a qkv product, gathered by pointer: windows, padding tokens and raster order need no copies).
+ * With S > 0 (T == S*S), SAM's decomposed relative positions are added to the scaled scores: the
+ * score of query (qh, qw) for key (kh, kw) gets + q . rel_h[(S-1-qh+kh)] then + q . rel_w[(S-1-qw+kw)]
+ * (both tables (2S-1, hd), row-reversed as sa__vit_block keeps them; q unscaled). */
+typedef struct sa__attn_head {
+    int T, hd, nq;
+    const float *const *tok; /* (T) */
+    int koff, voff;
+    const int *qi;     /* (nq) token of each query */
+    float *const *out; /* (nq) */
+    float scale;
+    int S;
+    const float *rel_h, *rel_w; /* (2S-1, hd) each, or NULL when S == 0 */
+} sa__attn_head;
+/* scratch: sa__attn_scratch_size(T, hd, S) floats, 64-byte aligned, owned by the calling worker */
+typedef void (*sa__attention_fn)(const sa__attn_head *h, float *scratch);
+size_t sa__attn_scratch_size(int T, int hd, int S);
 
 /* One kernel set: what SA__KERNELS_* means on this CPU, chosen once per model (sa__kernels_select,
  * at load and by sa_sam_model_set_kernels) and stored on it; the layers call through m->k. The
@@ -69,6 +95,9 @@ typedef struct sa__kernels {
      * reference BF16 table and on CPUs without AVX-512 BF16 */
     sa__gemm_bf16_fn gemm_bf16;
     const char *bf16_isa; /* "reference" or "avx512bf16" (NULL in the FP32 tables) */
+    /* one attention head (sa__attn_head): FP32 in the FP32 tables; in the BF16 tables the two products
+     * take BF16-rounded operands (q and k; the softmax numerators and v) with FP32 sums */
+    sa__attention_fn attention;
 } sa__kernels;
 
 /* Precisions; the values are those of the public SA_PRECISION_*. */
@@ -97,6 +126,13 @@ void sa__blas_sgemm1(int trans_b, int M, int N, int K, const float *A, int lda, 
  * for the blas_layers sets, one cblas call on blas_threads OpenBLAS threads). */
 void sa__linear_k(const sa__kernels *k, int blas_threads, sa__pool *pool, const sa__lin *l,
                   const float *x, int ldx, int n, float *y, int ldy);
+/* The same with an epilogue (SA__EP_*). GELU works for every layer (FP32 layers: applied to each task's
+ * block right after its product); ADD needs a BF16 layer (sa__linear_fuses) and is a no-op request
+ * otherwise: callers keep their own y + add for FP32, whose order of sums is the reference parity's. */
+void sa__linear_ep(const sa__kernels *k, int blas_threads, sa__pool *pool, const sa__lin *l,
+                   const float *x, int ldx, int n, float *y, int ldy, int ep);
+/* Whether layer l runs through the BF16 kernel of k (and so takes every epilogue in registers). */
+int sa__linear_fuses(const sa__kernels *k, const sa__lin *l);
 /* Row-wise LayerNorm of n rows of width ln.n (x and y may alias), split over the pool. */
 void sa__layernorm(const sa__kernels *k, sa__pool *pool, const sa__ln *ln, float eps,
                    const float *x, float *y, int n);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "base/util.h"
 #include "sam/sam_internal.h"
@@ -24,14 +25,27 @@ static const float PIXEL_STD[3] = {58.395f, 57.12f, 57.375f};
 typedef struct enc_buf {
     float *input; /* (3, S, S) normalised, padded */
     float *x;     /* (N, C) residual stream, N = g*g */
-    float *xn;    /* (Nw, C) normed tokens (window-partitioned for windowed blocks; Nw >= N) */
-    float *qkv;   /* (Nw, 3C) */
+    float *xn;    /* (N, C) normed tokens */
+    float *qkv;   /* (N, 3C) */
+    float *zero;  /* (3C) zeros: the padding row of a qkv layer without bias */
     float *ao;    /* (N, C) attention output (un-partitioned) */
     float *h;     /* (N, max(mlp, 9*D)) MLP hidden / neck im2col */
     float *y;     /* (N, max(C, D)) */
-    float *attn;  /* per-worker attention scratch */
+    float *attn;  /* per-worker attention scratch (64-byte aligned) */
     size_t attn_per;
 } enc_buf;
+
+/* n floats for one image's activations, touched first by the layers: 2 MiB aligned and marked for
+ * transparent huge pages where the system offers them (some 40 000 4 KiB page faults per image otherwise,
+ * measured ~3% of the BF16 encoder's CPU time) */
+static float *alloc_activations(size_t n) {
+    const size_t huge = (size_t)2 << 20, bytes = (n * sizeof(float) + huge - 1) / huge * huge;
+    float *p = aligned_alloc(huge, bytes);
+#ifdef MADV_HUGEPAGE
+    if (p) madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure changes nothing */
+#endif
+    return p;
+}
 
 /* ---- pre-processing (segment_anything/utils/transforms.py ResizeLongestSide + Sam.preprocess) ---- */
 static int preprocess(const sa_sam_model *m, const sa_image *img, sa_sam_probe_fn probe, void *pctx,
@@ -91,68 +105,60 @@ static void patch_embed(const sa_sam_model *m, sa__pool *pool, const float *inpu
 typedef struct attn_ctx {
     const sa_sam_model *m;
     const sa__vit_block *b;
-    const float *qkv; /* (n_win * T, 3C) */
+    const float *qkv; /* (N, 3C), grid order */
     float *out;       /* (N, C) */
+    const float
+        *pad; /* (3C): the qkv row of a padding token (the bias: window_partition pads with 0) */
     float *scratch;
     size_t per;
     int side, T, n_win_side, heads;
 } attn_ctx;
 
-/* Task = (window, head). Reference: Attention.forward + add_decomposed_rel_pos. */
+/* Task = (window, head). Reference: Attention.forward + add_decomposed_rel_pos; a window's padding
+ * tokens are keys (their rows are the bias), never queries (window_unpartition drops them). */
 static void attn_task(void *vctx, int t, int worker) {
     attn_ctx *c = vctx;
     const sa_sam_model *m = c->m;
     const int C = m->arch.width, hd = m->head_dim, ld = 3 * C, S = c->side, T = c->T, g = m->grid;
-    const sa__kernels *k = m->k;
     const int win = t / c->heads, h = t % c->heads;
-    const float *Q = c->qkv + (size_t)win * T * ld + (size_t)h * hd;
-    const float *K = Q + C, *V = Q + 2 * C;
-    float *ws = c->scratch + (size_t)worker * c->per;
-    float *relh = ws;                              /* (T, S) */
-    float *relw = relh + (size_t)T * S;            /* (T, S) */
-    float *sc = relw + (size_t)T * S;              /* (B, T) */
-    float *ob = sc + (size_t)ATTN_BLOCK * T;       /* (B, hd) */
-    float *kp = ob + (size_t)ATTN_BLOCK * hd;      /* packed K^T */
-    float *vp = kp + sa__sgemm_packed_size(T, hd); /* packed V */
-    /* rel_h[(qh,qw), kh] = q . Rh[qh-kh+S-1]: per query row qh, (S queries) x (S tables) */
-    for (int qh = 0; qh < S; qh++)
-        k->gemm(1, S, S, hd, 1.0f, Q + (size_t)qh * S * ld, ld,
-                c->b->rel_h + (size_t)(S - 1 - qh) * hd, hd, 0.0f, relh + (size_t)qh * S * S, S);
-    for (int qw = 0; qw < S; qw++)
-        k->gemm(1, S, S, hd, 1.0f, Q + (size_t)qw * ld, S * ld,
-                c->b->rel_w + (size_t)(S - 1 - qw) * hd, hd, 0.0f, relw + (size_t)qw * S, S * S);
-    const float scale = 1.0f / sqrtf((float)hd);
     const int wy = win / c->n_win_side, wx = win % c->n_win_side;
-    const int packed = k->gemm_packed != NULL;
-    if (packed) { /* keys and values packed once, reused by every query block */
-        sa__sgemm_pack_b(1, T, hd, K, ld, kp);
-        sa__sgemm_pack_b(0, hd, T, V, ld, vp);
-    }
-    for (int q0 = 0; q0 < T; q0 += ATTN_BLOCK) {
-        const int B = T - q0 < ATTN_BLOCK ? T - q0 : ATTN_BLOCK;
-        if (packed)
-            k->gemm_packed(B, T, hd, scale, Q + (size_t)q0 * ld, ld, kp, 0.0f, sc,
-                           T); /* sc (B, T) */
-        else
-            k->gemm(1, B, T, hd, scale, Q + (size_t)q0 * ld, ld, K, ld, 0.0f, sc, T);
-        k->softmax_rel(sc, B, S, relh + (size_t)q0 * S, relw + (size_t)q0 * S);
-        if (packed)
-            k->gemm_packed(B, hd, T, 1.0f, sc, T, vp, 0.0f, ob, hd); /* ob (B, hd) */
-        else
-            k->gemm(0, B, hd, T, 1.0f, sc, T, V, ld, 0.0f, ob, hd);
-        for (int i = 0; i < B; i++) {
-            int q = q0 + i, ty = q / S, tx = q % S;
-            int gy = wy * S + ty, gx = wx * S + tx;
-            if (gy >= g || gx >= g) continue; /* padding token of a window */
-            memcpy(c->out + ((size_t)gy * g + gx) * C + (size_t)h * hd, ob + (size_t)i * hd,
-                   (size_t)hd * sizeof(float));
+    float *ws = c->scratch + (size_t)worker * c->per;
+    const float **tok = (const float **)(void *)ws; /* (T) */
+    float **out = (float **)(void *)(tok + T);      /* (T) */
+    int *qi = (int *)(void *)(out + T);             /* (T) */
+    float *scr = ws + (c->per - sa__attn_scratch_size(T, hd, S));
+    int nq = 0;
+    for (int tk = 0; tk < T; tk++) {
+        const int gy = wy * S + tk / S, gx = wx * S + tk % S;
+        if (gy < g && gx < g) {
+            const size_t row = (size_t)gy * g + gx;
+            tok[tk] = c->qkv + row * ld + (size_t)h * hd;
+            out[nq] = c->out + row * C + (size_t)h * hd;
+            qi[nq++] = tk;
+        } else {
+            tok[tk] = c->pad + (size_t)h * hd;
         }
     }
+    sa__attn_head a = {.T = T,
+                       .hd = hd,
+                       .nq = nq,
+                       .tok = tok,
+                       .koff = C,
+                       .voff = 2 * C,
+                       .qi = qi,
+                       .out = out,
+                       .scale = 1.0f / sqrtf((float)hd),
+                       .S = S,
+                       .rel_h = c->b->rel_h,
+                       .rel_w = c->b->rel_w};
+    m->k->attention(&a, scr);
 }
 
+/* per-worker floats: the token, output and query index arrays, then the kernel's scratch (kept 64-byte
+ * aligned: per is a multiple of 16 and the arena is aligned) */
 static size_t attn_scratch_per(int T, int S, int hd) {
-    return (size_t)T * S * 2 + (size_t)ATTN_BLOCK * T + (size_t)ATTN_BLOCK * hd +
-           sa__sgemm_packed_size(T, hd) + sa__sgemm_packed_size(hd, T);
+    size_t idx = (size_t)T * (2 * sizeof(float *) + sizeof(int));
+    return (idx + 63) / 64 * 16 + sa__attn_scratch_size(T, hd, S);
 }
 
 typedef struct add_ctx {
@@ -171,65 +177,66 @@ static void add_pool(sa__pool *pool, float *y, const float *x, size_t n) {
     sa__pool_for(pool, n, 65536, add_range, &c);
 }
 
-typedef struct part_ctx {
-    const float *src; /* (g*g, C) */
-    float *dst;       /* (nws*nws*side*side, C) */
-    int g, C, side, nws;
-} part_ctx;
-
-/* window_partition rows py of the padded grid */
-static void partition_rows(void *vctx, size_t ya, size_t yb) {
-    const part_ctx *c = vctx;
-    const int side = c->side, nws = c->nws, Hp = nws * side, C = c->C, g = c->g;
-    for (int py = (int)ya; py < (int)yb; py++)
-        for (int px = 0; px < Hp; px++) {
-            int win = (py / side) * nws + px / side, tk = (py % side) * side + px % side;
-            float *dst = c->dst + ((size_t)win * side * side + tk) * C;
-            if (py < g && px < g)
-                memcpy(dst, c->src + ((size_t)py * g + px) * C, (size_t)C * sizeof(float));
-            else
-                memset(dst, 0, (size_t)C * sizeof(float));
-        }
+/* x (n, l.out) += l(in): in the BF16 kernel's registers, else through y (n, l.out) and a pooled add (the
+ * FP32 reference order: (products + bias) + x) */
+static void residual_linear(const sa_sam_model *m, sa__pool *pool, const sa__lin *l,
+                            const float *in, int n, float *x, float *y) {
+    if (sa__linear_fuses(m->k, l)) {
+        sa__linear_ep(m->k, m->params.threads, pool, l, in, l->in, n, x, l->out, SA__EP_ADD);
+        return;
+    }
+    sa__linear(m, pool, l, in, l->in, n, y, l->out);
+    add_pool(pool, x, y, (size_t)n * l->out);
 }
 
 /* ---- one ViT block (Block.forward): x (N, C) updated in place; B holds the block's scratch ---- */
 static void vit_block(float *x, const sa_sam_model *m, sa__pool *pool, const sa__vit_block *b,
                       enc_buf *B) {
     const int C = m->arch.width, g = m->grid, N = g * g;
-    int side, nws, T;
-    if (b->global) {
-        side = g;
-        nws = 1;
-        sa__layernorm(m->k, pool, &b->ln1, SAM_LN_EPS, x, B->xn, N); /* xn (N, C) */
-    } else {
-        side = b->side;
-        nws = (g + side - 1) / side;
-        /* window_partition: zero-pad the grid to nws*side and split into side x side windows */
-        sa__layernorm(m->k, pool, &b->ln1, SAM_LN_EPS, x, B->ao, N); /* ao (N, C) */
-        part_ctx pc = {.src = B->ao, .dst = B->xn, .g = g, .C = C, .side = side, .nws = nws};
-        sa__pool_for(pool, (size_t)(nws * side), 4, partition_rows, &pc); /* xn (n_win*T, C) */
-    }
-    T = side * side;
-    const int n_win = nws * nws;
-    sa__linear(m, pool, &b->qkv, B->xn, C, n_win * T, B->qkv, 3 * C); /* qkv (n_win*T, 3C) */
+    const int side = b->global ? g : b->side, nws = (g + side - 1) / side;
+    sa__layernorm(m->k, pool, &b->ln1, SAM_LN_EPS, x, B->xn, N); /* xn (N, C) */
+    sa__linear(m, pool, &b->qkv, B->xn, C, N, B->qkv, 3 * C);    /* qkv (N, 3C) */
     attn_ctx ac = {.m = m,
                    .b = b,
                    .qkv = B->qkv,
                    .out = B->ao,
+                   .pad = b->qkv.b ? b->qkv.b : B->zero,
                    .scratch = B->attn,
                    .per = B->attn_per,
                    .side = side,
-                   .T = T,
+                   .T = side * side,
                    .n_win_side = nws,
                    .heads = m->arch.heads};
-    sa__pool_run(pool, n_win * m->arch.heads, attn_task, &ac); /* ao (N, C) */
-    sa__linear(m, pool, &b->proj, B->ao, C, N, B->y, C);       /* y (N, C) */
-    add_pool(pool, x, B->y, (size_t)N * C);
-    sa__layernorm(m->k, pool, &b->ln2, SAM_LN_EPS, x, B->xn, N);       /* xn (N, C) */
-    sa__linear(m, pool, &b->lin1, B->xn, C, N, B->h, m->arch.mlp_dim); /* h (N, mlp) */
-    sa__gelu(m->k, pool, B->h, (size_t)N * m->arch.mlp_dim);
-    sa__linear(m, pool, &b->lin2, B->h, m->arch.mlp_dim, N, B->y, C); /* y (N, C) */
-    add_pool(pool, x, B->y, (size_t)N * C);
+    sa__pool_run(pool, nws * nws * m->arch.heads, attn_task, &ac); /* ao (N, C) */
+    residual_linear(m, pool, &b->proj, B->ao, N, x, B->y);         /* x += proj(ao) */
+    sa__layernorm(m->k, pool, &b->ln2, SAM_LN_EPS, x, B->xn, N);   /* xn (N, C) */
+    sa__linear_ep(m->k, m->params.threads, pool, &b->lin1, B->xn, C, N, B->h, m->arch.mlp_dim,
+                  SA__EP_GELU);                           /* h (N, mlp) = gelu(lin1(xn)) */
+    residual_linear(m, pool, &b->lin2, B->h, N, x, B->y); /* x += lin2(h) */
+}
+
+typedef struct im2col_ctx {
+    const float *src; /* (g*g, D) */
+    float *cols;      /* (g*g, D*9) */
+    int g, D;
+} im2col_ctx;
+
+/* 3x3 pad 1 im2col of grid rows [ya, yb) */
+static void im2col_rows(void *vctx, size_t ya, size_t yb) {
+    const im2col_ctx *c = vctx;
+    const int g = c->g, D = c->D;
+    for (int y = (int)ya; y < (int)yb; y++)
+        for (int x = 0; x < g; x++) {
+            float *col = c->cols + ((size_t)y * g + x) * D * 9;
+            for (int ky = 0; ky < 3; ky++)
+                for (int kx = 0; kx < 3; kx++) {
+                    const int sy = y + ky - 1, sx = x + kx - 1,
+                              in = sy >= 0 && sx >= 0 && sy < g && sx < g;
+                    const float *s = in ? c->src + ((size_t)sy * g + sx) * D : NULL;
+                    for (int ch = 0; ch < D; ch++)
+                        col[ch * 9 + ky * 3 + kx] = in ? s[ch] : 0.0f;
+                }
+        }
 }
 
 /* ---- neck: conv1x1 -> LN2d -> conv3x3 pad 1 -> LN2d; out (N, D) ---- */
@@ -239,18 +246,8 @@ static void neck(const sa_sam_model *m, sa__pool *pool, enc_buf *B, float *out) 
     sa__linear(m, pool, &c1, B->x, C, N, B->y, D); /* y (N, D) */
     sa__layernorm(m->k, pool, &m->neck_ln1, SAM_LN_EPS, B->y, B->y, N);
     float *cols = B->h; /* (N, D*9) im2col in the conv weight's (c, ky, kx) order */
-    for (int y = 0; y < g; y++)
-        for (int x = 0; x < g; x++) {
-            float *col = cols + ((size_t)y * g + x) * D * 9;
-            for (int c = 0; c < D; c++)
-                for (int ky = 0; ky < 3; ky++)
-                    for (int kx = 0; kx < 3; kx++) {
-                        int sy = y + ky - 1, sx = x + kx - 1;
-                        col[c * 9 + ky * 3 + kx] = (sy < 0 || sx < 0 || sy >= g || sx >= g)
-                                                       ? 0.0f
-                                                       : B->y[((size_t)sy * g + sx) * D + c];
-                    }
-        }
+    im2col_ctx ic = {.src = B->y, .cols = cols, .g = g, .D = D};
+    sa__pool_for(pool, (size_t)g, 4, im2col_rows, &ic);
     sa__lin c2 = {.w = m->neck2_w, .out = D, .in = D * 9};
     sa__linear(m, pool, &c2, cols, D * 9, N, out, D);
     sa__layernorm(m->k, pool, &m->neck_ln2, SAM_LN_EPS, out, out, N);
@@ -263,9 +260,6 @@ int sa__sam_encode(const sa_sam_model *m, sa__pool *pool, const sa_image *img,
     const size_t S = (size_t)a->image_size, C = (size_t)a->width, D = (size_t)a->out_chans,
                  g = (size_t)m->grid;
     const size_t N = g * g;
-    size_t nws = (g + (size_t)a->window - 1) / (size_t)a->window,
-           Nw = nws * nws * (size_t)a->window * (size_t)a->window;
-    if (Nw < N) Nw = N;
     size_t hid = (size_t)a->mlp_dim > 9 * D ? (size_t)a->mlp_dim : 9 * D;
     size_t P = (size_t)a->patch_size;
     if (hid < 3 * P * P) hid = 3 * P * P;
@@ -274,19 +268,20 @@ int sa__sam_encode(const sa_sam_model *m, sa__pool *pool, const sa_image *img,
     size_t perw = attn_scratch_per(a->window * a->window, a->window, m->head_dim);
     if (perw > per) per = perw;
     per = (per + 15) / 16 * 16;
-    size_t sizes[8], total = 0;
+    size_t sizes[9], total = 0;
     int ok = sa__mul_size(3 * S, S, &sizes[0]) && sa__mul_size(N, C, &sizes[1]) &&
-             sa__mul_size(Nw, C, &sizes[2]) && sa__mul_size(Nw, 3 * C, &sizes[3]) &&
+             sa__mul_size(N, C, &sizes[2]) && sa__mul_size(N, 3 * C, &sizes[3]) &&
              sa__mul_size(N, C, &sizes[4]) && sa__mul_size(N, hid, &sizes[5]) &&
              sa__mul_size(N, yw, &sizes[6]) &&
              sa__mul_size(per, (size_t)sa__pool_threads(pool), &sizes[7]);
-    for (int i = 0; ok && i < 8; i++) {
+    sizes[8] = 3 * C;
+    for (int i = 0; ok && i < 9; i++) {
         sizes[i] = (sizes[i] + 15) / 16 * 16;
         ok = total + sizes[i] >= total && total + sizes[i] < ((size_t)1 << 40);
         total += sizes[i];
     }
     if (!ok) return sa_error_set(err, SA_ERR_NOMEM, "SAM encoder: activation size overflows");
-    float *mem = malloc(total * sizeof(float));
+    float *mem = alloc_activations(total); /* every region 64-byte aligned */
     if (!mem)
         return sa_error_set(err, SA_ERR_NOMEM,
                             "SAM encoder: out of memory for %zu MiB of activations",
@@ -300,8 +295,10 @@ int sa__sam_encode(const sa_sam_model *m, sa__pool *pool, const sa_image *img,
     B.ao = p, p += sizes[4];
     B.h = p, p += sizes[5];
     B.y = p, p += sizes[6];
-    B.attn = p;
+    B.attn = p, p += sizes[7];
     B.attn_per = per;
+    B.zero = p;
+    memset(B.zero, 0, 3 * C * sizeof(float));
 
     int rc = preprocess(m, img, probe, pctx, B.input, new_w, new_h, err);
     if (rc != SA_OK) {

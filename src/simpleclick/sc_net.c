@@ -11,6 +11,7 @@
  * Resizing follows PyTorch's CPU interpolate for float32 (float source indices and weights, the
  * products nested row of columns), so the fixture's tolerances hold with room to spare. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,6 @@
 
 #define LN_EPS 1e-6f
 #define GN_EPS 1e-5
-#define ATTN_BLOCK 64 /* queries per score block */
 
 /* ---- resizing (PyTorch upsample_bilinear2d / upsample_bicubic2d, float32) ---- */
 typedef struct taps2 {
@@ -298,56 +298,45 @@ typedef struct attn_ctx {
     int heads, hd;
 } attn_ctx;
 
+/* per-worker floats: token, output and query index arrays, then the kernel's scratch, aligned to 64
+ * bytes inside the slot (16 floats of slack) */
 static size_t attn_scratch(int T, int hd) {
-    return (size_t)3 * T * hd + (size_t)ATTN_BLOCK * T + (size_t)ATTN_BLOCK * hd +
-           sa__sgemm_packed_size(T, hd) + sa__sgemm_packed_size(hd, T) + 64;
+    size_t idx = (size_t)T * (2 * sizeof(float *) + sizeof(int));
+    return (idx + 63) / 64 * 16 + sa__attn_scratch_size(T, hd, 0) + 16;
 }
 
-/* Task = (element, window, head). Reference: models_vit.py Attention.forward. */
+/* Task = (element, window, head). Reference: models_vit.py Attention.forward; the window's tokens are
+ * read in place from the raster qkv rows. */
 static void attn_task(void *vctx, int task, int worker) {
     const attn_ctx *c = vctx;
     const net *n = c->n;
-    const sa__kernels *k = n->m->k;
     const int C = n->m->arch.width, hd = c->hd, ld = 3 * C, T = c->sh * c->sw;
     const int h = task % c->heads, win = (task / c->heads) % (c->nwh * c->nww),
               b = task / c->heads / (c->nwh * c->nww);
     const int wy = win / c->nww, wx = win % c->nww;
-    float *Q = c->scratch + (size_t)worker * c->per, *K = Q + (size_t)T * hd,
-          *V = K + (size_t)T * hd;
-    float *sc = V + (size_t)T * hd, *ob = sc + (size_t)ATTN_BLOCK * T,
-          *kp = ob + (size_t)ATTN_BLOCK * hd;
-    float *vp = kp + sa__sgemm_packed_size(T, hd);
+    float *ws = c->scratch + (size_t)worker * c->per;
+    const float **tok = (const float **)(void *)ws; /* (T) */
+    float **out = (float **)(void *)(tok + T);      /* (T) */
+    int *qi = (int *)(void *)(out + T);             /* (T) */
+    float *scr = ws + ((size_t)T * (2 * sizeof(float *) + sizeof(int)) + 63) / 64 * 16;
+    scr += (64 - (uintptr_t)scr % 64) % 64 / sizeof(float); /* 64-byte aligned */
     for (int t = 0; t < T; t++) {
-        int gy = wy * c->sh + t / c->sw, gx = wx * c->sw + t % c->sw;
-        const float *r =
-            c->qkv + ((size_t)b * n->N + (size_t)gy * n->gw + gx) * ld + (size_t)h * hd;
-        memcpy(Q + (size_t)t * hd, r, sizeof(float) * (size_t)hd);
-        memcpy(K + (size_t)t * hd, r + C, sizeof(float) * (size_t)hd);
-        memcpy(V + (size_t)t * hd, r + 2 * C, sizeof(float) * (size_t)hd);
+        const int gy = wy * c->sh + t / c->sw, gx = wx * c->sw + t % c->sw;
+        const size_t row = (size_t)b * n->N + (size_t)gy * n->gw + gx;
+        tok[t] = c->qkv + row * ld + (size_t)h * hd;
+        out[t] = c->out + row * C + (size_t)h * hd;
+        qi[t] = t;
     }
-    const float scale = 1.0f / sqrtf((float)hd);
-    const int packed = k->gemm_packed != NULL;
-    if (packed) {
-        sa__sgemm_pack_b(1, T, hd, K, hd, kp);
-        sa__sgemm_pack_b(0, hd, T, V, hd, vp);
-    }
-    for (int q0 = 0; q0 < T; q0 += ATTN_BLOCK) {
-        const int nb = T - q0 < ATTN_BLOCK ? T - q0 : ATTN_BLOCK;
-        if (packed)
-            k->gemm_packed(nb, T, hd, scale, Q + (size_t)q0 * hd, hd, kp, 0.0f, sc, T);
-        else
-            k->gemm(1, nb, T, hd, scale, Q + (size_t)q0 * hd, hd, K, hd, 0.0f, sc, T);
-        k->softmax(sc, nb, T, T);
-        if (packed)
-            k->gemm_packed(nb, hd, T, 1.0f, sc, T, vp, 0.0f, ob, hd);
-        else
-            k->gemm(0, nb, hd, T, 1.0f, sc, T, V, hd, 0.0f, ob, hd);
-        for (int i = 0; i < nb; i++) {
-            int t = q0 + i, gy = wy * c->sh + t / c->sw, gx = wx * c->sw + t % c->sw;
-            memcpy(c->out + ((size_t)b * n->N + (size_t)gy * n->gw + gx) * C + (size_t)h * hd,
-                   ob + (size_t)i * hd, sizeof(float) * (size_t)hd);
-        }
-    }
+    sa__attn_head a = {.T = T,
+                       .hd = hd,
+                       .nq = T,
+                       .tok = tok,
+                       .koff = C,
+                       .voff = 2 * C,
+                       .qi = qi,
+                       .out = out,
+                       .scale = 1.0f / sqrtf((float)hd)};
+    n->m->k->attention(&a, scr);
 }
 
 typedef struct bufs {
@@ -367,6 +356,18 @@ typedef struct bufs {
     double *part;   /* GroupNorm partial sums */
 } bufs;
 
+/* x (rows, l.out) += l(in): in the BF16 kernel's registers, else through y and an add (the FP32 order) */
+static void residual_linear(const net *n, const sa__lin *l, const float *in, int rows, float *x,
+                            float *y) {
+    if (sa__linear_fuses(n->m->k, l)) {
+        sa__linear_ep(n->m->k, n->m->params.threads, n->pool, l, in, l->in, rows, x, l->out,
+                      SA__EP_ADD);
+        return;
+    }
+    linear(n, l, in, rows, y);
+    sa__add(x, y, (size_t)rows * l->out);
+}
+
 /* One ViT block, x (B*N, C) in place. Reference: models_vit.py Block.forward. */
 static void vit_block(const net *n, const sc_block *blk, bufs *bf, int nwh, int nww) {
     const sa_sc_arch *a = &n->m->arch;
@@ -385,13 +386,11 @@ static void vit_block(const net *n, const sc_block *blk, bufs *bf, int nwh, int 
     ac.sh = n->gh / ac.nwh;
     ac.sw = n->gw / ac.nww;
     sa__pool_run(n->pool, n->B * ac.nwh * ac.nww * a->heads, attn_task, &ac); /* ao (B*N, C) */
-    linear(n, &blk->proj, bf->ao, rows, bf->xn);                              /* xn (B*N, C) */
-    sa__add(bf->x, bf->xn, (size_t)rows * C);
+    residual_linear(n, &blk->proj, bf->ao, rows, bf->x, bf->xn);              /* x += proj(ao) */
     sa__layernorm(n->m->k, n->pool, &blk->ln2, LN_EPS, bf->x, bf->xn, rows);
-    linear(n, &blk->fc1, bf->xn, rows, bf->hid); /* hid (B*N, mlp) */
-    sa__gelu(n->m->k, n->pool, bf->hid, (size_t)rows * a->mlp);
-    linear(n, &blk->fc2, bf->hid, rows, bf->xn);
-    sa__add(bf->x, bf->xn, (size_t)rows * C);
+    sa__linear_ep(n->m->k, n->m->params.threads, n->pool, &blk->fc1, bf->xn, C, rows, bf->hid,
+                  a->mlp, SA__EP_GELU); /* hid (B*N, mlp) = gelu(fc1(xn)) */
+    residual_linear(n, &blk->fc2, bf->hid, rows, bf->x, bf->xn); /* x += fc2(hid) */
 }
 
 static void probe_tokens(sa_sc_session *s, const char *name, const float *x, int h, int w, int C) {
