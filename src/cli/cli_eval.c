@@ -41,8 +41,9 @@ static const char usage[] =
     "options:\n"
     "  --dataset NAME=DIR   dataset to evaluate (repeatable)\n" CLI_TOOL_OPTIONS_HELP
     "  --max-clicks N       clicks per image (default 20, at most 100)\n"
-    "  --jobs N             images evaluated in parallel, 1..64 (default 1; 0 =\n"
-    "                       one per CPU, at most 8); the results are identical\n"
+    "  --jobs N             images evaluated in parallel, 1..64 (default 1, with\n"
+    "                       --concurrency one per CPU; 0 = one per CPU, at most 8);\n"
+    "                       the results are identical\n"
     "  --limit N            only the first N images of each dataset (by name;\n"
     "                       default 0 = all)\n"
     "  --ignore-value V     mask value to ignore (default: 128 for the GrabCut\n"
@@ -265,7 +266,7 @@ static int check_opts(eval_opts *o);
 static int parse_opts(int argc, char **argv, eval_opts *o) {
     *o = (eval_opts){.tool = {.tool = "builtin", .threads = 2},
                      .max_clicks = 20,
-                     .jobs = 1,
+                     .jobs = -1, /* not given: 1, or one per CPU with --concurrency */
                      .ignore_value = SA_DATASET_IGNORE_AUTO};
     const cli_opt base[] = {
         CLI_O_MULTI("dataset", &o->datasets),
@@ -329,6 +330,7 @@ static int check_opts(eval_opts *o) {
         return 2;
     }
     if (cli_check_tool_opts("eval", &o->tool)) return 2; /* numeric ranges: the option table */
+    if (o->jobs < 0) o->jobs = o->concurrency > 0 ? 0 : 1;
     if (o->jobs == 0) o->jobs = cli_default_jobs(o->tool.tool);
     sa_error err = {0};
     if (sa_shard_resolve(o->shard_spec, o->shards, &o->shard, o->shard_from, sizeof o->shard_from,
