@@ -205,7 +205,7 @@ static double time_act(const char *url, const char *name, sa_llm_image_format fm
     p.image_format = fmt;
     p.model_size = size;
     sa_policy *pol = NULL;
-    if (sa_llm_policy_new(&p, &pol, NULL, &err)) {
+    if (sa_llm_policy_new(p, &pol, NULL, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return -1;
     }

@@ -263,7 +263,7 @@ static int write_set(const char *dir, int seeds, int w, int h, sa_mask *gts) {
 }
 
 static int make_policy(void *ctx, sa_policy **out, sa_error *err) {
-    return sa_llm_policy_new(ctx, out, NULL, err);
+    return sa_llm_policy_new(*(const sa_llm_params *)ctx, out, NULL, err);
 }
 
 static void usage(void) {

@@ -96,7 +96,7 @@ static void test_greedy_matches_annotator(sa_tool *tool, const char *tname) {
         if (strstr(models[mi], "-float")) p.grammar.coords = SA_COORDS_FLOAT1;
         sa_policy *pol = NULL;
         sa_error err = {0};
-        CHECK(sa_llm_policy_new(&p, &pol, NULL, &err) == SA_OK);
+        CHECK(sa_llm_policy_new(p, &pol, NULL, &err) == SA_OK);
         sa_agent_params ap = sa_agent_default_params();
         ap.steps = 8;
         ap.best_of = 0;
@@ -126,7 +126,7 @@ static void test_search(sa_tool *tool) {
         sa_policy *pol = NULL;
         sa_llm_client *cl = NULL;
         sa_error err = {0};
-        CHECK(sa_llm_policy_new(&p, &pol, &cl, &err) == SA_OK);
+        CHECK(sa_llm_policy_new(p, &pol, &cl, &err) == SA_OK);
         sa_agent_params ap = sa_agent_default_params();
         ap.steps = 5;
         ap.search_k = 3;
@@ -157,7 +157,7 @@ static void test_ground(sa_tool *tool) {
     sa_policy *pol = NULL;
     sa_llm_client *cl = NULL;
     sa_error err = {0};
-    CHECK(sa_llm_policy_new(&p, &pol, &cl, &err) == SA_OK);
+    CHECK(sa_llm_policy_new(p, &pol, &cl, &err) == SA_OK);
     sa_agent_params ap = sa_agent_default_params();
     ap.steps = 3;
     ap.first = SA_FIRST_GROUND;
@@ -198,7 +198,7 @@ static void test_misbehaving(sa_tool *tool) {
         sa_llm_params p = params_for(cases[i].model);
         sa_policy *pol = NULL;
         sa_error err = {0};
-        CHECK(sa_llm_policy_new(&p, &pol, NULL, &err) == SA_OK);
+        CHECK(sa_llm_policy_new(p, &pol, NULL, &err) == SA_OK);
         sa_agent_params ap = sa_agent_default_params();
         ap.steps = 6;
         sa_agent_result r;

@@ -18,7 +18,7 @@
 #include "testutil.h"
 
 static int make_llm(void *ctx, sa_policy **out, sa_error *err) {
-    return sa_llm_policy_new(ctx, out, NULL, err);
+    return sa_llm_policy_new(*(const sa_llm_params *)ctx, out, NULL, err);
 }
 
 int main(int argc, char **argv) {

@@ -68,7 +68,7 @@ static int act(const char *model, sa_llm_params *pp, const sa_mask *m, int k, sa
     sa_llm_params p = pp ? *pp : params_for(model);
     sa_policy *pol = NULL;
     sa_llm_client *cl = NULL;
-    int rc = sa_llm_policy_new(&p, &pol, &cl, err);
+    int rc = sa_llm_policy_new(p, &pol, &cl, err);
     if (rc) return rc;
     sa_policy_obs o = obs_for(m, "the ellipse");
     rc = sa_policy_act(pol, &o, k, d, n, err);
@@ -138,7 +138,7 @@ static void test_samples(void) {
         sa_policy *pol = NULL;
         sa_llm_client *cl = NULL;
         sa_error err = {0};
-        CHECK(sa_llm_policy_new(&p, &pol, &cl, &err) == SA_OK);
+        CHECK(sa_llm_policy_new(p, &pol, &cl, &err) == SA_OK);
         sa_policy_obs o = obs_for(&half, "the ellipse");
         for (int round = 0; round < 2; round++) {
             sa_policy_decision d[3];
@@ -278,14 +278,14 @@ static void test_misbehaviour(void) {
         sa_error err = {0};
         p = params_for("annotator");
         p.base_url = "ftp://x";
-        CHECK(sa_llm_policy_new(&p, &pol, NULL, &err) == SA_ERR_INVALID && pol == NULL);
+        CHECK(sa_llm_policy_new(p, &pol, NULL, &err) == SA_ERR_INVALID && pol == NULL);
         p = params_for("");
-        CHECK(sa_llm_policy_new(&p, &pol, NULL, &err) == SA_ERR_INVALID);
+        CHECK(sa_llm_policy_new(p, &pol, NULL, &err) == SA_ERR_INVALID);
         p = params_for("annotator");
         p.prompt = "/nonexistent/prompt.txt";
-        CHECK(sa_llm_policy_new(&p, &pol, NULL, &err) == SA_ERR_IO);
+        CHECK(sa_llm_policy_new(p, &pol, NULL, &err) == SA_ERR_IO);
         p = params_for("annotator");
-        CHECK(sa_llm_policy_new(&p, &pol, NULL, &err) == SA_OK);
+        CHECK(sa_llm_policy_new(p, &pol, NULL, &err) == SA_OK);
         sa_policy_obs o = obs_for(&half, "");
         sa_policy_decision d[1];
         int n = 0;
@@ -305,7 +305,7 @@ static void test_score_and_ground(void) {
     sa_policy *pol = NULL;
     sa_llm_client *cl = NULL;
     sa_error err = {0};
-    CHECK(sa_llm_policy_new(&p, &pol, &cl, &err) == SA_OK);
+    CHECK(sa_llm_policy_new(p, &pol, &cl, &err) == SA_OK);
     CHECK(sa_policy_can_score(pol));
     const sa_mask *ms[] = {&empty, &half, &gt};
     for (int i = 0; i < 3; i++) {
@@ -332,7 +332,7 @@ static void test_score_and_ground(void) {
     sa_policy_free(pol);
     /* a policy without IoU in its replies cannot score */
     p = params_for("annotator");
-    CHECK(sa_llm_policy_new(&p, &pol, NULL, &err) == SA_OK);
+    CHECK(sa_llm_policy_new(p, &pol, NULL, &err) == SA_OK);
     sa_policy_obs o = obs_for(&half, "the ellipse");
     float piou;
     char *text = NULL;
@@ -441,7 +441,7 @@ static void test_request_text(void) {
     sa_policy *pol = NULL;
     sa_llm_client *cl = NULL;
     sa_error err = {0};
-    CHECK(sa_llm_policy_new(&p, &pol, &cl, &err) == SA_OK && cl);
+    CHECK(sa_llm_policy_new(p, &pol, &cl, &err) == SA_OK && cl);
     char *text = sa_llm_client_request_text(cl, "the cat", &err);
     CHECK(text && strstr(text, "<ref>the cat</ref>") && !strcmp(sa_llm_client_last_prompt(cl), ""));
     CHECK(sa_llm_client_request_text(cl, "", &err) == NULL && err.code == SA_ERR_INVALID);
@@ -463,7 +463,7 @@ static void test_well_formed(void) {
     sa_llm_params p = params_for("fixed");
     sa_policy *pol = NULL;
     sa_error err = {0};
-    CHECK(sa_llm_policy_new(&p, &pol, NULL, &err) == SA_OK);
+    CHECK(sa_llm_policy_new(p, &pol, NULL, &err) == SA_OK);
     sa_policy_obs o = obs_for(&half, "the \xff\xfe ellipse \xc3");
     sa_policy_decision d[1];
     int n = 0;
@@ -478,7 +478,7 @@ static void test_well_formed(void) {
         p.api_key = keys[i];
         sa_llm_client *cl = NULL;
         err = (sa_error){0};
-        CHECKF(sa_llm_client_new(&p, &cl, &err) == SA_ERR_INVALID && !cl, "key %d accepted", i);
+        CHECKF(sa_llm_client_new(p, &cl, &err) == SA_ERR_INVALID && !cl, "key %d accepted", i);
         CHECKF(strstr(err.msg, "API key") && strstr(err.msg, "control character"), "key %d: %s", i,
                err.msg);
         sa_llm_client_free(cl);
@@ -486,11 +486,11 @@ static void test_well_formed(void) {
     p = params_for("auth");
     p.base_url = "http://127.0.0.1:9/v1\r\nX-Injected: 1";
     sa_llm_client *cl = NULL;
-    CHECK(sa_llm_client_new(&p, &cl, &err) == SA_ERR_INVALID && !cl);
+    CHECK(sa_llm_client_new(p, &cl, &err) == SA_ERR_INVALID && !cl);
 
     /* "Current IOU: 1e309" / "250": the action stands, the prediction counts as absent */
     p = params_for("iou-huge");
-    CHECK(sa_llm_policy_new(&p, &pol, NULL, &err) == SA_OK);
+    CHECK(sa_llm_policy_new(p, &pol, NULL, &err) == SA_OK);
     sa_policy_decision d2[2];
     n = 0;
     CHECKF(sa_policy_act(pol, &o, 2, d2, &n, &err) == SA_OK && n == 2, "iou-huge: %s", err.msg);

@@ -7,7 +7,7 @@
  *   p.api_key = getenv("OPENAI_API_KEY");       // optional; the library never reads the environment
  *   sa_policy *pol = NULL;
  *   sa_llm_client *cl = NULL;                   // borrowed view of the policy's client (may pass NULL)
- *   if (sa_llm_policy_new(&p, &pol, &cl, &err)) ...
+ *   if (sa_llm_policy_new(p, &pol, &cl, &err)) ...
  *   ... sa_policy_act(pol, &obs, k, d, &n, &err) / sa_policy_score(pol, &obs, &piou, &text, &err) ...
  *   sa_policy_free(pol);                        // also frees the client
  *
@@ -81,7 +81,7 @@ sa_llm_params sa_llm_default_params(void);
 /* ---- the HTTP client ---- */
 typedef struct sa_llm_client sa_llm_client;
 
-int sa_llm_client_new(const sa_llm_params *p, sa_llm_client **out, sa_error *err);
+int sa_llm_client_new(sa_llm_params p, sa_llm_client **out, sa_error *err);
 void sa_llm_client_free(sa_llm_client *c);
 
 /* The replies to one chat turn. texts[i] is malloc'd or NULL (a choice without content). */
@@ -124,8 +124,7 @@ const char *sa_llm_client_url(const sa_llm_client *c);
  * reply's "Current IOU" is the predicted IoU (SA_ERR_PARSE when the reply has none, SA_ERR_RANGE when its
  * value is outside 0..100: see sa_pred_iou_parse); scoring requests are
  * always sent with temperature 0, so the estimate is the model's most likely one even during sampled search. */
-int sa_llm_policy_new(const sa_llm_params *p, sa_policy **out, sa_llm_client **client,
-                      sa_error *err);
+int sa_llm_policy_new(sa_llm_params p, sa_policy **out, sa_llm_client **client, sa_error *err);
 
 /* Asks the model for a box around the description (grounding prompt, plain image without overlay) and parses
  * "<box>(x1,y1),(x2,y2)</box>". *reply (may be NULL) receives the raw text (malloc'd), even on a parse error. */

@@ -279,7 +279,7 @@ static void run_scene(demo_run *r, int i) {
 }
 
 static int make_llm_policy(void *ctx, sa_policy **out, sa_error *err) {
-    return sa_llm_policy_new(ctx, out, NULL, err);
+    return sa_llm_policy_new(*(const sa_llm_params *)ctx, out, NULL, err);
 }
 
 static void print_agent_table(const demo_run *r) {

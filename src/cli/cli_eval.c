@@ -177,7 +177,7 @@ typedef struct set_ctx {
 } set_ctx;
 
 static int make_llm_policy(void *ctx, sa_policy **out, sa_error *err) {
-    return sa_llm_policy_new(ctx, out, NULL, err);
+    return sa_llm_policy_new(*(const sa_llm_params *)ctx, out, NULL, err);
 }
 
 /* "scenes", or NAME[:SPLIT]=PATH whose NAME is a referring kind. */

@@ -160,7 +160,7 @@ static int open_run(filter_run *r) {
         sa_error_set(&r->err, SA_ERR_NOMEM, "out of memory");
         return -1;
     }
-    if (sa_llm_policy_new(&o->lp, &r->pol, NULL, &r->err)) return -1;
+    if (sa_llm_policy_new(o->lp, &r->pol, NULL, &r->err)) return -1;
     r->out = cJSON_CreateObject();
     r->list = cJSON_AddArrayToObject(r->out, "annotations");
     return 0;

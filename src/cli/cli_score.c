@@ -147,7 +147,7 @@ static int score(const score_opts *o, const char *cmd, score_run *s) {
     sa_policy *pol = NULL;
     char *reply = NULL;
     float piou = NAN;
-    int status = 1, rc = sa_llm_policy_new(&o->lp, &pol, NULL, &err);
+    int status = 1, rc = sa_llm_policy_new(o->lp, &pol, NULL, &err);
     if (rc == SA_OK) {
         sa_policy_obs obs;
         memset(&obs, 0, sizeof obs);

@@ -364,7 +364,7 @@ static int setup(const agent_opts *o, const char *cmd, agent_run *run) {
                      o->box_s ? "--box" : "--ground-box", sa_tool_name(run->tool));
         return -1;
     }
-    if (sa_llm_policy_new(&o->lp, &run->pol, &run->cl, err)) return -1;
+    if (sa_llm_policy_new(o->lp, &run->pol, &run->cl, err)) return -1;
     if (!o->quiet) wrap_with_progress(&run->pol, cmd, o->steps);
     if (sa_env_new(run->tool, sa_env_default_params(), &run->env, err)) return -1;
     if (sa_env_reset(run->env, &run->img, o->desc, o->gt_path ? &run->gt : NULL,

@@ -197,7 +197,7 @@ static void on_item(void *user, const sa_sample_set *set, int item, int status, 
 }
 
 static int make_llm_policy(void *ctx, sa_policy **out, sa_error *err) {
-    return sa_llm_policy_new(ctx, out, NULL, err);
+    return sa_llm_policy_new(*(const sa_llm_params *)ctx, out, NULL, err);
 }
 
 static void print_totals(const char *cmd, const sa_starplus_totals *t) {

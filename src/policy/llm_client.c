@@ -80,12 +80,11 @@ static int bad_header_byte(const char *s, size_t *at) {
     return 0;
 }
 
-int sa_llm_client_new(const sa_llm_params *p, sa_llm_client **out, sa_error *err) {
+int sa_llm_client_new(sa_llm_params params, sa_llm_client **out, sa_error *err) {
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_llm_client_new: NULL out");
     *out = NULL;
-    sa_llm_params def = sa_llm_default_params();
+    const sa_llm_params *p = &params;
     size_t bad = 0;
-    if (!p) p = &def;
     if (!p->base_url || !*p->base_url)
         return sa_error_set(err, SA_ERR_INVALID, "policy server URL is empty");
     if (strncmp(p->base_url, "http://", 7) && strncmp(p->base_url, "https://", 8))

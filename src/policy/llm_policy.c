@@ -108,8 +108,7 @@ static const sa_policy_ops llm_ops = {
     .free = llm_free,
 };
 
-int sa_llm_policy_new(const sa_llm_params *p, sa_policy **out, sa_llm_client **client,
-                      sa_error *err) {
+int sa_llm_policy_new(sa_llm_params p, sa_policy **out, sa_llm_client **client, sa_error *err) {
     if (client) *client = NULL;
     if (!out) return sa_error_set(err, SA_ERR_INVALID, "sa_llm_policy_new: NULL out");
     *out = NULL;

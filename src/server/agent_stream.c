@@ -25,7 +25,7 @@ int sa__run_agent(sa_server *s, sa__entry *e, const char *description, int steps
                   sa__step_cb on_step, void *ctx, sa_agent_result *out, sa_error *err) {
     memset(out, 0, sizeof *out);
     sa_policy *pol = NULL;
-    int rc = sa_llm_policy_new(s->p.policy, &pol, NULL, err);
+    int rc = sa_llm_policy_new(*s->p.policy, &pol, NULL, err);
     if (rc) {
         out->status = rc;
         snprintf(out->error, sizeof out->error, "%s", err ? err->msg : "policy");
