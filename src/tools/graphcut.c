@@ -78,7 +78,10 @@ typedef struct gc_state {
     float *wf, *wb;  /* nslots: training weights */
     float *uf, *ub;  /* nslots: -log p(colour | object / background) */
     int *scratch;    /* nslots */
-    gc_level f;      /* the pixel grid */
+    float *
+        sd3; /* 3 x nslots: colour term of a bin, alone, plus and minus the flat consistency price */
+    int32_t *st3; /* 3 x nslots: the same quantised as terminal differences */
+    gc_level f;   /* the pixel grid */
     gc_level c; /* 2x2 blocks (c.n == 0 when the image is too small): the intermediate colour-model
                         iterations cut here, on the fine energy restricted to block-constant labelings */
     int8_t *seed;   /* n: -1 free, 0 background seed, 1 object seed */
@@ -169,6 +172,8 @@ static void state_free(void *sp) {
     free(s->uf);
     free(s->ub);
     free(s->scratch);
+    free(s->sd3);
+    free(s->st3);
     level_free(&s->f);
     level_free(&s->c);
     free(s->seed);
@@ -204,8 +209,11 @@ static int colour_bins(gc_state *s, const uint8_t *px) {
     s->uf = xcalloc((size_t)ns, sizeof *s->uf);
     s->ub = xcalloc((size_t)ns, sizeof *s->ub);
     s->scratch = xcalloc((size_t)ns, sizeof *s->scratch);
+    s->sd3 = xcalloc((size_t)ns * 3, sizeof *s->sd3);
+    s->st3 = xcalloc((size_t)ns * 3, sizeof *s->st3);
     double *acc = xcalloc((size_t)ns * 4, sizeof *acc);
-    if (!s->slot_col || !s->wf || !s->wb || !s->uf || !s->ub || !s->scratch || !acc) {
+    if (!s->slot_col || !s->wf || !s->wb || !s->uf || !s->ub || !s->scratch || !s->sd3 || !s->st3 ||
+        !acc) {
         free(acc);
         return -1;
     }
@@ -685,34 +693,62 @@ static int32_t tdiff_of(float d) {
     return quant(d > 0 ? d : 0) - quant(d < 0 ? -d : 0);
 }
 
+/* The colour term of a free pixel, clipped; with its consistency price added when keep is set. */
+static float free_term(const gc_state *s, int slot, const float *keep, float keep_p,
+                       int was_object) {
+    float d = s->m->p.data_weight * (s->ub[slot] - s->uf[slot]); /* > 0: object colour */
+    if (d > DATA_CLIP) d = DATA_CLIP;
+    if (d < -DATA_CLIP) d = -DATA_CLIP;
+    if (keep) d += was_object ? keep_p : -keep_p; /* cost of leaving the previous label */
+    return d;
+}
+
 static void cut(gc_state *s, const uint8_t *prev, const float *keep, int coarse) {
     const sa_graphcut_params *prm = &s->m->p;
-    const int w = s->w, h = s->h;
+    const int w = s->w, h = s->h, ns = s->nslots;
     gc_level *c = &s->c, *L = coarse ? &s->c : &s->f;
     if (coarse) {
         memset(c->d, 0, (size_t)c->n * sizeof *c->d);
         memset(c->seed, -1, (size_t)c->n);
     }
+    /* Most pixels lie beyond twice the newest click's reach, where the consistency price is flat: their terms
+     * are tabulated per colour bin (the same float operations, so the same values). */
+    const double kfar_d = prm->keep;
+    const float kfar = (float)(kfar_d < DATA_CLIP ? kfar_d : DATA_CLIP);
+    float *sd0 = s->sd3, *sdp = s->sd3 + ns, *sdm = s->sd3 + 2 * (size_t)ns;
+    int32_t *st0 = s->st3, *stp = s->st3 + ns, *stm = s->st3 + 2 * (size_t)ns;
+    for (int i = 0; i < ns; i++) {
+        sd0[i] = free_term(s, i, NULL, 0, 0);
+        sdp[i] = free_term(s, i, keep, kfar, 1);
+        sdm[i] = free_term(s, i, keep, kfar, 0);
+        st0[i] = tdiff_of(sd0[i]), stp[i] = tdiff_of(sdp[i]), stm[i] = tdiff_of(sdm[i]);
+    }
     for (int y = 0; y < h; y++) {
         const size_t row = (size_t)y * w, brow = (size_t)(y / 2) * c->w;
         for (int x = 0; x < w; x++) {
             const size_t p = row + (size_t)x;
-            int8_t sd = s->seed[p];
-            float d = 0;
-            if (sd < 0) {
-                d = prm->data_weight *
-                    (s->ub[s->slot[p]] - s->uf[s->slot[p]]); /* > 0: object colour */
-                if (d > DATA_CLIP) d = DATA_CLIP;
-                if (d < -DATA_CLIP) d = -DATA_CLIP;
-                if (keep)
-                    d += prev[p] ? keep[p] : -keep[p]; /* cost of leaving the previous label */
-            }
+            const int8_t sd = s->seed[p];
+            const int slot = s->slot[p];
+            /* which table holds the pixel's term: 0 none (computed here), 1 alone, 2 plus, 3 minus */
+            const int tab = !keep ? 1 : keep[p] != kfar ? 0 : prev[p] ? 2 : 3;
             if (coarse) {
+                float d = 0;
+                if (sd < 0)
+                    d = tab == 1   ? sd0[slot]
+                        : tab == 2 ? sdp[slot]
+                        : tab == 3 ? sdm[slot]
+                                   : free_term(s, slot, keep, keep[p], prev[p] != 0);
                 const size_t b = brow + (size_t)(x / 2);
                 if (sd == 1 || (sd == 0 && c->seed[b] < 0)) c->seed[b] = sd;
                 c->d[b] += d;
             } else {
-                L->tdiff[p] = sd == 1 ? HARD : sd == 0 ? -HARD : tdiff_of(d);
+                L->tdiff[p] = sd == 1    ? HARD
+                              : sd == 0  ? -HARD
+                              : tab == 1 ? st0[slot]
+                              : tab == 2 ? stp[slot]
+                              : tab == 3
+                                  ? stm[slot]
+                                  : tdiff_of(free_term(s, slot, keep, keep[p], prev[p] != 0));
             }
         }
     }

@@ -371,6 +371,35 @@ static void make_root(sa__gf *g, int i, int arcs_changed) {
     if (scan) set_active(g, i);
 }
 
+/* Greedy pre-flow: a node with source excess next to a node with sink excess sends flow straight across the
+ * arc joining them (the path source -> i -> j -> sink). Any flow is a valid start for the exact solve; this
+ * one spares the search trees most of the length-one paths, whose augmentations leave roots without terminal
+ * capacity that must then be adopted. Warm: only the nodes in the change list send (their neighbours may be
+ * any), and both ends are marked as having changed arcs so the tree reuse treats them as set_edge would. */
+static void push_short_paths(sa__gf *g, int warm) {
+    gf_node *nd = g->nodes;
+    const int *off = g->off;
+    const int n = warm ? g->n_changed : g->n;
+    for (int c = 0; c < n; c++) {
+        const int i = warm ? g->chlist[c] : c;
+        if (nd[i].tr_cap <= 0) continue;
+        for (int k = 0; k < 8 && nd[i].tr_cap > 0; k++) {
+            const int j = i + off[k];
+            if (nd[j].tr_cap >= 0 || nd[i].rc[k] == 0) continue;
+            int64_t b = min64(min64(nd[i].tr_cap, -nd[j].tr_cap), nd[i].rc[k]);
+            nd[i].rc[k] -= (int32_t)b;
+            nd[j].rc[7 - k] += (int32_t)b;
+            nd[i].tr_cap -= b, nd[i].ex -= b;
+            nd[j].tr_cap += b, nd[j].ex += b;
+            g->flow += b;
+            if (warm) {
+                mark(g, i, CH_ARCS);
+                mark(g, j, CH_ARCS);
+            }
+        }
+    }
+}
+
 static void reuse_trees(sa__gf *g) {
     gf_node *nd = g->nodes;
     g->time++;
@@ -399,10 +428,12 @@ int64_t sa__gf_solve(sa__gf *g) {
     g->q_first = g->q_last = P_NONE;
     g->o_head = g->o_count = 0;
     if (g->warm && g->time < (1 << 30)) {
+        push_short_paths(g, 1);
         reuse_trees(g);
     } else {
         g->time = 0;
         g->flow = 0;
+        push_short_paths(g, 0);
         for (int i = 0; i < g->n; i++) {
             g->flow += g->tmin[i];
             nd[i].next = P_NONE;
