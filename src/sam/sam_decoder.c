@@ -206,18 +206,19 @@ static void head_task(void *vctx, int h, int worker) {
             c->O + (size_t)h * c->dh, c->I);
 }
 
-/* out (nq, D) = attention(q (nq, D), k (nk, D), v (nk, D)). kv_cached: K and V already hold the projections. */
+/* out (nq, D) = attention(q (nq, D), k (nk, D), v (nk, D)). kv_cached: S->K and S->V already hold the
+ * projections. qproj: the query projection (nq, I) when already computed (q unused), else NULL. */
 static void dec_attention(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, const float *q,
                           int nq, const float *k, const float *v, int nk, int kv_cached,
-                          dec_scratch *S, float *out) {
+                          const float *qproj, dec_scratch *S, float *out) {
     const int D = m->arch.out_chans, I = a->q.out;
-    sa__linear(m, pool, &a->q, q, D, nq, S->Q, I);
+    if (!qproj) sa__linear(m, pool, &a->q, q, D, nq, S->Q, I);
     if (!kv_cached) {
         sa__linear(m, pool, &a->k, k, D, nk, S->K, I);
         sa__linear(m, pool, &a->v, v, D, nk, S->V, I);
     }
     head_ctx hc = {.m = m,
-                   .Q = S->Q,
+                   .Q = qproj ? qproj : S->Q,
                    .K = S->K,
                    .V = S->V,
                    .O = S->O,
@@ -468,6 +469,7 @@ typedef struct dec_layout {
     float *low;                       /* (n_mask, 16HW) */
     float *iou;                       /* (n_mask) */
     float *post;                      /* (new_h * new_w) */
+    float *fold;                      /* (c16 + 1, D): l0_derive */
     dec_scratch S;
 } dec_layout;
 
@@ -504,6 +506,7 @@ static size_t layout(const sa_sam_image *e, int Nt, float *base, dec_layout *L) 
     TAKE(L->low, (size_t)a->n_mask_tokens * 16 * HW);
     TAKE(L->iou, (size_t)a->n_mask_tokens);
     TAKE(L->post, (size_t)e->new_h * e->new_w);
+    TAKE(L->fold, ((size_t)a->mask_in_chans + 1) * D);
     TAKE(L->S.Q, rows * I);
     TAKE(L->S.K, rows * I);
     TAKE(L->S.V, rows * I);
@@ -570,32 +573,155 @@ static void transpose_rows(void *vctx, size_t a, size_t b) {
             c->dst[(size_t)k * c->rows + p] = c->src[p * (size_t)c->cols + k];
 }
 
+/* ---- the first layer's image side, reused across clicks ----
+ * In layer 0 the image tokens are embed + dense (the dense prompt: no_mask broadcast, or the mask embedding
+ * t2 W3^T + b3 with t2 (HW, c16) the downscaled mask before its last 1x1 conv). A projection W of embed (+ pos)
+ * is the same for every click (e->l0); the click's part folds through W: dense W^T = t2 (W W3)^T + W b3 (or
+ * W no_mask), c16 products per element instead of D. */
+typedef struct l0_ctx {
+    const float *cache, *t2, *fold, *cb; /* (HW, I), (HW, c16) or NULL, (c16, I), (I) */
+    float *dst;                          /* (HW, I) */
+    int I, c16;
+} l0_ctx;
+
+static void l0_rows(void *vctx, size_t ra, size_t rb) {
+    const l0_ctx *c = vctx;
+    const int I = c->I;
+    for (size_t r = ra; r < rb; r++) {
+        const float *src = c->cache + r * I;
+        float *d = c->dst + r * I;
+        for (int i = 0; i < I; i++)
+            d[i] = src[i] + c->cb[i];
+        if (c->t2)
+            for (int j = 0; j < c->c16; j++) {
+                const float t = c->t2[r * c->c16 + j], *f = c->fold + (size_t)j * I;
+                for (int i = 0; i < I; i++)
+                    d[i] += t * f[i];
+            }
+    }
+}
+
+/* dst (HW, w->out) = cache + dense W^T; fold: (c16 + 1) * w->out floats of scratch */
+static void l0_derive(const sa_sam_model *m, sa__pool *pool, const sa__lin *w, const float *cache,
+                      const float *t2, float *fold, float *dst) {
+    const int I = w->out, D = w->in, c16 = m->arch.mask_in_chans, HW = m->grid * m->grid;
+    float *cb = fold + (size_t)c16 * I;
+    const float *dv = t2 ? m->me_c3.b : m->no_mask, *W3 = m->me_c3.w; /* W3 (D, c16) */
+    for (int i = 0; i < I; i++) {
+        const float *wr = w->w + (size_t)i * D;
+        float v = 0.0f;
+        if (dv)
+            for (int d = 0; d < D; d++)
+                v += wr[d] * dv[d];
+        cb[i] = v;
+    }
+    if (t2) {
+        memset(fold, 0, (size_t)c16 * I * sizeof(float));
+        for (int i = 0; i < I; i++)
+            for (int d = 0; d < D; d++) {
+                const float wv = w->w[(size_t)i * D + d];
+                for (int j = 0; j < c16; j++)
+                    fold[(size_t)j * I + i] += wv * W3[(size_t)d * c16 + j];
+            }
+    }
+    l0_ctx c = {.cache = cache, .t2 = t2, .fold = fold, .cb = cb, .dst = dst, .I = I, .c16 = c16};
+    sa__pool_for(pool, (size_t)HW, 64, l0_rows, &c);
+}
+
+typedef struct qk_ctx {
+    const sa__kernels *k;
+    const float *Q, *K;
+    float *Sc;
+    int I, R, Nt, H, dh;
+} qk_ctx;
+
+/* rows of Sc (HW, R): column h*Nt + t = Q_h[row] . K_h[t] */
+static void qk_rows(void *vctx, size_t ra, size_t rb) {
+    const qk_ctx *c = vctx;
+    for (int h = 0; h < c->H; h++)
+        c->k->gemm_split(1, (int)(rb - ra), c->Nt, c->dh, 1.0f, c->Q + ra * c->I + h * c->dh, c->I,
+                         c->K + h * c->dh, c->I, 0.0f, c->Sc + ra * c->R + h * c->Nt, c->R);
+}
+
+/* the image attends to the tokens with its query projection Q (HW, I) given: k_in, v_in (Nt, D); out (HW, D).
+ * With R = heads * Nt < I the output projection is folded into the tokens as in i2t_fused. */
+static void i2t_given_q(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, const float *Q,
+                        const float *k_in, const float *v_in, int Nt, dec_scratch *S, float *out) {
+    const int D = m->arch.out_chans, HW = m->grid * m->grid, I = a->q.out, H = a->heads, dh = I / H,
+              R = H * Nt;
+    const sa__kernels *k = m->k;
+    float *K = S->K, *V = S->V;
+    sa__linear(m, NULL, &a->k, k_in, D, Nt, K, I);
+    sa__linear(m, NULL, &a->v, v_in, D, Nt, V, I);
+    if (R >= I) {
+        dec_attention(m, pool, a, NULL, HW, NULL, NULL, Nt, 1, Q, S, out);
+        return;
+    }
+    float *U = S->O, *Ut = S->O + (size_t)R * D, *Sc = S->Q;
+    for (int h = 0; h < H; h++) /* U (R, D): row (h,t) = Wo_h V_h[t] */
+        k->gemm(1, Nt, D, dh, 1.0f, V + h * dh, I, a->o.w + h * dh, I, 0.0f, U + (size_t)h * Nt * D,
+                D);
+    qk_ctx qc = {.k = k, .Q = Q, .K = K, .Sc = Sc, .I = I, .R = R, .Nt = Nt, .H = H, .dh = dh};
+    sa__pool_for(pool, (size_t)HW, 256, qk_rows, &qc);
+    ism_ctx ic = {.k = k, .Sc = Sc, .R = R, .Nt = Nt, .H = H, .div = sqrtf((float)dh)};
+    sa__pool_for(pool, (size_t)HW, 256, i2t_softmax_rows, &ic);
+    for (int r = 0; r < R; r++)
+        for (int d = 0; d < D; d++)
+            Ut[(size_t)d * R + r] = U[(size_t)r * D + d];
+    sa__lin lu = {.w = Ut, .b = a->o.b, .out = D, .in = R};
+    sa__linear(m, pool, &lu, Sc, R, HW, out, D);
+}
+
+/* the first layer's prompt-independent projections: e->l0 = [(embed + pos) Wk^T + bk (t2i), embed Wv^T + bv
+ * (t2i), (embed + pos) Wq^T + bq (i2t)]; tmp: HW * D floats. Returns 0 when out of memory (then unused). */
+static int l0_build(sa_sam_image *e, float *tmp) {
+    const sa_sam_model *m = e->m;
+    const sa__dec_layer *l = &m->dec_layers[0];
+    const size_t HW = (size_t)m->grid * m->grid, D = (size_t)m->arch.out_chans;
+    const int Ik = l->t2i.k.out, Iv = l->t2i.v.out, Iq = l->i2t.q.out;
+    float *c = malloc(HW * (size_t)(Ik + Iv + Iq) * sizeof(float));
+    if (!c) return 0;
+    add_pool(e->pool, tmp, e->embed, e->dense_pe, HW * D);
+    sa__linear(m, e->pool, &l->t2i.k, tmp, (int)D, (int)HW, c, Ik);
+    sa__linear(m, e->pool, &l->t2i.v, e->embed, (int)D, (int)HW, c + HW * Ik, Iv);
+    sa__linear(m, e->pool, &l->i2t.q, tmp, (int)D, (int)HW, c + HW * (Ik + Iv), Iq);
+    e->l0 = c;
+    return 1;
+}
+
 /* ---- one TwoWayAttentionBlock (transformer.py): the tokens and the image attend to each other ----
  * tok (Nt, D) and src (HW, D) are updated in place; qpe (Nt, D) is the tokens' positional part (the original
  * prompt tokens), pos (HW, D) the image's dense PE. skip_pe (the first layer): self attention without PE and
- * without residual. Scratch from L: tq, ta (Nt, D), mlp (Nt, mlp), kp, sa (HW, D), S. */
+ * without residual. Scratch from L: tq, ta (Nt, D), mlp (Nt, mlp), kp, sa (HW, D), S, fold. l0: the layer's
+ * image-side projections without the dense prompt (e->l0, first layer only) or NULL; t2: the mask embedding
+ * before its last conv, or NULL (no mask: no_mask). */
 static void two_way_layer(float *tok, float *src, const sa_sam_model *m, sa__pool *pool,
                           const sa__dec_layer *l, int skip_pe, const float *qpe, const float *pos,
-                          int Nt, dec_layout *L) {
+                          int Nt, const float *l0, const float *t2, dec_layout *L) {
     const int D = m->arch.out_chans, HW = m->grid * m->grid, mlp = m->arch.dec_mlp_dim;
     /* self attention of the tokens */
     if (skip_pe) {
-        dec_attention(m, pool, &l->self_attn, tok, Nt, tok, tok, Nt, 0, &L->S,
+        dec_attention(m, pool, &l->self_attn, tok, Nt, tok, tok, Nt, 0, NULL, &L->S,
                       L->ta); /* ta (Nt, D) */
         memcpy(tok, L->ta, (size_t)Nt * D * sizeof(float));
     } else {
         add_to(L->tq, tok, qpe, (size_t)Nt * D); /* tq (Nt, D) */
-        dec_attention(m, pool, &l->self_attn, L->tq, Nt, L->tq, tok, Nt, 0, &L->S, L->ta);
+        dec_attention(m, pool, &l->self_attn, L->tq, Nt, L->tq, tok, Nt, 0, NULL, &L->S, L->ta);
         sa__add(tok, L->ta, (size_t)Nt * D);
     }
     sa__layernorm(m->k, NULL, &l->n1, DEC_LN_EPS, tok, tok, Nt);
     /* cross attention, tokens to image */
     add_to(L->tq, tok, qpe, (size_t)Nt * D);
-    add_pool(pool, L->kp, src, pos, (size_t)HW * D); /* kp (HW, D) */
-    if (fused_ok(m, &l->t2i, Nt))
+    const size_t plane_k = (size_t)HW * l->t2i.k.out, plane_v = (size_t)HW * l->t2i.v.out;
+    if (l0) { /* K, V of the image from the per-image projections */
+        l0_derive(m, pool, &l->t2i.k, l0, t2, L->fold, L->S.K);
+        l0_derive(m, pool, &l->t2i.v, l0 + plane_k, t2, L->fold, L->S.V);
+        dec_attention(m, pool, &l->t2i, L->tq, Nt, NULL, NULL, HW, 1, NULL, &L->S, L->ta);
+    } else if ((add_pool(pool, L->kp, src, pos, (size_t)HW * D), /* kp (HW, D) */
+                fused_ok(m, &l->t2i, Nt)))
         t2i_fused(m, pool, &l->t2i, L->tq, Nt, L->kp, src, &L->S, L->sa, L->ta);
     else
-        dec_attention(m, pool, &l->t2i, L->tq, Nt, L->kp, src, HW, 0, &L->S, L->ta);
+        dec_attention(m, pool, &l->t2i, L->tq, Nt, L->kp, src, HW, 0, NULL, &L->S, L->ta);
     sa__add(tok, L->ta, (size_t)Nt * D);
     sa__layernorm(m->k, NULL, &l->n2, DEC_LN_EPS, tok, tok, Nt);
     /* MLP on the tokens */
@@ -606,10 +732,13 @@ static void two_way_layer(float *tok, float *src, const sa_sam_model *m, sa__poo
     sa__layernorm(m->k, NULL, &l->n3, DEC_LN_EPS, tok, tok, Nt);
     /* cross attention, image to tokens */
     add_to(L->tq, tok, qpe, (size_t)Nt * D);
-    if (fused_ok(m, &l->i2t, Nt))
+    if (l0) { /* Q of the image (in kp, (HW, I)) from the per-image projections */
+        l0_derive(m, pool, &l->i2t.q, l0 + plane_k + plane_v, t2, L->fold, L->kp);
+        i2t_given_q(m, pool, &l->i2t, L->kp, L->tq, tok, Nt, &L->S, L->sa);
+    } else if (fused_ok(m, &l->i2t, Nt))
         i2t_fused(m, pool, &l->i2t, L->kp, L->tq, tok, Nt, &L->S, L->sa);
     else
-        dec_attention(m, pool, &l->i2t, L->kp, HW, L->tq, tok, Nt, 0, &L->S,
+        dec_attention(m, pool, &l->i2t, L->kp, HW, L->tq, tok, Nt, 0, NULL, &L->S,
                       L->sa); /* sa (HW, D) */
     add_pool(pool, src, src, L->sa, (size_t)HW * D);
     sa__layernorm(m->k, pool, &l->n4, DEC_LN_EPS, src, src, HW);
@@ -626,7 +755,7 @@ static void final_attention(float *tok, const sa_sam_model *m, sa__pool *pool, c
     if (fused_ok(m, &m->final_attn, Nq))
         t2i_fused(m, pool, &m->final_attn, L->tq, Nq, L->kp, src, &L->S, L->sa, L->ta);
     else
-        dec_attention(m, pool, &m->final_attn, L->tq, Nq, L->kp, src, HW, 0, &L->S,
+        dec_attention(m, pool, &m->final_attn, L->tq, Nq, L->kp, src, HW, 0, NULL, &L->S,
                       L->ta); /* ta (Nq, D) */
     sa__add(tok, L->ta, (size_t)Nq * D);
     sa__layernorm(m->k, NULL, &m->final_ln, DEC_LN_EPS, tok, tok, Nq);
@@ -665,11 +794,12 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
             add_to(L.src + (size_t)i * D, e->embed + (size_t)i * D, m->no_mask, (size_t)D);
     }
     const float *pos = e->dense_pe;
+    if (!e->l0 && m->k->fused_cross && a->dec_depth > 0) l0_build(e, L.kp);
 
     /* TwoWayTransformer: the layers, then the final token -> image attention */
     for (int li = 0; li < a->dec_depth; li++)
         two_way_layer(L.tok, L.src, m, pool, &m->dec_layers[li], li == 0, L.qpe, pos, Nt,
-                      &L); /* tok, src */
+                      li == 0 ? e->l0 : NULL, p->mask_input ? L.me2 : NULL, &L); /* tok, src */
     final_attention(L.tok, m, pool, L.src, L.qpe, pos, 1 + nm,
                     &L); /* tok rows 0..nm (IoU, mask tokens) */
 
