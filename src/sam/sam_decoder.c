@@ -196,11 +196,9 @@ static void head_task(void *vctx, int h, int worker) {
     head_ctx *c = vctx;
     const sa__kernels *k = c->m->k;
     float *s = c->sc + (size_t)worker * c->per; /* (nq, nk) */
-    k->gemm(1, c->nq, c->nk, c->dh, 1.0f, c->Q + (size_t)h * c->dh, c->I, c->K + (size_t)h * c->dh,
-            c->I, 0.0f, s, c->nk);
-    const float div = sqrtf((float)c->dh);
-    for (size_t i = 0; i < (size_t)c->nq * c->nk; i++)
-        s[i] /= div;
+    /* scores scaled by 1/sqrt(dh) inside the product (the reference divides after it: 1 ulp apart) */
+    k->gemm(1, c->nq, c->nk, c->dh, 1.0f / sqrtf((float)c->dh), c->Q + (size_t)h * c->dh, c->I,
+            c->K + (size_t)h * c->dh, c->I, 0.0f, s, c->nk);
     k->softmax(s, c->nq, c->nk, c->nk);
     k->gemm(0, c->nq, c->dh, c->nk, 1.0f, s, c->nk, c->V + (size_t)h * c->dh, c->I, 0.0f,
             c->O + (size_t)h * c->dh, c->I);
@@ -579,9 +577,9 @@ static void transpose_rows(void *vctx, size_t a, size_t b) {
  * is the same for every click (e->l0); the click's part folds through W: dense W^T = t2 (W W3)^T + W b3 (or
  * W no_mask), c16 products per element instead of D. */
 typedef struct l0_ctx {
-    const float *cache, *t2, *fold, *cb; /* (HW, I), (HW, c16) or NULL, (c16, I), (I) */
-    float *dst;                          /* (HW, I) */
-    int I, c16;
+    const float *cache, *cb; /* (HW, I), (I) */
+    float *dst;              /* (HW, I) */
+    int I;
 } l0_ctx;
 
 static void l0_rows(void *vctx, size_t ra, size_t rb) {
@@ -592,12 +590,6 @@ static void l0_rows(void *vctx, size_t ra, size_t rb) {
         float *d = c->dst + r * I;
         for (int i = 0; i < I; i++)
             d[i] = src[i] + c->cb[i];
-        if (c->t2)
-            for (int j = 0; j < c->c16; j++) {
-                const float t = c->t2[r * c->c16 + j], *f = c->fold + (size_t)j * I;
-                for (int i = 0; i < I; i++)
-                    d[i] += t * f[i];
-            }
     }
 }
 
@@ -615,16 +607,20 @@ static void l0_derive(const sa_sam_model *m, sa__pool *pool, const sa__lin *w, c
                 v += wr[d] * dv[d];
         cb[i] = v;
     }
-    if (t2) {
-        memset(fold, 0, (size_t)c16 * I * sizeof(float));
+    if (t2) { /* fold (I, c16) = W W3: a linear layer c16 -> I over the mask embedding's pixels */
         for (int i = 0; i < I; i++)
-            for (int d = 0; d < D; d++) {
-                const float wv = w->w[(size_t)i * D + d];
-                for (int j = 0; j < c16; j++)
-                    fold[(size_t)j * I + i] += wv * W3[(size_t)d * c16 + j];
+            for (int j = 0; j < c16; j++) {
+                float v = 0.0f;
+                for (int d = 0; d < D; d++)
+                    v += w->w[(size_t)i * D + d] * W3[(size_t)d * c16 + j];
+                fold[(size_t)i * c16 + j] = v;
             }
+        sa__lin lf = {.w = fold, .b = cb, .out = I, .in = c16};
+        sa__linear(m, pool, &lf, t2, c16, HW, dst, I);
+        add_pool(pool, dst, dst, cache, (size_t)HW * I);
+        return;
     }
-    l0_ctx c = {.cache = cache, .t2 = t2, .fold = fold, .cb = cb, .dst = dst, .I = I, .c16 = c16};
+    l0_ctx c = {.cache = cache, .cb = cb, .dst = dst, .I = I};
     sa__pool_for(pool, (size_t)HW, 64, l0_rows, &c);
 }
 
