@@ -685,6 +685,24 @@ static int l0_build(sa_sam_image *e, float *tmp) {
     return 1;
 }
 
+/* the end of a layer in one pass over row blocks: src = LayerNorm(src + sa), then kp = src + pos (the next
+ * attention's image keys/queries) while the rows are in cache */
+typedef struct resln_ctx {
+    const sa__kernels *k;
+    const sa__ln *ln;
+    float *src, *kp;
+    const float *sa, *pos;
+    int D;
+} resln_ctx;
+
+static void resln_rows(void *vctx, size_t ra, size_t rb) {
+    const resln_ctx *c = vctx;
+    const size_t a = ra * c->D, n = (rb - ra) * c->D;
+    add_to(c->src + a, c->src + a, c->sa + a, n);
+    c->k->layernorm_rows(c->ln, DEC_LN_EPS, c->src, c->src, (int)ra, (int)rb);
+    add_to(c->kp + a, c->src + a, c->pos + a, n);
+}
+
 /* ---- one TwoWayAttentionBlock (transformer.py): the tokens and the image attend to each other ----
  * tok (Nt, D) and src (HW, D) are updated in place; qpe (Nt, D) is the tokens' positional part (the original
  * prompt tokens), pos (HW, D) the image's dense PE. skip_pe (the first layer): self attention without PE and
@@ -693,7 +711,7 @@ static int l0_build(sa_sam_image *e, float *tmp) {
  * before its last conv, or NULL (no mask: no_mask). */
 static void two_way_layer(float *tok, float *src, const sa_sam_model *m, sa__pool *pool,
                           const sa__dec_layer *l, int skip_pe, const float *qpe, const float *pos,
-                          int Nt, const float *l0, const float *t2, dec_layout *L) {
+                          int Nt, const float *l0, const float *t2, int kp_ready, dec_layout *L) {
     const int D = m->arch.out_chans, HW = m->grid * m->grid, mlp = m->arch.dec_mlp_dim;
     /* self attention of the tokens */
     if (skip_pe) {
@@ -713,8 +731,9 @@ static void two_way_layer(float *tok, float *src, const sa_sam_model *m, sa__poo
         l0_derive(m, pool, &l->t2i.k, l0, t2, L->fold, L->S.K);
         l0_derive(m, pool, &l->t2i.v, l0 + plane_k, t2, L->fold, L->S.V);
         dec_attention(m, pool, &l->t2i, L->tq, Nt, NULL, NULL, HW, 1, NULL, &L->S, L->ta);
-    } else if ((add_pool(pool, L->kp, src, pos, (size_t)HW * D), /* kp (HW, D) */
-                fused_ok(m, &l->t2i, Nt)))
+    } else if ((kp_ready ||
+                (add_pool(pool, L->kp, src, pos, (size_t)HW * D), 1)) && /* kp (HW, D) */
+               fused_ok(m, &l->t2i, Nt))
         t2i_fused(m, pool, &l->t2i, L->tq, Nt, L->kp, src, &L->S, L->sa, L->ta);
     else
         dec_attention(m, pool, &l->t2i, L->tq, Nt, L->kp, src, HW, 0, NULL, &L->S, L->ta);
@@ -736,18 +755,20 @@ static void two_way_layer(float *tok, float *src, const sa_sam_model *m, sa__poo
     else
         dec_attention(m, pool, &l->i2t, L->kp, HW, L->tq, tok, Nt, 0, NULL, &L->S,
                       L->sa); /* sa (HW, D) */
-    add_pool(pool, src, src, L->sa, (size_t)HW * D);
-    sa__layernorm(m->k, pool, &l->n4, DEC_LN_EPS, src, src, HW);
+    resln_ctx rc = {
+        .k = m->k, .ln = &l->n4, .src = src, .kp = L->kp, .sa = L->sa, .pos = pos, .D = D};
+    sa__pool_for(pool, (size_t)HW, 64, resln_rows, &rc); /* src, and kp for what follows */
 }
 
 /* ---- TwoWayTransformer's final token -> image attention and LayerNorm: rows 0..Nq-1 of tok (Nt, D) updated;
  * only the IoU and mask tokens are used afterwards, so only they query (the prompt tokens' rows would be
  * discarded). src (HW, D), qpe, pos as for two_way_layer. ---- */
 static void final_attention(float *tok, const sa_sam_model *m, sa__pool *pool, const float *src,
-                            const float *qpe, const float *pos, int Nq, dec_layout *L) {
+                            const float *qpe, const float *pos, int Nq, int kp_ready,
+                            dec_layout *L) {
     const int D = m->arch.out_chans, HW = m->grid * m->grid;
-    add_to(L->tq, tok, qpe, (size_t)Nq * D);         /* tq (Nq, D) */
-    add_pool(pool, L->kp, src, pos, (size_t)HW * D); /* kp (HW, D) */
+    add_to(L->tq, tok, qpe, (size_t)Nq * D);                        /* tq (Nq, D) */
+    if (!kp_ready) add_pool(pool, L->kp, src, pos, (size_t)HW * D); /* kp (HW, D) */
     if (fused_ok(m, &m->final_attn, Nq))
         t2i_fused(m, pool, &m->final_attn, L->tq, Nq, L->kp, src, &L->S, L->sa, L->ta);
     else
@@ -795,8 +816,9 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
     /* TwoWayTransformer: the layers, then the final token -> image attention */
     for (int li = 0; li < a->dec_depth; li++)
         two_way_layer(L.tok, L.src, m, pool, &m->dec_layers[li], li == 0, L.qpe, pos, Nt,
-                      li == 0 ? e->l0 : NULL, p->mask_input ? L.me2 : NULL, &L); /* tok, src */
-    final_attention(L.tok, m, pool, L.src, L.qpe, pos, 1 + nm,
+                      li == 0 ? e->l0 : NULL, p->mask_input ? L.me2 : NULL, li > 0,
+                      &L); /* tok, src; kp = src + pos after each layer */
+    final_attention(L.tok, m, pool, L.src, L.qpe, pos, 1 + nm, a->dec_depth > 0,
                     &L); /* tok rows 0..nm (IoU, mask tokens) */
 
     /* output upscaling: (g, g, D) -> (2g, 2g, D/4) -> LN2d, GELU -> (4g, 4g, D/8), GELU */
