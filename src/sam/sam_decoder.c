@@ -467,7 +467,6 @@ typedef struct dec_layout {
     float *low;                       /* (n_mask, 16HW) */
     float *iou;                       /* (n_mask) */
     float *post;                      /* (new_h * new_w) */
-    float *fold;                      /* (c16 + 1, D): l0_derive */
     dec_scratch S;
 } dec_layout;
 
@@ -504,7 +503,6 @@ static size_t layout(const sa_sam_image *e, int Nt, float *base, dec_layout *L) 
     TAKE(L->low, (size_t)a->n_mask_tokens * 16 * HW);
     TAKE(L->iou, (size_t)a->n_mask_tokens);
     TAKE(L->post, (size_t)e->new_h * e->new_w);
-    TAKE(L->fold, ((size_t)a->mask_in_chans + 1) * D);
     TAKE(L->S.Q, rows * I);
     TAKE(L->S.K, rows * I);
     TAKE(L->S.V, rows * I);
@@ -593,34 +591,42 @@ static void l0_rows(void *vctx, size_t ra, size_t rb) {
     }
 }
 
-/* dst (HW, w->out) = cache + dense W^T; fold: (c16 + 1) * w->out floats of scratch */
-static void l0_derive(const sa_sam_model *m, sa__pool *pool, const sa__lin *w, const float *cache,
-                      const float *t2, float *fold, float *dst) {
-    const int I = w->out, D = w->in, c16 = m->arch.mask_in_chans, HW = m->grid * m->grid;
-    float *cb = fold + (size_t)c16 * I;
-    const float *dv = t2 ? m->me_c3.b : m->no_mask, *W3 = m->me_c3.w; /* W3 (D, c16) */
+/* floats per fold block in e->l0 (after the three planes), for any I <= D */
+#define L0_FB(m) (((size_t)(m)->arch.mask_in_chans + 2) * (size_t)(m)->arch.out_chans)
+
+/* the weights' side of the fold, once per image: fb = [W W3 (I, c16), W b3 (I), W no_mask (I)] */
+static void l0_fold(const sa_sam_model *m, const sa__lin *w, float *fb) {
+    const int I = w->out, D = w->in, c16 = m->arch.mask_in_chans;
+    const float *W3 = m->me_c3.w; /* (D, c16) */
     for (int i = 0; i < I; i++) {
         const float *wr = w->w + (size_t)i * D;
-        float v = 0.0f;
-        if (dv)
+        for (int j = 0; j < c16; j++) {
+            float v = 0.0f;
             for (int d = 0; d < D; d++)
-                v += wr[d] * dv[d];
-        cb[i] = v;
+                v += wr[d] * W3[(size_t)d * c16 + j];
+            fb[(size_t)i * c16 + j] = v;
+        }
+        float vb = 0.0f, vn = 0.0f;
+        for (int d = 0; d < D; d++) {
+            if (m->me_c3.b) vb += wr[d] * m->me_c3.b[d];
+            vn += wr[d] * m->no_mask[d];
+        }
+        fb[(size_t)I * c16 + i] = vb;
+        fb[(size_t)I * (c16 + 1) + i] = vn;
     }
-    if (t2) { /* fold (I, c16) = W W3: a linear layer c16 -> I over the mask embedding's pixels */
-        for (int i = 0; i < I; i++)
-            for (int j = 0; j < c16; j++) {
-                float v = 0.0f;
-                for (int d = 0; d < D; d++)
-                    v += w->w[(size_t)i * D + d] * W3[(size_t)d * c16 + j];
-                fold[(size_t)i * c16 + j] = v;
-            }
-        sa__lin lf = {.w = fold, .b = cb, .out = I, .in = c16};
+}
+
+/* dst (HW, I) = cache + dense W^T, with fb from l0_fold */
+static void l0_derive(const sa_sam_model *m, sa__pool *pool, int I, const float *cache,
+                      const float *fb, const float *t2, float *dst) {
+    const int c16 = m->arch.mask_in_chans, HW = m->grid * m->grid;
+    if (t2) { /* a linear layer c16 -> I over the mask embedding's pixels, then + cache */
+        sa__lin lf = {.w = fb, .b = fb + (size_t)I * c16, .out = I, .in = c16};
         sa__linear(m, pool, &lf, t2, c16, HW, dst, I);
         add_pool(pool, dst, dst, cache, (size_t)HW * I);
         return;
     }
-    l0_ctx c = {.cache = cache, .cb = cb, .dst = dst, .I = I};
+    l0_ctx c = {.cache = cache, .cb = fb + (size_t)I * (c16 + 1), .dst = dst, .I = I};
     sa__pool_for(pool, (size_t)HW, 64, l0_rows, &c);
 }
 
@@ -675,8 +681,12 @@ static int l0_build(sa_sam_image *e, float *tmp) {
     const sa__dec_layer *l = &m->dec_layers[0];
     const size_t HW = (size_t)m->grid * m->grid, D = (size_t)m->arch.out_chans;
     const int Ik = l->t2i.k.out, Iv = l->t2i.v.out, Iq = l->i2t.q.out;
-    float *c = malloc(HW * (size_t)(Ik + Iv + Iq) * sizeof(float));
+    const size_t planes = HW * (size_t)(Ik + Iv + Iq), fbn = L0_FB(m);
+    float *c = malloc((planes + 3 * fbn) * sizeof(float));
     if (!c) return 0;
+    l0_fold(m, &l->t2i.k, c + planes);
+    l0_fold(m, &l->t2i.v, c + planes + fbn);
+    l0_fold(m, &l->i2t.q, c + planes + 2 * fbn);
     add_pool(e->pool, tmp, e->embed, e->dense_pe, HW * D);
     sa__linear(m, e->pool, &l->t2i.k, tmp, (int)D, (int)HW, c, Ik);
     sa__linear(m, e->pool, &l->t2i.v, e->embed, (int)D, (int)HW, c + HW * Ik, Iv);
@@ -706,7 +716,7 @@ static void resln_rows(void *vctx, size_t ra, size_t rb) {
 /* ---- one TwoWayAttentionBlock (transformer.py): the tokens and the image attend to each other ----
  * tok (Nt, D) and src (HW, D) are updated in place; qpe (Nt, D) is the tokens' positional part (the original
  * prompt tokens), pos (HW, D) the image's dense PE. skip_pe (the first layer): self attention without PE and
- * without residual. Scratch from L: tq, ta (Nt, D), mlp (Nt, mlp), kp, sa (HW, D), S, fold. l0: the layer's
+ * without residual. Scratch from L: tq, ta (Nt, D), mlp (Nt, mlp), kp, sa (HW, D), S. l0: the layer's
  * image-side projections without the dense prompt (e->l0, first layer only) or NULL; t2: the mask embedding
  * before its last conv, or NULL (no mask: no_mask). */
 static void two_way_layer(float *tok, float *src, const sa_sam_model *m, sa__pool *pool,
@@ -728,8 +738,9 @@ static void two_way_layer(float *tok, float *src, const sa_sam_model *m, sa__poo
     add_to(L->tq, tok, qpe, (size_t)Nt * D);
     const size_t plane_k = (size_t)HW * l->t2i.k.out, plane_v = (size_t)HW * l->t2i.v.out;
     if (l0) { /* K, V of the image from the per-image projections */
-        l0_derive(m, pool, &l->t2i.k, l0, t2, L->fold, L->S.K);
-        l0_derive(m, pool, &l->t2i.v, l0 + plane_k, t2, L->fold, L->S.V);
+        const float *fb = l0 + plane_k + plane_v + (size_t)HW * l->i2t.q.out;
+        l0_derive(m, pool, l->t2i.k.out, l0, fb, t2, L->S.K);
+        l0_derive(m, pool, l->t2i.v.out, l0 + plane_k, fb + L0_FB(m), t2, L->S.V);
         dec_attention(m, pool, &l->t2i, L->tq, Nt, NULL, NULL, HW, 1, NULL, &L->S, L->ta);
     } else if ((kp_ready ||
                 (add_pool(pool, L->kp, src, pos, (size_t)HW * D), 1)) && /* kp (HW, D) */
@@ -748,7 +759,8 @@ static void two_way_layer(float *tok, float *src, const sa_sam_model *m, sa__poo
     /* cross attention, image to tokens */
     add_to(L->tq, tok, qpe, (size_t)Nt * D);
     if (l0) { /* Q of the image (in kp, (HW, I)) from the per-image projections */
-        l0_derive(m, pool, &l->i2t.q, l0 + plane_k + plane_v, t2, L->fold, L->kp);
+        l0_derive(m, pool, l->i2t.q.out, l0 + plane_k + plane_v,
+                  l0 + plane_k + plane_v + (size_t)HW * l->i2t.q.out + 2 * L0_FB(m), t2, L->kp);
         i2t_given_q(m, pool, &l->i2t, L->kp, L->tq, tok, Nt, &L->S, L->sa);
     } else if (fused_ok(m, &l->i2t, Nt))
         i2t_fused(m, pool, &l->i2t, L->kp, L->tq, tok, Nt, &L->S, L->sa);
