@@ -828,8 +828,8 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
     /* TwoWayTransformer: the layers, then the final token -> image attention */
     for (int li = 0; li < a->dec_depth; li++)
         two_way_layer(L.tok, L.src, m, pool, &m->dec_layers[li], li == 0, L.qpe, pos, Nt,
-                      li == 0 ? e->l0 : NULL, p->mask_input ? L.me2 : NULL, li > 0,
-                      &L); /* tok, src; kp = src + pos after each layer */
+                      li == 0 && m->k->fused_cross ? e->l0 : NULL, p->mask_input ? L.me2 : NULL,
+                      li > 0, &L); /* tok, src; kp = src + pos after each layer */
     final_attention(L.tok, m, pool, L.src, L.qpe, pos, 1 + nm, a->dec_depth > 0,
                     &L); /* tok rows 0..nm (IoU, mask tokens) */
 
