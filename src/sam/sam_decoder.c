@@ -531,6 +531,9 @@ typedef struct scatter_ctx {
     const float *in, *bias;
     int w, co;
     float *out;
+    const sa__kernels *k;
+    const sa__ln *ln; /* LayerNorm2d of each output pixel (eps LN2D_EPS), or NULL */
+    int gelu;         /* then GELU, while the rows are in cache */
 } scatter_ctx;
 
 static void convT_rows(void *vctx, size_t ya, size_t yb) {
@@ -548,11 +551,15 @@ static void convT_rows(void *vctx, size_t ya, size_t yb) {
                         o[ch] = r[ch * 4 + ky * 2 + kx] + bias[ch];
                 }
         }
+    const int p0 = (int)ya * 4 * w, p1 = (int)yb * 4 * w; /* output pixels of rows 2ya .. 2yb-1 */
+    if (c->ln) c->k->layernorm_rows(c->ln, LN2D_EPS, out, out, p0, p1);
+    if (c->gelu) c->k->gelu(out + (size_t)p0 * co, (size_t)(p1 - p0) * co);
 }
 
-static void convT_scatter(sa__pool *pool, const float *in, int h, int w, int co, const float *bias,
-                          float *out) {
-    scatter_ctx c = {.in = in, .bias = bias, .w = w, .co = co, .out = out};
+static void convT_scatter(const sa__kernels *k, sa__pool *pool, const float *in, int h, int w,
+                          int co, const float *bias, const sa__ln *ln, int gelu, float *out) {
+    scatter_ctx c = {
+        .in = in, .bias = bias, .w = w, .co = co, .out = out, .k = k, .ln = ln, .gelu = gelu};
     sa__pool_for(pool, (size_t)h, 8, convT_rows, &c);
 }
 
@@ -835,12 +842,9 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
 
     /* output upscaling: (g, g, D) -> (2g, 2g, D/4) -> LN2d, GELU -> (4g, 4g, D/8), GELU */
     sa__linear(m, pool, &m->up1, L.src, D, HW, L.up1, 4 * D4);
-    convT_scatter(pool, L.up1, g, g, D4, m->up1_b, L.u1);
-    sa__layernorm(m->k, pool, &m->up_ln, LN2D_EPS, L.u1, L.u1, 4 * HW);
-    sa__gelu(m->k, pool, L.u1, (size_t)4 * HW * D4);
+    convT_scatter(m->k, pool, L.up1, g, g, D4, m->up1_b, &m->up_ln, 1, L.u1); /* + LN2d, GELU */
     sa__linear(m, pool, &m->up2, L.u1, D4, 4 * HW, L.up2, 4 * D8);
-    convT_scatter(pool, L.up2, 2 * g, 2 * g, D8, m->up2_b, L.u2);
-    sa__gelu(m->k, pool, L.u2, (size_t)16 * HW * D8);
+    convT_scatter(m->k, pool, L.up2, 2 * g, 2 * g, D8, m->up2_b, NULL, 1, L.u2); /* + GELU */
 
     /* hypernetwork MLPs on the mask tokens; masks = hyper (nm, D8) x upscaled^T */
     for (int i = 0; i < nm; i++)
