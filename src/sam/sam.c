@@ -60,6 +60,7 @@ void sa_sam_image_free(sa_sam_image *e) {
     free(e->embed);
     free(e->dense_pe);
     free(e->scratch);
+    free(e->l0);
     free(e);
 }
 

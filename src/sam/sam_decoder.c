@@ -196,28 +196,27 @@ static void head_task(void *vctx, int h, int worker) {
     head_ctx *c = vctx;
     const sa__kernels *k = c->m->k;
     float *s = c->sc + (size_t)worker * c->per; /* (nq, nk) */
-    k->gemm(1, c->nq, c->nk, c->dh, 1.0f, c->Q + (size_t)h * c->dh, c->I, c->K + (size_t)h * c->dh,
-            c->I, 0.0f, s, c->nk);
-    const float div = sqrtf((float)c->dh);
-    for (size_t i = 0; i < (size_t)c->nq * c->nk; i++)
-        s[i] /= div;
+    /* scores scaled by 1/sqrt(dh) inside the product (the reference divides after it: 1 ulp apart) */
+    k->gemm(1, c->nq, c->nk, c->dh, 1.0f / sqrtf((float)c->dh), c->Q + (size_t)h * c->dh, c->I,
+            c->K + (size_t)h * c->dh, c->I, 0.0f, s, c->nk);
     k->softmax(s, c->nq, c->nk, c->nk);
     k->gemm(0, c->nq, c->dh, c->nk, 1.0f, s, c->nk, c->V + (size_t)h * c->dh, c->I, 0.0f,
             c->O + (size_t)h * c->dh, c->I);
 }
 
-/* out (nq, D) = attention(q (nq, D), k (nk, D), v (nk, D)). kv_cached: K and V already hold the projections. */
+/* out (nq, D) = attention(q (nq, D), k (nk, D), v (nk, D)). kv_cached: S->K and S->V already hold the
+ * projections. qproj: the query projection (nq, I) when already computed (q unused), else NULL. */
 static void dec_attention(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, const float *q,
                           int nq, const float *k, const float *v, int nk, int kv_cached,
-                          dec_scratch *S, float *out) {
+                          const float *qproj, dec_scratch *S, float *out) {
     const int D = m->arch.out_chans, I = a->q.out;
-    sa__linear(m, pool, &a->q, q, D, nq, S->Q, I);
+    if (!qproj) sa__linear(m, pool, &a->q, q, D, nq, S->Q, I);
     if (!kv_cached) {
         sa__linear(m, pool, &a->k, k, D, nk, S->K, I);
         sa__linear(m, pool, &a->v, v, D, nk, S->V, I);
     }
     head_ctx hc = {.m = m,
-                   .Q = S->Q,
+                   .Q = qproj ? qproj : S->Q,
                    .K = S->K,
                    .V = S->V,
                    .O = S->O,
@@ -532,6 +531,9 @@ typedef struct scatter_ctx {
     const float *in, *bias;
     int w, co;
     float *out;
+    const sa__kernels *k;
+    const sa__ln *ln; /* LayerNorm2d of each output pixel (eps LN2D_EPS), or NULL */
+    int gelu;         /* then GELU, while the rows are in cache */
 } scatter_ctx;
 
 static void convT_rows(void *vctx, size_t ya, size_t yb) {
@@ -549,11 +551,15 @@ static void convT_rows(void *vctx, size_t ya, size_t yb) {
                         o[ch] = r[ch * 4 + ky * 2 + kx] + bias[ch];
                 }
         }
+    const int p0 = (int)ya * 4 * w, p1 = (int)yb * 4 * w; /* output pixels of rows 2ya .. 2yb-1 */
+    if (c->ln) c->k->layernorm_rows(c->ln, LN2D_EPS, out, out, p0, p1);
+    if (c->gelu) c->k->gelu(out + (size_t)p0 * co, (size_t)(p1 - p0) * co);
 }
 
-static void convT_scatter(sa__pool *pool, const float *in, int h, int w, int co, const float *bias,
-                          float *out) {
-    scatter_ctx c = {.in = in, .bias = bias, .w = w, .co = co, .out = out};
+static void convT_scatter(const sa__kernels *k, sa__pool *pool, const float *in, int h, int w,
+                          int co, const float *bias, const sa__ln *ln, int gelu, float *out) {
+    scatter_ctx c = {
+        .in = in, .bias = bias, .w = w, .co = co, .out = out, .k = k, .ln = ln, .gelu = gelu};
     sa__pool_for(pool, (size_t)h, 8, convT_rows, &c);
 }
 
@@ -570,32 +576,185 @@ static void transpose_rows(void *vctx, size_t a, size_t b) {
             c->dst[(size_t)k * c->rows + p] = c->src[p * (size_t)c->cols + k];
 }
 
+/* ---- the first layer's image side, reused across clicks ----
+ * In layer 0 the image tokens are embed + dense (the dense prompt: no_mask broadcast, or the mask embedding
+ * t2 W3^T + b3 with t2 (HW, c16) the downscaled mask before its last 1x1 conv). A projection W of embed (+ pos)
+ * is the same for every click (e->l0); the click's part folds through W: dense W^T = t2 (W W3)^T + W b3 (or
+ * W no_mask), c16 products per element instead of D. */
+typedef struct l0_ctx {
+    const float *cache, *cb; /* (HW, I), (I) */
+    float *dst;              /* (HW, I) */
+    int I;
+} l0_ctx;
+
+static void l0_rows(void *vctx, size_t ra, size_t rb) {
+    const l0_ctx *c = vctx;
+    const int I = c->I;
+    for (size_t r = ra; r < rb; r++) {
+        const float *src = c->cache + r * I;
+        float *d = c->dst + r * I;
+        for (int i = 0; i < I; i++)
+            d[i] = src[i] + c->cb[i];
+    }
+}
+
+/* floats per fold block in e->l0 (after the three planes), for any I <= D */
+#define L0_FB(m) (((size_t)(m)->arch.mask_in_chans + 2) * (size_t)(m)->arch.out_chans)
+
+/* the weights' side of the fold, once per image: fb = [W W3 (I, c16), W b3 (I), W no_mask (I)] */
+static void l0_fold(const sa_sam_model *m, const sa__lin *w, float *fb) {
+    const int I = w->out, D = w->in, c16 = m->arch.mask_in_chans;
+    const float *W3 = m->me_c3.w; /* (D, c16) */
+    for (int i = 0; i < I; i++) {
+        const float *wr = w->w + (size_t)i * D;
+        for (int j = 0; j < c16; j++) {
+            float v = 0.0f;
+            for (int d = 0; d < D; d++)
+                v += wr[d] * W3[(size_t)d * c16 + j];
+            fb[(size_t)i * c16 + j] = v;
+        }
+        float vb = 0.0f, vn = 0.0f;
+        for (int d = 0; d < D; d++) {
+            if (m->me_c3.b) vb += wr[d] * m->me_c3.b[d];
+            vn += wr[d] * m->no_mask[d];
+        }
+        fb[(size_t)I * c16 + i] = vb;
+        fb[(size_t)I * (c16 + 1) + i] = vn;
+    }
+}
+
+/* dst (HW, I) = cache + dense W^T, with fb from l0_fold */
+static void l0_derive(const sa_sam_model *m, sa__pool *pool, int I, const float *cache,
+                      const float *fb, const float *t2, float *dst) {
+    const int c16 = m->arch.mask_in_chans, HW = m->grid * m->grid;
+    if (t2) { /* a linear layer c16 -> I over the mask embedding's pixels, then + cache */
+        sa__lin lf = {.w = fb, .b = fb + (size_t)I * c16, .out = I, .in = c16};
+        sa__linear(m, pool, &lf, t2, c16, HW, dst, I);
+        add_pool(pool, dst, dst, cache, (size_t)HW * I);
+        return;
+    }
+    l0_ctx c = {.cache = cache, .cb = fb + (size_t)I * (c16 + 1), .dst = dst, .I = I};
+    sa__pool_for(pool, (size_t)HW, 64, l0_rows, &c);
+}
+
+typedef struct qk_ctx {
+    const sa__kernels *k;
+    const float *Q, *K;
+    float *Sc;
+    int I, R, Nt, H, dh;
+} qk_ctx;
+
+/* rows of Sc (HW, R): column h*Nt + t = Q_h[row] . K_h[t] */
+static void qk_rows(void *vctx, size_t ra, size_t rb) {
+    const qk_ctx *c = vctx;
+    for (int h = 0; h < c->H; h++)
+        c->k->gemm_split(1, (int)(rb - ra), c->Nt, c->dh, 1.0f, c->Q + ra * c->I + h * c->dh, c->I,
+                         c->K + h * c->dh, c->I, 0.0f, c->Sc + ra * c->R + h * c->Nt, c->R);
+}
+
+/* the image attends to the tokens with its query projection Q (HW, I) given: k_in, v_in (Nt, D); out (HW, D).
+ * With R = heads * Nt < I the output projection is folded into the tokens as in i2t_fused. */
+static void i2t_given_q(const sa_sam_model *m, sa__pool *pool, const sa__attn *a, const float *Q,
+                        const float *k_in, const float *v_in, int Nt, dec_scratch *S, float *out) {
+    const int D = m->arch.out_chans, HW = m->grid * m->grid, I = a->q.out, H = a->heads, dh = I / H,
+              R = H * Nt;
+    const sa__kernels *k = m->k;
+    float *K = S->K, *V = S->V;
+    sa__linear(m, NULL, &a->k, k_in, D, Nt, K, I);
+    sa__linear(m, NULL, &a->v, v_in, D, Nt, V, I);
+    if (R >= I) {
+        dec_attention(m, pool, a, NULL, HW, NULL, NULL, Nt, 1, Q, S, out);
+        return;
+    }
+    float *U = S->O, *Ut = S->O + (size_t)R * D, *Sc = S->Q;
+    for (int h = 0; h < H; h++) /* U (R, D): row (h,t) = Wo_h V_h[t] */
+        k->gemm(1, Nt, D, dh, 1.0f, V + h * dh, I, a->o.w + h * dh, I, 0.0f, U + (size_t)h * Nt * D,
+                D);
+    qk_ctx qc = {.k = k, .Q = Q, .K = K, .Sc = Sc, .I = I, .R = R, .Nt = Nt, .H = H, .dh = dh};
+    sa__pool_for(pool, (size_t)HW, 256, qk_rows, &qc);
+    ism_ctx ic = {.k = k, .Sc = Sc, .R = R, .Nt = Nt, .H = H, .div = sqrtf((float)dh)};
+    sa__pool_for(pool, (size_t)HW, 256, i2t_softmax_rows, &ic);
+    for (int r = 0; r < R; r++)
+        for (int d = 0; d < D; d++)
+            Ut[(size_t)d * R + r] = U[(size_t)r * D + d];
+    sa__lin lu = {.w = Ut, .b = a->o.b, .out = D, .in = R};
+    sa__linear(m, pool, &lu, Sc, R, HW, out, D);
+}
+
+/* the first layer's prompt-independent projections: e->l0 = [(embed + pos) Wk^T + bk (t2i), embed Wv^T + bv
+ * (t2i), (embed + pos) Wq^T + bq (i2t)]; tmp: HW * D floats. Returns 0 when out of memory (then unused). */
+static int l0_build(sa_sam_image *e, float *tmp) {
+    const sa_sam_model *m = e->m;
+    const sa__dec_layer *l = &m->dec_layers[0];
+    const size_t HW = (size_t)m->grid * m->grid, D = (size_t)m->arch.out_chans;
+    const int Ik = l->t2i.k.out, Iv = l->t2i.v.out, Iq = l->i2t.q.out;
+    const size_t planes = HW * (size_t)(Ik + Iv + Iq), fbn = L0_FB(m);
+    float *c = malloc((planes + 3 * fbn) * sizeof(float));
+    if (!c) return 0;
+    l0_fold(m, &l->t2i.k, c + planes);
+    l0_fold(m, &l->t2i.v, c + planes + fbn);
+    l0_fold(m, &l->i2t.q, c + planes + 2 * fbn);
+    add_pool(e->pool, tmp, e->embed, e->dense_pe, HW * D);
+    sa__linear(m, e->pool, &l->t2i.k, tmp, (int)D, (int)HW, c, Ik);
+    sa__linear(m, e->pool, &l->t2i.v, e->embed, (int)D, (int)HW, c + HW * Ik, Iv);
+    sa__linear(m, e->pool, &l->i2t.q, tmp, (int)D, (int)HW, c + HW * (Ik + Iv), Iq);
+    e->l0 = c;
+    return 1;
+}
+
+/* the end of a layer in one pass over row blocks: src = LayerNorm(src + sa), then kp = src + pos (the next
+ * attention's image keys/queries) while the rows are in cache */
+typedef struct resln_ctx {
+    const sa__kernels *k;
+    const sa__ln *ln;
+    float *src, *kp;
+    const float *sa, *pos;
+    int D;
+} resln_ctx;
+
+static void resln_rows(void *vctx, size_t ra, size_t rb) {
+    const resln_ctx *c = vctx;
+    const size_t a = ra * c->D, n = (rb - ra) * c->D;
+    add_to(c->src + a, c->src + a, c->sa + a, n);
+    c->k->layernorm_rows(c->ln, DEC_LN_EPS, c->src, c->src, (int)ra, (int)rb);
+    add_to(c->kp + a, c->src + a, c->pos + a, n);
+}
+
 /* ---- one TwoWayAttentionBlock (transformer.py): the tokens and the image attend to each other ----
  * tok (Nt, D) and src (HW, D) are updated in place; qpe (Nt, D) is the tokens' positional part (the original
  * prompt tokens), pos (HW, D) the image's dense PE. skip_pe (the first layer): self attention without PE and
- * without residual. Scratch from L: tq, ta (Nt, D), mlp (Nt, mlp), kp, sa (HW, D), S. */
+ * without residual. Scratch from L: tq, ta (Nt, D), mlp (Nt, mlp), kp, sa (HW, D), S. l0: the layer's
+ * image-side projections without the dense prompt (e->l0, first layer only) or NULL; t2: the mask embedding
+ * before its last conv, or NULL (no mask: no_mask). */
 static void two_way_layer(float *tok, float *src, const sa_sam_model *m, sa__pool *pool,
                           const sa__dec_layer *l, int skip_pe, const float *qpe, const float *pos,
-                          int Nt, dec_layout *L) {
+                          int Nt, const float *l0, const float *t2, int kp_ready, dec_layout *L) {
     const int D = m->arch.out_chans, HW = m->grid * m->grid, mlp = m->arch.dec_mlp_dim;
     /* self attention of the tokens */
     if (skip_pe) {
-        dec_attention(m, pool, &l->self_attn, tok, Nt, tok, tok, Nt, 0, &L->S,
+        dec_attention(m, pool, &l->self_attn, tok, Nt, tok, tok, Nt, 0, NULL, &L->S,
                       L->ta); /* ta (Nt, D) */
         memcpy(tok, L->ta, (size_t)Nt * D * sizeof(float));
     } else {
         add_to(L->tq, tok, qpe, (size_t)Nt * D); /* tq (Nt, D) */
-        dec_attention(m, pool, &l->self_attn, L->tq, Nt, L->tq, tok, Nt, 0, &L->S, L->ta);
+        dec_attention(m, pool, &l->self_attn, L->tq, Nt, L->tq, tok, Nt, 0, NULL, &L->S, L->ta);
         sa__add(tok, L->ta, (size_t)Nt * D);
     }
     sa__layernorm(m->k, NULL, &l->n1, DEC_LN_EPS, tok, tok, Nt);
     /* cross attention, tokens to image */
     add_to(L->tq, tok, qpe, (size_t)Nt * D);
-    add_pool(pool, L->kp, src, pos, (size_t)HW * D); /* kp (HW, D) */
-    if (fused_ok(m, &l->t2i, Nt))
+    const size_t plane_k = (size_t)HW * l->t2i.k.out, plane_v = (size_t)HW * l->t2i.v.out;
+    if (l0) { /* K, V of the image from the per-image projections */
+        const float *fb = l0 + plane_k + plane_v + (size_t)HW * l->i2t.q.out;
+        l0_derive(m, pool, l->t2i.k.out, l0, fb, t2, L->S.K);
+        l0_derive(m, pool, l->t2i.v.out, l0 + plane_k, fb + L0_FB(m), t2, L->S.V);
+        dec_attention(m, pool, &l->t2i, L->tq, Nt, NULL, NULL, HW, 1, NULL, &L->S, L->ta);
+    } else if ((kp_ready ||
+                (add_pool(pool, L->kp, src, pos, (size_t)HW * D), 1)) && /* kp (HW, D) */
+               fused_ok(m, &l->t2i, Nt))
         t2i_fused(m, pool, &l->t2i, L->tq, Nt, L->kp, src, &L->S, L->sa, L->ta);
     else
-        dec_attention(m, pool, &l->t2i, L->tq, Nt, L->kp, src, HW, 0, &L->S, L->ta);
+        dec_attention(m, pool, &l->t2i, L->tq, Nt, L->kp, src, HW, 0, NULL, &L->S, L->ta);
     sa__add(tok, L->ta, (size_t)Nt * D);
     sa__layernorm(m->k, NULL, &l->n2, DEC_LN_EPS, tok, tok, Nt);
     /* MLP on the tokens */
@@ -606,27 +765,33 @@ static void two_way_layer(float *tok, float *src, const sa_sam_model *m, sa__poo
     sa__layernorm(m->k, NULL, &l->n3, DEC_LN_EPS, tok, tok, Nt);
     /* cross attention, image to tokens */
     add_to(L->tq, tok, qpe, (size_t)Nt * D);
-    if (fused_ok(m, &l->i2t, Nt))
+    if (l0) { /* Q of the image (in kp, (HW, I)) from the per-image projections */
+        l0_derive(m, pool, l->i2t.q.out, l0 + plane_k + plane_v,
+                  l0 + plane_k + plane_v + (size_t)HW * l->i2t.q.out + 2 * L0_FB(m), t2, L->kp);
+        i2t_given_q(m, pool, &l->i2t, L->kp, L->tq, tok, Nt, &L->S, L->sa);
+    } else if (fused_ok(m, &l->i2t, Nt))
         i2t_fused(m, pool, &l->i2t, L->kp, L->tq, tok, Nt, &L->S, L->sa);
     else
-        dec_attention(m, pool, &l->i2t, L->kp, HW, L->tq, tok, Nt, 0, &L->S,
+        dec_attention(m, pool, &l->i2t, L->kp, HW, L->tq, tok, Nt, 0, NULL, &L->S,
                       L->sa); /* sa (HW, D) */
-    add_pool(pool, src, src, L->sa, (size_t)HW * D);
-    sa__layernorm(m->k, pool, &l->n4, DEC_LN_EPS, src, src, HW);
+    resln_ctx rc = {
+        .k = m->k, .ln = &l->n4, .src = src, .kp = L->kp, .sa = L->sa, .pos = pos, .D = D};
+    sa__pool_for(pool, (size_t)HW, 64, resln_rows, &rc); /* src, and kp for what follows */
 }
 
 /* ---- TwoWayTransformer's final token -> image attention and LayerNorm: rows 0..Nq-1 of tok (Nt, D) updated;
  * only the IoU and mask tokens are used afterwards, so only they query (the prompt tokens' rows would be
  * discarded). src (HW, D), qpe, pos as for two_way_layer. ---- */
 static void final_attention(float *tok, const sa_sam_model *m, sa__pool *pool, const float *src,
-                            const float *qpe, const float *pos, int Nq, dec_layout *L) {
+                            const float *qpe, const float *pos, int Nq, int kp_ready,
+                            dec_layout *L) {
     const int D = m->arch.out_chans, HW = m->grid * m->grid;
-    add_to(L->tq, tok, qpe, (size_t)Nq * D);         /* tq (Nq, D) */
-    add_pool(pool, L->kp, src, pos, (size_t)HW * D); /* kp (HW, D) */
+    add_to(L->tq, tok, qpe, (size_t)Nq * D);                        /* tq (Nq, D) */
+    if (!kp_ready) add_pool(pool, L->kp, src, pos, (size_t)HW * D); /* kp (HW, D) */
     if (fused_ok(m, &m->final_attn, Nq))
         t2i_fused(m, pool, &m->final_attn, L->tq, Nq, L->kp, src, &L->S, L->sa, L->ta);
     else
-        dec_attention(m, pool, &m->final_attn, L->tq, Nq, L->kp, src, HW, 0, &L->S,
+        dec_attention(m, pool, &m->final_attn, L->tq, Nq, L->kp, src, HW, 0, NULL, &L->S,
                       L->ta); /* ta (Nq, D) */
     sa__add(tok, L->ta, (size_t)Nq * D);
     sa__layernorm(m->k, NULL, &m->final_ln, DEC_LN_EPS, tok, tok, Nq);
@@ -665,22 +830,21 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
             add_to(L.src + (size_t)i * D, e->embed + (size_t)i * D, m->no_mask, (size_t)D);
     }
     const float *pos = e->dense_pe;
+    if (!e->l0 && m->k->fused_cross && a->dec_depth > 0) l0_build(e, L.kp);
 
     /* TwoWayTransformer: the layers, then the final token -> image attention */
     for (int li = 0; li < a->dec_depth; li++)
         two_way_layer(L.tok, L.src, m, pool, &m->dec_layers[li], li == 0, L.qpe, pos, Nt,
-                      &L); /* tok, src */
-    final_attention(L.tok, m, pool, L.src, L.qpe, pos, 1 + nm,
+                      li == 0 && m->k->fused_cross ? e->l0 : NULL, p->mask_input ? L.me2 : NULL,
+                      li > 0, &L); /* tok, src; kp = src + pos after each layer */
+    final_attention(L.tok, m, pool, L.src, L.qpe, pos, 1 + nm, a->dec_depth > 0,
                     &L); /* tok rows 0..nm (IoU, mask tokens) */
 
     /* output upscaling: (g, g, D) -> (2g, 2g, D/4) -> LN2d, GELU -> (4g, 4g, D/8), GELU */
     sa__linear(m, pool, &m->up1, L.src, D, HW, L.up1, 4 * D4);
-    convT_scatter(pool, L.up1, g, g, D4, m->up1_b, L.u1);
-    sa__layernorm(m->k, pool, &m->up_ln, LN2D_EPS, L.u1, L.u1, 4 * HW);
-    sa__gelu(m->k, pool, L.u1, (size_t)4 * HW * D4);
+    convT_scatter(m->k, pool, L.up1, g, g, D4, m->up1_b, &m->up_ln, 1, L.u1); /* + LN2d, GELU */
     sa__linear(m, pool, &m->up2, L.u1, D4, 4 * HW, L.up2, 4 * D8);
-    convT_scatter(pool, L.up2, 2 * g, 2 * g, D8, m->up2_b, L.u2);
-    sa__gelu(m->k, pool, L.u2, (size_t)16 * HW * D8);
+    convT_scatter(m->k, pool, L.up2, 2 * g, 2 * g, D8, m->up2_b, NULL, 1, L.u2); /* + GELU */
 
     /* hypernetwork MLPs on the mask tokens; masks = hyper (nm, D8) x upscaled^T */
     for (int i = 0; i < nm; i++)

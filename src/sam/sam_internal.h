@@ -110,6 +110,10 @@ struct sa_sam_image {
     /* decoder scratch: sized by the first prediction, grown only for a prompt with more tokens */
     float *scratch;
     size_t scratch_n;
+    /* the first decoder layer's image-side projections of embed (+ dense_pe), which do not depend on the
+     * prompt: t2i keys, t2i values, i2t queries, (g*g, I) each with their biases; computed by the first
+     * prediction (fused_cross kernel sets only), NULL before */
+    float *l0;
 };
 
 /* encoder / decoder internals (sam_encoder.c, sam_decoder.c) */
