@@ -157,21 +157,10 @@ static int parse_demo_options(int argc, char **argv, demo_opts *o) {
         CLI_TOOL_SC_OPTS(o->topt),
     };
     /* with --policy, --model names the LLM (as in eval); without, SimpleClick's checkpoint */
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--policy") == 0 || strncmp(argv[i], "--policy=", 9) == 0)
-            o->use_llm = 1;
-    cli_llm_opts_default(&o->lo);
-    const cli_opt model_opt[] = {CLI_TOOL_MODEL_OPT(o->topt)};
+    const cli_opt model_opt = CLI_TOOL_MODEL_OPT(o->topt);
     cli_opt opts[sizeof base / sizeof base[0] + CLI_LLM_N_OPTS + 1];
-    int n = 0;
-    for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
-        opts[n++] = base[i];
-    if (o->use_llm) {
-        cli_llm_opts_table(&o->lo, opts + n);
-        n += CLI_LLM_N_OPTS;
-    } else {
-        opts[n++] = model_opt[0];
-    }
+    int n = cli_policy_opts_table(argc, argv, base, (int)(sizeof base / sizeof base[0]), &model_opt,
+                                  &o->lo, &o->use_llm, opts);
     int pr = cli_parse(argc, argv, opts, n, NULL, 0, NULL, usage);
     if (pr) return pr == 1 ? 0 : 2;
     sa_error err = {0};

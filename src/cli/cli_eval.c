@@ -293,21 +293,10 @@ static int parse_opts(int argc, char **argv, eval_opts *o) {
         CLI_O_INT("shards", &o->shards, 1, SA_SHARD_MAX),
     };
     /* with --policy, --model names the LLM (as in segment); without, SimpleClick's checkpoint */
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--policy") == 0 || strncmp(argv[i], "--policy=", 9) == 0)
-            o->use_llm = 1;
-    cli_llm_opts_default(&o->lo);
-    const cli_opt model_opt[] = {CLI_TOOL_MODEL_OPT(o->tool)};
+    const cli_opt model_opt = CLI_TOOL_MODEL_OPT(o->tool);
     cli_opt opts[sizeof base / sizeof base[0] + CLI_LLM_N_OPTS + 1];
-    int n = 0;
-    for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
-        opts[n++] = base[i];
-    if (o->use_llm) {
-        cli_llm_opts_table(&o->lo, opts + n);
-        n += CLI_LLM_N_OPTS;
-    } else {
-        opts[n++] = model_opt[0];
-    }
+    int n = cli_policy_opts_table(argc, argv, base, (int)(sizeof base / sizeof base[0]), &model_opt,
+                                  &o->lo, &o->use_llm, opts);
     char help[sizeof usage + sizeof usage_records + sizeof usage_refer];
     snprintf(help, sizeof help, "%s%s%s", usage, usage_records, usage_refer);
     int pr = cli_parse(argc, argv, opts, n, NULL, 0, NULL, help);

@@ -110,3 +110,21 @@ int cli_llm_params(const cli_llm_opts *o, sa_llm_params *p, sa_error *err) {
     p->api_key = key && *key ? key : NULL;
     return SA_OK;
 }
+
+int cli_policy_opts_table(int argc, char **argv, const cli_opt *base, int n_base,
+                          const cli_opt *model_opt, cli_llm_opts *lo, int *use_llm, cli_opt *opts) {
+    *use_llm = 0;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--policy") == 0 || strncmp(argv[i], "--policy=", 9) == 0) *use_llm = 1;
+    cli_llm_opts_default(lo);
+    int n = 0;
+    for (int i = 0; i < n_base; i++)
+        opts[n++] = base[i];
+    if (*use_llm) {
+        cli_llm_opts_table(lo, opts + n);
+        n += CLI_LLM_N_OPTS;
+    } else {
+        opts[n++] = *model_opt;
+    }
+    return n;
+}

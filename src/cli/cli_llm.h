@@ -19,6 +19,12 @@ typedef struct cli_llm_opts {
 void cli_llm_opts_default(cli_llm_opts *o);
 /* Writes the option table entries (CLI_LLM_N_OPTS) at tbl. */
 void cli_llm_opts_table(cli_llm_opts *o, cli_opt *tbl);
+
+/* For a command where --policy URL switches to an LLM policy: *use_llm = whether argv has --policy; lo gets its
+ * defaults; opts (room for n_base + CLI_LLM_N_OPTS + 1) receives base, then the LLM options (with --policy,
+ * --model names the LLM) or model_opt (without, --model is the tool's checkpoint). Returns the entry count. */
+int cli_policy_opts_table(int argc, char **argv, const cli_opt *base, int n_base,
+                          const cli_opt *model_opt, cli_llm_opts *lo, int *use_llm, cli_opt *opts);
 /* Turns the options into client parameters; reads the API key from the environment variable named by
  * --api-key-env. String fields of *p point into o or the environment. */
 int cli_llm_params(const cli_llm_opts *o, sa_llm_params *p, sa_error *err);

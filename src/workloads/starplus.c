@@ -632,15 +632,6 @@ static void locate(const run_ctx *c, int k, int *s, int *i) {
     *i = k - c->first[j];
 }
 
-static sa_sample_set as_set(const sa_sample_set *s) {
-    return (sa_sample_set){.label = s->label, .dataset = s->dataset, .refer = s->refer};
-}
-
-static char *item_key(const sa_sample_set *set, int i) {
-    sa_sample_set ss = as_set(set);
-    return sa_sample_set_item_key(&ss, i);
-}
-
 static int worker_new(void *vctx, int index, void **state, sa_error *err) {
     (void)index;
     const run_ctx *c = vctx;
@@ -679,9 +670,8 @@ static int run_item(void *vctx, void *state, int k, void *vslot, sa_error *err) 
     slot *sl = vslot;
     int s, i;
     locate(c, c->todo[k], &s, &i);
-    sa_sample_set ss = as_set(&c->sets[s]);
     sa_sample in;
-    int rc = sa_sample_set_load(&ss, i, c->p.caption, &in, err);
+    int rc = sa_sample_set_load(&c->sets[s], i, c->p.caption, &in, err);
     if (rc == SA_OK && (!in.desc || !*in.desc))
         rc = sa_error_set(err, SA_ERR_INVALID,
                           "starplus: no description for the policy (give a caption)");
@@ -716,7 +706,7 @@ static int deliver(void *vctx, int k, int status, const char *error, void *vslot
         sa_error_set(&c->stop_err, status, "%s", error);
     }
     if (c->write_rc == SA_OK && c->policy_rc == SA_OK) {
-        char *key = item_key(&c->sets[s], i);
+        char *key = sa_sample_set_item_key(&c->sets[s], i);
         cJSON *rec = key ? item_record(g, key, &sl->smp, &sl->st, status == SA_OK ? NULL : error,
                                        &c->stop_err)
                          : NULL;
@@ -801,7 +791,7 @@ static int plan(run_ctx *c, sa_shard shard, int *total, sa_error *err) {
     for (int g = 0; g < (int)t; g++) {
         int s, i;
         locate(c, g, &s, &i);
-        char *key = item_key(&c->sets[s], i);
+        char *key = sa_sample_set_item_key(&c->sets[s], i);
         if (!key) return sa_error_set(err, SA_ERR_NOMEM, "starplus: out of memory");
         if (sa_shard_owns(shard, key)) c->todo[c->n_todo++] = g;
         free(key);
