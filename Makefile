@@ -6,7 +6,7 @@
 #   NATIVE=1        add -march=native (opt-in; default build runs on any x86-64)
 BUILD   ?= build
 CC      ?= cc
-OPT     ?= -O2
+OPT     ?= -O3
 CFLAGS_BASE = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Wpedantic -Wshadow \
               -Wstrict-prototypes -Wmissing-prototypes -Iinclude -Isrc -I/usr/include/x86_64-linux-gnu/openblas-pthread
 ifeq ($(NATIVE),1)

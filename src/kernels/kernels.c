@@ -755,8 +755,11 @@ void sa__linear_ep(const sa__kernels *k, int blas_threads, sa__pool *pool, const
         tasks = (n + per - 1) / per;
     }
     if (!bf16 && k->blas_tasks && c.rows && n > SMALL_M && l->out > 4 * GEMM_NR) {
-        /* Large products: OpenBLAS's single-threaded SGEMM measured ~15% faster per core than our AVX-512
-         * kernel here (Zen 4 runs 512-bit FMAs at 256-bit width); our pool supplies the parallelism. */
+        /* Large products without AVX-512 (the generic set): OpenBLAS's single-threaded SGEMM, our pool
+         * supplying the parallelism. With AVX-512 our micro-kernel is used: on Zen 5 (full-width 512-bit FMA)
+         * it measured 1.35x OpenBLAS's Haswell kernel over the vit_b encoder, and it sums every element in
+         * the same order whatever the row split, which OpenBLAS does not (masks changed with the thread
+         * count). */
         c.blas_rows = 1;
         openblas_set_num_threads(1);
     }
@@ -1065,7 +1068,7 @@ static const sa__kernels k_blas_generic = K_BLAS_GENERIC_INIT(NULL, NULL, sa__at
         .gemm_split = gemm_split_avx512, .gemm_packed = gemm_packed_avx512,                        \
         .layernorm_rows = layernorm_rows_avx512, .gelu = gelu_avx512,                              \
         .softmax = softmax_rows_avx512, .softmax_rel = softmax_rel_avx512, .blas_layers = 0,       \
-        .blas_tasks = 1, .fused_cross = 1, .gemm_bf16 = bf, .bf16_isa = bfisa, .attention = attn   \
+        .blas_tasks = 0, .fused_cross = 1, .gemm_bf16 = bf, .bf16_isa = bfisa, .attention = attn   \
     }
 static const sa__kernels k_fast_avx512 = K_FAST_AVX512_INIT(NULL, NULL, sa__attention_avx512);
 

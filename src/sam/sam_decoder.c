@@ -806,7 +806,7 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
               nm = a->n_mask_tokens;
     const int n_sparse = p->n_points + (p->box ? 2 : 1);
     const int Nt = 1 + nm + n_sparse;
-    dec_layout L;
+    dec_layout L = {0};
     size_t need = layout(e, Nt, NULL, &L);
     if (need > e->scratch_n) {
         float *s = realloc(e->scratch, need * sizeof(float));

@@ -176,13 +176,13 @@ static sa__ln take_ln(loader *L, int n, const char *prefix) {
 static sa__attn take_attn(loader *L, int dim, int internal, int heads, const char *prefix) {
     char p[200];
     sa__attn a = {.heads = heads};
-    snprintf(p, sizeof p, "%s.q_proj", prefix);
+    snprintf(p, sizeof p, "%.180s.q_proj", prefix);
     a.q = take_lin(L, internal, dim, 1, p);
-    snprintf(p, sizeof p, "%s.k_proj", prefix);
+    snprintf(p, sizeof p, "%.180s.k_proj", prefix);
     a.k = take_lin(L, internal, dim, 1, p);
-    snprintf(p, sizeof p, "%s.v_proj", prefix);
+    snprintf(p, sizeof p, "%.180s.v_proj", prefix);
     a.v = take_lin(L, internal, dim, 1, p);
-    snprintf(p, sizeof p, "%s.out_proj", prefix);
+    snprintf(p, sizeof p, "%.180s.out_proj", prefix);
     a.o = take_lin(L, dim, internal, 1, p);
     return a;
 }
@@ -191,13 +191,13 @@ static sa__attn take_attn(loader *L, int dim, int internal, int heads, const cha
 static sa__mlp take_mlp(loader *L, int in, int hidden, int out, int n, const char *prefix) {
     sa__mlp m = {.n = n};
     char p[200];
-    snprintf(p, sizeof p, "%s.proj_in", prefix);
+    snprintf(p, sizeof p, "%.180s.proj_in", prefix);
     m.l[0] = take_lin(L, hidden, in, 1, p);
     for (int i = 1; i < n - 1; i++) {
-        snprintf(p, sizeof p, "%s.layers.%d", prefix, i - 1);
+        snprintf(p, sizeof p, "%.180s.layers.%d", prefix, i - 1);
         m.l[i] = take_lin(L, hidden, hidden, 1, p);
     }
-    snprintf(p, sizeof p, "%s.proj_out", prefix);
+    snprintf(p, sizeof p, "%.180s.proj_out", prefix);
     m.l[n - 1] = take_lin(L, out, hidden, 1, p);
     return m;
 }

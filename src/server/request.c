@@ -45,7 +45,7 @@ static int get_int_opt(const cJSON *obj, const char *key, int lo, int hi, int de
         *out = def;
         return SA_OK;
     }
-    double d;
+    double d = 0;
     int rc = get_num(v, key, lo, hi, &d, err);
     if (rc) return rc;
     if (d != floor(d)) return sa_error_set(err, SA_ERR_INVALID, "%s must be an integer", key);
@@ -59,7 +59,7 @@ static int get_int_opt(const cJSON *obj, const char *key, int lo, int hi, int de
 
 static int parse_click(const cJSON *c, int i, sa_click *out, sa_error *err) {
     char what[48];
-    double x, y;
+    double x = 0, y = 0;
     int positive = 1;
     if (cJSON_IsArray(c)) { /* [x, y] or [x, y, label] */
         int n = cJSON_GetArraySize(c);
@@ -72,7 +72,7 @@ static int parse_click(const cJSON *c, int i, sa_click *out, sa_error *err) {
         if (!rc) rc = get_num(cJSON_GetArrayItem(c, 1), what, -COORD_MAX, COORD_MAX, &y, err);
         if (rc) return rc;
         if (n == 3) {
-            double l;
+            double l = 0;
             snprintf(what, sizeof what, "clicks[%d][2]", i);
             if ((rc = get_num(cJSON_GetArrayItem(c, 2), what, 0, 1, &l, err))) return rc;
             if (l != 0 && l != 1)
@@ -182,7 +182,7 @@ int sa__parse_predict(const char *body, size_t len, int max_clicks, sa__predict_
                               "mask must be a COCO RLE {\"size\": [h, w], \"counts\": \"...\"}");
             goto done;
         }
-        double h, w;
+        double h = 0, w = 0;
         if ((rc = get_num(cJSON_GetArrayItem(size, 0), "mask.size[0]", 1, 1e6, &h, err)) ||
             (rc = get_num(cJSON_GetArrayItem(size, 1), "mask.size[1]", 1, 1e6, &w, err)))
             goto done;
@@ -355,7 +355,7 @@ static int cvat_points(const cJSON *arr, const char *key, int positive, int max_
                                 max_clicks);
         if (!cJSON_IsArray(p) || cJSON_GetArraySize(p) < 2)
             return sa_error_set(err, SA_ERR_INVALID, "%s entries must be [x, y]", key);
-        double x, y;
+        double x = 0, y = 0;
         int rc = get_num(cJSON_GetArrayItem(p, 0), key, -COORD_MAX, COORD_MAX, &x, err);
         if (!rc) rc = get_num(cJSON_GetArrayItem(p, 1), key, -COORD_MAX, COORD_MAX, &y, err);
         if (rc) return rc;

@@ -167,9 +167,9 @@ static const float *take(walk *wk, const char *name, int ndim, int64_t d0, int64
 
 static void lin(walk *wk, sa__lin *l, const char *prefix, int out, int in, int conv1x1) {
     char n[160];
-    snprintf(n, sizeof n, "%s.weight", prefix);
+    snprintf(n, sizeof n, "%.140s.weight", prefix);
     l->w = conv1x1 ? take(wk, n, 4, out, in, 1, 1) : take(wk, n, 2, out, in, 0, 0);
-    snprintf(n, sizeof n, "%s.bias", prefix);
+    snprintf(n, sizeof n, "%.140s.bias", prefix);
     l->b = take(wk, n, 1, out, 0, 0, 0);
     l->out = out;
     l->in = in;
@@ -177,9 +177,9 @@ static void lin(walk *wk, sa__lin *l, const char *prefix, int out, int in, int c
 
 static void norm(walk *wk, const float **w, const float **b, const char *prefix, int c) {
     char n[160];
-    snprintf(n, sizeof n, "%s.weight", prefix);
+    snprintf(n, sizeof n, "%.140s.weight", prefix);
     *w = take(wk, n, 1, c, 0, 0, 0);
-    snprintf(n, sizeof n, "%s.bias", prefix);
+    snprintf(n, sizeof n, "%.140s.bias", prefix);
     *b = take(wk, n, 1, c, 0, 0, 0);
 }
 
@@ -196,9 +196,9 @@ typedef struct convt_raw {
 
 static void convt(walk *wk, convt_raw *r, const char *prefix, int in, int out) {
     char n[160];
-    snprintf(n, sizeof n, "%s.weight", prefix);
+    snprintf(n, sizeof n, "%.140s.weight", prefix);
     r->w = take(wk, n, 4, in, out, 2, 2);
-    snprintf(n, sizeof n, "%s.bias", prefix);
+    snprintf(n, sizeof n, "%.140s.bias", prefix);
     r->b = take(wk, n, 1, out, 0, 0, 0);
     r->in = in;
     r->out = out;

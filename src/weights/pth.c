@@ -788,7 +788,7 @@ static int plain_op(vm *m, uint8_t op, const uint8_t *p, size_t n, size_t *ip, s
     case 0x90: /* ADDITEMS */
     case 0x91: /* FROZENSET */
     {
-        size_t base;
+        size_t base = 0;
         int rc = pop_mark(m, &base, pos);
         if (rc != SA_OK) return rc;
         if (op == 0x90) {
@@ -828,7 +828,7 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, pv **result) {
         uint8_t op = p[i++];
         int rc = SA_OK;
         pv *a, *b, *c;
-        size_t base;
+        size_t base = 0;
         switch (op) {
         case 0x80: /* PROTO */
             NEED(1);
