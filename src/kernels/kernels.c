@@ -185,7 +185,12 @@ store_tile(const __m512 *acc0, const __m512 *acc1, int mr, int nr, float alpha, 
 }
 
 static AVX512_FN void micro_avx512(int mr, int nr, int kc, float alpha, const float *Ap,
-                                   const float *Bp, float beta, int first, float *C, int ldc) {
+                                   const float *Bp, int bs, float beta, int first, float *C,
+                                   int ldc) {
+    const __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u),
+                    m1 = nr >= 32   ? (__mmask16)0xFFFF
+                         : nr <= 16 ? (__mmask16)0
+                                    : (__mmask16)((1u << (nr - 16)) - 1u);
     __m512 acc0[GEMM_MR], acc1[GEMM_MR];
 #pragma GCC unroll 12
     for (int r = 0; r < GEMM_MR; r++) {
@@ -193,8 +198,8 @@ static AVX512_FN void micro_avx512(int mr, int nr, int kc, float alpha, const fl
         acc1[r] = _mm512_setzero_ps();
     }
     for (int k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_loadu_ps(Bp + (size_t)k * GEMM_NR);
-        __m512 b1 = _mm512_loadu_ps(Bp + (size_t)k * GEMM_NR + 16);
+        __m512 b0 = _mm512_maskz_loadu_ps(m0, Bp + (size_t)k * bs);
+        __m512 b1 = _mm512_maskz_loadu_ps(m1, Bp + (size_t)k * bs + 16);
         const float *a = Ap + (size_t)k * GEMM_MR;
 #pragma GCC unroll 12
         for (int r = 0; r < GEMM_MR; r++) {
@@ -210,7 +215,11 @@ static AVX512_FN void micro_avx512(int mr, int nr, int kc, float alpha, const fl
  * panels), where packing A would cost as much as the product. */
 static inline __attribute__((always_inline)) AVX512_FN void
 micro_ua_t(const int nv, int mr, int nr, int kc, float alpha, const float *A, int lda,
-           const float *Bp, float beta, int first, float *C, int ldc) {
+           const float *Bp, int bs, float beta, int first, float *C, int ldc) {
+    const __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u),
+                    m1 = nr >= 32   ? (__mmask16)0xFFFF
+                         : nr <= 16 ? (__mmask16)0
+                                    : (__mmask16)((1u << (nr - 16)) - 1u);
     __m512 acc0[GEMM_MR], acc1[GEMM_MR];
     const float *rows[GEMM_MR];
 #pragma GCC unroll 12
@@ -220,8 +229,8 @@ micro_ua_t(const int nv, int mr, int nr, int kc, float alpha, const float *A, in
         rows[r] = A + (size_t)(r < mr ? r : 0) * lda;
     }
     for (int k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_loadu_ps(Bp + (size_t)k * GEMM_NR);
-        __m512 b1 = nv == 2 ? _mm512_loadu_ps(Bp + (size_t)k * GEMM_NR + 16) : b0;
+        __m512 b0 = _mm512_maskz_loadu_ps(m0, Bp + (size_t)k * bs);
+        __m512 b1 = nv == 2 ? _mm512_maskz_loadu_ps(m1, Bp + (size_t)k * bs + 16) : b0;
 #pragma GCC unroll 12
         for (int r = 0; r < GEMM_MR; r++) {
             __m512 av = _mm512_set1_ps(rows[r][k]);
@@ -234,17 +243,21 @@ micro_ua_t(const int nv, int mr, int nr, int kc, float alpha, const float *A, in
 
 /* nr <= 16: half the work (one vector per row) */
 static AVX512_FN void micro_avx512_ua(int mr, int nr, int kc, float alpha, const float *A, int lda,
-                                      const float *Bp, float beta, int first, float *C, int ldc) {
+                                      const float *Bp, int bs, float beta, int first, float *C,
+                                      int ldc) {
     if (nr <= 16)
-        micro_ua_t(1, mr, nr, kc, alpha, A, lda, Bp, beta, first, C, ldc);
+        micro_ua_t(1, mr, nr, kc, alpha, A, lda, Bp, bs, beta, first, C, ldc);
     else
-        micro_ua_t(2, mr, nr, kc, alpha, A, lda, Bp, beta, first, C, ldc);
+        micro_ua_t(2, mr, nr, kc, alpha, A, lda, Bp, bs, beta, first, C, ldc);
 }
 #endif
 
-/* C[:, 0:nc] over one packed (kc x nc) block of B, all M rows. */
+/* C[:, 0:nc] over one (kc x nc) block of B, all M rows. B is packed (bs == GEMM_NR: panel p at bblk + p * kc)
+ * or, for the AVX-512 kernels only, read in place (bs == ldb, panel p at bblk + p): the kernels load B rows
+ * masked to the panel's width, so both give the same sums. */
 static void gemm_block(int avx, int M, int nc, int kc, float alpha, const float *A, int lda,
-                       const float *bblk, float beta, int first, float *C, int ldc) {
+                       const float *bblk, int bs, float beta, int first, float *C, int ldc) {
+    const int in_place = bs != GEMM_NR;
     float ap[GEMM_KC * GEMM_MR] __attribute__((aligned(64)));
     /* A read in place for narrow B (packing would cost as much as the product), unless its rows are a
      * multiple of 2 KiB apart: 12 rows at such a stride share one or two L1 sets and thrash it (the decoder's
@@ -257,15 +270,15 @@ static void gemm_block(int avx, int M, int nc, int kc, float alpha, const float 
         for (int p = 0; p < nc; p += GEMM_NR) {
             int nr = nc - p < GEMM_NR ? nc - p : GEMM_NR;
             float *c = C + (size_t)i0 * ldc + p;
-            const float *bp = bblk + (size_t)p * kc;
+            const float *bp = bblk + (in_place ? (size_t)p : (size_t)p * kc);
 #if SA_HAVE_X86
             if (avx && narrow) {
-                micro_avx512_ua(mr, nr, kc, alpha, A + (size_t)i0 * lda, lda, bp, beta, first, c,
-                                ldc);
+                micro_avx512_ua(mr, nr, kc, alpha, A + (size_t)i0 * lda, lda, bp, bs, beta, first,
+                                c, ldc);
                 continue;
             }
             if (avx) {
-                micro_avx512(mr, nr, kc, alpha, ap, bp, beta, first, c, ldc);
+                micro_avx512(mr, nr, kc, alpha, ap, bp, bs, beta, first, c, ldc);
                 continue;
             }
 #endif
@@ -383,12 +396,21 @@ static void sgemm_fast(int avx, int allow_small, int trans_b, int M, int N, int 
         return;
     }
 #endif
+    /* B not transposed, few rows: B's rows are read in place, 32 columns at a time (packing a large B, the
+     * decoder's image side, cost as much as a product that meets each element only M times) */
+    const int in_place = avx && !trans_b && M <= 128;
     for (int n0 = 0; n0 < N; n0 += GEMM_NC) {
         int nc = N - n0 < GEMM_NC ? N - n0 : GEMM_NC;
         for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
             int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+            if (in_place) {
+                gemm_block(avx, M, nc, kc, alpha, A + k0, lda, B + (size_t)k0 * ldb + n0, ldb, beta,
+                           k0 == 0, C + n0, ldc);
+                continue;
+            }
             pack_b(trans_b, B, ldb, k0, kc, n0, nc, pack);
-            gemm_block(avx, M, nc, kc, alpha, A + k0, lda, pack, beta, k0 == 0, C + n0, ldc);
+            gemm_block(avx, M, nc, kc, alpha, A + k0, lda, pack, GEMM_NR, beta, k0 == 0, C + n0,
+                       ldc);
         }
     }
 }
@@ -419,7 +441,7 @@ static void sgemm_packed(int avx, int M, int N, int K, float alpha, const float 
         for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
             int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
             gemm_block(avx, M, nc, kc, alpha, A + k0, lda, Bp + (size_t)n0 * K + (size_t)k0 * ncp,
-                       beta, k0 == 0, C + n0, ldc);
+                       GEMM_NR, beta, k0 == 0, C + n0, ldc);
         }
     }
 }

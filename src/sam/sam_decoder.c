@@ -457,11 +457,17 @@ void sa__sam_postprocess(const sa_sam_image *e, const float *low, float *out, fl
 }
 
 /* ---- decoder scratch layout ---- */
+/* floats of one worker's scratch in the fused last upscaling stage (up2_row): the row's features, then the
+ * four subpixels' mask rows */
+static size_t up2_scratch_per(int w2, int D8, int nm) {
+    return ((size_t)w2 * 4 * D8 + (size_t)4 * nm * w2 + 15) / 16 * 16;
+}
+
 typedef struct dec_layout {
     float *tok, *qpe, *tq, *ta, *mlp; /* (Nt, D) x4, (Nt, mlp) */
     float *src, *kp, *sa;             /* (HW, D) */
     float *up1, *u1;                  /* (HW, 4*D4), (4HW, D4) */
-    float *up2, *u2;                  /* (4HW, 4*D8), (16HW, D8) */
+    float *up2;                       /* per worker: up2_scratch_per */
     float *hyp, *hyp_t;               /* (n_mask, D8), (max hidden) x 2 */
     float *me1, *me2;                 /* mask embedding (4HW, c4), (HW, c16) */
     float *low;                       /* (n_mask, 16HW) */
@@ -494,8 +500,7 @@ static size_t layout(const sa_sam_image *e, int Nt, float *base, dec_layout *L) 
     TAKE(L->sa, HW * D);
     TAKE(L->up1, HW * 4 * D4);
     TAKE(L->u1, 4 * HW * D4);
-    TAKE(L->up2, 4 * HW * 4 * D8);
-    TAKE(L->u2, 16 * HW * D8);
+    TAKE(L->up2, up2_scratch_per(2 * m->grid, (int)D8, a->n_mask_tokens) * threads);
     TAKE(L->hyp, (size_t)a->n_mask_tokens * D8);
     TAKE(L->hyp_t, 2 * hid);
     TAKE(L->me1, 4 * HW * (size_t)a->mask_in_chans / 4);
@@ -563,17 +568,42 @@ static void convT_scatter(const sa__kernels *k, sa__pool *pool, const float *in,
     sa__pool_for(pool, (size_t)h, 8, convT_rows, &c);
 }
 
-typedef struct tr_ctx {
-    const float *src; /* (rows, cols) */
-    float *dst;       /* (cols, rows) */
-    int rows, cols;
-} tr_ctx;
+/* The last upscaling stage fused with the mask product, one row y of the 2g grid per task: upscale_conv2 as
+ * a linear layer (the row's pixels of u1 -> (ky, kx, ch) + bias), GELU, then per subpixel (ky, kx) the
+ * hypernetwork product hyper (nm, D8) x G_k^T, written to row 2y+ky, columns 2x+kx of the low-res masks.
+ * The (16HW, D8) upscaled features never exist as a whole; each product sums in the order the unfused
+ * layers did, and no result depends on which worker or split ran the row. */
+typedef struct up2_ctx {
+    const sa_sam_model *m;
+    const float *u1;  /* (4HW, D4) */
+    const float *hyp; /* (nm, D8) */
+    float *scratch;   /* per worker: up2_scratch_per floats */
+    size_t per;
+    int w2, nm; /* 2g pixels per row of u1; mask tokens */
+    float *low; /* (nm, 4g, 4g) */
+} up2_ctx;
 
-static void transpose_rows(void *vctx, size_t a, size_t b) {
-    const tr_ctx *c = vctx;
-    for (size_t p = a; p < b; p++)
-        for (int k = 0; k < c->cols; k++)
-            c->dst[(size_t)k * c->rows + p] = c->src[p * (size_t)c->cols + k];
+static void up2_row(void *vctx, int y, int worker) {
+    const up2_ctx *c = vctx;
+    const sa__kernels *k = c->m->k;
+    const sa__lin *l = &c->m->up2;
+    const int W = c->w2, D8 = l->out / 4, nm = c->nm, side = 2 * W;
+    float *G = c->scratch + (size_t)worker * c->per, *C = G + (size_t)W * 4 * D8;
+    for (int x = 0; x < W; x++)
+        memcpy(G + (size_t)x * l->out, l->b, (size_t)l->out * sizeof(float));
+    k->gemm_split(1, W, l->out, l->in, 1.0f, c->u1 + (size_t)y * W * l->in, l->in, l->w, l->in,
+                  1.0f, G, l->out);
+    k->gelu(G, (size_t)W * l->out);
+    for (int s = 0; s < 4; s++)
+        k->gemm(1, nm, W, D8, 1.0f, c->hyp, D8, G + s * D8, l->out, 0.0f, C + (size_t)s * nm * W,
+                W);
+    for (int s = 0; s < 4; s++)
+        for (int i = 0; i < nm; i++) {
+            const float *src = C + ((size_t)s * nm + i) * W;
+            float *dst = c->low + (size_t)i * side * side + (size_t)(2 * y + s / 2) * side + s % 2;
+            for (int x = 0; x < W; x++)
+                dst[2 * x] = src[x];
+        }
 }
 
 /* ---- the first layer's image side, reused across clicks ----
@@ -843,23 +873,19 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
     /* output upscaling: (g, g, D) -> (2g, 2g, D/4) -> LN2d, GELU -> (4g, 4g, D/8), GELU */
     sa__linear(m, pool, &m->up1, L.src, D, HW, L.up1, 4 * D4);
     convT_scatter(m->k, pool, L.up1, g, g, D4, m->up1_b, &m->up_ln, 1, L.u1); /* + LN2d, GELU */
-    sa__linear(m, pool, &m->up2, L.u1, D4, 4 * HW, L.up2, 4 * D8);
-    convT_scatter(m->k, pool, L.up2, 2 * g, 2 * g, D8, m->up2_b, NULL, 1, L.u2); /* + GELU */
-
-    /* hypernetwork MLPs on the mask tokens; masks = hyper (nm, D8) x upscaled^T */
+    /* hypernetwork MLPs on the mask tokens; masks = hyper (nm, D8) x upscaled^T, fused with the last stage */
     for (int i = 0; i < nm; i++)
         mlp_forward(m, &m->hyper[i], L.tok + (size_t)(1 + i) * D, L.hyp_t,
                     L.hyp_t + (a->iou_hidden > D ? a->iou_hidden : D), L.hyp + (size_t)i * D8);
-    if (D8 >=
-        nm) { /* as a linear layer over the 16*HW pixels (threaded, no packing of the big operand) */
-        sa__lin hl = {.w = L.hyp, .out = nm, .in = D8};
-        float *lt = L.up2; /* (16HW, nm), free now */
-        sa__linear(m, pool, &hl, L.u2, D8, 16 * HW, lt, nm);
-        tr_ctx trc = {.src = lt, .dst = L.low, .rows = 16 * HW, .cols = nm};
-        sa__pool_for(pool, (size_t)16 * HW, 4096, transpose_rows, &trc);
-    } else {
-        m->k->gemm(1, nm, 16 * HW, D8, 1.0f, L.hyp, D8, L.u2, D8, 0.0f, L.low, 16 * HW);
-    }
+    up2_ctx uc = {.m = m,
+                  .u1 = L.u1,
+                  .hyp = L.hyp,
+                  .scratch = L.up2,
+                  .per = up2_scratch_per(2 * g, D8, nm),
+                  .w2 = 2 * g,
+                  .nm = nm,
+                  .low = L.low};
+    sa__pool_run(pool, 2 * g, up2_row, &uc);
     mlp_forward(m, &m->iou_head, L.tok, L.hyp_t, L.hyp_t + (a->iou_hidden > D ? a->iou_hidden : D),
                 L.iou);
 

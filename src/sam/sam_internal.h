@@ -93,8 +93,8 @@ struct sa_sam_model {
         up1; /* (D/4*4, D) after re-ordering ConvTranspose (in, out, 2, 2) to ((out, ky, kx), in) */
     const float *up1_b;
     sa__ln up_ln;
-    sa__lin up2; /* (D/8*4, D/4) */
-    const float *up2_b;
+    sa__lin
+        up2; /* ((ky, kx, out) = 4*D/8, D/4) with the bias per row (see take_convT_by_subpixel) */
     sa__mlp hyper[SA__MAX_MASK_TOKENS];
     sa__mlp iou_head;
 };

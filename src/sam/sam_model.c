@@ -215,6 +215,26 @@ static sa__lin take_convT(loader *L, int in, int out, const char *name) {
     return l;
 }
 
+/* upscale_conv2 as a linear layer whose rows are ordered ((ky, kx), out), with the conv's bias repeated per
+ * (ky, kx): the decoder's fused last stage then finds each subpixel's channels side by side. */
+static sa__lin take_convT_by_subpixel(loader *L, int in, int out, const char *wname,
+                                      const char *bname) {
+    sa__lin l = {.out = out * 4, .in = in};
+    const float *w = take(L, T_WEIGHT, 4, in, out, 2, 2, "%s", wname);
+    const float *b = take(L, T_BIAS, 1, out, 0, 0, 0, "%s", bname);
+    float *t = reserve(L, (size_t)in * out * 4), *tb = reserve(L, (size_t)out * 4);
+    if (w && b && t && tb)
+        for (int k = 0; k < 4; k++)
+            for (int o = 0; o < out; o++) {
+                tb[k * out + o] = b[o];
+                for (int i = 0; i < in; i++)
+                    t[((size_t)k * out + o) * in + i] = w[((size_t)i * out + o) * 4 + k];
+            }
+    l.w = t;
+    l.b = tb;
+    return l;
+}
+
 /* Relative-position table resampled to 2*side-1 rows (F.interpolate linear, align_corners=False), stored in
  * reverse row order (see sa__vit_block). */
 static const float *take_rel(loader *L, int rows, int hd, int side, const char *name) {
@@ -329,8 +349,8 @@ static int bind_all(loader *L, sa_sam_model *m, const int *rel_rows) {
     m->up1 = take_convT(L, D, D / 4, "mask_decoder.upscale_conv1.weight");
     m->up1_b = take(L, T_BIAS, 1, D / 4, 0, 0, 0, "mask_decoder.upscale_conv1.bias");
     m->up_ln = take_ln(L, D / 4, "mask_decoder.upscale_layer_norm");
-    m->up2 = take_convT(L, D / 4, D / 8, "mask_decoder.upscale_conv2.weight");
-    m->up2_b = take(L, T_BIAS, 1, D / 8, 0, 0, 0, "mask_decoder.upscale_conv2.bias");
+    m->up2 = take_convT_by_subpixel(L, D / 4, D / 8, "mask_decoder.upscale_conv2.weight",
+                                    "mask_decoder.upscale_conv2.bias");
     for (int i = 0; i < a->n_mask_tokens; i++) {
         snprintf(p, sizeof p, "mask_decoder.output_hypernetworks_mlps.%d", i);
         m->hyper[i] = take_mlp(L, D, D, D / 8, 3, p);
