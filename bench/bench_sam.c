@@ -95,6 +95,14 @@ static int bench_arch(const char *name, int threads, int images, int clicks, int
         return 1;
     }
     m = NULL; /* owned by the tool */
+    /* every image is the same: without this the tool's embedding cache would serve images 2.. and the
+     * encoder would be timed once */
+    sa_tool_cache_params cp = sa_tool_cache_default_params();
+    cp.max_bytes = 0;
+    if (sa_tool_set_cache(tool, cp, &err) != SA_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
     for (int it = 0; it < images; it++) {
         sa_tool_session *s = NULL;
         double c0 = cpu_s();
