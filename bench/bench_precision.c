@@ -8,7 +8,12 @@
  * image.png, cases.json (mask_input_from cases fed by each precision's own earlier output)
  *   bench_precision --random vit_b [--threads N]   random weights of a published shape, a synthetic
  * image and fixed prompt cases Encoder times are CPU time (all threads) beside wall time: the host
- * is shared. */
+ * is shared.
+ *   bench_precision (--random ARCH | FIXTURE_DIR) --dataset NAME=DIR [--limit N] [--clicks K]
+ *     a built-in benchmark through the SAM tool: per sample, the simulated annotator places K clicks
+ *     on the FP32 tool's masks, both precisions predict from the same clicks (each fed its own previous
+ *     logits), and it reports the fraction of image pixels whose mask label differs. With random
+ *     weights the masks mean nothing, so only this disagreement is reported. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,8 +22,12 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "segagent/clicker.h"
+#include "segagent/dataset.h"
 #include "segagent/image.h"
+#include "segagent/mask.h"
 #include "segagent/sam.h"
+#include "segagent/tool.h"
 
 #define MAX_CASES 32
 
@@ -132,23 +141,142 @@ static const float *best_low_res(const sa_sam_output *o) {
     return o->low_res_logits + (size_t)best * o->low_res * o->low_res;
 }
 
+/* Disagreement of the two precisions' tools over a dataset (see the header). Takes both models. */
+static int dataset_disagreement(sa_sam_model *m[2], const char *spec, int limit, int clicks) {
+    sa_error err = {0};
+    char name[256];
+    const char *eq = strchr(spec, '=');
+    if (!eq || eq == spec || (size_t)(eq - spec) >= sizeof name) {
+        fprintf(stderr, "--dataset wants NAME=DIR, got '%s'\n", spec);
+        return 2;
+    }
+    memcpy(name, spec, (size_t)(eq - spec));
+    name[eq - spec] = 0;
+    sa_dataset *ds = NULL;
+    sa_tool *tool[2] = {NULL, NULL};
+    if (sa_dataset_open(name, eq + 1, sa_dataset_default_params(), &ds, &err) != SA_OK ||
+        sa_sam_tool_new(m[0], &tool[0], &err) != SA_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    m[0] = NULL;
+    if (sa_sam_tool_new(m[1], &tool[1], &err) != SA_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    m[1] = NULL;
+    sa_clicker *ck = NULL;
+    if (sa_clicker_new(&ck, &err) != SA_OK) return 1;
+    int n = sa_dataset_count(ds), done = 0, failed = 0;
+    if (limit > 0 && limit < n) n = limit;
+    if (clicks > 64) clicks = 64;
+    double sum = 0, worst = 0, first_sum = 0, last_sum = 0;
+    long steps = 0;
+    for (int i = 0; i < n; i++) {
+        sa_image img = {0};
+        sa_mask gt = {0}, ign = {0}, empty = {0};
+        sa_tool_session *ss[2] = {NULL, NULL};
+        sa_tool_result prev[2];
+        memset(prev, 0, sizeof prev);
+        int ok = sa_dataset_load(ds, i, &img, &gt, &ign, &err) == SA_OK &&
+                 sa_mask_new(&empty, gt.width, gt.height, &err) == SA_OK &&
+                 sa_tool_session_new(tool[0], &img, &ss[0], &err) == SA_OK &&
+                 sa_tool_session_new(tool[1], &img, &ss[1], &err) == SA_OK;
+        sa_click cl[64];
+        int k = 0;
+        double frac_last = 0;
+        for (; ok && k < clicks; k++) {
+            sa_clicker_click c;
+            int rc = sa_clicker_run(ck, &gt, ign.data ? &ign : NULL, k ? &prev[0].mask : &empty, cl,
+                                    k, &c, &err);
+            if (rc == SA_ERR_DONE) break;
+            if (rc != SA_OK) {
+                ok = 0;
+                break;
+            }
+            cl[k] = (sa_click){.x = c.x, .y = c.y, .positive = c.positive};
+            sa_tool_result cur[2];
+            memset(cur, 0, sizeof cur);
+            for (int pr = 0; pr < 2 && ok; pr++) {
+                sa_tool_request rq = {
+                    .clicks = cl, .n_clicks = k + 1, .prev = k ? &prev[pr] : NULL};
+                ok = sa_tool_session_predict(ss[pr], &rq, &cur[pr], &err) == SA_OK;
+            }
+            if (ok) {
+                size_t np = (size_t)gt.width * gt.height, differ = 0;
+                for (size_t q = 0; q < np; q++)
+                    differ += cur[0].mask.data[q] != cur[1].mask.data[q];
+                double f = (double)differ / (double)np;
+                sum += f;
+                steps++;
+                if (f > worst) worst = f;
+                if (k == 0) first_sum += f;
+                frac_last = f;
+            }
+            for (int pr = 0; pr < 2; pr++) {
+                sa_tool_result_free(&prev[pr]);
+                prev[pr] = cur[pr];
+            }
+        }
+        if (ok) {
+            done++;
+            last_sum += frac_last;
+        } else {
+            failed++;
+            fprintf(stderr, "%s: %s\n", sa_dataset_item_name(ds, i), err.msg);
+        }
+        for (int pr = 0; pr < 2; pr++) {
+            sa_tool_result_free(&prev[pr]);
+            sa_tool_session_free(ss[pr]);
+        }
+        sa_image_free(&img);
+        sa_mask_free(&gt);
+        sa_mask_free(&ign);
+        sa_mask_free(&empty);
+        fprintf(stderr, "\r%s: %d/%d", name, i + 1, n);
+    }
+    fprintf(stderr, "\n");
+    printf(
+        "%s: %d samples (%d failed), %ld predictions, up to %d clicks: BF16 vs FP32 mask pixels "
+        "that differ: mean %.4f%%, worst %.4f%%; first click mean %.4f%%, last click mean %.4f%%\n",
+        name, done, failed, steps, clicks, steps ? 100.0 * sum / (double)steps : 0.0, 100.0 * worst,
+        done ? 100.0 * first_sum / done : 0.0, done ? 100.0 * last_sum / done : 0.0);
+    sa_clicker_free(ck);
+    sa_tool_free(tool[0]);
+    sa_tool_free(tool[1]);
+    sa_dataset_free(ds);
+    return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
-    const char *dir = NULL, *random_arch = NULL;
-    int threads = 2;
+    const char *dir = NULL, *random_arch = NULL, *dataset = NULL;
+    int threads = 2, limit = 0, clicks = 20;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--dataset") && i + 1 < argc)
+            dataset = argv[++i];
+        else if (!strcmp(argv[i], "--limit") && i + 1 < argc)
+            limit = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--clicks") && i + 1 < argc)
+            clicks = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--random") && i + 1 < argc)
             random_arch = argv[++i];
         else if (argv[i][0] != '-')
             dir = argv[i];
         else {
-            fprintf(stderr, "usage: %s FIXTURE_DIR | --random ARCH [--threads N]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s FIXTURE_DIR | --random ARCH [--threads N] [--dataset NAME=DIR "
+                    "[--limit N] [--clicks K]]\n",
+                    argv[0]);
             return 2;
         }
     }
     if (!dir && !random_arch) {
-        fprintf(stderr, "usage: %s FIXTURE_DIR | --random ARCH [--threads N]\n", argv[0]);
+        fprintf(
+            stderr,
+            "usage: %s FIXTURE_DIR | --random ARCH [--threads N] [--dataset NAME=DIR [--limit N] [--clicks K]]\n",
+            argv[0]);
         return 2;
     }
     sa_error err = {0};
@@ -175,6 +303,7 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
+    if (dataset) return dataset_disagreement(m, dataset, limit, clicks);
     if (random_arch) {
         if (sa_image_new(&img, 640, 480, 3, &err) != SA_OK) return 1;
         for (int y = 0; y < img.height; y++)
