@@ -24,6 +24,7 @@
 
 #include "segagent/clicker.h"
 #include "segagent/dataset.h"
+#include "segagent/env.h"
 #include "segagent/image.h"
 #include "segagent/mask.h"
 #include "segagent/sam.h"
@@ -141,7 +142,9 @@ static const float *best_low_res(const sa_sam_output *o) {
     return o->low_res_logits + (size_t)best * o->low_res * o->low_res;
 }
 
-/* Disagreement of the two precisions' tools over a dataset (see the header). Takes both models. */
+/* Disagreement of the two precisions' tools over a dataset (see the header): one episode engine per
+ * precision, stepped in lockstep with the simulated annotator's click on the FP32 episode's mask. Takes
+ * both models. */
 static int dataset_disagreement(sa_sam_model *m[2], const char *spec, int limit, int clicks) {
     sa_error err = {0};
     char name[256];
@@ -154,69 +157,50 @@ static int dataset_disagreement(sa_sam_model *m[2], const char *spec, int limit,
     name[eq - spec] = 0;
     sa_dataset *ds = NULL;
     sa_tool *tool[2] = {NULL, NULL};
-    if (sa_dataset_open(name, eq + 1, sa_dataset_default_params(), &ds, &err) != SA_OK ||
-        sa_sam_tool_new(m[0], &tool[0], &err) != SA_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
-    m[0] = NULL;
-    if (sa_sam_tool_new(m[1], &tool[1], &err) != SA_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
-    m[1] = NULL;
+    sa_env *env[2] = {NULL, NULL};
     sa_clicker *ck = NULL;
-    if (sa_clicker_new(&ck, &err) != SA_OK) return 1;
-    int n = sa_dataset_count(ds), done = 0, failed = 0;
+    int rc = sa_dataset_open(name, eq + 1, sa_dataset_default_params(), &ds, &err);
+    for (int pr = 0; pr < 2 && rc == SA_OK; pr++) {
+        rc = sa_sam_tool_new(m[pr], &tool[pr], &err);
+        if (rc == SA_OK) m[pr] = NULL; /* owned by the tool */
+        if (rc == SA_OK) rc = sa_env_new(tool[pr], sa_env_default_params(), &env[pr], &err);
+    }
+    if (rc == SA_OK) rc = sa_clicker_new(&ck, &err);
+    int n = rc == SA_OK ? sa_dataset_count(ds) : 0, done = 0, failed = 0;
+    if (rc != SA_OK) fprintf(stderr, "%s\n", err.msg);
     if (limit > 0 && limit < n) n = limit;
-    if (clicks > 64) clicks = 64;
     double sum = 0, worst = 0, first_sum = 0, last_sum = 0;
     long steps = 0;
     for (int i = 0; i < n; i++) {
         sa_image img = {0};
-        sa_mask gt = {0}, ign = {0}, empty = {0};
-        sa_tool_session *ss[2] = {NULL, NULL};
-        sa_tool_result prev[2];
-        memset(prev, 0, sizeof prev);
-        int ok = sa_dataset_load(ds, i, &img, &gt, &ign, &err) == SA_OK &&
-                 sa_mask_new(&empty, gt.width, gt.height, &err) == SA_OK &&
-                 sa_tool_session_new(tool[0], &img, &ss[0], &err) == SA_OK &&
-                 sa_tool_session_new(tool[1], &img, &ss[1], &err) == SA_OK;
-        sa_click cl[64];
-        int k = 0;
+        sa_mask gt = {0}, ign = {0};
+        int ok = sa_dataset_load(ds, i, &img, &gt, &ign, &err) == SA_OK;
+        const sa_mask *ignore = ign.data ? &ign : NULL;
+        for (int pr = 0; pr < 2 && ok; pr++)
+            ok = sa_env_reset(env[pr], &img, NULL, &gt, ignore, NULL, &err) == SA_OK;
         double frac_last = 0;
-        for (; ok && k < clicks; k++) {
+        for (int k = 0; ok && k < clicks; k++) {
             sa_clicker_click c;
-            int rc = sa_clicker_run(ck, &gt, ign.data ? &ign : NULL, k ? &prev[0].mask : &empty, cl,
-                                    k, &c, &err);
-            if (rc == SA_ERR_DONE) break;
-            if (rc != SA_OK) {
-                ok = 0;
-                break;
-            }
-            cl[k] = (sa_click){.x = c.x, .y = c.y, .positive = c.positive};
-            sa_tool_result cur[2];
-            memset(cur, 0, sizeof cur);
+            int crc = sa_clicker_run(ck, &gt, ignore, sa_env_mask(env[0]), sa_env_clicks(env[0]),
+                                     sa_env_n_clicks(env[0]), &c, &err);
+            if (crc == SA_ERR_DONE) break;
+            ok = crc == SA_OK;
+            const sa_action a = sa_action_click(c.y, c.x, c.positive);
             for (int pr = 0; pr < 2 && ok; pr++) {
-                sa_tool_request rq = {
-                    .clicks = cl, .n_clicks = k + 1, .prev = k ? &prev[pr] : NULL};
-                ok = sa_tool_session_predict(ss[pr], &rq, &cur[pr], &err) == SA_OK;
+                sa_env_step_info info;
+                ok = sa_env_step(env[pr], &a, &info, &err) == SA_OK;
             }
-            if (ok) {
-                size_t np = (size_t)gt.width * gt.height, differ = 0;
-                for (size_t q = 0; q < np; q++)
-                    differ += cur[0].mask.data[q] != cur[1].mask.data[q];
-                double f = (double)differ / (double)np;
-                sum += f;
-                steps++;
-                if (f > worst) worst = f;
-                if (k == 0) first_sum += f;
-                frac_last = f;
-            }
-            for (int pr = 0; pr < 2; pr++) {
-                sa_tool_result_free(&prev[pr]);
-                prev[pr] = cur[pr];
-            }
+            if (!ok) break;
+            const uint8_t *m0 = sa_env_mask(env[0])->data, *m1 = sa_env_mask(env[1])->data;
+            size_t np = (size_t)gt.width * gt.height, differ = 0;
+            for (size_t q = 0; q < np; q++)
+                differ += m0[q] != m1[q];
+            double f = (double)differ / (double)np;
+            sum += f;
+            steps++;
+            if (f > worst) worst = f;
+            if (k == 0) first_sum += f;
+            frac_last = f;
         }
         if (ok) {
             done++;
@@ -225,27 +209,35 @@ static int dataset_disagreement(sa_sam_model *m[2], const char *spec, int limit,
             failed++;
             fprintf(stderr, "%s: %s\n", sa_dataset_item_name(ds, i), err.msg);
         }
-        for (int pr = 0; pr < 2; pr++) {
-            sa_tool_result_free(&prev[pr]);
-            sa_tool_session_free(ss[pr]);
-        }
         sa_image_free(&img);
         sa_mask_free(&gt);
         sa_mask_free(&ign);
-        sa_mask_free(&empty);
         fprintf(stderr, "\r%s: %d/%d", name, i + 1, n);
     }
-    fprintf(stderr, "\n");
-    printf(
-        "%s: %d samples (%d failed), %ld predictions, up to %d clicks: BF16 vs FP32 mask pixels "
-        "that differ: mean %.4f%%, worst %.4f%%; first click mean %.4f%%, last click mean %.4f%%\n",
-        name, done, failed, steps, clicks, steps ? 100.0 * sum / (double)steps : 0.0, 100.0 * worst,
-        done ? 100.0 * first_sum / done : 0.0, done ? 100.0 * last_sum / done : 0.0);
+    if (rc == SA_OK) {
+        fprintf(stderr, "\n");
+        printf("%s: %d samples (%d failed), %ld predictions, up to %d clicks: BF16 vs FP32 mask "
+               "pixels that differ: mean %.4f%%, worst %.4f%%; first click mean %.4f%%, last click "
+               "mean %.4f%%\n",
+               name, done, failed, steps, clicks, steps ? 100.0 * sum / (double)steps : 0.0,
+               100.0 * worst, done ? 100.0 * first_sum / done : 0.0,
+               done ? 100.0 * last_sum / done : 0.0);
+    }
     sa_clicker_free(ck);
-    sa_tool_free(tool[0]);
-    sa_tool_free(tool[1]);
+    for (int pr = 0; pr < 2; pr++) {
+        sa_env_free(env[pr]);
+        sa_tool_free(tool[pr]);
+    }
     sa_dataset_free(ds);
-    return failed ? 1 : 0;
+    return rc != SA_OK ? 1 : failed ? 1 : 0;
+}
+
+static int usage(const char *argv0) {
+    fprintf(stderr,
+            "usage: %s FIXTURE_DIR | --random ARCH [--threads N] [--dataset NAME=DIR [--limit N] "
+            "[--clicks K]]\n",
+            argv0);
+    return 2;
 }
 
 int main(int argc, char **argv) {
@@ -264,21 +256,10 @@ int main(int argc, char **argv) {
             random_arch = argv[++i];
         else if (argv[i][0] != '-')
             dir = argv[i];
-        else {
-            fprintf(stderr,
-                    "usage: %s FIXTURE_DIR | --random ARCH [--threads N] [--dataset NAME=DIR "
-                    "[--limit N] [--clicks K]]\n",
-                    argv[0]);
-            return 2;
-        }
+        else
+            return usage(argv[0]);
     }
-    if (!dir && !random_arch) {
-        fprintf(
-            stderr,
-            "usage: %s FIXTURE_DIR | --random ARCH [--threads N] [--dataset NAME=DIR [--limit N] [--clicks K]]\n",
-            argv[0]);
-        return 2;
-    }
+    if (!dir && !random_arch) return usage(argv[0]);
     sa_error err = {0};
     sa_sam_model *m[2] = {NULL, NULL};
     sa_image img = {0};

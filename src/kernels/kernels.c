@@ -157,15 +157,18 @@ static inline __attribute__((always_inline)) AVX512_FN __m512 gelu16(__m512 v) {
     return _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_add_ps(one, erf));
 }
 
+/* Lanes of vector v (0: columns 0-15, 1: columns 16-31) of a panel nr columns wide. */
+static inline __attribute__((always_inline)) __mmask16 panel_mask(int nr, int v) {
+    const int n = nr - 16 * v;
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
+}
+
 /* C[mr x nr] = alpha * acc (+ C when accumulating over K blocks, + beta * C on the first block): the common
  * epilogue of the micro-kernels, masked for partial tiles. */
 static inline __attribute__((always_inline)) AVX512_FN void
 store_tile(const __m512 *acc0, const __m512 *acc1, int mr, int nr, float alpha, float beta,
            int first, float *C, int ldc) {
-    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u);
-    __mmask16 m1 = nr >= 32   ? (__mmask16)0xFFFF
-                   : nr <= 16 ? (__mmask16)0
-                              : (__mmask16)((1u << (nr - 16)) - 1u);
+    const __mmask16 m0 = panel_mask(nr, 0), m1 = panel_mask(nr, 1);
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 12
     for (int r = 0; r < GEMM_MR; r++) {
@@ -187,10 +190,7 @@ store_tile(const __m512 *acc0, const __m512 *acc1, int mr, int nr, float alpha, 
 static AVX512_FN void micro_avx512(int mr, int nr, int kc, float alpha, const float *Ap,
                                    const float *Bp, int bs, float beta, int first, float *C,
                                    int ldc) {
-    const __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u),
-                    m1 = nr >= 32   ? (__mmask16)0xFFFF
-                         : nr <= 16 ? (__mmask16)0
-                                    : (__mmask16)((1u << (nr - 16)) - 1u);
+    const __mmask16 m0 = panel_mask(nr, 0), m1 = panel_mask(nr, 1);
     __m512 acc0[GEMM_MR], acc1[GEMM_MR];
 #pragma GCC unroll 12
     for (int r = 0; r < GEMM_MR; r++) {
@@ -216,10 +216,7 @@ static AVX512_FN void micro_avx512(int mr, int nr, int kc, float alpha, const fl
 static inline __attribute__((always_inline)) AVX512_FN void
 micro_ua_t(const int nv, int mr, int nr, int kc, float alpha, const float *A, int lda,
            const float *Bp, int bs, float beta, int first, float *C, int ldc) {
-    const __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u),
-                    m1 = nr >= 32   ? (__mmask16)0xFFFF
-                         : nr <= 16 ? (__mmask16)0
-                                    : (__mmask16)((1u << (nr - 16)) - 1u);
+    const __mmask16 m0 = panel_mask(nr, 0), m1 = panel_mask(nr, 1);
     __m512 acc0[GEMM_MR], acc1[GEMM_MR];
     const float *rows[GEMM_MR];
 #pragma GCC unroll 12
@@ -591,10 +588,7 @@ static BF16_FN void pack_a_bf16(const float *A, int lda, int mr, int in, int p0,
 
 static BF16_FN void micro_bf16(int mr, int nr, int pc, const uint32_t *ap, const uint16_t *bp,
                                const float *bias, int first, int last, int ep, float *C, int ldc) {
-    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u);
-    __mmask16 m1 = nr >= 32   ? (__mmask16)0xFFFF
-                   : nr <= 16 ? (__mmask16)0
-                              : (__mmask16)((1u << (nr - 16)) - 1u);
+    const __mmask16 m0 = panel_mask(nr, 0), m1 = panel_mask(nr, 1);
     __m512 acc0[GEMM_MR], acc1[GEMM_MR];
     __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
     __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();

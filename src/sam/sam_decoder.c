@@ -530,15 +530,14 @@ static void mlp_forward(const sa_sam_model *m, const sa__mlp *mlp, const float *
     }
 }
 
-/* ConvTranspose 2x2 s2 output (rows of (o, ky, kx)) scattered to the doubled grid (+ bias): in (h*w, 4*co) ->
- * out (2h*2w, co). */
+/* The first upscaling stage: ConvTranspose 2x2 s2 output (rows of (o, ky, kx)) scattered to the doubled grid
+ * (+ bias), then LayerNorm2d and GELU: in (h*w, 4*co) -> out (2h*2w, co). */
 typedef struct scatter_ctx {
     const float *in, *bias;
     int w, co;
     float *out;
     const sa__kernels *k;
-    const sa__ln *ln; /* LayerNorm2d of each output pixel (eps LN2D_EPS), or NULL */
-    int gelu;         /* then GELU, while the rows are in cache */
+    const sa__ln *ln; /* LayerNorm2d of each output pixel (eps LN2D_EPS), then GELU, in cache */
 } scatter_ctx;
 
 static void convT_rows(void *vctx, size_t ya, size_t yb) {
@@ -557,14 +556,13 @@ static void convT_rows(void *vctx, size_t ya, size_t yb) {
                 }
         }
     const int p0 = (int)ya * 4 * w, p1 = (int)yb * 4 * w; /* output pixels of rows 2ya .. 2yb-1 */
-    if (c->ln) c->k->layernorm_rows(c->ln, LN2D_EPS, out, out, p0, p1);
-    if (c->gelu) c->k->gelu(out + (size_t)p0 * co, (size_t)(p1 - p0) * co);
+    c->k->layernorm_rows(c->ln, LN2D_EPS, out, out, p0, p1);
+    c->k->gelu(out + (size_t)p0 * co, (size_t)(p1 - p0) * co);
 }
 
 static void convT_scatter(const sa__kernels *k, sa__pool *pool, const float *in, int h, int w,
-                          int co, const float *bias, const sa__ln *ln, int gelu, float *out) {
-    scatter_ctx c = {
-        .in = in, .bias = bias, .w = w, .co = co, .out = out, .k = k, .ln = ln, .gelu = gelu};
+                          int co, const float *bias, const sa__ln *ln, float *out) {
+    scatter_ctx c = {.in = in, .bias = bias, .w = w, .co = co, .out = out, .k = k, .ln = ln};
     sa__pool_for(pool, (size_t)h, 8, convT_rows, &c);
 }
 
@@ -872,7 +870,7 @@ int sa__sam_decode(sa_sam_image *e, const sa_sam_prompt *p, float *low_res, floa
 
     /* output upscaling: (g, g, D) -> (2g, 2g, D/4) -> LN2d, GELU -> (4g, 4g, D/8), GELU */
     sa__linear(m, pool, &m->up1, L.src, D, HW, L.up1, 4 * D4);
-    convT_scatter(m->k, pool, L.up1, g, g, D4, m->up1_b, &m->up_ln, 1, L.u1); /* + LN2d, GELU */
+    convT_scatter(m->k, pool, L.up1, g, g, D4, m->up1_b, &m->up_ln, L.u1); /* + LN2d, GELU */
     /* hypernetwork MLPs on the mask tokens; masks = hyper (nm, D8) x upscaled^T, fused with the last stage */
     for (int i = 0; i < nm; i++)
         mlp_forward(m, &m->hyper[i], L.tok + (size_t)(1 + i) * D, L.hyp_t,
